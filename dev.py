@@ -1,0 +1,111 @@
+#!/usr/bin/env python3
+"""Set-up and the two everyday commands, needing nothing but Python 3.11+ and the registries.
+
+python3 dev.py serve [opendms serve flags]   install, then run OpenDMS with the demo target
+python3 dev.py test  [pytest args]           install, check services, ruff, mypy, pytest
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BIN = VENV / "bin"
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+# Services the test suite needs: name -> (port, command that starts it on this kind of machine)
+SERVICES = {
+    "PostgreSQL": (
+        5432,
+        "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql | head -n1) main start",
+    ),
+}
+
+
+def say(msg: str) -> None:
+    print(f"[dev] {msg}", flush=True)
+
+
+def run(*cmd: str | Path, **kw: object) -> None:
+    subprocess.run([str(c) for c in cmd], check=True, cwd=ROOT, **kw)  # type: ignore[call-overload]
+
+
+def ensure_venv(extras: str) -> None:
+    if not (BIN / "python").exists():
+        say("creating .venv")
+        run(sys.executable, "-m", "venv", VENV)
+        run(BIN / "python", "-m", "pip", "install", "--quiet", "--upgrade", "pip")
+    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes() + extras.encode()).hexdigest()
+    stamp = VENV / f".installed-{digest[:16]}"
+    if not stamp.exists():
+        say(f"installing opendms{extras} into .venv")
+        run(BIN / "python", "-m", "pip", "install", "--quiet", "-e", f".{extras}")
+        for old in VENV.glob(".installed-*"):
+            old.unlink()
+        stamp.touch()
+
+
+def port_open(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(1)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def ensure_services() -> list[str]:
+    """Start what is down; return the names still missing (fatal in CI)."""
+    missing = []
+    for name, (port, start) in SERVICES.items():
+        if port_open(port):
+            continue
+        say(f"{name} is not up on 127.0.0.1:{port}; starting it")
+        subprocess.run(start, shell=True, check=False)
+        for _ in range(60):
+            if port_open(port):
+                break
+            time.sleep(0.5)
+        else:
+            missing.append(name)
+    return missing
+
+
+def serve(args: list[str]) -> None:
+    ensure_venv("")
+    os.execv(BIN / "opendms", [str(BIN / "opendms"), "serve", "--demo", *args])
+
+
+def test(args: list[str]) -> None:
+    ensure_venv("[dev]")
+    missing = ensure_services()
+    if missing:
+        if IN_CI:
+            sys.exit(f"[dev] FATAL: required service(s) not running: {', '.join(missing)}")
+        say(f"WARNING: {', '.join(missing)} not running; their tests will be skipped")
+        os.environ["OPENDMS_TEST_MISSING"] = ",".join(missing)
+    say("ruff")
+    run(BIN / "ruff", "check", "src", "tests", "bench", "dev.py")
+    say("mypy")
+    run(BIN / "mypy")
+    say("pytest")
+    result = subprocess.run([str(BIN / "pytest"), *args], cwd=ROOT, check=False)
+    sys.exit(result.returncode)
+
+
+def main() -> None:
+    if len(sys.argv) < 2 or sys.argv[1] not in ("serve", "test"):
+        sys.exit(__doc__)
+    command, rest = sys.argv[1], sys.argv[2:]
+    try:
+        serve(rest) if command == "serve" else test(rest)
+    except subprocess.CalledProcessError as exc:
+        sys.exit(f"[dev] failed: {' '.join(map(str, exc.cmd))} (exit {exc.returncode})")
+
+
+if __name__ == "__main__":
+    main()

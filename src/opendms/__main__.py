@@ -1,0 +1,3 @@
+from opendms.cli import main
+
+main()

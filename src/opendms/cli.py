@@ -1,0 +1,456 @@
+"""The ``opendms`` command line. It calls the services; it never speaks the wire protocol."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from opendms import actions
+from opendms.config import Settings
+from opendms.errors import DESCRIPTIONS, DmsError
+from opendms.gateway.table import build_table
+from opendms.identity import service
+from opendms.identity.secrets import SecretBox, SecretBoxError, load_master_key
+from opendms.store.db import Store, StoreUnavailable, describe_failure
+
+app = typer.Typer(
+    help="OpenDMS: database change tickets behind a DMS-Enterprise-compatible API.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+user_app = typer.Typer(help="Users of a tenant.", no_args_is_help=True)
+key_app = typer.Typer(help="Access keys (AccessKeyId / AccessKeySecret).", no_args_is_help=True)
+policy_app = typer.Typer(help="RAM-style policies attached to users.", no_args_is_help=True)
+tenant_app = typer.Typer(help="Tenants (Tid).", no_args_is_help=True)
+app.add_typer(user_app, name="user")
+app.add_typer(key_app, name="key")
+app.add_typer(policy_app, name="policy")
+app.add_typer(tenant_app, name="tenant")
+
+out = Console()
+err = Console(stderr=True)
+
+DataDir = Annotated[
+    Path | None,
+    typer.Option("--data-dir", help="Data directory [env OPENDMS_DATA_DIR, default ~/.opendms]."),
+]
+DatabaseUrl = Annotated[
+    str | None,
+    typer.Option("--database-url", help="Metadata store URL [env OPENDMS_DATABASE_URL]."),
+]
+TidOpt = Annotated[int | None, typer.Option("--tid", help="Tenant id; default: the first one.")]
+
+
+class CliError(Exception):
+    """A failure to report as one line."""
+
+
+def _settings(data_dir: Path | None, database_url: str | None, **extra: Any) -> Settings:
+    given: dict[str, Any] = {k: v for k, v in extra.items() if v is not None}
+    if data_dir is not None:
+        given["data_dir"] = data_dir
+    if database_url is not None:
+        given["database_url"] = database_url
+    try:
+        return Settings(**given)
+    except ValueError as exc:
+        raise CliError(f"invalid settings: {exc}") from exc
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    store: Store
+    box: SecretBox
+
+
+def _prepare_data_dir(path: Path) -> None:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / ".write-test"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as exc:
+        raise CliError(f"data directory {path} is not writable: {exc.strerror or exc}") from exc
+
+
+@contextmanager
+def runtime(data_dir: Path | None, database_url: str | None, **extra: Any) -> Iterator[Runtime]:
+    settings = _settings(data_dir, database_url, **extra)
+    _prepare_data_dir(settings.data_dir)
+    store = Store(settings.metadata_url)
+    try:
+        store.migrate()
+        box = SecretBox(load_master_key(settings.secret_key, settings.data_dir))
+        yield Runtime(settings, store, box)
+    finally:
+        store.dispose()
+
+
+def _default_tid(s: Session, tid: int | None) -> int:
+    if tid is not None:
+        return service.get_tenant(s, tid).tid
+    tenants = service.list_tenants(s)
+    if not tenants:
+        raise CliError("no tenant yet: run `opendms init` first")
+    return tenants[0].tid
+
+
+# ------------------------------------------------------------------ serve / init
+
+
+@app.command()
+def init(
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Create the store if missing, the default tenant and an administrator; print a fresh key."""
+    with runtime(data_dir, database_url) as rt, rt.store.session() as s:
+        boot = service.bootstrap_admin(s, rt.box)
+        result = {
+            "Tid": boot.tenant.tid,
+            "Uid": boot.admin.uid,
+            "UserName": boot.admin.nick_name,
+            "AccessKeyId": boot.access_key_id,
+            "AccessKeySecret": boot.access_key_secret,
+            "Endpoint": rt.settings.endpoint,
+        }
+    if as_json:
+        print(json.dumps(result))
+        return
+    _print_credentials(result)
+
+
+def _print_credentials(result: dict[str, Any]) -> None:
+    table = Table(show_header=False, title="OpenDMS administrator (the secret is shown once)")
+    for k, v in result.items():
+        table.add_row(k, str(v))
+    out.print(table)
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+    workers: Annotated[int | None, typer.Option(help="Server processes.")] = None,
+    demo: Annotated[bool, typer.Option("--demo", help="Also create the demo target.")] = False,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Run the API (and, later, console and embedded workers) on 127.0.0.1:8080 by default."""
+    import uvicorn
+
+    from opendms.targets.demo import ensure_demo_target
+
+    with runtime(data_dir, database_url, host=host, port=port, workers=workers) as rt:
+        settings = rt.settings
+        with rt.store.session() as s:
+            fresh = not service.list_tenants(s)
+            boot = service.bootstrap_admin(s, rt.box) if fresh else None
+        if boot is not None:
+            _print_credentials(
+                {
+                    "Tid": boot.tenant.tid,
+                    "Uid": boot.admin.uid,
+                    "AccessKeyId": boot.access_key_id,
+                    "AccessKeySecret": boot.access_key_secret,
+                    "Endpoint": settings.endpoint,
+                }
+            )
+        else:
+            out.print(
+                f"Endpoint {settings.endpoint}. Use the access key printed at first start, or "
+                "`opendms init --json` for a fresh one."
+            )
+        if demo:
+            out.print(f"Demo target database: {ensure_demo_target(settings.data_dir)}")
+    os.environ.update(settings.environ())
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    uvicorn.run(
+        "opendms.app:create_app",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        http="httptools",
+        loop="uvloop",
+        h11_max_incomplete_event_size=settings.max_request_bytes,
+        access_log=False,
+        log_level="info",
+        timeout_keep_alive=30,
+    )
+
+
+# ------------------------------------------------------------------ tenants
+
+
+@tenant_app.command("create")
+def tenant_create(
+    name: Annotated[str, typer.Argument(help="Tenant name.")],
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Create a tenant."""
+    with runtime(data_dir, database_url) as rt, rt.store.session() as s:
+        tenant = service.create_tenant(s, name)
+        out.print(f"Tid {tenant.tid} ({tenant.name})")
+
+
+@tenant_app.command("list")
+def tenant_list(data_dir: DataDir = None, database_url: DatabaseUrl = None) -> None:
+    """List tenants."""
+    with runtime(data_dir, database_url) as rt, rt.store.session() as s:
+        table = Table("Tid", "Name", "Created (UTC)")
+        for t in service.list_tenants(s):
+            table.add_row(str(t.tid), t.name, f"{t.created_at:%Y-%m-%d %H:%M:%S}")
+        out.print(table)
+
+
+# ------------------------------------------------------------------ users
+
+
+@user_app.command("create")
+def user_create(
+    uid: Annotated[str | None, typer.Option(help="Account Uid (digits); new if omitted.")] = None,
+    nick: Annotated[str, typer.Option(help="Nickname.")] = "",
+    roles: Annotated[str, typer.Option(help="Comma-separated: USER, DBA, ADMIN, …")] = "USER",
+    with_key: Annotated[bool, typer.Option("--with-key", help="Also create a key.")] = False,
+    tid: TidOpt = None,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Register a user in a tenant."""
+    with runtime(data_dir, database_url) as rt, rt.store.session() as s:
+        target = _default_tid(s, tid)
+        user = service.register_user(
+            s, None, target, uid or service.new_uid(), nick_name=nick, roles=roles
+        )
+        result: dict[str, Any] = {
+            "Tid": target,
+            "UserId": user.user_id,
+            "Uid": user.uid,
+            "Roles": user.roles,
+        }
+        if with_key:
+            key, secret = service.create_access_key(s, rt.box, user.uid)
+            result |= {"AccessKeyId": key.access_key_id, "AccessKeySecret": secret}
+    print(json.dumps(result))
+
+
+@user_app.command("list")
+def user_list(
+    tid: TidOpt = None, data_dir: DataDir = None, database_url: DatabaseUrl = None
+) -> None:
+    """List the users of a tenant."""
+    with runtime(data_dir, database_url) as rt, rt.store.session() as s:
+        target = _default_tid(s, tid)
+        table = Table("UserId", "Uid", "Nick", "Roles", "State", title=f"Tenant {target}")
+        page = service.list_users(s, target, size=10_000)
+        for u in page.users:
+            table.add_row(str(u.user_id), u.uid, u.nick_name, u.roles, u.state)
+        out.print(table)
+
+
+def _set_state(
+    uid: str, state: str, tid: int | None, data_dir: Path | None, url: str | None
+) -> None:
+    with runtime(data_dir, url) as rt, rt.store.session() as s:
+        user = service.set_user_state(s, None, _default_tid(s, tid), uid, state)
+        out.print(f"User {user.user_id} (Uid {user.uid}) is now {user.state}")
+
+
+@user_app.command("disable")
+def user_disable(
+    uid: Annotated[str, typer.Argument(help="Uid of the user.")],
+    tid: TidOpt = None,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Disable a user; their access keys stop working at once."""
+    _set_state(uid, "DISABLE", tid, data_dir, database_url)
+
+
+@user_app.command("enable")
+def user_enable(
+    uid: Annotated[str, typer.Argument(help="Uid of the user.")],
+    tid: TidOpt = None,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Enable a disabled user."""
+    _set_state(uid, "NORMAL", tid, data_dir, database_url)
+
+
+# ------------------------------------------------------------------ access keys
+
+
+@key_app.command("create")
+def key_create(
+    uid: Annotated[str, typer.Argument(help="Uid of the account that owns the key.")],
+    description: Annotated[str, typer.Option(help="What the key is for.")] = "",
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Create an access key; the secret is printed once and stored encrypted."""
+    with runtime(data_dir, database_url) as rt, rt.store.session() as s:
+        key, secret = service.create_access_key(s, rt.box, uid, description)
+    print(json.dumps({"AccessKeyId": key.access_key_id, "AccessKeySecret": secret, "Uid": uid}))
+
+
+@key_app.command("list")
+def key_list(
+    uid: Annotated[str | None, typer.Option(help="Only this account's keys.")] = None,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """List access keys (never their secrets)."""
+    with runtime(data_dir, database_url) as rt, rt.store.session() as s:
+        table = Table("AccessKeyId", "Uid", "Status", "Created (UTC)", "Description")
+        for k in service.list_access_keys(s, uid):
+            table.add_row(
+                k.access_key_id, k.uid, k.status, f"{k.created_at:%Y-%m-%d %H:%M:%S}", k.description
+            )
+        out.print(table)
+
+
+@key_app.command("revoke")
+def key_revoke(
+    access_key_id: Annotated[str, typer.Argument(help="The key to deactivate.")],
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Deactivate an access key; requests signed with it fail from now on."""
+    with runtime(data_dir, database_url) as rt, rt.store.session() as s:
+        key = service.set_access_key_status(s, access_key_id, active=False)
+        out.print(f"{key.access_key_id} is now {key.status}")
+
+
+# ------------------------------------------------------------------ policies
+
+
+@policy_app.command("attach")
+def policy_attach(
+    uid: Annotated[str, typer.Argument(help="Uid of the user.")],
+    document: Annotated[str, typer.Argument(help="Policy JSON, or @file to read it from.")],
+    name: Annotated[str, typer.Option(help="Policy name; attaching again replaces it.")] = "custom",
+    tid: TidOpt = None,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Attach a RAM-style policy to a user (explicit Deny wins over any Allow)."""
+    if document.startswith("@"):
+        try:
+            document = Path(document[1:]).read_text()
+        except OSError as exc:
+            raise CliError(f"cannot read {document[1:]}: {exc.strerror or exc}") from exc
+    with runtime(data_dir, database_url) as rt, rt.store.session() as s:
+        service.attach_policy(s, _default_tid(s, tid), uid, name, document)
+        out.print(f"Policy {name!r} attached to Uid {uid}")
+
+
+@policy_app.command("detach")
+def policy_detach(
+    uid: Annotated[str, typer.Argument(help="Uid of the user.")],
+    name: Annotated[str, typer.Argument(help="Policy name.")],
+    tid: TidOpt = None,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Detach a policy from a user."""
+    with runtime(data_dir, database_url) as rt, rt.store.session() as s:
+        service.detach_policy(s, _default_tid(s, tid), uid, name)
+        out.print(f"Policy {name!r} detached from Uid {uid}")
+
+
+@policy_app.command("show")
+def policy_show(
+    uid: Annotated[str, typer.Argument(help="Uid of the user.")],
+    tid: TidOpt = None,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Show a user's role policies and attached policies."""
+    from opendms.identity.policy import ROLE_POLICIES
+    from opendms.identity.roles import parse_roles
+
+    with runtime(data_dir, database_url) as rt, rt.store.session() as s:
+        user = service.find_user(s, _default_tid(s, tid), uid=service.check_uid(uid))
+        shown: dict[str, Any] = {
+            f"role:{r.value}": ROLE_POLICIES[r].model_dump() for r in parse_roles(user.roles)
+        }
+        for name, doc in service.attached_policies(s, user.user_id):
+            shown[name] = doc.model_dump()
+    print(json.dumps(shown, indent=2))
+
+
+# ------------------------------------------------------------------ reference
+
+
+@app.command("actions")
+def list_actions(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """List the DMS API actions this server answers, with their RAM action and access level."""
+    table = build_table(actions.ALL)
+    rows: list[dict[str, Any]] = [
+        {
+            "Action": a.name,
+            "RamAction": a.ram_action,
+            "AccessLevel": a.access.value,
+            "Methods": ",".join(sorted(a.methods)),
+            "Parameters": [f.alias or n for n, f in a.request.model_fields.items()],
+            "Summary": a.summary,
+        }
+        for a in table.values()
+    ]
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return
+    grid = Table("Action", "RAM action", "Access", "Parameters", "Summary")
+    for r in rows:
+        grid.add_row(
+            r["Action"], r["RamAction"], r["AccessLevel"], ", ".join(r["Parameters"]), r["Summary"]
+        )
+    out.print(grid)
+
+
+@app.command("errors")
+def list_errors() -> None:
+    """List the business error codes (ErrorCode with Success=false)."""
+    grid = Table("ErrorCode", "Meaning")
+    for code, text in DESCRIPTIONS.items():
+        grid.add_row(code.value, text)
+    out.print(grid)
+
+
+def main() -> None:
+    try:
+        app()
+    except DmsError as exc:
+        err.print(f"error: {exc.code.value}: {exc.message}", markup=False, highlight=False)
+        sys.exit(1)
+    except (CliError, StoreUnavailable, SecretBoxError) as exc:
+        err.print(f"error: {exc}", markup=False, highlight=False)
+        sys.exit(1)
+    except SQLAlchemyError as exc:
+        url = os.environ.get("OPENDMS_DATABASE_URL", "the metadata store")
+        err.print(f"error: {describe_failure(url, exc)}", markup=False, highlight=False)
+        sys.exit(1)
+    except OSError as exc:
+        err.print(f"error: {exc}", markup=False, highlight=False)
+        sys.exit(1)

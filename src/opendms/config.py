@@ -1,0 +1,60 @@
+"""Settings: flags and OPENDMS_* environment variables, one object for the whole process."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_PORT = 8080
+API_VERSION = "2018-11-01"
+
+
+class Settings(BaseSettings):
+    """Every knob of a running OpenDMS; the CLI writes flags into the same environment names
+    so that uvicorn's worker processes read exactly what the parent was given."""
+
+    model_config = SettingsConfigDict(env_prefix="OPENDMS_", extra="ignore")
+
+    data_dir: Path = Field(default_factory=lambda: Path.home() / ".opendms")
+    database_url: str | None = None
+    broker_url: str | None = None
+    secret_key: str | None = None
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=DEFAULT_PORT, ge=1, le=65535)
+    workers: int = Field(default=1, ge=1, le=64)
+
+    # Requests per second allowed for one access key on one action (token bucket, per process).
+    rate_limit: float = Field(default=100.0, gt=0)
+    # Allowed distance between the client's signed timestamp and our clock.
+    clock_skew_seconds: int = Field(default=900, ge=1)
+    # Large SQL rides in the URL (dms-api.md A.0); the server accepts lines and bodies this big.
+    max_request_bytes: int = Field(default=64 * 1024 * 1024, ge=16 * 1024 * 1024)
+    db_pool_size: int = Field(default=16, ge=1)
+
+    @field_validator("data_dir")
+    @classmethod
+    def _expand(cls, v: Path) -> Path:
+        return v.expanduser()
+
+    @property
+    def metadata_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.data_dir / 'opendms.db'}"
+
+    @property
+    def endpoint(self) -> str:
+        """What to put in the SDK's ``Config.endpoint`` (host[:port], no scheme)."""
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host  # noqa: S104
+        return f"{host}:{self.port}"
+
+    def environ(self) -> dict[str, str]:
+        """These settings as OPENDMS_* variables, for child processes."""
+        out: dict[str, str] = {}
+        for name, value in self.model_dump().items():
+            if value is not None:
+                out[f"OPENDMS_{name.upper()}"] = str(value)
+        return out

@@ -1,0 +1,47 @@
+"""Business errors: the stable codes a caller sees as ``ErrorCode`` with ``Success: false``.
+
+Services raise :class:`DmsError`; the gateway turns it into the HTTP 200 business envelope and
+the CLI into one line. Each code is documented here, once; ``opendms errors`` prints this table.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class ErrorCode(StrEnum):
+    UNKNOWN = "UnknownError"
+    INVALID_PARAMETER = "InvalidParameter"
+    PERMISSION_DENIED = "PermissionDenied"
+    TENANT_NOT_FOUND = "TenantNotFound"
+    USER_NOT_FOUND = "UserNotFound"
+    USER_ALREADY_EXISTS = "UserAlreadyExists"
+    CANNOT_CHANGE_SELF = "CannotChangeSelf"
+    LAST_ADMINISTRATOR = "LastAdministrator"
+    ACCESS_KEY_NOT_FOUND = "AccessKeyNotFound"
+    POLICY_INVALID = "InvalidPolicyDocument"
+    POLICY_NOT_FOUND = "PolicyNotFound"
+
+
+DESCRIPTIONS: dict[ErrorCode, str] = {
+    ErrorCode.UNKNOWN: "An unexpected failure inside a business operation; nothing was changed.",
+    ErrorCode.INVALID_PARAMETER: "A value is well-formed on the wire but not acceptable here.",
+    ErrorCode.PERMISSION_DENIED: "The caller's DMS role does not allow this operation.",
+    ErrorCode.TENANT_NOT_FOUND: "No such tenant.",
+    ErrorCode.USER_NOT_FOUND: "No such user in the caller's tenant.",
+    ErrorCode.USER_ALREADY_EXISTS: "The account is already a user of this tenant.",
+    ErrorCode.CANNOT_CHANGE_SELF: "Users cannot disable or delete themselves.",
+    ErrorCode.LAST_ADMINISTRATOR: "The change would leave the tenant without an active ADMIN.",
+    ErrorCode.ACCESS_KEY_NOT_FOUND: "No such access key.",
+    ErrorCode.POLICY_INVALID: "A RAM policy document does not follow the policy grammar.",
+    ErrorCode.POLICY_NOT_FOUND: "No policy of that name is attached to the user.",
+}
+
+
+class DmsError(Exception):
+    """A business rule said no. Nothing the failing operation started is kept."""
+
+    def __init__(self, code: ErrorCode, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message

@@ -1,0 +1,142 @@
+"""Authentication of a signed call: timestamp, access key, signature, then the nonce.
+
+The nonce is stored only after the signature checks out, so unsigned traffic cannot fill the
+replay table or burn another client's nonces.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy.engine import Connection
+
+from opendms.gateway import errors, signing
+from opendms.gateway.rpc import RpcCall
+from opendms.identity.credentials import Credential, lookup_credential, remember_nonce
+from opendms.identity.secrets import SecretBox
+
+_TIME_FORMATS = ("%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%dT%H:%M:%S.%fZ")
+MAX_NONCE = 128
+_V3_REQUIRED = ("host", "x-acs-date", "x-acs-signature-nonce", "x-acs-content-sha256")
+
+
+@dataclass(frozen=True)
+class Proof:
+    """What a verified signature vouches for."""
+
+    credential: Credential
+    nonce: str
+    signed_at: datetime
+
+
+def _parse_time(value: str) -> datetime:
+    for fmt in _TIME_FORMATS:
+        try:
+            return datetime.strptime(value, fmt)
+        except ValueError:
+            continue
+    raise errors.timestamp_format(value)
+
+
+@dataclass(frozen=True)
+class _Claim:
+    access_key_id: str
+    nonce: str
+    timestamp: str
+    check: Callable[[str], bool]  # secret -> signature matches
+
+
+def _v1_claim(call: RpcCall) -> _Claim:
+    p = call.params
+    if p.get("SecurityToken"):
+        raise errors.security_token_unsupported()
+    for name in ("AccessKeyId", "Signature"):
+        if not p.get(name):
+            raise errors.incomplete_signature(f"{name} is missing.")
+    method = p.get("SignatureMethod", "")
+    if method != "HMAC-SHA1":
+        raise errors.invalid_signature_method(method)
+    if p.get("SignatureVersion", "1.0") != "1.0":
+        raise errors.invalid_parameter("SignatureVersion must be 1.0.")
+    for name in ("SignatureNonce", "Timestamp"):
+        if not p.get(name):
+            raise errors.missing(name)
+    signed = {k: v for k, v in p.items() if k != "Signature"}
+    given = p["Signature"]
+
+    def check(secret: str) -> bool:
+        return signing.same(signing.v1_signature(secret, call.raw.method, signed), given)
+
+    return _Claim(p["AccessKeyId"], p["SignatureNonce"], p["Timestamp"], check)
+
+
+def _v3_claim(call: RpcCall) -> _Claim:
+    headers = call.raw.headers
+    auth = signing.parse_v3_authorization(headers["authorization"])
+    if auth is None:
+        raise errors.incomplete_signature("the Authorization header is malformed.")
+    if auth.algorithm != signing.V3_ALGORITHM:
+        raise errors.invalid_signature_method(auth.algorithm)
+    if headers.get("x-acs-security-token") or headers.get("x-acs-bearer-token"):
+        raise errors.security_token_unsupported()
+    signed = set(auth.signed_headers)
+    must_sign = {*_V3_REQUIRED, *(h for h in headers if h.startswith("x-acs-"))}
+    if "content-type" in headers:
+        must_sign.add("content-type")
+    unsigned = sorted(must_sign - signed)
+    if unsigned:
+        raise errors.incomplete_signature(f"header(s) {', '.join(unsigned)} must be signed.")
+    absent = sorted(h for h in signed if h not in headers)
+    if absent:
+        raise errors.incomplete_signature(f"signed header(s) {', '.join(absent)} are missing.")
+    payload_hash = headers["x-acs-content-sha256"]
+    if not signing.same(payload_hash, hashlib.sha256(call.raw.body).hexdigest()):
+        raise errors.signature_mismatch("x-acs-content-sha256 does not match the body.")
+    canonical = signing.v3_canonical_request(
+        call.raw.method, call.raw.path, call.query, headers, auth.signed_headers, payload_hash
+    )
+
+    def check(secret: str) -> bool:
+        return signing.same(signing.v3_signature(secret, canonical), auth.signature)
+
+    return _Claim(
+        auth.access_key_id, headers["x-acs-signature-nonce"], headers["x-acs-date"], check
+    )
+
+
+class Authenticator:
+    def __init__(
+        self,
+        box: SecretBox,
+        clock_skew_seconds: int,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC).replace(tzinfo=None),
+    ) -> None:
+        self.box = box
+        self.skew = timedelta(seconds=clock_skew_seconds)
+        self.now = now
+
+    def verify(self, conn: Connection, call: RpcCall, tid: int | None) -> Proof:
+        """Check the timestamp and the signature; raises GatewayError on any failure."""
+        claim = _v3_claim(call) if call.scheme == "v3" else _v1_claim(call)
+        if len(claim.nonce) > MAX_NONCE:
+            raise errors.invalid("SignatureNonce", f"at most {MAX_NONCE} characters.")
+        signed_at = _parse_time(claim.timestamp)
+        if abs(self.now() - signed_at) > self.skew:
+            raise errors.timestamp_expired(claim.timestamp, int(self.skew.total_seconds()))
+        credential = lookup_credential(conn, claim.access_key_id, tid)
+        if credential is None:
+            raise errors.access_key_not_found()
+        if not credential.key_active:
+            raise errors.access_key_inactive()
+        if not claim.check(self.box.decrypt(credential.secret_enc)):
+            raise errors.signature_mismatch()
+        return Proof(credential, claim.nonce, signed_at)
+
+    def consume_nonce(self, conn: Connection, proof: Proof) -> None:
+        # A replay is refused for as long as its timestamp could still pass the skew check.
+        expires = max(proof.signed_at, self.now()) + self.skew + timedelta(seconds=60)
+        if not remember_nonce(conn, proof.credential.access_key_id, proof.nonce, expires):
+            raise errors.nonce_used()

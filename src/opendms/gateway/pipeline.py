@@ -1,0 +1,185 @@
+"""One RPC call from raw HTTP to response: parse, find the action, authenticate, throttle,
+authorize, validate, run the handler in one transaction, and shape the envelope."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.exc import OperationalError
+
+from opendms.config import API_VERSION, Settings
+from opendms.errors import DmsError
+from opendms.gateway import errors
+from opendms.gateway.auth import Authenticator
+from opendms.gateway.errors import GatewayError
+from opendms.gateway.ratelimit import TokenBuckets
+from opendms.gateway.rpc import RawRequest, parse_call
+from opendms.gateway.table import Action, Context
+from opendms.gateway.wire import INT64
+from opendms.identity import policy, service
+from opendms.identity.caller import Caller
+from opendms.identity.credentials import Credential
+from opendms.identity.secrets import SecretBox
+from opendms.store.db import Store
+
+log = logging.getLogger("opendms.gateway")
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    body: dict[str, Any]
+    headers: Mapping[str, str]
+
+
+def new_request_id() -> str:
+    return str(uuid.uuid4()).upper()
+
+
+def _tid(params: Mapping[str, str]) -> int | None:
+    """The common ``Tid`` parameter; absent, zero or negative (docs use -1) means 'active'."""
+    raw = params.get("Tid")
+    if raw is None or raw.strip() == "":
+        return None
+    text = raw.strip()
+    if not text.lstrip("+-").isdigit() or not INT64[0] <= int(text) <= INT64[1]:
+        raise errors.invalid("Tid", "must be an integer")
+    value = int(text)
+    return value if value > 0 else None
+
+
+class PolicyCache:
+    """A user's attached policies, cached per process until the user's auth_version moves."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._cache: dict[tuple[int, int], list[policy.PolicyDocument]] = {}
+
+    def attached(self, user_id: int, version: int) -> list[policy.PolicyDocument]:
+        key = (user_id, version)
+        found = self._cache.get(key)
+        if found is None:
+            with self.store.session() as s:
+                found = [doc for _, doc in service.attached_policies(s, user_id)]
+            if len(self._cache) > 10_000:
+                self._cache.clear()
+            self._cache[key] = found
+        return found
+
+
+class Gateway:
+    def __init__(
+        self, settings: Settings, store: Store, box: SecretBox, table: Mapping[str, Action]
+    ) -> None:
+        self.store = store
+        self.box = box
+        self.table = table
+        self.authn = Authenticator(box, settings.clock_skew_seconds)
+        self.limiter = TokenBuckets(settings.rate_limit)
+        self.policies = PolicyCache(store)
+
+    def handle(self, raw: RawRequest) -> Reply:
+        request_id = new_request_id()
+        started = time.perf_counter()
+        seen: list[str] = []  # the action's name, once it is known
+        try:
+            reply = self._run(raw, request_id, seen)
+        except GatewayError as exc:
+            reply = self._gateway_error(raw, request_id, exc)
+        except DmsError as exc:
+            reply = Reply(
+                200,
+                {
+                    "RequestId": request_id,
+                    "Success": False,
+                    "ErrorCode": exc.code.value,
+                    "ErrorMessage": exc.message,
+                },
+                {},
+            )
+        except OperationalError:
+            log.exception("request_id=%s metadata store unavailable", request_id)
+            reply = self._gateway_error(
+                raw,
+                request_id,
+                GatewayError(503, "ServiceUnavailable", "The metadata store is busy; retry."),
+            )
+        except Exception:
+            log.exception("request_id=%s unexpected failure", request_id)
+            reply = self._gateway_error(raw, request_id, errors.internal_error())
+        code = reply.body.get("Code") or reply.body.get("ErrorCode") or "OK"
+        log.info(
+            "request_id=%s action=%s status=%d code=%s ms=%.1f client=%s",
+            request_id,
+            seen[0] if seen else "-",
+            reply.status,
+            code,
+            (time.perf_counter() - started) * 1000,
+            raw.client,
+        )
+        return reply
+
+    def _run(self, raw: RawRequest, request_id: str, seen: list[str]) -> Reply:
+        call = parse_call(raw)
+        action = self.table.get(call.action)
+        if action is None:
+            raise errors.action_not_found(call.action[:128])
+        seen.append(action.name)
+        if call.version != API_VERSION:
+            raise errors.invalid_version(call.version[:32], API_VERSION)
+        if raw.method not in action.methods:
+            raise errors.unsupported_method(raw.method, action.name)
+        fmt = call.params.get("Format", "json")
+        if fmt.lower() != "json":
+            raise GatewayError(400, "InvalidParameter.Format", "Only Format=JSON is supported.")
+        tid = _tid(call.params)
+        with self.store.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            proof = self.authn.verify(conn, call, tid)
+            wait = self.limiter.take(proof.credential.access_key_id, action.name)
+            if wait > 0:
+                raise errors.throttled(int(wait * 1000) + 1)
+            self.authn.consume_nonce(conn, proof)
+        caller = self._caller(proof.credential, tid)
+        attached = self.policies.attached(caller.user_id, proof.credential.auth_version)
+        if not policy.decide(policy.policies_for(caller.roles, attached), action.ram_action):
+            raise errors.forbidden_ram(action.ram_action)
+        request = action.request.from_params(call.business)
+        with self.store.session() as session:
+            payload = action.handler(Context(caller, session, self.box), request)
+        return Reply(200, {"RequestId": request_id, "Success": True, **payload}, {})
+
+    @staticmethod
+    def _caller(cred: Credential, tid: int | None) -> Caller:
+        if cred.user_id is None or cred.tid is None or cred.user_state == "DELETE":
+            if tid is None:
+                raise GatewayError(
+                    403, "Forbidden.Tenant", "The caller belongs to no tenant; pass Tid."
+                )
+            raise errors.forbidden_tenant(tid)
+        if cred.user_state != "NORMAL":
+            raise errors.access_key_inactive(
+                f"The user owning this access key is disabled in tenant {cred.tid}."
+            )
+        return Caller(
+            access_key_id=cred.access_key_id,
+            uid=cred.uid,
+            user_id=cred.user_id,
+            tid=cred.tid,
+            tenant_name=cred.tenant_name or "",
+            roles=cred.roles,
+            nick_name=cred.nick_name,
+        )
+
+    @staticmethod
+    def _gateway_error(raw: RawRequest, request_id: str, exc: GatewayError) -> Reply:
+        host = raw.headers.get("host", "opendms")[:255]
+        return Reply(
+            exc.status,
+            {"RequestId": request_id, "HostId": host, "Code": exc.code, "Message": exc.message},
+            exc.headers,
+        )

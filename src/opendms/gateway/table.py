@@ -1,0 +1,60 @@
+"""The action table: one declaration per DMS Action, from which dispatch, validation,
+authorization and the ``opendms actions`` listing are all derived."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from opendms.gateway.wire import WireModel
+from opendms.identity.caller import Caller
+from opendms.identity.secrets import SecretBox
+
+
+class Access(StrEnum):
+    """RAM access levels, as Alibaba Cloud documents them per action."""
+
+    GET = "get"
+    LIST = "list"
+    CREATE = "create"
+    UPDATE = "update"
+    DELETE = "delete"
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a handler may use: who calls, one transaction, the secret box."""
+
+    caller: Caller
+    session: Session
+    secrets: SecretBox
+
+
+Payload = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Action:
+    name: str
+    request: type[WireModel]
+    handler: Callable[[Context, Any], Payload]
+    access: Access
+    summary: str
+    methods: frozenset[str] = field(default=frozenset({"GET", "POST"}))
+
+    @property
+    def ram_action(self) -> str:
+        return f"dms:{self.name}"
+
+
+def build_table(actions: Iterable[Action]) -> Mapping[str, Action]:
+    table: dict[str, Action] = {}
+    for action in actions:
+        if action.name in table:
+            raise ValueError(f"action {action.name} is declared twice")
+        table[action.name] = action
+    return table

@@ -1,0 +1,121 @@
+"""Wire value types: how the SDKs spell longs, booleans and JSON-string parameters.
+
+Every parameter arrives as text (dms-api.md A.0); these annotated types parse it strictly and
+turn pydantic's complaints into the gateway's ``Missing<Param>`` / ``Invalid<Param>`` errors.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
+from pydantic.alias_generators import to_pascal
+from pydantic_core import PydanticCustomError
+
+from opendms.gateway import errors
+from opendms.gateway.errors import GatewayError
+
+_INTEGER = re.compile(r"^[+-]?[0-9]{1,20}$")
+INT64 = (-(2**63), 2**63 - 1)
+INT32 = (-(2**31), 2**31 - 1)
+
+
+def _integer(bounds: tuple[int, int]) -> Any:
+    def parse(value: object) -> object:
+        if isinstance(value, bool):
+            raise ValueError("must be an integer")
+        if isinstance(value, str):
+            text = value.strip()
+            if not _INTEGER.match(text):
+                raise ValueError("must be an integer")
+            value = int(text)
+        if isinstance(value, int) and not bounds[0] <= value <= bounds[1]:
+            raise ValueError("is out of range")
+        return value
+
+    return BeforeValidator(parse)
+
+
+def _boolean(value: object) -> object:
+    # The Python SDK sends str(True) == "True"; others send "true".
+    if isinstance(value, str):
+        lowered = value.strip().lower()
+        if lowered in ("true", "false"):
+            return lowered == "true"
+        raise ValueError("must be true or false")
+    return value
+
+
+def _json_text(value: object) -> object:
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"is not valid JSON ({exc.msg} at position {exc.pos})") from None
+    return value
+
+
+Long = Annotated[int, _integer(INT64)]
+Int = Annotated[int, _integer(INT32)]
+Bool = Annotated[bool, BeforeValidator(_boolean)]
+
+
+def _digits(value: object) -> object:
+    if isinstance(value, str) and not re.fullmatch(r"[0-9]{1,20}", value.strip()):
+        raise ValueError("must be a number")
+    return value.strip() if isinstance(value, str) else value
+
+
+Digits = Annotated[str, BeforeValidator(_digits)]
+
+
+def JsonString(inner: Any) -> Any:
+    """A parameter that carries ``inner`` serialised as one JSON string."""
+    return Annotated[inner, BeforeValidator(_json_text)]
+
+
+class WireModel(BaseModel):
+    """A request as the SDK sends it: PascalCase names, unknown parameters ignored."""
+
+    model_config = ConfigDict(
+        alias_generator=to_pascal,
+        extra="ignore",
+        frozen=True,
+        str_max_length=16 * 1024 * 1024,
+        hide_input_in_errors=True,
+    )
+
+    @classmethod
+    def from_params(cls, params: dict[str, str]) -> WireModel:
+        try:
+            return cls.model_validate(params)
+        except ValidationError as exc:
+            raise to_gateway_error(exc) from None
+
+
+class TenantScoped(WireModel):
+    """Every DMS action takes an optional ``Tid``; the gateway resolves it before dispatch."""
+
+    tid: Long | None = None
+
+
+def missing_param(name: str) -> PydanticCustomError:
+    """For a model validator: a parameter required only in combination with others."""
+    return PydanticCustomError(
+        "missing_param", "{param} is mandatory for this action.", {"param": name}
+    )
+
+
+def to_gateway_error(exc: ValidationError) -> GatewayError:
+    first = exc.errors(include_url=False, include_input=False)[0]
+    if first["type"] == "missing_param":
+        return errors.missing(str(first.get("ctx", {}).get("param", "Parameter")))
+    loc = [str(p) for p in first["loc"]]
+    param = loc[0] if loc else "Parameter"
+    if first["type"] == "missing" and len(loc) == 1:
+        return errors.missing(param)
+    message = str(first["msg"]).removeprefix("Value error, ")
+    where = ".".join(loc[1:])
+    return errors.invalid(param, f"{where}: {message}" if where else message)

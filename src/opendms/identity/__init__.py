@@ -1,0 +1,1 @@
+"""Identity: tenants, users, roles, access keys, RAM-style policies."""

@@ -1,0 +1,378 @@
+"""Tenants, users, access keys and attached policies: the rules, with no wire names or HTTP.
+
+``actor`` is the caller on whose behalf a change is made; ``None`` means the local operator
+(the CLI), who already holds the store's credentials and is trusted.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import string
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from opendms.errors import DmsError, ErrorCode
+from opendms.identity.caller import Caller
+from opendms.identity.policy import PolicyDocument, parse_policy
+from opendms.identity.roles import PRIVILEGED_ROLES, Role, format_roles, parse_roles
+from opendms.identity.secrets import SecretBox
+from opendms.store.models import AccessKey, Account, Tenant, User, UserPolicy
+
+USER_STATES = ("NORMAL", "DISABLE", "DELETE")
+KEY_ACTIVE, KEY_INACTIVE = "Active", "Inactive"
+_UID = re.compile(r"^[0-9]{1,20}$")
+_ALNUM = string.ascii_letters + string.digits
+
+
+def check_uid(uid: str) -> str:
+    uid = uid.strip()
+    if not _UID.match(uid):
+        raise DmsError(ErrorCode.INVALID_PARAMETER, f"Uid must be 1 to 20 digits, got {uid!r}.")
+    return uid
+
+
+def new_uid() -> str:
+    """A fresh 16-digit account id, the shape of an Alibaba Cloud UID."""
+    return str(secrets.randbelow(9 * 10**15) + 10**15)
+
+
+# ---------------------------------------------------------------- tenants
+
+
+def create_tenant(s: Session, name: str) -> Tenant:
+    tenant = Tenant(name=name.strip() or "default")
+    s.add(tenant)
+    s.flush()
+    return tenant
+
+
+def get_tenant(s: Session, tid: int) -> Tenant:
+    tenant = s.get(Tenant, tid)
+    if tenant is None:
+        raise DmsError(ErrorCode.TENANT_NOT_FOUND, f"Tenant {tid} does not exist.")
+    return tenant
+
+
+def list_tenants(s: Session) -> Sequence[Tenant]:
+    return s.scalars(select(Tenant).order_by(Tenant.tid)).all()
+
+
+@dataclass(frozen=True)
+class Membership:
+    tenant: Tenant
+    active: bool
+
+
+def tenants_of(s: Session, uid: str) -> list[Membership]:
+    """The tenants where ``uid`` is a user (not deleted), the active one flagged."""
+    account = s.get(Account, uid)
+    rows = s.scalars(
+        select(Tenant)
+        .join(User, User.tid == Tenant.tid)
+        .where(User.uid == uid, User.state != "DELETE")
+        .order_by(Tenant.tid)
+    ).all()
+    active = account.active_tid if account else None
+    return [Membership(t, t.tid == active) for t in rows]
+
+
+# ---------------------------------------------------------------- users
+
+
+def _ensure_account(s: Session, uid: str, tid: int) -> Account:
+    account = s.get(Account, uid)
+    if account is None:
+        account = Account(uid=uid, active_tid=tid)
+        s.add(account)
+    elif account.active_tid is None:
+        account.active_tid = tid
+    return account
+
+
+def find_user(s: Session, tid: int, *, user_id: int | None = None, uid: str | None = None) -> User:
+    query = select(User).where(User.tid == tid)
+    if user_id is not None:
+        query = query.where(User.user_id == user_id)
+    if uid is not None:
+        query = query.where(User.uid == uid)
+    user = s.scalars(query).first()
+    if user is None:
+        who = f"UserId {user_id}" if user_id is not None else f"Uid {uid}"
+        raise DmsError(ErrorCode.USER_NOT_FOUND, f"No user with {who} in tenant {tid}.")
+    return user
+
+
+def _check_role_grant(actor: Caller | None, roles: Sequence[Role]) -> None:
+    if actor is None or actor.is_admin:
+        return
+    raised = sorted(r.value for r in set(roles) & PRIVILEGED_ROLES)
+    if raised:
+        raise DmsError(
+            ErrorCode.PERMISSION_DENIED,
+            f"Only an ADMIN may assign the role(s) {', '.join(raised)}.",
+        )
+
+
+def _bump(user: User) -> None:
+    user.auth_version = (user.auth_version or 0) + 1
+
+
+def register_user(
+    s: Session,
+    actor: Caller | None,
+    tid: int,
+    uid: str,
+    *,
+    nick_name: str | None = None,
+    mobile: str | None = None,
+    roles: str | Sequence[str] = "USER",
+) -> User:
+    """Make account ``uid`` a user of tenant ``tid``; a deleted user is brought back."""
+    get_tenant(s, tid)
+    uid = check_uid(uid)
+    wanted = parse_roles(roles)
+    _check_role_grant(actor, wanted)
+    _ensure_account(s, uid, tid)
+    existing = s.scalars(select(User).where(User.tid == tid, User.uid == uid)).first()
+    if existing is not None and existing.state != "DELETE":
+        raise DmsError(
+            ErrorCode.USER_ALREADY_EXISTS, f"Uid {uid} is already user {existing.user_id}."
+        )
+    user = existing or User(tid=tid, uid=uid)
+    user.nick_name = (nick_name or "").strip() or (user.nick_name or uid)
+    user.mobile = mobile if mobile is not None else user.mobile
+    user.roles = format_roles(wanted)
+    user.state = "NORMAL"
+    user.parent_uid = actor.uid if actor else user.parent_uid
+    _bump(user)
+    s.add(user)
+    s.flush()
+    return user
+
+
+@dataclass(frozen=True)
+class UserPage:
+    total: int
+    users: Sequence[User]
+
+
+def list_users(
+    s: Session,
+    tid: int,
+    *,
+    role: Role | None = None,
+    state: str | None = None,
+    search: str | None = None,
+    page: int = 1,
+    size: int = 10,
+) -> UserPage:
+    cond = [User.tid == tid]
+    if state:
+        cond.append(User.state == state)
+    if role is not None:
+        # roles is a short comma list of known names; match one whole item
+        cond.append(("," + User.roles + ",").contains(f",{role.value},"))
+    if search:
+        escaped = search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        like = f"%{escaped}%"
+        cond.append(
+            or_(
+                User.nick_name.ilike(like, escape="\\"),
+                User.uid.like(like, escape="\\"),
+                User.mobile.like(like, escape="\\"),
+            )
+        )
+    total = s.scalar(select(func.count()).select_from(User).where(*cond)) or 0
+    users = s.scalars(
+        select(User).where(*cond).order_by(User.user_id).offset((page - 1) * size).limit(size)
+    ).all()
+    return UserPage(total, users)
+
+
+def _active_admins(s: Session, tid: int) -> int:
+    return (
+        s.scalar(
+            select(func.count())
+            .select_from(User)
+            .where(
+                User.tid == tid,
+                User.state == "NORMAL",
+                ("," + User.roles + ",").contains(",ADMIN,"),
+            )
+        )
+        or 0
+    )
+
+
+def _guard_last_admin(s: Session, user: User, *, keeps_admin: bool) -> None:
+    is_admin = Role.ADMIN in parse_roles(user.roles) and user.state == "NORMAL"
+    if is_admin and not keeps_admin and _active_admins(s, user.tid) <= 1:
+        raise DmsError(
+            ErrorCode.LAST_ADMINISTRATOR,
+            f"User {user.user_id} is the last active ADMIN of tenant {user.tid}.",
+        )
+
+
+def update_user(
+    s: Session,
+    actor: Caller | None,
+    tid: int,
+    uid: str,
+    *,
+    nick_name: str | None = None,
+    mobile: str | None = None,
+    roles: str | None = None,
+    max_execute_count: int | None = None,
+    max_result_count: int | None = None,
+) -> User:
+    user = find_user(s, tid, uid=check_uid(uid))
+    if user.state == "DELETE":
+        raise DmsError(ErrorCode.USER_NOT_FOUND, f"User with Uid {uid} was deleted.")
+    if roles is not None:
+        wanted = parse_roles(roles)
+        _check_role_grant(actor, wanted)
+        _guard_last_admin(s, user, keeps_admin=Role.ADMIN in wanted)
+        user.roles = format_roles(wanted)
+        _bump(user)
+    if nick_name is not None:
+        user.nick_name = nick_name.strip() or user.nick_name
+    if mobile is not None:
+        user.mobile = mobile
+    if max_execute_count is not None:
+        user.max_execute_count = max_execute_count
+    if max_result_count is not None:
+        user.max_result_count = max_result_count
+    s.flush()
+    return user
+
+
+def set_user_state(s: Session, actor: Caller | None, tid: int, uid: str, state: str) -> User:
+    """Enable (``NORMAL``), disable (``DISABLE``) or delete (``DELETE``) a user.
+
+    Takes effect on the user's very next request: the gateway reads the state every time.
+    """
+    if state not in USER_STATES:
+        raise DmsError(ErrorCode.INVALID_PARAMETER, f"Unknown user state {state!r}.")
+    user = find_user(s, tid, uid=check_uid(uid))
+    if state == user.state:
+        return user
+    if actor is not None and actor.user_id == user.user_id and state != "NORMAL":
+        raise DmsError(ErrorCode.CANNOT_CHANGE_SELF, "You cannot disable or delete yourself.")
+    if state != "NORMAL":
+        _guard_last_admin(s, user, keeps_admin=False)
+    if user.state == "DELETE" and state == "NORMAL":
+        raise DmsError(
+            ErrorCode.USER_NOT_FOUND, f"User with Uid {uid} was deleted; register it again."
+        )
+    user.state = state
+    _bump(user)
+    s.flush()
+    return user
+
+
+# ---------------------------------------------------------------- access keys
+
+
+def create_access_key(
+    s: Session, box: SecretBox, uid: str, description: str = ""
+) -> tuple[AccessKey, str]:
+    """A new key for ``uid``; returns the row and the clear secret, which is not kept."""
+    if s.get(Account, uid) is None:
+        raise DmsError(ErrorCode.USER_NOT_FOUND, f"No account with Uid {uid}.")
+    key_id = "ODMS" + "".join(secrets.choice(_ALNUM) for _ in range(20))
+    secret = "".join(secrets.choice(_ALNUM) for _ in range(30))
+    key = AccessKey(
+        access_key_id=key_id, uid=uid, secret_enc=box.encrypt(secret), description=description
+    )
+    s.add(key)
+    s.flush()
+    return key, secret
+
+
+def list_access_keys(s: Session, uid: str | None = None) -> Sequence[AccessKey]:
+    query = select(AccessKey).order_by(AccessKey.created_at, AccessKey.access_key_id)
+    if uid is not None:
+        query = query.where(AccessKey.uid == uid)
+    return s.scalars(query).all()
+
+
+def set_access_key_status(s: Session, access_key_id: str, active: bool) -> AccessKey:
+    key = s.get(AccessKey, access_key_id)
+    if key is None:
+        raise DmsError(ErrorCode.ACCESS_KEY_NOT_FOUND, f"No access key {access_key_id}.")
+    key.status = KEY_ACTIVE if active else KEY_INACTIVE
+    s.flush()
+    return key
+
+
+# ---------------------------------------------------------------- policies
+
+
+def attach_policy(s: Session, tid: int, uid: str, name: str, document: str) -> UserPolicy:
+    """Attach (or replace) the policy ``name`` on the user ``uid`` of tenant ``tid``."""
+    parse_policy(document)
+    name = name.strip()
+    if not name or len(name) > 128:
+        raise DmsError(ErrorCode.INVALID_PARAMETER, "A policy name is 1 to 128 characters.")
+    user = find_user(s, tid, uid=check_uid(uid))
+    row = s.scalars(
+        select(UserPolicy).where(UserPolicy.user_id == user.user_id, UserPolicy.name == name)
+    ).first()
+    if row is None:
+        row = UserPolicy(user_id=user.user_id, name=name, document=document)
+        s.add(row)
+    row.document = document
+    _bump(user)
+    s.flush()
+    return row
+
+
+def detach_policy(s: Session, tid: int, uid: str, name: str) -> None:
+    user = find_user(s, tid, uid=check_uid(uid))
+    row = s.scalars(
+        select(UserPolicy).where(UserPolicy.user_id == user.user_id, UserPolicy.name == name)
+    ).first()
+    if row is None:
+        raise DmsError(ErrorCode.POLICY_NOT_FOUND, f"No policy {name!r} on Uid {uid}.")
+    s.delete(row)
+    _bump(user)
+    s.flush()
+
+
+def attached_policies(s: Session, user_id: int) -> list[tuple[str, PolicyDocument]]:
+    rows = s.scalars(
+        select(UserPolicy).where(UserPolicy.user_id == user_id).order_by(UserPolicy.name)
+    ).all()
+    return [(r.name, parse_policy(r.document)) for r in rows]
+
+
+# ---------------------------------------------------------------- bootstrap
+
+
+@dataclass(frozen=True)
+class Bootstrap:
+    tenant: Tenant
+    admin: User
+    access_key_id: str
+    access_key_secret: str
+
+
+def bootstrap_admin(s: Session, box: SecretBox, *, tenant_name: str = "default") -> Bootstrap:
+    """The first tenant and its administrator, created once; each call mints a fresh key."""
+    admin = s.scalars(
+        select(User)
+        .where(("," + User.roles + ",").contains(",ADMIN,"), User.state == "NORMAL")
+        .order_by(User.tid, User.user_id)
+    ).first()
+    if admin is None:
+        tenant = s.scalars(select(Tenant).order_by(Tenant.tid)).first() or create_tenant(
+            s, tenant_name
+        )
+        admin = register_user(s, None, tenant.tid, new_uid(), nick_name="admin", roles="ADMIN")
+    tenant = get_tenant(s, admin.tid)
+    key, secret = create_access_key(s, box, admin.uid, description="opendms init")
+    return Bootstrap(tenant, admin, key.access_key_id, secret)

@@ -1,0 +1,1 @@
+"""Target database connectors (one per engine behind one interface)."""
