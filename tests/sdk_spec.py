@@ -15,52 +15,56 @@ from functools import cache
 from alibabacloud_dms_enterprise20181101 import client as sdk_client
 from alibabacloud_dms_enterprise20181101 import models as sdk_models
 
+# ``request.param_shrink = Utils.array_to_string_with_specified_style(tmp_req.param, 'Param',
+# 'json')``: a list or object parameter the SDK sends as one string.
+_SHRINK = re.compile(
+    r"request\.(\w+)_shrink = Utils\.array_to_string_with_specified_style\("
+    r"tmp_req\.\w+, '\w+', '(\w+)'\)"
+)
+# ``query['Uid'] = request.uid`` / ``body['Param'] = request.param_shrink``
+_PLACED = re.compile(r"\b(query|body)\['(\w+)'\] = request\.(\w+)")
+
 
 def snake(action: str) -> str:
-    return re.sub(r"(?<!^)(?=[A-Z][a-z])|(?<=[a-z0-9])(?=[A-Z])", "_", action).lower()
+    """The SDK's method stem: ``GetUser`` -> ``get_user``, ``ListSLARules`` -> ``list_slarules``."""
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", action).lower()
+
+
+def method_name(action: str) -> str:
+    """The SDK client method that sends ``action`` with explicit runtime options."""
+    return f"{snake(action)}_with_options"
 
 
 @dataclass(frozen=True)
 class SdkField:
     wire: str
-    attr: str
+    attr: str  # attribute of the SDK's ``<Action>Request`` model
     location: str  # "query" or "body"
-    annotation: str
+    annotation: str  # as written in the SDK's request model, e.g. "int", "List[int]"
+    style: str | None = None  # "json" / "simple": a list or object sent as one string
+
+
+@cache
+def _source(action: str) -> str:
+    source = inspect.getsource(getattr(sdk_client.Client, method_name(action)))
+    if f"action = '{action}'" not in source:
+        raise LookupError(f"{method_name(action)} does not send Action={action}")
+    return source
 
 
 @cache
 def request_fields(action: str) -> dict[str, SdkField]:
-    """Wire name -> field, for the request the SDK builds for ``action``."""
-    source = inspect.getsource(getattr(sdk_client.Client, f"{snake(action)}_with_options"))
-    placed = dict((wire, loc) for loc, wire in re.findall(r"(query|body)\['(\w+)'\]", source))
-    shrink_attrs = {
-        a: w for a, w in re.findall(r"request\.(\w+)\s*\)?:\s*\n\s*\w+\['(\w+)'\]", source)
-    }
-    del shrink_attrs
-    req_cls = getattr(sdk_models, f"{action}Request")
-    hints = inspect.signature(req_cls.__init__).parameters
-    probe = req_cls()
+    """Wire name -> field, for every parameter the SDK's client puts on the wire for
+    ``action`` (an attribute of the request model that the client never sends is left out)."""
+    source = _source(action)
+    styles = dict(_SHRINK.findall(source))
+    params = inspect.signature(getattr(sdk_models, f"{action}Request").__init__).parameters
     out: dict[str, SdkField] = {}
-    for attr, param in hints.items():
-        if attr == "self":
-            continue
-        probe_map = type(probe)(**{attr: _dummy(param.annotation)}).to_map()
-        (wire,) = probe_map.keys()
-        out[wire] = SdkField(wire, attr, placed.get(wire, "query"), str(param.annotation))
+    for location, wire, sent in _PLACED.findall(source):
+        attr = sent.removesuffix("_shrink") if sent.endswith("_shrink") else sent
+        style = styles.get(attr) if sent != attr else None
+        out[wire] = SdkField(wire, attr, location, str(params[attr].annotation), style)
     return out
-
-
-def _dummy(annotation: typing.Any) -> typing.Any:
-    text = str(annotation)
-    if "int" in text:
-        return 1
-    if "bool" in text:
-        return True
-    if "List" in text or "list" in text:
-        return []
-    if "Dict" in text or "dict" in text:
-        return {}
-    return "x"
 
 
 def response_model(action: str) -> type:
@@ -68,6 +72,23 @@ def response_model(action: str) -> type:
 
 
 def roundtrip(action: str, body: dict[str, typing.Any]) -> dict[str, typing.Any]:
-    """What the SDK keeps of ``body``: parse it into the response model and back."""
+    """What the SDK keeps of ``body``: parse it into the response model and back.
+
+    The SDK's models write every list of objects back, as ``[]`` when the body had none
+    (``TenantList`` of a failed ListUserTenants); those invented lists are left out, so the
+    result equals ``body`` exactly when the SDK keeps all of it, unchanged."""
     model = response_model(action)()
-    return typing.cast(dict[str, typing.Any], model.from_map(body).to_map())
+    kept = _drop_invented_lists(model.from_map(body).to_map(), body)
+    return typing.cast(dict[str, typing.Any], kept)
+
+
+def _drop_invented_lists(out: typing.Any, sent: typing.Any) -> typing.Any:
+    if isinstance(out, dict) and isinstance(sent, dict):
+        return {
+            k: _drop_invented_lists(v, sent[k]) if k in sent else v
+            for k, v in out.items()
+            if k in sent or v != []
+        }
+    if isinstance(out, list) and isinstance(sent, list) and len(out) == len(sent):
+        return [_drop_invented_lists(o, s) for o, s in zip(out, sent, strict=True)]
+    return out

@@ -1,4 +1,5 @@
-"""ASGI assembly: the RPC gateway at ``/``, JSON errors everywhere else, nonce housekeeping."""
+"""ASGI assembly: the RPC gateway at ``/`` on a lean path, Starlette for everything else
+(JSON errors now, the web console later), and nonce housekeeping."""
 
 from __future__ import annotations
 
@@ -8,18 +9,20 @@ import json
 import logging
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from typing import Any
 
+import anyio.to_thread
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from opendms import actions
 from opendms.config import Settings
 from opendms.gateway import errors
 from opendms.gateway.errors import GatewayError
-from opendms.gateway.pipeline import Gateway, Reply, new_request_id
+from opendms.gateway.pipeline import Gateway, Reply, error_reply
 from opendms.gateway.rpc import RawRequest
 from opendms.gateway.table import build_table
 from opendms.identity.credentials import purge_nonces
@@ -28,99 +31,109 @@ from opendms.store.db import Store
 
 log = logging.getLogger("opendms")
 NONCE_PURGE_SECONDS = 60
-GATEWAY_METHODS = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"]
 
 
-def _json(reply: Reply) -> Response:
-    body = json.dumps(reply.body, ensure_ascii=False, separators=(",", ":"))
-    return Response(
-        body, status_code=reply.status, media_type="application/json", headers=dict(reply.headers)
-    )
-
-
-async def _read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length", "")
+async def _read_body(receive: Receive, declared: str, limit: int) -> bytes:
     if declared.isdigit() and int(declared) > limit:
         raise errors.too_large(limit)
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
+    more = True
+    while more:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise errors.invalid_parameter("The client went away before the body arrived.")
+        chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
             raise errors.too_large(limit)
         chunks.append(chunk)
+        more = message.get("more_body", False)
     return b"".join(chunks)
 
 
-def _error_reply(request: Request, exc: GatewayError) -> Response:
-    return _json(
-        Reply(
-            exc.status,
-            {
-                "RequestId": new_request_id(),
-                "HostId": request.headers.get("host", "opendms")[:255],
-                "Code": exc.code,
-                "Message": exc.message,
-            },
-            exc.headers,
+async def _send_json(send: Send, reply: Reply) -> None:
+    body = json.dumps(reply.body, ensure_ascii=False, separators=(",", ":")).encode()
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        *((k.encode("latin-1"), v.encode("latin-1")) for k, v in reply.headers.items()),
+    ]
+    await send({"type": "http.response.start", "status": reply.status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+class OpenDMS:
+    """The ASGI application. ``/`` is the DMS RPC endpoint for every HTTP method (the gateway
+    answers an unsupported one with a DMS error); other paths go to the Starlette app."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.store = Store(settings.metadata_url, pool_size=settings.db_pool_size)
+        box = SecretBox(load_master_key(settings.secret_key, settings.data_dir))
+        self.gateway = Gateway(settings, self.store, box, build_table(actions.ALL))
+        self.web = Starlette(
+            exception_handlers={404: self._not_found, 405: self._not_found},
+            lifespan=self._lifespan,
         )
-    )
 
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] == "/":
+            await self._rpc(scope, receive, send)
+        else:
+            await self.web(scope, receive, send)
 
-def create_app(settings: Settings | None = None) -> Starlette:
-    settings = settings or Settings()
-    store = Store(settings.metadata_url, pool_size=settings.db_pool_size)
-    box = SecretBox(load_master_key(settings.secret_key, settings.data_dir))
-    gateway = Gateway(settings, store, box, build_table(actions.ALL))
-
-    async def rpc(request: Request) -> Response:
+    async def _rpc(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         try:
-            body = await _read_body(request, settings.max_request_bytes)
+            body = await _read_body(
+                receive, headers.get("content-length", ""), self.settings.max_request_bytes
+            )
         except GatewayError as exc:
-            return _error_reply(request, exc)
-        client = request.client
+            await _send_json(send, error_reply(headers, exc))
+            return
+        client = scope.get("client")
         raw = RawRequest(
-            method=request.method,
-            path=request.url.path,
-            query_string=request.scope.get("query_string", b""),
-            headers={k.decode("latin-1"): v.decode("latin-1") for k, v in request.headers.raw},
+            method=scope["method"],
+            path=scope["path"],
+            query_string=scope.get("query_string", b""),
+            headers=headers,
             body=body,
-            client=f"{client.host}:{client.port}" if client else "",
+            client=f"{client[0]}:{client[1]}" if client else "",
         )
-        return _json(await run_in_threadpool(gateway.handle, raw))
+        await _send_json(send, await run_in_threadpool(self.gateway.handle, raw))
 
-    async def not_found(request: Request, _exc: Exception) -> Response:
-        return _error_reply(
-            request, errors.action_not_found(f"{request.method} {request.url.path}"[:128])
+    async def _not_found(self, request: Request, _exc: Exception) -> Response:
+        exc = errors.action_not_found(f"{request.method} {request.url.path}"[:128])
+        reply = error_reply(dict(request.headers), exc)
+        return Response(
+            json.dumps(reply.body), status_code=reply.status, media_type="application/json"
         )
-
-    async def purge_forever() -> None:
-        while True:
-            await asyncio.sleep(NONCE_PURGE_SECONDS)
-            try:
-                await run_in_threadpool(_purge, store)
-            except Exception:
-                log.warning("nonce purge failed; will retry", exc_info=True)
 
     @contextlib.asynccontextmanager
-    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
-        task = asyncio.create_task(purge_forever())
+    async def _lifespan(self, _app: Any) -> AsyncIterator[None]:
+        # Blocking work (metadata store, handlers) runs on a few threads: more threads only
+        # fight over the GIL (bench/gateway.py).
+        anyio.to_thread.current_default_thread_limiter().total_tokens = self.settings.worker_threads
+        task = asyncio.create_task(self._purge_forever())
         try:
             yield
         finally:
             task.cancel()
-            store.dispose()
+            self.store.dispose()
 
-    app = Starlette(
-        routes=[Route("/", rpc, methods=GATEWAY_METHODS)],
-        exception_handlers={404: not_found, 405: not_found},
-        lifespan=lifespan,
-    )
-    app.state.gateway = gateway
-    app.state.store = store
-    return app
+    async def _purge_forever(self) -> None:
+        while True:
+            await asyncio.sleep(NONCE_PURGE_SECONDS)
+            try:
+                await run_in_threadpool(self._purge)
+            except Exception:
+                log.warning("nonce purge failed; will retry", exc_info=True)
+
+    def _purge(self) -> None:
+        with self.store.engine.begin() as conn:
+            purge_nonces(conn, datetime.now(UTC).replace(tzinfo=None))
 
 
-def _purge(store: Store) -> None:
-    with store.engine.begin() as conn:
-        purge_nonces(conn, datetime.now(UTC).replace(tzinfo=None))
+def create_app(settings: Settings | None = None) -> OpenDMS:
+    return OpenDMS(settings or Settings())

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import os
 import sys
 from collections.abc import Iterator
@@ -42,7 +41,7 @@ app.add_typer(policy_app, name="policy")
 app.add_typer(tenant_app, name="tenant")
 
 out = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 
 DataDir = Annotated[
     Path | None,
@@ -180,7 +179,6 @@ def serve(
         if demo:
             out.print(f"Demo target database: {ensure_demo_target(settings.data_dir)}")
     os.environ.update(settings.environ())
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     uvicorn.run(
         "opendms.app:create_app",
         factory=True,
@@ -191,9 +189,24 @@ def serve(
         loop="uvloop",
         h11_max_incomplete_event_size=settings.max_request_bytes,
         access_log=False,
-        log_level="info",
+        log_config=_log_config(),
         timeout_keep_alive=30,
     )
+
+
+def _log_config() -> dict[str, Any]:
+    """uvicorn's logging plus one line per API request; applied in every worker process."""
+    from uvicorn.config import LOGGING_CONFIG
+
+    config: dict[str, Any] = json.loads(json.dumps(LOGGING_CONFIG))
+    config["formatters"]["opendms"] = {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}
+    config["handlers"]["opendms"] = {
+        "class": "logging.StreamHandler",
+        "formatter": "opendms",
+        "stream": "ext://sys.stderr",
+    }
+    config["loggers"]["opendms"] = {"handlers": ["opendms"], "level": "INFO", "propagate": False}
+    return config
 
 
 # ------------------------------------------------------------------ tenants

@@ -33,6 +33,8 @@ class Settings(BaseSettings):
     # Large SQL rides in the URL (dms-api.md A.0); the server accepts lines and bodies this big.
     max_request_bytes: int = Field(default=64 * 1024 * 1024, ge=16 * 1024 * 1024)
     db_pool_size: int = Field(default=16, ge=1)
+    # Threads per server process for blocking work (metadata store, handlers).
+    worker_threads: int = Field(default=8, ge=1, le=256)
 
     @field_validator("data_dir")
     @classmethod

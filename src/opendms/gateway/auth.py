@@ -11,12 +11,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy.engine import Connection
-
 from opendms.gateway import errors, signing
 from opendms.gateway.rpc import RpcCall
-from opendms.identity.credentials import Credential, lookup_credential, remember_nonce
-from opendms.identity.secrets import SecretBox
+from opendms.identity.credentials import Credential, CredentialStore
 
 _TIME_FORMATS = ("%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%dT%H:%M:%S.%fZ")
 MAX_NONCE = 128
@@ -27,7 +24,7 @@ _V3_REQUIRED = ("host", "x-acs-date", "x-acs-signature-nonce", "x-acs-content-sh
 class Proof:
     """What a verified signature vouches for."""
 
-    credential: Credential
+    access_key_id: str
     nonce: str
     signed_at: datetime
 
@@ -110,15 +107,15 @@ def _v3_claim(call: RpcCall) -> _Claim:
 class Authenticator:
     def __init__(
         self,
-        box: SecretBox,
+        credentials: CredentialStore,
         clock_skew_seconds: int,
         now: Callable[[], datetime] = lambda: datetime.now(UTC).replace(tzinfo=None),
     ) -> None:
-        self.box = box
+        self.credentials = credentials
         self.skew = timedelta(seconds=clock_skew_seconds)
         self.now = now
 
-    def verify(self, conn: Connection, call: RpcCall, tid: int | None) -> Proof:
+    def verify(self, call: RpcCall) -> Proof:
         """Check the timestamp and the signature; raises GatewayError on any failure."""
         claim = _v3_claim(call) if call.scheme == "v3" else _v1_claim(call)
         if len(claim.nonce) > MAX_NONCE:
@@ -126,17 +123,22 @@ class Authenticator:
         signed_at = _parse_time(claim.timestamp)
         if abs(self.now() - signed_at) > self.skew:
             raise errors.timestamp_expired(claim.timestamp, int(self.skew.total_seconds()))
-        credential = lookup_credential(conn, claim.access_key_id, tid)
-        if credential is None:
+        secret = self.credentials.secret(claim.access_key_id)
+        if secret is None:
             raise errors.access_key_not_found()
-        if not credential.key_active:
-            raise errors.access_key_inactive()
-        if not claim.check(self.box.decrypt(credential.secret_enc)):
+        if not claim.check(secret):
             raise errors.signature_mismatch()
-        return Proof(credential, claim.nonce, signed_at)
+        return Proof(claim.access_key_id, claim.nonce, signed_at)
 
-    def consume_nonce(self, conn: Connection, proof: Proof) -> None:
+    def admit(self, proof: Proof, tid: int | None) -> Credential:
+        """Spend the nonce and read the key's current state (one metadata round trip)."""
         # A replay is refused for as long as its timestamp could still pass the skew check.
         expires = max(proof.signed_at, self.now()) + self.skew + timedelta(seconds=60)
-        if not remember_nonce(conn, proof.credential.access_key_id, proof.nonce, expires):
+        admission = self.credentials.admit(proof.access_key_id, proof.nonce, expires, tid)
+        if admission is None:
+            raise errors.access_key_not_found()
+        if not admission.credential.key_active:
+            raise errors.access_key_inactive()
+        if not admission.fresh_nonce:
             raise errors.nonce_used()
+        return admission.credential

@@ -23,7 +23,7 @@ from opendms.gateway.table import Action, Context
 from opendms.gateway.wire import INT64
 from opendms.identity import policy, service
 from opendms.identity.caller import Caller
-from opendms.identity.credentials import Credential
+from opendms.identity.credentials import Credential, CredentialStore
 from opendms.identity.secrets import SecretBox
 from opendms.store.db import Store
 
@@ -53,6 +53,19 @@ def _tid(params: Mapping[str, str]) -> int | None:
     return value if value > 0 else None
 
 
+def error_reply(
+    headers: Mapping[str, str], exc: GatewayError, request_id: str | None = None
+) -> Reply:
+    """The gateway error envelope (dms-api.md C.2)."""
+    body = {
+        "RequestId": request_id or new_request_id(),
+        "HostId": headers.get("host", "opendms")[:255],
+        "Code": exc.code,
+        "Message": exc.message,
+    }
+    return Reply(exc.status, body, exc.headers)
+
+
 class PolicyCache:
     """A user's attached policies, cached per process until the user's auth_version moves."""
 
@@ -79,7 +92,7 @@ class Gateway:
         self.store = store
         self.box = box
         self.table = table
-        self.authn = Authenticator(box, settings.clock_skew_seconds)
+        self.authn = Authenticator(CredentialStore(store.engine, box), settings.clock_skew_seconds)
         self.limiter = TokenBuckets(settings.rate_limit)
         self.policies = PolicyCache(store)
 
@@ -90,7 +103,7 @@ class Gateway:
         try:
             reply = self._run(raw, request_id, seen)
         except GatewayError as exc:
-            reply = self._gateway_error(raw, request_id, exc)
+            reply = error_reply(raw.headers, exc, request_id)
         except DmsError as exc:
             reply = Reply(
                 200,
@@ -104,14 +117,14 @@ class Gateway:
             )
         except OperationalError:
             log.exception("request_id=%s metadata store unavailable", request_id)
-            reply = self._gateway_error(
-                raw,
-                request_id,
+            reply = error_reply(
+                raw.headers,
                 GatewayError(503, "ServiceUnavailable", "The metadata store is busy; retry."),
+                request_id,
             )
         except Exception:
             log.exception("request_id=%s unexpected failure", request_id)
-            reply = self._gateway_error(raw, request_id, errors.internal_error())
+            reply = error_reply(raw.headers, errors.internal_error(), request_id)
         code = reply.body.get("Code") or reply.body.get("ErrorCode") or "OK"
         log.info(
             "request_id=%s action=%s status=%d code=%s ms=%.1f client=%s",
@@ -138,14 +151,13 @@ class Gateway:
         if fmt.lower() != "json":
             raise GatewayError(400, "InvalidParameter.Format", "Only Format=JSON is supported.")
         tid = _tid(call.params)
-        with self.store.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            proof = self.authn.verify(conn, call, tid)
-            wait = self.limiter.take(proof.credential.access_key_id, action.name)
-            if wait > 0:
-                raise errors.throttled(int(wait * 1000) + 1)
-            self.authn.consume_nonce(conn, proof)
-        caller = self._caller(proof.credential, tid)
-        attached = self.policies.attached(caller.user_id, proof.credential.auth_version)
+        proof = self.authn.verify(call)
+        wait = self.limiter.take(proof.access_key_id, action.name)
+        if wait > 0:
+            raise errors.throttled(int(wait * 1000) + 1)
+        credential = self.authn.admit(proof, tid)
+        caller = self._caller(credential, tid)
+        attached = self.policies.attached(caller.user_id, credential.auth_version)
         if not policy.decide(policy.policies_for(caller.roles, attached), action.ram_action):
             raise errors.forbidden_ram(action.ram_action)
         request = action.request.from_params(call.business)
@@ -173,13 +185,4 @@ class Gateway:
             tenant_name=cred.tenant_name or "",
             roles=cred.roles,
             nick_name=cred.nick_name,
-        )
-
-    @staticmethod
-    def _gateway_error(raw: RawRequest, request_id: str, exc: GatewayError) -> Reply:
-        host = raw.headers.get("host", "opendms")[:255]
-        return Reply(
-            exc.status,
-            {"RequestId": request_id, "HostId": host, "Code": exc.code, "Message": exc.message},
-            exc.headers,
         )

@@ -5,7 +5,6 @@ An explicit Deny in any applicable policy wins; otherwise any Allow admits; no m
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable
 from functools import lru_cache
@@ -73,14 +72,17 @@ def decide(policies: Iterable[PolicyDocument], action: str, resource: str = RESO
 
 def parse_policy(text: str) -> PolicyDocument:
     try:
-        return PolicyDocument.model_validate(json.loads(text))
-    except (ValueError, ValidationError) as exc:
-        first = str(exc).splitlines()
+        return PolicyDocument.model_validate_json(text)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'document'}: {e['msg']}"
+            for e in exc.errors(include_url=False)[:5]
+        )
         raise DmsError(
             ErrorCode.POLICY_INVALID,
-            "Policy documents look like "
+            f"{problems}. A policy looks like "
             '{"Version":"1","Statement":[{"Effect":"Allow","Action":["dms:List*"],'
-            f'"Resource":"*"}}]}}: {" ".join(first[:3])}',
+            '"Resource":"*"}]}.',
         ) from exc
 
 

@@ -59,7 +59,8 @@ def make_engine(url: str, *, pool_size: int = 16) -> Engine:
         parsed,
         pool_size=pool_size,
         max_overflow=pool_size,
-        pool_pre_ping=True,
+        # No pre-ping: it would add a round trip to every request. A connection that broke is
+        # invalidated when it fails, and the request answers ServiceUnavailable.
         pool_recycle=3600,
     )
 

@@ -1,0 +1,133 @@
+"""Shared fixtures: a migrated metadata store (SQLite, or a throw-away PostgreSQL database),
+the in-process app with a signed client, and service checks that fail loudly in CI."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from starlette.testclient import TestClient
+
+from opendms.app import create_app
+from opendms.config import Settings
+from opendms.identity import service
+from opendms.identity.secrets import SecretBox
+from opendms.store.db import Store
+from tests.signer import Prepared, Signer
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+PG_ADMIN = "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
+MASTER_KEY = "test-master-key"
+
+
+def require_service(name: str, reason: str) -> None:
+    """Skip locally, fail in CI: a missing service must never pass silently there."""
+    if IN_CI:
+        pytest.fail(f"{name} is required in CI: {reason}")
+    pytest.skip(f"{name} unavailable: {reason}")
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A fresh, uniquely named PostgreSQL database, dropped afterwards."""
+    name = f"opendms_test_{uuid.uuid4().hex[:12]}"
+    try:
+        with psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=5) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+    except psycopg.OperationalError as exc:
+        require_service("PostgreSQL", str(exc).splitlines()[0])
+    try:
+        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+    finally:
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Each metadata store the product supports: tests using it run once per backend."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'meta.db'}"
+    return str(request.getfixturevalue("pg_url"))
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    s = Store(f"sqlite:///{tmp_path / 'meta.db'}")
+    s.migrate()
+    yield s
+    s.dispose()
+
+
+@pytest.fixture
+def box() -> SecretBox:
+    return SecretBox(MASTER_KEY.encode())
+
+
+@dataclass
+class Api:
+    """The in-process app, its store, and a signer for the bootstrap administrator."""
+
+    client: TestClient
+    store: Store
+    box: SecretBox
+    admin: Signer
+    tid: int
+    admin_uid: str
+
+    def send(self, prepared: Prepared) -> Any:
+        return self.client.request(
+            prepared.method, prepared.url, headers=prepared.headers, content=prepared.body
+        )
+
+    def call(self, action: str, signer: Signer | None = None, **params: Any) -> Any:
+        """A V3-signed call with query parameters; returns the httpx response."""
+        query = {k: str(v) for k, v in params.items()}
+        return self.send((signer or self.admin).v3(action, query))
+
+    def new_user(self, roles: str = "USER", tid: int | None = None) -> tuple[str, Signer]:
+        with self.store.session() as s:
+            user = service.register_user(s, None, tid or self.tid, service.new_uid(), roles=roles)
+            key, secret = service.create_access_key(s, self.box, user.uid)
+        return user.uid, Signer(key.access_key_id, secret)
+
+
+@pytest.fixture
+def make_api(tmp_path: Path, box: SecretBox) -> Iterator[Callable[..., Api]]:
+    clients: list[TestClient] = []
+
+    def build(database_url: str | None = None, **settings: Any) -> Api:
+        url = database_url or f"sqlite:///{tmp_path / 'api.db'}"
+        cfg = Settings(
+            data_dir=tmp_path, database_url=url, secret_key=MASTER_KEY, **settings
+        )
+        st = Store(url)
+        st.migrate()
+        with st.session() as s:
+            boot = service.bootstrap_admin(s, box)
+        client = TestClient(create_app(cfg), base_url="http://testserver")
+        client.__enter__()
+        clients.append(client)
+        return Api(
+            client,
+            st,
+            box,
+            Signer(boot.access_key_id, boot.access_key_secret),
+            boot.tenant.tid,
+            boot.admin.uid,
+        )
+
+    yield build
+    for c in clients:
+        c.__exit__(None, None, None)
+
+
+@pytest.fixture
+def api(make_api: Callable[..., Api]) -> Api:
+    return make_api()

@@ -1,0 +1,472 @@
+"""End-to-end fixtures: a real ``opendms serve`` process on a free port, driven over HTTP by the
+official SDKs (the new Tea SDK with V3 or V1 signing, and the old ``aliyunsdkcore`` one).
+
+Servers are started once per test module (``server``); a module that needs different settings
+starts its own with :func:`running_server`. Extra tenants, users, keys and policies are made
+with the ``opendms`` CLI against the server's data directory, as an operator would.
+"""
+
+from __future__ import annotations
+
+import http.client
+import importlib
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import httpx
+import pytest
+from alibabacloud_dms_enterprise20181101 import models as dms_models
+from alibabacloud_dms_enterprise20181101.client import Client as DmsClient
+from alibabacloud_tea_openapi.exceptions import (
+    AlibabaCloudException,
+    ClientException,
+    ServerException,
+    ThrottlingException,
+)
+from alibabacloud_tea_openapi.utils_models import Config
+from aliyunsdkcore.acs_exception.exceptions import ServerException as OldServerException
+from aliyunsdkcore.client import AcsClient
+
+from tests.signer import Prepared, Signer
+
+ROOT = Path(__file__).resolve().parents[2]
+LOOPBACK = "127.0.0.1"
+START_TIMEOUT = 30.0
+REQUEST_ID = re.compile(r"^[0-9A-F]{8}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{12}$")
+
+Flavor = Literal["v3", "v1", "old"]
+FLAVORS: tuple[Flavor, ...] = ("v3", "v1", "old")
+NEW_SDK_FLAVORS: tuple[Flavor, ...] = ("v3", "v1")
+
+
+def _opendms_bin() -> str:
+    for candidate in (ROOT / ".venv" / "bin" / "opendms", Path(sys.executable).parent / "opendms"):
+        if candidate.exists():
+            return str(candidate)
+    raise RuntimeError("the opendms console script is not installed in the venv")
+
+
+OPENDMS = _opendms_bin()
+
+
+def _child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The test process's environment without any OPENDMS_* knob of the developer's shell
+    (a stray OPENDMS_DATABASE_URL would point the server elsewhere), plus ``extra``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENDMS_")}
+    env.update({"PYTHONUNBUFFERED": "1", "COLUMNS": "200", "NO_COLOR": "1"})
+    for name in ("no_proxy", "NO_PROXY"):
+        env[name] = _with_loopback(env.get(name, ""))
+    env.update(extra or {})
+    return env
+
+
+def _with_loopback(value: str) -> str:
+    items = [v for v in value.split(",") if v]
+    for host in (LOOPBACK, "localhost"):
+        if host not in items:
+            items.append(host)
+    return ",".join(items)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_proxy_for_loopback() -> Iterator[None]:
+    """The SDKs honour HTTP(S)_PROXY; loopback calls must never go through a proxy."""
+    saved = {k: os.environ.get(k) for k in ("no_proxy", "NO_PROXY")}
+    for name in saved:
+        os.environ[name] = _with_loopback(os.environ.get(name, ""))
+    yield
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
+# ------------------------------------------------------------------ the server process
+
+
+@dataclass(frozen=True)
+class Creds:
+    """An access key and whom it belongs to."""
+
+    tid: int
+    uid: str
+    access_key_id: str
+    access_key_secret: str
+    user_id: int | None = None
+
+    def signer(self, server: Server) -> Signer:
+        """A raw request signer (tests/signer.py) whose Host header matches the server."""
+        return Signer(self.access_key_id, self.access_key_secret, host=server.endpoint)
+
+
+@dataclass
+class Server:
+    data_dir: Path
+    port: int
+    proc: subprocess.Popen[bytes]
+    stderr_path: Path
+    stdout_path: Path
+    init: dict[str, Any]  # the JSON printed by `opendms init --json`
+    admin: Creds
+    env: dict[str, str]
+
+    @property
+    def endpoint(self) -> str:
+        return f"{LOOPBACK}:{self.port}"
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.endpoint}"
+
+    # -- logs
+
+    def log(self) -> str:
+        return self.stderr_path.read_text(encoding="utf-8", errors="replace")
+
+    def log_line(self, request_id: str, timeout: float = 5.0) -> str:
+        """The server's log line for ``request_id`` (``request_id=<id>``); fails if absent."""
+        needle = f"request_id={request_id}"
+        deadline = time.monotonic() + timeout
+        while True:
+            for line in self.log().splitlines():
+                if needle in line:
+                    return line
+            if time.monotonic() > deadline:
+                tail = "\n".join(self.log().splitlines()[-20:])
+                pytest.fail(f"{needle} not in the server log; its tail:\n{tail}")
+            time.sleep(0.05)
+
+    # -- the operator's CLI
+
+    def cli(self, *args: str) -> str:
+        """``opendms <args> --data-dir DIR``; returns stdout, fails the test on a non-zero exit."""
+        done = subprocess.run(
+            [OPENDMS, *args, "--data-dir", str(self.data_dir)],
+            capture_output=True,
+            text=True,
+            env=_child_env(),
+            timeout=60,
+            check=False,
+        )
+        if done.returncode != 0:
+            pytest.fail(
+                f"opendms {' '.join(args)} exited {done.returncode}:\n{done.stderr}{done.stdout}"
+            )
+        return done.stdout
+
+    def create_tenant(self, name: str) -> int:
+        out = self.cli("tenant", "create", name)
+        found = re.search(r"Tid (\d+)", out)
+        assert found, out
+        return int(found.group(1))
+
+    def create_user(
+        self, roles: str = "USER", *, tid: int | None = None, uid: str | None = None, nick: str = ""
+    ) -> Creds:
+        """A user with a fresh access key (``opendms user create --with-key``)."""
+        args = ["user", "create", "--roles", roles, "--with-key"]
+        if tid is not None:
+            args += ["--tid", str(tid)]
+        if uid is not None:
+            args += ["--uid", uid]
+        if nick:
+            args += ["--nick", nick]
+        made = json.loads(self.cli(*args))
+        return Creds(
+            tid=int(made["Tid"]),
+            uid=str(made["Uid"]),
+            access_key_id=made["AccessKeyId"],
+            access_key_secret=made["AccessKeySecret"],
+            user_id=int(made["UserId"]),
+        )
+
+    # -- raw HTTP
+
+    def send(self, prepared: Prepared, timeout: float = 60.0) -> httpx.Response:
+        """Send a request built by tests/signer.py exactly as prepared, with httpx."""
+        with httpx.Client(base_url=self.base_url, trust_env=False, timeout=timeout) as http:
+            return http.request(
+                prepared.method, prepared.url, headers=prepared.headers, content=prepared.body
+            )
+
+    def send_raw(self, prepared: Prepared, timeout: float = 120.0) -> httpx.Response:
+        """Like :meth:`send`, through ``http.client``: httpx refuses URLs over 64 KiB, and the
+        point of some tests is a request line of many MiB. Sends only the prepared headers
+        (plus Content-Length) and wraps the answer in an ``httpx.Response``."""
+        conn = http.client.HTTPConnection(LOOPBACK, self.port, timeout=timeout)
+        try:
+            conn.putrequest(
+                prepared.method, prepared.url, skip_host=True, skip_accept_encoding=True
+            )
+            for name, value in prepared.headers.items():
+                conn.putheader(name, value)
+            conn.putheader("content-length", str(len(prepared.body)))
+            conn.endheaders(prepared.body or None)
+            answer = conn.getresponse()
+            return httpx.Response(answer.status, headers=answer.getheaders(), content=answer.read())
+        finally:
+            conn.close()
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((LOOPBACK, 0))
+        return int(s.getsockname()[1])
+
+
+def _wait_until_listening(proc: subprocess.Popen[bytes], port: int, stderr_path: Path) -> None:
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(
+                f"opendms serve exited with {proc.returncode} before listening:\n"
+                + stderr_path.read_text(errors="replace")
+            )
+        try:
+            with socket.create_connection((LOOPBACK, port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(
+        f"opendms serve did not listen on {port} within {START_TIMEOUT:.0f}s:\n"
+        + stderr_path.read_text(errors="replace")
+    )
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
+@contextmanager
+def running_server(env: dict[str, str] | None = None) -> Iterator[Server]:
+    """A fresh data directory, ``opendms init --json``, then ``opendms serve`` on a free port,
+    stopped (SIGTERM, then SIGKILL) when the block ends. ``env``: extra OPENDMS_* settings."""
+    with tempfile.TemporaryDirectory(prefix="opendms-e2e-") as tmp:
+        data_dir = Path(tmp) / "data"
+        child_env = _child_env(env)
+        done = subprocess.run(
+            [OPENDMS, "init", "--json", "--data-dir", str(data_dir)],
+            capture_output=True,
+            text=True,
+            env=child_env,
+            timeout=60,
+            check=False,
+        )
+        if done.returncode != 0:
+            pytest.fail(f"opendms init failed ({done.returncode}):\n{done.stderr}{done.stdout}")
+        init = json.loads(done.stdout)
+        assert set(init) >= {
+            "Tid",
+            "Uid",
+            "UserName",
+            "AccessKeyId",
+            "AccessKeySecret",
+            "Endpoint",
+        }, init
+        admin = Creds(
+            int(init["Tid"]), str(init["Uid"]), init["AccessKeyId"], init["AccessKeySecret"]
+        )
+
+        last_error: Exception | None = None
+        for attempt in range(3):  # another process may grab the free port before we bind it
+            port = free_port()
+            stderr_path = Path(tmp) / f"server-{attempt}.stderr.log"
+            stdout_path = Path(tmp) / f"server-{attempt}.stdout.log"
+            with stderr_path.open("wb") as err, stdout_path.open("wb") as out:
+                proc = subprocess.Popen(
+                    [OPENDMS, "serve", "--data-dir", str(data_dir), "--port", str(port)],
+                    stdout=out,
+                    stderr=err,
+                    env=child_env,
+                    cwd=tmp,
+                )
+            try:
+                _wait_until_listening(proc, port, stderr_path)
+            except (RuntimeError, TimeoutError) as exc:
+                _stop(proc)
+                last_error = exc
+                if "address already in use" in str(exc).lower():
+                    continue
+                pytest.fail(str(exc))
+            server = Server(data_dir, port, proc, stderr_path, stdout_path, init, admin, child_env)
+            try:
+                yield server
+            finally:
+                _stop(server.proc)
+            return
+        pytest.fail(f"could not start opendms serve: {last_error}")
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[Server]:
+    """One server per test module, with default settings and its bootstrap administrator."""
+    with running_server() as s:
+        yield s
+
+
+# ------------------------------------------------------------------ clients
+
+
+def new_sdk(server: Server, creds: Creds, *, v1: bool = False, secret: str | None = None) -> Any:
+    """The new SDK's DMS client: V3 (ACS3-HMAC-SHA256) by default, V1 (HMAC-SHA1) with v1."""
+    cfg = Config(
+        access_key_id=creds.access_key_id,
+        access_key_secret=secret if secret is not None else creds.access_key_secret,
+        endpoint=server.endpoint,
+        protocol="http",
+        read_timeout=60_000,
+        connect_timeout=5_000,
+    )
+    if v1:
+        cfg.signature_algorithm = "v2"
+    return DmsClient(cfg)
+
+
+def old_sdk(creds: Creds, *, secret: str | None = None) -> AcsClient:
+    return AcsClient(
+        creds.access_key_id,
+        secret if secret is not None else creds.access_key_secret,
+        "cn-hangzhou",
+    )
+
+
+def snake(action: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z][a-z])|(?<=[a-z0-9])(?=[A-Z])", "_", action).lower()
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A gateway error as either SDK generation reports it."""
+
+    status: int
+    code: str
+    request_id: str
+    body: dict[str, Any] | None  # the parsed error body (new SDK only)
+    exc: Exception
+
+
+class Dms:
+    """One caller seen through one client flavour.
+
+    ``call`` returns the new SDK's parsed ``<Action>ResponseBody`` model for every flavour: for
+    the old SDK the JSON it returns is parsed with the same model, so one set of assertions
+    checks that both generations understand the response.
+    """
+
+    def __init__(self, server: Server, creds: Creds, flavor: Flavor, secret: str | None = None):
+        self.server = server
+        self.creds = creds
+        self.flavor = flavor
+        self.last_raw: dict[str, Any] | None = None
+        if flavor == "old":
+            self.old: AcsClient = old_sdk(creds, secret=secret)
+        else:
+            self.sdk = new_sdk(server, creds, v1=flavor == "v1", secret=secret)
+
+    def call(self, action: str, **params: Any) -> Any:
+        request = getattr(dms_models, f"{action}Request")(**params)
+        if self.flavor == "old":
+            raw = self._old_call(action, request.to_map())
+            self.last_raw = raw
+            return getattr(dms_models, f"{action}ResponseBody")().from_map(raw)
+        resp = getattr(self.sdk, snake(action))(request)
+        assert resp.status_code == 200
+        self.last_raw = resp.body.to_map()
+        return resp.body
+
+    def _old_call(self, action: str, wire_params: dict[str, Any]) -> dict[str, Any]:
+        module = importlib.import_module(
+            f"aliyunsdkdms_enterprise.request.v20181101.{action}Request"
+        )
+        request = getattr(module, f"{action}Request")()
+        for name, value in wire_params.items():
+            getattr(request, f"set_{name}")(value)
+        request.set_endpoint(self.server.endpoint)
+        request.set_protocol_type("http")
+        body = self.old.do_action_with_exception(request)
+        parsed = json.loads(body)
+        assert isinstance(parsed, dict)
+        return parsed
+
+    def fail(self, action: str, **params: Any) -> Failure:
+        """Call ``action`` expecting a gateway error (an exception from either SDK)."""
+        try:
+            self.call(action, **params)
+        except (ClientException, ServerException, ThrottlingException) as exc:
+            return failure_of(exc)
+        except OldServerException as exc:
+            return Failure(
+                int(exc.get_http_status()),
+                str(exc.get_error_code()),
+                str(exc.get_request_id()),
+                None,
+                exc,
+            )
+        pytest.fail(f"{action} via {self.flavor} succeeded; a gateway error was expected")
+
+
+def failure_of(exc: AlibabaCloudException) -> Failure:
+    data = dict(exc.data or {})
+    data.pop("statusCode", None)
+    return Failure(int(exc.status_code), str(exc.code), str(exc.request_id), data, exc)
+
+
+# ------------------------------------------------------------------ assertions
+
+
+def assert_error_body(
+    server: Server, body: dict[str, Any], status: int, code: str, *, logged: bool = True
+) -> None:
+    """A gateway error body (dms-api.md C.2) whose RequestId the server logged (``logged``)."""
+    assert {"RequestId", "HostId", "Code", "Message"} <= set(body), body
+    assert body["Code"] == code, body
+    assert REQUEST_ID.match(body["RequestId"]), body
+    assert body["HostId"] == server.endpoint, body  # the Host the client sent
+    assert isinstance(body["Message"], str) and body["Message"], body
+    if logged:
+        line = server.log_line(body["RequestId"])
+        assert f"status={status}" in line, line
+        assert f"code={code}" in line, line
+
+
+def assert_http_error(
+    server: Server, resp: httpx.Response, status: int, code: str, *, logged: bool = True
+) -> dict[str, Any]:
+    """A raw HTTP gateway error: status, JSON content type, the C.2 body, the log line."""
+    assert resp.status_code == status, (resp.status_code, resp.text[:500])
+    assert resp.headers["content-type"].startswith("application/json"), resp.headers
+    body = resp.json()
+    assert isinstance(body, dict)
+    assert_error_body(server, body, status, code, logged=logged)
+    return body
+
+
+def assert_failure(server: Server, failure: Failure, status: int, code: str) -> None:
+    assert (failure.status, failure.code) == (status, code), failure
+    assert REQUEST_ID.match(failure.request_id), failure
+    if failure.body is not None:
+        assert failure.body["RequestId"] == failure.request_id
+        assert_error_body(server, failure.body, status, code)
+    else:
+        line = server.log_line(failure.request_id)
+        assert f"code={code}" in line, line

@@ -1,0 +1,159 @@
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from opendms.errors import DmsError, ErrorCode
+from opendms.identity import service
+from opendms.identity.caller import Caller
+from opendms.identity.roles import Role
+from opendms.identity.secrets import SecretBox
+from opendms.store.db import Store
+from opendms.store.models import AccessKey
+
+
+def caller_for(user, roles: tuple[Role, ...]) -> Caller:
+    return Caller("AK", user.uid, user.user_id, user.tid, "t", roles)
+
+
+def test_bootstrap_is_idempotent_but_mints_fresh_keys(store: Store, box: SecretBox) -> None:
+    with store.session() as s:
+        first = service.bootstrap_admin(s, box)
+    with store.session() as s:
+        second = service.bootstrap_admin(s, box)
+    assert first.tenant.tid == second.tenant.tid
+    assert first.admin.user_id == second.admin.user_id
+    assert first.access_key_id != second.access_key_id
+    with store.session() as s:
+        stored = s.scalars(select(AccessKey.secret_enc)).all()
+    assert len(stored) == 2
+    assert all(first.access_key_secret not in enc for enc in stored)  # encrypted at rest
+    assert box.decrypt(stored[0]) in (first.access_key_secret, second.access_key_secret)
+
+
+def test_register_find_list_and_search(store: Store) -> None:
+    with store.session() as s:
+        tid = service.create_tenant(s, "t").tid
+        service.register_user(s, None, tid, "100", nick_name="alice_1", roles="DBA,user")
+        service.register_user(s, None, tid, "200", nick_name="bob%", roles="USER")
+        with pytest.raises(DmsError) as dup:
+            service.register_user(s, None, tid, "100")
+        assert dup.value.code is ErrorCode.USER_ALREADY_EXISTS
+    with store.session() as s:
+        assert service.find_user(s, tid, uid="100").roles == "USER,DBA"
+        assert service.list_users(s, tid).total == 2
+        assert [u.uid for u in service.list_users(s, tid, role=Role.DBA).users] == ["100"]
+        # LIKE wildcards in the search key are literal
+        assert [u.uid for u in service.list_users(s, tid, search="%").users] == ["200"]
+        assert [u.uid for u in service.list_users(s, tid, search="_1").users] == ["100"]
+        page = service.list_users(s, tid, page=2, size=1)
+        assert page.total == 2
+        assert [u.uid for u in page.users] == ["200"]
+
+
+def test_users_are_scoped_to_their_tenant(store: Store) -> None:
+    with store.session() as s:
+        a = service.create_tenant(s, "a").tid
+        b = service.create_tenant(s, "b").tid
+        user = service.register_user(s, None, a, "300")
+    with store.session() as s, pytest.raises(DmsError) as info:
+        service.find_user(s, b, user_id=user.user_id)
+    assert info.value.code is ErrorCode.USER_NOT_FOUND
+    with store.session() as s:
+        assert service.list_users(s, b).total == 0
+
+
+def test_invalid_uid_and_role(store: Store) -> None:
+    with store.session() as s:
+        tid = service.create_tenant(s, "t").tid
+        for bad in ("abc", "", "1" * 21):
+            with pytest.raises(DmsError):
+                service.register_user(s, None, tid, bad)
+        with pytest.raises(DmsError, match="valid roles"):
+            service.register_user(s, None, tid, "5", roles="KING")
+
+
+def test_only_admins_grant_privileged_roles(store: Store) -> None:
+    with store.session() as s:
+        tid = service.create_tenant(s, "t").tid
+        sec = service.register_user(s, None, tid, "1", roles="SECURITY_ADMIN")
+        service.register_user(s, None, tid, "9", roles="ADMIN")
+        actor = caller_for(sec, (Role.SECURITY_ADMIN,))
+        with pytest.raises(DmsError) as info:
+            service.register_user(s, actor, tid, "2", roles="ADMIN")
+        assert info.value.code is ErrorCode.PERMISSION_DENIED
+        service.register_user(s, actor, tid, "3", roles="DBA")
+        with pytest.raises(DmsError):
+            service.update_user(s, actor, tid, "3", roles="SECURITY_ADMIN")
+
+
+def test_state_changes_bump_auth_version_and_guard_self_and_last_admin(store: Store) -> None:
+    with store.session() as s:
+        tid = service.create_tenant(s, "t").tid
+        admin = service.register_user(s, None, tid, "1", roles="ADMIN")
+        user = service.register_user(s, None, tid, "2")
+        version = user.auth_version
+        actor = caller_for(admin, (Role.ADMIN,))
+        assert service.set_user_state(s, actor, tid, "2", "DISABLE").auth_version > version
+        with pytest.raises(DmsError) as own:
+            service.set_user_state(s, actor, tid, "1", "DISABLE")
+        assert own.value.code is ErrorCode.CANNOT_CHANGE_SELF
+        with pytest.raises(DmsError) as last:
+            service.set_user_state(s, None, tid, "1", "DELETE")
+        assert last.value.code is ErrorCode.LAST_ADMINISTRATOR
+        with pytest.raises(DmsError):
+            service.update_user(s, None, tid, "1", roles="USER")
+        service.set_user_state(s, actor, tid, "2", "NORMAL")
+        service.set_user_state(s, actor, tid, "2", "DELETE")
+        with pytest.raises(DmsError):
+            service.set_user_state(s, actor, tid, "2", "NORMAL")
+        # a deleted user comes back only by registering again
+        assert service.register_user(s, None, tid, "2").state == "NORMAL"
+
+
+def test_tenants_of_and_active_flag(store: Store) -> None:
+    with store.session() as s:
+        a = service.create_tenant(s, "a").tid
+        b = service.create_tenant(s, "b").tid
+        service.register_user(s, None, a, "7")
+        service.register_user(s, None, b, "7")
+        members = service.tenants_of(s, "7")
+    assert [(m.tenant.tid, m.active) for m in members] == [(a, True), (b, False)]
+
+
+def test_policies_attach_replace_detach(store: Store) -> None:
+    allow = '{"Version":"1","Statement":[{"Effect":"Allow","Action":"dms:X"}]}'
+    deny = '{"Version":"1","Statement":[{"Effect":"Deny","Action":"dms:X"}]}'
+    with store.session() as s:
+        tid = service.create_tenant(s, "t").tid
+        user = service.register_user(s, None, tid, "1")
+        v0 = user.auth_version
+        service.attach_policy(s, tid, "1", "p", allow)
+        service.attach_policy(s, tid, "1", "p", deny)
+        assert user.auth_version > v0
+        (name, doc), = service.attached_policies(s, user.user_id)
+        assert name == "p"
+        assert doc.Statement[0].Effect == "Deny"
+        with pytest.raises(DmsError) as bad:
+            service.attach_policy(s, tid, "1", "q", "{}")
+        assert bad.value.code is ErrorCode.POLICY_INVALID
+        service.detach_policy(s, tid, "1", "p")
+        assert service.attached_policies(s, user.user_id) == []
+        with pytest.raises(DmsError):
+            service.detach_policy(s, tid, "1", "p")
+
+
+def test_access_keys(store: Store, box: SecretBox) -> None:
+    with store.session() as s:
+        tid = service.create_tenant(s, "t").tid
+        user = service.register_user(s, None, tid, "1")
+        key, secret = service.create_access_key(s, box, user.uid, "ci")
+        assert len(key.access_key_id) == 24
+        assert len(secret) == 30
+        assert box.decrypt(key.secret_enc) == secret
+        service.set_access_key_status(s, key.access_key_id, active=False)
+        assert service.list_access_keys(s, user.uid)[0].status == "Inactive"
+        with pytest.raises(DmsError):
+            service.set_access_key_status(s, "nope", active=True)
+        with pytest.raises(DmsError):
+            service.create_access_key(s, box, "424242")

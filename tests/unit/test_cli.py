@@ -1,0 +1,124 @@
+"""The command line, run as a user runs it: a real process, its output and exit code."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+def opendms(*args: str, data_dir: Path | None = None, env: dict[str, str] | None = None,
+            ok: bool = True) -> subprocess.CompletedProcess[str]:
+    cmd = [sys.executable, "-m", "opendms", *args]
+    if data_dir is not None:
+        cmd += ["--data-dir", str(data_dir)]
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("OPENDMS_")}
+    full_env |= {"COLUMNS": "200", **(env or {})}
+    result = subprocess.run(cmd, capture_output=True, text=True, env=full_env, timeout=60,
+                            check=False)
+    if ok:
+        assert result.returncode == 0, result.stderr
+    return result
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess[str], fragment: str) -> None:
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1, result.stderr
+    assert fragment in lines[0]
+
+
+def test_init_contract(tmp_path: Path) -> None:
+    first = json.loads(opendms("init", "--json", data_dir=tmp_path).stdout)
+    assert set(first) == {"Tid", "Uid", "UserName", "AccessKeyId", "AccessKeySecret", "Endpoint"}
+    assert first["Endpoint"] == "127.0.0.1:8080"
+    second = json.loads(opendms("init", "--json", data_dir=tmp_path).stdout)
+    assert (second["Tid"], second["Uid"], second["UserName"]) == (
+        first["Tid"], first["Uid"], first["UserName"])
+    assert second["AccessKeyId"] != first["AccessKeyId"]
+    # the secret is on screen once and never on disk in clear
+    for f in tmp_path.iterdir():
+        assert first["AccessKeySecret"].encode() not in f.read_bytes()
+
+
+def test_users_keys_and_policies(tmp_path: Path) -> None:
+    opendms("init", "--json", data_dir=tmp_path)
+    made = json.loads(opendms("user", "create", "--uid", "4242", "--nick", "ann", "--roles",
+                              "DBA", "--with-key", data_dir=tmp_path).stdout)
+    assert made["Uid"] == "4242"
+    assert made["AccessKeyId"].startswith("ODMS")
+    listed = opendms("user", "list", data_dir=tmp_path).stdout
+    assert "4242" in listed and "DBA" in listed
+    opendms("user", "disable", "4242", data_dir=tmp_path)
+    assert "DISABLE" in opendms("user", "list", data_dir=tmp_path).stdout
+
+    key = json.loads(opendms("key", "create", "4242", data_dir=tmp_path).stdout)
+    assert key["AccessKeyId"] in opendms("key", "list", "--uid", "4242", data_dir=tmp_path).stdout
+    opendms("key", "revoke", key["AccessKeyId"], data_dir=tmp_path)
+    assert "Inactive" in opendms("key", "list", data_dir=tmp_path).stdout
+
+    policy = '{"Version":"1","Statement":[{"Effect":"Deny","Action":"dms:List*"}]}'
+    opendms("policy", "attach", "4242", policy, "--name", "no-list", data_dir=tmp_path)
+    shown = json.loads(opendms("policy", "show", "4242", data_dir=tmp_path).stdout)
+    assert shown["no-list"]["Statement"][0]["Effect"] == "Deny"
+    assert "role:DBA" in shown
+
+    bad = opendms("policy", "attach", "4242", "{}", data_dir=tmp_path, ok=False)
+    assert_one_line_error(bad, "InvalidPolicyDocument")
+
+
+def test_tenants(tmp_path: Path) -> None:
+    opendms("init", "--json", data_dir=tmp_path)
+    assert "Tid 2" in opendms("tenant", "create", "second", data_dir=tmp_path).stdout
+    made = json.loads(opendms("user", "create", "--tid", "2", data_dir=tmp_path).stdout)
+    assert made["Tid"] == 2
+    missing = opendms("user", "list", "--tid", "99", data_dir=tmp_path, ok=False)
+    assert_one_line_error(missing, "TenantNotFound")
+
+
+def test_actions_listing_is_derived_from_the_table() -> None:
+    from opendms.actions import ALL
+
+    rows = json.loads(opendms("actions", "--json").stdout)
+    assert [r["Action"] for r in rows] == [a.name for a in ALL]
+    assert all(r["RamAction"] == f"dms:{r['Action']}" for r in rows)
+    assert "errors" in opendms("--help").stdout
+
+
+def test_business_errors_are_listed() -> None:
+    out = opendms("errors").stdout
+    assert "UserNotFound" in out and "UnknownError" in out
+
+
+def test_unreachable_database(tmp_path: Path) -> None:
+    result = opendms("user", "list", "--database-url",
+                     "postgresql+psycopg://x:pw@127.0.0.1:1/none", data_dir=tmp_path, ok=False)
+    assert_one_line_error(result, "cannot open the metadata store")
+    assert "pw@" not in result.stderr
+
+
+def test_unwritable_data_dir(tmp_path: Path) -> None:
+    if os.geteuid() == 0:
+        target = Path("/proc/opendms-cannot-write-here")
+    else:
+        target = tmp_path / "ro"
+        target.mkdir(mode=0o500)
+    result = opendms("init", data_dir=target, ok=False)
+    assert_one_line_error(result, "not writable")
+
+
+def test_bad_flag_gets_usage_not_traceback() -> None:
+    result = opendms("serve", "--no-such-flag", ok=False)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert "No such option" in result.stderr
+
+
+@pytest.mark.parametrize("group", ["user", "key", "policy", "tenant"])
+def test_help_everywhere(group: str) -> None:
+    assert "Usage" in opendms(group, "--help").stdout
