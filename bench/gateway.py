@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Gateway throughput: signed GetUserActiveTenant through OpenDMS vs two bare ASGI endpoints.
 
-Every server runs under the same uvicorn settings (httptools, uvloop, N worker processes), one
+Every server runs under the same uvicorn settings (h11, uvloop, N worker processes), one
 at a time on this machine, loaded by the same asyncio client with C keep-alive connections.
 OpenDMS does all of its per-request work: V3 signature check, nonce stored in the metadata
 store, tenant and user state, RAM policy, the log line. Its rate limit is raised out of the way.
@@ -44,7 +44,7 @@ from opendms.gateway import signing  # noqa: E402
 
 BIN = Path(sys.executable).parent
 PG_ADMIN = "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
-UVICORN_FLAGS = ["--http", "httptools", "--loop", "uvloop", "--no-access-log",
+UVICORN_FLAGS = ["--http", "h11", "--loop", "uvloop", "--no-access-log",
                  "--timeout-keep-alive", "30"]
 
 

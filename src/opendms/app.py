@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
@@ -22,7 +23,7 @@ from opendms import actions
 from opendms.config import Settings
 from opendms.gateway import errors
 from opendms.gateway.errors import GatewayError
-from opendms.gateway.pipeline import Gateway, Reply, error_reply
+from opendms.gateway.pipeline import Gateway, Reply, error_reply, log_reply
 from opendms.gateway.rpc import RawRequest
 from opendms.gateway.table import build_table
 from opendms.identity.credentials import purge_nonces
@@ -63,6 +64,11 @@ async def _send_json(send: Send, reply: Reply) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
+def _client(scope: Scope) -> str:
+    client = scope.get("client")
+    return f"{client[0]}:{client[1]}" if client else ""
+
+
 class OpenDMS:
     """The ASGI application. ``/`` is the DMS RPC endpoint for every HTTP method (the gateway
     answers an unsupported one with a DMS error); other paths go to the Starlette app."""
@@ -85,27 +91,33 @@ class OpenDMS:
 
     async def _rpc(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        client = _client(scope)
+        query = scope.get("query_string", b"")
         try:
             body = await _read_body(
                 receive, headers.get("content-length", ""), self.settings.max_request_bytes
             )
+            if len(query) + len(body) > self.settings.max_request_bytes:
+                raise errors.too_large(self.settings.max_request_bytes)
         except GatewayError as exc:
-            await _send_json(send, error_reply(headers, exc))
+            reply = error_reply(headers, exc)
+            log_reply(reply, "-", time.perf_counter(), client)
+            await _send_json(send, reply)
             return
-        client = scope.get("client")
         raw = RawRequest(
             method=scope["method"],
             path=scope["path"],
-            query_string=scope.get("query_string", b""),
+            query_string=query,
             headers=headers,
             body=body,
-            client=f"{client[0]}:{client[1]}" if client else "",
+            client=client,
         )
         await _send_json(send, await run_in_threadpool(self.gateway.handle, raw))
 
     async def _not_found(self, request: Request, _exc: Exception) -> Response:
         exc = errors.action_not_found(f"{request.method} {request.url.path}"[:128])
         reply = error_reply(dict(request.headers), exc)
+        log_reply(reply, "-", time.perf_counter(), _client(request.scope))
         return Response(
             json.dumps(reply.body), status_code=reply.status, media_type="application/json"
         )

@@ -30,7 +30,8 @@ class Settings(BaseSettings):
     rate_limit: float = Field(default=100.0, gt=0)
     # Allowed distance between the client's signed timestamp and our clock.
     clock_skew_seconds: int = Field(default=900, ge=1)
-    # Large SQL rides in the URL (dms-api.md A.0); the server accepts lines and bodies this big.
+    # Large SQL rides in the URL (dms-api.md A.0): the query string and the body together may
+    # be this big.
     max_request_bytes: int = Field(default=64 * 1024 * 1024, ge=16 * 1024 * 1024)
     db_pool_size: int = Field(default=16, ge=1)
     # Threads per server process for blocking work (metadata store, handlers).

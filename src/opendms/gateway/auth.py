@@ -44,6 +44,8 @@ class _Claim:
     nonce: str
     timestamp: str
     check: Callable[[str], bool]  # secret -> signature matches
+    # The SDKs' error parsers expect this suffix (the old one crashes without a colon).
+    string_to_sign: str
 
 
 def _v1_claim(call: RpcCall) -> _Claim:
@@ -67,7 +69,13 @@ def _v1_claim(call: RpcCall) -> _Claim:
     def check(secret: str) -> bool:
         return signing.same(signing.v1_signature(secret, call.raw.method, signed), given)
 
-    return _Claim(p["AccessKeyId"], p["SignatureNonce"], p["Timestamp"], check)
+    return _Claim(
+        p["AccessKeyId"],
+        p["SignatureNonce"],
+        p["Timestamp"],
+        check,
+        signing.v1_string_to_sign(call.raw.method, signed),
+    )
 
 
 def _v3_claim(call: RpcCall) -> _Claim:
@@ -100,7 +108,11 @@ def _v3_claim(call: RpcCall) -> _Claim:
         return signing.same(signing.v3_signature(secret, canonical), auth.signature)
 
     return _Claim(
-        auth.access_key_id, headers["x-acs-signature-nonce"], headers["x-acs-date"], check
+        auth.access_key_id,
+        headers["x-acs-signature-nonce"],
+        headers["x-acs-date"],
+        check,
+        signing.v3_string_to_sign(canonical),
     )
 
 
@@ -127,7 +139,7 @@ class Authenticator:
         if secret is None:
             raise errors.access_key_not_found()
         if not claim.check(secret):
-            raise errors.signature_mismatch()
+            raise errors.signature_mismatch(f"server string to sign is:{claim.string_to_sign}")
         return Proof(claim.access_key_id, claim.nonce, signed_at)
 
     def admit(self, proof: Proof, tid: int | None) -> Credential:

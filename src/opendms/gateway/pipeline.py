@@ -53,6 +53,19 @@ def _tid(params: Mapping[str, str]) -> int | None:
     return value if value > 0 else None
 
 
+def log_reply(reply: Reply, action: str, started: float, client: str) -> None:
+    """The one log line per API request; its request_id is the response's RequestId."""
+    log.info(
+        "request_id=%s action=%s status=%d code=%s ms=%.1f client=%s",
+        reply.body.get("RequestId"),
+        action,
+        reply.status,
+        reply.body.get("Code") or reply.body.get("ErrorCode") or "OK",
+        (time.perf_counter() - started) * 1000,
+        client,
+    )
+
+
 def error_reply(
     headers: Mapping[str, str], exc: GatewayError, request_id: str | None = None
 ) -> Reply:
@@ -125,16 +138,7 @@ class Gateway:
         except Exception:
             log.exception("request_id=%s unexpected failure", request_id)
             reply = error_reply(raw.headers, errors.internal_error(), request_id)
-        code = reply.body.get("Code") or reply.body.get("ErrorCode") or "OK"
-        log.info(
-            "request_id=%s action=%s status=%d code=%s ms=%.1f client=%s",
-            request_id,
-            seen[0] if seen else "-",
-            reply.status,
-            code,
-            (time.perf_counter() - started) * 1000,
-            raw.client,
-        )
+        log_reply(reply, seen[0] if seen else "-", started, raw.client)
         return reply
 
     def _run(self, raw: RawRequest, request_id: str, seen: list[str]) -> Reply:

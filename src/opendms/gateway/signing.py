@@ -101,8 +101,12 @@ def v3_canonical_request(
     )
 
 
+def v3_string_to_sign(canonical_request: str, algorithm: str = V3_ALGORITHM) -> str:
+    return f"{algorithm}\n{hashlib.sha256(canonical_request.encode()).hexdigest()}"
+
+
 def v3_signature(secret: str, canonical_request: str, algorithm: str = V3_ALGORITHM) -> str:
-    string_to_sign = f"{algorithm}\n{hashlib.sha256(canonical_request.encode()).hexdigest()}"
+    string_to_sign = v3_string_to_sign(canonical_request, algorithm)
     return hmac.new(secret.encode(), string_to_sign.encode(), hashlib.sha256).hexdigest()
 
 

@@ -141,8 +141,9 @@ def check_reply(status: int, body: Any, what: object, action: str | None = None)
             assert sdk_spec.roundtrip(action, body) == body, f"SDK drops part of {_short(body)}"
     else:
         assert 400 <= status < 500, f"HTTP {status} for {_short(what)}"
-        for key in ("Code", "Message", "HostId"):
+        for key in ("Code", "Message"):
             assert isinstance(body.get(key), str) and body[key], (key, body)
+        assert isinstance(body.get("HostId"), str), body  # the Host header, may be empty
         assert "Traceback" not in body["Message"], body
 
 
@@ -203,6 +204,12 @@ broken_json = st.one_of(
 huge = st.tuples(st.sampled_from(HUGE_UNITS), st.integers(1_000, 100_000)).map(
     lambda t: t[0] * t[1]
 )
+# strings around the store's column sizes (64, 128, 256) and with NUL characters
+sized_text = st.tuples(
+    st.sampled_from(["x", "é", "中", "9"]), st.sampled_from([63, 64, 65, 127, 128, 129, 200,
+                                                          255, 256, 257, 1000])
+).map(lambda t: t[0] * t[1])
+with_nul = st.tuples(st.text(max_size=5), st.text(max_size=5)).map("\x00".join)
 role_lists = st.lists(st.sampled_from(ROLE_WORDS), max_size=4).map(",".join)
 numbers = st.one_of(
     st.sampled_from(INT_EDGES).map(str),
@@ -231,7 +238,8 @@ def _choices(fi: FieldInfo) -> list[str]:
     return out
 
 
-PLAIN = [*VICTIMS, "1", "2", "3", "4", "5", "10", "100", "-1", "0", "1234567890123456",
+FRESH = "<fresh uid>"  # replaced by a new account id when sent: RegisterUser then inserts
+PLAIN = [FRESH, *VICTIMS, "1", "2", "3", "4", "5", "10", "100", "-1", "0", "1234567890123456",
          "DBA,USER", "DBA", "USER", "ADMIN", "NORMAL", "DISABLE", "13800000000", "x", "admin",
          "victim", "héllo wörld 中文 *~'()!+/", "true", "True", "false", '{"a": [1]}', "[1, 2]"]
 
@@ -248,7 +256,7 @@ def accepted(action: Action, name: str) -> tuple[str, ...]:
     out = []
     for value in dict.fromkeys([*_choices(fi), *PLAIN]):
         try:
-            one.model_validate({wire: value})
+            one.model_validate({wire: service.new_uid() if value == FRESH else value})
         except ValidationError:
             continue
         out.append(value)
@@ -272,6 +280,8 @@ def nasty_values(fi: FieldInfo | None = None) -> st.SearchStrategy[str]:
         enum_like,
         realistic,
         st.text(max_size=40),
+        sized_text,
+        with_nul,
         st.sampled_from(BOOL_WORDS),
         role_lists,
         json_texts,
@@ -301,12 +311,22 @@ param_names = st.one_of(
 
 @st.composite
 def business(draw: st.DrawFn, action: Action) -> dict[str, str]:
-    """Parameters for ``action``: required fields mostly there, optional ones half the time,
-    plus now and then unknown ones (which may collide with the signing parameters)."""
+    """Parameters for ``action``. Mostly one field gets anything and the others (each there
+    or not) get values our model accepts, so a bad value meets the handler and the store;
+    otherwise every field is a free-for-all. Now and then unknown parameters ride along
+    (they may collide with the signing parameters)."""
+    fields = action.request.model_fields
+    focus = draw(st.sampled_from([*fields, None, None]))
     params: dict[str, str] = {}
-    for name, fi in action.request.model_fields.items():
-        if draw(st.integers(0, 9)) < (9 if fi.is_required() else 4):
-            params[fi.alias or name] = draw(field_values(action, name))
+    for name, fi in fields.items():
+        wire = fi.alias or name
+        if name == focus:
+            params[wire] = draw(nasty_values(fi))
+        elif draw(st.integers(0, 9)) < (9 if fi.is_required() else 4):
+            good = accepted(action, name)
+            params[wire] = draw(
+                st.sampled_from(good) if focus and good else field_values(action, name)
+            )
     if draw(st.integers(0, 3)) == 0:
         for _ in range(draw(st.integers(1, 3))):
             params.setdefault(draw(param_names), draw(nasty_values()))
@@ -328,12 +348,13 @@ class SignedCall:
     headers: dict[str, str] = field(default_factory=dict)
 
     def prepare(self, admin: Signer) -> Prepared:
-        query, form = ({}, self.params) if self.in_form else (self.params, {})
+        params = {k: service.new_uid() if v == FRESH else v for k, v in self.params.items()}
+        query, form = ({}, params) if self.in_form else (params, {})
         sign = admin.v1 if self.scheme == "v1" else admin.v3
         prepared = sign(self.action, dict(query), dict(form), method=self.method)
         extra = []
         if self.duplicate is not None:  # a second copy, in the query string
-            extra.append(urlencode({self.duplicate: self.params[self.duplicate]}))
+            extra.append(urlencode({self.duplicate: params[self.duplicate]}))
         if self.tail:
             extra.append(self.tail)
         if extra:
@@ -575,10 +596,20 @@ class AsgiCall:
         }
 
 
+# What an HTTP server can hand over: header names are lower-case tokens, values any bytes
+# but controls (obs-text 0x80-0xFF included); methods are tokens; the request target may carry
+# raw bytes >= 0x80 (httptools lets them through), which is where the query string comes from.
+TOKEN = "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyz"
+header_names = st.one_of(
+    st.sampled_from([b"authorization", b"content-type", b"host", b"x-acs-date",
+                     b"x-acs-action", b"content-length", b"x-acs-version", b"x-acs-x"]),
+    st.text(TOKEN, min_size=1, max_size=20).map(str.encode),
+)
 raw_header_bytes = st.one_of(
     safe_header_text.map(str.encode),
-    st.binary(max_size=40),
-    st.text(st.characters(max_codepoint=0xFF), max_size=40).map(lambda t: t.encode("latin-1")),
+    st.binary(max_size=40).map(
+        lambda b: bytes(c for c in b if c == 9 or 0x20 <= c != 0x7F).strip()
+    ),
 )
 
 
@@ -591,14 +622,11 @@ def asgi_calls(draw: st.DrawFn) -> AsgiCall:
     if draw(st.integers(0, 29)) == 0:  # far beyond what an HTTP client library would send
         query = b"Action=ListUsers&Version=2018-11-01&SearchKey=" + draw(huge).encode()
     headers = [(k.encode(), v.encode("latin-1", "replace")) for k, v in call.headers.items()]
-    for _ in range(draw(st.integers(0, 3))):
-        name = draw(st.sampled_from([b"authorization", b"content-type", b"host", b"x-acs-date",
-                                     b"x-acs-action", b"content-length", b"x-acs-version"])
-                    | st.binary(min_size=1, max_size=20).map(bytes.lower))
-        headers.append((name, draw(raw_header_bytes)))  # repeats are allowed in ASGI
+    for _ in range(draw(st.integers(0, 3))):  # repeated names are allowed
+        headers.append((draw(header_names), draw(raw_header_bytes)))
     return AsgiCall(
-        method=draw(st.sampled_from(["GET", "POST", "get", "", "PO\x00ST", "HEAD", "BREW"])),
-        path=draw(st.sampled_from(["/", "/", call.path, "/\x00", "/\udcff"])),
+        method=draw(st.sampled_from(["GET", "POST", "get", "HEAD", "BREW", "M-SEARCH"])),
+        path=draw(st.sampled_from(["/", "/", call.path, "/\x00", "/\ufffd", "/a b"])),
         query_string=query,
         headers=headers,
         body=call.body,
@@ -663,9 +691,10 @@ NASTY: list[str] = [
     *BROKEN_JSON,
     '{"a": [1, {"b": null}]}',
     "[]",
+    "\x00",
     "a\x00b",
+    *["x" * n for n in (63, 64, 65, 127, 128, 129, 255, 256, 257)],  # around column sizes
     "é" * 129,
-    "x" * 257,
     "9" * 100_000,
     "中" * 30_000,
     "héllo wörld 中文 *~'()!+/",
@@ -676,24 +705,27 @@ NASTY: list[str] = [
     "DBA,USER,KING",
     ",,,",
 ]
-_GOOD = [*VICTIMS, "1", "DBA,USER", "NORMAL", "DBA", "13800000000", "x"]
 
 
 def _valid_base(action: Action) -> dict[str, str]:
-    """For each required field, the first of a few plain values that our model accepts."""
-    base: dict[str, str] = {}
-    for name, fi in action.request.model_fields.items():
-        wire = fi.alias or name
-        for value in [*_choices(fi), *_GOOD]:
-            try:
-                action.request.model_validate({**base, wire: value})
-            except ValidationError as exc:
-                if any(e["loc"][:1] == (wire,) for e in exc.errors()):
-                    continue
-            if fi.is_required():
-                base[wire] = value
-            break
-    return base
+    """Parameters our model accepts as a whole: the required fields, plus optional ones until
+    any cross-field rule (UpdateUser wants Uid or UidString) is met. Ids name victims."""
+
+    def first(name: str) -> str:
+        good = accepted(action, name)
+        return next((g for g in good if g != FRESH), good[0] if good else "")
+
+    fields = action.request.model_fields
+    base = {fi.alias or n: first(n) for n, fi in fields.items() if fi.is_required()}
+    optional = [{fi.alias or n: first(n)} for n, fi in fields.items()
+                if not fi.is_required() and accepted(action, n)]
+    for extra in [{}, *optional]:  # the fewest extras: an odd Tid would make every call a 403
+        try:
+            action.request.model_validate({**base, **extra})
+        except ValidationError:
+            continue
+        return {**base, **extra}
+    pytest.fail(f"{action.name}: found no valid parameters among {PLAIN}")
 
 
 @pytest.mark.parametrize("action", ALL, ids=ACTION_NAMES)
@@ -702,23 +734,27 @@ def test_every_nasty_value_in_every_field(
 ) -> None:
     """Every value of a fixed dictionary in every field of every action, one at a time, on
     top of otherwise valid parameters, so that a value that passes validation meets the
-    handler and the store."""
+    handler and the store. Where the valid parameters name a user, the sweep runs again with
+    a fresh id (RegisterUser needs one that does not exist yet)."""
     base = _valid_base(action)
+    variants = [False, True] if any(v in VICTIMS for v in base.values()) else [False]
     failures: list[str] = []
-    for wire in sorted({fi.alias or n for n, fi in action.request.model_fields.items()}):
-        for value in NASTY:
-            params = {**base, wire: value}
-            what = f"{action.name} {wire}={value[:40]!r}{'...' if len(value) > 40 else ''}"
-            tracebacks.records.clear()
-            if len(urlencode(params)) > 20_000:  # httpx refuses URLs over 64 KiB
-                resp = fuzz_api.send(fuzz_api.admin.v3(action.name, form=params))
-            else:
-                resp = fuzz_api.call(action.name, **params)
-            try:
-                check_http(resp, what, action.name)
-                _no_traceback(tracebacks, what)
-            except AssertionError as exc:
-                failures.append(f"{what}: {str(exc).splitlines()[0][:200]}")
+    names = sorted({fi.alias or n for n, fi in action.request.model_fields.items()})
+    for wire, fresh, value in ((w, f, v) for w in names for f in variants for v in NASTY):
+        params = {k: service.new_uid() if fresh and v in VICTIMS else v for k, v in base.items()}
+        params[wire] = value
+        what = f"{action.name} {wire}={value[:40]!r}{'...' if len(value) > 40 else ''}"
+        what += " (fresh id)" if fresh else ""
+        tracebacks.records.clear()
+        if len(urlencode(params)) > 20_000:  # httpx refuses URLs over 64 KiB
+            resp = fuzz_api.send(fuzz_api.admin.v3(action.name, form=params))
+        else:
+            resp = fuzz_api.call(action.name, **params)
+        try:
+            check_http(resp, what, action.name)
+            _no_traceback(tracebacks, what)
+        except AssertionError as exc:
+            failures.append(f"{what}: {str(exc).splitlines()[0][:200]}")
     assert not failures, "\n".join(failures)
 
 
