@@ -93,7 +93,7 @@ def test(args: list[str]) -> None:
     say("mypy")
     run(BIN / "mypy")
     say("pytest")
-    result = subprocess.run([str(BIN / "pytest"), *args], cwd=ROOT, check=False)
+    result = subprocess.run([str(BIN / "pytest"), "-n", "2", *args], cwd=ROOT, check=False)
     sys.exit(result.returncode)
 
 

@@ -49,8 +49,9 @@ def insert_app() -> Any:
 def _pg_insert_app(dsn: str) -> Any:
     from psycopg_pool import AsyncConnectionPool
 
-    pool = AsyncConnectionPool(dsn, min_size=4, max_size=16, kwargs={"autocommit": True},
-                               open=False)
+    pool = AsyncConnectionPool(
+        dsn, min_size=4, max_size=16, kwargs={"autocommit": True}, open=False
+    )
 
     async def app(scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
@@ -66,7 +67,7 @@ def _pg_insert_app(dsn: str) -> Any:
         await _drain(receive)
         async with pool.connection() as conn:
             await conn.execute(
-                f"INSERT INTO {TABLE} (nonce, expires_at) VALUES (%s, now())",  # noqa: S608
+                f"INSERT INTO {TABLE} (nonce, expires_at) VALUES (%s, now())",
                 (uuid.uuid4().hex,),
             )
         await _reply(send)
@@ -85,7 +86,7 @@ def _sqlite_insert_app(path: str) -> Any:
             conn.execute("PRAGMA synchronous=NORMAL")
             local.conn = conn
         conn.execute(
-            f"INSERT INTO {TABLE} (nonce, expires_at) VALUES (?, datetime('now'))",  # noqa: S608
+            f"INSERT INTO {TABLE} (nonce, expires_at) VALUES (?, datetime('now'))",
             (uuid.uuid4().hex,),
         )
 

@@ -16,8 +16,6 @@ Prints requests/s and latency for each server, then ours/constant and, last, our
 from __future__ import annotations
 
 import argparse
-import asyncio
-import hashlib
 import json
 import os
 import signal
@@ -44,8 +42,15 @@ from opendms.gateway import signing  # noqa: E402
 
 BIN = Path(sys.executable).parent
 PG_ADMIN = "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
-UVICORN_FLAGS = ["--http", "h11", "--loop", "uvloop", "--no-access-log",
-                 "--timeout-keep-alive", "30"]
+UVICORN_FLAGS = [
+    "--http",
+    "h11",
+    "--loop",
+    "uvloop",
+    "--no-access-log",
+    "--timeout-keep-alive",
+    "30",
+]
 
 
 def free_port() -> int:
@@ -115,8 +120,14 @@ def plain_builder(port: int) -> Callable[[], bytes]:
 
 def measure(build: Callable[[], bytes], port: int, args: argparse.Namespace) -> loadgen.Result:
     return uvloop.run(
-        loadgen.run("127.0.0.1", port, build, connections=args.connections,
-                    seconds=args.seconds, warmup=args.warmup)
+        loadgen.run(
+            "127.0.0.1",
+            port,
+            build,
+            connections=args.connections,
+            seconds=args.seconds,
+            warmup=args.warmup,
+        )
     )
 
 
@@ -154,8 +165,11 @@ def create_baseline_table(url: str) -> None:
 
 def report(name: str, r: loadgen.Result) -> None:
     errors = sum(n for s, n in r.statuses.items() if s != 200)
-    print(f"  {name:<28} {r.rps:>9.0f} req/s   p50 {r.percentile(50) * 1000:6.2f} ms   "
-          f"p99 {r.percentile(99) * 1000:6.2f} ms   non-200: {errors}", flush=True)
+    print(
+        f"  {name:<28} {r.rps:>9.0f} req/s   p50 {r.percentile(50) * 1000:6.2f} ms   "
+        f"p99 {r.percentile(99) * 1000:6.2f} ms   non-200: {errors}",
+        flush=True,
+    )
     if errors:
         print(f"    statuses: {r.statuses}", flush=True)
 
@@ -164,29 +178,54 @@ def run_store(kind: str, args: argparse.Namespace) -> float:
     work = Path(tempfile.mkdtemp(prefix=f"opendms-bench-{kind}-"))
     log = work / "servers.log"
     with metadata_store(kind, work) as url:
-        env = {**os.environ, "OPENDMS_DATA_DIR": str(work), "OPENDMS_DATABASE_URL": url,
-               "OPENDMS_RATE_LIMIT": "1000000000", "BENCH_DB_URL": url,
-               "PYTHONPATH": str(ROOT)}
-        creds = json.loads(subprocess.run(
-            [str(BIN / "opendms"), "init", "--json"], env=env, check=True, capture_output=True
-        ).stdout)
+        env = {
+            **os.environ,
+            "OPENDMS_DATA_DIR": str(work),
+            "OPENDMS_DATABASE_URL": url,
+            "OPENDMS_RATE_LIMIT": "1000000000",
+            "BENCH_DB_URL": url,
+            "PYTHONPATH": str(ROOT),
+        }
+        creds = json.loads(
+            subprocess.run(
+                [str(BIN / "opendms"), "init", "--json"], env=env, check=True, capture_output=True
+            ).stdout
+        )
         create_baseline_table(url)
-        print(f"\n{kind} metadata store, {args.workers} worker processes, "
-              f"{args.connections} connections, {args.seconds:.0f}s per server "
-              f"(+{args.warmup:.0f}s warm-up)", flush=True)
+        print(
+            f"\n{kind} metadata store, {args.workers} worker processes, "
+            f"{args.connections} connections, {args.seconds:.0f}s per server "
+            f"(+{args.warmup:.0f}s warm-up)",
+            flush=True,
+        )
 
         port = free_port()
-        with server([str(BIN / "opendms"), "serve", "--port", str(port),
-                     "--workers", str(args.workers)], env, port, log):
-            ours = measure(v3_builder(creds["AccessKeyId"], creds["AccessKeySecret"], port),
-                           port, args)
+        with server(
+            [str(BIN / "opendms"), "serve", "--port", str(port), "--workers", str(args.workers)],
+            env,
+            port,
+            log,
+        ):
+            ours = measure(
+                v3_builder(creds["AccessKeyId"], creds["AccessKeySecret"], port), port, args
+            )
         report("OpenDMS GetUserActiveTenant", ours)
 
         results = {}
         for app in ("const_app", "insert_app"):
             port = free_port()
-            cmd = [str(BIN / "python"), "-m", "uvicorn", f"bench.baseline_app:{app}", "--factory",
-                   "--port", str(port), "--workers", str(args.workers), *UVICORN_FLAGS]
+            cmd = [
+                str(BIN / "python"),
+                "-m",
+                "uvicorn",
+                f"bench.baseline_app:{app}",
+                "--factory",
+                "--port",
+                str(port),
+                "--workers",
+                str(args.workers),
+                *UVICORN_FLAGS,
+            ]
             with server(cmd, env, port, log):
                 results[app] = measure(plain_builder(port), port, args)
             report(f"baseline {app}", results[app])
@@ -202,8 +241,9 @@ def run_store(kind: str, args: argparse.Namespace) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--store", choices=["postgresql", "sqlite", "both"], default="postgresql")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--connections", type=int, default=64)

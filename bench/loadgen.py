@@ -45,7 +45,11 @@ async def _read_response(reader: asyncio.StreamReader) -> int:
 
 
 async def _worker(
-    host: str, port: int, build: Callable[[], bytes], stop_at: float, record_from: float,
+    host: str,
+    port: int,
+    build: Callable[[], bytes],
+    stop_at: float,
+    record_from: float,
     result: Result,
 ) -> None:
     reader, writer = await asyncio.open_connection(host, port)
@@ -65,7 +69,12 @@ async def _worker(
 
 
 async def run(
-    host: str, port: int, build: Callable[[], bytes], *, connections: int, seconds: float,
+    host: str,
+    port: int,
+    build: Callable[[], bytes],
+    *,
+    connections: int,
+    seconds: float,
     warmup: float,
 ) -> Result:
     now = time.perf_counter()

@@ -7,6 +7,7 @@ replay table or burn another client's nonces.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -17,6 +18,7 @@ from opendms.identity.credentials import Credential, CredentialStore
 
 _TIME_FORMATS = ("%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%dT%H:%M:%S.%fZ")
 MAX_NONCE = 128
+_PRINTABLE = re.compile(r"[\x21-\x7e]{1,%d}" % MAX_NONCE)  # noqa: UP031
 _V3_REQUIRED = ("host", "x-acs-date", "x-acs-signature-nonce", "x-acs-content-sha256")
 
 
@@ -130,8 +132,10 @@ class Authenticator:
     def verify(self, call: RpcCall) -> Proof:
         """Check the timestamp and the signature; raises GatewayError on any failure."""
         claim = _v3_claim(call) if call.scheme == "v3" else _v1_claim(call)
-        if len(claim.nonce) > MAX_NONCE:
-            raise errors.invalid("SignatureNonce", f"at most {MAX_NONCE} characters.")
+        if not _PRINTABLE.fullmatch(claim.nonce):
+            raise errors.invalid("SignatureNonce", f"1 to {MAX_NONCE} printable ASCII characters.")
+        if not _PRINTABLE.fullmatch(claim.access_key_id):
+            raise errors.access_key_not_found()
         signed_at = _parse_time(claim.timestamp)
         if abs(self.now() - signed_at) > self.skew:
             raise errors.timestamp_expired(claim.timestamp, int(self.skew.total_seconds()))

@@ -20,7 +20,7 @@ from opendms.gateway.errors import GatewayError
 from opendms.gateway.ratelimit import TokenBuckets
 from opendms.gateway.rpc import RawRequest, parse_call
 from opendms.gateway.table import Action, Context
-from opendms.gateway.wire import INT64
+from opendms.gateway.wire import parse_integer
 from opendms.identity import policy, service
 from opendms.identity.caller import Caller
 from opendms.identity.credentials import Credential, CredentialStore
@@ -46,10 +46,10 @@ def _tid(params: Mapping[str, str]) -> int | None:
     raw = params.get("Tid")
     if raw is None or raw.strip() == "":
         return None
-    text = raw.strip()
-    if not text.lstrip("+-").isdigit() or not INT64[0] <= int(text) <= INT64[1]:
-        raise errors.invalid("Tid", "must be an integer")
-    value = int(text)
+    try:
+        value = parse_integer(raw)
+    except ValueError as exc:
+        raise errors.invalid("Tid", str(exc)) from None
     return value if value > 0 else None
 
 

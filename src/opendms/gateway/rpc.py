@@ -80,6 +80,8 @@ def parse_call(raw: RawRequest) -> RpcCall:
     form = _pairs(raw.body, "form body") if content_type == FORM else []
     params: dict[str, str] = {}
     for name, value in (*query, *form):
+        if "\x00" in name or "\x00" in value:
+            raise errors.invalid_parameter(f"Parameter {name[:64]!r} contains a NUL character.")
         if name in params:
             raise errors.invalid_parameter(f"Parameter {name[:64]!r} is given more than once.")
         params[name] = value

@@ -17,25 +17,27 @@ from pydantic_core import PydanticCustomError
 from opendms.gateway import errors
 from opendms.gateway.errors import GatewayError
 
-_INTEGER = re.compile(r"^[+-]?[0-9]{1,20}$")
+_INTEGER = re.compile(r"[+-]?[0-9]{1,20}")
 INT64 = (-(2**63), 2**63 - 1)
 INT32 = (-(2**31), 2**31 - 1)
 
 
-def _integer(bounds: tuple[int, int]) -> Any:
-    def parse(value: object) -> object:
-        if isinstance(value, bool):
+def parse_integer(value: object, bounds: tuple[int, int] = INT64) -> int:
+    """The wire's integers: optional sign, ASCII digits, inside ``bounds``."""
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise ValueError("must be an integer")
+    if isinstance(value, str):
+        text = value.strip()
+        if not _INTEGER.fullmatch(text):
             raise ValueError("must be an integer")
-        if isinstance(value, str):
-            text = value.strip()
-            if not _INTEGER.match(text):
-                raise ValueError("must be an integer")
-            value = int(text)
-        if isinstance(value, int) and not bounds[0] <= value <= bounds[1]:
-            raise ValueError("is out of range")
-        return value
+        value = int(text)
+    if not bounds[0] <= value <= bounds[1]:
+        raise ValueError("is out of range")
+    return value
 
-    return BeforeValidator(parse)
+
+def _integer(bounds: tuple[int, int]) -> Any:
+    return BeforeValidator(lambda v: v if v is None else parse_integer(v, bounds))
 
 
 def _boolean(value: object) -> object:
@@ -63,9 +65,10 @@ Bool = Annotated[bool, BeforeValidator(_boolean)]
 
 
 def _digits(value: object) -> object:
-    if isinstance(value, str) and not re.fullmatch(r"[0-9]{1,20}", value.strip()):
-        raise ValueError("must be a number")
-    return value.strip() if isinstance(value, str) else value
+    """Ids the SDK types as strings but that are numbers (UserId, Uid)."""
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
+        return str(parse_integer(value, (0, INT64[1])))
+    raise ValueError("must be a non-negative integer")
 
 
 Digits = Annotated[str, BeforeValidator(_digits)]

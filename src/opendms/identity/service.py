@@ -24,14 +24,16 @@ from opendms.store.models import AccessKey, Account, Tenant, User, UserPolicy
 
 USER_STATES = ("NORMAL", "DISABLE", "DELETE")
 KEY_ACTIVE, KEY_INACTIVE = "Active", "Inactive"
-_UID = re.compile(r"^[0-9]{1,20}$")
+_UID = re.compile(r"[0-9]{1,19}")
 _ALNUM = string.ascii_letters + string.digits
 
 
 def check_uid(uid: str) -> str:
     uid = uid.strip()
-    if not _UID.match(uid):
-        raise DmsError(ErrorCode.INVALID_PARAMETER, f"Uid must be 1 to 20 digits, got {uid!r}.")
+    if not _UID.fullmatch(uid) or int(uid) >= 2**63:
+        raise DmsError(
+            ErrorCode.INVALID_PARAMETER, f"Uid must be a number below 2^63, got {uid[:32]!r}."
+        )
     return uid
 
 

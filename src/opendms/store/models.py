@@ -58,7 +58,7 @@ class User(Base):
     tid: Mapped[int] = mapped_column(BigId, ForeignKey("tenants.tid", ondelete="CASCADE"))
     uid: Mapped[str] = mapped_column(String(64), ForeignKey("accounts.uid", ondelete="CASCADE"))
     parent_uid: Mapped[str | None] = mapped_column(String(64))
-    nick_name: Mapped[str] = mapped_column(String(128), default="")
+    nick_name: Mapped[str] = mapped_column(String(256), default="")
     mobile: Mapped[str | None] = mapped_column(String(64))
     email: Mapped[str | None] = mapped_column(String(256))
     state: Mapped[str] = mapped_column(String(16), default="NORMAL")

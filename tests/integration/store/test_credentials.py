@@ -28,7 +28,7 @@ def seeded(any_store_url: str, box: SecretBox):
 
 
 def test_secret_lookup_and_cache(seeded) -> None:
-    store, creds, ak, secret, *_ = seeded
+    _store, creds, ak, secret, *_ = seeded
     assert creds.secret(ak) == secret
     assert creds.secret("nope") is None
     assert creds.secret(ak) == secret
@@ -48,7 +48,7 @@ def test_nonce_is_accepted_once(seeded) -> None:
 
 
 def test_membership_follows_the_requested_tenant(seeded) -> None:
-    _store, creds, ak, _secret, a, b = seeded
+    _store, creds, ak, _secret, _a, b = seeded
     later = datetime(2099, 1, 1)
     in_b = creds.admit(ak, "n3", later, b)
     assert in_b is not None and in_b.credential.user_id is None

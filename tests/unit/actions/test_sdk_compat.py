@@ -43,6 +43,8 @@ from opendms.gateway.errors import GatewayError
 from opendms.gateway.table import Action
 from opendms.gateway.wire import WireModel
 from opendms.identity import service
+from opendms.identity.caller import Caller
+from opendms.identity.roles import Role
 from opendms.store.models import User
 from tests import sdk_spec
 from tests.conftest import Api
@@ -108,31 +110,36 @@ def _sample_for(annotation: str) -> Any:
     return {"int": 1, "bool": True, "float": 1.5}.get(annotation, "x")
 
 
+def _check_field_type(action: Action, wire: str, sdk_field: sdk_spec.SdkField) -> None:
+    attr, fi = _ours(action)[wire]
+    probe = _probe(action, attr, fi)
+
+    def parse(text: str) -> Any:
+        return _parse_one(probe, attr, wire, text)
+
+    where = f"{action.name}.{wire} (SDK {sdk_field.annotation}, style {sdk_field.style})"
+    if sdk_field.style == "json":
+        value = parse(json.dumps(_sample_for(sdk_field.annotation)))
+        assert not isinstance(value, str | GatewayError), f"{where}: not parsed as JSON"
+    elif sdk_field.style is not None or sdk_field.annotation not in ("int", "str", "bool"):
+        pytest.fail(f"{where}: no wire rule for this kind of SDK parameter yet")
+    elif sdk_field.annotation == "int":
+        assert parse("1") == 1, f"{where}: the SDK sends integers"
+        assert isinstance(parse("not a number"), GatewayError), where
+        assert isinstance(parse("True"), GatewayError), where
+    elif sdk_field.annotation == "bool":
+        # the new Python SDK sends str(True) == "True"; other SDKs send "true"
+        parsed = [parse(t) for t in ("True", "true", "False", "false")]
+        assert parsed == [True, True, False, False], where
+    else:
+        taken = [v for v in (parse(t) for t in [*_choices(fi), "x", "1"]) if isinstance(v, str)]
+        assert taken, f"{where}: the SDK sends strings, we accept none"
+
+
 @ACTIONS
 def test_request_field_types_agree_with_the_sdk(action: Action) -> None:
-    ours = _ours(action)
     for wire, sdk_field in sdk_spec.request_fields(action.name).items():
-        attr, fi = ours[wire]
-        probe = _probe(action, attr, fi)
-        parse = lambda text, a=attr, w=wire, p=probe: _parse_one(p, a, w, text)  # noqa: E731
-        where = f"{action.name}.{wire} (SDK {sdk_field.annotation}, style {sdk_field.style})"
-        if sdk_field.style == "json":
-            value = parse(json.dumps(_sample_for(sdk_field.annotation)))
-            assert not isinstance(value, (str, GatewayError)), f"{where}: not parsed as JSON"
-        elif sdk_field.style is not None or sdk_field.annotation not in ("int", "str", "bool"):
-            pytest.fail(f"{where}: no wire rule for this kind of SDK parameter yet")
-        elif sdk_field.annotation == "int":
-            assert parse("1") == 1, f"{where}: the SDK sends integers"
-            assert isinstance(parse("not a number"), GatewayError), where
-            assert isinstance(parse("True"), GatewayError), where
-        elif sdk_field.annotation == "bool":
-            # the new Python SDK sends str(True) == "True"; other SDKs send "true"
-            assert [parse(t) for t in ("True", "true", "False", "false")] == [1, 1, 0, 0], where
-        else:
-            accepted = [
-                v for v in (parse(t) for t in [*_choices(fi), "x", "1"]) if isinstance(v, str)
-            ]
-            assert accepted, f"{where}: the SDK sends strings, we accept none"
+        _check_field_type(action, wire, sdk_field)
 
 
 # ---------------------------------------------------------------------- SDK serialisation
@@ -158,8 +165,10 @@ REALISTIC: dict[str, Any] = {
 def _sdk_value(f: sdk_spec.SdkField, *, realistic: bool) -> Any:
     value: Any = REALISTIC.get(f.wire) if realistic else None
     if value is None:
-        value = _sample_for(f.annotation) if f.style else {"int": 42, "bool": True}.get(
-            f.annotation, TRICKY
+        value = (
+            _sample_for(f.annotation)
+            if f.style
+            else {"int": 42, "bool": True}.get(f.annotation, TRICKY)
         )
     if f.annotation == "int":
         return int(value)
@@ -329,8 +338,16 @@ Scenario = Callable[[World], list[Call]]
 
 def _register_update(w: World) -> list[Call]:
     return [
-        Call({"Uid": int(w.rich_uid), "UserNick": TRICKY, "Mobile": "13900000000",
-              "RoleNames": "DBA", "MaxExecuteCount": 10, "MaxResultCount": 1000}),
+        Call(
+            {
+                "Uid": int(w.rich_uid),
+                "UserNick": TRICKY,
+                "Mobile": "13900000000",
+                "RoleNames": "DBA",
+                "MaxExecuteCount": 10,
+                "MaxResultCount": 1000,
+            }
+        ),
         Call({"UidString": w.rich_uid, "Tid": w.tid, "UserNick": "again"}),
         Call({"UidString": "1"}, False, "UserNotFound"),
     ]
@@ -340,8 +357,15 @@ SCENARIOS: dict[str, Scenario] = {
     "GetUserActiveTenant": lambda w: [Call({}), Call({"Tid": w.tid})],
     "ListUserTenants": lambda w: [Call({}), Call({"Tid": w.tid})],
     "RegisterUser": lambda w: [
-        Call({"Uid": "1234567890123456", "UserNick": TRICKY, "Mobile": "13800000000",
-              "RoleNames": "DBA,USER", "Tid": w.tid}),
+        Call(
+            {
+                "Uid": "1234567890123456",
+                "UserNick": TRICKY,
+                "Mobile": "13800000000",
+                "RoleNames": "DBA,USER",
+                "Tid": w.tid,
+            }
+        ),
         Call({"Uid": "1234567890123457"}),
         Call({"Uid": w.rich_uid}, False, "UserAlreadyExists"),
     ],
@@ -353,14 +377,25 @@ SCENARIOS: dict[str, Scenario] = {
     ],
     "ListUsers": lambda w: [
         Call({}),
-        Call({"PageNumber": 1, "PageSize": 100, "Role": "DBA", "SearchKey": "rich",
-              "UserState": "NORMAL", "Tid": w.tid}),
+        Call(
+            {
+                "PageNumber": 1,
+                "PageSize": 100,
+                "Role": "DBA",
+                "SearchKey": "rich",
+                "UserState": "NORMAL",
+                "Tid": w.tid,
+            }
+        ),
         Call({"PageNumber": 99, "PageSize": 1}),
         Call({"UserState": "DISABLE"}),
     ],
     "UpdateUser": _register_update,
-    "DisableUser": lambda w: [Call({"Uid": w.spare[0]}), Call({"Uid": w.spare[0]}),
-                              Call({"Uid": "1"}, False, "UserNotFound")],
+    "DisableUser": lambda w: [
+        Call({"Uid": w.spare[0]}),
+        Call({"Uid": w.spare[0]}),
+        Call({"Uid": "1"}, False, "UserNotFound"),
+    ],
     "EnableUser": lambda w: [Call({"Uid": w.spare[1]}), Call({"Uid": w.spare[1], "Tid": w.tid})],
     "DeleteUser": lambda w: [Call({"Uid": w.spare[2]}), Call({"Uid": "1"}, False, "UserNotFound")],
 }
@@ -370,12 +405,18 @@ def _world(api: Api) -> World:
     rich = service.new_uid()
     with api.store.session() as s:
         admin = s.query(User).filter_by(uid=api.admin_uid).one()
-        from opendms.identity.caller import Caller
-
-        actor = Caller(api.admin.access_key_id, admin.uid, admin.user_id, api.tid, "default",
-                       (), "admin")
-        user = service.register_user(s, actor, api.tid, rich, nick_name="rich user",
-                                     mobile="13700000000", roles="DBA,USER")
+        actor = Caller(
+            api.admin.access_key_id,
+            admin.uid,
+            admin.user_id,
+            api.tid,
+            "default",
+            (Role.ADMIN,),
+            "admin",
+        )
+        user = service.register_user(
+            s, actor, api.tid, rich, nick_name="rich user", mobile="13700000000", roles="DBA,USER"
+        )
         user.email = "rich@example.com"
         user.notification_mode = "MAIL"
         user.last_login_at = datetime(2024, 5, 6, 7, 8, 9)
@@ -486,9 +527,21 @@ def test_user_objects_carry_every_field_with_the_sdks_types(make_api: Any) -> No
     assert_sdk_keeps("GetUser", body)
     user = body["User"]
     assert set(user) == {
-        "UserId", "Uid", "ParentUid", "NickName", "State", "RoleIdList", "RoleNameList",
-        "Mobile", "Email", "NotificationMode", "MaxExecuteCount", "MaxResultCount",
-        "CurExecuteCount", "CurResultCount", "LastLoginTime",
+        "UserId",
+        "Uid",
+        "ParentUid",
+        "NickName",
+        "State",
+        "RoleIdList",
+        "RoleNameList",
+        "Mobile",
+        "Email",
+        "NotificationMode",
+        "MaxExecuteCount",
+        "MaxResultCount",
+        "CurExecuteCount",
+        "CurResultCount",
+        "LastLoginTime",
     }
     assert user["UserId"] == str(world.rich_user_id)
     assert user["RoleIdList"] == {"RoleIds": [1, 2]}  # ints, in a wrapper object

@@ -72,7 +72,7 @@ def upgrade() -> None:
         sa.Column("tid", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("uid", sa.String(length=64), nullable=False),
         sa.Column("parent_uid", sa.String(length=64), nullable=True),
-        sa.Column("nick_name", sa.String(length=128), nullable=False),
+        sa.Column("nick_name", sa.String(length=256), nullable=False),
         sa.Column("mobile", sa.String(length=64), nullable=True),
         sa.Column("email", sa.String(length=256), nullable=True),
         sa.Column("state", sa.String(length=16), nullable=False),
