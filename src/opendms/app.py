@@ -112,7 +112,7 @@ class OpenDMS:
             body=body,
             client=client,
         )
-        await _send_json(send, await run_in_threadpool(self.gateway.handle, raw))
+        await _send_json(send, await self.gateway.handle(raw))
 
     async def _not_found(self, request: Request, _exc: Exception) -> Response:
         exc = errors.action_not_found(f"{request.method} {request.url.path}"[:128])
@@ -124,14 +124,16 @@ class OpenDMS:
 
     @contextlib.asynccontextmanager
     async def _lifespan(self, _app: Any) -> AsyncIterator[None]:
-        # Blocking work (metadata store, handlers) runs on a few threads: more threads only
-        # fight over the GIL (bench/gateway.py).
+        # Blocking work (handlers, SQLite) runs on a few threads: more threads only fight
+        # over the GIL (bench/gateway.py).
         anyio.to_thread.current_default_thread_limiter().total_tokens = self.settings.worker_threads
+        await self.gateway.credentials.open()
         task = asyncio.create_task(self._purge_forever())
         try:
             yield
         finally:
             task.cancel()
+            await self.gateway.credentials.close()
             self.store.dispose()
 
     async def _purge_forever(self) -> None:

@@ -190,6 +190,7 @@ ACTIONS = (
         get_user_active_tenant,
         Access.GET,
         "The tenant this call runs in.",
+        blocking=False,
     ),
     Action(
         "ListUserTenants",

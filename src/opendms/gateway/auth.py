@@ -16,7 +16,7 @@ from opendms.gateway import errors, signing
 from opendms.gateway.rpc import RpcCall
 from opendms.identity.credentials import Credential, CredentialStore
 
-_TIME_FORMATS = ("%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%dT%H:%M:%S.%fZ")
+_TIMESTAMP = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?Z")
 MAX_NONCE = 128
 _PRINTABLE = re.compile(r"[\x21-\x7e]{1,%d}" % MAX_NONCE)  # noqa: UP031
 _V3_REQUIRED = ("host", "x-acs-date", "x-acs-signature-nonce", "x-acs-content-sha256")
@@ -32,11 +32,12 @@ class Proof:
 
 
 def _parse_time(value: str) -> datetime:
-    for fmt in _TIME_FORMATS:
+    """ISO 8601 in UTC as the SDKs send it: ``2026-11-27T18:35:44Z`` (fraction allowed)."""
+    if _TIMESTAMP.fullmatch(value):
         try:
-            return datetime.strptime(value, fmt)
-        except ValueError:
-            continue
+            return datetime.fromisoformat(value[:-1])
+        except ValueError:  # e.g. month 13
+            pass
     raise errors.timestamp_format(value)
 
 
@@ -129,7 +130,7 @@ class Authenticator:
         self.skew = timedelta(seconds=clock_skew_seconds)
         self.now = now
 
-    def verify(self, call: RpcCall) -> Proof:
+    async def verify(self, call: RpcCall) -> Proof:
         """Check the timestamp and the signature; raises GatewayError on any failure."""
         claim = _v3_claim(call) if call.scheme == "v3" else _v1_claim(call)
         if not _PRINTABLE.fullmatch(claim.nonce):
@@ -139,18 +140,18 @@ class Authenticator:
         signed_at = _parse_time(claim.timestamp)
         if abs(self.now() - signed_at) > self.skew:
             raise errors.timestamp_expired(claim.timestamp, int(self.skew.total_seconds()))
-        secret = self.credentials.secret(claim.access_key_id)
+        secret = await self.credentials.secret(claim.access_key_id)
         if secret is None:
             raise errors.access_key_not_found()
         if not claim.check(secret):
             raise errors.signature_mismatch(f"server string to sign is:{claim.string_to_sign}")
         return Proof(claim.access_key_id, claim.nonce, signed_at)
 
-    def admit(self, proof: Proof, tid: int | None) -> Credential:
+    async def admit(self, proof: Proof, tid: int | None) -> Credential:
         """Spend the nonce and read the key's current state (one metadata round trip)."""
         # A replay is refused for as long as its timestamp could still pass the skew check.
         expires = max(proof.signed_at, self.now()) + self.skew + timedelta(seconds=60)
-        admission = self.credentials.admit(proof.access_key_id, proof.nonce, expires, tid)
+        admission = await self.credentials.admit(proof.access_key_id, proof.nonce, expires, tid)
         if admission is None:
             raise errors.access_key_not_found()
         if not admission.credential.key_active:

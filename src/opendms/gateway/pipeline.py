@@ -10,7 +10,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import psycopg
+from psycopg_pool import PoolTimeout
 from sqlalchemy.exc import OperationalError
+from starlette.concurrency import run_in_threadpool
 
 from opendms.config import API_VERSION, Settings
 from opendms.errors import DmsError
@@ -19,11 +22,11 @@ from opendms.gateway.auth import Authenticator
 from opendms.gateway.errors import GatewayError
 from opendms.gateway.ratelimit import TokenBuckets
 from opendms.gateway.rpc import RawRequest, parse_call
-from opendms.gateway.table import Action, Context
-from opendms.gateway.wire import parse_integer
+from opendms.gateway.table import Action, Context, Payload
+from opendms.gateway.wire import WireModel, parse_integer
 from opendms.identity import policy, service
 from opendms.identity.caller import Caller
-from opendms.identity.credentials import Credential, CredentialStore
+from opendms.identity.credentials import Credential, credential_store
 from opendms.identity.secrets import SecretBox
 from opendms.store.db import Store
 
@@ -86,16 +89,19 @@ class PolicyCache:
         self.store = store
         self._cache: dict[tuple[int, int], list[policy.PolicyDocument]] = {}
 
-    def attached(self, user_id: int, version: int) -> list[policy.PolicyDocument]:
+    async def attached(self, user_id: int, version: int) -> list[policy.PolicyDocument]:
         key = (user_id, version)
         found = self._cache.get(key)
         if found is None:
-            with self.store.session() as s:
-                found = [doc for _, doc in service.attached_policies(s, user_id)]
+            found = await run_in_threadpool(self._load, user_id)
             if len(self._cache) > 10_000:
                 self._cache.clear()
             self._cache[key] = found
         return found
+
+    def _load(self, user_id: int) -> list[policy.PolicyDocument]:
+        with self.store.session() as s:
+            return [doc for _, doc in service.attached_policies(s, user_id)]
 
 
 class Gateway:
@@ -105,16 +111,17 @@ class Gateway:
         self.store = store
         self.box = box
         self.table = table
-        self.authn = Authenticator(CredentialStore(store.engine, box), settings.clock_skew_seconds)
+        self.credentials = credential_store(store, box, settings.db_pool_size)
+        self.authn = Authenticator(self.credentials, settings.clock_skew_seconds)
         self.limiter = TokenBuckets(settings.rate_limit)
         self.policies = PolicyCache(store)
 
-    def handle(self, raw: RawRequest) -> Reply:
+    async def handle(self, raw: RawRequest) -> Reply:
         request_id = new_request_id()
         started = time.perf_counter()
         seen: list[str] = []  # the action's name, once it is known
         try:
-            reply = self._run(raw, request_id, seen)
+            reply = await self._run(raw, request_id, seen)
         except GatewayError as exc:
             reply = error_reply(raw.headers, exc, request_id)
         except DmsError as exc:
@@ -128,7 +135,7 @@ class Gateway:
                 },
                 {},
             )
-        except OperationalError:
+        except (OperationalError, psycopg.OperationalError, PoolTimeout):
             log.exception("request_id=%s metadata store unavailable", request_id)
             reply = error_reply(
                 raw.headers,
@@ -141,7 +148,7 @@ class Gateway:
         log_reply(reply, seen[0] if seen else "-", started, raw.client)
         return reply
 
-    def _run(self, raw: RawRequest, request_id: str, seen: list[str]) -> Reply:
+    async def _run(self, raw: RawRequest, request_id: str, seen: list[str]) -> Reply:
         call = parse_call(raw)
         action = self.table.get(call.action)
         if action is None:
@@ -155,19 +162,25 @@ class Gateway:
         if fmt.lower() != "json":
             raise GatewayError(400, "InvalidParameter.Format", "Only Format=JSON is supported.")
         tid = _tid(call.params)
-        proof = self.authn.verify(call)
+        proof = await self.authn.verify(call)
         wait = self.limiter.take(proof.access_key_id, action.name)
         if wait > 0:
             raise errors.throttled(int(wait * 1000) + 1)
-        credential = self.authn.admit(proof, tid)
+        credential = await self.authn.admit(proof, tid)
         caller = self._caller(credential, tid)
-        attached = self.policies.attached(caller.user_id, credential.auth_version)
+        attached = await self.policies.attached(caller.user_id, credential.auth_version)
         if not policy.decide(policy.policies_for(caller.roles, attached), action.ram_action):
             raise errors.forbidden_ram(action.ram_action)
         request = action.request.from_params(call.business)
-        with self.store.session() as session:
-            payload = action.handler(Context(caller, session, self.box), request)
+        if action.blocking:
+            payload = await run_in_threadpool(self._in_transaction, action, caller, request)
+        else:
+            payload = action.handler(Context(caller, self.box), request)
         return Reply(200, {"RequestId": request_id, "Success": True, **payload}, {})
+
+    def _in_transaction(self, action: Action, caller: Caller, request: WireModel) -> Payload:
+        with self.store.session() as session:
+            return action.handler(Context(caller, self.box, session), request)
 
     @staticmethod
     def _caller(cred: Credential, tid: int | None) -> Caller:

@@ -30,8 +30,14 @@ class Context:
     """What a handler may use: who calls, one transaction, the secret box."""
 
     caller: Caller
-    session: Session
     secrets: SecretBox
+    transaction: Session | None = None
+
+    @property
+    def session(self) -> Session:
+        if self.transaction is None:
+            raise RuntimeError("an action declared blocking=False used the metadata store")
+        return self.transaction
 
 
 Payload = dict[str, Any]
@@ -45,6 +51,9 @@ class Action:
     access: Access
     summary: str
     methods: frozenset[str] = field(default=frozenset({"GET", "POST"}))
+    # Handlers run on a worker thread inside one metadata transaction. A handler that needs
+    # neither (it answers from the caller alone) says blocking=False and runs on the event loop.
+    blocking: bool = True
 
     @property
     def ram_action(self) -> str:
