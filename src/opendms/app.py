@@ -75,7 +75,8 @@ class OpenDMS:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.store = Store(settings.metadata_url, pool_size=settings.db_pool_size)
+        # The engine serves the handler threads (and housekeeping); the request path has its own.
+        self.store = Store(settings.metadata_url, pool_size=settings.worker_threads + 2)
         box = SecretBox(load_master_key(settings.secret_key, settings.data_dir))
         self.gateway = Gateway(settings, self.store, box, build_table(actions.ALL))
         self.web = Starlette(

@@ -33,6 +33,7 @@ class Settings(BaseSettings):
     # Large SQL rides in the URL (dms-api.md A.0): the query string and the body together may
     # be this big.
     max_request_bytes: int = Field(default=64 * 1024 * 1024, ge=16 * 1024 * 1024)
+    # Connections per server process for the per-request identity path (PostgreSQL).
     db_pool_size: int = Field(default=16, ge=1)
     # Threads per server process for blocking work (metadata store, handlers).
     worker_threads: int = Field(default=8, ge=1, le=256)

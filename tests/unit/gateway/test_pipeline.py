@@ -155,3 +155,41 @@ def test_security_token_is_refused(api: Api) -> None:
 def test_xml_format_is_refused(api: Api) -> None:
     prepared = api.admin.v1("GetUser", override={"Format": "XML"})
     _error(api.send(prepared), 400, "InvalidParameter.Format")
+
+
+def test_unexpected_failure_is_a_json_internal_error_with_a_logged_request_id(
+    api: Api, monkeypatch, caplog
+) -> None:
+    from opendms.identity import service
+
+    def boom(*_args, **_kwargs):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(service, "list_users", boom)
+    with caplog.at_level("INFO", logger="opendms"):
+        resp = api.call("ListUsers")
+    body = _error(resp, 500, "InternalError")
+    assert "disk on fire" not in resp.text  # no internals leak to the caller
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert f"request_id={body['RequestId']}" in logged
+    assert any(r.exc_info for r in caplog.records)  # the traceback is in the server log
+
+
+def test_store_free_action_cannot_touch_the_store() -> None:
+    import pytest
+
+    from opendms.gateway.table import Context
+    from opendms.identity.caller import Caller
+    from opendms.identity.roles import Role
+    from opendms.identity.secrets import SecretBox
+
+    ctx = Context(Caller("AK", "1", 1, 1, "t", (Role.USER,)), SecretBox(b"k"))
+    with pytest.raises(RuntimeError, match="blocking=False"):
+        _ = ctx.session
+
+
+def test_get_method_is_accepted(api: Api) -> None:
+    resp = api.send(api.admin.v1("GetUserActiveTenant", method="GET"))
+    assert resp.status_code == 200, resp.text
+    resp = api.send(api.admin.v3("GetUserActiveTenant", method="GET"))
+    assert resp.status_code == 200, resp.text
