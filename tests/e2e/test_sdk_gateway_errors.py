@@ -82,11 +82,10 @@ def test_wrong_secret(server: Server, flavor: Flavor) -> None:
 
 
 def test_old_sdk_wrong_secret_reports_signature_mismatch(server: Server) -> None:
-    """PRODUCT BUG (wire compatibility): aliyunsdkcore's client, on a 400 SignatureDoesNotMatch,
-    does ``server_error_message.split(':')[1]`` to compare the server's string-to-sign with its
-    own (Alibaba's message ends ``... server string to sign is:<StringToSign>``). OpenDMS's
-    message has no ':' so the old SDK crashes with IndexError instead of raising
-    ServerException. Expected: a ServerException with code SignatureDoesNotMatch (or
+    """aliyunsdkcore's client, on a 400 SignatureDoesNotMatch, does
+    ``server_error_message.split(':')[1]`` to compare the server's string-to-sign with its own
+    (Alibaba's message ends ``... server string to sign is:<StringToSign>``); without that suffix
+    it crashes with IndexError. Expected: a ServerException with code SignatureDoesNotMatch (or
     InvalidAccessKeySecret, which the old SDK substitutes when the strings to sign agree)."""
     dms = Dms(server, server.admin, "old", secret="not-the-secret")
     try:
@@ -463,9 +462,8 @@ def test_unknown_path_gets_a_json_error(server: Server) -> None:
 
 
 def test_unknown_path_error_is_logged_with_its_request_id(server: Server) -> None:
-    """PRODUCT BUG: errors produced outside the RPC pipeline (no route: 404/405; body too
-    large: 413) are built by ``app._error_reply``, which mints a RequestId but never logs it,
-    so such a RequestId cannot be found in the server log (every other error's is)."""
+    """Errors produced outside the RPC pipeline (no route: 404/405) are logged with their
+    RequestId too, so every RequestId a client sees can be found in the server log."""
     with httpx.Client(base_url=server.base_url, trust_env=False) as http:
         resp = http.get("/console/nothing")
     assert_http_error(server, resp, 404, "InvalidAction.NotFound", logged=True)

@@ -110,10 +110,20 @@ def forbidden_ram(action: str) -> GatewayError:
     )
 
 
-def forbidden_tenant(tid: int) -> GatewayError:
+def forbidden_tenant(tid: int | None) -> GatewayError:
+    if tid is None:
+        return GatewayError(403, "Forbidden.Tenant", "The caller belongs to no tenant; pass Tid.")
     return GatewayError(
         403, "Forbidden.Tenant", f"The caller is not an active user of tenant {tid}."
     )
+
+
+def format_unsupported() -> GatewayError:
+    return GatewayError(400, "InvalidParameter.Format", "Only Format=JSON is supported.")
+
+
+def store_unavailable() -> GatewayError:
+    return GatewayError(503, "ServiceUnavailable", "The metadata store is unavailable; retry.")
 
 
 def throttled(retry_after_ms: int) -> GatewayError:

@@ -10,9 +10,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import psycopg
-from psycopg_pool import PoolTimeout
-from sqlalchemy.exc import OperationalError
 from starlette.concurrency import run_in_threadpool
 
 from opendms.config import API_VERSION, Settings
@@ -28,7 +25,7 @@ from opendms.identity import policy, service
 from opendms.identity.caller import Caller
 from opendms.identity.credentials import Credential, credential_store
 from opendms.identity.secrets import SecretBox
-from opendms.store.db import Store
+from opendms.store.db import STORE_UNAVAILABLE, Store
 
 log = logging.getLogger("opendms.gateway")
 
@@ -135,13 +132,9 @@ class Gateway:
                 },
                 {},
             )
-        except (OperationalError, psycopg.OperationalError, PoolTimeout):
+        except STORE_UNAVAILABLE:
             log.exception("request_id=%s metadata store unavailable", request_id)
-            reply = error_reply(
-                raw.headers,
-                GatewayError(503, "ServiceUnavailable", "The metadata store is busy; retry."),
-                request_id,
-            )
+            reply = error_reply(raw.headers, errors.store_unavailable(), request_id)
         except Exception:
             log.exception("request_id=%s unexpected failure", request_id)
             reply = error_reply(raw.headers, errors.internal_error(), request_id)
@@ -158,9 +151,8 @@ class Gateway:
             raise errors.invalid_version(call.version[:32], API_VERSION)
         if raw.method not in action.methods:
             raise errors.unsupported_method(raw.method, action.name)
-        fmt = call.params.get("Format", "json")
-        if fmt.lower() != "json":
-            raise GatewayError(400, "InvalidParameter.Format", "Only Format=JSON is supported.")
+        if call.params.get("Format", "json").lower() != "json":
+            raise errors.format_unsupported()
         tid = _tid(call.params)
         proof = await self.authn.verify(call)
         wait = self.limiter.take(proof.access_key_id, action.name)
@@ -185,10 +177,6 @@ class Gateway:
     @staticmethod
     def _caller(cred: Credential, tid: int | None) -> Caller:
         if cred.user_id is None or cred.tid is None or cred.user_state == "DELETE":
-            if tid is None:
-                raise GatewayError(
-                    403, "Forbidden.Tenant", "The caller belongs to no tenant; pass Tid."
-                )
             raise errors.forbidden_tenant(tid)
         if cred.user_state != "NORMAL":
             raise errors.access_key_inactive(

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import psycopg
 from alembic import command
 from alembic.config import Config as AlembicConfig
+from psycopg_pool import PoolTimeout
 from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -18,6 +22,15 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 class StoreUnavailable(Exception):
     """The metadata database cannot be reached or opened."""
+
+
+# What the drivers raise when the metadata store is down, locked or out of connections.
+STORE_UNAVAILABLE: tuple[type[BaseException], ...] = (
+    OperationalError,
+    sqlite3.OperationalError,
+    psycopg.OperationalError,
+    PoolTimeout,
+)
 
 
 def _sqlite_setup(engine: Engine) -> None:

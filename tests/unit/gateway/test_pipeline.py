@@ -193,3 +193,16 @@ def test_get_method_is_accepted(api: Api) -> None:
     assert resp.status_code == 200, resp.text
     resp = api.send(api.admin.v3("GetUserActiveTenant", method="GET"))
     assert resp.status_code == 200, resp.text
+
+
+def test_locked_or_unreachable_store_is_a_503(api: Api, monkeypatch) -> None:
+    import sqlite3
+
+    gateway = api.client.app.gateway
+
+    async def locked(*_args, **_kwargs):
+        raise sqlite3.OperationalError("database is locked")
+
+    monkeypatch.setattr(gateway.credentials, "admit", locked)
+    body = _error(api.call("ListUsers"), 503, "ServiceUnavailable")
+    assert "locked" not in body["Message"]
