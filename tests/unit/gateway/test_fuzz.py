@@ -15,8 +15,9 @@ Two layers:
   library's checks, with bodies in pieces and repeated headers.
 
 A deterministic sweep adds every value of a fixed nasty dictionary to every field of every
-action. Each test runs on SQLite and, marked ``integration``, on PostgreSQL (which refuses
-things SQLite lets through: NUL characters, over-long strings).
+action. Here the store is SQLite; ``tests/integration/gateway/test_fuzz_postgres.py`` runs the
+same properties on PostgreSQL, which refuses things SQLite lets through (NUL characters,
+over-long strings).
 
 Profiles: ``opendms-fuzz`` (random, 300 examples) or, when ``CI`` is set, ``opendms-fuzz-ci``
 (derandomized, no example database). ``OPENDMS_FUZZ_EXAMPLES`` overrides the example count.
@@ -80,14 +81,18 @@ VICTIMS = ("1000000000000001", "1000000000000002", "1000000000000003")
 # ---------------------------------------------------------------------- the app
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)])
-def fuzz_api(request: pytest.FixtureRequest, make_api: Any) -> Api:
-    url = None if request.param == "sqlite" else request.getfixturevalue("pg_url")
-    api: Api = make_api(database_url=url, rate_limit=1e9)
+def seeded_api(make_api: Any, database_url: str | None) -> Api:
+    """The app on ``database_url`` (SQLite when None) with the users the fuzz aims at."""
+    api: Api = make_api(database_url=database_url, rate_limit=1e9)
     with api.store.session() as s:
         for uid in VICTIMS:
             service.register_user(s, None, api.tid, uid, nick_name=f"victim {uid}")
     return api
+
+
+@pytest.fixture
+def fuzz_api(make_api: Any) -> Api:
+    return seeded_api(make_api, None)
 
 
 class _Tracebacks(logging.Handler):
@@ -934,33 +939,3 @@ def test_get_user_by_user_id_beyond_int64_is_refused(fuzz_api: Api, user_id: str
     ``int(user_id)`` into the query: beyond 2**63-1 SQLite raises OverflowError and
     PostgreSQL an out-of-range error. Expected InvalidUserId, or UserNotFound."""
     check_http(fuzz_api.call("GetUser", UserId=user_id), user_id, "GetUser")
-
-
-@pytest.mark.integration
-def test_nul_characters_are_refused_on_postgresql(make_api: Any, pg_url: str) -> None:
-    """BUG (PostgreSQL only): a NUL character in any text that reaches the store makes
-    psycopg raise ``ValueError`` -> 500. Unsigned: the AccessKeyId lookup. Signed: the
-    nonce, UserNick, SearchKey."""
-    api = make_api(database_url=pg_url, rate_limit=1e9)
-    cases: list[tuple[str, Any]] = [
-        ("AccessKeyId", api.send(Signer("ODMS\x00", "x").v1("GetUser"))),  # as %00
-        ("SignatureNonce", api.send(api.admin.v1("GetUser", nonce="n\x00"))),
-        ("UserNick", api.call("RegisterUser", Uid="1000000000000009", UserNick="a\x00b")),
-        ("SearchKey", api.call("ListUsers", SearchKey="a\x00")),
-    ]
-    failures = [name for name, resp in cases if resp.status_code >= 500]
-    assert not failures, f"HTTP 500 for a NUL in {failures}"
-
-
-@pytest.mark.integration
-def test_nickname_up_to_the_wire_limit_fits_on_postgresql(
-    make_api: Any, pg_url: str
-) -> None:
-    """BUG (PostgreSQL only): the wire model allows UserNick up to 256 characters but
-    ``users.nick_name`` is VARCHAR(128); 129..256 characters -> StringDataRightTruncation
-    -> 500, for RegisterUser and UpdateUser alike."""
-    api = make_api(database_url=pg_url, rate_limit=1e9)
-    resp = api.call("RegisterUser", Uid="1000000000000009", UserNick="x" * 200)
-    check_http(resp, "UserNick of 200 characters", "RegisterUser")
-    resp = api.call("UpdateUser", UidString=api.admin_uid, UserNick="é" * 129)
-    check_http(resp, "UserNick of 129 characters", "UpdateUser")
