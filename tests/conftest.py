@@ -104,9 +104,7 @@ def make_api(tmp_path: Path, box: SecretBox) -> Iterator[Callable[..., Api]]:
 
     def build(database_url: str | None = None, **settings: Any) -> Api:
         url = database_url or f"sqlite:///{tmp_path / 'api.db'}"
-        cfg = Settings(
-            data_dir=tmp_path, database_url=url, secret_key=MASTER_KEY, **settings
-        )
+        cfg = Settings(data_dir=tmp_path, database_url=url, secret_key=MASTER_KEY, **settings)
         st = Store(url)
         st.migrate()
         with st.session() as s:
@@ -131,3 +129,29 @@ def make_api(tmp_path: Path, box: SecretBox) -> Iterator[Callable[..., Api]]:
 @pytest.fixture
 def api(make_api: Callable[..., Api]) -> Api:
     return make_api()
+
+
+def route_new_sdk_to(
+    api: Api, monkeypatch: pytest.MonkeyPatch, record: list[Any] | None = None
+) -> None:
+    """Send the new SDK's HTTP requests to the in-process app; everything else is the SDK's.
+    ``record`` collects each response body."""
+    from darabonba.core import DaraCore
+    from darabonba.request import DaraRequest
+    from darabonba.response import DaraResponse
+
+    def do_action(request: DaraRequest, runtime_option: Any = None) -> DaraResponse:
+        body = request.body.encode() if isinstance(request.body, str) else request.body
+        resp = api.client.request(
+            request.method, DaraCore.compose_url(request), headers=request.headers, content=body
+        )
+        if record is not None:
+            record.append(resp.json())
+        out = DaraResponse()
+        out.status_code = resp.status_code
+        out.status_message = resp.reason_phrase
+        out.headers = {k.lower(): v for k, v in resp.headers.items()}
+        out.body = resp.content
+        return out
+
+    monkeypatch.setattr(DaraCore, "do_action", staticmethod(do_action))

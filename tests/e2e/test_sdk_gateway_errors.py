@@ -379,6 +379,20 @@ def test_incomplete_signatures(server: Server) -> None:
 # ------------------------------------------------------------------ actions and versions
 
 
+def _rpc_params(action: str, version: str) -> Params:
+    return Params(
+        action=action,
+        version=version,
+        protocol="HTTP",
+        pathname="/",
+        method="POST",
+        auth_type="AK",
+        style="RPC",
+        req_body_type="formData",
+        body_type="json",
+    )
+
+
 def _generic_call(server: Server, flavor: Flavor, action: str, version: str) -> Failure:
     """A call the typed SDK cannot make: through the new SDK's call_api, or the old SDK's
     CommonRequest."""
@@ -391,28 +405,11 @@ def _generic_call(server: Server, flavor: Flavor, action: str, version: str) -> 
         try:
             old_sdk(server.admin).do_action_with_exception(request)
         except OldServerException as exc:
-            return Failure(
-                int(exc.get_http_status()),
-                str(exc.get_error_code()),
-                str(exc.get_request_id()),
-                None,
-                exc,
-            )
+            return failure_of(exc)
         pytest.fail(f"{action} {version} succeeded")
     client = new_sdk(server, server.admin, v1=flavor == "v1")
-    params = Params(
-        action=action,
-        version=version,
-        protocol="HTTP",
-        pathname="/",
-        method="POST",
-        auth_type="AK",
-        style="RPC",
-        req_body_type="formData",
-        body_type="json",
-    )
     try:
-        client.call_api(params, OpenApiRequest(query={}), RuntimeOptions())
+        client.call_api(_rpc_params(action, version), OpenApiRequest(query={}), RuntimeOptions())
     except ClientException as exc:
         return failure_of(exc)
     pytest.fail(f"{action} {version} succeeded")
@@ -437,17 +434,7 @@ def test_wrong_version(server: Server, flavor: Flavor) -> None:
 def test_generic_call_of_a_known_action_succeeds(server: Server) -> None:
     """The control for the two tests above: call_api itself works against the server."""
     client = new_sdk(server, server.admin)
-    params = Params(
-        action="GetUserActiveTenant",
-        version="2018-11-01",
-        protocol="HTTP",
-        pathname="/",
-        method="POST",
-        auth_type="AK",
-        style="RPC",
-        req_body_type="formData",
-        body_type="json",
-    )
+    params = _rpc_params("GetUserActiveTenant", "2018-11-01")
     result = client.call_api(params, OpenApiRequest(query={}), RuntimeOptions())
     assert result["statusCode"] == 200
     assert result["body"]["Tenant"]["Tid"] == server.admin.tid

@@ -11,15 +11,17 @@ from pathlib import Path
 import pytest
 
 
-def opendms(*args: str, data_dir: Path | None = None, env: dict[str, str] | None = None,
-            ok: bool = True) -> subprocess.CompletedProcess[str]:
+def opendms(
+    *args: str, data_dir: Path | None = None, env: dict[str, str] | None = None, ok: bool = True
+) -> subprocess.CompletedProcess[str]:
     cmd = [sys.executable, "-m", "opendms", *args]
     if data_dir is not None:
         cmd += ["--data-dir", str(data_dir)]
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("OPENDMS_")}
     full_env |= {"COLUMNS": "200", **(env or {})}
-    result = subprocess.run(cmd, capture_output=True, text=True, env=full_env, timeout=60,
-                            check=False)
+    result = subprocess.run(
+        cmd, capture_output=True, text=True, env=full_env, timeout=60, check=False
+    )
     if ok:
         assert result.returncode == 0, result.stderr
     return result
@@ -39,7 +41,10 @@ def test_init_contract(tmp_path: Path) -> None:
     assert first["Endpoint"] == "127.0.0.1:8080"
     second = json.loads(opendms("init", "--json", data_dir=tmp_path).stdout)
     assert (second["Tid"], second["Uid"], second["UserName"]) == (
-        first["Tid"], first["Uid"], first["UserName"])
+        first["Tid"],
+        first["Uid"],
+        first["UserName"],
+    )
     assert second["AccessKeyId"] != first["AccessKeyId"]
     # the secret is on screen once and never on disk in clear
     for f in tmp_path.iterdir():
@@ -48,8 +53,20 @@ def test_init_contract(tmp_path: Path) -> None:
 
 def test_users_keys_and_policies(tmp_path: Path) -> None:
     opendms("init", "--json", data_dir=tmp_path)
-    made = json.loads(opendms("user", "create", "--uid", "4242", "--nick", "ann", "--roles",
-                              "DBA", "--with-key", data_dir=tmp_path).stdout)
+    made = json.loads(
+        opendms(
+            "user",
+            "create",
+            "--uid",
+            "4242",
+            "--nick",
+            "ann",
+            "--roles",
+            "DBA",
+            "--with-key",
+            data_dir=tmp_path,
+        ).stdout
+    )
     assert made["Uid"] == "4242"
     assert made["AccessKeyId"].startswith("ODMS")
     listed = opendms("user", "list", data_dir=tmp_path).stdout
@@ -96,8 +113,14 @@ def test_business_errors_are_listed() -> None:
 
 
 def test_unreachable_database(tmp_path: Path) -> None:
-    result = opendms("user", "list", "--database-url",
-                     "postgresql+psycopg://x:pw@127.0.0.1:1/none", data_dir=tmp_path, ok=False)
+    result = opendms(
+        "user",
+        "list",
+        "--database-url",
+        "postgresql+psycopg://x:pw@127.0.0.1:1/none",
+        data_dir=tmp_path,
+        ok=False,
+    )
     assert_one_line_error(result, "cannot open the metadata store")
     assert "pw@" not in result.stderr
 

@@ -30,10 +30,7 @@ from alibabacloud_dms_enterprise20181101 import models as sdk_models
 from alibabacloud_dms_enterprise20181101.client import Client as SdkClient
 from alibabacloud_tea_openapi.utils import Utils
 from alibabacloud_tea_openapi.utils_models import Config
-from darabonba.core import DaraCore
 from darabonba.model import DaraModel
-from darabonba.request import DaraRequest
-from darabonba.response import DaraResponse
 from darabonba.runtime import RuntimeOptions
 from pydantic import create_model
 from pydantic.fields import FieldInfo
@@ -47,7 +44,8 @@ from opendms.identity.caller import Caller
 from opendms.identity.roles import Role
 from opendms.store.models import User
 from tests import sdk_spec
-from tests.conftest import Api
+from tests.conftest import Api, route_new_sdk_to
+from tests.wire_fields import field_choices
 
 ACTIONS = pytest.mark.parametrize("action", ALL, ids=[a.name for a in ALL])
 TRICKY = "héllo wörld 中文 *~'()!+/"
@@ -85,21 +83,6 @@ def _parse_one(probe: type[WireModel], attr: str, wire: str, text: str) -> Any:
         return exc
 
 
-def _choices(fi: FieldInfo) -> list[str]:
-    """Enumerated values of a Literal or Enum field, if it is one."""
-    out: list[str] = []
-    stack = [fi.annotation]
-    while stack:
-        t = stack.pop()
-        if isinstance(t, type) and issubclass(t, enum.Enum):
-            out += [str(m.value) for m in t]
-        elif typing.get_origin(t) is typing.Literal:
-            out += [str(a) for a in typing.get_args(t)]
-        else:
-            stack += list(typing.get_args(t))
-    return out
-
-
 def _sample_for(annotation: str) -> Any:
     """A plausible SDK-side value for a request annotation (used for JSON-string params)."""
     if annotation.startswith("List[") or annotation.startswith("list["):
@@ -132,7 +115,9 @@ def _check_field_type(action: Action, wire: str, sdk_field: sdk_spec.SdkField) -
         parsed = [parse(t) for t in ("True", "true", "False", "false")]
         assert parsed == [True, True, False, False], where
     else:
-        taken = [v for v in (parse(t) for t in [*_choices(fi), "x", "1"]) if isinstance(v, str)]
+        taken = [
+            v for v in (parse(t) for t in [*field_choices(fi), "x", "1"]) if isinstance(v, str)
+        ]
         assert taken, f"{where}: the SDK sends strings, we accept none"
 
 
@@ -436,21 +421,7 @@ def sdk(make_api: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[World,
     JSON bodies the app answered, in order."""
     api = make_api(rate_limit=1e6)
     seen: list[Any] = []
-
-    def do_action(request: DaraRequest, runtime_option: Any = None) -> DaraResponse:
-        body = request.body.encode() if isinstance(request.body, str) else request.body
-        resp = api.client.request(
-            request.method, DaraCore.compose_url(request), headers=request.headers, content=body
-        )
-        seen.append(resp.json())
-        out = DaraResponse()
-        out.status_code = resp.status_code
-        out.status_message = resp.reason_phrase
-        out.headers = {k.lower(): v for k, v in resp.headers.items()}
-        out.body = resp.content
-        return out
-
-    monkeypatch.setattr(DaraCore, "do_action", staticmethod(do_action))
+    route_new_sdk_to(api, monkeypatch, seen)
     yield _world(api), seen
 
 

@@ -25,7 +25,6 @@ Profiles: ``opendms-fuzz`` (random, 300 examples) or, when ``CI`` is set, ``open
 
 from __future__ import annotations
 
-import enum
 import json
 import logging
 import os
@@ -47,12 +46,14 @@ from pydantic import ValidationError, create_model
 from pydantic.fields import FieldInfo
 
 from opendms.actions import ALL
+from opendms.gateway.rpc import SYSTEM_PARAMS
 from opendms.gateway.table import Access, Action
 from opendms.gateway.wire import WireModel
 from opendms.identity import service
 from tests import sdk_spec
 from tests.conftest import IN_CI, Api
 from tests.signer import Prepared, Signer, now_stamp
+from tests.wire_fields import field_choices
 
 # ---------------------------------------------------------------------- hypothesis profiles
 
@@ -250,21 +251,6 @@ realistic = st.sampled_from(
 )
 
 
-def _choices(fi: FieldInfo) -> list[str]:
-    """Enumerated values of a Literal or Enum field, if it is one."""
-    out: list[str] = []
-    stack = [fi.annotation]
-    while stack:
-        t = stack.pop()
-        if isinstance(t, type) and issubclass(t, enum.Enum):
-            out += [str(m.value) for m in t]
-        elif typing.get_origin(t) is typing.Literal:
-            out += [str(a) for a in typing.get_args(t)]
-        else:
-            stack += list(typing.get_args(t))
-    return out
-
-
 FRESH = "<fresh uid>"  # replaced by a new account id when sent: RegisterUser then inserts
 PLAIN = [
     FRESH,
@@ -310,7 +296,7 @@ def accepted(action: Action, name: str) -> tuple[str, ...]:
         f"Probe{action.name}{name}", __base__=WireModel, **{name: (fi.annotation, copy(fi))}
     )
     out = []
-    for value in dict.fromkeys([*_choices(fi), *PLAIN]):
+    for value in dict.fromkeys([*field_choices(fi), *PLAIN]):
         try:
             one.model_validate({wire: service.new_uid() if value == FRESH else value})
         except ValidationError:
@@ -321,7 +307,7 @@ def accepted(action: Action, name: str) -> tuple[str, ...]:
 
 def nasty_values(fi: FieldInfo | None = None) -> st.SearchStrategy[str]:
     """Anything a client could put in one parameter, biased towards the field's own kind."""
-    own = _choices(fi) if fi is not None else []
+    own = field_choices(fi) if fi is not None else []
     enum_like = (
         st.sampled_from(own).flatmap(
             lambda v: st.sampled_from([v, v.lower(), v.title(), f" {v} ", v + "X", f"{v},{v}"])
@@ -491,21 +477,7 @@ def test_signed_calls_never_fail_the_server(
 # ---------------------------------------------------------------------- layer 2: raw
 
 
-SYSTEM_NAMES = [
-    "Action",
-    "Version",
-    "Format",
-    "AccessKeyId",
-    "SignatureMethod",
-    "SignatureVersion",
-    "SignatureNonce",
-    "Timestamp",
-    "Signature",
-    "SecurityToken",
-    "SignatureType",
-    "RegionId",
-    "Tid",
-]
+SYSTEM_NAMES = [*sorted(SYSTEM_PARAMS), "Tid"]
 plausible_values = st.sampled_from(
     [
         *ACTION_NAMES,

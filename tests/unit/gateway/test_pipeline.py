@@ -82,8 +82,11 @@ def test_incomplete_signatures(api: Api) -> None:
 
 def test_timestamps(api: Api) -> None:
     _error(api.send(api.admin.v1("GetUser", timestamp="yesterday")), 400, "InvalidTimeStamp.Format")
-    _error(api.send(api.admin.v3("GetUser", timestamp="2026-11-27 10:00:00")), 400,
-           "InvalidTimeStamp.Format")
+    _error(
+        api.send(api.admin.v3("GetUser", timestamp="2026-11-27 10:00:00")),
+        400,
+        "InvalidTimeStamp.Format",
+    )
     old = now_stamp(-16 * 60)
     _error(api.send(api.admin.v1("GetUser", timestamp=old)), 400, "InvalidTimeStamp.Expired")
     future = now_stamp(16 * 60)
@@ -103,8 +106,9 @@ def test_replayed_nonce_is_refused(api: Api) -> None:
 
 
 def test_failed_signature_does_not_burn_the_nonce(api: Api) -> None:
-    _error(api.send(api.admin.v3("GetUser", nonce="n-3", secret="bad")), 400,
-           "SignatureDoesNotMatch")
+    _error(
+        api.send(api.admin.v3("GetUser", nonce="n-3", secret="bad")), 400, "SignatureDoesNotMatch"
+    )
     assert api.send(api.admin.v3("GetUser", nonce="n-3")).status_code == 200
 
 

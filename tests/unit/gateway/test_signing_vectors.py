@@ -32,11 +32,10 @@ from aliyunsdkcore.client import AcsClient
 from aliyunsdkcore.http.http_response import HttpResponse
 from darabonba.core import DaraCore
 from darabonba.request import DaraRequest
-from darabonba.response import DaraResponse
 from darabonba.runtime import RuntimeOptions
 
 from opendms.gateway import signing
-from tests.conftest import Api
+from tests.conftest import Api, route_new_sdk_to
 from tests.signer import now_stamp
 
 SECRET = "testSecretKEY0123456789abcdef"
@@ -196,20 +195,7 @@ def fast_api(make_api: Any) -> Api:
 @pytest.fixture
 def new_sdk(fast_api: Api, monkeypatch: pytest.MonkeyPatch) -> Iterator[Api]:
     """The new SDK's transport, replaced by the in-process app (everything else is the SDK's)."""
-
-    def do_action(request: DaraRequest, runtime_option: Any = None) -> DaraResponse:
-        body = request.body.encode() if isinstance(request.body, str) else request.body
-        resp = fast_api.client.request(
-            request.method, DaraCore.compose_url(request), headers=request.headers, content=body
-        )
-        out = DaraResponse()
-        out.status_code = resp.status_code
-        out.status_message = resp.reason_phrase
-        out.headers = {k.lower(): v for k, v in resp.headers.items()}
-        out.body = resp.content
-        return out
-
-    monkeypatch.setattr(DaraCore, "do_action", staticmethod(do_action))
+    route_new_sdk_to(fast_api, monkeypatch)
     yield fast_api
 
 

@@ -11,8 +11,10 @@ def doc(effect: str, *actions: str, resource: str | list[str] = "*") -> str:
     import json
 
     return json.dumps(
-        {"Version": "1", "Statement": [{"Effect": effect, "Action": list(actions),
-                                         "Resource": resource}]}
+        {
+            "Version": "1",
+            "Statement": [{"Effect": effect, "Action": list(actions), "Resource": resource}],
+        }
     )
 
 

@@ -131,7 +131,7 @@ def test_policies_attach_replace_detach(store: Store) -> None:
         service.attach_policy(s, tid, "1", "p", allow)
         service.attach_policy(s, tid, "1", "p", deny)
         assert user.auth_version > v0
-        (name, doc), = service.attached_policies(s, user.user_id)
+        ((name, doc),) = service.attached_policies(s, user.user_id)
         assert name == "p"
         assert doc.Statement[0].Effect == "Deny"
         with pytest.raises(DmsError) as bad:
