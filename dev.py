@@ -26,6 +26,10 @@ SERVICES = {
         5432,
         "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql | head -n1) main start",
     ),
+    "MariaDB": (
+        3306,
+        "start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd",
+    ),
 }
 
 

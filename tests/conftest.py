@@ -6,11 +6,13 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import psycopg
+import pymysql
 import pytest
 from starlette.testclient import TestClient
 
@@ -31,6 +33,51 @@ def require_service(name: str, reason: str) -> None:
     if IN_CI:
         pytest.fail(f"{name} is required in CI: {reason}")
     pytest.skip(f"{name} unavailable: {reason}")
+
+
+@contextmanager
+def pg_database() -> Iterator[tuple[str, psycopg.Connection[Any]]]:
+    """A fresh PostgreSQL database and an autocommit connection to it; dropped afterwards."""
+    name = f"opendms_t_{uuid.uuid4().hex[:12]}"
+    try:
+        admin = psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=5)
+    except psycopg.OperationalError as exc:
+        require_service("PostgreSQL", str(exc).splitlines()[0])
+    with admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+        try:
+            with psycopg.connect(
+                f"host=127.0.0.1 port=5432 user=postgres dbname={name}", autocommit=True
+            ) as conn:
+                yield name, conn
+        finally:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextmanager
+def mysql_database() -> Iterator[tuple[str, Any]]:
+    """A fresh MariaDB database and an autocommit connection; dropped afterwards."""
+    name = f"opendms_t_{uuid.uuid4().hex[:12]}"
+    try:
+        conn = pymysql.connect(
+            host="127.0.0.1",
+            port=3306,
+            user="root",
+            password="",
+            autocommit=True,
+            connect_timeout=5,
+        )
+    except pymysql.err.OperationalError as exc:
+        require_service("MariaDB", str(exc))
+    with conn:
+        with conn.cursor() as cur:
+            cur.execute(f"CREATE DATABASE `{name}`")
+        try:
+            conn.select_db(name)
+            yield name, conn
+        finally:
+            with conn.cursor() as cur:
+                cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
 
 
 @pytest.fixture

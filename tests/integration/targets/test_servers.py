@@ -1,0 +1,92 @@
+"""The MySQL/MariaDB and PostgreSQL connectors against the real local servers."""
+
+from __future__ import annotations
+
+import pytest
+
+from opendms.targets.base import Endpoint, TargetError
+from opendms.targets.registry import connector_for
+from tests.conftest import mysql_database, pg_database
+
+pytestmark = pytest.mark.integration
+
+
+def test_mariadb_metadata() -> None:
+    with mysql_database() as (name, conn):
+        with conn.cursor() as cur:
+            cur.execute(
+                f"CREATE TABLE `{name}`.t (id BIGINT PRIMARY KEY AUTO_INCREMENT, "
+                "name VARCHAR(40) NOT NULL COMMENT 'the name', amount DECIMAL(10,2) DEFAULT 0, "
+                "code INT, UNIQUE KEY uq_code (code), KEY ix_name (name, amount)) COMMENT 'tbl'"
+            )
+        target = connector_for(Endpoint("mariadb", "127.0.0.1", 3306, "root", ""))
+        assert target.ping()
+        (schema,) = target.schemas(only=("def", name))
+        (table,) = schema.tables
+        assert (schema.schema, table.name, table.comment, table.engine) == (
+            name,
+            "t",
+            "tbl",
+            "InnoDB",
+        )
+        cols = {c.name: c for c in table.columns}
+        assert cols["id"].auto_increment and not cols["id"].nullable
+        assert (cols["name"].data_length, cols["name"].comment) == (40, "the name")
+        assert (cols["amount"].data_precision, cols["amount"].data_scale) == (10, 2)
+        assert cols["amount"].default_value in ("0", "0.00")
+        kinds = {i.name: (i.kind, i.columns) for i in table.indexes}
+        assert kinds == {
+            "PRIMARY": ("PRIMARY", ["id"]),
+            "uq_code": ("UNIQUE", ["code"]),
+            "ix_name": ("NORMAL", ["name", "amount"]),
+        }
+        assert name in [s.schema for s in target.schemas()]
+        assert "mysql" not in [s.schema for s in target.schemas()]
+
+
+def test_mariadb_bad_credentials_and_unreachable() -> None:
+    with pytest.raises(TargetError) as bad:
+        connector_for(Endpoint("mariadb", "127.0.0.1", 3306, "root", "wrong")).ping()
+    assert bad.value.auth
+    with pytest.raises(TargetError) as down:
+        connector_for(Endpoint("mysql", "127.0.0.1", 1, "root", "", connect_timeout=2)).ping()
+    assert not down.value.auth
+
+
+def test_postgresql_metadata() -> None:
+    with pg_database() as (name, conn):
+        conn.execute(
+            "CREATE TABLE t (id BIGSERIAL PRIMARY KEY, name VARCHAR(40) NOT NULL, "
+            "amount NUMERIC(10,2) DEFAULT 0, code INT UNIQUE); "
+            "COMMENT ON COLUMN t.name IS 'the name'; COMMENT ON TABLE t IS 'tbl'; "
+            "CREATE INDEX ix_name ON t (name, amount); CREATE SCHEMA extra; "
+            "CREATE TABLE extra.u (a INT GENERATED ALWAYS AS IDENTITY)"
+        )
+        target = connector_for(
+            Endpoint("postgresql", "127.0.0.1", 5432, "postgres", "", "postgres")
+        )
+        assert target.ping().startswith("PostgreSQL")
+        schemas = {(s.catalog, s.schema): s for s in target.schemas(only=(name, "public"))}
+        (table,) = schemas[(name, "public")].tables
+        assert table.comment == "tbl"
+        cols = {c.name: c for c in table.columns}
+        assert cols["id"].auto_increment and not cols["id"].nullable
+        assert (cols["name"].column_type, cols["name"].data_length) == ("character varying(40)", 40)
+        assert cols["name"].comment == "the name"
+        assert (cols["amount"].data_precision, cols["amount"].data_scale) == (10, 2)
+        kinds = {(i.kind, tuple(i.columns)) for i in table.indexes}
+        assert kinds == {
+            ("PRIMARY", ("id",)),
+            ("UNIQUE", ("code",)),
+            ("NORMAL", ("name", "amount")),
+        }
+        every = {(s.catalog, s.schema) for s in target.schemas()}
+        assert {(name, "public"), (name, "extra")} <= every
+        (extra,) = [s for s in target.schemas(only=(name, "extra"))]
+        assert extra.tables[0].columns[0].auto_increment
+
+
+def test_postgresql_bad_credentials() -> None:
+    with pytest.raises(TargetError) as bad:
+        connector_for(Endpoint("postgresql", "127.0.0.1", 5432, "no_such_role", "x")).ping()
+    assert bad.value.auth
