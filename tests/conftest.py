@@ -26,6 +26,7 @@ from tests.signer import Prepared, Signer
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 PG_ADMIN = "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
 MASTER_KEY = "test-master-key"
+LOOPBACK = "127.0.0.0/8,::1,localhost"
 
 
 def require_service(name: str, reason: str) -> None:
@@ -127,6 +128,12 @@ class Api:
     admin: Signer
     tid: int
     admin_uid: str
+    data_dir: Path
+
+    @property
+    def sqlite_targets(self) -> Path:
+        """Where SQLite targets may live for this app."""
+        return self.data_dir / "targets"
 
     def send(self, prepared: Prepared) -> Any:
         return self.client.request(
@@ -151,6 +158,8 @@ def make_api(tmp_path: Path, box: SecretBox) -> Iterator[Callable[..., Api]]:
 
     def build(database_url: str | None = None, **settings: Any) -> Api:
         url = database_url or f"sqlite:///{tmp_path / 'api.db'}"
+        # Tests never let the server open anything beyond this machine.
+        settings.setdefault("target_hosts", LOOPBACK)
         cfg = Settings(data_dir=tmp_path, database_url=url, secret_key=MASTER_KEY, **settings)
         st = Store(url)
         st.migrate()
@@ -166,6 +175,7 @@ def make_api(tmp_path: Path, box: SecretBox) -> Iterator[Callable[..., Api]]:
             Signer(boot.access_key_id, boot.access_key_secret),
             boot.tenant.tid,
             boot.admin.uid,
+            tmp_path,
         )
 
     yield build

@@ -18,12 +18,15 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from opendms import actions
+from opendms.catalog import service as catalog
 from opendms.config import Settings
 from opendms.errors import DESCRIPTIONS, DmsError
 from opendms.gateway.table import build_table
 from opendms.identity import service
+from opendms.identity.roles import Role
 from opendms.identity.secrets import SecretBox, SecretBoxError, load_master_key
 from opendms.store.db import Store, StoreUnavailable, describe_failure
+from opendms.targets.base import TargetPolicy
 
 app = typer.Typer(
     help="OpenDMS: database change tickets behind a DMS-Enterprise-compatible API.",
@@ -35,10 +38,12 @@ user_app = typer.Typer(help="Users of a tenant.", no_args_is_help=True)
 key_app = typer.Typer(help="Access keys (AccessKeyId / AccessKeySecret).", no_args_is_help=True)
 policy_app = typer.Typer(help="RAM-style policies attached to users.", no_args_is_help=True)
 tenant_app = typer.Typer(help="Tenants (Tid).", no_args_is_help=True)
+instance_app = typer.Typer(help="Registered database instances.", no_args_is_help=True)
 app.add_typer(user_app, name="user")
 app.add_typer(key_app, name="key")
 app.add_typer(policy_app, name="policy")
 app.add_typer(tenant_app, name="tenant")
+app.add_typer(instance_app, name="instance")
 
 out = Console()
 err = Console(stderr=True, soft_wrap=True)
@@ -154,8 +159,6 @@ def serve(
     """Run the API (and, later, console and embedded workers) on 127.0.0.1:8080 by default."""
     import uvicorn
 
-    from opendms.targets.demo import ensure_demo_target
-
     with runtime(data_dir, database_url, host=host, port=port, workers=workers) as rt:
         settings = rt.settings
         with rt.store.session() as s:
@@ -177,7 +180,7 @@ def serve(
                 "`opendms init --json` for a fresh one."
             )
         if demo:
-            out.print(f"Demo target database: {ensure_demo_target(settings.data_dir)}")
+            _register_demo(rt)
     os.environ.update(settings.environ())
     uvicorn.run(
         "opendms.app:create_app",
@@ -210,6 +213,124 @@ def _log_config() -> dict[str, Any]:
     }
     config["loggers"]["opendms"] = {"handlers": ["opendms"], "level": "INFO", "propagate": False}
     return config
+
+
+def _register_demo(rt: Runtime) -> None:
+    from opendms.targets.demo import ensure_demo_target
+
+    path = ensure_demo_target(rt.settings.sqlite_targets)
+    with rt.store.session() as s:
+        boot_tid = service.list_tenants(s)[0].tid
+        admin = next(u for u in service.list_users(s, boot_tid, role=Role.ADMIN).users)
+        inst = catalog.ensure_registered(
+            s,
+            rt.box,
+            _targets(rt.settings),
+            boot_tid,
+            catalog.InstanceSpec(
+                alias="demo",
+                instance_type="sqlite",
+                host=str(path),
+                env_type="dev",
+                dba_user_id=admin.user_id,
+                safe_rule="default",
+            ),
+        )
+        out.print(f"Demo target: instance {inst.instance_id} ({path})")
+
+
+def _targets(settings: Settings) -> TargetPolicy:
+    return TargetPolicy(settings.target_hosts, settings.sqlite_targets)
+
+
+# ------------------------------------------------------------------ instances
+
+
+@instance_app.command("register")
+def instance_register(
+    engine: Annotated[str, typer.Option("--type", help="mysql, mariadb, postgresql or sqlite.")],
+    host: Annotated[str, typer.Option(help="Host name or IP; a file path for sqlite.")],
+    port: Annotated[int, typer.Option(help="Port; 0 for the engine's default.")] = 0,
+    user: Annotated[str, typer.Option(help="Database user.")] = "",
+    password: Annotated[
+        str, typer.Option(help="Database password.", envvar="OPENDMS_TARGET_PASSWORD")
+    ] = "",
+    sid: Annotated[str, typer.Option(help="PostgreSQL: the database to connect to.")] = "",
+    alias: Annotated[str, typer.Option(help="Display name.")] = "",
+    env: Annotated[str, typer.Option(help="product, dev, test, …")] = "product",
+    dba: Annotated[int | None, typer.Option(help="UserId of the instance's DBA.")] = None,
+    tid: TidOpt = None,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Register a database server: connection checked, password encrypted, metadata read."""
+    with runtime(data_dir, database_url) as rt, rt.store.session() as s:
+        target = _default_tid(s, tid)
+        inst = catalog.register_instance(
+            s,
+            rt.box,
+            _targets(rt.settings),
+            target,
+            catalog.InstanceSpec(
+                alias=alias or host,
+                instance_type=engine,
+                host=host,
+                port=port,
+                sid=sid,
+                database_user=user,
+                database_password=password,
+                env_type=env,
+                dba_user_id=dba,
+            ),
+        )
+        dbs = catalog.list_databases(s, target, inst.instance_id, size=10_000)
+        print(
+            json.dumps(
+                {
+                    "InstanceId": inst.instance_id,
+                    "Databases": dbs.total,
+                    "Version": inst.server_version,
+                }
+            )
+        )
+
+
+@instance_app.command("list")
+def instance_list(
+    tid: TidOpt = None, data_dir: DataDir = None, database_url: DatabaseUrl = None
+) -> None:
+    """List registered instances."""
+    with runtime(data_dir, database_url) as rt, rt.store.session() as s:
+        grid = Table("InstanceId", "Alias", "Type", "Address", "Env", "Databases", "Synced (UTC)")
+        target = _default_tid(s, tid)
+        for inst in catalog.list_instances(s, target, size=10_000).items:
+            count = catalog.list_databases(s, target, inst.instance_id, size=1).total
+            synced = f"{inst.synced_at:%Y-%m-%d %H:%M:%S}" if inst.synced_at else "-"
+            grid.add_row(
+                str(inst.instance_id),
+                inst.alias,
+                inst.instance_type,
+                f"{inst.host}:{inst.port}",
+                inst.env_type,
+                str(count),
+                synced,
+            )
+        out.print(grid)
+
+
+@instance_app.command("sync")
+def instance_sync(
+    instance_id: Annotated[int, typer.Argument(help="InstanceId.")],
+    tid: TidOpt = None,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Read an instance's databases, tables and columns again."""
+    with runtime(data_dir, database_url) as rt, rt.store.session() as s:
+        target = _default_tid(s, tid)
+        inst = catalog.sync_instance(s, rt.box, _targets(rt.settings), target, instance_id)
+        dbs = catalog.list_databases(s, target, inst.instance_id, size=1).total
+        out.print(f"Instance {inst.instance_id}: {dbs} databases, synced")
 
 
 # ------------------------------------------------------------------ tenants

@@ -35,6 +35,10 @@ class Settings(BaseSettings):
     max_request_bytes: int = Field(default=64 * 1024 * 1024, ge=16 * 1024 * 1024)
     # Connections per server process for the per-request identity path (PostgreSQL).
     db_pool_size: int = Field(default=16, ge=1)
+    # Target database servers the server may connect to: CIDRs or host names, "*" for any.
+    target_hosts: str = "*"
+    # SQLite target files must live under this directory (default: <data_dir>/targets).
+    sqlite_target_dir: Path | None = None
     # Threads per server process for blocking work (metadata store, handlers).
     worker_threads: int = Field(default=8, ge=1, le=256)
 
@@ -48,6 +52,10 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{self.data_dir / 'opendms.db'}"
+
+    @property
+    def sqlite_targets(self) -> Path:
+        return self.sqlite_target_dir or self.data_dir / "targets"
 
     @property
     def endpoint(self) -> str:

@@ -21,6 +21,14 @@ class ErrorCode(StrEnum):
     ACCESS_KEY_NOT_FOUND = "AccessKeyNotFound"
     POLICY_INVALID = "InvalidPolicyDocument"
     POLICY_NOT_FOUND = "PolicyNotFound"
+    INSTANCE_NOT_FOUND = "InstanceNotFound"
+    INSTANCE_ALREADY_EXISTS = "InstanceAlreadyExists"
+    DATABASE_NOT_FOUND = "DatabaseNotFound"
+    TABLE_NOT_FOUND = "TableNotFound"
+    UNSUPPORTED_ENGINE = "UnsupportedDbType"
+    TARGET_NOT_ALLOWED = "TargetHostNotAllowed"
+    TARGET_CONNECT_FAILED = "TargetConnectFailed"
+    TARGET_AUTH_FAILED = "TargetAuthFailed"
 
 
 DESCRIPTIONS: dict[ErrorCode, str] = {
@@ -35,6 +43,14 @@ DESCRIPTIONS: dict[ErrorCode, str] = {
     ErrorCode.ACCESS_KEY_NOT_FOUND: "No such access key.",
     ErrorCode.POLICY_INVALID: "A RAM policy document does not follow the policy grammar.",
     ErrorCode.POLICY_NOT_FOUND: "No policy of that name is attached to the user.",
+    ErrorCode.INSTANCE_NOT_FOUND: "No such instance in the caller's tenant.",
+    ErrorCode.INSTANCE_ALREADY_EXISTS: "An instance with that host, port and SID is registered.",
+    ErrorCode.DATABASE_NOT_FOUND: "No such database in the caller's tenant.",
+    ErrorCode.TABLE_NOT_FOUND: "No such table in the caller's tenant.",
+    ErrorCode.UNSUPPORTED_ENGINE: "OpenDMS connects to mysql, mariadb, postgresql and sqlite.",
+    ErrorCode.TARGET_NOT_ALLOWED: "The server is configured not to connect to that host.",
+    ErrorCode.TARGET_CONNECT_FAILED: "The target database cannot be reached or read.",
+    ErrorCode.TARGET_AUTH_FAILED: "The target database refused the user name or password.",
 }
 
 

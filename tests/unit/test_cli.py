@@ -145,3 +145,45 @@ def test_bad_flag_gets_usage_not_traceback() -> None:
 @pytest.mark.parametrize("group", ["user", "key", "policy", "tenant"])
 def test_help_everywhere(group: str) -> None:
     assert "Usage" in opendms(group, "--help").stdout
+
+
+def test_instances(tmp_path: Path) -> None:
+    from opendms.targets.demo import ensure_demo_target
+
+    opendms("init", "--json", data_dir=tmp_path)
+    target = ensure_demo_target(tmp_path / "targets")
+    made = json.loads(
+        opendms(
+            "instance",
+            "register",
+            "--type",
+            "sqlite",
+            "--host",
+            str(target),
+            "--alias",
+            "demo",
+            "--env",
+            "dev",
+            data_dir=tmp_path,
+        ).stdout
+    )
+    assert made["Databases"] == 1 and made["Version"].startswith("SQLite")
+    listed = opendms("instance", "list", data_dir=tmp_path).stdout
+    assert "demo" in listed and "sqlite" in listed
+    assert (
+        "synced" in opendms("instance", "sync", str(made["InstanceId"]), data_dir=tmp_path).stdout
+    )
+    outside = ensure_demo_target(tmp_path / "elsewhere")
+    refused = opendms(
+        "instance",
+        "register",
+        "--type",
+        "sqlite",
+        "--host",
+        str(outside),
+        data_dir=tmp_path,
+        ok=False,
+    )
+    assert_one_line_error(refused, "TargetHostNotAllowed")
+    missing = opendms("instance", "sync", "99", data_dir=tmp_path, ok=False)
+    assert_one_line_error(missing, "InstanceNotFound")

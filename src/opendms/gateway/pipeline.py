@@ -26,6 +26,7 @@ from opendms.identity.caller import Caller
 from opendms.identity.credentials import Credential, credential_store
 from opendms.identity.secrets import SecretBox
 from opendms.store.db import STORE_UNAVAILABLE, Store
+from opendms.targets.base import TargetPolicy
 
 log = logging.getLogger("opendms.gateway")
 
@@ -112,6 +113,7 @@ class Gateway:
         self.authn = Authenticator(self.credentials, settings.clock_skew_seconds)
         self.limiter = TokenBuckets(settings.rate_limit)
         self.policies = PolicyCache(store)
+        self.targets = TargetPolicy(settings.target_hosts, settings.sqlite_targets)
 
     async def handle(self, raw: RawRequest) -> Reply:
         request_id = new_request_id()
@@ -167,12 +169,12 @@ class Gateway:
         if action.blocking:
             payload = await run_in_threadpool(self._in_transaction, action, caller, request)
         else:
-            payload = action.handler(Context(caller, self.box), request)
+            payload = action.handler(Context(caller, self.box, self.targets), request)
         return Reply(200, {"RequestId": request_id, "Success": True, **payload}, {})
 
     def _in_transaction(self, action: Action, caller: Caller, request: WireModel) -> Payload:
         with self.store.session() as session:
-            return action.handler(Context(caller, self.box, session), request)
+            return action.handler(Context(caller, self.box, self.targets, session), request)
 
     @staticmethod
     def _caller(cred: Credential, tid: int | None) -> Caller:

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from opendms.gateway.wire import WireModel
 from opendms.identity.caller import Caller
 from opendms.identity.secrets import SecretBox
+from opendms.targets.base import TargetPolicy
 
 
 class Access(StrEnum):
@@ -27,10 +28,12 @@ class Access(StrEnum):
 
 @dataclass(frozen=True)
 class Context:
-    """What a handler may use: who calls, one transaction, the secret box."""
+    """What a handler may use: who calls, one transaction, the secret box, which targets the
+    server may open."""
 
     caller: Caller
     secrets: SecretBox
+    targets: TargetPolicy
     transaction: Session | None = None
 
     @property

@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from pathlib import Path
 
 
 class TargetError(Exception):
@@ -87,11 +88,13 @@ class Connector(ABC):
         """Every user schema with its tables, columns and indexes; or just ``(catalog, schema)``."""
 
 
-class HostPolicy:
-    """Which target hosts the server may connect to: a guard against being used to probe a
-    network (``OPENDMS_TARGET_HOSTS``: comma-separated CIDRs or host names, ``*`` for any)."""
+class TargetPolicy:
+    """Which targets the server may open: a guard against being used to probe a network
+    (``OPENDMS_TARGET_HOSTS``: comma-separated CIDRs or host names, ``*`` for any) or to read
+    local files (SQLite targets must live under ``sqlite_dir``)."""
 
-    def __init__(self, spec: str) -> None:
+    def __init__(self, spec: str, sqlite_dir: Path | None = None) -> None:
+        self.sqlite_dir = sqlite_dir.resolve() if sqlite_dir is not None else None
         self.any = False
         self.networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
         self.names: set[str] = set()
@@ -106,6 +109,17 @@ class HostPolicy:
                 self.networks.append(ipaddress.ip_network(item, strict=False))
             except ValueError:
                 self.names.add(item)
+
+    def refusal(self, endpoint: Endpoint) -> str | None:
+        """Why ``endpoint`` may not be opened, or None when it may."""
+        if endpoint.engine == "sqlite":
+            path = Path(endpoint.host).resolve()
+            if self.sqlite_dir is None or not path.is_relative_to(self.sqlite_dir):
+                return f"SQLite targets must be files under {self.sqlite_dir}."
+            return None
+        if not self.allows(endpoint.host):
+            return f"This server may not connect to {endpoint.host} (OPENDMS_TARGET_HOSTS)."
+        return None
 
     def allows(self, host: str) -> bool:
         if self.any:

@@ -25,9 +25,10 @@ CREATE INDEX ix_orders_created_at ON orders(created_at);
 """
 
 
-def ensure_demo_target(data_dir: Path, customers: int = 200, orders_each: int = 25) -> Path:
+def ensure_demo_target(target_dir: Path, customers: int = 200, orders_each: int = 25) -> Path:
     """Create the demo database once (a few thousand rows); later calls leave it alone."""
-    path = data_dir / DEMO_FILE
+    target_dir.mkdir(parents=True, exist_ok=True)
+    path = target_dir / DEMO_FILE
     if path.exists():
         return path
     tmp = path.with_suffix(".tmp")

@@ -144,6 +144,34 @@ REALISTIC: dict[str, Any] = {
     "Tid": 1,
     "MaxExecuteCount": 2**40,
     "MaxResultCount": 0,
+    "InstanceSource": "RDS",
+    "NetworkType": "VPC",
+    "NetType": "CLASSIC",
+    "EnvType": "product",
+    "InstanceType": "mysql",
+    "DbType": "mysql",
+    "InstanceState": "NORMAL",
+    "Port": 3306,
+    "QueryTimeout": 60,
+    "ExportTimeout": 600,
+    "DdlOnline": 2,
+    "UseDsql": 1,
+    "UseSsl": 0,
+    "EnableSellSitd": "Y",
+    "EnableSellCommon": "N",
+    "EnableSellStable": "N",
+    "EnableSellTrust": "Y",
+    "DbaId": "7",
+    "DbaUidByString": "7",
+    "InstanceId": "12",
+    "DatabaseId": "3",
+    "DbId": "3",
+    "TableId": "9",
+    "ResourceId": "5",
+    "OwnerType": "DATABASE",
+    "OwnerIds": "1,2",
+    "SearchTarget": "DB",
+    "SearchRange": "HAS_PERMSSION",
 }
 
 
@@ -305,6 +333,11 @@ class World:
     rich_uid: str  # every column set, registered by the admin (has a ParentUid)
     rich_user_id: int
     spare: list[str] = field(default_factory=list)  # plain USERs to delete/disable/enable
+    target: str = ""  # a registered SQLite target file
+    spare_target: str = ""  # an unregistered one, to register
+    instance_id: int = 0
+    db_id: int = 0
+    table_id: int = 0
 
     @property
     def tid(self) -> int:
@@ -338,7 +371,179 @@ def _register_update(w: World) -> list[Call]:
     ]
 
 
+def _instance_fields(w: World, **over: Any) -> dict[str, Any]:
+    return {
+        "Host": w.spare_target,
+        "Port": 0,
+        "InstanceType": "sqlite",
+        "InstanceAlias": TRICKY,
+        "InstanceSource": "PUBLIC_OWN",
+        "NetworkType": "VPC",
+        "EnvType": "dev",
+        "SafeRule": "default",
+        "QueryTimeout": 60,
+        "ExportTimeout": 600,
+        "DdlOnline": 0,
+        "UseDsql": 0,
+        "EnableSellSitd": "Y",
+        "Tid": w.tid,
+        **over,
+    }
+
+
+def _register(dba_field: str) -> Scenario:
+    def calls(w: World) -> list[Call]:
+        return [
+            Call(_instance_fields(w, **{dba_field: w.rich_user_id})),
+            Call(
+                _instance_fields(w, **{dba_field: w.rich_user_id}), False, "InstanceAlreadyExists"
+            ),
+            Call(
+                _instance_fields(w, InstanceType="oracle", **{dba_field: 1}),
+                False,
+                "UnsupportedDbType",
+            ),
+            Call(
+                _instance_fields(
+                    w,
+                    InstanceType="mysql",
+                    Host="10.1.2.3",
+                    Port=3306,
+                    DatabaseUser="u",
+                    DatabasePassword="p",
+                    **{dba_field: 1},
+                ),
+                False,
+                "TargetHostNotAllowed",
+            ),
+            Call(
+                _instance_fields(w, Host="/etc/hosts", **{dba_field: 1}),
+                False,
+                "TargetHostNotAllowed",
+            ),
+        ]
+
+    return calls
+
+
 SCENARIOS: dict[str, Scenario] = {
+    "RegisterInstance": _register("DbaUid"),
+    "AddInstance": _register("DbaId"),
+    "GetInstance": lambda w: [
+        Call({"Host": w.target, "Port": 0}),
+        Call({"Host": w.target, "Port": 0, "Sid": "", "Tid": w.tid}),
+        Call({"Host": "nowhere", "Port": 1}, False, "InstanceNotFound"),
+    ],
+    "ListInstances": lambda w: [
+        Call({}),
+        Call(
+            {
+                "SearchKey": "demo",
+                "DbType": "sqlite",
+                "EnvType": "dev",
+                "PageNumber": 1,
+                "PageSize": 20,
+                "InstanceSource": "PUBLIC_OWN",
+                "InstanceState": "NORMAL",
+                "NetType": "VPC",
+                "Tid": w.tid,
+            }
+        ),
+    ],
+    "UpdateInstance": lambda w: [
+        Call(
+            {
+                "InstanceId": str(w.instance_id),
+                "InstanceAlias": "renamed",
+                "QueryTimeout": 30,
+                "DbaId": str(w.rich_user_id),
+                "EnvType": "test",
+            }
+        ),
+        Call({"InstanceId": "999999"}, False, "InstanceNotFound"),
+    ],
+    "DeleteInstance": lambda w: [
+        Call({"Host": w.target, "Port": 0}),
+        Call({"Host": w.target, "Port": 0}, False, "InstanceNotFound"),
+    ],
+    "SyncInstanceMeta": lambda w: [
+        Call({"InstanceId": str(w.instance_id)}),
+        Call({"InstanceId": str(w.instance_id), "IgnoreTable": True}),
+        Call({"InstanceId": "999999"}, False, "InstanceNotFound"),
+    ],
+    "ListDatabases": lambda w: [
+        Call({"InstanceId": str(w.instance_id)}),
+        Call({"InstanceId": str(w.instance_id), "SearchKey": "ma", "PageSize": 1}),
+        Call({"InstanceId": "999999"}, False, "InstanceNotFound"),
+    ],
+    "GetDatabase": lambda w: [
+        Call({"Host": w.target, "Port": 0, "SchemaName": "main"}),
+        Call({"Host": w.target, "Port": 0, "SchemaName": "nope"}, False, "DatabaseNotFound"),
+    ],
+    "SearchDatabase": lambda w: [
+        Call({}),
+        Call(
+            {
+                "SearchKey": "main",
+                "DbType": "sqlite",
+                "EnvType": "dev",
+                "SearchTarget": "DB",
+                "SearchRange": "UNKNOWN",
+                "PageNumber": 1,
+                "PageSize": 10,
+            }
+        ),
+        Call({"SearchRange": "OWNER"}),
+        Call({"SearchTarget": "LOGIC_DB"}),
+    ],
+    "SyncDatabaseMeta": lambda w: [
+        Call({"DbId": str(w.db_id)}),
+        Call({"DbId": "999999"}, False, "DatabaseNotFound"),
+    ],
+    "ListTables": lambda w: [
+        Call({"DatabaseId": str(w.db_id)}),
+        Call(
+            {
+                "DatabaseId": str(w.db_id),
+                "SearchName": "ord",
+                "ReturnGuid": True,
+                "PageNumber": 1,
+                "PageSize": 50,
+            }
+        ),
+        Call({"DatabaseId": "999999"}, False, "DatabaseNotFound"),
+    ],
+    "ListColumns": lambda w: [
+        Call({"TableId": str(w.table_id)}),
+        Call({"TableId": str(w.table_id), "Logic": False}),
+        Call({"TableId": "999999"}, False, "TableNotFound"),
+    ],
+    "ListIndexes": lambda w: [
+        Call({"TableId": str(w.table_id)}),
+        Call({"TableId": "999999"}, False, "TableNotFound"),
+    ],
+    "SetOwners": lambda w: [
+        Call(
+            {"ResourceId": str(w.db_id), "OwnerType": "DATABASE", "OwnerIds": str(w.rich_user_id)}
+        ),
+        Call(
+            {
+                "ResourceId": str(w.table_id),
+                "OwnerType": "TABLE",
+                "OwnerIds": f"{w.rich_user_id},{w.rich_user_id}",
+            }
+        ),
+        Call(
+            {"ResourceId": str(w.instance_id), "OwnerType": "INSTANCE", "OwnerIds": "999999"},
+            False,
+            "UserNotFound",
+        ),
+        Call(
+            {"ResourceId": "1", "OwnerType": "LOGIC_TABLE", "OwnerIds": "1"},
+            False,
+            "InvalidParameter",
+        ),
+    ],
     "GetUserActiveTenant": lambda w: [Call({}), Call({"Tid": w.tid})],
     "ListUserTenants": lambda w: [Call({}), Call({"Tid": w.tid})],
     "RegisterUser": lambda w: [
@@ -412,7 +617,42 @@ def _world(api: Api) -> World:
     spare = [api.new_user()[0] for _ in range(3)]
     with api.store.session() as s:  # EnableUser needs a disabled user to enable
         service.set_user_state(s, None, api.tid, spare[1], "DISABLE")
-    return World(api, rich, rich_user_id, spare)
+    world = World(api, rich, rich_user_id, spare)
+    _with_catalog(world)
+    return world
+
+
+def _with_catalog(w: World) -> None:
+    """A registered demo target (owned by the rich user) and a second file to register."""
+    from opendms.catalog import service as catalog
+    from opendms.targets.base import TargetPolicy
+    from opendms.targets.demo import ensure_demo_target
+
+    target = ensure_demo_target(w.api.sqlite_targets)
+    spare = w.api.sqlite_targets / "spare" / target.name
+    spare.parent.mkdir()
+    spare.write_bytes(target.read_bytes())
+    policy = TargetPolicy("", w.api.sqlite_targets)
+    with w.api.store.session() as s:
+        inst = catalog.register_instance(
+            s,
+            w.api.box,
+            policy,
+            w.tid,
+            catalog.InstanceSpec(
+                alias="demo",
+                instance_type="sqlite",
+                host=str(target),
+                env_type="dev",
+                dba_user_id=w.rich_user_id,
+                safe_rule="default",
+            ),
+        )
+        (db,) = catalog.list_databases(s, w.tid, inst.instance_id).items
+        table = next(t for t in catalog.list_tables(s, w.tid, db.db_id).items if t.name == "orders")
+        catalog.set_owners(s, w.tid, "INSTANCE", inst.instance_id, [w.rich_user_id])
+        w.target, w.spare_target = str(target), str(spare)
+        w.instance_id, w.db_id, w.table_id = inst.instance_id, db.db_id, table.table_id
 
 
 @pytest.fixture

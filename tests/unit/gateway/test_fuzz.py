@@ -84,7 +84,8 @@ VICTIMS = ("1000000000000001", "1000000000000002", "1000000000000003")
 
 def seeded_api(make_api: Any, database_url: str | None) -> Api:
     """The app on ``database_url`` (SQLite when None) with the users the fuzz aims at."""
-    api: Api = make_api(database_url=database_url, rate_limit=1e9)
+    # No network targets at all: fuzzed RegisterInstance calls must not dial anything.
+    api: Api = make_api(database_url=database_url, rate_limit=1e9, target_hosts="")
     with api.store.session() as s:
         for uid in VICTIMS:
             service.register_user(s, None, api.tid, uid, nick_name=f"victim {uid}")

@@ -186,8 +186,9 @@ def test_store_free_action_cannot_touch_the_store() -> None:
     from opendms.identity.caller import Caller
     from opendms.identity.roles import Role
     from opendms.identity.secrets import SecretBox
+    from opendms.targets.base import TargetPolicy
 
-    ctx = Context(Caller("AK", "1", 1, 1, "t", (Role.USER,)), SecretBox(b"k"))
+    ctx = Context(Caller("AK", "1", 1, 1, "t", (Role.USER,)), SecretBox(b"k"), TargetPolicy(""))
     with pytest.raises(RuntimeError, match="blocking=False"):
         _ = ctx.session
 

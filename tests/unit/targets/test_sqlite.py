@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from opendms.targets.base import Endpoint, HostPolicy, TargetError
+from opendms.targets.base import Endpoint, TargetError, TargetPolicy
 from opendms.targets.demo import ensure_demo_target
 from opendms.targets.registry import connector_for
 
@@ -55,9 +55,18 @@ def test_unknown_engine() -> None:
 
 
 def test_host_policy() -> None:
-    loopback = HostPolicy("127.0.0.0/8, ::1, localhost")
+    loopback = TargetPolicy("127.0.0.0/8, ::1, localhost")
     assert loopback.allows("127.0.0.1") and loopback.allows("::1")
     assert loopback.allows("[::1]") and loopback.allows("LOCALHOST")
     assert not loopback.allows("10.0.0.1") and not loopback.allows("db.example.com")
-    assert HostPolicy("*").allows("10.0.0.1")
-    assert not HostPolicy("").allows("127.0.0.1")
+    assert TargetPolicy("*").allows("10.0.0.1")
+    assert not TargetPolicy("").allows("127.0.0.1")
+    assert TargetPolicy("").refusal(Endpoint("mysql", "127.0.0.1", 3306))
+
+
+def test_sqlite_targets_must_live_in_their_directory(tmp_path: Path) -> None:
+    policy = TargetPolicy("*", tmp_path / "targets")
+    assert policy.refusal(Endpoint("sqlite", str(tmp_path / "targets" / "a.db"))) is None
+    for outside in (tmp_path / "meta.db", tmp_path / "targets" / ".." / "meta.db"):
+        assert "must be files under" in (policy.refusal(Endpoint("sqlite", str(outside))) or "")
+    assert TargetPolicy("*").refusal(Endpoint("sqlite", str(tmp_path / "x.db")))

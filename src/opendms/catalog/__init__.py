@@ -1,0 +1,1 @@
+"""Catalog: registered instances, their databases, tables, columns, indexes and owners."""
