@@ -99,8 +99,19 @@ class PostgresConnector(Connector):
                 ).fetchall()
             out: list[SchemaInfo] = []
             for datname, encoding in rows:
-                with self.connect(datname) as conn:
-                    out += self._describe(conn, datname, encoding, only[1] if only else None)
+                try:
+                    conn = self.connect(datname)
+                except TargetError:
+                    # Dropped since it was listed, or not ours to CONNECT to: not a schema we
+                    # can describe, and no reason to fail the others.
+                    continue
+                with conn:
+                    try:
+                        out += self._describe(conn, datname, encoding, only[1] if only else None)
+                    except psycopg.OperationalError:
+                        if only is not None:
+                            raise
+                        continue  # dropped while we read it
             return out
         except psycopg.Error as exc:
             raise TargetError(f"reading metadata failed: {exc}") from exc

@@ -90,3 +90,20 @@ def test_postgresql_bad_credentials() -> None:
     with pytest.raises(TargetError) as bad:
         connector_for(Endpoint("postgresql", "127.0.0.1", 5432, "no_such_role", "x")).ping()
     assert bad.value.auth
+
+
+def test_postgresql_skips_databases_it_may_not_connect_to() -> None:
+    role = "opendms_t_reader"
+    with pg_database() as (open_db, conn), pg_database() as (closed_db, _other):
+        conn.execute("CREATE TABLE visible (id INT)")
+        conn.execute(f"DROP ROLE IF EXISTS {role}")
+        conn.execute(f"CREATE ROLE {role} LOGIN")
+        try:
+            conn.execute(f'REVOKE CONNECT ON DATABASE "{closed_db}" FROM PUBLIC')
+            target = connector_for(Endpoint("postgresql", "127.0.0.1", 5432, role, "", open_db))
+            catalogs = {s.catalog for s in target.schemas()}
+            assert open_db in catalogs
+            assert closed_db not in catalogs
+        finally:
+            conn.execute(f"DROP OWNED BY {role}")
+            conn.execute(f"DROP ROLE {role}")
