@@ -29,6 +29,7 @@ class ErrorCode(StrEnum):
     TARGET_NOT_ALLOWED = "TargetHostNotAllowed"
     TARGET_CONNECT_FAILED = "TargetConnectFailed"
     TARGET_AUTH_FAILED = "TargetAuthFailed"
+    PERMISSION_NOT_FOUND = "UserPermissionNotFound"
 
 
 DESCRIPTIONS: dict[ErrorCode, str] = {
@@ -51,6 +52,7 @@ DESCRIPTIONS: dict[ErrorCode, str] = {
     ErrorCode.TARGET_NOT_ALLOWED: "The server is configured not to connect to that host.",
     ErrorCode.TARGET_CONNECT_FAILED: "The target database cannot be reached or read.",
     ErrorCode.TARGET_AUTH_FAILED: "The target database refused the user name or password.",
+    ErrorCode.PERMISSION_NOT_FOUND: "No such grant (UserAccessId) for that user.",
 }
 
 

@@ -236,3 +236,26 @@ class Owner(Base):
     resource_type: Mapped[str] = mapped_column(String(16))  # INSTANCE, DATABASE, TABLE
     resource_id: Mapped[int] = mapped_column(BigInteger)
     user_id: Mapped[int] = mapped_column(BigId, ForeignKey("users.user_id", ondelete="CASCADE"))
+
+
+class Permission(Base):
+    """One privilege of one user on an instance, database or table (DMS ``UserAccessId``)."""
+
+    __tablename__ = "permissions"
+    __table_args__ = (Index("ix_permissions_user", "tid", "user_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    tid: Mapped[int] = mapped_column(BigId, ForeignKey("tenants.tid", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(BigId, ForeignKey("users.user_id", ondelete="CASCADE"))
+    ds_type: Mapped[str] = mapped_column(String(16))  # INSTANCE, DATABASE, TABLE
+    instance_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("instances.instance_id", ondelete="CASCADE")
+    )
+    db_id: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("databases.db_id", ondelete="CASCADE")
+    )
+    table_name: Mapped[str] = mapped_column(String(256), default="")
+    perm_type: Mapped[str] = mapped_column(String(16))  # QUERY, EXPORT, CORRECT, LOGIN, PERF
+    expire_at: Mapped[datetime] = mapped_column(DateTime)
+    origin_from: Mapped[str] = mapped_column(String(64), default="GRANT")
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)

@@ -172,6 +172,11 @@ REALISTIC: dict[str, Any] = {
     "OwnerIds": "1,2",
     "SearchTarget": "DB",
     "SearchRange": "HAS_PERMSSION",
+    "DsType": "DATABASE",
+    "PermTypes": "QUERY,EXPORT",
+    "PermType": "TABLE",
+    "ExpireDate": "2099-12-31 23:59:59",
+    "UserAccessId": "4",
 }
 
 
@@ -338,6 +343,7 @@ class World:
     instance_id: int = 0
     db_id: int = 0
     table_id: int = 0
+    grant_id: int = 0  # the UserAccessId of a QUERY grant on the database
 
     @property
     def tid(self) -> int:
@@ -426,7 +432,57 @@ def _register(dba_field: str) -> Scenario:
     return calls
 
 
+def _grant(w: World, **over: Any) -> dict[str, Any]:
+    params = {
+        "UserId": str(w.rich_user_id),
+        "DsType": "DATABASE",
+        "DbId": str(w.db_id),
+        "PermTypes": "QUERY,EXPORT",
+        "ExpireDate": "2099-01-01 00:00:00",
+        "Tid": w.tid,
+        **over,
+    }
+    return {k: v for k, v in params.items() if v is not None}
+
+
 SCENARIOS: dict[str, Scenario] = {
+    "GrantUserPermission": lambda w: [
+        Call(_grant(w)),
+        Call(_grant(w, DsType="TABLE", TableId=str(w.table_id), PermTypes="CORRECT")),
+        Call(_grant(w, DsType="TABLE", TableName="orders", DbId=str(w.db_id))),
+        Call(_grant(w, DsType="INSTANCE", InstanceId=w.instance_id, DbId=None)),
+        Call(_grant(w, DbId="999999"), False, "DatabaseNotFound"),
+        Call(_grant(w, UserId="999999"), False, "UserNotFound"),
+        Call(_grant(w, DsType="LOGIC_TABLE"), False, "InvalidParameter"),
+    ],
+    "RevokeUserPermission": lambda w: [
+        Call(_grant(w, UserAccessId=str(w.grant_id), PermTypes="QUERY", ExpireDate=None)),
+        Call(
+            _grant(w, UserAccessId=str(w.grant_id), PermTypes="QUERY", ExpireDate=None),
+            False,
+            "UserPermissionNotFound",
+        ),
+    ],
+    "ListUserPermissions": lambda w: [
+        Call({"UserId": str(w.rich_user_id), "PermType": "DATABASE"}),
+        Call(
+            {
+                "UserId": str(w.rich_user_id),
+                "PermType": "TABLE",
+                "SearchKey": "ord",
+                "DbType": "sqlite",
+                "EnvType": "dev",
+                "PageNumber": 1,
+                "PageSize": 5,
+            }
+        ),
+        Call({"UserId": "999999", "PermType": "DATABASE"}, False, "UserNotFound"),
+    ],
+    "ListDatabaseUserPermssions": lambda w: [
+        Call({"DbId": str(w.db_id), "PermType": "DATABASE"}),
+        Call({"DbId": str(w.db_id), "PermType": "TABLE", "UserName": "rich", "PageSize": 5}),
+        Call({"DbId": "999999", "PermType": "DATABASE"}, False, "DatabaseNotFound"),
+    ],
     "RegisterInstance": _register("DbaUid"),
     "AddInstance": _register("DbaId"),
     "GetInstance": lambda w: [
@@ -651,6 +707,25 @@ def _with_catalog(w: World) -> None:
         (db,) = catalog.list_databases(s, w.tid, inst.instance_id).items
         table = next(t for t in catalog.list_tables(s, w.tid, db.db_id).items if t.name == "orders")
         catalog.set_owners(s, w.tid, "INSTANCE", inst.instance_id, [w.rich_user_id])
+        from opendms.catalog import permissions
+
+        query, _export = permissions.grant(
+            s,
+            w.tid,
+            w.rich_user_id,
+            permissions.Target("DATABASE", inst.instance_id, db.db_id),
+            "QUERY,EXPORT",
+            datetime(2099, 1, 1),
+        )
+        permissions.grant(
+            s,
+            w.tid,
+            w.rich_user_id,
+            permissions.Target("TABLE", inst.instance_id, db.db_id, "orders"),
+            "CORRECT",
+            datetime(2099, 1, 1),
+        )
+        w.grant_id = query.id
         w.target, w.spare_target = str(target), str(spare)
         w.instance_id, w.db_id, w.table_id = inst.instance_id, db.db_id, table.table_id
 
