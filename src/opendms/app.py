@@ -35,7 +35,7 @@ NONCE_PURGE_SECONDS = 60
 
 
 async def _read_body(receive: Receive, declared: str, limit: int) -> bytes:
-    if declared.isdigit() and int(declared) > limit:
+    if declared.isascii() and declared.isdigit() and int(declared) > limit:
         raise errors.too_large(limit)
     chunks: list[bytes] = []
     size = 0

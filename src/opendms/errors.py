@@ -30,6 +30,10 @@ class ErrorCode(StrEnum):
     TARGET_CONNECT_FAILED = "TargetConnectFailed"
     TARGET_AUTH_FAILED = "TargetAuthFailed"
     PERMISSION_NOT_FOUND = "UserPermissionNotFound"
+    ORDER_NOT_FOUND = "OrderNotFound"
+    ORDER_STATUS_INVALID = "InvalidOrderStatus"
+    UNSUPPORTED_PLUGIN_TYPE = "UnsupportedPluginType"
+    ATTACHMENT_NOT_FOUND = "AttachmentNotFound"
 
 
 DESCRIPTIONS: dict[ErrorCode, str] = {
@@ -53,6 +57,10 @@ DESCRIPTIONS: dict[ErrorCode, str] = {
     ErrorCode.TARGET_CONNECT_FAILED: "The target database cannot be reached or read.",
     ErrorCode.TARGET_AUTH_FAILED: "The target database refused the user name or password.",
     ErrorCode.PERMISSION_NOT_FOUND: "No such grant (UserAccessId) for that user.",
+    ErrorCode.ORDER_NOT_FOUND: "No ticket with that id that the caller may see.",
+    ErrorCode.ORDER_STATUS_INVALID: "The ticket's status does not allow this operation.",
+    ErrorCode.UNSUPPORTED_PLUGIN_TYPE: "That PluginType cannot be created here.",
+    ErrorCode.ATTACHMENT_NOT_FOUND: "No uploaded attachment with that key in the tenant.",
 }
 
 

@@ -1,6 +1,11 @@
 """Wire models and thin handlers, one module per API area; ``ALL`` is the action table."""
 
-from opendms.actions import catalog, permissions, users
+from opendms.actions import catalog, orders, permissions, users
 from opendms.gateway.table import Action
 
-ALL: tuple[Action, ...] = (*users.ACTIONS, *catalog.ACTIONS, *permissions.ACTIONS)
+ALL: tuple[Action, ...] = (
+    *users.ACTIONS,
+    *catalog.ACTIONS,
+    *permissions.ACTIONS,
+    *orders.ACTIONS,
+)

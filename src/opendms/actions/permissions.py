@@ -6,16 +6,15 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import AfterValidator, Field
 
 from opendms.catalog import permissions as perms
 from opendms.gateway.table import Access, Action, Context, Payload
-from opendms.gateway.wire import Bool, Digits, Int, Long, TenantScoped
+from opendms.gateway.wire import WIRE_TIME, Bool, Digits, Int, Long, TenantScoped, WireTime
 
 Text = Annotated[str, Field(max_length=256)]
 DsType = Literal["INSTANCE", "DATABASE", "LOGIC_DATABASE", "TABLE", "LOGIC_TABLE"]
 Level = Literal["DATABASE", "TABLE", "COLUMN", "INSTANCE"]
-TIME = "%Y-%m-%d %H:%M:%S"
 
 
 def _perm_list(value: str) -> str:
@@ -25,17 +24,18 @@ def _perm_list(value: str) -> str:
     return value
 
 
+PermTypes = Annotated[str, Field(max_length=256), AfterValidator(_perm_list)]
+
+
 class _Target(TenantScoped):
     user_id: Digits
     ds_type: DsType
-    perm_types: Text
+    perm_types: PermTypes
     db_id: Digits | None = None
     instance_id: Long | None = None
     table_id: Digits | None = None
     table_name: Text | None = None
     logic: Bool | None = None
-
-    _check_perms = field_validator("perm_types")(_perm_list)
 
     def target(self, ctx: Context) -> perms.Target:
         return perms.resolve_target(
@@ -50,13 +50,7 @@ class _Target(TenantScoped):
 
 
 class GrantUserPermissionRequest(_Target):
-    expire_date: Annotated[str, Field(max_length=32)]
-
-    @field_validator("expire_date")
-    @classmethod
-    def _time(cls, value: str) -> str:
-        datetime.strptime(value, TIME)  # raises ValueError with the reason
-        return value
+    expire_date: WireTime
 
 
 def grant_user_permission(ctx: Context, req: GrantUserPermissionRequest) -> Payload:
@@ -66,7 +60,7 @@ def grant_user_permission(ctx: Context, req: GrantUserPermissionRequest) -> Payl
         int(req.user_id),
         req.target(ctx),
         req.perm_types,
-        datetime.strptime(req.expire_date, TIME),
+        datetime.strptime(req.expire_date, WIRE_TIME),
     )
     return {}
 
@@ -107,8 +101,8 @@ def _permission(g: perms.Grouped) -> Payload:
                 {
                     "PermType": d.perm_type,
                     "UserAccessId": str(d.id),
-                    "CreateDate": f"{d.created_at:{TIME}}",
-                    "ExpireDate": f"{d.expire_at:{TIME}}",
+                    "CreateDate": f"{d.created_at:{WIRE_TIME}}",
+                    "ExpireDate": f"{d.expire_at:{WIRE_TIME}}",
                     "OriginFrom": d.origin_from,
                     "ExtraData": "",
                 }

@@ -427,7 +427,7 @@ def ensure_registered(
 # ------------------------------------------------------------------ listings
 
 
-def _page(s: Session, query: Any, page: int, size: int) -> Page:
+def paged(s: Session, query: Any, page: int, size: int) -> Page:
     total = s.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
     items = s.scalars(query.offset((page - 1) * size).limit(size)).all()
     return Page(total, items)
@@ -466,7 +466,7 @@ def list_instances(
     ):
         if value:
             query = query.where(column == value)
-    return _page(s, query.order_by(Instance.instance_id), page, size)
+    return paged(s, query.order_by(Instance.instance_id), page, size)
 
 
 def list_databases(
@@ -482,7 +482,7 @@ def list_databases(
     query = select(Database).where(Database.instance_id == instance_id)
     if search:
         query = query.where(Database.schema_name.ilike(_like(search), escape="\\"))
-    return _page(s, query.order_by(Database.db_id), page, size)
+    return paged(s, query.order_by(Database.db_id), page, size)
 
 
 def find_database(
@@ -529,7 +529,7 @@ def search_databases(
                 )
             )
         )
-    return _page(s, query.order_by(Database.db_id), page, size)
+    return paged(s, query.order_by(Database.db_id), page, size)
 
 
 def list_tables(
@@ -545,7 +545,7 @@ def list_tables(
     query = select(DbTable).where(DbTable.db_id == db_id)
     if search:
         query = query.where(DbTable.name.ilike(_like(search), escape="\\"))
-    return _page(s, query.order_by(DbTable.name), page, size)
+    return paged(s, query.order_by(DbTable.name), page, size)
 
 
 def list_columns(s: Session, tid: int, table_id: int) -> Sequence[DbColumn]:

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_pascal
 from pydantic_core import PydanticCustomError
 
@@ -56,6 +57,8 @@ def _json_text(value: object) -> object:
             return json.loads(value)
         except json.JSONDecodeError as exc:
             raise ValueError(f"is not valid JSON ({exc.msg} at position {exc.pos})") from None
+        except RecursionError:
+            raise ValueError("is JSON nested too deeply") from None
     return value
 
 
@@ -74,9 +77,18 @@ def _digits(value: object) -> object:
 Digits = Annotated[str, BeforeValidator(_digits)]
 
 
-def JsonString(inner: Any) -> Any:
-    """A parameter that carries ``inner`` serialised as one JSON string."""
-    return Annotated[inner, BeforeValidator(_json_text)]
+def _wire_time(value: str) -> str:
+    datetime.strptime(value, WIRE_TIME)  # ValueError says what is wrong
+    return value
+
+
+WIRE_TIME = "%Y-%m-%d %H:%M:%S"
+# Times as DMS sends them: ``2026-11-27 18:35:44``.
+WireTime = Annotated[str, Field(max_length=32), AfterValidator(_wire_time)]
+
+# For parameters that carry an object or array serialised as one JSON string:
+# ``Annotated[dict[str, Any], JsonText]``.
+JsonText = BeforeValidator(_json_text)
 
 
 class WireModel(BaseModel):

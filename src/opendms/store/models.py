@@ -259,3 +259,78 @@ class Permission(Base):
     expire_at: Mapped[datetime] = mapped_column(DateTime)
     origin_from: Mapped[str] = mapped_column(String(64), default="GRANT")
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+# ---------------------------------------------------------------- tickets
+
+
+class Attachment(Base):
+    """An uploaded file, stored content-addressed under the data directory."""
+
+    __tablename__ = "attachments"
+
+    attachment_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    tid: Mapped[int] = mapped_column(BigId, ForeignKey("tenants.tid", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(BigId, ForeignKey("users.user_id", ondelete="CASCADE"))
+    file_name: Mapped[str] = mapped_column(String(256))
+    file_source: Mapped[str] = mapped_column(String(32), default="datacorrect")
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class Order(Base):
+    """A ticket (DMS "order")."""
+
+    __tablename__ = "orders"
+    __table_args__ = (Index("ix_orders_tid_created", "tid", "created_at"),)
+
+    order_id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    tid: Mapped[int] = mapped_column(BigId, ForeignKey("tenants.tid", ondelete="CASCADE"))
+    plugin_type: Mapped[str] = mapped_column(String(32))
+    status_code: Mapped[str] = mapped_column(String(16), default="new")
+    committer_id: Mapped[int] = mapped_column(BigId, ForeignKey("users.user_id"))
+    comment: Mapped[str] = mapped_column(Text, default="")
+    # ",5,7," so that one LIKE finds a member; empty as ",".
+    related_user_ids: Mapped[str] = mapped_column(Text, default=",")
+    # The type's parameters, validated and normalised (PascalCase keys), as JSON.
+    params: Mapped[str] = mapped_column(Text)
+    attachment_key: Mapped[str | None] = mapped_column(
+        String(64), ForeignKey("attachments.attachment_key")
+    )
+    parent_id: Mapped[int | None] = mapped_column(BigInteger)
+    workflow_instance_id: Mapped[int | None] = mapped_column(BigInteger)
+    close_reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+
+class OrderDatabase(Base):
+    """The databases a ticket targets (visibility and search go through here)."""
+
+    __tablename__ = "order_databases"
+
+    order_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("orders.order_id", ondelete="CASCADE"), primary_key=True
+    )
+    db_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    instance_id: Mapped[int] = mapped_column(BigInteger, index=True)
+
+
+class Job(Base):
+    """A unit of background work for a ticket (precheck, execute, …), run by the job runners."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (Index("ix_jobs_state_run_after", "state", "run_after"),)
+
+    job_id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    order_id: Mapped[int] = mapped_column(BigId, ForeignKey("orders.order_id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(32))
+    state: Mapped[str] = mapped_column(String(16), default="queued")
+    checkpoint: Mapped[str] = mapped_column(Text, default="{}")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    run_after: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    lease_owner: Mapped[str | None] = mapped_column(String(128))
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)

@@ -93,6 +93,18 @@ def _sample_for(annotation: str) -> Any:
     return {"int": 1, "bool": True, "float": 1.5}.get(annotation, "x")
 
 
+def _sdk_arg(field: sdk_spec.SdkField, value: Any) -> Any:
+    """``value`` as the SDK request model wants it: nested models are model objects."""
+    if value is None:
+        return None
+    if field.annotation == "int":
+        return int(value)
+    name = field.annotation.split("main_models.")[-1]
+    if "main_models." in field.annotation and "List[" not in field.annotation:
+        return getattr(sdk_models, name)().from_map(value)
+    return value
+
+
 def _check_field_type(action: Action, wire: str, sdk_field: sdk_spec.SdkField) -> None:
     attr, fi = _ours(action)[wire]
     probe = _probe(action, attr, fi)
@@ -116,7 +128,9 @@ def _check_field_type(action: Action, wire: str, sdk_field: sdk_spec.SdkField) -
         assert parsed == [True, True, False, False], where
     else:
         taken = [
-            v for v in (parse(t) for t in [*field_choices(fi), "x", "1"]) if isinstance(v, str)
+            v
+            for v in (parse(t) for t in [*field_choices(fi), "x", "1", REALISTIC.get(wire, "x")])
+            if isinstance(v, str)
         ]
         assert taken, f"{where}: the SDK sends strings, we accept none"
 
@@ -177,11 +191,22 @@ REALISTIC: dict[str, Any] = {
     "PermType": "TABLE",
     "ExpireDate": "2099-12-31 23:59:59",
     "UserAccessId": "4",
+    "PluginType": "DC_COMMON",
+    # CreateOrder sends a comma list, the dedicated calls a JSON array: one value per SDK type.
+    "RelatedUserList": {"str": "1,2", "List[int]": [1, 2]},
+    "OrderResultType": "AS_COMMITTER",
+    "OrderStatus": "ALL",
+    "SearchDateType": "CREATE_TIME",
+    "StartTime": "2026-01-01 00:00:00",
+    "EndTime": "2026-12-31 23:59:59",
+    "OrderId": 7,
 }
 
 
 def _sdk_value(f: sdk_spec.SdkField, *, realistic: bool) -> Any:
     value: Any = REALISTIC.get(f.wire) if realistic else None
+    if isinstance(value, dict) and f.annotation in value:
+        value = value[f.annotation]
     if value is None:
         value = (
             _sample_for(f.annotation)
@@ -198,7 +223,7 @@ def _sdk_wire(action: Action, values: dict[str, Any]) -> dict[str, str]:
     ``values`` (wire name -> value), captured where it hands them to the transport."""
     fields = sdk_spec.request_fields(action.name)
     request = getattr(sdk_models, f"{action.name}Request")(
-        **{fields[w].attr: v for w, v in values.items()}
+        **{fields[w].attr: _sdk_arg(fields[w], v) for w, v in values.items()}
     )
     captured: list[Any] = []
 
@@ -237,7 +262,8 @@ def test_sdk_serialisation_reaches_our_parser_intact(action: Action) -> None:
     ours = _ours(action)
     for w, value in values.items():
         got = getattr(parsed, ours[w][0])
-        assert _same(value, got), f"{action.name}.{w}: SDK set {value!r}, we parsed {got!r}"
+        sent = _sdk_arg(fields[w], value)  # a nested model goes out as the SDK serialises it
+        assert _same(sent, got), f"{action.name}.{w}: SDK set {value!r}, we parsed {got!r}"
 
 
 @ACTIONS
@@ -344,6 +370,8 @@ class World:
     db_id: int = 0
     table_id: int = 0
     grant_id: int = 0  # the UserAccessId of a QUERY grant on the database
+    attachment_key: str = ""
+    order_id: int = 0  # a DC_COMMON ticket filed by the admin
 
     @property
     def tid(self) -> int:
@@ -445,7 +473,204 @@ def _grant(w: World, **over: Any) -> dict[str, Any]:
     return {k: v for k, v in params.items() if v is not None}
 
 
+def _dc(w: World, **over: Any) -> dict[str, Any]:
+    param = {
+        "DbItemList": [{"DbId": w.db_id, "Logic": False}],
+        "EstimateAffectRows": 2,
+        "SqlType": "TEXT",
+        "ExecSQL": "UPDATE orders SET status = 'paid' WHERE id IN (1, 2)",
+        "RollbackSqlType": "TEXT",
+        "RollbackSQL": "UPDATE orders SET status = 'new' WHERE id IN (1, 2)",
+        "ExecMode": "COMMITOR",
+        "Classify": "fix",
+        **over,
+    }
+    return {
+        "Comment": TRICKY,
+        "Param": param,
+        "RelatedUserList": [w.rich_user_id],
+        "AttachmentKey": w.attachment_key,
+        "Tid": w.tid,
+    }
+
+
+def _cron(w: World, **over: Any) -> dict[str, Any]:
+    param = {
+        "DbItemList": [{"DbId": w.db_id, "Logic": False}],
+        "CronClearItemList": [
+            {
+                "TableName": "orders",
+                "ColumnName": "created_at",
+                "RemainDays": 30,
+                "FilterSQL": "status = 'cancelled'",
+            }
+        ],
+        "CronFormat": "0 0 2 ? * 1-5",
+        "specifyDuration": True,
+        "DurationHour": 2,
+        **over,
+    }
+    return {"Comment": "purge", "Param": param}
+
+
+def _export(w: World, **over: Any) -> dict[str, Any]:
+    param = {
+        "DbId": w.db_id,
+        "InstanceId": w.instance_id,
+        "Logic": False,
+        "ExeSQL": "SELECT * FROM orders",
+        "Classify": "report",
+        "AffectRows": 5000,
+        "IgnoreAffectRows": False,
+        **over,
+    }
+    return {"Comment": "export", "PluginParam": param, "RelatedUserList": [w.rich_user_id]}
+
+
 SCENARIOS: dict[str, Scenario] = {
+    "CreateOrder": lambda w: [
+        Call(
+            {
+                "Comment": "c",
+                "PluginType": "DC_COMMON",
+                "RelatedUserList": str(w.rich_user_id),
+                "PluginParam": {
+                    "dbItemList": [{"dbId": w.db_id, "logic": False}],
+                    "estimateAffectRows": 1,
+                    "sqlType": "TEXT",
+                    "execSQL": "DELETE FROM orders WHERE id = 1",
+                },
+            }
+        ),
+        Call(
+            {
+                "Comment": "c",
+                "PluginType": "DATA_EXPORT",
+                "PluginParam": {
+                    "dbId": w.db_id,
+                    "logic": False,
+                    "exeSQL": "SELECT 1",
+                    "classify": "x",
+                    "affectRows": 1,
+                    "ignoreAffectRows": False,
+                },
+            }
+        ),
+        Call(
+            {
+                "Comment": "c",
+                "PluginType": "NDDL",
+                "PluginParam": {"title": "new table", "dbId": w.db_id, "relatedIds": [1]},
+            }
+        ),
+        Call(
+            {"Comment": "c", "PluginType": "DATA_CORRECT", "PluginParam": {}},
+            False,
+            "UnsupportedPluginType",
+        ),
+        Call(
+            {"Comment": "c", "PluginType": "DC_COMMON", "PluginParam": {"sqlType": "TEXT"}},
+            False,
+            "InvalidParameter",
+        ),
+    ],
+    "CreateDataCorrectOrder": lambda w: [
+        Call(_dc(w)),
+        Call(_dc(w, SqlType="ATTACHMENT", ExecSQL=None, AttachmentName=w.attachment_key)),
+        Call(
+            _dc(w, SqlType="ATTACHMENT", ExecSQL=None, AttachmentName="nope"),
+            False,
+            "AttachmentNotFound",
+        ),
+        Call(_dc(w, DbItemList=[{"DbId": 999999, "Logic": False}]), False, "DatabaseNotFound"),
+        Call(_dc(w, EstimateAffectRows=None), False, "InvalidParameter"),
+    ],
+    "CreateFreeLockCorrectOrder": lambda w: [
+        Call({**_dc(w, EstimateAffectRows=None), "AttachmentKey": None}),
+        Call(
+            _dc(w, SqlType="ATTACHMENT", AttachmentName=w.attachment_key), False, "InvalidParameter"
+        ),
+    ],
+    "CreateDataCronClearOrder": lambda w: [
+        Call(_cron(w)),
+        Call(_cron(w, specifyDuration=False, DurationHour=None)),
+        Call(_cron(w, CronFormat="0 0 2 * *"), False, "InvalidParameter"),
+        Call(_cron(w, DurationHour=None), False, "InvalidParameter"),
+    ],
+    "CreateDataImportOrder": lambda w: [
+        Call(
+            {
+                "Comment": "load",
+                "Param": {
+                    "DbItemList": [{"DbId": w.db_id, "Logic": False}],
+                    "AttachmentName": w.attachment_key,
+                    "FileType": "CSV",
+                    "TableName": "orders",
+                    "CsvFirstRowIsColumnDef": True,
+                    "InsertType": "INSERT_IGNORE",
+                    "FileEncoding": "UTF-8",
+                    "ImportMode": "SAFE_MODE",
+                    "IgnoreError": False,
+                    "ExecMode": "AUTO",
+                },
+            }
+        ),
+        Call(
+            {
+                "Comment": "load",
+                "Param": {
+                    "DbItemList": [{"DbId": w.db_id, "Logic": False}],
+                    "AttachmentName": w.attachment_key,
+                    "FileType": "CSV",
+                },
+            },
+            False,
+            "InvalidParameter",
+        ),
+    ],
+    "CreateDataExportOrder": lambda w: [
+        Call(_export(w)),
+        Call(
+            _export(
+                w,
+                IgnoreAffectRows=True,
+                IgnoreAffectRowsReason="big",
+                Watermark={
+                    "WatermarkTypes": ["DATA"],
+                    "DataWatermark": "w",
+                    "ColumnName": "status",
+                    "Keys": ["id"],
+                },
+            )
+        ),
+        Call(_export(w, InstanceId=999999), False, "InvalidParameter"),
+    ],
+    "GetOrderBaseInfo": lambda w: [
+        Call({"OrderId": w.order_id}),
+        Call({"OrderId": 999999, "Tid": w.tid}, False, "OrderNotFound"),
+    ],
+    "ListOrders": lambda w: [
+        Call({}),
+        Call(
+            {
+                "OrderResultType": "AS_ADMIN",
+                "OrderStatus": "RUNNING",
+                "PluginType": "DATA_CORRECT",
+                "SearchContent": "orders",
+                "SearchDateType": "CREATE_TIME",
+                "StartTime": "2020-01-01 00:00:00",
+                "EndTime": "2099-01-01 00:00:00",
+                "PageNumber": 1,
+                "PageSize": 20,
+            }
+        ),
+        Call({"OrderResultType": "AS_Related", "OrderStatus": "FINISHED"}),
+    ],
+    "CloseOrder": lambda w: [
+        Call({"OrderId": w.order_id, "CloseReason": "not needed"}),
+        Call({"OrderId": w.order_id, "CloseReason": "again"}, False, "InvalidOrderStatus"),
+        Call({"OrderId": 999999, "CloseReason": "x"}, False, "OrderNotFound"),
+    ],
     "GrantUserPermission": lambda w: [
         Call(_grant(w)),
         Call(_grant(w, DsType="TABLE", TableId=str(w.table_id), PermTypes="CORRECT")),
@@ -726,6 +951,45 @@ def _with_catalog(w: World) -> None:
             datetime(2099, 1, 1),
         )
         w.grant_id = query.id
+        from opendms.orders import service as orders
+        from opendms.store.models import Attachment
+
+        s.add(
+            Attachment(
+                attachment_key="att-1",
+                tid=w.tid,
+                user_id=w.rich_user_id,
+                file_name="fix.sql",
+                size_bytes=10,
+                sha256="0" * 64,
+            )
+        )
+        s.flush()
+        w.attachment_key = "att-1"
+        admin = s.query(User).filter_by(uid=w.api.admin_uid).one()
+        caller = Caller(
+            w.api.admin.access_key_id,
+            admin.uid,
+            admin.user_id,
+            w.tid,
+            "default",
+            (Role.ADMIN,),
+            "admin",
+        )
+        w.order_id = orders.create_order(
+            s,
+            caller,
+            "DC_COMMON",
+            {
+                "DbItemList": [{"DbId": db.db_id}],
+                "EstimateAffectRows": 1,
+                "SqlType": "TEXT",
+                "ExecSQL": "DELETE FROM orders WHERE id = 3",
+            },
+            comment="seed",
+            related_user_ids=[w.rich_user_id],
+            attachment_key="att-1",
+        ).order_id
         w.target, w.spare_target = str(target), str(spare)
         w.instance_id, w.db_id, w.table_id = inst.instance_id, db.db_id, table.table_id
 
@@ -769,10 +1033,7 @@ def test_responses_survive_the_sdk_model(
     request_cls = getattr(sdk_models, f"{action.name}Request")
     send = getattr(client, sdk_spec.method_name(action.name))
     for call in scenario(world):
-        kwargs = {
-            fields[w].attr: int(v) if fields[w].annotation == "int" else v
-            for w, v in call.params.items()
-        }
+        kwargs = {fields[w].attr: _sdk_arg(fields[w], v) for w, v in call.params.items()}
         response = send(request_cls(**kwargs), RuntimeOptions())
         raw = seen[-1]
         assert raw["Success"] is call.success, (call, raw)

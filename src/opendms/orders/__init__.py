@@ -1,0 +1,1 @@
+"""Tickets: intake, visibility, search and closing."""

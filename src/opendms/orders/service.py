@@ -1,0 +1,285 @@
+"""Ticket intake and the reads every ticket type shares.
+
+A ticket and its first job (the precheck) are written in the caller's one transaction, so a
+ticket is never accepted without the work that moves it on, nor the work queued without it.
+Who may see a ticket: its committer, its related users, the DBA of an instance it touches, and
+administrators. Everyone else gets the answer an unknown id gets.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import ColumnElement, and_, exists, or_, select, update
+from sqlalchemy.orm import Session
+
+from opendms.catalog import service as catalog
+from opendms.catalog.service import Page
+from opendms.errors import DmsError, ErrorCode
+from opendms.identity.caller import Caller
+from opendms.store.models import (
+    Attachment,
+    Instance,
+    Job,
+    Order,
+    OrderDatabase,
+    Owner,
+    User,
+    utcnow,
+)
+from opendms.tickets.base import Params, TicketType, pascal_keys
+from opendms.tickets.types import DATA_CORRECT_TYPES, TICKET_TYPES
+
+TERMINAL = ("success", "closed", "reject")
+STATUS_DESC = {
+    "new": "New",
+    "toaudit": "Waiting for approval",
+    "Approved": "Approved",
+    "reject": "Rejected",
+    "processing": "Executing",
+    "success": "Succeeded",
+    "closed": "Closed",
+}
+SCOPES = ("AS_ADMIN", "AS_COMMITTER", "AS_HANDLER", "AS_OWNER", "AS_Related")
+
+
+def ticket_type(plugin_type: str) -> TicketType:
+    found = TICKET_TYPES.get(plugin_type)
+    if found is None:
+        hint = " (DATA_CORRECT only filters ListOrders)" if plugin_type == "DATA_CORRECT" else ""
+        raise DmsError(
+            ErrorCode.UNSUPPORTED_PLUGIN_TYPE,
+            f"PluginType {plugin_type[:64]!r} cannot be created here{hint}; use one of "
+            f"{', '.join(TICKET_TYPES)}.",
+        )
+    return found
+
+
+def parse_params(kind: TicketType, raw: Any, *, label: str, camel_case: bool) -> Params:
+    """The type's parameters, or a business error that names the offending field."""
+    data = pascal_keys(raw) if camel_case else raw
+    try:
+        return kind.params.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors(include_url=False, include_input=False)[:3]:
+            path = ".".join(str(p) for p in err["loc"])
+            where = f"{label}.{path}" if path else label
+            problems.append(f"{where}: {str(err['msg']).removeprefix('Value error, ')}")
+        raise DmsError(ErrorCode.INVALID_PARAMETER, "; ".join(problems)) from None
+
+
+def _related(s: Session, tid: int, user_ids: Sequence[int]) -> str:
+    wanted = list(dict.fromkeys(user_ids))
+    if wanted:
+        found = set(
+            s.scalars(
+                select(User.user_id).where(
+                    User.user_id.in_(wanted), User.tid == tid, User.state != "DELETE"
+                )
+            )
+        )
+        missing = [u for u in wanted if u not in found]
+        if missing:
+            raise DmsError(
+                ErrorCode.USER_NOT_FOUND,
+                f"RelatedUserList: no user {', '.join(map(str, missing[:5]))} in tenant {tid}.",
+            )
+    return "," + "".join(f"{u}," for u in wanted)
+
+
+def _attachment(s: Session, tid: int, key: str, field: str) -> Attachment:
+    found = s.get(Attachment, key)
+    if found is None or found.tid != tid:
+        raise DmsError(ErrorCode.ATTACHMENT_NOT_FOUND, f"{field}: no attachment {key[:64]!r}.")
+    return found
+
+
+def create_order(
+    s: Session,
+    caller: Caller,
+    plugin_type: str,
+    raw_params: Any,
+    *,
+    comment: str,
+    related_user_ids: Sequence[int] = (),
+    attachment_key: str | None = None,
+    parent_id: int | None = None,
+    camel_case: bool = False,
+    label: str = "Param",
+) -> Order:
+    kind = ticket_type(plugin_type)
+    params = parse_params(kind, raw_params, label=label, camel_case=camel_case)
+    targets = []
+    for db_id in kind.databases(params):
+        db = catalog.get_database(s, caller.tid, db_id)
+        if db.state != "NORMAL":
+            raise DmsError(
+                ErrorCode.DATABASE_NOT_FOUND, f"Database {db_id} is {db.state}; sync it first."
+            )
+        targets.append(db)
+    claimed = {getattr(params, "instance_id", None)} | {
+        i.instance_id for i in getattr(params, "db_item_list", None) or []
+    }
+    claimed.discard(None)
+    if claimed and not claimed <= {db.instance_id for db in targets}:
+        raise DmsError(
+            ErrorCode.INVALID_PARAMETER, f"{label}: InstanceId does not match the database's."
+        )
+    for key in kind.attachments(params):
+        _attachment(s, caller.tid, key, label)
+    if attachment_key:
+        _attachment(s, caller.tid, attachment_key, "AttachmentKey")
+    if parent_id is not None:
+        get_order(s, caller, parent_id)
+    order = Order(
+        tid=caller.tid,
+        plugin_type=kind.plugin_type,
+        committer_id=caller.user_id,
+        comment=comment,
+        related_user_ids=_related(s, caller.tid, related_user_ids),
+        params=json.dumps(params.wire(), ensure_ascii=False, separators=(",", ":")),
+        attachment_key=attachment_key or None,
+        parent_id=parent_id,
+    )
+    s.add(order)
+    s.flush()
+    s.add_all(
+        OrderDatabase(order_id=order.order_id, db_id=db.db_id, instance_id=db.instance_id)
+        for db in {d.db_id: d for d in targets}.values()
+    )
+    s.add(Job(order_id=order.order_id, kind="precheck"))
+    s.flush()
+    return order
+
+
+# ------------------------------------------------------------------ visibility
+
+
+def _is_dba_of(caller: Caller) -> ColumnElement[bool]:
+    return exists(
+        select(OrderDatabase.order_id)
+        .join(Instance, Instance.instance_id == OrderDatabase.instance_id)
+        .where(OrderDatabase.order_id == Order.order_id, Instance.dba_user_id == caller.user_id)
+    )
+
+
+def _related_to(caller: Caller) -> ColumnElement[bool]:
+    return Order.related_user_ids.contains(f",{caller.user_id},")
+
+
+def _visible(caller: Caller) -> ColumnElement[bool]:
+    if caller.is_admin:
+        return Order.tid == caller.tid
+    return and_(
+        Order.tid == caller.tid,
+        or_(Order.committer_id == caller.user_id, _related_to(caller), _is_dba_of(caller)),
+    )
+
+
+def get_order(s: Session, caller: Caller, order_id: int) -> Order:
+    order = s.scalars(select(Order).where(Order.order_id == order_id, _visible(caller))).first()
+    if order is None:
+        raise DmsError(ErrorCode.ORDER_NOT_FOUND, f"Ticket {order_id} does not exist.")
+    return order
+
+
+@dataclass(frozen=True)
+class OrderFilter:
+    scope: str = "AS_COMMITTER"
+    status: str | None = None  # ALL, FINISHED, RUNNING
+    plugin_type: str | None = None
+    search: str | None = None
+    date_field: str = "CREATE_TIME"
+    start: datetime | None = None
+    end: datetime | None = None
+
+
+def _scope(caller: Caller, scope: str) -> ColumnElement[bool]:
+    if scope == "AS_ADMIN":
+        if not caller.is_admin:
+            raise DmsError(ErrorCode.PERMISSION_DENIED, "AS_ADMIN is for administrators.")
+        return Order.tid == caller.tid
+    if scope == "AS_Related":
+        return _related_to(caller)
+    if scope == "AS_HANDLER":  # waiting on me: tickets in flight on instances I run
+        return and_(_is_dba_of(caller), Order.status_code.not_in(TERMINAL))
+    if scope == "AS_OWNER":  # on databases I own or instances I run
+        owned = exists(
+            select(OrderDatabase.order_id)
+            .join(
+                Owner,
+                and_(Owner.resource_type == "DATABASE", Owner.resource_id == OrderDatabase.db_id),
+            )
+            .where(OrderDatabase.order_id == Order.order_id, Owner.user_id == caller.user_id)
+        )
+        return or_(owned, _is_dba_of(caller))
+    return Order.committer_id == caller.user_id
+
+
+def list_orders(s: Session, caller: Caller, f: OrderFilter, page: int, size: int) -> Page:
+    query = select(Order).where(_visible(caller), _scope(caller, f.scope))
+    if f.status == "FINISHED":
+        query = query.where(Order.status_code.in_(TERMINAL))
+    elif f.status == "RUNNING":
+        query = query.where(Order.status_code.not_in(TERMINAL))
+    if f.plugin_type == "DATA_CORRECT":
+        query = query.where(Order.plugin_type.in_(DATA_CORRECT_TYPES))
+    elif f.plugin_type:
+        query = query.where(Order.plugin_type == f.plugin_type)
+    if f.search:
+        matches = [
+            Order.comment.contains(f.search, autoescape=True),
+            Order.params.contains(f.search, autoescape=True),
+        ]
+        if f.search.isascii() and f.search.isdigit() and len(f.search) < 19:
+            matches.append(Order.order_id == int(f.search))
+        query = query.where(or_(*matches))
+    column = Order.updated_at if f.date_field == "MODIFY_TIME" else Order.created_at
+    if f.start is not None:
+        query = query.where(column >= f.start)
+    if f.end is not None:
+        query = query.where(column <= f.end)
+    return catalog.paged(s, query.order_by(Order.order_id.desc()), page, size)
+
+
+def close_order(s: Session, caller: Caller, order_id: int, reason: str) -> Order:
+    order = get_order(s, caller, order_id)
+    may = (
+        caller.is_admin
+        or order.committer_id == caller.user_id
+        or bool(s.scalar(select(_is_dba_of(caller)).where(Order.order_id == order.order_id)))
+    )
+    if not may:
+        raise DmsError(
+            ErrorCode.PERMISSION_DENIED,
+            "Only the committer, a DBA of its instance or an administrator closes a ticket.",
+        )
+    if order.status_code in TERMINAL:
+        raise DmsError(
+            ErrorCode.ORDER_STATUS_INVALID,
+            f"Ticket {order_id} is already {order.status_code}.",
+        )
+    order.status_code = "closed"
+    order.close_reason = reason
+    order.updated_at = utcnow()
+    s.execute(
+        update(Job)
+        .where(Job.order_id == order_id, Job.state.in_(("queued", "running")))
+        .values(state="cancelled", updated_at=utcnow())
+    )
+    s.flush()
+    return order
+
+
+def users_named(s: Session, ids: Sequence[int]) -> dict[int, User]:
+    return catalog.users_by_id(s, ids)
+
+
+def related_ids(order: Order) -> list[int]:
+    return [int(x) for x in order.related_user_ids.split(",") if x]

@@ -1,0 +1,1 @@
+"""One module per ticket type: its parameters, and (in later issues) precheck and executor."""

@@ -1,0 +1,95 @@
+"""What every ticket type declares, and the parameter building blocks they share."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic.alias_generators import to_pascal
+
+# dms-api.md A.1.2: ExecSQL may be up to 15 MB.
+MAX_SQL_BYTES = 15 * 1024 * 1024
+SqlText = Annotated[str, Field(min_length=1, max_length=MAX_SQL_BYTES)]
+Name = Annotated[str, Field(min_length=1, max_length=256)]
+Key = Annotated[str, Field(min_length=1, max_length=64)]
+ExecMode = Literal["COMMITOR", "AUTO", "LAST_AUDITOR"]
+SqlType = Literal["TEXT", "ATTACHMENT"]
+Id = Annotated[int, Field(ge=1, le=2**63 - 1)]
+
+
+class Params(BaseModel):
+    """A ticket type's parameters as the dedicated Create*Order calls spell them (PascalCase).
+    ``CreateOrder`` sends the same keys in camelCase; :func:`pascal_keys` maps them here."""
+
+    model_config = ConfigDict(
+        alias_generator=to_pascal,
+        extra="ignore",
+        populate_by_name=False,
+        frozen=True,
+        hide_input_in_errors=True,
+    )
+
+    def wire(self) -> dict[str, Any]:
+        return self.model_dump(by_alias=True, exclude_none=True, mode="json")
+
+
+class DbItem(Params):
+    db_id: Id
+    logic: bool = False
+    instance_id: Id | None = None
+
+    @model_validator(mode="after")
+    def _physical(self) -> DbItem:
+        if self.logic:
+            raise ValueError("logical databases are not supported")
+        return self
+
+
+class Rollback(Params):
+    """Rollback SQL the submitter provides (TEXT) or attaches (ATTACHMENT)."""
+
+    rollback_sql_type: SqlType | None = None
+    rollback_sql: SqlText | None = Field(default=None, alias="RollbackSQL")
+    rollback_attachment_name: Key | None = None
+
+    @model_validator(mode="after")
+    def _rollback_present(self) -> Rollback:
+        if self.rollback_sql_type == "ATTACHMENT" and not self.rollback_attachment_name:
+            raise ValueError("RollbackAttachmentName is required when RollbackSqlType=ATTACHMENT")
+        return self
+
+
+def pascal_keys(value: Any) -> Any:
+    """camelCase keys (CreateOrder's PluginParam) to PascalCase, recursively; keys that are
+    already PascalCase stay. ``specifyDuration`` keeps DMS's own spelling."""
+    if isinstance(value, dict):
+        return {
+            (k if k == "specifyDuration" or not k else k[0].upper() + k[1:]): pascal_keys(v)
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [pascal_keys(v) for v in value]
+    return value
+
+
+@dataclass(frozen=True)
+class TicketType:
+    """A ticket type: its DMS PluginType and its parameter model. Precheck and execution
+    arrive with later issues; intake needs only what is declared here."""
+
+    plugin_type: str
+    params: type[Params]
+    summary: str
+
+    def databases(self, params: Params) -> list[int]:
+        items = getattr(params, "db_item_list", None)
+        if items is not None:
+            return [i.db_id for i in items]
+        db_id = getattr(params, "db_id", None)
+        return [db_id] if db_id is not None else []
+
+    def attachments(self, params: Params) -> list[str]:
+        """Attachment keys the parameters refer to (each must exist)."""
+        names = ("attachment_name", "rollback_attachment_name")
+        return [v for v in (getattr(params, n, None) for n in names) if v]
