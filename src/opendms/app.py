@@ -16,19 +16,24 @@ import anyio.to_thread
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import FileResponse, Response
+from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from opendms import actions
 from opendms.config import Settings
+from opendms.files.service import LinkSigner, UploadLimits
+from opendms.files.storage import FileStore
 from opendms.gateway import errors
 from opendms.gateway.errors import GatewayError
 from opendms.gateway.pipeline import Gateway, Reply, error_reply, log_reply
 from opendms.gateway.rpc import RawRequest
-from opendms.gateway.table import build_table
+from opendms.gateway.table import Services, build_table
 from opendms.identity.credentials import purge_nonces
 from opendms.identity.secrets import SecretBox, load_master_key
 from opendms.store.db import Store
+from opendms.store.models import Attachment
+from opendms.targets.base import TargetPolicy
 
 log = logging.getLogger("opendms")
 NONCE_PURGE_SECONDS = 60
@@ -77,9 +82,18 @@ class OpenDMS:
         self.settings = settings
         # The engine serves the handler threads (and housekeeping); the request path has its own.
         self.store = Store(settings.metadata_url, pool_size=settings.worker_threads + 2)
-        box = SecretBox(load_master_key(settings.secret_key, settings.data_dir))
-        self.gateway = Gateway(settings, self.store, box, build_table(actions.ALL))
+        master = load_master_key(settings.secret_key, settings.data_dir)
+        self.services = Services(
+            secrets=SecretBox(master),
+            targets=TargetPolicy(settings.target_hosts, settings.sqlite_targets),
+            files=FileStore(settings.files),
+            uploads=UploadLimits(settings.upload_max_bytes, settings.upload_timeout_seconds),
+            links=LinkSigner(master),
+            public_url=settings.public_url,
+        )
+        self.gateway = Gateway(settings, self.store, self.services, build_table(actions.ALL))
         self.web = Starlette(
+            routes=[Route("/files/{key}", self._download, methods=["GET"])],
             exception_handlers={404: self._not_found, 405: self._not_found},
             lifespan=self._lifespan,
         )
@@ -114,6 +128,27 @@ class OpenDMS:
             client=client,
         )
         await _send_json(send, await self.gateway.handle(raw))
+
+    async def _download(self, request: Request) -> Response:
+        """An attachment, for whoever holds a link that ``GetOrderAttachmentFile`` signed."""
+        key = request.path_params["key"]
+        links = self.services.links
+        q = request.query_params
+        if not links.valid(key, q.get("expires", ""), q.get("signature", "")):
+            return await self._not_found(request, Exception())
+        found = await run_in_threadpool(self._attachment_file, key)
+        if found is None:
+            return await self._not_found(request, Exception())
+        path, name = found
+        return FileResponse(path, filename=name, media_type="application/octet-stream")
+
+    def _attachment_file(self, key: str) -> tuple[str, str] | None:
+        with self.store.session() as s:
+            attachment = s.get(Attachment, key)
+            if attachment is None:
+                return None
+            path = self.services.files.path_for(attachment.sha256)
+            return (str(path), attachment.file_name) if path.exists() else None
 
     async def _not_found(self, request: Request, _exc: Exception) -> Response:
         exc = errors.action_not_found(f"{request.method} {request.url.path}"[:128])

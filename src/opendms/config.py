@@ -39,6 +39,12 @@ class Settings(BaseSettings):
     target_hosts: str = "*"
     # SQLite target files must live under this directory (default: <data_dir>/targets).
     sqlite_target_dir: Path | None = None
+    # Uploaded files (default: <data_dir>/files), their size limit and fetch timeout.
+    files_dir: Path | None = None
+    upload_max_bytes: int = Field(default=1024**3, ge=1024)
+    upload_timeout_seconds: float = Field(default=120.0, gt=0)
+    # The URL clients reach this server at, for links it hands out (default: the Host header).
+    public_url: str | None = None
     # Threads per server process for blocking work (metadata store, handlers).
     worker_threads: int = Field(default=8, ge=1, le=256)
 
@@ -52,6 +58,10 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{self.data_dir / 'opendms.db'}"
+
+    @property
+    def files(self) -> Path:
+        return self.files_dir or self.data_dir / "files"
 
     @property
     def sqlite_targets(self) -> Path:

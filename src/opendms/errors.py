@@ -34,6 +34,7 @@ class ErrorCode(StrEnum):
     ORDER_STATUS_INVALID = "InvalidOrderStatus"
     UNSUPPORTED_PLUGIN_TYPE = "UnsupportedPluginType"
     ATTACHMENT_NOT_FOUND = "AttachmentNotFound"
+    UPLOAD_JOB_NOT_FOUND = "UploadJobNotFound"
 
 
 DESCRIPTIONS: dict[ErrorCode, str] = {
@@ -61,6 +62,7 @@ DESCRIPTIONS: dict[ErrorCode, str] = {
     ErrorCode.ORDER_STATUS_INVALID: "The ticket's status does not allow this operation.",
     ErrorCode.UNSUPPORTED_PLUGIN_TYPE: "That PluginType cannot be created here.",
     ErrorCode.ATTACHMENT_NOT_FOUND: "No uploaded attachment with that key in the tenant.",
+    ErrorCode.UPLOAD_JOB_NOT_FOUND: "No upload job with that key for the caller.",
 }
 
 

@@ -1,6 +1,6 @@
 """Wire models and thin handlers, one module per API area; ``ALL`` is the action table."""
 
-from opendms.actions import catalog, orders, permissions, users
+from opendms.actions import catalog, files, orders, permissions, users
 from opendms.gateway.table import Action
 
 ALL: tuple[Action, ...] = (
@@ -8,4 +8,5 @@ ALL: tuple[Action, ...] = (
     *catalog.ACTIONS,
     *permissions.ACTIONS,
     *orders.ACTIONS,
+    *files.ACTIONS,
 )

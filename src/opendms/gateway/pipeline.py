@@ -7,7 +7,7 @@ import logging
 import time
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -19,14 +19,12 @@ from opendms.gateway.auth import Authenticator
 from opendms.gateway.errors import GatewayError
 from opendms.gateway.ratelimit import TokenBuckets
 from opendms.gateway.rpc import RawRequest, parse_call
-from opendms.gateway.table import Action, Context, Payload
+from opendms.gateway.table import Action, Context, Payload, Services
 from opendms.gateway.wire import WireModel, parse_integer
 from opendms.identity import policy, service
 from opendms.identity.caller import Caller
 from opendms.identity.credentials import Credential, credential_store
-from opendms.identity.secrets import SecretBox
 from opendms.store.db import STORE_UNAVAILABLE, Store
-from opendms.targets.base import TargetPolicy
 
 log = logging.getLogger("opendms.gateway")
 
@@ -104,16 +102,20 @@ class PolicyCache:
 
 class Gateway:
     def __init__(
-        self, settings: Settings, store: Store, box: SecretBox, table: Mapping[str, Action]
+        self,
+        settings: Settings,
+        store: Store,
+        services: Services,
+        table: Mapping[str, Action],
     ) -> None:
         self.store = store
-        self.box = box
+        self.services = services
+        box = services.secrets
         self.table = table
         self.credentials = credential_store(store, box, settings.db_pool_size)
         self.authn = Authenticator(self.credentials, settings.clock_skew_seconds)
         self.limiter = TokenBuckets(settings.rate_limit)
         self.policies = PolicyCache(store)
-        self.targets = TargetPolicy(settings.target_hosts, settings.sqlite_targets)
 
     async def handle(self, raw: RawRequest) -> Reply:
         request_id = new_request_id()
@@ -166,15 +168,21 @@ class Gateway:
         if not policy.decide(policy.policies_for(caller.roles, attached), action.ram_action):
             raise errors.forbidden_ram(action.ram_action)
         request = action.request.from_params(call.business)
+        origin = f"http://{raw.headers.get('host', '127.0.0.1')}"
         if action.blocking:
-            payload = await run_in_threadpool(self._in_transaction, action, caller, request)
+            payload = await run_in_threadpool(
+                self._in_transaction,
+                action,
+                Context(caller, self.services, origin=origin),
+                request,
+            )
         else:
-            payload = action.handler(Context(caller, self.box, self.targets), request)
+            payload = action.handler(Context(caller, self.services, origin=origin), request)
         return Reply(200, {"RequestId": request_id, "Success": True, **payload}, {})
 
-    def _in_transaction(self, action: Action, caller: Caller, request: WireModel) -> Payload:
+    def _in_transaction(self, action: Action, ctx: Context, request: WireModel) -> Payload:
         with self.store.session() as session:
-            return action.handler(Context(caller, self.box, self.targets, session), request)
+            return action.handler(replace(ctx, transaction=session), request)
 
     @staticmethod
     def _caller(cred: Credential, tid: int | None) -> Caller:

@@ -10,6 +10,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from opendms.files.service import LinkSigner, UploadLimits
+from opendms.files.storage import FileStore
 from opendms.gateway.wire import WireModel
 from opendms.identity.caller import Caller
 from opendms.identity.secrets import SecretBox
@@ -27,14 +29,38 @@ class Access(StrEnum):
 
 
 @dataclass(frozen=True)
-class Context:
-    """What a handler may use: who calls, one transaction, the secret box, which targets the
-    server may open."""
+class Services:
+    """What the server lends every handler: built once per process."""
 
-    caller: Caller
     secrets: SecretBox
     targets: TargetPolicy
+    files: FileStore
+    uploads: UploadLimits
+    links: LinkSigner
+    public_url: str | None = None
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a handler may use: who calls, the server's services, one transaction, and where
+    the caller reached us (for links it can follow)."""
+
+    caller: Caller
+    services: Services
     transaction: Session | None = None
+    origin: str = ""
+
+    @property
+    def secrets(self) -> SecretBox:
+        return self.services.secrets
+
+    @property
+    def targets(self) -> TargetPolicy:
+        return self.services.targets
+
+    @property
+    def base_url(self) -> str:
+        return self.services.public_url or self.origin
 
     @property
     def session(self) -> Session:

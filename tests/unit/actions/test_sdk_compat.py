@@ -200,6 +200,9 @@ REALISTIC: dict[str, Any] = {
     "StartTime": "2026-01-01 00:00:00",
     "EndTime": "2026-12-31 23:59:59",
     "OrderId": 7,
+    "FileSource": "datacorrect",
+    "UploadURL": "https://example.com/fix.sql",
+    "FileName": "fix.sql",
 }
 
 
@@ -372,6 +375,7 @@ class World:
     grant_id: int = 0  # the UserAccessId of a QUERY grant on the database
     attachment_key: str = ""
     order_id: int = 0  # a DC_COMMON ticket filed by the admin
+    job_key: str = ""  # an upload job of the admin's (it failed: nothing listens there)
 
     @property
     def tid(self) -> int:
@@ -528,6 +532,43 @@ def _export(w: World, **over: Any) -> dict[str, Any]:
 
 
 SCENARIOS: dict[str, Scenario] = {
+    "CreateUploadFileJob": lambda w: [
+        # nothing listens on port 1: the job is created and records the failure
+        Call(
+            {
+                "FileName": "fix.sql",
+                "FileSource": "datacorrect",
+                "UploadURL": "http://127.0.0.1:1/fix.sql",
+            }
+        ),
+        Call(
+            {"FileName": "fix.sql", "FileSource": "datacorrect", "UploadURL": "file:///etc/passwd"},
+            False,
+            "InvalidParameter",
+        ),
+        Call(
+            {
+                "FileName": "fix.sql",
+                "FileSource": "datacorrect",
+                "UploadURL": "http://10.9.9.9/fix.sql",
+            },
+            False,
+            "TargetHostNotAllowed",
+        ),
+        Call(
+            {"FileName": "fix.sql", "FileSource": "elsewhere", "UploadURL": "http://127.0.0.1:1/x"},
+            False,
+            "InvalidParameter",
+        ),
+    ],
+    "GetUserUploadFileJob": lambda w: [
+        Call({"JobKey": w.job_key}),
+        Call({"JobKey": "job-none"}, False, "UploadJobNotFound"),
+    ],
+    "GetOrderAttachmentFile": lambda w: [
+        Call({"OrderId": w.order_id}),
+        Call({"OrderId": 999999}, False, "OrderNotFound"),
+    ],
     "CreateOrder": lambda w: [
         Call(
             {
@@ -990,6 +1031,19 @@ def _with_catalog(w: World) -> None:
             related_user_ids=[w.rich_user_id],
             attachment_key="att-1",
         ).order_id
+        from opendms.files import service as files
+
+        services = w.api.client.app.services
+        w.job_key = files.create_upload_job(
+            s,
+            services.files,
+            caller,
+            url="http://127.0.0.1:1/x.sql",
+            file_name="x.sql",
+            source="datacorrect",
+            limits=services.uploads,
+            targets=services.targets,
+        ).job_key
         w.target, w.spare_target = str(target), str(spare)
         w.instance_id, w.db_id, w.table_id = inst.instance_id, db.db_id, table.table_id
 

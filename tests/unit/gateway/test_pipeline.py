@@ -179,16 +179,15 @@ def test_unexpected_failure_is_a_json_internal_error_with_a_logged_request_id(
     assert any(r.exc_info for r in caplog.records)  # the traceback is in the server log
 
 
-def test_store_free_action_cannot_touch_the_store() -> None:
+def test_store_free_action_cannot_touch_the_store(api: Api) -> None:
     import pytest
 
     from opendms.gateway.table import Context
     from opendms.identity.caller import Caller
     from opendms.identity.roles import Role
-    from opendms.identity.secrets import SecretBox
-    from opendms.targets.base import TargetPolicy
 
-    ctx = Context(Caller("AK", "1", 1, 1, "t", (Role.USER,)), SecretBox(b"k"), TargetPolicy(""))
+    services = api.client.app.services
+    ctx = Context(Caller("AK", "1", 1, 1, "t", (Role.USER,)), services)
     with pytest.raises(RuntimeError, match="blocking=False"):
         _ = ctx.session
 

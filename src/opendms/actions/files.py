@@ -1,0 +1,94 @@
+"""Attachments (dms-api.md A.7): upload jobs and a ticket's attachment link."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field
+
+from opendms.files import service as files
+from opendms.gateway.table import Access, Action, Context, Payload
+from opendms.gateway.wire import Long, TenantScoped
+from opendms.orders import service as orders
+from opendms.store.models import Attachment
+
+FileName = Annotated[str, Field(min_length=1, max_length=256, pattern=r"^[^/\\\x00]+$")]
+
+
+class CreateUploadFileJobRequest(TenantScoped):
+    file_name: FileName
+    file_source: Annotated[str, Field(min_length=1, max_length=32)]
+    upload_url: Annotated[str, Field(min_length=1, max_length=4096)] = Field(alias="UploadURL")
+
+
+def create_upload_file_job(ctx: Context, req: CreateUploadFileJobRequest) -> Payload:
+    job = files.create_upload_job(
+        ctx.session,
+        ctx.services.files,
+        ctx.caller,
+        url=req.upload_url,
+        file_name=req.file_name,
+        source=req.file_source,
+        limits=ctx.services.uploads,
+        targets=ctx.targets,
+    )
+    return {"JobKey": job.job_key}
+
+
+class GetUserUploadFileJobRequest(TenantScoped):
+    job_key: Annotated[str, Field(min_length=1, max_length=64)]
+
+
+def get_user_upload_file_job(ctx: Context, req: GetUserUploadFileJobRequest) -> Payload:
+    job = files.get_upload_job(ctx.session, ctx.caller, req.job_key)
+    detail: Payload = {
+        "JobKey": job.job_key,
+        "JobStatus": job.status,
+        "JobStatusDesc": job.status_desc,
+        "FileName": job.file_name,
+        "FileSource": job.file_source,
+        "FileSize": job.file_size,
+        "UploadedSize": job.uploaded_size,
+        "UploadType": "URL",
+        "UploadURL": job.upload_url,
+        "AttachmentKey": job.attachment_key,
+    }
+    return {"UploadFileJobDetail": {k: v for k, v in detail.items() if v is not None}}
+
+
+class GetOrderAttachmentFileRequest(TenantScoped):
+    order_id: Annotated[Long, Field(ge=1)]
+
+
+def get_order_attachment_file(ctx: Context, req: GetOrderAttachmentFileRequest) -> Payload:
+    order = orders.get_order(ctx.session, ctx.caller, req.order_id)
+    attachment = ctx.session.get(Attachment, order.attachment_key) if order.attachment_key else None
+    if attachment is None:
+        return {"FileUrl": ""}
+    link = ctx.services.links.query(attachment.attachment_key)
+    return {"FileUrl": f"{ctx.base_url}/files/{attachment.attachment_key}?{link}"}
+
+
+ACTIONS = (
+    Action(
+        "CreateUploadFileJob",
+        CreateUploadFileJobRequest,
+        create_upload_file_job,
+        Access.CREATE,
+        "Fetch an http(s) URL into an attachment.",
+    ),
+    Action(
+        "GetUserUploadFileJob",
+        GetUserUploadFileJobRequest,
+        get_user_upload_file_job,
+        Access.GET,
+        "How an upload job went, and its AttachmentKey.",
+    ),
+    Action(
+        "GetOrderAttachmentFile",
+        GetOrderAttachmentFileRequest,
+        get_order_attachment_file,
+        Access.GET,
+        "A signed, expiring link to a ticket's attachment.",
+    ),
+)

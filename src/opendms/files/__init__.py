@@ -1,0 +1,1 @@
+"""Uploaded files: content-addressed storage, URL fetch jobs, signed download links."""
