@@ -21,10 +21,13 @@ from opendms import actions
 from opendms.catalog import service as catalog
 from opendms.config import Settings
 from opendms.errors import DESCRIPTIONS, DmsError
+from opendms.files import service as files
+from opendms.files.storage import FileStore
 from opendms.gateway.table import build_table
 from opendms.identity import service
 from opendms.identity.roles import Role
 from opendms.identity.secrets import SecretBox, SecretBoxError, load_master_key
+from opendms.orders import service as orders
 from opendms.store.db import Store, StoreUnavailable, describe_failure
 from opendms.targets.base import TargetPolicy
 
@@ -39,11 +42,13 @@ key_app = typer.Typer(help="Access keys (AccessKeyId / AccessKeySecret).", no_ar
 policy_app = typer.Typer(help="RAM-style policies attached to users.", no_args_is_help=True)
 tenant_app = typer.Typer(help="Tenants (Tid).", no_args_is_help=True)
 instance_app = typer.Typer(help="Registered database instances.", no_args_is_help=True)
+order_app = typer.Typer(help="Tickets (orders).", no_args_is_help=True)
 app.add_typer(user_app, name="user")
 app.add_typer(key_app, name="key")
 app.add_typer(policy_app, name="policy")
 app.add_typer(tenant_app, name="tenant")
 app.add_typer(instance_app, name="instance")
+app.add_typer(order_app, name="order")
 
 out = Console()
 err = Console(stderr=True, soft_wrap=True)
@@ -331,6 +336,214 @@ def instance_sync(
         inst = catalog.sync_instance(s, rt.box, _targets(rt.settings), target, instance_id)
         dbs = catalog.list_databases(s, target, inst.instance_id, size=1).total
         out.print(f"Instance {inst.instance_id}: {dbs} databases, synced")
+
+
+# ------------------------------------------------------------------ tickets
+
+UidOpt = Annotated[str | None, typer.Option("--uid", help="Act as this user (default: an ADMIN).")]
+
+
+def _read_json(text: str) -> Any:
+    if text.startswith("@"):
+        try:
+            text = Path(text[1:]).read_text()
+        except OSError as exc:
+            raise CliError(f"cannot read {text[1:]}: {exc.strerror or exc}") from exc
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise CliError(f"--param is not JSON: {exc}") from exc
+
+
+def _shortcut_params(kind: str, db: int, sql: str, rows: int) -> dict[str, Any]:
+    if kind == "DATA_EXPORT":
+        return {
+            "DbId": db,
+            "ExeSQL": sql,
+            "Classify": "cli",
+            "AffectRows": rows,
+            "IgnoreAffectRows": False,
+        }
+    params: dict[str, Any] = {"DbItemList": [{"DbId": db}], "SqlType": "TEXT", "ExecSQL": sql}
+    if kind == "DC_COMMON":
+        params["EstimateAffectRows"] = rows
+    return params
+
+
+@order_app.command("create")
+def order_create(
+    kind: Annotated[
+        str,
+        typer.Option(
+            "--type", help="DC_COMMON, DC_CHUNK, DC_CRON_CLEAR, DC_BIG_FILE, DATA_EXPORT or NDDL."
+        ),
+    ],
+    comment: Annotated[str, typer.Option(help="Why.")],
+    param: Annotated[str | None, typer.Option(help="Param JSON (PascalCase), or @file.")] = None,
+    db: Annotated[int | None, typer.Option(help="DbId, with --sql, instead of --param.")] = None,
+    sql: Annotated[str | None, typer.Option(help="SQL, with --db, instead of --param.")] = None,
+    rows: Annotated[int, typer.Option(help="Estimated affected rows (with --sql).")] = 0,
+    related: Annotated[str, typer.Option(help="Related UserIds, comma-separated.")] = "",
+    attachment: Annotated[str | None, typer.Option(help="AttachmentKey to attach.")] = None,
+    uid: UidOpt = None,
+    tid: TidOpt = None,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """File a ticket; prints its OrderId."""
+    if param is not None:
+        params = _read_json(param)
+    elif db is not None and sql is not None:
+        params = _shortcut_params(kind, db, sql, rows)
+    else:
+        raise CliError("give --param, or --db with --sql")
+    try:
+        related_ids = [int(p) for p in related.split(",") if p.strip()]
+    except ValueError as exc:
+        raise CliError("--related takes comma-separated UserIds") from exc
+    with runtime(data_dir, database_url) as rt, rt.store.session() as s:
+        caller = service.caller_for(s, _default_tid(s, tid), uid)
+        order = orders.create_order(
+            s,
+            caller,
+            kind,
+            params,
+            comment=comment,
+            related_user_ids=related_ids,
+            attachment_key=attachment,
+        )
+        print(json.dumps({"OrderId": order.order_id, "StatusCode": order.status_code}))
+
+
+@order_app.command("list")
+def order_list(
+    scope: Annotated[
+        str, typer.Option(help="AS_COMMITTER, AS_Related, AS_HANDLER, AS_OWNER, AS_ADMIN.")
+    ] = "AS_ADMIN",
+    status: Annotated[str | None, typer.Option(help="ALL, RUNNING or FINISHED.")] = None,
+    uid: UidOpt = None,
+    tid: TidOpt = None,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """List tickets."""
+    with runtime(data_dir, database_url) as rt, rt.store.session() as s:
+        caller = service.caller_for(s, _default_tid(s, tid), uid)
+        page = orders.list_orders(s, caller, orders.OrderFilter(scope=scope, status=status), 1, 100)
+        grid = Table(
+            "OrderId",
+            "Type",
+            "Status",
+            "Committer",
+            "Created (UTC)",
+            "Comment",
+            title=f"{page.total} tickets",
+        )
+        for o in page.items:
+            grid.add_row(
+                str(o.order_id),
+                o.plugin_type,
+                o.status_code,
+                str(o.committer_id),
+                f"{o.created_at:%Y-%m-%d %H:%M:%S}",
+                o.comment[:60],
+            )
+        out.print(grid)
+
+
+@order_app.command("show")
+def order_show(
+    order_id: Annotated[int, typer.Argument(help="OrderId.")],
+    uid: UidOpt = None,
+    tid: TidOpt = None,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Show a ticket and its parameters."""
+    with runtime(data_dir, database_url) as rt, rt.store.session() as s:
+        caller = service.caller_for(s, _default_tid(s, tid), uid)
+        o = orders.get_order(s, caller, order_id)
+        print(
+            json.dumps(
+                {
+                    "OrderId": o.order_id,
+                    "PluginType": o.plugin_type,
+                    "StatusCode": o.status_code,
+                    "CommitterId": o.committer_id,
+                    "Comment": o.comment,
+                    "RelatedUserIds": orders.related_ids(o),
+                    "AttachmentKey": o.attachment_key,
+                    "CreateTime": f"{o.created_at:%Y-%m-%d %H:%M:%S}",
+                    "Param": json.loads(o.params),
+                    "CloseReason": o.close_reason,
+                },
+                indent=2,
+                ensure_ascii=False,
+            )
+        )
+
+
+@order_app.command("close")
+def order_close(
+    order_id: Annotated[int, typer.Argument(help="OrderId.")],
+    reason: Annotated[str, typer.Option(help="Why it is closed.")],
+    uid: UidOpt = None,
+    tid: TidOpt = None,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Close a ticket that has not finished."""
+    with runtime(data_dir, database_url) as rt, rt.store.session() as s:
+        caller = service.caller_for(s, _default_tid(s, tid), uid)
+        o = orders.close_order(s, caller, order_id, reason)
+        out.print(f"Ticket {o.order_id} is {o.status_code}")
+
+
+@app.command()
+def upload(
+    file: Annotated[Path, typer.Argument(help="The file to attach.")],
+    source: Annotated[
+        str, typer.Option(help="datacorrect, order_info_attachment, big-file, sqlreview.")
+    ] = "datacorrect",
+    uid: UidOpt = None,
+    tid: TidOpt = None,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Store a file as an attachment; prints its AttachmentKey for tickets."""
+    if source not in files.FILE_SOURCES:
+        raise CliError(f"--source must be one of {', '.join(files.FILE_SOURCES)}")
+
+    def chunks() -> Iterator[bytes]:
+        with file.open("rb") as fh:
+            while block := fh.read(1 << 20):
+                yield block
+
+    with runtime(data_dir, database_url) as rt, rt.store.session() as s:
+        caller = service.caller_for(s, _default_tid(s, tid), uid)
+        try:
+            attachment = files.save_attachment(
+                s,
+                FileStore(rt.settings.files),
+                caller,
+                file.name,
+                source,
+                chunks(),
+                files.UploadLimits(
+                    rt.settings.upload_max_bytes, rt.settings.upload_timeout_seconds
+                ),
+            )
+        except OSError as exc:
+            raise CliError(f"cannot read {file}: {exc.strerror or exc}") from exc
+        print(
+            json.dumps(
+                {
+                    "AttachmentKey": attachment.attachment_key,
+                    "Size": attachment.size_bytes,
+                    "Sha256": attachment.sha256,
+                }
+            )
+        )
 
 
 # ------------------------------------------------------------------ tenants

@@ -187,3 +187,81 @@ def test_instances(tmp_path: Path) -> None:
     assert_one_line_error(refused, "TargetHostNotAllowed")
     missing = opendms("instance", "sync", "99", data_dir=tmp_path, ok=False)
     assert_one_line_error(missing, "InstanceNotFound")
+
+
+def test_orders_and_uploads(tmp_path: Path) -> None:
+    from opendms.targets.demo import ensure_demo_target
+
+    opendms("init", "--json", data_dir=tmp_path)
+    target = ensure_demo_target(tmp_path / "targets")
+    opendms("instance", "register", "--type", "sqlite", "--host", str(target), data_dir=tmp_path)
+    sql_file = tmp_path / "fix.sql"
+    sql_file.write_text("UPDATE orders SET status = 'paid' WHERE id = 1;\n")
+    up = json.loads(opendms("upload", str(sql_file), data_dir=tmp_path).stdout)
+    assert up["AttachmentKey"].startswith("att-") and up["Size"] == sql_file.stat().st_size
+    made = json.loads(
+        opendms(
+            "order",
+            "create",
+            "--type",
+            "DC_COMMON",
+            "--comment",
+            "fix",
+            "--db",
+            "1",
+            "--sql",
+            "DELETE FROM orders WHERE id = 2",
+            "--rows",
+            "1",
+            "--attachment",
+            up["AttachmentKey"],
+            data_dir=tmp_path,
+        ).stdout
+    )
+    assert made["StatusCode"] == "new"
+    param = json.dumps(
+        {
+            "DbItemList": [{"DbId": 1}],
+            "SqlType": "ATTACHMENT",
+            "AttachmentName": up["AttachmentKey"],
+            "EstimateAffectRows": 1,
+        }
+    )
+    second = json.loads(
+        opendms(
+            "order",
+            "create",
+            "--type",
+            "DC_COMMON",
+            "--comment",
+            "file",
+            "--param",
+            param,
+            data_dir=tmp_path,
+        ).stdout
+    )
+    listed = opendms("order", "list", data_dir=tmp_path).stdout
+    assert "2 tickets" in listed and "DC_COMMON" in listed
+    shown = json.loads(opendms("order", "show", str(made["OrderId"]), data_dir=tmp_path).stdout)
+    assert shown["Param"]["ExecSQL"] == "DELETE FROM orders WHERE id = 2"
+    assert (
+        "closed"
+        in opendms(
+            "order", "close", str(second["OrderId"]), "--reason", "dup", data_dir=tmp_path
+        ).stdout
+    )
+    bad = opendms(
+        "order",
+        "create",
+        "--type",
+        "DC_COMMON",
+        "--comment",
+        "x",
+        "--param",
+        '{"SqlType": "TEXT"}',
+        data_dir=tmp_path,
+        ok=False,
+    )
+    assert_one_line_error(bad, "InvalidParameter")
+    missing = opendms("order", "show", "99", data_dir=tmp_path, ok=False)
+    assert_one_line_error(missing, "OrderNotFound")

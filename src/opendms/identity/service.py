@@ -276,6 +276,30 @@ def set_user_state(s: Session, actor: Caller | None, tid: int, uid: str, state: 
     return user
 
 
+def caller_for(s: Session, tid: int, uid: str | None = None) -> Caller:
+    """Act as ``uid`` in tenant ``tid`` (the local operator's CLI); default: its first ADMIN."""
+    if uid is None:
+        user = s.scalars(
+            select(User)
+            .where(
+                User.tid == tid,
+                User.state == "NORMAL",
+                ("," + User.roles + ",").contains(",ADMIN,"),
+            )
+            .order_by(User.user_id)
+        ).first()
+        if user is None:
+            raise DmsError(ErrorCode.USER_NOT_FOUND, f"Tenant {tid} has no active ADMIN.")
+    else:
+        user = find_user(s, tid, uid=check_uid(uid))
+        if user.state != "NORMAL":
+            raise DmsError(ErrorCode.USER_NOT_FOUND, f"User with Uid {uid} is {user.state}.")
+    tenant = get_tenant(s, tid)
+    return Caller(
+        "cli", user.uid, user.user_id, tid, tenant.name, parse_roles(user.roles), user.nick_name
+    )
+
+
 # ---------------------------------------------------------------- access keys
 
 
