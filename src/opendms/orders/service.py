@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
@@ -100,6 +100,17 @@ def _attachment(s: Session, tid: int, key: str, field: str) -> Attachment:
     return found
 
 
+def _texts(value: Any) -> list[str]:
+    """Every string inside a parameter tree, in order."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [t for v in value.values() for t in _texts(v)]
+    if isinstance(value, list):
+        return [t for v in value for t in _texts(v)]
+    return []
+
+
 def create_order(
     s: Session,
     caller: Caller,
@@ -144,6 +155,7 @@ def create_order(
         comment=comment,
         related_user_ids=_related(s, caller.tid, related_user_ids),
         params=json.dumps(params.wire(), ensure_ascii=False, separators=(",", ":")),
+        search_text="\n".join([comment, *_texts(params.wire())]),
         attachment_key=attachment_key or None,
         parent_id=parent_id,
     )
@@ -233,18 +245,15 @@ def list_orders(s: Session, caller: Caller, f: OrderFilter, page: int, size: int
     elif f.plugin_type:
         query = query.where(Order.plugin_type == f.plugin_type)
     if f.search:
-        matches = [
-            Order.comment.contains(f.search, autoescape=True),
-            Order.params.contains(f.search, autoescape=True),
-        ]
+        matches = [Order.search_text.contains(f.search, autoescape=True)]
         if f.search.isascii() and f.search.isdigit() and len(f.search) < 19:
             matches.append(Order.order_id == int(f.search))
         query = query.where(or_(*matches))
     column = Order.updated_at if f.date_field == "MODIFY_TIME" else Order.created_at
     if f.start is not None:
         query = query.where(column >= f.start)
-    if f.end is not None:
-        query = query.where(column <= f.end)
+    if f.end is not None:  # the wire has whole seconds; stored times have microseconds
+        query = query.where(column < f.end + timedelta(seconds=1))
     return catalog.paged(s, query.order_by(Order.order_id.desc()), page, size)
 
 

@@ -316,6 +316,9 @@ class Order(Base):
     related_user_ids: Mapped[str] = mapped_column(Text, default=",")
     # The type's parameters, validated and normalised (PascalCase keys), as JSON.
     params: Mapped[str] = mapped_column(Text)
+    # What ListOrders' SearchContent looks through: the comment and every text parameter
+    # (SQL, table names…) as plain text, not JSON-escaped.
+    search_text: Mapped[str] = mapped_column(Text, default="")
     attachment_key: Mapped[str | None] = mapped_column(
         String(64), ForeignKey("attachments.attachment_key")
     )

@@ -5,12 +5,23 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_pascal
 
 # dms-api.md A.1.2: ExecSQL may be up to 15 MB.
 MAX_SQL_BYTES = 15 * 1024 * 1024
-SqlText = Annotated[str, Field(min_length=1, max_length=MAX_SQL_BYTES)]
+
+
+def _within_bytes(value: str) -> str:
+    if len(value.encode()) > MAX_SQL_BYTES:
+        raise ValueError(f"is over {MAX_SQL_BYTES // (1024 * 1024)} MB")
+    return value
+
+
+# The character bound is a cheap first cut; the limit itself is in UTF-8 bytes.
+SqlText = Annotated[
+    str, Field(min_length=1, max_length=MAX_SQL_BYTES), AfterValidator(_within_bytes)
+]
 Name = Annotated[str, Field(min_length=1, max_length=256)]
 Key = Annotated[str, Field(min_length=1, max_length=64)]
 ExecMode = Literal["COMMITOR", "AUTO", "LAST_AUDITOR"]

@@ -156,6 +156,12 @@ class SchemaDesign(Params):
     logic: bool = False
     related_ids: list[Id] | None = None
 
+    @model_validator(mode="after")
+    def _physical(self) -> SchemaDesign:
+        if self.logic:
+            raise ValueError("logical databases are not supported")
+        return self
+
 
 TICKET_TYPES: dict[str, TicketType] = {
     t.plugin_type: t

@@ -49,6 +49,7 @@ def upgrade() -> None:
         sa.Column("comment", sa.Text(), nullable=False),
         sa.Column("related_user_ids", sa.Text(), nullable=False),
         sa.Column("params", sa.Text(), nullable=False),
+        sa.Column("search_text", sa.Text(), nullable=False),
         sa.Column("attachment_key", sa.String(length=64), nullable=True),
         sa.Column("parent_id", sa.BigInteger(), nullable=True),
         sa.Column("workflow_instance_id", sa.BigInteger(), nullable=True),
