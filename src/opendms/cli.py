@@ -765,6 +765,7 @@ def list_actions(
             "Methods": ",".join(sorted(a.methods)),
             "Parameters": [f.alias or n for n, f in a.request.model_fields.items()],
             "Summary": a.summary,
+            "Extension": a.extension,
         }
         for a in table.values()
     ]

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from pydantic import Field
 
+from opendms.errors import DmsError, ErrorCode
 from opendms.files import service as files
 from opendms.gateway.table import Access, Action, Context, Payload
 from opendms.gateway.wire import Long, TenantScoped
@@ -69,6 +70,34 @@ def get_order_attachment_file(ctx: Context, req: GetOrderAttachmentFileRequest) 
     return {"FileUrl": f"{ctx.base_url}/files/{attachment.attachment_key}?{link}"}
 
 
+class UploadFileRequest(TenantScoped):
+    file_name: FileName
+    file_source: Annotated[str, Field(min_length=1, max_length=32)] = "datacorrect"
+
+
+def upload_file(ctx: Context, req: UploadFileRequest) -> Payload:
+    """The request body is the file (any content type but form-urlencoded)."""
+    if req.file_source not in files.FILE_SOURCES:
+        raise DmsError(
+            ErrorCode.INVALID_PARAMETER,
+            f"FileSource must be one of {', '.join(files.FILE_SOURCES)}.",
+        )
+    attachment = files.save_attachment(
+        ctx.session,
+        ctx.services.files,
+        ctx.caller,
+        req.file_name,
+        req.file_source,
+        [ctx.body],
+        ctx.services.uploads,
+    )
+    return {
+        "AttachmentKey": attachment.attachment_key,
+        "FileSize": attachment.size_bytes,
+        "Sha256": attachment.sha256,
+    }
+
+
 ACTIONS = (
     Action(
         "CreateUploadFileJob",
@@ -90,5 +119,15 @@ ACTIONS = (
         get_order_attachment_file,
         Access.GET,
         "A signed, expiring link to a ticket's attachment.",
+    ),
+    Action(
+        "UploadFile",
+        UploadFileRequest,
+        upload_file,
+        Access.CREATE,
+        "OpenDMS: upload a file in the (V3-signed) request body; returns its AttachmentKey.",
+        methods=frozenset({"POST", "PUT"}),
+        extension=True,
+        takes_body=True,
     ),
 )

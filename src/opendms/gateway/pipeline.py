@@ -168,16 +168,20 @@ class Gateway:
         if not policy.decide(policy.policies_for(caller.roles, attached), action.ram_action):
             raise errors.forbidden_ram(action.ram_action)
         request = action.request.from_params(call.business)
-        origin = f"http://{raw.headers.get('host', '127.0.0.1')}"
+        ctx = Context(
+            caller, self.services, origin=f"http://{raw.headers.get('host', '127.0.0.1')}"
+        )
+        if action.takes_body:
+            if call.scheme != "v3":
+                raise errors.incomplete_signature(
+                    f"{action.name} carries its payload in the body; sign it with "
+                    "ACS3-HMAC-SHA256, which covers the body."
+                )
+            ctx = replace(ctx, body=raw.body)
         if action.blocking:
-            payload = await run_in_threadpool(
-                self._in_transaction,
-                action,
-                Context(caller, self.services, origin=origin),
-                request,
-            )
+            payload = await run_in_threadpool(self._in_transaction, action, ctx, request)
         else:
-            payload = action.handler(Context(caller, self.services, origin=origin), request)
+            payload = action.handler(ctx, request)
         return Reply(200, {"RequestId": request_id, "Success": True, **payload}, {})
 
     def _in_transaction(self, action: Action, ctx: Context, request: WireModel) -> Payload:

@@ -49,6 +49,7 @@ class Context:
     services: Services
     transaction: Session | None = None
     origin: str = ""
+    body: bytes = b""
 
     @property
     def secrets(self) -> SecretBox:
@@ -83,6 +84,10 @@ class Action:
     # Handlers run on a worker thread inside one metadata transaction. A handler that needs
     # neither (it answers from the caller alone) says blocking=False and runs on the event loop.
     blocking: bool = True
+    # OpenDMS's own actions, beyond the DMS API (no SDK sends them). Such an action that takes
+    # the request body as its payload must be V3-signed: only V3 signs the body.
+    extension: bool = False
+    takes_body: bool = False
 
     @property
     def ram_action(self) -> str:

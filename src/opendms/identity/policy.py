@@ -108,6 +108,7 @@ _TICKETS = (
     "dms:Skip*",
     "dms:Preview*",
     "dms:CreateUploadFileJob",
+    "dms:UploadFile",
     "dms:CreateUploadOSSFileJob",
     "dms:Update*Order*",
     "dms:Change*Order*",

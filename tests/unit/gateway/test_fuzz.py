@@ -133,6 +133,9 @@ def _no_traceback(logged: _Tracebacks, what: object) -> None:
 # ---------------------------------------------------------------------- the property
 
 
+EXTENSIONS = frozenset(a.name for a in ALL if a.extension)
+
+
 def check_reply(status: int, body: Any, what: object, action: str | None = None) -> None:
     """The envelope every answer must have; ``body`` is the parsed JSON."""
     assert status < 500, f"HTTP {status} {body!r} for {_short(what)}"
@@ -143,7 +146,7 @@ def check_reply(status: int, body: Any, what: object, action: str | None = None)
         if not body["Success"]:
             assert isinstance(body.get("ErrorCode"), str) and body["ErrorCode"], body
             assert isinstance(body.get("ErrorMessage"), str) and body["ErrorMessage"], body
-        if action is not None:
+        if action is not None and action not in EXTENSIONS:  # no SDK model for our own
             assert sdk_spec.roundtrip(action, body) == body, f"SDK drops part of {_short(body)}"
     else:
         assert 400 <= status < 500, f"HTTP {status} for {_short(what)}"
