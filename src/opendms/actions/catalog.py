@@ -11,6 +11,7 @@ from opendms.catalog import service as catalog
 from opendms.catalog.service import InstanceSpec
 from opendms.gateway.table import Access, Action, Context, Payload
 from opendms.gateway.wire import Bool, Digits, Int, Long, TenantScoped, missing_param
+from opendms.identity import service as identity
 from opendms.store.models import Database, DbColumn, DbIndex, DbTable, Instance, User
 
 Text = Annotated[str, Field(max_length=256)]
@@ -86,7 +87,7 @@ def _database(db: Database, inst: Instance, dba: User | None, owners: Sequence[U
 
 def _instances_page(ctx: Context, items: Sequence[Instance], *, listed: bool) -> list[Payload]:
     owners = catalog.owners_of(ctx.session, "INSTANCE", [i.instance_id for i in items])
-    dbas = catalog.users_by_id(ctx.session, [i.dba_user_id for i in items if i.dba_user_id])
+    dbas = identity.users_by_id(ctx.session, [i.dba_user_id for i in items if i.dba_user_id])
     return [
         _instance(i, dbas.get(i.dba_user_id or 0), owners[i.instance_id], listed=listed)
         for i in items
@@ -96,7 +97,7 @@ def _instances_page(ctx: Context, items: Sequence[Instance], *, listed: bool) ->
 def _databases_page(ctx: Context, items: Sequence[Database]) -> list[Payload]:
     owners = catalog.owners_of(ctx.session, "DATABASE", [d.db_id for d in items])
     instances = {d.instance_id: ctx.session.get(Instance, d.instance_id) for d in items}
-    dbas = catalog.users_by_id(
+    dbas = identity.users_by_id(
         ctx.session, [i.dba_user_id for i in instances.values() if i and i.dba_user_id]
     )
     out = []

@@ -9,6 +9,7 @@ from pydantic import Field, field_validator
 
 from opendms.gateway.table import Access, Action, Context, Payload
 from opendms.gateway.wire import WIRE_TIME, JsonText, Long, TenantScoped, WireTime
+from opendms.identity import service as identity
 from opendms.orders import service as orders
 from opendms.store.models import Attachment, Order
 
@@ -129,7 +130,7 @@ class OrderIdRequest(TenantScoped):
 def get_order_base_info(ctx: Context, req: OrderIdRequest) -> Payload:
     order = orders.get_order(ctx.session, ctx.caller, req.order_id)
     related = orders.related_ids(order)
-    people = orders.users_named(ctx.session, [order.committer_id, *related])
+    people = identity.users_by_id(ctx.session, [order.committer_id, *related])
     committer = people.get(order.committer_id)
     attachment = ctx.session.get(Attachment, order.attachment_key) if order.attachment_key else None
     info: Payload = {
@@ -196,7 +197,7 @@ def list_orders(ctx: Context, req: ListOrdersRequest) -> Payload:
         req.page_number,
         req.page_size,
     )
-    people = orders.users_named(ctx.session, [o.committer_id for o in found.items])
+    people = identity.users_by_id(ctx.session, [o.committer_id for o in found.items])
     return {
         "TotalCount": found.total,
         "Orders": {

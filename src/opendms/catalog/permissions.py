@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from opendms.catalog.service import Page, get_database, get_instance, get_table
 from opendms.errors import DmsError, ErrorCode
+from opendms.identity import service as identity
 from opendms.identity.caller import Caller
 from opendms.identity.roles import Role
 from opendms.store.models import Database, DbTable, Instance, Owner, Permission, User, utcnow
@@ -78,13 +79,6 @@ def _perm_types(text: str) -> list[str]:
     return wanted
 
 
-def _user(s: Session, tid: int, user_id: int) -> User:
-    user = s.get(User, user_id)
-    if user is None or user.tid != tid or user.state == "DELETE":
-        raise DmsError(ErrorCode.USER_NOT_FOUND, f"No user {user_id} in tenant {tid}.")
-    return user
-
-
 def _same_target(target: Target) -> list[object]:
     return [
         Permission.ds_type == target.ds_type,
@@ -98,7 +92,7 @@ def grant(
     s: Session, tid: int, user_id: int, target: Target, perm_types: str, expire_at: datetime
 ) -> list[Permission]:
     """Grant each privilege in ``perm_types``; granting again moves the expiry."""
-    _user(s, tid, user_id)
+    identity.member(s, tid, user_id)
     out = []
     for perm in _perm_types(perm_types):
         row = s.scalars(
@@ -260,7 +254,7 @@ def list_for_user(
     page: int = 1,
     size: int = 10,
 ) -> Page:
-    _user(s, tid, user_id)
+    identity.member(s, tid, user_id)
     query = (
         select(Permission)
         .join(Instance, Instance.instance_id == Permission.instance_id)

@@ -11,6 +11,7 @@ from sqlalchemy import delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from opendms.errors import DmsError, ErrorCode
+from opendms.identity import service as identity
 from opendms.identity.secrets import SecretBox
 from opendms.store.models import (
     Database,
@@ -102,13 +103,6 @@ def get_table(s: Session, tid: int, table_id: int) -> tuple[DbTable, Database]:
     return row[0], row[1]
 
 
-def _user_in_tenant(s: Session, tid: int, user_id: int) -> User:
-    user = s.get(User, user_id)
-    if user is None or user.tid != tid or user.state == "DELETE":
-        raise DmsError(ErrorCode.USER_NOT_FOUND, f"No user {user_id} in tenant {tid}.")
-    return user
-
-
 # ------------------------------------------------------------------ register / sync
 
 
@@ -188,7 +182,7 @@ def register_instance(
             f"{spec.host}:{spec.port} is already instance {taken}.",
         )
     if spec.dba_user_id is not None:
-        _user_in_tenant(s, tid, spec.dba_user_id)
+        identity.member(s, tid, spec.dba_user_id)
     inst = Instance(tid=tid, alias=spec.alias or spec.host, server_version=version)
     _apply(inst, spec, box)
     s.add(inst)
@@ -275,7 +269,7 @@ def update_instance(
             targets,
         )
     if spec.dba_user_id is not None:
-        _user_in_tenant(s, tid, spec.dba_user_id)
+        identity.member(s, tid, spec.dba_user_id)
     _apply(inst, replace(spec, instance_type=checked.instance_type), box)
     s.flush()
     return inst
@@ -581,7 +575,7 @@ def set_owners(
     else:
         get_table(s, tid, resource_id)
     for uid in user_ids:
-        _user_in_tenant(s, tid, uid)
+        identity.member(s, tid, uid)
     s.execute(
         delete(Owner).where(Owner.resource_type == owner_type, Owner.resource_id == resource_id)
     )
@@ -612,9 +606,3 @@ def owners_of(s: Session, owner_type: str, resource_ids: Sequence[int]) -> dict[
     for rid, user in rows:
         out[rid].append(user)
     return out
-
-
-def users_by_id(s: Session, ids: Sequence[int]) -> dict[int, User]:
-    if not ids:
-        return {}
-    return {u.user_id: u for u in s.scalars(select(User).where(User.user_id.in_(ids)))}

@@ -300,6 +300,22 @@ def caller_for(s: Session, tid: int, uid: str | None = None) -> Caller:
     )
 
 
+def member(s: Session, tid: int, user_id: int) -> User:
+    """User ``user_id`` if it belongs to tenant ``tid`` and is not deleted."""
+    user = s.get(User, user_id)
+    if user is None or user.tid != tid or user.state == "DELETE":
+        raise DmsError(ErrorCode.USER_NOT_FOUND, f"No user {user_id} in tenant {tid}.")
+    return user
+
+
+def users_by_id(s: Session, ids: Sequence[int]) -> dict[int, User]:
+    """Users by id, for a page of rows that refer to them, in one query."""
+    wanted = [i for i in dict.fromkeys(ids) if i]
+    if not wanted:
+        return {}
+    return {u.user_id: u for u in s.scalars(select(User).where(User.user_id.in_(wanted)))}
+
+
 # ---------------------------------------------------------------- access keys
 
 

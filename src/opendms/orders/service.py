@@ -286,9 +286,5 @@ def close_order(s: Session, caller: Caller, order_id: int, reason: str) -> Order
     return order
 
 
-def users_named(s: Session, ids: Sequence[int]) -> dict[int, User]:
-    return catalog.users_by_id(s, ids)
-
-
 def related_ids(order: Order) -> list[int]:
     return [int(x) for x in order.related_user_ids.split(",") if x]
