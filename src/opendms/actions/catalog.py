@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -111,19 +111,9 @@ def _databases_page(ctx: Context, items: Sequence[Database]) -> list[Payload]:
 # ------------------------------------------------------------------ instances
 
 
-class _InstanceFields(TenantScoped):
-    """What RegisterInstance and AddInstance share."""
+class _InstanceOptions(TenantScoped):
+    """The optional instance fields every instance call shares."""
 
-    host: HostText
-    port: PortNumber
-    instance_type: Annotated[str, Field(min_length=1, max_length=32)]
-    instance_alias: Text
-    instance_source: InstanceSource
-    network_type: NetworkType
-    env_type: EnvType
-    safe_rule: Text
-    query_timeout: Seconds
-    export_timeout: Seconds
     database_user: Text | None = None
     database_password: Secret | None = None
     sid: Text | None = None
@@ -138,22 +128,11 @@ class _InstanceFields(TenantScoped):
     template_id: Long | None = None
     template_type: Text | None = None
 
-    def spec(self, dba_user_id: int | None) -> InstanceSpec:
+    def _spec(self, **named: Any) -> InstanceSpec:
         return InstanceSpec(
-            alias=self.instance_alias,
-            instance_type=self.instance_type,
-            host=self.host,
-            port=self.port,
             sid=self.sid,
             database_user=self.database_user,
             database_password=self.database_password,
-            env_type=self.env_type,
-            instance_source=self.instance_source,
-            network_type=self.network_type,
-            dba_user_id=dba_user_id,
-            safe_rule=self.safe_rule,
-            query_timeout=self.query_timeout,
-            export_timeout=self.export_timeout,
             ddl_online=self.ddl_online,
             use_dsql=self.use_dsql,
             sell_sitd=None if self.enable_sell_sitd is None else self.enable_sell_sitd == "Y",
@@ -161,6 +140,37 @@ class _InstanceFields(TenantScoped):
             ecs_instance_id=self.ecs_instance_id,
             ecs_region=self.ecs_region,
             vpc_id=self.vpc_id,
+            **named,
+        )
+
+
+class _InstanceFields(_InstanceOptions):
+    """What RegisterInstance and AddInstance require."""
+
+    host: HostText
+    port: PortNumber
+    instance_type: Annotated[str, Field(min_length=1, max_length=32)]
+    instance_alias: Text
+    instance_source: InstanceSource
+    network_type: NetworkType
+    env_type: EnvType
+    safe_rule: Text
+    query_timeout: Seconds
+    export_timeout: Seconds
+
+    def spec(self, dba_user_id: int | None) -> InstanceSpec:
+        return self._spec(
+            alias=self.instance_alias,
+            instance_type=self.instance_type,
+            host=self.host,
+            port=self.port,
+            env_type=self.env_type,
+            instance_source=self.instance_source,
+            network_type=self.network_type,
+            dba_user_id=dba_user_id,
+            safe_rule=self.safe_rule,
+            query_timeout=self.query_timeout,
+            export_timeout=self.export_timeout,
         )
 
 
@@ -242,7 +252,7 @@ def list_instances(ctx: Context, req: ListInstancesRequest) -> Payload:
     }
 
 
-class UpdateInstanceRequest(TenantScoped):
+class UpdateInstanceRequest(_InstanceOptions):
     instance_id: Digits
     host: HostText | None = None
     port: PortNumber | None = None
@@ -253,44 +263,21 @@ class UpdateInstanceRequest(TenantScoped):
     safe_rule_id: Text | None = None
     query_timeout: Seconds | None = None
     export_timeout: Seconds | None = None
-    database_user: Text | None = None
-    database_password: Secret | None = None
-    sid: Text | None = None
     dba_id: Digits | None = None
-    data_link_name: Text | None = None
-    ddl_online: Annotated[Int, Field(ge=0, le=2)] | None = None
-    use_dsql: Annotated[Int, Field(ge=0, le=1)] | None = None
-    ecs_instance_id: Text | None = None
-    ecs_region: Text | None = None
-    vpc_id: Text | None = None
-    enable_sell_sitd: YesNo | None = None
-    skip_test: Bool | None = None
-    template_id: Long | None = None
-    template_type: Text | None = None
 
 
 def update_instance(ctx: Context, req: UpdateInstanceRequest) -> Payload:
-    spec = InstanceSpec(
+    spec = req._spec(
         alias=req.instance_alias,
         instance_type=req.instance_type,
         host=req.host,
         port=req.port,
-        sid=req.sid,
-        database_user=req.database_user,
-        database_password=req.database_password,
         env_type=req.env_type,
         instance_source=req.instance_source,
         dba_user_id=int(req.dba_id) if req.dba_id else None,
         safe_rule=req.safe_rule_id,
         query_timeout=req.query_timeout,
         export_timeout=req.export_timeout,
-        ddl_online=req.ddl_online,
-        use_dsql=req.use_dsql,
-        sell_sitd=None if req.enable_sell_sitd is None else req.enable_sell_sitd == "Y",
-        data_link_name=req.data_link_name,
-        ecs_instance_id=req.ecs_instance_id,
-        ecs_region=req.ecs_region,
-        vpc_id=req.vpc_id,
     )
     catalog.update_instance(
         ctx.session, ctx.secrets, ctx.targets, ctx.caller.tid, int(req.instance_id), spec
