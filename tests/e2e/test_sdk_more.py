@@ -18,7 +18,6 @@ import sys
 import tempfile
 import threading
 from collections.abc import Iterator
-from contextlib import ExitStack
 from dataclasses import dataclass
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -28,6 +27,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 from alibabacloud_dms_enterprise20181101 import models as dms_models
+from alibabacloud_tea_openapi.exceptions import ServerException
 
 from opendms.gateway import signing
 from tests.conftest import mysql_database
@@ -40,6 +40,7 @@ from tests.e2e.conftest import (
     Server,
     assert_failure,
     assert_http_error,
+    running_server,
 )
 from tests.signer import Prepared
 
@@ -185,11 +186,13 @@ def world(server: Server) -> Iterator[World]:
         "Owner": ("USER", tids["perms"]),
         "Plain": ("USER", tids["perms"]),
         "Uploader": ("USER", tids["perms"]),
+        "Grantee roles": ("USER", tids["perms"]),
+        "Grantee raw": ("USER", tids["perms"]),
+        "Bug Grantee": ("USER", tids["perms"]),
         "Foreign Admin": ("ADMIN", tids["perms-foreign"]),
     }
     users = new_users(server, specs)
-    with ExitStack() as stack:
-        schema, conn = stack.enter_context(mysql_database())
+    with mysql_database() as (schema, conn):
         with conn.cursor() as cur:
             for ddl in TABLES:
                 cur.execute(ddl)
@@ -502,7 +505,7 @@ def test_grant_list_and_revoke(world: World, flavor: Flavor) -> None:
 
 @pytest.mark.parametrize("flavor", FLAVORS)
 def test_list_database_user_permissions_by_role(world: World, flavor: Flavor) -> None:
-    nick = "Grantee v3"  # holds something on the database whichever test ran first
+    nick = "Grantee roles"
     assert grant(
         world.dms("Perm Admin", "v3"), world.uid(nick), "DATABASE", "EXPORT", db_id=str(world.db_id)
     ).success
@@ -579,30 +582,32 @@ def test_grant_refusals(world: World, flavor: Flavor) -> None:
 
 
 def test_grant_user_permission_is_post_only(world: World) -> None:
-    signer = world.users["Perm Admin"].signer(world.server)
+    server = world.server
+    signer = world.users["Perm Admin"].signer(server)
+    grantee = str(world.uid("Grantee raw"))
     query = {
-        "UserId": str(world.uid("Grantee v3")),
+        "UserId": grantee,
         "DsType": "DATABASE",
         "DbId": str(world.db_id),
         "PermTypes": "QUERY",
         "ExpireDate": LATER,
     }
-    resp = world.server.send(signer.v3("GrantUserPermission", query, method="GET"))
-    assert_http_error(world.server, resp, 400, "UnsupportedHTTPMethod")
-    assert world.server.send(signer.v3("GrantUserPermission", query)).json()["Success"] is True
-    for method in ("GET", "POST"):  # ListUserPermissions takes either
-        listed = world.server.send(
-            signer.v3(
-                "ListUserPermissions",
-                {"UserId": query["UserId"], "PermType": "DATABASE"},
-                method=method,
-            )
-        )
+    resp = server.send(signer.v3("GrantUserPermission", query, method="GET"))
+    assert_http_error(server, resp, 400, "UnsupportedHTTPMethod")
+    resp = server.send(signer.v1("GrantUserPermission", query, method="GET"))
+    assert_http_error(server, resp, 400, "UnsupportedHTTPMethod")
+    listing = {"UserId": grantee, "PermType": "DATABASE"}
+    listed = server.send(signer.v3("ListUserPermissions", listing, method="GET"))
+    assert listed.json()["TotalCount"] == 0, listed.text  # the GET granted nothing
+
+    resp = server.send(signer.v3("GrantUserPermission", query))
+    assert resp.status_code == 200 and resp.json()["Success"] is True, resp.text
+    for method in ("GET", "POST"):  # listing takes either
+        listed = server.send(signer.v3("ListUserPermissions", listing, method=method))
         assert listed.status_code == 200, listed.text
-        rows = listed.json()["UserPermissions"]["UserPermission"]
-        assert [d["ExpireDate"] for r in rows for d in r["PermDetails"]["PermDetail"]] == [
-            LATER
-        ] * len([d for r in rows for d in r["PermDetails"]["PermDetail"]])
+        (row,) = listed.json()["UserPermissions"]["UserPermission"]
+        (detail,) = row["PermDetails"]["PermDetail"]
+        assert (detail["PermType"], detail["ExpireDate"]) == ("QUERY", LATER), row
 
 
 # ------------------------------------------------------------------ 3. attachments
@@ -727,16 +732,15 @@ def test_upload_jobs_tickets_and_download_links(
     signature = re.search(r"signature=([^&]+)", link)
     assert signature
     sig = signature.group(1)
-    tampered = link.replace(
-        f"signature={sig}", f"signature={sig[:-2]}{'AA' if sig[-2:] != 'AA' else 'BB'}"
-    )
-    assert_http_error(server, fetch(tampered), 404, "InvalidAction.NotFound", logged=False)
+    forged = sig[:-1] + ("A" if sig[-1] != "A" else "B")
+    tampered = link.replace(f"signature={sig}", f"signature={forged}")
+    assert_http_error(server, fetch(tampered), 404, "InvalidAction.NotFound")
     unsigned = link.split("?")[0]
-    assert_http_error(server, fetch(unsigned), 404, "InvalidAction.NotFound", logged=False)
+    assert_http_error(server, fetch(unsigned), 404, "InvalidAction.NotFound")
     second = upload_job(me, f"{file_server}/fix.sql", "again.sql")
     assert second.attachment_key and second.attachment_key != key
     elsewhere = link.replace(f"/files/{key}", f"/files/{second.attachment_key}")
-    assert_http_error(server, fetch(elsewhere), 404, "InvalidAction.NotFound", logged=False)
+    assert_http_error(server, fetch(elsewhere), 404, "InvalidAction.NotFound")
 
 
 def signed_upload(world: World, label: str, name: str, body: bytes) -> Prepared:
@@ -757,8 +761,8 @@ def signed_upload(world: World, label: str, name: str, body: bytes) -> Prepared:
     return Prepared("POST", prepared.url, headers, body)
 
 
-@pytest.mark.parametrize("flavor", ["v3", "v1", "old"])
-def test_upload_file_in_a_v3_signed_body(world: World, flavor: Flavor) -> None:
+@pytest.mark.parametrize("flavor", FLAVORS)
+def test_upload_file_body_becomes_a_ticket_attachment(world: World, flavor: Flavor) -> None:
     server = world.server
     body = f"DELETE FROM refunds WHERE id = 7; -- {flavor}\n".encode()
     resp = server.send(signed_upload(world, "Uploader", f"fix-{flavor}.sql", body))
@@ -794,3 +798,107 @@ def test_upload_file_refuses_a_v1_signature(world: World) -> None:
         signer.v1("UploadFile", {"FileName": "fix.sql"}, form={"x": "DELETE FROM t"})
     )
     assert_http_error(world.server, form, 400, "IncompleteSignature")
+
+
+# ------------------------------------------------------------------ product bugs
+
+
+@pytest.fixture(scope="module")
+def bare() -> Iterator[tuple[Server, dict[str, Creds]]]:
+    """A server of its own, with an administrator in each of three tenants: the instance bugs
+    below end in a 500 (a traceback in the log) and must not trip the module's health check."""
+    with running_server() as s, mysql_database():  # (skips when MariaDB is missing)
+        tids = new_tenants(s, ["collide", "port", "host"])
+        admins = new_users(s, {name: ("ADMIN", tid) for name, tid in tids.items()})
+        yield s, admins
+
+
+def add_maria(dms: Dms, host: str, port: int = 3306) -> None:
+    resp = dms.call(
+        "AddInstance",
+        instance_alias=f"maria@{host.strip()}",
+        instance_source="VPC_IDC",
+        network_type="VPC",
+        env_type="dev",
+        safe_rule="default",
+        query_timeout=60,
+        export_timeout=600,
+        dba_id=dms.creds.user_id,
+        host=host,
+        port=port,
+        instance_type="mariadb",
+        database_user="root",
+        database_password="",
+    )
+    assert resp.success, dms.last_raw
+
+
+def test_update_instance_onto_a_taken_address_is_refused(
+    bare: tuple[Server, dict[str, Creds]],
+) -> None:
+    """Moving an instance onto a Host:Port:Sid another instance has is refused like adding it
+    there: the business error InstanceAlreadyExists, not a unique-constraint failure."""
+    server, admins = bare
+    dms = Dms(server, admins["collide"], "v3")
+    add_maria(dms, "127.0.0.1")
+    add_maria(dms, "localhost")  # the same MariaDB under another name
+    moving = dms.call("GetInstance", host="localhost", port=3306).instance.instance_id
+    try:
+        resp = dms.call("UpdateInstance", instance_id=moving, host="127.0.0.1")
+    except ServerException as exc:
+        pytest.fail(f"UpdateInstance onto a taken address: HTTP {exc.status_code} {exc.code}")
+    assert (resp.success, resp.error_code) == (False, "InstanceAlreadyExists"), dms.last_raw
+
+
+def test_update_instance_port_zero_means_the_default(
+    bare: tuple[Server, dict[str, Creds]],
+) -> None:
+    """Port 0 means the engine's default port for UpdateInstance as for AddInstance: the
+    instance is still found at 127.0.0.1:3306 afterwards."""
+    server, admins = bare
+    dms = Dms(server, admins["port"], "v3")
+    add_maria(dms, "127.0.0.1", port=0)
+    inst = dms.call("GetInstance", host="127.0.0.1", port=3306).instance
+    assert inst.port == 3306  # AddInstance: 0 is the default port
+    assert dms.call("UpdateInstance", instance_id=inst.instance_id, port=0).success
+    got = dms.call("GetInstance", host="127.0.0.1", port=3306)
+    assert got.success, dms.last_raw
+    assert got.instance.port == 3306
+
+
+def test_update_instance_trims_the_host(
+    bare: tuple[Server, dict[str, Creds]],
+) -> None:
+    """UpdateInstance stores Host trimmed, as AddInstance does, so the instance stays findable
+    by the address it connects to."""
+    server, admins = bare
+    dms = Dms(server, admins["host"], "v3")
+    add_maria(dms, " 127.0.0.1 ")
+    inst = dms.call("GetInstance", host="127.0.0.1", port=3306).instance
+    assert inst.host == "127.0.0.1"  # AddInstance strips
+    assert dms.call("UpdateInstance", instance_id=inst.instance_id, host=" localhost ").success
+    got = dms.call("GetInstance", host="localhost", port=3306)
+    assert got.success, dms.last_raw
+    assert got.instance.host == "localhost"
+
+
+def test_column_level_listings_are_empty(world: World) -> None:
+    """OpenDMS has no column privileges: PermType=COLUMN lists nothing rather than every
+    privilege at other levels."""
+    admin = world.dms("Perm Admin", "v3")
+    user = world.uid("Bug Grantee")
+    assert grant(admin, user, "DATABASE", "QUERY", db_id=str(world.db_id)).success
+    assert grant(admin, user, "TABLE", "CORRECT", table_id=str(world.table_ids["orders"])).success
+    rows = user_permissions(admin, user, "COLUMN")
+    assert [(r.ds_type, r.table_name) for r in rows] == []
+    listed = database_permissions(admin, world, "COLUMN", "Bug Grantee")
+    assert listed.total_count == 0, admin.last_raw
+
+
+def test_grant_on_an_unknown_table_name_is_refused(world: World) -> None:
+    """A TABLE grant by DbId + TableName checks the table like one by TableId: TableNotFound
+    for a table the catalog does not know."""
+    admin = world.dms("Perm Admin", "v3")
+    user = world.uid("Bug Grantee")
+    resp = grant(admin, user, "TABLE", "QUERY", db_id=str(world.db_id), table_name="no_such_table")
+    assert (resp.success, resp.error_code) == (False, "TableNotFound"), admin.last_raw

@@ -63,6 +63,14 @@ def resolve_target(
             raise DmsError(
                 ErrorCode.INVALID_PARAMETER, "TableId or TableName is required for DsType=TABLE."
             )
+        known = s.scalar(
+            select(DbTable.table_id).where(DbTable.db_id == db.db_id, DbTable.name == table_name)
+        )
+        if known is None:
+            raise DmsError(
+                ErrorCode.TABLE_NOT_FOUND,
+                f"No table {table_name[:128]!r} in database {db.db_id}; sync it if it is new.",
+            )
         return Target("TABLE", db.instance_id, db.db_id, table_name)
     table, db = get_table(s, tid, table_id)
     return Target("TABLE", db.instance_id, db.db_id, table.name)
@@ -261,6 +269,8 @@ def list_for_user(
         .outerjoin(Database, Database.db_id == Permission.db_id)
         .where(Permission.tid == tid, Permission.user_id == user_id)
     )
+    if level == "COLUMN":  # there are no column privileges (yet): nothing at that level
+        return Page(0, [])
     if level in DS_TYPES:
         query = query.where(Permission.ds_type == level)
     if search:
@@ -295,6 +305,8 @@ def list_for_database(
         .join(User, User.user_id == Permission.user_id)
         .where(Permission.tid == tid, Permission.db_id == db_id)
     )
+    if level == "COLUMN":  # there are no column privileges (yet): nothing at that level
+        return Page(0, [])
     if level in DS_TYPES:
         query = query.where(Permission.ds_type == level)
     if user_name:

@@ -168,19 +168,7 @@ def register_instance(
         spec.sid or "",
     )
     version, schemas = _fetch(endpoint, targets)
-    taken = s.scalars(
-        select(Instance.instance_id).where(
-            Instance.tid == tid,
-            Instance.host == spec.host,
-            Instance.port == spec.port,
-            Instance.sid == spec.sid,
-        )
-    ).first()
-    if taken is not None:
-        raise DmsError(
-            ErrorCode.INSTANCE_ALREADY_EXISTS,
-            f"{spec.host}:{spec.port} is already instance {taken}.",
-        )
+    _refuse_taken_address(s, tid, spec, keep=None)
     if spec.dba_user_id is not None:
         identity.member(s, tid, spec.dba_user_id)
     inst = Instance(tid=tid, alias=spec.alias or spec.host, server_version=version)
@@ -189,6 +177,24 @@ def register_instance(
     s.flush()
     _store_schemas(s, inst, schemas, only=None)
     return inst
+
+
+def _refuse_taken_address(s: Session, tid: int, spec: InstanceSpec, keep: int | None) -> None:
+    """One instance per (host, port, SID) in a tenant; ``keep`` is the one being changed."""
+    query = select(Instance.instance_id).where(
+        Instance.tid == tid,
+        Instance.host == spec.host,
+        Instance.port == spec.port,
+        Instance.sid == spec.sid,
+    )
+    if keep is not None:
+        query = query.where(Instance.instance_id != keep)
+    taken = s.scalars(query).first()
+    if taken is not None:
+        raise DmsError(
+            ErrorCode.INSTANCE_ALREADY_EXISTS,
+            f"{spec.host}:{spec.port} is already instance {taken}.",
+        )
 
 
 def _apply(inst: Instance, spec: InstanceSpec, box: SecretBox) -> None:
@@ -268,9 +274,20 @@ def update_instance(
             ),
             targets,
         )
+    _refuse_taken_address(s, tid, checked, keep=inst.instance_id)
     if spec.dba_user_id is not None:
         identity.member(s, tid, spec.dba_user_id)
-    _apply(inst, replace(spec, instance_type=checked.instance_type), box)
+    # the address as checked (host trimmed, port defaulted), not as typed
+    _apply(
+        inst,
+        replace(
+            spec,
+            instance_type=checked.instance_type,
+            host=checked.host if spec.host is not None else None,
+            port=checked.port if spec.port is not None else None,
+        ),
+        box,
+    )
     s.flush()
     return inst
 
