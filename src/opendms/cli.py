@@ -25,7 +25,6 @@ from opendms.files import service as files
 from opendms.files.storage import FileStore
 from opendms.gateway.table import build_table
 from opendms.identity import service
-from opendms.identity.roles import Role
 from opendms.identity.secrets import SecretBox, SecretBoxError, load_master_key
 from opendms.orders import service as orders
 from opendms.store.db import Store, StoreUnavailable, describe_failure
@@ -226,7 +225,7 @@ def _register_demo(rt: Runtime) -> None:
     path = ensure_demo_target(rt.settings.sqlite_targets)
     with rt.store.session() as s:
         boot_tid = service.list_tenants(s)[0].tid
-        admin = next(u for u in service.list_users(s, boot_tid, role=Role.ADMIN).users)
+        admin = service.caller_for(s, boot_tid)  # its first active ADMIN is the demo's DBA
         inst = catalog.ensure_registered(
             s,
             rt.box,
