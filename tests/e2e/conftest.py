@@ -471,3 +471,46 @@ def assert_failure(server: Server, failure: Failure, status: int, code: str) -> 
     else:
         line = server.log_line(failure.request_id)
         assert f"code={code}" in line, line
+
+
+# ------------------------------------------------------------------ helpers for busy modules
+
+# The CLI's own Typer app, run once per command inside one child interpreter.
+_CLI_BATCH = r"""
+import json, sys
+from typer.testing import CliRunner
+from opendms.cli import app
+runner = CliRunner()
+done = [runner.invoke(app, args) for args in json.loads(sys.argv[1])]
+print(json.dumps([{"code": r.exit_code, "out": r.stdout, "err": repr(r.exception)} for r in done]))
+"""
+
+
+def cli_batch(server: Server, commands: list[list[str]]) -> list[str]:
+    """``opendms <command> --data-dir DIR`` for each command, as :meth:`Server.cli` runs them,
+    but all in one child interpreter: the CLI spends a second starting up, and this module
+    needs many users. Returns each command's stdout; fails the test if one fails."""
+    argv = [[*c, "--data-dir", str(server.data_dir)] for c in commands]
+    done = subprocess.run(
+        [sys.executable, "-c", _CLI_BATCH, json.dumps(argv)],
+        capture_output=True,
+        text=True,
+        env=server.env,
+        timeout=120,
+        check=False,
+    )
+    if done.returncode != 0:
+        pytest.fail(f"the CLI batch exited {done.returncode}:\n{done.stderr}{done.stdout}")
+    results = json.loads(done.stdout)
+    for command, result in zip(commands, results, strict=True):
+        if result["code"] != 0:
+            pytest.fail(f"opendms {' '.join(command)} exited {result['code']}: {result}")
+    return [str(r["out"]) for r in results]
+
+
+def server_stays_healthy(server: Server) -> Iterator[None]:
+    """For a module-scoped autouse fixture: after the module the server still runs and logged
+    no traceback."""
+    yield
+    assert server.proc.poll() is None, server.log()[-2000:]
+    assert "Traceback" not in server.log(), server.log()[-4000:]

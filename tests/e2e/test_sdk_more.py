@@ -13,8 +13,6 @@ import functools
 import hashlib
 import json
 import re
-import subprocess
-import sys
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -40,7 +38,9 @@ from tests.e2e.conftest import (
     Server,
     assert_failure,
     assert_http_error,
+    cli_batch,
     running_server,
+    server_stays_healthy,
 )
 from tests.signer import Prepared
 
@@ -57,37 +57,6 @@ TABLES = (
 
 
 # ------------------------------------------------------------------ operator's CLI, batched
-
-# The CLI's own Typer app, run once per command inside one child interpreter.
-_CLI_BATCH = r"""
-import json, sys
-from typer.testing import CliRunner
-from opendms.cli import app
-runner = CliRunner()
-done = [runner.invoke(app, args) for args in json.loads(sys.argv[1])]
-print(json.dumps([{"code": r.exit_code, "out": r.stdout, "err": repr(r.exception)} for r in done]))
-"""
-
-
-def cli_batch(server: Server, commands: list[list[str]]) -> list[str]:
-    """``opendms <command> --data-dir DIR`` for each command in one child interpreter (the CLI
-    takes a second to start, and this module needs many users); each command's stdout."""
-    argv = [[*c, "--data-dir", str(server.data_dir)] for c in commands]
-    done = subprocess.run(
-        [sys.executable, "-c", _CLI_BATCH, json.dumps(argv)],
-        capture_output=True,
-        text=True,
-        env=server.env,
-        timeout=120,
-        check=False,
-    )
-    if done.returncode != 0:
-        pytest.fail(f"the CLI batch exited {done.returncode}:\n{done.stderr}{done.stdout}")
-    results = json.loads(done.stdout)
-    for command, result in zip(commands, results, strict=True):
-        if result["code"] != 0:
-            pytest.fail(f"opendms {' '.join(command)} exited {result['code']}: {result}")
-    return [str(r["out"]) for r in results]
 
 
 def new_tenants(server: Server, names: list[str]) -> dict[str, int]:
@@ -218,9 +187,7 @@ def world(server: Server) -> Iterator[World]:
 
 @pytest.fixture(scope="module", autouse=True)
 def _server_still_healthy(server: Server) -> Iterator[None]:
-    yield
-    assert server.proc.poll() is None, server.log()[-2000:]
-    assert "Traceback" not in server.log(), server.log()[-4000:]
+    yield from server_stays_healthy(server)
 
 
 def refused(dms: Dms, resp: Any, code: str) -> str:

@@ -12,8 +12,6 @@ import hashlib
 import json
 import re
 import sqlite3
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -35,6 +33,8 @@ from tests.e2e.conftest import (
     Server,
     assert_failure,
     assert_http_error,
+    cli_batch,
+    server_stays_healthy,
 )
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
@@ -161,39 +161,6 @@ def database_id(dms: Dms, instance_id: int, schema: str, catalog: str | None = N
     return int(db.database_id)
 
 
-# The CLI's own Typer app, run once per command inside one child interpreter.
-_CLI_BATCH = r"""
-import json, sys
-from typer.testing import CliRunner
-from opendms.cli import app
-runner = CliRunner()
-done = [runner.invoke(app, args) for args in json.loads(sys.argv[1])]
-print(json.dumps([{"code": r.exit_code, "out": r.stdout, "err": repr(r.exception)} for r in done]))
-"""
-
-
-def cli_batch(server: Server, commands: list[list[str]]) -> list[str]:
-    """``opendms <command> --data-dir DIR`` for each command, as :meth:`Server.cli` runs them,
-    but all in one child interpreter: the CLI spends a second starting up, and this module
-    needs many users. Returns each command's stdout; fails the test if one fails."""
-    argv = [[*c, "--data-dir", str(server.data_dir)] for c in commands]
-    done = subprocess.run(
-        [sys.executable, "-c", _CLI_BATCH, json.dumps(argv)],
-        capture_output=True,
-        text=True,
-        env=server.env,
-        timeout=120,
-        check=False,
-    )
-    if done.returncode != 0:
-        pytest.fail(f"the CLI batch exited {done.returncode}:\n{done.stderr}{done.stdout}")
-    results = json.loads(done.stdout)
-    for command, result in zip(commands, results, strict=True):
-        if result["code"] != 0:
-            pytest.fail(f"opendms {' '.join(command)} exited {result['code']}: {result}")
-    return [str(r["out"]) for r in results]
-
-
 def new_tenants(server: Server, *names: str) -> list[int]:
     tids = []
     for out in cli_batch(server, [["tenant", "create", name] for name in names]):
@@ -303,13 +270,6 @@ def world(server: Server) -> Iterator[World]:
             info_file=insert_attachment(server, committer, "evidence.pdf", "order_info_attachment"),
             foreign_file=insert_attachment(server, foreign_user, "theirs.csv", "big-file"),
         )
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _server_still_healthy(server: Server) -> Iterator[None]:
-    yield
-    assert server.proc.poll() is None, server.log()[-2000:]
-    assert "Traceback" not in server.log(), server.log()[-4000:]
 
 
 # ------------------------------------------------------------------ ticket parameters
@@ -514,6 +474,11 @@ def file_order(dms: Dms, plugin_type: str, params: dict[str, Any], **kw: Any) ->
 def file_dedicated(dms: Dms, plugin_type: str, params: dict[str, Any], **kw: Any) -> int:
     resp = create_dedicated(dms, plugin_type, params, **kw)
     return created_id(resp, DEDICATED[plugin_type][0])
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _server_still_healthy(server: Server) -> Iterator[None]:
+    yield from server_stays_healthy(server)
 
 
 def refused(resp: Any, code: str, *fragments: str) -> str:
