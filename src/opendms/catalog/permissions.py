@@ -274,12 +274,11 @@ def list_for_user(
     if level in DS_TYPES:
         query = query.where(Permission.ds_type == level)
     if search:
-        like = f"%{search}%"
         query = query.where(
             or_(
-                Database.schema_name.ilike(like),
-                Permission.table_name.ilike(like),
-                Instance.alias.ilike(like),
+                Database.schema_name.icontains(search, autoescape=True),
+                Permission.table_name.icontains(search, autoescape=True),
+                Instance.alias.icontains(search, autoescape=True),
             )
         )
     if db_type:
@@ -310,5 +309,5 @@ def list_for_database(
     if level in DS_TYPES:
         query = query.where(Permission.ds_type == level)
     if user_name:
-        query = query.where(User.nick_name.ilike(f"%{user_name}%"))
+        query = query.where(User.nick_name.icontains(user_name, autoescape=True))
     return _paged_groups(s, query.order_by(Permission.user_id, Permission.id), page, size)

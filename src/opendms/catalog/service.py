@@ -444,11 +444,6 @@ def paged(s: Session, query: Any, page: int, size: int) -> Page:
     return Page(total, items)
 
 
-def _like(text: str) -> str:
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
-
-
 def list_instances(
     s: Session,
     tid: int,
@@ -464,9 +459,11 @@ def list_instances(
 ) -> Page:
     query = select(Instance).where(Instance.tid == tid)
     if search:
-        like = _like(search)
         query = query.where(
-            or_(Instance.alias.ilike(like, escape="\\"), Instance.host.ilike(like, escape="\\"))
+            or_(
+                Instance.alias.icontains(search, autoescape=True),
+                Instance.host.icontains(search, autoescape=True),
+            )
         )
     for column, value in (
         (Instance.instance_type, db_type and db_type.lower()),
@@ -492,7 +489,7 @@ def list_databases(
     get_instance(s, tid, instance_id)
     query = select(Database).where(Database.instance_id == instance_id)
     if search:
-        query = query.where(Database.schema_name.ilike(_like(search), escape="\\"))
+        query = query.where(Database.schema_name.icontains(search, autoescape=True))
     return paged(s, query.order_by(Database.db_id), page, size)
 
 
@@ -527,7 +524,7 @@ def search_databases(
         .where(Database.tid == tid)
     )
     if search:
-        query = query.where(Database.schema_name.ilike(_like(search), escape="\\"))
+        query = query.where(Database.schema_name.icontains(search, autoescape=True))
     if db_type:
         query = query.where(Instance.instance_type == db_type.lower())
     if env_type:
@@ -555,7 +552,7 @@ def list_tables(
     get_database(s, tid, db_id)
     query = select(DbTable).where(DbTable.db_id == db_id)
     if search:
-        query = query.where(DbTable.name.ilike(_like(search), escape="\\"))
+        query = query.where(DbTable.name.icontains(search, autoescape=True))
     return paged(s, query.order_by(DbTable.name), page, size)
 
 

@@ -179,13 +179,11 @@ def list_users(
         # roles is a short comma list of known names; match one whole item
         cond.append(("," + User.roles + ",").contains(f",{role.value},"))
     if search:
-        escaped = search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        like = f"%{escaped}%"
         cond.append(
             or_(
-                User.nick_name.ilike(like, escape="\\"),
-                User.uid.like(like, escape="\\"),
-                User.mobile.like(like, escape="\\"),
+                User.nick_name.icontains(search, autoescape=True),
+                User.uid.contains(search, autoescape=True),
+                User.mobile.contains(search, autoescape=True),
             )
         )
     total = s.scalar(select(func.count()).select_from(User).where(*cond)) or 0
