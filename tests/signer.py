@@ -81,9 +81,14 @@ class Signer:
         secret: str | None = None,
         unsigned: tuple[str, ...] = (),
         body_override: bytes | None = None,
+        raw_body: bytes | None = None,
     ) -> Prepared:
+        """``raw_body``: send (and sign) these bytes as application/octet-stream instead of a
+        form; ``body_override``: send other bytes than the ones signed."""
         query = query or {}
         body = urlencode(sorted(form.items())).encode() if form else b""
+        if raw_body is not None:
+            body = raw_body
         headers = {
             "host": self.host,
             "x-acs-version": self.version,
@@ -96,6 +101,8 @@ class Signer:
         }
         if form:
             headers["content-type"] = "application/x-www-form-urlencoded"
+        elif raw_body is not None:
+            headers["content-type"] = "application/octet-stream"
         signed = [h for h in headers if h not in unsigned]
         canonical = signing.v3_canonical_request(
             method, "/", query.items(), headers, signed, headers["x-acs-content-sha256"]

@@ -436,7 +436,7 @@ def order_list(
             "Committer",
             "Created (UTC)",
             "Comment",
-            title=f"{page.total} tickets",
+            title=f"{page.total} ticket{'' if page.total == 1 else 's'}",
         )
         for o in page.items:
             grid.add_row(

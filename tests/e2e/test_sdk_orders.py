@@ -8,14 +8,12 @@ One server and one set of tenants, users and registered instances serve the whol
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
-import sqlite3
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, closing
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -58,31 +56,15 @@ TABLE_PG = (
 
 
 def insert_attachment(server: Server, owner: Creds, file_name: str, source: str) -> str:
-    """An uploaded file as the metadata store records it.
-
-    Stands in for CreateUploadFileJob + GetUserUploadFileJob (dms-api.md A.7) until OpenDMS
-    serves them: the server has no upload API yet, so the ``attachments`` row an upload would
-    leave is written straight into the server's SQLite store. Replace this helper with the
-    upload calls once they exist; nothing else in this module touches the store.
-    """
-    key = uuid.uuid4().hex
+    """An attachment of ``owner``'s, uploaded through OpenDMS's ``UploadFile`` (V3-signed
+    body); returns its AttachmentKey."""
     content = f"-- {file_name}\n".encode()
-    with closing(sqlite3.connect(server.data_dir / "opendms.db", timeout=30)) as db, db:
-        db.execute(
-            "INSERT INTO attachments (attachment_key, tid, user_id, file_name, file_source, "
-            "size_bytes, sha256, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                key,
-                owner.tid,
-                owner.user_id,
-                file_name,
-                source,
-                len(content),
-                hashlib.sha256(content).hexdigest(),
-                datetime.now(UTC).replace(tzinfo=None).isoformat(sep=" "),
-            ),
-        )
-    return key
+    prepared = owner.signer(server).v3(
+        "UploadFile", {"FileName": file_name, "FileSource": source}, raw_body=content
+    )
+    resp = server.send(prepared)
+    assert resp.status_code == 200 and resp.json()["Success"], resp.text
+    return str(resp.json()["AttachmentKey"])
 
 
 @dataclass(frozen=True)
