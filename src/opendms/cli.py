@@ -18,6 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from opendms import actions
+from opendms.approvals import templates
 from opendms.catalog import service as catalog
 from opendms.config import Settings
 from opendms.errors import DESCRIPTIONS, DmsError
@@ -42,12 +43,14 @@ policy_app = typer.Typer(help="RAM-style policies attached to users.", no_args_i
 tenant_app = typer.Typer(help="Tenants (Tid).", no_args_is_help=True)
 instance_app = typer.Typer(help="Registered database instances.", no_args_is_help=True)
 order_app = typer.Typer(help="Tickets (orders).", no_args_is_help=True)
+workflow_app = typer.Typer(help="Approval nodes and templates.", no_args_is_help=True)
 app.add_typer(user_app, name="user")
 app.add_typer(key_app, name="key")
 app.add_typer(policy_app, name="policy")
 app.add_typer(tenant_app, name="tenant")
 app.add_typer(instance_app, name="instance")
 app.add_typer(order_app, name="order")
+app.add_typer(workflow_app, name="workflow")
 
 out = Console()
 err = Console(stderr=True, soft_wrap=True)
@@ -543,6 +546,61 @@ def upload(
                 }
             )
         )
+
+
+# ------------------------------------------------------------------ approval workflows
+
+
+@workflow_app.command("list")
+def workflow_list(
+    tid: TidOpt = None, data_dir: DataDir = None, database_url: DatabaseUrl = None
+) -> None:
+    """List approval templates and their nodes, in order."""
+    with runtime(data_dir, database_url) as rt, rt.store.session() as s:
+        grid = Table("TemplateId", "Name", "System", "Nodes")
+        for view in templates.list_templates(s, _default_tid(s, tid)):
+            grid.add_row(
+                str(view.template.template_id),
+                view.template.name,
+                "yes" if view.template.is_system else "",
+                " -> ".join(n.name for _, n in view.nodes),
+            )
+        out.print(grid)
+
+
+@workflow_app.command("node")
+def workflow_node(
+    name: Annotated[str, typer.Argument(help="Node name.")],
+    approvers: Annotated[str, typer.Option(help="Approver UserIds, comma-separated.")],
+    comment: Annotated[str, typer.Option(help="What the node is for.")] = "",
+    tid: TidOpt = None,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Create a USER_LIST node: any one of its approvers may approve."""
+    try:
+        ids = [int(p) for p in approvers.split(",") if p.strip()]
+    except ValueError as exc:
+        raise CliError("--approvers takes comma-separated UserIds") from exc
+    with runtime(data_dir, database_url) as rt, rt.store.session() as s:
+        node = templates.create_node(s, _default_tid(s, tid), name, ids, comment=comment)
+        out.print(f"Node {node.node_id} ({node.name})")
+
+
+@workflow_app.command("template")
+def workflow_template(
+    name: Annotated[str, typer.Argument(help="Template name.")],
+    nodes: Annotated[str, typer.Option(help="Node names in order, comma-separated.")],
+    comment: Annotated[str, typer.Option(help="What the template is for.")] = "",
+    tid: TidOpt = None,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Create an approval template from existing nodes."""
+    chain = [n.strip() for n in nodes.split(",") if n.strip()]
+    with runtime(data_dir, database_url) as rt, rt.store.session() as s:
+        made = templates.create_template(s, _default_tid(s, tid), name, chain, comment=comment)
+        out.print(f"Template {made.template_id} ({made.name}): {' -> '.join(chain)}")
 
 
 # ------------------------------------------------------------------ tenants

@@ -265,3 +265,18 @@ def test_orders_and_uploads(tmp_path: Path) -> None:
     assert_one_line_error(bad, "InvalidParameter")
     missing = opendms("order", "show", "99", data_dir=tmp_path, ok=False)
     assert_one_line_error(missing, "OrderNotFound")
+
+
+def test_workflows(tmp_path: Path) -> None:
+    opendms("init", "--json", data_dir=tmp_path)
+    listed = opendms("workflow", "list", data_dir=tmp_path).stdout
+    assert "Owner -> DBA -> Admin" in listed
+    opendms("workflow", "node", "Release managers", "--approvers", "1", data_dir=tmp_path)
+    made = opendms(
+        "workflow", "template", "RM then DBA", "--nodes", "Release managers,DBA", data_dir=tmp_path
+    ).stdout
+    assert "Release managers -> DBA" in made
+    bad = opendms(
+        "workflow", "template", "Broken", "--nodes", "Nobody", data_dir=tmp_path, ok=False
+    )
+    assert_one_line_error(bad, "InvalidParameter")

@@ -1,6 +1,6 @@
 """Wire models and thin handlers, one module per API area; ``ALL`` is the action table."""
 
-from opendms.actions import catalog, files, orders, permissions, users
+from opendms.actions import catalog, files, orders, permissions, users, workflows
 from opendms.gateway.table import Action
 
 ALL: tuple[Action, ...] = (
@@ -9,4 +9,5 @@ ALL: tuple[Action, ...] = (
     *permissions.ACTIONS,
     *orders.ACTIONS,
     *files.ACTIONS,
+    *workflows.ACTIONS,
 )

@@ -534,6 +534,15 @@ def _export(w: World, **over: Any) -> dict[str, Any]:
 
 
 SCENARIOS: dict[str, Scenario] = {
+    "ListWorkFlowTemplates": lambda w: [
+        Call({}),
+        Call({"SearchName": "Owner", "Tid": w.tid}),
+        Call({"SearchName": "no such template"}),
+    ],
+    "ListWorkFlowNodes": lambda w: [
+        Call({}),
+        Call({"SearchName": "Release", "Tid": w.tid}),
+    ],
     "CreateUploadFileJob": lambda w: [
         # nothing listens on port 1: the job is created and records the failure
         Call(
@@ -994,6 +1003,17 @@ def _with_catalog(w: World) -> None:
             datetime(2099, 1, 1),
         )
         w.grant_id = query.id
+        from opendms.approvals import templates
+
+        rm = templates.create_node(
+            s,
+            w.tid,
+            "Release managers",
+            [w.rich_user_id],
+            comment="people who ship",
+            creator=w.rich_user_id,
+        )
+        templates.create_template(s, w.tid, "RM then DBA", [rm.name, "DBA"], creator=w.rich_user_id)
         from opendms.orders import service as orders
         from opendms.store.models import Attachment
 

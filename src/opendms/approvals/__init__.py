@@ -1,0 +1,1 @@
+"""Approval workflows: nodes, templates, (later) rule sets and the approval flow."""
