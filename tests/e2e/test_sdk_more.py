@@ -200,6 +200,27 @@ def refused(dms: Dms, resp: Any, code: str) -> str:
 # ------------------------------------------------------------------ 1. AddInstance, UpdateInstance
 
 
+def add_instance(dms: Dms, **over: Any) -> Any:
+    """AddInstance of the local MariaDB (root, no password) in the dev environment; the
+    caller's own user is the DBA unless ``dba_id`` says otherwise."""
+    params: dict[str, Any] = {
+        "instance_source": "VPC_IDC",
+        "network_type": "VPC",
+        "env_type": "dev",
+        "safe_rule": "default",
+        "query_timeout": 60,
+        "export_timeout": 600,
+        "dba_id": dms.creds.user_id,
+        "host": "127.0.0.1",
+        "port": 3306,
+        "instance_type": "mariadb",
+        "database_user": "root",
+        "database_password": "",
+        **over,
+    }
+    return dms.call("AddInstance", **params)
+
+
 def get_instance(dms: Dms) -> Any:
     got = dms.call("GetInstance", host="127.0.0.1", port=3306)
     assert got.success, dms.last_raw
@@ -223,22 +244,7 @@ def shown(inst: Any) -> tuple[Any, ...]:
 def test_add_and_update_a_mariadb_instance(world: World, flavor: Flavor) -> None:
     dms = world.dms(f"Admin {flavor}", flavor)
     one, two = world.uid(f"DBA One {flavor}"), world.uid(f"DBA Two {flavor}")
-    added = dms.call(
-        "AddInstance",
-        instance_alias=f"maria-{flavor}",
-        instance_source="VPC_IDC",
-        network_type="VPC",
-        env_type="dev",
-        safe_rule="default",
-        query_timeout=60,
-        export_timeout=600,
-        dba_id=one,
-        host="127.0.0.1",
-        port=3306,
-        instance_type="MariaDB",
-        database_user="root",
-        database_password="",
-    )
+    added = add_instance(dms, instance_alias=f"maria-{flavor}", dba_id=one, instance_type="MariaDB")
     assert added.success, dms.last_raw
     inst = get_instance(dms)
     assert shown(inst) == (
@@ -258,22 +264,7 @@ def test_add_and_update_a_mariadb_instance(world: World, flavor: Flavor) -> None
     assert world.schema in [d.schema_name for d in schemas.database_list.database]
 
     # the same address again, and a DBA nobody knows
-    again = dms.call(
-        "AddInstance",
-        instance_alias="dup",
-        instance_source="VPC_IDC",
-        network_type="VPC",
-        env_type="dev",
-        safe_rule="default",
-        query_timeout=60,
-        export_timeout=600,
-        dba_id=one,
-        host="127.0.0.1",
-        port=3306,
-        instance_type="mariadb",
-        database_user="root",
-        database_password="",
-    )
+    again = add_instance(dms, instance_alias="dup", dba_id=one)
     refused(dms, again, "InstanceAlreadyExists")
 
     # alias, QueryTimeout and DBA change; nothing else moves
@@ -768,22 +759,7 @@ def bare() -> Iterator[tuple[Server, dict[str, Creds]]]:
 
 
 def add_maria(dms: Dms, host: str, port: int = 3306) -> None:
-    resp = dms.call(
-        "AddInstance",
-        instance_alias=f"maria@{host.strip()}",
-        instance_source="VPC_IDC",
-        network_type="VPC",
-        env_type="dev",
-        safe_rule="default",
-        query_timeout=60,
-        export_timeout=600,
-        dba_id=dms.creds.user_id,
-        host=host,
-        port=port,
-        instance_type="mariadb",
-        database_user="root",
-        database_password="",
-    )
+    resp = add_instance(dms, instance_alias=f"maria@{host.strip()}", host=host, port=port)
     assert resp.success, dms.last_raw
 
 
