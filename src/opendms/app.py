@@ -1,5 +1,5 @@
 """ASGI assembly: the RPC gateway at ``/`` on a lean path, Starlette for everything else
-(JSON errors now, the web console later), and nonce housekeeping."""
+(JSON errors now, the web console later), nonce housekeeping and webhook delivery."""
 
 from __future__ import annotations
 
@@ -31,6 +31,7 @@ from opendms.gateway.rpc import RawRequest
 from opendms.gateway.table import Services, build_table
 from opendms.identity.credentials import purge_nonces
 from opendms.identity.secrets import SecretBox, load_master_key
+from opendms.notify import webhooks
 from opendms.store.db import Store
 from opendms.store.models import Attachment
 from opendms.targets.base import TargetPolicy
@@ -92,6 +93,15 @@ class OpenDMS:
             public_url=settings.public_url,
         )
         self.gateway = Gateway(settings, self.store, self.services, build_table(actions.ALL))
+        self.deliverer = webhooks.Deliverer(
+            self.store,
+            self.services.secrets,
+            webhooks.Policy(
+                max_attempts=settings.webhook_max_attempts,
+                backoff_seconds=settings.webhook_backoff_seconds,
+                timeout_seconds=settings.webhook_timeout_seconds,
+            ),
+        )
         self.web = Starlette(
             routes=[Route("/files/{key}", self._download, methods=["GET"])],
             exception_handlers={404: self._not_found, 405: self._not_found},
@@ -164,11 +174,15 @@ class OpenDMS:
         # over the GIL (bench/gateway.py).
         anyio.to_thread.current_default_thread_limiter().total_tokens = self.settings.worker_threads
         await self.gateway.credentials.open()
-        task = asyncio.create_task(self._purge_forever())
+        tasks = [
+            asyncio.create_task(self._purge_forever()),
+            asyncio.create_task(self.deliverer.run_forever()),
+        ]
         try:
             yield
         finally:
-            task.cancel()
+            for task in tasks:
+                task.cancel()
             await self.gateway.credentials.close()
             self.store.dispose()
 

@@ -18,15 +18,19 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from opendms import actions
-from opendms.approvals import templates
+from opendms.approvals import facts as ticket_facts
+from opendms.approvals import flow, rule_sets, rules, templates
 from opendms.catalog import service as catalog
 from opendms.config import Settings
 from opendms.errors import DESCRIPTIONS, DmsError
 from opendms.files import service as files
 from opendms.files.storage import FileStore
 from opendms.gateway.table import build_table
+from opendms.gateway.wire import wire_time
 from opendms.identity import service
+from opendms.identity.caller import Caller
 from opendms.identity.secrets import SecretBox, SecretBoxError, load_master_key
+from opendms.notify import webhooks
 from opendms.orders import service as orders
 from opendms.store.db import Store, StoreUnavailable, describe_failure
 from opendms.targets.base import TargetPolicy
@@ -44,6 +48,13 @@ tenant_app = typer.Typer(help="Tenants (Tid).", no_args_is_help=True)
 instance_app = typer.Typer(help="Registered database instances.", no_args_is_help=True)
 order_app = typer.Typer(help="Tickets (orders).", no_args_is_help=True)
 workflow_app = typer.Typer(help="Approval nodes and templates.", no_args_is_help=True)
+rules_app = typer.Typer(
+    help="Security rule sets: which approval a ticket needs (docs/security-rules.md).",
+    no_args_is_help=True,
+)
+webhook_app = typer.Typer(
+    help="The tenant's webhook for ticket events (docs/webhooks.md).", no_args_is_help=True
+)
 app.add_typer(user_app, name="user")
 app.add_typer(key_app, name="key")
 app.add_typer(policy_app, name="policy")
@@ -51,6 +62,8 @@ app.add_typer(tenant_app, name="tenant")
 app.add_typer(instance_app, name="instance")
 app.add_typer(order_app, name="order")
 app.add_typer(workflow_app, name="workflow")
+app.add_typer(rules_app, name="rules")
+app.add_typer(webhook_app, name="webhook")
 
 out = Console()
 err = Console(stderr=True, soft_wrap=True)
@@ -601,6 +614,391 @@ def workflow_template(
     with runtime(data_dir, database_url) as rt, rt.store.session() as s:
         made = templates.create_template(s, _default_tid(s, tid), name, chain, comment=comment)
         out.print(f"Template {made.template_id} ({made.name}): {' -> '.join(chain)}")
+
+
+# ------------------------------------------------------------------ approving tickets
+
+
+def _workflow_of(s: Session, caller: Caller, order_id: int) -> int:
+    order = orders.get_order(s, caller, order_id)
+    if order.workflow_instance_id is None:
+        raise CliError(f"ticket {order_id} has not been submitted for approval")
+    return order.workflow_instance_id
+
+
+def _approve(
+    kind: str,
+    order_id: int,
+    uid: str | None,
+    tid: int | None,
+    data_dir: Path | None,
+    database_url: str | None,
+    **act: Any,
+) -> None:
+    with runtime(data_dir, database_url) as rt, rt.store.session() as s:
+        caller = service.caller_for(s, _default_tid(s, tid), uid)
+        wf = flow.act(s, caller, _workflow_of(s, caller, order_id), flow.Act(kind, **act))
+        order = orders.get_order(s, caller, order_id)
+        out.print(f"Ticket {order_id} is {order.status_code} (approval {wf.status})")
+
+
+CommentOpt = Annotated[str, typer.Option("--comment", help="Shown with the act.")]
+
+
+@order_app.command("submit")
+def order_submit(
+    order_id: Annotated[int, typer.Argument(help="OrderId.")],
+    uid: UidOpt = None,
+    tid: TidOpt = None,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Send a ticket for approval (as its committer)."""
+    with runtime(data_dir, database_url) as rt, rt.store.session() as s:
+        caller = service.caller_for(s, _default_tid(s, tid), uid)
+        wf = flow.submit(s, caller, order_id)
+        out.print(
+            f"Ticket {order_id}: workflow {wf.workflow_instance_id}, template "
+            f"{wf.template_name} (risk {wf.risk}), {wf.status}"
+        )
+
+
+@order_app.command("approve")
+def order_approve(
+    order_id: Annotated[int, typer.Argument(help="OrderId.")],
+    comment: CommentOpt = "",
+    uid: UidOpt = None,
+    tid: TidOpt = None,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Agree to the ticket's current approval node."""
+    _approve("AGREE", order_id, uid, tid, data_dir, database_url, comment=comment)
+
+
+@order_app.command("reject")
+def order_reject(
+    order_id: Annotated[int, typer.Argument(help="OrderId.")],
+    comment: CommentOpt = "",
+    uid: UidOpt = None,
+    tid: TidOpt = None,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Reject the ticket at its current approval node."""
+    _approve("REJECT", order_id, uid, tid, data_dir, database_url, comment=comment)
+
+
+@order_app.command("withdraw")
+def order_withdraw(
+    order_id: Annotated[int, typer.Argument(help="OrderId.")],
+    comment: CommentOpt = "",
+    uid: UidOpt = None,
+    tid: TidOpt = None,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Take the ticket back from approval (its committer); it returns to new."""
+    _approve("CANCEL", order_id, uid, tid, data_dir, database_url, comment=comment)
+
+
+@order_app.command("transfer")
+def order_transfer(
+    order_id: Annotated[int, typer.Argument(help="OrderId.")],
+    to: Annotated[str, typer.Option("--to", help="New approver UserIds, comma-separated.")],
+    from_: Annotated[
+        int | None,
+        typer.Option("--from", help="Approver handing over (admins/DBAs); default: you."),
+    ] = None,
+    comment: CommentOpt = "",
+    uid: UidOpt = None,
+    tid: TidOpt = None,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Hand the current approval node over to other users."""
+    try:
+        new = tuple(int(p) for p in to.split(",") if p.strip())
+    except ValueError as exc:
+        raise CliError("--to takes comma-separated UserIds") from exc
+    _approve(
+        "TRANSFER",
+        order_id,
+        uid,
+        tid,
+        data_dir,
+        database_url,
+        comment=comment,
+        new_approvers=new,
+        old_approver=from_,
+    )
+
+
+@order_app.command("add-node")
+def order_add_node(
+    order_id: Annotated[int, typer.Argument(help="OrderId.")],
+    node_id: Annotated[int, typer.Option("--node", help="NodeId (opendms workflow list).")],
+    before: Annotated[bool, typer.Option("--before/--after", help="Where to insert.")] = False,
+    comment: CommentOpt = "",
+    uid: UidOpt = None,
+    tid: TidOpt = None,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Insert an approval node before or after the current one."""
+    _approve(
+        "ADD_APPROVAL_NODE",
+        order_id,
+        uid,
+        tid,
+        data_dir,
+        database_url,
+        comment=comment,
+        node_id=node_id,
+        node_position=flow.NODE_POSITIONS[0 if before else 1],
+    )
+
+
+@order_app.command("approvals")
+def order_approvals(
+    order_id: Annotated[int, typer.Argument(help="OrderId.")],
+    uid: UidOpt = None,
+    tid: TidOpt = None,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """The ticket's approval: why this template, its nodes, and every act in order."""
+    with runtime(data_dir, database_url) as rt, rt.store.session() as s:
+        caller = service.caller_for(s, _default_tid(s, tid), uid)
+        wf = _workflow_of(s, caller, order_id)
+        found = flow.detail(s, caller, wf)
+        out.print(
+            f"Workflow {wf}: template {found.flow.template_name}, risk {found.flow.risk}, "
+            f"{found.flow.status}"
+        )
+        for reason in found.reasons:
+            out.print(f"  - {reason}", markup=False)
+        nodes = Table("#", "Node", "Status", "Approvers", "By", "At (UTC)", "Comment")
+        for view in found.steps:
+            st = view.step
+            nodes.add_row(
+                str(st.position),
+                st.node_name,
+                st.status,
+                ",".join(map(str, view.approvers)) or "-",
+                str(st.operator_id or ""),
+                wire_time(st.operated_at) or "",
+                st.operate_comment or st.note,
+            )
+        out.print(nodes)
+        trail = Table("At (UTC)", "Act", "By", "For", "Node", "Detail", "Comment", title="Trail")
+        for e in flow.events(s, caller, wf):
+            trail.add_row(
+                wire_time(e.created_at) or "",
+                e.action,
+                str(e.actor_id or ""),
+                str(e.on_behalf_of or ""),
+                e.node_name,
+                e.detail,
+                e.comment,
+            )
+        out.print(trail)
+
+
+# ------------------------------------------------------------------ security rules
+
+
+@rules_app.command("load")
+def rules_load(
+    file: Annotated[Path, typer.Argument(help="A YAML or JSON rule set.")],
+    name: Annotated[str, typer.Option(help="Rule set name ('default': the tenant's default).")],
+    tid: TidOpt = None,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Validate a rule set and put it in force; a bad one changes nothing."""
+    try:
+        source = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CliError(f"cannot read {file}: {exc}") from exc
+    with runtime(data_dir, database_url) as rt, rt.store.session() as s:
+        row = rule_sets.load(s, _default_tid(s, tid), name, source)
+        out.print(f"Rule set {row.name!r} version {row.version} is in force")
+
+
+@rules_app.command("show")
+def rules_show(
+    name: Annotated[str, typer.Argument(help="Rule set name.")] = rules.DEFAULT_NAME,
+    tid: TidOpt = None,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Print a rule set as it was loaded (the built-in default if none was)."""
+    with runtime(data_dir, database_url) as rt, rt.store.session() as s:
+        print(rule_sets.get(s, _default_tid(s, tid), name).source, end="")
+
+
+@rules_app.command("list")
+def rules_list(
+    tid: TidOpt = None, data_dir: DataDir = None, database_url: DatabaseUrl = None
+) -> None:
+    """Rule sets of the tenant and the instances that follow each."""
+    with runtime(data_dir, database_url) as rt, rt.store.session() as s:
+        t = _default_tid(s, tid)
+        names = {r.name: r for r in rule_sets.list_names(s, t)}
+        users: dict[str, list[str]] = {}
+        for inst in catalog.list_instances(s, t, size=10_000).items:
+            rule = inst.safe_rule if inst.safe_rule in names else rules.DEFAULT_NAME
+            users.setdefault(rule, []).append(f"{inst.instance_id} {inst.alias}")
+        grid = Table("Name", "Version", "Updated (UTC)", "Instances")
+        if rules.DEFAULT_NAME not in names:
+            grid.add_row(rules.DEFAULT_NAME, "built-in", "", ", ".join(users.get("default", [])))
+        for name, row in names.items():
+            grid.add_row(
+                name,
+                str(row.version),
+                wire_time(row.updated_at) or "",
+                ", ".join(users.get(name, [])),
+            )
+        out.print(grid)
+
+
+@rules_app.command("assign")
+def rules_assign(
+    instance_id: Annotated[int, typer.Argument(help="InstanceId.")],
+    name: Annotated[str, typer.Argument(help="Rule set name.")],
+    tid: TidOpt = None,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Make an instance follow a rule set (its SafeRule)."""
+    with runtime(data_dir, database_url) as rt, rt.store.session() as s:
+        inst = rule_sets.assign(s, _default_tid(s, tid), instance_id, name)
+        out.print(f"Instance {inst.instance_id} ({inst.alias}) follows rule set {name!r}")
+
+
+@rules_app.command("test")
+def rules_test(
+    source: Annotated[str, typer.Argument(help="A loaded rule set's name, or a file.")],
+    order_id: Annotated[
+        int | None, typer.Option("--order", help="Take the factors from this ticket.")
+    ] = None,
+    plugin_type: Annotated[str, typer.Option("--type", help="PluginType.")] = "DC_COMMON",
+    env: Annotated[str, typer.Option(help="EnvType.")] = "product",
+    kinds: Annotated[str, typer.Option(help="Statement kinds, comma-separated.")] = "UPDATE",
+    tables: Annotated[str, typer.Option(help="Tables (schema.table), comma-separated.")] = "",
+    rows: Annotated[int | None, typer.Option(help="Affected rows (omit: unknown).")] = None,
+    export_rows: Annotated[int | None, typer.Option(help="Exported rows.")] = None,
+    tid: TidOpt = None,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """What a rule set decides for a ticket, or for factors given as options."""
+    path = Path(source)
+    with runtime(data_dir, database_url) as rt, rt.store.session() as s:
+        t = _default_tid(s, tid)
+        if path.is_file():
+            rule_set, name = rule_sets.validate(s, t, path.read_text(encoding="utf-8")), source
+        else:
+            rule_set, name = rule_sets.get(s, t, source).rule_set, source
+        if order_id is not None:
+            order = orders.get_order(s, service.caller_for(s, t, None), order_id)
+            found = ticket_facts.ticket_facts(s, order, ticket_facts.targets_of(s, order))
+        else:
+            found = rules.Facts(
+                plugin_type=plugin_type,
+                env_types=frozenset({env}),
+                statement_kinds=frozenset(k.strip().upper() for k in kinds.split(",") if k),
+                tables=frozenset(x.strip().lower() for x in tables.split(",") if x.strip()),
+                affected_rows=rows,
+                export_rows=export_rows,
+                complete=True,
+            )
+        decision = rules.evaluate(rule_set, name, found)
+        if decision.forbidden:
+            out.print("FORBIDDEN: " + "; ".join(decision.forbidden), markup=False)
+        out.print(
+            f"risk {decision.risk} -> template {decision.template or 'none (no approval)'}",
+            markup=False,
+        )
+        for reason in decision.reasons:
+            out.print(f"  - {reason}", markup=False)
+
+
+# ------------------------------------------------------------------ webhook
+
+
+@webhook_app.command("set")
+def webhook_set(
+    url: Annotated[str, typer.Argument(help="Where events are POSTed (http or https).")],
+    secret: Annotated[
+        str | None, typer.Option(help="Signing secret (default: generated and printed once).")
+    ] = None,
+    tid: TidOpt = None,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Set (or replace) the tenant's webhook."""
+    with runtime(data_dir, database_url) as rt, rt.store.session() as s:
+        hook, key = webhooks.configure(s, rt.box, _default_tid(s, tid), url, secret)
+        print(json.dumps({"Url": hook.url, "Secret": key}))
+
+
+@webhook_app.command("disable")
+def webhook_disable(
+    tid: TidOpt = None, data_dir: DataDir = None, database_url: DatabaseUrl = None
+) -> None:
+    """Stop sending events (queued ones are dropped when their turn comes)."""
+    with runtime(data_dir, database_url) as rt, rt.store.session() as s:
+        webhooks.set_enabled(s, _default_tid(s, tid), False)
+        out.print("Webhook disabled")
+
+
+@webhook_app.command("ping")
+def webhook_ping(
+    tid: TidOpt = None, data_dir: DataDir = None, database_url: DatabaseUrl = None
+) -> None:
+    """Queue a webhook.ping event, to check the receiver."""
+    with runtime(data_dir, database_url) as rt, rt.store.session() as s:
+        delivery = webhooks.emit(s, _default_tid(s, tid), "webhook.ping", {})
+        if delivery is None:
+            raise CliError("no enabled webhook: `opendms webhook set URL` first")
+        out.print(f"Delivery {delivery.delivery_id} queued")
+
+
+@webhook_app.command("log")
+def webhook_log(
+    limit: Annotated[int, typer.Option(help="How many, newest first.")] = 50,
+    tid: TidOpt = None,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Recent deliveries and how each went."""
+    with runtime(data_dir, database_url) as rt, rt.store.session() as s:
+        t = _default_tid(s, tid)
+        hook = webhooks.get(s, t)
+        grid = Table(
+            "Id",
+            "Event",
+            "State",
+            "Attempts",
+            "HTTP",
+            "Created (UTC)",
+            "Error",
+            title=f"{hook.url if hook else 'no webhook'}"
+            + ("" if hook is None or hook.enabled else " (disabled)"),
+        )
+        for d in webhooks.deliveries(s, t, limit):
+            grid.add_row(
+                str(d.delivery_id),
+                d.event,
+                d.state,
+                str(d.attempts),
+                str(d.last_status or ""),
+                wire_time(d.created_at) or "",
+                d.last_error[:80],
+            )
+        out.print(grid)
 
 
 # ------------------------------------------------------------------ tenants

@@ -47,6 +47,10 @@ class Settings(BaseSettings):
     public_url: str | None = None
     # Threads per server process for blocking work (metadata store, handlers).
     worker_threads: int = Field(default=8, ge=1, le=256)
+    # Webhook delivery: attempts before giving up, first retry delay (doubling), HTTP timeout.
+    webhook_max_attempts: int = Field(default=8, ge=1, le=100)
+    webhook_backoff_seconds: float = Field(default=10.0, gt=0)
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0)
 
     @field_validator("data_dir")
     @classmethod

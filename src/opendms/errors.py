@@ -35,6 +35,13 @@ class ErrorCode(StrEnum):
     UNSUPPORTED_PLUGIN_TYPE = "UnsupportedPluginType"
     ATTACHMENT_NOT_FOUND = "AttachmentNotFound"
     UPLOAD_JOB_NOT_FOUND = "UploadJobNotFound"
+    RULE_SET_INVALID = "InvalidSecurityRuleSet"
+    RULE_SET_NOT_FOUND = "SecurityRuleSetNotFound"
+    ORDER_FORBIDDEN = "OrderForbiddenBySecurityRule"
+    WORKFLOW_NOT_FOUND = "WorkflowInstanceNotFound"
+    WORKFLOW_NODE_NOT_FOUND = "WorkflowNodeNotFound"
+    NOT_CURRENT_APPROVER = "NotCurrentApprover"
+    SELF_APPROVAL = "SelfApprovalForbidden"
 
 
 DESCRIPTIONS: dict[ErrorCode, str] = {
@@ -63,6 +70,14 @@ DESCRIPTIONS: dict[ErrorCode, str] = {
     ErrorCode.UNSUPPORTED_PLUGIN_TYPE: "That PluginType cannot be created here.",
     ErrorCode.ATTACHMENT_NOT_FOUND: "No uploaded attachment with that key in the tenant.",
     ErrorCode.UPLOAD_JOB_NOT_FOUND: "No upload job with that key for the caller.",
+    ErrorCode.RULE_SET_INVALID: "A security rule set document is not valid; the message says "
+    "where. The rule set in force is unchanged.",
+    ErrorCode.RULE_SET_NOT_FOUND: "No security rule set of that name in the tenant.",
+    ErrorCode.ORDER_FORBIDDEN: "A security rule forbids this ticket; the message names the rule.",
+    ErrorCode.WORKFLOW_NOT_FOUND: "No approval workflow with that id that the caller may see.",
+    ErrorCode.WORKFLOW_NODE_NOT_FOUND: "No approval node with that id in the tenant.",
+    ErrorCode.NOT_CURRENT_APPROVER: "Only an approver of the current node may do this.",
+    ErrorCode.SELF_APPROVAL: "The committer of a ticket may not approve it (rule set setting).",
 }
 
 

@@ -1,6 +1,6 @@
 """Wire models and thin handlers, one module per API area; ``ALL`` is the action table."""
 
-from opendms.actions import catalog, files, orders, permissions, users, workflows
+from opendms.actions import approvals, catalog, files, orders, permissions, users, workflows
 from opendms.gateway.table import Action
 
 ALL: tuple[Action, ...] = (
@@ -10,4 +10,5 @@ ALL: tuple[Action, ...] = (
     *orders.ACTIONS,
     *files.ACTIONS,
     *workflows.ACTIONS,
+    *approvals.ACTIONS,
 )

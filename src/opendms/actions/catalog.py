@@ -10,7 +10,7 @@ from pydantic import Field, model_validator
 from opendms.catalog import service as catalog
 from opendms.catalog.service import InstanceSpec
 from opendms.gateway.table import Access, Action, Context, Payload
-from opendms.gateway.wire import Bool, Digits, Int, Long, TenantScoped, missing_param
+from opendms.gateway.wire import Bool, CommaIds, Digits, Int, Long, TenantScoped, missing_param
 from opendms.identity import service as identity
 from opendms.store.models import Database, DbColumn, DbIndex, DbTable, Instance, User
 
@@ -517,25 +517,14 @@ def list_indexes(ctx: Context, req: TableRequest) -> Payload:
 class SetOwnersRequest(TenantScoped):
     resource_id: Digits
     owner_type: Literal["INSTANCE", "DATABASE", "LOGIC_DATABASE", "TABLE", "LOGIC_TABLE"]
-    owner_ids: Annotated[str, Field(max_length=4096)]
-
-    @model_validator(mode="after")
-    def _ids_are_numbers(self) -> SetOwnersRequest:
-        parts = [p.strip() for p in self.owner_ids.split(",") if p.strip()]
-        if not parts or not all(p.isascii() and p.isdigit() and len(p) < 19 for p in parts):
-            raise ValueError("OwnerIds must be comma-separated user ids")
-        return self
-
-    @property
-    def user_ids(self) -> list[int]:
-        return [int(p) for p in self.owner_ids.split(",") if p.strip()]
+    owner_ids: Annotated[CommaIds, Field(min_length=1)]
 
 
 def set_owners(ctx: Context, req: SetOwnersRequest) -> Payload:
     if req.owner_type.startswith("LOGIC_"):
         catalog.no_logical_resources(req.owner_type)
     catalog.set_owners(
-        ctx.session, ctx.caller.tid, req.owner_type, int(req.resource_id), req.user_ids
+        ctx.session, ctx.caller.tid, req.owner_type, int(req.resource_id), req.owner_ids
     )
     return {}
 

@@ -5,10 +5,19 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
+from opendms.approvals import flow
 from opendms.gateway.table import Access, Action, Context, Payload
-from opendms.gateway.wire import WIRE_TIME, JsonText, Long, TenantScoped, WireTime
+from opendms.gateway.wire import (
+    WIRE_TIME,
+    CommaIds,
+    JsonText,
+    Long,
+    TenantScoped,
+    WireTime,
+    wire_time,
+)
 from opendms.identity import service as identity
 from opendms.orders import service as orders
 from opendms.store.models import Attachment, Order
@@ -19,10 +28,6 @@ Params = Annotated[dict[str, Any], JsonText]
 UserIdList = Annotated[
     list[Annotated[int, Field(ge=1, le=2**63 - 1)]], Field(max_length=100), JsonText
 ]
-
-
-def _time(value: datetime | None) -> str | None:
-    return f"{value:{WIRE_TIME}}" if value else None
 
 
 class _Create(TenantScoped):
@@ -39,20 +44,7 @@ class _Acting(_Create):
 class CreateOrderRequest(_Acting):
     plugin_type: Annotated[str, Field(min_length=1, max_length=64)]
     plugin_param: Params
-    related_user_list: Annotated[str, Field(max_length=4096)] | None = None
-
-    @field_validator("related_user_list")
-    @classmethod
-    def _ids(cls, value: str | None) -> str | None:
-        for raw in (value or "").split(","):
-            part = raw.strip()
-            if part and not (part.isascii() and part.isdigit() and len(part) < 19):
-                raise ValueError("must be comma-separated user ids")
-        return value
-
-    @property
-    def related(self) -> list[int]:
-        return [int(p) for p in (self.related_user_list or "").split(",") if p.strip()]
+    related_user_list: CommaIds | None = None
 
 
 def create_order(ctx: Context, req: CreateOrderRequest) -> Payload:
@@ -62,7 +54,7 @@ def create_order(ctx: Context, req: CreateOrderRequest) -> Payload:
         req.plugin_type,
         req.plugin_param,
         comment=req.comment,
-        related_user_ids=req.related,
+        related_user_ids=req.related_user_list or [],
         attachment_key=req.attachment_key,
         camel_case=True,
         label="PluginParam",
@@ -139,14 +131,14 @@ def get_order_base_info(ctx: Context, req: OrderIdRequest) -> Payload:
         "Comment": order.comment,
         "Committer": committer.nick_name if committer else "",
         "CommitterId": order.committer_id,
-        "CreateTime": _time(order.created_at),
-        "LastModifyTime": _time(order.updated_at),
+        "CreateTime": wire_time(order.created_at),
+        "LastModifyTime": wire_time(order.updated_at),
         "StatusCode": order.status_code,
         "StatusDesc": orders.STATUS_DESC.get(order.status_code, order.status_code),
         "RelatedUserList": {"UserIds": [str(u) for u in related]},
         "RelatedUserNickList": {"UserNicks": [people[u].nick_name for u in related if u in people]},
         "WorkflowInstanceId": order.workflow_instance_id,
-        "WorkflowStatusDesc": "",
+        "WorkflowStatusDesc": flow.status_line(ctx.session, order),
         "AttachmentKey": order.attachment_key,
         "OriginAttachmentName": attachment.file_name if attachment else None,
     }
@@ -174,8 +166,8 @@ def _row(order: Order, nick: str) -> Payload:
         "Comment": order.comment,
         "Committer": nick,
         "CommitterId": order.committer_id,
-        "CreateTime": _time(order.created_at),
-        "LastModifyTime": _time(order.updated_at),
+        "CreateTime": wire_time(order.created_at),
+        "LastModifyTime": wire_time(order.updated_at),
         "StatusCode": order.status_code,
         "StatusDesc": orders.STATUS_DESC.get(order.status_code, order.status_code),
     }

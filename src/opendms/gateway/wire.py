@@ -83,6 +83,32 @@ def _wire_time(value: str) -> str:
 
 
 WIRE_TIME = "%Y-%m-%d %H:%M:%S"
+
+
+def wire_time(value: datetime | None) -> str | None:
+    """A stored UTC time as the API writes it; None stays None (the key is then left out)."""
+    return f"{value:{WIRE_TIME}}" if value else None
+
+
+def _comma_ids(value: object) -> object:
+    if not isinstance(value, str):
+        return value
+    if len(value) > 4096:
+        raise ValueError("is too long")
+    ids = []
+    for raw in value.split(","):
+        part = raw.strip()
+        if not part:
+            continue
+        if not (part.isascii() and part.isdigit() and len(part) < 19):
+            raise ValueError("must be comma-separated ids")
+        ids.append(int(part))
+    return ids
+
+
+# ``"5,7, 9"``: ids in one comma-separated string (RelatedUserList, NewApproverList).
+CommaIds = Annotated[list[int], BeforeValidator(_comma_ids), Field(max_length=1000)]
+
 # Times as DMS sends them: ``2026-11-27 18:35:44``.
 WireTime = Annotated[str, Field(max_length=32), AfterValidator(_wire_time)]
 

@@ -2,8 +2,9 @@
 
 A ticket and its first job (the precheck) are written in the caller's one transaction, so a
 ticket is never accepted without the work that moves it on, nor the work queued without it.
-Who may see a ticket: its committer, its related users, the DBA of an instance it touches, and
-administrators. Everyone else gets the answer an unknown id gets.
+Who may see a ticket: its committer, its related users, the DBA of an instance it touches,
+whoever was ever asked to approve it, and administrators. Everyone else gets the answer an
+unknown id gets.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import ColumnElement, and_, exists, or_, select, update
+from sqlalchemy import ColumnElement, Select, and_, exists, or_, select, update
 from sqlalchemy.orm import Session
 
 from opendms.catalog import service as catalog
@@ -23,6 +24,7 @@ from opendms.catalog.service import Page
 from opendms.errors import DmsError, ErrorCode
 from opendms.identity.caller import Caller
 from opendms.store.models import (
+    ApprovalEvent,
     Attachment,
     Instance,
     Job,
@@ -30,6 +32,9 @@ from opendms.store.models import (
     OrderDatabase,
     Owner,
     User,
+    WorkflowApprover,
+    WorkflowInstance,
+    WorkflowStep,
     utcnow,
 )
 from opendms.tickets.base import Params, TicketType, pascal_keys
@@ -185,17 +190,59 @@ def _related_to(caller: Caller) -> ColumnElement[bool]:
     return Order.related_user_ids.contains(f",{caller.user_id},")
 
 
+def _approvers(*, current: bool) -> Select[Any]:
+    """Approver rows of the ticket's workflows; ``current``: active ones of a node in progress."""
+    query = (
+        select(WorkflowApprover.user_id)
+        .join(WorkflowStep, WorkflowStep.step_id == WorkflowApprover.step_id)
+        .join(
+            WorkflowInstance,
+            WorkflowInstance.workflow_instance_id == WorkflowStep.workflow_instance_id,
+        )
+        .where(WorkflowInstance.order_id == Order.order_id)
+    )
+    if current:
+        query = query.where(
+            WorkflowStep.status == "AUDITING",
+            WorkflowInstance.status == "AUDITING",
+            WorkflowApprover.active.is_(True),
+        )
+    return query
+
+
+def _asked(caller: Caller) -> ColumnElement[bool]:
+    return exists(_approvers(current=False).where(WorkflowApprover.user_id == caller.user_id))
+
+
+def _waiting_on(caller: Caller) -> ColumnElement[bool]:
+    """Tickets whose current approval node the caller may act on; for an administrator also
+    those whose current node resolved to nobody (they are the ones who can transfer it)."""
+    mine = exists(_approvers(current=True).where(WorkflowApprover.user_id == caller.user_id))
+    if not caller.is_admin:
+        return mine
+    stalled = and_(Order.status_code == "toaudit", ~exists(_approvers(current=True)))
+    return or_(mine, stalled)
+
+
 def _visible(caller: Caller) -> ColumnElement[bool]:
     if caller.is_admin:
         return Order.tid == caller.tid
     return and_(
         Order.tid == caller.tid,
-        or_(Order.committer_id == caller.user_id, _related_to(caller), _is_dba_of(caller)),
+        or_(
+            Order.committer_id == caller.user_id,
+            _related_to(caller),
+            _is_dba_of(caller),
+            _asked(caller),
+        ),
     )
 
 
-def get_order(s: Session, caller: Caller, order_id: int) -> Order:
-    order = s.scalars(select(Order).where(Order.order_id == order_id, _visible(caller))).first()
+def get_order(s: Session, caller: Caller, order_id: int, *, lock: bool = False) -> Order:
+    """The ticket, if the caller may see it; ``lock`` holds its row until the transaction
+    ends, so state changes of one ticket apply one at a time."""
+    query = select(Order).where(Order.order_id == order_id, _visible(caller))
+    order = s.scalars(query.with_for_update() if lock else query).first()
     if order is None:
         raise DmsError(ErrorCode.ORDER_NOT_FOUND, f"Ticket {order_id} does not exist.")
     return order
@@ -219,8 +266,11 @@ def _scope(caller: Caller, scope: str) -> ColumnElement[bool]:
         return Order.tid == caller.tid
     if scope == "AS_Related":
         return _related_to(caller)
-    if scope == "AS_HANDLER":  # waiting on me: tickets in flight on instances I run
-        return and_(_is_dba_of(caller), Order.status_code.not_in(TERMINAL))
+    if scope == "AS_HANDLER":  # waiting on me: my approval, or execution on instances I run
+        return or_(
+            and_(Order.status_code == "toaudit", _waiting_on(caller)),
+            and_(_is_dba_of(caller), Order.status_code.in_(("Approved", "processing"))),
+        )
     if scope == "AS_OWNER":  # on databases I own or instances I run
         owned = exists(
             select(OrderDatabase.order_id)
@@ -257,8 +307,36 @@ def list_orders(s: Session, caller: Caller, f: OrderFilter, page: int, size: int
     return catalog.paged(s, query.order_by(Order.order_id.desc()), page, size)
 
 
+def cancel_jobs(s: Session, order_id: int) -> None:
+    """Work not yet done for a ticket that will not go on."""
+    s.execute(
+        update(Job)
+        .where(Job.order_id == order_id, Job.state.in_(("queued", "running")))
+        .values(state="cancelled", updated_at=utcnow())
+    )
+
+
+def exec_mode(order: Order) -> str:
+    """Who starts an approved ticket: COMMITOR (default), AUTO or LAST_AUDITOR."""
+    mode = json.loads(order.params).get("ExecMode")
+    return str(mode) if mode else "COMMITOR"
+
+
+def queue_execution(s: Session, order: Order) -> Job:
+    """The one gate before a ticket changes a database: only an approved ticket runs."""
+    if order.status_code != "Approved":
+        raise DmsError(
+            ErrorCode.ORDER_STATUS_INVALID,
+            f"Ticket {order.order_id} is {order.status_code}; only an approved ticket executes.",
+        )
+    job = Job(order_id=order.order_id, kind="execute")
+    s.add(job)
+    s.flush()
+    return job
+
+
 def close_order(s: Session, caller: Caller, order_id: int, reason: str) -> Order:
-    order = get_order(s, caller, order_id)
+    order = get_order(s, caller, order_id, lock=True)
     may = (
         caller.is_admin
         or order.committer_id == caller.user_id
@@ -277,11 +355,28 @@ def close_order(s: Session, caller: Caller, order_id: int, reason: str) -> Order
     order.status_code = "closed"
     order.close_reason = reason
     order.updated_at = utcnow()
-    s.execute(
-        update(Job)
-        .where(Job.order_id == order_id, Job.state.in_(("queued", "running")))
-        .values(state="cancelled", updated_at=utcnow())
-    )
+    cancel_jobs(s, order_id)
+    flow = s.get(WorkflowInstance, order.workflow_instance_id or 0, with_for_update=True)
+    if flow is not None and flow.status == "AUDITING":
+        flow.status = "CANCEL"
+        s.execute(
+            update(WorkflowStep)
+            .where(
+                WorkflowStep.workflow_instance_id == flow.workflow_instance_id,
+                WorkflowStep.status == "AUDITING",
+            )
+            .values(status="CANCEL")
+        )
+        s.add(
+            ApprovalEvent(
+                tid=order.tid,
+                order_id=order.order_id,
+                workflow_instance_id=flow.workflow_instance_id,
+                action="CLOSE",
+                actor_id=caller.user_id,
+                comment=reason,
+            )
+        )
     s.flush()
     return order
 

@@ -29,6 +29,18 @@ SqlType = Literal["TEXT", "ATTACHMENT"]
 Id = Annotated[int, Field(ge=1, le=2**63 - 1)]
 
 
+@dataclass(frozen=True)
+class Intent:
+    """What a ticket asks to do, as far as its parameters tell before any precheck: SQL to
+    analyse, statement kinds and tables known without SQL, and whether that is all of it
+    (an attachment not yet read is not)."""
+
+    sql: tuple[str, ...] = ()
+    kinds: frozenset[str] = frozenset()
+    tables: tuple[str, ...] = ()
+    complete: bool = True
+
+
 class Params(BaseModel):
     """A ticket type's parameters as the dedicated Create*Order calls spell them (PascalCase).
     ``CreateOrder`` sends the same keys in camelCase; :func:`pascal_keys` maps them here."""
@@ -43,6 +55,11 @@ class Params(BaseModel):
 
     def wire(self) -> dict[str, Any]:
         return self.model_dump(by_alias=True, exclude_none=True, mode="json")
+
+    def intent(self) -> Intent:
+        """What the ticket asks to do; a type that cannot tell says its intent is incomplete,
+        and approval routing then assumes the worst of what it does not know."""
+        return Intent(complete=False)
 
 
 class DbItem(Params):
@@ -86,12 +103,14 @@ def pascal_keys(value: Any) -> Any:
 
 @dataclass(frozen=True)
 class TicketType:
-    """A ticket type: its DMS PluginType and its parameter model. Precheck and execution
-    arrive with later issues; intake needs only what is declared here."""
+    """A ticket type: its DMS PluginType, its parameter model, and whether its precheck
+    runs yet (``has_precheck``: a ticket of a type with a precheck is submitted for approval
+    only once its precheck passed)."""
 
     plugin_type: str
     params: type[Params]
     summary: str
+    has_precheck: bool = False
 
     def databases(self, params: Params) -> list[int]:
         items = getattr(params, "db_item_list", None)

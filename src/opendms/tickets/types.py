@@ -11,6 +11,7 @@ from opendms.tickets.base import (
     DbItem,
     ExecMode,
     Id,
+    Intent,
     Key,
     Name,
     Params,
@@ -42,6 +43,11 @@ class DataCorrect(Rollback):
             raise ValueError("AttachmentName is required when SqlType=ATTACHMENT")
         return self
 
+    def intent(self) -> Intent:
+        if self.exec_sql and self.sql_type == "TEXT":
+            return Intent(sql=(self.exec_sql,))
+        return Intent(complete=False)  # the SQL is in an attachment, read by the precheck
+
 
 class FreeLockCorrect(Rollback):
     """DC_CHUNK: a batched, lock-free change; SQL as text only."""
@@ -58,6 +64,9 @@ class FreeLockCorrect(Rollback):
         if value == "ATTACHMENT":
             raise ValueError("lock-free changes take their SQL as TEXT, not as an attachment")
         return value
+
+    def intent(self) -> Intent:
+        return Intent(sql=(self.exec_sql,))
 
 
 class CronClearItem(Params):
@@ -94,6 +103,12 @@ class CronClear(Params):
             raise ValueError("DurationHour is required when specifyDuration is true")
         return self
 
+    def intent(self) -> Intent:
+        return Intent(
+            kinds=frozenset({"DELETE"}),
+            tables=tuple(i.table_name for i in self.cron_clear_item_list),
+        )
+
 
 class DataImport(Rollback):
     """DC_BIG_FILE: import an uploaded SQL or CSV file into one database."""
@@ -115,6 +130,13 @@ class DataImport(Rollback):
         if self.file_type == "CSV" and not self.table_name:
             raise ValueError("TableName is required when FileType=CSV")
         return self
+
+    def intent(self) -> Intent:
+        # The rows are in the file, which the import's precheck reads; until then unknown.
+        kind = "REPLACE" if self.insert_type == "REPLACE_INTO" else "INSERT"
+        if self.file_type == "SQL":
+            return Intent(complete=False)
+        return Intent(kinds=frozenset({kind}), tables=(self.table_name or "",), complete=False)
 
 
 class Watermark(Params):
@@ -145,6 +167,9 @@ class DataExport(Params):
         if self.ignore_affect_rows and not self.ignore_affect_rows_reason:
             raise ValueError("IgnoreAffectRowsReason is required when IgnoreAffectRows is true")
         return self
+
+    def intent(self) -> Intent:
+        return Intent(sql=(self.exe_sql,))
 
 
 class SchemaDesign(Params):

@@ -36,12 +36,14 @@ from pydantic import create_model
 from pydantic.fields import FieldInfo
 
 from opendms.actions import ALL
+from opendms.approvals import flow, rule_sets, templates
 from opendms.gateway.errors import GatewayError
 from opendms.gateway.table import Action
 from opendms.gateway.wire import WireModel
 from opendms.identity import service
 from opendms.identity.caller import Caller
 from opendms.identity.roles import Role
+from opendms.orders import service as orders
 from opendms.store.models import User
 from tests import sdk_spec
 from tests.conftest import Api, route_new_sdk_to
@@ -132,7 +134,7 @@ def _check_field_type(action: Action, wire: str, sdk_field: sdk_spec.SdkField) -
         taken = [
             v
             for v in (parse(t) for t in [*field_choices(fi), "x", "1", REALISTIC.get(wire, "x")])
-            if isinstance(v, str)
+            if not isinstance(v, GatewayError)
         ]
         assert taken, f"{where}: the SDK sends strings, we accept none"
 
@@ -205,6 +207,9 @@ REALISTIC: dict[str, Any] = {
     "FileSource": "datacorrect",
     "UploadURL": "https://example.com/fix.sql",
     "FileName": "fix.sql",
+    "ApprovalType": "AGREE",
+    "ApprovalNodePos": "POST_ADD_APPROVAL_NODE",
+    "NewApproverList": "1,2",
 }
 
 
@@ -254,6 +259,8 @@ def _same(sdk_value: Any, ours: Any) -> bool:
         ours = ours.model_dump(by_alias=True, exclude_none=True)
     if isinstance(sdk_value, DaraModel):
         sdk_value = sdk_value.to_map()
+    if isinstance(ours, list) and isinstance(sdk_value, str):  # "1,2" parsed to ids
+        sdk_value = [int(p) for p in sdk_value.split(",") if p.strip()]
     return bool(ours == sdk_value)
 
 
@@ -377,6 +384,7 @@ class World:
     grant_id: int = 0  # the UserAccessId of a QUERY grant on the database
     attachment_key: str = ""
     order_id: int = 0  # a DC_COMMON ticket filed by the admin
+    approvals: dict[str, int] = field(default_factory=dict)  # see _approval_setup
     job_key: str = ""  # an upload job of the admin's (it failed: nothing listens there)
 
     @property
@@ -533,7 +541,97 @@ def _export(w: World, **over: Any) -> dict[str, Any]:
     return {"Comment": "export", "PluginParam": param, "RelatedUserList": [w.rich_user_id]}
 
 
+def _approval_setup(w: World) -> dict[str, int]:
+    """A committer, and a rule set on the world's instance that sends every ticket to one
+    USER_LIST node whose approver is the admin (who sends the scenarios' calls)."""
+    if not w.approvals:
+        with w.api.store.session() as s:
+            committer = service.register_user(s, None, w.tid, "7777777777", nick_name="committer")
+            admin = service.find_user(s, w.tid, uid=w.api.admin_uid).user_id
+            node = templates.create_node(s, w.tid, "Compat approvers", [admin])
+            templates.create_template(s, w.tid, "Compat", ["Compat approvers"])
+            rule_sets.load(
+                s,
+                w.tid,
+                "compat",
+                "templates: {LOW: Compat, MIDDLE: Compat, HIGH: Compat, HIGHEST: Compat}\n",
+            )
+            rule_sets.assign(s, w.tid, w.instance_id, "compat")
+            w.approvals.update(committer=committer.user_id, node=node.node_id)
+    return w.approvals
+
+
+def _new_order(w: World, *, by_admin: bool = False) -> int:
+    setup = _approval_setup(w)
+    with w.api.store.session() as s:
+        committer = service.caller_for(
+            s, w.tid, None if by_admin else s.get(User, setup["committer"]).uid
+        )
+        return orders.create_order(
+            s, committer, "DC_COMMON", _dc(w)["Param"], comment="approve me"
+        ).order_id
+
+
+def _approval(w: World) -> int:
+    """A ticket submitted by the committer, waiting on the admin: its WorkflowInstanceId."""
+    order_id = _new_order(w)
+    with w.api.store.session() as s:
+        committer = service.caller_for(s, w.tid, s.get(User, _approval_setup(w)["committer"]).uid)
+        return flow.submit(s, committer, order_id).workflow_instance_id
+
+
+def _submit_calls(w: World) -> list[Call]:
+    order_id = _new_order(w, by_admin=True)
+    return [
+        Call({"OrderId": order_id, "Tid": w.tid}),
+        Call({"OrderId": order_id}, False, "InvalidOrderStatus"),
+        Call({"OrderId": 999999}, False, "OrderNotFound"),
+    ]
+
+
+def _approve_calls(w: World) -> list[Call]:
+    done, open_ = _approval(w), _approval(w)
+    node = _approval_setup(w)["node"]
+    committer = _approval_setup(w)["committer"]
+    return [
+        Call({"WorkflowInstanceId": done, "ApprovalType": "AGREE", "Comment": TRICKY}),
+        Call({"WorkflowInstanceId": done, "ApprovalType": "AGREE"}),  # a retry: answered
+        Call({"WorkflowInstanceId": done, "ApprovalType": "REJECT"}, False, "InvalidOrderStatus"),
+        Call(
+            {
+                "WorkflowInstanceId": open_,
+                "ApprovalType": "ADD_APPROVAL_NODE",
+                "ApprovalNodeId": node,
+                "ApprovalNodePos": "POST_ADD_APPROVAL_NODE",
+            }
+        ),
+        Call(
+            {"WorkflowInstanceId": open_, "ApprovalType": "TRANSFER", "NewApprover": committer},
+            False,
+            "SelfApprovalForbidden",
+        ),
+        Call({"WorkflowInstanceId": open_, "ApprovalType": "TRANSFER"}, False, "InvalidParameter"),
+        Call({"WorkflowInstanceId": open_, "ApprovalType": "CANCEL"}, False, "PermissionDenied"),
+        Call({"WorkflowInstanceId": open_, "ApprovalType": "REJECT", "Comment": "no"}),
+        Call(
+            {"WorkflowInstanceId": 999999, "ApprovalType": "AGREE"},
+            False,
+            "WorkflowInstanceNotFound",
+        ),
+    ]
+
+
 SCENARIOS: dict[str, Scenario] = {
+    "SubmitOrderApproval": _submit_calls,
+    "ApproveOrder": _approve_calls,
+    "GetApprovalDetail": lambda w: [
+        Call({"WorkflowInstanceId": _approval(w), "Tid": w.tid}),
+        Call({"WorkflowInstanceId": 999999}, False, "WorkflowInstanceNotFound"),
+    ],
+    "PreviewWorkflow": lambda w: [
+        Call({"OrderId": _new_order(w)}),
+        Call({"OrderId": 999999}, False, "OrderNotFound"),
+    ],
     "ListWorkFlowTemplates": lambda w: [
         Call({}),
         Call({"SearchName": "Owner", "Tid": w.tid}),

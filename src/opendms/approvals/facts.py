@@ -1,0 +1,135 @@
+"""The risk factors of a ticket, from its parameters, its SQL and the catalog.
+
+Until a ticket type's precheck measures it, the affected-row figure is a bound taken from
+the catalog's table statistics: an UPDATE or DELETE may touch every row of its table, an
+INSERT … VALUES writes its tuples. What no bound covers (INSERT … SELECT, a CALL, a table the
+catalog does not know) is unknown, and the rules treat unknown as large.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from opendms.approvals.rules import Facts
+from opendms.sql.statements import Statement, analyse
+from opendms.store.models import Database, DbTable, Instance, Order, OrderDatabase
+from opendms.tickets.types import TICKET_TYPES
+
+# Statements that may touch every row of the first table they name.
+_WHOLE_TABLE = frozenset({"UPDATE", "DELETE", "MERGE", "ALTER", "DROP", "TRUNCATE", "RENAME"})
+_NO_ROWS = frozenset({"SELECT", "CREATE", "SET", "GRANT", "REVOKE"})
+
+
+@dataclass(frozen=True)
+class Target:
+    instance: Instance
+    databases: tuple[Database, ...]
+
+
+def targets_of(s: Session, order: Order) -> list[Target]:
+    """The ticket's databases grouped by instance, in instance order."""
+    rows = s.execute(
+        select(Instance, Database)
+        .join(OrderDatabase, OrderDatabase.instance_id == Instance.instance_id)
+        .join(Database, Database.db_id == OrderDatabase.db_id)
+        .where(OrderDatabase.order_id == order.order_id)
+        .order_by(Instance.instance_id, Database.db_id)
+    ).all()
+    grouped: dict[int, tuple[Instance, list[Database]]] = {}
+    for inst, db in rows:
+        grouped.setdefault(inst.instance_id, (inst, []))[1].append(db)
+    return [Target(inst, tuple(dbs)) for inst, dbs in grouped.values()]
+
+
+class _Tables:
+    """Row estimates of the tables a ticket names, looked up in the catalog once."""
+
+    def __init__(self, s: Session, targets: list[Target]) -> None:
+        instance_ids = [t.instance.instance_id for t in targets]
+        self.home = [db for t in targets for db in t.databases]
+        self.rows: dict[tuple[int, str], int] = {}
+        self.schemas: dict[str, list[int]] = {}
+        for db_id, schema, name, num_rows in s.execute(
+            select(Database.db_id, Database.schema_name, DbTable.name, DbTable.num_rows)
+            .join(DbTable, DbTable.db_id == Database.db_id)
+            .where(Database.instance_id.in_(instance_ids))
+        ):
+            self.rows[(db_id, name.lower())] = num_rows
+            ids = self.schemas.setdefault(schema.lower(), [])
+            if db_id not in ids:
+                ids.append(db_id)
+
+    def qualified(self, table: str) -> list[str]:
+        if "." in table:
+            return [table]
+        return [f"{db.schema_name.lower()}.{table}" for db in self.home]
+
+    def estimate(self, table: str) -> int | None:
+        """Rows of ``table`` summed over the databases the ticket runs it in."""
+        if "." in table:
+            schema, name = table.rsplit(".", 1)
+            db_ids = self.schemas.get(schema, [])
+        else:
+            name, db_ids = table, [db.db_id for db in self.home]
+        found = [self.rows[(d, name)] for d in db_ids if (d, name) in self.rows]
+        return sum(found) if found else None
+
+
+def _affected(st: Statement, tables: _Tables, copies: int) -> int | None:
+    if st.kind in _NO_ROWS:
+        return 0
+    if st.literal_rows is not None:
+        return st.literal_rows * copies
+    if st.kind in _WHOLE_TABLE and st.tables:
+        return tables.estimate(st.tables[0])
+    return None
+
+
+def _exported(st: Statement, tables: _Tables) -> int | None:
+    bound = tables.estimate(st.tables[0]) if len(st.tables) == 1 else None
+    if st.limit is not None:
+        return st.limit if bound is None else min(bound, st.limit)
+    return bound
+
+
+def _total(values: list[int | None]) -> int | None:
+    return None if any(v is None for v in values) else sum(v or 0 for v in values)
+
+
+def ticket_facts(s: Session, order: Order, targets: list[Target]) -> Facts:
+    params = TICKET_TYPES[order.plugin_type].params.model_validate(json.loads(order.params))
+    intent = params.intent()
+    engine = targets[0].instance.instance_type if targets else "mysql"
+    tables = _Tables(s, targets)
+    copies = max(1, len(tables.home))
+
+    statements: list[Statement] = []
+    complete = intent.complete
+    for text in intent.sql:
+        analysis = analyse(text, engine)
+        statements.extend(analysis.statements)
+        complete = complete and analysis.complete
+    kinds = set(intent.kinds) | {st.kind for st in statements}
+    named = [t.lower() for t in intent.tables if t] + [t for st in statements for t in st.tables]
+
+    affected: list[int | None] = [_affected(st, tables, copies) for st in statements]
+    if intent.kinds & {"DELETE", "UPDATE"}:
+        affected.extend(tables.estimate(t.lower()) for t in intent.tables)
+    if not complete:
+        affected.append(None)
+    export_rows = None
+    if order.plugin_type == "DATA_EXPORT" and complete:
+        export_rows = _total([_exported(st, tables) for st in statements if st.kind == "SELECT"])
+    return Facts(
+        plugin_type=order.plugin_type,
+        env_types=frozenset(t.instance.env_type for t in targets),
+        statement_kinds=frozenset(kinds),
+        tables=frozenset(q for t in named for q in tables.qualified(t)),
+        affected_rows=_total(affected),
+        export_rows=export_rows,
+        complete=complete,
+    )

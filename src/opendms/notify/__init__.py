@@ -1,0 +1,1 @@
+"""Notifications of ticket events to the outside."""

@@ -1,0 +1,1 @@
+"""SQL analysis on sqlglot ASTs. Nothing here opens a connection."""

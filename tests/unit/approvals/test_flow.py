@@ -1,0 +1,449 @@
+"""The approval flow on SQLite: routing, every ApprovalType, the guarantees users asked for."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select, text
+from sqlalchemy.exc import DBAPIError
+
+from opendms.approvals import flow, rule_sets, templates
+from opendms.catalog import service as catalog
+from opendms.errors import DmsError, ErrorCode
+from opendms.identity import service as identity
+from opendms.identity.caller import Caller
+from opendms.identity.roles import parse_roles
+from opendms.identity.secrets import SecretBox
+from opendms.orders import service as orders
+from opendms.store.db import Store
+from opendms.store.models import ApprovalEvent, Instance, Job, Order, User, WorkflowInstance
+from opendms.targets.base import TargetPolicy
+from opendms.targets.demo import ensure_demo_target
+
+
+def caller(user: User) -> Caller:
+    return Caller("AK", user.uid, user.user_id, user.tid, "t", parse_roles(user.roles))
+
+
+class World:
+    def __init__(self, store: Store, tid: int, users: dict[str, User], db_id: int, inst: int):
+        self.store, self.tid, self.users, self.db_id, self.instance_id = (
+            store,
+            tid,
+            users,
+            db_id,
+            inst,
+        )
+
+    def as_(self, name: str) -> Caller:
+        return caller(self.users[name])
+
+    def file(self, sql: str = "DELETE FROM orders WHERE id = 1", who: str = "alice", **extra):
+        with self.store.session() as s:
+            params = {
+                "DbItemList": [{"DbId": self.db_id}],
+                "EstimateAffectRows": 1,
+                "SqlType": "TEXT",
+                "ExecSQL": sql,
+                **extra,
+            }
+            return orders.create_order(
+                s, self.as_(who), "DC_COMMON", params, comment="fix"
+            ).order_id
+
+    def submit(self, order_id: int, who: str = "alice") -> int:
+        with self.store.session() as s:
+            return flow.submit(s, self.as_(who), order_id).workflow_instance_id
+
+    def act(self, wf: int, who: str, kind: str, **kw) -> None:
+        with self.store.session() as s:
+            flow.act(s, self.as_(who), wf, flow.Act(kind, **kw))
+
+    def detail(self, wf: int, who: str = "admin") -> flow.Detail:
+        with self.store.session() as s:
+            return flow.detail(s, self.as_(who), wf)
+
+    def status(self, order_id: int) -> str:
+        with self.store.session() as s:
+            return s.get(Order, order_id).status_code
+
+    def set_env(self, env: str) -> None:
+        with self.store.session() as s:
+            s.get(Instance, self.instance_id).env_type = env
+
+    def own(self, *names: str) -> None:
+        with self.store.session() as s:
+            catalog.set_owners(
+                s, self.tid, "DATABASE", self.db_id, [self.users[n].user_id for n in names]
+            )
+
+
+@pytest.fixture
+def world(store: Store, box: SecretBox, tmp_path: Path) -> World:
+    path = ensure_demo_target(tmp_path / "targets")
+    with store.session() as s:
+        tid = identity.create_tenant(s, "t").tid
+        users = {
+            name: identity.register_user(s, None, tid, uid, roles=roles)
+            for name, uid, roles in (
+                ("admin", "1", "ADMIN"),
+                ("dba", "2", "DBA"),
+                ("alice", "3", "USER"),
+                ("owen", "4", "USER"),
+                ("olga", "5", "USER"),
+                ("carol", "6", "USER"),
+            )
+        }
+        inst = catalog.register_instance(
+            s,
+            box,
+            TargetPolicy("", path.parent),
+            tid,
+            catalog.InstanceSpec(
+                instance_type="sqlite", host=str(path), dba_user_id=users["dba"].user_id
+            ),
+        )
+        (db,) = catalog.list_databases(s, tid, inst.instance_id).items
+        s.expunge_all()
+    w = World(store, tid, users, db.db_id, inst.instance_id)
+    w.own("owen", "olga")
+    return w
+
+
+def steps(detail: flow.Detail) -> list[tuple[str, str, list[int]]]:
+    return [(v.step.node_name, v.step.status, v.approvers) for v in detail.steps]
+
+
+def test_production_change_goes_owner_then_dba_and_the_story_is_told(world: World) -> None:
+    u = {n: x.user_id for n, x in world.users.items()}
+    order_id = world.file()
+    wf = world.submit(order_id)
+    assert world.status(order_id) == "toaudit"
+    d = world.detail(wf)
+    assert d.flow.template_name == "Owner->DBA" and d.flow.risk == "HIGH"
+    assert steps(d) == [
+        ("Owner", "AUDITING", [u["owen"], u["olga"]]),
+        ("DBA", "WAITING", []),
+    ]
+    assert any("production change" in r for r in d.reasons)
+    world.act(wf, "olga", "AGREE", comment="looks right")
+    assert steps(world.detail(wf))[1] == ("DBA", "AUDITING", [u["dba"]])
+    world.act(wf, "dba", "AGREE")
+    d = world.detail(wf)
+    assert d.flow.status == "APPROVED" and world.status(order_id) == "Approved"
+    first = d.steps[0].step
+    assert (first.operator_id, first.operate_comment, first.status) == (
+        u["olga"],
+        "looks right",
+        "APPROVED",
+    )
+    with world.store.session() as s:
+        acts = [(e.action, e.actor_id) for e in flow.events(s, world.as_("alice"), wf)]
+        assert acts == [("SUBMIT", u["alice"]), ("AGREE", u["olga"]), ("AGREE", u["dba"])]
+        # the base info says where the approval stands
+        assert flow.status_line(s, s.get(Order, order_id)) == "approved"
+
+
+def test_routing_by_environment_and_size(world: World) -> None:
+    # orders has 5,000 rows: a whole-table DELETE is not "large" ...
+    assert world.detail(world.submit(world.file())).flow.template_name == "Owner->DBA"
+    # ... but inserting 10,001 rows is
+    big = "INSERT INTO customers (id) VALUES " + ",".join(f"({i})" for i in range(10_001))
+    assert world.detail(world.submit(world.file(big))).flow.template_name == "Owner->DBA->Admin"
+    world.set_env("test")
+    d = world.detail(world.submit(world.file()))
+    assert (d.flow.template_name, d.flow.risk) == ("DBA", "LOW")
+    world.set_env("uat")
+    assert world.detail(world.submit(world.file())).flow.risk == "MIDDLE"
+
+
+RULES = """
+templates: {LOW: DBA, MIDDLE: Owner, HIGH: Owner->DBA, HIGHEST: Owner->DBA->Admin}
+rules:
+  - name: no drops
+    when: {statement_kinds: [DROP, TRUNCATE]}
+    forbid: drop a table through a schema ticket
+  - name: scratch tables are free
+    when: {tables: ["tmp_*"]}
+    risk: NONE
+  - name: customers
+    when: {tables: [customers]}
+    risk: HIGHEST
+"""
+
+
+def test_rules_forbid_waive_and_raise(world: World) -> None:
+    with world.store.session() as s:
+        rule_sets.load(s, world.tid, "strict", RULES)
+        rule_sets.assign(s, world.tid, world.instance_id, "strict")
+    with pytest.raises(DmsError) as err:
+        world.submit(world.file("DROP TABLE orders"))
+    assert err.value.code == ErrorCode.ORDER_FORBIDDEN and "no drops" in err.value.message
+    order_id = world.file("DELETE FROM tmp_import")
+    wf = world.submit(order_id)
+    d = world.detail(wf)
+    assert (d.flow.template_id, d.flow.status) == (templates.NO_APPROVAL, "APPROVED")
+    assert world.status(order_id) == "Approved" and not d.steps
+    # NONE only wins when nothing riskier matched
+    wf = world.submit(world.file("UPDATE customers SET name = 'x'; DELETE FROM tmp_a"))
+    assert world.detail(wf).flow.template_name == "Owner->DBA->Admin"
+    # default risk (HIGH) when no rule matched
+    assert world.detail(world.submit(world.file())).flow.template_name == "Owner->DBA"
+
+
+def test_an_unknown_safe_rule_falls_back_to_the_default_and_says_so(world: World) -> None:
+    with world.store.session() as s:
+        s.get(Instance, world.instance_id).safe_rule = "自由操作"
+    d = world.detail(world.submit(world.file()))
+    assert d.flow.template_name == "Owner->DBA"
+    assert any("no rule set named" in r for r in d.reasons)
+
+
+def test_nobody_approves_their_own_ticket(world: World) -> None:
+    world.own("alice")  # the committer is the only owner
+    wf = world.submit(world.file())
+    d = world.detail(wf)
+    (first, _) = d.steps
+    assert first.approvers == [] and "is the committer" in first.step.note
+    assert any("no approver" in r for r in d.reasons)
+    with pytest.raises(DmsError) as err:
+        world.act(wf, "alice", "AGREE")
+    assert err.value.code == ErrorCode.SELF_APPROVAL
+    # an administrator can move the stuck node on
+    with pytest.raises(DmsError):
+        world.act(wf, "alice", "TRANSFER", new_approvers=(world.users["alice"].user_id,))
+    world.act(wf, "admin", "TRANSFER", new_approvers=(world.users["carol"].user_id,))
+    world.act(wf, "carol", "AGREE")
+    assert world.detail(wf).current.step.node_name == "DBA"
+
+
+def test_self_approval_can_be_allowed_by_the_rule_set(world: World) -> None:
+    with world.store.session() as s:
+        rule_sets.load(
+            s,
+            world.tid,
+            "default",
+            "self_approval: true\ntemplates: {LOW: Owner, MIDDLE: Owner, HIGH: Owner, "
+            "HIGHEST: Owner}\n",
+        )
+    world.own("alice")
+    wf = world.submit(world.file())
+    world.act(wf, "alice", "AGREE")
+    assert world.detail(wf).flow.status == "APPROVED"
+
+
+def test_empty_dba_node_is_flagged_not_skipped(world: World) -> None:
+    with world.store.session() as s:
+        s.get(Instance, world.instance_id).dba_user_id = None
+    order_id = world.file()
+    wf = world.submit(order_id)
+    world.act(wf, "owen", "AGREE")
+    d = world.detail(wf)
+    assert d.flow.status == "AUDITING" and d.current.step.node_name == "DBA"
+    assert d.current.approvers == [] and "no DBA is set" in d.current.step.note
+    with world.store.session() as s:
+        assert "waiting for an administrator" in flow.status_line(s, s.get(Order, order_id))
+        admin_queue = orders.list_orders(
+            s, world.as_("admin"), orders.OrderFilter(scope="AS_HANDLER"), 1, 10
+        )
+        assert [o.order_id for o in admin_queue.items] == [order_id]
+    with pytest.raises(DmsError) as err:  # only an administrator fixes a stalled node
+        world.act(wf, "owen", "TRANSFER", new_approvers=(world.users["dba"].user_id,))
+    assert err.value.code == ErrorCode.PERMISSION_DENIED
+    world.act(wf, "admin", "TRANSFER", new_approvers=(world.users["dba"].user_id,))
+    world.act(wf, "dba", "AGREE")
+    assert world.status(order_id) == "Approved"
+
+
+def test_only_current_approvers_act_and_a_repeat_never_approves_the_next_node(
+    world: World,
+) -> None:
+    world.own("owen")
+    with world.store.session() as s:  # owen is the DBA too: he could approve both nodes
+        s.get(Instance, world.instance_id).dba_user_id = world.users["owen"].user_id
+    order_id = world.file()
+    wf = world.submit(order_id)
+    for outsider, code in (
+        ("admin", ErrorCode.NOT_CURRENT_APPROVER),  # sees every ticket, approves none here
+        ("carol", ErrorCode.WORKFLOW_NOT_FOUND),  # may not even see it
+    ):
+        with pytest.raises(DmsError) as err:
+            world.act(wf, outsider, "AGREE")
+        assert err.value.code == code
+    world.act(wf, "owen", "AGREE")
+    world.act(wf, "owen", "AGREE")  # the double click
+    d = world.detail(wf)
+    assert [v.step.status for v in d.steps] == ["APPROVED", "AUDITING"]
+    assert d.current.approvers == []  # owen approved a node already; nobody else is DBA
+    assert "already approved a node" in d.current.step.note
+    with world.store.session() as s:
+        acts = [e.action for e in flow.events(s, world.as_("admin"), wf)]
+    assert acts == ["SUBMIT", "AGREE", "REPEAT"]
+
+
+def test_reject_ends_the_ticket_and_it_cannot_execute(world: World) -> None:
+    order_id = world.file()
+    wf = world.submit(order_id)
+    world.act(wf, "owen", "REJECT", comment="wrong table")
+    assert world.status(order_id) == "reject"
+    assert world.detail(wf).flow.status == "REJECT"
+    with world.store.session() as s:
+        assert s.scalars(select(Job.state).where(Job.order_id == order_id)).all() == ["cancelled"]
+        with pytest.raises(DmsError) as err:
+            orders.queue_execution(s, s.get(Order, order_id))
+        assert err.value.code == ErrorCode.ORDER_STATUS_INVALID
+    with pytest.raises(DmsError) as err:
+        world.act(wf, "dba", "AGREE")
+    assert err.value.code == ErrorCode.ORDER_STATUS_INVALID
+    world.act(wf, "owen", "REJECT")  # a retried reject is answered, not an error
+
+
+def test_cancel_returns_the_ticket_to_its_committer(world: World) -> None:
+    order_id = world.file()
+    wf = world.submit(order_id)
+    with pytest.raises(DmsError) as err:
+        world.act(wf, "owen", "CANCEL")
+    assert err.value.code == ErrorCode.PERMISSION_DENIED
+    world.act(wf, "alice", "CANCEL", comment="needs a WHERE")
+    assert world.status(order_id) == "new"
+    assert world.detail(wf).flow.status == "CANCEL"
+    wf2 = world.submit(order_id)  # submitted again: a new workflow instance
+    assert wf2 != wf and world.status(order_id) == "toaudit"
+    with pytest.raises(DmsError) as err:
+        world.submit(order_id)
+    assert err.value.code == ErrorCode.ORDER_STATUS_INVALID
+
+
+def test_transfer_on_behalf_and_to_a_list(world: World) -> None:
+    u = {n: x.user_id for n, x in world.users.items()}
+    order_id = world.file()
+    wf = world.submit(order_id)
+    world.act(wf, "owen", "TRANSFER", new_approvers=(u["carol"],))
+    assert world.detail(wf).current.approvers == [u["olga"], u["carol"]]
+    with pytest.raises(DmsError) as err:  # a user may not hand over someone else's task
+        world.act(wf, "carol", "TRANSFER", old_approver=u["olga"], new_approvers=(u["owen"],))
+    assert err.value.code == ErrorCode.PERMISSION_DENIED
+    world.act(wf, "dba", "TRANSFER", old_approver=u["olga"], new_approvers=(u["owen"], u["dba"]))
+    assert world.detail(wf).current.approvers == [u["carol"], u["owen"], u["dba"]]
+    with pytest.raises(DmsError) as err:
+        world.act(wf, "carol", "TRANSFER", new_approvers=(u["alice"],))
+    assert err.value.code == ErrorCode.SELF_APPROVAL
+    with world.store.session() as s:
+        (event,) = [e for e in flow.events(s, world.as_("admin"), wf) if e.on_behalf_of]
+        assert (event.actor_id, event.on_behalf_of) == (u["dba"], u["olga"])
+        # olga was asked once: she still sees the ticket
+        orders.get_order(s, world.as_("olga"), order_id)
+
+
+def test_add_approval_node_before_and_after(world: World) -> None:
+    u = {n: x.user_id for n, x in world.users.items()}
+    with world.store.session() as s:
+        node = templates.create_node(s, world.tid, "Security", [u["carol"]]).node_id
+    wf = world.submit(world.file())
+    world.act(wf, "owen", "ADD_APPROVAL_NODE", node_id=node, node_position="POST_ADD_APPROVAL_NODE")
+    assert [v.step.node_name for v in world.detail(wf).steps] == ["Owner", "Security", "DBA"]
+    world.act(wf, "admin", "ADD_APPROVAL_NODE", node_id=node, node_position="PRE_ADD_APPROVAL_NODE")
+    d = world.detail(wf)
+    assert steps(d)[:2] == [
+        ("Security", "AUDITING", [u["carol"]]),
+        ("Owner", "WAITING", [u["owen"], u["olga"]]),
+    ]
+    with pytest.raises(DmsError) as err:
+        world.act(
+            wf, "carol", "ADD_APPROVAL_NODE", node_id=10**9, node_position="PRE_ADD_APPROVAL_NODE"
+        )
+    assert err.value.code == ErrorCode.WORKFLOW_NODE_NOT_FOUND
+    for who in ("carol", "owen"):
+        world.act(wf, who, "AGREE")
+    # carol approved a node already: the second Security node has nobody left
+    assert world.detail(wf).current.step.node_name == "Security"
+    assert world.detail(wf).current.approvers == []
+
+
+def test_auto_exec_mode_queues_execution_on_approval(world: World) -> None:
+    order_id = world.file(ExecMode="AUTO")
+    world.set_env("dev")
+    wf = world.submit(order_id)
+    with world.store.session() as s:
+        assert not s.scalars(select(Job).where(Job.kind == "execute")).all()
+    world.act(wf, "dba", "AGREE")
+    with world.store.session() as s:
+        (job,) = s.scalars(select(Job).where(Job.kind == "execute")).all()
+        assert (job.order_id, job.state) == (order_id, "queued")
+
+
+def test_close_cancels_the_approval(world: World) -> None:
+    order_id = world.file()
+    wf = world.submit(order_id)
+    with world.store.session() as s:
+        orders.close_order(s, world.as_("alice"), order_id, "not needed")
+    assert world.detail(wf).flow.status == "CANCEL"
+    with pytest.raises(DmsError):
+        world.act(wf, "owen", "AGREE")
+
+
+def test_the_audit_trail_refuses_changes(world: World) -> None:
+    world.submit(world.file())
+    for statement in ("UPDATE approval_events SET comment = 'x'", "DELETE FROM approval_events"):
+        with pytest.raises(DBAPIError), world.store.session() as s:
+            s.execute(text(statement))
+    with world.store.session() as s:
+        assert len(s.scalars(select(ApprovalEvent)).all()) == 1
+
+
+def test_workflows_are_private_to_who_may_see_the_ticket(world: World) -> None:
+    wf = world.submit(world.file())
+    for who in ("carol",):
+        with pytest.raises(DmsError) as err:
+            world.detail(wf, who)
+        assert err.value.code == ErrorCode.WORKFLOW_NOT_FOUND
+        with pytest.raises(DmsError) as err:
+            world.act(wf, who, "AGREE")
+        assert err.value.code == ErrorCode.WORKFLOW_NOT_FOUND
+    with world.store.session() as s:
+        queue = orders.list_orders(
+            s, world.as_("owen"), orders.OrderFilter(scope="AS_HANDLER"), 1, 10
+        )
+        assert len(queue.items) == 1
+        assert not orders.list_orders(
+            s, world.as_("carol"), orders.OrderFilter(scope="AS_HANDLER"), 1, 10
+        ).items
+
+
+def test_preview_matches_what_submission_does(world: World) -> None:
+    order_id = world.file()
+    with world.store.session() as s:
+        plan = flow.plan(s, s.get(Order, order_id))
+    assert plan.template.name == "Owner->DBA"
+    assert [(n.name, r.approvers) for n, r in plan.nodes] == [
+        ("Owner", [world.users["owen"].user_id, world.users["olga"].user_id]),
+        ("DBA", [world.users["dba"].user_id]),
+    ]
+    assert world.status(order_id) == "new"  # a preview changes nothing
+    with world.store.session() as s:
+        assert not s.scalars(select(WorkflowInstance)).all()
+
+
+def test_only_the_committer_submits(world: World) -> None:
+    order_id = world.file()
+    with pytest.raises(DmsError) as err:
+        world.submit(order_id, "admin")
+    assert err.value.code == ErrorCode.PERMISSION_DENIED
+
+
+def test_a_type_with_a_precheck_waits_for_it(world: World, monkeypatch) -> None:
+    from dataclasses import replace
+
+    from opendms.tickets import types
+
+    monkeypatch.setitem(
+        types.TICKET_TYPES, "DC_COMMON", replace(types.TICKET_TYPES["DC_COMMON"], has_precheck=True)
+    )
+    order_id = world.file()
+    with pytest.raises(DmsError) as err:
+        world.submit(order_id)
+    assert "precheck" in err.value.message
+    with world.store.session() as s:
+        s.execute(text("UPDATE jobs SET state = 'succeeded'"))
+    world.submit(order_id)
