@@ -197,12 +197,15 @@ def _resolve(
     if kept:
         return Resolved(kept, "")
     reasons = {
-        _may_approve(u, order, self_approval, one_node_per_approver, approved_before) for u in named
+        refusal[1]
+        for u in named
+        if (
+            refusal := _may_approve(u, order, self_approval, one_node_per_approver, approved_before)
+        )
     }
     return Resolved(
         [],
-        f"Node '{node.name}' has no approver: everyone it names "
-        f"{' or '.join(sorted(r for r in reasons if r))}.",
+        f"Node '{node.name}' has no approver: everyone it names {' or '.join(sorted(reasons))}.",
     )
 
 
@@ -212,13 +215,14 @@ def _may_approve(
     self_approval: bool,
     one_node_per_approver: bool,
     approved_before: set[int],
-) -> str | None:
-    """Why ``user_id`` may not approve a node of this ticket, or None. The one place both
-    rules live: resolution, transfers and the acts themselves all ask here."""
+) -> tuple[ErrorCode, str] | None:
+    """Why ``user_id`` may not approve a node of this ticket, or None: the one place both
+    rules live. Resolution, re-resolution and transfers ask here; acts then only check that
+    the caller is an approver of the current node."""
     if user_id == order.committer_id and not self_approval:
-        return "is the committer"
+        return ErrorCode.SELF_APPROVAL, "is the committer"
     if one_node_per_approver and user_id in approved_before:
-        return "already approved a node of this ticket"
+        return ErrorCode.INVALID_PARAMETER, "already approved a node of this ticket"
     return None
 
 
@@ -336,11 +340,24 @@ def _tables(flow: WorkflowInstance) -> list[str]:
 
 
 def _reach(s: Session, order: Order, flow: WorkflowInstance, step: WorkflowStep) -> None:
-    """Make ``step`` the current node, resolving its approvers now (unless it was reached
-    before and already has them, e.g. after a node was inserted ahead of it)."""
+    """Make ``step`` the current node, resolving its approvers now. A node reached before
+    (a node was inserted ahead of it) keeps its approvers, less anyone the rules now exclude."""
     flow.current_position = step.position
     step.status = "AUDITING"
-    if approvers_of(s, step):
+    kept = approvers_of(s, step)
+    if kept:
+        before = _approved_before(s, flow)
+        dropped = [
+            u
+            for u in kept
+            if _may_approve(u, order, flow.self_approval, flow.one_node_per_approver, before)
+        ]
+        _deactivate(s, step, dropped)
+        if len(dropped) == len(kept):
+            step.note = (
+                f"Node '{step.node_name}' has no approver: everyone it names already approved "
+                "a node of this ticket."
+            )
         return
     node = s.get(WorkflowNode, step.node_id)
     if node is None:  # deleted with its tenant's configuration; nobody to ask
@@ -358,6 +375,18 @@ def _reach(s: Session, order: Order, flow: WorkflowInstance, step: WorkflowStep)
     step.note = resolved.note
     s.add_all(WorkflowApprover(step_id=step.step_id, user_id=u) for u in resolved.approvers)
     s.flush()
+
+
+def _deactivate(s: Session, step: WorkflowStep, user_ids: Sequence[int]) -> None:
+    if user_ids:
+        s.execute(
+            update(WorkflowApprover)
+            .where(
+                WorkflowApprover.step_id == step.step_id,
+                WorkflowApprover.user_id.in_(user_ids),
+            )
+            .values(active=False)
+        )
 
 
 def _finish(s: Session, order: Order, flow: WorkflowInstance, actor: Caller | None) -> None:
@@ -461,23 +490,27 @@ class Act:
 def _locked_flow(
     s: Session, caller: Caller, workflow_instance_id: int
 ) -> tuple[WorkflowInstance, Order]:
-    flow = s.scalars(
-        select(WorkflowInstance)
-        .where(
+    """The flow and its ticket, both locked: the ticket first, as every writer of a ticket
+    (submission, closing) takes its row first, so no two of them wait on each other."""
+    order_id = s.scalar(
+        select(WorkflowInstance.order_id).where(
             WorkflowInstance.workflow_instance_id == workflow_instance_id,
             WorkflowInstance.tid == caller.tid,
         )
-        .with_for_update()
-    ).first()
+    )
     missing = DmsError(
         ErrorCode.WORKFLOW_NOT_FOUND, f"Workflow instance {workflow_instance_id} does not exist."
     )
-    if flow is None:
+    if order_id is None:
         raise missing
     try:
-        order = orders.get_order(s, caller, flow.order_id, lock=True)
+        order = orders.get_order(s, caller, order_id, lock=True)
     except DmsError:
         raise missing from None
+    flow = s.get(
+        WorkflowInstance, workflow_instance_id, with_for_update=True, populate_existing=True
+    )
+    assert flow is not None, "a workflow instance is never deleted while its ticket exists"
     return flow, order
 
 
@@ -643,19 +676,13 @@ def _transfer(
         user = s.get(User, user_id)
         if user is None or user.tid != order.tid or user.state != "NORMAL":
             raise DmsError(ErrorCode.USER_NOT_FOUND, f"No active user {user_id} in the tenant.")
-        why = _may_approve(user_id, order, flow.self_approval, flow.one_node_per_approver, before)
-        if why:
-            raise DmsError(
-                ErrorCode.SELF_APPROVAL
-                if why == "is the committer"
-                else ErrorCode.INVALID_PARAMETER,
-                f"User {user_id} {why}.",
-            )
-    s.execute(
-        update(WorkflowApprover)
-        .where(WorkflowApprover.step_id == step.step_id, WorkflowApprover.user_id == old)
-        .values(active=False)
-    )
+        refusal = _may_approve(
+            user_id, order, flow.self_approval, flow.one_node_per_approver, before
+        )
+        if refusal:
+            raise DmsError(refusal[0], f"User {user_id} {refusal[1]}.")
+    if old not in new:
+        _deactivate(s, step, [old])
     s.add_all(WorkflowApprover(step_id=step.step_id, user_id=u) for u in new if u not in current)
     step.note = ""
     s.flush()

@@ -447,3 +447,12 @@ def test_a_type_with_a_precheck_waits_for_it(world: World, monkeypatch) -> None:
     with world.store.session() as s:
         s.execute(text("UPDATE jobs SET state = 'succeeded'"))
     world.submit(order_id)
+
+
+def test_a_transfer_that_keeps_the_old_approver_keeps_them_active(world: World) -> None:
+    u = {n: x.user_id for n, x in world.users.items()}
+    wf = world.submit(world.file())
+    world.act(wf, "owen", "TRANSFER", new_approvers=(u["owen"], u["carol"]))
+    assert world.detail(wf).current.approvers == [u["owen"], u["olga"], u["carol"]]
+    world.act(wf, "owen", "AGREE")
+    assert world.detail(wf).current.step.node_name == "DBA"
