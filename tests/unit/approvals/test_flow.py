@@ -456,3 +456,28 @@ def test_a_transfer_that_keeps_the_old_approver_keeps_them_active(world: World) 
     assert world.detail(wf).current.approvers == [u["owen"], u["olga"], u["carol"]]
     world.act(wf, "owen", "AGREE")
     assert world.detail(wf).current.step.node_name == "DBA"
+
+
+def test_every_system_node_kind_resolves_to_its_people(world: World) -> None:
+    u = {n: x.user_id for n, x in world.users.items()}
+    order_id = world.file()
+    with world.store.session() as s:
+        node = templates.create_node(s, world.tid, "Release", [u["carol"], u["alice"]])
+        templates.create_template(
+            s, world.tid, "Everyone", ["Admin", "DBA Roles", "DBA", "Owner", "Release"]
+        )
+        rule_sets.load(
+            s,
+            world.tid,
+            "default",
+            "templates: {LOW: Everyone, MIDDLE: Everyone, HIGH: Everyone, HIGHEST: Everyone}\n",
+        )
+        plan = flow.plan(s, s.get(Order, order_id))
+    assert node.node_type == "USER_LIST"
+    assert [(n.name, n.node_type, r.approvers) for n, r in plan.nodes] == [
+        ("Admin", "SYS", [u["admin"]]),
+        ("DBA Roles", "SYS", [u["dba"]]),
+        ("DBA", "SYS", [u["dba"]]),
+        ("Owner", "SYS", [u["owen"], u["olga"]]),
+        ("Release", "USER_LIST", [u["carol"]]),  # alice filed the ticket
+    ]
