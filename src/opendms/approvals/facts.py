@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from opendms.approvals.rules import Facts
@@ -48,15 +48,16 @@ def targets_of(s: Session, order: Order) -> list[Target]:
 class _Tables:
     """Row estimates of the tables a ticket names, looked up in the catalog once."""
 
-    def __init__(self, s: Session, targets: list[Target]) -> None:
+    def __init__(self, s: Session, targets: list[Target], names: set[str]) -> None:
         instance_ids = [t.instance.instance_id for t in targets]
         self.home = [db for t in targets for db in t.databases]
         self.rows: dict[tuple[int, str], int] = {}
         self.schemas: dict[str, list[int]] = {}
+        short = {n.rsplit(".", 1)[-1] for n in names}
         for db_id, schema, name, num_rows in s.execute(
             select(Database.db_id, Database.schema_name, DbTable.name, DbTable.num_rows)
             .join(DbTable, DbTable.db_id == Database.db_id)
-            .where(Database.instance_id.in_(instance_ids))
+            .where(Database.instance_id.in_(instance_ids), func.lower(DbTable.name).in_(short))
         ):
             self.rows[(db_id, name.lower())] = num_rows
             ids = self.schemas.setdefault(schema.lower(), [])
@@ -104,9 +105,6 @@ def ticket_facts(s: Session, order: Order, targets: list[Target]) -> Facts:
     params = TICKET_TYPES[order.plugin_type].params.model_validate(json.loads(order.params))
     intent = params.intent()
     engine = targets[0].instance.instance_type if targets else "mysql"
-    tables = _Tables(s, targets)
-    copies = max(1, len(tables.home))
-
     statements: list[Statement] = []
     complete = intent.complete
     for text in intent.sql:
@@ -115,6 +113,8 @@ def ticket_facts(s: Session, order: Order, targets: list[Target]) -> Facts:
         complete = complete and analysis.complete
     kinds = set(intent.kinds) | {st.kind for st in statements}
     named = [t.lower() for t in intent.tables if t] + [t for st in statements for t in st.tables]
+    tables = _Tables(s, targets, set(named))
+    copies = max(1, len(tables.home))
 
     affected: list[int | None] = [_affected(st, tables, copies) for st in statements]
     if intent.kinds & {"DELETE", "UPDATE"}:

@@ -16,7 +16,7 @@ from importlib import resources
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
 from opendms.sql.statements import KINDS
 from opendms.tickets.types import TICKET_TYPES
@@ -30,7 +30,14 @@ MAX_DOCUMENT_BYTES = 256 * 1024
 NO_APPROVAL_NAMES = ("-1", "none")
 
 Text = Annotated[str, Field(min_length=1, max_length=512)]
-TemplateRef = Annotated[str, Field(min_length=1, max_length=128)]
+
+
+def _template_ref(value: object) -> object:
+    """``-1`` written as a number means no approval, like the string."""
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+TemplateRef = Annotated[str, BeforeValidator(_template_ref), Field(min_length=1, max_length=128)]
 
 
 class RuleSetError(ValueError):
