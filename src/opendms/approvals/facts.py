@@ -91,7 +91,8 @@ def _affected(st: Statement, tables: _Tables, copies: int) -> int | None:
 
 
 def _exported(st: Statement, tables: _Tables) -> int | None:
-    bound = tables.estimate(st.tables[0]) if len(st.tables) == 1 else None
+    # one table read once: at most its rows; a join or a union may return more
+    bound = tables.estimate(st.tables[0]) if st.references == 1 else None
     if st.limit is not None:
         return st.limit if bound is None else min(bound, st.limit)
     return bound

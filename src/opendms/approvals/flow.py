@@ -389,13 +389,15 @@ def _deactivate(s: Session, step: WorkflowStep, user_ids: Sequence[int]) -> None
         )
 
 
-def _finish(s: Session, order: Order, flow: WorkflowInstance, actor: Caller | None) -> None:
+def _finish(
+    s: Session, order: Order, flow: WorkflowInstance, actor: Caller | None, comment: str = ""
+) -> None:
     flow.status = "APPROVED"
     flow.current_position = None
     order.status_code = "Approved"
     order.updated_at = utcnow()
     s.flush()
-    _notify(s, order, flow, "order.approved", actor)
+    _notify(s, order, flow, "order.approved", actor, comment)
     if orders.exec_mode(order) == "AUTO":
         orders.queue_execution(s, order)
 
@@ -600,7 +602,7 @@ def _agree(
     if later:
         _reach(s, order, flow, later[0])
     else:
-        _finish(s, order, flow, caller)
+        _finish(s, order, flow, caller, what.comment)
 
 
 def _operate(step: WorkflowStep, caller: Caller, status: str, comment: str) -> None:
@@ -844,13 +846,7 @@ def _notify(
         order.tid,
         event,
         {
-            "order": {
-                "order_id": order.order_id,
-                "plugin_type": order.plugin_type,
-                "status_code": order.status_code,
-                "committer_id": order.committer_id,
-                "comment": order.comment,
-            },
+            **webhooks.ticket_event(order, actor, comment),
             "workflow": {
                 "workflow_instance_id": flow.workflow_instance_id,
                 "status": flow.status,
@@ -859,7 +855,5 @@ def _notify(
                 "current_node": current.step.node_name if current else None,
                 "current_approvers": current.approvers if current else [],
             },
-            "actor": {"user_id": actor.user_id, "nick_name": actor.nick_name} if actor else None,
-            "comment": comment,
         },
     )

@@ -11,12 +11,23 @@ analyse here) is assumed to be the worst: it matches "over" limits, statement ki
 from __future__ import annotations
 
 import fnmatch
+import json
 from dataclasses import dataclass
 from importlib import resources
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from opendms.sql.statements import KINDS
 from opendms.tickets.types import TICKET_TYPES
@@ -75,7 +86,7 @@ class Rows(_Strict):
         return " and ".join(parts)
 
 
-def _choices(values: list[str], allowed: tuple[str, ...] | list[str], what: str) -> list[str]:
+def _choices(values: list[str], allowed: tuple[str, ...], what: str) -> list[str]:
     bad = [v for v in values if v not in allowed]
     if bad:
         raise ValueError(f"unknown {what} {', '.join(map(repr, bad))}; one of {', '.join(allowed)}")
@@ -90,12 +101,15 @@ class When(_Strict):
     affected_rows: Rows | None = None
     export_rows: Rows | None = None
 
-    @model_validator(mode="after")
-    def _known_values(self) -> When:
-        _choices(self.ticket_types or [], list(TICKET_TYPES), "ticket type")
-        _choices(self.env or [], ENV_TYPES, "environment")
-        _choices(self.statement_kinds or [], KINDS, "statement kind")
-        return self
+    @field_validator("ticket_types", "env", "statement_kinds")
+    @classmethod
+    def _known_values(cls, values: list[str] | None, info: ValidationInfo) -> list[str] | None:
+        allowed, what = {
+            "ticket_types": (tuple(TICKET_TYPES), "ticket type"),
+            "env": (ENV_TYPES, "environment"),
+            "statement_kinds": (KINDS, "statement kind"),
+        }[str(info.field_name)]
+        return _choices(values, allowed, what) if values else values
 
 
 class Rule(_Strict):
@@ -125,19 +139,21 @@ class PartialTemplates(_Strict):
     HIGHEST: TemplateRef | None = None
 
 
+def _ticket_type(value: str) -> str:
+    return _choices([value], tuple(TICKET_TYPES), "ticket type")[0]
+
+
+TicketTypeName = Annotated[str, AfterValidator(_ticket_type)]
+
+
 class RuleSet(_Strict):
     description: Annotated[str, Field(max_length=4096)] = ""
     self_approval: bool = False
     one_node_per_approver: bool = True
     default_risk: Level = "HIGH"
     templates: Templates
-    by_ticket_type: dict[str, PartialTemplates] = {}
+    by_ticket_type: dict[TicketTypeName, PartialTemplates] = {}
     rules: Annotated[list[Rule], Field(max_length=1000)] = []
-
-    @model_validator(mode="after")
-    def _known_types(self) -> RuleSet:
-        _choices(list(self.by_ticket_type), list(TICKET_TYPES), "ticket type")
-        return self
 
     def template_for(self, plugin_type: str, risk: str) -> str | None:
         """The template name for a risk level; None means no approval."""
@@ -158,8 +174,10 @@ class RuleSet(_Strict):
 # ------------------------------------------------------------------ parsing
 
 
-def _line_of(root: yaml.Node, loc: tuple[int | str, ...]) -> int:
+def _line_of(root: yaml.Node | None, loc: tuple[int | str, ...]) -> int:
     """The 1-based line of the node at ``loc`` (or of its deepest existing ancestor)."""
+    if root is None:
+        return 1
     node = root
     for part in loc:
         if isinstance(node, yaml.MappingNode):
@@ -179,40 +197,62 @@ def _line_of(root: yaml.Node, loc: tuple[int | str, ...]) -> int:
     return node.start_mark.line + 1
 
 
-def _duplicate_keys(node: yaml.Node) -> None:
+def _duplicate_keys(node: yaml.Node, path: tuple[str, ...] = ()) -> None:
     if isinstance(node, yaml.MappingNode):
         seen: set[str] = set()
         for key, value in node.value:
+            where = (*path, str(key.value))
             if key.value in seen:
-                raise RuleSetError(f"line {key.start_mark.line + 1}: {key.value!r} appears twice")
+                raise RuleSetError(
+                    f"line {key.start_mark.line + 1}: {'.'.join(where)}: appears twice"
+                )
             seen.add(key.value)
-            _duplicate_keys(value)
+            _duplicate_keys(value, where)
     elif isinstance(node, yaml.SequenceNode):
-        for item in node.value:
-            _duplicate_keys(item)
+        for i, item in enumerate(node.value):
+            _duplicate_keys(item, (*path, str(i)))
+
+
+def _yaml_error(exc: yaml.YAMLError, what: str) -> RuleSetError:
+    mark = getattr(exc, "problem_mark", None)
+    where = f"line {mark.line + 1}: " if mark is not None else ""
+    return RuleSetError(f"{where}not valid {what}: {getattr(exc, 'problem', None) or exc}")
+
+
+def _load(text: str) -> tuple[Any, yaml.Node | None]:
+    """The document's data, and its YAML node tree for line numbers. JSON is read by the json
+    module (YAML parsers refuse the tabs JSON allows); its node tree comes from the same text
+    with tabs expanded, which keeps every line where it was."""
+    if text.lstrip().startswith(("{", "[")):
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise RuleSetError(f"line {exc.lineno}: not valid JSON: {exc.msg}") from None
+        try:
+            return data, yaml.compose(text.expandtabs(), Loader=yaml.SafeLoader)
+        except yaml.YAMLError:
+            return data, None
+    try:
+        return yaml.safe_load(text), yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        raise _yaml_error(exc, "YAML or JSON") from None
 
 
 def parse(text: str) -> RuleSet:
     """A rule set from YAML or JSON text, or :class:`RuleSetError` naming line and field."""
     if len(text.encode()) > MAX_DOCUMENT_BYTES:
         raise RuleSetError(f"a rule set is at most {MAX_DOCUMENT_BYTES // 1024} KiB")
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data: Any = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}: " if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise RuleSetError(f"{where}not valid YAML or JSON: {problem}") from None
-    if root is None or not isinstance(data, dict):
+    data, root = _load(text)
+    if not isinstance(data, dict):
         raise RuleSetError("line 1: a rule set is a mapping (keys such as 'templates', 'rules')")
-    _duplicate_keys(root)
+    if root is not None:
+        _duplicate_keys(root)
     try:
         return RuleSet.model_validate(data)
     except ValidationError as exc:
         problems = []
         for err in exc.errors(include_url=False, include_input=False)[:5]:
-            loc = tuple(err["loc"])
+            loc = tuple(p for p in err["loc"] if p != "[key]")  # a bad dict key: the key
             field = ".".join(str(p) for p in loc) or "(document)"
             message = str(err["msg"]).removeprefix("Value error, ")
             if err["type"] == "extra_forbidden":
@@ -258,9 +298,11 @@ class Facts:
 
 
 def _table_matches(pattern: str, table: str) -> bool:
+    """``schema.table`` patterns match qualified names; a bare pattern matches the table name
+    in any schema (and only the table name: ``tmp_*`` is not ``tmp_backup.customers``)."""
     pattern = pattern.lower()
-    short = table.rsplit(".", 1)[-1]
-    return fnmatch.fnmatchcase(table, pattern) or fnmatch.fnmatchcase(short, pattern)
+    name = table if "." in pattern else table.rsplit(".", 1)[-1]
+    return fnmatch.fnmatchcase(name, pattern)
 
 
 def matches(when: When, facts: Facts) -> bool:

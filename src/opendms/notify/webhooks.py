@@ -28,9 +28,10 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from opendms.errors import DmsError, ErrorCode
+from opendms.identity.caller import Caller
 from opendms.identity.secrets import SecretBox
 from opendms.store.db import Store
-from opendms.store.models import Webhook, WebhookDelivery, utcnow
+from opendms.store.models import Order, Webhook, WebhookDelivery, utcnow
 
 log = logging.getLogger("opendms.webhooks")
 
@@ -39,6 +40,7 @@ EVENTS = (
     "order.approved",
     "order.rejected",
     "order.cancelled",
+    "order.closed",
     "order.transferred",
     "order.node_added",
     "order.executed",
@@ -112,6 +114,21 @@ def emit(s: Session, tid: int, event: str, data: dict[str, Any]) -> WebhookDeliv
     delivery.payload = json.dumps(envelope, ensure_ascii=False, separators=(",", ":"))
     s.flush()
     return delivery
+
+
+def ticket_event(order: Order, actor: Caller | None, comment: str) -> dict[str, Any]:
+    """The parts of a ticket event every event shares (docs/webhooks.md)."""
+    return {
+        "order": {
+            "order_id": order.order_id,
+            "plugin_type": order.plugin_type,
+            "status_code": order.status_code,
+            "committer_id": order.committer_id,
+            "comment": order.comment,
+        },
+        "actor": {"user_id": actor.user_id, "nick_name": actor.nick_name} if actor else None,
+        "comment": comment,
+    }
 
 
 def deliveries(s: Session, tid: int, limit: int = 50) -> Sequence[WebhookDelivery]:
@@ -209,9 +226,9 @@ def record(
     status: int | None,
     error: str,
 ) -> None:
-    row = s.get(WebhookDelivery, claimed.delivery_id)
-    if row is None:
-        return
+    row = s.get(WebhookDelivery, claimed.delivery_id, with_for_update=True)
+    if row is None or row.state != "sending" or row.attempts != claimed.attempts:
+        return  # our lease ran out and another process took the delivery over
     row.last_status = status
     row.lease_until = None
     if status is not None and 200 <= status < 300:

@@ -23,6 +23,7 @@ from opendms.catalog import service as catalog
 from opendms.catalog.service import Page
 from opendms.errors import DmsError, ErrorCode
 from opendms.identity.caller import Caller
+from opendms.notify import webhooks
 from opendms.store.models import (
     ApprovalEvent,
     Attachment,
@@ -377,6 +378,7 @@ def close_order(s: Session, caller: Caller, order_id: int, reason: str) -> Order
                 comment=reason,
             )
         )
+    webhooks.emit(s, order.tid, "order.closed", webhooks.ticket_event(order, caller, reason))
     s.flush()
     return order
 

@@ -4,7 +4,8 @@ INSERT … VALUES carries. Approval routing and review read this; nothing here c
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 
 import sqlglot
 from sqlglot import exp
@@ -51,6 +52,7 @@ _BY_CLASS: dict[type[exp.Expression], str] = {
     exp.Drop: "DROP",
     exp.TruncateTable: "TRUNCATE",
     exp.Grant: "GRANT",
+    exp.Revoke: "REVOKE",
     exp.Set: "SET",
 }
 
@@ -63,6 +65,8 @@ class Statement:
     literal_rows: int | None
     # SELECT … LIMIT n: at most n rows.
     limit: int | None
+    # Table references, counting a table read twice (a self-join, a UNION) twice.
+    references: int = field(default=0, compare=False)
 
 
 @dataclass(frozen=True)
@@ -99,34 +103,75 @@ def _limit(node: exp.Expression) -> int | None:
     return None
 
 
+def _target(node: exp.Expression) -> exp.Table | None:
+    """The table a DML statement writes: a CTE of the same name does not hide it."""
+    if isinstance(node, exp.Insert | exp.Update | exp.Delete | exp.Merge):
+        written = node.this
+        return written if isinstance(written, exp.Table) else node.find(exp.Table)
+    return None
+
+
+def _inside_cte_named(table: exp.Table, name: str) -> bool:
+    """``WITH orders AS (SELECT * FROM orders)``: inside its own definition a CTE's name is
+    the real table (or, if recursive, itself; counted as a table either way)."""
+    cte = table.find_ancestor(exp.CTE)
+    return cte is not None and cte.alias_or_name.lower() == name
+
+
 def _statement(node: exp.Expression) -> Statement:
-    kind = _kind(node)
     ctes = {c.alias_or_name.lower() for c in node.find_all(exp.CTE)}
-    tables = tuple(
-        dict.fromkeys(
-            name
-            for t in node.find_all(exp.Table)
-            if t.name and (name := _table_name(t)) not in ctes
-        )
-    )
+    found = [t for t in node.find_all(exp.Table) if t.name]
+    aliases = {t.alias.lower(): _table_name(t) for t in found if t.alias}
+    target = _target(node)
+    names = []
+    for t in found:
+        name = _table_name(t)
+        if not t.alias and name in aliases and aliases[name] != name:
+            name = aliases[name]  # MySQL's DELETE o FROM orders o: an alias, not a table
+        elif name in ctes and t is not target and not _inside_cte_named(t, name):
+            continue  # a reference to a CTE, not to a table
+        names.append(name)
+    if isinstance(node, exp.Delete) and node.args.get("tables"):
+        # the tables deleted from come first: they are what the statement changes
+        deleted = [aliases.get(_table_name(t), _table_name(t)) for t in node.args["tables"]]
+        names = deleted + names
     rows = None
     if isinstance(node, exp.Insert) and isinstance(node.expression, exp.Values):
         rows = len(node.expression.expressions)
-    return Statement(kind, tables, rows, _limit(node) if kind == "SELECT" else None)
+    kind = _kind(node)
+    return Statement(
+        kind,
+        tuple(dict.fromkeys(names)),
+        rows,
+        _limit(node) if kind == "SELECT" else None,
+        references=len(names),
+    )
+
+
+def _unquoted(name: str) -> str:
+    bare = name.split("(", maxsplit=1)[0]
+    return ".".join(part.strip('`"[]') for part in bare.split(".")).lower()
+
+
+_RENAMED = re.compile(r"([\w`\".$\[\]]+)\s+TO\s+([\w`\".$\[\]]+)", re.IGNORECASE)
 
 
 def _command_fallback(text: str) -> Statement:
     """What sqlglot keeps as a bare command (REPLACE INTO, RENAME TABLE, CALL …): the first
-    word says the kind; the table after INTO/TABLE, when there is one."""
+    word says the kind; RENAME names every table on both sides, others the table after
+    INTO/TABLE, when there is one."""
     words = text.split()
     kind = words[0].upper() if words else "OTHER"
     kind = kind if kind in KINDS else "OTHER"
-    tables: tuple[str, ...] = ()
-    for i, word in enumerate(words[:-1]):
-        if word.upper() in ("INTO", "TABLE"):
-            tables = (words[i + 1].strip('`"(').split("(")[0].lower(),)
-            break
-    return Statement(kind, tables, None, None)
+    tables: list[str] = []
+    if kind == "RENAME":
+        tables = [_unquoted(n) for pair in _RENAMED.findall(text) for n in pair]
+    else:
+        for i, word in enumerate(words[:-1]):
+            if word.upper() in ("INTO", "TABLE"):
+                tables = [_unquoted(words[i + 1])]
+                break
+    return Statement(kind, tuple(dict.fromkeys(tables)), None, None, references=len(tables))
 
 
 def analyse(text: str, engine: str) -> Analysis:
@@ -140,8 +185,8 @@ def analyse(text: str, engine: str) -> Analysis:
         return Analysis((Statement("OTHER", (), None, None),), complete=False)
     out = []
     for node in parsed:
-        if not isinstance(node, exp.Expression):
-            continue
+        if not isinstance(node, exp.Expression) or isinstance(node, exp.Semicolon):
+            continue  # nothing, or only a comment after the last statement
         if isinstance(node, exp.Command):
             out.append(_command_fallback(node.sql()))
         else:
