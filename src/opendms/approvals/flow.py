@@ -1,11 +1,12 @@
 """The approval flow of a ticket: submission, the acts on it, and what it says about itself.
 
-Every act locks the workflow instance's row first (``SELECT … FOR UPDATE``; SQLite's
-``BEGIN IMMEDIATE`` serialises writers anyway) and then reads the current node, so two acts
-on one ticket apply one after the other, each to the node it found. An approver approves at
-most one node of a ticket (unless the rule set says otherwise), so a repeated AGREE, from a
-double click or a retried request, finds nothing left for that person to approve and is
-answered as the repeat it is instead of approving the next node.
+An act is for the node the flow was at when its request came in (read before waiting for any
+lock). It then locks the ticket and the workflow instance (``SELECT … FOR UPDATE``; SQLite's
+``BEGIN IMMEDIATE`` serialises writers anyway), so acts on one ticket apply one after the
+other; one that finds the flow moved on does not apply to a node its sender never saw. An
+approver approves at most one node of a ticket (unless the rule set says otherwise), so a
+repeated AGREE, from a double click or a retried request, finds nothing left for that person
+to approve and is answered as the repeat it is instead of approving the next node.
 """
 
 from __future__ import annotations
@@ -536,16 +537,30 @@ def act(s: Session, caller: Caller, workflow_instance_id: int, what: Act) -> Wor
             ErrorCode.INVALID_PARAMETER,
             f"ApprovalType must be one of {', '.join(APPROVAL_TYPES)}.",
         )
+    seen = _seen_step(s, caller, workflow_instance_id)
     flow, order = _locked_flow(s, caller, workflow_instance_id)
     step = _current(s, flow) if flow.status == "AUDITING" else None
     if _is_repeat(s, flow, step, caller, what.approval_type):
         _event(s, flow, "REPEAT", caller.user_id, step=step, detail=what.approval_type)
         s.flush()
         return flow
+    moved = seen is not None and (step is None or step.step_id != seen)
+    meant = s.get(WorkflowStep, seen) if moved and seen is not None else None
+    if meant is not None and meant.status == "APPROVED" and what.approval_type == "AGREE":
+        # another approver approved the node this request came for while it waited
+        _event(s, flow, "SUPERSEDED", caller.user_id, step=step, detail="AGREE")
+        s.flush()
+        return flow
     if step is None:
         raise DmsError(
             ErrorCode.ORDER_STATUS_INVALID,
             f"The approval of ticket {order.order_id} is over ({flow.status}).",
+        )
+    if moved and what.approval_type != "CANCEL":
+        raise DmsError(
+            ErrorCode.ORDER_STATUS_INVALID,
+            f"The approval of ticket {order.order_id} moved on to node '{step.node_name}' "
+            "while this request waited; nothing was done. Look at it again.",
         )
     handler = {
         "AGREE": _agree,
@@ -558,6 +573,26 @@ def act(s: Session, caller: Caller, workflow_instance_id: int, what: Act) -> Wor
     order.updated_at = utcnow()
     s.flush()
     return flow
+
+
+def _seen_step(s: Session, caller: Caller, workflow_instance_id: int) -> int | None:
+    """The node the flow was at when this request came in: read before waiting for the
+    flow's lock, so an act that waited behind another applies to what its sender saw, not
+    to the node the other act moved the flow on to. (SQLite serialises whole transactions,
+    so there the read already sees the other act.)"""
+    return s.scalar(
+        select(WorkflowStep.step_id)
+        .join(
+            WorkflowInstance,
+            WorkflowInstance.workflow_instance_id == WorkflowStep.workflow_instance_id,
+        )
+        .where(
+            WorkflowInstance.workflow_instance_id == workflow_instance_id,
+            WorkflowInstance.tid == caller.tid,
+            WorkflowInstance.status == "AUDITING",
+            WorkflowStep.position == WorkflowInstance.current_position,
+        )
+    )
 
 
 def _is_repeat(

@@ -481,3 +481,30 @@ def test_every_system_node_kind_resolves_to_its_people(world: World) -> None:
         ("Owner", "SYS", [u["owen"], u["olga"]]),
         ("Release", "USER_LIST", [u["carol"]]),  # alice filed the ticket
     ]
+
+
+def test_an_act_applies_to_the_node_its_request_saw(world: World, monkeypatch) -> None:
+    """A request that waited behind another act finds the flow moved on: its AGREE was for a
+    node that is approved now (answered, recorded as superseded, nothing more approved); any
+    other act is refused rather than applied to a node its sender never saw."""
+    u = {n: x.user_id for n, x in world.users.items()}
+    with world.store.session() as s:  # olga is the DBA too: she could approve node 2
+        s.get(Instance, world.instance_id).dba_user_id = u["olga"]
+    wf = world.submit(world.file())
+    first = world.detail(wf).steps[0].step.step_id
+    world.act(wf, "owen", "AGREE")
+    monkeypatch.setattr(flow, "_seen_step", lambda *_: first)  # as if sent before owen's
+    world.act(wf, "olga", "AGREE")
+    d = world.detail(wf)
+    assert steps(d)[1] == ("DBA", "AUDITING", [u["olga"]])
+    for kind in ("REJECT", "TRANSFER"):
+        with pytest.raises(DmsError) as err:
+            world.act(wf, "olga", kind, new_approvers=(u["carol"],))
+        assert err.value.code == ErrorCode.ORDER_STATUS_INVALID
+        assert "moved on to node 'DBA'" in err.value.message
+    with world.store.session() as s:
+        acts = [(e.action, e.actor_id) for e in flow.events(s, world.as_("admin"), wf)]
+    assert acts[-1] == ("SUPERSEDED", u["olga"])
+    monkeypatch.undo()
+    world.act(wf, "olga", "AGREE")  # sent now, it is for the DBA node
+    assert world.detail(wf).flow.status == "APPROVED"

@@ -200,6 +200,10 @@ def _append_only(table: str) -> None:
             f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
             "FOR EACH ROW EXECUTE FUNCTION opendms_append_only()"
         )
+        op.execute(
+            f"CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table} "
+            "FOR EACH STATEMENT EXECUTE FUNCTION opendms_append_only()"
+        )
     else:
         for verb in ("UPDATE", "DELETE"):
             op.execute(
@@ -211,6 +215,7 @@ def _append_only(table: str) -> None:
 def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
         op.execute("DROP TRIGGER approval_events_append_only ON approval_events")
+        op.execute("DROP TRIGGER approval_events_no_truncate ON approval_events")
         op.execute("DROP FUNCTION opendms_append_only()")
     with op.batch_alter_table("workflow_approvers", schema=None) as batch_op:
         batch_op.drop_index("ix_workflow_approvers_user")
