@@ -663,43 +663,31 @@ def order_submit(
         )
 
 
-@order_app.command("approve")
-def order_approve(
-    order_id: Annotated[int, typer.Argument(help="OrderId.")],
-    comment: CommentOpt = "",
-    uid: UidOpt = None,
-    tid: TidOpt = None,
-    data_dir: DataDir = None,
-    database_url: DatabaseUrl = None,
-) -> None:
-    """Agree to the ticket's current approval node."""
-    _approve("AGREE", order_id, uid, tid, data_dir, database_url, comment=comment)
+def _simple_act(kind: str, summary: str) -> Any:
+    def command(
+        order_id: Annotated[int, typer.Argument(help="OrderId.")],
+        comment: CommentOpt = "",
+        uid: UidOpt = None,
+        tid: TidOpt = None,
+        data_dir: DataDir = None,
+        database_url: DatabaseUrl = None,
+    ) -> None:
+        _approve(kind, order_id, uid, tid, data_dir, database_url, comment=comment)
+
+    command.__doc__ = summary
+    return command
 
 
-@order_app.command("reject")
-def order_reject(
-    order_id: Annotated[int, typer.Argument(help="OrderId.")],
-    comment: CommentOpt = "",
-    uid: UidOpt = None,
-    tid: TidOpt = None,
-    data_dir: DataDir = None,
-    database_url: DatabaseUrl = None,
-) -> None:
-    """Reject the ticket at its current approval node."""
-    _approve("REJECT", order_id, uid, tid, data_dir, database_url, comment=comment)
-
-
-@order_app.command("withdraw")
-def order_withdraw(
-    order_id: Annotated[int, typer.Argument(help="OrderId.")],
-    comment: CommentOpt = "",
-    uid: UidOpt = None,
-    tid: TidOpt = None,
-    data_dir: DataDir = None,
-    database_url: DatabaseUrl = None,
-) -> None:
-    """Take the ticket back from approval (its committer); it returns to new."""
-    _approve("CANCEL", order_id, uid, tid, data_dir, database_url, comment=comment)
+for _name, _kind, _summary in (
+    ("approve", "AGREE", "Agree to the ticket's current approval node."),
+    ("reject", "REJECT", "Reject the ticket at its current approval node."),
+    (
+        "withdraw",
+        "CANCEL",
+        "Take the ticket back from approval (its committer); it returns to new.",
+    ),
+):
+    order_app.command(_name)(_simple_act(_kind, _summary))
 
 
 @order_app.command("transfer")

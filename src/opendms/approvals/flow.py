@@ -490,26 +490,33 @@ class Act:
     node_position: str | None = None
 
 
-def _locked_flow(
-    s: Session, caller: Caller, workflow_instance_id: int
-) -> tuple[WorkflowInstance, Order]:
-    """The flow and its ticket, both locked: the ticket first, as every writer of a ticket
-    (submission, closing) takes its row first, so no two of them wait on each other."""
+def _visible_order(
+    s: Session, caller: Caller, workflow_instance_id: int, *, lock: bool = False
+) -> Order:
+    """The ticket of a workflow instance, if the caller may see it; otherwise the answer an
+    unknown workflow instance gets."""
     order_id = s.scalar(
         select(WorkflowInstance.order_id).where(
             WorkflowInstance.workflow_instance_id == workflow_instance_id,
             WorkflowInstance.tid == caller.tid,
         )
     )
-    missing = DmsError(
+    try:
+        if order_id is not None:
+            return orders.get_order(s, caller, order_id, lock=lock)
+    except DmsError:
+        pass
+    raise DmsError(
         ErrorCode.WORKFLOW_NOT_FOUND, f"Workflow instance {workflow_instance_id} does not exist."
     )
-    if order_id is None:
-        raise missing
-    try:
-        order = orders.get_order(s, caller, order_id, lock=True)
-    except DmsError:
-        raise missing from None
+
+
+def _locked_flow(
+    s: Session, caller: Caller, workflow_instance_id: int
+) -> tuple[WorkflowInstance, Order]:
+    """The flow and its ticket, both locked: the ticket first, as every writer of a ticket
+    (submission, closing) takes its row first, so no two of them wait on each other."""
+    order = _visible_order(s, caller, workflow_instance_id, lock=True)
     flow = s.get(
         WorkflowInstance, workflow_instance_id, with_for_update=True, populate_existing=True
     )
@@ -814,21 +821,9 @@ class Detail:
 
 
 def detail(s: Session, caller: Caller, workflow_instance_id: int) -> Detail:
-    flow = s.scalar(
-        select(WorkflowInstance).where(
-            WorkflowInstance.workflow_instance_id == workflow_instance_id,
-            WorkflowInstance.tid == caller.tid,
-        )
-    )
-    missing = DmsError(
-        ErrorCode.WORKFLOW_NOT_FOUND, f"Workflow instance {workflow_instance_id} does not exist."
-    )
-    if flow is None:
-        raise missing
-    try:
-        order = orders.get_order(s, caller, flow.order_id)
-    except DmsError:
-        raise missing from None
+    order = _visible_order(s, caller, workflow_instance_id)
+    flow = s.get(WorkflowInstance, workflow_instance_id)
+    assert flow is not None, "a workflow instance is never deleted while its ticket exists"
     return _detail(s, flow, order)
 
 

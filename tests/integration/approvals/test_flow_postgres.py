@@ -25,9 +25,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
 
 from opendms.approvals import flow, rule_sets, templates
-from opendms.catalog import service as catalog
 from opendms.errors import DmsError, ErrorCode
-from opendms.identity import service as identity
 from opendms.identity.secrets import SecretBox
 from opendms.notify import webhooks
 from opendms.orders import service as orders
@@ -41,9 +39,7 @@ from opendms.store.models import (
     WorkflowInstance,
     utcnow,
 )
-from opendms.targets.base import TargetPolicy
-from opendms.targets.demo import ensure_demo_target
-from tests.unit.approvals.test_flow import World, steps
+from tests.approval_world import World, steps
 
 pytestmark = pytest.mark.integration
 
@@ -65,35 +61,7 @@ def pg_store(pg_url: str) -> Iterator[Store]:
 
 @pytest.fixture
 def world(pg_store: Store, box: SecretBox, tmp_path: Path) -> World:
-    """The world of ``tests/unit/approvals/test_flow.py``, its metadata on PostgreSQL."""
-    path = ensure_demo_target(tmp_path / "targets")
-    with pg_store.session() as s:
-        tid = identity.create_tenant(s, "t").tid
-        users = {
-            name: identity.register_user(s, None, tid, uid, roles=roles)
-            for name, uid, roles in (
-                ("admin", "1", "ADMIN"),
-                ("dba", "2", "DBA"),
-                ("alice", "3", "USER"),
-                ("owen", "4", "USER"),
-                ("olga", "5", "USER"),
-                ("carol", "6", "USER"),
-            )
-        }
-        inst = catalog.register_instance(
-            s,
-            box,
-            TargetPolicy("", path.parent),
-            tid,
-            catalog.InstanceSpec(
-                instance_type="sqlite", host=str(path), dba_user_id=users["dba"].user_id
-            ),
-        )
-        (db,) = catalog.list_databases(s, tid, inst.instance_id).items
-        s.expunge_all()
-    w = World(pg_store, tid, users, db.db_id, inst.instance_id)
-    w.own("owen", "olga")
-    return w
+    return World.build(pg_store, box, tmp_path / "targets")
 
 
 @dataclass

@@ -9,110 +9,17 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 
 from opendms.approvals import flow, rule_sets, templates
-from opendms.catalog import service as catalog
 from opendms.errors import DmsError, ErrorCode
-from opendms.identity import service as identity
-from opendms.identity.caller import Caller
-from opendms.identity.roles import parse_roles
 from opendms.identity.secrets import SecretBox
 from opendms.orders import service as orders
 from opendms.store.db import Store
-from opendms.store.models import ApprovalEvent, Instance, Job, Order, User, WorkflowInstance
-from opendms.targets.base import TargetPolicy
-from opendms.targets.demo import ensure_demo_target
-
-
-def caller(user: User) -> Caller:
-    return Caller("AK", user.uid, user.user_id, user.tid, "t", parse_roles(user.roles))
-
-
-class World:
-    def __init__(self, store: Store, tid: int, users: dict[str, User], db_id: int, inst: int):
-        self.store, self.tid, self.users, self.db_id, self.instance_id = (
-            store,
-            tid,
-            users,
-            db_id,
-            inst,
-        )
-
-    def as_(self, name: str) -> Caller:
-        return caller(self.users[name])
-
-    def file(self, sql: str = "DELETE FROM orders WHERE id = 1", who: str = "alice", **extra):
-        with self.store.session() as s:
-            params = {
-                "DbItemList": [{"DbId": self.db_id}],
-                "EstimateAffectRows": 1,
-                "SqlType": "TEXT",
-                "ExecSQL": sql,
-                **extra,
-            }
-            return orders.create_order(
-                s, self.as_(who), "DC_COMMON", params, comment="fix"
-            ).order_id
-
-    def submit(self, order_id: int, who: str = "alice") -> int:
-        with self.store.session() as s:
-            return flow.submit(s, self.as_(who), order_id).workflow_instance_id
-
-    def act(self, wf: int, who: str, kind: str, **kw) -> None:
-        with self.store.session() as s:
-            flow.act(s, self.as_(who), wf, flow.Act(kind, **kw))
-
-    def detail(self, wf: int, who: str = "admin") -> flow.Detail:
-        with self.store.session() as s:
-            return flow.detail(s, self.as_(who), wf)
-
-    def status(self, order_id: int) -> str:
-        with self.store.session() as s:
-            return s.get(Order, order_id).status_code
-
-    def set_env(self, env: str) -> None:
-        with self.store.session() as s:
-            s.get(Instance, self.instance_id).env_type = env
-
-    def own(self, *names: str) -> None:
-        with self.store.session() as s:
-            catalog.set_owners(
-                s, self.tid, "DATABASE", self.db_id, [self.users[n].user_id for n in names]
-            )
+from opendms.store.models import ApprovalEvent, Instance, Job, Order, WorkflowInstance
+from tests.approval_world import World, steps
 
 
 @pytest.fixture
 def world(store: Store, box: SecretBox, tmp_path: Path) -> World:
-    path = ensure_demo_target(tmp_path / "targets")
-    with store.session() as s:
-        tid = identity.create_tenant(s, "t").tid
-        users = {
-            name: identity.register_user(s, None, tid, uid, roles=roles)
-            for name, uid, roles in (
-                ("admin", "1", "ADMIN"),
-                ("dba", "2", "DBA"),
-                ("alice", "3", "USER"),
-                ("owen", "4", "USER"),
-                ("olga", "5", "USER"),
-                ("carol", "6", "USER"),
-            )
-        }
-        inst = catalog.register_instance(
-            s,
-            box,
-            TargetPolicy("", path.parent),
-            tid,
-            catalog.InstanceSpec(
-                instance_type="sqlite", host=str(path), dba_user_id=users["dba"].user_id
-            ),
-        )
-        (db,) = catalog.list_databases(s, tid, inst.instance_id).items
-        s.expunge_all()
-    w = World(store, tid, users, db.db_id, inst.instance_id)
-    w.own("owen", "olga")
-    return w
-
-
-def steps(detail: flow.Detail) -> list[tuple[str, str, list[int]]]:
-    return [(v.step.node_name, v.step.status, v.approvers) for v in detail.steps]
+    return World.build(store, box, tmp_path / "targets")
 
 
 def test_production_change_goes_owner_then_dba_and_the_story_is_told(world: World) -> None:

@@ -21,19 +21,14 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select, text
 
-from opendms.approvals import flow, rule_sets, templates
-from opendms.catalog import service as catalog
+from opendms.approvals import rule_sets, templates
 from opendms.errors import DmsError, ErrorCode
 from opendms.identity import service as identity
-from opendms.identity.caller import Caller
-from opendms.identity.roles import parse_roles
 from opendms.identity.secrets import SecretBox
 from opendms.notify import webhooks
-from opendms.orders import service as orders
 from opendms.store.db import Store
-from opendms.store.models import User, WebhookDelivery, utcnow
-from opendms.targets.base import TargetPolicy
-from opendms.targets.demo import ensure_demo_target
+from opendms.store.models import WebhookDelivery, utcnow
+from tests import approval_world
 
 SECRET = "s3cret-s3cret-s3cret"  # 20 characters
 
@@ -497,90 +492,18 @@ def test_a_stale_lease_holder_cannot_overwrite_a_later_delivery(
 # ------------------------------------------------------------------ the approval flow's events
 
 
-class World:
-    """A tenant with a demo target, its users, and a webhook (the pattern of
-    tests/unit/approvals/test_flow.py)."""
-
-    def __init__(self, store: Store, tid: int, users: dict[str, User], db_id: int, inst: int):
-        self.store, self.tid, self.users, self.db_id, self.instance_id = (
-            store,
-            tid,
-            users,
-            db_id,
-            inst,
-        )
-
-    def id(self, name: str) -> int:
-        return self.users[name].user_id
-
-    def as_(self, name: str) -> Caller:
-        u = self.users[name]
-        return Caller("AK", u.uid, u.user_id, u.tid, "t", parse_roles(u.roles), u.nick_name)
-
-    def file(self, sql: str = "DELETE FROM orders WHERE id = 1", who: str = "alice") -> int:
-        with self.store.session() as s:
-            params = {
-                "DbItemList": [{"DbId": self.db_id}],
-                "EstimateAffectRows": 1,
-                "SqlType": "TEXT",
-                "ExecSQL": sql,
-            }
-            return orders.create_order(
-                s, self.as_(who), "DC_COMMON", params, comment="fix"
-            ).order_id
-
-    def submit(self, order_id: int, who: str = "alice") -> int:
-        with self.store.session() as s:
-            return flow.submit(s, self.as_(who), order_id).workflow_instance_id
-
-    def act(self, wf: int, who: str, kind: str, **kw: Any) -> None:
-        with self.store.session() as s:
-            flow.act(s, self.as_(who), wf, flow.Act(kind, **kw))
-
-    def events(self) -> list[dict[str, Any]]:
-        """Queued payloads, oldest first."""
-        with self.store.session() as s:
-            return [
-                json.loads(d.payload)
-                for d in s.scalars(select(WebhookDelivery).order_by(WebhookDelivery.delivery_id))
-            ]
-
+class World(approval_world.World):
     def names(self) -> list[str]:
         return [e["event"] for e in self.events()]
 
 
 @pytest.fixture
 def world(store: Store, box: SecretBox, tmp_path: Path) -> World:
-    path = ensure_demo_target(tmp_path / "targets")
+    """The approval world (tests/approval_world.py) with the tenant's webhook set."""
+    w = World.build(store, box, tmp_path / "targets")
     with store.session() as s:
-        tid = identity.create_tenant(s, "t").tid
-        users = {
-            name: identity.register_user(s, None, tid, uid, nick_name=name, roles=roles)
-            for name, uid, roles in (
-                ("admin", "1", "ADMIN"),
-                ("dba", "2", "DBA"),
-                ("alice", "3", "USER"),
-                ("owen", "4", "USER"),
-                ("olga", "5", "USER"),
-                ("carol", "6", "USER"),
-            )
-        }
-        inst = catalog.register_instance(
-            s,
-            box,
-            TargetPolicy("", path.parent),
-            tid,
-            catalog.InstanceSpec(
-                instance_type="sqlite", host=str(path), dba_user_id=users["dba"].user_id
-            ),
-        )
-        (db,) = catalog.list_databases(s, tid, inst.instance_id).items
-        catalog.set_owners(
-            s, tid, "DATABASE", db.db_id, [users["owen"].user_id, users["olga"].user_id]
-        )
-        webhooks.configure(s, box, tid, "https://example.com/hook", SECRET)
-        s.expunge_all()
-    return World(store, tid, users, db.db_id, inst.instance_id)
+        webhooks.configure(s, box, w.tid, "https://example.com/hook", SECRET)
+    return w
 
 
 ENVELOPE = {

@@ -1,0 +1,131 @@
+"""A tenant for approval tests: users admin, dba, alice (the committer), owen and olga (the
+database's owners) and carol; a registered SQLite demo target whose DBA is dba; and helpers
+that file, submit and act on tickets through the services, each in its own transaction."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from opendms.approvals import flow
+from opendms.catalog import service as catalog
+from opendms.identity import service as identity
+from opendms.identity.caller import Caller
+from opendms.identity.roles import parse_roles
+from opendms.identity.secrets import SecretBox
+from opendms.orders import service as orders
+from opendms.store.db import Store
+from opendms.store.models import Instance, Order, User, WebhookDelivery
+from opendms.targets.base import TargetPolicy
+from opendms.targets.demo import ensure_demo_target
+
+PEOPLE = (
+    ("admin", "1", "ADMIN"),
+    ("dba", "2", "DBA"),
+    ("alice", "3", "USER"),
+    ("owen", "4", "USER"),
+    ("olga", "5", "USER"),
+    ("carol", "6", "USER"),
+)
+
+
+def caller(user: User) -> Caller:
+    return Caller(
+        "AK", user.uid, user.user_id, user.tid, "t", parse_roles(user.roles), user.nick_name
+    )
+
+
+class World:
+    def __init__(self, store: Store, tid: int, users: dict[str, User], db_id: int, inst: int):
+        self.store, self.tid, self.users = store, tid, users
+        self.db_id, self.instance_id = db_id, inst
+
+    @classmethod
+    def build(cls, store: Store, box: SecretBox, target_dir: Path) -> World:
+        path = ensure_demo_target(target_dir)
+        with store.session() as s:
+            tid = identity.create_tenant(s, "t").tid
+            users = {
+                name: identity.register_user(s, None, tid, uid, nick_name=name, roles=roles)
+                for name, uid, roles in PEOPLE
+            }
+            inst = catalog.register_instance(
+                s,
+                box,
+                TargetPolicy("", path.parent),
+                tid,
+                catalog.InstanceSpec(
+                    instance_type="sqlite", host=str(path), dba_user_id=users["dba"].user_id
+                ),
+            )
+            (db,) = catalog.list_databases(s, tid, inst.instance_id).items
+            s.expunge_all()
+        world = cls(store, tid, users, db.db_id, inst.instance_id)
+        world.own("owen", "olga")
+        return world
+
+    def id(self, name: str) -> int:
+        return self.users[name].user_id
+
+    def as_(self, name: str) -> Caller:
+        return caller(self.users[name])
+
+    def file(
+        self, sql: str = "DELETE FROM orders WHERE id = 1", who: str = "alice", **extra: Any
+    ) -> int:
+        with self.store.session() as s:
+            params = {
+                "DbItemList": [{"DbId": self.db_id}],
+                "EstimateAffectRows": 1,
+                "SqlType": "TEXT",
+                "ExecSQL": sql,
+                **extra,
+            }
+            return orders.create_order(
+                s, self.as_(who), "DC_COMMON", params, comment="fix"
+            ).order_id
+
+    def submit(self, order_id: int, who: str = "alice") -> int:
+        with self.store.session() as s:
+            return flow.submit(s, self.as_(who), order_id).workflow_instance_id
+
+    def act(self, wf: int, who: str, kind: str, **kw: Any) -> None:
+        with self.store.session() as s:
+            flow.act(s, self.as_(who), wf, flow.Act(kind, **kw))
+
+    def detail(self, wf: int, who: str = "admin") -> flow.Detail:
+        with self.store.session() as s:
+            return flow.detail(s, self.as_(who), wf)
+
+    def status(self, order_id: int) -> str:
+        with self.store.session() as s:
+            order = s.get(Order, order_id)
+            assert order is not None
+            return order.status_code
+
+    def set_env(self, env: str) -> None:
+        with self.store.session() as s:
+            inst = s.get(Instance, self.instance_id)
+            assert inst is not None
+            inst.env_type = env
+
+    def own(self, *names: str) -> None:
+        with self.store.session() as s:
+            catalog.set_owners(
+                s, self.tid, "DATABASE", self.db_id, [self.users[n].user_id for n in names]
+            )
+
+    def events(self) -> list[dict[str, Any]]:
+        """Queued webhook payloads, oldest first."""
+        with self.store.session() as s:
+            return [
+                json.loads(d.payload)
+                for d in s.scalars(select(WebhookDelivery).order_by(WebhookDelivery.delivery_id))
+            ]
+
+
+def steps(detail: flow.Detail) -> list[tuple[str, str, list[int]]]:
+    return [(v.step.node_name, v.step.status, v.approvers) for v in detail.steps]
