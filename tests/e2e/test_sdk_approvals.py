@@ -368,6 +368,10 @@ def test_production_ticket_goes_owner_then_dba(world: World) -> None:
     assert nodes(mid) == [("Owner", "APPROVED", world.owner.user_id), ("DBA", "AUDITING", None)]
     assert handlers(mid) == [world.dba.user_id]
     assert base_info(committer, order_id).status_code == "toaudit"
+    # the ticket is in the DBA's queue now, no longer in the owner's
+    for who, queued in ((world.dba, True), (world.owner, False)):
+        page = world.dms(who).call("ListOrders", order_result_type="AS_HANDLER")
+        assert (order_id in [o.order_id for o in page.orders.order]) is queued
     agree(dba, wf, "dba: ok to run")
 
     info = base_info(committer, order_id)
