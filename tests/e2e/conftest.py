@@ -111,6 +111,30 @@ class Creds:
         """A raw request signer (tests/signer.py) whose Host header matches the server."""
         return Signer(self.access_key_id, self.access_key_secret, host=server.endpoint)
 
+    @classmethod
+    def from_cli(cls, out: str) -> Creds:
+        """From what ``opendms user create --with-key`` prints."""
+        made = json.loads(out)
+        return cls(
+            tid=int(made["Tid"]),
+            uid=str(made["Uid"]),
+            access_key_id=made["AccessKeyId"],
+            access_key_secret=made["AccessKeySecret"],
+            user_id=int(made["UserId"]),
+        )
+
+
+def refused(resp: Any, code: str, *fragments: str) -> str:
+    """A business error through the SDK: HTTP 200 (the SDK did not raise), Success false,
+    the code, and a message containing every fragment."""
+    assert resp.success is False, resp.to_map()
+    assert resp.error_code == code, resp.to_map()
+    assert REQUEST_ID.match(resp.request_id)
+    message = str(resp.error_message or "")
+    for fragment in fragments:
+        assert fragment in message, (fragment, message)
+    return message
+
 
 @dataclass
 class Server:

@@ -33,6 +33,7 @@ from tests.e2e.conftest import (
     Flavor,
     Server,
     cli_batch,
+    refused,
     running_server,
     server_stays_healthy,
 )
@@ -69,16 +70,7 @@ def new_users(server: Server, specs: list[tuple[str, str]]) -> list[Creds]:
     )
     users = []
     for out in outs:
-        made = json.loads(out)
-        users.append(
-            Creds(
-                tid=int(made["Tid"]),
-                uid=str(made["Uid"]),
-                access_key_id=made["AccessKeyId"],
-                access_key_secret=made["AccessKeySecret"],
-                user_id=int(made["UserId"]),
-            )
-        )
+        users.append(Creds.from_cli(out))
     return users
 
 
@@ -259,17 +251,6 @@ def act(dms: Dms, wf: int, kind: str, **params: Any) -> Any:
 def agree(dms: Dms, wf: int, comment: str = "") -> None:
     resp = act(dms, wf, "AGREE", comment=comment)
     assert resp.success is True, dms.last_raw
-
-
-def refused(resp: Any, code: str, *fragments: str) -> str:
-    """A business error: HTTP 200, Success false, the code, every fragment in the message."""
-    assert resp.success is False, resp.to_map()
-    assert resp.error_code == code, resp.to_map()
-    assert REQUEST_ID.match(resp.request_id)
-    message = str(resp.error_message or "")
-    for fragment in fragments:
-        assert fragment in message, (fragment, message)
-    return message
 
 
 def approval(dms: Dms, wf: int) -> Any:

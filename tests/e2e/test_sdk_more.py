@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import json
 import re
 import tempfile
 import threading
@@ -76,14 +75,7 @@ def new_users(server: Server, specs: dict[str, tuple[str, int]]) -> dict[str, Cr
     ]
     users = {}
     for label, out in zip(specs, cli_batch(server, commands), strict=True):
-        made = json.loads(out)
-        users[label] = Creds(
-            tid=int(made["Tid"]),
-            uid=str(made["Uid"]),
-            access_key_id=made["AccessKeyId"],
-            access_key_secret=made["AccessKeySecret"],
-            user_id=int(made["UserId"]),
-        )
+        users[label] = Creds.from_cli(out)
     return users
 
 

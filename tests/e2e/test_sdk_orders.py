@@ -32,6 +32,7 @@ from tests.e2e.conftest import (
     assert_failure,
     assert_http_error,
     cli_batch,
+    refused,
     server_stays_healthy,
 )
 
@@ -461,18 +462,6 @@ def file_dedicated(dms: Dms, plugin_type: str, params: dict[str, Any], **kw: Any
 @pytest.fixture(scope="module", autouse=True)
 def _server_still_healthy(server: Server) -> Iterator[None]:
     yield from server_stays_healthy(server)
-
-
-def refused(resp: Any, code: str, *fragments: str) -> str:
-    """A business error: HTTP 200 (the SDK did not raise), Success false, the code, and a
-    message containing every fragment."""
-    assert resp.success is False, resp.to_map()
-    assert resp.error_code == code, resp.to_map()
-    assert REQUEST_ID.match(resp.request_id)
-    message = str(resp.error_message or "")
-    for fragment in fragments:
-        assert fragment in message, (fragment, message)
-    return message
 
 
 def base_info(dms: Dms, order_id: int) -> Any:
