@@ -24,7 +24,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-from sqlalchemy import or_, select, update
+from sqlalchemy import ColumnElement, or_, select, update
 from sqlalchemy.orm import Session
 
 from opendms.errors import DmsError, ErrorCode
@@ -165,17 +165,19 @@ class Claimed:
     attempts: int
 
 
+def _due(now: datetime) -> ColumnElement[bool]:
+    return or_(
+        (WebhookDelivery.state == "pending") & (WebhookDelivery.next_attempt_at <= now),
+        (WebhookDelivery.state == "sending") & (WebhookDelivery.lease_until < now),
+    )
+
+
 def claim_due(s: Session, box: SecretBox, policy: Policy, now: datetime) -> list[Claimed]:
     """Due deliveries, each leased to this caller by a conditional update (safe when several
     processes deliver)."""
     due = s.execute(
         select(WebhookDelivery.delivery_id, WebhookDelivery.attempts)
-        .where(
-            or_(
-                (WebhookDelivery.state == "pending") & (WebhookDelivery.next_attempt_at <= now),
-                (WebhookDelivery.state == "sending") & (WebhookDelivery.lease_until < now),
-            )
-        )
+        .where(_due(now))
         .order_by(WebhookDelivery.next_attempt_at)
         .limit(policy.batch)
     ).all()
@@ -273,8 +275,14 @@ class Deliverer:
         self.store, self.box, self.policy, self.clock = store, box, policy or Policy(), clock
 
     def _claim(self) -> list[Claimed]:
+        now = self.clock()
+        # An idle poll reads outside a transaction: on SQLite a transaction takes the write
+        # lock, which request handlers would then wait for every second.
+        with self.store.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
+            if c.scalar(select(WebhookDelivery.delivery_id).where(_due(now)).limit(1)) is None:
+                return []
         with self.store.session() as s:
-            return claim_due(s, self.box, self.policy, self.clock())
+            return claim_due(s, self.box, self.policy, now)
 
     def _record(self, results: list[tuple[Claimed, int | None, str]]) -> None:
         with self.store.session() as s:
