@@ -9,7 +9,9 @@ from dataclasses import dataclass, field
 
 import sqlglot
 from sqlglot import exp
-from sqlglot.errors import SqlglotError
+from sqlglot.errors import ParseError, SqlglotError
+
+from opendms.sql.script import Piece, ScriptError, split
 
 # sqlglot's parser is pure Python (seconds per megabyte on this class of machine); a request
 # analyses at most this much and reports the rest as not analysed. The precheck job reads all.
@@ -73,6 +75,8 @@ class Statement:
 class Analysis:
     statements: tuple[Statement, ...]
     complete: bool  # False when part of the text could not be analysed
+    # Why not: each failure names the statement, its line and column in the script.
+    errors: tuple[str, ...] = ()
 
     @property
     def kinds(self) -> frozenset[str]:
@@ -174,21 +178,39 @@ def _command_fallback(text: str) -> Statement:
     return Statement(kind, tuple(dict.fromkeys(tables)), None, None, references=len(tables))
 
 
+def _failure(piece: Piece, exc: SqlglotError) -> str:
+    """Where a statement fails to parse, as a place in the whole script."""
+    found = exc.errors[0] if isinstance(exc, ParseError) and exc.errors else {}
+    near = str(found.get("highlight") or "")
+    line = int(found.get("line") or 1)
+    col = max(1, int(found.get("col") or 1) - len(near) + 1)  # sqlglot marks the token's end
+    column = piece.column + col - 1 if line == 1 else col
+    what = str(found.get("description") or exc).split(" but got <Token", 1)[0].splitlines()[0]
+    where = f"statement {piece.number} (line {piece.line + line - 1}, column {column})"
+    return f"{where}: {what}" + (f" near {near!r}" if near else "")
+
+
 def analyse(text: str, engine: str) -> Analysis:
     """Statements of ``text`` in the dialect of ``engine`` (an instance type)."""
-    complete = len(text.encode()) <= ANALYSIS_LIMIT_BYTES
-    if not complete:
+    if len(text.encode()) > ANALYSIS_LIMIT_BYTES:
         return Analysis((), complete=False)
     try:
-        parsed = sqlglot.parse(text, read=DIALECTS.get(engine, "mysql"))
-    except SqlglotError:
-        return Analysis((Statement("OTHER", (), None, None),), complete=False)
-    out = []
-    for node in parsed:
-        if not isinstance(node, exp.Expression) or isinstance(node, exp.Semicolon):
-            continue  # nothing, or only a comment after the last statement
-        if isinstance(node, exp.Command):
-            out.append(_command_fallback(node.sql()))
-        else:
-            out.append(_statement(node))
-    return Analysis(tuple(out), complete=True)
+        pieces = split(text, engine)
+    except ScriptError as exc:
+        return Analysis((Statement("OTHER", (), None, None),), False, (str(exc),))
+    out, errors = [], []
+    for piece in pieces:
+        try:
+            parsed = sqlglot.parse(piece.text, read=DIALECTS.get(engine, "mysql"))
+        except SqlglotError as exc:
+            out.append(Statement("OTHER", (), None, None))
+            errors.append(_failure(piece, exc))
+            continue
+        for node in parsed:
+            if not isinstance(node, exp.Expression) or isinstance(node, exp.Semicolon):
+                continue  # nothing, or only a comment
+            if isinstance(node, exp.Command):
+                out.append(_command_fallback(node.sql()))
+            else:
+                out.append(_statement(node))
+    return Analysis(tuple(out), not errors, tuple(errors))

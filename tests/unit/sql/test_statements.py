@@ -243,10 +243,13 @@ def test_unparseable_sql_is_incomplete(engine: str, sql: str) -> None:
 
 
 @pytest.mark.parametrize("engine", ENGINES)
-def test_one_bad_statement_makes_the_whole_batch_incomplete(engine: str) -> None:
-    analysis = analyse("DELETE FROM t WHERE id = 1; SELEC 1; UPDATE u SET a = 1", engine)
+def test_one_bad_statement_makes_the_batch_incomplete_and_is_named(engine: str) -> None:
+    analysis = analyse("DELETE FROM t WHERE id = 1;\n  SELEC 1; UPDATE u SET a = 1", engine)
     assert not analysis.complete
-    assert analysis.kinds == {"OTHER"}
+    assert analysis.kinds == {"DELETE", "OTHER", "UPDATE"}  # the others are still known
+    (error,) = analysis.errors
+    assert error.startswith("statement 2 (line 2, column 9): "), error
+    assert "'1'" in error
 
 
 def test_text_over_the_limit_is_not_analysed() -> None:
