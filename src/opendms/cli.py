@@ -32,6 +32,7 @@ from opendms.identity.caller import Caller
 from opendms.identity.secrets import SecretBox, SecretBoxError, load_master_key
 from opendms.notify import webhooks
 from opendms.orders import service as orders
+from opendms.sql import review
 from opendms.store.db import Store, StoreUnavailable, describe_failure
 from opendms.targets.base import TargetPolicy
 
@@ -828,6 +829,22 @@ def rules_show(
 
 @rules_app.command("list")
 def rules_list(
+    name: Annotated[str, typer.Argument(help="Rule set whose levels to show.")] = "default",
+    tid: TidOpt = None,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """The SQL review rules, their default levels and their levels in a rule set."""
+    with runtime(data_dir, database_url) as rt, rt.store.session() as s:
+        chosen = rule_sets.get(s, _default_tid(s, tid), name).rule_set.review
+        grid = Table("Code", "Default", f"In {name!r}", "What it finds")
+        for r in review.RULES:
+            grid.add_row(r.code, r.level, chosen.get(r.code, r.level), r.summary)
+        out.print(grid)
+
+
+@rules_app.command("sets")
+def rules_sets(
     tid: TidOpt = None, data_dir: DataDir = None, database_url: DatabaseUrl = None
 ) -> None:
     """Rule sets of the tenant and the instances that follow each."""

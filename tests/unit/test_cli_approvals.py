@@ -378,9 +378,19 @@ def test_reject_transfer_withdraw_and_add_node(site: Site) -> None:
 # ------------------------------------------------------------------ rule sets
 
 
+def test_rules_list_shows_every_review_rule_and_its_level_in_a_rule_set(site: Site) -> None:
+    listed = site.run("rules", "list").stdout
+    assert row_of(listed, "DML_WITHOUT_WHERE").split()[:3] == ["│", "DML_WITHOUT_WHERE", "│"]
+    assert "ERROR" in row_of(listed, "DML_WITHOUT_WHERE")
+    relaxed = DBA_ONLY + "review:\n  DML_WITHOUT_WHERE: WARNING\n"
+    site.run("rules", "load", str(site.write("relaxed.yaml", relaxed)), "--name", "relaxed")
+    row = row_of(site.run("rules", "list", "relaxed").stdout, "DML_WITHOUT_WHERE")
+    assert row.index("ERROR") < row.index("WARNING")  # default, then the rule set's level
+
+
 def test_rules_show_list_load_and_a_bad_file_changes_nothing(site: Site) -> None:
     assert site.run("rules", "show").stdout == rules.default_source()
-    listed = site.run("rules", "list").stdout
+    listed = site.run("rules", "sets").stdout
     default = row_of(listed, "default")
     assert "built-in" in default and f"{site.instance_id} demo" in default
     assert result_is_one_line_error(
@@ -415,7 +425,7 @@ def test_rules_show_list_load_and_a_bad_file_changes_nothing(site: Site) -> None
         "dba-only",
     ).stdout
     assert "'dba-only' version 2 is in force" in again
-    listed = site.run("rules", "list").stdout
+    listed = site.run("rules", "sets").stdout
     mine = row_of(listed, "dba-only")
     assert " 2 " in mine and f"{site.instance_id} demo" in mine
     assert "built-in" in row_of(listed, "default")

@@ -29,6 +29,7 @@ from pydantic import (
     model_validator,
 )
 
+from opendms.sql import review
 from opendms.sql.statements import KINDS
 from opendms.tickets.types import TICKET_TYPES
 
@@ -139,6 +140,17 @@ class PartialTemplates(_Strict):
     HIGHEST: TemplateRef | None = None
 
 
+def _review_code(value: str) -> str:
+    return _choices([value], tuple(r.code for r in review.RULES), "review rule")[0]
+
+
+ReviewCode = Annotated[str, AfterValidator(_review_code)]
+# YAML 1.1 reads a bare OFF as false
+ReviewLevel = Annotated[
+    Literal["ERROR", "WARNING", "OFF"], BeforeValidator(lambda v: "OFF" if v is False else v)
+]
+
+
 def _ticket_type(value: str) -> str:
     return _choices([value], tuple(TICKET_TYPES), "ticket type")[0]
 
@@ -153,6 +165,8 @@ class RuleSet(_Strict):
     default_risk: Level = "HIGH"
     templates: Templates
     by_ticket_type: dict[TicketTypeName, PartialTemplates] = {}
+    # SQL review levels that differ from each rule's default (opendms review-rules lists them)
+    review: dict[ReviewCode, ReviewLevel] = {}
     rules: Annotated[list[Rule], Field(max_length=1000)] = []
 
     def template_for(self, plugin_type: str, risk: str) -> str | None:

@@ -83,7 +83,7 @@ class Analysis:
         return frozenset(s.kind for s in self.statements)
 
 
-def _kind(node: exp.Expression) -> str:
+def kind_of(node: exp.Expression) -> str:
     if isinstance(node, exp.Command):
         word = str(node.this).split()[0].upper() if node.this else "OTHER"
         return word if word in KINDS else "OTHER"
@@ -93,7 +93,7 @@ def _kind(node: exp.Expression) -> str:
     return "OTHER"
 
 
-def _table_name(table: exp.Table) -> str:
+def table_name(table: exp.Table) -> str:
     parts = [p for p in (table.catalog, table.db, table.name) if p]
     return ".".join(parts[-2:]).lower()
 
@@ -125,11 +125,11 @@ def _inside_cte_named(table: exp.Table, name: str) -> bool:
 def _statement(node: exp.Expression) -> Statement:
     ctes = {c.alias_or_name.lower() for c in node.find_all(exp.CTE)}
     found = [t for t in node.find_all(exp.Table) if t.name]
-    aliases = {t.alias.lower(): _table_name(t) for t in found if t.alias}
+    aliases = {t.alias.lower(): table_name(t) for t in found if t.alias}
     target = _target(node)
     names = []
     for t in found:
-        name = _table_name(t)
+        name = table_name(t)
         if not t.alias and name in aliases and aliases[name] != name:
             name = aliases[name]  # MySQL's DELETE o FROM orders o: an alias, not a table
         elif name in ctes and t is not target and not _inside_cte_named(t, name):
@@ -137,12 +137,12 @@ def _statement(node: exp.Expression) -> Statement:
         names.append(name)
     if isinstance(node, exp.Delete) and node.args.get("tables"):
         # the tables deleted from come first: they are what the statement changes
-        deleted = [aliases.get(_table_name(t), _table_name(t)) for t in node.args["tables"]]
+        deleted = [aliases.get(table_name(t), table_name(t)) for t in node.args["tables"]]
         names = deleted + names
     rows = None
     if isinstance(node, exp.Insert) and isinstance(node.expression, exp.Values):
         rows = len(node.expression.expressions)
-    kind = _kind(node)
+    kind = kind_of(node)
     return Statement(
         kind,
         tuple(dict.fromkeys(names)),
@@ -178,7 +178,7 @@ def _command_fallback(text: str) -> Statement:
     return Statement(kind, tuple(dict.fromkeys(tables)), None, None, references=len(tables))
 
 
-def _failure(piece: Piece, exc: SqlglotError) -> str:
+def parse_failure(piece: Piece, exc: SqlglotError) -> str:
     """Where a statement fails to parse, as a place in the whole script."""
     found = exc.errors[0] if isinstance(exc, ParseError) and exc.errors else {}
     near = str(found.get("highlight") or "")
@@ -204,7 +204,7 @@ def analyse(text: str, engine: str) -> Analysis:
             parsed = sqlglot.parse(piece.text, read=DIALECTS.get(engine, "mysql"))
         except SqlglotError as exc:
             out.append(Statement("OTHER", (), None, None))
-            errors.append(_failure(piece, exc))
+            errors.append(parse_failure(piece, exc))
             continue
         for node in parsed:
             if not isinstance(node, exp.Expression) or isinstance(node, exp.Semicolon):

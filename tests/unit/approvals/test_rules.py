@@ -694,3 +694,12 @@ def test_json_indented_with_tabs_is_accepted() -> None:
     # Tab indentation is valid JSON whitespace, but PyYAML refuses a tab that starts a token.
     text = json.dumps(json.loads(JSON_LINES.replace("-3", "3")), indent="\t")
     assert parse(text).rules[1].name == "b"
+
+
+def test_review_levels_can_be_set_per_rule_set() -> None:
+    text = TEMPLATES + "review:\n  DML_WITHOUT_WHERE: WARNING\n  ORDER_BY_RAND: OFF\n"
+    assert parse(text).review == {"DML_WITHOUT_WHERE": "WARNING", "ORDER_BY_RAND": "OFF"}
+    assert error_of(TEMPLATES + "review:\n  NO_SUCH: ERROR\n").startswith(
+        "line 3: review.NO_SUCH: unknown review rule 'NO_SUCH'"
+    )
+    assert "review.ORDER_BY_RAND" in error_of(TEMPLATES + "review:\n  ORDER_BY_RAND: LOUD\n")
