@@ -1,0 +1,66 @@
+"""Table shapes from the catalog, for SQL review (``sql.review.Catalog``).
+
+A ticket's SQL runs in each of its databases, so an unqualified table exists for it only if
+it exists in every one of them, and has the columns all of them have. A qualified name
+(``schema.table``) is looked up in that schema on the ticket's instances. Each name is read
+from the store once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from opendms.sql.review import TableShape
+from opendms.store.models import Database, DbColumn, DbIndex, DbTable
+
+
+class CatalogShapes:
+    def __init__(self, s: Session, databases: Sequence[Database]) -> None:
+        self.s = s
+        self.home = list(databases)
+        self.instance_ids = sorted({d.instance_id for d in databases})
+        self.cache: dict[str, TableShape | None] = {}
+
+    def table(self, name: str) -> TableShape | None:
+        if name not in self.cache:
+            self.cache[name] = self._read(name.lower())
+        return self.cache[name]
+
+    def _read(self, name: str) -> TableShape | None:
+        schema, _, short = name.rpartition(".")
+        if schema:
+            db_ids = list(
+                self.s.scalars(
+                    select(Database.db_id).where(
+                        Database.instance_id.in_(self.instance_ids),
+                        func.lower(Database.schema_name) == schema,
+                        Database.state == "NORMAL",
+                    )
+                )
+            )[:1]
+        else:
+            db_ids = [d.db_id for d in self.home]
+        shapes = [self._in(db_id, short) for db_id in db_ids]
+        if not shapes or any(shape is None for shape in shapes):
+            return None
+        known = [shape for shape in shapes if shape is not None]
+        columns = frozenset.intersection(*(shape.columns for shape in known))
+        return TableShape(columns, known[0].primary_key)
+
+    def _in(self, db_id: int, name: str) -> TableShape | None:
+        table_id = self.s.scalar(
+            select(DbTable.table_id).where(DbTable.db_id == db_id, func.lower(DbTable.name) == name)
+        )
+        if table_id is None:
+            return None
+        columns = self.s.scalars(select(DbColumn.name).where(DbColumn.table_id == table_id))
+        primary = self.s.scalar(
+            select(DbIndex.columns).where(
+                DbIndex.table_id == table_id, DbIndex.index_type == "PRIMARY"
+            )
+        )
+        key = tuple(c.strip().lower() for c in (primary or "").split(",") if c.strip())
+        return TableShape(frozenset(c.lower() for c in columns), key)
