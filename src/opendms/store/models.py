@@ -350,6 +350,7 @@ class Job(Base):
     job_id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     order_id: Mapped[int] = mapped_column(BigId, ForeignKey("orders.order_id", ondelete="CASCADE"))
     kind: Mapped[str] = mapped_column(String(32))
+    # queued (waiting, perhaps until run_after), running (leased), succeeded, failed, cancelled
     state: Mapped[str] = mapped_column(String(16), default="queued")
     checkpoint: Mapped[str] = mapped_column(Text, default="{}")
     attempts: Mapped[int] = mapped_column(Integer, default=0)

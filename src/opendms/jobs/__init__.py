@@ -1,0 +1,1 @@
+"""Background work for tickets: the embedded runner (and, later, the Celery one)."""

@@ -1,0 +1,191 @@
+"""The embedded job runner: threads that claim queued jobs from the metadata store and run
+their executors one step at a time (DESIGN.md §3).
+
+A claim is a conditional update that sets a lease (owner and expiry); every step renews it,
+in the same transaction that stores the step's checkpoint, and only while this runner still
+holds it. A runner that dies stops renewing, and once its lease runs out another one takes the
+job over from its last checkpoint. A job cancelled meanwhile (the ticket was closed) is
+noticed at the next step and left alone.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import threading
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session
+
+from opendms.store.db import Store
+from opendms.store.models import Job, utcnow
+
+log = logging.getLogger("opendms.jobs")
+
+Checkpoint = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Step:
+    """What one step did: the checkpoint to resume from, and whether the job is over."""
+
+    checkpoint: Checkpoint
+    done: bool = False
+    failure: str | None = None  # the job is over and failed, for this reason
+    wait_seconds: float = 0.0  # not done; run the next step no sooner than this
+
+
+@dataclass(frozen=True)
+class Work:
+    """What an executor is given for one step."""
+
+    job_id: int
+    order_id: int
+    kind: str
+    attempt: int
+    store: Store
+
+
+class Executor(Protocol):
+    def __call__(self, work: Work, checkpoint: Checkpoint) -> Step: ...
+
+
+@dataclass(frozen=True)
+class Lease:
+    seconds: float = 30.0
+
+
+def _due(now: datetime) -> Any:
+    return or_(
+        (Job.state == "queued") & (Job.run_after <= now),
+        (Job.state == "running") & (Job.lease_until < now),
+    )
+
+
+def claim(s: Session, owner: str, kinds: set[str], now: datetime, lease: Lease) -> Job | None:
+    """One due job of ``kinds``, leased to ``owner``; None when there is none (or another
+    runner took each candidate first)."""
+    candidates = s.execute(
+        select(Job.job_id, Job.attempts)
+        .where(_due(now), Job.kind.in_(kinds))
+        .order_by(Job.run_after, Job.job_id)
+        .limit(5)
+    ).all()
+    for job_id, attempts in candidates:
+        taken = s.execute(
+            update(Job)
+            .where(Job.job_id == job_id, Job.attempts == attempts, _due(now))
+            .values(
+                state="running",
+                attempts=attempts + 1,
+                lease_owner=owner,
+                lease_until=now + timedelta(seconds=lease.seconds),
+                updated_at=now,
+            )
+        )
+        if taken.rowcount == 1:  # type: ignore[attr-defined]
+            s.flush()
+            return s.get(Job, job_id, populate_existing=True)
+    return None
+
+
+def record(
+    s: Session, job_id: int, owner: str, step: Step, now: datetime, lease: Lease
+) -> str | None:
+    """Store a step's outcome if ``owner`` still holds the job; returns the job's new state,
+    or None when the lease was lost or the job cancelled (the step's work then does not
+    count here; an executor's own target-side markers decide what happened there)."""
+    job = s.get(Job, job_id, with_for_update=True, populate_existing=True)
+    if job is None or job.state != "running" or job.lease_owner != owner:
+        return None
+    job.checkpoint = json.dumps(step.checkpoint, ensure_ascii=False, separators=(",", ":"))
+    job.updated_at = now
+    if step.failure is not None or step.done:
+        job.state = "failed" if step.failure is not None else "succeeded"
+        job.lease_owner, job.lease_until = None, None
+        if step.failure is not None:
+            job.checkpoint = json.dumps(
+                {**step.checkpoint, "failure": step.failure}, ensure_ascii=False
+            )
+    elif step.wait_seconds > 0:  # let it go until then; any runner may pick it up
+        job.state = "queued"
+        job.run_after = now + timedelta(seconds=step.wait_seconds)
+        job.lease_owner, job.lease_until = None, None
+    else:
+        job.lease_until = now + timedelta(seconds=lease.seconds)
+    s.flush()
+    return job.state
+
+
+def _default_owner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+@dataclass
+class Runner:
+    """Runs jobs of the kinds it has executors for, on ``threads`` threads."""
+
+    store: Store
+    executors: Mapping[str, Executor]
+    threads: int = 2
+    lease: Lease = Lease()
+    idle_seconds: float = 1.0
+    owner: str = field(default_factory=_default_owner)
+    clock: Callable[[], datetime] = utcnow
+    _stop: threading.Event = field(default_factory=threading.Event, init=False)
+    _workers: list[threading.Thread] = field(default_factory=list, init=False)
+
+    def run_once(self) -> bool:
+        """Claim one due job and run it until it is over, waits, or is lost; False when no
+        job was due."""
+        with self.store.session() as s:
+            job = claim(s, self.owner, set(self.executors), self.clock(), self.lease)
+            if job is None:
+                return False
+            work = Work(job.job_id, job.order_id, job.kind, job.attempts, self.store)
+            checkpoint: Checkpoint = json.loads(job.checkpoint or "{}")
+        executor = self.executors[work.kind]
+        while not self._stop.is_set():
+            try:
+                step = executor(work, checkpoint)
+            except Exception as exc:  # an executor bug must not kill the runner thread
+                log.exception("job %s (%s) step failed", work.job_id, work.kind)
+                step = Step(checkpoint, failure=f"internal error: {type(exc).__name__}: {exc}")
+            with self.store.session() as s:
+                state = record(s, work.job_id, self.owner, step, self.clock(), self.lease)
+            if state != "running":
+                return True
+            checkpoint = step.checkpoint
+        return True
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                busy = self.run_once()
+            except Exception:
+                log.warning("job runner pass failed; will retry", exc_info=True)
+                busy = False
+            if not busy:
+                self._stop.wait(self.idle_seconds)
+
+    def start(self) -> None:
+        self._stop.clear()
+        for i in range(self.threads):
+            worker = threading.Thread(target=self._loop, name=f"opendms-job-{i}", daemon=True)
+            worker.start()
+            self._workers.append(worker)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop claiming; a step in progress finishes (its lease lets another runner resume
+        the job if this process exits first)."""
+        self._stop.set()
+        for worker in self._workers:
+            worker.join(timeout)
+        self._workers.clear()

@@ -1,0 +1,168 @@
+"""The embedded job runner: claims, steps, checkpoints, leases, takeovers, cancellation."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from opendms.identity.secrets import SecretBox
+from opendms.jobs.runner import Checkpoint, Lease, Runner, Step, Work, claim, record
+from opendms.orders import service as orders
+from opendms.store.db import Store
+from opendms.store.models import Job, utcnow
+from tests.approval_world import World
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = utcnow() + timedelta(seconds=1)  # jobs made before the clock are due
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+def counting(steps: int, seen: list[tuple[int, int]] | None = None):
+    """An executor that counts to ``steps``, one per step."""
+
+    def step(work: Work, checkpoint: Checkpoint) -> Step:
+        n = checkpoint.get("n", 0) + 1
+        if seen is not None:
+            seen.append((work.job_id, n))
+        return Step({"n": n}, done=n >= steps)
+
+    return step
+
+
+@pytest.fixture
+def world(store: Store, box: SecretBox, tmp_path: Path) -> World:
+    return World.build(store, box, tmp_path / "targets")
+
+
+def add_job(world: World, kind: str = "count", **fields) -> int:
+    order_id = world.file()
+    with world.store.session() as s:
+        job = Job(order_id=order_id, kind=kind, **fields)
+        s.add(job)
+        s.flush()
+        return job.job_id
+
+
+def job(world: World, job_id: int) -> Job:
+    with world.store.session() as s:
+        found = s.get(Job, job_id)
+        assert found is not None
+        return found
+
+
+def test_a_job_runs_step_by_step_to_success(world: World) -> None:
+    job_id = add_job(world)
+    runner = Runner(world.store, {"count": counting(3)}, clock=Clock())
+    assert runner.run_once() is True
+    done = job(world, job_id)
+    assert (done.state, json.loads(done.checkpoint), done.attempts) == ("succeeded", {"n": 3}, 1)
+    assert done.lease_owner is None
+    assert runner.run_once() is False  # nothing else of its kinds (the precheck jobs stay)
+    with world.store.session() as s:
+        assert set(s.scalars(select(Job.state).where(Job.kind == "precheck"))) == {"queued"}
+
+
+def test_failures_and_executor_errors_end_the_job_with_the_reason(world: World) -> None:
+    def refuse(work: Work, checkpoint: Checkpoint) -> Step:
+        return Step({"at": "parse"}, failure="statement 2 does not parse")
+
+    def crash(work: Work, checkpoint: Checkpoint) -> Step:
+        raise RuntimeError("boom")
+
+    refused, crashed = add_job(world, "refuse"), add_job(world, "crash")
+    runner = Runner(world.store, {"refuse": refuse, "crash": crash}, clock=Clock())
+    assert runner.run_once() and runner.run_once()
+    assert job(world, refused).state == "failed"
+    assert json.loads(job(world, refused).checkpoint) == {
+        "at": "parse",
+        "failure": "statement 2 does not parse",
+    }
+    assert job(world, crashed).state == "failed"
+    assert "RuntimeError: boom" in json.loads(job(world, crashed).checkpoint)["failure"]
+
+
+def test_a_waiting_job_is_released_until_its_time(world: World) -> None:
+    clock = Clock()
+
+    def scheduled(work: Work, checkpoint: Checkpoint) -> Step:
+        if not checkpoint.get("waited"):
+            return Step({"waited": True}, wait_seconds=60)
+        return Step(checkpoint, done=True)
+
+    job_id = add_job(world, "scheduled")
+    runner = Runner(world.store, {"scheduled": scheduled}, clock=clock)
+    assert runner.run_once() is True
+    waiting = job(world, job_id)
+    assert (waiting.state, waiting.lease_owner) == ("queued", None)
+    assert waiting.run_after == clock.now + timedelta(seconds=60)
+    clock.advance(59)
+    assert runner.run_once() is False
+    clock.advance(1)
+    assert runner.run_once() is True
+    assert job(world, job_id).state == "succeeded"
+
+
+def test_a_dead_runners_job_is_taken_over_from_its_last_checkpoint(world: World) -> None:
+    clock, lease = Clock(), Lease(seconds=30)
+    job_id = add_job(world)
+    with world.store.session() as s:  # runner A claims and records one step, then dies
+        claimed = claim(s, "A", {"count"}, clock(), lease)
+        assert claimed is not None and claimed.job_id == job_id
+    with world.store.session() as s:
+        assert record(s, job_id, "A", Step({"n": 1}), clock(), lease) == "running"
+    clock.advance(29)
+    with world.store.session() as s:  # the lease still holds
+        assert claim(s, "B", {"count"}, clock(), lease) is None
+    clock.advance(2)
+    seen: list[tuple[int, int]] = []
+    runner = Runner(world.store, {"count": counting(3, seen)}, lease=lease, owner="B", clock=clock)
+    assert runner.run_once() is True
+    assert seen == [(job_id, 2), (job_id, 3)]  # resumed after A's step, not from scratch
+    taken = job(world, job_id)
+    assert (taken.state, taken.attempts) == ("succeeded", 2)
+    with world.store.session() as s:  # A wakes up: its late step does not count
+        assert record(s, job_id, "A", Step({"n": 99}, done=True), clock(), lease) is None
+    assert json.loads(job(world, job_id).checkpoint) == {"n": 3}
+
+
+def test_a_job_cancelled_meanwhile_is_left_alone(world: World) -> None:
+    job_id = add_job(world)
+    order_id = job(world, job_id).order_id
+
+    def cancel_then_step(work: Work, checkpoint: Checkpoint) -> Step:
+        with work.store.session() as s:  # the ticket is closed while the step runs
+            orders.cancel_jobs(s, order_id)
+        return Step({"n": 1})
+
+    runner = Runner(world.store, {"count": cancel_then_step}, clock=Clock())
+    assert runner.run_once() is True
+    assert (job(world, job_id).state, job(world, job_id).checkpoint) == ("cancelled", "{}")
+
+
+def test_threads_run_every_job_once(world: World) -> None:
+    ids = [add_job(world) for _ in range(6)]
+    seen: list[tuple[int, int]] = []
+    runner = Runner(world.store, {"count": counting(2, seen)}, threads=2, idle_seconds=0.05)
+    runner.start()
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if all(job(world, j).state == "succeeded" for j in ids):
+                break
+            time.sleep(0.05)
+    finally:
+        runner.stop()
+    assert all(job(world, j).state == "succeeded" for j in ids)
+    assert sorted(seen) == sorted((j, n) for j in ids for n in (1, 2))
