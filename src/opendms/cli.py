@@ -32,6 +32,7 @@ from opendms.identity.caller import Caller
 from opendms.identity.secrets import SecretBox, SecretBoxError, load_master_key
 from opendms.notify import webhooks
 from opendms.orders import service as orders
+from opendms.precheck.review import review_for_database
 from opendms.sql import review
 from opendms.store.db import Store, StoreUnavailable, describe_failure
 from opendms.targets.base import TargetPolicy
@@ -53,6 +54,7 @@ rules_app = typer.Typer(
     help="Security rule sets: which approval a ticket needs (docs/security-rules.md).",
     no_args_is_help=True,
 )
+sql_app = typer.Typer(help="SQL checks, before a ticket is filed.", no_args_is_help=True)
 webhook_app = typer.Typer(
     help="The tenant's webhook for ticket events (docs/webhooks.md).", no_args_is_help=True
 )
@@ -65,6 +67,7 @@ app.add_typer(order_app, name="order")
 app.add_typer(workflow_app, name="workflow")
 app.add_typer(rules_app, name="rules")
 app.add_typer(webhook_app, name="webhook")
+app.add_typer(sql_app, name="sql")
 
 out = Console()
 err = Console(stderr=True, soft_wrap=True)
@@ -928,6 +931,37 @@ def rules_test(
         )
         for reason in decision.reasons:
             out.print(f"  - {reason}", markup=False)
+
+
+# ------------------------------------------------------------------ SQL review
+
+
+@sql_app.command("review")
+def sql_review(
+    file: Annotated[Path, typer.Argument(help="A SQL script.")],
+    db: Annotated[int, typer.Option("--db", help="DbId to review it against.")],
+    plugin_type: Annotated[str, typer.Option("--type", help="Ticket type.")] = "DC_COMMON",
+    rule_set: Annotated[
+        str | None,
+        typer.Option("--rule-set", help="Levels from this rule set (default: the instance's)."),
+    ] = None,
+    tid: TidOpt = None,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Review a script as a ticket's precheck would; exits 1 when a finding is an ERROR."""
+    try:
+        sql = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CliError(f"cannot read {file}: {exc}") from exc
+    with runtime(data_dir, database_url) as rt, rt.store.session() as s:
+        findings = review_for_database(s, _default_tid(s, tid), db, sql, plugin_type, rule_set)
+    grid = Table("#", "Line", "Level", "Rule", "Finding", title=f"{len(findings)} finding(s)")
+    for f in findings:
+        grid.add_row(str(f.statement), f"{f.line}:{f.column}", f.level, f.code, f.message)
+    out.print(grid)
+    if any(f.level == "ERROR" for f in findings):
+        raise typer.Exit(1)
 
 
 # ------------------------------------------------------------------ webhook

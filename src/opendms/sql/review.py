@@ -9,7 +9,7 @@ for every rule live in ``tests/fixtures/review/``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -455,7 +455,7 @@ def _levels(overrides: Mapping[str, str]) -> dict[str, str]:
 def review(
     script: str,
     engine: str,
-    allowed_kinds: Sequence[str],
+    allowed_kinds: Collection[str],
     *,
     catalog: Catalog | None = None,
     levels: Mapping[str, str] | None = None,

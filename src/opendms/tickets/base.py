@@ -111,6 +111,8 @@ class TicketType:
     params: type[Params]
     summary: str
     has_precheck: bool = False
+    # Statement kinds its SQL may contain (review rule STATEMENT_KIND_NOT_ALLOWED).
+    statement_kinds: frozenset[str] = frozenset()
 
     def databases(self, params: Params) -> list[int]:
         items = getattr(params, "db_item_list", None)

@@ -22,6 +22,8 @@ from opendms.tickets.base import (
 )
 
 Classify = Annotated[str, Field(max_length=256)]
+DML = frozenset({"INSERT", "REPLACE", "UPDATE", "DELETE"})
+QUERIES = frozenset({"SELECT"})
 
 
 class DataCorrect(Rollback):
@@ -191,11 +193,15 @@ class SchemaDesign(Params):
 TICKET_TYPES: dict[str, TicketType] = {
     t.plugin_type: t
     for t in (
-        TicketType("DC_COMMON", DataCorrect, "Regular data change"),
-        TicketType("DC_CHUNK", FreeLockCorrect, "Lock-free batched data change"),
+        TicketType("DC_COMMON", DataCorrect, "Regular data change", statement_kinds=DML),
+        TicketType(
+            "DC_CHUNK", FreeLockCorrect, "Lock-free batched data change", statement_kinds=DML
+        ),
         TicketType("DC_CRON_CLEAR", CronClear, "Scheduled historical-data cleanup"),
         TicketType("DC_BIG_FILE", DataImport, "Data import from a file"),
-        TicketType("DATA_EXPORT", DataExport, "Export of a query's result"),
+        TicketType(
+            "DATA_EXPORT", DataExport, "Export of a query's result", statement_kinds=QUERIES
+        ),
         TicketType("NDDL", SchemaDesign, "Schema design"),
     )
 }

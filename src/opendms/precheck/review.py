@@ -1,0 +1,39 @@
+"""SQL review of a ticket's SQL for one of its databases: the instance's dialect, the
+catalog's tables and columns, the ticket type's statement kinds and the levels of the
+instance's security rule set."""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from opendms.approvals import rule_sets
+from opendms.catalog import service as catalog
+from opendms.catalog.shapes import CatalogShapes
+from opendms.errors import DmsError, ErrorCode
+from opendms.sql.review import Finding, review
+from opendms.tickets.types import TICKET_TYPES
+
+
+def review_for_database(
+    s: Session,
+    tid: int,
+    db_id: int,
+    sql: str,
+    plugin_type: str = "DC_COMMON",
+    rule_set: str | None = None,
+) -> list[Finding]:
+    kind = TICKET_TYPES.get(plugin_type)
+    if kind is None or not kind.statement_kinds:
+        raise DmsError(ErrorCode.INVALID_PARAMETER, f"{plugin_type} tickets carry no SQL.")
+    db = catalog.get_database(s, tid, db_id)
+    inst = catalog.get_instance(s, tid, db.instance_id)
+    rules = (
+        rule_sets.get(s, tid, rule_set) if rule_set else rule_sets.for_instance(s, inst)[0]
+    ).rule_set
+    return review(
+        sql,
+        inst.instance_type,
+        kind.statement_kinds,
+        catalog=CatalogShapes(s, [db]),
+        levels=rules.review,
+    )
