@@ -87,6 +87,16 @@ class Connector(ABC):
     def schemas(self, only: tuple[str, str] | None = None) -> list[SchemaInfo]:
         """Every user schema with its tables, columns and indexes; or just ``(catalog, schema)``."""
 
+    @abstractmethod
+    def count(self, where: tuple[str, str], query: str, timeout: float) -> int | None:
+        """Run ``query`` (a ``SELECT COUNT(*)``) read-only in ``(catalog, schema)``; None when it
+        did not finish within ``timeout`` seconds."""
+
+    @abstractmethod
+    def estimate(self, where: tuple[str, str], statement: str) -> int | None:
+        """The planner's estimate of the rows ``statement`` touches (EXPLAIN; nothing runs);
+        None when the engine gives none."""
+
 
 class TargetPolicy:
     """Which targets the server may open: a guard against being used to probe a network

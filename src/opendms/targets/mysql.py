@@ -21,6 +21,8 @@ from opendms.targets.base import (
 SYSTEM_SCHEMAS = ("mysql", "information_schema", "performance_schema", "sys")
 # Server error codes that mean "who you are" rather than "where you are".
 _AUTH_ERRORS = {1044, 1045, 1049, 1698}
+# max_statement_time (MariaDB) and max_execution_time (MySQL) ran out.
+_TIMED_OUT = {1969, 3024}
 
 
 class MysqlConnector(Connector):
@@ -51,6 +53,37 @@ class MysqlConnector(Connector):
             cur.execute("SELECT VERSION()")
             row = cur.fetchone()
             return str(row[0]) if row else ""
+
+    def count(self, where: tuple[str, str], query: str, timeout: float) -> int | None:
+        with self.connect(where[1]) as conn, conn.cursor() as cur:
+            cur.execute("SET SESSION TRANSACTION READ ONLY")
+            cur.execute("SELECT VERSION()")
+            version = cur.fetchone()
+            mariadb = "mariadb" in str(version[0] if version else "").lower()
+            if mariadb:
+                cur.execute("SET SESSION max_statement_time = %s", (timeout,))
+            else:
+                cur.execute("SET SESSION max_execution_time = %s", (int(timeout * 1000),))
+            try:
+                cur.execute(query)
+            except pymysql.err.OperationalError as exc:
+                if exc.args and exc.args[0] in _TIMED_OUT:
+                    return None
+                raise
+            row = cur.fetchone()
+            return int(row[0]) if row else 0
+
+    def estimate(self, where: tuple[str, str], statement: str) -> int | None:
+        # EXPLAIN runs nothing (and MariaDB refuses EXPLAIN UPDATE in a read-only
+        # transaction); the driver sends one statement per call, so nothing can ride along.
+        with self.connect(where[1]) as conn, conn.cursor() as cur:
+            cur.execute(f"EXPLAIN {statement}")
+            names = [d[0].lower() for d in cur.description or ()]
+            if "rows" not in names:
+                return None
+            rows = [r[names.index("rows")] for r in cur.fetchall()]
+            known = [int(r) for r in rows if r is not None]
+            return max(known) if known else None
 
     def schemas(self, only: tuple[str, str] | None = None) -> list[SchemaInfo]:
         try:

@@ -6,6 +6,7 @@ from collections import defaultdict
 from typing import Any
 
 import psycopg
+import psycopg.sql
 
 from opendms.targets.base import (
     ColumnInfo,
@@ -87,6 +88,31 @@ class PostgresConnector(Connector):
         with self.connect() as conn:
             row = conn.execute("SHOW server_version").fetchone()
             return f"PostgreSQL {row[0]}" if row else "PostgreSQL"
+
+    def _session(self, where: tuple[str, str]) -> psycopg.Connection[Any]:
+        conn = self.connect(where[0])
+        conn.execute("SET default_transaction_read_only = on")
+        conn.execute(
+            psycopg.sql.SQL("SET search_path TO {}").format(psycopg.sql.Identifier(where[1]))
+        )
+        return conn
+
+    def count(self, where: tuple[str, str], query: str, timeout: float) -> int | None:
+        with self._session(where) as conn:
+            conn.execute(f"SET statement_timeout = {int(timeout * 1000)}")
+            try:
+                row = conn.execute(query).fetchone()
+            except psycopg.errors.QueryCanceled:
+                return None
+            return int(row[0]) if row else 0
+
+    def estimate(self, where: tuple[str, str], statement: str) -> int | None:
+        with self._session(where) as conn:
+            row = conn.execute(f"EXPLAIN (FORMAT JSON) {statement}").fetchone()
+        plan = row[0][0]["Plan"] if row else None
+        while plan and plan.get("Node Type") == "ModifyTable" and plan.get("Plans"):
+            plan = plan["Plans"][0]  # the rows fed to the change, not what it returns
+        return int(plan["Plan Rows"]) if plan else None
 
     def schemas(self, only: tuple[str, str] | None = None) -> list[SchemaInfo]:
         try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 from pathlib import Path
 
 from opendms.targets.base import (
@@ -38,6 +39,21 @@ class SqliteConnector(Connector):
     def ping(self) -> str:
         with self._connect() as conn:
             return f"SQLite {conn.execute('SELECT sqlite_version()').fetchone()[0]}"
+
+    def count(self, where: tuple[str, str], query: str, timeout: float) -> int | None:
+        deadline = time.monotonic() + timeout
+        with self._connect() as conn:  # opened read-only
+            conn.set_progress_handler(lambda: int(time.monotonic() > deadline), 10_000)
+            try:
+                row = conn.execute(query).fetchone()
+            except sqlite3.OperationalError as exc:
+                if "interrupted" in str(exc):
+                    return None
+                raise
+            return int(row[0]) if row else 0
+
+    def estimate(self, where: tuple[str, str], statement: str) -> int | None:
+        return None  # SQLite's planner gives no row estimates
 
     def schemas(self, only: tuple[str, str] | None = None) -> list[SchemaInfo]:
         conn = self._connect()

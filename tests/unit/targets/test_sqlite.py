@@ -70,3 +70,18 @@ def test_sqlite_targets_must_live_in_their_directory(tmp_path: Path) -> None:
     for outside in (tmp_path / "meta.db", tmp_path / "targets" / ".." / "meta.db"):
         assert "must be files under" in (policy.refusal(Endpoint("sqlite", str(outside))) or "")
     assert TargetPolicy("*").refusal(Endpoint("sqlite", str(tmp_path / "x.db")))
+
+
+def test_sqlite_counts_read_only_and_in_time(tmp_path: Path) -> None:
+    path = ensure_demo_target(tmp_path)
+    target = connector_for(Endpoint("sqlite", str(path), 0, "", ""))
+    where = ("main", "main")
+    assert target.count(where, "SELECT COUNT(*) FROM customers WHERE id <= 10", 5.0) == 10
+    endless = (
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) "
+        "SELECT COUNT(*) FROM n WHERE i < 0"
+    )
+    assert target.count(where, endless, 0.05) is None
+    assert target.estimate(where, "UPDATE customers SET name = 'x'") is None
+    with pytest.raises(sqlite3.OperationalError, match="readonly"):
+        target.count(where, "DELETE FROM customers", 5.0)
