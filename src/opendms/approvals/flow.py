@@ -440,7 +440,6 @@ def submit(s: Session, caller: Caller, order_id: int) -> WorkflowInstance:
         tables=json.dumps(route.tables, ensure_ascii=False),
         self_approval=decision.self_approval,
         one_node_per_approver=decision.one_node_per_approver,
-        committer_id=order.committer_id,
     )
     s.add(flow)
     s.flush()

@@ -21,6 +21,7 @@ from typing import Any, cast
 import sqlglot
 from sqlglot import exp
 
+from opendms.sql.rows import changed_rows
 from opendms.sql.statements import DIALECTS
 
 Row = Mapping[str, Any]
@@ -85,20 +86,7 @@ def preimage_query(statement: str, engine: str) -> str | None:
     alias = changed.args.get("alias")
     name = alias.this if isinstance(alias, exp.TableAlias) else changed.this
     star = exp.Column(this=exp.Star(), table=name.copy())  # keeps its quoting
-    query = exp.select(star).from_(target.copy())
-    from_ = node.args.get("from") or node.args.get("from_")
-    if isinstance(from_, exp.From):
-        query = query.join(exp.Join(this=from_.this.copy(), kind="CROSS"))
-    for table in node.args.get("using") or []:
-        query = query.join(exp.Join(this=table.copy(), kind="CROSS"))
-    for join in node.args.get("joins") or []:
-        query = query.join(join.copy())
-    where = node.args.get("where")
-    if where is not None:
-        query = query.where(where.this.copy())
-    for part in ("order", "limit"):
-        if node.args.get(part) is not None:
-            query.set(part, node.args[part].copy())
+    query = changed_rows(node, star, ordered=True)
     return query.lock(update=True).sql(dialect=dialect)
 
 

@@ -24,42 +24,40 @@ class RowCount:
     upper_bound: bool = False  # joins may count a changed row more than once
 
 
-def _count_from(source: exp.Expression) -> exp.Select:
-    return exp.select(exp.Count(this=exp.Star())).from_(source)
-
-
 def _over(select: exp.Query) -> exp.Select:
     """COUNT(*) over a query, as a derived table."""
     return exp.select(exp.Count(this=exp.Star())).from_(select.subquery("counted"))
 
 
-def _restricted(node: exp.Expression, body: exp.Select) -> exp.Select:
-    """Carry WHERE, ORDER BY and LIMIT over; with a LIMIT the count is of a bounded subquery."""
+def changed_rows(
+    node: exp.Update | exp.Delete, column: exp.Expression, *, ordered: bool
+) -> exp.Select:
+    """``SELECT column`` over exactly the rows an UPDATE or DELETE (whose target is a table)
+    changes: its table, joins (``JOIN``, PostgreSQL's ``FROM`` and ``USING``) and WHERE, and
+    with ``ordered`` its ORDER BY and LIMIT. The row count and the backup both read this."""
+    query = exp.select(column).from_(node.this.copy())
+    from_ = node.args.get("from") or node.args.get("from_")  # PostgreSQL UPDATE … FROM
+    extra = [from_.this] if isinstance(from_, exp.From) else []
+    extra += node.args.get("using") or []  # PostgreSQL DELETE … USING
+    for table in extra:
+        query = query.join(exp.Join(this=table.copy(), kind="CROSS"))
+    for join in node.args.get("joins") or []:
+        query = query.join(join.copy())
     where = node.args.get("where")
     if where is not None:
-        body = body.where(where.this.copy())
-    limit = node.args.get("limit")
-    if limit is None:
-        return body
-    inner = body.copy()
-    inner.set("expressions", [exp.Literal.number(1)])
-    if node.args.get("order") is not None:
-        inner.set("order", node.args["order"].copy())
-    inner.set("limit", limit.copy())
-    return _over(inner)
+        query = query.where(where.this.copy())
+    for part in ("order", "limit") if ordered else ():
+        if node.args.get(part) is not None:
+            query.set(part, node.args[part].copy())
+    return query
 
 
-def _joins(node: exp.Expression, body: exp.Select) -> tuple[exp.Select, bool]:
-    joins = [j.copy() for j in node.args.get("joins") or []]
-    from_ = node.args.get("from") or node.args.get("from_")  # PostgreSQL UPDATE … FROM
-    if isinstance(from_, exp.From):
-        joins.insert(0, exp.Join(this=from_.this.copy(), kind="CROSS"))
-    using = node.args.get("using")  # PostgreSQL DELETE … USING
-    for table in using or []:
-        joins.append(exp.Join(this=table.copy(), kind="CROSS"))
-    for join in joins:
-        body = body.join(join)
-    return body, bool(joins) or bool(node.this.args.get("joins"))  # MySQL: UPDATE t JOIN u
+def _joined(node: exp.Update | exp.Delete) -> bool:
+    """Whether a changed row may be matched more than once (MySQL: UPDATE t JOIN u …)."""
+    from_ = node.args.get("from") or node.args.get("from_")
+    return bool(
+        from_ or node.args.get("using") or node.args.get("joins") or node.this.args.get("joins")
+    )
 
 
 def count_query(statement: str, engine: str) -> RowCount | None:
@@ -78,6 +76,9 @@ def count_query(statement: str, engine: str) -> RowCount | None:
         target = node.this
         if not isinstance(target, exp.Table):
             return None
-        body, joined = _joins(node, _count_from(target.copy()))
-        return RowCount(_restricted(node, body).sql(dialect=dialect), upper_bound=joined)
+        if node.args.get("limit") is not None:  # count the bounded set, not the table
+            query = _over(changed_rows(node, exp.Literal.number(1), ordered=True))
+        else:
+            query = changed_rows(node, exp.Count(this=exp.Star()), ordered=False)
+        return RowCount(query.sql(dialect=dialect), upper_bound=_joined(node))
     return None

@@ -458,7 +458,6 @@ class WorkflowInstance(Base):
     tables: Mapped[str] = mapped_column(Text, default="[]")
     self_approval: Mapped[bool] = mapped_column(default=False)
     one_node_per_approver: Mapped[bool] = mapped_column(default=True)
-    committer_id: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
 

@@ -118,7 +118,6 @@ def upgrade() -> None:
         sa.Column("tables", sa.Text(), nullable=False),
         sa.Column("self_approval", sa.Boolean(), nullable=False),
         sa.Column("one_node_per_approver", sa.Boolean(), nullable=False),
-        sa.Column("committer_id", sa.BigInteger(), nullable=False),
         sa.Column("created_at", sa.DateTime(), nullable=False),
         sa.Column("updated_at", sa.DateTime(), nullable=False),
         sa.ForeignKeyConstraint(["order_id"], ["orders.order_id"], ondelete="CASCADE"),
