@@ -362,12 +362,17 @@ def instance_sync(
 UidOpt = Annotated[str | None, typer.Option("--uid", help="Act as this user (default: an ADMIN).")]
 
 
+def _read_file(path: Path) -> str:
+    """A text file the user named, or one line saying why it cannot be read."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CliError(f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}") from exc
+
+
 def _read_json(text: str) -> Any:
     if text.startswith("@"):
-        try:
-            text = Path(text[1:]).read_text()
-        except OSError as exc:
-            raise CliError(f"cannot read {text[1:]}: {exc.strerror or exc}") from exc
+        text = _read_file(Path(text[1:]))
     try:
         return json.loads(text)
     except ValueError as exc:
@@ -809,10 +814,7 @@ def rules_load(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Validate a rule set and put it in force; a bad one changes nothing."""
-    try:
-        source = file.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise CliError(f"cannot read {file}: {exc}") from exc
+    source = _read_file(file)
     with runtime(data_dir, database_url) as rt, rt.store.session() as s:
         row = rule_sets.load(s, _default_tid(s, tid), name, source)
         out.print(f"Rule set {row.name!r} version {row.version} is in force")
@@ -906,7 +908,7 @@ def rules_test(
     with runtime(data_dir, database_url) as rt, rt.store.session() as s:
         t = _default_tid(s, tid)
         if path.is_file():
-            rule_set, name = rule_sets.validate(s, t, path.read_text(encoding="utf-8")), source
+            rule_set, name = rule_sets.validate(s, t, _read_file(path)), source
         else:
             rule_set, name = rule_sets.get(s, t, source).rule_set, source
         if order_id is not None:
@@ -950,10 +952,7 @@ def sql_review(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Review a script as a ticket's precheck would; exits 1 when a finding is an ERROR."""
-    try:
-        sql = file.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise CliError(f"cannot read {file}: {exc}") from exc
+    sql = _read_file(file)
     with runtime(data_dir, database_url) as rt, rt.store.session() as s:
         findings = review_for_database(s, _default_tid(s, tid), db, sql, plugin_type, rule_set)
     grid = Table("#", "Line", "Level", "Rule", "Finding", title=f"{len(findings)} finding(s)")
@@ -1198,10 +1197,7 @@ def policy_attach(
 ) -> None:
     """Attach a RAM-style policy to a user (explicit Deny wins over any Allow)."""
     if document.startswith("@"):
-        try:
-            document = Path(document[1:]).read_text()
-        except OSError as exc:
-            raise CliError(f"cannot read {document[1:]}: {exc.strerror or exc}") from exc
+        document = _read_file(Path(document[1:]))
     with runtime(data_dir, database_url) as rt, rt.store.session() as s:
         service.attach_policy(s, _default_tid(s, tid), uid, name, document)
         out.print(f"Policy {name!r} attached to Uid {uid}")
