@@ -1,24 +1,33 @@
-"""A tenant for approval tests: users admin, dba, alice (the committer), owen and olga (the
-database's owners) and carol; a registered SQLite demo target whose DBA is dba; and helpers
-that file, submit and act on tickets through the services, each in its own transaction."""
+"""A tenant for approval tests: users admin, dba, alice (the committer, who may change the
+demo database), owen and olga (the database's owners) and carol; a registered SQLite demo
+target whose DBA is dba; and helpers that file, submit and act on tickets through the
+services, each in its own transaction. Background jobs (prechecks, executions) run when a
+helper says so, in the calling thread."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
 
 from opendms.approvals import flow
+from opendms.catalog import permissions
 from opendms.catalog import service as catalog
+from opendms.files.storage import FileStore
 from opendms.identity import service as identity
 from opendms.identity.caller import Caller
 from opendms.identity.roles import parse_roles
 from opendms.identity.secrets import SecretBox
+from opendms.jobs.executors import executors
+from opendms.jobs.means import Means
+from opendms.jobs.runner import Runner
 from opendms.orders import service as orders
 from opendms.store.db import Store
-from opendms.store.models import Instance, Order, User, WebhookDelivery
+from opendms.store.models import Instance, Order, User, WebhookDelivery, utcnow
 from opendms.targets.base import TargetPolicy
 from opendms.targets.demo import ensure_demo_target
 
@@ -39,33 +48,68 @@ def caller(user: User) -> Caller:
 
 
 class World:
-    def __init__(self, store: Store, tid: int, users: dict[str, User], db_id: int, inst: int):
+    def __init__(
+        self,
+        store: Store,
+        tid: int,
+        users: dict[str, User],
+        db_id: int,
+        inst: int,
+        means: Means,
+    ):
         self.store, self.tid, self.users = store, tid, users
         self.db_id, self.instance_id = db_id, inst
+        self.means = means
+        self.runner = Runner(store, executors(means), threads=0)
 
     @classmethod
     def build(cls, store: Store, box: SecretBox, target_dir: Path) -> World:
+        """The world on a copy of the SQLite demo database."""
         path = ensure_demo_target(target_dir)
+        spec = catalog.InstanceSpec(instance_type="sqlite", host=str(path))
+        return cls.on(store, box, spec, TargetPolicy("", path.parent), target_dir.parent)
+
+    @classmethod
+    def on(
+        cls,
+        store: Store,
+        box: SecretBox,
+        spec: catalog.InstanceSpec,
+        policy: TargetPolicy,
+        workdir: Path,
+        where: tuple[str, str] | None = None,
+    ) -> World:
+        """The world on the instance ``spec`` registers; its database is ``where`` (catalog,
+        schema; by default the instance's only one). Files live under ``workdir``."""
+        means = Means(box, policy, FileStore(workdir / "files"))
         with store.session() as s:
             tid = identity.create_tenant(s, "t").tid
             users = {
                 name: identity.register_user(s, None, tid, uid, nick_name=name, roles=roles)
                 for name, uid, roles in PEOPLE
             }
-            inst = catalog.register_instance(
-                s,
-                box,
-                TargetPolicy("", path.parent),
-                tid,
-                catalog.InstanceSpec(
-                    instance_type="sqlite", host=str(path), dba_user_id=users["dba"].user_id
-                ),
-            )
-            (db,) = catalog.list_databases(s, tid, inst.instance_id).items
+            spec = replace(spec, dba_user_id=users["dba"].user_id)
+            inst = catalog.register_instance(s, box, policy, tid, spec)
+            found = catalog.list_databases(s, tid, inst.instance_id, page=1, size=1000).items
+            (db,) = [d for d in found if where is None or (d.catalog_name, d.schema_name) == where]
             s.expunge_all()
-        world = cls(store, tid, users, db.db_id, inst.instance_id)
+        world = cls(store, tid, users, db.db_id, inst.instance_id, means)
         world.own("owen", "olga")
+        world.may_change("alice")
         return world
+
+    def may_change(self, *names: str) -> None:
+        """Grant CORRECT on the demo database (what a committer's precheck asks for)."""
+        with self.store.session() as s:
+            for name in names:
+                permissions.grant(
+                    s,
+                    self.tid,
+                    self.users[name].user_id,
+                    permissions.Target("DATABASE", self.instance_id, self.db_id),
+                    "CORRECT",
+                    utcnow() + timedelta(days=30),
+                )
 
     def id(self, name: str) -> int:
         return self.users[name].user_id
@@ -84,9 +128,17 @@ class World:
                 "ExecSQL": sql,
                 **extra,
             }
-            return orders.create_order(
+            order_id = orders.create_order(
                 s, self.as_(who), "DC_COMMON", params, comment="fix"
             ).order_id
+        self.run_jobs()  # the precheck, as a server's runner would right away
+        return order_id
+
+    def run_jobs(self) -> int:
+        ran = 0
+        while self.runner.run_once():
+            ran += 1
+        return ran
 
     def submit(self, order_id: int, who: str = "alice") -> int:
         with self.store.session() as s:

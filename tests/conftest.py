@@ -16,7 +16,7 @@ import pymysql
 import pytest
 from starlette.testclient import TestClient
 
-from opendms.app import create_app
+from opendms.app import OpenDMS, create_app
 from opendms.config import Settings
 from opendms.identity import service
 from opendms.identity.secrets import SecretBox
@@ -129,6 +129,15 @@ class Api:
     tid: int
     admin_uid: str
     data_dir: Path
+    app: OpenDMS
+
+    def run_jobs(self) -> int:
+        """Run every due background job to its end, here and now (the app's own runner has
+        no threads in tests, so what a test sees does not depend on timing)."""
+        ran = 0
+        while self.app.runner.run_once():
+            ran += 1
+        return ran
 
     @property
     def sqlite_targets(self) -> Path:
@@ -160,12 +169,14 @@ def make_api(tmp_path: Path, box: SecretBox) -> Iterator[Callable[..., Api]]:
         url = database_url or f"sqlite:///{tmp_path / 'api.db'}"
         # Tests never let the server open anything beyond this machine.
         settings.setdefault("target_hosts", LOOPBACK)
+        settings.setdefault("job_threads", 0)
         cfg = Settings(data_dir=tmp_path, database_url=url, secret_key=MASTER_KEY, **settings)
         st = Store(url)
         st.migrate()
         with st.session() as s:
             boot = service.bootstrap_admin(s, box)
-        client = TestClient(create_app(cfg), base_url="http://testserver")
+        app = create_app(cfg)
+        client = TestClient(app, base_url="http://testserver")
         client.__enter__()
         clients.append(client)
         return Api(
@@ -176,6 +187,7 @@ def make_api(tmp_path: Path, box: SecretBox) -> Iterator[Callable[..., Api]]:
             boot.tenant.tid,
             boot.admin.uid,
             tmp_path,
+            app,
         )
 
     yield build

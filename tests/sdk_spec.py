@@ -30,9 +30,11 @@ def snake(action: str) -> str:
     return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", action).lower()
 
 
-def method_name(action: str) -> str:
-    """The SDK client method that sends ``action`` with explicit runtime options."""
-    return f"{snake(action)}_with_options"
+def method_name(action: str, *, options: bool = True) -> str:
+    """The SDK client method that sends ``action`` (with explicit runtime options, or not):
+    the SDK snake-cases the whole name, so ``ListDataCorrectPreCheckSQL`` becomes
+    ``list_data_correct_pre_check_sqlwith_options``."""
+    return snake(f"{action}WithOptions" if options else action)
 
 
 @dataclass(frozen=True)

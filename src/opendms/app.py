@@ -1,5 +1,6 @@
 """ASGI assembly: the RPC gateway at ``/`` on a lean path, Starlette for everything else
-(JSON errors now, the web console later), nonce housekeeping and webhook delivery."""
+(JSON errors now, the web console later), nonce housekeeping, webhook delivery and the
+embedded job runner."""
 
 from __future__ import annotations
 
@@ -8,20 +9,23 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
+from itertools import islice
 from typing import Any
 
 import anyio.to_thread
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import FileResponse, Response
+from starlette.responses import FileResponse, Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from opendms import actions
 from opendms.config import Settings
+from opendms.errors import DmsError
+from opendms.execution import files as ticket_files
 from opendms.files.service import LinkSigner, UploadLimits
 from opendms.files.storage import FileStore
 from opendms.gateway import errors
@@ -31,10 +35,13 @@ from opendms.gateway.rpc import RawRequest
 from opendms.gateway.table import Services, build_table
 from opendms.identity.credentials import purge_nonces
 from opendms.identity.secrets import SecretBox, load_master_key
+from opendms.jobs.executors import executors
+from opendms.jobs.means import Means
+from opendms.jobs.runner import Lease, Runner
 from opendms.notify import webhooks
 from opendms.store.db import Store
 from opendms.store.models import Attachment
-from opendms.targets.base import TargetPolicy
+from opendms.targets.base import TargetError, TargetPolicy
 
 log = logging.getLogger("opendms")
 NONCE_PURGE_SECONDS = 60
@@ -102,8 +109,18 @@ class OpenDMS:
                 timeout_seconds=settings.webhook_timeout_seconds,
             ),
         )
+        self.means = Means.from_settings(settings, self.services.secrets)
+        self.runner = Runner(
+            self.store,
+            executors(self.means),
+            threads=settings.job_threads,
+            lease=Lease(settings.job_lease_seconds),
+        )
         self.web = Starlette(
-            routes=[Route("/files/{key}", self._download, methods=["GET"])],
+            routes=[
+                Route("/files/{key}", self._download, methods=["GET"]),
+                Route("/downloads/{kind}/{ident:int}", self._ticket_file, methods=["GET"]),
+            ],
             exception_handlers={404: self._not_found, 405: self._not_found},
             lifespan=self._lifespan,
         )
@@ -152,6 +169,48 @@ class OpenDMS:
         path, name = found
         return FileResponse(path, filename=name, media_type="application/octet-stream")
 
+    async def _ticket_file(self, request: Request) -> Response:
+        """A data-change ticket's SQL, rollback SQL or backup rollback script, for whoever
+        holds a link that GetDataCorrectSQLFile / RollbackFile / BackupFiles signed."""
+        kind, ident = request.path_params["kind"], request.path_params["ident"]
+        q = request.query_params
+        valid = kind in ticket_files.KINDS and self.services.links.valid(
+            f"{kind}:{ident}", q.get("expires", ""), q.get("signature", "")
+        )
+        if not valid:
+            return await self._not_found(request, Exception())
+        try:
+            found, first = await run_in_threadpool(self._start_download, kind, ident)
+        except (DmsError, TargetError) as exc:
+            return Response(
+                json.dumps({"Code": "TargetConnectFailed", "Message": exc.message}),
+                status_code=502,
+                media_type="application/json",
+            )
+        if found is None:
+            return await self._not_found(request, Exception())
+        headers = {"content-disposition": f'attachment; filename="{found.name}"'}
+        if found.path is not None:
+            return FileResponse(found.path, filename=found.name, media_type="text/plain")
+        if found.parts is None:
+            return Response(found.text or "", media_type="text/plain", headers=headers)
+        rest = found.parts
+
+        def body() -> Iterator[bytes]:
+            yield from (part.encode() for part in first)
+            yield from (part.encode() for part in rest)
+
+        return StreamingResponse(body(), media_type="text/plain", headers=headers)
+
+    def _start_download(
+        self, kind: str, ident: int
+    ) -> tuple[ticket_files.Download | None, list[str]]:
+        """The download and its first parts, read before any byte is sent: a target that
+        cannot be reached is an error response, not a truncated file."""
+        found = ticket_files.download(self.store, self.means, kind, ident)
+        first = list(islice(found.parts, 3)) if found is not None and found.parts else []
+        return found, first
+
     def _attachment_file(self, key: str) -> tuple[str, str] | None:
         with self.store.session() as s:
             attachment = s.get(Attachment, key)
@@ -174,6 +233,7 @@ class OpenDMS:
         # over the GIL (bench/gateway.py).
         anyio.to_thread.current_default_thread_limiter().total_tokens = self.settings.worker_threads
         await self.gateway.credentials.open()
+        self.runner.start()
         tasks = [
             asyncio.create_task(self._purge_forever()),
             asyncio.create_task(self.deliverer.run_forever()),
@@ -183,6 +243,7 @@ class OpenDMS:
         finally:
             for task in tasks:
                 task.cancel()
+            await run_in_threadpool(self.runner.stop)
             await self.gateway.credentials.close()
             self.store.dispose()
 

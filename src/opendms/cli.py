@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from opendms.approvals import flow, rule_sets, rules, templates
 from opendms.catalog import service as catalog
 from opendms.config import Settings
 from opendms.errors import DESCRIPTIONS, DmsError
+from opendms.execution import service as execution
 from opendms.files import service as files
 from opendms.files.storage import FileStore
 from opendms.gateway.table import build_table
@@ -30,8 +32,12 @@ from opendms.gateway.wire import wire_time
 from opendms.identity import service
 from opendms.identity.caller import Caller
 from opendms.identity.secrets import SecretBox, SecretBoxError, load_master_key
+from opendms.jobs.executors import executors
+from opendms.jobs.means import Means
+from opendms.jobs.runner import Runner
 from opendms.notify import webhooks
 from opendms.orders import service as orders
+from opendms.precheck import service as precheck
 from opendms.precheck.review import review_for_database
 from opendms.sql import review
 from opendms.store.db import Store, StoreUnavailable, describe_failure
@@ -55,6 +61,10 @@ rules_app = typer.Typer(
     no_args_is_help=True,
 )
 sql_app = typer.Typer(help="SQL checks, before a ticket is filed.", no_args_is_help=True)
+jobs_app = typer.Typer(
+    help="Background work (prechecks, executions), without the HTTP server.",
+    no_args_is_help=True,
+)
 webhook_app = typer.Typer(
     help="The tenant's webhook for ticket events (docs/webhooks.md).", no_args_is_help=True
 )
@@ -68,6 +78,7 @@ app.add_typer(workflow_app, name="workflow")
 app.add_typer(rules_app, name="rules")
 app.add_typer(webhook_app, name="webhook")
 app.add_typer(sql_app, name="sql")
+app.add_typer(jobs_app, name="jobs")
 
 out = Console()
 err = Console(stderr=True, soft_wrap=True)
@@ -670,6 +681,98 @@ def order_submit(
             f"Ticket {order_id}: workflow {wf.workflow_instance_id}, template "
             f"{wf.template_name} (risk {wf.risk}), {wf.status}"
         )
+
+
+@order_app.command("precheck")
+def order_precheck(
+    order_id: Annotated[int, typer.Argument(help="OrderId.")],
+    retry: Annotated[bool, typer.Option("--retry", help="Run the precheck again.")] = False,
+    skip_row_check: Annotated[
+        str | None, typer.Option("--skip-row-check", help="Waive a ROW_CHECK mismatch: why.")
+    ] = None,
+    uid: UidOpt = None,
+    tid: TidOpt = None,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Show a data-change ticket's precheck: each step, then each statement."""
+    with runtime(data_dir, database_url) as rt, rt.store.session() as s:
+        caller = service.caller_for(s, _default_tid(s, tid), uid)
+        if retry:
+            precheck.retry(s, caller, order_id)
+        if skip_row_check is not None:
+            precheck.skip_row_check(s, caller, order_id, skip_row_check)
+        order = orders.get_order(s, caller, order_id)
+        out.print(f"Ticket {order_id}: {precheck.status(s, order)}")
+        steps = Table("Step", "Status", "Tip")
+        for v in precheck.steps(s, order_id):
+            steps.add_row(v.step, v.status, v.tip)
+        out.print(steps)
+        found = precheck.statements(s, order_id, None, 1, 1000)
+        grid = Table("DbId", "#", "Line", "Type", "Tables", "Rows", "How", "Review", "SQL")
+        for st in found.items:
+            grid.add_row(
+                str(st.db_id),
+                str(st.number),
+                str(st.line),
+                st.sql_type,
+                st.table_names,
+                "" if st.affect_rows is None else str(st.affect_rows),
+                st.rows_source,
+                st.review_status,
+                st.sql_text[:80],
+            )
+        if found.total:
+            out.print(grid)
+
+
+@order_app.command("execute")
+def order_execute(
+    order_id: Annotated[int, typer.Argument(help="OrderId.")],
+    backup: Annotated[bool, typer.Option(help="Back up the rows the change overwrites.")] = False,
+    transaction: Annotated[
+        bool, typer.Option(help="Each database's statements commit together.")
+    ] = False,
+    start: Annotated[str | None, typer.Option(help="Start at (UTC, YYYY-MM-DD HH:MM:SS).")] = None,
+    end: Annotated[str | None, typer.Option(help="Not started after (UTC).")] = None,
+    uid: UidOpt = None,
+    tid: TidOpt = None,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Start an approved data change (who may: the ticket's ExecMode says)."""
+    detail: dict[str, Any] = {"backupData": backup, "transaction": transaction}
+    detail.update({k: v for k, v in (("startTime", start), ("endTime", end)) if v})
+    with runtime(data_dir, database_url) as rt, rt.store.session() as s:
+        caller = service.caller_for(s, _default_tid(s, tid), uid)
+        job = execution.execute(s, caller, order_id, execution.plan_from(detail))
+        out.print(f"Ticket {order_id}: execution {job.job_id} queued")
+
+
+@jobs_app.command("run")
+def jobs_run(
+    follow: Annotated[
+        bool, typer.Option(help="Keep running and wait for new work (Ctrl-C stops).")
+    ] = False,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Run due background jobs in this process until none is left (or, with --follow, until
+    stopped): a worker beside, or instead of, the server's own runner."""
+    with runtime(data_dir, database_url) as rt:
+        runner = Runner(rt.store, executors(Means.from_settings(rt.settings, rt.box)), threads=0)
+        ran = 0
+        try:
+            while True:
+                if runner.run_once():
+                    ran += 1
+                elif follow:
+                    time.sleep(runner.idle_seconds)
+                else:
+                    break
+        except KeyboardInterrupt:
+            pass
+        out.print(f"{ran} job{'' if ran == 1 else 's'} run")
 
 
 def _simple_act(kind: str, summary: str) -> Any:

@@ -51,6 +51,15 @@ class Settings(BaseSettings):
     webhook_max_attempts: int = Field(default=8, ge=1, le=100)
     webhook_backoff_seconds: float = Field(default=10.0, gt=0)
     webhook_timeout_seconds: float = Field(default=10.0, gt=0)
+    # Background jobs (prechecks, executions) in this process: threads, and how long a claim
+    # lasts without a heartbeat before another runner takes the job over.
+    job_threads: int = Field(default=2, ge=0, le=64)
+    job_lease_seconds: float = Field(default=30.0, ge=2)
+    # The precheck's row count on the live database gives up after this and falls back to
+    # the planner's estimate.
+    row_check_seconds: float = Field(default=10.0, gt=0)
+    # A statement of a change waits at most this long for a row lock before it fails.
+    lock_wait_seconds: int = Field(default=30, ge=1, le=3600)
 
     @field_validator("data_dir")
     @classmethod

@@ -19,7 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +39,8 @@ from alibabacloud_tea_openapi.utils_models import Config
 from aliyunsdkcore.acs_exception.exceptions import ServerException as OldServerException
 from aliyunsdkcore.client import AcsClient
 
+from tests import sdk_spec
+from tests.conftest import mysql_database, pg_database
 from tests.signer import Prepared, Signer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -150,6 +152,21 @@ class Server:
     @property
     def endpoint(self) -> str:
         return f"{LOOPBACK}:{self.port}"
+
+    def kill_and_restart(self) -> None:
+        """SIGKILL the server (no shutdown of any kind), then serve the same data directory
+        on the same port again: a crash and a restart."""
+        self.proc.kill()
+        self.proc.wait(timeout=10)
+        with self.stderr_path.open("ab") as err, self.stdout_path.open("ab") as out:
+            self.proc = subprocess.Popen(
+                [OPENDMS, "serve", "--data-dir", str(self.data_dir), "--port", str(self.port)],
+                stdout=out,
+                stderr=err,
+                env=self.env,
+                cwd=self.data_dir.parent,
+            )
+        _wait_until_listening(self.proc, self.port, self.stderr_path)
 
     @property
     def base_url(self) -> str:
@@ -374,10 +391,6 @@ def old_sdk(creds: Creds, *, secret: str | None = None) -> AcsClient:
     )
 
 
-def snake(action: str) -> str:
-    return re.sub(r"(?<!^)(?=[A-Z][a-z])|(?<=[a-z0-9])(?=[A-Z])", "_", action).lower()
-
-
 @dataclass(frozen=True)
 class Failure:
     """A gateway error as either SDK generation reports it."""
@@ -413,7 +426,7 @@ class Dms:
             raw = self._old_call(action, request.to_map())
             self.last_raw = raw
             return getattr(dms_models, f"{action}ResponseBody")().from_map(raw)
-        resp = getattr(self.sdk, snake(action))(request)
+        resp = getattr(self.sdk, sdk_spec.method_name(action, options=False))(request)
         assert resp.status_code == 200
         self.last_raw = resp.body.to_map()
         return resp.body
@@ -538,3 +551,116 @@ def server_stays_healthy(server: Server) -> Iterator[None]:
     yield
     assert server.proc.poll() is None, server.log()[-2000:]
     assert "Traceback" not in server.log(), server.log()[-4000:]
+
+
+def file_change(
+    dms: Dms, db_id: int, sql: str, rows: int = 1, comment: str = "fix", **param: Any
+) -> int:
+    """A DC_COMMON ticket filed with CreateDataCorrectOrder; its OrderId. ``param``: more
+    of its Param (RollbackSQL, ExecMode…)."""
+    request = dms_models.CreateDataCorrectOrderRequestParam().from_map(
+        {
+            "DbItemList": [{"DbId": db_id, "Logic": False}],
+            "EstimateAffectRows": rows,
+            "SqlType": "TEXT",
+            "ExecSQL": sql,
+            **param,
+        }
+    )
+    resp = dms.call("CreateDataCorrectOrder", param=request, comment=comment)
+    assert resp.success is True, dms.last_raw
+    (order_id,) = resp.create_order_result
+    assert isinstance(order_id, int) and order_id > 0
+    return order_id
+
+
+def grant_correct(admin: Dms, user_id: int, *db_ids: int) -> None:
+    """CORRECT on each database: what a committer's precheck asks for."""
+    for db_id in db_ids:
+        resp = admin.call(
+            "GrantUserPermission",
+            user_id=str(user_id),
+            ds_type="DATABASE",
+            db_id=str(db_id),
+            logic=False,
+            perm_types="CORRECT",
+            expire_date="2099-01-01 00:00:00",
+        )
+        assert resp.success is True, admin.last_raw
+
+
+def prechecked(dms: Dms, order_id: int, timeout: float = 60.0) -> Any:
+    """GetDataCorrectOrderDetail once the server's runner finished the ticket's precheck."""
+    deadline = time.monotonic() + timeout
+    while True:
+        resp = dms.call("GetDataCorrectOrderDetail", order_id=order_id)
+        assert resp.success is True, dms.last_raw
+        detail = resp.data_correct_order_detail
+        if detail.status not in ("new", "precheck"):
+            return detail
+        assert time.monotonic() < deadline, f"precheck of {order_id} still {detail.status}"
+        time.sleep(0.1)
+
+
+@contextmanager
+def target_database(
+    engine: str, *setup: str
+) -> Iterator[tuple[str, Callable[[str], Any], dict[str, Any]]]:
+    """A fresh MariaDB or PostgreSQL database with ``setup`` run in it; (its name, a query
+    function, the AddInstance parameters that reach it)."""
+    if engine == "mariadb":
+        with mysql_database() as (name, conn):
+
+            def query(sql: str) -> Any:
+                with conn.cursor() as cur:
+                    cur.execute(sql)
+                    return cur.fetchall()
+
+            for statement in setup:
+                query(statement)
+            yield name, query, {"instance_type": "mariadb", "port": 3306, "database_user": "root"}
+    else:
+        with pg_database() as (name, conn):
+
+            def query(sql: str) -> Any:
+                cur = conn.execute(sql)
+                return cur.fetchall() if cur.description else []
+
+            for statement in setup:
+                query(statement)
+            yield (
+                name,
+                query,
+                {
+                    "instance_type": "postgresql",
+                    "port": 5432,
+                    "database_user": "postgres",
+                    "sid": name,
+                },
+            )
+
+
+def wait_for(what: str, check: Callable[[], Any], timeout: float = 120.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        found = check()
+        if found:
+            return found
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def database_id(admin: Dms, name: str, port: int) -> int:
+    """The DbId of the test database: schema ``name`` on MariaDB, ``name``.public on
+    PostgreSQL."""
+    inst = admin.call("GetInstance", host="127.0.0.1", port=port)
+    assert inst.success is True, admin.last_raw
+    found = admin.call("ListDatabases", instance_id=str(inst.instance.instance_id), page_size=1000)
+    assert found.success is True, admin.last_raw
+    ids = [
+        int(d.database_id)
+        for d in found.database_list.database
+        if name in (d.schema_name, d.catalog_name) and d.schema_name in (name, "public")
+    ]
+    assert len(ids) == 1, admin.last_raw
+    return ids[0]

@@ -33,6 +33,9 @@ from tests.e2e.conftest import (
     Flavor,
     Server,
     cli_batch,
+    file_change,
+    grant_correct,
+    prechecked,
     refused,
     running_server,
     server_stays_healthy,
@@ -158,6 +161,7 @@ def world(server: Server, tmp_path_factory: pytest.TempPathFactory) -> World:
     _, dev_db = add_demo_instance(dms, server, "dev", env="dev", dba=dba)
     pair_instance, pair_db = add_demo_instance(dms, server, "pair", env="product", dba=dba)
     set_owner(Dms(server, admin, "v1"), prod_db, owner)
+    grant_correct(dms, committer.user_id, prod_db, dev_db, pair_db)
 
     # The Pair template: X approves node A, X or Y node B; the "pair" rule set routes every
     # ticket of the pair instance through it.
@@ -206,24 +210,22 @@ def _server_still_healthy(server: Server) -> Iterator[None]:
 # ------------------------------------------------------------------ helpers
 
 
-def file_fix(dms: Dms, db_id: int, sql: str = FIX_SQL, comment: str = "fix order 1") -> int:
-    """A DC_COMMON ticket filed with CreateDataCorrectOrder; its OrderId."""
-    param = dms_models.CreateDataCorrectOrderRequestParam().from_map(
-        {
-            "DbItemList": [{"DbId": db_id, "Logic": False}],
-            "EstimateAffectRows": 1,
-            "SqlType": "TEXT",
-            "ExecSQL": sql,
-            "RollbackSqlType": "TEXT",
-            "RollbackSQL": "UPDATE orders SET status = 'new' WHERE id = 1",
-            "ExecMode": "COMMITOR",
-            "Classify": "fix",
-        }
+def file_fix(
+    dms: Dms, db_id: int, sql: str = FIX_SQL, comment: str = "fix order 1", rows: int = 1
+) -> int:
+    """A DC_COMMON ticket filed with CreateDataCorrectOrder, its precheck passed; its OrderId."""
+    order_id = file_change(
+        dms,
+        db_id,
+        sql,
+        rows,
+        comment,
+        RollbackSqlType="TEXT",
+        RollbackSQL="UPDATE orders SET status = 'new' WHERE id = 1",
+        ExecMode="COMMITOR",
+        Classify="fix",
     )
-    resp = dms.call("CreateDataCorrectOrder", param=param, comment=comment)
-    assert resp.success is True, dms.last_raw
-    (order_id,) = resp.create_order_result
-    assert isinstance(order_id, int) and order_id > 0
+    assert prechecked(dms, order_id).status == "precheck_success", dms.last_raw
     return order_id
 
 
@@ -315,7 +317,7 @@ def test_production_ticket_goes_owner_then_dba(world: World) -> None:
     wf_detail = preview.workflow_detail
     assert wf_detail.wf_cate_name == "Owner->DBA"
     assert "Rule 'production change' of rule set 'default' sets risk HIGH." in wf_detail.comment
-    assert "affected rows 5,000" in wf_detail.comment
+    assert "affected rows 1." in wf_detail.comment  # as its precheck counted them
     previewed = [
         (n.node_name, n.node_type, [(u.user_id, u.nick_name) for u in n.audit_user_list.audit_user])
         for n in wf_detail.workflow_node_list.workflow_node
@@ -400,8 +402,9 @@ def test_production_ticket_goes_owner_then_dba(world: World) -> None:
 
 def test_the_rules_route_large_and_development_changes(world: World) -> None:
     committer = world.dms(world.committer)
-    # three whole-table UPDATEs of orders: 15,000 estimated rows in production
-    large = file_fix(committer, world.prod_db, sql=";\n".join([FIX_SQL] * 3))
+    # three whole-table UPDATEs of orders: 15,000 rows counted in production
+    whole = "UPDATE orders SET status = 'paid' WHERE id > 0"
+    large = file_fix(committer, world.prod_db, sql=";\n".join([whole] * 3), rows=15_000)
     preview = committer.call("PreviewWorkflow", order_id=large).workflow_detail
     assert preview.wf_cate_name == "Owner->DBA->Admin", committer.last_raw
     assert "Rule 'large production change' of rule set 'default' sets risk HIGHEST." in (
@@ -931,6 +934,7 @@ def test_webhooks_report_every_act_signed_and_retried() -> None:
         admin = Dms(server, server.admin, "v3")
         _, db_id = add_demo_instance(admin, server, "hooked", env="product", dba=dba)
         set_owner(admin, db_id, owner)
+        grant_correct(admin, committer_creds.user_id, db_id)
 
         committer = Dms(server, committer_creds, "v3")
         approved_id = file_fix(committer, db_id, comment="approve me")

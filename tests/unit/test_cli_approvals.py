@@ -20,6 +20,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass
+from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -29,10 +30,12 @@ import typer.main
 
 from opendms import cli
 from opendms.approvals import rules
+from opendms.catalog import permissions
 from opendms.catalog import service as catalog
 from opendms.identity.secrets import SecretBox, load_master_key
 from opendms.notify import webhooks
 from opendms.store.db import Store
+from opendms.store.models import utcnow
 from opendms.targets.demo import ensure_demo_target
 from tests.unit.test_cli import assert_one_line_error
 from tests.unit.test_cli import opendms as opendms_process
@@ -154,6 +157,7 @@ class Site:
             )
         )
         assert made["StatusCode"] == "new"
+        assert "1 job run" in self.run("jobs", "run").stdout  # the precheck
         return int(made["OrderId"])
 
     def write(self, name: str, content: str) -> Path:
@@ -212,6 +216,14 @@ def site(tmp_path: Path) -> Site:
         with st.session() as s:
             (db,) = catalog.list_databases(s, admin["Tid"], inst["InstanceId"]).items
             db_id = db.db_id
+            permissions.grant(  # carl may change the demo database
+                s,
+                admin["Tid"],
+                users["carl"],
+                permissions.Target("DATABASE", inst["InstanceId"], db_id),
+                "CORRECT",
+                utcnow() + timedelta(days=1),
+            )
     finally:
         st.dispose()
     return Site(data_dir, admin["Tid"], users, uids, inst["InstanceId"], db_id)
@@ -464,9 +476,8 @@ def test_rules_test_with_factors_a_file_and_an_order(site: Site) -> None:
     order_id = site.file()
     from_order = decide("default", "--order", str(order_id))
     assert "risk HIGH -> template Owner->DBA" in from_order
-    assert (
-        "type DC_COMMON; environment product; statements UPDATE; affected rows 5,000" in from_order
-    )
+    # the rows its precheck counted, not the table's 5,000
+    assert "type DC_COMMON; environment product; statements UPDATE; affected rows 1." in from_order
     site.dba_only()
     assert "risk HIGH -> template DBA" in decide("dba-only", "--order", str(order_id))
     assert result_is_one_line_error(

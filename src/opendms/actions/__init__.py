@@ -1,6 +1,15 @@
 """Wire models and thin handlers, one module per API area; ``ALL`` is the action table."""
 
-from opendms.actions import approvals, catalog, files, orders, permissions, users, workflows
+from opendms.actions import (
+    approvals,
+    catalog,
+    data_correct,
+    files,
+    orders,
+    permissions,
+    users,
+    workflows,
+)
 from opendms.gateway.table import Action
 
 ALL: tuple[Action, ...] = (
@@ -11,4 +20,5 @@ ALL: tuple[Action, ...] = (
     *files.ACTIONS,
     *workflows.ACTIONS,
     *approvals.ACTIONS,
+    *data_correct.ACTIONS,
 )

@@ -71,7 +71,7 @@ def _database(db: Database, inst: Instance, dba: User | None, owners: Sequence[U
         "InstanceId": str(inst.instance_id),
         "SchemaName": db.schema_name,
         "CatalogName": db.catalog_name,
-        "SearchName": f"{db.schema_name}@{inst.host}:{inst.port}",
+        "SearchName": catalog.search_name(db, inst),
         "DbType": inst.instance_type,
         "EnvType": inst.env_type,
         "Encoding": db.encoding,

@@ -134,7 +134,7 @@ def get_order_base_info(ctx: Context, req: OrderIdRequest) -> Payload:
         "CreateTime": wire_time(order.created_at),
         "LastModifyTime": wire_time(order.updated_at),
         "StatusCode": order.status_code,
-        "StatusDesc": orders.STATUS_DESC.get(order.status_code, order.status_code),
+        "StatusDesc": orders.status_desc(ctx.session, order),
         "RelatedUserList": {"UserIds": [str(u) for u in related]},
         "RelatedUserNickList": {"UserNicks": [people[u].nick_name for u in related if u in people]},
         "WorkflowInstanceId": order.workflow_instance_id,
@@ -159,7 +159,7 @@ class ListOrdersRequest(TenantScoped):
     page_size: Annotated[Long, Field(ge=1, le=100)] = 10
 
 
-def _row(order: Order, nick: str) -> Payload:
+def _row(order: Order, nick: str, desc: str) -> Payload:
     return {
         "OrderId": order.order_id,
         "PluginType": order.plugin_type,
@@ -169,7 +169,7 @@ def _row(order: Order, nick: str) -> Payload:
         "CreateTime": wire_time(order.created_at),
         "LastModifyTime": wire_time(order.updated_at),
         "StatusCode": order.status_code,
-        "StatusDesc": orders.STATUS_DESC.get(order.status_code, order.status_code),
+        "StatusDesc": desc,
     }
 
 
@@ -194,7 +194,11 @@ def list_orders(ctx: Context, req: ListOrdersRequest) -> Payload:
         "TotalCount": found.total,
         "Orders": {
             "Order": [
-                _row(o, people[o.committer_id].nick_name if o.committer_id in people else "")
+                _row(
+                    o,
+                    people[o.committer_id].nick_name if o.committer_id in people else "",
+                    orders.status_desc(ctx.session, o),
+                )
                 for o in found.items
             ]
         },

@@ -15,9 +15,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from opendms.approvals.rules import Facts
+from opendms.orders import service as orders
 from opendms.sql.statements import Statement, analyse
-from opendms.store.models import Database, DbTable, Instance, Order, OrderDatabase
-from opendms.tickets.types import TICKET_TYPES
+from opendms.store.models import Database, DbTable, Instance, Order, PrecheckStatement
+from opendms.tickets.types import DML, TICKET_TYPES
 
 # Statements that may touch every row of the first table they name.
 _WHOLE_TABLE = frozenset({"UPDATE", "DELETE", "MERGE", "ALTER", "DROP", "TRUNCATE", "RENAME"})
@@ -32,15 +33,8 @@ class Target:
 
 def targets_of(s: Session, order: Order) -> list[Target]:
     """The ticket's databases grouped by instance, in instance order."""
-    rows = s.execute(
-        select(Instance, Database)
-        .join(OrderDatabase, OrderDatabase.instance_id == Instance.instance_id)
-        .join(Database, Database.db_id == OrderDatabase.db_id)
-        .where(OrderDatabase.order_id == order.order_id)
-        .order_by(Instance.instance_id, Database.db_id)
-    ).all()
     grouped: dict[int, tuple[Instance, list[Database]]] = {}
-    for inst, db in rows:
+    for db, inst in orders.databases_of(s, order.order_id):
         grouped.setdefault(inst.instance_id, (inst, []))[1].append(db)
     return [Target(inst, tuple(dbs)) for inst, dbs in grouped.values()]
 
@@ -98,6 +92,20 @@ def _exported(st: Statement, tables: _Tables) -> int | None:
     return bound
 
 
+def _counted(s: Session, order: Order) -> int | None:
+    """The rows the ticket changes as its precheck counted them, when it counted every
+    statement exactly (an EXPLAIN estimate or a missing count leaves the bounds to decide)."""
+    found = s.execute(
+        select(PrecheckStatement.affect_rows, PrecheckStatement.rows_source).where(
+            PrecheckStatement.order_id == order.order_id,
+            PrecheckStatement.sql_type.in_(DML),
+        )
+    ).all()
+    if not found or any(source not in ("COUNT", "LITERAL") for _, source in found):
+        return None
+    return sum(rows or 0 for rows, _ in found)
+
+
 def _total(values: list[int | None]) -> int | None:
     return None if any(v is None for v in values) else sum(v or 0 for v in values)
 
@@ -122,6 +130,9 @@ def ticket_facts(s: Session, order: Order, targets: list[Target]) -> Facts:
         affected.extend(tables.estimate(t.lower()) for t in intent.tables)
     if not complete:
         affected.append(None)
+    counted = _counted(s, order)
+    if counted is not None:  # the precheck counted on the live databases: better than bounds
+        affected = [counted]
     export_rows = None
     if order.plugin_type == "DATA_EXPORT" and complete:
         export_rows = _total([_exported(st, tables) for st in statements if st.kind == "SELECT"])

@@ -21,15 +21,16 @@ from sqlalchemy.orm import Session
 from opendms.approvals import facts as ticket_facts
 from opendms.approvals import rule_sets, rules, templates
 from opendms.errors import DmsError, ErrorCode
+from opendms.execution import service as execution
 from opendms.identity.caller import Caller
 from opendms.identity.roles import Role, parse_roles
 from opendms.notify import webhooks
 from opendms.orders import service as orders
+from opendms.precheck import service as precheck
 from opendms.store.models import (
     ApprovalEvent,
     Database,
     DbTable,
-    Job,
     Order,
     Owner,
     User,
@@ -400,7 +401,7 @@ def _finish(
     s.flush()
     _notify(s, order, flow, "order.approved", actor, comment)
     if orders.exec_mode(order) == "AUTO":
-        orders.queue_execution(s, order)
+        execution.start_automatically(s, order)
 
 
 def submit(s: Session, caller: Caller, order_id: int) -> WorkflowInstance:
@@ -417,10 +418,12 @@ def submit(s: Session, caller: Caller, order_id: int) -> WorkflowInstance:
             ErrorCode.ORDER_STATUS_INVALID,
             f"Ticket {order_id} is {order.status_code}; only a new ticket is submitted.",
         )
-    if orders.ticket_type(order.plugin_type).has_precheck and not _precheck_passed(s, order):
+    has_precheck = orders.ticket_type(order.plugin_type).has_precheck
+    short = precheck.shortfall(s, order) if has_precheck else None
+    if short is not None:
         raise DmsError(
             ErrorCode.ORDER_STATUS_INVALID,
-            f"Ticket {order_id} has not passed its precheck; it is submitted once it has.",
+            f"Ticket {order_id} is submitted once it passed its precheck; {short}",
         )
     route = plan(s, order)
     decision = route.decision
@@ -467,16 +470,6 @@ def submit(s: Session, caller: Caller, order_id: int) -> WorkflowInstance:
         _finish(s, order, flow, None)
     s.flush()
     return flow
-
-
-def _precheck_passed(s: Session, order: Order) -> bool:
-    state = s.scalar(
-        select(Job.state)
-        .where(Job.order_id == order.order_id, Job.kind == "precheck")
-        .order_by(Job.job_id.desc())
-        .limit(1)
-    )
-    return state == "succeeded"
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,14 @@ from opendms.store.models import (
     User,
     utcnow,
 )
-from opendms.targets.base import Endpoint, SchemaInfo, TableInfo, TargetError, TargetPolicy
+from opendms.targets.base import (
+    Connector,
+    Endpoint,
+    SchemaInfo,
+    TableInfo,
+    TargetError,
+    TargetPolicy,
+)
 from opendms.targets.registry import CONNECTORS, DEFAULT_PORTS, connector_for
 
 ENV_TYPES = ("product", "dev", "pre", "test", "sit", "uat", "pet", "stag")
@@ -106,6 +113,11 @@ def get_table(s: Session, tid: int, table_id: int) -> tuple[DbTable, Database]:
 # ------------------------------------------------------------------ register / sync
 
 
+def search_name(db: Database, inst: Instance) -> str:
+    """How DMS names a database for people: ``schema@host:port``."""
+    return f"{db.schema_name}@{inst.host}:{inst.port}"
+
+
 def endpoint_of(inst: Instance, box: SecretBox) -> Endpoint:
     return Endpoint(
         engine=inst.instance_type,
@@ -139,13 +151,18 @@ def _check_spec(spec: InstanceSpec) -> InstanceSpec:
     return replace(spec, instance_type=engine, host=host, port=port, sid=spec.sid or "")
 
 
-def _fetch(
-    endpoint: Endpoint, targets: TargetPolicy, only: tuple[str, str] | None = None
-) -> tuple[str, list[SchemaInfo]]:
+def connector_of(endpoint: Endpoint, targets: TargetPolicy) -> Connector:
+    """The connector for ``endpoint``, if this server may open it."""
     refusal = targets.refusal(endpoint)
     if refusal is not None:
         raise DmsError(ErrorCode.TARGET_NOT_ALLOWED, refusal)
-    connector = connector_for(endpoint)
+    return connector_for(endpoint)
+
+
+def _fetch(
+    endpoint: Endpoint, targets: TargetPolicy, only: tuple[str, str] | None = None
+) -> tuple[str, list[SchemaInfo]]:
+    connector = connector_of(endpoint, targets)
     try:
         return connector.ping(), connector.schemas(only)
     except TargetError as exc:
@@ -440,7 +457,9 @@ def ensure_registered(
 
 def paged(s: Session, query: Any, page: int, size: int) -> Page:
     total = s.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
-    items = s.scalars(query.offset((page - 1) * size).limit(size)).all()
+    found = s.execute(query.offset((page - 1) * size).limit(size))
+    # select(Entity) pages entities; select(Entity, Other, …) pages rows of them
+    items = found.all() if len(query.column_descriptions) > 1 else found.scalars().all()
     return Page(total, items)
 
 

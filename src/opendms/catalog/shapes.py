@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from opendms.sql.review import TableShape
+from opendms.sql.review import TRANSACTIONAL_ENGINES, TableShape
 from opendms.store.models import Database, DbColumn, DbIndex, DbTable
 
 
@@ -48,14 +48,18 @@ class CatalogShapes:
             return None
         known = [shape for shape in shapes if shape is not None]
         columns = frozenset.intersection(*(shape.columns for shape in known))
-        return TableShape(columns, known[0].primary_key)
+        engines = {shape.engine for shape in known} - TRANSACTIONAL_ENGINES
+        return TableShape(columns, known[0].primary_key, min(engines, default=known[0].engine))
 
     def _in(self, db_id: int, name: str) -> TableShape | None:
-        table_id = self.s.scalar(
-            select(DbTable.table_id).where(DbTable.db_id == db_id, func.lower(DbTable.name) == name)
-        )
-        if table_id is None:
+        found = self.s.execute(
+            select(DbTable.table_id, DbTable.engine).where(
+                DbTable.db_id == db_id, func.lower(DbTable.name) == name
+            )
+        ).first()
+        if found is None:
             return None
+        table_id, engine = found
         columns = self.s.scalars(select(DbColumn.name).where(DbColumn.table_id == table_id))
         primary = self.s.scalar(
             select(DbIndex.columns).where(
@@ -63,4 +67,4 @@ class CatalogShapes:
             )
         )
         key = tuple(c.strip().lower() for c in (primary or "").split(",") if c.strip())
-        return TableShape(frozenset(c.lower() for c in columns), key)
+        return TableShape(frozenset(c.lower() for c in columns), key, (engine or "").lower())

@@ -106,6 +106,8 @@ _TICKETS = (
     "dms:Restart*",
     "dms:Resume*",
     "dms:Skip*",
+    "dms:Pause*",
+    "dms:ModifyDataCorrectExecSQL",
     "dms:Preview*",
     "dms:CreateUploadFileJob",
     "dms:UploadFile",

@@ -3,9 +3,9 @@ their executors one step at a time (DESIGN.md §3).
 
 A claim is a conditional update that sets a lease (owner and expiry); every step renews it,
 in the same transaction that stores the step's checkpoint, and only while this runner still
-holds it. A runner that dies stops renewing, and once its lease runs out another one takes the
-job over from its last checkpoint. A job cancelled meanwhile (the ticket was closed) is
-noticed at the next step and left alone.
+holds it; a heartbeat renews it while a long step runs. A runner that dies stops renewing,
+and once its lease runs out another one takes the job over from its last checkpoint. A job
+cancelled meanwhile (the ticket was closed) is noticed at the next step and left alone.
 """
 
 from __future__ import annotations
@@ -124,6 +124,44 @@ def record(
     return job.state
 
 
+def renew(s: Session, job_id: int, owner: str, now: datetime, lease: Lease) -> bool:
+    """Extend ``owner``'s lease while a long step runs; False when it is no longer its."""
+    done = s.execute(
+        update(Job)
+        .where(Job.job_id == job_id, Job.state == "running", Job.lease_owner == owner)
+        .values(lease_until=now + timedelta(seconds=lease.seconds))
+    )
+    return bool(done.rowcount)  # type: ignore[attr-defined]
+
+
+class _Heartbeat:
+    """Renews a job's lease every third of it while one step runs, so a statement that runs
+    for minutes is not mistaken for a dead runner."""
+
+    def __init__(self, runner: Runner, job_id: int) -> None:
+        self.runner, self.job_id = runner, job_id
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._beat, name=f"opendms-lease-{job_id}")
+
+    def _beat(self) -> None:
+        r = self.runner
+        while not self.stop.wait(r.lease.seconds / 3):
+            try:
+                with r.store.session() as s:
+                    if not renew(s, self.job_id, r.owner, r.clock(), r.lease):
+                        return
+            except Exception:
+                log.warning("renewing the lease of job %s failed", self.job_id, exc_info=True)
+
+    def __enter__(self) -> _Heartbeat:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join()
+
+
 def _default_owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
@@ -154,7 +192,8 @@ class Runner:
         executor = self.executors[work.kind]
         while not self._stop.is_set():
             try:
-                step = executor(work, checkpoint)
+                with _Heartbeat(self, work.job_id):
+                    step = executor(work, checkpoint)
             except Exception as exc:  # an executor bug must not kill the runner thread
                 log.exception("job %s (%s) step failed", work.job_id, work.kind)
                 step = Step(checkpoint, failure=f"internal error: {type(exc).__name__}: {exc}")

@@ -1,7 +1,8 @@
 """Ticket intake and the reads every ticket type shares.
 
-A ticket and its first job (the precheck) are written in the caller's one transaction, so a
-ticket is never accepted without the work that moves it on, nor the work queued without it.
+A ticket and its first job (the precheck, for the types that have one) are written in the
+caller's one transaction, so a ticket is never accepted without the work that moves it on,
+nor the work queued without it.
 Who may see a ticket: its committer, its related users, the DBA of an instance it touches,
 whoever was ever asked to approve it, and administrators. Everyone else gets the answer an
 unknown id gets.
@@ -27,11 +28,13 @@ from opendms.notify import webhooks
 from opendms.store.models import (
     ApprovalEvent,
     Attachment,
+    Database,
     Instance,
     Job,
     Order,
     OrderDatabase,
     Owner,
+    SqlJob,
     User,
     WorkflowApprover,
     WorkflowInstance,
@@ -117,6 +120,11 @@ def _texts(value: Any) -> list[str]:
     return []
 
 
+def search_text(comment: str, params: Params) -> str:
+    """What ListOrders' SearchContent looks through for a ticket."""
+    return "\n".join([comment, *_texts(params.wire())])
+
+
 def create_order(
     s: Session,
     caller: Caller,
@@ -161,7 +169,7 @@ def create_order(
         comment=comment,
         related_user_ids=_related(s, caller.tid, related_user_ids),
         params=json.dumps(params.wire(), ensure_ascii=False, separators=(",", ":")),
-        search_text="\n".join([comment, *_texts(params.wire())]),
+        search_text=search_text(comment, params),
         attachment_key=attachment_key or None,
         parent_id=parent_id,
     )
@@ -171,7 +179,8 @@ def create_order(
         OrderDatabase(order_id=order.order_id, db_id=db.db_id, instance_id=db.instance_id)
         for db in {d.db_id: d for d in targets}.values()
     )
-    s.add(Job(order_id=order.order_id, kind="precheck"))
+    if kind.has_precheck:
+        s.add(Job(order_id=order.order_id, kind="precheck"))
     s.flush()
     return order
 
@@ -308,6 +317,29 @@ def list_orders(s: Session, caller: Caller, f: OrderFilter, page: int, size: int
     return catalog.paged(s, query.order_by(Order.order_id.desc()), page, size)
 
 
+def latest_job(s: Session, order_id: int, kind: str) -> Job | None:
+    """The ticket's newest job of ``kind`` (its latest precheck run, its execution)."""
+    return s.scalars(
+        select(Job)
+        .where(Job.order_id == order_id, Job.kind == kind)
+        .order_by(Job.job_id.desc())
+        .limit(1)
+    ).first()
+
+
+def status_desc(s: Session, order: Order) -> str:
+    """StatusDesc: the status in words, and for a ticket being executed whether it waits for
+    its start time or failed (it then stays ``processing``: DMS has no status for it)."""
+    if order.status_code == "processing":
+        job = latest_job(s, order.order_id, "execute")
+        if job is not None and job.state == "failed":
+            failure = json.loads(job.checkpoint or "{}").get("failure", "")
+            return f"Execution failed: {failure}" if failure else "Execution failed"
+        if job is not None and job.state == "queued" and job.attempts == 0:
+            return f"Scheduled for {job.run_after:%Y-%m-%d %H:%M:%S} (UTC)"
+    return STATUS_DESC.get(order.status_code, order.status_code)
+
+
 def cancel_jobs(s: Session, order_id: int) -> None:
     """Work not yet done for a ticket that will not go on."""
     s.execute(
@@ -321,19 +353,6 @@ def exec_mode(order: Order) -> str:
     """Who starts an approved ticket: COMMITOR (default), AUTO or LAST_AUDITOR."""
     mode = json.loads(order.params).get("ExecMode")
     return str(mode) if mode else "COMMITOR"
-
-
-def queue_execution(s: Session, order: Order) -> Job:
-    """The one gate before a ticket changes a database: only an approved ticket runs."""
-    if order.status_code != "Approved":
-        raise DmsError(
-            ErrorCode.ORDER_STATUS_INVALID,
-            f"Ticket {order.order_id} is {order.status_code}; only an approved ticket executes.",
-        )
-    job = Job(order_id=order.order_id, kind="execute")
-    s.add(job)
-    s.flush()
-    return job
 
 
 def close_order(s: Session, caller: Caller, order_id: int, reason: str) -> Order:
@@ -357,6 +376,13 @@ def close_order(s: Session, caller: Caller, order_id: int, reason: str) -> Order
     order.close_reason = reason
     order.updated_at = utcnow()
     cancel_jobs(s, order_id)
+    # SQL jobs not yet finished will not run on; a statement already on its way to the
+    # target still finishes, and its detail records it.
+    s.execute(
+        update(SqlJob)
+        .where(SqlJob.order_id == order_id, SqlJob.status.in_(("INIT", "RUNNING", "PAUSE")))
+        .values(status="DELETE", log=SqlJob.log + f"{utcnow():%Y-%m-%d %H:%M:%S} ticket closed\n")
+    )
     flow = s.get(WorkflowInstance, order.workflow_instance_id or 0, with_for_update=True)
     if flow is not None and flow.status == "AUDITING":
         flow.status = "CANCEL"
@@ -381,6 +407,18 @@ def close_order(s: Session, caller: Caller, order_id: int, reason: str) -> Order
     webhooks.emit(s, order.tid, "order.closed", webhooks.ticket_event(order, caller, reason))
     s.flush()
     return order
+
+
+def databases_of(s: Session, order_id: int) -> list[tuple[Database, Instance]]:
+    """The ticket's databases with their instances, in instance then database order."""
+    rows = s.execute(
+        select(Database, Instance)
+        .join(OrderDatabase, OrderDatabase.db_id == Database.db_id)
+        .join(Instance, Instance.instance_id == Database.instance_id)
+        .where(OrderDatabase.order_id == order_id)
+        .order_by(Instance.instance_id, Database.db_id)
+    ).all()
+    return [(db, inst) for db, inst in rows]
 
 
 def related_ids(order: Order) -> list[int]:

@@ -4,13 +4,17 @@ instance's security rule set."""
 
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
+
 from sqlalchemy.orm import Session
 
 from opendms.approvals import rule_sets
 from opendms.catalog import service as catalog
 from opendms.catalog.shapes import CatalogShapes
 from opendms.errors import DmsError, ErrorCode
-from opendms.sql.review import Finding, review
+from opendms.sql.review import Finding, review, review_parsed
+from opendms.sql.statements import Parsed
+from opendms.store.models import Database, Instance
 from opendms.tickets.types import TICKET_TYPES
 
 
@@ -37,3 +41,16 @@ def review_for_database(
         catalog=CatalogShapes(s, [db]),
         levels=rules.review,
     )
+
+
+def review_for_parsed(
+    s: Session,
+    inst: Instance,
+    db: Database,
+    parsed: Sequence[Parsed],
+    statement_kinds: Collection[str],
+) -> list[Finding]:
+    """The precheck's review of a script already parsed, at the levels of the instance's
+    rule set."""
+    levels = rule_sets.for_instance(s, inst)[0].rule_set.review
+    return review_parsed(parsed, statement_kinds, catalog=CatalogShapes(s, [db]), levels=levels)

@@ -16,15 +16,19 @@ import json
 import math
 import uuid
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, cast
 
 import sqlglot
 from sqlglot import exp
 
 from opendms.sql.rows import changed_rows
-from opendms.sql.statements import DIALECTS
+from opendms.sql.script import MYSQL_ENGINES
+from opendms.sql.statements import DIALECTS, table_name
 
 Row = Mapping[str, Any]
+# Engines whose INSERT … RETURNING reports the keys it created (MariaDB since 10.5).
+RETURNING_ENGINES = frozenset({"postgresql", "mariadb", "sqlite"})
 
 
 def literal(value: Any, engine: str) -> exp.Expression:
@@ -73,21 +77,187 @@ def _column(name: str) -> exp.Column:
     return exp.Column(this=exp.to_identifier(name, quoted=True))
 
 
-def preimage_query(statement: str, engine: str) -> str | None:
-    """``SELECT <target>.* … FOR UPDATE`` over exactly the rows ``statement`` (an UPDATE or
-    DELETE) will change; None for other statements."""
-    dialect = DIALECTS.get(engine, "mysql")
-    node = sqlglot.parse_one(statement, read=dialect)
-    if not isinstance(node, exp.Update | exp.Delete) or not isinstance(node.this, exp.Table):
-        return None
+def _preimage(node: exp.Update | exp.Delete) -> exp.Select:
+    """``SELECT <changed table>.*`` over exactly the rows ``node`` changes, in its order."""
     target = node.this
     deleted = node.args.get("tables") if isinstance(node, exp.Delete) else None
     changed = deleted[0] if deleted else target
     alias = changed.args.get("alias")
     name = alias.this if isinstance(alias, exp.TableAlias) else changed.this
     star = exp.Column(this=exp.Star(), table=name.copy())  # keeps its quoting
-    query = changed_rows(node, star, ordered=True)
-    return query.lock(update=True).sql(dialect=dialect)
+    return changed_rows(node, star, ordered=True)
+
+
+def _changing(statement: str, engine: str) -> exp.Update | exp.Delete | None:
+    node = sqlglot.parse_one(statement, read=DIALECTS.get(engine, "mysql"))
+    if isinstance(node, exp.Update | exp.Delete) and isinstance(node.this, exp.Table):
+        return node
+    return None
+
+
+def preimage_query(statement: str, engine: str) -> str | None:
+    """``SELECT <target>.* … FOR UPDATE`` over exactly the rows ``statement`` (an UPDATE or
+    DELETE) will change; None for other statements."""
+    node = _changing(statement, engine)
+    if node is None:
+        return None
+    return _preimage(node).lock(update=True).sql(dialect=DIALECTS.get(engine, "mysql"))
+
+
+class BackupRefused(Exception):
+    """This statement's change cannot be backed up (and so, asked for a backup, not run)."""
+
+
+@dataclass(frozen=True)
+class BackupPlan:
+    """How one statement is backed up on its target, in its own transaction.
+
+    UPDATE and DELETE: ``create`` makes an empty table shaped like the changed rows, unless a
+    try cut short made it already (before the transaction: DDL commits on MySQL); ``copy``
+    fills it with them, locked, just before the change. INSERT: ``returning`` is the
+    statement itself giving back the keys it created (or ``keys`` when its VALUES name them),
+    which go into the table ``create`` made.
+    """
+
+    kind: str  # UPDATE, DELETE or INSERT
+    table: str  # the changed table, as written ("schema.t" or "t")
+    create: str
+    copy: str | None = None
+    returning: str | None = None
+    keys: tuple[tuple[Any, ...], ...] | None = None
+    key: tuple[str, ...] = ()
+
+
+def _changed_table(node: exp.Update | exp.Delete) -> exp.Table:
+    """The table whose rows change; MySQL's ``DELETE o FROM orders o`` names it by alias."""
+    deleted = node.args.get("tables") if isinstance(node, exp.Delete) else None
+    if not deleted:
+        return node.this  # type: ignore[no-any-return]
+    named = deleted[0]
+    for table in node.find_all(exp.Table):
+        if table is not named and table.alias and table.alias == named.name and not named.db:
+            return table
+    return named  # type: ignore[no-any-return]
+
+
+def _create(into: exp.Table, select: exp.Select, engine: str) -> str:
+    empty = select.copy().where(exp.false(), append=False)
+    for part in ("order", "limit"):
+        empty.set(part, None)
+    properties = (
+        exp.Properties(expressions=[exp.EngineProperty(this=exp.var("InnoDB"))])
+        if engine in MYSQL_ENGINES
+        else None
+    )
+    create = exp.Create(
+        kind="TABLE", this=into.copy(), exists=True, expression=empty, properties=properties
+    )
+    return _render(create, engine)
+
+
+def _literal_keys(node: exp.Insert, key: Sequence[str]) -> tuple[tuple[Any, ...], ...] | None:
+    """The keys an INSERT … VALUES names itself, when every one is a plain literal."""
+    schema = node.this
+    values = node.expression
+    if not isinstance(schema, exp.Schema) or not isinstance(values, exp.Values):
+        return None
+    columns = [c.name.lower() for c in schema.expressions]
+    if not all(k in columns for k in key):
+        return None
+    at = [columns.index(k) for k in key]
+    out = []
+    for row in values.expressions:
+        items = row.expressions
+        if len(items) != len(columns) or not all(isinstance(items[i], exp.Literal) for i in at):
+            return None
+        out.append(tuple(items[i].to_py() for i in at))
+    return tuple(out)
+
+
+def changed_table(statement: str, engine: str) -> str | None:
+    """The table whose rows ``statement`` changes ("schema.t" or "t", lower-cased), for an
+    UPDATE, DELETE or INSERT; None otherwise."""
+    node = sqlglot.parse_one(statement, read=DIALECTS.get(engine, "mysql"))
+    if isinstance(node, exp.Update | exp.Delete) and isinstance(node.this, exp.Table):
+        return table_name(_changed_table(node))
+    if isinstance(node, exp.Insert):
+        target = node.this.this if isinstance(node.this, exp.Schema) else node.this
+        return table_name(target) if isinstance(target, exp.Table) else None
+    return None
+
+
+def plan_backup(statement: str, engine: str, into: exp.Table, key: Sequence[str]) -> BackupPlan:
+    """How to back up ``statement`` into table ``into``; ``key``: the changed table's primary
+    key (lower-cased), what restoring updated rows and removing inserted ones goes by."""
+    dialect = DIALECTS.get(engine, "mysql")
+    node = sqlglot.parse_one(statement, read=dialect)
+    if isinstance(node, exp.Update | exp.Delete):
+        if not isinstance(node.this, exp.Table):
+            raise BackupRefused("the statement's target is not a table")
+        table = _changed_table(node)
+        if isinstance(node, exp.Update) and not key:
+            raise BackupRefused(
+                f"table {table_name(table)} has no primary key, so updated rows cannot be "
+                "restored one by one"
+            )
+        select = _preimage(node)
+        return BackupPlan(
+            kind="UPDATE" if isinstance(node, exp.Update) else "DELETE",
+            table=table_name(table),
+            create=_create(into, select, engine),
+            copy=_render(exp.insert(select.lock(update=True), into.copy()), engine),
+            key=tuple(key),
+        )
+    if isinstance(node, exp.Insert):
+        target = node.this.this if isinstance(node.this, exp.Schema) else node.this
+        if not isinstance(target, exp.Table):
+            raise BackupRefused("the statement's target is not a table")
+        if node.args.get("conflict") or node.args.get("replace") or node.args.get("overwrite"):
+            raise BackupRefused(
+                "an INSERT that may overwrite existing rows (ON DUPLICATE KEY / ON CONFLICT / "
+                "REPLACE) cannot be backed up row by row"
+            )
+        if not key:
+            raise BackupRefused(
+                f"table {table_name(target)} has no primary key, so inserted rows cannot be "
+                "found again"
+            )
+        columns = exp.select(*(exp.column(k, quoted=True) for k in key)).from_(target.copy())
+        keys = _literal_keys(node, key)
+        returning = None
+        if keys is None:
+            if engine not in RETURNING_ENGINES:
+                raise BackupRefused(
+                    "MySQL cannot report the keys an INSERT creates; list the key columns "
+                    "with literal values, or run without backup"
+                )
+            node.set(
+                "returning",
+                exp.Returning(expressions=[exp.column(k, quoted=True) for k in key]),
+            )
+            returning = node.sql(dialect=dialect)
+        return BackupPlan(
+            kind="INSERT",
+            table=table_name(target),
+            create=_create(into, columns, engine),
+            returning=returning,
+            keys=keys,
+            key=tuple(key),
+        )
+    raise BackupRefused(f"a {type(node).__name__.upper()} statement is not backed up")
+
+
+def fill_keys(
+    into: exp.Table, key: Sequence[str], rows: Sequence[Sequence[Any]], engine: str
+) -> str:
+    """The INSERT that records the keys an INSERT created into its backup table."""
+    insert = exp.Insert(
+        this=exp.Schema(
+            this=into.copy(), expressions=[exp.to_identifier(k, quoted=True) for k in key]
+        ),
+        expression=exp.values([exp.tuple_(*(literal(v, engine) for v in row)) for row in rows]),
+    )
+    return _render(insert, engine)
 
 
 def _render(node: exp.Expression, engine: str) -> str:

@@ -9,16 +9,14 @@ for every rule live in ``tests/fixtures/review/``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-import sqlglot
 from sqlglot import exp
-from sqlglot.errors import SqlglotError
 
-from opendms.sql.script import Piece, ScriptError, split
-from opendms.sql.statements import DIALECTS, kind_of, parse_failure, table_name
+from opendms.sql.script import Piece, ScriptError
+from opendms.sql.statements import Parsed, kind_of, parse_script, table_name
 
 LEVELS = ("ERROR", "WARNING", "OFF")
 DML = ("INSERT", "REPLACE", "UPDATE", "DELETE")
@@ -66,10 +64,16 @@ NONDETERMINISTIC = frozenset(
 )
 
 
+# Storage engines whose changes commit and roll back with the transaction (MySQL/MariaDB;
+# every PostgreSQL and SQLite table is transactional).
+TRANSACTIONAL_ENGINES = frozenset({"", "innodb", "xtradb", "rocksdb", "tokudb", "ndbcluster"})
+
+
 @dataclass(frozen=True)
 class TableShape:
     columns: frozenset[str]  # lower-cased
     primary_key: tuple[str, ...]  # lower-cased, in key order; empty: none
+    engine: str = ""  # lower-cased storage engine (MySQL/MariaDB); empty where not applicable
 
 
 class Catalog(Protocol):
@@ -214,7 +218,11 @@ def _always_true(s: Subject) -> Iterator[str]:
 
 @rule("COMPARISON_WITH_NULL", "ERROR", "= NULL or <> NULL, which is never true.")
 def _null_compare(s: Subject) -> Iterator[str]:
+    # UPDATE's SET a = NULL is an assignment, not a comparison
+    assignments = set(map(id, s.node.expressions)) if isinstance(s.node, exp.Update) else set()
     for cmp in s.node.find_all(exp.EQ, exp.NEQ):
+        if id(cmp) in assignments:
+            continue
         if isinstance(cmp.expression, exp.Null) or isinstance(cmp.this, exp.Null):
             yield f"{cmp.sql()} is never true; use IS NULL or IS NOT NULL."
 
@@ -304,6 +312,24 @@ def _no_pk(s: Subject) -> Iterator[str]:
             yield (
                 f"Table {table_name(table)} has no primary key: its rows cannot be backed up "
                 "and restored one by one."
+            )
+
+
+@rule(
+    "NON_TRANSACTIONAL_TABLE",
+    "ERROR",
+    "A change to a table whose engine cannot roll back (MyISAM, MEMORY, Aria…).",
+)
+def _non_transactional(s: Subject) -> Iterator[str]:
+    if s.kind not in DML or s.catalog is None:
+        return
+    for table in _written_tables(s.node):
+        shape = _shape(s, table)
+        if shape is not None and shape.engine not in TRANSACTIONAL_ENGINES:
+            yield (
+                f"Table {table_name(table)} uses {shape.engine.upper()}, which cannot roll back: "
+                "a failure half-way would leave part of the change applied, so OpenDMS does not "
+                "run changes on it."
             )
 
 
@@ -464,38 +490,38 @@ def review(
     """Every finding of every rule that is not OFF, statement by statement, in table order.
     A script that does not split or a statement that does not parse is an ``SQL_PARSE``
     error naming where."""
-    level_of = _levels(levels or {})
     try:
-        pieces = split(script, engine)
+        parsed = parse_script(script, engine)
     except ScriptError as exc:
         return [Finding("SQL_PARSE", "ERROR", 0, exc.line, exc.column, str(exc))]
+    return review_parsed(parsed, allowed_kinds, catalog=catalog, levels=levels, limits=limits)
+
+
+def review_parsed(
+    parsed: Sequence[Parsed],
+    allowed_kinds: Collection[str],
+    *,
+    catalog: Catalog | None = None,
+    levels: Mapping[str, str] | None = None,
+    limits: Limits | None = None,
+) -> list[Finding]:
+    """:func:`review` of a script already parsed (the precheck parses once for all steps)."""
+    level_of = _levels(levels or {})
+    active = [(r, level_of[r.code]) for r in RULES if level_of[r.code] != "OFF"]
     findings: list[Finding] = []
     allowed = frozenset(allowed_kinds)
-    for piece in pieces:
-        try:
-            nodes = [n for n in sqlglot.parse(piece.text, read=DIALECTS.get(engine, "mysql")) if n]
-        except SqlglotError as exc:
+    for one in parsed:
+        piece = one.piece
+        if one.error is not None:
             findings.append(
-                Finding(
-                    "SQL_PARSE",
-                    "ERROR",
-                    piece.number,
-                    piece.line,
-                    piece.column,
-                    parse_failure(piece, exc),
-                )
+                Finding("SQL_PARSE", "ERROR", piece.number, piece.line, piece.column, one.error)
             )
             continue
-        for node in nodes:
-            if not isinstance(node, exp.Expression) or isinstance(node, exp.Semicolon):
-                continue
+        for node in one.nodes:
             subject = Subject(
-                node, kind_of(node), piece, allowed, catalog, limits or Limits(), len(pieces)
+                node, kind_of(node), piece, allowed, catalog, limits or Limits(), len(parsed)
             )
-            for r in RULES:
-                level = level_of[r.code]
-                if level == "OFF":
-                    continue
+            for r, level in active:
                 findings.extend(
                     Finding(r.code, level, piece.number, piece.line, piece.column, message)
                     for message in r.check(subject)

@@ -178,6 +178,9 @@ def _command_fallback(text: str) -> Statement:
     return Statement(kind, tuple(dict.fromkeys(tables)), None, None, references=len(tables))
 
 
+_SQLGLOT_CLASS = re.compile(r"<class 'sqlglot\.[\w.]*\.(\w+)'>")
+
+
 def parse_failure(piece: Piece, exc: SqlglotError) -> str:
     """Where a statement fails to parse, as a place in the whole script."""
     found = exc.errors[0] if isinstance(exc, ParseError) and exc.errors else {}
@@ -186,8 +189,43 @@ def parse_failure(piece: Piece, exc: SqlglotError) -> str:
     col = max(1, int(found.get("col") or 1) - len(near) + 1)  # sqlglot marks the token's end
     column = piece.column + col - 1 if line == 1 else col
     what = str(found.get("description") or exc).split(" but got <Token", 1)[0].splitlines()[0]
+    what = _SQLGLOT_CLASS.sub(lambda m: m.group(1), what)  # <class 'sqlglot…EQ'> -> EQ
     where = f"statement {piece.number} (line {piece.line + line - 1}, column {column})"
     return f"{where}: {what}" + (f" near {near!r}" if near else "")
+
+
+@dataclass(frozen=True)
+class Parsed:
+    """One statement of a script as sqlglot read it."""
+
+    piece: Piece
+    nodes: tuple[exp.Expression, ...]  # empty when the piece holds only a comment
+    error: str | None = None  # the parse failure, naming the statement, line and column
+
+
+def parse_script(text: str, engine: str) -> list[Parsed]:
+    """Every statement of ``text`` in the dialect of ``engine`` (an instance type), parsed
+    once for everyone who reads it. Raises :class:`ScriptError` when the text does not split."""
+    dialect = DIALECTS.get(engine, "mysql")
+    out = []
+    for piece in split(text, engine):
+        try:
+            found = sqlglot.parse(piece.text, read=dialect)
+        except SqlglotError as exc:
+            out.append(Parsed(piece, (), parse_failure(piece, exc)))
+            continue
+        nodes = tuple(
+            n for n in found if isinstance(n, exp.Expression) and not isinstance(n, exp.Semicolon)
+        )
+        out.append(Parsed(piece, nodes))
+    return out
+
+
+def describe(node: exp.Expression) -> Statement:
+    """A parsed statement's kind, tables and literal row count."""
+    if isinstance(node, exp.Command):
+        return _command_fallback(node.sql())
+    return _statement(node)
 
 
 def analyse(text: str, engine: str) -> Analysis:
@@ -195,22 +233,14 @@ def analyse(text: str, engine: str) -> Analysis:
     if len(text.encode()) > ANALYSIS_LIMIT_BYTES:
         return Analysis((), complete=False)
     try:
-        pieces = split(text, engine)
+        parsed = parse_script(text, engine)
     except ScriptError as exc:
         return Analysis((Statement("OTHER", (), None, None),), False, (str(exc),))
-    out, errors = [], []
-    for piece in pieces:
-        try:
-            parsed = sqlglot.parse(piece.text, read=DIALECTS.get(engine, "mysql"))
-        except SqlglotError as exc:
+    out: list[Statement] = []
+    errors = []
+    for one in parsed:
+        if one.error is not None:
             out.append(Statement("OTHER", (), None, None))
-            errors.append(parse_failure(piece, exc))
-            continue
-        for node in parsed:
-            if not isinstance(node, exp.Expression) or isinstance(node, exp.Semicolon):
-                continue  # nothing, or only a comment
-            if isinstance(node, exp.Command):
-                out.append(_command_fallback(node.sql()))
-            else:
-                out.append(_statement(node))
+            errors.append(one.error)
+        out.extend(describe(node) for node in one.nodes)
     return Analysis(tuple(out), not errors, tuple(errors))

@@ -325,6 +325,9 @@ class Order(Base):
     parent_id: Mapped[int | None] = mapped_column(BigInteger)
     workflow_instance_id: Mapped[int | None] = mapped_column(BigInteger)
     close_reason: Mapped[str | None] = mapped_column(Text)
+    # SkipDataCorrectRowCheck: who waived a row-count mismatch, and why (cleared with the SQL).
+    row_check_waived_by: Mapped[int | None] = mapped_column(BigInteger)
+    row_check_waiver: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
 
@@ -350,6 +353,8 @@ class Job(Base):
     job_id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     order_id: Mapped[int] = mapped_column(BigId, ForeignKey("orders.order_id", ondelete="CASCADE"))
     kind: Mapped[str] = mapped_column(String(32))
+    # What the job was asked to do beyond its ticket (ExecuteDataCorrect's ActionDetail…), JSON.
+    spec: Mapped[str] = mapped_column(Text, default="{}")
     # queued (waiting, perhaps until run_after), running (leased), succeeded, failed, cancelled
     state: Mapped[str] = mapped_column(String(16), default="queued")
     checkpoint: Mapped[str] = mapped_column(Text, default="{}")
@@ -359,6 +364,130 @@ class Job(Base):
     lease_until: Mapped[datetime | None] = mapped_column(DateTime)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+
+# ---------------------------------------------------------------- precheck and execution
+
+
+class PrecheckStep(Base):
+    """One of the four precheck steps of a ticket's latest precheck run (dms-api.md B.2)."""
+
+    __tablename__ = "precheck_steps"
+
+    order_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("orders.order_id", ondelete="CASCADE"), primary_key=True
+    )
+    step: Mapped[str] = mapped_column(String(32), primary_key=True)  # SQL_PARSE … ROW_CHECK
+    position: Mapped[int] = mapped_column(Integer)
+    job_id: Mapped[int] = mapped_column(BigInteger)  # the precheck run that wrote it
+    status: Mapped[str] = mapped_column(String(16), default="WAITING")  # RUNNING SUCCESS FAIL
+    user_tip: Mapped[str] = mapped_column(Text, default="")
+    # A failure SkipDataCorrectRowCheck may waive: a row count that differs from the estimate
+    # (not a database that could not be asked).
+    waivable: Mapped[bool] = mapped_column(default=False)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+
+class PrecheckStatement(Base):
+    """A statement of a ticket's SQL as its latest precheck found it in one database: what
+    it is, what it touches, how many rows it changes there, and what review said. Execution
+    runs exactly these statements."""
+
+    __tablename__ = "precheck_statements"
+    __table_args__ = (
+        UniqueConstraint("order_id", "db_id", "number", name="uq_precheck_statements"),
+    )
+
+    sql_id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    order_id: Mapped[int] = mapped_column(BigId, ForeignKey("orders.order_id", ondelete="CASCADE"))
+    db_id: Mapped[int] = mapped_column(BigInteger)
+    number: Mapped[int] = mapped_column(Integer)  # 1-based, in script order
+    line: Mapped[int] = mapped_column(Integer, default=1)
+    sql_text: Mapped[str] = mapped_column(Text)
+    sql_type: Mapped[str] = mapped_column(String(32))  # INSERT, UPDATE, …
+    table_names: Mapped[str] = mapped_column(Text, default="")  # comma-separated
+    affect_rows: Mapped[int | None] = mapped_column(BigInteger)
+    # How affect_rows was found: COUNT, ESTIMATE (the count ran out of time), LITERAL
+    # (INSERT … VALUES), or UNKNOWN.
+    rows_source: Mapped[str] = mapped_column(String(16), default="UNKNOWN")
+    review_status: Mapped[str] = mapped_column(String(16), default="WAITING")  # PASS, BLOCK
+    findings: Mapped[str] = mapped_column(Text, default="[]")  # JSON: code, level, message
+
+
+class SqlJob(Base):
+    """The execution of a ticket's statements in one database (DMS ``JobId``), part of the
+    ticket's execute job (``DBTaskGroupId``)."""
+
+    __tablename__ = "sql_jobs"
+    __table_args__ = (Index("ix_sql_jobs_group", "group_id", "position"),)
+
+    sql_job_id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    order_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("orders.order_id", ondelete="CASCADE"), index=True
+    )
+    group_id: Mapped[int] = mapped_column(BigInteger)  # jobs.job_id of the execute job
+    db_id: Mapped[int] = mapped_column(BigInteger)
+    position: Mapped[int] = mapped_column(Integer)
+    # Names this job's progress markers on the target: unique across installations sharing it.
+    token: Mapped[str] = mapped_column(String(32))
+    job_type: Mapped[str] = mapped_column(String(32), default="DATA_CORRECT")
+    # INIT, RUNNING, SUCCESS, FAIL, PAUSE, DELETE (the ticket was closed before it ran)
+    status: Mapped[str] = mapped_column(String(16), default="INIT")
+    transactional: Mapped[bool] = mapped_column(default=False)
+    backup: Mapped[bool] = mapped_column(default=False)
+    affect_rows: Mapped[int] = mapped_column(BigInteger, default=0)
+    log: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    last_exec_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class SqlJobDetail(Base):
+    """One statement of a SQL job and what running it did (DMS ``JobDetailId``)."""
+
+    __tablename__ = "sql_job_details"
+    __table_args__ = (UniqueConstraint("sql_job_id", "number", name="uq_sql_job_details"),)
+
+    detail_id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    sql_job_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("sql_jobs.sql_job_id", ondelete="CASCADE")
+    )
+    number: Mapped[int] = mapped_column(Integer)
+    sql_id: Mapped[int] = mapped_column(BigInteger)  # precheck_statements.sql_id
+    sql_text: Mapped[str] = mapped_column(Text)
+    sql_type: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16), default="INIT")  # RUNNING SUCCESS FAIL
+    affect_rows: Mapped[int | None] = mapped_column(BigInteger)
+    execute_count: Mapped[int] = mapped_column(Integer, default=0)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime)
+    time_ms: Mapped[int | None] = mapped_column(BigInteger)
+    log: Mapped[str] = mapped_column(Text, default="")
+    # With backupData, where the rows it changed were saved on the target, JSON: table (the
+    # backup table there), of (the changed table), kind, key (its primary key), rows.
+    backup: Mapped[str | None] = mapped_column(Text)
+
+
+class SqlAudit(Base):
+    """Every statement OpenDMS ran on a target for someone (``ListSQLExecAuditLog``); written
+    once, and database triggers refuse UPDATE and DELETE (migration 0008)."""
+
+    __tablename__ = "sql_audit"
+    __table_args__ = (Index("ix_sql_audit_tid_time", "tid", "op_time"),)
+
+    audit_id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    tid: Mapped[int] = mapped_column(BigInteger)
+    user_id: Mapped[int] = mapped_column(BigInteger)
+    order_id: Mapped[int | None] = mapped_column(BigInteger)
+    instance_id: Mapped[int] = mapped_column(BigInteger)
+    db_id: Mapped[int] = mapped_column(BigInteger)
+    schema_name: Mapped[str] = mapped_column(String(256))
+    sql_text: Mapped[str] = mapped_column(Text)
+    sql_type: Mapped[str] = mapped_column(String(32))
+    affect_rows: Mapped[int | None] = mapped_column(BigInteger)
+    elapsed_ms: Mapped[int] = mapped_column(BigInteger, default=0)
+    exec_state: Mapped[str] = mapped_column(String(16))  # SUCCESS, FAIL
+    remark: Mapped[str] = mapped_column(Text, default="")
+    op_time: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
 # ---------------------------------------------------------------- approval workflows

@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import ipaddress
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+from sqlglot import exp
 
 
 class TargetError(Exception):
@@ -75,6 +79,79 @@ class SchemaInfo:
     tables: list[TableInfo] = field(default_factory=list)
 
 
+# Where OpenDMS keeps its own rows on a target (progress markers): a MySQL/MariaDB database or
+# a PostgreSQL schema of this name, a table prefix on SQLite. Catalog sync leaves it out.
+OWN_SCHEMA = "_opendms"
+
+
+class StatementError(Exception):
+    """The target refused a statement of a change; ``message`` is the database's own error."""
+
+    def __init__(self, message: str, *, lost_lock: bool = False) -> None:
+        super().__init__(message)
+        self.message = message
+        self.lost_lock = lost_lock  # a lock wait ran out or a deadlock chose this transaction
+
+
+class Change(ABC):
+    """A write session on one database of a target, with explicit transactions: what the
+    executors change data through. Progress markers live in a table OpenDMS owns there, so a
+    marker commits or rolls back with the change it records (exactly once)."""
+
+    @abstractmethod
+    def begin(self) -> None: ...
+
+    @abstractmethod
+    def commit(self) -> None: ...
+
+    @abstractmethod
+    def rollback(self) -> None: ...
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    @abstractmethod
+    def execute(self, statement: str) -> int:
+        """Run one statement; the rows it matched (for UPDATE: also those already holding the
+        new values, on every engine). Raises :class:`StatementError`."""
+
+    @abstractmethod
+    def query(self, statement: str) -> list[tuple[Any, ...]]:
+        """Run one statement that returns rows (INSERT … RETURNING) in the current
+        transaction; its rows."""
+
+    def setup(self, statement: str) -> None:
+        """Run ``statement`` (DDL of OpenDMS's own tables) in a transaction of its own,
+        before the change's: on MySQL DDL would commit whatever was open."""
+        self.begin()
+        try:
+            self.execute(statement)
+            self.commit()
+        except BaseException:
+            self.rollback()
+            raise
+
+    @abstractmethod
+    def own_table(self, name: str) -> exp.Table:
+        """Table ``name`` in OpenDMS's own space on this target (backups)."""
+
+    @abstractmethod
+    def marker(self, key: str) -> str | None:
+        """The result recorded under ``key``, read in the current transaction (and locked
+        until it ends); None when nothing was recorded."""
+
+    @abstractmethod
+    def mark(self, key: str, result: str) -> None:
+        """Record ``key`` in the current transaction; a key already recorded (by a runner that
+        got there first) raises :class:`StatementError`."""
+
+    def __enter__(self) -> Change:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 class Connector(ABC):
     def __init__(self, endpoint: Endpoint) -> None:
         self.endpoint = endpoint
@@ -96,6 +173,16 @@ class Connector(ABC):
     def estimate(self, where: tuple[str, str], statement: str) -> int | None:
         """The planner's estimate of the rows ``statement`` touches (EXPLAIN; nothing runs);
         None when the engine gives none."""
+
+    @abstractmethod
+    def read(self, where: tuple[str, str], query: str) -> Iterator[dict[str, Any]]:
+        """The rows of ``query`` in ``(catalog, schema)``, streamed (backup tables can be
+        large)."""
+
+    @abstractmethod
+    def change(self, where: tuple[str, str], lock_wait_seconds: int) -> Change:
+        """A write session in ``(catalog, schema)`` whose lock waits give up after
+        ``lock_wait_seconds``; creates OpenDMS's progress table there if it is missing."""
 
 
 class TargetPolicy:

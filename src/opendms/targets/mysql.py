@@ -4,30 +4,125 @@ queries per instance rather than a query per table."""
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from typing import Any
 
 import pymysql
 import pymysql.cursors
+from pymysql.constants import CLIENT
+from sqlglot import exp
 
 from opendms.targets.base import (
+    OWN_SCHEMA,
+    Change,
     ColumnInfo,
     Connector,
     IndexInfo,
     SchemaInfo,
+    StatementError,
     TableInfo,
     TargetError,
 )
 
-SYSTEM_SCHEMAS = ("mysql", "information_schema", "performance_schema", "sys")
+SYSTEM_SCHEMAS = ("mysql", "information_schema", "performance_schema", "sys", OWN_SCHEMA)
 # Server error codes that mean "who you are" rather than "where you are".
 _AUTH_ERRORS = {1044, 1045, 1049, 1698}
 # max_statement_time (MariaDB) and max_execution_time (MySQL) ran out.
 _TIMED_OUT = {1969, 3024}
+# Lock wait timeout, deadlock.
+_LOST_LOCK = {1205, 1213}
+_PROGRESS = f"`{OWN_SCHEMA}`.`progress`"
+
+
+def _error_text(exc: pymysql.err.MySQLError) -> str:
+    if len(exc.args) > 1:
+        return f"({exc.args[0]}) {exc.args[1]}"
+    return str(exc) or type(exc).__name__
+
+
+@contextmanager
+def _asking(what: str) -> Iterator[None]:
+    """A read's failure (a table dropped since the catalog saw it…) as a TargetError."""
+    try:
+        yield
+    except pymysql.err.MySQLError as exc:
+        raise TargetError(f"{what} failed: {_error_text(exc)}") from exc
+
+
+@contextmanager
+def _guarded() -> Iterator[None]:
+    """Driver errors as the executors read them: a broken connection (client-side codes,
+    2000 and up) leaves the outcome to the progress marker; anything else is the statement's."""
+    try:
+        yield
+    except pymysql.err.MySQLError as exc:
+        code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else 0
+        if isinstance(exc, pymysql.err.InterfaceError) or code >= 2000:
+            raise TargetError(f"the connection to the database broke: {_error_text(exc)}") from exc
+        raise StatementError(_error_text(exc), lost_lock=code in _LOST_LOCK) from exc
+
+
+class MysqlChange(Change):
+    def __init__(self, conn: pymysql.connections.Connection[Any]) -> None:
+        self.conn = conn
+        self.cur = conn.cursor()
+
+    def begin(self) -> None:
+        with _guarded():
+            self.conn.begin()
+
+    def commit(self) -> None:
+        with _guarded():
+            self.conn.commit()
+
+    def rollback(self) -> None:
+        with _guarded():
+            self.conn.rollback()
+
+    def close(self) -> None:
+        with suppress(pymysql.err.MySQLError):
+            self.conn.close()
+
+    def execute(self, statement: str) -> int:
+        with _guarded():
+            return int(self.cur.execute(statement))
+
+    def query(self, statement: str) -> list[tuple[Any, ...]]:
+        with _guarded():
+            self.cur.execute(statement)
+            return list(self.cur.fetchall())
+
+    def own_table(self, name: str) -> exp.Table:
+        return exp.Table(
+            this=exp.to_identifier(name, quoted=True), db=exp.to_identifier(OWN_SCHEMA, quoted=True)
+        )
+
+    def marker(self, key: str) -> str | None:
+        with _guarded():
+            self.cur.execute(
+                f"SELECT result FROM {_PROGRESS} WHERE run_key = %s FOR UPDATE", (key,)
+            )
+            row = self.cur.fetchone()
+        return str(row[0]) if row else None
+
+    def mark(self, key: str, result: str) -> None:
+        with _guarded():
+            try:
+                self.cur.execute(
+                    f"INSERT INTO {_PROGRESS} (run_key, result, done_at) VALUES (%s, %s, NOW(6))",
+                    (key, result),
+                )
+            except pymysql.err.IntegrityError as exc:
+                raise StatementError(f"progress marker {key} is already recorded") from exc
 
 
 class MysqlConnector(Connector):
-    def connect(self, database: str | None = None) -> pymysql.connections.Connection[Any]:
+    def connect(
+        self, database: str | None = None, **options: Any
+    ) -> pymysql.connections.Connection[Any]:
         ep = self.endpoint
+        settings: dict[str, Any] = {"read_timeout": 300, "autocommit": True, **options}
         try:
             return pymysql.connect(
                 host=ep.host,
@@ -36,9 +131,8 @@ class MysqlConnector(Connector):
                 password=ep.password,
                 database=database,
                 connect_timeout=ep.connect_timeout,
-                read_timeout=300,
                 charset="utf8mb4",
-                autocommit=True,
+                **settings,
             )
         except pymysql.err.OperationalError as exc:
             code = exc.args[0] if exc.args else 0
@@ -55,7 +149,7 @@ class MysqlConnector(Connector):
             return str(row[0]) if row else ""
 
     def count(self, where: tuple[str, str], query: str, timeout: float) -> int | None:
-        with self.connect(where[1]) as conn, conn.cursor() as cur:
+        with _asking("counting rows"), self.connect(where[1]) as conn, conn.cursor() as cur:
             cur.execute("SET SESSION TRANSACTION READ ONLY")
             cur.execute("SELECT VERSION()")
             version = cur.fetchone()
@@ -76,7 +170,7 @@ class MysqlConnector(Connector):
     def estimate(self, where: tuple[str, str], statement: str) -> int | None:
         # EXPLAIN runs nothing (and MariaDB refuses EXPLAIN UPDATE in a read-only
         # transaction); the driver sends one statement per call, so nothing can ride along.
-        with self.connect(where[1]) as conn, conn.cursor() as cur:
+        with _asking("EXPLAIN"), self.connect(where[1]) as conn, conn.cursor() as cur:
             cur.execute(f"EXPLAIN {statement}")
             names = [d[0].lower() for d in cur.description or ()]
             if "rows" not in names:
@@ -84,6 +178,40 @@ class MysqlConnector(Connector):
             rows = [r[names.index("rows")] for r in cur.fetchall()]
             known = [int(r) for r in rows if r is not None]
             return max(known) if known else None
+
+    def read(self, where: tuple[str, str], query: str) -> Iterator[dict[str, Any]]:
+        conn = self.connect(where[1], cursorclass=pymysql.cursors.SSDictCursor)
+        try:
+            with _asking("reading"), conn.cursor() as cur:
+                cur.execute(query)
+                yield from cur
+        finally:
+            conn.close()
+
+    def change(self, where: tuple[str, str], lock_wait_seconds: int) -> Change:
+        # FOUND_ROWS: an UPDATE reports the rows it matched, as on the other engines, not
+        # only those whose values changed. No read timeout: a long statement is not a failure.
+        conn = self.connect(
+            where[1], autocommit=False, read_timeout=None, client_flag=CLIENT.FOUND_ROWS
+        )
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SET SESSION innodb_lock_wait_timeout = %s", (lock_wait_seconds,))
+                cur.execute(f"CREATE DATABASE IF NOT EXISTS `{OWN_SCHEMA}`")
+                cur.execute(
+                    f"CREATE TABLE IF NOT EXISTS {_PROGRESS} (run_key VARCHAR(191) NOT NULL "
+                    "PRIMARY KEY, result MEDIUMTEXT NOT NULL, done_at DATETIME(6) NOT NULL) "
+                    "ENGINE=InnoDB"
+                )
+            conn.commit()
+        except pymysql.err.MySQLError as exc:
+            conn.close()
+            raise TargetError(
+                f"OpenDMS keeps its progress markers in database {OWN_SCHEMA} on the instance "
+                f"and could not create it: {_error_text(exc)}; grant the instance's user "
+                f"CREATE, SELECT and INSERT on `{OWN_SCHEMA}`.*"
+            ) from exc
+        return MysqlChange(conn)
 
     def schemas(self, only: tuple[str, str] | None = None) -> list[SchemaInfo]:
         try:

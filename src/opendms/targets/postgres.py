@@ -3,23 +3,30 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from typing import Any
 
 import psycopg
+import psycopg.rows
 import psycopg.sql
+from sqlglot import exp
 
 from opendms.targets.base import (
+    OWN_SCHEMA,
+    Change,
     ColumnInfo,
     Connector,
     IndexInfo,
     SchemaInfo,
+    StatementError,
     TableInfo,
     TargetError,
 )
 
 _SCHEMAS = """
 SELECT nspname FROM pg_namespace
-WHERE nspname NOT IN ('pg_catalog', 'information_schema')
+WHERE nspname NOT IN ('pg_catalog', 'information_schema', %(own)s)
   AND nspname NOT LIKE 'pg\\_toast%%' AND nspname NOT LIKE 'pg\\_temp%%'
   AND (%(schema)s::text IS NULL OR nspname = %(schema)s)
 ORDER BY nspname
@@ -64,6 +71,96 @@ ORDER BY 1, 2, ix.indisprimary DESC, 3
 """
 
 
+_PROGRESS = psycopg.sql.SQL("{}.progress").format(psycopg.sql.Identifier(OWN_SCHEMA))
+# lock_not_available (lock_timeout ran out), deadlock_detected
+_LOST_LOCK = {"55P03", "40P01"}
+
+
+def _error_text(exc: psycopg.Error) -> str:
+    primary = exc.diag.message_primary if exc.diag else None
+    return primary or str(exc).strip().splitlines()[0] or type(exc).__name__
+
+
+@contextmanager
+def _asking(what: str) -> Iterator[None]:
+    """A read's failure (a table dropped since the catalog saw it…) as a TargetError."""
+    try:
+        yield
+    except psycopg.Error as exc:
+        raise TargetError(f"{what} failed: {_error_text(exc)}") from exc
+
+
+class PostgresChange(Change):
+    """Not in autocommit: the first statement after a commit or rollback opens the next
+    transaction, so ``begin`` has nothing to send."""
+
+    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+        self.conn = conn
+
+    @contextmanager
+    def _guarded(self) -> Iterator[None]:
+        """A broken connection leaves the outcome to the progress marker; any other error
+        is the statement's."""
+        try:
+            yield
+        except psycopg.Error as exc:
+            if self.conn.broken or isinstance(exc, psycopg.InterfaceError):
+                raise TargetError(
+                    f"the connection to the database broke: {_error_text(exc)}"
+                ) from exc
+            raise StatementError(_error_text(exc), lost_lock=exc.sqlstate in _LOST_LOCK) from exc
+
+    def begin(self) -> None:
+        pass
+
+    def commit(self) -> None:
+        with self._guarded():
+            self.conn.commit()
+
+    def rollback(self) -> None:
+        with self._guarded():
+            self.conn.rollback()
+
+    def close(self) -> None:
+        with suppress(psycopg.Error):
+            self.conn.close()
+
+    def execute(self, statement: str) -> int:
+        with self._guarded():
+            return self.conn.execute(statement.encode()).rowcount
+
+    def query(self, statement: str) -> list[tuple[Any, ...]]:
+        with self._guarded():
+            return list(self.conn.execute(statement.encode()).fetchall())
+
+    def own_table(self, name: str) -> exp.Table:
+        return exp.Table(
+            this=exp.to_identifier(name, quoted=True), db=exp.to_identifier(OWN_SCHEMA, quoted=True)
+        )
+
+    def marker(self, key: str) -> str | None:
+        with self._guarded():
+            row = self.conn.execute(
+                psycopg.sql.SQL("SELECT result FROM {} WHERE run_key = %s FOR UPDATE").format(
+                    _PROGRESS
+                ),
+                (key,),
+            ).fetchone()
+        return str(row[0]) if row else None
+
+    def mark(self, key: str, result: str) -> None:
+        with self._guarded():
+            try:
+                self.conn.execute(
+                    psycopg.sql.SQL(
+                        "INSERT INTO {} (run_key, result, done_at) VALUES (%s, %s, now())"
+                    ).format(_PROGRESS),
+                    (key, result),
+                )
+            except psycopg.errors.UniqueViolation as exc:
+                raise StatementError(f"progress marker {key} is already recorded") from exc
+
+
 class PostgresConnector(Connector):
     def connect(self, database: str | None = None) -> psycopg.Connection[Any]:
         ep = self.endpoint
@@ -98,21 +195,63 @@ class PostgresConnector(Connector):
         return conn
 
     def count(self, where: tuple[str, str], query: str, timeout: float) -> int | None:
-        with self._session(where) as conn:
+        with _asking("counting rows"), self._session(where) as conn:
             conn.execute(f"SET statement_timeout = {int(timeout * 1000)}")
             try:
-                row = conn.execute(query).fetchone()
+                row = conn.execute(query.encode()).fetchone()
             except psycopg.errors.QueryCanceled:
                 return None
             return int(row[0]) if row else 0
 
     def estimate(self, where: tuple[str, str], statement: str) -> int | None:
-        with self._session(where) as conn:
-            row = conn.execute(f"EXPLAIN (FORMAT JSON) {statement}").fetchone()
+        with _asking("EXPLAIN"), self._session(where) as conn:
+            row = conn.execute(f"EXPLAIN (FORMAT JSON) {statement}".encode()).fetchone()
         plan = row[0][0]["Plan"] if row else None
         while plan and plan.get("Node Type") == "ModifyTable" and plan.get("Plans"):
             plan = plan["Plans"][0]  # the rows fed to the change, not what it returns
         return int(plan["Plan Rows"]) if plan else None
+
+    def read(self, where: tuple[str, str], query: str) -> Iterator[dict[str, Any]]:
+        # a named cursor streams from the server instead of loading every row
+        with (
+            _asking("reading"),
+            self._session(where) as conn,
+            conn.transaction(),
+            conn.cursor("opendms_read", row_factory=psycopg.rows.dict_row) as cur,
+        ):
+            cur.execute(query.encode())
+            yield from cur
+
+    def change(self, where: tuple[str, str], lock_wait_seconds: int) -> Change:
+        conn = self.connect(where[0])
+        ident = psycopg.sql.Identifier
+        try:
+            conn.execute(psycopg.sql.SQL("SET search_path TO {}").format(ident(where[1])))
+            conn.execute(f"SET lock_timeout = '{int(lock_wait_seconds)}s'")
+            if conn.execute("SELECT to_regclass(%s)", (f"{OWN_SCHEMA}.progress",)).fetchone() == (
+                None,
+            ):
+                with conn.transaction():
+                    # Two first changes at once would race on IF NOT EXISTS; the lock orders them.
+                    conn.execute("SELECT pg_advisory_xact_lock(hashtext('opendms.progress'))")
+                    conn.execute(
+                        psycopg.sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(ident(OWN_SCHEMA))
+                    )
+                    conn.execute(
+                        psycopg.sql.SQL(
+                            "CREATE TABLE IF NOT EXISTS {} (run_key text PRIMARY KEY, "
+                            "result text NOT NULL, done_at timestamptz NOT NULL)"
+                        ).format(_PROGRESS)
+                    )
+        except psycopg.Error as exc:
+            conn.close()
+            raise TargetError(
+                f"OpenDMS keeps its progress markers in schema {OWN_SCHEMA} of database "
+                f"{where[0]} and could not create it: {_error_text(exc)}; grant the instance's "
+                "user CREATE on the database."
+            ) from exc
+        conn.autocommit = False
+        return PostgresChange(conn)
 
     def schemas(self, only: tuple[str, str] | None = None) -> list[SchemaInfo]:
         try:
@@ -146,7 +285,9 @@ class PostgresConnector(Connector):
     def _describe(
         conn: psycopg.Connection[Any], catalog: str, encoding: str, schema: str | None
     ) -> list[SchemaInfo]:
-        names = [r[0] for r in conn.execute(_SCHEMAS, {"schema": schema}).fetchall()]
+        names = [
+            r[0] for r in conn.execute(_SCHEMAS, {"schema": schema, "own": OWN_SCHEMA}).fetchall()
+        ]
         schemas = {n: SchemaInfo(catalog, n, encoding) for n in names}
         tables: dict[tuple[str, str], TableInfo] = {}
         for sch, name, ttype, rows, size, comment in conn.execute(

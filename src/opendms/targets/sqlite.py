@@ -4,20 +4,94 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
+
+from sqlglot import exp
 
 from opendms.targets.base import (
+    OWN_SCHEMA,
+    Change,
     ColumnInfo,
     Connector,
     IndexInfo,
     SchemaInfo,
+    StatementError,
     TableInfo,
     TargetError,
 )
 
+# One file is one database, so OpenDMS's table sits beside the user's, behind a prefix.
+_PROGRESS = f'"{OWN_SCHEMA}_progress"'
+
 
 def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
+
+
+@contextmanager
+def _guarded() -> Iterator[None]:
+    """A busy file is a lock lost (the executor waits and tries again); anything else is the
+    statement's error."""
+    try:
+        yield
+    except sqlite3.Error as exc:
+        text = str(exc)
+        raise StatementError(text, lost_lock="locked" in text or "busy" in text) from exc
+
+
+class SqliteChange(Change):
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def begin(self) -> None:
+        with _guarded():
+            self.conn.execute("BEGIN IMMEDIATE")
+
+    def commit(self) -> None:
+        with _guarded():
+            self.conn.execute("COMMIT")
+
+    def rollback(self) -> None:
+        with _guarded():
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def execute(self, statement: str) -> int:
+        with _guarded():
+            return self.conn.execute(statement).rowcount
+
+    def query(self, statement: str) -> list[tuple[Any, ...]]:
+        with _guarded():
+            return list(self.conn.execute(statement).fetchall())
+
+    def own_table(self, name: str) -> exp.Table:
+        return exp.Table(this=exp.to_identifier(f"{OWN_SCHEMA}_{name}", quoted=True))
+
+    def marker(self, key: str) -> str | None:
+        with _guarded():
+            row = self.conn.execute(
+                f"SELECT result FROM {_PROGRESS} WHERE run_key = ?",  # noqa: S608
+                (key,),
+            ).fetchone()
+        return str(row[0]) if row else None
+
+    def mark(self, key: str, result: str) -> None:
+        try:
+            self.conn.execute(
+                f"INSERT INTO {_PROGRESS} (run_key, result, done_at) "  # noqa: S608
+                "VALUES (?, ?, datetime('now'))",
+                (key, result),
+            )
+        except sqlite3.IntegrityError as exc:
+            raise StatementError(f"progress marker {key} is already recorded") from exc
+        except sqlite3.Error as exc:
+            raise StatementError(str(exc), lost_lock="locked" in str(exc)) from exc
 
 
 class SqliteConnector(Connector):
@@ -46,14 +120,39 @@ class SqliteConnector(Connector):
             conn.set_progress_handler(lambda: int(time.monotonic() > deadline), 10_000)
             try:
                 row = conn.execute(query).fetchone()
-            except sqlite3.OperationalError as exc:
+            except sqlite3.Error as exc:
                 if "interrupted" in str(exc):
                     return None
-                raise
+                raise TargetError(f"counting rows failed: {exc}") from exc
             return int(row[0]) if row else 0
 
     def estimate(self, where: tuple[str, str], statement: str) -> int | None:
         return None  # SQLite's planner gives no row estimates
+
+    def read(self, where: tuple[str, str], query: str) -> Iterator[dict[str, Any]]:
+        conn = self._connect()
+        try:
+            cur = conn.execute(query)
+            names = [d[0] for d in cur.description or ()]
+            for row in cur:
+                yield dict(zip(names, row, strict=True))
+        except sqlite3.Error as exc:
+            raise TargetError(f"reading {self.endpoint.host} failed: {exc}") from exc
+        finally:
+            conn.close()
+
+    def change(self, where: tuple[str, str], lock_wait_seconds: int) -> Change:
+        self._connect().close()  # the same checks: the file exists and is a database
+        conn = sqlite3.connect(self.endpoint.host, timeout=lock_wait_seconds, isolation_level=None)
+        try:
+            conn.execute(
+                f"CREATE TABLE IF NOT EXISTS {_PROGRESS} (run_key TEXT PRIMARY KEY, "
+                "result TEXT NOT NULL, done_at TEXT NOT NULL)"
+            )
+        except sqlite3.Error as exc:
+            conn.close()
+            raise TargetError(f"cannot write to {self.endpoint.host}: {exc}") from exc
+        return SqliteChange(conn)
 
     def schemas(self, only: tuple[str, str] | None = None) -> list[SchemaInfo]:
         conn = self._connect()
@@ -63,7 +162,9 @@ class SqliteConnector(Connector):
                 r[0]
                 for r in conn.execute(
                     "SELECT name FROM sqlite_master WHERE type = 'table' "
-                    "AND name NOT LIKE 'sqlite_%' ORDER BY name"
+                    "AND name NOT LIKE 'sqlite_%' AND name NOT LIKE ? ESCAPE '\\' "
+                    "ORDER BY name",
+                    (OWN_SCHEMA.replace("_", "\\_") + "\\_%",),
                 )
             ]
             return [SchemaInfo("main", "main", encoding, [self._table(conn, n) for n in names])]

@@ -193,7 +193,13 @@ class SchemaDesign(Params):
 TICKET_TYPES: dict[str, TicketType] = {
     t.plugin_type: t
     for t in (
-        TicketType("DC_COMMON", DataCorrect, "Regular data change", statement_kinds=DML),
+        TicketType(
+            "DC_COMMON",
+            DataCorrect,
+            "Regular data change",
+            has_precheck=True,
+            statement_kinds=DML,
+        ),
         TicketType(
             "DC_CHUNK", FreeLockCorrect, "Lock-free batched data change", statement_kinds=DML
         ),

@@ -20,7 +20,7 @@ import typing
 from collections.abc import Callable, Iterator
 from copy import copy
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import cache
 from types import UnionType
 from typing import Any
@@ -34,17 +34,20 @@ from darabonba.model import DaraModel
 from darabonba.runtime import RuntimeOptions
 from pydantic import create_model
 from pydantic.fields import FieldInfo
+from sqlalchemy import select
 
 from opendms.actions import ALL
 from opendms.approvals import flow, rule_sets, templates
+from opendms.catalog import permissions
+from opendms.execution import service as execution
 from opendms.gateway.errors import GatewayError
 from opendms.gateway.table import Action
-from opendms.gateway.wire import WireModel
+from opendms.gateway.wire import WIRE_TIME, WireModel
 from opendms.identity import service
 from opendms.identity.caller import Caller
 from opendms.identity.roles import Role
 from opendms.orders import service as orders
-from opendms.store.models import User
+from opendms.store.models import SqlJob, User, WorkflowInstance, utcnow
 from tests import sdk_spec
 from tests.conftest import Api, route_new_sdk_to
 from tests.wire_fields import field_choices
@@ -210,6 +213,8 @@ REALISTIC: dict[str, Any] = {
     "ApprovalType": "AGREE",
     "ApprovalNodePos": "POST_ADD_APPROVAL_NODE",
     "NewApproverList": "1,2",
+    "ExecState": "SUCCESS",
+    "ActionDetail": {"startTime": "2099-01-01 00:00:00", "transaction": True, "backupData": False},
 }
 
 
@@ -542,11 +547,20 @@ def _export(w: World, **over: Any) -> dict[str, Any]:
 
 
 def _approval_setup(w: World) -> dict[str, int]:
-    """A committer, and a rule set on the world's instance that sends every ticket to one
-    USER_LIST node whose approver is the admin (who sends the scenarios' calls)."""
+    """A committer who may change the world's database, and a rule set on the world's
+    instance that sends every ticket to one USER_LIST node whose approver is the admin (who
+    sends the scenarios' calls)."""
     if not w.approvals:
         with w.api.store.session() as s:
             committer = service.register_user(s, None, w.tid, "7777777777", nick_name="committer")
+            permissions.grant(
+                s,
+                w.tid,
+                committer.user_id,
+                permissions.Target("DATABASE", w.instance_id, w.db_id),
+                "CORRECT",
+                datetime(2099, 1, 1),
+            )
             admin = service.find_user(s, w.tid, uid=w.api.admin_uid).user_id
             node = templates.create_node(s, w.tid, "Compat approvers", [admin])
             templates.create_template(s, w.tid, "Compat", ["Compat approvers"])
@@ -561,23 +575,157 @@ def _approval_setup(w: World) -> dict[str, int]:
     return w.approvals
 
 
-def _new_order(w: World, *, by_admin: bool = False) -> int:
+def _new_order(w: World, *, by_admin: bool = False, **param: Any) -> int:
+    """A DC_COMMON ticket, prechecked."""
     setup = _approval_setup(w)
     with w.api.store.session() as s:
         committer = service.caller_for(
             s, w.tid, None if by_admin else s.get(User, setup["committer"]).uid
         )
-        return orders.create_order(
-            s, committer, "DC_COMMON", _dc(w)["Param"], comment="approve me"
+        order_id = orders.create_order(
+            s, committer, "DC_COMMON", _dc(w, **param)["Param"], comment="approve me"
         ).order_id
+    w.api.run_jobs()
+    return order_id
 
 
-def _approval(w: World) -> int:
+def _approval(w: World, **param: Any) -> int:
     """A ticket submitted by the committer, waiting on the admin: its WorkflowInstanceId."""
-    order_id = _new_order(w)
+    order_id = _new_order(w, **param)
     with w.api.store.session() as s:
         committer = service.caller_for(s, w.tid, s.get(User, _approval_setup(w)["committer"]).uid)
         return flow.submit(s, committer, order_id).workflow_instance_id
+
+
+def _approved(w: World) -> int:
+    """A ticket the admin approved last (ExecMode LAST_AUDITOR: the admin starts it)."""
+    wf = _approval(w, ExecMode="LAST_AUDITOR")
+    with w.api.store.session() as s:
+        admin = service.caller_for(s, w.tid, None)
+        flow.act(s, admin, wf, flow.Act("AGREE"))
+        return s.get(WorkflowInstance, wf).order_id
+
+
+@dataclass(frozen=True)
+class Executed:
+    order_id: int
+    group_id: int
+    sql_job_id: int
+
+
+def _executed(w: World, *, backup: bool = False) -> Executed:
+    """A ticket executed to its end on the world's demo target."""
+    order_id = _approved(w)
+    with w.api.store.session() as s:
+        admin = service.caller_for(s, w.tid, None)
+        group = execution.execute(s, admin, order_id, execution.Plan(backup=backup)).job_id
+    w.api.run_jobs()
+    with w.api.store.session() as s:
+        sql_job = s.scalars(select(SqlJob).where(SqlJob.group_id == group)).one()
+        assert sql_job.status == "SUCCESS", sql_job.log
+        return Executed(order_id, group, sql_job.sql_job_id)
+
+
+def _audit_calls(w: World) -> list[Call]:
+    _executed(w)
+    now = utcnow()
+    return [
+        Call(
+            {
+                "StartTime": f"{now - timedelta(hours=1):{WIRE_TIME}}",
+                "EndTime": f"{now + timedelta(hours=1):{WIRE_TIME}}",
+                "ExecState": "SUCCESS",
+                "SearchName": "main",
+                "PageSize": 100,
+            }
+        ),
+        Call({"StartTime": "2000-01-01 00:00:00", "EndTime": "2000-01-02 00:00:00"}),
+        Call(
+            {"StartTime": "2026-01-01 00:00:00", "EndTime": "2026-03-01 00:00:00"},
+            False,
+            "InvalidParameter",
+        ),
+    ]
+
+
+def _data_correct_scenarios() -> dict[str, Scenario]:
+    missing = Call({"OrderId": 999999}, False, "OrderNotFound")
+    no_job = Call({"JobId": 999999}, False, "OrderNotFound")
+    wrong_estimate = {"EstimateAffectRows": 5}
+    return {
+        "GetDataCorrectOrderDetail": lambda w: [
+            Call({"OrderId": _new_order(w), "Tid": w.tid}),
+            Call({"OrderId": _new_order(w, **wrong_estimate)}),
+            Call({"OrderId": _executed(w).order_id}),
+            missing,
+        ],
+        "ListDataCorrectPreCheckSQL": lambda w: [
+            Call({"OrderId": _new_order(w), "DbId": w.db_id, "PageNumber": 1, "PageSize": 5}),
+            missing,
+        ],
+        "ListDataCorrectPreCheckDB": lambda w: [Call({"OrderId": _new_order(w)}), missing],
+        "RetryDataCorrectPreCheck": lambda w: [
+            Call({"OrderId": _new_order(w, by_admin=True), "RealLoginUserUid": "1"}),
+            Call({"OrderId": _approved(w)}, False, "InvalidOrderStatus"),
+            missing,
+        ],
+        "SkipDataCorrectRowCheck": lambda w: [
+            Call({"OrderId": _new_order(w, by_admin=True, **wrong_estimate), "Reason": TRICKY}),
+            Call(
+                {"OrderId": _new_order(w, by_admin=True), "Reason": "no"},
+                False,
+                "InvalidOrderStatus",
+            ),
+            Call({"OrderId": 999999, "Reason": "x"}, False, "OrderNotFound"),
+        ],
+        "ModifyDataCorrectExecSQL": lambda w: [
+            Call(
+                {
+                    "OrderId": _new_order(w, by_admin=True),
+                    "ExecSQL": "UPDATE orders SET status = 'x' WHERE id = 3",
+                }
+            ),
+            Call({"OrderId": _approved(w), "ExecSQL": "SELECT 1"}, False, "InvalidOrderStatus"),
+        ],
+        "ExecuteDataCorrect": lambda w: [
+            Call(
+                {
+                    "OrderId": (approved := _approved(w)),
+                    "ActionDetail": {"transaction": True, "backupData": False},
+                }
+            ),
+            Call({"OrderId": approved}, False, "InvalidOrderStatus"),
+            Call(
+                {"OrderId": _approved(w), "ActionDetail": {"start": 1}}, False, "InvalidParameter"
+            ),
+            missing,
+        ],
+        "GetDataCorrectTaskDetail": lambda w: [
+            Call({"OrderId": _executed(w).order_id}),
+            Call({"OrderId": _new_order(w)}, False, "InvalidOrderStatus"),
+            missing,
+        ],
+        "ListDBTaskSQLJob": lambda w: [
+            Call({"DBTaskGroupId": _executed(w).group_id, "PageNumber": 1, "PageSize": 10}),
+            Call({"DBTaskGroupId": 999999}, False, "OrderNotFound"),
+        ],
+        "ListDBTaskSQLJobDetail": lambda w: [
+            Call({"JobId": _executed(w).sql_job_id, "PageNumber": 1, "PageSize": 10}),
+            no_job,
+        ],
+        "GetDBTaskSQLJobLog": lambda w: [Call({"JobId": _executed(w).sql_job_id}), no_job],
+        "ListSQLExecAuditLog": _audit_calls,
+        "GetDataCorrectBackupFiles": lambda w: [
+            Call({"OrderId": _executed(w, backup=True).order_id, "ActionDetail": {}}),
+            Call({"OrderId": _executed(w).order_id}),  # no backup: no links
+            missing,
+        ],
+        "GetDataCorrectRollbackFile": lambda w: [Call({"OrderId": _new_order(w)}), missing],
+        "GetDataCorrectSQLFile": lambda w: [
+            Call({"OrderId": _new_order(w), "Tid": w.tid}),
+            missing,
+        ],
+    }
 
 
 def _submit_calls(w: World) -> list[Call]:
@@ -622,6 +770,7 @@ def _approve_calls(w: World) -> list[Call]:
 
 
 SCENARIOS: dict[str, Scenario] = {
+    **_data_correct_scenarios(),
     "SubmitOrderApproval": _submit_calls,
     "ApproveOrder": _approve_calls,
     "GetApprovalDetail": lambda w: [

@@ -10,8 +10,10 @@ from sqlalchemy.exc import DBAPIError
 
 from opendms.approvals import flow, rule_sets, templates
 from opendms.errors import DmsError, ErrorCode
+from opendms.execution import service as execution
 from opendms.identity.secrets import SecretBox
 from opendms.orders import service as orders
+from opendms.precheck import service as precheck
 from opendms.store.db import Store
 from opendms.store.models import ApprovalEvent, Instance, Job, Order, WorkflowInstance
 from tests.approval_world import World, steps
@@ -57,7 +59,8 @@ def test_routing_by_environment_and_size(world: World) -> None:
     assert world.detail(world.submit(world.file())).flow.template_name == "Owner->DBA"
     # ... but inserting 10,001 rows is
     big = "INSERT INTO customers (id) VALUES " + ",".join(f"({i})" for i in range(10_001))
-    assert world.detail(world.submit(world.file(big))).flow.template_name == "Owner->DBA->Admin"
+    big_ticket = world.file(big, EstimateAffectRows=10_001)
+    assert world.detail(world.submit(big_ticket)).flow.template_name == "Owner->DBA->Admin"
     world.set_env("test")
     d = world.detail(world.submit(world.file()))
     assert (d.flow.template_name, d.flow.risk) == ("DBA", "LOW")
@@ -68,14 +71,14 @@ def test_routing_by_environment_and_size(world: World) -> None:
 RULES = """
 templates: {LOW: DBA, MIDDLE: Owner, HIGH: Owner->DBA, HIGHEST: Owner->DBA->Admin}
 rules:
-  - name: no drops
-    when: {statement_kinds: [DROP, TRUNCATE]}
-    forbid: drop a table through a schema ticket
-  - name: scratch tables are free
-    when: {tables: ["tmp_*"]}
+  - name: no customer deletes
+    when: {tables: [customers], statement_kinds: [DELETE]}
+    forbid: customers are closed, not deleted
+  - name: order fixes are free
+    when: {tables: [ord*]}
     risk: NONE
-  - name: customers
-    when: {tables: [customers]}
+  - name: many customers
+    when: {tables: [customers], affected_rows: {over: 100}}
     risk: HIGHEST
 """
 
@@ -85,18 +88,23 @@ def test_rules_forbid_waive_and_raise(world: World) -> None:
         rule_sets.load(s, world.tid, "strict", RULES)
         rule_sets.assign(s, world.tid, world.instance_id, "strict")
     with pytest.raises(DmsError) as err:
-        world.submit(world.file("DROP TABLE orders"))
-    assert err.value.code == ErrorCode.ORDER_FORBIDDEN and "no drops" in err.value.message
-    order_id = world.file("DELETE FROM tmp_import")
+        world.submit(world.file("DELETE FROM customers WHERE id = 3"))
+    assert err.value.code == ErrorCode.ORDER_FORBIDDEN
+    assert "no customer deletes" in err.value.message
+    order_id = world.file("DELETE FROM orders WHERE id = 1")
     wf = world.submit(order_id)
     d = world.detail(wf)
     assert (d.flow.template_id, d.flow.status) == (templates.NO_APPROVAL, "APPROVED")
     assert world.status(order_id) == "Approved" and not d.steps
     # NONE only wins when nothing riskier matched
-    wf = world.submit(world.file("UPDATE customers SET name = 'x'; DELETE FROM tmp_a"))
+    both = (
+        "UPDATE customers SET name = 'x' WHERE id > 0; UPDATE orders SET status = 'x' WHERE id = 2"
+    )
+    wf = world.submit(world.file(both, EstimateAffectRows=201))
     assert world.detail(wf).flow.template_name == "Owner->DBA->Admin"
     # default risk (HIGH) when no rule matched
-    assert world.detail(world.submit(world.file())).flow.template_name == "Owner->DBA"
+    one = world.file("UPDATE customers SET name = 'x' WHERE id = 1")
+    assert world.detail(world.submit(one)).flow.template_name == "Owner->DBA"
 
 
 def test_an_unknown_safe_rule_falls_back_to_the_default_and_says_so(world: World) -> None:
@@ -196,9 +204,10 @@ def test_reject_ends_the_ticket_and_it_cannot_execute(world: World) -> None:
     assert world.status(order_id) == "reject"
     assert world.detail(wf).flow.status == "REJECT"
     with world.store.session() as s:
-        assert s.scalars(select(Job.state).where(Job.order_id == order_id)).all() == ["cancelled"]
+        jobs = s.execute(select(Job.kind, Job.state).where(Job.order_id == order_id)).all()
+        assert [tuple(j) for j in jobs] == [("precheck", "succeeded")]
         with pytest.raises(DmsError) as err:
-            orders.queue_execution(s, s.get(Order, order_id))
+            execution.queue(s, s.get(Order, order_id), execution.Plan())
         assert err.value.code == ErrorCode.ORDER_STATUS_INVALID
     with pytest.raises(DmsError) as err:
         world.act(wf, "dba", "AGREE")
@@ -339,20 +348,14 @@ def test_only_the_committer_submits(world: World) -> None:
     assert err.value.code == ErrorCode.PERMISSION_DENIED
 
 
-def test_a_type_with_a_precheck_waits_for_it(world: World, monkeypatch) -> None:
-    from dataclasses import replace
-
-    from opendms.tickets import types
-
-    monkeypatch.setitem(
-        types.TICKET_TYPES, "DC_COMMON", replace(types.TICKET_TYPES["DC_COMMON"], has_precheck=True)
-    )
-    order_id = world.file()
+def test_a_ticket_is_submitted_once_its_precheck_passed(world: World) -> None:
+    order_id = world.file("DELETE FROM orders WHERE id < 4", EstimateAffectRows=2)
     with pytest.raises(DmsError) as err:
         world.submit(order_id)
-    assert "precheck" in err.value.message
+    assert err.value.code == ErrorCode.ORDER_STATUS_INVALID
+    assert "ROW_CHECK failed: 3 rows counted, where the ticket estimates 2" in err.value.message
     with world.store.session() as s:
-        s.execute(text("UPDATE jobs SET state = 'succeeded'"))
+        precheck.skip_row_check(s, world.as_("alice"), order_id, "id 3 goes too")
     world.submit(order_id)
 
 

@@ -8,7 +8,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
 
 from opendms.identity.secrets import SecretBox
 from opendms.jobs.runner import Checkpoint, Lease, Runner, Step, Work, claim, record
@@ -69,9 +68,9 @@ def test_a_job_runs_step_by_step_to_success(world: World) -> None:
     done = job(world, job_id)
     assert (done.state, json.loads(done.checkpoint), done.attempts) == ("succeeded", {"n": 3}, 1)
     assert done.lease_owner is None
-    assert runner.run_once() is False  # nothing else of its kinds (the precheck jobs stay)
-    with world.store.session() as s:
-        assert set(s.scalars(select(Job.state).where(Job.kind == "precheck"))) == {"queued"}
+    other = add_job(world, kind="other")
+    assert runner.run_once() is False  # nothing else of its kinds (the other job stays)
+    assert job(world, other).state == "queued"
 
 
 def test_failures_and_executor_errors_end_the_job_with_the_reason(world: World) -> None:
@@ -166,3 +165,26 @@ def test_threads_run_every_job_once(world: World) -> None:
         runner.stop()
     assert all(job(world, j).state == "succeeded" for j in ids)
     assert sorted(seen) == sorted((j, n) for j in ids for n in (1, 2))
+
+
+def test_a_long_step_keeps_its_lease_with_a_heartbeat(world: World) -> None:
+    """A step that outlasts the lease (one long statement) is not taken for a dead runner:
+    another runner cannot claim the job while it runs."""
+    lease = Lease(seconds=0.6)
+    job_id = add_job(world)
+    stolen: list[object] = []
+
+    def slow(work: Work, checkpoint: Checkpoint) -> Step:
+        for _ in range(4):  # 1.2 s in all: twice the lease
+            time.sleep(0.3)
+            with world.store.session() as s:
+                stolen.append(claim(s, "B", {"slow"}, utcnow(), lease))
+        return Step({"slept": True}, done=True)
+
+    runner = Runner(world.store, {"slow": slow}, lease=lease, owner="A")
+    with world.store.session() as s:
+        s.get_one(Job, job_id).kind = "slow"
+    assert runner.run_once() is True
+    assert stolen == [None] * 4
+    done = job(world, job_id)
+    assert (done.state, done.attempts, done.lease_owner) == ("succeeded", 1, None)

@@ -632,10 +632,10 @@ def test_a_waived_approval_queues_submitted_then_approved_by_nobody(world: World
             world.tid,
             "free",
             "templates: {LOW: DBA, MIDDLE: DBA, HIGH: DBA, HIGHEST: DBA}\n"
-            "rules:\n  - name: scratch\n    when: {tables: ['tmp_*']}\n    risk: NONE\n",
+            "rules:\n  - name: order fixes\n    when: {tables: ['ord*']}\n    risk: NONE\n",
         )
         rule_sets.assign(s, world.tid, world.instance_id, "free")
-    world.submit(world.file("DELETE FROM tmp_import"))
+    world.submit(world.file("DELETE FROM orders WHERE id = 7"))
     submitted, approved = world.events()
     assert (submitted["event"], approved["event"]) == ("order.submitted", "order.approved")
     assert approved["actor"] is None

@@ -22,6 +22,7 @@ class FixtureCatalog:
         "u": TableShape(frozenset({"id", "t_id", "c"}), ("id",)),
         "nopk": TableShape(frozenset({"a", "b"}), ()),
         "s.t2": TableShape(frozenset({"id", "v"}), ("id",)),
+        "log": TableShape(frozenset({"id", "msg"}), ("id",), engine="myisam"),
     }
 
     def table(self, name: str) -> TableShape | None:

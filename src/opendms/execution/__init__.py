@@ -1,0 +1,1 @@
+"""Running approved data changes on their databases, and what that did."""

@@ -1,0 +1,506 @@
+"""The executor of ``execute`` jobs: a ticket's statements, database by database, exactly once.
+
+Exactly once rests on the target, not on the metadata store: each statement (or, with
+``transaction``, each database's whole set) commits in one target transaction together with
+a progress marker in a table OpenDMS owns there (``targets.base.Change``). Before running a
+statement the executor looks for its marker; a marker found means the change committed
+before a crash or a lost lease, and only its recording is left to do. The metadata store
+then records what the target says happened: a detail already recorded is not counted again.
+
+A step runs statements for about ``STEP_SECONDS`` and hands back to the runner, which stores
+the checkpoint, renews the lease and notices a closed ticket between steps.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Sequence
+from contextlib import suppress
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+from sqlglot import exp
+from sqlglot.errors import SqlglotError
+
+from opendms.catalog.shapes import CatalogShapes
+from opendms.errors import DmsError
+from opendms.execution.service import WIRE_TIME, Plan
+from opendms.jobs.means import Means
+from opendms.jobs.runner import Checkpoint, Step, Work
+from opendms.notify import webhooks
+from opendms.sql.backup import BackupPlan, BackupRefused, changed_table, fill_keys, plan_backup
+from opendms.sql.statements import DIALECTS
+from opendms.store.models import (
+    Database,
+    Instance,
+    Job,
+    Order,
+    SqlAudit,
+    SqlJob,
+    SqlJobDetail,
+    utcnow,
+)
+from opendms.targets.base import Change, StatementError, TargetError
+from opendms.tickets.types import DML
+
+STEP_SECONDS = 1.0
+LOCK_RETRIES = 3  # a statement that loses a lock wait or a deadlock is tried this often
+HICCUPS = 5  # connection failures in a row before the job gives up
+
+
+@dataclass
+class Done:
+    """What running one statement did on the target."""
+
+    rows: int
+    started: datetime
+    ms: int
+    recovered: bool = False  # found its marker: it had committed before
+    backup: dict[str, Any] | None = None  # where its backup is (SqlJobDetail.backup)
+
+
+@dataclass(frozen=True)
+class Backup:
+    """A statement's backup plan and the table on the target it fills."""
+
+    plan: BackupPlan
+    into: exp.Table
+    name: str  # as the target's dialect writes it
+
+    def record(self, rows: int) -> dict[str, Any]:
+        plan = self.plan
+        return {
+            "table": self.name,
+            "of": plan.table,
+            "kind": plan.kind,
+            "key": list(plan.key),
+            "rows": rows,
+        }
+
+
+class BackupFailed(Exception):
+    """The backup asked for cannot be made; the statement must not run."""
+
+
+@dataclass
+class Unit:
+    """The SQL job a step works on, read from the store."""
+
+    order: Order
+    plan: Plan
+    sql_job: SqlJob
+    db: Database
+    inst: Instance
+    pending: list[SqlJobDetail] = field(default_factory=list)
+    keys: dict[str, tuple[str, ...]] = field(default_factory=dict)  # table -> primary key
+
+    @property
+    def label(self) -> str:
+        return f"{self.db.schema_name}@{self.inst.alias}"
+
+    @property
+    def engine(self) -> str:
+        return self.inst.instance_type
+
+    def key(self, detail: SqlJobDetail | None) -> str:
+        return f"{self.sql_job.token}:{detail.number if detail else 'all'}"
+
+    def backup_name(self, detail: SqlJobDetail) -> str:
+        return f"b{self.sql_job.token[:16]}_{detail.number}"
+
+
+def _quietly(read: Callable[[str, str], str | None], text: str, engine: str) -> str | None:
+    """A parse that the precheck already passed; should it fail now, nothing is known."""
+    try:
+        return read(text, engine)
+    except SqlglotError:
+        return None
+
+
+def _quiet_rollback(change: Change) -> None:
+    """Undo after a failure; a rollback that fails too has nothing left to undo (a broken
+    connection rolls back on the server by itself)."""
+    with suppress(StatementError):
+        change.rollback()
+
+
+def _stamp(text: str) -> str:
+    return f"{utcnow():{WIRE_TIME}} {text}\n"
+
+
+@dataclass
+class Execute:
+    means: Means
+    clock: Callable[[], datetime] = utcnow
+
+    def __call__(self, work: Work, checkpoint: Checkpoint) -> Step:
+        with work.store.session() as s:
+            unit_or_step = self._next(s, work, checkpoint)
+        if isinstance(unit_or_step, Step):
+            return unit_or_step
+        unit = unit_or_step
+        try:
+            connector = self.means.connector(unit.inst)
+            with connector.change(
+                (unit.db.catalog_name, unit.db.schema_name), self.means.lock_wait_seconds
+            ) as change:
+                if unit.sql_job.transactional:
+                    return self._all_at_once(work, unit, change, checkpoint)
+                return self._one_by_one(work, unit, change, checkpoint)
+        except (TargetError, DmsError) as exc:
+            return self._hiccup(work, unit, exc.message, checkpoint)
+
+    # ------------------------------------------------------------ what is next
+
+    def _next(self, s: Session, work: Work, checkpoint: Checkpoint) -> Unit | Step:
+        order = s.get(Order, work.order_id, with_for_update=True)
+        job = s.get(Job, work.job_id)
+        if order is None or job is None or order.status_code != "processing":
+            return Step(checkpoint, done=True)  # closed meanwhile
+        plan = Plan(**json.loads(job.spec))
+        sql_jobs = s.scalars(
+            select(SqlJob).where(SqlJob.group_id == job.job_id).order_by(SqlJob.position)
+        ).all()
+        current = next((j for j in sql_jobs if j.status not in ("SUCCESS", "DELETE")), None)
+        if current is None:
+            order.status_code = "success"
+            order.updated_at = utcnow()
+            webhooks.emit(s, order.tid, "order.executed", webhooks.ticket_event(order, None, ""))
+            return Step(checkpoint, done=True)
+        if current.status == "FAIL":
+            return Step(checkpoint, failure=f"SQL job {current.sql_job_id} failed.")
+        started = any(j.status != "INIT" for j in sql_jobs)
+        if plan.end_at is not None and self.clock() > plan.end_at and not started:
+            reason = f"Not started: the execution window ended at {plan.end} (UTC)."
+            for j in sql_jobs:
+                j.status, j.log = "FAIL", j.log + _stamp(reason)
+            return Step(checkpoint, failure=reason)
+        if current.status != "RUNNING":
+            current.status = "RUNNING"
+            current.log += _stamp("started")
+        current.last_exec_at = utcnow()
+        db = s.get(Database, current.db_id)
+        inst = s.get(Instance, db.instance_id) if db is not None else None
+        if db is None or inst is None:
+            current.status = "FAIL"
+            current.log += _stamp("The database is no longer registered.")
+            return Step(checkpoint, failure=f"Database {current.db_id} is no longer registered.")
+        pending = s.scalars(
+            select(SqlJobDetail)
+            .where(SqlJobDetail.sql_job_id == current.sql_job_id, SqlJobDetail.status != "SUCCESS")
+            .order_by(SqlJobDetail.number)
+        ).all()
+        unit = Unit(order, plan, current, db, inst, list(pending))
+        if current.backup:
+            shapes = CatalogShapes(s, [db])
+            for detail in pending:
+                name = _quietly(changed_table, detail.sql_text, inst.instance_type)
+                shape = shapes.table(name) if name else None
+                if name and shape is not None:
+                    unit.keys[name] = shape.primary_key
+        return unit
+
+    def _hiccup(self, work: Work, unit: Unit, message: str, checkpoint: Checkpoint) -> Step:
+        """The target could not be reached or the connection broke: whatever committed has
+        its marker, so the step is simply tried again, a few times."""
+        tries = int(checkpoint.get("hiccups", 0)) + 1
+        with work.store.session() as s:
+            sql_job = s.get(SqlJob, unit.sql_job.sql_job_id, with_for_update=True)
+            assert sql_job is not None
+            if tries < HICCUPS:
+                sql_job.log += _stamp(f"{message}; trying again ({tries}/{HICCUPS - 1})")
+                return Step({**checkpoint, "hiccups": tries}, wait_seconds=2.0**tries)
+            sql_job.status = "FAIL"
+            sql_job.log += _stamp(message)
+        return Step(checkpoint, failure=f"{unit.label}: {message}")
+
+    # ------------------------------------------------------------ running
+
+    def _refuse_kinds(self, work: Work, unit: Unit) -> Step | None:
+        """Refuse the job before anything runs if any statement is not a data change."""
+        for detail in unit.pending:
+            # Anything else (DDL commits implicitly on MySQL, SET and COMMIT change the
+            # session) would break the one-transaction-per-marker rule, whatever review said.
+            if detail.sql_type not in DML:
+                message = (
+                    f"statement {detail.number} is {detail.sql_type}: a data change runs only "
+                    "INSERT, REPLACE, UPDATE and DELETE."
+                )
+                self._record_failure(work, unit, detail, message)
+                return Step({}, failure=f"{unit.label}: {message}")
+        return None
+
+    def _lost(
+        self,
+        work: Work,
+        unit: Unit,
+        detail: SqlJobDetail,
+        exc: StatementError,
+        checkpoint: Checkpoint,
+    ) -> Step | None:
+        """A lost lock fight is tried again later, a few times; None when it is over."""
+        if exc.lost_lock and detail.execute_count + 1 < LOCK_RETRIES:
+            self._record_retry(work, detail, exc.message)
+            return Step(checkpoint, wait_seconds=2.0 ** (detail.execute_count + 1))
+        return None
+
+    def _one_by_one(self, work: Work, unit: Unit, change: Change, checkpoint: Checkpoint) -> Step:
+        refused = self._refuse_kinds(work, unit)
+        if refused is not None:
+            return refused
+        began = time.monotonic()
+        for detail in unit.pending:
+            try:
+                backup = self._prepare_backup(unit, change, detail)
+            except BackupFailed as exc:
+                return self._fail(work, unit, detail, f"backup failed: {exc}", checkpoint)
+            started, t0 = utcnow(), time.perf_counter()
+            try:
+                change.begin()
+                marked = change.marker(unit.key(detail))
+                if marked is None:
+                    rows, saved = self._apply(unit, change, detail, backup)
+                    change.mark(unit.key(detail), json.dumps({"rows": rows, "saved": saved}))
+                    change.commit()
+                    done = Done(rows, started, int((time.perf_counter() - t0) * 1000))
+                else:
+                    change.rollback()
+                    found = json.loads(marked)
+                    rows, saved = int(found["rows"]), found.get("saved")
+                    done = Done(rows, started, 0, recovered=True)
+                done.backup = backup.record(int(saved or 0)) if backup else None
+            except StatementError as exc:
+                _quiet_rollback(change)
+                again = self._lost(work, unit, detail, exc, checkpoint)
+                return again or self._fail(work, unit, detail, exc.message, checkpoint)
+            self._record([(detail, done)], work, unit)
+            if time.monotonic() - began > STEP_SECONDS:
+                return Step({})
+        self._finish_sql_job(work, unit)
+        return Step({})
+
+    def _all_at_once(self, work: Work, unit: Unit, change: Change, checkpoint: Checkpoint) -> Step:
+        refused = self._refuse_kinds(work, unit)
+        if refused is not None:
+            return refused
+        backups: dict[int, Backup | None] = {}
+        for detail in unit.pending:
+            try:
+                backups[detail.detail_id] = self._prepare_backup(unit, change, detail)
+            except BackupFailed as exc:
+                return self._fail(work, unit, detail, f"backup failed: {exc}", checkpoint)
+        results: list[tuple[SqlJobDetail, Done]] = []
+        running: SqlJobDetail | None = None  # the statement an error belongs to
+        try:
+            change.begin()
+            marked = change.marker(unit.key(None))
+            if marked is not None:
+                change.rollback()
+                found = json.loads(marked)
+                saved_all = found.get("saved") or [None] * len(unit.pending)
+                for d, r, saved in zip(unit.pending, found["rows"], saved_all, strict=True):
+                    backup = backups[d.detail_id]
+                    record = backup.record(int(saved or 0)) if backup else None
+                    results.append((d, Done(int(r), utcnow(), 0, recovered=True, backup=record)))
+            else:
+                saved_list: list[int | None] = []
+                for running in unit.pending:
+                    started, t0 = utcnow(), time.perf_counter()
+                    backup = backups[running.detail_id]
+                    count, saved = self._apply(unit, change, running, backup)
+                    saved_list.append(saved)
+                    ms = int((time.perf_counter() - t0) * 1000)
+                    record = backup.record(int(saved or 0)) if backup else None
+                    results.append((running, Done(count, started, ms, backup=record)))
+                running = None
+                rows_list = [d.rows for _, d in results]
+                change.mark(unit.key(None), json.dumps({"rows": rows_list, "saved": saved_list}))
+                change.commit()
+        except StatementError as exc:
+            _quiet_rollback(change)
+            blame = running or unit.pending[0]
+            again = self._lost(work, unit, blame, exc, checkpoint)
+            if again is not None:
+                return again
+            done_before = [r for r in results if r[0] is not blame]
+            self._record_failure(work, unit, blame, exc.message, undone=done_before)
+            return Step(
+                checkpoint,
+                failure=f"{unit.label}: statement {blame.number}: {exc.message}; nothing of "
+                "this database was changed",
+            )
+        self._record(results, work, unit)
+        self._finish_sql_job(work, unit)
+        return Step({})
+
+    def _prepare_backup(self, unit: Unit, change: Change, detail: SqlJobDetail) -> Backup | None:
+        """The statement's backup plan, its table made (before the change's transaction)."""
+        if not unit.sql_job.backup:
+            return None
+        into = change.own_table(unit.backup_name(detail))
+        try:
+            table = changed_table(detail.sql_text, unit.engine)
+            if table is None or table not in unit.keys:
+                raise BackupFailed(f"the table statement {detail.number} changes is not known")
+            plan = plan_backup(detail.sql_text, unit.engine, into, unit.keys[table])
+            change.setup(plan.create)
+        except BackupRefused as exc:
+            raise BackupFailed(str(exc)) from exc
+        except StatementError as exc:
+            raise BackupFailed(f"cannot create the backup table: {exc.message}") from exc
+        dialect = DIALECTS.get(unit.engine, "mysql")
+        return Backup(plan, into, into.sql(dialect=dialect))
+
+    def _apply(
+        self, unit: Unit, change: Change, detail: SqlJobDetail, backup: Backup | None
+    ) -> tuple[int, int | None]:
+        """Run the statement, with its backup first when asked: (rows it changed, rows saved)."""
+        if backup is None:
+            return change.execute(detail.sql_text), None
+        plan = backup.plan
+        try:
+            if plan.copy is not None:
+                saved = change.execute(plan.copy)
+                return change.execute(detail.sql_text), saved
+            if plan.returning is not None:
+                created = change.query(plan.returning)
+                if created:
+                    change.execute(fill_keys(backup.into, plan.key, created, unit.engine))
+                return len(created), len(created)
+        except StatementError as exc:
+            raise StatementError(f"backup failed: {exc.message}", lost_lock=exc.lost_lock) from exc
+        keys = plan.keys or ()
+        rows = change.execute(detail.sql_text)
+        if rows != len(keys):  # INSERT IGNORE skipped some: which ones is unknowable
+            raise StatementError(
+                f"backup failed: the INSERT wrote {rows} of its {len(keys)} rows, so the rows "
+                "it created cannot be told apart"
+            )
+        if keys:
+            change.execute(fill_keys(backup.into, plan.key, keys, unit.engine))
+        return rows, len(keys)
+
+    def _fail(
+        self, work: Work, unit: Unit, detail: SqlJobDetail, message: str, checkpoint: Checkpoint
+    ) -> Step:
+        self._record_failure(work, unit, detail, message)
+        return Step(checkpoint, failure=f"{unit.label}: statement {detail.number}: {message}")
+
+    # ------------------------------------------------------------ recording
+
+    def _audit(
+        self,
+        s: Session,
+        unit: Unit,
+        detail: SqlJobDetail,
+        state: str,
+        rows: int | None,
+        ms: int,
+        remark: str,
+    ) -> None:
+        s.add(
+            SqlAudit(
+                tid=unit.order.tid,
+                user_id=unit.plan.by or unit.order.committer_id,
+                order_id=unit.order.order_id,
+                instance_id=unit.inst.instance_id,
+                db_id=unit.db.db_id,
+                schema_name=unit.db.schema_name,
+                sql_text=detail.sql_text,
+                sql_type=detail.sql_type,
+                affect_rows=rows,
+                elapsed_ms=ms,
+                exec_state=state,
+                remark=remark,
+            )
+        )
+
+    def _record(self, results: Sequence[tuple[SqlJobDetail, Done]], work: Work, unit: Unit) -> None:
+        with work.store.session() as s:
+            sql_job = s.get(SqlJob, unit.sql_job.sql_job_id, with_for_update=True)
+            assert sql_job is not None
+            for detail, done in results:
+                row = s.get(SqlJobDetail, detail.detail_id, populate_existing=True)
+                if row is None or row.status == "SUCCESS":
+                    continue  # another runner recorded it first
+                row.status = "SUCCESS"
+                row.affect_rows = done.rows
+                row.execute_count += 0 if done.recovered and row.execute_count else 1
+                row.started_at = row.started_at or done.started
+                row.ended_at = utcnow()
+                row.time_ms = done.ms
+                if done.backup is not None:
+                    row.backup = json.dumps(done.backup)
+                note = "committed before a restart; recorded from its progress marker"
+                row.log += _stamp(f"{done.rows} rows" + (f" ({note})" if done.recovered else ""))
+                self._audit(
+                    s,
+                    unit,
+                    row,
+                    "SUCCESS",
+                    done.rows,
+                    done.ms,
+                    f"ticket {unit.order.order_id}" + (f"; {note}" if done.recovered else ""),
+                )
+            s.flush()
+            sql_job.affect_rows = int(
+                s.scalar(
+                    select(func.coalesce(func.sum(SqlJobDetail.affect_rows), 0)).where(
+                        SqlJobDetail.sql_job_id == sql_job.sql_job_id
+                    )
+                )
+                or 0
+            )
+
+    def _record_retry(self, work: Work, detail: SqlJobDetail, message: str) -> None:
+        with work.store.session() as s:
+            row = s.get(SqlJobDetail, detail.detail_id, with_for_update=True)
+            assert row is not None
+            row.execute_count += 1
+            row.log += _stamp(f"{message}; trying again")
+
+    def _record_failure(
+        self,
+        work: Work,
+        unit: Unit,
+        detail: SqlJobDetail,
+        message: str,
+        undone: Sequence[tuple[SqlJobDetail, Done]] = (),
+    ) -> None:
+        with work.store.session() as s:
+            sql_job = s.get(SqlJob, unit.sql_job.sql_job_id, with_for_update=True)
+            row = s.get(SqlJobDetail, detail.detail_id, with_for_update=True)
+            assert sql_job is not None and row is not None
+            row.status = "FAIL"
+            row.execute_count += 1
+            row.ended_at = utcnow()
+            row.log += _stamp(message)
+            for earlier, _ in undone:
+                other = s.get(SqlJobDetail, earlier.detail_id)
+                if other is not None:
+                    other.log += _stamp(
+                        f"rolled back: statement {detail.number} failed in the same transaction"
+                    )
+            sql_job.status = "FAIL"
+            sql_job.log += _stamp(f"statement {detail.number} failed: {message}")
+            self._audit(s, unit, row, "FAIL", None, 0, message)
+
+    def _finish_sql_job(self, work: Work, unit: Unit) -> None:
+        with work.store.session() as s:
+            sql_job = s.get(SqlJob, unit.sql_job.sql_job_id, with_for_update=True)
+            assert sql_job is not None
+            left = s.scalar(
+                select(func.count())
+                .select_from(SqlJobDetail)
+                .where(
+                    SqlJobDetail.sql_job_id == sql_job.sql_job_id,
+                    SqlJobDetail.status != "SUCCESS",
+                )
+            )
+            if not left and sql_job.status == "RUNNING":
+                sql_job.status = "SUCCESS"
+                sql_job.log += _stamp(f"succeeded: {sql_job.affect_rows} rows")

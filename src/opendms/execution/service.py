@@ -1,0 +1,329 @@
+"""Starting an approved data change and reading how it went (dms-api.md A.3).
+
+A ticket's execution is one ``execute`` job (the wire's ``DBTaskGroupId``) holding one SQL
+job per database (``JobId``), each holding one detail per statement (``JobDetailId``). The
+statements are the ones the precheck found, so what runs is what was checked and approved.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from opendms.catalog.service import Page, paged
+from opendms.errors import DmsError, ErrorCode
+from opendms.identity.caller import Caller
+from opendms.identity.roles import Role
+from opendms.orders import service as orders
+from opendms.store.models import (
+    ApprovalEvent,
+    Database,
+    Instance,
+    Job,
+    Order,
+    PrecheckStatement,
+    SqlAudit,
+    SqlJob,
+    SqlJobDetail,
+    User,
+    utcnow,
+)
+
+WIRE_TIME = "%Y-%m-%d %H:%M:%S"
+# Ticket types whose execution is built (the rest are approved, and wait for theirs).
+EXECUTABLE = frozenset({"DC_COMMON"})
+
+
+@dataclass(frozen=True)
+class Plan:
+    """ExecuteDataCorrect's ``ActionDetail``: when, and how."""
+
+    start: str | None = None  # UTC, YYYY-MM-DD HH:mm:ss; None: now
+    end: str | None = None  # not started after this
+    transaction: bool = False  # each database's statements commit together
+    backup: bool = False  # save what the change overwrites first
+    by: int | None = None  # who started it (user id)
+
+    @property
+    def start_at(self) -> datetime | None:
+        return datetime.strptime(self.start, WIRE_TIME) if self.start else None
+
+    @property
+    def end_at(self) -> datetime | None:
+        return datetime.strptime(self.end, WIRE_TIME) if self.end else None
+
+
+def _time(detail: dict[str, Any], key: str) -> str | None:
+    value = detail.get(key)
+    if value in (None, ""):
+        return None
+    try:
+        datetime.strptime(str(value), WIRE_TIME)
+    except ValueError:
+        raise DmsError(
+            ErrorCode.INVALID_PARAMETER,
+            f"ActionDetail.{key}: {str(value)[:64]!r} is not a time like 2026-01-31 23:00:00.",
+        ) from None
+    return str(value)
+
+
+def _flag(detail: dict[str, Any], key: str) -> bool:
+    value = detail.get(key, False)
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    if not isinstance(value, bool):
+        raise DmsError(ErrorCode.INVALID_PARAMETER, f"ActionDetail.{key} must be true or false.")
+    return value
+
+
+def plan_from(detail: dict[str, Any] | None) -> Plan:
+    detail = detail or {}
+    unknown = sorted(set(detail) - {"startTime", "endTime", "transaction", "backupData"})
+    if unknown:
+        raise DmsError(
+            ErrorCode.INVALID_PARAMETER,
+            f"ActionDetail: unknown key {', '.join(k[:32] for k in unknown[:3])}; it takes "
+            "startTime, endTime, transaction and backupData.",
+        )
+    plan = Plan(
+        start=_time(detail, "startTime"),
+        end=_time(detail, "endTime"),
+        transaction=_flag(detail, "transaction"),
+        backup=_flag(detail, "backupData"),
+    )
+    if plan.start_at and plan.end_at and plan.end_at <= plan.start_at:
+        raise DmsError(ErrorCode.INVALID_PARAMETER, "ActionDetail.endTime is not after startTime.")
+    if plan.end_at and plan.end_at <= utcnow():
+        raise DmsError(ErrorCode.INVALID_PARAMETER, "ActionDetail.endTime has already passed.")
+    return plan
+
+
+def _last_approver(s: Session, order: Order) -> int | None:
+    return s.scalar(
+        select(ApprovalEvent.actor_id)
+        .where(
+            ApprovalEvent.order_id == order.order_id,
+            ApprovalEvent.workflow_instance_id == order.workflow_instance_id,
+            ApprovalEvent.action == "AGREE",
+        )
+        .order_by(ApprovalEvent.event_id.desc())
+        .limit(1)
+    )
+
+
+def execute(s: Session, caller: Caller, order_id: int, plan: Plan) -> Job:
+    """ExecuteDataCorrect: the ticket's ExecMode says who may start it."""
+    order = orders.get_order(s, caller, order_id, lock=True)
+    mode = orders.exec_mode(order)
+    if mode == "AUTO":
+        raise DmsError(
+            ErrorCode.ORDER_STATUS_INVALID,
+            f"Ticket {order_id} runs by itself once approved (ExecMode AUTO).",
+        )
+    last = _last_approver(s, order) if mode == "LAST_AUDITOR" else None
+    # a ticket the rules let through without approval has no last approver: its committer
+    allowed = (
+        (last, "the last approver") if last is not None else (order.committer_id, "the committer")
+    )
+    if caller.user_id != allowed[0]:
+        raise DmsError(
+            ErrorCode.PERMISSION_DENIED,
+            f"Ticket {order_id} is started by {allowed[1]} (ExecMode {mode}).",
+        )
+    return queue(s, order, Plan(**{**asdict(plan), "by": caller.user_id}))
+
+
+def start_automatically(s: Session, order: Order) -> Job | None:
+    """After the last approval of an ExecMode AUTO ticket: run now, without backup."""
+    if order.plugin_type not in EXECUTABLE:
+        return None
+    return queue(s, order, Plan(by=order.committer_id))
+
+
+def queue(s: Session, order: Order, plan: Plan) -> Job:
+    """The one gate before a ticket changes a database: only an approved ticket runs, once."""
+    if order.status_code != "Approved":
+        raise DmsError(
+            ErrorCode.ORDER_STATUS_INVALID,
+            f"Ticket {order.order_id} is {order.status_code}; only an approved ticket executes.",
+        )
+    if order.plugin_type not in EXECUTABLE:
+        raise DmsError(
+            ErrorCode.UNSUPPORTED_PLUGIN_TYPE,
+            f"Ticket {order.order_id} is {order.plugin_type}; OpenDMS does not execute that "
+            "type yet.",
+        )
+    now = utcnow()
+    job = Job(
+        order_id=order.order_id,
+        kind="execute",
+        spec=json.dumps(asdict(plan)),
+        run_after=plan.start_at or now,
+    )
+    s.add(job)
+    s.flush()
+    statements = s.scalars(
+        select(PrecheckStatement)
+        .where(PrecheckStatement.order_id == order.order_id)
+        .order_by(PrecheckStatement.db_id, PrecheckStatement.number)
+    ).all()
+    by_db: dict[int, list[PrecheckStatement]] = {}
+    for st in statements:
+        by_db.setdefault(st.db_id, []).append(st)
+    if not by_db:
+        raise DmsError(
+            ErrorCode.ORDER_STATUS_INVALID,
+            f"Ticket {order.order_id} has no prechecked statements to run.",
+        )
+    for position, (db_id, rows) in enumerate(sorted(by_db.items()), start=1):
+        sql_job = SqlJob(
+            order_id=order.order_id,
+            group_id=job.job_id,
+            db_id=db_id,
+            position=position,
+            token=uuid.uuid4().hex,
+            transactional=plan.transaction,
+            backup=plan.backup,
+            log=f"{now:{WIRE_TIME}} queued"
+            + (f", to start at {plan.start}" if plan.start else "")
+            + (f", not after {plan.end}" if plan.end else "")
+            + ".\n",
+        )
+        s.add(sql_job)
+        s.flush()
+        s.add_all(
+            SqlJobDetail(
+                sql_job_id=sql_job.sql_job_id,
+                number=st.number,
+                sql_id=st.sql_id,
+                sql_text=st.sql_text,
+                sql_type=st.sql_type,
+            )
+            for st in rows
+        )
+    order.status_code = "processing"
+    order.updated_at = now
+    s.flush()
+    return job
+
+
+# ------------------------------------------------------------------ reads
+
+
+def execute_job(s: Session, order_id: int) -> Job | None:
+    return orders.latest_job(s, order_id, "execute")
+
+
+def group_status(s: Session, group_id: int) -> str:
+    """One status for all of a ticket's SQL jobs: a failure shows, then work going on, then
+    success only when every database succeeded."""
+    found = set(s.scalars(select(SqlJob.status).where(SqlJob.group_id == group_id)))
+    for state in ("FAIL", "PAUSE", "RUNNING"):
+        if state in found:
+            return state
+    if found and found <= {"SUCCESS", "DELETE"}:
+        return "SUCCESS" if "SUCCESS" in found else "DELETE"
+    return "INIT"
+
+
+def detail_status(s: Session, order: Order, precheck_status: str) -> str:
+    """GetDataCorrectOrderDetail's ``Status`` (dms-api.md B.2)."""
+    if order.status_code == "new":
+        return precheck_status
+    if order.status_code == "processing":
+        job = execute_job(s, order.order_id)
+        if job is not None and job.state == "queued" and job.attempts == 0:
+            return "waiting"
+    return order.status_code
+
+
+def sql_jobs(s: Session, caller: Caller, group_id: int, page: int, size: int) -> Page:
+    job = s.get(Job, group_id)
+    if job is None or job.kind != "execute":
+        raise DmsError(ErrorCode.ORDER_NOT_FOUND, f"No SQL task group {group_id}.")
+    orders.get_order(s, caller, job.order_id)  # visibility
+    query = (
+        select(SqlJob, Database)
+        .join(Database, Database.db_id == SqlJob.db_id)
+        .where(SqlJob.group_id == group_id)
+        .order_by(SqlJob.position)
+    )
+    return paged(s, query, page, size)
+
+
+def sql_job(s: Session, caller: Caller, sql_job_id: int) -> SqlJob:
+    found = s.get(SqlJob, sql_job_id)
+    if found is None:
+        raise DmsError(ErrorCode.ORDER_NOT_FOUND, f"No SQL job {sql_job_id}.")
+    try:
+        orders.get_order(s, caller, found.order_id)
+    except DmsError:
+        raise DmsError(ErrorCode.ORDER_NOT_FOUND, f"No SQL job {sql_job_id}.") from None
+    return found
+
+
+def sql_job_details(s: Session, caller: Caller, sql_job_id: int, page: int, size: int) -> Page:
+    sql_job(s, caller, sql_job_id)
+    query = (
+        select(SqlJobDetail)
+        .where(SqlJobDetail.sql_job_id == sql_job_id)
+        .order_by(SqlJobDetail.number)
+    )
+    return paged(s, query, page, size)
+
+
+def task_affected_rows(s: Session, group_id: int) -> int:
+    return int(
+        s.scalar(select(func.sum(SqlJob.affect_rows)).where(SqlJob.group_id == group_id)) or 0
+    )
+
+
+# ------------------------------------------------------------------ audit
+
+
+@dataclass(frozen=True)
+class AuditFilter:
+    start: datetime
+    end: datetime
+    exec_state: str | None = None
+    user_name: str | None = None
+    search: str | None = None  # schema or instance name
+    sql_type: str | None = None
+
+
+AUDITORS = frozenset({Role.ADMIN, Role.SECURITY_ADMIN, Role.DBA})
+
+
+def audit_log(s: Session, caller: Caller, f: AuditFilter, page: int, size: int) -> Page:
+    """The SQL audit log of the tenant for administrators, security administrators and DBAs;
+    everyone else sees what ran on their own behalf."""
+    query = (
+        select(SqlAudit, User, Instance)
+        .join(User, User.user_id == SqlAudit.user_id)
+        .join(Instance, Instance.instance_id == SqlAudit.instance_id, isouter=True)
+        .where(
+            SqlAudit.tid == caller.tid,
+            SqlAudit.op_time >= f.start,
+            SqlAudit.op_time <= f.end,
+        )
+    )
+    if not AUDITORS & set(caller.roles):
+        query = query.where(SqlAudit.user_id == caller.user_id)
+    if f.exec_state:
+        query = query.where(SqlAudit.exec_state == f.exec_state)
+    if f.sql_type:
+        query = query.where(SqlAudit.sql_type == f.sql_type.upper())
+    if f.user_name:
+        query = query.where(User.nick_name == f.user_name)
+    if f.search:
+        query = query.where(
+            SqlAudit.schema_name.contains(f.search, autoescape=True)
+            | Instance.alias.contains(f.search, autoescape=True)
+        )
+    return paged(s, query.order_by(SqlAudit.op_time.desc(), SqlAudit.audit_id.desc()), page, size)

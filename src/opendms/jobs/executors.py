@@ -1,0 +1,12 @@
+"""Job kind -> executor: every kind of background work a runner can do."""
+
+from __future__ import annotations
+
+from opendms.execution.run import Execute
+from opendms.jobs.means import Means
+from opendms.jobs.runner import Executor
+from opendms.precheck.run import Precheck
+
+
+def executors(means: Means) -> dict[str, Executor]:
+    return {"precheck": Precheck(means), "execute": Execute(means)}

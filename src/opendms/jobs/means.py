@@ -1,0 +1,36 @@
+"""What the server lends its job executors: the keys to its targets and its files, and the
+limits it runs them under. Built once per process, beside the gateway's services."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from opendms.catalog import service as catalog
+from opendms.config import Settings
+from opendms.files.storage import FileStore
+from opendms.identity.secrets import SecretBox
+from opendms.store.models import Instance
+from opendms.targets.base import Connector, TargetPolicy
+
+
+@dataclass(frozen=True)
+class Means:
+    secrets: SecretBox
+    targets: TargetPolicy
+    files: FileStore
+    row_check_seconds: float = 10.0
+    lock_wait_seconds: int = 30
+
+    @classmethod
+    def from_settings(cls, settings: Settings, secrets: SecretBox) -> Means:
+        return cls(
+            secrets=secrets,
+            targets=TargetPolicy(settings.target_hosts, settings.sqlite_targets),
+            files=FileStore(settings.files),
+            row_check_seconds=settings.row_check_seconds,
+            lock_wait_seconds=settings.lock_wait_seconds,
+        )
+
+    def connector(self, inst: Instance) -> Connector:
+        """The instance's connector; a DmsError when this server may not open it."""
+        return catalog.connector_of(catalog.endpoint_of(inst, self.secrets), self.targets)

@@ -1,0 +1,430 @@
+"""The precheck of a data-change ticket, run as a job (dms-api.md A.3.2, E.6).
+
+Four steps, in order, each shown as it runs (``precheck_steps``):
+
+- ``SQL_PARSE``: the script splits and every statement parses, in each database's dialect;
+- ``SQL_TYPE_CHECK``: SQL review (statement kinds of the ticket type, the catalog, the levels
+  of the instance's rule set); an ERROR finding fails it, warnings are listed;
+- ``PERMISSION_CHECK``: the committer holds CORRECT on every table touched, or is the
+  instance's DBA, or an administrator;
+- ``ROW_CHECK``: the rows each statement changes, counted on the live database with its own
+  WHERE under a time limit (the planner's estimate when the count runs out of time, and the
+  step says so), against the ticket's ``EstimateAffectRows``.
+
+A step that fails stops the run: later steps would act on SQL that is wrong or tables the
+committer may not touch (a row count is itself something to be allowed to see). The run
+reads and never writes the targets, so a run cut short is simply run again. A newer run
+(retry, changed SQL) takes the rows over; an older one still going writes nothing more.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.orm import Session
+
+from opendms.catalog import permissions
+from opendms.errors import DmsError
+from opendms.identity.roles import Role, parse_roles
+from opendms.jobs.means import Means
+from opendms.jobs.runner import Checkpoint, Step, Work
+from opendms.orders import service as orders
+from opendms.precheck.review import review_for_parsed
+from opendms.sql.rows import count_query
+from opendms.sql.script import ScriptError
+from opendms.sql.statements import Parsed, describe, parse_script
+from opendms.store.db import Store
+from opendms.store.models import (
+    Attachment,
+    Database,
+    DbTable,
+    Instance,
+    Job,
+    Order,
+    PrecheckStatement,
+    PrecheckStep,
+    User,
+)
+from opendms.targets.base import TargetError
+from opendms.tickets.types import DML
+
+log = logging.getLogger("opendms.precheck")
+
+STEPS = ("SQL_PARSE", "SQL_TYPE_CHECK", "PERMISSION_CHECK", "ROW_CHECK")
+MAX_TIPS = 5
+
+
+class StepFailed(Exception):
+    """A step's verdict: it failed, for the reason given (shown as its UserTip)."""
+
+    def __init__(self, message: str, *, waivable: bool = False) -> None:
+        super().__init__(message)
+        self.waivable = waivable
+
+
+@dataclass
+class Found:
+    """A statement of the script as the precheck sees it in one database."""
+
+    number: int
+    line: int
+    text: str
+    kind: str
+    tables: tuple[str, ...]
+    blocked: bool = False
+    findings: list[dict[str, str]] = field(default_factory=list)
+    rows: int | None = None
+    rows_source: str = "UNKNOWN"
+
+
+@dataclass
+class Target:
+    db: Database
+    inst: Instance
+    statements: list[Found] = field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        return f"{self.db.schema_name}@{self.inst.alias}"
+
+
+def _listing(problems: Sequence[str]) -> str:
+    shown = "; ".join(problems[:MAX_TIPS])
+    more = len(problems) - MAX_TIPS
+    return shown + (f"; and {more} more" if more > 0 else "")
+
+
+def reset(s: Session, order_id: int, job_id: int) -> None:
+    """Hand the ticket's step rows to run ``job_id``, all WAITING; drop the old statements."""
+    s.execute(delete(PrecheckStep).where(PrecheckStep.order_id == order_id))
+    s.execute(delete(PrecheckStatement).where(PrecheckStatement.order_id == order_id))
+    s.add_all(
+        PrecheckStep(order_id=order_id, step=step, position=i, job_id=job_id, status="WAITING")
+        for i, step in enumerate(STEPS, start=1)
+    )
+    s.flush()
+
+
+@dataclass
+class Precheck:
+    """The executor of ``precheck`` jobs."""
+
+    means: Means
+
+    def __call__(self, work: Work, checkpoint: Checkpoint) -> Step:
+        with work.store.session() as s:
+            order = s.get(Order, work.order_id, with_for_update=True)
+            newest = s.scalar(
+                select(func.max(Job.job_id)).where(
+                    Job.order_id == work.order_id, Job.kind == "precheck"
+                )
+            )
+            job = s.get(Job, work.job_id)
+            current = job is not None and job.state == "running" and newest == work.job_id
+            if order is None or order.status_code != "new" or not current:
+                return Step(checkpoint, done=True)  # moved on, or a newer run took over
+            reset(s, order.order_id, work.job_id)
+            run = _Run(self.means, work, order.order_id)
+        run.go()
+        return Step(checkpoint, done=True)
+
+
+class _Run:
+    def __init__(self, means: Means, work: Work, order_id: int) -> None:
+        self.means, self.work, self.order_id = means, work, order_id
+
+    @contextmanager
+    def _mine(self) -> Iterator[Session | None]:
+        """A transaction in which this run still owns the ticket's precheck rows (None when a
+        newer run took them over, or the ticket moved on)."""
+        with self.work.store.session() as s:
+            order = s.get(Order, self.order_id, with_for_update=True)
+            owner = s.scalar(
+                select(func.max(PrecheckStep.job_id)).where(PrecheckStep.order_id == self.order_id)
+            )
+            yield s if order is not None and owner == self.work.job_id else None
+
+    def _set(self, step: str, status: str, tip: str = "", *, waivable: bool = False) -> bool:
+        with self._mine() as s:
+            if s is None:
+                return False
+            s.execute(
+                update(PrecheckStep)
+                .where(PrecheckStep.order_id == self.order_id, PrecheckStep.step == step)
+                .values(status=status, user_tip=tip[:4000], waivable=waivable)
+            )
+            return True
+
+    def _fail(self, step: str, tip: str, *, waivable: bool = False) -> None:
+        """``step`` failed; the steps after it do not run."""
+        self._set(step, "FAIL", tip, waivable=waivable)
+        for later in STEPS[STEPS.index(step) + 1 :]:
+            self._set(later, "WAITING", f"Not run: {step} failed.")
+
+    def go(self) -> None:
+        # Each step reads the store in a transaction of its own and none is open while a
+        # target is asked anything: on SQLite a transaction holds the write lock.
+        with self.work.store.session() as s:
+            order = s.get(Order, self.order_id)
+            assert order is not None
+            targets = _targets(s, order)
+            try:
+                script: str | None = _script(s, self.means, order)
+                problem = ""
+            except StepFailed as exc:
+                script, problem = None, str(exc)
+        if script is None:
+            self._fail("SQL_PARSE", problem)
+            return
+        checks = _Checks(self.work.store, self.means, order, targets, script)
+        for step in STEPS:
+            if not self._set(step, "RUNNING"):
+                return
+            try:
+                tip = checks.run(step)
+            except StepFailed as exc:
+                self._fail(step, str(exc), waivable=exc.waivable)
+                return
+            except (TargetError, DmsError) as exc:
+                self._fail(step, exc.message)
+                return
+            finally:
+                if step in ("SQL_TYPE_CHECK", "ROW_CHECK"):
+                    self._store(targets)
+            if not self._set(step, "SUCCESS", tip):
+                return
+
+    def _store(self, targets: Sequence[Target]) -> None:
+        """The statements as found so far: written whole, so a reader sees one run's view."""
+        with self._mine() as s:
+            if s is None:
+                return
+            s.execute(delete(PrecheckStatement).where(PrecheckStatement.order_id == self.order_id))
+            rows = [
+                {
+                    "order_id": self.order_id,
+                    "db_id": t.db.db_id,
+                    "number": f.number,
+                    "line": f.line,
+                    "sql_text": f.text,
+                    "sql_type": f.kind,
+                    "table_names": ",".join(f.tables),
+                    "affect_rows": f.rows,
+                    "rows_source": f.rows_source,
+                    "review_status": "BLOCK" if f.blocked else "PASS",
+                    "findings": json.dumps(f.findings, ensure_ascii=False),
+                }
+                for t in targets
+                for f in t.statements
+            ]
+            if rows:
+                s.execute(insert(PrecheckStatement), rows)
+
+
+def _targets(s: Session, order: Order) -> list[Target]:
+    return [Target(db, inst) for db, inst in orders.databases_of(s, order.order_id)]
+
+
+def _script(s: Session, means: Means, order: Order) -> str:
+    """The ticket's SQL: its ExecSQL, or the text of its attachment."""
+    params = json.loads(order.params)
+    if params.get("SqlType") != "ATTACHMENT":
+        return str(params.get("ExecSQL") or "")
+    attachment = s.get(Attachment, str(params.get("AttachmentName")))
+    if attachment is None:
+        raise StepFailed("The SQL attachment is gone.")
+    path = means.files.path_for(attachment.sha256)
+    try:
+        return path.read_bytes().decode("utf-8-sig")
+    except FileNotFoundError:
+        raise StepFailed(f"The SQL attachment {attachment.file_name} is missing.") from None
+    except UnicodeDecodeError as exc:
+        raise StepFailed(
+            f"The SQL attachment {attachment.file_name} is not UTF-8 text "
+            f"(byte {exc.start} is not valid)."
+        ) from None
+
+
+class _Checks:
+    def __init__(
+        self, store: Store, means: Means, order: Order, targets: list[Target], script: str
+    ) -> None:
+        self.store, self.means, self.order = store, means, order
+        self.targets, self.script = targets, script
+        self.parsed: dict[int, list[Parsed]] = {}
+
+    def _where(self, t: Target) -> str:
+        return f" in {t.label}" if len(self.targets) > 1 else ""
+
+    def run(self, step: str) -> str:
+        return {
+            "SQL_PARSE": self.sql_parse,
+            "SQL_TYPE_CHECK": self.sql_type_check,
+            "PERMISSION_CHECK": self.permission_check,
+            "ROW_CHECK": self.row_check,
+        }[step]()
+
+    def sql_parse(self) -> str:
+        by_engine: dict[str, list[Parsed]] = {}
+        problems: list[str] = []
+        for t in self.targets:
+            engine = t.inst.instance_type
+            if engine not in by_engine:
+                try:
+                    by_engine[engine] = parse_script(self.script, engine)
+                except ScriptError as exc:
+                    raise StepFailed(str(exc)) from None
+            parsed = self.parsed[t.db.db_id] = by_engine[engine]
+            for one in parsed:
+                if one.error is not None:
+                    problems.append(one.error + self._where(t))
+                    continue
+                for node in one.nodes:
+                    st = describe(node)
+                    t.statements.append(
+                        Found(one.piece.number, one.piece.line, one.piece.text, st.kind, st.tables)
+                    )
+        if problems:
+            raise StepFailed(_listing(problems))
+        count = len(self.targets[0].statements) if self.targets else 0
+        if not count:
+            raise StepFailed("The ticket has no SQL statement.")
+        return f"{count} statement{'s' if count != 1 else ''} parsed."
+
+    def sql_type_check(self) -> str:
+        kind = orders.ticket_type(self.order.plugin_type)
+        errors: list[str] = []
+        warnings = 0
+        for t in self.targets:
+            with self.store.session() as s:
+                findings = review_for_parsed(
+                    s, t.inst, t.db, self.parsed[t.db.db_id], kind.statement_kinds
+                )
+            by_number = {f.number: f for f in t.statements}
+            for finding in findings:
+                found = by_number.get(finding.statement)
+                if found is not None:
+                    found.findings.append(
+                        {"code": finding.code, "level": finding.level, "message": finding.message}
+                    )
+                    found.blocked = found.blocked or finding.level == "ERROR"
+                if finding.level == "ERROR":
+                    errors.append(
+                        f"statement {finding.statement} (line {finding.line}){self._where(t)}: "
+                        f"{finding.code}: {finding.message}"
+                    )
+                else:
+                    warnings += 1
+        if errors:
+            raise StepFailed(_listing(errors))
+        return f"{warnings} warning{'s' if warnings != 1 else ''}." if warnings else "No findings."
+
+    def permission_check(self) -> str:
+        with self.store.session() as s:
+            return self._permissions(s)
+
+    def _permissions(self, s: Session) -> str:
+        committer = s.get(User, self.order.committer_id)
+        if committer is None or committer.state != "NORMAL":
+            raise StepFailed("The committer is no longer an active user of this tenant.")
+        if Role.ADMIN in parse_roles(committer.roles):
+            return "The committer is an administrator."
+        missing: list[str] = []
+        for t in self.targets:
+            if t.inst.dba_user_id == committer.user_id:
+                continue
+            checked: set[str] = set()
+            for found in t.statements:
+                for name in found.tables:
+                    if name in checked:
+                        continue
+                    checked.add(name)
+                    if not self._may_change(s, committer, t, name):
+                        missing.append(f"{name}{self._where(t)} (statement {found.number})")
+        if missing:
+            raise StepFailed(
+                f"{committer.nick_name or committer.uid} lacks the CORRECT permission on "
+                + _listing(missing)
+            )
+        return "The committer may change every table the SQL touches."
+
+    def _may_change(self, s: Session, user: User, t: Target, name: str) -> bool:
+        schema, _, short = name.rpartition(".")
+        db_id = t.db.db_id
+        if schema and schema != t.db.schema_name.lower():
+            other = s.scalar(
+                select(Database.db_id).where(
+                    Database.instance_id == t.inst.instance_id,
+                    func.lower(Database.schema_name) == schema,
+                    Database.state == "NORMAL",
+                )
+            )
+            if other is None:
+                return False
+            db_id = other
+        real = s.scalar(
+            select(DbTable.name).where(DbTable.db_id == db_id, func.lower(DbTable.name) == short)
+        )
+        return permissions.holds(s, self.order.tid, user.user_id, db_id, "CORRECT", real or short)
+
+    def row_check(self) -> str:
+        counted = estimated = 0
+        unknown: list[str] = []
+        for t in self.targets:
+            engine = t.inst.instance_type
+            connector = self.means.connector(t.inst)
+            where = (t.db.catalog_name, t.db.schema_name)
+            for found in t.statements:
+                if found.kind not in DML:
+                    continue
+                how = count_query(found.text, engine)
+                if how is None:
+                    unknown.append(f"statement {found.number}{self._where(t)}")
+                    continue
+                if how.query is None:
+                    found.rows, found.rows_source = how.literal, "LITERAL"
+                else:
+                    rows = connector.count(where, how.query, self.means.row_check_seconds)
+                    if rows is not None:
+                        found.rows = rows
+                        found.rows_source = "ESTIMATE" if how.upper_bound else "COUNT"
+                    else:
+                        found.rows = connector.estimate(where, found.text)
+                        found.rows_source = "ESTIMATE" if found.rows is not None else "UNKNOWN"
+                if found.rows is None:
+                    unknown.append(f"statement {found.number}{self._where(t)}")
+                elif found.rows_source == "ESTIMATE":
+                    estimated += found.rows
+                else:
+                    counted += found.rows
+        return self._verdict(counted, estimated, unknown)
+
+    def _verdict(self, counted: int, estimated: int, unknown: list[str]) -> str:
+        expected = int(json.loads(self.order.params).get("EstimateAffectRows") or 0)
+        if not unknown and not estimated and counted == expected:
+            return f"{counted} row{'' if counted == 1 else 's'}, as estimated."
+        if unknown or estimated:
+            found = (
+                f"{counted} rows counted exactly, about {estimated} more by the planner's "
+                f"estimate (counting took longer than {self.means.row_check_seconds:g} s or "
+                "joins may count a row twice)"
+                if estimated
+                else f"{counted} rows counted"
+            )
+            if unknown:
+                found += f"; no count for {_listing(unknown)}"
+        else:
+            found = f"{counted} rows counted"
+        what = f"{found}, where the ticket estimates {expected}"
+        if self.order.row_check_waiver:
+            return f"{what}; waived: {self.order.row_check_waiver}"
+        raise StepFailed(
+            f"{what}. Correct the estimate in a new ticket, or waive the difference with "
+            "SkipDataCorrectRowCheck and a reason.",
+            waivable=True,
+        )

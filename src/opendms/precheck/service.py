@@ -1,0 +1,200 @@
+"""The precheck as the API sees it: its steps and statements, its verdict, and the acts that
+run it again (RetryDataCorrectPreCheck, ModifyDataCorrectExecSQL) or waive its row check
+(SkipDataCorrectRowCheck)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from opendms.catalog.service import Page, paged
+from opendms.errors import DmsError, ErrorCode
+from opendms.identity.caller import Caller
+from opendms.orders import service as orders
+from opendms.precheck.run import STEPS, reset
+from opendms.store.models import (
+    Database,
+    Job,
+    Order,
+    PrecheckStatement,
+    PrecheckStep,
+    utcnow,
+)
+
+
+@dataclass(frozen=True)
+class StepView:
+    step: str
+    status: str
+    tip: str
+    waivable: bool = False
+
+
+def steps(s: Session, order_id: int) -> list[StepView]:
+    """The four steps of the latest run, WAITING where nothing ran yet."""
+    found = {
+        p.step: p for p in s.scalars(select(PrecheckStep).where(PrecheckStep.order_id == order_id))
+    }
+    return [
+        StepView(step, found[step].status, found[step].user_tip, found[step].waivable)
+        if step in found
+        else StepView(step, "WAITING", "")
+        for step in STEPS
+    ]
+
+
+def _latest_job(s: Session, order_id: int) -> Job | None:
+    return orders.latest_job(s, order_id, "precheck")
+
+
+def shortfall(s: Session, order: Order) -> str | None:
+    """Why the ticket has not passed its precheck; None when the latest run finished with
+    every step a SUCCESS."""
+    job = _latest_job(s, order.order_id)
+    if job is None:
+        return "it has not been prechecked"
+    if job.state in ("queued", "running"):
+        return "its precheck is still running"
+    failed = [v for v in steps(s, order.order_id) if v.status != "SUCCESS"]
+    if job.state != "succeeded":
+        return "its precheck could not finish"
+    if failed:
+        return f"{failed[0].step} failed: {failed[0].tip}" if failed[0].tip else failed[0].step
+    return None
+
+
+def status(s: Session, order: Order) -> str:
+    """GetDataCorrectOrderDetail's ``Status`` while the ticket is ``new`` (dms-api.md B.2;
+    the spelling of a failure is ``precheck_fail``, DESIGN-NOTES)."""
+    job = _latest_job(s, order.order_id)
+    if job is None:
+        return "new"
+    if job.state in ("queued", "running"):
+        return "precheck"
+    return "precheck_success" if shortfall(s, order) is None else "precheck_fail"
+
+
+def statements(s: Session, order_id: int, db_id: int | None, page: int, size: int) -> Page:
+    query = select(PrecheckStatement).where(PrecheckStatement.order_id == order_id)
+    if db_id is not None:
+        query = query.where(PrecheckStatement.db_id == db_id)
+    return paged(s, query.order_by(PrecheckStatement.db_id, PrecheckStatement.number), page, size)
+
+
+def databases(s: Session, order_id: int, page: int, size: int) -> Page:
+    """Per database of the ticket: its name and how many statements the precheck found."""
+    query = (
+        select(Database, func.count(PrecheckStatement.sql_id))
+        .join(PrecheckStatement, PrecheckStatement.db_id == Database.db_id)
+        .where(PrecheckStatement.order_id == order_id)
+        .group_by(Database.db_id)
+        .order_by(Database.db_id)
+    )
+    return paged(s, query, page, size)
+
+
+def actual_rows(s: Session, order_id: int) -> int | None:
+    total = s.scalar(
+        select(func.sum(PrecheckStatement.affect_rows)).where(
+            PrecheckStatement.order_id == order_id
+        )
+    )
+    return int(total) if total is not None else None
+
+
+# ------------------------------------------------------------------ acts
+
+
+def _own_new_ticket(s: Session, caller: Caller, order_id: int, what: str) -> Order:
+    order = orders.get_order(s, caller, order_id, lock=True)
+    if not orders.ticket_type(order.plugin_type).has_precheck:
+        raise DmsError(
+            ErrorCode.UNSUPPORTED_PLUGIN_TYPE,
+            f"Ticket {order_id} is {order.plugin_type}, which has no data-change precheck.",
+        )
+    if order.committer_id != caller.user_id and not caller.is_admin:
+        raise DmsError(
+            ErrorCode.PERMISSION_DENIED, f"Only the committer or an administrator {what}."
+        )
+    if order.status_code != "new":
+        raise DmsError(
+            ErrorCode.ORDER_STATUS_INVALID,
+            f"Ticket {order_id} is {order.status_code}; only a ticket not yet submitted "
+            "is prechecked.",
+        )
+    return order
+
+
+def queue(s: Session, order: Order) -> Job:
+    """A new precheck run; one still waiting or going is called off (its results would be
+    about the SQL as it was)."""
+    s.execute(
+        update(Job)
+        .where(
+            Job.order_id == order.order_id,
+            Job.kind == "precheck",
+            Job.state.in_(("queued", "running")),
+        )
+        .values(state="cancelled", updated_at=utcnow())
+    )
+    job = Job(order_id=order.order_id, kind="precheck")
+    s.add(job)
+    s.flush()
+    reset(s, order.order_id, job.job_id)
+    return job
+
+
+def retry(s: Session, caller: Caller, order_id: int) -> Job:
+    order = _own_new_ticket(s, caller, order_id, "runs its precheck again")
+    return queue(s, order)
+
+
+def skip_row_check(s: Session, caller: Caller, order_id: int, reason: str) -> Order:
+    """Waive a row-count mismatch: only when ROW_CHECK is the one step that failed."""
+    order = _own_new_ticket(s, caller, order_id, "waives its row check")
+    job = _latest_job(s, order_id)
+    views = {v.step: v for v in steps(s, order_id)}
+    others_ok = all(views[st].status == "SUCCESS" for st in STEPS if st != "ROW_CHECK")
+    row_failed = views["ROW_CHECK"].status == "FAIL" and views["ROW_CHECK"].waivable
+    if job is None or job.state != "succeeded" or not others_ok or not row_failed:
+        raise DmsError(
+            ErrorCode.ORDER_STATUS_INVALID,
+            f"Ticket {order_id}: only a row count that differs from the estimate is waived, "
+            "when every other precheck step passed.",
+        )
+    who = caller.nick_name or caller.uid
+    order.row_check_waived_by = caller.user_id
+    order.row_check_waiver = f"{who}: {reason}"
+    order.updated_at = utcnow()
+    s.execute(
+        update(PrecheckStep)
+        .where(PrecheckStep.order_id == order_id, PrecheckStep.step == "ROW_CHECK")
+        .values(
+            status="SUCCESS", user_tip=f"{views['ROW_CHECK'].tip} Waived by {who}: {reason}"[:4000]
+        )
+    )
+    s.flush()
+    return order
+
+
+def modify_sql(s: Session, caller: Caller, order_id: int, sql: str) -> Order:
+    """Replace the ticket's SQL (as TEXT) and precheck it afresh; a waiver given for the old
+    SQL does not carry over."""
+    order = _own_new_ticket(s, caller, order_id, "changes its SQL")
+    params = json.loads(order.params)
+    if "ExecSQL" not in params and "SqlType" not in params:
+        raise DmsError(ErrorCode.UNSUPPORTED_PLUGIN_TYPE, f"Ticket {order_id} carries no ExecSQL.")
+    params.update({"ExecSQL": sql, "SqlType": "TEXT"})
+    params.pop("AttachmentName", None)
+    checked = orders.parse_params(
+        orders.ticket_type(order.plugin_type), params, label="ExecSQL", camel_case=False
+    )
+    order.params = json.dumps(checked.wire(), ensure_ascii=False, separators=(",", ":"))
+    order.search_text = orders.search_text(order.comment, checked)
+    order.row_check_waived_by, order.row_check_waiver = None, None
+    order.updated_at = utcnow()
+    queue(s, order)
+    return order

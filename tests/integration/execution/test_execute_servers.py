@@ -1,0 +1,202 @@
+"""Data-change tickets executed on real MariaDB and PostgreSQL databases, end to end through
+the services: precheck, approval, execution with backup, and the rollback script written from
+the backup restoring the table exactly, row for row, for UPDATE, DELETE and INSERT (keys
+given, and keys the database made), one statement per transaction and all in one."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from opendms.approvals import rule_sets
+from opendms.catalog import service as catalog
+from opendms.execution import files
+from opendms.execution import service as execution
+from opendms.identity.secrets import SecretBox
+from opendms.precheck import service as precheck
+from opendms.sql.script import split
+from opendms.store.db import Store
+from opendms.store.models import Order, SqlJob, SqlJobDetail
+from opendms.targets.base import TargetPolicy
+from tests.approval_world import World
+from tests.conftest import mysql_database, pg_database
+from tests.integration.sql.test_backup_servers import NASTY, rows_of
+
+pytestmark = pytest.mark.integration
+
+FREE = """
+templates: {LOW: DBA, MIDDLE: DBA, HIGH: DBA, HIGHEST: DBA}
+rules:
+  - name: tests need no approval
+    when: {ticket_types: [DC_COMMON]}
+    risk: NONE
+"""
+SNAPSHOT = "SELECT * FROM acct ORDER BY id"
+
+
+@dataclass
+class Target:
+    engine: str
+    conn: Any  # autocommit DB-API connection to the test database
+    world: World
+
+    def rows(self) -> list[dict[str, Any]]:
+        with self.conn.cursor() as cur:
+            return rows_of(cur, SNAPSHOT)
+
+    def apply(self, script: str) -> None:
+        with self.conn.cursor() as cur:
+            for piece in split(script, self.engine):
+                cur.execute(piece.text)
+
+
+def _free(world: World) -> World:
+    with world.store.session() as s:
+        rule_sets.load(s, world.tid, "free", FREE)
+        rule_sets.assign(s, world.tid, world.instance_id, "free")
+    return world
+
+
+@pytest.fixture(params=["mariadb", "postgresql"])
+def target(
+    request: pytest.FixtureRequest, store: Store, box: SecretBox, tmp_path: Path
+) -> Iterator[Target]:
+    policy = TargetPolicy("127.0.0.1")
+    if request.param == "mariadb":
+        with mysql_database() as (name, conn), conn.cursor() as cur:
+            cur.execute(
+                "CREATE TABLE acct (id INT AUTO_INCREMENT PRIMARY KEY, note VARCHAR(100),"
+                " amount DECIMAL(12,3), at DATETIME(6), raw BLOB, n INT NOT NULL DEFAULT 0)"
+                " ENGINE=InnoDB"
+            )
+            cur.execute("CREATE TABLE journal (id INT PRIMARY KEY, msg TEXT) ENGINE=MyISAM")
+            _fill(cur, "%s")
+            spec = catalog.InstanceSpec(
+                instance_type="mariadb", host="127.0.0.1", port=3306, database_user="root"
+            )
+            world = World.on(store, box, spec, policy, tmp_path, ("def", name))
+            yield Target("mariadb", conn, _free(world))
+    else:
+        with pg_database() as (name, conn), conn.cursor() as cur:
+            cur.execute(
+                "CREATE TABLE acct (id SERIAL PRIMARY KEY, note TEXT, amount NUMERIC(12,3),"
+                " at TIMESTAMP, raw BYTEA, n INT NOT NULL DEFAULT 0)"
+            )
+            _fill(cur, "%s")
+            cur.execute("SELECT setval('acct_id_seq', 50)")
+            spec = catalog.InstanceSpec(
+                instance_type="postgresql",
+                host="127.0.0.1",
+                port=5432,
+                sid=name,
+                database_user="postgres",
+            )
+            world = World.on(store, box, spec, policy, tmp_path, (name, "public"))
+            yield Target("postgresql", conn, _free(world))
+
+
+def _fill(cur: Any, mark: str) -> None:
+    for i, note in enumerate(NASTY, start=1):
+        cur.execute(
+            f"INSERT INTO acct (id, note, amount, at, raw, n) VALUES ({', '.join([mark] * 6)})",
+            (
+                i,
+                note,
+                "12.345" if note else None,
+                f"2026-01-0{i} 10:11:12.{i:06d}",
+                bytes([0, 255, 39, 92, i]),
+                i,
+            ),
+        )
+
+
+CHANGES = (
+    "UPDATE acct SET note = 'changed', n = n + 1, amount = NULL WHERE id % 2 = 0;\n"
+    "DELETE FROM acct WHERE id > 5;\n"
+    "INSERT INTO acct (id, note, n) VALUES (100, 'new', 1), (101, NULL, 2);\n"
+    "INSERT INTO acct (note, n) VALUES ('made by the database', 3)"
+)
+ROWS = 3 + 2 + 2 + 1
+
+
+def _executed(t: Target, plan: execution.Plan, sql: str = CHANGES, rows: int = ROWS) -> int:
+    w = t.world
+    order_id = w.file(sql, EstimateAffectRows=rows)
+    with w.store.session() as s:
+        order = s.get_one(Order, order_id)
+        assert precheck.shortfall(s, order) is None, precheck.steps(s, order_id)
+    w.submit(order_id)
+    assert w.status(order_id) == "Approved"
+    with w.store.session() as s:
+        execution.execute(s, w.as_("alice"), order_id, plan)
+    w.run_jobs()
+    return order_id
+
+
+def _sql_job(t: Target, order_id: int) -> SqlJob:
+    with t.world.store.session() as s:
+        return s.scalars(select(SqlJob).where(SqlJob.order_id == order_id)).one()
+
+
+@pytest.mark.parametrize("transaction", [False, True], ids=["each", "all"])
+def test_a_backed_up_change_is_undone_exactly_by_its_rollback_script(
+    target: Target, transaction: bool
+) -> None:
+    before = target.rows()
+    order_id = _executed(target, execution.Plan(backup=True, transaction=transaction))
+    job = _sql_job(target, order_id)
+    assert (target.world.status(order_id), job.status) == ("success", "SUCCESS"), job.log
+    after = target.rows()
+    assert after != before and len(after) == len(before) - 2 + 3
+    with target.world.store.session() as s:
+        details = s.scalars(
+            select(SqlJobDetail)
+            .where(SqlJobDetail.sql_job_id == job.sql_job_id)
+            .order_by(SqlJobDetail.number)
+        ).all()
+        assert [d.affect_rows for d in details] == [3, 2, 2, 1]
+        assert all(d.backup for d in details)
+    script = "".join(files.rollback_script(target.world.store, target.world.means, job.sql_job_id))
+    assert "undo INSERT of acct (1 rows)" in script and "undo UPDATE of acct (3 rows)" in script
+    target.apply(script)
+    assert target.rows() == before
+
+
+def test_without_backup_nothing_is_saved(target: Target) -> None:
+    order_id = _executed(target, execution.Plan(), "UPDATE acct SET n = n + 1 WHERE id = 1", 1)
+    job = _sql_job(target, order_id)
+    assert job.status == "SUCCESS" and job.affect_rows == 1
+    with target.world.store.session() as s:
+        (detail,) = s.scalars(select(SqlJobDetail).where(SqlJobDetail.sql_job_id == job.sql_job_id))
+        assert detail.backup is None
+
+
+def test_an_insert_that_may_overwrite_is_not_run_when_a_backup_was_asked_for(
+    target: Target,
+) -> None:
+    upsert = (
+        "INSERT INTO acct (id, n) VALUES (1, 9) ON DUPLICATE KEY UPDATE n = 9"
+        if target.engine == "mariadb"
+        else "INSERT INTO acct (id, n) VALUES (1, 9) ON CONFLICT (id) DO UPDATE SET n = 9"
+    )
+    before = target.rows()
+    order_id = _executed(target, execution.Plan(backup=True), upsert, 1)
+    job = _sql_job(target, order_id)
+    assert job.status == "FAIL"
+    assert "backup failed: an INSERT that may overwrite existing rows" in job.log
+    assert target.rows() == before
+
+
+@pytest.mark.parametrize("target", ["mariadb"], indirect=True)
+def test_a_myisam_table_is_refused_by_the_precheck(target: Target) -> None:
+    order_id = target.world.file("DELETE FROM journal WHERE id = 1")
+    with target.world.store.session() as s:
+        views = {v.step: v for v in precheck.steps(s, order_id)}
+    assert views["SQL_TYPE_CHECK"].status == "FAIL"
+    assert "NON_TRANSACTIONAL_TABLE" in views["SQL_TYPE_CHECK"].tip
+    assert "MYISAM, which cannot roll back" in views["SQL_TYPE_CHECK"].tip

@@ -1,0 +1,109 @@
+"""The files of a data-change ticket on the SQLite demo target: backups taken in the change's
+own transaction, the rollback script written from them, and the submitter's scripts."""
+
+from __future__ import annotations
+
+import sqlite3
+from contextlib import closing
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from opendms.execution import files
+from opendms.identity.secrets import SecretBox
+from opendms.sql.script import split
+from opendms.store.db import Store
+from opendms.store.models import SqlJob, SqlJobDetail
+from opendms.targets.demo import ensure_demo_target
+from tests.approval_world import World
+from tests.unit.execution.test_run import free_rules, start
+
+CHANGES = (
+    "UPDATE customers SET name = 'renamed' WHERE id IN (1, 2, 3);\n"
+    "DELETE FROM orders WHERE id IN (10, 11);\n"
+    "INSERT INTO customers (name, email, created_at) VALUES ('new', 'n@x', '2026-01-01')"
+)
+
+
+@pytest.fixture
+def world(store: Store, box: SecretBox, tmp_path: Path) -> World:
+    return World.build(store, box, tmp_path / "targets")
+
+
+def snapshot(path: Path) -> list[list[tuple[Any, ...]]]:
+    with closing(sqlite3.connect(path)) as db:
+        return [
+            db.execute(f"SELECT * FROM {table} ORDER BY id").fetchall()
+            for table in ("customers", "orders")
+        ]
+
+
+@pytest.mark.parametrize("transaction", [False, True], ids=["each", "all"])
+def test_the_rollback_script_restores_the_demo_database(
+    world: World, tmp_path: Path, transaction: bool
+) -> None:
+    target = ensure_demo_target(tmp_path / "targets")
+    before = snapshot(target)
+    free_rules(world)
+    order_id = world.file(CHANGES, EstimateAffectRows=6)
+    world.submit(order_id)
+    start(world, order_id, backupData=True, transaction=transaction)
+    world.run_jobs()
+    assert world.status(order_id) == "success"
+    assert snapshot(target) != before
+    with world.store.session() as s:
+        (job,) = s.scalars(select(SqlJob).where(SqlJob.order_id == order_id))
+        saved = [
+            d.backup
+            for d in s.scalars(
+                select(SqlJobDetail).where(SqlJobDetail.sql_job_id == job.sql_job_id)
+            )
+        ]
+    assert all(saved)  # each statement says where its backup is
+    script = "".join(files.rollback_script(world.store, world.means, job.sql_job_id))
+    assert script.index("statement 3") < script.index("statement 2") < script.index("statement 1")
+    with closing(sqlite3.connect(target, isolation_level=None)) as db:
+        for piece in split(script, "sqlite"):
+            db.execute(piece.text)
+    assert snapshot(target) == before
+
+
+def test_without_a_primary_key_an_update_is_not_backed_up_and_does_not_run(
+    world: World, tmp_path: Path
+) -> None:
+    target = ensure_demo_target(tmp_path / "targets")
+    with closing(sqlite3.connect(target)) as db, db:
+        db.execute("CREATE TABLE notes (body TEXT)")
+        db.execute("INSERT INTO notes VALUES ('a'), ('b')")
+    from opendms.catalog import service as catalog
+
+    with world.store.session() as s:
+        catalog.sync_database(s, world.means.secrets, world.means.targets, world.tid, world.db_id)
+    free_rules(world)
+    order_id = world.file("UPDATE notes SET body = 'c' WHERE body = 'a'")
+    world.submit(order_id)
+    start(world, order_id, backupData=True)
+    world.run_jobs()
+    with world.store.session() as s:
+        (job,) = s.scalars(select(SqlJob).where(SqlJob.order_id == order_id))
+    assert job.status == "FAIL"
+    assert "backup failed: table notes has no primary key" in job.log
+    with closing(sqlite3.connect(target)) as db:
+        assert db.execute("SELECT body FROM notes ORDER BY body").fetchall() == [("a",), ("b",)]
+
+
+def test_the_submitters_scripts_are_served_as_filed(world: World) -> None:
+    order_id = world.file(
+        "DELETE FROM orders WHERE id = 1",
+        RollbackSqlType="TEXT",
+        RollbackSQL="INSERT INTO orders VALUES (1)",
+    )
+    sql = files.download(world.store, world.means, "sql", order_id)
+    rollback = files.download(world.store, world.means, "rollback", order_id)
+    assert sql is not None and sql.text == "DELETE FROM orders WHERE id = 1"
+    assert rollback is not None and rollback.text == "INSERT INTO orders VALUES (1)"
+    assert files.download(world.store, world.means, "backup", 999) is None
+    other = world.file("DELETE FROM orders WHERE id = 2")
+    assert files.download(world.store, world.means, "rollback", other) is None
