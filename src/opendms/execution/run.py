@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
@@ -70,6 +71,7 @@ class Backup:
     plan: BackupPlan
     into: exp.Table
     name: str  # as the target's dialect writes it
+    detail_id: int
 
     def record(self, rows: int) -> dict[str, Any]:
         plan = self.plan
@@ -110,7 +112,7 @@ class Unit:
         return f"{self.sql_job.token}:{detail.number if detail else 'all'}"
 
     def backup_name(self, detail: SqlJobDetail) -> str:
-        return f"b{self.sql_job.token[:16]}_{detail.number}"
+        return f"b{self.sql_job.token[:12]}_{detail.number}"
 
 
 def _quietly(read: Callable[[str, str], str | None], text: str, engine: str) -> str | None:
@@ -121,10 +123,22 @@ def _quietly(read: Callable[[str, str], str | None], text: str, engine: str) -> 
         return None
 
 
-def _quiet_rollback(change: Change) -> None:
-    """Undo after a failure; a rollback that fails too has nothing left to undo (a broken
-    connection rolls back on the server by itself)."""
+def _quiet_rollback(change: Change, *backups: Backup | None) -> None:
+    """Undo an attempt that will not commit, with the backup tables it made; a rollback that
+    fails too has nothing left to undo (a broken connection rolls back on the server)."""
     with suppress(StatementError):
+        change.rollback()
+    for backup in filter(None, backups):
+        with suppress(StatementError, TargetError):
+            change.setup(f"DROP TABLE IF EXISTS {backup.name}")
+
+
+def _peek(change: Change, key: str) -> str | None:
+    """The marker under ``key``, read in a short transaction of its own."""
+    change.begin()
+    try:
+        return change.marker(key)
+    finally:
         change.rollback()
 
 
@@ -143,6 +157,9 @@ class Execute:
         if isinstance(unit_or_step, Step):
             return unit_or_step
         unit = unit_or_step
+        if not unit.pending:  # all recorded already: nothing to ask the target
+            self._finish_sql_job(work, unit)
+            return Step({})
         try:
             connector = self.means.connector(unit.inst)
             with connector.change(
@@ -253,32 +270,35 @@ class Execute:
         if refused is not None:
             return refused
         began = time.monotonic()
-        for detail in unit.pending:
+        for position, detail in enumerate(unit.pending):
+            key, started, t0 = unit.key(detail), utcnow(), time.perf_counter()
+            backup: Backup | None = None
             try:
-                backup = self._prepare_backup(unit, change, detail)
-            except BackupFailed as exc:
-                return self._fail(work, unit, detail, f"backup failed: {exc}", checkpoint)
-            started, t0 = utcnow(), time.perf_counter()
-            try:
-                change.begin()
-                marked = change.marker(unit.key(detail))
+                marked = _peek(change, key)
+                if marked is None:
+                    backup = self._prepare_backup(unit, change, detail)
+                    change.begin()
+                    marked = change.marker(key)  # another runner may have been quicker
                 if marked is None:
                     rows, saved = self._apply(unit, change, detail, backup)
-                    change.mark(unit.key(detail), json.dumps({"rows": rows, "saved": saved}))
+                    record = backup.record(saved or 0) if backup else None
+                    change.mark(key, json.dumps({"rows": rows, "backup": record}))
                     change.commit()
-                    done = Done(rows, started, int((time.perf_counter() - t0) * 1000))
+                    ms = int((time.perf_counter() - t0) * 1000)
+                    done = Done(rows, started, ms, backup=record)
                 else:
-                    change.rollback()
+                    _quiet_rollback(change, backup)
                     found = json.loads(marked)
-                    rows, saved = int(found["rows"]), found.get("saved")
-                    done = Done(rows, started, 0, recovered=True)
-                done.backup = backup.record(int(saved or 0)) if backup else None
+                    done = Done(int(found["rows"]), started, 0, True, found.get("backup"))
+            except BackupFailed as exc:
+                return self._fail(work, unit, detail, f"backup failed: {exc}", checkpoint)
             except StatementError as exc:
-                _quiet_rollback(change)
+                _quiet_rollback(change, backup)
                 again = self._lost(work, unit, detail, exc, checkpoint)
                 return again or self._fail(work, unit, detail, exc.message, checkpoint)
             self._record([(detail, done)], work, unit)
-            if time.monotonic() - began > STEP_SECONDS:
+            more = position + 1 < len(unit.pending)
+            if more and time.monotonic() - began > STEP_SECONDS:
                 return Step({})
         self._finish_sql_job(work, unit)
         return Step({})
@@ -287,41 +307,51 @@ class Execute:
         refused = self._refuse_kinds(work, unit)
         if refused is not None:
             return refused
-        backups: dict[int, Backup | None] = {}
-        for detail in unit.pending:
-            try:
-                backups[detail.detail_id] = self._prepare_backup(unit, change, detail)
-            except BackupFailed as exc:
-                return self._fail(work, unit, detail, f"backup failed: {exc}", checkpoint)
+        key = unit.key(None)
         results: list[tuple[SqlJobDetail, Done]] = []
+        backups: list[Backup] = []
         running: SqlJobDetail | None = None  # the statement an error belongs to
         try:
-            change.begin()
-            marked = change.marker(unit.key(None))
+            marked = _peek(change, key)
+            if marked is None:
+                for running in unit.pending:
+                    backup = self._prepare_backup(unit, change, running)
+                    backups += [backup] if backup else []
+                running = None
+                change.begin()
+                marked = change.marker(key)
             if marked is not None:
-                change.rollback()
+                _quiet_rollback(change, *backups)
                 found = json.loads(marked)
-                saved_all = found.get("saved") or [None] * len(unit.pending)
-                for d, r, saved in zip(unit.pending, found["rows"], saved_all, strict=True):
-                    backup = backups[d.detail_id]
-                    record = backup.record(int(saved or 0)) if backup else None
-                    results.append((d, Done(int(r), utcnow(), 0, recovered=True, backup=record)))
+                records = found.get("backups") or [None] * len(unit.pending)
+                for d, r, record in zip(unit.pending, found["rows"], records, strict=True):
+                    results.append((d, Done(int(r), utcnow(), 0, True, record)))
             else:
-                saved_list: list[int | None] = []
+                by_detail = {b.detail_id: b for b in backups}
                 for running in unit.pending:
                     started, t0 = utcnow(), time.perf_counter()
-                    backup = backups[running.detail_id]
+                    backup = by_detail.get(running.detail_id)
                     count, saved = self._apply(unit, change, running, backup)
-                    saved_list.append(saved)
                     ms = int((time.perf_counter() - t0) * 1000)
-                    record = backup.record(int(saved or 0)) if backup else None
+                    record = backup.record(saved or 0) if backup else None
                     results.append((running, Done(count, started, ms, backup=record)))
                 running = None
-                rows_list = [d.rows for _, d in results]
-                change.mark(unit.key(None), json.dumps({"rows": rows_list, "saved": saved_list}))
+                change.mark(
+                    key,
+                    json.dumps(
+                        {
+                            "rows": [d.rows for _, d in results],
+                            "backups": [d.backup for _, d in results],
+                        }
+                    ),
+                )
                 change.commit()
+        except BackupFailed as exc:
+            _quiet_rollback(change, *backups)
+            blame = running or unit.pending[0]
+            return self._fail(work, unit, blame, f"backup failed: {exc}", checkpoint)
         except StatementError as exc:
-            _quiet_rollback(change)
+            _quiet_rollback(change, *backups)
             blame = running or unit.pending[0]
             again = self._lost(work, unit, blame, exc, checkpoint)
             if again is not None:
@@ -338,10 +368,14 @@ class Execute:
         return Step({})
 
     def _prepare_backup(self, unit: Unit, change: Change, detail: SqlJobDetail) -> Backup | None:
-        """The statement's backup plan, its table made (before the change's transaction)."""
+        """The statement's backup plan and a table of its own for this attempt, made before
+        the change's transaction (DDL commits on MySQL). A table per attempt: on MariaDB it is
+        an Aria table, which a rollback does not empty, so an attempt that did not commit must
+        leave nothing where the one that does will write; the marker names the table that
+        counts."""
         if not unit.sql_job.backup:
             return None
-        into = change.own_table(unit.backup_name(detail))
+        into = change.own_table(f"{unit.backup_name(detail)}_{uuid.uuid4().hex[:8]}")
         try:
             table = changed_table(detail.sql_text, unit.engine)
             if table is None or table not in unit.keys:
@@ -353,7 +387,7 @@ class Execute:
         except StatementError as exc:
             raise BackupFailed(f"cannot create the backup table: {exc.message}") from exc
         dialect = DIALECTS.get(unit.engine, "mysql")
-        return Backup(plan, into, into.sql(dialect=dialect))
+        return Backup(plan, into, into.sql(dialect=dialect), detail.detail_id)
 
     def _apply(
         self, unit: Unit, change: Change, detail: SqlJobDetail, backup: Backup | None

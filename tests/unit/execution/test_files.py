@@ -32,6 +32,14 @@ def world(store: Store, box: SecretBox, tmp_path: Path) -> World:
     return World.build(store, box, tmp_path / "targets")
 
 
+def backup_tables(path: Path) -> list[str]:
+    with closing(sqlite3.connect(path)) as db:
+        found = db.execute(
+            "SELECT name FROM sqlite_master WHERE name LIKE '\\_opendms\\_b%' ESCAPE '\\'"
+        ).fetchall()
+    return [name for (name,) in found]
+
+
 def snapshot(path: Path) -> list[list[tuple[Any, ...]]]:
     with closing(sqlite3.connect(path)) as db:
         return [
@@ -62,6 +70,7 @@ def test_the_rollback_script_restores_the_demo_database(
             )
         ]
     assert all(saved)  # each statement says where its backup is
+    assert len(backup_tables(target)) == 3
     script = "".join(files.rollback_script(world.store, world.means, job.sql_job_id))
     assert script.index("statement 3") < script.index("statement 2") < script.index("statement 1")
     with closing(sqlite3.connect(target, isolation_level=None)) as db:
@@ -107,3 +116,19 @@ def test_the_submitters_scripts_are_served_as_filed(world: World) -> None:
     assert files.download(world.store, world.means, "backup", 999) is None
     other = world.file("DELETE FROM orders WHERE id = 2")
     assert files.download(world.store, world.means, "rollback", other) is None
+
+
+def test_an_attempt_that_fails_leaves_no_backup_table(world: World, tmp_path: Path) -> None:
+    """The backup table of an attempt that rolls back is dropped: only a committed change's
+    marker names a backup."""
+    target = ensure_demo_target(tmp_path / "targets")
+    free_rules(world)
+    clash = "UPDATE customers SET email = 'same@x' WHERE id IN (1, 2)"  # email is UNIQUE
+    order_id = world.file(clash, EstimateAffectRows=2)
+    world.submit(order_id)
+    start(world, order_id, backupData=True)
+    world.run_jobs()
+    with world.store.session() as s:
+        (job,) = s.scalars(select(SqlJob).where(SqlJob.order_id == order_id))
+    assert job.status == "FAIL" and "UNIQUE" in job.log
+    assert backup_tables(target) == []
