@@ -1,0 +1,166 @@
+"""One data change cut into key ranges, for lock-free batched execution (DC_CHUNK, cleanup).
+
+A statement qualifies when it changes one table and says which rows with a WHERE of its own
+(``WHERE 1=1`` is the explicit "all rows"): an UPDATE or DELETE of that table, or an INSERT …
+SELECT from it. Joins, sub-queries, LIMIT and ORDER BY would make a chunk's rows depend on
+rows outside its range, so they are refused, as is a table without a key to walk (its primary
+key, or a unique key of NOT NULL columns).
+
+The executor walks the key in ascending order: ``boundary`` finds where the next chunk of
+``size`` keys ends, ``chunk`` is the statement restricted to (after, upto]. A composite key is
+compared column by column (``a > 1 OR (a = 1 AND b > 2)``), which every engine's range
+optimiser understands, unlike row constructors on older MySQL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import SqlglotError
+
+from opendms.sql.backup import literal
+from opendms.sql.statements import DIALECTS, table_name
+
+Key = tuple[Any, ...]
+
+
+class ChunkRefused(ValueError):
+    """The statement cannot be cut into key ranges; the message says why."""
+
+
+@dataclass(frozen=True)
+class Chunking:
+    kind: str  # UPDATE, DELETE or INSERT
+    table: str  # the table whose key is walked, as written ("schema.t" or "t")
+    key: tuple[str, ...]
+    engine: str
+    node: exp.Expression  # the statement, parsed
+    source: exp.Table  # the walked table's reference in it
+    query: exp.Select | None = None  # INSERT … SELECT: the SELECT
+
+    @property
+    def dialect(self) -> str:
+        return DIALECTS.get(self.engine, "mysql")
+
+    def _columns(self) -> list[exp.Column]:
+        qualifier = self.source.alias_or_name
+        return [
+            exp.column(k, table=exp.to_identifier(qualifier, quoted=True), quoted=True)
+            for k in self.key
+        ]
+
+    def _compare(
+        self, bound: Key, strict: type[exp.Binary], last: type[exp.Binary]
+    ) -> exp.Condition:
+        """``key strict bound`` column by column: the first differing column decides; when
+        all are equal, ``last`` decides (> for "after", <= for "up to")."""
+        columns = self._columns()
+        values = [literal(v, self.engine) for v in bound]
+        terms: list[exp.Condition] = []
+        for i, column in enumerate(columns):
+            equal = [
+                exp.EQ(this=c.copy(), expression=v.copy())
+                for c, v in zip(columns[:i], values[:i], strict=True)
+            ]
+            op = last if i == len(columns) - 1 else strict
+            terms.append(exp.and_(*equal, op(this=column.copy(), expression=values[i].copy())))
+        return exp.or_(*terms) if len(terms) > 1 else terms[0]
+
+    def boundary(self, after: Key | None, size: int) -> str:
+        """``SELECT key … ORDER BY key LIMIT 1 OFFSET size - 1`` past ``after``: the last key
+        of the next chunk, or no row when fewer than ``size`` keys are left."""
+        columns = self._columns()
+        query = exp.select(*columns).from_(self.source.copy())
+        if after is not None:
+            query = query.where(self._compare(after, exp.GT, exp.GT))
+        query = query.order_by(*(c.copy() for c in columns)).limit(1).offset(max(size, 1) - 1)
+        return query.sql(dialect=self.dialect)
+
+    def chunk(self, after: Key | None, upto: Key | None) -> str:
+        """The statement restricted to keys in (``after``, ``upto``]; None bounds are open."""
+        node = self.node.copy()
+        target = node.expression if isinstance(node, exp.Insert) else node
+        ranges = []
+        if after is not None:
+            ranges.append(self._compare(after, exp.GT, exp.GT))
+        if upto is not None:
+            ranges.append(self._compare(upto, exp.LT, exp.LTE))
+        where = target.args["where"].this
+        target.set("where", exp.Where(this=exp.and_(exp.paren(where.copy()), *ranges)))
+        return node.sql(dialect=self.dialect)
+
+
+def _refuse_shape(node: exp.Expression, query: exp.Expression) -> None:
+    joined = node.this.args.get("joins") if isinstance(node.this, exp.Table) else None
+    if (
+        query.args.get("joins")
+        or joined
+        or (isinstance(node, exp.Update) and node.args.get("from"))
+    ):
+        raise ChunkRefused("it joins tables; a chunked change touches one table")
+    if isinstance(node, exp.Delete) and (node.args.get("using") or node.args.get("tables")):
+        raise ChunkRefused("it deletes through several tables; a chunked change touches one")
+    if query.args.get("limit") is not None or query.args.get("order") is not None:
+        raise ChunkRefused("LIMIT and ORDER BY have no meaning when the rows come in key ranges")
+    if query.args.get("where") is None:
+        raise ChunkRefused("it has no WHERE; write WHERE 1=1 to change every row")
+    for sub in node.find_all(exp.Subquery, exp.Exists, exp.In):
+        if isinstance(sub, exp.In) and not sub.args.get("query"):
+            continue
+        raise ChunkRefused("it has a sub-query, whose rows a key range cannot bound")
+    if isinstance(node, exp.Insert) and isinstance(node.expression, exp.Union):
+        raise ChunkRefused("its SELECT is a UNION")
+
+
+def chunking(
+    statement: str, engine: str, key_of: Callable[[str], tuple[str, ...] | None]
+) -> Chunking:
+    """How to cut ``statement`` into key ranges; ``key_of(table)``: the table's primary key,
+    or a unique key of NOT NULL columns, lower-cased (None: it has none)."""
+    dialect = DIALECTS.get(engine, "mysql")
+    try:
+        found = [n for n in sqlglot.parse(statement, read=dialect) if n is not None]
+    except SqlglotError as exc:
+        raise ChunkRefused(f"it does not parse: {str(exc).splitlines()[0]}") from None
+    if len(found) != 1:
+        raise ChunkRefused("a chunked change is exactly one statement")
+    node = found[0]
+    query: exp.Expression
+    if isinstance(node, exp.Update | exp.Delete):
+        query, kind = node, "UPDATE" if isinstance(node, exp.Update) else "DELETE"
+        source = node.this
+    elif isinstance(node, exp.Insert) and isinstance(node.expression, exp.Select):
+        query, kind = node.expression, "INSERT"
+        from_ = query.args.get("from") or query.args.get("from_")
+        source = from_.this if isinstance(from_, exp.From) else None
+        if node.args.get("conflict") or node.args.get("replace"):
+            raise ChunkRefused("an INSERT that may overwrite rows is not chunked")
+    else:
+        raise ChunkRefused("a chunked change is one UPDATE, DELETE or INSERT … SELECT")
+    if not isinstance(source, exp.Table):
+        raise ChunkRefused("it changes or reads something that is not a table")
+    _refuse_shape(node, query)
+    name = table_name(source)
+    key = key_of(name)
+    if not key:
+        raise ChunkRefused(
+            f"table {name} has neither a primary key nor a unique key of NOT NULL columns to walk"
+        )
+    return Chunking(
+        kind,
+        name,
+        tuple(key),
+        engine,
+        node,
+        source,
+        query if isinstance(query, exp.Select) else None,
+    )
+
+
+def chunk_keys(rows: Sequence[Sequence[Any]]) -> Key | None:
+    """The boundary query's answer as a key, or None (fewer keys left than a chunk)."""
+    return tuple(rows[0]) if rows else None
