@@ -76,6 +76,7 @@ class Found:
     text: str
     kind: str
     tables: tuple[str, ...]
+    literal_rows: int | None = None  # INSERT … VALUES: its tuples
     blocked: bool = False
     findings: list[dict[str, str]] = field(default_factory=list)
     rows: int | None = None
@@ -287,7 +288,14 @@ class _Checks:
                 for node in one.nodes:
                     st = describe(node)
                     t.statements.append(
-                        Found(one.piece.number, one.piece.line, one.piece.text, st.kind, st.tables)
+                        Found(
+                            one.piece.number,
+                            one.piece.line,
+                            one.piece.text,
+                            st.kind,
+                            st.tables,
+                            st.literal_rows,
+                        )
                     )
         if problems:
             raise StepFailed(_listing(problems))
@@ -381,6 +389,10 @@ class _Checks:
             where = (t.db.catalog_name, t.db.schema_name)
             for found in t.statements:
                 if found.kind not in DML:
+                    continue
+                if found.literal_rows is not None:  # known from the parse: no second one
+                    found.rows, found.rows_source = found.literal_rows, "LITERAL"
+                    counted += found.rows
                     continue
                 how = count_query(found.text, engine)
                 if how is None:
