@@ -78,7 +78,9 @@ def _column(name: str) -> exp.Column:
 
 
 def _preimage(node: exp.Update | exp.Delete) -> exp.Select:
-    """``SELECT <changed table>.*`` over exactly the rows ``node`` changes, in its order."""
+    """``SELECT <changed table>.*`` over exactly the rows ``node`` changes, in its order.
+    Whole rows, not just the columns SET names: triggers and ``ON UPDATE CURRENT_TIMESTAMP``
+    change others, and a restore must put those back too."""
     target = node.this
     deleted = node.args.get("tables") if isinstance(node, exp.Delete) else None
     changed = deleted[0] if deleted else target
