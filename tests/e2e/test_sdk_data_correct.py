@@ -158,6 +158,8 @@ def test_a_data_change_from_bad_sql_to_rollback(
         detail = prechecked(committer, order_id)
         assert detail.status == "precheck_success", committer.last_raw
         assert detail.order_detail.actual_affect_rows == 4
+        assert detail.order_detail.ignore_affect_rows is True
+        assert "the estimate was for the old SQL" in detail.order_detail.ignore_affect_rows_reason
         assert detail.order_detail.exe_sql == GOOD
         dbs = committer.call("ListDataCorrectPreCheckDB", order_id=order_id)
         assert [(d.db_id, d.sql_num) for d in dbs.pre_check_dblist] == [(db_id, 3)]

@@ -44,9 +44,11 @@ class _Acting(OrderIdRequest):
 # ------------------------------------------------------------------ the ticket's detail
 
 
-def _order_detail(params: dict[str, Any], actual: int | None) -> Payload:
+def _order_detail(params: dict[str, Any], actual: int | None, waiver: str | None) -> Payload:
     detail = {
         "ActualAffectRows": actual,
+        "IgnoreAffectRows": waiver is not None,  # SkipDataCorrectRowCheck
+        "IgnoreAffectRowsReason": waiver,
         "AttachmentName": params.get("AttachmentName"),
         "Classify": params.get("Classify"),
         "EstimateAffectRows": params.get("EstimateAffectRows"),
@@ -86,7 +88,9 @@ def get_data_correct_order_detail(ctx: Context, req: OrderIdRequest) -> Payload:
                     for db, inst in dbs
                 ]
             },
-            "OrderDetail": _order_detail(params, precheck.actual_rows(s, order.order_id)),
+            "OrderDetail": _order_detail(
+                params, precheck.actual_rows(s, order.order_id), order.row_check_waiver
+            ),
             "PreCheckDetail": {
                 "TaskCheckDO": [
                     {"CheckStep": v.step, "CheckStatus": v.status, "UserTip": v.tip}

@@ -35,8 +35,7 @@ def database() -> sqlite3.Connection:
 
 def state(db: sqlite3.Connection) -> list[list[tuple[Any, ...]]]:
     return [
-        db.execute(f"SELECT * FROM {t} ORDER BY 1, 2").fetchall()
-        for t in ("t", "pairs", "archive")
+        db.execute(f"SELECT * FROM {t} ORDER BY 1, 2").fetchall() for t in ("t", "pairs", "archive")
     ]
 
 
