@@ -18,6 +18,7 @@ most 2.0).
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import sys
 import tempfile
@@ -31,6 +32,7 @@ from typing import Any
 
 import psycopg
 import pymysql
+from sqlalchemy import select
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
@@ -47,7 +49,7 @@ from opendms.jobs.runner import Runner  # noqa: E402
 from opendms.orders import service as orders  # noqa: E402
 from opendms.precheck import service as precheck  # noqa: E402
 from opendms.store.db import Store  # noqa: E402
-from opendms.store.models import Order  # noqa: E402
+from opendms.store.models import Order, SqlJobDetail  # noqa: E402
 from opendms.targets.base import TargetPolicy  # noqa: E402
 
 UPDATE = "UPDATE t SET n = n + 1, amount = amount * 2 WHERE id > 0"
@@ -107,7 +109,6 @@ def mariadb(rows: int) -> Iterator[Engine]:
         yield engine
     finally:
         admin.cursor().execute(f"DROP DATABASE IF EXISTS {name}")
-        admin.cursor().execute("DROP DATABASE IF EXISTS _opendms")
         admin.close()
 
 
@@ -178,6 +179,12 @@ class Site:
             rule_sets.load(s, self.tid, "free", FREE)
             rule_sets.assign(s, self.tid, inst.instance_id, "free")
 
+    def backups(self) -> list[str]:
+        """The backup tables this site's tickets left on the target."""
+        with self.store.session() as s:
+            found = s.scalars(select(SqlJobDetail.backup).where(SqlJobDetail.backup.is_not(None)))
+            return [json.loads(b)["table"] for b in found if b]
+
     def drain(self) -> None:
         while self.runner.run_once():
             pass
@@ -240,6 +247,7 @@ def measure(engine: Engine, rows: int, workdir: Path, repeat: int) -> float:
         order_id = site.file(UPDATE, rows)
         site.prechecked(order_id)
         ticket.append(site.execute(order_id, backup=True))
+    engine.run(*(f"DROP TABLE IF EXISTS {table}" for table in site.backups()))
     d, t = statistics.median(bare), statistics.median(ticket)
     print(
         f"{engine.name}: UPDATE of {rows:,} rows directly {d:.2f} s, through a ticket with "

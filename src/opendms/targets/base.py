@@ -145,6 +145,11 @@ class Change(ABC):
         """Record ``key`` in the current transaction; a key already recorded (by a runner that
         got there first) raises :class:`StatementError`."""
 
+    @abstractmethod
+    def move(self, key: str, result: str) -> None:
+        """Rewrite the result recorded under ``key`` (which ``mark`` made) in the current
+        transaction: a chunked change's position, committed with the chunk it ends."""
+
     def __enter__(self) -> Change:
         return self
 

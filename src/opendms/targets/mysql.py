@@ -116,6 +116,13 @@ class MysqlChange(Change):
             except pymysql.err.IntegrityError as exc:
                 raise StatementError(f"progress marker {key} is already recorded") from exc
 
+    def move(self, key: str, result: str) -> None:
+        with _guarded():
+            self.cur.execute(
+                f"UPDATE {_PROGRESS} SET result = %s, done_at = NOW(6) WHERE run_key = %s",
+                (result, key),
+            )
+
 
 class MysqlConnector(Connector):
     def connect(

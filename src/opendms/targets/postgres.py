@@ -160,6 +160,15 @@ class PostgresChange(Change):
             except psycopg.errors.UniqueViolation as exc:
                 raise StatementError(f"progress marker {key} is already recorded") from exc
 
+    def move(self, key: str, result: str) -> None:
+        with self._guarded():
+            self.conn.execute(
+                psycopg.sql.SQL(
+                    "UPDATE {} SET result = %s, done_at = now() WHERE run_key = %s"
+                ).format(_PROGRESS),
+                (result, key),
+            )
+
 
 class PostgresConnector(Connector):
     def connect(self, database: str | None = None) -> psycopg.Connection[Any]:

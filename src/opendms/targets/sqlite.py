@@ -93,6 +93,14 @@ class SqliteChange(Change):
         except sqlite3.Error as exc:
             raise StatementError(str(exc), lost_lock="locked" in str(exc)) from exc
 
+    def move(self, key: str, result: str) -> None:
+        with _guarded():
+            self.conn.execute(
+                f"UPDATE {_PROGRESS} SET result = ?, done_at = datetime('now') "  # noqa: S608
+                "WHERE run_key = ?",
+                (result, key),
+            )
+
 
 class SqliteConnector(Connector):
     def _connect(self) -> sqlite3.Connection:
