@@ -182,8 +182,9 @@ class OpenDMS:
         try:
             found, first = await run_in_threadpool(self._start_download, kind, ident)
         except (DmsError, TargetError) as exc:
+            code = str(exc.code) if isinstance(exc, DmsError) else "TargetConnectFailed"
             return Response(
-                json.dumps({"Code": "TargetConnectFailed", "Message": exc.message}),
+                json.dumps({"Code": code, "Message": exc.message}),
                 status_code=502,
                 media_type="application/json",
             )

@@ -22,6 +22,7 @@ from copy import copy
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cache
+from pathlib import Path
 from types import UnionType
 from typing import Any
 
@@ -1454,3 +1455,19 @@ def test_conform_catches_a_wrong_type() -> None:
         with pytest.raises(AssertionError):
             conform(sdk_models.GetUserResponseBody, bad)
     assert sdk_spec.roundtrip("GetUser", {"User": {"Nope": 1}}) != {"User": {"Nope": 1}}
+
+
+def test_backup_links_serve_the_rollback_and_say_when_the_target_is_gone(
+    sdk: tuple[World, list[Any]],
+) -> None:
+    world, _ = sdk
+    executed = _executed(world, backup=True)
+    answer = world.api.call("GetDataCorrectBackupFiles", OrderId=executed.order_id).json()
+    (url,) = answer["DataCorrectBackupFiles"]["FileUrl"]
+    path = url.split("testserver", 1)[1]
+    served = world.api.client.get(path)
+    assert served.status_code == 200 and "-- statement 1: undo UPDATE of orders" in served.text
+    Path(world.target).unlink()
+    gone = world.api.client.get(path)
+    assert gone.status_code == 502
+    assert gone.json()["Code"] == "TargetConnectFailed" and "does not exist" in gone.text
