@@ -274,7 +274,9 @@ class Execute:
             key, started, t0 = unit.key(detail), utcnow(), time.perf_counter()
             backup: Backup | None = None
             try:
-                marked = _peek(change, key)
+                # Only a backup needs its table made outside the transaction, and so a look
+                # at the marker first; without one, one transaction does it all.
+                marked = _peek(change, key) if unit.sql_job.backup else None
                 if marked is None:
                     backup = self._prepare_backup(unit, change, detail)
                     change.begin()

@@ -46,14 +46,10 @@ def steps(s: Session, order_id: int) -> list[StepView]:
     ]
 
 
-def _latest_job(s: Session, order_id: int) -> Job | None:
-    return orders.latest_job(s, order_id, "precheck")
-
-
 def shortfall(s: Session, order: Order) -> str | None:
     """Why the ticket has not passed its precheck; None when the latest run finished with
     every step a SUCCESS."""
-    job = _latest_job(s, order.order_id)
+    job = orders.latest_job(s, order.order_id, "precheck")
     if job is None:
         return "it has not been prechecked"
     if job.state in ("queued", "running"):
@@ -69,7 +65,7 @@ def shortfall(s: Session, order: Order) -> str | None:
 def status(s: Session, order: Order) -> str:
     """GetDataCorrectOrderDetail's ``Status`` while the ticket is ``new`` (dms-api.md B.2;
     the spelling of a failure is ``precheck_fail``, DESIGN-NOTES)."""
-    job = _latest_job(s, order.order_id)
+    job = orders.latest_job(s, order.order_id, "precheck")
     if job is None:
         return "new"
     if job.state in ("queued", "running"):
@@ -155,7 +151,7 @@ def retry(s: Session, caller: Caller, order_id: int) -> Job:
 def skip_row_check(s: Session, caller: Caller, order_id: int, reason: str) -> Order:
     """Waive a row-count mismatch: only when ROW_CHECK is the one step that failed."""
     order = _own_new_ticket(s, caller, order_id, "waives its row check")
-    job = _latest_job(s, order_id)
+    job = orders.latest_job(s, order_id, "precheck")
     views = {v.step: v for v in steps(s, order_id)}
     others_ok = all(views[st].status == "SUCCESS" for st in STEPS if st != "ROW_CHECK")
     row_failed = views["ROW_CHECK"].status == "FAIL" and views["ROW_CHECK"].waivable

@@ -40,7 +40,6 @@ class Chunking:
     engine: str
     node: exp.Expression  # the statement, parsed
     source: exp.Table  # the walked table's reference in it
-    query: exp.Select | None = None  # INSERT … SELECT: the SELECT
 
     @property
     def dialect(self) -> str:
@@ -150,15 +149,7 @@ def chunking(
         raise ChunkRefused(
             f"table {name} has neither a primary key nor a unique key of NOT NULL columns to walk"
         )
-    return Chunking(
-        kind,
-        name,
-        tuple(key),
-        engine,
-        node,
-        source,
-        query if isinstance(query, exp.Select) else None,
-    )
+    return Chunking(kind, name, tuple(key), engine, node, source)
 
 
 def chunk_keys(rows: Sequence[Sequence[Any]]) -> Key | None:
