@@ -62,6 +62,10 @@ class World:
         self.means = means
         self.runner = Runner(store, executors(means), threads=0)
 
+    def rebuild_runner(self) -> None:
+        """A runner for ``self.means`` as changed since (a test's pace, say)."""
+        self.runner = Runner(self.store, executors(self.means), threads=0)
+
     @classmethod
     def build(cls, store: Store, box: SecretBox, target_dir: Path) -> World:
         """The world on a copy of the SQLite demo database."""
@@ -118,19 +122,22 @@ class World:
         return caller(self.users[name])
 
     def file(
-        self, sql: str = "DELETE FROM orders WHERE id = 1", who: str = "alice", **extra: Any
+        self,
+        sql: str = "DELETE FROM orders WHERE id = 1",
+        who: str = "alice",
+        kind: str = "DC_COMMON",
+        **extra: Any,
     ) -> int:
+        """A data-change ticket (DC_COMMON, or DC_CHUNK: which states no row estimate)."""
         with self.store.session() as s:
             params = {
                 "DbItemList": [{"DbId": self.db_id}],
-                "EstimateAffectRows": 1,
                 "SqlType": "TEXT",
                 "ExecSQL": sql,
+                **({"EstimateAffectRows": 1} if kind == "DC_COMMON" else {}),
                 **extra,
             }
-            order_id = orders.create_order(
-                s, self.as_(who), "DC_COMMON", params, comment="fix"
-            ).order_id
+            order_id = orders.create_order(s, self.as_(who), kind, params, comment="fix").order_id
         self.run_jobs()  # the precheck, as a server's runner would right away
         return order_id
 

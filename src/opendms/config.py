@@ -60,6 +60,16 @@ class Settings(BaseSettings):
     row_check_seconds: float = Field(default=10.0, gt=0)
     # A statement of a change waits at most this long for a row lock before it fails.
     lock_wait_seconds: int = Field(default=30, ge=1, le=3600)
+    # Chunked changes (DC_CHUNK, cleanup): each chunk aims at this time and at most this many
+    # keys, rests this fraction of its time after it, and waits at most this long for a lock.
+    chunk_ms: int = Field(default=100, ge=5, le=60_000)
+    chunk_max_rows: int = Field(default=50_000, ge=1, le=10_000_000)
+    chunk_sleep_ratio: float = Field(default=0.0, ge=0, le=100)
+    chunk_lock_wait_seconds: int = Field(default=2, ge=1, le=3600)
+    # They hold back while more statements than this run on the target, or a replica lags
+    # more (an instance's own throttle settings win: ``opendms instance throttle``).
+    throttle_max_running: int = Field(default=25, ge=1)
+    throttle_max_lag_seconds: float = Field(default=1.0, gt=0)
 
     @field_validator("data_dir")
     @classmethod

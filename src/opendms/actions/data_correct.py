@@ -14,6 +14,7 @@ from opendms.catalog import service as catalog
 from opendms.errors import DmsError, ErrorCode
 from opendms.execution import files as ticket_files
 from opendms.execution import service as execution
+from opendms.execution.chunked import Progress
 from opendms.gateway.table import Access, Action, Context, Payload
 from opendms.gateway.wire import WIRE_TIME, Int, Long, TenantScoped, WireTime, wire_time
 from opendms.orders import service as orders
@@ -196,14 +197,26 @@ def get_data_correct_task_detail(ctx: Context, req: OrderIdRequest) -> Payload:
         raise DmsError(
             ErrorCode.ORDER_STATUS_INVALID, f"Ticket {req.order_id} has not been executed."
         )
-    return {
-        "DataCorrectTaskDetail": {
-            "DBTaskGroupId": job.job_id,
-            "CreateTime": wire_time(job.created_at),
-            "ActualAffectRows": execution.task_affected_rows(s, job.job_id),
-            "jobStatus": execution.group_status(s, job.job_id),
-        }
+    detail: Payload = {
+        "DBTaskGroupId": job.job_id,
+        "CreateTime": wire_time(job.created_at),
+        "ActualAffectRows": execution.task_affected_rows(s, job.job_id),
+        "jobStatus": execution.group_status(s, job.job_id),
     }
+    chunked = execution.chunk_progress(s, job.job_id)
+    if chunked:  # a lock-free change: how far, how fast, and whether it holds back
+        held = next((p for p in chunked if p.state in ("THROTTLED", "LOCK_WAIT")), None)
+        etas = [p.eta_seconds for p in chunked]
+        detail.update(
+            {
+                "EstimateAffectRows": sum(p.estimate or 0 for p in chunked),
+                "ChunkCount": sum(p.chunks for p in chunked),
+                "EtaSeconds": None if None in etas else sum(e or 0 for e in etas),
+                "ThrottleState": held.state if held else "RUNNING",
+                "ThrottleReason": held.why if held else "",
+            }
+        )
+    return {"DataCorrectTaskDetail": detail}
 
 
 class TaskGroupRequest(TenantScoped):
@@ -263,6 +276,8 @@ def _detail(d: SqlJobDetail, db_id: int) -> Payload:
         "Log": d.log,
         "Skip": False,
     }
+    if d.progress and d.progress != "{}":  # a chunked statement
+        row.update(Progress.loads(d.progress).wire())
     return {k: v for k, v in row.items() if v is not None}
 
 
@@ -278,6 +293,25 @@ def list_db_task_sql_job_detail(ctx: Context, req: PagedSqlJobRequest) -> Payloa
 
 def get_db_task_sql_job_log(ctx: Context, req: SqlJobRequest) -> Payload:
     return {"Log": execution.sql_job(ctx.session, ctx.caller, req.job_id).log}
+
+
+class PauseRequest(OrderIdRequest):
+    type: Literal["ALL", "SINGLE"]
+    job_id: Annotated[Long, Field(ge=1)] | None = None
+
+
+class RestartRequest(PauseRequest):
+    real_login_user_uid: Annotated[str, Field(max_length=64)] | None = None
+
+
+def pause_data_correct_sql_job(ctx: Context, req: PauseRequest) -> Payload:
+    execution.pause(ctx.session, ctx.caller, req.order_id, req.type, req.job_id)
+    return {}
+
+
+def restart_data_correct_sql_job(ctx: Context, req: RestartRequest) -> Payload:
+    execution.restart(ctx.session, ctx.caller, req.order_id, req.type, req.job_id)
+    return {}
 
 
 # ------------------------------------------------------------------ files
@@ -445,6 +479,20 @@ ACTIONS = (
         get_db_task_sql_job_log,
         Access.GET,
         "The log of one SQL job.",
+    ),
+    Action(
+        "PauseDataCorrectSQLJob",
+        PauseRequest,
+        pause_data_correct_sql_job,
+        Access.UPDATE,
+        "Pause a ticket's SQL jobs (Type ALL) or one (SINGLE, JobId) between statements or chunks.",
+    ),
+    Action(
+        "RestartDataCorrectSQLJob",
+        RestartRequest,
+        restart_data_correct_sql_job,
+        Access.UPDATE,
+        "Go on with paused SQL jobs, or retry failed ones; nothing committed runs twice.",
     ),
     Action(
         "GetDataCorrectBackupFiles",

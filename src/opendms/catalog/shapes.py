@@ -29,6 +29,12 @@ class CatalogShapes:
             self.cache[name] = self._read(name.lower())
         return self.cache[name]
 
+    def walk_key(self, name: str) -> tuple[str, ...] | None:
+        """The key a chunked change walks in table ``name`` (``sql.chunks.chunking``'s
+        ``key_of``); None when the table is unknown or has none."""
+        shape = self.table(name)
+        return shape.walk_key or None if shape is not None else None
+
     def _read(self, name: str) -> TableShape | None:
         schema, _, short = name.rpartition(".")
         if schema:
@@ -49,7 +55,12 @@ class CatalogShapes:
         known = [shape for shape in shapes if shape is not None]
         columns = frozenset.intersection(*(shape.columns for shape in known))
         engines = {shape.engine for shape in known} - TRANSACTIONAL_ENGINES
-        return TableShape(columns, known[0].primary_key, min(engines, default=known[0].engine))
+        return TableShape(
+            columns,
+            known[0].primary_key,
+            min(engines, default=known[0].engine),
+            known[0].walk_key if all(k.walk_key == known[0].walk_key for k in known) else (),
+        )
 
     def _in(self, db_id: int, name: str) -> TableShape | None:
         found = self.s.execute(
@@ -60,11 +71,23 @@ class CatalogShapes:
         if found is None:
             return None
         table_id, engine = found
-        columns = self.s.scalars(select(DbColumn.name).where(DbColumn.table_id == table_id))
-        primary = self.s.scalar(
-            select(DbIndex.columns).where(
-                DbIndex.table_id == table_id, DbIndex.index_type == "PRIMARY"
+        columns = {
+            name.lower(): nullable
+            for name, nullable in self.s.execute(
+                select(DbColumn.name, DbColumn.nullable).where(DbColumn.table_id == table_id)
             )
-        )
-        key = tuple(c.strip().lower() for c in (primary or "").split(",") if c.strip())
-        return TableShape(frozenset(c.lower() for c in columns), key, (engine or "").lower())
+        }
+        primary: tuple[str, ...] = ()
+        unique: list[tuple[str, ...]] = []
+        for kind, listed in self.s.execute(
+            select(DbIndex.index_type, DbIndex.columns)
+            .where(DbIndex.table_id == table_id, DbIndex.index_type != "NORMAL")
+            .order_by(DbIndex.index_id)
+        ):
+            key = tuple(c.strip().lower() for c in listed.split(",") if c.strip())
+            if kind == "PRIMARY":
+                primary = key
+            elif key and all(columns.get(c) is False for c in key):
+                unique.append(key)
+        walk = primary or min(unique, key=len, default=())
+        return TableShape(frozenset(columns), primary, (engine or "").lower(), walk)

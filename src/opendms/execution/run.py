@@ -24,22 +24,27 @@ from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
-from sqlglot import exp
 from sqlglot.errors import SqlglotError
 
 from opendms.catalog.shapes import CatalogShapes
 from opendms.errors import DmsError
-from opendms.execution.service import WIRE_TIME, Plan
+from opendms.execution.backups import Backup, BackupFailed, ChunkBackup, apply
+from opendms.execution.chunked import Progress, stride
+from opendms.execution.pace import Gauge, Limits
+from opendms.execution.service import Plan, stamp
 from opendms.jobs.means import Means
 from opendms.jobs.runner import Checkpoint, Step, Work
 from opendms.notify import webhooks
-from opendms.sql.backup import BackupPlan, BackupRefused, changed_table, fill_keys, plan_backup
+from opendms.orders import service as orders
+from opendms.sql.backup import BackupRefused, changed_table, plan_backup
+from opendms.sql.chunks import Chunking, ChunkRefused, chunking
 from opendms.sql.statements import DIALECTS
 from opendms.store.models import (
     Database,
     Instance,
     Job,
     Order,
+    PrecheckStatement,
     SqlAudit,
     SqlJob,
     SqlJobDetail,
@@ -51,6 +56,7 @@ from opendms.tickets.types import DML
 STEP_SECONDS = 1.0
 LOCK_RETRIES = 3  # a statement that loses a lock wait or a deadlock is tried this often
 HICCUPS = 5  # connection failures in a row before the job gives up
+CHUNK_LOCK_RETRIES = 20  # lock fights a chunk may lose in a row (waiting longer each time)
 
 
 @dataclass
@@ -64,30 +70,6 @@ class Done:
     backup: dict[str, Any] | None = None  # where its backup is (SqlJobDetail.backup)
 
 
-@dataclass(frozen=True)
-class Backup:
-    """A statement's backup plan and the table on the target it fills."""
-
-    plan: BackupPlan
-    into: exp.Table
-    name: str  # as the target's dialect writes it
-    detail_id: int
-
-    def record(self, rows: int) -> dict[str, Any]:
-        plan = self.plan
-        return {
-            "table": self.name,
-            "of": plan.table,
-            "kind": plan.kind,
-            "key": list(plan.key),
-            "rows": rows,
-        }
-
-
-class BackupFailed(Exception):
-    """The backup asked for cannot be made; the statement must not run."""
-
-
 @dataclass
 class Unit:
     """The SQL job a step works on, read from the store."""
@@ -99,6 +81,16 @@ class Unit:
     inst: Instance
     pending: list[SqlJobDetail] = field(default_factory=list)
     keys: dict[str, tuple[str, ...]] = field(default_factory=dict)  # table -> primary key
+    # DC_CHUNK: how each pending statement is cut (or why it cannot be), by detail id; the
+    # precheck's row counts, by sql id; the instance's throttle, and its replica to watch.
+    chunkings: dict[int, Chunking | str] = field(default_factory=dict)
+    estimates: dict[int, int | None] = field(default_factory=dict)
+    limits: Limits = field(default_factory=Limits)
+    replica: Instance | None = None
+
+    @property
+    def chunked(self) -> bool:
+        return orders.ticket_type(self.order.plugin_type).chunked
 
     @property
     def label(self) -> str:
@@ -142,10 +134,6 @@ def _peek(change: Change, key: str) -> str | None:
         change.rollback()
 
 
-def _stamp(text: str) -> str:
-    return f"{utcnow():{WIRE_TIME}} {text}\n"
-
-
 @dataclass
 class Execute:
     means: Means
@@ -160,11 +148,14 @@ class Execute:
         if not unit.pending:  # all recorded already: nothing to ask the target
             self._finish_sql_job(work, unit)
             return Step({})
+        lock_wait = (
+            self.means.pace.lock_wait_seconds if unit.chunked else self.means.lock_wait_seconds
+        )
         try:
             connector = self.means.connector(unit.inst)
-            with connector.change(
-                (unit.db.catalog_name, unit.db.schema_name), self.means.lock_wait_seconds
-            ) as change:
+            with connector.change((unit.db.catalog_name, unit.db.schema_name), lock_wait) as change:
+                if unit.chunked:
+                    return self._chunked(work, unit, change, checkpoint)
                 if unit.sql_job.transactional:
                     return self._all_at_once(work, unit, change, checkpoint)
                 return self._one_by_one(work, unit, change, checkpoint)
@@ -182,29 +173,42 @@ class Execute:
         sql_jobs = s.scalars(
             select(SqlJob).where(SqlJob.group_id == job.job_id).order_by(SqlJob.position)
         ).all()
-        current = next((j for j in sql_jobs if j.status not in ("SUCCESS", "DELETE")), None)
-        if current is None:
+        left = [j for j in sql_jobs if j.status not in ("SUCCESS", "DELETE")]
+        if not left:
             order.status_code = "success"
             order.updated_at = utcnow()
             webhooks.emit(s, order.tid, "order.executed", webhooks.ticket_event(order, None, ""))
             return Step(checkpoint, done=True)
-        if current.status == "FAIL":
-            return Step(checkpoint, failure=f"SQL job {current.sql_job_id} failed.")
+        failed = next((j for j in left if j.status == "FAIL"), None)
+        if failed is not None:
+            return Step(checkpoint, failure=f"SQL job {failed.sql_job_id} failed.")
+        current = next((j for j in left if j.status != "PAUSE"), None)
+        if current is None:  # paused: until RestartDataCorrectSQLJob queues it again
+            return Step(checkpoint, paused=True)
         started = any(j.status != "INIT" for j in sql_jobs)
+        chunked = orders.ticket_type(order.plugin_type).chunked
         if plan.end_at is not None and self.clock() > plan.end_at and not started:
             reason = f"Not started: the execution window ended at {plan.end} (UTC)."
             for j in sql_jobs:
-                j.status, j.log = "FAIL", j.log + _stamp(reason)
+                j.status, j.log = "FAIL", j.log + stamp(reason)
             return Step(checkpoint, failure=reason)
+        if plan.end_at is not None and self.clock() > plan.end_at and chunked:
+            for j in left:  # it stops at a chunk boundary; a new window continues
+                j.status = "PAUSE"
+                j.log += stamp(
+                    f"paused: the execution window ended at {plan.end} (UTC); "
+                    "RestartDataCorrectSQLJob or ExecuteDataCorrect with a new window continues"
+                )
+            return Step(checkpoint, paused=True)
         if current.status != "RUNNING":
             current.status = "RUNNING"
-            current.log += _stamp("started")
+            current.log += stamp("started")
         current.last_exec_at = utcnow()
         db = s.get(Database, current.db_id)
         inst = s.get(Instance, db.instance_id) if db is not None else None
         if db is None or inst is None:
             current.status = "FAIL"
-            current.log += _stamp("The database is no longer registered.")
+            current.log += stamp("The database is no longer registered.")
             return Step(checkpoint, failure=f"Database {current.db_id} is no longer registered.")
         pending = s.scalars(
             select(SqlJobDetail)
@@ -212,6 +216,8 @@ class Execute:
             .order_by(SqlJobDetail.number)
         ).all()
         unit = Unit(order, plan, current, db, inst, list(pending))
+        if unit.chunked:
+            self._cut(s, unit)
         if current.backup:
             shapes = CatalogShapes(s, [db])
             for detail in pending:
@@ -221,6 +227,24 @@ class Execute:
                     unit.keys[name] = shape.primary_key
         return unit
 
+    def _cut(self, s: Session, unit: Unit) -> None:
+        """How each pending statement of a DC_CHUNK job is cut, from the catalog's keys; the
+        precheck's counts; the instance's throttle."""
+        shapes = CatalogShapes(s, [unit.db])
+        for detail in unit.pending:
+            try:
+                unit.chunkings[detail.detail_id] = chunking(
+                    detail.sql_text, unit.engine, shapes.walk_key
+                )
+            except ChunkRefused as exc:
+                unit.chunkings[detail.detail_id] = str(exc)
+            found = s.get(PrecheckStatement, detail.sql_id)
+            unit.estimates[detail.sql_id] = found.affect_rows if found is not None else None
+        unit.limits = self.means.pace.limits.over(unit.inst.throttle)
+        if unit.limits.replica_instance_id is not None:
+            replica = s.get(Instance, unit.limits.replica_instance_id)
+            unit.replica = replica if replica is not None and replica.tid == unit.inst.tid else None
+
     def _hiccup(self, work: Work, unit: Unit, message: str, checkpoint: Checkpoint) -> Step:
         """The target could not be reached or the connection broke: whatever committed has
         its marker, so the step is simply tried again, a few times."""
@@ -229,10 +253,10 @@ class Execute:
             sql_job = s.get(SqlJob, unit.sql_job.sql_job_id, with_for_update=True)
             assert sql_job is not None
             if tries < HICCUPS:
-                sql_job.log += _stamp(f"{message}; trying again ({tries}/{HICCUPS - 1})")
+                sql_job.log += stamp(f"{message}; trying again ({tries}/{HICCUPS - 1})")
                 return Step({**checkpoint, "hiccups": tries}, wait_seconds=2.0**tries)
             sql_job.status = "FAIL"
-            sql_job.log += _stamp(message)
+            sql_job.log += stamp(message)
         return Step(checkpoint, failure=f"{unit.label}: {message}")
 
     # ------------------------------------------------------------ running
@@ -282,7 +306,7 @@ class Execute:
                     change.begin()
                     marked = change.marker(key)  # another runner may have been quicker
                 if marked is None:
-                    rows, saved = self._apply(unit, change, detail, backup)
+                    rows, saved = apply(change, detail.sql_text, backup, unit.engine)
                     record = backup.record(saved or 0) if backup else None
                     change.mark(key, json.dumps({"rows": rows, "backup": record}))
                     change.commit()
@@ -333,7 +357,7 @@ class Execute:
                 for running in unit.pending:
                     started, t0 = utcnow(), time.perf_counter()
                     backup = by_detail.get(running.detail_id)
-                    count, saved = self._apply(unit, change, running, backup)
+                    count, saved = apply(change, running.sql_text, backup, unit.engine)
                     ms = int((time.perf_counter() - t0) * 1000)
                     record = backup.record(saved or 0) if backup else None
                     results.append((running, Done(count, started, ms, backup=record)))
@@ -369,6 +393,88 @@ class Execute:
         self._finish_sql_job(work, unit)
         return Step({})
 
+    def _chunked(self, work: Work, unit: Unit, change: Change, checkpoint: Checkpoint) -> Step:
+        """One step of a DC_CHUNK statement: chunks for about ``STEP_SECONDS``, then the
+        progress recorded; the runner's next step goes on, after a rest when the target was
+        busy or a chunk lost a lock fight."""
+        refused = self._refuse_kinds(work, unit)
+        if refused is not None:
+            return refused
+        detail = unit.pending[0]
+        plan = unit.chunkings.get(detail.detail_id)
+        if not isinstance(plan, Chunking):
+            return self._fail(work, unit, detail, f"it cannot be run in chunks: {plan}", checkpoint)
+        pace = self.means.pace
+        progress = Progress.loads(detail.progress)
+        progress.estimate = unit.estimates.get(detail.sql_id)
+        replica = self.means.connector(unit.replica) if unit.replica is not None else None
+        until = time.monotonic() + STEP_SECONDS
+        if unit.plan.end_at is not None:
+            until = min(until, time.monotonic() + (unit.plan.end_at - self.clock()).total_seconds())
+        started = utcnow()
+        try:
+            run = self._chunk_backup(unit, change, detail, plan)
+            done = stride(
+                change,
+                plan,
+                unit.key(detail),
+                pace,
+                Gauge(change, unit.limits, replica),
+                progress.size or pace.first_chunk_rows,
+                until,
+                run,
+            )
+        except BackupFailed as exc:
+            return self._fail(work, unit, detail, f"backup failed: {exc}", checkpoint)
+        except StatementError as exc:
+            return self._fail(work, unit, detail, exc.message, checkpoint)
+        before = progress.state
+        progress.add(done)
+        if done.position.done:
+            record = run.record(run.saved()) if run is not None else None
+            self._record_progress(work, detail, progress, None)
+            self._record(
+                [(detail, Done(done.position.rows, started, progress.busy_ms, backup=record))],
+                work,
+                unit,
+            )
+            if len(unit.pending) == 1:
+                self._finish_sql_job(work, unit)
+            return Step({})
+        note = None
+        if progress.state not in (before, "RUNNING"):
+            note = progress.why
+        self._record_progress(work, detail, progress, note)
+        if done.lost:
+            if progress.lost_locks >= CHUNK_LOCK_RETRIES:
+                message = f"a chunk lost {progress.lost_locks} lock fights in a row: {done.lost}"
+                return self._fail(work, unit, detail, message, checkpoint)
+            return Step(checkpoint, wait_seconds=min(30.0, 0.25 * 2**progress.lost_locks))
+        if done.held:
+            return Step(checkpoint, wait_seconds=pace.hold_seconds)
+        return Step({})
+
+    def _chunk_backup(
+        self, unit: Unit, change: Change, detail: SqlJobDetail, plan: Chunking
+    ) -> ChunkBackup | None:
+        """With backupData, one table for all chunks, made once, whose rows commit with each
+        chunk: every chunk copies its own rows there first."""
+        if not unit.sql_job.backup:
+            return None
+        key = unit.keys.get(changed_table(detail.sql_text, unit.engine) or "")
+        if not key:
+            raise BackupFailed(f"the table statement {detail.number} changes has no primary key")
+        into = change.own_table(unit.backup_name(detail))
+        try:
+            first = plan_backup(detail.sql_text, unit.engine, into, key, transactional=True)
+            change.setup(first.create)
+        except BackupRefused as exc:
+            raise BackupFailed(str(exc)) from exc
+        except StatementError as exc:
+            raise BackupFailed(f"cannot create the backup table: {exc.message}") from exc
+        name = into.sql(dialect=DIALECTS.get(unit.engine, "mysql"))
+        return ChunkBackup(change, unit.engine, Backup(first, into, name, detail.detail_id))
+
     def _prepare_backup(self, unit: Unit, change: Change, detail: SqlJobDetail) -> Backup | None:
         """The statement's backup plan and a table of its own for this attempt, made before
         the change's transaction (DDL commits on MySQL). A table per attempt: on MariaDB it is
@@ -390,35 +496,6 @@ class Execute:
             raise BackupFailed(f"cannot create the backup table: {exc.message}") from exc
         dialect = DIALECTS.get(unit.engine, "mysql")
         return Backup(plan, into, into.sql(dialect=dialect), detail.detail_id)
-
-    def _apply(
-        self, unit: Unit, change: Change, detail: SqlJobDetail, backup: Backup | None
-    ) -> tuple[int, int | None]:
-        """Run the statement, with its backup first when asked: (rows it changed, rows saved)."""
-        if backup is None:
-            return change.execute(detail.sql_text), None
-        plan = backup.plan
-        try:
-            if plan.copy is not None:
-                saved = change.execute(plan.copy)
-                return change.execute(detail.sql_text), saved
-            if plan.returning is not None:
-                created = change.query(plan.returning)
-                if created:
-                    change.execute(fill_keys(backup.into, plan.key, created, unit.engine))
-                return len(created), len(created)
-        except StatementError as exc:
-            raise StatementError(f"backup failed: {exc.message}", lost_lock=exc.lost_lock) from exc
-        keys = plan.keys or ()
-        rows = change.execute(detail.sql_text)
-        if rows != len(keys):  # INSERT IGNORE skipped some: which ones is unknowable
-            raise StatementError(
-                f"backup failed: the INSERT wrote {rows} of its {len(keys)} rows, so the rows "
-                "it created cannot be told apart"
-            )
-        if keys:
-            change.execute(fill_keys(backup.into, plan.key, keys, unit.engine))
-        return rows, len(keys)
 
     def _fail(
         self, work: Work, unit: Unit, detail: SqlJobDetail, message: str, checkpoint: Checkpoint
@@ -472,7 +549,7 @@ class Execute:
                 if done.backup is not None:
                     row.backup = json.dumps(done.backup)
                 note = "committed before a restart; recorded from its progress marker"
-                row.log += _stamp(f"{done.rows} rows" + (f" ({note})" if done.recovered else ""))
+                row.log += stamp(f"{done.rows} rows" + (f" ({note})" if done.recovered else ""))
                 self._audit(
                     s,
                     unit,
@@ -492,12 +569,36 @@ class Execute:
                 or 0
             )
 
+    def _record_progress(
+        self, work: Work, detail: SqlJobDetail, progress: Progress, note: str | None
+    ) -> None:
+        with work.store.session() as s:
+            row = s.get(SqlJobDetail, detail.detail_id, with_for_update=True)
+            sql_job = s.get(SqlJob, detail.sql_job_id, with_for_update=True)
+            if row is None or sql_job is None or row.status == "SUCCESS":
+                return
+            row.status = "RUNNING"
+            row.started_at = row.started_at or utcnow()
+            row.affect_rows = progress.rows
+            row.progress = progress.dumps()
+            if note:
+                row.log += stamp(note)
+            sql_job.affect_rows = progress.rows + int(
+                s.scalar(
+                    select(func.coalesce(func.sum(SqlJobDetail.affect_rows), 0)).where(
+                        SqlJobDetail.sql_job_id == sql_job.sql_job_id,
+                        SqlJobDetail.detail_id != detail.detail_id,
+                    )
+                )
+                or 0
+            )
+
     def _record_retry(self, work: Work, detail: SqlJobDetail, message: str) -> None:
         with work.store.session() as s:
             row = s.get(SqlJobDetail, detail.detail_id, with_for_update=True)
             assert row is not None
             row.execute_count += 1
-            row.log += _stamp(f"{message}; trying again")
+            row.log += stamp(f"{message}; trying again")
 
     def _record_failure(
         self,
@@ -514,15 +615,15 @@ class Execute:
             row.status = "FAIL"
             row.execute_count += 1
             row.ended_at = utcnow()
-            row.log += _stamp(message)
+            row.log += stamp(message)
             for earlier, _ in undone:
                 other = s.get(SqlJobDetail, earlier.detail_id)
                 if other is not None:
-                    other.log += _stamp(
+                    other.log += stamp(
                         f"rolled back: statement {detail.number} failed in the same transaction"
                     )
             sql_job.status = "FAIL"
-            sql_job.log += _stamp(f"statement {detail.number} failed: {message}")
+            sql_job.log += stamp(f"statement {detail.number} failed: {message}")
             self._audit(s, unit, row, "FAIL", None, 0, message)
 
     def _finish_sql_job(self, work: Work, unit: Unit) -> None:
@@ -539,4 +640,4 @@ class Execute:
             )
             if not left and sql_job.status == "RUNNING":
                 sql_job.status = "SUCCESS"
-                sql_job.log += _stamp(f"succeeded: {sql_job.affect_rows} rows")
+                sql_job.log += stamp(f"succeeded: {sql_job.affect_rows} rows")

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from opendms.catalog.service import Page, paged
 from opendms.errors import DmsError, ErrorCode
+from opendms.execution.chunked import Progress
 from opendms.identity.caller import Caller
 from opendms.identity.roles import Role
 from opendms.orders import service as orders
@@ -36,8 +37,10 @@ from opendms.store.models import (
 )
 
 WIRE_TIME = "%Y-%m-%d %H:%M:%S"
-# Ticket types whose execution is built (the rest are approved, and wait for theirs).
-EXECUTABLE = frozenset({"DC_COMMON"})
+# Ticket types whose execution is built (the rest are approved, and wait for theirs), and
+# the JobType their SQL jobs show.
+JOB_TYPES = {"DC_COMMON": "DATA_CORRECT", "DC_CHUNK": "FREE_LOCK_DML"}
+EXECUTABLE = frozenset(JOB_TYPES)
 
 
 @dataclass(frozen=True)
@@ -118,8 +121,23 @@ def _last_approver(s: Session, order: Order) -> int | None:
 
 
 def execute(s: Session, caller: Caller, order_id: int, plan: Plan) -> Job:
-    """ExecuteDataCorrect: the ticket's ExecMode says who may start it."""
+    """ExecuteDataCorrect: the ticket's ExecMode says who may start it. A paused lock-free
+    change is continued in the new window, from where it stopped."""
     order = orders.get_order(s, caller, order_id, lock=True)
+    _check_starter(s, caller, order)
+    if order.plugin_type == "DC_CHUNK" and plan.transaction:
+        raise DmsError(
+            ErrorCode.INVALID_PARAMETER,
+            "ActionDetail.transaction: a lock-free change commits chunk by chunk.",
+        )
+    job = execute_job(s, order_id)
+    if order.status_code == "processing" and job is not None and job.state == "paused":
+        return _continue(s, caller, order, job, plan)
+    return queue(s, order, Plan(**{**asdict(plan), "by": caller.user_id}))
+
+
+def _check_starter(s: Session, caller: Caller, order: Order) -> None:
+    order_id = order.order_id
     mode = orders.exec_mode(order)
     if mode == "AUTO":
         raise DmsError(
@@ -136,7 +154,36 @@ def execute(s: Session, caller: Caller, order_id: int, plan: Plan) -> Job:
             ErrorCode.PERMISSION_DENIED,
             f"Ticket {order_id} is started by {allowed[1]} (ExecMode {mode}).",
         )
-    return queue(s, order, Plan(**{**asdict(plan), "by": caller.user_id}))
+
+
+def _continue(s: Session, caller: Caller, order: Order, job: Job, plan: Plan) -> Job:
+    """The paused execution of ``order`` again, in ``plan``'s window; the backup setting
+    stays what it was (half a change backed up is no backup)."""
+    old = Plan(**json.loads(job.spec))
+    new = Plan(plan.start, plan.end, old.transaction, old.backup, caller.user_id)
+    job.spec = json.dumps(asdict(new))
+    for sql_job in s.scalars(select(SqlJob).where(SqlJob.group_id == job.job_id)):
+        if sql_job.status == "PAUSE":
+            sql_job.status = "INIT" if sql_job.last_exec_at is None else "RUNNING"
+            sql_job.log += stamp(
+                f"continued by {caller.nick_name or caller.uid}"
+                + (f", from {plan.start}" if plan.start else "")
+                + (f", not after {plan.end}" if plan.end else "")
+            )
+    _requeue(job, new.start_at)
+    return job
+
+
+def _requeue(job: Job, at: datetime | None = None) -> None:
+    job.state = "queued"
+    job.run_after = at or utcnow()
+    job.lease_owner, job.lease_until = None, None
+    job.checkpoint = "{}"
+    job.updated_at = utcnow()
+
+
+def stamp(text: str) -> str:
+    return f"{utcnow():{WIRE_TIME}} {text}\n"
 
 
 def start_automatically(s: Session, order: Order) -> Job | None:
@@ -188,6 +235,7 @@ def queue(s: Session, order: Order, plan: Plan) -> Job:
             db_id=db_id,
             position=position,
             token=uuid.uuid4().hex,
+            job_type=JOB_TYPES[order.plugin_type],
             transactional=plan.transaction,
             backup=plan.backup,
             log=f"{now:{WIRE_TIME}} queued"
@@ -211,6 +259,94 @@ def queue(s: Session, order: Order, plan: Plan) -> Job:
     order.updated_at = now
     s.flush()
     return job
+
+
+# ------------------------------------------------------------------ pause and restart
+
+
+def _running_group(s: Session, caller: Caller, order_id: int) -> tuple[Order, Job]:
+    """The ticket's execution, for someone who may steer it: its committer, whoever started
+    it, an administrator or DBA."""
+    order = orders.get_order(s, caller, order_id, lock=True)
+    job = execute_job(s, order_id)
+    if order.status_code != "processing" or job is None:
+        raise DmsError(
+            ErrorCode.ORDER_STATUS_INVALID,
+            f"Ticket {order_id} is {order.status_code}; only an executing ticket is paused "
+            "or restarted.",
+        )
+    starter = Plan(**json.loads(job.spec)).by
+    steering = {Role.ADMIN, Role.DBA} & set(caller.roles)
+    if caller.user_id not in (order.committer_id, starter) and not steering:
+        raise DmsError(
+            ErrorCode.PERMISSION_DENIED,
+            f"Only the committer, whoever started ticket {order_id}, an administrator or a "
+            "DBA steers its execution.",
+        )
+    return order, job
+
+
+def _chosen(s: Session, job: Job, kind: str, sql_job_id: int | None) -> list[SqlJob]:
+    """``Type`` ALL: every SQL job of the execution; SINGLE: the one ``JobId`` names."""
+    query = select(SqlJob).where(SqlJob.group_id == job.job_id).order_by(SqlJob.position)
+    if kind == "ALL":
+        return list(s.scalars(query))
+    if sql_job_id is None:
+        raise DmsError(ErrorCode.INVALID_PARAMETER, "JobId is required when Type is SINGLE.")
+    found = list(s.scalars(query.where(SqlJob.sql_job_id == sql_job_id)))
+    if not found:
+        raise DmsError(
+            ErrorCode.ORDER_NOT_FOUND, f"SQL job {sql_job_id} is not part of this ticket."
+        )
+    return found
+
+
+def pause(
+    s: Session, caller: Caller, order_id: int, kind: str, sql_job_id: int | None
+) -> list[SqlJob]:
+    """Stop SQL jobs that have not finished, between two statements (or two chunks)."""
+    _, job = _running_group(s, caller, order_id)
+    paused = [j for j in _chosen(s, job, kind, sql_job_id) if j.status in ("INIT", "RUNNING")]
+    if not paused:
+        raise DmsError(
+            ErrorCode.ORDER_STATUS_INVALID, f"Ticket {order_id} has no SQL job left to pause."
+        )
+    who = caller.nick_name or caller.uid
+    for sql_job in paused:
+        sql_job.status = "PAUSE"
+        sql_job.log += stamp(f"paused by {who}")
+    s.flush()
+    return paused
+
+
+def restart(
+    s: Session, caller: Caller, order_id: int, kind: str, sql_job_id: int | None
+) -> list[SqlJob]:
+    """Go on with paused SQL jobs, or try failed ones again: what committed is not run twice
+    (its progress marker on the target says so)."""
+    _, job = _running_group(s, caller, order_id)
+    again = [j for j in _chosen(s, job, kind, sql_job_id) if j.status in ("PAUSE", "FAIL")]
+    if not again:
+        raise DmsError(
+            ErrorCode.ORDER_STATUS_INVALID,
+            f"Ticket {order_id} has no paused or failed SQL job to restart.",
+        )
+    who = caller.nick_name or caller.uid
+    for sql_job in again:
+        failed = sql_job.status == "FAIL"
+        sql_job.status = "INIT" if sql_job.last_exec_at is None else "RUNNING"
+        sql_job.log += stamp(f"{'retried' if failed else 'restarted'} by {who}")
+        for detail in s.scalars(
+            select(SqlJobDetail).where(
+                SqlJobDetail.sql_job_id == sql_job.sql_job_id, SqlJobDetail.status == "FAIL"
+            )
+        ):
+            detail.status = "INIT"
+            detail.progress = Progress.loads(detail.progress).fresh().dumps()
+    if job.state in ("paused", "failed"):
+        _requeue(job)
+    s.flush()
+    return again
 
 
 # ------------------------------------------------------------------ reads
@@ -276,6 +412,18 @@ def sql_job_details(s: Session, caller: Caller, sql_job_id: int, page: int, size
         .order_by(SqlJobDetail.number)
     )
     return paged(s, query, page, size)
+
+
+def chunk_progress(s: Session, group_id: int) -> list[Progress]:
+    """The progress of each chunked statement of an execution (none for other changes)."""
+    return [
+        Progress.loads(text)
+        for text in s.scalars(
+            select(SqlJobDetail.progress)
+            .join(SqlJob, SqlJob.sql_job_id == SqlJobDetail.sql_job_id)
+            .where(SqlJob.group_id == group_id, SqlJob.job_type == JOB_TYPES["DC_CHUNK"])
+        )
+    ]
 
 
 def task_affected_rows(s: Session, group_id: int) -> int:

@@ -13,6 +13,7 @@ import base64
 import datetime as dt
 import decimal
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -80,9 +81,16 @@ def begin_walk(change: Change, key: str) -> Position:
     return Position.loads(found) if found is not None else Position()
 
 
-def advance(change: Change, plan: Chunking, key: str, size: int) -> tuple[Position, int]:
+def advance(
+    change: Change,
+    plan: Chunking,
+    key: str,
+    size: int,
+    run: Callable[[str], int] | None = None,
+) -> tuple[Position, int]:
     """Run the next chunk of at most ``size`` keys; the position after it and the rows it
-    changed. A finished walk is left alone."""
+    changed. ``run`` runs the chunk's statement in the transaction (with its backup first, say;
+    by default it is executed as is). A finished walk is left alone."""
     change.begin()
     try:
         found = change.marker(key)  # locked: walkers of one change take turns
@@ -93,7 +101,7 @@ def advance(change: Change, plan: Chunking, key: str, size: int) -> tuple[Positi
             change.rollback()
             return position, 0
         upto = chunk_keys(change.query(plan.boundary(position.after, size)))
-        rows = change.execute(plan.chunk(position.after, upto))
+        rows = (run or change.execute)(plan.chunk(position.after, upto))
         moved = Position(
             upto if upto is not None else position.after,
             position.rows + rows,

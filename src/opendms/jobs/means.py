@@ -3,10 +3,11 @@ limits it runs them under. Built once per process, beside the gateway's services
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from opendms.catalog import service as catalog
 from opendms.config import Settings
+from opendms.execution.pace import Limits, Pace
 from opendms.files.storage import FileStore
 from opendms.identity.secrets import SecretBox
 from opendms.store.models import Instance
@@ -20,6 +21,7 @@ class Means:
     files: FileStore
     row_check_seconds: float = 10.0
     lock_wait_seconds: int = 30
+    pace: Pace = field(default_factory=Pace)
 
     @classmethod
     def from_settings(cls, settings: Settings, secrets: SecretBox) -> Means:
@@ -29,6 +31,13 @@ class Means:
             files=FileStore(settings.files),
             row_check_seconds=settings.row_check_seconds,
             lock_wait_seconds=settings.lock_wait_seconds,
+            pace=Pace(
+                chunk_seconds=settings.chunk_ms / 1000,
+                max_chunk_rows=settings.chunk_max_rows,
+                sleep_ratio=settings.chunk_sleep_ratio,
+                lock_wait_seconds=settings.chunk_lock_wait_seconds,
+                limits=Limits(settings.throttle_max_running, settings.throttle_max_lag_seconds),
+            ),
         )
 
     def connector(self, inst: Instance) -> Connector:

@@ -40,6 +40,7 @@ class Step:
     done: bool = False
     failure: str | None = None  # the job is over and failed, for this reason
     wait_seconds: float = 0.0  # not done; run the next step no sooner than this
+    paused: bool = False  # not done; left alone until someone queues it again
 
 
 @dataclass(frozen=True)
@@ -114,6 +115,9 @@ def record(
             job.checkpoint = json.dumps(
                 {**step.checkpoint, "failure": step.failure}, ensure_ascii=False
             )
+    elif step.paused:
+        job.state = "paused"
+        job.lease_owner, job.lease_until = None, None
     elif step.wait_seconds > 0:  # let it go until then; any runner may pick it up
         job.state = "queued"
         job.run_after = now + timedelta(seconds=step.wait_seconds)

@@ -29,12 +29,15 @@ from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from opendms.catalog import permissions
+from opendms.catalog.shapes import CatalogShapes
 from opendms.errors import DmsError
 from opendms.identity.roles import Role, parse_roles
 from opendms.jobs.means import Means
 from opendms.jobs.runner import Checkpoint, Step, Work
 from opendms.orders import service as orders
 from opendms.precheck.review import review_for_parsed
+from opendms.sql.chunks import ChunkRefused, chunking
+from opendms.sql.review import Finding
 from opendms.sql.rows import count_query
 from opendms.sql.script import ScriptError
 from opendms.sql.statements import Parsed, describe, parse_script
@@ -227,6 +230,18 @@ class _Run:
                 s.execute(insert(PrecheckStatement), rows)
 
 
+def _chunk_findings(t: Target, shapes: CatalogShapes) -> list[Finding]:
+    """Each statement of a chunked change must cut into key ranges (sql.chunks)."""
+    out = []
+    for found in t.statements:
+        try:
+            chunking(found.text, t.inst.instance_type, shapes.walk_key)
+        except ChunkRefused as exc:
+            message = f"It cannot run in chunks: {exc}."
+            out.append(Finding("NOT_CHUNKABLE", "ERROR", found.number, found.line, 1, message))
+    return out
+
+
 def _targets(s: Session, order: Order) -> list[Target]:
     return [Target(db, inst) for db, inst in orders.databases_of(s, order.order_id)]
 
@@ -313,6 +328,10 @@ class _Checks:
                 findings = review_for_parsed(
                     s, t.inst, t.db, self.parsed[t.db.db_id], kind.statement_kinds
                 )
+                if kind.chunked:
+                    # WHERE 1=1 is how a chunked change says "every row", chunk by chunk.
+                    findings = [f for f in findings if f.code != "DML_WHERE_ALWAYS_TRUE"]
+                    findings += _chunk_findings(t, CatalogShapes(s, [t.db]))
             by_number = {f.number: f for f in t.statements}
             for finding in findings:
                 found = by_number.get(finding.statement)
@@ -417,7 +436,13 @@ class _Checks:
         return self._verdict(counted, estimated, unknown)
 
     def _verdict(self, counted: int, estimated: int, unknown: list[str]) -> str:
-        expected = int(json.loads(self.order.params).get("EstimateAffectRows") or 0)
+        given = json.loads(self.order.params).get("EstimateAffectRows")
+        if given is None:  # a lock-free change states no estimate: the count is for show
+            about = f"about {counted + estimated}" if estimated else str(counted)
+            return f"{about} row{'' if counted + estimated == 1 else 's'} to change" + (
+                f"; no count for {_listing(unknown)}" if unknown else "."
+            )
+        expected = int(given)
         if not unknown and not estimated and counted == expected:
             return f"{counted} row{'' if counted == 1 else 's'}, as estimated."
         if unknown or estimated:

@@ -142,13 +142,15 @@ def _changed_table(node: exp.Update | exp.Delete) -> exp.Table:
     return named  # type: ignore[no-any-return]
 
 
-def _create(into: exp.Table, select: exp.Select, engine: str) -> str:
+def _create(into: exp.Table, select: exp.Select, engine: str, transactional: bool) -> str:
     empty = select.copy().where(exp.false(), append=False)
     for part in ("order", "limit"):
         empty.set(part, None)
     # MariaDB's Aria copies rows at twice InnoDB's speed (bench/data_correct.py); it does not
     # roll back, which a table per attempt makes harmless (execution.run._prepare_backup).
-    storage = BACKUP_ENGINES.get(engine)
+    # A chunked change fills one table chunk by chunk, so its copy must roll back with the
+    # chunk: InnoDB.
+    storage = "InnoDB" if transactional and engine in BACKUP_ENGINES else BACKUP_ENGINES.get(engine)
     properties = (
         exp.Properties(expressions=[exp.EngineProperty(this=exp.var(storage))]) if storage else None
     )
@@ -189,9 +191,17 @@ def changed_table(statement: str, engine: str) -> str | None:
     return None
 
 
-def plan_backup(statement: str, engine: str, into: exp.Table, key: Sequence[str]) -> BackupPlan:
+def plan_backup(
+    statement: str,
+    engine: str,
+    into: exp.Table,
+    key: Sequence[str],
+    *,
+    transactional: bool = False,
+) -> BackupPlan:
     """How to back up ``statement`` into table ``into``; ``key``: the changed table's primary
-    key (lower-cased), what restoring updated rows and removing inserted ones goes by."""
+    key (lower-cased), what restoring updated rows and removing inserted ones goes by;
+    ``transactional``: the table's rows must roll back with the change's."""
     dialect = DIALECTS.get(engine, "mysql")
     node = sqlglot.parse_one(statement, read=dialect)
     if isinstance(node, exp.Update | exp.Delete):
@@ -207,7 +217,7 @@ def plan_backup(statement: str, engine: str, into: exp.Table, key: Sequence[str]
         return BackupPlan(
             kind="UPDATE" if isinstance(node, exp.Update) else "DELETE",
             table=table_name(table),
-            create=_create(into, select, engine),
+            create=_create(into, select, engine, transactional),
             copy=_render(exp.insert(select.lock(update=True), into.copy()), engine),
             key=tuple(key),
         )
@@ -242,7 +252,7 @@ def plan_backup(statement: str, engine: str, into: exp.Table, key: Sequence[str]
         return BackupPlan(
             kind="INSERT",
             table=table_name(target),
-            create=_create(into, columns, engine),
+            create=_create(into, columns, engine, transactional),
             returning=returning,
             keys=keys,
             key=tuple(key),

@@ -140,6 +140,9 @@ class Instance(Base):
     query_timeout: Mapped[int] = mapped_column(Integer, default=60)
     export_timeout: Mapped[int] = mapped_column(Integer, default=600)
     ddl_online: Mapped[int] = mapped_column(Integer, default=0)
+    # How chunked changes hold back on this instance, JSON (execution.throttle.Limits):
+    # max_running, max_lag_seconds, replica_instance_id; {} takes the server's defaults.
+    throttle: Mapped[str] = mapped_column(Text, default="{}", server_default="{}")
     use_dsql: Mapped[int] = mapped_column(Integer, default=0)
     sell_sitd: Mapped[bool] = mapped_column(default=False)
     data_link_name: Mapped[str] = mapped_column(String(256), default="")
@@ -355,7 +358,8 @@ class Job(Base):
     kind: Mapped[str] = mapped_column(String(32))
     # What the job was asked to do beyond its ticket (ExecuteDataCorrect's ActionDetail…), JSON.
     spec: Mapped[str] = mapped_column(Text, default="{}")
-    # queued (waiting, perhaps until run_after), running (leased), succeeded, failed, cancelled
+    # queued (waiting, perhaps until run_after), running (leased), paused (until queued
+    # again: PauseDataCorrectSQLJob, an execution window's end), succeeded, failed, cancelled
     state: Mapped[str] = mapped_column(String(16), default="queued")
     checkpoint: Mapped[str] = mapped_column(Text, default="{}")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
@@ -465,6 +469,9 @@ class SqlJobDetail(Base):
     # With backupData, where the rows it changed were saved on the target, JSON: table (the
     # backup table there), of (the changed table), kind, key (its primary key), rows.
     backup: Mapped[str | None] = mapped_column(Text)
+    # A chunked statement's progress, JSON (execution.chunked.Progress): rows done and
+    # estimated, chunks, the current key and chunk size, rate, throttle state and why.
+    progress: Mapped[str] = mapped_column(Text, default="{}", server_default="{}")
 
 
 class SqlAudit(Base):

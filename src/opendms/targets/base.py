@@ -93,6 +93,14 @@ class StatementError(Exception):
         self.lost_lock = lost_lock  # a lock wait ran out or a deadlock chose this transaction
 
 
+@dataclass(frozen=True)
+class Load:
+    """How busy a target is, as a chunked change reads it between chunks."""
+
+    running: int | None = None  # statements running now (Threads_running, active backends)
+    lag_seconds: float | None = None  # its replicas' worst replay lag, where it knows it
+
+
 class Change(ABC):
     """A write session on one database of a target, with explicit transactions: what the
     executors change data through. Progress markers live in a table OpenDMS owns there, so a
@@ -150,6 +158,10 @@ class Change(ABC):
         """Rewrite the result recorded under ``key`` (which ``mark`` made) in the current
         transaction: a chunked change's position, committed with the chunk it ends."""
 
+    def load(self) -> Load:
+        """How busy the target is right now (outside any transaction of the change)."""
+        return Load()
+
     def __enter__(self) -> Change:
         return self
 
@@ -183,6 +195,11 @@ class Connector(ABC):
     def read(self, where: tuple[str, str], query: str) -> Iterator[dict[str, Any]]:
         """The rows of ``query`` in ``(catalog, schema)``, streamed (backup tables can be
         large)."""
+
+    def replica_lag(self) -> float | None:
+        """This server as a replica: how many seconds it is behind its source (``inf`` when
+        replication is stopped); None when it is not a replica."""
+        return None
 
     @abstractmethod
     def change(self, where: tuple[str, str], lock_wait_seconds: int) -> Change:

@@ -19,6 +19,7 @@ from opendms.targets.base import (
     ColumnInfo,
     Connector,
     IndexInfo,
+    Load,
     SchemaInfo,
     StatementError,
     TableInfo,
@@ -123,6 +124,13 @@ class MysqlChange(Change):
                 (result, key),
             )
 
+    def load(self) -> Load:
+        with _guarded():
+            self.cur.execute("SHOW GLOBAL STATUS LIKE 'Threads_running'")
+            row = self.cur.fetchone()
+            self.conn.commit()
+        return Load(running=int(row[1]) if row else None)
+
 
 class MysqlConnector(Connector):
     def connect(
@@ -194,6 +202,22 @@ class MysqlConnector(Connector):
                 yield from cur
         finally:
             conn.close()
+
+    def replica_lag(self) -> float | None:
+        with (
+            _asking("reading replication status"),
+            self.connect(cursorclass=pymysql.cursors.DictCursor) as conn,
+            conn.cursor() as cur,
+        ):
+            try:
+                cur.execute("SHOW REPLICA STATUS")
+            except pymysql.err.ProgrammingError:  # before MySQL 8.0.22 / MariaDB 10.5.1
+                cur.execute("SHOW SLAVE STATUS")
+            row = cur.fetchone()
+        if not row:
+            return None
+        behind = row.get("Seconds_Behind_Source", row.get("Seconds_Behind_Master"))
+        return float("inf") if behind is None else float(behind)
 
     def change(self, where: tuple[str, str], lock_wait_seconds: int) -> Change:
         # FOUND_ROWS: an UPDATE reports the rows it matched, as on the other engines, not

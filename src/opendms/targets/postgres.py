@@ -18,6 +18,7 @@ from opendms.targets.base import (
     ColumnInfo,
     Connector,
     IndexInfo,
+    Load,
     SchemaInfo,
     StatementError,
     TableInfo,
@@ -169,6 +170,18 @@ class PostgresChange(Change):
                 (result, key),
             )
 
+    def load(self) -> Load:
+        with self._guarded():
+            row = self.conn.execute(
+                "SELECT (SELECT count(*) FROM pg_stat_activity WHERE state = 'active' "
+                "AND backend_type = 'client backend'), "
+                "(SELECT extract(epoch FROM max(replay_lag)) FROM pg_stat_replication)"
+            ).fetchone()
+            self.conn.rollback()
+        if row is None:
+            return Load()
+        return Load(int(row[0]), None if row[1] is None else float(row[1]))
+
 
 class PostgresConnector(Connector):
     def connect(self, database: str | None = None) -> psycopg.Connection[Any]:
@@ -230,6 +243,19 @@ class PostgresConnector(Connector):
         ):
             cur.execute(query.encode())
             yield from cur
+
+    def replica_lag(self) -> float | None:
+        # A replica whose replay caught up with what it received is not behind, however long
+        # ago the last transaction on the primary was.
+        with _asking("reading replication status"), self.connect() as conn:
+            row = conn.execute(
+                "SELECT pg_is_in_recovery(), CASE WHEN pg_last_wal_receive_lsn() "
+                "IS NOT DISTINCT FROM pg_last_wal_replay_lsn() THEN 0 ELSE "
+                "extract(epoch FROM now() - pg_last_xact_replay_timestamp()) END"
+            ).fetchone()
+        if row is None or not row[0]:
+            return None
+        return float("inf") if row[1] is None else float(row[1])
 
     def change(self, where: tuple[str, str], lock_wait_seconds: int) -> Change:
         conn = self.connect(where[0])

@@ -113,6 +113,8 @@ class TicketType:
     has_precheck: bool = False
     # Statement kinds its SQL may contain (review rule STATEMENT_KIND_NOT_ALLOWED).
     statement_kinds: frozenset[str] = frozenset()
+    # Its statements run in key ranges (sql.chunks), one short transaction per chunk.
+    chunked: bool = False
 
     def databases(self, params: Params) -> list[int]:
         items = getattr(params, "db_item_list", None)

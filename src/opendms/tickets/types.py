@@ -201,7 +201,12 @@ TICKET_TYPES: dict[str, TicketType] = {
             statement_kinds=DML,
         ),
         TicketType(
-            "DC_CHUNK", FreeLockCorrect, "Lock-free batched data change", statement_kinds=DML
+            "DC_CHUNK",
+            FreeLockCorrect,
+            "Lock-free batched data change",
+            has_precheck=True,
+            statement_kinds=DML,
+            chunked=True,
         ),
         TicketType("DC_CRON_CLEAR", CronClear, "Scheduled historical-data cleanup"),
         TicketType("DC_BIG_FILE", DataImport, "Data import from a file"),

@@ -215,6 +215,7 @@ REALISTIC: dict[str, Any] = {
     "ApprovalNodePos": "POST_ADD_APPROVAL_NODE",
     "NewApproverList": "1,2",
     "ExecState": "SUCCESS",
+    "Type": "ALL",
     "ActionDetail": {"startTime": "2099-01-01 00:00:00", "transaction": True, "backupData": False},
 }
 
@@ -614,6 +615,20 @@ class Executed:
     sql_job_id: int
 
 
+def _started(w: World, *, paused: bool = False) -> Executed:
+    """A ticket started to run in a far future (its SQL job waits, whatever jobs the next
+    scenario step runs), or paused before it ran."""
+    order_id = _approved(w)
+    with w.api.store.session() as s:
+        admin = service.caller_for(s, w.tid, None)
+        plan = execution.Plan(start="2099-01-01 00:00:00")
+        group = execution.execute(s, admin, order_id, plan).job_id
+        if paused:
+            execution.pause(s, admin, order_id, "ALL", None)
+        sql_job = s.scalars(select(SqlJob).where(SqlJob.group_id == group)).one()
+        return Executed(order_id, group, sql_job.sql_job_id)
+
+
 def _executed(w: World, *, backup: bool = False) -> Executed:
     """A ticket executed to its end on the world's demo target."""
     order_id = _approved(w)
@@ -715,6 +730,29 @@ def _data_correct_scenarios() -> dict[str, Scenario]:
             no_job,
         ],
         "GetDBTaskSQLJobLog": lambda w: [Call({"JobId": _executed(w).sql_job_id}), no_job],
+        "PauseDataCorrectSQLJob": lambda w: [
+            Call({"OrderId": (started := _started(w)).order_id, "Type": "ALL"}),
+            Call({"OrderId": started.order_id, "Type": "ALL"}, False, "InvalidOrderStatus"),
+            Call({"OrderId": _started(w).order_id, "Type": "SINGLE"}, False, "InvalidParameter"),
+            Call({"OrderId": _approved(w), "Type": "ALL"}, False, "InvalidOrderStatus"),
+            Call({"OrderId": 999999, "Type": "ALL"}, False, "OrderNotFound"),
+        ],
+        "RestartDataCorrectSQLJob": lambda w: [
+            Call(
+                {
+                    "OrderId": (paused := _started(w, paused=True)).order_id,
+                    "Type": "SINGLE",
+                    "JobId": paused.sql_job_id,
+                }
+            ),
+            Call({"OrderId": paused.order_id, "Type": "ALL"}, False, "InvalidOrderStatus"),
+            Call(
+                {"OrderId": paused.order_id, "Type": "SINGLE", "JobId": 999999},
+                False,
+                "OrderNotFound",
+            ),
+            Call({"OrderId": 999999, "Type": "ALL"}, False, "OrderNotFound"),
+        ],
         "ListSQLExecAuditLog": _audit_calls,
         "GetDataCorrectBackupFiles": lambda w: [
             Call({"OrderId": _executed(w, backup=True).order_id, "ActionDetail": {}}),

@@ -1,0 +1,166 @@
+"""A DC_CHUNK statement run chunk by chunk on its target, and the progress shown for it.
+
+``stride`` walks chunks (``execution.walk``) for one runner step: it holds back while the
+target is busy (``pace.Gauge``), sizes each chunk to the time budget, rests between chunks
+when asked, and hands back when its time is up, a lock fight is lost (the chunk rolled
+back; the executor waits and tries it again, smaller) or the walk is done. What a stride
+did goes into ``Progress``, the JSON behind the SQL-job reads: exact rows and position come
+from the target's progress row, so a stride cut short by a crash is recounted, not guessed.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+from opendms.execution.pace import Gauge, Pace
+from opendms.execution.walk import Position, advance, begin_walk
+from opendms.sql.chunks import Chunking
+from opendms.targets.base import Change, StatementError
+
+BUCKET_MS = 10  # chunk times are kept as a histogram of 10 ms buckets, for the p99
+
+
+@dataclass
+class Stride:
+    """What one runner step of a chunked statement did."""
+
+    position: Position
+    size: int  # the next chunk's size
+    seconds: list[float] = field(default_factory=list)  # each chunk's time
+    held: str | None = None  # stopped to hold back, for this reason
+    lost: str | None = None  # stopped because the last chunk lost a lock fight
+
+
+def stride(
+    change: Change,
+    plan: Chunking,
+    key: str,
+    pace: Pace,
+    gauge: Gauge,
+    size: int,
+    until: float,
+    run: Callable[[str], int] | None = None,
+) -> Stride:
+    """Run chunks of ``plan`` until ``until`` (``time.monotonic``), the walk's end, a reason
+    to hold back, or a lost lock fight."""
+    position = begin_walk(change, key)
+    done = Stride(position, size)
+    while not done.position.done and time.monotonic() < until:
+        why = gauge.hold()
+        if why is not None:
+            done.held = why
+            break
+        began = time.perf_counter()
+        try:
+            done.position, _ = advance(change, plan, key, done.size, run)
+        except StatementError as exc:
+            if not exc.lost_lock:
+                raise
+            done.lost, done.size = exc.message, max(1, done.size // 2)
+            break
+        took = time.perf_counter() - began
+        done.seconds.append(took)
+        done.size = pace.next_size(done.size, took)
+        if pace.rest(took) > 0 and not done.position.done:
+            time.sleep(pace.rest(took))
+    return done
+
+
+@dataclass
+class Progress:
+    """A chunked statement's progress (``SqlJobDetail.progress``)."""
+
+    rows: int = 0
+    estimate: int | None = None  # the precheck's count
+    chunks: int = 0
+    after: list[Any] | None = None  # the last key done
+    size: int = 0  # the next chunk's keys
+    busy_ms: int = 0  # time spent running chunks
+    histogram: dict[str, int] = field(default_factory=dict)  # chunk ms // BUCKET_MS -> chunks
+    max_chunk_ms: int = 0
+    state: str = "WAITING"  # RUNNING, THROTTLED, LOCK_WAIT, PAUSED, DONE
+    why: str = ""
+    lost_locks: int = 0  # lost lock fights in a row
+
+    @classmethod
+    def loads(cls, text: str | None) -> Progress:
+        found = json.loads(text or "{}")
+        known = {k: found[k] for k in cls.__dataclass_fields__ if k in found}
+        return cls(**known)
+
+    def dumps(self) -> str:
+        return json.dumps(asdict(self), separators=(",", ":"), default=str)
+
+    def add(self, done: Stride) -> None:
+        """Take in a stride: the target's position, and the chunk times this runner saw."""
+        position = done.position
+        self.rows, self.chunks, self.size = position.rows, position.chunks, done.size
+        self.after = None if position.after is None else [_shown(v) for v in position.after]
+        for seconds in done.seconds:
+            ms = int(seconds * 1000)
+            bucket = str(ms // BUCKET_MS)
+            self.histogram[bucket] = self.histogram.get(bucket, 0) + 1
+            self.busy_ms += ms
+            self.max_chunk_ms = max(self.max_chunk_ms, ms)
+        self.lost_locks = self.lost_locks + 1 if done.lost else 0
+        if position.done:
+            self.state, self.why = "DONE", ""
+        elif done.held:
+            self.state, self.why = "THROTTLED", done.held
+        elif done.lost:
+            self.state, self.why = "LOCK_WAIT", f"a chunk lost a lock wait: {done.lost}"
+        else:
+            self.state, self.why = "RUNNING", ""
+
+    def fresh(self) -> Progress:
+        """This progress for a restart: lock fights lost before do not count against it."""
+        return replace(self, lost_locks=0, state="WAITING", why="")
+
+    @property
+    def p99_ms(self) -> int:
+        """The chunk time 99% of chunks stayed within (to the bucket's upper edge)."""
+        total = sum(self.histogram.values())
+        if not total:
+            return 0
+        seen = 0
+        for bucket in sorted(self.histogram, key=int):
+            seen += self.histogram[bucket]
+            if seen >= 0.99 * total:
+                return min((int(bucket) + 1) * BUCKET_MS, self.max_chunk_ms)
+        return self.max_chunk_ms
+
+    @property
+    def rows_per_second(self) -> float:
+        return self.rows / (self.busy_ms / 1000) if self.busy_ms else 0.0
+
+    @property
+    def eta_seconds(self) -> int | None:
+        """Running time left at the rate so far, against the precheck's count."""
+        if self.estimate is None or not self.rows_per_second:
+            return None
+        return max(0, int((self.estimate - self.rows) / self.rows_per_second))
+
+    def wire(self) -> dict[str, Any]:
+        """What the SQL-job reads add to a chunked statement."""
+        return {
+            "ChunkState": self.state,
+            "ChunkStateReason": self.why,
+            "ChunkCount": self.chunks,
+            "ChunkSize": self.size,
+            "CurrentKey": json.dumps(self.after, default=str) if self.after else "",
+            "EstimateAffectRows": self.estimate,
+            "RowsPerSecond": round(self.rows_per_second, 1),
+            "EtaSeconds": self.eta_seconds,
+            "P99ChunkMs": self.p99_ms,
+            "MaxChunkMs": self.max_chunk_ms,
+        }
+
+
+def _shown(value: Any) -> Any:
+    if isinstance(value, bytes | bytearray | memoryview):
+        return "0x" + bytes(value).hex()
+    return value if isinstance(value, int | float | str) or value is None else str(value)
