@@ -33,6 +33,7 @@ class Stride:
     seconds: list[float] = field(default_factory=list)  # each chunk's time
     held: str | None = None  # stopped to hold back, for this reason
     lost: str | None = None  # stopped because the last chunk lost a lock fight
+    wall: float = 0.0  # the stride's whole time, rests included
 
 
 def stride(
@@ -47,6 +48,7 @@ def stride(
 ) -> Stride:
     """Run chunks of ``plan`` until ``until`` (``time.monotonic``), the walk's end, a reason
     to hold back, or a lost lock fight."""
+    began_stride = time.monotonic()
     position = begin_walk(change, key)
     done = Stride(position, size)
     while not done.position.done and time.monotonic() < until:
@@ -67,6 +69,7 @@ def stride(
         done.size = pace.next_size(done.size, took)
         if pace.rest(took) > 0 and not done.position.done:
             time.sleep(pace.rest(took))
+    done.wall = time.monotonic() - began_stride
     return done
 
 
@@ -80,6 +83,7 @@ class Progress:
     after: list[Any] | None = None  # the last key done
     size: int = 0  # the next chunk's keys
     busy_ms: int = 0  # time spent running chunks
+    wall_ms: int = 0  # time spent walking: chunks and the rests between them
     histogram: dict[str, int] = field(default_factory=dict)  # chunk ms // BUCKET_MS -> chunks
     max_chunk_ms: int = 0
     state: str = "WAITING"  # RUNNING, THROTTLED, LOCK_WAIT, PAUSED, DONE
@@ -106,6 +110,7 @@ class Progress:
             self.histogram[bucket] = self.histogram.get(bucket, 0) + 1
             self.busy_ms += ms
             self.max_chunk_ms = max(self.max_chunk_ms, ms)
+        self.wall_ms += int(done.wall * 1000)
         self.lost_locks = self.lost_locks + 1 if done.lost else 0
         if position.done:
             self.state, self.why = "DONE", ""
@@ -119,6 +124,21 @@ class Progress:
     def fresh(self) -> Progress:
         """This progress for a restart: lock fights lost before do not count against it."""
         return replace(self, lost_locks=0, state="WAITING", why="")
+
+    def milestone(self, rows_before: int) -> str | None:
+        """A line for the log when another tenth of the estimated rows is done since
+        ``rows_before``."""
+        if (
+            not self.estimate
+            or self.rows * 10 // self.estimate <= rows_before * 10 // self.estimate
+        ):
+            return None
+        eta = self.eta_seconds
+        return (
+            f"{min(100, self.rows * 100 // self.estimate)}%: {self.rows:,} of {self.estimate:,} "
+            f"rows in {self.chunks:,} chunks, up to key ({', '.join(map(str, self.after or []))}), "
+            f"{self.rows_per_second:,.0f} rows/s" + (f", about {eta:,} s left" if eta else "")
+        )
 
     @property
     def p99_ms(self) -> int:
@@ -135,7 +155,9 @@ class Progress:
 
     @property
     def rows_per_second(self) -> float:
-        return self.rows / (self.busy_ms / 1000) if self.busy_ms else 0.0
+        """The walk's pace so far, rests between chunks included."""
+        spent = self.wall_ms or self.busy_ms
+        return self.rows / (spent / 1000) if spent else 0.0
 
     @property
     def eta_seconds(self) -> int | None:

@@ -428,7 +428,7 @@ class Execute:
             return self._fail(work, unit, detail, f"backup failed: {exc}", checkpoint)
         except StatementError as exc:
             return self._fail(work, unit, detail, exc.message, checkpoint)
-        before = progress.state
+        before, rows_before = progress.state, progress.rows
         progress.add(done)
         if done.position.done:
             record = run.record(run.saved()) if run is not None else None
@@ -441,7 +441,7 @@ class Execute:
             if len(unit.pending) == 1:
                 self._finish_sql_job(work, unit)
             return Step({})
-        note = None
+        note = progress.milestone(rows_before)
         if progress.state not in (before, "RUNNING"):
             note = progress.why
         self._record_progress(work, detail, progress, note)
@@ -583,6 +583,7 @@ class Execute:
             row.progress = progress.dumps()
             if note:
                 row.log += stamp(note)
+                sql_job.log += stamp(f"statement {row.number}: {note}")
             sql_job.affect_rows = progress.rows + int(
                 s.scalar(
                     select(func.coalesce(func.sum(SqlJobDetail.affect_rows), 0)).where(

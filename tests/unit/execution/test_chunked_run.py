@@ -4,7 +4,6 @@ pause and restart, windows, and what a crash between chunks leaves."""
 from __future__ import annotations
 
 import dataclasses
-import json
 import sqlite3
 from contextlib import closing
 from pathlib import Path
@@ -19,7 +18,7 @@ from opendms.execution.pace import Pace
 from opendms.identity.secrets import SecretBox
 from opendms.precheck import service as precheck
 from opendms.store.db import Store
-from opendms.store.models import Job, SqlJob, SqlJobDetail
+from opendms.store.models import SqlJob, SqlJobDetail
 from opendms.targets.demo import ensure_demo_target
 from tests.approval_world import World
 

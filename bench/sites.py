@@ -1,0 +1,209 @@
+"""What the benchmarks share: a fresh database on MariaDB or PostgreSQL holding a table
+``t_orig`` of generated rows and a way to make ``t`` a fresh copy of it, and a metadata store
+(a "site") with that instance registered, where tickets are filed and run in this process."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pymysql
+from sqlalchemy import select
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "src"))
+
+from opendms.approvals import flow, rule_sets  # noqa: E402
+from opendms.catalog import service as catalog  # noqa: E402
+from opendms.execution import service as execution  # noqa: E402
+from opendms.files.storage import FileStore  # noqa: E402
+from opendms.identity import service as identity  # noqa: E402
+from opendms.identity.secrets import SecretBox, load_master_key  # noqa: E402
+from opendms.jobs.executors import executors  # noqa: E402
+from opendms.jobs.means import Means  # noqa: E402
+from opendms.jobs.runner import Runner  # noqa: E402
+from opendms.orders import service as orders  # noqa: E402
+from opendms.precheck import service as precheck  # noqa: E402
+from opendms.store.db import Store  # noqa: E402
+from opendms.store.models import Order, SqlJobDetail  # noqa: E402
+from opendms.targets.base import TargetPolicy  # noqa: E402
+
+FREE = """
+templates: {LOW: DBA, MIDDLE: DBA, HIGH: DBA, HIGHEST: DBA}
+rules:
+  - name: benchmark tickets need no approval
+    when: {ticket_types: [DC_COMMON, DC_CHUNK]}
+    risk: NONE
+"""
+
+
+@dataclass
+class Engine:
+    name: str
+    connect: Callable[[], Any]  # an autocommit DB-API connection to the bench database
+    spec: catalog.InstanceSpec
+    where: tuple[str, str]
+    fill: str  # fills t_orig with the rows
+    fresh: list[str]  # statements making t a fresh copy of t_orig
+
+    def run(self, *statements: str) -> None:
+        with self.connect() as conn, conn.cursor() as cur:
+            for statement in statements:
+                cur.execute(statement)
+
+
+@contextmanager
+def mariadb(rows: int) -> Iterator[Engine]:
+    name = f"bench_{uuid.uuid4().hex[:10]}"
+    admin = pymysql.connect(host="127.0.0.1", user="root", password="", autocommit=True)
+    admin.cursor().execute(f"CREATE DATABASE {name}")
+    try:
+        engine = Engine(
+            "MariaDB",
+            lambda: pymysql.connect(
+                host="127.0.0.1", user="root", password="", database=name, autocommit=True
+            ),
+            catalog.InstanceSpec(
+                instance_type="mariadb", host="127.0.0.1", port=3306, database_user="root"
+            ),
+            ("def", name),
+            "INSERT INTO t_orig SELECT seq, seq % 100, CONCAT('name-', seq), seq / 7, "
+            f"'2026-01-01 00:00:00' + INTERVAL seq SECOND FROM seq_1_to_{rows}",
+            [
+                "DROP TABLE IF EXISTS t",
+                "CREATE TABLE t LIKE t_orig",
+                "INSERT INTO t SELECT * FROM t_orig",
+            ],
+        )
+        engine.run(
+            "CREATE TABLE t_orig (id INT PRIMARY KEY, n INT, name VARCHAR(64), "
+            "amount DECIMAL(12,2), created DATETIME) ENGINE=InnoDB",
+            engine.fill,
+            *engine.fresh,
+        )
+        yield engine
+    finally:
+        admin.cursor().execute(f"DROP DATABASE IF EXISTS {name}")
+        admin.close()
+
+
+@contextmanager
+def postgresql(rows: int) -> Iterator[Engine]:
+    name = f"bench_{uuid.uuid4().hex[:10]}"
+    admin_dsn = "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
+    with psycopg.connect(admin_dsn, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    dsn = f"host=127.0.0.1 port=5432 user=postgres dbname={name}"
+    try:
+        engine = Engine(
+            "PostgreSQL",
+            lambda: psycopg.connect(dsn, autocommit=True),
+            catalog.InstanceSpec(
+                instance_type="postgresql",
+                host="127.0.0.1",
+                port=5432,
+                sid=name,
+                database_user="postgres",
+            ),
+            (name, "public"),
+            "INSERT INTO t_orig SELECT g, g % 100, 'name-' || g, g / 7.0, "
+            f"'2026-01-01'::timestamp + g * interval '1 second' FROM generate_series(1, {rows}) g",
+            [
+                "DROP TABLE IF EXISTS t",
+                "CREATE TABLE t (LIKE t_orig INCLUDING ALL)",
+                "INSERT INTO t SELECT * FROM t_orig",
+                "VACUUM ANALYZE t",
+            ],
+        )
+        engine.run(
+            "CREATE TABLE t_orig (id INT PRIMARY KEY, n INT, name VARCHAR(64), "
+            "amount NUMERIC(12,2), created TIMESTAMP)",
+            engine.fill,
+            *engine.fresh,
+        )
+        yield engine
+    finally:
+        with psycopg.connect(admin_dsn, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+class Site:
+    """A metadata store with one tenant, its administrator, the engine's instance registered
+    and a rule set that needs no approval; tickets are filed, prechecked, submitted and run
+    in this process."""
+
+    def __init__(self, engine: Engine, workdir: Path, **means: Any) -> None:
+        self.store = Store(f"sqlite:///{workdir / 'meta.db'}")
+        self.store.migrate()
+        box = SecretBox(load_master_key(None, workdir))
+        policy = TargetPolicy("127.0.0.1")
+        self.runner = Runner(
+            self.store,
+            executors(Means(box, policy, FileStore(workdir / "files"), **means)),
+            threads=0,
+        )
+        with self.store.session() as s:
+            boot = identity.bootstrap_admin(s, box)
+            self.tid = boot.tenant.tid
+            self.caller = identity.caller_for(s, self.tid, None)
+            inst = catalog.register_instance(s, box, policy, self.tid, engine.spec)
+            (db,) = [
+                d
+                for d in catalog.list_databases(s, self.tid, inst.instance_id, size=1000).items
+                if (d.catalog_name, d.schema_name) == engine.where
+            ]
+            self.db_id = db.db_id
+            rule_sets.load(s, self.tid, "free", FREE)
+            rule_sets.assign(s, self.tid, inst.instance_id, "free")
+
+    def backups(self) -> list[str]:
+        """The backup tables this site's tickets left on the target."""
+        with self.store.session() as s:
+            found = s.scalars(select(SqlJobDetail.backup).where(SqlJobDetail.backup.is_not(None)))
+            return [json.loads(b)["table"] for b in found if b]
+
+    def drain(self) -> None:
+        while self.runner.run_once():
+            pass
+
+    def file(self, sql: str, rows: int | None, kind: str = "DC_COMMON") -> int:
+        """A ticket of ``kind``; ``rows``: its EstimateAffectRows (DC_CHUNK states none)."""
+        params: dict[str, Any] = {
+            "DbItemList": [{"DbId": self.db_id}],
+            "SqlType": "TEXT",
+            "ExecSQL": sql,
+        }
+        if rows is not None:
+            params["EstimateAffectRows"] = rows
+        with self.store.session() as s:
+            return orders.create_order(s, self.caller, kind, params, comment="benchmark").order_id
+
+    def prechecked(self, order_id: int) -> None:
+        self.drain()
+        with self.store.session() as s:
+            short = precheck.shortfall(s, s.get_one(Order, order_id))
+        if short is not None:
+            raise SystemExit(f"ticket {order_id}: {short}")
+
+    def execute(self, order_id: int, *, backup: bool) -> float:
+        """Seconds from ExecuteDataCorrect to the ticket's success."""
+        with self.store.session() as s:
+            flow.submit(s, self.caller, order_id)
+        began = time.perf_counter()
+        with self.store.session() as s:
+            execution.execute(s, self.caller, order_id, execution.Plan(backup=backup))
+        self.drain()
+        took = time.perf_counter() - began
+        with self.store.session() as s:
+            status = s.get_one(Order, order_id).status_code
+        if status != "success":
+            raise SystemExit(f"ticket {order_id} ended {status}")
+        return took
