@@ -3,6 +3,7 @@
 from opendms.actions import (
     approvals,
     catalog,
+    cleanup,
     data_correct,
     files,
     orders,
@@ -21,4 +22,5 @@ ALL: tuple[Action, ...] = (
     *workflows.ACTIONS,
     *approvals.ACTIONS,
     *data_correct.ACTIONS,
+    *cleanup.ACTIONS,
 )

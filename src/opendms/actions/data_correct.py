@@ -9,9 +9,11 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
+from opendms.actions.cleanup import config_fields
 from opendms.actions.orders import OrderIdRequest, Params
 from opendms.catalog import service as catalog
 from opendms.errors import DmsError, ErrorCode
+from opendms.execution import cleanup
 from opendms.execution import files as ticket_files
 from opendms.execution import service as execution
 from opendms.execution.chunked import Progress
@@ -72,11 +74,24 @@ def get_data_correct_order_detail(ctx: Context, req: OrderIdRequest) -> Payload:
         )
     params = json.loads(order.params)
     dbs = orders.databases_of(s, order.order_id)
+    config: Payload = {"DetailType": DETAIL_TYPES[order.plugin_type]}
+    if order.plugin_type == "DC_CRON_CLEAR":
+        schedule = cleanup.config(s, ctx.caller, order.order_id)
+        config |= {
+            **{k: v for k, v in config_fields(schedule).items() if v is not None},
+            "Cron": True,
+            "CronCallTimes": schedule.call_times,
+            "Duration": schedule.duration_hours,
+            "CronExtConfig": {
+                "OptimizeTableAfterEveryClearTimes": schedule.optimize_every,
+                "CurrentClearTaskCount": schedule.reclaims,
+            },
+        }
     return {
         "DataCorrectOrderDetail": {
             "Status": execution.detail_status(s, order, precheck.status(s, order)),
             "ExecMode": orders.exec_mode(order),
-            "ConfigDetail": {"DetailType": DETAIL_TYPES[order.plugin_type]},
+            "ConfigDetail": config,
             "DatabaseList": {
                 "Database": [
                     {

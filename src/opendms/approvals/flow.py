@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from opendms.approvals import facts as ticket_facts
 from opendms.approvals import rule_sets, rules, templates
 from opendms.errors import DmsError, ErrorCode
+from opendms.execution import cleanup
 from opendms.execution import service as execution
 from opendms.identity.caller import Caller
 from opendms.identity.roles import Role, parse_roles
@@ -400,7 +401,9 @@ def _finish(
     order.updated_at = utcnow()
     s.flush()
     _notify(s, order, flow, "order.approved", actor, comment)
-    if orders.exec_mode(order) == "AUTO":
+    if order.plugin_type == "DC_CRON_CLEAR":
+        cleanup.arm(s, order)  # it runs on its schedule, not on request
+    elif orders.exec_mode(order) == "AUTO":
         execution.start_automatically(s, order)
 
 

@@ -84,10 +84,12 @@ class CatalogShapes:
             .where(DbIndex.table_id == table_id, DbIndex.index_type != "NORMAL")
             .order_by(DbIndex.index_id)
         ):
-            key = tuple(c.strip().lower() for c in listed.split(",") if c.strip())
+            # as spelled: PostgreSQL's "Id" is not id
+            key = tuple(c.strip() for c in listed.split(",") if c.strip())
             if kind == "PRIMARY":
                 primary = key
-            elif key and all(columns.get(c) is False for c in key):
+            elif key and all(columns.get(c.lower()) is False for c in key):
                 unique.append(key)
         walk = primary or min(unique, key=len, default=())
-        return TableShape(frozenset(columns), primary, (engine or "").lower(), walk)
+        lowered = tuple(c.lower() for c in primary)
+        return TableShape(frozenset(columns), lowered, (engine or "").lower(), walk)

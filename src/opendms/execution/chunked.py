@@ -33,6 +33,7 @@ class Stride:
     seconds: list[float] = field(default_factory=list)  # each chunk's time
     held: str | None = None  # stopped to hold back, for this reason
     lost: str | None = None  # stopped because the last chunk lost a lock fight
+    failed: str | None = None  # stopped because the last chunk failed, with this error
     wall: float = 0.0  # the stride's whole time, rests included
 
 
@@ -47,11 +48,12 @@ def stride(
     run: Callable[[str], int] | None = None,
 ) -> Stride:
     """Run chunks of ``plan`` until ``until`` (``time.monotonic``), the walk's end, a reason
-    to hold back, or a lost lock fight."""
+    to hold back, a lost lock fight or a failed chunk (whose error it keeps; the chunks
+    before it stay committed)."""
     began_stride = time.monotonic()
     position = begin_walk(change, key)
     done = Stride(position, size)
-    while not done.position.done and time.monotonic() < until:
+    while not done.position.done:  # at least one chunk, then until time is up
         why = gauge.hold()
         if why is not None:
             done.held = why
@@ -60,13 +62,16 @@ def stride(
         try:
             done.position, _ = advance(change, plan, key, done.size, run)
         except StatementError as exc:
-            if not exc.lost_lock:
-                raise
-            done.lost, done.size = exc.message, max(1, done.size // 2)
+            if exc.lost_lock:
+                done.lost, done.size = exc.message, max(1, done.size // 2)
+            else:
+                done.failed = exc.message
             break
         took = time.perf_counter() - began
         done.seconds.append(took)
         done.size = pace.next_size(done.size, took)
+        if time.monotonic() >= until:
+            break
         if pace.rest(took) > 0 and not done.position.done:
             time.sleep(pace.rest(took))
     done.wall = time.monotonic() - began_stride

@@ -28,6 +28,8 @@ from sqlglot.errors import SqlglotError
 
 from opendms.catalog.shapes import CatalogShapes
 from opendms.errors import DmsError
+from opendms.execution import cleanup
+from opendms.execution import service as execution
 from opendms.execution.backups import Backup, BackupFailed, ChunkBackup, apply
 from opendms.execution.chunked import Progress, stride
 from opendms.execution.pace import Gauge, Limits
@@ -174,6 +176,9 @@ class Execute:
             select(SqlJob).where(SqlJob.group_id == job.job_id).order_by(SqlJob.position)
         ).all()
         left = [j for j in sql_jobs if j.status not in ("SUCCESS", "DELETE")]
+        if not left and order.plugin_type == "DC_CRON_CLEAR":  # one run of many: the
+            cleanup.run_finished(s, order, job)  # ticket stays on its schedule
+            return Step(checkpoint, done=True)
         if not left:
             order.status_code = "success"
             order.updated_at = utcnow()
@@ -194,12 +199,13 @@ class Execute:
             return Step(checkpoint, failure=reason)
         if plan.end_at is not None and self.clock() > plan.end_at and chunked:
             for j in left:  # it stops at a chunk boundary; a new window continues
-                j.status = "PAUSE"
-                j.log += stamp(
+                execution.hold(
+                    s,
+                    j,
                     f"paused: the execution window ended at {plan.end} (UTC); "
-                    "RestartDataCorrectSQLJob or ExecuteDataCorrect with a new window continues"
+                    "RestartDataCorrectSQLJob goes on, ExecuteDataCorrect goes on in a new window",
                 )
-            return Step(checkpoint, paused=True)
+            return Step({**checkpoint, "window_ended": True}, paused=True)
         if current.status != "RUNNING":
             current.status = "RUNNING"
             current.log += stamp("started")
@@ -223,8 +229,8 @@ class Execute:
             for detail in pending:
                 name = _quietly(changed_table, detail.sql_text, inst.instance_type)
                 shape = shapes.table(name) if name else None
-                if name and shape is not None:
-                    unit.keys[name] = shape.primary_key
+                if name and shape is not None:  # the primary key as the database spells it
+                    unit.keys[name] = shape.walk_key if shape.primary_key else ()
         return unit
 
     def _cut(self, s: Session, unit: Unit) -> None:
@@ -426,10 +432,11 @@ class Execute:
             )
         except BackupFailed as exc:
             return self._fail(work, unit, detail, f"backup failed: {exc}", checkpoint)
-        except StatementError as exc:
-            return self._fail(work, unit, detail, exc.message, checkpoint)
         before, rows_before = progress.state, progress.rows
         progress.add(done)
+        if done.failed is not None:  # what committed before it still counts
+            self._record_progress(work, detail, progress, None)
+            return self._fail(work, unit, detail, done.failed, checkpoint)
         if done.position.done:
             record = run.record(run.saved()) if run is not None else None
             self._record_progress(work, detail, progress, None)
@@ -580,6 +587,9 @@ class Execute:
             row.status = "RUNNING"
             row.started_at = row.started_at or utcnow()
             row.affect_rows = progress.rows
+            if sql_job.status == "PAUSE" and progress.state != "DONE":  # paused meanwhile
+                stored = Progress.loads(row.progress)
+                progress.state, progress.why = "PAUSED", stored.why
             row.progress = progress.dumps()
             if note:
                 row.log += stamp(note)

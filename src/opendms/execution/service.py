@@ -39,8 +39,12 @@ from opendms.store.models import (
 WIRE_TIME = "%Y-%m-%d %H:%M:%S"
 # Ticket types whose execution is built (the rest are approved, and wait for theirs), and
 # the JobType their SQL jobs show.
-JOB_TYPES = {"DC_COMMON": "DATA_CORRECT", "DC_CHUNK": "FREE_LOCK_DML"}
-EXECUTABLE = frozenset(JOB_TYPES)
+JOB_TYPES = {
+    "DC_COMMON": "DATA_CORRECT",
+    "DC_CHUNK": "FREE_LOCK_DML",
+    "DC_CRON_CLEAR": "CRON_CLEAR_DATA",
+}
+EXECUTABLE = frozenset({"DC_COMMON", "DC_CHUNK"})  # ExecuteDataCorrect; a cleanup runs on cron
 
 
 @dataclass(frozen=True)
@@ -206,6 +210,39 @@ def queue(s: Session, order: Order, plan: Plan) -> Job:
             f"Ticket {order.order_id} is {order.plugin_type}; OpenDMS does not execute that "
             "type yet.",
         )
+    statements = s.scalars(
+        select(PrecheckStatement)
+        .where(PrecheckStatement.order_id == order.order_id)
+        .order_by(PrecheckStatement.db_id, PrecheckStatement.number)
+    ).all()
+    by_db: dict[int, list[Statement]] = {}
+    for st in statements:
+        by_db.setdefault(st.db_id, []).append(
+            Statement(st.number, st.sql_text, st.sql_type, st.sql_id)
+        )
+    if not by_db:
+        raise DmsError(
+            ErrorCode.ORDER_STATUS_INVALID,
+            f"Ticket {order.order_id} has no prechecked statements to run.",
+        )
+    job = open_execution(s, order, plan, by_db)
+    order.status_code = "processing"
+    order.updated_at = utcnow()
+    s.flush()
+    return job
+
+
+@dataclass(frozen=True)
+class Statement:
+    number: int
+    sql_text: str
+    sql_type: str
+    sql_id: int = 0  # the precheck's statement (its row count), where there is one
+
+
+def open_execution(s: Session, order: Order, plan: Plan, by_db: dict[int, list[Statement]]) -> Job:
+    """An ``execute`` job running ``by_db``'s statements: one SQL job per database, one
+    detail per statement."""
     now = utcnow()
     job = Job(
         order_id=order.order_id,
@@ -215,19 +252,6 @@ def queue(s: Session, order: Order, plan: Plan) -> Job:
     )
     s.add(job)
     s.flush()
-    statements = s.scalars(
-        select(PrecheckStatement)
-        .where(PrecheckStatement.order_id == order.order_id)
-        .order_by(PrecheckStatement.db_id, PrecheckStatement.number)
-    ).all()
-    by_db: dict[int, list[PrecheckStatement]] = {}
-    for st in statements:
-        by_db.setdefault(st.db_id, []).append(st)
-    if not by_db:
-        raise DmsError(
-            ErrorCode.ORDER_STATUS_INVALID,
-            f"Ticket {order.order_id} has no prechecked statements to run.",
-        )
     for position, (db_id, rows) in enumerate(sorted(by_db.items()), start=1):
         sql_job = SqlJob(
             order_id=order.order_id,
@@ -255,8 +279,6 @@ def queue(s: Session, order: Order, plan: Plan) -> Job:
             )
             for st in rows
         )
-    order.status_code = "processing"
-    order.updated_at = now
     s.flush()
     return job
 
@@ -313,10 +335,24 @@ def pause(
         )
     who = caller.nick_name or caller.uid
     for sql_job in paused:
-        sql_job.status = "PAUSE"
-        sql_job.log += stamp(f"paused by {who}")
+        hold(s, sql_job, f"paused by {who}")
     s.flush()
     return paused
+
+
+def hold(s: Session, sql_job: SqlJob, why: str) -> None:
+    """Mark ``sql_job`` paused, and its chunked statements under way as PAUSED, why."""
+    sql_job.status = "PAUSE"
+    sql_job.log += stamp(why)
+    for detail in s.scalars(
+        select(SqlJobDetail).where(
+            SqlJobDetail.sql_job_id == sql_job.sql_job_id, SqlJobDetail.status != "SUCCESS"
+        )
+    ):
+        if detail.progress and detail.progress != "{}":
+            progress = Progress.loads(detail.progress)
+            progress.state, progress.why = "PAUSED", why
+            detail.progress = progress.dumps()
 
 
 def restart(
@@ -343,6 +379,14 @@ def restart(
         ):
             detail.status = "INIT"
             detail.progress = Progress.loads(detail.progress).fresh().dumps()
+    if json.loads(job.checkpoint or "{}").get("window_ended"):
+        # paused by its window's end: restarting it means going on past it
+        plan = Plan(**json.loads(job.spec))
+        job.spec = json.dumps(
+            asdict(Plan(plan.start, None, plan.transaction, plan.backup, plan.by))
+        )
+        for sql_job in again:
+            sql_job.log += stamp(f"the execution window that ended at {plan.end} no longer holds")
     if job.state in ("paused", "failed"):
         _requeue(job)
     s.flush()

@@ -11,23 +11,27 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import decimal
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from opendms.sql.backup import clock_text
 from opendms.sql.chunks import Chunking, Key, chunk_keys
 from opendms.targets.base import Change, StatementError
 
 
 def _encode(value: Any) -> Any:
-    """A key value as JSON that comes back as a literal the database compares the same way."""
+    """A key value as JSON that comes back as a literal the database compares the same way:
+    bytes as bytes, anything JSON has no type for (dates, times, MySQL TIME as a timedelta,
+    decimals, UUIDs) as the text the database reads back into that type."""
     if isinstance(value, bytes | bytearray | memoryview):
         return {"$bytes": base64.b64encode(bytes(value)).decode()}
-    if isinstance(value, dt.date | dt.time | decimal.Decimal):
-        return {"$text": str(value)}
-    return value
+    if isinstance(value, dt.timedelta):
+        return {"$text": clock_text(value)}
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return {"$text": str(value)}
 
 
 def _decode(value: Any) -> Any:

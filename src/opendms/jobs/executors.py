@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from opendms.execution.cleanup import RECLAIM, SCHEDULE, Reclaim, Schedule
 from opendms.execution.run import Execute
 from opendms.jobs.means import Means
 from opendms.jobs.runner import Executor
@@ -9,4 +10,9 @@ from opendms.precheck.run import Precheck
 
 
 def executors(means: Means) -> dict[str, Executor]:
-    return {"precheck": Precheck(means), "execute": Execute(means)}
+    return {
+        "precheck": Precheck(means),
+        "execute": Execute(means),
+        SCHEDULE: Schedule(),
+        RECLAIM: Reclaim(means),
+    }

@@ -31,12 +31,14 @@ from sqlalchemy.orm import Session
 from opendms.catalog import permissions
 from opendms.catalog.shapes import CatalogShapes
 from opendms.errors import DmsError
+from opendms.execution.cleanup import script as cleanup_script
 from opendms.identity.roles import Role, parse_roles
 from opendms.jobs.means import Means
 from opendms.jobs.runner import Checkpoint, Step, Work
 from opendms.orders import service as orders
 from opendms.precheck.review import review_for_parsed
 from opendms.sql.chunks import ChunkRefused, chunking
+from opendms.sql.cleanup import CleanupRefused
 from opendms.sql.review import Finding
 from opendms.sql.rows import count_query
 from opendms.sql.script import ScriptError
@@ -52,6 +54,7 @@ from opendms.store.models import (
     PrecheckStatement,
     PrecheckStep,
     User,
+    utcnow,
 )
 from opendms.targets.base import TargetError
 from opendms.tickets.types import DML
@@ -177,15 +180,16 @@ class _Run:
             order = s.get(Order, self.order_id)
             assert order is not None
             targets = _targets(s, order)
+            engines = {t.inst.instance_type for t in targets}
             try:
-                script: str | None = _script(s, self.means, order)
+                scripts: dict[str, str] | None = _scripts(s, self.means, order, engines)
                 problem = ""
             except StepFailed as exc:
-                script, problem = None, str(exc)
-        if script is None:
+                scripts, problem = None, str(exc)
+        if scripts is None:
             self._fail("SQL_PARSE", problem)
             return
-        checks = _Checks(self.work.store, self.means, order, targets, script)
+        checks = _Checks(self.work.store, self.means, order, targets, scripts)
         for step in STEPS:
             if not self._set(step, "RUNNING"):
                 return
@@ -246,6 +250,18 @@ def _targets(s: Session, order: Order) -> list[Target]:
     return [Target(db, inst) for db, inst in orders.databases_of(s, order.order_id)]
 
 
+def _scripts(s: Session, means: Means, order: Order, engines: set[str]) -> dict[str, str]:
+    """The ticket's SQL for each engine among its databases': a cleanup's DELETEs are
+    written for each (as they would run now), any other ticket's SQL is the same for all."""
+    if order.plugin_type == "DC_CRON_CLEAR":
+        try:
+            return {e: cleanup_script(order, e, utcnow()) for e in engines}
+        except CleanupRefused as exc:
+            raise StepFailed(str(exc)) from None
+    script = _script(s, means, order)
+    return dict.fromkeys(engines, script)
+
+
 def _script(s: Session, means: Means, order: Order) -> str:
     """The ticket's SQL: its ExecSQL, or the text of its attachment."""
     params = json.loads(order.params)
@@ -268,10 +284,15 @@ def _script(s: Session, means: Means, order: Order) -> str:
 
 class _Checks:
     def __init__(
-        self, store: Store, means: Means, order: Order, targets: list[Target], script: str
+        self,
+        store: Store,
+        means: Means,
+        order: Order,
+        targets: list[Target],
+        scripts: dict[str, str],
     ) -> None:
         self.store, self.means, self.order = store, means, order
-        self.targets, self.script = targets, script
+        self.targets, self.scripts = targets, scripts
         self.parsed: dict[int, list[Parsed]] = {}
 
     def _where(self, t: Target) -> str:
@@ -292,7 +313,7 @@ class _Checks:
             engine = t.inst.instance_type
             if engine not in by_engine:
                 try:
-                    by_engine[engine] = parse_script(self.script, engine)
+                    by_engine[engine] = parse_script(self.scripts[engine], engine)
                 except ScriptError as exc:
                     raise StepFailed(str(exc)) from None
             parsed = self.parsed[t.db.db_id] = by_engine[engine]

@@ -44,7 +44,9 @@ def literal(value: Any, engine: str) -> exp.Expression:
     if isinstance(value, dict | list):
         return exp.Literal.string(json.dumps(value, ensure_ascii=False))
     if isinstance(value, uuid.UUID | dt.time | dt.timedelta):
-        return exp.Literal.string(_clock(value) if isinstance(value, dt.timedelta) else str(value))
+        return exp.Literal.string(
+            clock_text(value) if isinstance(value, dt.timedelta) else str(value)
+        )
     if isinstance(value, dt.datetime):
         return exp.Literal.string(value.isoformat(sep=" "))
     if isinstance(value, dt.date):
@@ -56,7 +58,7 @@ def literal(value: Any, engine: str) -> exp.Expression:
     return cast(exp.Expression, exp.convert(value))
 
 
-def _clock(value: dt.timedelta) -> str:
+def clock_text(value: dt.timedelta) -> str:
     """MySQL TIME arrives as a timedelta: ``-838:59:59`` … ``838:59:59``."""
     total = int(value.total_seconds())
     sign, total = ("-" if total < 0 else ""), abs(total)

@@ -74,7 +74,8 @@ class TableShape:
     columns: frozenset[str]  # lower-cased
     primary_key: tuple[str, ...]  # lower-cased, in key order; empty: none
     engine: str = ""  # lower-cased storage engine (MySQL/MariaDB); empty where not applicable
-    # What a chunked change walks: the primary key, else a unique key of NOT NULL columns.
+    # What a chunked change walks, as the database spells it: the primary key, else a
+    # unique key of NOT NULL columns. Also what backups go by (the primary key, if any).
     walk_key: tuple[str, ...] = ()
 
 

@@ -474,6 +474,23 @@ class SqlJobDetail(Base):
     progress: Mapped[str] = mapped_column(Text, default="{}", server_default="{}")
 
 
+class CronRun(Base):
+    """One fire time of a cleanup ticket's schedule (DC_CRON_CLEAR): keyed by (ticket, fire
+    time), so two schedulers or a restart cannot run it twice."""
+
+    __tablename__ = "cron_runs"
+    __table_args__ = (UniqueConstraint("order_id", "fire_at", name="uq_cron_runs_fire"),)
+
+    run_id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    order_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("orders.order_id", ondelete="CASCADE"), index=True
+    )
+    fire_at: Mapped[datetime] = mapped_column(DateTime)  # UTC
+    job_id: Mapped[int | None] = mapped_column(BigInteger)  # its execute job; None: skipped
+    note: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
 class SqlAudit(Base):
     """Every statement OpenDMS ran on a target for someone (``ListSQLExecAuditLog``); written
     once, and database triggers refuse UPDATE and DELETE (migration 0008)."""

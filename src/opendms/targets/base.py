@@ -196,6 +196,10 @@ class Connector(ABC):
         """The rows of ``query`` in ``(catalog, schema)``, streamed (backup tables can be
         large)."""
 
+    @abstractmethod
+    def reclaim(self, where: tuple[str, str], table: str) -> None:
+        """Give the space of deleted rows of ``table`` back (OPTIMIZE TABLE, VACUUM)."""
+
     def replica_lag(self) -> float | None:
         """This server as a replica: how many seconds it is behind its source (``inf`` when
         replication is stopped); None when it is not a replica."""

@@ -203,6 +203,18 @@ class MysqlConnector(Connector):
         finally:
             conn.close()
 
+    def reclaim(self, where: tuple[str, str], table: str) -> None:
+        name = ".".join(f"`{part.replace('`', '``')}`" for part in table.split(".") if part)
+        with (
+            _asking("OPTIMIZE TABLE"),
+            self.connect(where[1], read_timeout=None) as conn,
+            conn.cursor() as cur,
+        ):
+            cur.execute(f"OPTIMIZE TABLE {name}")
+            for row in cur.fetchall():  # its result rows say whether it worked
+                if str(row[2]).lower() == "error":
+                    raise TargetError(f"OPTIMIZE TABLE {table} failed: {row[3]}")
+
     def replica_lag(self) -> float | None:
         with (
             _asking("reading replication status"),

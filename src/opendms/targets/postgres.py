@@ -244,6 +244,15 @@ class PostgresConnector(Connector):
             cur.execute(query.encode())
             yield from cur
 
+    def reclaim(self, where: tuple[str, str], table: str) -> None:
+        # VACUUM runs outside a transaction; it frees dead rows for reuse without locking
+        # out writers (VACUUM FULL would).
+        schema, _, short = table.rpartition(".")
+        name = psycopg.sql.Identifier(schema or where[1], short)
+        with _asking("VACUUM"), self.connect(where[0]) as conn:
+            conn.autocommit = True
+            conn.execute(psycopg.sql.SQL("VACUUM (ANALYZE) {}").format(name))
+
     def replica_lag(self) -> float | None:
         # A replica whose replay caught up with what it received is not behind, however long
         # ago the last transaction on the primary was.

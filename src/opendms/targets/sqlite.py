@@ -149,6 +149,15 @@ class SqliteConnector(Connector):
         finally:
             conn.close()
 
+    def reclaim(self, where: tuple[str, str], table: str) -> None:
+        conn = self._connect()
+        try:
+            conn.execute("VACUUM")  # SQLite gives space back for the whole file only
+        except sqlite3.Error as exc:
+            raise TargetError(f"VACUUM failed: {exc}") from exc
+        finally:
+            conn.close()
+
     def change(self, where: tuple[str, str], lock_wait_seconds: int) -> Change:
         self._connect().close()  # the same checks: the file exists and is a database
         conn = sqlite3.connect(self.endpoint.host, timeout=lock_wait_seconds, isolation_level=None)

@@ -5,7 +5,7 @@ day-of-week field to cron's 0-6."""
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from croniter import croniter
 from croniter.croniter import CroniterError
@@ -43,6 +43,18 @@ def next_run(expression: str, after: datetime) -> datetime:
     try:
         it = croniter(to_croniter(expression), after, second_at_beginning=True)
         result = it.get_next(datetime)
+    except (CroniterError, ValueError, KeyError) as exc:
+        raise CronError(str(exc) or type(exc).__name__) from exc
+    assert isinstance(result, datetime)
+    return result
+
+
+def previous_run(expression: str, at: datetime) -> datetime:
+    """The last time at or before ``at`` (to the second) that ``expression`` fired."""
+    try:
+        start = at.replace(microsecond=0) + timedelta(seconds=1)
+        it = croniter(to_croniter(expression), start, second_at_beginning=True)
+        result = it.get_prev(datetime)
     except (CroniterError, ValueError, KeyError) as exc:
         raise CronError(str(exc) or type(exc).__name__) from exc
     assert isinstance(result, datetime)

@@ -90,6 +90,9 @@ class CronClear(Params):
     specify_duration: bool = Field(alias="specifyDuration")
     duration_hour: Annotated[int, Field(ge=1, le=24 * 366)] | None = None
     classify: Classify | None = None
+    # Reclaim space (OPTIMIZE TABLE, VACUUM) after every N runs; 0 or absent: never. Not in
+    # CreateDataCronClearOrder's Param: CreateOrder's PluginParam and the CLI set it.
+    optimize_table_after_every_clear_times: Annotated[int, Field(ge=0, le=10_000)] | None = None
 
     @field_validator("cron_format")
     @classmethod
@@ -208,7 +211,14 @@ TICKET_TYPES: dict[str, TicketType] = {
             statement_kinds=DML,
             chunked=True,
         ),
-        TicketType("DC_CRON_CLEAR", CronClear, "Scheduled historical-data cleanup"),
+        TicketType(
+            "DC_CRON_CLEAR",
+            CronClear,
+            "Scheduled historical-data cleanup",
+            has_precheck=True,
+            statement_kinds=frozenset({"DELETE"}),
+            chunked=True,
+        ),
         TicketType("DC_BIG_FILE", DataImport, "Data import from a file"),
         TicketType(
             "DATA_EXPORT", DataExport, "Export of a query's result", statement_kinds=QUERIES

@@ -40,6 +40,7 @@ from sqlalchemy import select
 from opendms.actions import ALL
 from opendms.approvals import flow, rule_sets, templates
 from opendms.catalog import permissions
+from opendms.execution import cleanup
 from opendms.execution import service as execution
 from opendms.gateway.errors import GatewayError
 from opendms.gateway.table import Action
@@ -47,6 +48,7 @@ from opendms.gateway.wire import WIRE_TIME, WireModel
 from opendms.identity import service
 from opendms.identity.caller import Caller
 from opendms.identity.roles import Role
+from opendms.jobs.runner import Work
 from opendms.orders import service as orders
 from opendms.store.models import SqlJob, User, WorkflowInstance, utcnow
 from tests import sdk_spec
@@ -591,6 +593,31 @@ def _new_order(w: World, *, by_admin: bool = False, **param: Any) -> int:
     return order_id
 
 
+def _cleanup_run(w: World) -> int:
+    """An approved cleanup ticket of the committer's, whose schedule fired one run (run
+    here); its OrderId."""
+    setup = _approval_setup(w)
+    with w.api.store.session() as s:
+        committer = service.caller_for(s, w.tid, s.get(User, setup["committer"]).uid)
+        order_id = orders.create_order(
+            s, committer, "DC_CRON_CLEAR", _cron(w)["Param"], comment="purge"
+        ).order_id
+    w.api.run_jobs()  # its precheck
+    with w.api.store.session() as s:
+        wf = flow.submit(s, committer, order_id).workflow_instance_id
+        flow.act(s, service.caller_for(s, w.tid, None), wf, flow.Act("AGREE"))
+        armed = cleanup.schedule_job(s, order_id)
+        assert armed is not None
+        job_id = armed.job_id
+    later = utcnow() + timedelta(days=8)  # a week-day fire time has passed by then
+    cleanup.Schedule(lambda: later)(Work(job_id, order_id, "cron", 1, w.api.store), {})
+    w.api.run_jobs()
+    with w.api.store.session() as s:
+        views, total = cleanup.history(s, service.caller_for(s, w.tid, None), order_id, 1, 9)
+        assert total == 1 and views[0].status == "SUCCESS", views
+    return order_id
+
+
 def _approval(w: World, **param: Any) -> int:
     """A ticket submitted by the committer, waiting on the admin: its WorkflowInstanceId."""
     order_id = _new_order(w, **param)
@@ -754,6 +781,16 @@ def _data_correct_scenarios() -> dict[str, Scenario]:
             Call({"OrderId": 999999, "Type": "ALL"}, False, "OrderNotFound"),
         ],
         "ListSQLExecAuditLog": _audit_calls,
+        "GetDataCronClearConfig": lambda w: [
+            Call({"OrderId": _cleanup_run(w)}),
+            Call({"OrderId": _new_order(w)}, False, "UnsupportedPluginType"),
+            missing,
+        ],
+        "GetDataCronClearTaskDetailList": lambda w: [
+            Call({"OrderId": (cleaned := _cleanup_run(w)), "PageNumber": 1, "PageSize": 10}),
+            Call({"OrderId": cleaned, "PageNumber": 2, "PageSize": 10}),
+            missing,
+        ],
         "GetDataCorrectBackupFiles": lambda w: [
             Call({"OrderId": _executed(w, backup=True).order_id, "ActionDetail": {}}),
             Call({"OrderId": _executed(w).order_id}),  # no backup: no links

@@ -1,0 +1,289 @@
+"""Historical-data cleanup tickets (DC_CRON_CLEAR) once approved: a schedule that fires
+runs, each run a chunked DELETE per table and database, and the history of those runs
+(dms-api.md A.1.4, A.5, E.9).
+
+The schedule is one ``cron`` job per ticket, asleep until its next fire time. Woken, it
+looks at the last fire time at or before now: if no run has that key yet, it creates one.
+A run is keyed by (ticket, fire time) in ``cron_runs``, so a second scheduler or a lease
+taken over mid-step cannot start it twice, and fire times missed while no server ran fold
+into the latest one: it runs once. A run is an ``execute`` job like a data change's, its
+DELETEs written with the cutoff of its fire time and walked in chunks by the same executor;
+``specifyDuration`` gives it an execution window, whose end pauses it at a chunk boundary.
+The next run starts from the table as that one left it. While a run is still going, a fire
+time is recorded as skipped rather than piling a second run onto the same rows.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from opendms.errors import DmsError, ErrorCode
+from opendms.execution import service as execution
+from opendms.execution.service import WIRE_TIME, Plan, Statement, stamp
+from opendms.identity.caller import Caller
+from opendms.jobs.means import Means
+from opendms.jobs.runner import Checkpoint, Step, Work
+from opendms.orders import service as orders
+from opendms.sql.cleanup import Item, statement
+from opendms.store.models import CronRun, Job, Order, PrecheckStatement, SqlJob, utcnow
+from opendms.targets.base import TargetError
+from opendms.tickets import cron
+
+SCHEDULE = "cron"
+RECLAIM = "reclaim"
+
+
+def _params(order: Order) -> dict[str, object]:
+    found = json.loads(order.params)
+    assert isinstance(found, dict)
+    return found
+
+
+def items_of(order: Order) -> list[Item]:
+    return [
+        Item(
+            str(i["TableName"]),
+            str(i["ColumnName"]),
+            int(i["RemainDays"]),
+            i.get("TimeUnit"),
+            i.get("FilterSQL"),
+        )
+        for i in _params(order)["CronClearItemList"]  # type: ignore[attr-defined]
+    ]
+
+
+def script(order: Order, engine: str, fired: datetime) -> str:
+    """The DELETEs a run fired at ``fired`` runs on ``engine``, one per item."""
+    return "".join(f"{statement(item, engine, fired)};\n" for item in items_of(order))
+
+
+def optimize_every(order: Order) -> int:
+    return int(str(_params(order).get("OptimizeTableAfterEveryClearTimes") or 0))
+
+
+def duration_hours(order: Order) -> int | None:
+    params = _params(order)
+    return int(str(params["DurationHour"])) if params.get("specifyDuration") else None
+
+
+# ------------------------------------------------------------------ the schedule
+
+
+def arm(s: Session, order: Order) -> Job:
+    """After the last approval: the ticket runs on its schedule from now on."""
+    order.status_code = "processing"
+    order.updated_at = utcnow()
+    expression = str(_params(order)["CronFormat"])
+    job = Job(order_id=order.order_id, kind=SCHEDULE, run_after=cron.next_run(expression, utcnow()))
+    s.add(job)
+    s.flush()
+    return job
+
+
+def schedule_job(s: Session, order_id: int) -> Job | None:
+    return orders.latest_job(s, order_id, SCHEDULE)
+
+
+@dataclass
+class Schedule:
+    """The executor of ``cron`` jobs: fires the run that is due, then sleeps until the next
+    fire time."""
+
+    clock: Callable[[], datetime] = utcnow
+
+    def __call__(self, work: Work, checkpoint: Checkpoint) -> Step:
+        with work.store.session() as s:
+            order = s.get(Order, work.order_id, with_for_update=True)
+            job = s.get(Job, work.job_id)
+            if order is None or job is None or order.status_code != "processing":
+                return Step(checkpoint, done=True)  # closed: the schedule ends
+            expression = str(_params(order)["CronFormat"])
+            now = self.clock()
+            fire = cron.previous_run(expression, now)
+            if fire >= job.created_at.replace(microsecond=0):  # not before it was armed
+                self._fire(s, order, fire)
+            upcoming = cron.next_run(expression, now)
+        return Step(checkpoint, wait_seconds=max(0.5, (upcoming - now).total_seconds()))
+
+    def _fire(self, s: Session, order: Order, fire: datetime) -> None:
+        going = s.scalar(
+            select(func.count())
+            .select_from(SqlJob)
+            .where(SqlJob.order_id == order.order_id, SqlJob.status.in_(("INIT", "RUNNING")))
+        )
+        run = CronRun(order_id=order.order_id, fire_at=fire)
+        try:
+            with s.begin_nested():
+                s.add(run)
+                s.flush()
+        except IntegrityError:
+            return  # this fire time has its run already (another scheduler, a restart)
+        if going:
+            run.note = "skipped: the previous run is still going"
+            return
+        hours = duration_hours(order)
+        end = fire + timedelta(hours=hours) if hours else None
+        plan = Plan(end=f"{end:{WIRE_TIME}}" if end else None, by=order.committer_id)
+        counted = {
+            (p.db_id, p.number): p.sql_id
+            for p in s.scalars(
+                select(PrecheckStatement).where(PrecheckStatement.order_id == order.order_id)
+            )
+        }
+        by_db: dict[int, list[Statement]] = {}
+        for db, inst in orders.databases_of(s, order.order_id):
+            for number, item in enumerate(items_of(order), start=1):
+                by_db.setdefault(db.db_id, []).append(
+                    Statement(
+                        number,
+                        statement(item, inst.instance_type, fire),
+                        "DELETE",
+                        counted.get((db.db_id, number), 0),
+                    )
+                )
+        run.job_id = execution.open_execution(s, order, plan, by_db).job_id
+        s.flush()
+
+
+def run_finished(s: Session, order: Order, job: Job) -> None:
+    """A run's every SQL job succeeded: every N successful runs, space is reclaimed."""
+    every = optimize_every(order)
+    if not every:
+        return
+    succeeded = sum(
+        1
+        for run in s.scalars(select(CronRun).where(CronRun.order_id == order.order_id))
+        if run.job_id is not None and execution.group_status(s, run.job_id) == "SUCCESS"
+    )
+    if succeeded % every == 0:
+        s.add(Job(order_id=order.order_id, kind=RECLAIM, spec=json.dumps({"group": job.job_id})))
+
+
+@dataclass
+class Reclaim:
+    """The executor of ``reclaim`` jobs: OPTIMIZE TABLE (MySQL, MariaDB) or VACUUM
+    (PostgreSQL) on each table the cleanup deletes from, in each of its databases."""
+
+    means: Means
+
+    def __call__(self, work: Work, checkpoint: Checkpoint) -> Step:
+        with work.store.session() as s:
+            order = s.get(Order, work.order_id)
+            job = s.get(Job, work.job_id)
+            if order is None or job is None:
+                return Step(checkpoint, done=True)
+            group = int(json.loads(job.spec)["group"])
+            places = [(db, inst) for db, inst in orders.databases_of(s, order.order_id)]
+            tables = [item.table for item in items_of(order)]
+        notes: list[tuple[int, str]] = []
+        for db, inst in places:
+            for table in tables:
+                try:
+                    self.means.connector(inst).reclaim((db.catalog_name, db.schema_name), table)
+                    notes.append((db.db_id, f"space reclaimed in {table}"))
+                except (TargetError, DmsError) as exc:
+                    notes.append((db.db_id, f"reclaiming space in {table} failed: {exc.message}"))
+        with work.store.session() as s:
+            for sql_job in s.scalars(select(SqlJob).where(SqlJob.group_id == group)):
+                for db_id, note in notes:
+                    if db_id == sql_job.db_id:
+                        sql_job.log += stamp(note)
+        return Step(checkpoint, done=True)
+
+
+# ------------------------------------------------------------------ reads
+
+
+@dataclass(frozen=True)
+class RunView:
+    run: CronRun
+    status: str  # the run's jobStatus; DELETE for a fire time skipped
+    rows: int
+
+
+def _runs(s: Session, order_id: int) -> Iterable[CronRun]:
+    return s.scalars(
+        select(CronRun).where(CronRun.order_id == order_id).order_by(CronRun.fire_at.desc())
+    )
+
+
+def _view(s: Session, run: CronRun) -> RunView:
+    if run.job_id is None:
+        return RunView(run, "DELETE", 0)
+    group = run.job_id
+    return RunView(run, execution.group_status(s, group), execution.task_affected_rows(s, group))
+
+
+def _cleanup(s: Session, caller: Caller, order_id: int) -> Order:
+    order = orders.get_order(s, caller, order_id)
+    if order.plugin_type != "DC_CRON_CLEAR":
+        raise DmsError(
+            ErrorCode.UNSUPPORTED_PLUGIN_TYPE,
+            f"Ticket {order_id} is {order.plugin_type}, not a historical-data cleanup.",
+        )
+    return order
+
+
+def history(
+    s: Session, caller: Caller, order_id: int, page: int, size: int
+) -> tuple[list[RunView], int]:
+    """GetDataCronClearTaskDetailList: every fire time, newest first."""
+    _cleanup(s, caller, order_id)
+    runs = list(_runs(s, order_id))
+    shown = runs[(page - 1) * size : page * size]
+    return [_view(s, r) for r in shown], len(runs)
+
+
+@dataclass(frozen=True)
+class Config:
+    cron_format: str
+    status: str  # "" never ran; WAITING, PAUSE, SUCCESS
+    call_times: int
+    last_call: datetime | None
+    next_call: datetime | None
+    duration_hours: int
+    optimize_every: int
+    reclaims: int  # how often space was reclaimed (OPTIMIZE TABLE, VACUUM)
+
+
+def config(s: Session, caller: Caller, order_id: int) -> Config:
+    """GetDataCronClearConfig: the schedule and where it stands."""
+    order = _cleanup(s, caller, order_id)
+    runs = [_view(s, r) for r in _runs(s, order_id) if r.job_id is not None]
+    job = schedule_job(s, order_id)
+    armed = (
+        job is not None and job.state in ("queued", "running") and order.status_code == "processing"
+    )
+    latest = runs[0] if runs else None
+    if latest is None:
+        status = ""
+    elif latest.status == "SUCCESS":
+        status = "SUCCESS"
+    elif latest.status == "PAUSE" or not armed:
+        status = "PAUSE"
+    else:
+        status = "WAITING"
+    return Config(
+        cron_format=str(_params(order)["CronFormat"]),
+        status=status,
+        call_times=len(runs),
+        last_call=latest.run.created_at if latest else None,
+        next_call=job.run_after if armed and job is not None else None,
+        duration_hours=duration_hours(order) or 0,
+        optimize_every=optimize_every(order),
+        reclaims=int(
+            s.scalar(
+                select(func.count())
+                .select_from(Job)
+                .where(Job.order_id == order_id, Job.kind == RECLAIM, Job.state == "succeeded")
+            )
+            or 0
+        ),
+    )
