@@ -9,6 +9,12 @@ commits, the chunks only theirs for one chunk. The ticket side is everything
 ExecuteDataCorrect sets off (chunks with their progress markers, metadata records, audit)
 until the ticket is ``success``; its chunk times come from the ticket's own progress.
 
+Then a cleanup run (DC_CRON_CLEAR, its schedule fired by hand) deleting half of a fresh
+copy, against Percona's ``pt-archiver --purge`` on MariaDB with its defaults and with
+``--bulk-delete --limit 1000`` (Debian package percona-toolkit; ``--no-pt-archiver`` skips
+it, and its default mode, a row per transaction, takes minutes), and against one DELETE
+statement on PostgreSQL.
+
     python bench/chunked.py [--rows 1000000] [--engines mariadb,postgresql]
 
 The last line is the key figure: the slower engine's throughput ratio, direct time over
@@ -19,7 +25,9 @@ from __future__ import annotations
 
 import argparse
 import random
+import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -103,7 +111,80 @@ def ticket(site: Site, engine: Engine, rows: int) -> tuple[float, float, Progres
     return took, writer.worst_ms, progress
 
 
-def measure(engine: Engine, rows: int, workdir: Path, repeat: int) -> tuple[float, int]:
+def cleanup_run(site: Site, rows: int) -> float:
+    """Seconds a cleanup ticket's run takes to delete the older half of ``t``."""
+    order_id = site.create(
+        "DC_CRON_CLEAR",
+        {
+            "CronClearItemList": [
+                {
+                    "TableName": "t",
+                    "ColumnName": "created",
+                    "RemainDays": 0,
+                    "FilterSQL": f"id <= {rows // 2}",
+                }
+            ],
+            "CronFormat": "0 0 2 * * ?",
+            "specifyDuration": False,
+        },
+    )
+    site.prechecked(order_id)
+    return site.cleanup_run(order_id)
+
+
+def pt_archiver(engine: Engine, rows: int, *options: str) -> float:
+    """Seconds ``pt-archiver --purge`` takes to delete the same half."""
+    began = time.perf_counter()
+    subprocess.run(
+        [
+            "pt-archiver",
+            "--source",
+            f"h=127.0.0.1,P=3306,u=root,A=utf8mb4,D={engine.where[1]},t=t",
+            "--purge",
+            "--where",
+            f"id <= {rows // 2}",
+            *options,
+        ],
+        check=True,
+    )
+    return time.perf_counter() - began
+
+
+def direct_delete(engine: Engine, rows: int) -> float:
+    with engine.connect() as conn, conn.cursor() as cur:
+        cur.execute("BEGIN")
+        began = time.perf_counter()
+        cur.execute(f"DELETE FROM t WHERE id <= {rows // 2}")
+        cur.execute("COMMIT")
+        return time.perf_counter() - began
+
+
+def compare_cleanup(engine: Engine, site: Site, rows: int, archiver: bool) -> None:
+    engine.run(*engine.fresh)
+    ours = cleanup_run(site, rows)
+    line = f"{engine.name}: cleanup of {rows // 2:,} of {rows:,} rows: a ticket's run {ours:.2f} s"
+    if engine.name == "MariaDB" and archiver and shutil.which("pt-archiver"):
+        engine.run(*engine.fresh)
+        bulk = pt_archiver(engine, rows, "--bulk-delete", "--limit", "1000")
+        engine.run(*engine.fresh)
+        default = pt_archiver(engine, rows)
+        line += (
+            f"; pt-archiver --purge {default:.2f} s (ours {default / ours:.1f}x as fast, target"
+            f" >= 5), with --bulk-delete --limit 1000 {bulk:.2f} s (ours {bulk / ours:.2f}x,"
+            " target >= 1)"
+        )
+    elif engine.name == "MariaDB":
+        line += "; pt-archiver not run (apt-get install percona-toolkit)"
+    else:
+        engine.run(*engine.fresh)
+        one = direct_delete(engine, rows)
+        line += f"; one DELETE statement {one:.2f} s (ratio {one / ours:.2f})"
+    print(line)
+
+
+def measure(
+    engine: Engine, rows: int, workdir: Path, repeat: int, archiver: bool
+) -> tuple[float, int]:
     site = Site(engine, workdir)
     bare, chunked, bare_waits, chunk_waits = [], [], [], []
     last: Progress | None = None
@@ -131,6 +212,7 @@ def measure(engine: Engine, rows: int, workdir: Path, repeat: int) -> tuple[floa
         f"{engine.name}: a single-row writer's worst wait: {max(bare_waits):,.0f} ms during the "
         f"single statement, {max(chunk_waits):,.0f} ms during the chunked ticket"
     )
+    compare_cleanup(engine, site, rows, archiver)
     return d / t, last.p99_ms
 
 
@@ -139,12 +221,13 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--engines", default="mariadb,postgresql")
+    parser.add_argument("--no-pt-archiver", action="store_true")
     args = parser.parse_args()
     makers = {"mariadb": mariadb, "postgresql": postgresql}
     results = []
     for name in args.engines.split(","):
         with makers[name](args.rows) as engine, tempfile.TemporaryDirectory() as tmp:
-            ratio, p99 = measure(engine, args.rows, Path(tmp), args.repeat)
+            ratio, p99 = measure(engine, args.rows, Path(tmp), args.repeat, not args.no_pt_archiver)
             results.append((ratio, p99, engine.name))
     ratio, p99, where = min(results)
     print(

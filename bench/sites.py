@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,24 +24,25 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from opendms.approvals import flow, rule_sets  # noqa: E402
 from opendms.catalog import service as catalog  # noqa: E402
+from opendms.execution import cleanup  # noqa: E402
 from opendms.execution import service as execution  # noqa: E402
 from opendms.files.storage import FileStore  # noqa: E402
 from opendms.identity import service as identity  # noqa: E402
 from opendms.identity.secrets import SecretBox, load_master_key  # noqa: E402
 from opendms.jobs.executors import executors  # noqa: E402
 from opendms.jobs.means import Means  # noqa: E402
-from opendms.jobs.runner import Runner  # noqa: E402
+from opendms.jobs.runner import Runner, Work  # noqa: E402
 from opendms.orders import service as orders  # noqa: E402
 from opendms.precheck import service as precheck  # noqa: E402
 from opendms.store.db import Store  # noqa: E402
-from opendms.store.models import Order, SqlJobDetail  # noqa: E402
+from opendms.store.models import Order, SqlJobDetail, utcnow  # noqa: E402
 from opendms.targets.base import TargetPolicy  # noqa: E402
 
 FREE = """
 templates: {LOW: DBA, MIDDLE: DBA, HIGH: DBA, HIGHEST: DBA}
 rules:
   - name: benchmark tickets need no approval
-    when: {ticket_types: [DC_COMMON, DC_CHUNK]}
+    when: {ticket_types: [DC_COMMON, DC_CHUNK, DC_CRON_CLEAR]}
     risk: NONE
 """
 
@@ -176,15 +178,35 @@ class Site:
 
     def file(self, sql: str, rows: int | None, kind: str = "DC_COMMON") -> int:
         """A ticket of ``kind``; ``rows``: its EstimateAffectRows (DC_CHUNK states none)."""
-        params: dict[str, Any] = {
-            "DbItemList": [{"DbId": self.db_id}],
-            "SqlType": "TEXT",
-            "ExecSQL": sql,
-        }
+        params: dict[str, Any] = {"SqlType": "TEXT", "ExecSQL": sql}
         if rows is not None:
             params["EstimateAffectRows"] = rows
+        return self.create(kind, params)
+
+    def create(self, kind: str, params: dict[str, Any]) -> int:
+        """A ticket of ``kind`` on the site's database with ``params``; its id."""
+        params = {"DbItemList": [{"DbId": self.db_id}], **params}
         with self.store.session() as s:
             return orders.create_order(s, self.caller, kind, params, comment="benchmark").order_id
+
+    def cleanup_run(self, order_id: int) -> float:
+        """Approve cleanup ticket ``order_id``, fire its schedule as if a day had passed and
+        run that run: its seconds, from the run's creation to its end."""
+        with self.store.session() as s:
+            flow.submit(s, self.caller, order_id)
+            job = cleanup.schedule_job(s, order_id)
+            assert job is not None
+            job_id = job.job_id
+        later = utcnow() + timedelta(days=1)
+        began = time.perf_counter()
+        cleanup.Schedule(lambda: later)(Work(job_id, order_id, "cron", 1, self.store), {})
+        self.drain()
+        took = time.perf_counter() - began
+        with self.store.session() as s:
+            (run,), _ = cleanup.history(s, self.caller, order_id, 1, 1)
+        if run.status != "SUCCESS":
+            raise SystemExit(f"cleanup ticket {order_id}: run ended {run.status}")
+        return took
 
     def prechecked(self, order_id: int) -> None:
         self.drain()

@@ -75,8 +75,8 @@ def test_chunks_change_what_the_whole_statement_changes(statement: str, size: in
 def test_a_composite_key_is_walked_column_by_column() -> None:
     plan = chunking("UPDATE pairs SET n = 0 WHERE n > 1", "postgresql", KEYS.get)
     sql = plan.chunk((3, "k05"), (5, "k02"))
-    assert '"pairs"."a" > 3 OR ("pairs"."a" = 3 AND "pairs"."b" > \'k05\')' in sql
-    assert '"pairs"."a" < 5 OR ("pairs"."a" = 5 AND "pairs"."b" <= \'k02\')' in sql
+    assert '("pairs"."a" > 3) OR ("pairs"."a" = 3 AND "pairs"."b" > \'k05\')' in sql
+    assert '("pairs"."a" < 5) OR ("pairs"."a" = 5 AND "pairs"."b" <= \'k02\')' in sql
     assert sql.startswith("UPDATE pairs SET n = 0 WHERE (n > 1) AND")
 
 
