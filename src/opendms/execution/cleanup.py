@@ -32,7 +32,17 @@ from opendms.jobs.means import Means
 from opendms.jobs.runner import Checkpoint, Step, Work
 from opendms.orders import service as orders
 from opendms.sql.cleanup import Item, statement
-from opendms.store.models import CronRun, Job, Order, PrecheckStatement, SqlJob, utcnow
+from opendms.store.models import (
+    CronRun,
+    Database,
+    DbColumn,
+    DbTable,
+    Job,
+    Order,
+    PrecheckStatement,
+    SqlJob,
+    utcnow,
+)
 from opendms.targets.base import TargetError
 from opendms.tickets import cron
 
@@ -59,9 +69,47 @@ def items_of(order: Order) -> list[Item]:
     ]
 
 
-def script(order: Order, engine: str, fired: datetime) -> str:
-    """The DELETEs a run fired at ``fired`` runs on ``engine``, one per item."""
-    return "".join(f"{statement(item, engine, fired)};\n" for item in items_of(order))
+def zoned(s: Session, db_id: int, item: Item) -> bool:
+    """Whether ``item``'s column is a MySQL/MariaDB TIMESTAMP in database ``db_id`` (its
+    cutoff is then an instant: ``sql.cleanup.cutoff``)."""
+    schema, _, table = item.table.lower().rpartition(".")
+    if schema:  # another schema of the same instance
+        home = s.get(Database, db_id)
+        db_id = (
+            s.scalar(
+                select(Database.db_id).where(
+                    Database.instance_id == home.instance_id,
+                    func.lower(Database.schema_name) == schema,
+                )
+            )
+            if home is not None
+            else None
+        ) or 0
+    found = s.scalar(
+        select(DbColumn.column_type)
+        .join(DbTable, DbTable.table_id == DbColumn.table_id)
+        .where(
+            DbTable.db_id == db_id,
+            func.lower(DbTable.name) == table,
+            func.lower(DbColumn.name) == item.column.lower(),
+        )
+    )
+    return str(found or "").lower().startswith("timestamp")
+
+
+def statements(s: Session, order: Order, db_id: int, engine: str, fired: datetime) -> list[str]:
+    """The DELETEs a run fired at ``fired`` runs in database ``db_id``, one per item."""
+    return [statement(item, engine, fired, zoned(s, db_id, item)) for item in items_of(order)]
+
+
+def script(s: Session, order: Order, engine: str, fired: datetime) -> str:
+    """The DELETEs as one script for the ticket's databases on ``engine`` (the precheck's)."""
+    dbs = [
+        db.db_id
+        for db, inst in orders.databases_of(s, order.order_id)
+        if inst.instance_type == engine
+    ]
+    return "".join(f"{one};\n" for one in statements(s, order, dbs[0] if dbs else 0, engine, fired))
 
 
 def optimize_every(order: Order) -> int:
@@ -139,15 +187,11 @@ class Schedule:
         }
         by_db: dict[int, list[Statement]] = {}
         for db, inst in orders.databases_of(s, order.order_id):
-            for number, item in enumerate(items_of(order), start=1):
-                by_db.setdefault(db.db_id, []).append(
-                    Statement(
-                        number,
-                        statement(item, inst.instance_type, fire),
-                        "DELETE",
-                        counted.get((db.db_id, number), 0),
-                    )
-                )
+            written = statements(s, order, db.db_id, inst.instance_type, fire)
+            by_db[db.db_id] = [
+                Statement(number, text, "DELETE", counted.get((db.db_id, number), 0))
+                for number, text in enumerate(written, start=1)
+            ]
         run.job_id = execution.open_execution(s, order, plan, by_db).job_id
         s.flush()
 

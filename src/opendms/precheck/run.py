@@ -255,7 +255,7 @@ def _scripts(s: Session, means: Means, order: Order, engines: set[str]) -> dict[
     written for each (as they would run now), any other ticket's SQL is the same for all."""
     if order.plugin_type == "DC_CRON_CLEAR":
         try:
-            return {e: cleanup_script(order, e, utcnow()) for e in engines}
+            return {e: cleanup_script(s, order, e, utcnow()) for e in engines}
         except CleanupRefused as exc:
             raise StepFailed(str(exc)) from None
     script = _script(s, means, order)

@@ -7,7 +7,8 @@ neither end the statement nor add another. The cutoff is a literal fixed when a 
 created, so a run resumed after a crash deletes exactly what it set out to.
 
 A column of epoch numbers (``TimeUnit`` SECONDS or MILLISECONDS) is compared with the
-cutoff as a number; any other column with the cutoff as ``YYYY-MM-DD HH:MM:SS`` (UTC).
+cutoff as a number; a column of instants (``timestamptz``, MySQL ``TIMESTAMP``) with the
+instant, whatever the session's time zone; a DATETIME with the UTC wall-clock time.
 """
 
 from __future__ import annotations
@@ -61,21 +62,32 @@ def _filter(text: str, dialect: str) -> exp.Condition:
     return found[0]
 
 
-def cutoff(item: Item, fired: datetime) -> exp.Expression:
-    """The literal rows older than which go: ``RemainDays`` before ``fired`` (UTC)."""
+def cutoff(item: Item, fired: datetime, engine: str, zoned: bool = False) -> exp.Expression:
+    """What rows older than go: the instant ``RemainDays`` before ``fired`` (UTC).
+
+    Epoch columns get the number. A column that holds instants gets that instant whatever
+    the session's time zone: PostgreSQL reads a string with a ``+00:00`` offset as such for
+    ``timestamptz`` (and ignores it for ``timestamp``), MySQL's ``FROM_UNIXTIME`` gives it in
+    the session's zone, as a ``TIMESTAMP`` column is compared (``zoned``). A plain DATETIME
+    is compared with the UTC wall-clock time."""
     at = fired - timedelta(days=item.remain_days)
-    if item.time_unit is None:
-        return exp.Literal.string(f"{at:%Y-%m-%d %H:%M:%S}")
     seconds = int(at.replace(tzinfo=UTC).timestamp())
-    return exp.Literal.number(seconds * 1000 if item.time_unit == "MILLISECONDS" else seconds)
+    if item.time_unit is not None:
+        return exp.Literal.number(seconds * 1000 if item.time_unit == "MILLISECONDS" else seconds)
+    if engine == "postgresql":
+        return exp.Literal.string(f"{at:%Y-%m-%d %H:%M:%S}+00:00")
+    if zoned:
+        return exp.Anonymous(this="FROM_UNIXTIME", expressions=[exp.Literal.number(seconds)])
+    return exp.Literal.string(f"{at:%Y-%m-%d %H:%M:%S}")
 
 
-def statement(item: Item, engine: str, fired: datetime) -> str:
-    """``DELETE FROM table WHERE column < cutoff [AND (FilterSQL)]`` in ``engine``'s SQL."""
+def statement(item: Item, engine: str, fired: datetime, zoned: bool = False) -> str:
+    """``DELETE FROM table WHERE column < cutoff [AND (FilterSQL)]`` in ``engine``'s SQL;
+    ``zoned``: the column is a MySQL/MariaDB TIMESTAMP."""
     dialect = DIALECTS.get(engine, "mysql")
     table = _name(item.table, "TableName", dialect)
     column = exp.column(item.column, quoted=True)
-    condition: exp.Condition = exp.LT(this=column, expression=cutoff(item, fired))
+    condition: exp.Condition = exp.LT(this=column, expression=cutoff(item, fired, engine, zoned))
     if item.filter_sql and item.filter_sql.strip():
         condition = exp.and_(condition, exp.paren(_filter(item.filter_sql, dialect)))
     return exp.delete(table).where(condition).sql(dialect=dialect)
