@@ -24,6 +24,7 @@ from opendms.approvals import flow, rule_sets, rules, templates
 from opendms.catalog import service as catalog
 from opendms.config import Settings
 from opendms.errors import DESCRIPTIONS, DmsError
+from opendms.execution import cleanup
 from opendms.execution import service as execution
 from opendms.files import service as files
 from opendms.files.storage import FileStore
@@ -368,6 +369,30 @@ def instance_sync(
         out.print(f"Instance {inst.instance_id}: {dbs} databases, synced")
 
 
+@instance_app.command("throttle")
+def instance_throttle(
+    instance_id: Annotated[int, typer.Argument(help="InstanceId.")],
+    max_running: Annotated[
+        int | None, typer.Option(help="Hold back while more statements than this run.")
+    ] = None,
+    max_lag: Annotated[
+        float | None, typer.Option(help="Hold back while a replica lags more (seconds).")
+    ] = None,
+    replica: Annotated[
+        int | None, typer.Option(help="InstanceId of a replica of this instance to watch.")
+    ] = None,
+    tid: TidOpt = None,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """When lock-free changes and cleanups on an instance pause between chunks."""
+    with runtime(data_dir, database_url) as rt, rt.store.session() as s:
+        found = catalog.set_throttle(
+            s, _default_tid(s, tid), instance_id, max_running, max_lag, replica
+        )
+        print(json.dumps(found))
+
+
 # ------------------------------------------------------------------ tickets
 
 UidOpt = Annotated[str | None, typer.Option("--uid", help="Act as this user (default: an ADMIN).")]
@@ -420,6 +445,10 @@ def order_create(
     rows: Annotated[int, typer.Option(help="Estimated affected rows (with --sql).")] = 0,
     related: Annotated[str, typer.Option(help="Related UserIds, comma-separated.")] = "",
     attachment: Annotated[str | None, typer.Option(help="AttachmentKey to attach.")] = None,
+    optimize_every: Annotated[
+        int | None,
+        typer.Option(help="DC_CRON_CLEAR: reclaim space (OPTIMIZE TABLE, VACUUM) every N runs."),
+    ] = None,
     uid: UidOpt = None,
     tid: TidOpt = None,
     data_dir: DataDir = None,
@@ -432,6 +461,10 @@ def order_create(
         params = _shortcut_params(kind, db, sql, rows)
     else:
         raise CliError("give --param, or --db with --sql")
+    if optimize_every is not None:
+        if kind != "DC_CRON_CLEAR" or not isinstance(params, dict):
+            raise CliError("--optimize-every is for DC_CRON_CLEAR tickets")
+        params["OptimizeTableAfterEveryClearTimes"] = optimize_every
     try:
         related_ids = [int(p) for p in related.split(",") if p.strip()]
     except ValueError as exc:
@@ -747,6 +780,75 @@ def order_execute(
         caller = service.caller_for(s, _default_tid(s, tid), uid)
         job = execution.execute(s, caller, order_id, execution.plan_from(detail))
         out.print(f"Ticket {order_id}: execution {job.job_id} queued")
+
+
+def _steer(
+    order_id: int,
+    job: int | None,
+    act: str,
+    uid: str | None,
+    tid: int | None,
+    data_dir: Path | None,
+    database_url: str | None,
+) -> None:
+    with runtime(data_dir, database_url) as rt, rt.store.session() as s:
+        caller = service.caller_for(s, _default_tid(s, tid), uid)
+        how = execution.pause if act == "paused" else execution.restart
+        done = how(s, caller, order_id, "SINGLE" if job else "ALL", job)
+        out.print(f"Ticket {order_id}: SQL jobs {', '.join(str(j.sql_job_id) for j in done)} {act}")
+
+
+JobOpt = Annotated[int | None, typer.Option("--job", help="Only this SQL job (JobId).")]
+
+
+@order_app.command("pause")
+def order_pause(
+    order_id: Annotated[int, typer.Argument(help="OrderId.")],
+    job: JobOpt = None,
+    uid: UidOpt = None,
+    tid: TidOpt = None,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Pause an execution between statements (or chunks)."""
+    _steer(order_id, job, "paused", uid, tid, data_dir, database_url)
+
+
+@order_app.command("restart")
+def order_restart(
+    order_id: Annotated[int, typer.Argument(help="OrderId.")],
+    job: JobOpt = None,
+    uid: UidOpt = None,
+    tid: TidOpt = None,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Go on with a paused execution, or retry a failed one."""
+    _steer(order_id, job, "restarted", uid, tid, data_dir, database_url)
+
+
+@order_app.command("cleanup")
+def order_cleanup(
+    order_id: Annotated[int, typer.Argument(help="OrderId of a DC_CRON_CLEAR ticket.")],
+    uid: UidOpt = None,
+    tid: TidOpt = None,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """A cleanup ticket's schedule and its runs, newest first."""
+    with runtime(data_dir, database_url) as rt, rt.store.session() as s:
+        caller = service.caller_for(s, _default_tid(s, tid), uid)
+        config = cleanup.config(s, caller, order_id)
+        out.print(
+            f"cron {config.cron_format}: {config.status or 'never ran'}, {config.call_times} "
+            f"runs, next {config.next_call or '-'}, window {config.duration_hours or 'none'} h, "
+            f"space reclaimed every {config.optimize_every or '-'} runs ({config.reclaims} so far)"
+        )
+        runs, _ = cleanup.history(s, caller, order_id, 1, 50)
+        table = Table("Created", "Task group", "Status", "Rows deleted")
+        for r in runs:
+            table.add_row(str(r.run.created_at), str(r.run.job_id or "-"), r.status, str(r.rows))
+        out.print(table)
 
 
 @jobs_app.command("run")

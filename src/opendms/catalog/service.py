@@ -3,6 +3,7 @@ sync keeps the ids of databases and tables that still exist (tickets refer to th
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -324,6 +325,37 @@ def delete_instance(s: Session, tid: int, host: str, port: int, sid: str | None)
     )
     s.delete(inst)
     s.flush()
+
+
+def set_throttle(
+    s: Session,
+    tid: int,
+    instance_id: int,
+    max_running: int | None,
+    max_lag_seconds: float | None,
+    replica_instance_id: int | None,
+) -> dict[str, Any]:
+    """When chunked changes on the instance hold back (``execution.pace.Limits``): more than
+    ``max_running`` statements running, or a replica lagging more than ``max_lag_seconds``;
+    ``replica_instance_id``: a registered instance replicating from this one, to watch. None
+    leaves a setting as it was; the result is what is now set."""
+    inst = get_instance(s, tid, instance_id)
+    found: dict[str, Any] = json.loads(inst.throttle or "{}")
+    if max_running is not None:
+        if max_running < 1:
+            raise DmsError(ErrorCode.INVALID_PARAMETER, "max_running must be at least 1.")
+        found["max_running"] = max_running
+    if max_lag_seconds is not None:
+        if not 0 < max_lag_seconds <= 86400:
+            raise DmsError(ErrorCode.INVALID_PARAMETER, "max_lag_seconds must be in (0, 86400].")
+        found["max_lag_seconds"] = max_lag_seconds
+    if replica_instance_id is not None:
+        if replica_instance_id == instance_id:
+            raise DmsError(ErrorCode.INVALID_PARAMETER, "An instance is not its own replica.")
+        get_instance(s, tid, replica_instance_id)  # of the same tenant
+        found["replica_instance_id"] = replica_instance_id
+    inst.throttle = json.dumps(found)
+    return found
 
 
 def sync_instance(

@@ -337,6 +337,8 @@ def status_desc(s: Session, order: Order) -> str:
             return f"Execution failed: {failure}" if failure else "Execution failed"
         if job is not None and job.state == "queued" and job.attempts == 0:
             return f"Scheduled for {job.run_after:%Y-%m-%d %H:%M:%S} (UTC)"
+        if job is not None and job.state == "paused":
+            return "Execution paused"
     return STATUS_DESC.get(order.status_code, order.status_code)
 
 
@@ -344,7 +346,7 @@ def cancel_jobs(s: Session, order_id: int) -> None:
     """Work not yet done for a ticket that will not go on."""
     s.execute(
         update(Job)
-        .where(Job.order_id == order_id, Job.state.in_(("queued", "running")))
+        .where(Job.order_id == order_id, Job.state.in_(("queued", "running", "paused")))
         .values(state="cancelled", updated_at=utcnow())
     )
 

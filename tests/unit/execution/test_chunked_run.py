@@ -16,9 +16,10 @@ from opendms.execution import service as execution
 from opendms.execution.chunked import Progress
 from opendms.execution.pace import Pace
 from opendms.identity.secrets import SecretBox
+from opendms.orders import service as orders
 from opendms.precheck import service as precheck
 from opendms.store.db import Store
-from opendms.store.models import SqlJob, SqlJobDetail
+from opendms.store.models import Job, Order, SqlJob, SqlJobDetail
 from opendms.targets.demo import ensure_demo_target
 from tests.approval_world import World
 
@@ -98,3 +99,18 @@ def test_the_precheck_refuses_what_cannot_be_chunked(world: World) -> None:
         steps = {v.step: v for v in precheck.steps(s, order_id)}
     assert steps["SQL_TYPE_CHECK"].status == "FAIL"
     assert "NOT_CHUNKABLE" in steps["SQL_TYPE_CHECK"].tip
+
+
+def test_a_paused_execution_says_so_and_closing_the_ticket_cancels_it(world: World) -> None:
+    order_id = approved(world, BUMP_ALL)
+    job_id = start(world, order_id)
+    with world.store.session() as s:
+        execution.pause(s, world.as_("alice"), order_id, "ALL", None)
+    world.run_jobs()
+    with world.store.session() as s:
+        order = s.get(Order, order_id)
+        assert order is not None and orders.status_desc(s, order) == "Execution paused"
+        orders.close_order(s, world.as_("alice"), order_id, "not needed after all")
+    with world.store.session() as s:
+        job = s.get(Job, job_id)
+        assert job is not None and job.state == "cancelled"
