@@ -7,6 +7,8 @@ helper says so, in the calling thread."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -14,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from opendms.approvals import flow
+from opendms.approvals import flow, rule_sets
 from opendms.catalog import permissions
 from opendms.catalog import service as catalog
 from opendms.files.storage import FileStore
@@ -30,7 +32,9 @@ from opendms.store.db import Store
 from opendms.store.models import Instance, Order, User, WebhookDelivery, utcnow
 from opendms.targets.base import TargetPolicy
 from opendms.targets.demo import ensure_demo_target
+from tests.conftest import mysql_database, pg_database
 
+SERVERS = TargetPolicy("127.0.0.1")  # the test MariaDB and PostgreSQL
 PEOPLE = (
     ("admin", "1", "ADMIN"),
     ("dba", "2", "DBA"),
@@ -101,6 +105,58 @@ class World:
         world.own("owen", "olga")
         world.may_change("alice")
         return world
+
+    @classmethod
+    @contextmanager
+    def on_server(
+        cls,
+        engine: str,
+        store: Store,
+        box: SecretBox,
+        workdir: Path,
+        prepare: Callable[[Any], None] | None = None,
+    ) -> Iterator[tuple[World, str, Any]]:
+        """A fresh database on the test MariaDB or PostgreSQL, ``prepare(connection)`` run
+        on it first, and a world on it: (the world, the database's name, an autocommit
+        connection to it). The database is dropped afterwards."""
+        if engine == "mariadb":
+            with mysql_database() as (name, conn):
+                if prepare is not None:
+                    prepare(conn)
+                spec = catalog.InstanceSpec(
+                    instance_type="mariadb", host="127.0.0.1", port=3306, database_user="root"
+                )
+                yield cls.on(store, box, spec, SERVERS, workdir, ("def", name)), name, conn
+        else:
+            with pg_database() as (name, conn):
+                if prepare is not None:
+                    prepare(conn)
+                spec = catalog.InstanceSpec(
+                    instance_type="postgresql",
+                    host="127.0.0.1",
+                    port=5432,
+                    sid=name,
+                    database_user="postgres",
+                )
+                yield cls.on(store, box, spec, SERVERS, workdir, (name, "public")), name, conn
+
+    def sync(self) -> None:
+        """The catalog reads the world's database again (tables a test made since)."""
+        with self.store.session() as s:
+            catalog.sync_database(s, self.means.secrets, self.means.targets, self.tid, self.db_id)
+
+    def free_of_approval(self, *ticket_types: str) -> World:
+        """A rule set on the world's instance under which tickets of ``ticket_types`` need
+        no approval: submitted, they are Approved."""
+        rules = (
+            "templates: {LOW: DBA, MIDDLE: DBA, HIGH: DBA, HIGHEST: DBA}\n"
+            "rules:\n  - name: tests need no approval\n"
+            f"    when: {{ticket_types: [{', '.join(ticket_types)}]}}\n    risk: NONE\n"
+        )
+        with self.store.session() as s:
+            rule_sets.load(s, self.tid, "free", rules)
+            rule_sets.assign(s, self.tid, self.instance_id, "free")
+        return self
 
     def may_change(self, *names: str) -> None:
         """Grant CORRECT on the demo database (what a committer's precheck asks for)."""

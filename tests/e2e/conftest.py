@@ -650,6 +650,34 @@ def wait_for(what: str, check: Callable[[], Any], timeout: float = 120.0) -> Any
         time.sleep(0.05)
 
 
+def register_target(
+    server: Server, admin: Dms, name: str, where: dict[str, Any], alias: str, rules: str
+) -> int:
+    """Database ``name`` (of ``target_database``) as an instance registered by ``admin``, its
+    DBA, with the rule set ``rules`` (YAML) loaded as "free" for it: the database's DbId."""
+    path = server.data_dir.parent / f"{alias}.rules.yaml"
+    path.write_text(rules, encoding="utf-8")
+    cli_batch(server, [["rules", "load", str(path), "--name", "free"]])
+    me = admin.call("GetUser", uid=server.admin.uid)
+    assert me.success is True, admin.last_raw
+    added = admin.call(
+        "AddInstance",
+        instance_alias=alias,
+        instance_source="VPC_IDC",
+        network_type="VPC",
+        env_type="product",
+        safe_rule="free",
+        query_timeout=60,
+        export_timeout=600,
+        dba_id=int(me.user.user_id),
+        host="127.0.0.1",
+        database_password="",
+        **where,
+    )
+    assert added.success is True, admin.last_raw
+    return database_id(admin, name, where["port"])
+
+
 def database_id(admin: Dms, name: str, port: int) -> int:
     """The DbId of the test database: schema ``name`` on MariaDB, ``name``.public on
     PostgreSQL."""

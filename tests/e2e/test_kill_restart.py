@@ -5,16 +5,13 @@ MariaDB and on PostgreSQL. Everything goes through the official SDK."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from tests.e2e.conftest import (
     Dms,
-    cli_batch,
-    database_id,
     file_change,
     prechecked,
+    register_target,
     running_server,
     target_database,
     wait_for,
@@ -33,7 +30,7 @@ rules:
 
 
 @pytest.mark.parametrize("engine", ["mariadb", "postgresql"])
-def test_a_killed_server_finishes_the_ticket_exactly_once(engine: str, tmp_path: Path) -> None:
+def test_a_killed_server_finishes_the_ticket_exactly_once(engine: str) -> None:
     env = {"OPENDMS_JOB_THREADS": "1", "OPENDMS_JOB_LEASE_SECONDS": "3"}
     setup = (
         [
@@ -48,27 +45,7 @@ def test_a_killed_server_finishes_the_ticket_exactly_once(engine: str, tmp_path:
     )
     with target_database(engine, *setup) as (name, query, where), running_server(env) as server:
         admin = Dms(server, server.admin, "v3")
-        rules = tmp_path / "free.yaml"
-        rules.write_text(FREE, encoding="utf-8")
-        cli_batch(server, [["rules", "load", str(rules), "--name", "free"]])
-        me = admin.call("GetUser", uid=server.admin.uid)
-        assert me.success is True, admin.last_raw
-        added = admin.call(
-            "AddInstance",
-            instance_alias=f"crash-{engine}",
-            instance_source="VPC_IDC",
-            network_type="VPC",
-            env_type="product",
-            safe_rule="free",
-            query_timeout=60,
-            export_timeout=600,
-            dba_id=int(me.user.user_id),
-            host="127.0.0.1",
-            database_password="",
-            **where,
-        )
-        assert added.success is True, admin.last_raw
-        db_id = database_id(admin, name, where["port"])
+        db_id = register_target(server, admin, name, where, f"crash-{engine}", FREE)
 
         script = "\n".join(f"UPDATE t SET n = n + 1 WHERE id = {k};" for k in range(1, ROWS + 1))
         order_id = file_change(admin, db_id, script, ROWS, "crash test", ExecMode="COMMITOR")

@@ -11,7 +11,6 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -21,9 +20,8 @@ from alibabacloud_dms_enterprise20181101 import models as dms_models
 
 from tests.e2e.conftest import (
     Dms,
-    cli_batch,
-    database_id,
     prechecked,
+    register_target,
     running_server,
     target_database,
     wait_for,
@@ -88,7 +86,7 @@ def job_status(admin: Dms, order_id: int) -> str:
 
 
 @pytest.mark.parametrize("engine", ["mariadb", "postgresql"])
-def test_a_million_rows_lock_free_paused_restarted_and_killed(engine: str, tmp_path: Path) -> None:
+def test_a_million_rows_lock_free_paused_restarted_and_killed(engine: str) -> None:
     env = {
         "OPENDMS_JOB_THREADS": "1",
         "OPENDMS_JOB_LEASE_SECONDS": "3",
@@ -110,26 +108,7 @@ def test_a_million_rows_lock_free_paused_restarted_and_killed(engine: str, tmp_p
     )
     with target_database(engine, *fill) as (name, query, where), running_server(env) as server:
         admin = Dms(server, server.admin, "v3")
-        rules = tmp_path / "free.yaml"
-        rules.write_text(FREE, encoding="utf-8")
-        cli_batch(server, [["rules", "load", str(rules), "--name", "free"]])
-        me = admin.call("GetUser", uid=server.admin.uid)
-        added = admin.call(
-            "AddInstance",
-            instance_alias=f"chunk-{engine}",
-            instance_source="VPC_IDC",
-            network_type="VPC",
-            env_type="product",
-            safe_rule="free",
-            query_timeout=60,
-            export_timeout=600,
-            dba_id=int(me.user.user_id),
-            host="127.0.0.1",
-            database_password="",
-            **where,
-        )
-        assert added.success is True, admin.last_raw
-        db_id = database_id(admin, name, where["port"])
+        db_id = register_target(server, admin, name, where, f"chunk-{engine}", FREE)
 
         param = dms_models.CreateFreeLockCorrectOrderRequestParam().from_map(
             {

@@ -22,10 +22,9 @@ from tests.e2e.conftest import (
     Dms,
     _stop,
     _wait_until_listening,
-    cli_batch,
-    database_id,
     free_port,
     prechecked,
+    register_target,
     running_server,
     target_database,
     wait_for,
@@ -71,26 +70,7 @@ def test_a_cleanup_runs_on_schedule_once_per_fire_time(tmp_path: Path) -> None:
     env = {"OPENDMS_JOB_THREADS": "2", "OPENDMS_JOB_LEASE_SECONDS": "3"}
     with target_database("mariadb", *SETUP) as (name, query, where), running_server(env) as server:
         admin = Dms(server, server.admin, "v3")
-        rules = tmp_path / "free.yaml"
-        rules.write_text(FREE, encoding="utf-8")
-        cli_batch(server, [["rules", "load", str(rules), "--name", "free"]])
-        me = admin.call("GetUser", uid=server.admin.uid)
-        added = admin.call(
-            "AddInstance",
-            instance_alias="cleanup",
-            instance_source="VPC_IDC",
-            network_type="VPC",
-            env_type="product",
-            safe_rule="free",
-            query_timeout=60,
-            export_timeout=600,
-            dba_id=int(me.user.user_id),
-            host="127.0.0.1",
-            database_password="",
-            **where,
-        )
-        assert added.success is True, admin.last_raw
-        db_id = database_id(admin, name, where["port"])
+        db_id = register_target(server, admin, name, where, "cleanup", FREE)
 
         param = dms_models.CreateDataCronClearOrderRequestParam().from_map(
             {

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from opendms.execution.pace import Gauge, Pace
+from opendms.execution.pace import Gauge, Pace, Sizer
 from opendms.execution.walk import Position, advance, begin_walk
 from opendms.sql.chunks import Chunking
 from opendms.targets.base import Change, StatementError
@@ -53,6 +53,7 @@ def stride(
     began_stride = time.monotonic()
     position = begin_walk(change, key)
     done = Stride(position, size)
+    sizer = Sizer(pace, size)
     while not done.position.done:  # at least one chunk, then until time is up
         why = gauge.hold()
         if why is not None:
@@ -63,13 +64,13 @@ def stride(
             done.position, _ = advance(change, plan, key, done.size, run)
         except StatementError as exc:
             if exc.lost_lock:
-                done.lost, done.size = exc.message, max(1, done.size // 2)
+                done.lost, done.size = exc.message, max(1, sizer.size // 2)
             else:
                 done.failed = exc.message
             break
         took = time.perf_counter() - began
         done.seconds.append(took)
-        done.size = pace.next_size(done.size, took)
+        done.size = sizer.took(took)
         if time.monotonic() >= until:
             break
         if pace.rest(took) > 0 and not done.position.done:

@@ -23,8 +23,6 @@ import pymysql
 import pytest
 from sqlalchemy import select
 
-from opendms.approvals import rule_sets
-from opendms.catalog import service as catalog
 from opendms.execution import files
 from opendms.execution import service as execution
 from opendms.execution.chunked import Progress
@@ -34,22 +32,13 @@ from opendms.precheck import service as precheck
 from opendms.sql.script import split
 from opendms.store.db import Store
 from opendms.store.models import Job, Order, SqlJob, SqlJobDetail
-from opendms.targets.base import Endpoint, TargetPolicy
+from opendms.targets.base import Endpoint
 from opendms.targets.registry import connector_for
 from tests.approval_world import World
-from tests.conftest import mysql_database, pg_database
 from tests.integration.sql.test_backup_servers import NASTY, rows_of
 
 pytestmark = pytest.mark.integration
 
-FREE = """
-templates: {LOW: DBA, MIDDLE: DBA, HIGH: DBA, HIGHEST: DBA}
-rules:
-  - name: tests need no approval
-    when: {ticket_types: [DC_COMMON, DC_CHUNK]}
-    risk: NONE
-"""
-POLICY = TargetPolicy("127.0.0.1")
 # Small chunks, so that a table of a few hundred rows takes many of them; 37 is prime, so
 # chunk ends fall on every position of a composite key's second column.
 SMALL = Pace(first_chunk_rows=37, max_chunk_rows=37)
@@ -107,8 +96,7 @@ class Server:
 
     def sync(self) -> None:
         """The catalog reads the tables a test made (their keys decide how chunks are cut)."""
-        with self.world.store.session() as s:
-            catalog.sync_database(s, self.box, POLICY, self.world.tid, self.world.db_id)
+        self.world.sync()
 
     def pace(self, pace: Pace) -> None:
         self.world.means = dataclasses.replace(self.world.means, pace=pace)
@@ -169,35 +157,12 @@ class Server:
             return found
 
 
-def _free(world: World) -> World:
-    with world.store.session() as s:
-        rule_sets.load(s, world.tid, "free", FREE)
-        rule_sets.assign(s, world.tid, world.instance_id, "free")
-    return world
-
-
 @pytest.fixture(params=["mariadb", "postgresql"])
 def server(
     request: pytest.FixtureRequest, store: Store, box: SecretBox, tmp_path: Path
 ) -> Iterator[Server]:
-    if request.param == "mariadb":
-        with mysql_database() as (name, conn):
-            spec = catalog.InstanceSpec(
-                instance_type="mariadb", host="127.0.0.1", port=3306, database_user="root"
-            )
-            world = World.on(store, box, spec, POLICY, tmp_path, ("def", name))
-            yield Server("mariadb", name, conn, _free(world), box)
-    else:
-        with pg_database() as (name, conn):
-            spec = catalog.InstanceSpec(
-                instance_type="postgresql",
-                host="127.0.0.1",
-                port=5432,
-                sid=name,
-                database_user="postgres",
-            )
-            world = World.on(store, box, spec, POLICY, tmp_path, (name, "public"))
-            yield Server("postgresql", name, conn, _free(world), box)
+    with World.on_server(request.param, store, box, tmp_path) as (world, name, conn):
+        yield Server(request.param, name, conn, world.free_of_approval("DC_CHUNK"), box)
 
 
 def _series(server: Server, count: int) -> str:

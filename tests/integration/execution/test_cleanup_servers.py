@@ -19,8 +19,6 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from opendms.approvals import rule_sets
-from opendms.catalog import service as catalog
 from opendms.errors import DmsError
 from opendms.execution import cleanup
 from opendms.execution.chunked import Progress
@@ -31,41 +29,14 @@ from opendms.jobs.runner import Runner
 from opendms.precheck import service as precheck
 from opendms.store.db import Store
 from opendms.store.models import CronRun, Job, SqlJob, SqlJobDetail, utcnow
-from opendms.targets.base import TargetPolicy
 from opendms.tickets import cron
 from tests.approval_world import World
-from tests.conftest import mysql_database, pg_database
+from tests.clock import Clock
 
 pytestmark = pytest.mark.integration
 
-FREE = """
-templates: {LOW: DBA, MIDDLE: DBA, HIGH: DBA, HIGHEST: DBA}
-rules:
-  - name: tests need no approval
-    when: {ticket_types: [DC_CRON_CLEAR]}
-    risk: NONE
-"""
-POLICY = TargetPolicy("127.0.0.1")
 DAILY = "0 0 2 * * ?"  # 02:00 every day (UTC)
 ROW = 24 * 3600 // 10  # test 1's rows: one every 0.1 day
-
-
-class Clock:
-    """The real time, moved forward by hand: jobs queued at the real time stay due."""
-
-    def __init__(self) -> None:
-        self.ahead = timedelta(0)
-
-    def __call__(self) -> datetime:
-        return utcnow() + self.ahead
-
-    @property
-    def now(self) -> datetime:
-        return self()
-
-    @now.setter
-    def now(self, at: datetime) -> None:
-        self.ahead = max(timedelta(0), at - utcnow())
 
 
 def fires(n: int) -> list[datetime]:
@@ -137,8 +108,7 @@ class Server:
 
     def sync(self) -> None:
         """The catalog reads the tables a test made (their keys decide how chunks are cut)."""
-        with self.world.store.session() as s:
-            catalog.sync_database(s, self.box, POLICY, self.world.tid, self.world.db_id)
+        self.world.sync()
 
     # ------------------------------------------------------------ the service
 
@@ -264,38 +234,12 @@ class Server:
         return latest
 
 
-def _free(world: World) -> World:
-    with world.store.session() as s:
-        rule_sets.load(s, world.tid, "free", FREE)
-        rule_sets.assign(s, world.tid, world.instance_id, "free")
-    return world
-
-
 @contextmanager
 def _server(engine: str, store: Store, box: SecretBox, tmp_path: Path) -> Iterator[Server]:
-    clock = Clock()
-    if engine == "mariadb":
-        with mysql_database() as (name, conn):
-            spec = catalog.InstanceSpec(
-                instance_type="mariadb", host="127.0.0.1", port=3306, database_user="root"
-            )
-            world = World.on(store, box, spec, POLICY, tmp_path, ("def", name))
-            server = Server("mariadb", name, conn, _free(world), box, clock)
-            server.build_runner()
-            yield server
-    else:
-        with pg_database() as (name, conn):
-            spec = catalog.InstanceSpec(
-                instance_type="postgresql",
-                host="127.0.0.1",
-                port=5432,
-                sid=name,
-                database_user="postgres",
-            )
-            world = World.on(store, box, spec, POLICY, tmp_path, (name, "public"))
-            server = Server("postgresql", name, conn, _free(world), box, clock)
-            server.build_runner()
-            yield server
+    with World.on_server(engine, store, box, tmp_path) as (world, name, conn):
+        server = Server(engine, name, conn, world.free_of_approval("DC_CRON_CLEAR"), box, Clock())
+        server.build_runner()
+        yield server
 
 
 @pytest.fixture(params=["mariadb", "postgresql"])

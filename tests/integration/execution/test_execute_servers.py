@@ -5,7 +5,7 @@ given, and keys the database made), one statement per transaction and all in one
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,8 +13,6 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from opendms.approvals import rule_sets
-from opendms.catalog import service as catalog
 from opendms.execution import files
 from opendms.execution import service as execution
 from opendms.identity.secrets import SecretBox
@@ -22,20 +20,11 @@ from opendms.precheck import service as precheck
 from opendms.sql.script import split
 from opendms.store.db import Store
 from opendms.store.models import Order, SqlJob, SqlJobDetail
-from opendms.targets.base import TargetPolicy
 from tests.approval_world import World
-from tests.conftest import mysql_database, pg_database
 from tests.integration.sql.test_backup_servers import NASTY, rows_of
 
 pytestmark = pytest.mark.integration
 
-FREE = """
-templates: {LOW: DBA, MIDDLE: DBA, HIGH: DBA, HIGHEST: DBA}
-rules:
-  - name: tests need no approval
-    when: {ticket_types: [DC_COMMON]}
-    risk: NONE
-"""
 SNAPSHOT = "SELECT * FROM acct ORDER BY id"
 
 
@@ -55,49 +44,35 @@ class Target:
                 cur.execute(piece.text)
 
 
-def _free(world: World) -> World:
-    with world.store.session() as s:
-        rule_sets.load(s, world.tid, "free", FREE)
-        rule_sets.assign(s, world.tid, world.instance_id, "free")
-    return world
+def _prepare(engine: str) -> Callable[[Any], None]:
+    def made(conn: Any) -> None:
+        with conn.cursor() as cur:
+            if engine == "mariadb":
+                cur.execute(
+                    "CREATE TABLE acct (id INT AUTO_INCREMENT PRIMARY KEY, note VARCHAR(100),"
+                    " amount DECIMAL(12,3), at DATETIME(6), raw BLOB, n INT NOT NULL DEFAULT 0)"
+                    " ENGINE=InnoDB"
+                )
+                cur.execute("CREATE TABLE journal (id INT PRIMARY KEY, msg TEXT) ENGINE=MyISAM")
+                _fill(cur, "%s")
+            else:
+                cur.execute(
+                    "CREATE TABLE acct (id SERIAL PRIMARY KEY, note TEXT, amount NUMERIC(12,3),"
+                    " at TIMESTAMP, raw BYTEA, n INT NOT NULL DEFAULT 0)"
+                )
+                _fill(cur, "%s")
+                cur.execute("SELECT setval('acct_id_seq', 50)")
+
+    return made
 
 
 @pytest.fixture(params=["mariadb", "postgresql"])
 def target(
     request: pytest.FixtureRequest, store: Store, box: SecretBox, tmp_path: Path
 ) -> Iterator[Target]:
-    policy = TargetPolicy("127.0.0.1")
-    if request.param == "mariadb":
-        with mysql_database() as (name, conn), conn.cursor() as cur:
-            cur.execute(
-                "CREATE TABLE acct (id INT AUTO_INCREMENT PRIMARY KEY, note VARCHAR(100),"
-                " amount DECIMAL(12,3), at DATETIME(6), raw BLOB, n INT NOT NULL DEFAULT 0)"
-                " ENGINE=InnoDB"
-            )
-            cur.execute("CREATE TABLE journal (id INT PRIMARY KEY, msg TEXT) ENGINE=MyISAM")
-            _fill(cur, "%s")
-            spec = catalog.InstanceSpec(
-                instance_type="mariadb", host="127.0.0.1", port=3306, database_user="root"
-            )
-            world = World.on(store, box, spec, policy, tmp_path, ("def", name))
-            yield Target("mariadb", conn, _free(world))
-    else:
-        with pg_database() as (name, conn), conn.cursor() as cur:
-            cur.execute(
-                "CREATE TABLE acct (id SERIAL PRIMARY KEY, note TEXT, amount NUMERIC(12,3),"
-                " at TIMESTAMP, raw BYTEA, n INT NOT NULL DEFAULT 0)"
-            )
-            _fill(cur, "%s")
-            cur.execute("SELECT setval('acct_id_seq', 50)")
-            spec = catalog.InstanceSpec(
-                instance_type="postgresql",
-                host="127.0.0.1",
-                port=5432,
-                sid=name,
-                database_user="postgres",
-            )
-            world = World.on(store, box, spec, policy, tmp_path, (name, "public"))
-            yield Target("postgresql", conn, _free(world))
+    engine = request.param
+    with World.on_server(engine, store, box, tmp_path, _prepare(engine)) as (world, _, conn):
+        yield Target(engine, conn, world.free_of_approval("DC_COMMON"))
 
 
 def _fill(cur: Any, mark: str) -> None:

@@ -26,26 +26,9 @@ from opendms.store.models import CronRun, Job, utcnow
 from opendms.targets.demo import ensure_demo_target
 from opendms.tickets import cron
 from tests.approval_world import World
+from tests.clock import Clock
 
 DAILY = "0 0 2 * * ?"  # 02:00 every day
-
-
-class Clock:
-    """The real time, moved forward by hand: jobs queued at the real time stay due."""
-
-    def __init__(self) -> None:
-        self.ahead = timedelta(0)
-
-    def __call__(self) -> datetime:
-        return utcnow() + self.ahead
-
-    @property
-    def now(self) -> datetime:
-        return self()
-
-    @now.setter
-    def now(self, at: datetime) -> None:
-        self.ahead = max(timedelta(0), at - utcnow())
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from opendms.execution import pace as pace_module
-from opendms.execution.pace import Gauge, Limits, Pace
+from opendms.execution.pace import Gauge, Limits, Pace, Sizer
 from opendms.targets.base import Endpoint, Load, TargetError
 from opendms.targets.registry import connector_for
 
@@ -260,3 +260,17 @@ def test_a_sqlite_target_knows_no_load_and_never_holds_back(tmp_path: Path) -> N
     with connector_for(Endpoint("sqlite", str(path))).change(("main", "main"), 1) as change:
         assert change.load() == Load()
         assert Gauge(change, Limits(max_running=0, max_lag_seconds=0.0)).hold() is None
+
+
+# ------------------------------------------------------------------ Sizer
+
+
+def test_a_slower_chunk_cuts_the_next_at_once_a_faster_one_grows_it_slowly() -> None:
+    pace = Pace(chunk_seconds=0.1, max_chunk_rows=10**6)
+    sizer = Sizer(pace, 1000)
+    steady = sizer.took(AIM)  # on the aim: the size stays
+    assert steady == 1000
+    fast = sizer.took(AIM / 4)  # four times faster, once: a fifth of that counts
+    assert 1000 < fast < 1300
+    slow = sizer.took(2 * AIM * fast / 1000)  # twice the aim: halved at once
+    assert slow == fast // 2
