@@ -19,9 +19,10 @@ from opendms.identity.secrets import SecretBox
 from opendms.orders import service as orders
 from opendms.precheck import service as precheck
 from opendms.store.db import Store
-from opendms.store.models import Job, Order, SqlJob, SqlJobDetail
+from opendms.store.models import Job, Order, SqlJob
 from opendms.targets.demo import ensure_demo_target
 from tests.approval_world import World
+from tests.unit.execution.test_chunked_steer import the_detail
 
 BUMP_ALL = "UPDATE orders SET amount_cents = amount_cents + 1 WHERE 1=1"
 
@@ -59,17 +60,6 @@ def start(world: World, order_id: int, **detail: Any) -> int:
         return execution.execute(
             s, world.as_("alice"), order_id, execution.plan_from(detail)
         ).job_id
-
-
-def the_detail(world: World, order_id: int) -> SqlJobDetail:
-    with world.store.session() as s:
-        found = s.scalars(
-            select(SqlJobDetail)
-            .join(SqlJob, SqlJob.sql_job_id == SqlJobDetail.sql_job_id)
-            .where(SqlJob.order_id == order_id)
-        ).one()
-        s.expunge(found)
-        return found
 
 
 def test_a_chunked_update_changes_every_row_once(world: World, target: Path) -> None:
