@@ -1,0 +1,109 @@
+"""The query of an export ticket (dms-api.md A.1.6, A.4; issue 7): exactly one SELECT that
+reads and changes nothing.
+
+Refused, each with the reason: several statements; anything but a query; ``SELECT … INTO``
+(a table, or with MySQL's ``OUTFILE`` / ``DUMPFILE`` a file on the database server);
+``FOR UPDATE`` / ``FOR SHARE`` / ``LOCK IN SHARE MODE`` (row locks held for the whole
+export); a write hidden in a data-modifying ``WITH``; and functions that write, lock, stall
+or read the server's files (the review's DANGEROUS list, and sequence and setting writers).
+The export then runs in a read-only transaction as well: this check names the problem before
+approval, the transaction is the guarantee.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+import sqlglot
+from sqlglot import TokenType, exp
+from sqlglot.errors import SqlglotError
+
+from opendms.sql.review import DANGEROUS
+from opendms.sql.statements import DIALECTS, table_name
+
+# Beyond the review's DANGEROUS functions: ones that change state from inside a SELECT.
+WRITING = DANGEROUS | frozenset(
+    {
+        "nextval",
+        "setval",
+        "set_config",
+        "pg_advisory_lock",
+        "pg_advisory_xact_lock",
+        "pg_try_advisory_lock",
+        "pg_notify",
+        "lo_create",
+        "lo_unlink",
+        "pg_switch_wal",
+        "pg_reload_conf",
+        "is_free_lock",
+        "master_pos_wait",
+        "source_pos_wait",
+    }
+)
+
+
+class ExportRefused(ValueError):
+    """The text is not one read-only query; the message says why."""
+
+
+@dataclass(frozen=True)
+class ExportQuery:
+    node: exp.Query
+    tables: tuple[str, ...]  # read, as written ("t" or "db.t"), lower-cased, sorted; no CTEs
+
+
+def _into_file(text: str, dialect: str) -> str | None:
+    """MySQL's ``INTO OUTFILE`` / ``INTO DUMPFILE`` (which sqlglot does not parse)."""
+    try:
+        tokens = sqlglot.tokenize(text, read=dialect)
+    except SqlglotError:
+        return None
+    for this, after in itertools.pairwise(tokens):
+        if this.token_type == TokenType.INTO and after.text.upper() in ("OUTFILE", "DUMPFILE"):
+            return after.text.upper()
+    return None
+
+
+def _function_names(node: exp.Expression | exp.Query) -> set[str]:
+    return {
+        (str(f.this) if isinstance(f, exp.Anonymous) else f.sql_name()).lower()
+        for f in node.find_all(exp.Func)
+    }
+
+
+def export_query(text: str, engine: str) -> ExportQuery:
+    """``text`` as the one read-only query an export runs, or :class:`ExportRefused`."""
+    dialect = DIALECTS.get(engine, "mysql")
+    into_file = _into_file(text, dialect)
+    if into_file is not None:
+        raise ExportRefused(
+            f"SELECT … INTO {into_file} writes a file on the database server; an export "
+            "writes its file itself"
+        )
+    try:
+        found = [n for n in sqlglot.parse(text, read=dialect) if n is not None]
+    except SqlglotError as exc:
+        raise ExportRefused(f"it does not parse: {str(exc).splitlines()[0]}") from None
+    if len(found) != 1:
+        raise ExportRefused(f"an export runs exactly one SELECT; this has {len(found)} statements")
+    node = found[0]
+    if not isinstance(node, exp.Query):
+        raise ExportRefused(f"an export runs a SELECT, not {node.key.upper()}")
+    if node.args.get("into") is not None:
+        raise ExportRefused("SELECT … INTO creates a table; an export only reads")
+    if any(select.args.get("locks") for select in node.find_all(exp.Select)):
+        raise ExportRefused("FOR UPDATE / FOR SHARE would hold row locks for the whole export")
+    writes = [w.key.upper() for w in node.find_all(exp.Insert, exp.Update, exp.Delete, exp.Merge)]
+    if writes:
+        raise ExportRefused(f"it hides a write ({writes[0]}) inside the query")
+    called = sorted(_function_names(node) & WRITING)
+    if called:
+        raise ExportRefused(
+            f"it calls {', '.join(called)}, which changes state, locks, stalls or reads the "
+            "server's files"
+        )
+    ctes = {cte.alias_or_name.lower() for cte in node.find_all(exp.CTE)}
+    read = {table_name(t) for t in node.find_all(exp.Table)}
+    tables = tuple(sorted(name for name in read if name and name not in ctes))
+    return ExportQuery(node, tables)
