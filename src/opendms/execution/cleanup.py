@@ -156,11 +156,11 @@ class Schedule:
             now = self.clock()
             fire = cron.previous_run(expression, now)
             if fire >= job.created_at.replace(microsecond=0):  # not before it was armed
-                self._fire(s, order, fire)
+                self._fire(s, order, fire, now)
             upcoming = cron.next_run(expression, now)
         return Step(checkpoint, wait_seconds=max(0.5, (upcoming - now).total_seconds()))
 
-    def _fire(self, s: Session, order: Order, fire: datetime) -> None:
+    def _fire(self, s: Session, order: Order, fire: datetime, now: datetime) -> None:
         going = s.scalar(
             select(func.count())
             .select_from(SqlJob)
@@ -177,7 +177,8 @@ class Schedule:
             run.note = "skipped: the previous run is still going"
             return
         hours = duration_hours(order)
-        end = fire + timedelta(hours=hours) if hours else None
+        # the window opens when the run does: a fire time caught up late gets all of it
+        end = max(fire, now) + timedelta(hours=hours) if hours else None
         plan = Plan(end=f"{end:{WIRE_TIME}}" if end else None, by=order.committer_id)
         counted = {
             (p.db_id, p.number): p.sql_id

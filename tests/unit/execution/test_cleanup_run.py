@@ -200,3 +200,17 @@ def test_a_window_pauses_a_run_and_the_next_run_goes_on(
     assert total == 2 and [v.status for v in views] == ["SUCCESS", "PAUSE"]
     cut = f"{fire(2) - timedelta(days=days):%Y-%m-%d %H:%M:%S}"
     assert query(target, f"SELECT COUNT(*) FROM orders WHERE created_at < '{cut}'") == [(0,)]
+
+
+def test_a_run_caught_up_late_gets_its_whole_window(
+    world: World, target: Path, clock: Clock
+) -> None:
+    days = keeping(datetime(2026, 1, 2), fire(1))
+    order_id = cleanup_ticket(world, remain_days=days, DurationHour=1, specifyDuration=True)
+    execute: Any = world.runner.executors["execute"]
+    execute.clock = clock  # the executor sees the window on the same clock
+    clock.now = fire(1) + timedelta(hours=3)  # the server was down at the fire time
+    world.run_jobs()
+    with world.store.session() as s:
+        views, total = cleanup.history(s, world.as_("alice"), order_id, 1, 20)
+    assert (total, views[0].status) == (1, "SUCCESS")  # not failed for a window long gone
