@@ -291,8 +291,9 @@ def _detail(d: SqlJobDetail, db_id: int) -> Payload:
         "Log": d.log,
         "Skip": False,
     }
-    if d.progress and d.progress != "{}":  # a chunked statement
-        row.update(Progress.loads(d.progress).wire())
+    progress = Progress.of(d.progress)
+    if progress is not None:  # a chunked statement
+        row.update(progress.wire())
     return {k: v for k, v in row.items() if v is not None}
 
 

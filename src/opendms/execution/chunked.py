@@ -97,6 +97,11 @@ class Progress:
     lost_locks: int = 0  # lost lock fights in a row
 
     @classmethod
+    def of(cls, text: str | None) -> Progress | None:
+        """A statement's stored progress; None for one not run in chunks (it keeps none)."""
+        return cls.loads(text) if text and text != "{}" else None
+
+    @classmethod
     def loads(cls, text: str | None) -> Progress:
         found = json.loads(text or "{}")
         known = {k: found[k] for k in cls.__dataclass_fields__ if k in found}

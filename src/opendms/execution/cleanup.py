@@ -16,11 +16,11 @@ time is recorded as skipped rather than piling a second run onto the same rows.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -202,12 +202,17 @@ def run_finished(s: Session, order: Order, job: Job) -> None:
     every = optimize_every(order)
     if not every:
         return
-    succeeded = sum(
-        1
-        for run in s.scalars(select(CronRun).where(CronRun.order_id == order.order_id))
-        if run.job_id is not None and execution.group_status(s, run.job_id) == "SUCCESS"
+    unfinished = select(SqlJob.group_id).where(SqlJob.status.not_in(("SUCCESS", "DELETE")))
+    succeeded = s.scalar(  # runs whose group_status is SUCCESS, counted in one query
+        select(func.count())
+        .select_from(CronRun)
+        .where(
+            CronRun.order_id == order.order_id,
+            CronRun.job_id.in_(select(SqlJob.group_id).where(SqlJob.status == "SUCCESS")),
+            CronRun.job_id.not_in(unfinished),
+        )
     )
-    if succeeded % every == 0:
+    if succeeded and succeeded % every == 0:
         s.add(Job(order_id=order.order_id, kind=RECLAIM, spec=json.dumps({"group": job.job_id})))
 
 
@@ -253,10 +258,9 @@ class RunView:
     rows: int
 
 
-def _runs(s: Session, order_id: int) -> Iterable[CronRun]:
-    return s.scalars(
-        select(CronRun).where(CronRun.order_id == order_id).order_by(CronRun.fire_at.desc())
-    )
+def _runs(order_id: int) -> Select[CronRun]:
+    """The ticket's fire times, newest first."""
+    return select(CronRun).where(CronRun.order_id == order_id).order_by(CronRun.fire_at.desc())
 
 
 def _view(s: Session, run: CronRun) -> RunView:
@@ -281,9 +285,9 @@ def history(
 ) -> tuple[list[RunView], int]:
     """GetDataCronClearTaskDetailList: every fire time, newest first."""
     _cleanup(s, caller, order_id)
-    runs = list(_runs(s, order_id))
-    shown = runs[(page - 1) * size : page * size]
-    return [_view(s, r) for r in shown], len(runs)
+    total = s.scalar(select(func.count()).select_from(CronRun).where(CronRun.order_id == order_id))
+    shown = s.scalars(_runs(order_id).offset((page - 1) * size).limit(size))
+    return [_view(s, r) for r in shown], int(total or 0)
 
 
 @dataclass(frozen=True)
@@ -301,12 +305,14 @@ class Config:
 def config(s: Session, caller: Caller, order_id: int) -> Config:
     """GetDataCronClearConfig: the schedule and where it stands."""
     order = _cleanup(s, caller, order_id)
-    runs = [_view(s, r) for r in _runs(s, order_id) if r.job_id is not None]
+    ran = _runs(order_id).where(CronRun.job_id.is_not(None))
+    calls = s.scalar(select(func.count()).select_from(ran.subquery()))
+    last = s.scalars(ran.limit(1)).first()
+    latest = _view(s, last) if last is not None else None
     job = schedule_job(s, order_id)
     armed = (
         job is not None and job.state in ("queued", "running") and order.status_code == "processing"
     )
-    latest = runs[0] if runs else None
     if latest is None:
         status = ""
     elif latest.status == "SUCCESS":
@@ -318,7 +324,7 @@ def config(s: Session, caller: Caller, order_id: int) -> Config:
     return Config(
         cron_format=str(_params(order)["CronFormat"]),
         status=status,
-        call_times=len(runs),
+        call_times=int(calls or 0),
         last_call=latest.run.created_at if latest else None,
         next_call=job.run_after if armed and job is not None else None,
         duration_hours=duration_hours(order) or 0,

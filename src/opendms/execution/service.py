@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -164,7 +164,7 @@ def _continue(s: Session, caller: Caller, order: Order, job: Job, plan: Plan) ->
     """The paused execution of ``order`` again, in ``plan``'s window; the backup setting
     stays what it was (half a change backed up is no backup)."""
     old = Plan(**json.loads(job.spec))
-    new = Plan(plan.start, plan.end, old.transaction, old.backup, caller.user_id)
+    new = replace(old, start=plan.start, end=plan.end, by=caller.user_id)
     job.spec = json.dumps(asdict(new))
     for sql_job in s.scalars(select(SqlJob).where(SqlJob.group_id == job.job_id)):
         if sql_job.status == "PAUSE":
@@ -349,8 +349,8 @@ def hold(s: Session, sql_job: SqlJob, why: str) -> None:
             SqlJobDetail.sql_job_id == sql_job.sql_job_id, SqlJobDetail.status != "SUCCESS"
         )
     ):
-        if detail.progress and detail.progress != "{}":
-            progress = Progress.loads(detail.progress)
+        progress = Progress.of(detail.progress)
+        if progress is not None:
             progress.state, progress.why = "PAUSED", why
             detail.progress = progress.dumps()
 
@@ -378,13 +378,13 @@ def restart(
             )
         ):
             detail.status = "INIT"
-            detail.progress = Progress.loads(detail.progress).fresh().dumps()
+            progress = Progress.of(detail.progress)
+            if progress is not None:
+                detail.progress = progress.fresh().dumps()
     if json.loads(job.checkpoint or "{}").get("window_ended"):
         # paused by its window's end: restarting it means going on past it
         plan = Plan(**json.loads(job.spec))
-        job.spec = json.dumps(
-            asdict(Plan(plan.start, None, plan.transaction, plan.backup, plan.by))
-        )
+        job.spec = json.dumps(asdict(replace(plan, end=None)))
         for sql_job in again:
             sql_job.log += stamp(f"the execution window that ended at {plan.end} no longer holds")
     if job.state in ("paused", "failed"):

@@ -646,3 +646,15 @@ def test_a_finished_execution_is_announced_to_the_webhook(world: World, box: Sec
     assert executed["event"] == "order.executed"
     assert executed["order"]["order_id"] == order_id
     assert executed["order"]["status_code"] == "success"
+
+
+def test_a_restarted_regular_statement_keeps_no_chunk_progress(world: World) -> None:
+    order_id = approved(world, CLASH, EstimateAffectRows=2)
+    start(world, order_id)
+    world.run_jobs()
+    assert [d.status for d in details(world, order_id)] == ["FAIL"]
+    with world.store.session() as s:
+        execution.restart(s, world.as_("alice"), order_id, "ALL", None)
+    (detail,) = details(world, order_id)
+    # ListDBTaskSQLJobDetail shows chunk fields only for a statement run in chunks
+    assert (detail.status, detail.progress) == ("INIT", "{}")
