@@ -35,6 +35,7 @@ from opendms.store.models import Job, Order, SqlJob, SqlJobDetail
 from opendms.targets.base import Endpoint
 from opendms.targets.registry import connector_for
 from tests.approval_world import World
+from tests.integration.server_db import ServerDb
 from tests.integration.sql.test_backup_servers import NASTY, rows_of
 
 pytestmark = pytest.mark.integration
@@ -45,15 +46,9 @@ SMALL = Pace(first_chunk_rows=37, max_chunk_rows=37)
 
 
 @dataclass
-class Server:
+class Server(ServerDb):
     """A fresh database on one engine, an autocommit connection to it, and a World whose
     tickets need no approval."""
-
-    engine: str
-    name: str
-    conn: Any
-    world: World
-    box: SecretBox
 
     @property
     def where(self) -> tuple[str, str]:
@@ -75,16 +70,6 @@ class Server:
             f"host=127.0.0.1 port=5432 user=postgres dbname={self.name}", autocommit=True
         )
 
-    def sql(self, *statements: str) -> None:
-        with self.conn.cursor() as cur:
-            for statement in statements:
-                cur.execute(statement)
-
-    def rows(self, query: str) -> list[tuple[Any, ...]]:
-        with self.conn.cursor() as cur:
-            cur.execute(query)
-            return [tuple(r) for r in cur.fetchall()]
-
     def dicts(self, query: str) -> list[dict[str, Any]]:
         with self.conn.cursor() as cur:
             return rows_of(cur, query)
@@ -93,10 +78,6 @@ class Server:
         with self.conn.cursor() as cur:
             for piece in split(script, self.engine):
                 cur.execute(piece.text)
-
-    def sync(self) -> None:
-        """The catalog reads the tables a test made (their keys decide how chunks are cut)."""
-        self.world.sync()
 
     def pace(self, pace: Pace) -> None:
         self.world.means = dataclasses.replace(self.world.means, pace=pace)
@@ -163,13 +144,6 @@ def server(
 ) -> Iterator[Server]:
     with World.on_server(request.param, store, box, tmp_path) as (world, name, conn):
         yield Server(request.param, name, conn, world.free_of_approval("DC_CHUNK"), box)
-
-
-def _series(server: Server, count: int) -> str:
-    """A query of the integers 1..count, in a column named ``i``."""
-    if server.engine == "mariadb":
-        return f"SELECT seq AS i FROM seq_1_to_{count}"
-    return f"SELECT g AS i FROM generate_series(1, {count}) g"
 
 
 # ------------------------------------------------------------ 1. under load
@@ -248,7 +222,7 @@ def test_a_chunked_update_changes_every_row_once_while_single_row_writes_go_on(
     server.sql(
         "CREATE TABLE t (id INT PRIMARY KEY, n INT NOT NULL DEFAULT 0, pad VARCHAR(100))"
         + (" ENGINE=InnoDB" if server.engine == "mariadb" else ""),
-        f"INSERT INTO t (id, pad) SELECT i, {pad} FROM ({_series(server, ORIGINAL)}) s",
+        f"INSERT INTO t (id, pad) SELECT i, {pad} FROM ({server.series(ORIGINAL)}) s",
     )
     if server.engine == "postgresql":
         server.sql("ANALYZE t")
@@ -457,7 +431,7 @@ def test_a_chunked_delete_removes_exactly_the_sparse_rows_it_matches(server: Ser
     server.pace(Pace(first_chunk_rows=50, max_chunk_rows=50))
     server.sql(
         "CREATE TABLE t (id INT PRIMARY KEY, n INT NOT NULL DEFAULT 0)",
-        f"INSERT INTO t (id) SELECT i FROM ({_series(server, 3000)}) s",
+        f"INSERT INTO t (id) SELECT i FROM ({server.series(3000)}) s",
     )
     server.sync()
     order_id = server.run("DELETE FROM t WHERE id % 7 = 0")
@@ -478,7 +452,7 @@ def test_a_chunked_insert_select_copies_each_matching_row_once(
         "CREATE TABLE src (id INT PRIMARY KEY, n INT NOT NULL DEFAULT 0)",
         "CREATE TABLE dst (id INT PRIMARY KEY, n INT NOT NULL)",
         "INSERT INTO dst (id, n) VALUES (-1, -1)",
-        f"INSERT INTO src (id, n) SELECT i, i FROM ({_series(server, 1000)}) s",
+        f"INSERT INTO src (id, n) SELECT i, i FROM ({server.series(1000)}) s",
     )
     server.sync()
     order_id = server.run(
@@ -508,7 +482,7 @@ def test_a_chunk_that_loses_a_lock_fight_waits_then_goes_on_and_its_backup_stays
     rows with it), the change waits and tries again, smaller, and finishes exactly."""
     server.sql(
         "CREATE TABLE t (id INT PRIMARY KEY, n INT NOT NULL DEFAULT 0, pad VARCHAR(20))",
-        f"INSERT INTO t (id, pad) SELECT i, 'x' FROM ({_series(server, 3000)}) s",
+        f"INSERT INTO t (id, pad) SELECT i, 'x' FROM ({server.series(3000)}) s",
     )
     server.sync()
     before = server.rows("SELECT id, n, pad FROM t ORDER BY id")
@@ -600,7 +574,7 @@ def test_a_mixed_case_key_column_is_found(server: Server) -> None:
     q = '"' if server.engine == "postgresql" else "`"
     server.sql(
         f"CREATE TABLE mc ({q}Id{q} INT PRIMARY KEY, n INT NOT NULL DEFAULT 0)",
-        f"INSERT INTO mc ({q}Id{q}) SELECT i FROM ({_series(server, 200)}) s",
+        f"INSERT INTO mc ({q}Id{q}) SELECT i FROM ({server.series(200)}) s",
     )
     server.sync()
     _walks_every_row(server, "mc", 200)

@@ -32,6 +32,7 @@ from opendms.store.models import CronRun, Job, SqlJob, SqlJobDetail, utcnow
 from opendms.tickets import cron
 from tests.approval_world import World
 from tests.clock import Clock
+from tests.integration.server_db import ServerDb
 
 pytestmark = pytest.mark.integration
 
@@ -58,28 +59,13 @@ def item(table: str, column: str, days: int, **extra: Any) -> dict[str, Any]:
 
 
 @dataclass
-class Server:
+class Server(ServerDb):
     """A fresh database on one engine, an autocommit connection to it, and a World whose
     tickets need no approval, run by a runner on ``clock``."""
 
-    engine: str
-    name: str
-    conn: Any
-    world: World
-    box: SecretBox
     clock: Clock
 
     # ------------------------------------------------------------ the database
-
-    def sql(self, *statements: str) -> None:
-        with self.conn.cursor() as cur:
-            for statement in statements:
-                cur.execute(statement)
-
-    def rows(self, query: str) -> list[tuple[Any, ...]]:
-        with self.conn.cursor() as cur:
-            cur.execute(query)
-            return [tuple(r) for r in cur.fetchall()]
 
     def ids(self, table: str, where: str = "1=1") -> list[int]:
         return [int(r[0]) for r in self.rows(f"SELECT id FROM {table} WHERE {where} ORDER BY id")]
@@ -91,12 +77,6 @@ class Server:
                 f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", list(rows)
             )
 
-    def series(self, count: int) -> str:
-        """A query of the integers 1..count, in a column named ``i``."""
-        if self.engine == "mariadb":
-            return f"SELECT seq AS i FROM seq_1_to_{count}"
-        return f"SELECT g AS i FROM generate_series(1, {count}) g"
-
     def types(self, kind: str) -> str:
         """The engine's own column type for ``kind``."""
         return {
@@ -105,10 +85,6 @@ class Server:
             ("postgresql", "datetime"): "TIMESTAMP",
             ("postgresql", "timestamp"): "TIMESTAMPTZ",
         }[(self.engine, kind)]
-
-    def sync(self) -> None:
-        """The catalog reads the tables a test made (their keys decide how chunks are cut)."""
-        self.world.sync()
 
     # ------------------------------------------------------------ the service
 
