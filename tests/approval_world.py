@@ -1,5 +1,5 @@
-"""A tenant for approval tests: users admin, dba, alice (the committer, who may change the
-demo database), owen and olga (the database's owners) and carol; a registered SQLite demo
+"""A tenant for approval tests: users admin, dba, alice (the committer, who may change and
+export the demo database), owen and olga (the database's owners) and carol; a registered SQLite demo
 target whose DBA is dba; and helpers that file, submit and act on tickets through the
 services, each in its own transaction. Background jobs (prechecks, executions) run when a
 helper says so, in the calling thread."""
@@ -103,7 +103,8 @@ class World:
             s.expunge_all()
         world = cls(store, tid, users, db.db_id, inst.instance_id, means)
         world.own("owen", "olga")
-        world.may_change("alice")
+        world.may("CORRECT", "alice")
+        world.may("EXPORT", "alice")
         return world
 
     @classmethod
@@ -159,7 +160,11 @@ class World:
         return self
 
     def may_change(self, *names: str) -> None:
-        """Grant CORRECT on the demo database (what a committer's precheck asks for)."""
+        """Grant CORRECT on the world's database (what a committer's precheck asks for)."""
+        self.may("CORRECT", *names)
+
+    def may(self, permission: str, *names: str) -> None:
+        """Grant ``permission`` on the world's database to ``names``."""
         with self.store.session() as s:
             for name in names:
                 permissions.grant(
@@ -167,7 +172,7 @@ class World:
                     self.tid,
                     self.users[name].user_id,
                     permissions.Target("DATABASE", self.instance_id, self.db_id),
-                    "CORRECT",
+                    permission,
                     utcnow() + timedelta(days=30),
                 )
 
@@ -196,6 +201,22 @@ class World:
             order_id = orders.create_order(s, self.as_(who), kind, params, comment="fix").order_id
         self.run_jobs()  # the precheck, as a server's runner would right away
         return order_id
+
+    def export(self, sql: str, who: str = "alice", rows: int = 1000, **extra: Any) -> int:
+        """An export ticket (DATA_EXPORT) of ``sql`` stating ``rows``, prechecked."""
+        with self.store.session() as s:
+            params = {
+                "DbId": self.db_id,
+                "ExeSQL": sql,
+                "Classify": "report",
+                "AffectRows": rows,
+                "IgnoreAffectRows": False,
+                **extra,
+            }
+            kind = "DATA_EXPORT"
+            order_id = orders.create_order(s, self.as_(who), kind, params, comment="export")
+        self.run_jobs()
+        return order_id.order_id
 
     def run_jobs(self) -> int:
         ran = 0

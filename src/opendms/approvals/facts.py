@@ -18,7 +18,7 @@ from opendms.approvals.rules import Facts
 from opendms.orders import service as orders
 from opendms.sql.statements import Statement, analyse
 from opendms.store.models import Database, DbTable, Instance, Order, PrecheckStatement
-from opendms.tickets.types import DML, TICKET_TYPES
+from opendms.tickets.types import DML, QUERIES, TICKET_TYPES
 
 # Statements that may touch every row of the first table they name.
 _WHOLE_TABLE = frozenset({"UPDATE", "DELETE", "MERGE", "ALTER", "DROP", "TRUNCATE", "RENAME"})
@@ -92,13 +92,14 @@ def _exported(st: Statement, tables: _Tables) -> int | None:
     return bound
 
 
-def _counted(s: Session, order: Order) -> int | None:
-    """The rows the ticket changes as its precheck counted them, when it counted every
-    statement exactly (an EXPLAIN estimate or a missing count leaves the bounds to decide)."""
+def _counted(s: Session, order: Order, kinds: frozenset[str]) -> int | None:
+    """The rows the ticket's statements of ``kinds`` change (or, queries, read) as its
+    precheck counted them, when it counted every one exactly (an EXPLAIN estimate or a
+    missing count leaves the bounds to decide)."""
     found = s.execute(
         select(PrecheckStatement.affect_rows, PrecheckStatement.rows_source).where(
             PrecheckStatement.order_id == order.order_id,
-            PrecheckStatement.sql_type.in_(DML),
+            PrecheckStatement.sql_type.in_(kinds),
         )
     ).all()
     if not found or any(source not in ("COUNT", "LITERAL") for _, source in found):
@@ -130,12 +131,14 @@ def ticket_facts(s: Session, order: Order, targets: list[Target]) -> Facts:
         affected.extend(tables.estimate(t.lower()) for t in intent.tables)
     if not complete:
         affected.append(None)
-    counted = _counted(s, order)
+    counted = _counted(s, order, DML)
     if counted is not None:  # the precheck counted on the live databases: better than bounds
         affected = [counted]
     export_rows = None
     if order.plugin_type == "DATA_EXPORT" and complete:
-        export_rows = _total([_exported(st, tables) for st in statements if st.kind == "SELECT"])
+        export_rows = _counted(s, order, QUERIES)
+        if export_rows is None:
+            export_rows = _total([_exported(st, tables) for st in statements if st.kind in QUERIES])
     return Facts(
         plugin_type=order.plugin_type,
         env_types=frozenset(t.instance.env_type for t in targets),

@@ -5,11 +5,12 @@ Four steps, in order, each shown as it runs (``precheck_steps``):
 - ``SQL_PARSE``: the script splits and every statement parses, in each database's dialect;
 - ``SQL_TYPE_CHECK``: SQL review (statement kinds of the ticket type, the catalog, the levels
   of the instance's rule set); an ERROR finding fails it, warnings are listed;
-- ``PERMISSION_CHECK``: the committer holds CORRECT on every table touched, or is the
-  instance's DBA, or an administrator;
-- ``ROW_CHECK``: the rows each statement changes, counted on the live database with its own
-  WHERE under a time limit (the planner's estimate when the count runs out of time, and the
-  step says so), against the ticket's ``EstimateAffectRows``.
+- ``PERMISSION_CHECK``: the committer holds the ticket type's permission (CORRECT; EXPORT for
+  an export) on every table touched, or is the instance's DBA, or an administrator;
+- ``ROW_CHECK``: the rows each statement changes (or an export reads), counted on the live
+  database with its own WHERE under a time limit (the planner's estimate when the count runs
+  out of time, and the step says so), against the ticket's ``EstimateAffectRows`` (an
+  export's ``AffectRows`` is the most it may read).
 
 A step that fails stops the run: later steps would act on SQL that is wrong or tables the
 committer may not touch (a row count is itself something to be allowed to see). The run
@@ -39,6 +40,7 @@ from opendms.orders import service as orders
 from opendms.precheck.review import review_for_parsed
 from opendms.sql.chunks import ChunkRefused, chunking
 from opendms.sql.cleanup import CleanupRefused
+from opendms.sql.export import ExportRefused, export_query
 from opendms.sql.review import Finding
 from opendms.sql.rows import count_query
 from opendms.sql.script import ScriptError
@@ -57,7 +59,7 @@ from opendms.store.models import (
     utcnow,
 )
 from opendms.targets.base import TargetError
-from opendms.tickets.types import DML
+from opendms.tickets.base import Params
 
 log = logging.getLogger("opendms.precheck")
 
@@ -246,6 +248,15 @@ def _chunk_findings(t: Target, shapes: CatalogShapes) -> list[Finding]:
     return out
 
 
+def _export_findings(t: Target, script: str) -> list[Finding]:
+    """An export's SQL must be the one read-only query it runs (sql.export)."""
+    try:
+        export_query(script, t.inst.instance_type)
+    except ExportRefused as exc:
+        return [Finding("EXPORT_REFUSED", "ERROR", 1, 1, 1, f"It cannot be exported: {exc}.")]
+    return []
+
+
 def _targets(s: Session, order: Order) -> list[Target]:
     return [Target(db, inst) for db, inst in orders.databases_of(s, order.order_id)]
 
@@ -262,12 +273,17 @@ def _scripts(s: Session, means: Means, order: Order, engines: set[str]) -> dict[
     return dict.fromkeys(engines, script)
 
 
+def _params(order: Order) -> Params:
+    return orders.ticket_type(order.plugin_type).params.model_validate(json.loads(order.params))
+
+
 def _script(s: Session, means: Means, order: Order) -> str:
-    """The ticket's SQL: its ExecSQL, or the text of its attachment."""
-    params = json.loads(order.params)
-    if params.get("SqlType") != "ATTACHMENT":
-        return str(params.get("ExecSQL") or "")
-    attachment = s.get(Attachment, str(params.get("AttachmentName")))
+    """The ticket's SQL: as its parameters carry it, or the text of its attachment."""
+    params = _params(order)
+    given = params.intent().sql
+    if given:
+        return "\n".join(given)
+    attachment = s.get(Attachment, str(getattr(params, "attachment_name", "")))
     if attachment is None:
         raise StepFailed("The SQL attachment is gone.")
     path = means.files.path_for(attachment.sha256)
@@ -292,6 +308,7 @@ class _Checks:
         scripts: dict[str, str],
     ) -> None:
         self.store, self.means, self.order = store, means, order
+        self.kind = orders.ticket_type(order.plugin_type)
         self.targets, self.scripts = targets, scripts
         self.parsed: dict[int, list[Parsed]] = {}
 
@@ -341,7 +358,7 @@ class _Checks:
         return f"{count} statement{'s' if count != 1 else ''} parsed."
 
     def sql_type_check(self) -> str:
-        kind = orders.ticket_type(self.order.plugin_type)
+        kind = self.kind
         errors: list[str] = []
         warnings = 0
         for t in self.targets:
@@ -353,6 +370,8 @@ class _Checks:
                     # WHERE 1=1 is how a chunked change says "every row", chunk by chunk.
                     findings = [f for f in findings if f.code != "DML_WHERE_ALWAYS_TRUE"]
                     findings += _chunk_findings(t, CatalogShapes(s, [t.db]))
+                if kind.exports:
+                    findings += _export_findings(t, self.scripts[t.inst.instance_type])
             by_number = {f.number: f for f in t.statements}
             for finding in findings:
                 found = by_number.get(finding.statement)
@@ -392,16 +411,17 @@ class _Checks:
                     if name in checked:
                         continue
                     checked.add(name)
-                    if not self._may_change(s, committer, t, name):
+                    if not self._holds(s, committer, t, name):
                         missing.append(f"{name}{self._where(t)} (statement {found.number})")
         if missing:
             raise StepFailed(
-                f"{committer.nick_name or committer.uid} lacks the CORRECT permission on "
-                + _listing(missing)
+                f"{committer.nick_name or committer.uid} lacks the {self.kind.permission} "
+                "permission on " + _listing(missing)
             )
-        return "The committer may change every table the SQL touches."
+        verb = "export" if self.kind.exports else "change"
+        return f"The committer may {verb} every table the SQL touches."
 
-    def _may_change(self, s: Session, user: User, t: Target, name: str) -> bool:
+    def _holds(self, s: Session, user: User, t: Target, name: str) -> bool:
         schema, _, short = name.rpartition(".")
         db_id = t.db.db_id
         if schema and schema != t.db.schema_name.lower():
@@ -418,7 +438,9 @@ class _Checks:
         real = s.scalar(
             select(DbTable.name).where(DbTable.db_id == db_id, func.lower(DbTable.name) == short)
         )
-        return permissions.holds(s, self.order.tid, user.user_id, db_id, "CORRECT", real or short)
+        return permissions.holds(
+            s, self.order.tid, user.user_id, db_id, self.kind.permission, real or short
+        )
 
     def row_check(self) -> str:
         counted = estimated = 0
@@ -428,7 +450,7 @@ class _Checks:
             connector = self.means.connector(t.inst)
             where = (t.db.catalog_name, t.db.schema_name)
             for found in t.statements:
-                if found.kind not in DML:
+                if found.kind not in self.kind.statement_kinds:
                     continue
                 if found.literal_rows is not None:  # known from the parse: no second one
                     found.rows, found.rows_source = found.literal_rows, "LITERAL"
@@ -457,14 +479,22 @@ class _Checks:
         return self._verdict(counted, estimated, unknown)
 
     def _verdict(self, counted: int, estimated: int, unknown: list[str]) -> str:
-        given = json.loads(self.order.params).get("EstimateAffectRows")
+        params = _params(self.order)
+        given = params.expected_rows()
+        waiver = self.order.row_check_waiver or params.rows_waiver()
         if given is None:  # a lock-free change states no estimate: the count is for show
             about = f"about {counted + estimated}" if estimated else str(counted)
             return f"{about} row{'' if counted + estimated == 1 else 's'} to change" + (
                 f"; no count for {_listing(unknown)}" if unknown else "."
             )
-        expected = int(given)
-        if not unknown and not estimated and counted == expected:
+        if self.kind.exports:
+            if unknown:
+                rows_text = f"No count for {_listing(unknown)}"
+                if waiver:
+                    return f"{rows_text}; waived: {waiver}"
+                raise StepFailed(f"{rows_text}: the rows to export are not known.", waivable=True)
+            return self._export_verdict(counted + estimated, given, bool(estimated), waiver)
+        if not unknown and not estimated and counted == given:
             return f"{counted} row{'' if counted == 1 else 's'}, as estimated."
         if unknown or estimated:
             found = (
@@ -478,11 +508,25 @@ class _Checks:
                 found += f"; no count for {_listing(unknown)}"
         else:
             found = f"{counted} rows counted"
-        what = f"{found}, where the ticket estimates {expected}"
-        if self.order.row_check_waiver:
-            return f"{what}; waived: {self.order.row_check_waiver}"
+        what = f"{found}, where the ticket estimates {given}"
+        if waiver:
+            return f"{what}; waived: {waiver}"
         raise StepFailed(
             f"{what}. Correct the estimate in a new ticket, or waive the difference with "
             "SkipDataCorrectRowCheck and a reason.",
+            waivable=True,
+        )
+
+    def _export_verdict(self, rows: int, given: int, estimated: bool, waiver: str | None) -> str:
+        """An export's AffectRows is what the approvers consent to: at most that many rows.
+        A query the database could not count is held to the planner's estimate."""
+        found = f"{'about ' if estimated else ''}{rows} row{'' if rows == 1 else 's'} to export"
+        if rows <= given:
+            return f"{found}, within the {given} the ticket states."
+        if waiver:
+            return f"{found}, more than the {given} the ticket states; waived: {waiver}"
+        raise StepFailed(
+            f"{found}, more than the {given} the ticket states. Raise AffectRows in a new "
+            "ticket, or set IgnoreAffectRows with a reason.",
             waivable=True,
         )

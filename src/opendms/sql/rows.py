@@ -61,8 +61,8 @@ def _joined(node: exp.Update | exp.Delete) -> bool:
 
 
 def count_query(statement: str, engine: str) -> RowCount | None:
-    """The way to count what ``statement`` changes, or None for a statement that changes
-    rows in ways a count cannot tell (DDL, CALL, …)."""
+    """The way to count what ``statement`` changes (or, for a query, returns), or None for a
+    statement that changes rows in ways a count cannot tell (DDL, CALL, …)."""
     dialect = DIALECTS.get(engine, "mysql")
     node = sqlglot.parse_one(statement, read=dialect)
     if isinstance(node, exp.Insert):
@@ -72,6 +72,8 @@ def count_query(statement: str, engine: str) -> RowCount | None:
         if isinstance(source, exp.Query):
             return RowCount(_over(source.copy()).sql(dialect=dialect))
         return None
+    if isinstance(node, exp.Query):  # an export's rows
+        return RowCount(_over(node).sql(dialect=dialect))
     if isinstance(node, exp.Update | exp.Delete):
         target = node.this
         if not isinstance(target, exp.Table):

@@ -61,6 +61,15 @@ class Params(BaseModel):
         and approval routing then assumes the worst of what it does not know."""
         return Intent(complete=False)
 
+    def expected_rows(self) -> int | None:
+        """The row count the submitter states, which the precheck's ROW_CHECK holds the
+        ticket to; None when the type states none."""
+        return None
+
+    def rows_waiver(self) -> str | None:
+        """Why the submitter waived the row check up front (IgnoreAffectRowsReason)."""
+        return None
+
 
 class DbItem(Params):
     db_id: Id
@@ -115,6 +124,10 @@ class TicketType:
     statement_kinds: frozenset[str] = frozenset()
     # Its statements run in key ranges (sql.chunks), one short transaction per chunk.
     chunked: bool = False
+    # The data permission the committer needs on every table the SQL names.
+    permission: str = "CORRECT"
+    # Its SQL is one read-only query whose result becomes a file (sql.export).
+    exports: bool = False
 
     def databases(self, params: Params) -> list[int]:
         items = getattr(params, "db_item_list", None)

@@ -50,6 +50,9 @@ class DataCorrect(Rollback):
             return Intent(sql=(self.exec_sql,))
         return Intent(complete=False)  # the SQL is in an attachment, read by the precheck
 
+    def expected_rows(self) -> int | None:
+        return self.estimate_affect_rows
+
 
 class FreeLockCorrect(Rollback):
     """DC_CHUNK: a batched, lock-free change; SQL as text only."""
@@ -176,6 +179,12 @@ class DataExport(Params):
     def intent(self) -> Intent:
         return Intent(sql=(self.exe_sql,))
 
+    def expected_rows(self) -> int | None:
+        return self.affect_rows
+
+    def rows_waiver(self) -> str | None:
+        return self.ignore_affect_rows_reason if self.ignore_affect_rows else None
+
 
 class SchemaDesign(Params):
     """NDDL: a schema design ticket on one base database."""
@@ -221,7 +230,13 @@ TICKET_TYPES: dict[str, TicketType] = {
         ),
         TicketType("DC_BIG_FILE", DataImport, "Data import from a file"),
         TicketType(
-            "DATA_EXPORT", DataExport, "Export of a query's result", statement_kinds=QUERIES
+            "DATA_EXPORT",
+            DataExport,
+            "Export of a query's result",
+            has_precheck=True,
+            statement_kinds=QUERIES,
+            permission="EXPORT",
+            exports=True,
         ),
         TicketType("NDDL", SchemaDesign, "Schema design"),
     )
