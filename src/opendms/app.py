@@ -26,6 +26,7 @@ from opendms import actions
 from opendms.config import Settings
 from opendms.errors import DmsError
 from opendms.execution import files as ticket_files
+from opendms.exports import service as export_service
 from opendms.files.service import LinkSigner, UploadLimits
 from opendms.files.storage import FileStore
 from opendms.gateway import errors
@@ -98,6 +99,7 @@ class OpenDMS:
             uploads=UploadLimits(settings.upload_max_bytes, settings.upload_timeout_seconds),
             links=LinkSigner(master),
             public_url=settings.public_url,
+            export_link_seconds=settings.export_link_hours * 3600,
         )
         self.gateway = Gateway(settings, self.store, self.services, build_table(actions.ALL))
         self.deliverer = webhooks.Deliverer(
@@ -120,6 +122,7 @@ class OpenDMS:
             routes=[
                 Route("/files/{key}", self._download, methods=["GET"]),
                 Route("/downloads/{kind}/{ident:int}", self._ticket_file, methods=["GET"]),
+                Route("/exports/{job_id:int}", self._export_file, methods=["GET"]),
             ],
             exception_handlers={404: self._not_found, 405: self._not_found},
             lifespan=self._lifespan,
@@ -202,6 +205,38 @@ class OpenDMS:
             yield from (part.encode() for part in rest)
 
         return StreamingResponse(body(), media_type="text/plain", headers=headers)
+
+    async def _export_file(self, request: Request) -> Response:
+        """An export's zip, for the person GetDataExportDownloadURL signed the link for,
+        while that person may still see the ticket; every download is audited."""
+        job_id = request.path_params["job_id"]
+        q = request.query_params
+        user = q.get("user", "")
+        valid = (
+            user.isascii()
+            and user.isdigit()
+            and self.services.links.valid(
+                export_service.link_key(job_id, int(user)),
+                q.get("expires", ""),
+                q.get("signature", ""),
+            )
+        )
+        if not valid:
+            return await self._not_found(request, Exception())
+        found = await run_in_threadpool(
+            self._export_path, int(user), job_id, _client(request.scope)
+        )
+        if found is None:
+            return await self._not_found(request, Exception())
+        path, name = found
+        return FileResponse(path, filename=name, media_type="application/zip")
+
+    def _export_path(self, user_id: int, job_id: int, client: str) -> tuple[str, str] | None:
+        with self.store.session() as s:
+            found = export_service.open_download(
+                s, self.services.files.root, user_id, job_id, client
+            )
+            return (str(found[0]), found[1].file_name) if found is not None else None
 
     def _start_download(
         self, kind: str, ident: int

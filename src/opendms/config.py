@@ -70,6 +70,10 @@ class Settings(BaseSettings):
     # more (an instance's own throttle settings win: ``opendms instance throttle``).
     throttle_max_running: int = Field(default=25, ge=1)
     throttle_max_lag_seconds: float = Field(default=1.0, gt=0)
+    # Exports (DATA_EXPORT): a result with more rows than this fails rather than being cut
+    # short; a download link lasts this long.
+    export_max_rows: int = Field(default=10_000_000, ge=1)
+    export_link_hours: float = Field(default=24.0, gt=0, le=24 * 366)
 
     @field_validator("data_dir")
     @classmethod

@@ -5,6 +5,7 @@ from opendms.actions import (
     catalog,
     cleanup,
     data_correct,
+    exports,
     files,
     orders,
     permissions,
@@ -23,4 +24,5 @@ ALL: tuple[Action, ...] = (
     *approvals.ACTIONS,
     *data_correct.ACTIONS,
     *cleanup.ACTIONS,
+    *exports.ACTIONS,
 )

@@ -128,7 +128,7 @@ def execute(s: Session, caller: Caller, order_id: int, plan: Plan) -> Job:
     """ExecuteDataCorrect: the ticket's ExecMode says who may start it. A paused lock-free
     change is continued in the new window, from where it stopped."""
     order = orders.get_order(s, caller, order_id, lock=True)
-    _check_starter(s, caller, order)
+    check_starter(s, caller, order)
     if order.plugin_type == "DC_CHUNK" and plan.transaction:
         raise DmsError(
             ErrorCode.INVALID_PARAMETER,
@@ -140,7 +140,7 @@ def execute(s: Session, caller: Caller, order_id: int, plan: Plan) -> Job:
     return queue(s, order, Plan(**{**asdict(plan), "by": caller.user_id}))
 
 
-def _check_starter(s: Session, caller: Caller, order: Order) -> None:
+def check_starter(s: Session, caller: Caller, order: Order) -> None:
     order_id = order.order_id
     mode = orders.exec_mode(order)
     if mode == "AUTO":

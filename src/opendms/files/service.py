@@ -156,8 +156,8 @@ class LinkSigner:
         mac = hmac.new(self._key, f"{key}\n{expires}".encode(), hashlib.sha256).digest()
         return base64.urlsafe_b64encode(mac).decode().rstrip("=")
 
-    def query(self, attachment_key: str, now: float | None = None) -> str:
-        expires = int((time.time() if now is None else now) + self.ttl)
+    def query(self, attachment_key: str, now: float | None = None, ttl: float | None = None) -> str:
+        expires = int((time.time() if now is None else now) + (self.ttl if ttl is None else ttl))
         return f"expires={expires}&signature={self._mac(attachment_key, expires)}"
 
     def valid(self, attachment_key: str, expires: str, signature: str) -> bool:

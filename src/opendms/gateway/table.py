@@ -38,6 +38,7 @@ class Services:
     uploads: UploadLimits
     links: LinkSigner
     public_url: str | None = None
+    export_link_seconds: float = 24 * 3600  # how long an export's download link lasts
 
 
 @dataclass(frozen=True)

@@ -44,10 +44,16 @@ def load_master_key(secret_key: str | None, data_dir: Path) -> bytes:
 
 class SecretBox:
     def __init__(self, master_key: bytes) -> None:
+        self._master = master_key
         self._fernet = Fernet(_derive(master_key))
         # Decrypting costs more than the rest of signature checking; a token always decrypts
         # to the same clear text, so a bounded cache is safe.
         self.decrypt = lru_cache(maxsize=4096)(self._decrypt)
+
+    def key_for(self, purpose: str) -> bytes:
+        """A key of its own for ``purpose`` (keyed hashes), derived from the master key."""
+        hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=purpose.encode())
+        return hkdf.derive(self._master)
 
     def encrypt(self, clear: str) -> str:
         return self._fernet.encrypt(clear.encode()).decode()

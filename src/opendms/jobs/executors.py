@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from opendms.execution.cleanup import RECLAIM, SCHEDULE, Reclaim, Schedule
 from opendms.execution.run import Execute
+from opendms.exports.run import Export
+from opendms.exports.service import EXPORT
 from opendms.jobs.means import Means
 from opendms.jobs.runner import Executor
 from opendms.precheck.run import Precheck
@@ -15,4 +17,5 @@ def executors(means: Means) -> dict[str, Executor]:
         "execute": Execute(means),
         SCHEDULE: Schedule(),
         RECLAIM: Reclaim(means),
+        EXPORT: Export(means),
     }

@@ -22,6 +22,7 @@ class Means:
     row_check_seconds: float = 10.0
     lock_wait_seconds: int = 30
     pace: Pace = field(default_factory=Pace)
+    export_max_rows: int = 10_000_000
 
     @classmethod
     def from_settings(cls, settings: Settings, secrets: SecretBox) -> Means:
@@ -31,6 +32,7 @@ class Means:
             files=FileStore(settings.files),
             row_check_seconds=settings.row_check_seconds,
             lock_wait_seconds=settings.lock_wait_seconds,
+            export_max_rows=settings.export_max_rows,
             pace=Pace(
                 chunk_seconds=settings.chunk_ms / 1000,
                 max_chunk_rows=settings.chunk_max_rows,

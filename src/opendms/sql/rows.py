@@ -72,8 +72,8 @@ def count_query(statement: str, engine: str) -> RowCount | None:
         if isinstance(source, exp.Query):
             return RowCount(_over(source.copy()).sql(dialect=dialect))
         return None
-    if isinstance(node, exp.Query):  # an export's rows
-        return RowCount(_over(node).sql(dialect=dialect))
+    if isinstance(node, exp.Query):  # an export's rows: its own text, not sqlglot's rendering
+        return RowCount(f"SELECT COUNT(*) FROM (\n{statement}\n) AS counted")  # noqa: S608
     if isinstance(node, exp.Update | exp.Delete):
         target = node.this
         if not isinstance(target, exp.Table):

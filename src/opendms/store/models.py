@@ -474,6 +474,48 @@ class SqlJobDetail(Base):
     progress: Mapped[str] = mapped_column(Text, default="{}", server_default="{}")
 
 
+class SensitiveColumn(Base):
+    """A column whose values exports mask (exports.masks), named as in the catalog and
+    matched case-insensitively. Kept apart from ``db_columns``, which every catalog sync
+    rewrites: the flag outlives a sync and a table dropped and created again."""
+
+    __tablename__ = "sensitive_columns"
+    __table_args__ = (
+        UniqueConstraint("db_id", "table_name", "column_name", name="uq_sensitive_columns"),
+    )
+
+    sensitive_id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    db_id: Mapped[int] = mapped_column(BigId, ForeignKey("databases.db_id", ondelete="CASCADE"))
+    table_name: Mapped[str] = mapped_column(String(256))  # lower-cased
+    column_name: Mapped[str] = mapped_column(String(256))  # lower-cased
+    mask: Mapped[str] = mapped_column(String(16))  # FULL, HASH, LAST4
+    set_by: Mapped[int | None] = mapped_column(BigInteger)
+    set_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class ExportFile(Base):
+    """The file an export job wrote (DATA_EXPORT): a zip under the files directory."""
+
+    __tablename__ = "export_files"
+
+    job_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("jobs.job_id", ondelete="CASCADE"), primary_key=True
+    )
+    order_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("orders.order_id", ondelete="CASCADE"), index=True
+    )
+    path: Mapped[str] = mapped_column(Text)  # relative to the files directory
+    file_name: Mapped[str] = mapped_column(String(256))
+    file_type: Mapped[str] = mapped_column(String(8))
+    encoding: Mapped[str] = mapped_column(String(16))
+    rows: Mapped[int] = mapped_column(BigInteger)
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    # JSON list: position, column, mask, sources (exports.masks.Masked); traced: whether
+    # the lineage traced them (False: every column was masked)
+    masking: Mapped[str] = mapped_column(Text, default="{}")
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
 class CronRun(Base):
     """One fire time of a cleanup ticket's schedule (DC_CRON_CLEAR): keyed by (ticket, fire
     time), so two schedulers or a restart cannot run it twice."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -169,6 +170,23 @@ class Change(ABC):
         self.close()
 
 
+class Snapshot(ABC):
+    """A query's result, read in one read-only, repeatable-read transaction (an export's
+    file is one consistent view): its column names, then its rows from a server-side cursor."""
+
+    columns: list[str]
+    copied: int = 0  # rows ``csv`` wrote, once it is read to its end
+
+    @abstractmethod
+    def batches(self, size: int) -> Iterator[list[tuple[Any, ...]]]: ...
+
+    def csv(self, encoding: str, limit: int) -> Iterator[bytes] | None:
+        """At most ``limit`` rows of the result as CSV with a header row, written by the
+        database itself (PostgreSQL's COPY), in ``encoding`` (an ``ExecuteDataExport``
+        encoding name); None when the engine has no such path."""
+        return None
+
+
 class Connector(ABC):
     def __init__(self, endpoint: Endpoint) -> None:
         self.endpoint = endpoint
@@ -195,6 +213,13 @@ class Connector(ABC):
     def read(self, where: tuple[str, str], query: str) -> Iterator[dict[str, Any]]:
         """The rows of ``query`` in ``(catalog, schema)``, streamed (backup tables can be
         large)."""
+
+    @abstractmethod
+    def snapshot(
+        self, where: tuple[str, str], query: str, timeout: float
+    ) -> AbstractContextManager[Snapshot]:
+        """``query`` run read-only in ``(catalog, schema)``, each statement it takes cut off
+        after ``timeout`` seconds by the server."""
 
     @abstractmethod
     def reclaim(self, where: tuple[str, str], table: str) -> None:

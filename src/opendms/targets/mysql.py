@@ -23,6 +23,7 @@ from opendms.targets.base import (
     IndexInfo,
     Load,
     SchemaInfo,
+    Snapshot,
     StatementError,
     TableInfo,
     TargetError,
@@ -154,6 +155,29 @@ class MysqlChange(Change):
         return Load(running=int(row[1]) if row else None)
 
 
+def _limit_statements(cur: Any, timeout: float) -> None:
+    """Cut the session's statements off after ``timeout`` seconds (MariaDB and MySQL name
+    and scale the setting differently)."""
+    cur.execute("SELECT VERSION()")
+    version = cur.fetchone()
+    if "mariadb" in str(version[0] if version else "").lower():
+        cur.execute("SET SESSION max_statement_time = %s", (timeout,))
+    else:
+        cur.execute("SET SESSION max_execution_time = %s", (int(timeout * 1000),))
+
+
+class MysqlSnapshot(Snapshot):
+    def __init__(self, cur: Any, query: str) -> None:
+        self.cur = cur
+        cur.execute(query)
+        self.columns = [d[0] for d in cur.description or ()]
+
+    def batches(self, size: int) -> Iterator[list[tuple[Any, ...]]]:
+        with _asking("exporting"):
+            while batch := self.cur.fetchmany(size):
+                yield list(batch)
+
+
 class MysqlConnector(Connector):
     def connect(
         self, database: str | None = None, **options: Any
@@ -188,13 +212,7 @@ class MysqlConnector(Connector):
     def count(self, where: tuple[str, str], query: str, timeout: float) -> int | None:
         with _asking("counting rows"), self.connect(where[1]) as conn, conn.cursor() as cur:
             cur.execute("SET SESSION TRANSACTION READ ONLY")
-            cur.execute("SELECT VERSION()")
-            version = cur.fetchone()
-            mariadb = "mariadb" in str(version[0] if version else "").lower()
-            if mariadb:
-                cur.execute("SET SESSION max_statement_time = %s", (timeout,))
-            else:
-                cur.execute("SET SESSION max_execution_time = %s", (int(timeout * 1000),))
+            _limit_statements(cur, timeout)
             try:
                 cur.execute(query)
             except pymysql.err.OperationalError as exc:
@@ -224,6 +242,18 @@ class MysqlConnector(Connector):
                 yield from cur
         finally:
             conn.close()
+
+    @contextmanager
+    def snapshot(self, where: tuple[str, str], query: str, timeout: float) -> Iterator[Snapshot]:
+        conn = self.connect(where[1], cursorclass=pymysql.cursors.SSCursor)
+        try:
+            with _asking("exporting"), conn.cursor() as cur:
+                _limit_statements(cur, timeout)
+                cur.execute("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                cur.execute("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
+                yield MysqlSnapshot(cur, query)
+        finally:
+            conn.close()  # an unbuffered result not read to its end is dropped with it
 
     def reclaim(self, where: tuple[str, str], table: str) -> None:
         name = ".".join(f"`{part.replace('`', '``')}`" for part in table.split(".") if part)

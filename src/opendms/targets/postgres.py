@@ -20,6 +20,7 @@ from opendms.targets.base import (
     IndexInfo,
     Load,
     SchemaInfo,
+    Snapshot,
     StatementError,
     TableInfo,
     TargetError,
@@ -183,6 +184,44 @@ class PostgresChange(Change):
         return Load(int(row[0]), None if row[1] is None else float(row[1]))
 
 
+# ExecuteDataExport encodings as PostgreSQL names them
+_PG_ENCODINGS = {
+    "UTF8": "UTF8",
+    "UTF8MB4": "UTF8",
+    "GB2312": "EUC_CN",
+    "GBK": "GBK",
+    "ISO_8859_1": "LATIN1",
+    "LATAIN1": "LATIN1",
+    "CP1252": "WIN1252",
+}
+
+
+class PostgresSnapshot(Snapshot):
+    def __init__(self, conn: psycopg.Connection[Any], query: str) -> None:
+        self.conn, self.query = conn, query
+        # the result's columns, reading no row (the query is the approved one)
+        with conn.cursor() as cur:
+            cur.execute(f"SELECT * FROM (\n{query}\n) AS opendms_export LIMIT 0".encode())  # noqa: S608
+            self.columns = [d.name for d in cur.description or ()]
+
+    def batches(self, size: int) -> Iterator[list[tuple[Any, ...]]]:
+        with _asking("exporting"), self.conn.cursor("opendms_export") as cur:
+            cur.itersize = size
+            cur.execute(self.query.encode())
+            while batch := cur.fetchmany(size):
+                yield batch
+
+    def csv(self, encoding: str, limit: int) -> Iterator[bytes]:
+        name = _PG_ENCODINGS.get(encoding, "UTF8")
+        query = f"SELECT * FROM (\n{self.query}\n) AS opendms_export LIMIT {int(limit)}"  # noqa: S608
+        copy = f"COPY (\n{query}\n) TO STDOUT WITH (FORMAT csv, HEADER true, ENCODING '{name}')"
+        with _asking("exporting"), self.conn.cursor() as cur:
+            with cur.copy(copy.encode()) as out:
+                for block in out:
+                    yield bytes(block)
+            self.copied = cur.rowcount
+
+
 class PostgresConnector(Connector):
     def connect(self, database: str | None = None) -> psycopg.Connection[Any]:
         ep = self.endpoint
@@ -243,6 +282,23 @@ class PostgresConnector(Connector):
         ):
             cur.execute(query.encode())
             yield from cur
+
+    @contextmanager
+    def snapshot(self, where: tuple[str, str], query: str, timeout: float) -> Iterator[Snapshot]:
+        with _asking("exporting"), self.connect(where[0]) as conn:
+            conn.autocommit = False
+            conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+            conn.read_only = True
+            conn.execute(f"SET LOCAL statement_timeout = {max(1, int(timeout * 1000))}")
+            conn.execute(
+                psycopg.sql.SQL("SET LOCAL search_path TO {}").format(
+                    psycopg.sql.Identifier(where[1])
+                )
+            )
+            try:
+                yield PostgresSnapshot(conn, query)
+            finally:
+                conn.rollback()
 
     def reclaim(self, where: tuple[str, str], table: str) -> None:
         # VACUUM runs outside a transaction; it frees dead rows for reuse without locking

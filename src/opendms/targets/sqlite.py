@@ -18,6 +18,7 @@ from opendms.targets.base import (
     Connector,
     IndexInfo,
     SchemaInfo,
+    Snapshot,
     StatementError,
     TableInfo,
     TargetError,
@@ -102,6 +103,19 @@ class SqliteChange(Change):
             )
 
 
+class SqliteSnapshot(Snapshot):
+    def __init__(self, cur: sqlite3.Cursor) -> None:
+        self.cur = cur
+        self.columns = [d[0] for d in cur.description or ()]
+
+    def batches(self, size: int) -> Iterator[list[tuple[Any, ...]]]:
+        try:
+            while batch := self.cur.fetchmany(size):
+                yield batch
+        except sqlite3.Error as exc:
+            raise TargetError(f"exporting failed: {exc}") from exc
+
+
 class SqliteConnector(Connector):
     def _connect(self) -> sqlite3.Connection:
         path = Path(self.endpoint.host)
@@ -146,6 +160,19 @@ class SqliteConnector(Connector):
                 yield dict(zip(names, row, strict=True))
         except sqlite3.Error as exc:
             raise TargetError(f"reading {self.endpoint.host} failed: {exc}") from exc
+        finally:
+            conn.close()
+
+    @contextmanager
+    def snapshot(self, where: tuple[str, str], query: str, timeout: float) -> Iterator[Snapshot]:
+        deadline = time.monotonic() + timeout
+        conn = self._connect()  # opened read-only
+        conn.set_progress_handler(lambda: int(time.monotonic() > deadline), 10_000)
+        try:
+            conn.execute("BEGIN")  # the first read fixes the snapshot for the rest
+            yield SqliteSnapshot(conn.execute(query))
+        except sqlite3.Error as exc:
+            raise TargetError(f"exporting failed: {exc}") from exc
         finally:
             conn.close()
 

@@ -1,0 +1,187 @@
+"""Export tickets after intake: run, follow, download (dms-api.md A.4)."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from pydantic import Field
+
+from opendms.actions.orders import OrderIdRequest, Params
+from opendms.exports import service as exports
+from opendms.gateway.table import Access, Action, Context, Payload
+from opendms.gateway.wire import Long
+from opendms.orders import service as orders
+from opendms.precheck import service as precheck
+from opendms.store.models import PrecheckStatement
+
+
+class _Acting(OrderIdRequest):
+    real_login_user_uid: Annotated[str, Field(max_length=64)] | None = None
+
+
+class ExecuteExportRequest(_Acting):
+    action_detail: Params | None = None
+
+
+def execute_data_export(ctx: Context, req: ExecuteExportRequest) -> Payload:
+    plan = exports.plan_from(req.action_detail)
+    exports.execute(ctx.session, ctx.caller, req.order_id, plan)
+    return {}
+
+
+def _masking(found: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        {
+            "ColumnName": m["column"],
+            "Mask": m["mask"],
+            "SourceColumns": list(m["sources"]),
+        }
+        for m in found.get("columns", [])
+    ]
+
+
+def get_data_export_order_detail(ctx: Context, req: OrderIdRequest) -> Payload:
+    s = ctx.session
+    order = exports.export_ticket(s, ctx.caller, req.order_id, lock=False)
+    params = json.loads(order.params)
+    (db, inst), *_ = orders.databases_of(s, order.order_id)
+    job, found = exports.latest(s, order)
+    masking = exports.masking(found)
+    return {
+        "DataExportOrderDetail": {
+            "KeyInfo": {
+                "JobId": job.job_id if job is not None else None,
+                "JobStatus": exports.job_status(s, order),
+                "PreCheckId": _precheck_id(s, order.order_id),
+                # beyond DMS: how the last export went and what it masked
+                "ExportRows": found.rows if found is not None else None,
+                "FileType": found.file_type if found is not None else None,
+                "FailReason": exports.failure(job) or None,
+                "MaskedColumns": _masking(masking),
+                "MaskingTraced": masking.get("traced", True),
+            },
+            "OrderDetail": {
+                "ActualAffectRows": precheck.actual_rows(s, order.order_id),
+                "Classify": params.get("Classify"),
+                "Database": db.schema_name,
+                "DbId": db.db_id,
+                "EnvType": inst.env_type,
+                "ExeSQL": params.get("ExeSQL"),
+                "IgnoreAffectRows": bool(params.get("IgnoreAffectRows")),
+                "IgnoreAffectRowsReason": params.get("IgnoreAffectRowsReason"),
+                "Logic": False,
+            },
+        }
+    }
+
+
+def _precheck_id(s: Any, order_id: int) -> int | None:
+    job = orders.latest_job(s, order_id, "precheck")
+    return job.job_id if job is not None else None
+
+
+def get_data_export_pre_check_detail(ctx: Context, req: OrderIdRequest) -> Payload:
+    s = ctx.session
+    order = exports.export_ticket(s, ctx.caller, req.order_id, lock=False)
+    page = precheck.statements(s, order.order_id, None, 1, 1000)
+    rows: list[PrecheckStatement] = list(page.items)
+    return {
+        "PreCheckResult": {
+            "IgnoreAffectRows": bool(json.loads(order.params).get("IgnoreAffectRows")),
+            "PreCheckDetailList": {
+                "PreCheckDetailList": [
+                    {"SQL": st.sql_text, "AffectRows": st.affect_rows} for st in rows
+                ]
+            },
+        }
+    }
+
+
+def get_data_export_download_url(ctx: Context, req: OrderIdRequest) -> Payload:
+    found, tip = exports.download_url(ctx.session, ctx.caller, req.order_id)
+    url = ""
+    if found is not None:
+        key = exports.link_key(found.job_id, ctx.caller.user_id)
+        signed = ctx.services.links.query(key, ttl=ctx.services.export_link_seconds)
+        url = f"{ctx.base_url}/exports/{found.job_id}?user={ctx.caller.user_id}&{signed}"
+    return {"DownloadURLResult": {"HasResult": found is not None, "TipMessage": tip, "URL": url}}
+
+
+class ExportJobRequest(OrderIdRequest):
+    job_id: Annotated[Long, Field(ge=1)]
+
+
+def _stop(ctx: Context, req: ExportJobRequest) -> Payload:
+    exports.stop(ctx.session, ctx.caller, req.order_id, req.job_id)
+    return {}
+
+
+def restart_data_export_job(ctx: Context, req: ExportJobRequest) -> Payload:
+    exports.restart(ctx.session, ctx.caller, req.order_id, req.job_id)
+    return {}
+
+
+def remove_data_export_job(ctx: Context, req: ExportJobRequest) -> Payload:
+    exports.remove(ctx.session, ctx.caller, req.order_id, req.job_id)
+    return {}
+
+
+ACTIONS = (
+    Action(
+        "ExecuteDataExport",
+        ExecuteExportRequest,
+        execute_data_export,
+        Access.UPDATE,
+        "Run an approved export: file type, encoding, start time.",
+    ),
+    Action(
+        "GetDataExportOrderDetail",
+        OrderIdRequest,
+        get_data_export_order_detail,
+        Access.GET,
+        "An export ticket: its query, database, export status and masked columns.",
+    ),
+    Action(
+        "GetDataExportPreCheckDetail",
+        OrderIdRequest,
+        get_data_export_pre_check_detail,
+        Access.GET,
+        "The export's query as prechecked, with the rows it returns.",
+    ),
+    Action(
+        "GetDataExportDownloadURL",
+        OrderIdRequest,
+        get_data_export_download_url,
+        Access.GET,
+        "A link to the export's zip, signed for the caller, expiring.",
+    ),
+    Action(
+        "PauseDataExportJob",
+        ExportJobRequest,
+        _stop,
+        Access.UPDATE,
+        "Stop a running export (RestartDataExportJob runs it again from the start).",
+    ),
+    Action(
+        "SuspendDataExportJob",
+        ExportJobRequest,
+        _stop,
+        Access.UPDATE,
+        "Stop a running export (RestartDataExportJob runs it again from the start).",
+    ),
+    Action(
+        "RestartDataExportJob",
+        ExportJobRequest,
+        restart_data_export_job,
+        Access.UPDATE,
+        "Run a failed or stopped export again.",
+    ),
+    Action(
+        "RemoveDataExportJob",
+        ExportJobRequest,
+        remove_data_export_job,
+        Access.UPDATE,
+        "Delete an export's file; the ticket keeps its history.",
+    ),
+)
