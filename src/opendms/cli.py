@@ -21,11 +21,13 @@ from sqlalchemy.orm import Session
 from opendms import actions
 from opendms.approvals import facts as ticket_facts
 from opendms.approvals import flow, rule_sets, rules, templates
+from opendms.catalog import sensitive
 from opendms.catalog import service as catalog
 from opendms.config import Settings
 from opendms.errors import DESCRIPTIONS, DmsError
 from opendms.execution import cleanup
 from opendms.execution import service as execution
+from opendms.exports import service as exports
 from opendms.files import service as files
 from opendms.files.storage import FileStore
 from opendms.gateway.table import build_table
@@ -66,6 +68,9 @@ jobs_app = typer.Typer(
     help="Background work (prechecks, executions), without the HTTP server.",
     no_args_is_help=True,
 )
+column_app = typer.Typer(
+    help="Sensitive columns: what exports mask, and how.", no_args_is_help=True
+)
 webhook_app = typer.Typer(
     help="The tenant's webhook for ticket events (docs/webhooks.md).", no_args_is_help=True
 )
@@ -80,6 +85,7 @@ app.add_typer(rules_app, name="rules")
 app.add_typer(webhook_app, name="webhook")
 app.add_typer(sql_app, name="sql")
 app.add_typer(jobs_app, name="jobs")
+app.add_typer(column_app, name="column")
 
 out = Console()
 err = Console(stderr=True, soft_wrap=True)
@@ -848,6 +854,102 @@ def order_cleanup(
         table = Table("Created", "Task group", "Status", "Rows deleted")
         for r in runs:
             table.add_row(str(r.run.created_at), str(r.run.job_id or "-"), r.status, str(r.rows))
+        out.print(table)
+
+
+@order_app.command("export")
+def order_export(
+    order_id: Annotated[int, typer.Argument(help="OrderId of an approved DATA_EXPORT ticket.")],
+    file_type: Annotated[str, typer.Option(help="CSV, XLSX, SQL, JSON or TXT.")] = "CSV",
+    encoding: Annotated[str, typer.Option(help="UTF8, GBK, GB2312, ISO_8859_1, CP1252…")] = "UTF8",
+    start: Annotated[str | None, typer.Option(help="Start at (UTC, YYYY-MM-DD HH:MM:SS).")] = None,
+    uid: UidOpt = None,
+    tid: TidOpt = None,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Run an approved export (its committer does)."""
+    detail = {"fileType": file_type, "encoding": encoding, "startTime": start}
+    with runtime(data_dir, database_url) as rt, rt.store.session() as s:
+        caller = service.caller_for(s, _default_tid(s, tid), uid)
+        job = exports.execute(s, caller, order_id, exports.plan_from(detail))
+        out.print(f"Ticket {order_id}: export {job.job_id} queued")
+
+
+@order_app.command("exported")
+def order_exported(
+    order_id: Annotated[int, typer.Argument(help="OrderId of a DATA_EXPORT ticket.")],
+    save: Annotated[Path | None, typer.Option("--save", help="Copy the zip here.")] = None,
+    uid: UidOpt = None,
+    tid: TidOpt = None,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """How an export went: its status, rows, file and the columns it masked."""
+    with runtime(data_dir, database_url) as rt, rt.store.session() as s:
+        caller = service.caller_for(s, _default_tid(s, tid), uid)
+        order = exports.export_ticket(s, caller, order_id, lock=False)
+        job, found = exports.latest(s, order)
+        status = exports.job_status(s, order)
+        out.print(
+            f"Ticket {order_id}: {status}"
+            + (f" ({exports.failure(job)})" if exports.failure(job) else "")
+        )
+        if found is None:
+            return
+        out.print(
+            f"{found.rows} rows, {found.file_type} in {found.encoding}, {found.size_bytes} bytes"
+        )
+        masking = exports.masking(found)
+        if not masking.get("traced", True):
+            out.print("Every column was masked: the query's columns could not be traced.")
+        for m in masking.get("columns", []):
+            out.print(f"masked {m['column']} ({m['mask']}) from {', '.join(m['sources'])}")
+        if save is not None:
+            opened = exports.open_download(
+                s, rt.settings.files, caller.user_id, found.job_id, "cli"
+            )
+            if opened is None:
+                raise CliError(f"the file of export {found.job_id} is gone")
+            save.write_bytes(opened[0].read_bytes())
+            out.print(f"saved to {save}")
+
+
+@column_app.command("mask")
+def column_mask(
+    db_id: Annotated[int, typer.Argument(help="DbId.")],
+    table: Annotated[str, typer.Argument(help="Table name.")],
+    column: Annotated[str, typer.Argument(help="Column name.")],
+    mask: Annotated[str, typer.Argument(help="FULL, HASH, LAST4, or NONE to clear.")],
+    uid: UidOpt = None,
+    tid: TidOpt = None,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Flag a column sensitive: exports show it masked."""
+    with runtime(data_dir, database_url) as rt, rt.store.session() as s:
+        caller = service.caller_for(s, _default_tid(s, tid), uid)
+        if not caller.is_admin:
+            raise CliError("only an administrator flags sensitive columns")
+        chosen = None if mask.upper() == "NONE" else mask.upper()
+        sensitive.set_mask(s, caller.tid, db_id, table, column, chosen, caller.user_id)
+        out.print(
+            f"{table}.{column}: " + (f"masked {chosen} in exports" if chosen else "not masked")
+        )
+
+
+@column_app.command("list")
+def column_list(
+    db_id: Annotated[int, typer.Argument(help="DbId.")],
+    tid: TidOpt = None,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """The database's sensitive columns."""
+    with runtime(data_dir, database_url) as rt, rt.store.session() as s:
+        table = Table("Table", "Column", "Mask", "Set")
+        for c in sensitive.listed(s, _default_tid(s, tid), db_id):
+            table.add_row(c.table_name, c.column_name, c.mask, f"{c.set_at:%Y-%m-%d %H:%M}")
         out.print(table)
 
 

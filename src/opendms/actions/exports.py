@@ -30,50 +30,41 @@ def execute_data_export(ctx: Context, req: ExecuteExportRequest) -> Payload:
     return {}
 
 
-def _masking(found: dict[str, Any]) -> list[dict[str, Any]]:
-    return [
-        {
-            "ColumnName": m["column"],
-            "Mask": m["mask"],
-            "SourceColumns": list(m["sources"]),
-        }
-        for m in found.get("columns", [])
-    ]
-
-
 def get_data_export_order_detail(ctx: Context, req: OrderIdRequest) -> Payload:
     s = ctx.session
     order = exports.export_ticket(s, ctx.caller, req.order_id, lock=False)
     params = json.loads(order.params)
     (db, inst), *_ = orders.databases_of(s, order.order_id)
-    job, found = exports.latest(s, order)
-    masking = exports.masking(found)
+    job, _ = exports.latest(s, order)
     return {
         "DataExportOrderDetail": {
-            "KeyInfo": {
-                "JobId": job.job_id if job is not None else None,
-                "JobStatus": exports.job_status(s, order),
-                "PreCheckId": _precheck_id(s, order.order_id),
-                # beyond DMS: how the last export went and what it masked
-                "ExportRows": found.rows if found is not None else None,
-                "FileType": found.file_type if found is not None else None,
-                "FailReason": exports.failure(job) or None,
-                "MaskedColumns": _masking(masking),
-                "MaskingTraced": masking.get("traced", True),
-            },
-            "OrderDetail": {
-                "ActualAffectRows": precheck.actual_rows(s, order.order_id),
-                "Classify": params.get("Classify"),
-                "Database": db.schema_name,
-                "DbId": db.db_id,
-                "EnvType": inst.env_type,
-                "ExeSQL": params.get("ExeSQL"),
-                "IgnoreAffectRows": bool(params.get("IgnoreAffectRows")),
-                "IgnoreAffectRowsReason": params.get("IgnoreAffectRowsReason"),
-                "Logic": False,
-            },
+            "KeyInfo": _present(
+                {
+                    "JobId": job.job_id if job is not None else None,
+                    "JobStatus": exports.job_status(s, order),
+                    "PreCheckId": _precheck_id(s, order.order_id),
+                }
+            ),
+            "OrderDetail": _present(
+                {
+                    "ActualAffectRows": precheck.actual_rows(s, order.order_id),
+                    "Classify": params.get("Classify"),
+                    "Database": db.schema_name,
+                    "DbId": db.db_id,
+                    "EnvType": inst.env_type,
+                    "ExeSQL": params.get("ExeSQL"),
+                    "IgnoreAffectRows": bool(params.get("IgnoreAffectRows")),
+                    "IgnoreAffectRowsReason": params.get("IgnoreAffectRowsReason"),
+                    "Logic": False,
+                }
+            ),
         }
     }
+
+
+def _present(fields: dict[str, Any]) -> dict[str, Any]:
+    """Without the fields that have no value (the SDK drops a null)."""
+    return {k: v for k, v in fields.items() if v is not None}
 
 
 def _precheck_id(s: Any, order_id: int) -> int | None:
@@ -98,7 +89,7 @@ def get_data_export_pre_check_detail(ctx: Context, req: OrderIdRequest) -> Paylo
     }
 
 
-def get_data_export_download_url(ctx: Context, req: OrderIdRequest) -> Payload:
+def get_data_export_download_url(ctx: Context, req: _Acting) -> Payload:
     found, tip = exports.download_url(ctx.session, ctx.caller, req.order_id)
     url = ""
     if found is not None:
@@ -151,7 +142,7 @@ ACTIONS = (
     ),
     Action(
         "GetDataExportDownloadURL",
-        OrderIdRequest,
+        _Acting,
         get_data_export_download_url,
         Access.GET,
         "A link to the export's zip, signed for the caller, expiring.",

@@ -29,10 +29,11 @@ from dataclasses import dataclass, field
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from opendms.catalog import permissions
+from opendms.catalog import permissions, sensitive
 from opendms.catalog.shapes import CatalogShapes
 from opendms.errors import DmsError
 from opendms.execution.cleanup import script as cleanup_script
+from opendms.exports import masks
 from opendms.identity.roles import Role, parse_roles
 from opendms.jobs.means import Means
 from opendms.jobs.runner import Checkpoint, Step, Work
@@ -248,13 +249,21 @@ def _chunk_findings(t: Target, shapes: CatalogShapes) -> list[Finding]:
     return out
 
 
-def _export_findings(t: Target, script: str) -> list[Finding]:
-    """An export's SQL must be the one read-only query it runs (sql.export)."""
+def _export_findings(s: Session, t: Target, script: str) -> tuple[list[Finding], str]:
+    """An export's SQL must be the one read-only query it runs (sql.export); and what of
+    its result the export will mask, for the approvers to read."""
     try:
-        export_query(script, t.inst.instance_type)
+        query = export_query(script, t.inst.instance_type)
     except ExportRefused as exc:
-        return [Finding("EXPORT_REFUSED", "ERROR", 1, 1, 1, f"It cannot be exported: {exc}.")]
-    return []
+        return [Finding("EXPORT_REFUSED", "ERROR", 1, 1, 1, f"It cannot be exported: {exc}.")], ""
+    schema = sensitive.columns_of(s, t.db.db_id, query.tables)
+    found, traced = masks.plan(
+        query.node, t.inst.instance_type, schema, sensitive.masks_of(s, t.db.db_id)
+    )
+    if not traced:
+        return [], " The export masks every column: they cannot be traced to their tables."
+    shown = [f"{m.column} ({m.mask}, from {', '.join(m.sources)})" for m in found]
+    return [], f" The export masks {', '.join(shown)}." if shown else ""
 
 
 def _targets(s: Session, order: Order) -> list[Target]:
@@ -361,6 +370,7 @@ class _Checks:
         kind = self.kind
         errors: list[str] = []
         warnings = 0
+        note = ""
         for t in self.targets:
             with self.store.session() as s:
                 findings = review_for_parsed(
@@ -371,7 +381,8 @@ class _Checks:
                     findings = [f for f in findings if f.code != "DML_WHERE_ALWAYS_TRUE"]
                     findings += _chunk_findings(t, CatalogShapes(s, [t.db]))
                 if kind.exports:
-                    findings += _export_findings(t, self.scripts[t.inst.instance_type])
+                    refused, note = _export_findings(s, t, self.scripts[t.inst.instance_type])
+                    findings += refused
             by_number = {f.number: f for f in t.statements}
             for finding in findings:
                 found = by_number.get(finding.statement)
@@ -389,7 +400,10 @@ class _Checks:
                     warnings += 1
         if errors:
             raise StepFailed(_listing(errors))
-        return f"{warnings} warning{'s' if warnings != 1 else ''}." if warnings else "No findings."
+        verdict = (
+            f"{warnings} warning{'s' if warnings != 1 else ''}." if warnings else "No findings."
+        )
+        return verdict + note
 
     def permission_check(self) -> str:
         with self.store.session() as s:

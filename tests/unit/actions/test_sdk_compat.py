@@ -42,6 +42,7 @@ from opendms.approvals import flow, rule_sets, templates
 from opendms.catalog import permissions
 from opendms.execution import cleanup
 from opendms.execution import service as execution
+from opendms.exports import service as exports
 from opendms.gateway.errors import GatewayError
 from opendms.gateway.table import Action
 from opendms.gateway.wire import WIRE_TIME, WireModel
@@ -572,7 +573,9 @@ def _approval_setup(w: World) -> dict[str, int]:
                 s,
                 w.tid,
                 "compat",
-                "templates: {LOW: Compat, MIDDLE: Compat, HIGH: Compat, HIGHEST: Compat}\n",
+                "templates: {LOW: Compat, MIDDLE: Compat, HIGH: Compat, HIGHEST: Compat}\n"
+                "rules:\n  - name: exports need no approval\n"
+                "    when: {ticket_types: [DATA_EXPORT]}\n    risk: NONE\n",
             )
             rule_sets.assign(s, w.tid, w.instance_id, "compat")
             w.approvals.update(committer=committer.user_id, node=node.node_id)
@@ -633,6 +636,97 @@ def _approved(w: World) -> int:
         admin = service.caller_for(s, w.tid, None)
         flow.act(s, admin, wf, flow.Act("AGREE"))
         return s.get(WorkflowInstance, wf).order_id
+
+
+def _exportable(w: World, *, start: str | None = None, run: bool = False) -> tuple[int, int]:
+    """An approved export ticket of the admin's (exports need no approval in the world's
+    rule set): its OrderId, and with ``start`` or ``run`` the JobId of its export, queued
+    for then or run to its end."""
+    _approval_setup(w)
+    with w.api.store.session() as s:
+        admin = service.caller_for(s, w.tid, None)
+        order_id = orders.create_order(
+            s, admin, "DATA_EXPORT", _export(w)["PluginParam"], comment="export"
+        ).order_id
+    w.api.run_jobs()  # its precheck
+    with w.api.store.session() as s:
+        admin = service.caller_for(s, w.tid, None)
+        flow.submit(s, admin, order_id)
+        if start is None and not run:
+            return order_id, 0
+        plan = exports.plan_from({"startTime": start} if start else {})
+        job_id = exports.execute(s, admin, order_id, plan).job_id
+    if run:
+        w.api.run_jobs()
+    return order_id, job_id
+
+
+def _export_scenarios() -> dict[str, Scenario]:
+    missing = Call({"OrderId": 999999}, False, "OrderNotFound")
+    later = "2099-01-01 00:00:00"
+
+    def job(order_id: int, job_id: int) -> dict[str, Any]:
+        return {"OrderId": order_id, "JobId": job_id}
+
+    def stopping(w: World) -> list[Call]:
+        order_id, job_id = _exportable(w, start=later)
+        return [
+            Call(job(order_id, job_id)),
+            Call(job(order_id, job_id), False, "InvalidOrderStatus"),
+            Call(job(order_id, 999999), False, "InvalidParameter"),
+        ]
+
+    return {
+        "ExecuteDataExport": lambda w: [
+            Call(
+                {
+                    "OrderId": (ready := _exportable(w)[0]),
+                    "ActionDetail": {"mode": "FAST", "encoding": "UTF8", "fileType": "CSV"},
+                }
+            ),
+            Call({"OrderId": ready}, False, "InvalidOrderStatus"),
+            Call(
+                {"OrderId": _exportable(w)[0], "ActionDetail": {"fileType": "PDF"}},
+                False,
+                "InvalidParameter",
+            ),
+            Call({"OrderId": _new_order(w)}, False, "UnsupportedPluginType"),
+            missing,
+        ],
+        "GetDataExportOrderDetail": lambda w: [
+            Call({"OrderId": _exportable(w, run=True)[0], "Tid": w.tid}),
+            Call({"OrderId": _exportable(w)[0]}),
+            missing,
+        ],
+        "GetDataExportPreCheckDetail": lambda w: [
+            Call({"OrderId": _exportable(w)[0]}),
+            missing,
+        ],
+        "GetDataExportDownloadURL": lambda w: [
+            Call({"OrderId": _exportable(w, run=True)[0], "RealLoginUserUid": "1"}),
+            Call({"OrderId": _exportable(w)[0]}),  # nothing yet: HasResult false
+            missing,
+        ],
+        "PauseDataExportJob": stopping,
+        "SuspendDataExportJob": stopping,
+        "RestartDataExportJob": lambda w: [
+            Call(job(*(stopped := _stopped(w)))),
+            Call(job(*stopped), False, "InvalidOrderStatus"),
+            Call(job(stopped[0], 999999), False, "InvalidParameter"),
+        ],
+        "RemoveDataExportJob": lambda w: [
+            Call(job(*_exportable(w, run=True))),
+            Call(job(*_exportable(w, start=later)), False, "InvalidOrderStatus"),
+            Call(job(999999, 1), False, "OrderNotFound"),
+        ],
+    }
+
+
+def _stopped(w: World) -> tuple[int, int]:
+    order_id, job_id = _exportable(w, start="2099-01-01 00:00:00")
+    with w.api.store.session() as s:
+        exports.stop(s, service.caller_for(s, w.tid, None), order_id, job_id)
+    return order_id, job_id
 
 
 @dataclass(frozen=True)
@@ -847,6 +941,7 @@ def _approve_calls(w: World) -> list[Call]:
 
 SCENARIOS: dict[str, Scenario] = {
     **_data_correct_scenarios(),
+    **_export_scenarios(),
     "SubmitOrderApproval": _submit_calls,
     "ApproveOrder": _approve_calls,
     "GetApprovalDetail": lambda w: [

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from opendms.catalog import sensitive
 from opendms.errors import DmsError, ErrorCode
 from opendms.identity.secrets import SecretBox
 from opendms.precheck import service as precheck
@@ -133,3 +134,13 @@ def test_an_export_is_submitted_only_once_its_precheck_passed(world: World) -> N
     with world.store.session() as s:
         order = s.get(Order, passing)
         assert order is not None and order.status_code == "Approved"
+
+
+def test_the_type_check_tells_the_approvers_what_the_export_masks(world: World) -> None:
+    with world.store.session() as s:
+        sensitive.set_mask(s, world.tid, world.db_id, "customers", "EMAIL", "LAST4", None)
+    order_id = world.export("SELECT id, upper(email) AS mail FROM customers", rows=1000)
+    assert step(world, order_id, "SQL_TYPE_CHECK") == (
+        "SUCCESS",
+        "No findings. The export masks mail (LAST4, from customers.email).",
+    )

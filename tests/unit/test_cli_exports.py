@@ -1,0 +1,57 @@
+"""Exports from the command line: `column mask` / `column list`, `order export` and
+`order exported`."""
+
+from __future__ import annotations
+
+import csv
+import io
+import zipfile
+
+from tests.unit.test_cli_approvals import Site, as_json, result_is_one_line_error, site
+
+__all__ = ["site"]
+
+
+def test_a_masked_export_is_run_and_saved(site: Site) -> None:
+    masked = site.run("column", "mask", str(site.db_id), "customers", "email", "last4").stdout
+    assert "customers.email: masked LAST4 in exports" in masked
+    assert "LAST4" in site.run("column", "list", str(site.db_id)).stdout
+    refused = site.run("column", "mask", str(site.db_id), "customers", "nope", "FULL", ok=False)
+    assert result_is_one_line_error(refused, "TableNotFound")
+    refused = site.as_(
+        "carl", "column", "mask", str(site.db_id), "customers", "name", "FULL", ok=False
+    )
+    assert "only an administrator flags sensitive columns" in refused.stderr
+
+    made = as_json(
+        site.run(
+            "order",
+            "create",
+            "--type",
+            "DATA_EXPORT",
+            "--comment",
+            "mailing list",
+            "--db",
+            str(site.db_id),
+            "--sql",
+            "SELECT id, email FROM customers WHERE id <= 3",
+            "--rows",
+            "3",
+        )
+    )
+    order_id = str(made["OrderId"])
+    site.run("jobs", "run")  # its precheck
+    site.dba_only()
+    site.run("order", "submit", order_id)
+    site.as_("dora", "order", "approve", order_id)
+    assert "export" in site.run("order", "export", order_id, "--file-type", "csv").stdout
+    site.run("jobs", "run")
+    saved = site.data_dir.parent / "out.zip"
+    shown = site.run("order", "exported", order_id, "--save", str(saved)).stdout
+    assert "EXPORT_SUCCESS" in shown and "3 rows, CSV in UTF8" in shown
+    assert "masked email (LAST4) from customers.email" in shown
+    with zipfile.ZipFile(saved) as zf:
+        (name,) = zf.namelist()
+        rows = list(csv.reader(io.StringIO(zf.read(name).decode())))
+    assert rows[0] == ["id", "email"]
+    assert all(r[1].startswith("*") and r[1].endswith(".com") for r in rows[1:])
