@@ -159,8 +159,8 @@ def _limit_statements(cur: Any, timeout: float) -> None:
     """Cut the session's statements off after ``timeout`` seconds (MariaDB and MySQL name
     and scale the setting differently)."""
     cur.execute("SELECT VERSION()")
-    version = cur.fetchone()
-    if "mariadb" in str(version[0] if version else "").lower():
+    version = cur.fetchall()  # all of it: an unbuffered cursor must finish a result
+    if "mariadb" in str(version[0][0] if version else "").lower():
         cur.execute("SET SESSION max_statement_time = %s", (timeout,))
     else:
         cur.execute("SET SESSION max_execution_time = %s", (int(timeout * 1000),))
