@@ -23,19 +23,12 @@ import xlsxwriter
 
 from opendms.exports.values import plain
 from opendms.sql.backup import literal
+from opendms.targets.base import ENCODINGS
+
+__all__ = ["ENCODINGS", "FILE_TYPES", "SUFFIX"]
 
 FILE_TYPES = ("CSV", "XLSX", "SQL", "JSON", "TXT")
 SUFFIX = {"CSV": "csv", "XLSX": "xlsx", "SQL": "sql", "JSON": "json", "TXT": "txt"}
-# ActionDetail.encoding -> Python codec (dms-api.md B.5; LATAIN1 is DMS's spelling)
-ENCODINGS = {
-    "UTF8": "utf-8",
-    "UTF8MB4": "utf-8",
-    "GB2312": "gb2312",
-    "GBK": "gbk",
-    "ISO_8859_1": "latin-1",
-    "LATAIN1": "latin-1",
-    "CP1252": "cp1252",
-}
 XLSX_ROWS = 1_048_575  # per sheet, under its header row
 SQL_ROWS = 500  # rows per INSERT of a SQL export
 # Values the csv module writes as the database shows them; anything else goes through plain().

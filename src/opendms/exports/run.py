@@ -19,7 +19,7 @@ import zipfile
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, cast
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -30,6 +30,7 @@ from opendms.exports import masks
 from opendms.exports import service as export_service
 from opendms.exports.formats import ENCODINGS, SUFFIX, XlsxWriter, text_writer
 from opendms.exports.masks import Masked, Masker
+from opendms.exports.pipe import Pipe
 from opendms.exports.service import ExportPlan
 from opendms.jobs.means import Means
 from opendms.jobs.runner import Checkpoint, Step, Work
@@ -196,8 +197,8 @@ class Export:
                 if plan.file_type == "XLSX":
                     rows = self._xlsx(zf, snap, masked, watch, path, name)
                 else:
-                    with zf.open(name, "w", force_zip64=True) as entry:
-                        rows = self._text(entry, snap, plan, src, masked, watch)
+                    with zf.open(name, "w", force_zip64=True) as entry, Pipe(entry) as sink:
+                        rows = self._text(cast(IO[bytes], sink), snap, plan, src, masked, watch)
         return Written(rows, masked, traced)
 
     def _text(
@@ -212,9 +213,12 @@ class Export:
         if plan.file_type == "CSV" and not masked:
             blocks = snap.csv(plan.encoding, watch.cap + 1)
             if blocks is not None:
-                for block in blocks:
-                    entry.write(block)
-                    watch.tick(0)
+                try:
+                    for block in blocks:
+                        entry.write(block)
+                        watch.tick(0)
+                except UnicodeEncodeError as exc:
+                    raise _unwritable(exc, plan.encoding, "A value") from None
                 watch.tick(snap.copied, force=True)
                 return snap.copied
         writer = text_writer(
@@ -225,10 +229,8 @@ class Export:
             try:
                 writer.write(batch)
             except UnicodeEncodeError as exc:
-                raise ExportFailed(
-                    f"A value in rows {rows + 1} to {rows + len(batch)} cannot be written in "
-                    f"{plan.encoding} ({exc.object[exc.start : exc.end]!r}); export as UTF8."
-                ) from None
+                where = f"A value in rows {rows + 1} to {rows + len(batch)}"
+                raise _unwritable(exc, plan.encoding, where) from None
             rows += len(batch)
         writer.finish()
         return rows
@@ -265,6 +267,13 @@ class Export:
             watch.tick(rows)
             yield masker.rows(masked, batch)
         watch.tick(rows, force=True)
+
+
+def _unwritable(exc: UnicodeEncodeError, encoding: str, where: str) -> ExportFailed:
+    return ExportFailed(
+        f"{where} cannot be written in {encoding} ({exc.object[exc.start : exc.end]!r}); "
+        "export as UTF8."
+    )
 
 
 class _Watch:

@@ -60,6 +60,31 @@ def _joined(node: exp.Update | exp.Delete) -> bool:
     )
 
 
+def _nameable(node: exp.Query, text: str, dialect: str) -> str:
+    """The query as a derived table can hold it: its own text, unless two result columns
+    share a name (MySQL refuses such a derived table); then rendered with the repeats
+    renamed, which changes no row."""
+    first = node
+    while isinstance(first, exp.SetOperation):
+        first = first.left
+    if not isinstance(first, exp.Select):
+        return text
+    names = [s.alias_or_name.lower() for s in first.selects]
+    if len(set(names)) == len(names) or "*" in names:
+        return text
+    renamed = node.copy()
+    head = renamed
+    while isinstance(head, exp.SetOperation):
+        head = head.left
+    seen: set[str] = set()
+    for i, projection in enumerate(head.selects):
+        name = projection.alias_or_name.lower()
+        if name in seen:
+            projection.replace(exp.alias_(projection.copy(), f"{name}_{i + 1}"))
+        seen.add(name)
+    return renamed.sql(dialect=dialect)
+
+
 def count_query(statement: str, engine: str) -> RowCount | None:
     """The way to count what ``statement`` changes (or, for a query, returns), or None for a
     statement that changes rows in ways a count cannot tell (DDL, CALL, …)."""
@@ -72,8 +97,9 @@ def count_query(statement: str, engine: str) -> RowCount | None:
         if isinstance(source, exp.Query):
             return RowCount(_over(source.copy()).sql(dialect=dialect))
         return None
-    if isinstance(node, exp.Query):  # an export's rows: its own text, not sqlglot's rendering
-        return RowCount(f"SELECT COUNT(*) FROM (\n{statement}\n) AS counted")  # noqa: S608
+    if isinstance(node, exp.Query):  # an export's rows
+        query = _nameable(node, statement, dialect)
+        return RowCount(f"SELECT COUNT(*) FROM (\n{query}\n) AS counted")  # noqa: S608
     if isinstance(node, exp.Update | exp.Delete):
         target = node.this
         if not isinstance(target, exp.Table):

@@ -170,6 +170,18 @@ class Change(ABC):
         self.close()
 
 
+# ExecuteDataExport encodings (dms-api.md B.5; LATAIN1 is DMS's spelling) -> Python codecs
+ENCODINGS = {
+    "UTF8": "utf-8",
+    "UTF8MB4": "utf-8",
+    "GB2312": "gb2312",
+    "GBK": "gbk",
+    "ISO_8859_1": "latin-1",
+    "LATAIN1": "latin-1",
+    "CP1252": "cp1252",
+}
+
+
 class Snapshot(ABC):
     """A query's result, read in one read-only, repeatable-read transaction (an export's
     file is one consistent view): its column names, then its rows from a server-side cursor."""

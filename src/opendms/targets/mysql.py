@@ -28,6 +28,7 @@ from opendms.targets.base import (
     TableInfo,
     TargetError,
 )
+from opendms.targets.mysql_export import MysqlSnapshot
 
 SYSTEM_SCHEMAS = ("mysql", "information_schema", "performance_schema", "sys", OWN_SCHEMA)
 # Server error codes that mean "who you are" rather than "where you are".
@@ -166,18 +167,6 @@ def _limit_statements(cur: Any, timeout: float) -> None:
         cur.execute("SET SESSION max_execution_time = %s", (int(timeout * 1000),))
 
 
-class MysqlSnapshot(Snapshot):
-    def __init__(self, cur: Any, query: str) -> None:
-        self.cur = cur
-        cur.execute(query)
-        self.columns = [d[0] for d in cur.description or ()]
-
-    def batches(self, size: int) -> Iterator[list[tuple[Any, ...]]]:
-        with _asking("exporting"):
-            while batch := self.cur.fetchmany(size):
-                yield list(batch)
-
-
 class MysqlConnector(Connector):
     def connect(
         self, database: str | None = None, **options: Any
@@ -245,15 +234,11 @@ class MysqlConnector(Connector):
 
     @contextmanager
     def snapshot(self, where: tuple[str, str], query: str, timeout: float) -> Iterator[Snapshot]:
-        conn = self.connect(where[1], cursorclass=pymysql.cursors.SSCursor)
+        snap = MysqlSnapshot(self.endpoint, where[1], query, timeout, _preferred_tls())
         try:
-            with _asking("exporting"), conn.cursor() as cur:
-                _limit_statements(cur, timeout)
-                cur.execute("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-                cur.execute("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
-                yield MysqlSnapshot(cur, query)
+            yield snap
         finally:
-            conn.close()  # an unbuffered result not read to its end is dropped with it
+            snap.close()
 
     def reclaim(self, where: tuple[str, str], table: str) -> None:
         name = ".".join(f"`{part.replace('`', '``')}`" for part in table.split(".") if part)

@@ -10,6 +10,7 @@ from typing import Any
 import psycopg
 import psycopg.rows
 import psycopg.sql
+from psycopg import pq
 from sqlglot import exp
 
 from opendms.targets.base import (
@@ -184,6 +185,7 @@ class PostgresChange(Change):
         return Load(int(row[0]), None if row[1] is None else float(row[1]))
 
 
+BLOCK = 1 << 20  # bytes of COPY output handed on at a time
 # ExecuteDataExport encodings as PostgreSQL names them
 _PG_ENCODINGS = {
     "UTF8": "UTF8",
@@ -212,14 +214,51 @@ class PostgresSnapshot(Snapshot):
                 yield batch
 
     def csv(self, encoding: str, limit: int) -> Iterator[bytes]:
+        """COPY's rows read straight from libpq and joined into blocks: psycopg's ``Copy``
+        costs a few microseconds of Python per row, more than the database's own work."""
         name = _PG_ENCODINGS.get(encoding, "UTF8")
         query = f"SELECT * FROM (\n{self.query}\n) AS opendms_export LIMIT {int(limit)}"  # noqa: S608
         copy = f"COPY (\n{query}\n) TO STDOUT WITH (FORMAT csv, HEADER true, ENCODING '{name}')"
-        with _asking("exporting"), self.conn.cursor() as cur:
-            with cur.copy(copy.encode()) as out:
-                for block in out:
-                    yield bytes(block)
-            self.copied = cur.rowcount
+        pgconn = self.conn.pgconn
+        pgconn.send_query(copy.encode())
+        started = pgconn.get_result()
+        if started is None or started.status != pq.ExecStatus.COPY_OUT:
+            self._finish(pgconn)
+            raise TargetError(f"exporting failed: {_result_error(started, pgconn)}")
+        parts: list[bytes] = []
+        size = 0
+        while True:
+            got, data = pgconn.get_copy_data(0)
+            if got > 0:
+                parts.append(bytes(data))
+                size += got
+                if size >= BLOCK:
+                    yield b"".join(parts)
+                    parts, size = [], 0
+            elif got == -1:
+                break
+            else:
+                message = pgconn.error_message.decode(errors="replace").strip()
+                self._finish(pgconn)
+                raise TargetError(f"exporting failed: {message}")
+        if parts:
+            yield b"".join(parts)
+        ended = pgconn.get_result()
+        self._finish(pgconn)
+        if ended is None or ended.status != pq.ExecStatus.COMMAND_OK:
+            raise TargetError(f"exporting failed: {_result_error(ended, pgconn)}")
+        self.copied = int(ended.command_tuples or 0)
+
+    @staticmethod
+    def _finish(pgconn: Any) -> None:
+        while pgconn.get_result() is not None:
+            pass
+
+
+def _result_error(result: Any, pgconn: Any) -> str:
+    raw = (result.error_message if result is not None else b"") or pgconn.error_message
+    text = raw.decode(errors="replace").strip()
+    return text.removeprefix("ERROR:").strip() or "the server ended the COPY"
 
 
 class PostgresConnector(Connector):

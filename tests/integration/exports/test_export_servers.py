@@ -165,3 +165,17 @@ def test_gbk_holds_chinese_and_refuses_what_it_cannot_hold(server: ServerDb) -> 
     assert job.state == "failed"
     failure = json.loads(job.checkpoint)["failure"]
     assert "☃" in failure or "GBK" in failure, failure
+
+
+def test_binary_values_and_repeated_column_names(server: ServerDb) -> None:
+    binary = "UNHEX('00ff')" if server.engine == "mariadb" else "'\\x00ff'::bytea"
+    sql = (
+        f"SELECT p.id, q.id, {binary} AS b, '' AS empty, NULL AS missing FROM people p "
+        "JOIN people q ON q.id = p.id WHERE p.id <= 2 ORDER BY p.id"
+    )
+    job, data = export(server, sql, rows=2)
+    assert job.state == "succeeded", job.checkpoint
+    rows = list(csv.reader(io.StringIO(data.decode())))
+    assert rows[0] == ["id", "id", "b", "empty", "missing"]
+    shown = "0x00ff" if server.engine == "mariadb" else "\\x00ff"  # as each database prints it
+    assert rows[1:] == [["1", "1", shown, "", ""], ["2", "2", shown, "", ""]]

@@ -91,3 +91,17 @@ def test_statements_a_count_cannot_describe() -> None:
     assert count_query("ALTER TABLE t ADD c INT", "mysql") is None
     assert count_query("CALL p()", "mysql") is None
     assert count_query("INSERT INTO t VALUES (1), (2)", "mysql") == RowCount(None, literal=2)
+
+
+def test_an_exports_rows_are_counted_over_its_own_text() -> None:
+    found = count_query("SELECT id, name FROM t -- the report\nWHERE x = 1", "mysql")
+    assert found is not None
+    assert found.query == (
+        "SELECT COUNT(*) FROM (\nSELECT id, name FROM t -- the report\nWHERE x = 1\n) AS counted"
+    )
+
+
+def test_repeated_result_names_are_renamed_for_the_count() -> None:
+    found = count_query("SELECT a.id, b.id FROM a JOIN b ON b.id = a.id", "mysql")
+    assert found is not None and found.query is not None
+    assert "AS id_2" in found.query
