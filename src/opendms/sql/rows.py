@@ -98,8 +98,8 @@ def count_query(statement: str, engine: str) -> RowCount | None:
             return RowCount(_over(source.copy()).sql(dialect=dialect))
         return None
     if isinstance(node, exp.Query):  # an export's rows
-        query = _nameable(node, statement, dialect)
-        return RowCount(f"SELECT COUNT(*) FROM (\n{query}\n) AS counted")  # noqa: S608
+        text = _nameable(node, statement, dialect)
+        return RowCount(f"SELECT COUNT(*) FROM (\n{text}\n) AS counted")  # noqa: S608
     if isinstance(node, exp.Update | exp.Delete):
         target = node.this
         if not isinstance(target, exp.Table):
