@@ -11,6 +11,7 @@ statement starts, so that errors can name the statement, the line and the column
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 MYSQL_ENGINES = frozenset({"mysql", "mariadb"})
@@ -141,8 +142,20 @@ def _code_start(scanner: _Scanner, start: int, end: int) -> int:
 def split(script: str, engine: str) -> list[Piece]:
     """The statements of ``script`` for ``engine`` (an instance type), in order. Raises
     :class:`ScriptError` for an unterminated string, identifier or comment."""
-    scanner = _Scanner(script, engine)
-    text, delimiter = script, ";"
+    return _scan(script, engine, ";", final=True).pieces
+
+
+@dataclass
+class _Scan:
+    pieces: list[Piece]
+    delimiter: str  # in force at the end (MySQL's DELIMITER may change it)
+    rest: int  # where the text not yet split into statements begins
+
+
+def _scan(text: str, engine: str, delimiter: str, *, final: bool) -> _Scan:
+    """Split ``text``; unless ``final``, the last statement may be cut off by the end of
+    the text (more follows), so it is left unsplit, as is one whose quote is still open."""
+    scanner = _Scanner(text, engine)
     pieces: list[Piece] = []
     start = i = 0
 
@@ -155,15 +168,39 @@ def split(script: str, engine: str) -> list[Piece]:
     while i < len(text):
         if scanner.mysql and not text[start:i].strip() and (i == 0 or text[i - 1] == "\n"):
             directive = _DELIMITER.match(text, i)
-            if directive:  # the client's own command: it changes the delimiter, runs nothing
-                delimiter = directive.group(1)
+            if directive and (final or directive.end() < len(text)):
+                delimiter = directive.group(1)  # the client's own command: it runs nothing
                 i = start = directive.end()
                 continue
         if text.startswith(delimiter, i):
             close(i)
             i = start = i + len(delimiter)
             continue
-        past = scanner.skipped(i)
+        try:
+            past = scanner.skipped(i)
+        except ScriptError:
+            if final:
+                raise
+            return _Scan(pieces, delimiter, start)  # the rest of the quote is still to come
         i = past if past is not None else i + 1
-    close(len(text))
-    return pieces
+    if final:
+        close(len(text))
+    return _Scan(pieces, delimiter, start)
+
+
+def split_stream(blocks: Iterable[str], engine: str) -> Iterator[Piece]:
+    """The statements of a script that arrives in ``blocks`` (a file read a megabyte at a
+    time), numbered and placed as :func:`split` would: memory holds one block and the
+    statement it ends in."""
+    delimiter, pending, lines, number = ";", "", 0, 0
+    for block in blocks:
+        pending += block
+        found = _scan(pending, engine, delimiter, final=False)
+        for piece in found.pieces:
+            number += 1
+            yield Piece(number, piece.text, piece.line + lines, piece.column)
+        lines += pending.count("\n", 0, found.rest)
+        delimiter, pending = found.delimiter, pending[found.rest :]
+    for piece in _scan(pending, engine, delimiter, final=True).pieces:
+        number += 1
+        yield Piece(number, piece.text, piece.line + lines, piece.column)

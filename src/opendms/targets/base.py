@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -88,10 +88,13 @@ OWN_SCHEMA = "_opendms"
 class StatementError(Exception):
     """The target refused a statement of a change; ``message`` is the database's own error."""
 
-    def __init__(self, message: str, *, lost_lock: bool = False) -> None:
+    def __init__(
+        self, message: str, *, lost_lock: bool = False, code: int | str | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.lost_lock = lost_lock  # a lock wait ran out or a deadlock chose this transaction
+        self.code = code  # the engine's own error code, where it gives one
 
 
 @dataclass(frozen=True)
@@ -162,6 +165,21 @@ class Change(ABC):
     def load(self) -> Load:
         """How busy the target is right now (outside any transaction of the change)."""
         return Load()
+
+    @abstractmethod
+    def write_rows(
+        self,
+        table: str,
+        columns: Sequence[str],
+        rows: Sequence[Sequence[str | None]],
+        mode: str,
+        key: Sequence[str],
+    ) -> int:
+        """Write ``rows`` (text values; None is NULL) into ``columns`` of ``table`` ("t" or
+        "schema.t", as the database spells it) in the current transaction, by the engine's
+        bulk path. ``mode``: INSERT (a duplicate key fails), IGNORE (a row whose key exists
+        is left out), REPLACE (it replaces the existing row; ``key`` names the primary key
+        where the engine needs it). Returns the rows written; raises StatementError."""
 
     def __enter__(self) -> Change:
         return self

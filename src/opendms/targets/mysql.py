@@ -3,15 +3,17 @@ queries per instance rather than a query per table."""
 
 from __future__ import annotations
 
+import re
 import ssl
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from functools import cache
 from typing import Any
 
 import pymysql
 import pymysql.cursors
+import pymysql.protocol
 from pymysql.constants import CLIENT
 from sqlglot import exp
 
@@ -65,7 +67,7 @@ def _guarded() -> Iterator[None]:
         code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else 0
         if isinstance(exc, pymysql.err.InterfaceError) or code >= 2000:
             raise TargetError(f"the connection to the database broke: {_error_text(exc)}") from exc
-        raise StatementError(_error_text(exc), lost_lock=code in _LOST_LOCK) from exc
+        raise StatementError(_error_text(exc), lost_lock=code in _LOST_LOCK, code=code) from exc
 
 
 @cache
@@ -80,18 +82,131 @@ def _preferred_tls() -> ssl.SSLContext:
 class _Connection(pymysql.connections.Connection):
     """A PyMySQL connection whose default TLS context is built once per process: PyMySQL
     builds one per connection, loading the system's CA certificates each time (about 65 ms,
-    most of what opening a connection costs here)."""
+    most of what opening a connection costs here).
+
+    ``LOAD DATA LOCAL INFILE`` is answered from memory, and only for the name this process
+    asked for (``infile``): PyMySQL would open whatever file the server names, which lets a
+    hostile server read this machine's files."""
+
+    infile: tuple[bytes, bytes] | None = None  # (the name asked for, the data)
 
     def _create_ssl_ctx(self, sslp: Any) -> ssl.SSLContext:
         if sslp == {}:
             return _preferred_tls()
         return super()._create_ssl_ctx(sslp)  # type: ignore[misc,no-any-return]
 
+    def _read_query_result(self, unbuffered: bool = False) -> int:
+        # PyMySQL's own, with the result class that answers LOCAL INFILE requests from memory
+        self._result = None
+        result = _Result(self)
+        if unbuffered:
+            result.init_unbuffered_query()
+        else:
+            result.read()
+        self._result = result
+        if result.server_status is not None:
+            self.server_status = result.server_status
+        return int(result.affected_rows or 0)
+
+
+class _Result(pymysql.connections.MySQLResult):
+    def _read_load_local_packet(self, first_packet: Any) -> None:
+        conn: Any = self.connection
+        asked = pymysql.protocol.LoadLocalPacketWrapper(first_packet).filename
+        infile = getattr(conn, "infile", None)
+        try:
+            if infile is not None and asked == infile[0]:
+                data, step = infile[1], 1 << 20
+                for at in range(0, len(data), step):
+                    conn.write_packet(data[at : at + step])
+        finally:
+            conn.write_packet(b"")  # the end of the data (none, for a name not asked for)
+            ok = conn._read_packet()
+        if not ok.is_ok_packet():
+            raise pymysql.err.OperationalError(2014, "Commands out of sync")
+        self._read_ok_packet(ok)  # type: ignore[attr-defined]
+
+
+# LOCAL INFILE turned off on the server (MariaDB, MySQL 8) or the client
+_NO_LOCAL_INFILE = {1148, 3948, 4166, 2068}
+_INFILE = b"opendms-rows"
+_TSV = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r", "\0": "\\0"})
+_COUNTS = re.compile(r"(Records|Duplicates|Deleted|Skipped|Warnings): (\d+)")
+
+
+def _quote(name: str) -> str:
+    return "`" + name.replace("`", "``") + "`"
+
+
+def _tsv(value: str | None) -> str:
+    return "\\N" if value is None else value.translate(_TSV)
+
 
 class MysqlChange(Change):
     def __init__(self, conn: pymysql.connections.Connection[Any]) -> None:
         self.conn = conn
         self.cur = conn.cursor()
+        self.local_infile = True  # until the server refuses it
+
+    def write_rows(
+        self,
+        table: str,
+        columns: Sequence[str],
+        rows: Sequence[Sequence[str | None]],
+        mode: str,
+        key: Sequence[str],
+    ) -> int:
+        """LOAD DATA LOCAL INFILE where the server allows it (answered from memory, see
+        _Connection), multi-row INSERT otherwise. LOCAL turns errors into warnings (the
+        server cannot stop the client's upload), so any warning but a skipped duplicate
+        under IGNORE fails the rows."""
+        name = ".".join(_quote(part) for part in table.split("."))
+        names = ", ".join(_quote(c) for c in columns)
+        if self.local_infile:
+            verb = {"INSERT": "", "IGNORE": "IGNORE ", "REPLACE": "REPLACE "}[mode]
+            data = "".join("\t".join(map(_tsv, row)) + "\n" for row in rows).encode()
+            statement = (
+                f"LOAD DATA LOCAL INFILE '{_INFILE.decode()}' {verb}INTO TABLE {name} "
+                "CHARACTER SET utf8mb4 FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' "
+                f"LINES TERMINATED BY '\\n' ({names})"
+            )
+            self.conn.infile = (_INFILE, data)  # type: ignore[attr-defined]
+            try:
+                return self._counted(statement, mode, len(rows))
+            except StatementError as exc:
+                if exc.code not in _NO_LOCAL_INFILE:
+                    raise
+                self.local_infile = False
+            finally:
+                self.conn.infile = None  # type: ignore[attr-defined]
+        verb = {"INSERT": "INSERT", "IGNORE": "INSERT IGNORE", "REPLACE": "REPLACE"}[mode]
+        written = 0
+        for at in range(0, len(rows), 1000):
+            values = ",".join(
+                "(" + ",".join(self.conn.escape(v) for v in row) + ")"
+                for row in rows[at : at + 1000]
+            )
+            part = rows[at : at + 1000]
+            written += self._counted(
+                f"{verb} INTO {name} ({names}) VALUES {values}", mode, len(part)
+            )
+        return written
+
+    def _counted(self, statement: str, mode: str, rows: int) -> int:
+        with _guarded():
+            affected = int(self.cur.execute(statement))
+        result = getattr(self.conn, "_result", None)
+        message = getattr(result, "message", b"") or b""
+        text = message.decode() if isinstance(message, bytes) else str(message)
+        counts = {k: int(v) for k, v in _COUNTS.findall(text)}
+        skipped = counts.get("Skipped", counts.get("Duplicates", 0)) if mode == "IGNORE" else 0
+        if counts.get("Warnings", 0) > skipped:
+            with _guarded():
+                self.cur.execute("SHOW WARNINGS LIMIT 1")
+                found = self.cur.fetchone()
+            problem = f"({found[1]}) {found[2]}" if found else "the server reported warnings"
+            raise StatementError(problem)
+        return rows if mode == "REPLACE" else affected
 
     def begin(self) -> None:
         with _guarded():
@@ -272,7 +387,11 @@ class MysqlConnector(Connector):
         # FOUND_ROWS: an UPDATE reports the rows it matched, as on the other engines, not
         # only those whose values changed. No read timeout: a long statement is not a failure.
         conn = self.connect(
-            where[1], autocommit=False, read_timeout=None, client_flag=CLIENT.FOUND_ROWS
+            where[1],
+            autocommit=False,
+            read_timeout=None,
+            client_flag=CLIENT.FOUND_ROWS,
+            local_infile=True,  # answered only for OpenDMS's own data (see _Connection)
         )
         try:
             with conn.cursor() as cur:

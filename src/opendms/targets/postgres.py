@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import zlib
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from typing import Any
 
@@ -171,6 +172,66 @@ class PostgresChange(Change):
                 ).format(_PROGRESS),
                 (result, key),
             )
+
+    def write_rows(
+        self,
+        table: str,
+        columns: Sequence[str],
+        rows: Sequence[Sequence[str | None]],
+        mode: str,
+        key: Sequence[str],
+    ) -> int:
+        """COPY FROM STDIN: straight into the table, or, where duplicates are to be left out
+        or replaced, into a temporary table emptied at each commit and from there with
+        INSERT … ON CONFLICT."""
+        target = psycopg.sql.Identifier(*table.split("."))
+        names = psycopg.sql.SQL(", ").join(psycopg.sql.Identifier(c) for c in columns)
+        with self._guarded(), self.conn.cursor() as cur:
+            if mode == "INSERT":
+                self._copy(cur, target, names, rows)
+                return len(rows)
+            staging = psycopg.sql.Identifier(f"opendms_load_{zlib.crc32(table.encode())}")
+            cur.execute(
+                psycopg.sql.SQL(
+                    "CREATE TEMPORARY TABLE IF NOT EXISTS {} (LIKE {} INCLUDING DEFAULTS) "
+                    "ON COMMIT DELETE ROWS"
+                ).format(staging, target)
+            )
+            self._copy(cur, staging, names, rows)
+            changed = [c for c in columns if c not in key]
+            on_conflict: psycopg.sql.Composable
+            if mode == "REPLACE" and key and changed:
+                on_conflict = psycopg.sql.SQL("({}) DO UPDATE SET {}").format(
+                    psycopg.sql.SQL(", ").join(psycopg.sql.Identifier(k) for k in key),
+                    psycopg.sql.SQL(", ").join(
+                        psycopg.sql.SQL("{} = EXCLUDED.{}").format(
+                            psycopg.sql.Identifier(c), psycopg.sql.Identifier(c)
+                        )
+                        for c in changed
+                    ),
+                )
+            else:
+                on_conflict = psycopg.sql.SQL("DO NOTHING")
+            cur.execute(
+                psycopg.sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {} ON CONFLICT {}").format(
+                    target, names, names, staging, on_conflict
+                )
+            )
+            written = cur.rowcount
+            cur.execute(psycopg.sql.SQL("TRUNCATE {}").format(staging))
+            return written
+
+    @staticmethod
+    def _copy(
+        cur: psycopg.Cursor[Any],
+        table: psycopg.sql.Composable,
+        names: psycopg.sql.Composable,
+        rows: Sequence[Sequence[str | None]],
+    ) -> None:
+        statement = psycopg.sql.SQL("COPY {} ({}) FROM STDIN").format(table, names)
+        with cur.copy(statement) as copy:
+            for row in rows:
+                copy.write_row(row)
 
     def load(self) -> Load:
         with self._guarded():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -73,6 +73,21 @@ class SqliteChange(Change):
 
     def own_table(self, name: str) -> exp.Table:
         return exp.Table(this=exp.to_identifier(f"{OWN_SCHEMA}_{name}", quoted=True))
+
+    def write_rows(
+        self,
+        table: str,
+        columns: Sequence[str],
+        rows: Sequence[Sequence[str | None]],
+        mode: str,
+        key: Sequence[str],
+    ) -> int:
+        verb = {"INSERT": "INSERT", "IGNORE": "INSERT OR IGNORE", "REPLACE": "INSERT OR REPLACE"}
+        names = ", ".join(_quote(c) for c in columns)
+        marks = ", ".join("?" * len(columns))
+        statement = f"{verb[mode]} INTO {_quote(table)} ({names}) VALUES ({marks})"
+        with _guarded():
+            return self.conn.executemany(statement, rows).rowcount
 
     def marker(self, key: str) -> str | None:
         with _guarded():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from opendms.sql.script import Piece, ScriptError, split
+from opendms.sql.script import Piece, ScriptError, split, split_stream
 
 
 def texts(script: str, engine: str = "mysql") -> list[str]:
@@ -106,3 +106,21 @@ def test_a_mysql_block_comment_does_not_nest() -> None:
 
 def test_dollar_signs_inside_identifiers_are_not_quotes() -> None:
     assert texts("SELECT a$b$ FROM t; SELECT 2", "postgresql") == ["SELECT a$b$ FROM t", "SELECT 2"]
+
+
+def test_a_stream_splits_as_the_whole_script_does() -> None:
+    script = (
+        "INSERT INTO t VALUES (1, 'a;b');\n-- note; still a comment\n"
+        "INSERT INTO t VALUES (2, 'it''s\nthere');\nDELIMITER $$\n"
+        "CREATE PROCEDURE p() BEGIN SELECT 1; END$$\nDELIMITER ;\nUPDATE t SET x = 1"
+    )
+    whole = split(script, "mariadb")
+    for size in (1, 2, 3, 7, 16, 1000):
+        blocks = [script[i : i + size] for i in range(0, len(script), size)]
+        assert list(split_stream(blocks, "mariadb")) == whole, size
+
+
+def test_a_stream_with_an_open_quote_at_its_end_fails_there() -> None:
+    with pytest.raises(ScriptError) as failed:
+        list(split_stream(["SELECT 1;\nSELECT 'open", " still"], "postgresql"))
+    assert failed.value.line == 2
