@@ -34,6 +34,8 @@ from opendms.execution.backups import Backup, BackupFailed, ChunkBackup, apply
 from opendms.execution.chunked import Progress, stride
 from opendms.execution.pace import Gauge, Limits
 from opendms.execution.service import Plan, stamp
+from opendms.imports.run import MAX_LOGGED, Importer, ImportFailed, source_of
+from opendms.imports.run import STEP_SECONDS as IMPORT_STEP_SECONDS
 from opendms.jobs.means import Means
 from opendms.jobs.runner import Checkpoint, Step, Work
 from opendms.notify import webhooks
@@ -140,6 +142,7 @@ def _peek(change: Change, key: str) -> str | None:
 class Execute:
     means: Means
     clock: Callable[[], datetime] = utcnow
+    importer: Importer = field(default_factory=Importer)
 
     def __call__(self, work: Work, checkpoint: Checkpoint) -> Step:
         with work.store.session() as s:
@@ -156,6 +159,8 @@ class Execute:
         try:
             connector = self.means.connector(unit.inst)
             with connector.change((unit.db.catalog_name, unit.db.schema_name), lock_wait) as change:
+                if orders.ticket_type(unit.order.plugin_type).imports:
+                    return self._import(work, unit, change, checkpoint)
                 if unit.chunked:
                     return self._chunked(work, unit, change, checkpoint)
                 if unit.sql_job.transactional:
@@ -460,6 +465,49 @@ class Execute:
         if done.held:
             return Step(checkpoint, wait_seconds=pace.hold_seconds)
         return Step({})
+
+    def _import(self, work: Work, unit: Unit, change: Change, checkpoint: Checkpoint) -> Step:
+        """A stretch of a data import (imports.run): batches for a few seconds, then the
+        progress recorded; the runner's next step goes on from the target's marker."""
+        detail = unit.pending[0]
+        try:
+            with work.store.session() as s:
+                src = source_of(s, self.means.files, unit.order, unit.db, unit.engine)
+        except ImportFailed as exc:
+            return self._fail(work, unit, detail, exc.message, checkpoint)
+        progress = Progress.loads(detail.progress)
+        progress.estimate = src.estimate
+        started = utcnow()
+        began = time.monotonic()
+        done = self.importer.stretch(
+            src, change, unit.key(detail), time.monotonic() + IMPORT_STEP_SECONDS
+        )
+        rows_before, progress.rows = progress.rows, done.position.rows
+        progress.chunks += done.batches
+        progress.busy_ms += int(done.busy_seconds * 1000)
+        progress.wall_ms += int((time.monotonic() - began) * 1000)
+        progress.state = "DONE" if done.finished else "RUNNING"
+        notes = [f"line {line} skipped: {why}" for line, why in done.skipped[:MAX_LOGGED]]
+        if len(done.skipped) > MAX_LOGGED:
+            notes.append(f"and {len(done.skipped) - MAX_LOGGED} more lines skipped")
+        milestone = progress.milestone(rows_before)
+        note = "; ".join(filter(None, [*notes, milestone])) or None
+        self._record_progress(work, detail, progress, note)
+        if done.failure is not None:
+            return self._fail(work, unit, detail, done.failure, checkpoint)
+        if done.finished:
+            rows, skipped = done.position.rows, done.position.skipped
+            self._record([(detail, Done(rows, started, progress.busy_ms))], work, unit)
+            if skipped:
+                self._note(work, detail, f"{skipped} records skipped (IgnoreError)")
+            self._finish_sql_job(work, unit)
+        return Step({})
+
+    def _note(self, work: Work, detail: SqlJobDetail, text: str) -> None:
+        with work.store.session() as s:
+            row = s.get(SqlJobDetail, detail.detail_id, with_for_update=True)
+            if row is not None:
+                row.log += stamp(text)
 
     def _chunk_backup(
         self, unit: Unit, change: Change, detail: SqlJobDetail, plan: Chunking

@@ -43,8 +43,10 @@ JOB_TYPES = {
     "DC_COMMON": "DATA_CORRECT",
     "DC_CHUNK": "FREE_LOCK_DML",
     "DC_CRON_CLEAR": "CRON_CLEAR_DATA",
+    "DC_BIG_FILE": "BIG_FILE",
 }
-EXECUTABLE = frozenset({"DC_COMMON", "DC_CHUNK"})  # ExecuteDataCorrect; a cleanup runs on cron
+# ExecuteDataCorrect starts these; a cleanup runs on its schedule
+EXECUTABLE = frozenset({"DC_COMMON", "DC_CHUNK", "DC_BIG_FILE"})
 
 
 @dataclass(frozen=True)
@@ -220,6 +222,8 @@ def queue(s: Session, order: Order, plan: Plan) -> Job:
         by_db.setdefault(st.db_id, []).append(
             Statement(st.number, st.sql_text, st.sql_type, st.sql_id)
         )
+    if orders.ticket_type(order.plugin_type).imports:  # the file is the one thing to run
+        by_db = {db: [imported(order, found)] for db, found in by_db.items()}
     if not by_db:
         raise DmsError(
             ErrorCode.ORDER_STATUS_INVALID,
@@ -238,6 +242,15 @@ class Statement:
     sql_text: str
     sql_type: str
     sql_id: int = 0  # the precheck's statement (its row count), where there is one
+
+
+def imported(order: Order, found: list[Statement]) -> Statement:
+    """An import's SQL job runs its file, as one statement: what it is, in words."""
+    params = json.loads(order.params)
+    into = f" into {params['TableName']}" if params.get("TableName") else ""
+    kind = "REPLACE" if params.get("InsertType") == "REPLACE_INTO" else "INSERT"
+    text = f"-- import {params.get('FileType')} file {params.get('AttachmentName')}{into}"
+    return Statement(1, text, kind, found[0].sql_id if found else 0)
 
 
 def open_execution(s: Session, order: Order, plan: Plan, by_db: dict[int, list[Statement]]) -> Job:

@@ -148,20 +148,21 @@ def xlsx_records(path: Path, label: str) -> Iterator[Record]:
     from openpyxl import load_workbook  # only XLSX imports pay for the import
     from openpyxl.utils.exceptions import InvalidFileException
 
-    try:
-        book = load_workbook(path, read_only=True, data_only=True)
-    except (InvalidFileException, BadZipFile, KeyError, OSError, ValueError) as exc:
-        raise FileProblem(f"{label} is not an XLSX workbook: {exc}") from None
-    try:
-        sheet = book.worksheets[0]
-        for number, row in enumerate(sheet.iter_rows(values_only=True), start=1):
-            values = list(row)
-            while values and values[-1] is None:
-                values.pop()
-            if values:
-                yield Record(number, values)
-    finally:
-        book.close()
+    with path.open("rb") as raw:  # a file object: the stored file's name has no suffix
+        try:
+            book = load_workbook(raw, read_only=True, data_only=True)
+        except (InvalidFileException, BadZipFile, KeyError, OSError, ValueError) as exc:
+            raise FileProblem(f"{label} is not an XLSX workbook: {exc}") from None
+        try:
+            sheet = book.worksheets[0]
+            for number, row in enumerate(sheet.iter_rows(values_only=True), start=1):
+                values = list(row)
+                while values and values[-1] is None:
+                    values.pop()
+                if values:
+                    yield Record(number, values)
+        finally:
+            book.close()
 
 
 def sql_statements(path: Path, codec: str, engine: str, label: str) -> Iterator[Piece]:

@@ -183,16 +183,14 @@ class _Run:
             order = s.get(Order, self.order_id)
             assert order is not None
             targets = _targets(s, order)
-            engines = {t.inst.instance_type for t in targets}
             try:
-                scripts: dict[str, str] | None = _scripts(s, self.means, order, engines)
+                checks = self._checks(s, order, targets)
                 problem = ""
             except StepFailed as exc:
-                scripts, problem = None, str(exc)
-        if scripts is None:
+                checks, problem = None, str(exc)
+        if checks is None:
             self._fail("SQL_PARSE", problem)
             return
-        checks = _Checks(self.work.store, self.means, order, targets, scripts)
         for step in STEPS:
             if not self._set(step, "RUNNING"):
                 return
@@ -209,6 +207,18 @@ class _Run:
                     self._store(targets)
             if not self._set(step, "SUCCESS", tip):
                 return
+
+    def _checks(self, s: Session, order: Order, targets: list[Target]) -> _Checks:
+        """The steps for this ticket: over its file for an import, over its SQL otherwise."""
+        if orders.ticket_type(order.plugin_type).imports:
+            from opendms.precheck.imports import ImportChecks  # it builds on this module
+
+            checks: _Checks = ImportChecks(self.work.store, self.means, order, targets, {})
+            checks.prepare(s)
+            return checks
+        engines = {t.inst.instance_type for t in targets}
+        scripts = _scripts(s, self.means, order, engines)
+        return _Checks(self.work.store, self.means, order, targets, scripts)
 
     def _store(self, targets: Sequence[Target]) -> None:
         """The statements as found so far: written whole, so a reader sees one run's view."""
@@ -320,6 +330,9 @@ class _Checks:
         self.kind = orders.ticket_type(order.plugin_type)
         self.targets, self.scripts = targets, scripts
         self.parsed: dict[int, list[Parsed]] = {}
+
+    def prepare(self, s: Session) -> None:
+        """What the steps need from the store before they run (an import's file)."""
 
     def _where(self, t: Target) -> str:
         return f" in {t.label}" if len(self.targets) > 1 else ""

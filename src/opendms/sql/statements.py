@@ -206,19 +206,25 @@ class Parsed:
 def parse_script(text: str, engine: str) -> list[Parsed]:
     """Every statement of ``text`` in the dialect of ``engine`` (an instance type), parsed
     once for everyone who reads it. Raises :class:`ScriptError` when the text does not split."""
-    dialect = DIALECTS.get(engine, "mysql")
-    out = []
-    for piece in split(text, engine):
-        try:
-            found = sqlglot.parse(piece.text, read=dialect)
-        except SqlglotError as exc:
-            out.append(Parsed(piece, (), parse_failure(piece, exc)))
-            continue
-        nodes = tuple(
-            n for n in found if isinstance(n, exp.Expression) and not isinstance(n, exp.Semicolon)
-        )
-        out.append(Parsed(piece, nodes))
-    return out
+    return [parse_piece(piece, engine) for piece in split(text, engine)]
+
+
+def parse_piece(piece: Piece, engine: str) -> Parsed:
+    """One statement of a script, parsed in the dialect of ``engine``."""
+    try:
+        found = sqlglot.parse(piece.text, read=DIALECTS.get(engine, "mysql"))
+    except SqlglotError as exc:
+        return Parsed(piece, (), parse_failure(piece, exc))
+    nodes = tuple(
+        n for n in found if isinstance(n, exp.Expression) and not isinstance(n, exp.Semicolon)
+    )
+    return Parsed(piece, nodes)
+
+
+def sketch(text: str) -> Statement:
+    """A statement's kind and target table from its first words, without parsing it (a
+    large import's statements beyond those the precheck parses)."""
+    return _command_fallback(text)
 
 
 def describe(node: exp.Expression) -> Statement:

@@ -128,6 +128,8 @@ class TicketType:
     permission: str = "CORRECT"
     # Its SQL is one read-only query whose result becomes a file (sql.export).
     exports: bool = False
+    # It writes a file's rows or statements into one database (imports.run).
+    imports: bool = False
 
     def databases(self, params: Params) -> list[int]:
         items = getattr(params, "db_item_list", None)

@@ -1,0 +1,229 @@
+"""The precheck of a data import (DC_BIG_FILE), in the four steps of every data change.
+
+- ``SQL_PARSE`` reads the whole file as a stream: its encoding, every record's width (CSV,
+  XLSX) or every statement's split (SQL); a SQL file's statements are parsed, all of them
+  in SAFE_MODE, the first SAMPLE in FAST_MODE (the rest are classified by their first
+  words);
+- ``SQL_TYPE_CHECK``: the header names columns of the table and leaves out none it needs;
+  values are checked against their columns' types (every one in SAFE_MODE, the first
+  SAMPLE records in FAST_MODE); a SQL file holds only data changes;
+- ``PERMISSION_CHECK``: CORRECT on every table written, as for any data change;
+- ``ROW_CHECK``: the rows the file holds (an import states no estimate).
+
+A problem is named by its line. A SQL file's statements are kept (for
+ListDataImportSQLPreCheckDetail) up to KEPT, with the first of every kind beyond that.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from opendms.imports.columns import Column, ColumnProblem, cell_text, match
+from opendms.imports.files import FileProblem, codec_for, csv_records, sql_statements, xlsx_records
+from opendms.precheck.run import Found, StepFailed, Target, _Checks, _listing
+from opendms.sql.statements import describe, parse_piece, sketch
+from opendms.store.models import Attachment, DbColumn, DbTable
+from opendms.tickets.types import DML, DataImport
+
+SAMPLE = 1000  # records (statements) FAST_MODE checks in the precheck
+KEPT = 10_000  # statements of a SQL file kept for the precheck's detail
+MAX_PROBLEMS = 5
+
+
+@dataclass
+class _Seen:
+    records: int = 0
+    rows: int = 0
+    kinds: dict[str, int] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+
+    def problem(self, text: str) -> None:
+        self.problems.append(text)
+
+
+class ImportChecks(_Checks):
+    """The four steps over an import's file (see the module)."""
+
+    def prepare(self, s: Session) -> None:
+        params = DataImport.model_validate(json.loads(self.order.params))
+        attachment = s.get(Attachment, params.attachment_name)
+        if attachment is None:
+            raise StepFailed("The import's file is gone.")
+        self.params = params
+        self.path = self.means.files.path_for(attachment.sha256)
+        self.label = attachment.file_name
+        self.safe = params.import_mode == "SAFE_MODE"
+        self.target: Target = self.targets[0]
+        self.catalog: list[DbColumn] = []
+        self.table = ""
+        if params.file_type != "SQL":
+            found = s.scalar(
+                select(DbTable).where(
+                    DbTable.db_id == self.target.db.db_id,
+                    func.lower(DbTable.name) == (params.table_name or "").lower(),
+                )
+            )
+            if found is None:
+                raise StepFailed(
+                    f"Table {params.table_name} is not in {self.target.label}'s catalog."
+                )
+            self.table = found.name
+            self.catalog = list(
+                s.scalars(select(DbColumn).where(DbColumn.table_id == found.table_id))
+            )
+        self.seen = _Seen()
+        self.columns: list[Column] = []
+
+    @property
+    def engine(self) -> str:
+        return self.target.inst.instance_type
+
+    def _codec(self) -> str:
+        try:
+            return codec_for(self.path, self.params.file_encoding)
+        except OSError:
+            raise StepFailed(f"The import's file {self.label} is missing.") from None
+
+    # ------------------------------------------------------------ records
+
+    def _records(self) -> Iterator[tuple[int, list[Any]]]:
+        if self.params.file_type == "EXCEL":
+            found = xlsx_records(self.path, self.label)
+        else:
+            found = csv_records(self.path, self._codec(), self.label)
+        for record in found:
+            yield record.line, [v if isinstance(v, str) else cell_text(v) for v in record.values]
+
+    def _data(self) -> Iterator[tuple[int, list[Any]]]:
+        """The records after the header, the columns matched first."""
+        records = self._records()
+        header = None
+        if self.params.csv_first_row_is_column_def:
+            first = next(records, None)
+            header = first[1] if first is not None else []
+        try:
+            self.columns = match(header, self.table, self.catalog)
+        except ColumnProblem as exc:
+            raise StepFailed(f"{self.label}: {exc}.") from None
+        yield from records
+
+    def sql_parse(self) -> str:
+        if self.params.file_type == "SQL":
+            return self._split_sql()
+        seen = self.seen
+        width = None
+        try:
+            for line, values in self._data():
+                width = width or len(self.columns)
+                seen.records += 1
+                if len(values) != width and len(seen.problems) < MAX_PROBLEMS:
+                    seen.problem(f"line {line} has {len(values)} fields, not {width}")
+        except FileProblem as exc:
+            raise StepFailed(f"{exc}.") from None
+        if seen.problems:
+            raise StepFailed(_listing(seen.problems))
+        seen.rows = seen.records
+        kind = "REPLACE" if self.params.insert_type == "REPLACE_INTO" else "INSERT"
+        text = f"-- import {self.label} into {self.table}"
+        self.target.statements = [
+            Found(1, 1, text, kind, (self.table.lower(),), rows=seen.records, rows_source="COUNT")
+        ]
+        names = ", ".join(c.name for c in self.columns)
+        return f"{seen.records} record{'s' if seen.records != 1 else ''} read, for {names}."
+
+    def sql_type_check(self) -> str:
+        if self.params.file_type == "SQL":
+            return self._sql_kinds()
+        checked = 0
+        problems: list[str] = []
+        try:
+            for line, values in self._data():
+                if not self.safe and checked >= SAMPLE:
+                    break
+                checked += 1
+                for column, raw in zip(self.columns, values, strict=False):
+                    why = column.problem(column.value(raw))
+                    if why is not None:
+                        problems.append(f"line {line}: {why}")
+                        break
+                if len(problems) >= MAX_PROBLEMS:
+                    break
+        except FileProblem as exc:
+            raise StepFailed(f"{exc}.") from None
+        if problems:
+            raise StepFailed(_listing(problems))
+        every = "every record" if self.safe else f"the first {checked} records"
+        return f"The values of {every} fit their columns."
+
+    def row_check(self) -> str:
+        rows = self.seen.rows
+        kinds = ", ".join(f"{n} {k}" for k, n in sorted(self.seen.kinds.items()))
+        what = f" ({kinds})" if kinds else ""
+        return f"{rows} row{'s' if rows != 1 else ''} to import{what}."
+
+    # ------------------------------------------------------------ SQL files
+
+    def _split_sql(self) -> str:
+        seen = self.seen
+        kept: list[Found] = []
+        parsed = 0
+        try:
+            for piece in sql_statements(self.path, self._codec(), self.engine, self.label):
+                seen.records += 1
+                if self.safe or parsed < SAMPLE:
+                    parsed += 1
+                    one = parse_piece(piece, self.engine)
+                    if one.error is not None:
+                        if len(seen.problems) < MAX_PROBLEMS:
+                            seen.problem(one.error)
+                        continue
+                    statements = [describe(node) for node in one.nodes]
+                else:
+                    statements = [sketch(piece.text)]
+                for st in statements:
+                    seen.kinds[st.kind] = seen.kinds.get(st.kind, 0) + 1
+                    seen.rows += st.literal_rows or 0
+                    if len(kept) < KEPT or seen.kinds[st.kind] == 1:
+                        kept.append(
+                            Found(
+                                piece.number,
+                                piece.line,
+                                piece.text[:2000],
+                                st.kind,
+                                st.tables,
+                                st.literal_rows,
+                                rows=st.literal_rows,
+                                rows_source="LITERAL" if st.literal_rows is not None else "UNKNOWN",
+                            )
+                        )
+        except FileProblem as exc:
+            raise StepFailed(f"{exc}.") from None
+        if seen.problems:
+            raise StepFailed(_listing(seen.problems))
+        if not seen.records:
+            raise StepFailed(f"{self.label} holds no SQL statement.")
+        self.target.statements = kept
+        how = "parsed" if parsed == seen.records else f"split, the first {parsed} parsed"
+        return f"{seen.records} statement{'s' if seen.records != 1 else ''} {how}."
+
+    def _sql_kinds(self) -> str:
+        others = [k for k in self.seen.kinds if k not in DML]
+        if others:
+            where = [
+                f"statement {f.number} (line {f.line}) is {f.kind}"
+                for f in self.target.statements
+                if f.kind in others
+            ]
+            for f in self.target.statements:
+                if f.kind in others:
+                    f.blocked = True
+            raise StepFailed(
+                "An import runs INSERT, REPLACE, UPDATE and DELETE only: " + _listing(where)
+            )
+        return "Every statement is a data change."

@@ -1,0 +1,251 @@
+"""Import tickets (DC_BIG_FILE) end to end on the SQLite demo database: the precheck over
+the file, execution in batches with the position on the target, each insert mode,
+IgnoreError, files that cannot be read, SQL and XLSX files, and a restart that neither
+loses nor repeats a batch."""
+
+from __future__ import annotations
+
+import io
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from opendms.execution import run as execution_run
+from opendms.execution import service as execution
+from opendms.files import service as files
+from opendms.identity.secrets import SecretBox
+from opendms.imports import run as imports_run
+from opendms.jobs.runner import Work
+from opendms.precheck import service as precheck
+from opendms.store.db import Store
+from opendms.store.models import Job, Order, SqlJob, SqlJobDetail
+from tests.approval_world import World
+
+HEADER = "id,name,email,created_at\n"
+
+
+@pytest.fixture
+def world(store: Store, box: SecretBox, tmp_path: Path) -> World:
+    return World.build(store, box, tmp_path / "targets").free_of_approval("DC_BIG_FILE")
+
+
+def attach(world: World, name: str, content: bytes) -> str:
+    with world.store.session() as s:
+        return files.save_attachment(
+            s,
+            world.means.files,
+            world.as_("alice"),
+            name,
+            "big-file",
+            [content],
+            files.UploadLimits(max_bytes=1 << 26, timeout_seconds=5),
+        ).attachment_key
+
+
+def filed(world: World, name: str, content: bytes, **param: Any) -> int:
+    """An import ticket of ``content``, prechecked."""
+    from opendms.orders import service as orders
+
+    key = attach(world, name, content)
+    params = {
+        "DbItemList": [{"DbId": world.db_id}],
+        "AttachmentName": key,
+        "FileType": "CSV",
+        "TableName": "customers",
+        "CsvFirstRowIsColumnDef": True,
+        **param,
+    }
+    with world.store.session() as s:
+        order = orders.create_order(s, world.as_("alice"), "DC_BIG_FILE", params, comment="load")
+        order_id = order.order_id
+    world.run_jobs()
+    return order_id
+
+
+def steps(world: World, order_id: int) -> dict[str, tuple[str, str]]:
+    with world.store.session() as s:
+        return {v.step: (v.status, v.tip) for v in precheck.steps(s, order_id)}
+
+
+def executed(world: World, order_id: int) -> tuple[str, SqlJobDetail]:
+    """Submit and execute the ticket to its end: the ticket's status and its one detail."""
+    world.submit(order_id)
+    with world.store.session() as s:
+        execution.execute(s, world.as_("alice"), order_id, execution.Plan())
+    world.run_jobs()
+    with world.store.session() as s:
+        order = s.get(Order, order_id)
+        assert order is not None
+        detail = s.scalars(
+            select(SqlJobDetail)
+            .join(SqlJob, SqlJob.sql_job_id == SqlJobDetail.sql_job_id)
+            .where(SqlJob.order_id == order_id)
+        ).one()
+        s.expunge(detail)
+        return order.status_code, detail
+
+
+def customers(world: World, where: str = "id > 1000") -> list[tuple[Any, ...]]:
+    with world.store.session() as s:
+        from opendms.store.models import Instance
+
+        inst = s.get(Instance, world.instance_id)
+        assert inst is not None
+        path = inst.host
+    with sqlite3.connect(path) as db:
+        return list(db.execute(f"SELECT id, name, email FROM customers WHERE {where} ORDER BY id"))
+
+
+def rows(*ids: int) -> bytes:
+    return (HEADER + "".join(f"{i},n{i},e{i}@x,2026-01-01\n" for i in ids)).encode()
+
+
+def test_a_csv_file_is_prechecked_and_imported(world: World) -> None:
+    order_id = filed(world, "new.csv", rows(1001, 1002, 1003))
+    found = steps(world, order_id)
+    assert found["SQL_PARSE"] == ("SUCCESS", "3 records read, for id, name, email, created_at.")
+    assert found["SQL_TYPE_CHECK"] == (
+        "SUCCESS",
+        "The values of the first 3 records fit their columns.",
+    )
+    assert found["ROW_CHECK"] == ("SUCCESS", "3 rows to import.")
+    status, detail = executed(world, order_id)
+    assert status == "success"
+    assert (detail.status, detail.affect_rows, detail.sql_type) == ("SUCCESS", 3, "INSERT")
+    assert customers(world) == [
+        (1001, "n1001", "e1001@x"),
+        (1002, "n1002", "e1002@x"),
+        (1003, "n1003", "e1003@x"),
+    ]
+
+
+def test_a_record_of_the_wrong_width_is_named_by_its_line(world: World) -> None:
+    content = (HEADER + "1001,a,a@x,2026-01-01\n1002,b,2026-01-01\n").encode()
+    order_id = filed(world, "bad.csv", content)
+    assert steps(world, order_id)["SQL_PARSE"] == ("FAIL", "line 3 has 3 fields, not 4")
+
+
+def test_a_value_its_column_cannot_hold_is_named_by_its_line(world: World) -> None:
+    content = (HEADER + "1001,a,a@x,2026-01-01\nabc,b,b@x,2026-01-01\n").encode()
+    order_id = filed(world, "bad.csv", content, ImportMode="SAFE_MODE")
+    assert steps(world, order_id)["SQL_TYPE_CHECK"] == (
+        "FAIL",
+        "line 3: 'abc' is not a valid int for id",
+    )
+
+
+def test_a_header_naming_no_column_fails(world: World) -> None:
+    order_id = filed(world, "bad.csv", b"id,nick\n1,a\n")
+    status, tip = steps(world, order_id)["SQL_PARSE"]
+    assert status == "FAIL" and "the header names 'nick', which customers lacks" in tip
+
+
+def test_a_quote_never_closed_is_named_by_its_line(world: World) -> None:
+    content = (HEADER + '1001,"a,a@x,2026-01-01\n1002,b,b@x,2026-01-01\n').encode()
+    order_id = filed(world, "cut.csv", content)
+    status, tip = steps(world, order_id)["SQL_PARSE"]
+    assert status == "FAIL" and tip.startswith("line 2 of cut.csv:"), tip
+
+
+def test_bytes_not_in_the_encoding_are_named_by_their_line(world: World) -> None:
+    content = HEADER.encode() + b"1001,a,a@x,2026-01-01\n1002,\xff\xfe,b@x,2026-01-01\n"
+    order_id = filed(world, "enc.csv", content, FileEncoding="UTF-8")
+    status, tip = steps(world, order_id)["SQL_PARSE"]
+    assert status == "FAIL" and tip.startswith("line 3 of enc.csv is not valid UTF-8"), tip
+
+
+def test_gbk_is_detected(world: World) -> None:
+    content = (HEADER + "1001,张三,z@x,2026-01-01\n1002,李四,l@x,2026-01-01\n").encode("gbk")
+    order_id = filed(world, "gbk.csv", content, FileEncoding="AUTO")
+    status, _ = executed(world, order_id)
+    assert status == "success"
+    assert [r[1] for r in customers(world)] == ["张三", "李四"]
+
+
+def test_a_duplicate_stops_insert_at_its_line_and_applies_nothing_of_its_batch(
+    world: World,
+) -> None:
+    order_id = filed(world, "dup.csv", rows(1001, 1002, 1, 1003))  # customer 1 exists
+    status, detail = executed(world, order_id)
+    assert status == "processing" and detail.status == "FAIL"
+    assert "line 4 of dup.csv: the record there failed: " in detail.log
+    assert customers(world) == []
+
+
+def test_ignore_error_skips_the_record_and_logs_its_line(world: World) -> None:
+    order_id = filed(world, "dup.csv", rows(1001, 1, 1002), IgnoreError=True)
+    status, detail = executed(world, order_id)
+    assert status == "success" and detail.affect_rows == 2
+    assert "line 3 skipped: " in detail.log and "1 records skipped" in detail.log
+    assert [r[0] for r in customers(world)] == [1001, 1002]
+
+
+def test_insert_ignore_and_replace_into(world: World) -> None:
+    content = (HEADER + "1,renamed,c1@example.com,2026-01-01\n1001,n,n@x,2026-01-01\n").encode()
+    ignored = filed(world, "a.csv", content, InsertType="INSERT_IGNORE")
+    assert executed(world, ignored)[1].affect_rows == 1
+    assert customers(world, "id = 1")[0][1] != "renamed"
+    content = content.replace(b"1001,n", b"1002,n").replace(b"n@x", b"m@x")
+    replaced = filed(world, "b.csv", content, InsertType="REPLACE_INTO")
+    assert executed(world, replaced)[1].affect_rows == 2
+    assert customers(world, "id = 1")[0][1] == "renamed"
+
+
+def test_a_sql_file_runs_its_statements_and_refuses_other_kinds(world: World) -> None:
+    script = (
+        b"INSERT INTO customers VALUES (1001, 'a', 'a@x', 't');\n"
+        b"UPDATE customers SET name = 'b' WHERE id = 1001;\n"
+    )
+    order_id = filed(world, "ok.sql", script, FileType="SQL", TableName=None)
+    assert steps(world, order_id)["SQL_PARSE"] == ("SUCCESS", "2 statements parsed.")
+    status, detail = executed(world, order_id)
+    assert status == "success" and detail.affect_rows == 2
+    assert customers(world) == [(1001, "b", "a@x")]
+    bad = filed(world, "bad.sql", b"DROP TABLE customers;\n", FileType="SQL")
+    status, tip = steps(world, bad)["SQL_TYPE_CHECK"]
+    assert status == "FAIL" and "statement 1 (line 1) is DROP" in tip
+
+
+def test_an_xlsx_workbook_is_imported(world: World) -> None:
+    from openpyxl import Workbook
+
+    book = Workbook()
+    sheet = book.active
+    sheet.append(["id", "name", "email", "created_at"])
+    sheet.append([1001, "x", "x@x", "2026-01-01"])
+    sheet.append([1002.0, "y", "y@x", "2026-01-02"])
+    out = io.BytesIO()
+    book.save(out)
+    order_id = filed(world, "book.xlsx", out.getvalue(), FileType="XLSX")
+    status, detail = executed(world, order_id)
+    assert status == "success" and detail.affect_rows == 2
+    assert [r[0] for r in customers(world)] == [1001, 1002]
+
+
+def test_a_restart_goes_on_from_the_targets_position(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(imports_run, "BATCH_ROWS", 2)
+    monkeypatch.setattr(execution_run, "IMPORT_STEP_SECONDS", 0.0)  # one batch a step
+    order_id = filed(world, "many.csv", rows(*range(1001, 1011)))
+    world.submit(order_id)
+    with world.store.session() as s:
+        job_id = execution.execute(s, world.as_("alice"), order_id, execution.Plan()).job_id
+        s.get_one(Job, job_id).state = "running"  # as a runner's claim leaves it
+    work = Work(job_id, order_id, "execute", 1, world.store)
+    first = world.runner.executors["execute"]
+    first(work, {})
+    first(work, {})
+    assert len(customers(world)) == 4  # two batches committed, each with the position
+    world.rebuild_runner()  # another process: no open file, only the target's marker
+    world.runner.executors["execute"](work, {})
+    assert len(customers(world)) == 6  # it went on from there: nothing twice
+    with world.store.session() as s:
+        s.get_one(Job, job_id).state = "queued"
+    world.run_jobs()
+    assert [r[0] for r in customers(world)] == list(range(1001, 1011))
+    with world.store.session() as s:
+        assert s.get_one(Order, order_id).status_code == "success"
