@@ -7,6 +7,7 @@ from opendms.actions import (
     data_correct,
     exports,
     files,
+    imports,
     orders,
     permissions,
     users,
@@ -25,4 +26,5 @@ ALL: tuple[Action, ...] = (
     *data_correct.ACTIONS,
     *cleanup.ACTIONS,
     *exports.ACTIONS,
+    *imports.ACTIONS,
 )

@@ -194,3 +194,34 @@ def modify_sql(s: Session, caller: Caller, order_id: int, sql: str) -> Order:
     order.updated_at = utcnow()
     queue(s, order)
     return order
+
+
+# ------------------------------------------------------------------ imports
+
+# precheck_statements.review_status -> the import precheck's StatusCode (dms-api.md A.5)
+IMPORT_STATUS = {"WAITING": "INIT", "PASS": "SUCCESS", "BLOCK": "FAIL"}
+
+
+def import_kinds(s: Session, order_id: int) -> list[str]:
+    """The kinds of statement an import's file holds (ListDataImportSQLType)."""
+    return list(
+        s.scalars(
+            select(PrecheckStatement.sql_type)
+            .where(PrecheckStatement.order_id == order_id)
+            .distinct()
+            .order_by(PrecheckStatement.sql_type)
+        )
+    )
+
+
+def import_statements(
+    s: Session, order_id: int, sql_type: str | None, status: str | None, page: int, size: int
+) -> Page:
+    """An import's statements as the precheck kept them, of one kind or status."""
+    query = select(PrecheckStatement).where(PrecheckStatement.order_id == order_id)
+    if sql_type:
+        query = query.where(PrecheckStatement.sql_type == sql_type.upper())
+    if status:
+        wanted = [k for k, v in IMPORT_STATUS.items() if v == status.upper()]
+        query = query.where(PrecheckStatement.review_status.in_(wanted))
+    return paged(s, query.order_by(PrecheckStatement.number), page, size)

@@ -43,6 +43,7 @@ from opendms.catalog import permissions
 from opendms.execution import cleanup
 from opendms.execution import service as execution
 from opendms.exports import service as exports
+from opendms.files import service as files
 from opendms.gateway.errors import GatewayError
 from opendms.gateway.table import Action
 from opendms.gateway.wire import WIRE_TIME, WireModel
@@ -722,6 +723,40 @@ def _export_scenarios() -> dict[str, Scenario]:
     }
 
 
+def _imported(w: World) -> int:
+    """A prechecked import ticket of the admin's: a SQL file of two statements."""
+    script = (
+        b"INSERT INTO orders (id, customer_id, status, amount_cents, created_at) "
+        b"VALUES (9001, 1, 'x', 1, 't');\nUPDATE orders SET status = 'y' WHERE id = 9001;\n"
+    )
+    with w.api.store.session() as s:
+        admin = service.caller_for(s, w.tid, None)
+        limits = files.UploadLimits(max_bytes=1 << 20, timeout_seconds=5)
+        key = files.save_attachment(
+            s, w.api.app.means.files, admin, "load.sql", "big-file", [script], limits
+        ).attachment_key
+        param = {"DbItemList": [{"DbId": w.db_id}], "AttachmentName": key, "FileType": "SQL"}
+        order_id = orders.create_order(s, admin, "DC_BIG_FILE", param, comment="load").order_id
+    w.api.run_jobs()
+    return order_id
+
+
+def _import_scenarios() -> dict[str, Scenario]:
+    missing = Call({"OrderId": 999999}, False, "OrderNotFound")
+    return {
+        "ListDataImportSQLType": lambda w: [
+            Call({"OrderId": _imported(w), "Tid": w.tid}),
+            Call({"OrderId": _new_order(w)}, False, "UnsupportedPluginType"),
+            missing,
+        ],
+        "ListDataImportSQLPreCheckDetail": lambda w: [
+            Call({"OrderId": (found := _imported(w)), "PageNumer": 1, "PageSize": 10}),
+            Call({"OrderId": found, "SqlType": "UPDATE", "StatusCode": "SUCCESS"}),
+            missing,
+        ],
+    }
+
+
 def _stopped(w: World) -> tuple[int, int]:
     order_id, job_id = _exportable(w, start="2099-01-01 00:00:00")
     with w.api.store.session() as s:
@@ -942,6 +977,7 @@ def _approve_calls(w: World) -> list[Call]:
 SCENARIOS: dict[str, Scenario] = {
     **_data_correct_scenarios(),
     **_export_scenarios(),
+    **_import_scenarios(),
     "SubmitOrderApproval": _submit_calls,
     "ApproveOrder": _approve_calls,
     "GetApprovalDetail": lambda w: [
