@@ -19,6 +19,8 @@ from sqlalchemy import select
 from opendms.approvals import flow, rule_sets
 from opendms.catalog import permissions
 from opendms.catalog import service as catalog
+from opendms.execution import service as execution
+from opendms.files import service as files
 from opendms.files.storage import FileStore
 from opendms.identity import service as identity
 from opendms.identity.caller import Caller
@@ -217,6 +219,34 @@ class World:
             order_id = orders.create_order(s, self.as_(who), kind, params, comment="export")
         self.run_jobs()
         return order_id.order_id
+
+    def import_file(self, name: str, content: bytes, who: str = "alice", **param: Any) -> int:
+        """An import ticket (DC_BIG_FILE) of ``content`` uploaded as ``name``, prechecked;
+        by default a CSV with a header, into ``customers``."""
+        with self.store.session() as s:
+            limits = files.UploadLimits(max_bytes=1 << 30, timeout_seconds=5)
+            key = files.save_attachment(
+                s, self.means.files, self.as_(who), name, "big-file", [content], limits
+            ).attachment_key
+            params = {
+                "DbItemList": [{"DbId": self.db_id}],
+                "AttachmentName": key,
+                "FileType": "CSV",
+                "TableName": "customers",
+                "CsvFirstRowIsColumnDef": True,
+                **param,
+            }
+            order = orders.create_order(s, self.as_(who), "DC_BIG_FILE", params, comment="load")
+            order_id = order.order_id
+        self.run_jobs()
+        return order_id
+
+    def execute(self, order_id: int, who: str = "alice") -> None:
+        """Submit a prechecked ticket, start it (ExecuteDataCorrect) and run it to its end."""
+        self.submit(order_id, who)
+        with self.store.session() as s:
+            execution.execute(s, self.as_(who), order_id, execution.Plan())
+        self.run_jobs()
 
     def run_jobs(self) -> int:
         ran = 0

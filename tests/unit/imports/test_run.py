@@ -15,7 +15,6 @@ from sqlalchemy import select
 
 from opendms.execution import run as execution_run
 from opendms.execution import service as execution
-from opendms.files import service as files
 from opendms.identity.secrets import SecretBox
 from opendms.imports import run as imports_run
 from opendms.jobs.runner import Work
@@ -32,37 +31,8 @@ def world(store: Store, box: SecretBox, tmp_path: Path) -> World:
     return World.build(store, box, tmp_path / "targets").free_of_approval("DC_BIG_FILE")
 
 
-def attach(world: World, name: str, content: bytes) -> str:
-    with world.store.session() as s:
-        return files.save_attachment(
-            s,
-            world.means.files,
-            world.as_("alice"),
-            name,
-            "big-file",
-            [content],
-            files.UploadLimits(max_bytes=1 << 26, timeout_seconds=5),
-        ).attachment_key
-
-
 def filed(world: World, name: str, content: bytes, **param: Any) -> int:
-    """An import ticket of ``content``, prechecked."""
-    from opendms.orders import service as orders
-
-    key = attach(world, name, content)
-    params = {
-        "DbItemList": [{"DbId": world.db_id}],
-        "AttachmentName": key,
-        "FileType": "CSV",
-        "TableName": "customers",
-        "CsvFirstRowIsColumnDef": True,
-        **param,
-    }
-    with world.store.session() as s:
-        order = orders.create_order(s, world.as_("alice"), "DC_BIG_FILE", params, comment="load")
-        order_id = order.order_id
-    world.run_jobs()
-    return order_id
+    return world.import_file(name, content, **param)
 
 
 def steps(world: World, order_id: int) -> dict[str, tuple[str, str]]:
@@ -72,20 +42,15 @@ def steps(world: World, order_id: int) -> dict[str, tuple[str, str]]:
 
 def executed(world: World, order_id: int) -> tuple[str, SqlJobDetail]:
     """Submit and execute the ticket to its end: the ticket's status and its one detail."""
-    world.submit(order_id)
+    world.execute(order_id)
     with world.store.session() as s:
-        execution.execute(s, world.as_("alice"), order_id, execution.Plan())
-    world.run_jobs()
-    with world.store.session() as s:
-        order = s.get(Order, order_id)
-        assert order is not None
         detail = s.scalars(
             select(SqlJobDetail)
             .join(SqlJob, SqlJob.sql_job_id == SqlJobDetail.sql_job_id)
             .where(SqlJob.order_id == order_id)
         ).one()
         s.expunge(detail)
-        return order.status_code, detail
+        return s.get_one(Order, order_id).status_code, detail
 
 
 def customers(world: World, where: str = "id > 1000") -> list[tuple[Any, ...]]:
