@@ -2,6 +2,12 @@
 """Getting data out of (and into) production through tickets vs the databases' own clients,
 on MariaDB and PostgreSQL, in the same run on the same 1,000,000-row table.
 
+Import: a DC_BIG_FILE ticket loading a 1,000,000-row CSV (from ExecuteDataCorrect until the
+ticket is ``success``: read, batched, each batch committed with its position on the target)
+vs the native bulk load of the same file into an empty copy of the table (``LOAD DATA LOCAL
+INFILE`` through the mariadb client, ``psql \\copy … FROM … CSV HEADER``). Target: at
+least 0.8.
+
 Export: a DATA_EXPORT ticket's CSV (from ExecuteDataExport until the ticket is ``success``:
 the read from a read-only snapshot, the CSV, the zip) vs the native client writing the same
 rows to a file (``mariadb --batch --quick -e``, ``psql -c "\\copy (…) TO … CSV HEADER"``).
@@ -10,7 +16,7 @@ least 0.7 on PostgreSQL, 0.5 on MariaDB.
 
     python bench/transfer.py [--rows 1000000] [--engines mariadb,postgresql] [--runs 3]
 
-The last line is the key figure: the export ratios of both engines.
+The last line is the key figure: the import and export ratios of both engines.
 """
 
 from __future__ import annotations
@@ -74,6 +80,90 @@ def export_rows(path: Path) -> int:
         return sum(1 for _ in entry) - 1
 
 
+def write_csv(path: Path, rows: int) -> None:
+    """The bench's rows as a CSV with a header, a name quoted now and then."""
+    with path.open("w", encoding="utf-8", newline="") as out:
+        out.write("id,n,name,amount,created\n")
+        for start in range(1, rows + 1, 100_000):
+            out.write(
+                "".join(
+                    f'{i},{i % 100},"name-{i}, the {i % 7}th",{i / 7:.2f},'
+                    f"2026-01-01 {i % 24:02d}:{i % 60:02d}:{i % 60:02d}\n"
+                    for i in range(start, min(start + 100_000, rows + 1))
+                )
+            )
+
+
+def native_import(engine: Engine, path: Path) -> float:
+    """The database's own bulk load of the CSV into the empty t_in; its seconds."""
+    if engine.name == "MariaDB":
+        load = (
+            f"LOAD DATA LOCAL INFILE '{path}' INTO TABLE t_in FIELDS TERMINATED BY ',' "
+            "OPTIONALLY ENCLOSED BY '\"' LINES TERMINATED BY '\\n' IGNORE 1 LINES"
+        )
+        command = [
+            "mariadb",
+            "--local-infile=1",
+            "-h",
+            "127.0.0.1",
+            "-u",
+            "root",
+            engine.where[1],
+            "-e",
+            load,
+        ]
+    else:
+        command = [
+            "psql",
+            "-h",
+            "127.0.0.1",
+            "-U",
+            "postgres",
+            "-d",
+            engine.where[0],
+            "-c",
+            f"\\copy t_in FROM '{path}' CSV HEADER",
+        ]
+    return _timed(lambda: subprocess.run(command, check=True, stdout=subprocess.DEVNULL))
+
+
+def empty_copy(engine: Engine) -> None:
+    if engine.name == "MariaDB":
+        engine.run("DROP TABLE IF EXISTS t_in", "CREATE TABLE t_in LIKE t_orig")
+    else:
+        engine.run("DROP TABLE IF EXISTS t_in", "CREATE TABLE t_in (LIKE t_orig INCLUDING ALL)")
+
+
+def loaded(engine: Engine) -> int:
+    with engine.connect() as conn, conn.cursor() as cur:
+        cur.execute("SELECT COUNT(*) FROM t_in")
+        return int(cur.fetchone()[0])
+
+
+def measure_import(engine: Engine, rows: int, runs: int) -> float:
+    with tempfile.TemporaryDirectory() as tmp:
+        csv_path = Path(tmp) / "rows.csv"
+        write_csv(csv_path, rows)
+        ours, native = [], []
+        for _ in range(runs):
+            empty_copy(engine)
+            native.append(native_import(engine, csv_path))
+            if loaded(engine) != rows:
+                raise SystemExit(f"{engine.name}: the native load holds {loaded(engine)} rows")
+            empty_copy(engine)
+            site = Site(engine, Path(tmp) / f"site-{len(ours)}")
+            ours.append(site.import_csv(csv_path, "t_in"))
+            if loaded(engine) != rows:
+                raise SystemExit(f"{engine.name}: the import holds {loaded(engine)} rows")
+        o, n = statistics.median(ours), statistics.median(native)
+        print(
+            f"{engine.name} import of {rows} CSV rows: native {n:.2f} s, ticket {o:.2f} s "
+            f"({rows / o:,.0f} rows/s), ratio {n / o:.2f}",
+            flush=True,
+        )
+        return n / o
+
+
 def measure_export(engine: Engine, rows: int, runs: int) -> float:
     with tempfile.TemporaryDirectory() as tmp:
         site = Site(engine, Path(tmp))
@@ -99,12 +189,18 @@ def main() -> None:
     parser.add_argument("--engines", default="mariadb,postgresql")
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
-    ratios = {}
+    imports, exports = {}, {}
     for name in args.engines.split(","):
         make = {"mariadb": mariadb, "postgresql": postgresql}[name]
         with make(args.rows) as engine:
-            ratios[engine.name] = measure_export(engine, args.rows, args.runs)
-    print("export ratio (native/ticket): " + ", ".join(f"{k} {v:.2f}" for k, v in ratios.items()))
+            imports[engine.name] = measure_import(engine, args.rows, args.runs)
+            exports[engine.name] = measure_export(engine, args.rows, args.runs)
+    print(
+        "ratios (native/ticket): import "
+        + ", ".join(f"{k} {v:.2f}" for k, v in imports.items())
+        + "; export "
+        + ", ".join(f"{k} {v:.2f}" for k, v in exports.items())
+    )
 
 
 if __name__ == "__main__":

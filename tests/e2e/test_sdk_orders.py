@@ -1134,7 +1134,7 @@ CASES: list[tuple[str, str, tuple[str, ...], Any, str, tuple[str, ...]]] = [
     ),
     # DC_BIG_FILE
     ("no-attachment", "DC_BIG_FILE", BOTH, change(AttachmentName=DROP), "AttachmentName", ()),
-    ("bad-file-type", "DC_BIG_FILE", BOTH, change(FileType="XLSX"), "FileType", ("CSV",)),
+    ("bad-file-type", "DC_BIG_FILE", BOTH, change(FileType="PDF"), "FileType", ("CSV",)),
     (
         "csv-without-table",
         "DC_BIG_FILE",

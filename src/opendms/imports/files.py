@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import codecs
 import csv
+import io
 from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
 from typing import IO, Any
 from zipfile import BadZipFile
@@ -62,84 +64,87 @@ def codec_for(path: Path, declared: str | None) -> str:
     return ENCODINGS[str(declared)]
 
 
-class _Lines:
-    """The decoded text of a binary file, line by line, counting lines: a byte the codec
-    cannot read becomes a FileProblem naming its line."""
+class _Blocks:
+    """The decoded text of a binary file in blocks of about a megabyte (SQL files)."""
 
     def __init__(self, raw: IO[bytes], codec: str, label: str) -> None:
-        self.raw, self.label = raw, label
+        self.raw, self.codec, self.label = raw, codec, label
         self.decoder = codecs.getincrementaldecoder(codec)("strict")
-        self.codec = codec
-        self.pending = ""
-        self.line = 0  # lines handed out so far
-        self.done = False
-
-    def _fill(self) -> bool:
-        if self.done:
-            return False
-        block = self.raw.read(CHUNK)
-        try:
-            self.pending += self.decoder.decode(block, final=not block)
-        except UnicodeDecodeError as exc:
-            good = self.pending + block[: exc.start].decode(self.codec, errors="ignore")
-            line = self.line + good.count("\n") + 1
-            raise FileProblem(
-                f"line {line} of {self.label} is not valid {_codec_name(self.codec)} "
-                f"(byte 0x{block[exc.start]:02x}); choose the file's encoding"
-            ) from None
-        self.done = not block
-        return True
-
-    def readline(self) -> str:
-        while True:
-            end = self.pending.find("\n")
-            if end >= 0:
-                line, self.pending = self.pending[: end + 1], self.pending[end + 1 :]
-                self.line += 1
-                return line
-            if not self._fill():
-                line, self.pending = self.pending, ""
-                if line:
-                    self.line += 1
-                return line
 
     def __iter__(self) -> Iterator[str]:
-        return self
+        while True:
+            block = self.raw.read(CHUNK)
+            try:
+                text = self.decoder.decode(block, final=not block)
+            except UnicodeDecodeError:
+                raise _undecodable(self.raw, self.codec, self.label) from None
+            if text:
+                yield text
+            if not block:
+                return
 
-    def __next__(self) -> str:
-        line = self.readline()
-        if not line:
-            raise StopIteration
-        return line
 
-    def chunks(self) -> Iterator[str]:
-        """The text in blocks (SQL files), lines counted by the reader."""
-        while self._fill():
-            if self.pending:
-                block, self.pending = self.pending, ""
-                yield block
-        if self.pending:
-            yield self.pending
-            self.pending = ""
+def _undecodable(raw: IO[bytes], codec: str, label: str) -> FileProblem:
+    """The file's first line that does not decode, found again line by line (no codec
+    offered here puts a newline byte inside a character)."""
+    raw.seek(0)
+    for number, line in enumerate(raw, start=1):
+        try:
+            line.decode(codec)
+        except UnicodeDecodeError as exc:
+            return FileProblem(
+                f"line {number} of {label} is not valid {_codec_name(codec)} "
+                f"(byte 0x{line[exc.start]:02x}); choose the file's encoding"
+            )
+    return FileProblem(f"{label} ends inside a character: it is cut short")
 
 
 def _codec_name(codec: str) -> str:
     return {"utf-8-sig": "UTF-8", "gb18030": "GBK", "latin-1": "ISO-8859-1"}.get(codec, codec)
 
 
-def csv_records(path: Path, codec: str, label: str) -> Iterator[Record]:
-    """The CSV file's records (RFC 4180: fields with commas, quotes or line breaks are
-    quoted), each with the line it starts on."""
-    with path.open("rb") as raw:
-        lines = _Lines(raw, codec, label)
-        reader = csv.reader(lines, strict=True)
-        start = 1
+class CsvFile:
+    """A CSV file read a batch of records at a time (RFC 4180: fields with commas, quotes
+    or line breaks are quoted), each record with the line it starts on."""
+
+    def __init__(self, path: Path, codec: str, label: str) -> None:
+        self.raw = path.open("rb")
+        self.codec, self.label = codec, label
+        text = io.TextIOWrapper(self.raw, encoding=codec, errors="strict", newline="")
+        self.reader = csv.reader(text, strict=True)
+        self.next_line = 1
+
+    def take(self, count: int) -> tuple[list[int], list[list[str]]]:
+        """Up to ``count`` more records: where each starts, and its fields."""
+        lines: list[int] = []
+        rows: list[list[str]] = []
+        reader = self.reader
         try:
-            for values in reader:
-                yield Record(start, values)
-                start = lines.line + 1
+            for values in islice(reader, count):
+                lines.append(self.next_line)
+                rows.append(values)
+                self.next_line = reader.line_num + 1
         except csv.Error as exc:
-            raise FileProblem(f"line {start} of {label}: {exc}") from None
+            raise FileProblem(f"line {self.next_line} of {self.label}: {exc}") from None
+        except UnicodeDecodeError:
+            raise _undecodable(self.raw, self.codec, self.label) from None
+        return lines, rows
+
+    def close(self) -> None:
+        self.raw.close()
+
+
+def csv_records(path: Path, codec: str, label: str) -> Iterator[Record]:
+    """The CSV file's records, one at a time."""
+    found = CsvFile(path, codec, label)
+    try:
+        while True:
+            lines, rows = found.take(10_000)
+            if not rows:
+                return
+            yield from (Record(line, row) for line, row in zip(lines, rows, strict=True))
+    finally:
+        found.close()
 
 
 def xlsx_records(path: Path, label: str) -> Iterator[Record]:
@@ -168,8 +173,7 @@ def xlsx_records(path: Path, label: str) -> Iterator[Record]:
 def sql_statements(path: Path, codec: str, engine: str, label: str) -> Iterator[Piece]:
     """The SQL file's statements, split as the database's client would (sql.script)."""
     with path.open("rb") as raw:
-        lines = _Lines(raw, codec, label)
         try:
-            yield from split_stream(lines.chunks(), engine)
+            yield from split_stream(_Blocks(raw, codec, label), engine)
         except ScriptError as exc:
             raise FileProblem(f"{label}: {exc}") from None

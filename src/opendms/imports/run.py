@@ -17,7 +17,9 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from itertools import islice
 from pathlib import Path
 
@@ -26,12 +28,12 @@ from sqlalchemy.orm import Session
 
 from opendms.catalog.shapes import CatalogShapes
 from opendms.files.storage import FileStore
-from opendms.imports.columns import Column, ColumnProblem, cell_text, match
+from opendms.imports.columns import NULL, Column, ColumnProblem, cell_text, match
 from opendms.imports.files import (
+    CsvFile,
     FileProblem,
     Record,
     codec_for,
-    csv_records,
     sql_statements,
     xlsx_records,
 )
@@ -44,7 +46,7 @@ from opendms.store.models import (
     Order,
     PrecheckStatement,
 )
-from opendms.targets.base import Change, StatementError
+from opendms.targets.base import Change, RowBlock, StatementError
 from opendms.tickets.types import DML, DataImport
 
 MODES = {"INSERT": "INSERT", "INSERT_IGNORE": "IGNORE", "REPLACE_INTO": "REPLACE"}
@@ -146,13 +148,32 @@ def source_of(s: Session, files: FileStore, order: Order, db: Database, engine: 
 
 
 @dataclass
-class Item:
-    """One unit of the file: a record's values for the table, or a statement."""
+class Batch:
+    """Consecutive items of the file: records' values for the table (or statements), the
+    line each starts on, and those that cannot be written, by index, with why."""
 
-    line: int
-    values: list[str | None] = field(default_factory=list)
-    statement: str = ""
-    problem: str = ""  # why it cannot be written (a record of the wrong width…)
+    lines: list[int] = field(default_factory=list)
+    rows: list[list[str | None]] = field(default_factory=list)
+    statements: list[str] = field(default_factory=list)
+    problems: dict[int, str] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.lines)
+
+    def one(self, i: int) -> Batch:
+        """Item ``i`` alone."""
+        return Batch(
+            [self.lines[i]],
+            self.rows[i : i + 1],
+            self.statements[i : i + 1],
+            {0: self.problems[i]} if i in self.problems else {},
+        )
+
+    @cached_property
+    def block(self) -> RowBlock:
+        """The rows that can be written, as the engines' loaders take them."""
+        problems = self.problems
+        return RowBlock([r for i, r in enumerate(self.rows) if i not in problems])
 
 
 class Reader:
@@ -161,48 +182,96 @@ class Reader:
     def __init__(self, src: Source, skip: int) -> None:
         self.src = src
         self.columns: list[Column] = []
-        self.consumed = skip
-        self.items = self._items(skip)
+        self.consumed = 0
+        self.statements: Iterator[Piece] | None = None
+        self.csv: CsvFile | None = None
+        self.sheet: Iterator[Record] | None = None
+        # The next batch, read and made into CSV on a thread of its own while the database
+        # writes the one before (the driver lets go of the GIL while it waits).
+        self.pool = ThreadPoolExecutor(1, thread_name_prefix="opendms-import")
+        self.ahead: Future[Batch] | None = None
+        try:
+            self._open()
+            while self.consumed < skip:  # what the target has: read past it
+                passed = len(self._take(min(skip - self.consumed, BATCH_ROWS)))
+                if not passed:
+                    break
+                self.consumed += passed
+        except BaseException:
+            self.close()
+            raise
 
-    def _items(self, skip: int) -> Iterator[Item]:
+    def _open(self) -> None:
         src = self.src
         if src.sql:
             codec = codec_for(src.path, src.encoding)
-            pieces: Iterator[Piece] = sql_statements(src.path, codec, src.engine, src.label)
-            for piece in islice(pieces, skip, None):
-                yield Item(piece.line, statement=piece.text)
+            self.statements = sql_statements(src.path, codec, src.engine, src.label)
             return
-        records: Iterator[Record]
+        header: list[str] | None = None
         if src.file_type == "EXCEL":
-            records = xlsx_records(src.path, src.label)
+            self.sheet = xlsx_records(src.path, src.label)
+            if src.header:
+                first = next(self.sheet, None)
+                header = [cell_text(v) for v in first.values] if first is not None else []
         else:
-            records = csv_records(src.path, codec_for(src.path, src.encoding), src.label)
-        header = None
-        if src.header:
-            first = next(records, None)
-            header = [cell_text(v) for v in first.values] if first is not None else []
+            self.csv = CsvFile(src.path, codec_for(src.path, src.encoding), src.label)
+            if src.header:
+                first_rows = self.csv.take(1)[1]
+                header = first_rows[0] if first_rows else []
         try:
             self.columns = match(header, src.table, src.catalog)
         except ColumnProblem as exc:
             raise ImportFailed(f"{src.label}: {exc}") from None
-        width = len(self.columns)
-        for record in islice(records, skip, None):
-            raw = [cell_text(v) if not isinstance(v, str) else v for v in record.values]
-            if len(raw) != width:
-                yield Item(
-                    record.line,
-                    problem=f"it has {len(raw)} fields where {width} are expected",
-                )
-                continue
-            yield Item(record.line, [c.value(v) for c, v in zip(self.columns, raw, strict=True)])
 
-    def take(self, count: int) -> list[Item]:
+    def take(self, count: int) -> Batch:
+        """The next ``count`` items (fewer at the end; none past it)."""
+        future = self.ahead or self.pool.submit(self._prepared, count)
+        self.ahead = None
+        batch = future.result()
+        self.consumed += len(batch)
+        if len(batch):
+            self.ahead = self.pool.submit(self._prepared, count)
+        return batch
+
+    def _prepared(self, count: int) -> Batch:
         try:
-            batch = list(islice(self.items, count))
+            batch = self._take(count)
         except FileProblem as exc:
             raise ImportFailed(str(exc)) from None
-        self.consumed += len(batch)
+        if not self.src.sql:
+            _ = batch.block.csv  # made here, off the writing thread
         return batch
+
+    def _take(self, count: int) -> Batch:
+        if self.statements is not None:
+            pieces = list(islice(self.statements, count))
+            return Batch([p.line for p in pieces], statements=[p.text for p in pieces])
+        if self.csv is not None:
+            lines, raw = self.csv.take(count)
+        else:
+            assert self.sheet is not None
+            records = list(islice(self.sheet, count))
+            lines = [r.line for r in records]
+            raw = [[cell_text(v) for v in r.values] for r in records]
+        batch = Batch(lines)
+        columns, width = self.columns, len(self.columns)
+        rows: list[list[str | None]] = []
+        for i, values in enumerate(raw):
+            row: list[str | None] = values  # type: ignore[assignment]
+            if len(values) != width:
+                batch.problems[i] = f"it has {len(values)} fields where {width} are expected"
+            elif "" in values or NULL in values:  # only then can a field be NULL
+                row = [c.value(v) for c, v in zip(columns, values, strict=True)]
+            rows.append(row)
+        batch.rows = rows
+        return batch
+
+    def close(self) -> None:
+        if self.ahead is not None:
+            self.ahead.cancel()
+        self.pool.shutdown(wait=True)
+        if self.csv is not None:
+            self.csv.close()
 
 
 # ------------------------------------------------------------------ writing
@@ -228,49 +297,47 @@ class Writer:
         self.src, self.change = src, change
         self.names = [c.name for c in columns]
 
-    def _write(self, items: list[Item]) -> int:
-        bad = next((i for i in items if i.problem), None)
-        if bad is not None:
-            raise StatementError(bad.problem)
+    def _write(self, batch: Batch) -> int:
+        if batch.problems:
+            raise StatementError(next(iter(batch.problems.values())))
         if not self.src.sql:
-            rows = [i.values for i in items]
             return self.change.write_rows(
-                self.src.table, self.names, rows, self.src.mode, self.src.key
+                self.src.table, self.names, batch.block, self.src.mode, self.src.key
             )
         done = 0
-        for item in items:
-            kind = _kind(item.statement)
+        for statement in batch.statements:
+            kind = _kind(statement)
             if kind not in DML:
                 raise StatementError(
                     f"{kind or 'this'} is not a data change; an import runs INSERT, REPLACE, "
                     "UPDATE and DELETE"
                 )
-            done += max(self.change.execute(item.statement), 0)
+            done += max(self.change.execute(statement), 0)
         return done
 
-    def batch(self, items: list[Item]) -> Outcome:
-        """``items`` written in the open transaction: at once, or, when the database refuses
-        that, one by one behind savepoints to find (and with IgnoreError leave out) the
-        records at fault. Raises ImportFailed naming the first one otherwise."""
+    def batch(self, batch: Batch) -> Outcome:
+        """``batch`` written in the open transaction: at once, or, when the database
+        refuses that, an item at a time behind savepoints to find (and with IgnoreError
+        leave out) those at fault. Raises ImportFailed naming the first one otherwise."""
         self.change.execute(f"SAVEPOINT {_SAVEPOINT}")
         try:
-            return Outcome(self._write(items))
+            return Outcome(self._write(batch))
         except StatementError:
             self.change.execute(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}")
         outcome = Outcome()
-        for item in items:
+        for i in range(len(batch)):
             self.change.execute(f"SAVEPOINT {_SAVEPOINT}")
             try:
-                outcome.rows += self._write([item])
+                outcome.rows += self._write(batch.one(i))
             except StatementError as exc:
                 self.change.execute(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}")
                 what = "statement" if self.src.sql else "record"
+                line = batch.lines[i]
                 if not self.src.ignore_error:
                     raise ImportFailed(
-                        f"line {item.line} of {self.src.label}: the {what} there failed: "
-                        f"{exc.message}"
+                        f"line {line} of {self.src.label}: the {what} there failed: {exc.message}"
                     ) from None
-                outcome.skipped.append((item.line, exc.message))
+                outcome.skipped.append((line, exc.message))
         return outcome
 
 
@@ -315,13 +382,19 @@ class Importer:
     def __init__(self) -> None:
         self.readers: dict[str, Reader] = {}
 
+    def _drop(self, key: str) -> None:
+        reader = self.readers.pop(key, None)
+        if reader is not None:
+            reader.close()
+
     def stretch(self, src: Source, change: Change, key: str, until: float) -> Stretch:
         position = _peek(change, key)
         if position.finished:
-            self.readers.pop(key, None)
+            self._drop(key)
             return Stretch(position)
         reader = self.readers.get(key)
         if reader is None or reader.consumed != position.done:
+            self._drop(key)
             reader = self.readers[key] = Reader(src, position.done)
         done = Stretch(position)
         size = BATCH_STATEMENTS if src.sql else BATCH_ROWS
@@ -333,7 +406,7 @@ class Importer:
                 current = Position.loads(change.marker(key))
                 if current != position:
                     change.rollback()
-                    self.readers.pop(key, None)
+                    self._drop(key)
                     return Stretch(current, moved_on=True)
                 try:
                     outcome = (
@@ -352,14 +425,14 @@ class Importer:
                 done.busy_seconds += time.monotonic() - began
                 done.skipped += outcome.skipped
                 if position.finished:
-                    self.readers.pop(key, None)
+                    self._drop(key)
                     break
                 if time.monotonic() >= until:
                     break
         except ImportFailed as exc:
-            self.readers.pop(key, None)
+            self._drop(key)
             done.failure = exc.message
         except BaseException:
-            self.readers.pop(key, None)
+            self._drop(key)
             raise
         return done

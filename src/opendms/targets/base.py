@@ -6,11 +6,14 @@ dataclasses. Failures are :class:`TargetError` with a message fit to show a user
 
 from __future__ import annotations
 
+import csv
+import io
 import ipaddress
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -105,6 +108,43 @@ class Load:
     lag_seconds: float | None = None  # its replicas' worst replay lag, where it knows it
 
 
+class _Null(float):
+    """NULL in a CSV block: the csv module writes numbers unquoted and every string quoted
+    (QUOTE_NONNUMERIC), so this one "number" is the only unquoted field, and both engines'
+    loaders read an unquoted ``NULL`` as NULL (MySQL's ENCLOSED BY rule, PostgreSQL's
+    ``NULL 'NULL'``) while a quoted "NULL" stays a string."""
+
+    def __str__(self) -> str:
+        return "NULL"
+
+    __repr__ = __str__
+
+
+CSV_NULL = _Null()
+
+
+class RowBlock:
+    """Rows to write (text values; None is NULL), and the same rows as the CSV text both
+    engines' bulk loaders read, made once (an importer makes it ahead, on another thread,
+    while the database writes the block before)."""
+
+    def __init__(self, rows: Sequence[Sequence[str | None]]) -> None:
+        self.rows = rows
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    @cached_property
+    def csv(self) -> bytes:
+        out = io.StringIO()
+        writer = csv.writer(out, quoting=csv.QUOTE_NONNUMERIC, lineterminator="\n")
+        writer.writerows(
+            row if None not in row else [CSV_NULL if v is None else v for v in row]
+            for row in self.rows
+        )
+        return out.getvalue().encode()
+
+
 class Change(ABC):
     """A write session on one database of a target, with explicit transactions: what the
     executors change data through. Progress markers live in a table OpenDMS owns there, so a
@@ -171,11 +211,11 @@ class Change(ABC):
         self,
         table: str,
         columns: Sequence[str],
-        rows: Sequence[Sequence[str | None]],
+        rows: RowBlock,
         mode: str,
         key: Sequence[str],
     ) -> int:
-        """Write ``rows`` (text values; None is NULL) into ``columns`` of ``table`` ("t" or
+        """Write ``rows`` into ``columns`` of ``table`` ("t" or
         "schema.t", as the database spells it) in the current transaction, by the engine's
         bulk path. ``mode``: INSERT (a duplicate key fails), IGNORE (a row whose key exists
         is left out), REPLACE (it replaces the existing row; ``key`` names the primary key

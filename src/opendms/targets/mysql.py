@@ -24,6 +24,7 @@ from opendms.targets.base import (
     Connector,
     IndexInfo,
     Load,
+    RowBlock,
     SchemaInfo,
     Snapshot,
     StatementError,
@@ -130,16 +131,11 @@ class _Result(pymysql.connections.MySQLResult):
 # LOCAL INFILE turned off on the server (MariaDB, MySQL 8) or the client
 _NO_LOCAL_INFILE = {1148, 3948, 4166, 2068}
 _INFILE = b"opendms-rows"
-_TSV = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r", "\0": "\\0"})
 _COUNTS = re.compile(r"(Records|Duplicates|Deleted|Skipped|Warnings): (\d+)")
 
 
 def _quote(name: str) -> str:
     return "`" + name.replace("`", "``") + "`"
-
-
-def _tsv(value: str | None) -> str:
-    return "\\N" if value is None else value.translate(_TSV)
 
 
 class MysqlChange(Change):
@@ -152,25 +148,24 @@ class MysqlChange(Change):
         self,
         table: str,
         columns: Sequence[str],
-        rows: Sequence[Sequence[str | None]],
+        rows: RowBlock,
         mode: str,
         key: Sequence[str],
     ) -> int:
-        """LOAD DATA LOCAL INFILE where the server allows it (answered from memory, see
-        _Connection), multi-row INSERT otherwise. LOCAL turns errors into warnings (the
-        server cannot stop the client's upload), so any warning but a skipped duplicate
-        under IGNORE fails the rows."""
+        """LOAD DATA LOCAL INFILE of the rows as CSV (RowBlock) where the server allows it
+        (answered from memory, see _Connection), multi-row INSERT otherwise. LOCAL turns
+        errors into warnings (the server cannot stop the client's upload), so any warning
+        but a skipped duplicate under IGNORE fails the rows."""
         name = ".".join(_quote(part) for part in table.split("."))
         names = ", ".join(_quote(c) for c in columns)
         if self.local_infile:
             verb = {"INSERT": "", "IGNORE": "IGNORE ", "REPLACE": "REPLACE "}[mode]
-            data = "".join("\t".join(map(_tsv, row)) + "\n" for row in rows).encode()
             statement = (
                 f"LOAD DATA LOCAL INFILE '{_INFILE.decode()}' {verb}INTO TABLE {name} "
-                "CHARACTER SET utf8mb4 FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' "
-                f"LINES TERMINATED BY '\\n' ({names})"
+                "CHARACTER SET utf8mb4 FIELDS TERMINATED BY ',' OPTIONALLY ENCLOSED BY '\"' "
+                f"ESCAPED BY '' LINES TERMINATED BY '\\n' ({names})"
             )
-            self.conn.infile = (_INFILE, data)  # type: ignore[attr-defined]
+            self.conn.infile = (_INFILE, rows.csv)  # type: ignore[attr-defined]
             try:
                 return self._counted(statement, mode, len(rows))
             except StatementError as exc:
@@ -182,11 +177,10 @@ class MysqlChange(Change):
         verb = {"INSERT": "INSERT", "IGNORE": "INSERT IGNORE", "REPLACE": "REPLACE"}[mode]
         written = 0
         for at in range(0, len(rows), 1000):
+            part = rows.rows[at : at + 1000]
             values = ",".join(
-                "(" + ",".join(self.conn.escape(v) for v in row) + ")"
-                for row in rows[at : at + 1000]
+                "(" + ",".join(self.conn.escape(v) for v in row) + ")" for row in part
             )
-            part = rows[at : at + 1000]
             written += self._counted(
                 f"{verb} INTO {name} ({names}) VALUES {values}", mode, len(part)
             )

@@ -21,6 +21,7 @@ from opendms.targets.base import (
     Connector,
     IndexInfo,
     Load,
+    RowBlock,
     SchemaInfo,
     Snapshot,
     StatementError,
@@ -177,13 +178,13 @@ class PostgresChange(Change):
         self,
         table: str,
         columns: Sequence[str],
-        rows: Sequence[Sequence[str | None]],
+        rows: RowBlock,
         mode: str,
         key: Sequence[str],
     ) -> int:
-        """COPY FROM STDIN: straight into the table, or, where duplicates are to be left out
-        or replaced, into a temporary table emptied at each commit and from there with
-        INSERT … ON CONFLICT."""
+        """COPY FROM STDIN in CSV (RowBlock): straight into the table, or, where duplicates
+        are to be left out or replaced, into a temporary table emptied at each commit and
+        from there with INSERT … ON CONFLICT."""
         target = psycopg.sql.Identifier(*table.split("."))
         names = psycopg.sql.SQL(", ").join(psycopg.sql.Identifier(c) for c in columns)
         with self._guarded(), self.conn.cursor() as cur:
@@ -226,12 +227,13 @@ class PostgresChange(Change):
         cur: psycopg.Cursor[Any],
         table: psycopg.sql.Composable,
         names: psycopg.sql.Composable,
-        rows: Sequence[Sequence[str | None]],
+        rows: RowBlock,
     ) -> None:
-        statement = psycopg.sql.SQL("COPY {} ({}) FROM STDIN").format(table, names)
+        statement = psycopg.sql.SQL(
+            "COPY {} ({}) FROM STDIN WITH (FORMAT csv, NULL 'NULL')"
+        ).format(table, names)
         with cur.copy(statement) as copy:
-            for row in rows:
-                copy.write_row(row)
+            copy.write(rows.csv)
 
     def load(self) -> Load:
         with self._guarded():

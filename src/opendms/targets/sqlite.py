@@ -17,6 +17,7 @@ from opendms.targets.base import (
     ColumnInfo,
     Connector,
     IndexInfo,
+    RowBlock,
     SchemaInfo,
     Snapshot,
     StatementError,
@@ -78,7 +79,7 @@ class SqliteChange(Change):
         self,
         table: str,
         columns: Sequence[str],
-        rows: Sequence[Sequence[str | None]],
+        rows: RowBlock,
         mode: str,
         key: Sequence[str],
     ) -> int:
@@ -87,7 +88,7 @@ class SqliteChange(Change):
         marks = ", ".join("?" * len(columns))
         statement = f"{verb[mode]} INTO {_quote(table)} ({names}) VALUES ({marks})"
         with _guarded():
-            return self.conn.executemany(statement, rows).rowcount
+            return self.conn.executemany(statement, rows.rows).rowcount
 
     def marker(self, key: str) -> str | None:
         with _guarded():

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from opendms.targets.base import Change, Endpoint, StatementError
+from opendms.targets.base import Change, Endpoint, RowBlock, StatementError
 from opendms.targets.registry import connector_for
 from tests.conftest import mysql_database, pg_database
 
@@ -19,6 +19,7 @@ pytestmark = pytest.mark.integration
 
 ROWS: list[list[str | None]] = [
     ["1", "plain", None],
+    ["0", "NULL", None],  # the word, quoted in the CSV, is a string
     ["2", "tab\there, new\nline, back\\slash, quote ' \"", "7"],
     ["3", "", "9"],
 ]
@@ -67,7 +68,7 @@ def target(engine: str, tmp_path: Path) -> Iterator[tuple[Change, Any]]:
 def written(change: Change, rows: list[list[str | None]], mode: str) -> int:
     change.begin()
     try:
-        done = change.write_rows("t", ["id", "s", "n"], rows, mode, ["id"])
+        done = change.write_rows("t", ["id", "s", "n"], RowBlock(rows), mode, ["id"])
     except BaseException:
         change.rollback()
         raise
@@ -76,13 +77,13 @@ def written(change: Change, rows: list[list[str | None]], mode: str) -> int:
 
 
 ENGINES = ["mariadb", "postgresql", "sqlite"]
-EXPECTED = [(1, "plain", None), (2, ROWS[1][1], 7), (3, "", 9)]
+EXPECTED = [(0, "NULL", None), (1, "plain", None), (2, ROWS[2][1], 7), (3, "", 9)]
 
 
 @pytest.mark.parametrize("engine", ENGINES)
 def test_each_mode_writes_what_it_says(engine: str, tmp_path: Path) -> None:
     with target(engine, tmp_path) as (change, read):
-        assert written(change, ROWS, "INSERT") == 3
+        assert written(change, ROWS, "INSERT") == 4
         assert read() == EXPECTED
 
         with pytest.raises(StatementError) as duplicate:
@@ -94,7 +95,7 @@ def test_each_mode_writes_what_it_says(engine: str, tmp_path: Path) -> None:
         assert read() == [*EXPECTED, (4, "four", 4)]
 
         assert written(change, [["1", "replaced", "1"], ["5", "five", None]], "REPLACE") == 2
-        assert read()[0] == (1, "replaced", 1) and read()[-1] == (5, "five", None)
+        assert read()[1] == (1, "replaced", 1) and read()[-1] == (5, "five", None)
 
 
 @pytest.mark.parametrize("engine", ["mariadb", "postgresql"])
@@ -109,7 +110,7 @@ def test_a_value_the_column_cannot_hold_fails(engine: str, tmp_path: Path) -> No
 def test_mariadb_without_local_infile_inserts_rows(tmp_path: Path) -> None:
     with target("mariadb", tmp_path) as (change, read):
         change.local_infile = False  # type: ignore[attr-defined]
-        assert written(change, ROWS, "INSERT") == 3
+        assert written(change, ROWS, "INSERT") == 4
         assert written(change, [["1", "x", None], ["9", "nine", None]], "IGNORE") == 1
         assert read() == [*EXPECTED, (9, "nine", None)]
 
@@ -118,7 +119,7 @@ def test_mariadb_loads_through_local_infile_and_serves_no_other_file(tmp_path: P
     secret = tmp_path / "secret.txt"
     secret.write_text("1\tstolen\t1\n")
     with target("mariadb", tmp_path) as (change, read):
-        assert written(change, ROWS, "INSERT") == 3
+        assert written(change, ROWS, "INSERT") == 4
         assert change.local_infile is True  # type: ignore[attr-defined]
         change.begin()
         loaded = change.execute(f"LOAD DATA LOCAL INFILE '{secret}' IGNORE INTO TABLE t")
