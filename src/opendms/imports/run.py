@@ -51,7 +51,7 @@ from opendms.tickets.types import DML, DataImport
 
 MODES = {"INSERT": "INSERT", "INSERT_IGNORE": "IGNORE", "REPLACE_INTO": "REPLACE"}
 STEP_SECONDS = 5.0  # batches per runner step, between looks at pause and close
-BATCH_ROWS = 20_000
+BATCH_ROWS = 100_000
 BATCH_STATEMENTS = 500
 MAX_LOGGED = 20  # skipped records named in the log
 _SAVEPOINT = "opendms_import"
@@ -239,7 +239,7 @@ class Reader:
         except FileProblem as exc:
             raise ImportFailed(str(exc)) from None
         if not self.src.sql:
-            _ = batch.block.csv  # made here, off the writing thread
+            _ = batch.block.text  # made here, off the writing thread
         return batch
 
     def _take(self, count: int) -> Batch:

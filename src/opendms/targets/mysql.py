@@ -152,7 +152,7 @@ class MysqlChange(Change):
         mode: str,
         key: Sequence[str],
     ) -> int:
-        """LOAD DATA LOCAL INFILE of the rows as CSV (RowBlock) where the server allows it
+        """LOAD DATA LOCAL INFILE of the rows (RowBlock's text) where the server allows it
         (answered from memory, see _Connection), multi-row INSERT otherwise. LOCAL turns
         errors into warnings (the server cannot stop the client's upload), so any warning
         but a skipped duplicate under IGNORE fails the rows."""
@@ -162,10 +162,10 @@ class MysqlChange(Change):
             verb = {"INSERT": "", "IGNORE": "IGNORE ", "REPLACE": "REPLACE "}[mode]
             statement = (
                 f"LOAD DATA LOCAL INFILE '{_INFILE.decode()}' {verb}INTO TABLE {name} "
-                "CHARACTER SET utf8mb4 FIELDS TERMINATED BY ',' OPTIONALLY ENCLOSED BY '\"' "
-                f"ESCAPED BY '' LINES TERMINATED BY '\\n' ({names})"
+                "CHARACTER SET utf8mb4 FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' "
+                f"LINES TERMINATED BY '\\n' ({names})"
             )
-            self.conn.infile = (_INFILE, rows.csv)  # type: ignore[attr-defined]
+            self.conn.infile = (_INFILE, rows.text)  # type: ignore[attr-defined]
             try:
                 return self._counted(statement, mode, len(rows))
             except StatementError as exc:

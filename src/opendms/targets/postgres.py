@@ -182,7 +182,7 @@ class PostgresChange(Change):
         mode: str,
         key: Sequence[str],
     ) -> int:
-        """COPY FROM STDIN in CSV (RowBlock): straight into the table, or, where duplicates
+        """COPY FROM STDIN (RowBlock's text): straight into the table, or, where duplicates
         are to be left out or replaced, into a temporary table emptied at each commit and
         from there with INSERT … ON CONFLICT."""
         target = psycopg.sql.Identifier(*table.split("."))
@@ -229,11 +229,9 @@ class PostgresChange(Change):
         names: psycopg.sql.Composable,
         rows: RowBlock,
     ) -> None:
-        statement = psycopg.sql.SQL(
-            "COPY {} ({}) FROM STDIN WITH (FORMAT csv, NULL 'NULL')"
-        ).format(table, names)
+        statement = psycopg.sql.SQL("COPY {} ({}) FROM STDIN").format(table, names)
         with cur.copy(statement) as copy:
-            copy.write(rows.csv)
+            copy.write(rows.text)
 
     def load(self) -> Load:
         with self._guarded():
