@@ -44,33 +44,20 @@ def _timed(run: Callable[[], object]) -> float:
     return time.perf_counter() - began
 
 
+def client(engine: Engine, statement: str) -> list[str]:
+    """The engine's own command-line client running ``statement`` in the bench database."""
+    if engine.name == "MariaDB":
+        return ["mariadb", "--local-infile=1", "--batch", "--quick", "-h", "127.0.0.1",
+                "-u", "root", engine.where[1], "-e", statement]  # fmt: skip
+    return ["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", engine.where[0], "-c", statement]
+
+
 def native_export(engine: Engine, out: Path) -> float:
     """The native client writing the query's rows to ``out``; its seconds."""
     if engine.name == "MariaDB":
-        command = [
-            "mariadb",
-            "--batch",
-            "--quick",
-            "-h",
-            "127.0.0.1",
-            "-u",
-            "root",
-            engine.where[1],
-            "-e",
-            QUERY,
-        ]
+        command = client(engine, QUERY)
     else:
-        command = [
-            "psql",
-            "-h",
-            "127.0.0.1",
-            "-U",
-            "postgres",
-            "-d",
-            engine.where[0],
-            "-c",
-            f"\\copy ({QUERY}) TO '{out}' CSV HEADER",
-        ]
+        command = client(engine, f"\\copy ({QUERY}) TO '{out}' CSV HEADER")
     with out.open("wb") as sink:
         return _timed(lambda: subprocess.run(command, stdout=sink, check=True))
 
@@ -97,33 +84,13 @@ def write_csv(path: Path, rows: int) -> None:
 def native_import(engine: Engine, path: Path) -> float:
     """The database's own bulk load of the CSV into the empty t_in; its seconds."""
     if engine.name == "MariaDB":
-        load = (
+        command = client(
+            engine,
             f"LOAD DATA LOCAL INFILE '{path}' INTO TABLE t_in FIELDS TERMINATED BY ',' "
-            "OPTIONALLY ENCLOSED BY '\"' LINES TERMINATED BY '\\n' IGNORE 1 LINES"
+            "OPTIONALLY ENCLOSED BY '\"' LINES TERMINATED BY '\\n' IGNORE 1 LINES",
         )
-        command = [
-            "mariadb",
-            "--local-infile=1",
-            "-h",
-            "127.0.0.1",
-            "-u",
-            "root",
-            engine.where[1],
-            "-e",
-            load,
-        ]
     else:
-        command = [
-            "psql",
-            "-h",
-            "127.0.0.1",
-            "-U",
-            "postgres",
-            "-d",
-            engine.where[0],
-            "-c",
-            f"\\copy t_in FROM '{path}' CSV HEADER",
-        ]
+        command = client(engine, f"\\copy t_in FROM '{path}' CSV HEADER")
     return _timed(lambda: subprocess.run(command, check=True, stdout=subprocess.DEVNULL))
 
 

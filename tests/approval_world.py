@@ -31,7 +31,15 @@ from opendms.jobs.means import Means
 from opendms.jobs.runner import Runner
 from opendms.orders import service as orders
 from opendms.store.db import Store
-from opendms.store.models import Instance, Order, User, WebhookDelivery, utcnow
+from opendms.store.models import (
+    Instance,
+    Order,
+    SqlJob,
+    SqlJobDetail,
+    User,
+    WebhookDelivery,
+    utcnow,
+)
 from opendms.targets.base import TargetPolicy
 from opendms.targets.demo import ensure_demo_target
 from tests.conftest import mysql_database, pg_database
@@ -247,6 +255,17 @@ class World:
         with self.store.session() as s:
             execution.execute(s, self.as_(who), order_id, execution.Plan())
         self.run_jobs()
+
+    def only_detail(self, order_id: int) -> SqlJobDetail:
+        """The one statement of a ticket's execution (an import's file), as it stands."""
+        with self.store.session() as s:
+            detail = s.scalars(
+                select(SqlJobDetail)
+                .join(SqlJob, SqlJob.sql_job_id == SqlJobDetail.sql_job_id)
+                .where(SqlJob.order_id == order_id)
+            ).one()
+            s.expunge(detail)
+            return detail
 
     def run_jobs(self) -> int:
         ran = 0

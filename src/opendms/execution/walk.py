@@ -69,20 +69,7 @@ class Position:
 
 def begin_walk(change: Change, key: str) -> Position:
     """The walk's position, its progress row made if this is the first time."""
-    change.begin()
-    try:
-        found = change.marker(key)
-        if found is None:
-            change.mark(key, Position().dumps())
-        change.commit()
-    except StatementError:
-        change.rollback()
-        change.begin()  # another walker made it first: read theirs
-        found = change.marker(key)
-        change.rollback()
-        if found is None:
-            raise
-    return Position.loads(found) if found is not None else Position()
+    return Position.loads(change.claim(key, Position().dumps()))
 
 
 def advance(

@@ -360,22 +360,6 @@ class Stretch:
         return self.position.finished
 
 
-def _peek(change: Change, key: str) -> Position:
-    """The import's position, its marker made first if there is none."""
-    change.begin()
-    try:
-        found = change.marker(key)
-        if found is None:
-            change.mark(key, Position().dumps())
-            change.commit()
-            return Position()
-        change.rollback()
-        return Position.loads(found)
-    except BaseException:
-        change.rollback()
-        raise
-
-
 class Importer:
     """Runs imports a stretch at a time; the file stays open between a runner's steps."""
 
@@ -388,7 +372,7 @@ class Importer:
             reader.close()
 
     def stretch(self, src: Source, change: Change, key: str, until: float) -> Stretch:
-        position = _peek(change, key)
+        position = Position.loads(change.claim(key, Position().dumps()))
         if position.finished:
             self._drop(key)
             return Stretch(position)

@@ -202,6 +202,25 @@ class Change(ABC):
         """Record ``key`` in the current transaction; a key already recorded (by a runner that
         got there first) raises :class:`StatementError`."""
 
+    def claim(self, key: str, initial: str) -> str:
+        """The result recorded under ``key``, recording ``initial`` there first when there
+        is none (in a transaction of its own; another runner may get there first, and then
+        its record is the one read)."""
+        self.begin()
+        try:
+            found = self.marker(key)
+            if found is None:
+                self.mark(key, initial)
+            self.commit()
+        except StatementError:
+            self.rollback()
+            self.begin()  # another runner made it first: read theirs
+            found = self.marker(key)
+            self.rollback()
+            if found is None:
+                raise
+        return found if found is not None else initial
+
     @abstractmethod
     def move(self, key: str, result: str) -> None:
         """Rewrite the result recorded under ``key`` (which ``mark`` made) in the current

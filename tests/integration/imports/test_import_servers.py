@@ -11,12 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
 
 from opendms.identity.secrets import SecretBox
 from opendms.imports import run as imports_run
 from opendms.store.db import Store
-from opendms.store.models import Order, SqlJob, SqlJobDetail
+from opendms.store.models import Order, SqlJobDetail
 from tests.approval_world import World
 from tests.integration.server_db import ServerDb
 
@@ -52,14 +51,7 @@ def imported(server: ServerDb, content: str, **param: Any) -> tuple[str, SqlJobD
     w = server.world
     order_id = w.import_file("people.csv", content.encode(), TableName="people", **param)
     w.execute(order_id)
-    with w.store.session() as s:
-        detail = s.scalars(
-            select(SqlJobDetail)
-            .join(SqlJob, SqlJob.sql_job_id == SqlJobDetail.sql_job_id)
-            .where(SqlJob.order_id == order_id)
-        ).one()
-        s.expunge(detail)
-        return s.get_one(Order, order_id).status_code, detail
+    return w.status(order_id), w.only_detail(order_id)
 
 
 def line(i: int) -> str:

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
 
 from opendms.execution import run as execution_run
 from opendms.execution import service as execution
@@ -20,7 +19,7 @@ from opendms.imports import run as imports_run
 from opendms.jobs.runner import Work
 from opendms.precheck import service as precheck
 from opendms.store.db import Store
-from opendms.store.models import Job, Order, SqlJob, SqlJobDetail
+from opendms.store.models import Job, Order, SqlJobDetail
 from tests.approval_world import World
 
 HEADER = "id,name,email,created_at\n"
@@ -43,14 +42,7 @@ def steps(world: World, order_id: int) -> dict[str, tuple[str, str]]:
 def executed(world: World, order_id: int) -> tuple[str, SqlJobDetail]:
     """Submit and execute the ticket to its end: the ticket's status and its one detail."""
     world.execute(order_id)
-    with world.store.session() as s:
-        detail = s.scalars(
-            select(SqlJobDetail)
-            .join(SqlJob, SqlJob.sql_job_id == SqlJobDetail.sql_job_id)
-            .where(SqlJob.order_id == order_id)
-        ).one()
-        s.expunge(detail)
-        return s.get_one(Order, order_id).status_code, detail
+    return world.status(order_id), world.only_detail(order_id)
 
 
 def customers(world: World, where: str = "id > 1000") -> list[tuple[Any, ...]]:
