@@ -79,8 +79,11 @@ class Export:
     means: Means
 
     def __call__(self, work: Work, checkpoint: Checkpoint) -> Step:
-        with work.store.session() as s:
-            found = self._source(s, work)
+        try:
+            with work.store.session() as s:
+                found = self._source(s, work)
+        except DmsError as exc:  # this server may not open the instance (TargetPolicy)
+            return Step(checkpoint, failure=exc.message)
         if isinstance(found, Step):
             return found
         plan = found.plan

@@ -53,7 +53,8 @@ MODES = {"INSERT": "INSERT", "INSERT_IGNORE": "IGNORE", "REPLACE_INTO": "REPLACE
 STEP_SECONDS = 5.0  # batches per runner step, between looks at pause and close
 BATCH_ROWS = 100_000
 BATCH_STATEMENTS = 500
-MAX_LOGGED = 20  # skipped records named in the log
+MAX_LOGGED = 20
+IDLE_SECONDS = 600.0  # skipped records named in the log
 _SAVEPOINT = "opendms_import"
 
 
@@ -361,17 +362,26 @@ class Stretch:
 
 
 class Importer:
-    """Runs imports a stretch at a time; the file stays open between a runner's steps."""
+    """Runs imports a stretch at a time; the file stays open between a runner's steps, and
+    is closed once no step asked for it for IDLE_SECONDS (a ticket closed meanwhile)."""
 
     def __init__(self) -> None:
         self.readers: dict[str, Reader] = {}
+        self.used: dict[str, float] = {}
 
     def _drop(self, key: str) -> None:
         reader = self.readers.pop(key, None)
+        self.used.pop(key, None)
         if reader is not None:
             reader.close()
 
+    def _forget_idle(self, now: float) -> None:
+        for key in [k for k, at in list(self.used.items()) if now - at > IDLE_SECONDS]:
+            self._drop(key)
+
     def stretch(self, src: Source, change: Change, key: str, until: float) -> Stretch:
+        self._forget_idle(time.monotonic())
+        self.used[key] = time.monotonic()
         position = Position.loads(change.claim(key, Position().dumps()))
         if position.finished:
             self._drop(key)
