@@ -191,7 +191,8 @@ def test_a_million_rows_exported_masked_and_downloaded(engine: str) -> None:
         assert (detail.order_detail.exe_sql, detail.order_detail.database) == (QUERY, schema)
 
         _link_is_personal(server, order_id, url)
-        _check_formats(admin, db_id)
+        if engine == "postgresql":  # the writers are the engines'; integration runs both
+            _check_formats(admin, db_id)
 
         # a committer without EXPORT on the database is stopped at the precheck
         carol = Dms(server, server.create_user("USER", nick="carol"), "v3")
