@@ -8,6 +8,7 @@ with the ``opendms`` CLI against the server's data directory, as an operator wou
 
 from __future__ import annotations
 
+import functools
 import http.client
 import importlib
 import json
@@ -18,10 +19,12 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Literal
 
@@ -692,3 +695,25 @@ def database_id(admin: Dms, name: str, port: int) -> int:
     ]
     assert len(ids) == 1, admin.last_raw
     return ids[0]
+
+
+class _QuietFiles(SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@contextmanager
+def serving(directory: Path) -> Iterator[str]:
+    """A loopback http.server serving ``directory`` (what CreateUploadFileJob fetches); its
+    base URL. Any path not in it is a 404."""
+    httpd = ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(_QuietFiles, directory=str(directory))
+    )
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(timeout=5)

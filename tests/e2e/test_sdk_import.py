@@ -5,11 +5,8 @@ modes on a file that overlaps it; and a SQL file."""
 
 from __future__ import annotations
 
-import functools
 import tempfile
-import threading
 from collections.abc import Iterator
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +18,7 @@ from tests.e2e.conftest import (
     prechecked,
     register_target,
     running_server,
+    serving,
     target_database,
     wait_for,
 )
@@ -36,11 +34,6 @@ rules:
     risk: NONE
 """
 TABLE = "CREATE TABLE people (id INT PRIMARY KEY, name VARCHAR(64) NOT NULL, note TEXT NULL)"
-
-
-class _Quiet(SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
 
 
 @pytest.fixture(scope="module")
@@ -68,15 +61,8 @@ def files() -> Iterator[str]:
                 for i in range(2_000_001, 2_005_001)
             )
         )
-        httpd = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=tmp))
-        thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-        thread.start()
-        try:
-            yield f"http://127.0.0.1:{httpd.server_address[1]}"
-        finally:
-            httpd.shutdown()
-            httpd.server_close()
-            thread.join(timeout=5)
+        with serving(Path(tmp)) as url:
+            yield url
 
 
 def uploaded(dms: Dms, url: str, name: str) -> str:

@@ -9,14 +9,11 @@ One server, one set of tenants and users, and one MariaDB test database serve th
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import re
 import tempfile
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -39,6 +36,7 @@ from tests.e2e.conftest import (
     cli_batch,
     running_server,
     server_stays_healthy,
+    serving,
 )
 from tests.signer import Prepared
 
@@ -562,25 +560,13 @@ def test_grant_user_permission_is_post_only(world: World) -> None:
 # ------------------------------------------------------------------ 3. attachments
 
 
-class _Quiet(SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
 @pytest.fixture(scope="module")
 def file_server() -> Iterator[str]:
     """A small http.server on loopback serving ``fix.sql``; any other path is a 404."""
     with tempfile.TemporaryDirectory(prefix="opendms-e2e-files-") as tmp:
         (Path(tmp) / "fix.sql").write_bytes(SQL_FILE)
-        httpd = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=tmp))
-        thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-        thread.start()
-        try:
-            yield f"http://127.0.0.1:{httpd.server_address[1]}"
-        finally:
-            httpd.shutdown()
-            httpd.server_close()
-            thread.join(timeout=5)
+        with serving(Path(tmp)) as url:
+            yield url
 
 
 def upload_job(dms: Dms, url: str, name: str = "fix.sql") -> Any:

@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field
 
 from opendms.actions.cleanup import config_fields
-from opendms.actions.orders import OrderIdRequest, Params
+from opendms.actions.orders import ActingRequest, OrderIdRequest, Params
 from opendms.catalog import service as catalog
 from opendms.errors import DmsError, ErrorCode
 from opendms.execution import cleanup
@@ -38,10 +38,6 @@ DETAIL_TYPES = {
     "DC_CRON_CLEAR": "CRON_CLEAR_DATA",
     "DC_PROC": "PROCEDURE",
 }
-
-
-class _Acting(OrderIdRequest):
-    real_login_user_uid: Annotated[str, Field(max_length=64)] | None = None
 
 
 # ------------------------------------------------------------------ the ticket's detail
@@ -168,12 +164,12 @@ def list_data_correct_pre_check_db(ctx: Context, req: PagedOrderRequest) -> Payl
     return {"PreCheckDBList": out}
 
 
-def retry_data_correct_pre_check(ctx: Context, req: _Acting) -> Payload:
+def retry_data_correct_pre_check(ctx: Context, req: ActingRequest) -> Payload:
     precheck.retry(ctx.session, ctx.caller, req.order_id)
     return {}
 
 
-class SkipRowCheckRequest(_Acting):
+class SkipRowCheckRequest(ActingRequest):
     reason: Reason
 
 
@@ -182,7 +178,7 @@ def skip_data_correct_row_check(ctx: Context, req: SkipRowCheckRequest) -> Paylo
     return {}
 
 
-class ModifyExecSqlRequest(_Acting):
+class ModifyExecSqlRequest(ActingRequest):
     exec_sql: Annotated[str, Field(min_length=1, max_length=MAX_SQL_BYTES)] = Field(alias="ExecSQL")
 
 
@@ -194,7 +190,7 @@ def modify_data_correct_exec_sql(ctx: Context, req: ModifyExecSqlRequest) -> Pay
 # ------------------------------------------------------------------ execution
 
 
-class ExecuteRequest(_Acting):
+class ExecuteRequest(ActingRequest):
     action_detail: Params | None = None
 
 
@@ -442,7 +438,7 @@ ACTIONS = (
     ),
     Action(
         "RetryDataCorrectPreCheck",
-        _Acting,
+        ActingRequest,
         retry_data_correct_pre_check,
         Access.UPDATE,
         "Run a data-change ticket's precheck again.",

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import Field
 
-from opendms.actions.orders import OrderIdRequest, Params
+from opendms.actions.orders import ActingRequest, OrderIdRequest, Params
 from opendms.exports import service as exports
 from opendms.gateway.table import Access, Action, Context, Payload
 from opendms.gateway.wire import Long
@@ -16,11 +16,7 @@ from opendms.precheck import service as precheck
 from opendms.store.models import PrecheckStatement
 
 
-class _Acting(OrderIdRequest):
-    real_login_user_uid: Annotated[str, Field(max_length=64)] | None = None
-
-
-class ExecuteExportRequest(_Acting):
+class ExecuteExportRequest(ActingRequest):
     action_detail: Params | None = None
 
 
@@ -89,7 +85,7 @@ def get_data_export_pre_check_detail(ctx: Context, req: OrderIdRequest) -> Paylo
     }
 
 
-def get_data_export_download_url(ctx: Context, req: _Acting) -> Payload:
+def get_data_export_download_url(ctx: Context, req: ActingRequest) -> Payload:
     found, tip = exports.download_url(ctx.session, ctx.caller, req.order_id)
     url = ""
     if found is not None:
@@ -142,7 +138,7 @@ ACTIONS = (
     ),
     Action(
         "GetDataExportDownloadURL",
-        _Acting,
+        ActingRequest,
         get_data_export_download_url,
         Access.GET,
         "A link to the export's zip, signed for the caller, expiring.",

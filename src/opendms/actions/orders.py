@@ -119,6 +119,12 @@ class OrderIdRequest(TenantScoped):
     order_id: Annotated[Long, Field(ge=1)]
 
 
+class ActingRequest(OrderIdRequest):
+    """An act on a ticket; the SDK may name the person it acts for (RealLoginUserUid)."""
+
+    real_login_user_uid: Annotated[str, Field(max_length=64)] | None = None
+
+
 def get_order_base_info(ctx: Context, req: OrderIdRequest) -> Payload:
     order = orders.get_order(ctx.session, ctx.caller, req.order_id)
     related = orders.related_ids(order)

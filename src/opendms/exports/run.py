@@ -23,6 +23,7 @@ from typing import IO, cast
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from sqlglot import exp
 
 from opendms.catalog.sensitive import columns_of, masks_of
 from opendms.errors import DmsError
@@ -57,6 +58,7 @@ class Source:
     order_id: int
     job_id: int
     query: str
+    node: exp.Query  # the query as the precheck's parser read it (for masking)
     engine: str
     table: str  # what a SQL export inserts into
     timeout: float  # the instance's ExportTimeout
@@ -180,6 +182,7 @@ class Export:
             order_id=order.order_id,
             job_id=work.job_id,
             query=text or "",
+            node=query.node,
             engine=inst.instance_type,
             table=tables[0] if len(set(tables)) == 1 else "export_result",
             timeout=float(inst.export_timeout or 600),
@@ -194,8 +197,7 @@ class Export:
         watch = _Watch(work, src.timeout, self.means.export_max_rows)
         plan = src.plan
         with src.connector.snapshot(src.where, src.query, src.timeout) as snap:
-            node = export_query(src.query, src.engine).node
-            masked, traced = masks.plan(node, src.engine, src.schema, src.masking, snap.columns)
+            masked, traced = masks.plan(src.node, src.engine, src.schema, src.masking, snap.columns)
             with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
                 if plan.file_type == "XLSX":
                     rows = self._xlsx(zf, snap, masked, watch, path, name)
