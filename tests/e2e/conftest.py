@@ -43,6 +43,7 @@ from aliyunsdkcore.acs_exception.exceptions import ServerException as OldServerE
 from aliyunsdkcore.client import AcsClient
 
 from tests import sdk_spec
+from tests.cli_support import opendms
 from tests.conftest import mysql_database, pg_database
 from tests.signer import Prepared, Signer
 
@@ -196,15 +197,10 @@ class Server:
     # -- the operator's CLI
 
     def cli(self, *args: str) -> str:
-        """``opendms <args> --data-dir DIR``; returns stdout, fails the test on a non-zero exit."""
-        done = subprocess.run(
-            [OPENDMS, *args, "--data-dir", str(self.data_dir)],
-            capture_output=True,
-            text=True,
-            env=_child_env(),
-            timeout=60,
-            check=False,
-        )
+        """``opendms <args> --data-dir DIR``, the operator's CLI on the server's data directory
+        (run in this process: tests/cli_support.py); returns stdout, fails the test on a
+        non-zero exit."""
+        done = opendms(*args, data_dir=self.data_dir, ok=False)
         if done.returncode != 0:
             pytest.fail(
                 f"opendms {' '.join(args)} exited {done.returncode}:\n{done.stderr}{done.stdout}"
@@ -308,14 +304,7 @@ def running_server(env: dict[str, str] | None = None) -> Iterator[Server]:
     with tempfile.TemporaryDirectory(prefix="opendms-e2e-") as tmp:
         data_dir = Path(tmp) / "data"
         child_env = _child_env(env)
-        done = subprocess.run(
-            [OPENDMS, "init", "--json", "--data-dir", str(data_dir)],
-            capture_output=True,
-            text=True,
-            env=child_env,
-            timeout=60,
-            check=False,
-        )
+        done = opendms("init", "--json", data_dir=data_dir, ok=False)
         if done.returncode != 0:
             pytest.fail(f"opendms init failed ({done.returncode}):\n{done.stderr}{done.stdout}")
         init = json.loads(done.stdout)
@@ -515,37 +504,10 @@ def assert_failure(server: Server, failure: Failure, status: int, code: str) -> 
 
 # ------------------------------------------------------------------ helpers for busy modules
 
-# The CLI's own Typer app, run once per command inside one child interpreter.
-_CLI_BATCH = r"""
-import json, sys
-from typer.testing import CliRunner
-from opendms.cli import app
-runner = CliRunner()
-done = [runner.invoke(app, args) for args in json.loads(sys.argv[1])]
-print(json.dumps([{"code": r.exit_code, "out": r.stdout, "err": repr(r.exception)} for r in done]))
-"""
-
 
 def cli_batch(server: Server, commands: list[list[str]]) -> list[str]:
-    """``opendms <command> --data-dir DIR`` for each command, as :meth:`Server.cli` runs them,
-    but all in one child interpreter: the CLI spends a second starting up, and this module
-    needs many users. Returns each command's stdout; fails the test if one fails."""
-    argv = [[*c, "--data-dir", str(server.data_dir)] for c in commands]
-    done = subprocess.run(
-        [sys.executable, "-c", _CLI_BATCH, json.dumps(argv)],
-        capture_output=True,
-        text=True,
-        env=server.env,
-        timeout=120,
-        check=False,
-    )
-    if done.returncode != 0:
-        pytest.fail(f"the CLI batch exited {done.returncode}:\n{done.stderr}{done.stdout}")
-    results = json.loads(done.stdout)
-    for command, result in zip(commands, results, strict=True):
-        if result["code"] != 0:
-            pytest.fail(f"opendms {' '.join(command)} exited {result['code']}: {result}")
-    return [str(r["out"]) for r in results]
+    """:meth:`Server.cli` for each command; each one's stdout."""
+    return [server.cli(*command) for command in commands]
 
 
 def server_stays_healthy(server: Server) -> Iterator[None]:

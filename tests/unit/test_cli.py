@@ -1,38 +1,19 @@
-"""The command line, run as a user runs it: a real process, its output and exit code."""
+"""The command line: its output and exit code, in this process (tests/cli_support.py),
+and as a real process where the wiring itself is what is checked."""
 
 from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-
-def opendms(
-    *args: str, data_dir: Path | None = None, env: dict[str, str] | None = None, ok: bool = True
-) -> subprocess.CompletedProcess[str]:
-    cmd = [sys.executable, "-m", "opendms", *args]
-    if data_dir is not None:
-        cmd += ["--data-dir", str(data_dir)]
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("OPENDMS_")}
-    full_env |= {"COLUMNS": "200", **(env or {})}
-    result = subprocess.run(
-        cmd, capture_output=True, text=True, env=full_env, timeout=60, check=False
-    )
-    if ok:
-        assert result.returncode == 0, result.stderr
-    return result
-
-
-def assert_one_line_error(result: subprocess.CompletedProcess[str], fragment: str) -> None:
-    assert result.returncode != 0
-    assert "Traceback" not in result.stderr
-    lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
-    assert len(lines) == 1, result.stderr
-    assert fragment in lines[0]
+from tests.cli_support import (
+    assert_one_line_error,
+    opendms,
+    opendms_process,
+)
 
 
 def test_init_contract(tmp_path: Path) -> None:
@@ -113,7 +94,7 @@ def test_business_errors_are_listed() -> None:
 
 
 def test_unreachable_database(tmp_path: Path) -> None:
-    result = opendms(
+    result = opendms_process(
         "user",
         "list",
         "--database-url",
@@ -136,7 +117,7 @@ def test_unwritable_data_dir(tmp_path: Path) -> None:
 
 
 def test_bad_flag_gets_usage_not_traceback() -> None:
-    result = opendms("serve", "--no-such-flag", ok=False)
+    result = opendms_process("serve", "--no-such-flag", ok=False)
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert "No such option" in result.stderr

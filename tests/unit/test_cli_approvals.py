@@ -1,24 +1,17 @@
 """The approval, rule set and webhook commands of the command line.
 
-A real ``python -m opendms`` costs seconds to start, so most commands run in this process
-through ``opendms.cli.main`` (the entry point ``python -m opendms`` calls: same argument
-parsing, same one-line error reporting, same exit codes); one check runs the real process to
-prove the wiring (tests/unit/test_cli.py covers the rest of it that way)."""
+Commands run in this process (tests/cli_support.py); one check runs the real process."""
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
 import hmac
-import io
 import json
-import os
 import re
 import subprocess
-import sys
 import threading
 from collections.abc import Iterator
-from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -26,9 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import typer.main
 
-from opendms import cli
 from opendms.approvals import rules
 from opendms.catalog import permissions
 from opendms.catalog import service as catalog
@@ -37,8 +28,12 @@ from opendms.notify import webhooks
 from opendms.store.db import Store
 from opendms.store.models import utcnow
 from opendms.targets.demo import ensure_demo_target
-from tests.unit.test_cli import assert_one_line_error
-from tests.unit.test_cli import opendms as opendms_process
+from tests.cli_support import (
+    assert_one_line_error,
+    opendms,
+    opendms_process,
+    result_is_one_line_error,
+)
 
 UPDATE = "UPDATE orders SET status = 'paid' WHERE id = 7"
 
@@ -63,57 +58,6 @@ rules:
     when: {statement_kinds: [DROP, TRUNCATE]}
     forbid: drop a table through a schema ticket
 """
-
-
-_built: dict[int, Any] = {}
-_get_command = typer.main.get_command
-
-
-def _get_command_once(typer_instance: typer.Typer) -> Any:
-    """Typer rebuilds the click command tree on every call (a quarter of a second here); a
-    process builds it once, and so do these tests."""
-    key = id(typer_instance)
-    if key not in _built:
-        _built[key] = _get_command(typer_instance)
-    return _built[key]
-
-
-@pytest.fixture(autouse=True)
-def _like_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
-    """What test_cli.py gives its processes: no OPENDMS_* settings, 200 columns."""
-    for name in list(os.environ):
-        if name.startswith("OPENDMS_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setattr(cli.out, "width", 200)
-    monkeypatch.setattr(cli.err, "width", 200)
-    monkeypatch.setattr(typer.main, "get_command", _get_command_once)
-
-
-def opendms(*args: str, data_dir: Path, ok: bool = True) -> subprocess.CompletedProcess[str]:
-    """``opendms ARGS --data-dir DIR`` through the CLI's entry point, in this process."""
-    argv = ["opendms", *args, "--data-dir", str(data_dir)]
-    stdout, stderr = io.StringIO(), io.StringIO()
-    code: int = 0
-    saved = sys.argv
-    sys.argv = argv
-    try:
-        with redirect_stdout(stdout), redirect_stderr(stderr):
-            cli.main()
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    finally:
-        sys.argv = saved
-    result = subprocess.CompletedProcess(argv, code, stdout.getvalue(), stderr.getvalue())
-    if ok:
-        assert result.returncode == 0, result.stderr
-    return result
-
-
-def result_is_one_line_error(result: subprocess.CompletedProcess[str], fragment: str) -> bool:
-    """test_cli.assert_one_line_error, usable inside an assert; also checks the exit code."""
-    assert result.returncode == 1, (result.returncode, result.stdout, result.stderr)
-    assert_one_line_error(result, fragment)
-    return True
 
 
 def as_json(result: subprocess.CompletedProcess[str]) -> Any:

@@ -138,6 +138,12 @@ def _peek(change: Change, key: str) -> str | None:
         change.rollback()
 
 
+def _succeed(s: Session, order: Order) -> None:
+    order.status_code = "success"
+    order.updated_at = utcnow()
+    webhooks.emit(s, order.tid, "order.executed", webhooks.ticket_event(order, None, ""))
+
+
 @dataclass
 class Execute:
     means: Means
@@ -185,9 +191,7 @@ class Execute:
             cleanup.run_finished(s, order, job)  # ticket stays on its schedule
             return Step(checkpoint, done=True)
         if not left:
-            order.status_code = "success"
-            order.updated_at = utcnow()
-            webhooks.emit(s, order.tid, "order.executed", webhooks.ticket_event(order, None, ""))
+            _succeed(s, order)
             return Step(checkpoint, done=True)
         failed = next((j for j in left if j.status == "FAIL"), None)
         if failed is not None:
@@ -687,6 +691,7 @@ class Execute:
 
     def _finish_sql_job(self, work: Work, unit: Unit) -> None:
         with work.store.session() as s:
+            order = s.get(Order, work.order_id, with_for_update=True)
             sql_job = s.get(SqlJob, unit.sql_job.sql_job_id, with_for_update=True)
             assert sql_job is not None
             left = s.scalar(
@@ -700,3 +705,21 @@ class Execute:
             if not left and sql_job.status == "RUNNING":
                 sql_job.status = "SUCCESS"
                 sql_job.log += stamp(f"succeeded: {sql_job.affect_rows} rows")
+                s.flush()
+                others = s.scalar(
+                    select(func.count())
+                    .select_from(SqlJob)
+                    .where(
+                        SqlJob.group_id == work.job_id,
+                        SqlJob.status.not_in(("SUCCESS", "DELETE")),
+                    )
+                )
+                # the ticket succeeds with its last SQL job, not a runner step later; a
+                # cleanup run's end is the next step's (it stays on its schedule)
+                if (
+                    not others
+                    and order is not None
+                    and order.status_code == "processing"
+                    and order.plugin_type != "DC_CRON_CLEAR"
+                ):
+                    _succeed(s, order)

@@ -52,9 +52,8 @@ CLICKS = 8  # concurrent AGREEs of one approver
 
 
 @pytest.fixture
-def pg_store(pg_url: str) -> Iterator[Store]:
-    store = Store(pg_url)
-    store.migrate()
+def pg_store(pg_store_url: str) -> Iterator[Store]:
+    store = Store(pg_store_url)
     yield store
     store.dispose()
 

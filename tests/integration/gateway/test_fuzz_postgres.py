@@ -32,14 +32,14 @@ __all__ = [
 
 
 @pytest.fixture
-def fuzz_api(make_api: Any, pg_url: str) -> Api:
-    return seeded_api(make_api, pg_url)
+def fuzz_api(make_api: Any, pg_store_url: str) -> Api:
+    return seeded_api(make_api, pg_store_url)
 
 
-def test_nul_characters_are_refused_on_postgresql(make_api: Any, pg_url: str) -> None:
+def test_nul_characters_are_refused_on_postgresql(make_api: Any, pg_store_url: str) -> None:
     """PostgreSQL refuses NUL in text; the gateway must refuse it first, everywhere: unsigned
     (the AccessKeyId lookup) and signed (the nonce, UserNick, SearchKey)."""
-    api = make_api(database_url=pg_url, rate_limit=1e9)
+    api = make_api(database_url=pg_store_url, rate_limit=1e9)
     cases: list[tuple[str, Any]] = [
         ("AccessKeyId", api.send(Signer("ODMS\x00", "x").v1("GetUser"))),  # as %00
         ("SignatureNonce", api.send(api.admin.v1("GetUser", nonce="n\x00"))),
@@ -50,9 +50,9 @@ def test_nul_characters_are_refused_on_postgresql(make_api: Any, pg_url: str) ->
     assert not failures, f"HTTP 500 for a NUL in {failures}"
 
 
-def test_nickname_up_to_the_wire_limit_fits_on_postgresql(make_api: Any, pg_url: str) -> None:
+def test_nickname_up_to_the_wire_limit_fits_on_postgresql(make_api: Any, pg_store_url: str) -> None:
     """Whatever the wire model admits fits its column (PostgreSQL enforces VARCHAR lengths)."""
-    api = make_api(database_url=pg_url, rate_limit=1e9)
+    api = make_api(database_url=pg_store_url, rate_limit=1e9)
     resp = api.call("RegisterUser", Uid="1000000000000009", UserNick="x" * 200)
     check_http(resp, "UserNick of 200 characters", "RegisterUser")
     resp = api.call("UpdateUser", UidString=api.admin_uid, UserNick="é" * 129)

@@ -240,7 +240,6 @@ def test_detail_status_waits_runs_and_succeeds(world: World) -> None:
     job_id = start(world, order_id)
     # queued and never tried yet
     assert detail_status(world, order_id) == "waiting"
-    step_by_hand(world, order_id, job_id)
     with world.store.session() as s:  # as the runner's claim would have counted it
         claimed = s.get(Job, job_id)
         assert claimed is not None
@@ -471,6 +470,9 @@ def test_a_commit_whose_recording_was_lost_is_not_applied_twice(world: World, ta
         detail.status, detail.affect_rows, detail.execute_count = "INIT", None, 0
         (sql_job,) = s.scalars(select(SqlJob))
         sql_job.status = "RUNNING"
+        order = s.get(Order, order_id)
+        assert order is not None
+        order.status_code = "processing"
     world.run_jobs()
     assert query(target, "SELECT amount_cents FROM orders WHERE id = 5") == [(501,)]
     (detail,) = details(world, order_id)
@@ -646,6 +648,20 @@ def test_a_finished_execution_is_announced_to_the_webhook(world: World, box: Sec
     assert executed["event"] == "order.executed"
     assert executed["order"]["order_id"] == order_id
     assert executed["order"]["status_code"] == "success"
+
+
+def test_the_ticket_succeeds_in_the_step_that_finishes_its_last_sql_job(
+    world: World, box: SecretBox
+) -> None:
+    with world.store.session() as s:
+        webhooks.configure(s, box, world.tid, "http://127.0.0.1:9/hook")
+    order_id = approved(world, BUMP)
+    job_id = start(world, order_id)
+    step_by_hand(world, order_id, job_id)
+    (sql_job,) = sql_jobs(world, order_id)
+    assert (sql_job.status, world.status(order_id)) == ("SUCCESS", "success")
+    step_by_hand(world, order_id, job_id)  # the runner's next step only ends the job
+    assert [e["event"] for e in world.events()].count("order.executed") == 1
 
 
 def test_a_restarted_regular_statement_keeps_no_chunk_progress(world: World) -> None:
