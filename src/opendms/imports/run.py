@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
@@ -153,8 +153,8 @@ class Batch:
     """Consecutive items of the file: records' values for the table (or statements), the
     line each starts on, and those that cannot be written, by index, with why."""
 
-    lines: list[int] = field(default_factory=list)
-    rows: list[list[str | None]] = field(default_factory=list)
+    lines: Sequence[int] = field(default_factory=list)
+    rows: list[Sequence[str | None]] = field(default_factory=list)
     statements: list[str] = field(default_factory=list)
     problems: dict[int, str] = field(default_factory=dict)
 
@@ -208,7 +208,7 @@ class Reader:
             codec = codec_for(src.path, src.encoding)
             self.statements = sql_statements(src.path, codec, src.engine, src.label)
             return
-        header: list[str] | None = None
+        header: Sequence[str] | None = None
         if src.file_type == "EXCEL":
             self.sheet = xlsx_records(src.path, src.label)
             if src.header:
@@ -253,16 +253,16 @@ class Reader:
             assert self.sheet is not None
             records = list(islice(self.sheet, count))
             lines = [r.line for r in records]
-            raw = [[cell_text(v) for v in r.values] for r in records]
+            raw = [tuple(cell_text(v) for v in r.values) for r in records]
         batch = Batch(lines)
         columns, width = self.columns, len(self.columns)
-        rows: list[list[str | None]] = []
+        rows: list[Sequence[str | None]] = []
         for i, values in enumerate(raw):
-            row: list[str | None] = values  # type: ignore[assignment]
+            row: Sequence[str | None] = values
             if len(values) != width:
                 batch.problems[i] = f"it has {len(values)} fields where {width} are expected"
             elif "" in values or NULL in values:  # only then can a field be NULL
-                row = [c.value(v) for c, v in zip(columns, values, strict=True)]
+                row = tuple(c.value(v) for c, v in zip(columns, values, strict=True))
             rows.append(row)
         batch.rows = rows
         return batch

@@ -17,9 +17,8 @@ ListDataImportSQLPreCheckDetail) up to KEPT, with the first of every kind beyond
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -92,15 +91,14 @@ class ImportChecks(_Checks):
 
     # ------------------------------------------------------------ records
 
-    def _records(self) -> Iterator[tuple[int, list[Any]]]:
-        if self.params.file_type == "EXCEL":
-            found = xlsx_records(self.path, self.label)
-        else:
-            found = csv_records(self.path, self._codec(), self.label)
-        for record in found:
-            yield record.line, [v if isinstance(v, str) else cell_text(v) for v in record.values]
+    def _records(self) -> Iterator[tuple[int, Sequence[str]]]:
+        if self.params.file_type != "EXCEL":
+            yield from csv_records(self.path, self._codec(), self.label)
+            return
+        for record in xlsx_records(self.path, self.label):
+            yield record.line, [cell_text(v) for v in record.values]
 
-    def _data(self) -> Iterator[tuple[int, list[Any]]]:
+    def _data(self) -> Iterator[tuple[int, Sequence[str]]]:
         """The records after the header, the columns matched first."""
         records = self._records()
         header = None
