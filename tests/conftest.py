@@ -6,12 +6,13 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+import httpx
 import psycopg
 import pymysql
 import pytest
@@ -28,6 +29,8 @@ IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 PG_ADMIN = "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
 MASTER_KEY = "test-master-key"
 LOOPBACK = "127.0.0.0/8,::1,localhost"
+BASE_URL = "http://testserver"
+T = TypeVar("T")
 
 
 def require_service(name: str, reason: str) -> None:
@@ -200,6 +203,26 @@ class Api:
             prepared.method, prepared.url, headers=prepared.headers, content=prepared.body
         )
 
+    def send_all(
+        self, prepared: Sequence[Prepared], after: Callable[[], T]
+    ) -> list[tuple[httpx.Response, T]]:
+        """Each request in turn, with what ``after`` returns right after its answer, sent on
+        the app's own event loop in one hand-over from this thread: the TestClient hands over
+        about seven times a request, a third of a small request's time."""
+
+        async def each() -> list[tuple[httpx.Response, T]]:
+            transport = httpx.ASGITransport(app=self.app)
+            async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as client:
+                out = []
+                for p in prepared:
+                    resp = await client.request(p.method, p.url, headers=p.headers, content=p.body)
+                    out.append((resp, after()))
+                return out
+
+        portal = self.client.portal
+        assert portal is not None, "the TestClient is not running"
+        return portal.call(each)
+
     def call(self, action: str, signer: Signer | None = None, **params: Any) -> Any:
         """A V3-signed call with query parameters; returns the httpx response."""
         query = {k: str(v) for k, v in params.items()}
@@ -232,7 +255,7 @@ def make_api(
         with st.session() as s:
             boot = service.bootstrap_admin(s, box)
         app = create_app(cfg)
-        client = TestClient(app, base_url="http://testserver")
+        client = TestClient(app, base_url=BASE_URL)
         client.__enter__()
         clients.append(client)
         return Api(
