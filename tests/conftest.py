@@ -41,22 +41,32 @@ def require_service(name: str, reason: str) -> None:
 
 
 @contextmanager
-def pg_database() -> Iterator[tuple[str, psycopg.Connection[Any]]]:
-    """A fresh PostgreSQL database and an autocommit connection to it; dropped afterwards."""
-    name = f"opendms_t_{uuid.uuid4().hex[:12]}"
+def _new_pg_database(template: str | None = None) -> Iterator[str]:
+    """A uniquely named PostgreSQL database (a copy of ``template``), dropped afterwards."""
+    name = f"opendms_test_{uuid.uuid4().hex[:12]}"
+    copy = f' TEMPLATE "{template}"' if template else ""
     try:
-        admin = psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=5)
+        with psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=5) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"{copy}')
     except psycopg.OperationalError as exc:
         require_service("PostgreSQL", str(exc).splitlines()[0])
-    with admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-        try:
-            with psycopg.connect(
-                f"host=127.0.0.1 port=5432 user=postgres dbname={name}", autocommit=True
-            ) as conn:
-                yield name, conn
-        finally:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    try:
+        yield name
+    finally:
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextmanager
+def pg_database() -> Iterator[tuple[str, psycopg.Connection[Any]]]:
+    """A fresh PostgreSQL database and an autocommit connection to it; dropped afterwards."""
+    with (
+        _new_pg_database() as name,
+        psycopg.connect(
+            f"host=127.0.0.1 port=5432 user=postgres dbname={name}", autocommit=True
+        ) as conn,
+    ):
+        yield name, conn
 
 
 @contextmanager
@@ -87,23 +97,6 @@ def mysql_database() -> Iterator[tuple[str, Any]]:
 
 def _pg_store_url(name: str) -> str:
     return f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-
-
-@contextmanager
-def _new_pg_database(template: str | None = None) -> Iterator[str]:
-    """A uniquely named PostgreSQL database (a copy of ``template``), dropped afterwards."""
-    name = f"opendms_test_{uuid.uuid4().hex[:12]}"
-    copy = f' TEMPLATE "{template}"' if template else ""
-    try:
-        with psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=5) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"{copy}')
-    except psycopg.OperationalError as exc:
-        require_service("PostgreSQL", str(exc).splitlines()[0])
-    try:
-        yield name
-    finally:
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture
