@@ -616,12 +616,19 @@ def wait_for(what: str, check: Callable[[], Any], timeout: float = 120.0) -> Any
 
 
 def register_target(
-    server: Server, admin: Dms, name: str, where: dict[str, Any], alias: str, rules: str
+    server: Server, admin: Dms, name: str, where: dict[str, Any], alias: str, ticket_type: str
 ) -> int:
     """Database ``name`` (of ``target_database``) as an instance registered by ``admin``, its
-    DBA, with the rule set ``rules`` (YAML) loaded as "free" for it: the database's DbId."""
+    DBA, with a rule set under which ``ticket_type`` tickets need no approval: its DbId."""
     path = server.data_dir.parent / f"{alias}.rules.yaml"
-    path.write_text(rules, encoding="utf-8")
+    path.write_text(
+        "templates: {LOW: DBA, MIDDLE: DBA, HIGH: DBA, HIGHEST: DBA}\n"
+        "rules:\n"
+        f"  - name: {ticket_type} tickets need no approval here\n"
+        f"    when: {{ticket_types: [{ticket_type}]}}\n"
+        "    risk: NONE\n",
+        encoding="utf-8",
+    )
     cli_batch(server, [["rules", "load", str(path), "--name", "free"]])
     me = admin.call("GetUser", uid=server.admin.uid)
     assert me.success is True, admin.last_raw

@@ -20,13 +20,6 @@ from tests.e2e.conftest import (
 pytestmark = [pytest.mark.e2e]
 
 ROWS = 400
-FREE = """\
-templates: {LOW: DBA, MIDDLE: DBA, HIGH: DBA, HIGHEST: DBA}
-rules:
-  - name: the crash test needs no approval
-    when: {ticket_types: [DC_COMMON]}
-    risk: NONE
-"""
 
 
 @pytest.mark.parametrize("engine", ["mariadb", "postgresql"])
@@ -45,7 +38,7 @@ def test_a_killed_server_finishes_the_ticket_exactly_once(engine: str) -> None:
     )
     with target_database(engine, *setup) as (name, query, where), running_server(env) as server:
         admin = Dms(server, server.admin, "v3")
-        db_id = register_target(server, admin, name, where, f"crash-{engine}", FREE)
+        db_id = register_target(server, admin, name, where, f"crash-{engine}", "DC_COMMON")
 
         script = "\n".join(f"UPDATE t SET n = n + 1 WHERE id = {k};" for k in range(1, ROWS + 1))
         order_id = file_change(admin, db_id, script, ROWS, "crash test", ExecMode="COMMITOR")

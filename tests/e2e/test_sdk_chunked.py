@@ -32,13 +32,6 @@ pytestmark = [pytest.mark.e2e]
 ROWS = 1_000_000
 UPDATE = "UPDATE t SET n = n + 1 WHERE 1=1"
 WRITER_BOUND_SECONDS = 2.0  # a chunk waits at most 2 s for a lock; the writer no longer
-FREE = """\
-templates: {LOW: DBA, MIDDLE: DBA, HIGH: DBA, HIGHEST: DBA}
-rules:
-  - name: the lock-free test needs no approval
-    when: {ticket_types: [DC_CHUNK]}
-    risk: NONE
-"""
 
 
 @contextmanager
@@ -108,7 +101,7 @@ def test_a_million_rows_lock_free_paused_restarted_and_killed(engine: str) -> No
     )
     with target_database(engine, *fill) as (name, query, where), running_server(env) as server:
         admin = Dms(server, server.admin, "v3")
-        db_id = register_target(server, admin, name, where, f"chunk-{engine}", FREE)
+        db_id = register_target(server, admin, name, where, f"chunk-{engine}", "DC_CHUNK")
 
         param = dms_models.CreateFreeLockCorrectOrderRequestParam().from_map(
             {

@@ -33,13 +33,6 @@ from tests.e2e.conftest import (
 pytestmark = [pytest.mark.e2e]
 
 EVERY = 4  # seconds between fire times
-FREE = """\
-templates: {LOW: DBA, MIDDLE: DBA, HIGH: DBA, HIGHEST: DBA}
-rules:
-  - name: the cleanup test needs no approval
-    when: {ticket_types: [DC_CRON_CLEAR]}
-    risk: NONE
-"""
 # 200 rows a day apart going back from now; every other one is 'done'. With RemainDays 30
 # and FilterSQL status = 'done', the done rows 30 days old and older go.
 SETUP = [
@@ -70,7 +63,7 @@ def test_a_cleanup_runs_on_schedule_once_per_fire_time(tmp_path: Path) -> None:
     env = {"OPENDMS_JOB_THREADS": "2", "OPENDMS_JOB_LEASE_SECONDS": "3"}
     with target_database("mariadb", *SETUP) as (name, query, where), running_server(env) as server:
         admin = Dms(server, server.admin, "v3")
-        db_id = register_target(server, admin, name, where, "cleanup", FREE)
+        db_id = register_target(server, admin, name, where, "cleanup", "DC_CRON_CLEAR")
 
         param = dms_models.CreateDataCronClearOrderRequestParam().from_map(
             {

@@ -30,13 +30,6 @@ from tests.e2e.conftest import (
 pytestmark = [pytest.mark.e2e]
 
 ROWS = 1_000_000
-FREE = """\
-templates: {LOW: DBA, MIDDLE: DBA, HIGH: DBA, HIGHEST: DBA}
-rules:
-  - name: the export test needs no approval
-    when: {ticket_types: [DATA_EXPORT]}
-    risk: NONE
-"""
 QUERY = "SELECT id, name, email FROM people"
 
 
@@ -169,7 +162,7 @@ def test_a_million_rows_exported_masked_and_downloaded(engine: str) -> None:
         running_server(env) as server,
     ):
         admin = Dms(server, server.admin, "v3")
-        db_id = register_target(server, admin, name, where, f"export-{engine}", FREE)
+        db_id = register_target(server, admin, name, where, f"export-{engine}", "DATA_EXPORT")
         cli_batch(server, [["column", "mask", str(db_id), "people", "email", "LAST4"]])
 
         order_id, url = exported(admin, db_id, QUERY, ROWS, "CSV")

@@ -26,13 +26,6 @@ from tests.e2e.conftest import (
 pytestmark = [pytest.mark.e2e]
 
 ROWS = 1_000_000
-FREE = """\
-templates: {LOW: DBA, MIDDLE: DBA, HIGH: DBA, HIGHEST: DBA}
-rules:
-  - name: the import test needs no approval
-    when: {ticket_types: [DC_BIG_FILE]}
-    risk: NONE
-"""
 TABLE = "CREATE TABLE people (id INT PRIMARY KEY, name VARCHAR(64) NOT NULL, note TEXT NULL)"
 
 
@@ -122,7 +115,7 @@ def test_a_million_rows_imported_once_across_a_kill(engine: str, files: str) -> 
         running_server(env) as server,
     ):
         admin = Dms(server, server.admin, "v3")
-        db_id = register_target(server, admin, name, where, f"import-{engine}", FREE)
+        db_id = register_target(server, admin, name, where, f"import-{engine}", "DC_BIG_FILE")
 
         def count(condition: str = "1=1") -> int:
             return int(query(f"SELECT COUNT(*) FROM people WHERE {condition}")[0][0])
