@@ -141,7 +141,10 @@ class PartialTemplates(_Strict):
 
 
 def _review_code(value: str) -> str:
-    return _choices([value], tuple(r.code for r in review.RULES), "review rule")[0]
+    code = _choices([value], tuple(r.code for r in review.RULES), "review rule")[0]
+    if any(r.fixed and r.code == code for r in review.RULES):
+        raise ValueError(f"{code} is a security rule: a rule set cannot change its level")
+    return code
 
 
 ReviewCode = Annotated[str, AfterValidator(_review_code)]

@@ -181,7 +181,7 @@ class Export:
         return Source(
             order_id=order.order_id,
             job_id=work.job_id,
-            query=text or "",
+            query=query.text,
             node=query.node,
             engine=inst.instance_type,
             table=tables[0] if len(set(tables)) == 1 else "export_result",

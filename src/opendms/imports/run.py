@@ -38,6 +38,7 @@ from opendms.imports.files import (
     xlsx_records,
 )
 from opendms.sql.script import Piece
+from opendms.sql.statements import Unreadable, one_statement, render
 from opendms.store.models import (
     Attachment,
     Database,
@@ -194,7 +195,7 @@ class Reader:
         try:
             self._open()
             while self.consumed < skip:  # what the target has: read past it
-                passed = len(self._take(min(skip - self.consumed, BATCH_ROWS)))
+                passed = len(self._take(min(skip - self.consumed, BATCH_ROWS), skipping=True))
                 if not passed:
                     break
                 self.consumed += passed
@@ -243,10 +244,13 @@ class Reader:
             _ = batch.block.text  # made here, off the writing thread
         return batch
 
-    def _take(self, count: int) -> Batch:
+    def _take(self, count: int, *, skipping: bool = False) -> Batch:
         if self.statements is not None:
             pieces = list(islice(self.statements, count))
-            return Batch([p.line for p in pieces], statements=[p.text for p in pieces])
+            batch = Batch([p.line for p in pieces])
+            if not skipping:
+                batch.statements = [self._runnable(batch, i, p) for i, p in enumerate(pieces)]
+            return batch
         if self.csv is not None:
             lines, raw = self.csv.take(count)
         else:
@@ -266,6 +270,15 @@ class Reader:
             rows.append(row)
         batch.rows = rows
         return batch
+
+    def _runnable(self, batch: Batch, i: int, piece: Piece) -> str:
+        """What runs for ``piece``: the text generated from its parse, which the precheck
+        checked (the file is stored by its hash, so it is the same file), never its own."""
+        try:
+            return render(one_statement(piece, self.src.engine), self.src.engine)
+        except Unreadable as exc:
+            batch.problems[i] = str(exc)
+            return ""
 
     def close(self) -> None:
         if self.ahead is not None:

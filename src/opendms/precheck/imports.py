@@ -1,13 +1,13 @@
 """The precheck of a data import (DC_BIG_FILE), in the four steps of every data change.
 
 - ``SQL_PARSE`` reads the whole file as a stream: its encoding, every record's width (CSV,
-  XLSX) or every statement's split (SQL); a SQL file's statements are parsed, all of them
-  in SAFE_MODE, the first SAMPLE in FAST_MODE (the rest are classified by their first
-  words);
+  XLSX) or every statement (SQL), each parsed and held to the function allowlist in either
+  mode, since the import runs what is generated from these parses;
 - ``SQL_TYPE_CHECK``: the header names columns of the table and leaves out none it needs;
   values are checked against their columns' types (every one in SAFE_MODE, the first
   SAMPLE records in FAST_MODE); a SQL file holds only data changes;
-- ``PERMISSION_CHECK``: CORRECT on every table written, as for any data change;
+- ``PERMISSION_CHECK``: CORRECT on every table a statement touches (every statement's, not
+  only those kept), as for any data change;
 - ``ROW_CHECK``: the rows the file holds (an import states no estimate).
 
 A problem is named by its line. A SQL file's statements are kept (for
@@ -26,7 +26,8 @@ from sqlalchemy.orm import Session
 from opendms.imports.columns import Column, ColumnProblem, cell_text, match
 from opendms.imports.files import FileProblem, codec_for, csv_records, sql_statements, xlsx_records
 from opendms.precheck.run import Found, StepFailed, Target, _Checks, _listing
-from opendms.sql.statements import describe, parse_piece, sketch
+from opendms.sql import functions
+from opendms.sql.statements import Unreadable, describe, one_statement, render
 from opendms.store.models import Attachment, DbColumn, DbTable
 from opendms.tickets.types import DML, DataImport
 
@@ -41,6 +42,7 @@ class _Seen:
     rows: int = 0
     kinds: dict[str, int] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
+    tables: dict[str, int] = field(default_factory=dict)  # each table, its first statement
 
     def problem(self, text: str) -> None:
         self.problems.append(text)
@@ -168,38 +170,43 @@ class ImportChecks(_Checks):
     # ------------------------------------------------------------ SQL files
 
     def _split_sql(self) -> str:
+        """Every statement is parsed, in either mode: what runs is generated from these
+        parses, and a statement not read here would run unchecked."""
         seen = self.seen
         kept: list[Found] = []
-        parsed = 0
         try:
             for piece in sql_statements(self.path, self._codec(), self.engine, self.label):
                 seen.records += 1
-                if self.safe or parsed < SAMPLE:
-                    parsed += 1
-                    one = parse_piece(piece, self.engine)
-                    if one.error is not None:
-                        if len(seen.problems) < MAX_PROBLEMS:
-                            seen.problem(one.error)
-                        continue
-                    statements = [describe(node) for node in one.nodes]
-                else:
-                    statements = [sketch(piece.text)]
-                for st in statements:
-                    seen.kinds[st.kind] = seen.kinds.get(st.kind, 0) + 1
-                    seen.rows += st.literal_rows or 0
-                    if len(kept) < KEPT or seen.kinds[st.kind] == 1:
-                        kept.append(
-                            Found(
-                                piece.number,
-                                piece.line,
-                                piece.text[:2000],
-                                st.kind,
-                                st.tables,
-                                st.literal_rows,
-                                rows=st.literal_rows,
-                                rows_source="LITERAL" if st.literal_rows is not None else "UNKNOWN",
-                            )
+                try:
+                    node = one_statement(piece, self.engine)
+                except Unreadable as exc:
+                    if len(seen.problems) < MAX_PROBLEMS:
+                        seen.problem(str(exc))
+                    continue
+                called = functions.refused(node, self.engine, change=True)
+                if called and len(seen.problems) < MAX_PROBLEMS:
+                    seen.problem(
+                        f"statement {piece.number} (line {piece.line}): "
+                        + functions.refusal(called)
+                    )
+                st = describe(node)
+                seen.kinds[st.kind] = seen.kinds.get(st.kind, 0) + 1
+                seen.rows += st.literal_rows or 0
+                for name in st.tables:
+                    seen.tables.setdefault(name, piece.number)
+                if len(kept) < KEPT or seen.kinds[st.kind] == 1:
+                    kept.append(
+                        Found(
+                            piece.number,
+                            piece.line,
+                            render(node, self.engine)[:2000],
+                            st.kind,
+                            st.tables,
+                            st.literal_rows,
+                            rows=st.literal_rows,
+                            rows_source="LITERAL" if st.literal_rows is not None else "UNKNOWN",
                         )
+                    )
         except FileProblem as exc:
             raise StepFailed(f"{exc}.") from None
         if seen.problems:
@@ -207,8 +214,13 @@ class ImportChecks(_Checks):
         if not seen.records:
             raise StepFailed(f"{self.label} holds no SQL statement.")
         self.target.statements = kept
-        how = "parsed" if parsed == seen.records else f"split, the first {parsed} parsed"
-        return f"{seen.records} statement{'s' if seen.records != 1 else ''} {how}."
+        return f"{seen.records} statement{'s' if seen.records != 1 else ''} parsed."
+
+    def tables(self, t: Target) -> Iterator[tuple[str, int]]:
+        if self.params.file_type != "SQL":
+            yield from super().tables(t)
+            return
+        yield from self.seen.tables.items()  # every statement's, not only those kept
 
     def _sql_kinds(self) -> str:
         others = [k for k in self.seen.kinds if k not in DML]

@@ -53,4 +53,10 @@ def review_for_parsed(
     """The precheck's review of a script already parsed, at the levels of the instance's
     rule set."""
     levels = rule_sets.for_instance(s, inst)[0].rule_set.review
-    return review_parsed(parsed, statement_kinds, catalog=CatalogShapes(s, [db]), levels=levels)
+    return review_parsed(
+        parsed,
+        statement_kinds,
+        inst.instance_type,
+        catalog=CatalogShapes(s, [db]),
+        levels=levels,
+    )

@@ -45,7 +45,7 @@ from opendms.sql.export import ExportRefused, export_query
 from opendms.sql.review import Finding
 from opendms.sql.rows import count_query
 from opendms.sql.script import ScriptError
-from opendms.sql.statements import Parsed, describe, parse_script
+from opendms.sql.statements import Parsed, describe, opaque, parse_script, render
 from opendms.store.db import Store
 from opendms.store.models import (
     Attachment,
@@ -362,11 +362,18 @@ class _Checks:
                     continue
                 for node in one.nodes:
                     st = describe(node)
+                    if opaque(node) and st.kind in self.kind.statement_kinds:
+                        problems.append(
+                            f"statement {one.piece.number} (line {one.piece.line})"
+                            f"{self._where(t)}: OpenDMS cannot parse this form of {st.kind}, "
+                            "so it cannot check what it does; write it in its plain form"
+                        )
+                        continue
                     t.statements.append(
                         Found(
                             one.piece.number,
                             one.piece.line,
-                            one.piece.text,
+                            render(node, engine),
                             st.kind,
                             st.tables,
                             st.literal_rows,
@@ -433,13 +440,13 @@ class _Checks:
             if t.inst.dba_user_id == committer.user_id:
                 continue
             checked: set[str] = set()
-            for found in t.statements:
-                for name in found.tables:
-                    if name in checked:
-                        continue
-                    checked.add(name)
-                    if not self._holds(s, committer, t, name):
-                        missing.append(f"{name}{self._where(t)} (statement {found.number})")
+            for name, number in self.tables(t):
+                if name in checked:
+                    continue
+                checked.add(name)
+                if not self._holds(s, committer, t, name):
+                    what = name or f"the database {t.db.schema_name}"
+                    missing.append(f"{what}{self._where(t)} (statement {number})")
         if missing:
             raise StepFailed(
                 f"{committer.nick_name or committer.uid} lacks the {self.kind.permission} "
@@ -448,7 +455,19 @@ class _Checks:
         verb = "export" if self.kind.exports else "change"
         return f"The committer may {verb} every table the SQL touches."
 
+    def tables(self, t: Target) -> Iterator[tuple[str, int]]:
+        """Every table the SQL touches in ``t``, with a statement that touches it; "" (the
+        database itself) for a statement that names no table, which still needs the
+        permission on the database."""
+        for found in t.statements:
+            for name in found.tables or ("",):
+                yield name, found.number
+
     def _holds(self, s: Session, user: User, t: Target, name: str) -> bool:
+        if not name:
+            return permissions.holds(
+                s, self.order.tid, user.user_id, t.db.db_id, self.kind.permission
+            )
         schema, _, short = name.rpartition(".")
         db_id = t.db.db_id
         if schema and schema != t.db.schema_name.lower():

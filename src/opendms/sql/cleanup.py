@@ -20,7 +20,9 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
 
-from opendms.sql.statements import DIALECTS
+from opendms.sql import functions
+from opendms.sql.script import ScriptError, split
+from opendms.sql.statements import DIALECTS, render
 
 
 class CleanupRefused(ValueError):
@@ -48,8 +50,13 @@ def _name(text: str, what: str, dialect: str) -> exp.Table:
     return table
 
 
-def _filter(text: str, dialect: str) -> exp.Condition:
-    """FilterSQL as one condition, or refused."""
+def _filter(text: str, engine: str) -> exp.Condition:
+    """FilterSQL as one condition that calls only allowed functions, or refused."""
+    dialect = DIALECTS.get(engine, "mysql")
+    try:
+        split(text, engine)  # refuses code hidden in MySQL comments, as for any script
+    except ScriptError as exc:
+        raise CleanupRefused(f"FilterSQL: {exc.reason}") from None
     try:
         found = [n for n in sqlglot.parse(text, read=dialect) if n is not None]
     except SqlglotError as exc:
@@ -59,6 +66,9 @@ def _filter(text: str, dialect: str) -> exp.Condition:
         raise CleanupRefused("FilterSQL must be one condition, as after WHERE")
     if found[0].find(exp.Query, exp.Subquery):
         raise CleanupRefused("FilterSQL may not hold a sub-query")
+    called = functions.refused(found[0], engine, change=False)
+    if called:
+        raise CleanupRefused(f"FilterSQL: {functions.refusal(called)}")
     return found[0]
 
 
@@ -89,5 +99,5 @@ def statement(item: Item, engine: str, fired: datetime, zoned: bool = False) -> 
     column = exp.column(item.column, quoted=True)
     condition: exp.Condition = exp.LT(this=column, expression=cutoff(item, fired, engine, zoned))
     if item.filter_sql and item.filter_sql.strip():
-        condition = exp.and_(condition, exp.paren(_filter(item.filter_sql, dialect)))
-    return exp.delete(table).where(condition).sql(dialect=dialect)
+        condition = exp.and_(condition, exp.paren(_filter(item.filter_sql, engine)))
+    return render(exp.delete(table).where(condition), engine)

@@ -1,13 +1,14 @@
 """The query of an export ticket (dms-api.md A.1.6, A.4; issue 7): exactly one SELECT that
 reads and changes nothing.
 
-Refused, each with the reason: several statements; anything but a query; ``SELECT … INTO``
-(a table, or with MySQL's ``OUTFILE`` / ``DUMPFILE`` a file on the database server);
-``FOR UPDATE`` / ``FOR SHARE`` / ``LOCK IN SHARE MODE`` (row locks held for the whole
-export); a write hidden in a data-modifying ``WITH``; and functions that write, lock, stall
-or read the server's files (the review's DANGEROUS list, and sequence and setting writers).
-The export then runs in a read-only transaction as well: this check names the problem before
-approval, the transaction is the guarantee.
+Refused, each with the reason: several statements; anything but a query; MySQL code in a
+comment (``/*! … */``: sql.script); ``SELECT … INTO`` (a table, or with MySQL's
+``OUTFILE`` / ``DUMPFILE`` a file on the database server); ``FOR UPDATE`` / ``FOR SHARE`` /
+``LOCK IN SHARE MODE`` (row locks held for the whole export); a write hidden in a
+data-modifying ``WITH``; and any function not on the read allowlist (sql.functions). The
+export runs the text generated from the tree checked here (``ExportQuery.text``), in a
+read-only transaction as well: this check names the problem before approval, the
+transaction is a second wall.
 """
 
 from __future__ import annotations
@@ -19,28 +20,9 @@ import sqlglot
 from sqlglot import TokenType, exp
 from sqlglot.errors import SqlglotError
 
-from opendms.sql.review import DANGEROUS
-from opendms.sql.statements import DIALECTS, table_name
-
-# Beyond the review's DANGEROUS functions: ones that change state from inside a SELECT.
-WRITING = DANGEROUS | frozenset(
-    {
-        "nextval",
-        "setval",
-        "set_config",
-        "pg_advisory_lock",
-        "pg_advisory_xact_lock",
-        "pg_try_advisory_lock",
-        "pg_notify",
-        "lo_create",
-        "lo_unlink",
-        "pg_switch_wal",
-        "pg_reload_conf",
-        "is_free_lock",
-        "master_pos_wait",
-        "source_pos_wait",
-    }
-)
+from opendms.sql import functions
+from opendms.sql.script import ScriptError
+from opendms.sql.statements import DIALECTS, parse_script, render, table_name
 
 
 class ExportRefused(ValueError):
@@ -51,6 +33,7 @@ class ExportRefused(ValueError):
 class ExportQuery:
     node: exp.Query
     tables: tuple[str, ...]  # read, as written ("t" or "db.t"), lower-cased, sorted; no CTEs
+    text: str  # what the export runs: generated from ``node``
 
 
 def _into_file(text: str, dialect: str) -> str | None:
@@ -65,13 +48,6 @@ def _into_file(text: str, dialect: str) -> str | None:
     return None
 
 
-def _function_names(node: exp.Expression | exp.Query) -> set[str]:
-    return {
-        (str(f.this) if isinstance(f, exp.Anonymous) else f.sql_name()).lower()
-        for f in node.find_all(exp.Func)
-    }
-
-
 def export_query(text: str, engine: str) -> ExportQuery:
     """``text`` as the one read-only query an export runs, or :class:`ExportRefused`."""
     dialect = DIALECTS.get(engine, "mysql")
@@ -82,9 +58,13 @@ def export_query(text: str, engine: str) -> ExportQuery:
             "writes its file itself"
         )
     try:
-        found = [n for n in sqlglot.parse(text, read=dialect) if n is not None]
-    except SqlglotError as exc:
-        raise ExportRefused(f"it does not parse: {str(exc).splitlines()[0]}") from None
+        parsed = parse_script(text, engine)
+    except ScriptError as exc:
+        raise ExportRefused(str(exc)) from None
+    failed = [p.error for p in parsed if p.error is not None]
+    if failed:
+        raise ExportRefused(f"it does not parse: {failed[0]}")
+    found = [node for p in parsed for node in p.nodes]
     if len(found) != 1:
         raise ExportRefused(f"an export runs exactly one SELECT; this has {len(found)} statements")
     node = found[0]
@@ -97,13 +77,10 @@ def export_query(text: str, engine: str) -> ExportQuery:
     writes = [w.key.upper() for w in node.find_all(exp.Insert, exp.Update, exp.Delete, exp.Merge)]
     if writes:
         raise ExportRefused(f"it hides a write ({writes[0]}) inside the query")
-    called = sorted(_function_names(node) & WRITING)
+    called = functions.refused(node, engine, change=False)
     if called:
-        raise ExportRefused(
-            f"it calls {', '.join(called)}, which changes state, locks, stalls or reads the "
-            "server's files"
-        )
+        raise ExportRefused(functions.refusal(called))
     ctes = {cte.alias_or_name.lower() for cte in node.find_all(exp.CTE)}
     read = {table_name(t) for t in node.find_all(exp.Table)}
     tables = tuple(sorted(name for name in read if name and name not in ctes))
-    return ExportQuery(node, tables)
+    return ExportQuery(node, tables, render(node, engine))

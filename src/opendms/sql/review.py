@@ -15,32 +15,12 @@ from typing import Protocol
 
 from sqlglot import exp
 
+from opendms.sql import functions
 from opendms.sql.script import Piece, ScriptError
 from opendms.sql.statements import Parsed, kind_of, parse_script, table_name
 
 LEVELS = ("ERROR", "WARNING", "OFF")
 DML = ("INSERT", "REPLACE", "UPDATE", "DELETE")
-# Functions that stall, read files or take locks on the server: never in a change ticket.
-DANGEROUS = frozenset(
-    {
-        "sleep",
-        "benchmark",
-        "load_file",
-        "get_lock",
-        "release_lock",
-        "pg_sleep",
-        "pg_sleep_for",
-        "pg_sleep_until",
-        "pg_read_file",
-        "pg_read_binary_file",
-        "pg_terminate_backend",
-        "pg_cancel_backend",
-        "lo_import",
-        "lo_export",
-        "dblink",
-        "dblink_exec",
-    }
-)
 # Functions whose value differs between the ticket's run, its replicas and a re-run.
 NONDETERMINISTIC = frozenset(
     {
@@ -101,6 +81,7 @@ class Subject:
     catalog: Catalog | None
     limits: Limits
     statements: int  # how many the script has
+    engine: str = "mysql"  # the instance type the script is for
 
 
 @dataclass(frozen=True)
@@ -122,16 +103,18 @@ class ReviewRule:
     level: str
     summary: str
     check: Check = field(repr=False)
+    # A security rule: a rule set cannot change its level.
+    fixed: bool = False
 
 
 RULES: list[ReviewRule] = []
 
 
-def rule(code: str, level: str, summary: str) -> Callable[[Check], Check]:
+def rule(code: str, level: str, summary: str, *, fixed: bool = False) -> Callable[[Check], Check]:
     """Register a check in the table, in definition order."""
 
     def register(check: Check) -> Check:
-        RULES.append(ReviewRule(code, level, summary, check))
+        RULES.append(ReviewRule(code, level, summary, check, fixed))
         return check
 
     return register
@@ -199,7 +182,9 @@ def _shape(subject: Subject, table: exp.Table) -> TableShape | None:
 # ------------------------------------------------------------------ the rules
 
 
-@rule("STATEMENT_KIND_NOT_ALLOWED", "ERROR", "A statement this ticket type may not run.")
+@rule(
+    "STATEMENT_KIND_NOT_ALLOWED", "ERROR", "A statement this ticket type may not run.", fixed=True
+)
 def _kind_allowed(s: Subject) -> Iterator[str]:
     if s.kind not in s.allowed_kinds:
         allowed = ", ".join(sorted(s.allowed_kinds))
@@ -238,10 +223,17 @@ def _set_and(s: Subject) -> Iterator[str]:
                 yield f"SET {assignment.sql()} assigns a boolean; separate assignments with ','."
 
 
-@rule("DANGEROUS_FUNCTION", "ERROR", "SLEEP, BENCHMARK, file access, locks and the like.")
-def _dangerous(s: Subject) -> Iterator[str]:
-    for name in sorted(set(_functions(s.node)) & DANGEROUS):
-        yield f"{name.upper()}() has no place in a data change."
+@rule(
+    "FUNCTION_NOT_ALLOWED",
+    "ERROR",
+    "A function not on the allowlist (sql/functions.yaml): SLEEP, file access, locks, "
+    "user-defined functions and the like.",
+    fixed=True,
+)
+def _function_not_allowed(s: Subject) -> Iterator[str]:
+    names = functions.refused(s.node, s.engine, change=bool(s.allowed_kinds & set(DML)))
+    if names:
+        yield functions.refusal(names).replace("it calls", "It calls", 1) + "."
 
 
 @rule("TRANSACTION_CONTROL", "ERROR", "BEGIN, COMMIT, ROLLBACK, LOCK TABLES in the script.")
@@ -478,7 +470,7 @@ def _levels(overrides: Mapping[str, str]) -> dict[str, str]:
     bad = sorted(set(overrides) - known)
     if bad:
         raise ValueError(f"unknown review rule {', '.join(bad)}")
-    return {r.code: overrides.get(r.code, r.level) for r in RULES}
+    return {r.code: r.level if r.fixed else overrides.get(r.code, r.level) for r in RULES}
 
 
 def review(
@@ -497,12 +489,15 @@ def review(
         parsed = parse_script(script, engine)
     except ScriptError as exc:
         return [Finding("SQL_PARSE", "ERROR", 0, exc.line, exc.column, str(exc))]
-    return review_parsed(parsed, allowed_kinds, catalog=catalog, levels=levels, limits=limits)
+    return review_parsed(
+        parsed, allowed_kinds, engine, catalog=catalog, levels=levels, limits=limits
+    )
 
 
 def review_parsed(
     parsed: Sequence[Parsed],
     allowed_kinds: Collection[str],
+    engine: str,
     *,
     catalog: Catalog | None = None,
     levels: Mapping[str, str] | None = None,
@@ -522,7 +517,14 @@ def review_parsed(
             continue
         for node in one.nodes:
             subject = Subject(
-                node, kind_of(node), piece, allowed, catalog, limits or Limits(), len(parsed)
+                node,
+                kind_of(node),
+                piece,
+                allowed,
+                catalog,
+                limits or Limits(),
+                len(parsed),
+                engine,
             )
             for r, level in active:
                 findings.extend(

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import sqlglot
 from sqlglot import exp
 
-from opendms.sql.statements import DIALECTS
+from opendms.sql.statements import DIALECTS, render
 
 
 @dataclass(frozen=True)
@@ -60,18 +60,18 @@ def _joined(node: exp.Update | exp.Delete) -> bool:
     )
 
 
-def _nameable(node: exp.Query, text: str, dialect: str) -> str:
-    """The query as a derived table can hold it: its own text, unless two result columns
-    share a name (MySQL refuses such a derived table); then rendered with the repeats
-    renamed, which changes no row."""
+def _nameable(node: exp.Query, engine: str) -> str:
+    """The query as a derived table can hold it: as it is, unless two result columns share
+    a name (MySQL refuses such a derived table); then with the repeats renamed, which
+    changes no row."""
     first = node
     while isinstance(first, exp.SetOperation):
         first = first.left
     if not isinstance(first, exp.Select):
-        return text
+        return render(node, engine)
     names = [s.alias_or_name.lower() for s in first.selects]
     if len(set(names)) == len(names) or "*" in names:
-        return text
+        return render(node, engine)
     renamed = node.copy()
     head = renamed
     while isinstance(head, exp.SetOperation):
@@ -82,23 +82,24 @@ def _nameable(node: exp.Query, text: str, dialect: str) -> str:
         if name in seen:
             projection.replace(exp.alias_(projection.copy(), f"{name}_{i + 1}"))
         seen.add(name)
-    return renamed.sql(dialect=dialect)
+    return render(renamed, engine)
 
 
 def count_query(statement: str, engine: str) -> RowCount | None:
     """The way to count what ``statement`` changes (or, for a query, returns), or None for a
-    statement that changes rows in ways a count cannot tell (DDL, CALL, …)."""
-    dialect = DIALECTS.get(engine, "mysql")
-    node = sqlglot.parse_one(statement, read=dialect)
+    statement that changes rows in ways a count cannot tell (DDL, CALL, …). The count is
+    generated from the parsed statement, never pasted from its text, so it asks the
+    database exactly what the checks read."""
+    node = sqlglot.parse_one(statement, read=DIALECTS.get(engine, "mysql"))
     if isinstance(node, exp.Insert):
         source = node.expression
         if isinstance(source, exp.Values):
             return RowCount(None, literal=len(source.expressions))
         if isinstance(source, exp.Query):
-            return RowCount(_over(source.copy()).sql(dialect=dialect))
+            return RowCount(render(_over(source.copy()), engine))
         return None
     if isinstance(node, exp.Query):  # an export's rows
-        text = _nameable(node, statement, dialect)
+        text = _nameable(node, engine)
         return RowCount(f"SELECT COUNT(*) FROM (\n{text}\n) AS counted")  # noqa: S608
     if isinstance(node, exp.Update | exp.Delete):
         target = node.this
@@ -108,5 +109,5 @@ def count_query(statement: str, engine: str) -> RowCount | None:
             query = _over(changed_rows(node, exp.Literal.number(1), ordered=True))
         else:
             query = changed_rows(node, exp.Count(this=exp.Star()), ordered=False)
-        return RowCount(query.sql(dialect=dialect), upper_bound=_joined(node))
+        return RowCount(render(query, engine), upper_bound=_joined(node))
     return None

@@ -17,14 +17,36 @@ from dataclasses import dataclass
 MYSQL_ENGINES = frozenset({"mysql", "mariadb"})
 _DELIMITER = re.compile(r"[ \t]*delimiter[ \t]+(\S+)[ \t]*(?:\r?\n|$)", re.IGNORECASE)
 _DOLLAR_TAG = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)?\$")
+# After "/*": what makes a MySQL/MariaDB comment code (! and M!) or a hint (+).
+_HIDDEN = re.compile(r"M?!|\+")
+_HIDDEN_WHY = (
+    "an executable comment (/*! … */, /*M! … */) or optimizer hint (/*+ … */) runs code "
+    "that OpenDMS's checks cannot see; write its content as plain SQL, or leave it out"
+)
 
 
 class ScriptError(ValueError):
     """A script that cannot be split: an unterminated string, identifier or comment."""
 
-    def __init__(self, message: str, line: int, column: int) -> None:
-        super().__init__(f"line {line}, column {column}: {message}")
-        self.line, self.column = line, column
+    def __init__(self, message: str, line: int, column: int, statement: int = 0) -> None:
+        where = f"line {line}, column {column}"
+        super().__init__(
+            f"statement {statement} ({where}): {message}" if statement else f"{where}: {message}"
+        )
+        self.line, self.column, self.reason, self.statement = line, column, message, statement
+
+    def moved(self, lines: int, statements: int = 0) -> ScriptError:
+        """The same error in a text that starts ``lines`` lines (and, where the statement is
+        known, ``statements`` statements) further on."""
+        number = self.statement + statements if self.statement else 0
+        return type(self)(self.reason, self.line + lines, self.column, number)
+
+
+class HiddenCode(ScriptError):
+    """MySQL's executable comments (``/*! … */``, ``/*!50000 … */``, MariaDB's ``/*M! … */``)
+    and optimizer hints (``/*+ … */``): the server runs or obeys what is inside, while every
+    parser that reads the statement for OpenDMS's checks sees a comment. OpenDMS refuses
+    them instead of parsing their content, so that one reading of the text is the only one."""
 
 
 @dataclass(frozen=True)
@@ -79,6 +101,9 @@ class _Scanner:
 
     def skip_block_comment(self, i: int) -> int:
         text, depth, j = self.text, 1, i + 2
+        if self.mysql and _HIDDEN.match(text, j):
+            line, column = self.where(i)
+            raise HiddenCode(_HIDDEN_WHY, line, column)
         while j < len(text):
             if text.startswith("*/", j):
                 depth -= 1
@@ -123,14 +148,13 @@ class _Scanner:
 
 
 def _code_start(scanner: _Scanner, start: int, end: int) -> int:
-    """Where the statement's code begins, past blanks and comments; ``end`` if it has none.
-    MySQL's executable comments (``/*!40101 SET NAMES utf8 */``) are code."""
+    """Where the statement's code begins, past blanks and comments; ``end`` if it has none."""
     text, i = scanner.text, start
     while i < end:
         if text[i].isspace():
             i += 1
             continue
-        if text[i] in "'\"`$" or (scanner.mysql and text.startswith("/*!", i)):
+        if text[i] in "'\"`$":
             return i
         past = scanner.skipped(i)
         if past is None:
@@ -141,7 +165,8 @@ def _code_start(scanner: _Scanner, start: int, end: int) -> int:
 
 def split(script: str, engine: str) -> list[Piece]:
     """The statements of ``script`` for ``engine`` (an instance type), in order. Raises
-    :class:`ScriptError` for an unterminated string, identifier or comment."""
+    :class:`ScriptError` for an unterminated string, identifier or comment, and
+    :class:`HiddenCode` for MySQL code inside a comment."""
     return _scan(script, engine, ";", final=True).pieces
 
 
@@ -178,6 +203,8 @@ def _scan(text: str, engine: str, delimiter: str, *, final: bool) -> _Scan:
             continue
         try:
             past = scanner.skipped(i)
+        except HiddenCode as exc:
+            raise HiddenCode(exc.reason, exc.line, exc.column, len(pieces) + 1) from None
         except ScriptError:
             if final:
                 raise
@@ -195,12 +222,19 @@ def split_stream(blocks: Iterable[str], engine: str) -> Iterator[Piece]:
     delimiter, pending, lines, number = ";", "", 0, 0
     for block in blocks:
         pending += block
-        found = _scan(pending, engine, delimiter, final=False)
+        try:
+            found = _scan(pending, engine, delimiter, final=False)
+        except ScriptError as exc:
+            raise exc.moved(lines, number) from None
         for piece in found.pieces:
             number += 1
             yield Piece(number, piece.text, piece.line + lines, piece.column)
         lines += pending.count("\n", 0, found.rest)
         delimiter, pending = found.delimiter, pending[found.rest :]
-    for piece in _scan(pending, engine, delimiter, final=True).pieces:
+    try:
+        last = _scan(pending, engine, delimiter, final=True).pieces
+    except ScriptError as exc:
+        raise exc.moved(lines, number) from None
+    for piece in last:
         number += 1
         yield Piece(number, piece.text, piece.line + lines, piece.column)

@@ -84,6 +84,8 @@ class Analysis:
 
 
 def kind_of(node: exp.Expression) -> str:
+    if node.meta.get("replace"):
+        return "REPLACE"
     if isinstance(node, exp.Command):
         word = str(node.this).split()[0].upper() if node.this else "OTHER"
         return word if word in KINDS else "OTHER"
@@ -211,20 +213,68 @@ def parse_script(text: str, engine: str) -> list[Parsed]:
 
 def parse_piece(piece: Piece, engine: str) -> Parsed:
     """One statement of a script, parsed in the dialect of ``engine``."""
+    dialect = DIALECTS.get(engine, "mysql")
     try:
-        found = sqlglot.parse(piece.text, read=DIALECTS.get(engine, "mysql"))
+        found = sqlglot.parse(piece.text, read=dialect)
+        nodes = tuple(
+            n for n in found if isinstance(n, exp.Expression) and not isinstance(n, exp.Semicolon)
+        )
+        if dialect == "mysql" and len(nodes) == 1 and _replace(nodes[0]):
+            nodes = (_as_insert(piece.text, dialect),)
     except SqlglotError as exc:
         return Parsed(piece, (), parse_failure(piece, exc))
-    nodes = tuple(
-        n for n in found if isinstance(n, exp.Expression) and not isinstance(n, exp.Semicolon)
-    )
     return Parsed(piece, nodes)
 
 
-def sketch(text: str) -> Statement:
-    """A statement's kind and target table from its first words, without parsing it (a
-    large import's statements beyond those the precheck parses)."""
-    return _command_fallback(text)
+def _replace(node: exp.Expression) -> bool:
+    return isinstance(node, exp.Command) and str(node.this).upper() == "REPLACE"
+
+
+def _as_insert(text: str, dialect: str) -> exp.Expression:
+    """MySQL's REPLACE, which sqlglot keeps as a bare command, read as the INSERT it is
+    shaped like (marked, so that :func:`render` writes REPLACE again): the checks then see
+    its tables, columns and functions like any INSERT's."""
+    node = sqlglot.parse_one("INSERT" + text[len("REPLACE") :], read=dialect)
+    if not isinstance(node, exp.Insert):
+        raise SqlglotError("REPLACE is not followed by what an INSERT takes")
+    node.meta["replace"] = True
+    return node
+
+
+def render(node: exp.Expr, engine: str) -> str:
+    """The text a target runs for ``node``: generated from the very tree OpenDMS's checks
+    read, never the submitted text, so that whatever a parser and a server might read
+    differently in it (comments, quoting, escapes) cannot make them disagree. Comments are
+    left out; function names keep their spelling (a quoted name is case-sensitive)."""
+    dialect = DIALECTS.get(engine, "mysql")
+    text = node.sql(dialect=dialect, comments=False, normalize_functions=False)
+    if node.meta.get("replace"):
+        return "REPLACE" + text[len("INSERT") :]
+    return text
+
+
+def opaque(node: exp.Expression) -> bool:
+    """A statement sqlglot kept as a bare command: no check can see what it does."""
+    return isinstance(node, exp.Command) and not _replace(node)
+
+
+class Unreadable(ValueError):
+    """A statement OpenDMS cannot read as exactly one statement it can check."""
+
+
+def one_statement(piece: Piece, engine: str) -> exp.Expression:
+    """The one statement ``piece`` holds, parsed: or :class:`Unreadable`, naming the
+    statement, when it does not parse, reads as several, or is a bare command."""
+    parsed = parse_piece(piece, engine)
+    if parsed.error is not None:
+        raise Unreadable(parsed.error)
+    where = f"statement {piece.number} (line {piece.line})"
+    if len(parsed.nodes) != 1:
+        raise Unreadable(f"{where} reads as {len(parsed.nodes)} statements, not one")
+    node = parsed.nodes[0]
+    if opaque(node):
+        raise Unreadable(f"{where}: OpenDMS cannot parse this form of {kind_of(node)}")
+    return node
 
 
 def describe(node: exp.Expression) -> Statement:

@@ -80,6 +80,18 @@ def _preferred_tls() -> ssl.SSLContext:
     return context
 
 
+# OpenDMS runs SQL it generated from what its parser read (sql.statements.render), and the
+# parser reads MySQL's default lexing: backslash escapes in strings, double quotes around
+# strings. A server whose sql_mode says otherwise (NO_BACKSLASH_ESCAPES, ANSI_QUOTES, or
+# ANSI, which brings ANSI_QUOTES) would read the same text differently, so every session
+# drops those modes and keeps the rest of the server's.
+LEXING_MODES = (
+    "SET SESSION sql_mode = TRIM(BOTH ',' FROM "
+    "REPLACE(REPLACE(REPLACE(CONCAT(',', @@SESSION.sql_mode, ','), "
+    "',NO_BACKSLASH_ESCAPES,', ','), ',ANSI_QUOTES,', ','), ',ANSI,', ','))"
+)
+
+
 class _Connection(pymysql.connections.Connection):
     """A PyMySQL connection whose default TLS context is built once per process: PyMySQL
     builds one per connection, loading the system's CA certificates each time (about 65 ms,
@@ -281,7 +293,12 @@ class MysqlConnector(Connector):
         self, database: str | None = None, **options: Any
     ) -> pymysql.connections.Connection[Any]:
         ep = self.endpoint
-        settings: dict[str, Any] = {"read_timeout": 300, "autocommit": True, **options}
+        settings: dict[str, Any] = {
+            "read_timeout": 300,
+            "autocommit": True,
+            "init_command": LEXING_MODES,
+            **options,
+        }
         try:
             return _Connection(
                 host=ep.host,

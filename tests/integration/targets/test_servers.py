@@ -107,3 +107,23 @@ def test_postgresql_skips_databases_it_may_not_connect_to() -> None:
         finally:
             conn.execute(f"DROP OWNED BY {role}")
             conn.execute(f"DROP ROLE {role}")
+
+
+def test_mariadb_sessions_lex_strings_as_opendms_parses_them() -> None:
+    """A server in ANSI or NO_BACKSLASH_ESCAPES mode would read a generated statement's
+    strings otherwise than the parser that checked it: every session drops those modes."""
+    from opendms.targets.mysql import LEXING_MODES
+
+    with mysql_database() as (_, conn), conn.cursor() as cur:
+        cur.execute("SET SESSION sql_mode = 'ANSI,NO_BACKSLASH_ESCAPES,STRICT_TRANS_TABLES'")
+        cur.execute(LEXING_MODES)
+        cur.execute("SELECT @@SESSION.sql_mode")
+        modes = set(cur.fetchone()[0].split(","))
+        assert not modes & {"ANSI", "ANSI_QUOTES", "NO_BACKSLASH_ESCAPES"}
+        assert "STRICT_TRANS_TABLES" in modes  # the rest of the server's modes stay
+        cur.execute("SELECT 'a\\\\b', \"dq\"")
+        assert cur.fetchone() == ("a\\b", "dq")
+    target = connector_for(Endpoint("mariadb", "127.0.0.1", 3306, "root", ""))
+    with target.connect() as conn2, conn2.cursor() as cur:
+        cur.execute("SELECT @@SESSION.sql_mode")
+        assert "NO_BACKSLASH_ESCAPES" not in cur.fetchone()[0]

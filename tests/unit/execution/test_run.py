@@ -23,9 +23,16 @@ from opendms.identity.secrets import SecretBox
 from opendms.jobs.runner import Work
 from opendms.notify import webhooks
 from opendms.orders import service as orders
-from opendms.precheck import service as precheck
 from opendms.store.db import Store
-from opendms.store.models import Job, Order, SqlAudit, SqlJob, SqlJobDetail, utcnow
+from opendms.store.models import (
+    Job,
+    Order,
+    PrecheckStatement,
+    SqlAudit,
+    SqlJob,
+    SqlJobDetail,
+    utcnow,
+)
 from opendms.targets.demo import ensure_demo_target
 from tests.approval_world import World
 
@@ -565,13 +572,19 @@ def test_a_run_whose_window_passed_before_it_started_fails(
 # ------------------------------------------------------------------ only data changes
 
 
-def test_ddl_that_review_let_through_is_refused_by_the_executor(world: World, target: Path) -> None:
-    free_rules(world, "review: {STATEMENT_KIND_NOT_ALLOWED: OFF}\n")
-    order_id = world.file("CREATE TABLE x (id INT)")
-    with world.store.session() as s:  # nobody can count the rows a CREATE changes
-        precheck.skip_row_check(s, world.as_("alice"), order_id, "no rows")
+def test_ddl_that_the_precheck_let_through_is_refused_by_the_executor(
+    world: World, target: Path
+) -> None:
+    """The executor's own wall: were a CREATE ever recorded as a prechecked statement (the
+    review cannot be told to allow one: STATEMENT_KIND_NOT_ALLOWED is fixed), it still
+    does not run."""
+    free_rules(world)
+    order_id = world.file("UPDATE orders SET amount_cents = 1 WHERE id = 5")
     world.submit(order_id)
     assert world.status(order_id) == "Approved"
+    with world.store.session() as s:
+        (st,) = s.scalars(select(PrecheckStatement).where(PrecheckStatement.order_id == order_id))
+        st.sql_text, st.sql_type = "CREATE TABLE x (id INT)", "CREATE"
     job_id = start(world, order_id)
     world.run_jobs()
     (detail,) = details(world, order_id)

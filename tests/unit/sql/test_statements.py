@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from opendms.sql.statements import ANALYSIS_LIMIT_BYTES, KINDS, Analysis, Statement, analyse
+from opendms.sql.statements import (
+    ANALYSIS_LIMIT_BYTES,
+    KINDS,
+    Analysis,
+    Statement,
+    analyse,
+    describe,
+    parse_script,
+    render,
+)
 
 ENGINES = ("mysql", "postgresql", "sqlite")
 
@@ -60,8 +69,18 @@ def test_kind_and_tables_of_each_statement(
 def test_replace_where_the_dialect_has_it(engine: str, sql: str) -> None:
     st = one(sql, engine)
     assert (st.kind, st.tables) == ("REPLACE", ("t",))
-    # a bare command: the row count of its VALUES is not read
-    assert st.literal_rows is None
+
+
+@pytest.mark.parametrize("engine", ["mysql", "mariadb"])
+def test_mysql_replace_is_read_whole_like_an_insert_and_runs_as_replace(engine: str) -> None:
+    # sqlglot keeps MySQL's REPLACE as a bare command: read that way, the table it selects
+    # from went unseen (and unchecked), and its text ran as submitted
+    (parsed,) = parse_script("REPLACE INTO t (a) SELECT secret FROM other_db.keys_tbl", engine)
+    (node,) = parsed.nodes
+    st = describe(node)
+    assert (st.kind, st.tables) == ("REPLACE", ("t", "other_db.keys_tbl"))
+    assert render(node, engine) == "REPLACE INTO t (a) SELECT secret FROM other_db.keys_tbl"
+    assert one("REPLACE INTO t (a) VALUES (1), (2)", engine).literal_rows == 2
 
 
 def test_replace_is_not_postgresql_and_is_reported_unanalysed() -> None:
