@@ -239,9 +239,7 @@ def test_instances(tmp_path: Path) -> None:
     assert made["Databases"] == 1 and made["Version"].startswith("SQLite")
     listed = opendms("instance", "list", data_dir=data).stdout
     assert "demo" in listed and "sqlite" in listed
-    assert (
-        "synced" in opendms("instance", "sync", str(made["InstanceId"]), data_dir=data).stdout
-    )
+    assert "synced" in opendms("instance", "sync", str(made["InstanceId"]), data_dir=data).stdout
     outside = ensure_demo_target(tmp_path / "elsewhere")
     refused = opendms(
         "instance",
