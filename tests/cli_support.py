@@ -36,16 +36,22 @@ def _get_command_once(typer_instance: typer.Typer) -> Any:
 @contextmanager
 def _like_a_shell() -> Iterator[None]:
     """What a user's shell gives the command: no OPENDMS_* settings (the tests' own are put
-    back afterwards), 200 columns, and the command tree built once."""
+    back afterwards, and any the command set are taken away), 200 columns, the command tree
+    built once; the process umask the command sets (private modes) is put back too."""
     saved = {k: os.environ.pop(k) for k in list(os.environ) if k.startswith("OPENDMS_")}
     widths = cli.out.width, cli.err.width
     cli.out.width = cli.err.width = 200
     typer.main.get_command = _get_command_once
+    umask = os.umask(0o022)
+    os.umask(umask)
     try:
         yield
     finally:
+        os.umask(umask)
         typer.main.get_command = _get_command
         cli.out.width, cli.err.width = widths
+        for k in [k for k in os.environ if k.startswith("OPENDMS_")]:
+            del os.environ[k]
         os.environ.update(saved)
 
 

@@ -18,7 +18,7 @@ from rich.table import Table
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from opendms import actions
+from opendms import actions, datadir
 from opendms.approvals import facts as ticket_facts
 from opendms.approvals import flow, rule_sets, rules, templates
 from opendms.catalog import sensitive
@@ -124,20 +124,25 @@ class Runtime:
     box: SecretBox
 
 
-def _prepare_data_dir(path: Path) -> None:
+def _prepare_data_dir(settings: Settings) -> None:
+    """The one place a command makes its data directory ready, before the store is opened:
+    private modes (``opendms.datadir``), then a check that it can be written."""
+    path = settings.data_dir
     try:
-        path.mkdir(parents=True, exist_ok=True)
+        repair = datadir.prepare(settings)
         probe = path / ".write-test"
         probe.write_text("ok")
         probe.unlink()
     except OSError as exc:
         raise CliError(f"data directory {path} is not writable: {exc.strerror or exc}") from exc
+    if repair:
+        err.print(f"warning: {repair.summary()}", markup=False, highlight=False)
 
 
 @contextmanager
 def runtime(data_dir: Path | None, database_url: str | None, **extra: Any) -> Iterator[Runtime]:
     settings = _settings(data_dir, database_url, **extra)
-    _prepare_data_dir(settings.data_dir)
+    _prepare_data_dir(settings)
     store = Store(settings.metadata_url)
     try:
         store.migrate()

@@ -3,14 +3,17 @@ about to overwrite copied on the target, or the keys it creates recorded (``sql.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+import re
+import uuid
+from contextlib import suppress
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlglot import exp
 
 from opendms.sql.backup import BackupPlan, BackupRefused, fill_keys, plan_backup
 from opendms.sql.statements import DIALECTS
-from opendms.targets.base import Change, StatementError
+from opendms.targets.base import Change, StatementError, TargetError
 
 
 @dataclass(frozen=True)
@@ -93,3 +96,51 @@ class ChunkBackup:
 
     def record(self, rows: int) -> dict[str, Any]:
         return self.base.record(rows)
+
+
+def attempt_table(base: str) -> str:
+    """The backup table of one attempt at a statement whose tables are named ``base``: a
+    table per attempt (``execution.run.Execute._prepare_backup`` says why)."""
+    return f"{base}_{uuid.uuid4().hex[:8]}"
+
+
+def _is_attempt_of(base: str, name: str) -> bool:
+    return re.fullmatch(re.escape(base) + r"_[0-9a-f]{8}", name) is not None
+
+
+@dataclass(frozen=True)
+class Swept:
+    """What :func:`sweep` did: tables dropped, and tables left with the reason."""
+
+    dropped: list[str] = field(default_factory=list)
+    left: list[str] = field(default_factory=list)
+    why: str | None = None  # why some were left, or why none could be looked for
+
+
+def sweep(change: Change, base: str, kept: str, engine: str) -> Swept:
+    """Drop the backup tables that earlier attempts at one statement left on the target
+    (cut short by a crash before they could drop their own), once the statement's marker
+    is known. ``kept``: the table the marker names (as the target's dialect writes it),
+    never dropped. Every attempt but the one that wrote the marker can no longer commit, so
+    its table holds nothing a rollback script will read. Never raises: the statement has
+    committed whatever happens here."""
+    dialect = DIALECTS.get(engine, "mysql")
+    try:
+        found = [n for n in change.own_tables(f"{base}_") if _is_attempt_of(base, n)]
+    except (StatementError, TargetError) as exc:
+        with suppress(StatementError, TargetError):
+            change.rollback()
+        return Swept(why=f"listing the tables {base}_* of OpenDMS's space failed: {exc.message}")
+    dropped, left, why = [], [], None
+    for name in found:
+        table = change.own_table(name).sql(dialect=dialect)
+        if table == kept:
+            continue
+        try:
+            change.drop_own_table(table)
+        except (StatementError, TargetError) as exc:
+            left.append(table)
+            why = why or exc.message
+        else:
+            dropped.append(table)
+    return Swept(dropped, left, why)

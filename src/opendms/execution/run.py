@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 from collections.abc import Callable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
@@ -30,7 +29,15 @@ from opendms.catalog.shapes import CatalogShapes
 from opendms.errors import DmsError
 from opendms.execution import cleanup
 from opendms.execution import service as execution
-from opendms.execution.backups import Backup, BackupFailed, ChunkBackup, apply
+from opendms.execution.backups import (
+    Backup,
+    BackupFailed,
+    ChunkBackup,
+    Swept,
+    apply,
+    attempt_table,
+    sweep,
+)
 from opendms.execution.chunked import Progress, stride
 from opendms.execution.pace import Gauge, Limits
 from opendms.execution.service import Plan, stamp
@@ -126,7 +133,7 @@ def _quiet_rollback(change: Change, *backups: Backup | None) -> None:
         change.rollback()
     for backup in filter(None, backups):
         with suppress(StatementError, TargetError):
-            change.setup(f"DROP TABLE IF EXISTS {backup.name}")
+            change.drop_own_table(backup.name)
 
 
 def _peek(change: Change, key: str) -> str | None:
@@ -136,6 +143,25 @@ def _peek(change: Change, key: str) -> str | None:
         return change.marker(key)
     finally:
         change.rollback()
+
+
+def _swept_note(swept: Swept) -> str | None:
+    """The log line for what a sweep of interrupted attempts' backup tables did."""
+    notes = []
+    if swept.dropped:
+        notes.append(
+            f"dropped {len(swept.dropped)} backup tables of interrupted attempts: "
+            + ", ".join(swept.dropped)
+        )
+    if swept.left:
+        notes.append(
+            f"{len(swept.left)} backup tables of interrupted attempts are left on the target: "
+            + ", ".join(swept.left)
+            + f" (dropping failed: {swept.why})"
+        )
+    elif swept.why:
+        notes.append(f"backup tables of interrupted attempts may be left: {swept.why}")
+    return "; ".join(notes) or None
 
 
 def _succeed(s: Session, order: Order) -> None:
@@ -337,6 +363,7 @@ class Execute:
                 _quiet_rollback(change, backup)
                 again = self._lost(work, unit, detail, exc, checkpoint)
                 return again or self._fail(work, unit, detail, exc.message, checkpoint)
+            self._sweep(work, unit, change, detail, done.backup)
             self._record([(detail, done)], work, unit)
             more = position + 1 < len(unit.pending)
             if more and time.monotonic() - began > STEP_SECONDS:
@@ -404,6 +431,8 @@ class Execute:
                 failure=f"{unit.label}: statement {blame.number}: {exc.message}; nothing of "
                 "this database was changed",
             )
+        for detail, done in results:
+            self._sweep(work, unit, change, detail, done.backup)
         self._record(results, work, unit)
         self._finish_sql_job(work, unit)
         return Step({})
@@ -542,7 +571,7 @@ class Execute:
         counts."""
         if not unit.sql_job.backup:
             return None
-        into = change.own_table(f"{unit.backup_name(detail)}_{uuid.uuid4().hex[:8]}")
+        into = change.own_table(attempt_table(unit.backup_name(detail)))
         try:
             table = changed_table(detail.sql_text, unit.engine)
             if table is None or table not in unit.keys:
@@ -555,6 +584,32 @@ class Execute:
             raise BackupFailed(f"cannot create the backup table: {exc.message}") from exc
         dialect = DIALECTS.get(unit.engine, "mysql")
         return Backup(plan, into, into.sql(dialect=dialect), detail.detail_id)
+
+    def _sweep(
+        self,
+        work: Work,
+        unit: Unit,
+        change: Change,
+        detail: SqlJobDetail,
+        record: dict[str, Any] | None,
+    ) -> None:
+        """Once a statement's marker is known (this attempt committed it, or an earlier one
+        did), the backup tables of attempts cut short before it are dropped, and the SQL
+        job's log says so, or names those that stay. Before the statement is recorded: a
+        crash in between leaves it pending, and its next attempt, finding the marker, sweeps
+        again."""
+        kept = record.get("table") if record else None
+        if not unit.sql_job.backup or not isinstance(kept, str):
+            return  # no marker names a table: nothing is known to be spare
+        swept = sweep(change, unit.backup_name(detail), kept, unit.engine)
+        note = _swept_note(swept)
+        if note:
+            with work.store.session() as s:
+                sql_job = s.get(SqlJob, detail.sql_job_id, with_for_update=True)
+                row = s.get(SqlJobDetail, detail.detail_id, with_for_update=True)
+                if row is not None and sql_job is not None:
+                    row.log += stamp(note)
+                    sql_job.log += stamp(f"statement {row.number}: {note}")
 
     def _fail(
         self, work: Work, unit: Unit, detail: SqlJobDetail, message: str, checkpoint: Checkpoint

@@ -192,6 +192,19 @@ class Change(ABC):
     def own_table(self, name: str) -> exp.Table:
         """Table ``name`` in OpenDMS's own space on this target (backups)."""
 
+    def drop_own_table(self, table: str) -> None:
+        """Drop ``table`` of OpenDMS's own space (as the target's dialect writes it), in a
+        transaction of its own, waiting for its locks no longer than the change's lock
+        waits."""
+        self.setup(f"DROP TABLE IF EXISTS {table}")
+
+    @abstractmethod
+    def own_tables(self, prefix: str) -> list[str]:
+        """The names (as ``own_table`` takes them) of the tables in OpenDMS's own space on
+        this target that may start with ``prefix``: a superset (``_`` matches any character
+        where the engine lists by LIKE), so callers match names exactly. Read between the
+        change's transactions, in a short one of its own."""
+
     @abstractmethod
     def marker(self, key: str) -> str | None:
         """The result recorded under ``key``, read in the current transaction (and locked

@@ -244,6 +244,29 @@ class MysqlChange(Change):
             this=exp.to_identifier(name, quoted=True), db=exp.to_identifier(OWN_SCHEMA, quoted=True)
         )
 
+    def drop_own_table(self, table: str) -> None:
+        # DDL waits for the table's metadata lock for lock_wait_timeout (a day on MariaDB,
+        # a year on MySQL), not innodb_lock_wait_timeout: a session reading the table
+        # would hold the executor that long.
+        with _guarded():
+            self.cur.execute("SET SESSION lock_wait_timeout = @@SESSION.innodb_lock_wait_timeout")
+        try:
+            super().drop_own_table(table)
+        finally:
+            with _guarded():
+                self.cur.execute("SET SESSION lock_wait_timeout = DEFAULT")
+
+    def own_tables(self, prefix: str) -> list[str]:
+        with _guarded():
+            self.cur.execute(
+                "SELECT TABLE_NAME FROM information_schema.TABLES "
+                "WHERE TABLE_SCHEMA = %s AND TABLE_NAME LIKE %s",
+                (OWN_SCHEMA, prefix + "%"),
+            )
+            found = [str(r[0]) for r in self.cur.fetchall()]
+            self.conn.rollback()
+        return found
+
     def marker(self, key: str) -> str | None:
         with _guarded():
             self.cur.execute(

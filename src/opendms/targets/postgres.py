@@ -143,6 +143,16 @@ class PostgresChange(Change):
             this=exp.to_identifier(name, quoted=True), db=exp.to_identifier(OWN_SCHEMA, quoted=True)
         )
 
+    def own_tables(self, prefix: str) -> list[str]:
+        with self._guarded():
+            rows = self.conn.execute(
+                "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE n.nspname = %s AND c.relkind IN ('r', 'p') AND c.relname LIKE %s",
+                (OWN_SCHEMA, prefix + "%"),
+            ).fetchall()
+            self.conn.rollback()
+        return [str(r[0]) for r in rows]
+
     def marker(self, key: str) -> str | None:
         with self._guarded():
             row = self.conn.execute(

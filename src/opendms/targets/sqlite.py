@@ -90,6 +90,15 @@ class SqliteChange(Change):
         with _guarded():
             return self.conn.executemany(statement, rows.rows).rowcount
 
+    def own_tables(self, prefix: str) -> list[str]:
+        own = f"{OWN_SCHEMA}_"
+        with _guarded():
+            rows = self.conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE ?",
+                (own + prefix + "%",),
+            ).fetchall()
+        return [str(n)[len(own) :] for (n,) in rows if str(n).startswith(own)]
+
     def marker(self, key: str) -> str | None:
         with _guarded():
             row = self.conn.execute(

@@ -5,8 +5,9 @@ given, and keys the database made), one statement per transaction and all in one
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,8 @@ from opendms.store.db import Store
 from opendms.store.models import Order, SqlJob, SqlJobDetail
 from tests.approval_world import World
 from tests.integration.sql.test_backup_servers import NASTY, rows_of
+from tests.unit.execution.test_files import crash_at_statement
+from tests.unit.execution.test_run import step_by_hand
 
 pytestmark = pytest.mark.integration
 
@@ -42,6 +45,16 @@ class Target:
         with self.conn.cursor() as cur:
             for piece in split(script, self.engine):
                 cur.execute(piece.text)
+
+    def backup_tables(self, token: str) -> set[str]:
+        """The tables in OpenDMS's space on the target made for the SQL job of ``token``."""
+        query = (
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = '_opendms'"
+            " AND table_name LIKE %s"
+        )
+        with self.conn.cursor() as cur:
+            cur.execute(query, (f"b{token[:12]}%",))
+            return {str(name) for (name,) in cur.fetchall()}
 
 
 def _prepare(engine: str) -> Callable[[Any], None]:
@@ -99,7 +112,10 @@ CHANGES = (
 ROWS = 3 + 2 + 2 + 1
 
 
-def _executed(t: Target, plan: execution.Plan, sql: str = CHANGES, rows: int = ROWS) -> int:
+def _started(
+    t: Target, plan: execution.Plan, sql: str = CHANGES, rows: int = ROWS
+) -> tuple[int, int]:
+    """A ticket filed, approved and started: (its id, its execute job's id)."""
     w = t.world
     order_id = w.file(sql, EstimateAffectRows=rows)
     with w.store.session() as s:
@@ -108,8 +124,12 @@ def _executed(t: Target, plan: execution.Plan, sql: str = CHANGES, rows: int = R
     w.submit(order_id)
     assert w.status(order_id) == "Approved"
     with w.store.session() as s:
-        execution.execute(s, w.as_("alice"), order_id, plan)
-    w.run_jobs()
+        return order_id, execution.execute(s, w.as_("alice"), order_id, plan).job_id
+
+
+def _executed(t: Target, plan: execution.Plan, sql: str = CHANGES, rows: int = ROWS) -> int:
+    order_id, _ = _started(t, plan, sql, rows)
+    t.world.run_jobs()
     return order_id
 
 
@@ -140,6 +160,79 @@ def test_a_backed_up_change_is_undone_exactly_by_its_rollback_script(
     assert "undo INSERT of acct (1 rows)" in script and "undo UPDATE of acct (3 rows)" in script
     target.apply(script)
     assert target.rows() == before
+
+
+def _marked(t: Target, job: SqlJob) -> set[str]:
+    """The backup tables the statements' records name (the markers' tables), unquoted."""
+    with t.world.store.session() as s:
+        records = s.scalars(
+            select(SqlJobDetail.backup).where(SqlJobDetail.sql_job_id == job.sql_job_id)
+        ).all()
+    return {json.loads(r)["table"].rsplit(".", 1)[1].strip('`"') for r in records if r}
+
+
+@pytest.mark.parametrize("transaction", [False, True], ids=["each", "all"])
+def test_an_interrupted_attempts_backup_tables_are_dropped_once_its_successor_commits(
+    target: Target, transaction: bool
+) -> None:
+    """The first attempt dies after statement 2 ran with its backup, before its commit (on
+    MariaDB the Aria backup table keeps the rows it copied). The attempt that then commits
+    drops the tables left behind, keeps those its markers name, and its rollback script
+    still restores the table exactly."""
+    before = target.rows()
+    plan = execution.Plan(backup=True, transaction=transaction)
+    order_id, job_id = _started(target, plan)
+    with pytest.MonkeyPatch.context() as m:
+        crash_at_statement(m, 2)
+        with pytest.raises(RuntimeError):
+            step_by_hand(target.world, order_id, job_id)
+    job = _sql_job(target, order_id)
+    orphans = target.backup_tables(job.token) - _marked(target, job)
+    # each on its own: statement 1 committed, 2's table is left; all in one: the four
+    # tables were made before the transaction, nothing committed
+    assert len(orphans) == (4 if transaction else 1)
+
+    target.world.run_jobs()
+
+    job = _sql_job(target, order_id)
+    assert (target.world.status(order_id), job.status) == ("success", "SUCCESS"), job.log
+    marked = _marked(target, job)
+    assert len(marked) == 4 and not marked & orphans
+    assert target.backup_tables(job.token) == marked
+    assert all(orphan in job.log for orphan in orphans), job.log
+    script = "".join(files.rollback_script(target.world.store, target.world.means, job.sql_job_id))
+    target.apply(script)
+    assert target.rows() == before
+
+
+def test_a_left_behind_backup_table_that_cannot_be_dropped_is_named_in_the_sql_job_log(
+    target: Target, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Someone reads the interrupted attempt's table in an open transaction: the drop gives
+    up after the change's lock wait, the statement still succeeds, the SQL job's log names
+    the table left."""
+    executor = target.world.runner.executors["execute"]
+    monkeypatch.setattr(executor, "means", replace(executor.means, lock_wait_seconds=1))
+    order_id, job_id = _started(target, execution.Plan(backup=True), CHANGES, ROWS)
+    with pytest.MonkeyPatch.context() as m:
+        crash_at_statement(m, 2)
+        with pytest.raises(RuntimeError):
+            step_by_hand(target.world, order_id, job_id)
+    job = _sql_job(target, order_id)
+    (orphan,) = target.backup_tables(job.token) - _marked(target, job)
+    quote = "`" if target.engine == "mariadb" else '"'
+    name = f"{quote}_opendms{quote}.{quote}{orphan}{quote}"
+    with target.conn.cursor() as cur:
+        cur.execute("BEGIN")
+        cur.execute(f"SELECT * FROM {name}")  # its lock lasts until the transaction ends
+        cur.fetchall()
+        target.world.run_jobs()
+        cur.execute("ROLLBACK")
+    job = _sql_job(target, order_id)
+    assert (target.world.status(order_id), job.status) == ("success", "SUCCESS"), job.log
+    assert orphan in target.backup_tables(job.token)
+    left = f"statement 2: 1 backup tables of interrupted attempts are left on the target: {name} "
+    assert left + "(dropping failed: " in job.log, job.log
 
 
 def test_without_backup_nothing_is_saved(target: Target) -> None:

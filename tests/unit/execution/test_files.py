@@ -3,7 +3,9 @@ own transaction, the rollback script written from them, and the submitter's scri
 
 from __future__ import annotations
 
+import json
 import sqlite3
+from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
 from typing import Any
@@ -12,13 +14,16 @@ import pytest
 from sqlalchemy import select
 
 from opendms.execution import files
+from opendms.execution import run as execution_run
 from opendms.identity.secrets import SecretBox
 from opendms.sql.script import split
 from opendms.store.db import Store
 from opendms.store.models import SqlJob, SqlJobDetail
+from opendms.targets.base import StatementError
 from opendms.targets.demo import ensure_demo_target
+from opendms.targets.sqlite import SqliteChange
 from tests.approval_world import World
-from tests.unit.execution.test_run import free_rules, start
+from tests.unit.execution.test_run import free_rules, start, step_by_hand
 
 CHANGES = (
     "UPDATE customers SET name = 'renamed' WHERE id IN (1, 2, 3);\n"
@@ -132,3 +137,113 @@ def test_an_attempt_that_fails_leaves_no_backup_table(world: World, tmp_path: Pa
         (job,) = s.scalars(select(SqlJob).where(SqlJob.order_id == order_id))
     assert job.status == "FAIL" and "UNIQUE" in job.log
     assert backup_tables(target) == []
+
+
+def crash_at_statement(monkeypatch: pytest.MonkeyPatch, number: int) -> None:
+    """The process dies right after statement ``number`` ran with its backup, before the
+    commit: its backup table (made outside the transaction) stays, the change does not (on
+    MariaDB the Aria table even keeps the rows copied into it)."""
+    real = execution_run.apply
+    calls = iter(range(1, 100))
+
+    def dying(*args: Any) -> Any:
+        done = real(*args)
+        if next(calls) == number:
+            raise RuntimeError("the server died")
+        return done
+
+    monkeypatch.setattr(execution_run, "apply", dying)
+
+
+def marked_tables(world: World, order_id: int) -> tuple[SqlJob, list[str]]:
+    """The SQL job, and the backup table each statement's record names (unquoted)."""
+    with world.store.session() as s:
+        (job,) = s.scalars(select(SqlJob).where(SqlJob.order_id == order_id))
+        records = s.scalars(
+            select(SqlJobDetail.backup)
+            .where(SqlJobDetail.sql_job_id == job.sql_job_id)
+            .order_by(SqlJobDetail.number)
+        ).all()
+    return job, [json.loads(r)["table"].strip('"') for r in records if r]
+
+
+def interrupted(world: World, tmp_path: Path, transaction: bool) -> tuple[int, Path, list[str]]:
+    """A backed-up ticket whose first attempt died at statement 2: (ticket, target, the
+    backup tables that attempt left behind)."""
+    target = ensure_demo_target(tmp_path / "targets")
+    free_rules(world)
+    order_id = world.file(CHANGES, EstimateAffectRows=6)
+    world.submit(order_id)
+    job_id = start(world, order_id, backupData=True, transaction=transaction)
+    with pytest.MonkeyPatch.context() as m:
+        crash_at_statement(m, 2)
+        with pytest.raises(RuntimeError):
+            step_by_hand(world, order_id, job_id)
+    _, committed = marked_tables(world, order_id)
+    orphans = sorted(set(backup_tables(target)) - set(committed))
+    # each statement on its own: statement 1 committed, 2's table is left; all in one: the
+    # three tables were made before the transaction, nothing committed
+    assert len(orphans) == (3 if transaction else 1)
+    return order_id, target, orphans
+
+
+@pytest.mark.parametrize("transaction", [False, True], ids=["each", "all"])
+def test_the_backup_tables_of_an_interrupted_attempt_are_dropped_when_its_successor_commits(
+    world: World, tmp_path: Path, transaction: bool
+) -> None:
+    pristine = snapshot(ensure_demo_target(tmp_path / "pristine"))
+    order_id, target, orphans = interrupted(world, tmp_path, transaction)
+    world.run_jobs()
+    assert world.status(order_id) == "success"
+    job, committed = marked_tables(world, order_id)
+    assert len(committed) == 3
+    assert sorted(backup_tables(target)) == sorted(committed)  # the orphans are gone
+    for orphan in orphans:
+        assert f'"{orphan}"' in job.log
+    assert "backup tables of interrupted attempts" in job.log
+    assert snapshot(target) != pristine
+    script = "".join(files.rollback_script(world.store, world.means, job.sql_job_id))
+    with closing(sqlite3.connect(target, isolation_level=None)) as db:
+        for piece in split(script, "sqlite"):
+            db.execute(piece.text)
+    assert snapshot(target) == pristine  # the committed backups restore every statement
+
+
+def _refuse_drops(real: Callable[[SqliteChange, str], None]) -> Callable[[SqliteChange, str], None]:
+    def setup(self: SqliteChange, statement: str) -> None:
+        if statement.startswith("DROP TABLE"):
+            raise StatementError("not authorized")
+        real(self, statement)
+
+    return setup
+
+
+def _refuse_listing(self: SqliteChange, prefix: str) -> list[str]:
+    raise StatementError("not authorized")
+
+
+@pytest.mark.parametrize("refused", ["drop", "list"])
+def test_backup_tables_that_cannot_be_dropped_are_named_in_the_sql_job_log(
+    world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, refused: str
+) -> None:
+    order_id, target, orphans = interrupted(world, tmp_path, transaction=False)
+    if refused == "drop":
+        monkeypatch.setattr(SqliteChange, "setup", _refuse_drops(SqliteChange.setup))
+    else:
+        monkeypatch.setattr(SqliteChange, "own_tables", _refuse_listing)
+    world.run_jobs()
+    assert world.status(order_id) == "success"  # committed is committed
+    job, committed = marked_tables(world, order_id)
+    assert sorted(backup_tables(target)) == sorted([*committed, *orphans])
+    (orphan,) = orphans
+    if refused == "drop":
+        assert (
+            "statement 2: 1 backup tables of interrupted attempts are left on the target: "
+            f'"{orphan}" (dropping failed: not authorized)' in job.log
+        )
+    else:
+        base = orphan.removeprefix("_opendms_")[: -len("_12345678")]
+        assert (
+            "statement 2: backup tables of interrupted attempts may be left: listing the "
+            f"tables {base}_* of OpenDMS's space failed: not authorized" in job.log
+        )
