@@ -38,7 +38,7 @@ from opendms.identity.credentials import purge_nonces
 from opendms.identity.secrets import SecretBox, load_master_key
 from opendms.jobs.executors import executors
 from opendms.jobs.means import Means
-from opendms.jobs.runner import Lease, Runner
+from opendms.jobs.runner import Fairness, Lease, Runner
 from opendms.notify import webhooks
 from opendms.store.db import Store
 from opendms.store.models import Attachment
@@ -117,6 +117,7 @@ class OpenDMS:
             executors(self.means),
             threads=settings.job_threads,
             lease=Lease(settings.job_lease_seconds),
+            fair=Fairness(settings.jobs_per_user, settings.job_slice_seconds),
         )
         self.web = Starlette(
             routes=[

@@ -37,7 +37,7 @@ from opendms.identity.caller import Caller
 from opendms.identity.secrets import SecretBox, SecretBoxError, load_master_key
 from opendms.jobs.executors import executors
 from opendms.jobs.means import Means
-from opendms.jobs.runner import Runner
+from opendms.jobs.runner import Fairness, Lease, Runner
 from opendms.notify import webhooks
 from opendms.orders import service as orders
 from opendms.precheck import service as precheck
@@ -969,7 +969,14 @@ def jobs_run(
     """Run due background jobs in this process until none is left (or, with --follow, until
     stopped): a worker beside, or instead of, the server's own runner."""
     with runtime(data_dir, database_url) as rt:
-        runner = Runner(rt.store, executors(Means.from_settings(rt.settings, rt.box)), threads=0)
+        settings = rt.settings
+        runner = Runner(
+            rt.store,
+            executors(Means.from_settings(settings, rt.box)),
+            threads=0,
+            lease=Lease(settings.job_lease_seconds),
+            fair=Fairness(settings.jobs_per_user, settings.job_slice_seconds),
+        )
         ran = 0
         try:
             while True:

@@ -55,6 +55,10 @@ class Settings(BaseSettings):
     # lasts without a heartbeat before another runner takes the job over.
     job_threads: int = Field(default=2, ge=0, le=64)
     job_lease_seconds: float = Field(default=30.0, ge=2)
+    # Fair shares: jobs one committer may have running at once (across every runner), and
+    # how long a job runs before it yields its thread to a waiting one, between two steps.
+    jobs_per_user: int = Field(default=1, ge=1, le=64)
+    job_slice_seconds: float = Field(default=5.0, gt=0)
     # The precheck's row count on the live database gives up after this and falls back to
     # the planner's estimate.
     row_check_seconds: float = Field(default=10.0, gt=0)
@@ -73,6 +77,11 @@ class Settings(BaseSettings):
     # Exports (DATA_EXPORT): a result with more rows than this fails rather than being cut
     # short; a download link lasts this long.
     export_max_rows: int = Field(default=10_000_000, ge=1)
+    # A ticket's SQL (its text or SQL attachment; not an import's file) is prechecked only
+    # up to this many statements and bytes: bigger work is an import or a lock-free change.
+    # 15 MB is DMS's own limit for ExecSQL.
+    ticket_max_statements: int = Field(default=10_000, ge=1)
+    ticket_max_sql_bytes: int = Field(default=15 * 1024 * 1024, ge=1024)
     export_link_hours: float = Field(default=24.0, gt=0, le=24 * 366)
 
     @field_validator("data_dir")

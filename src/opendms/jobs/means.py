@@ -23,6 +23,8 @@ class Means:
     lock_wait_seconds: int = 30
     pace: Pace = field(default_factory=Pace)
     export_max_rows: int = 10_000_000
+    ticket_max_statements: int = 10_000
+    ticket_max_sql_bytes: int = 15 * 1024 * 1024
 
     @classmethod
     def from_settings(cls, settings: Settings, secrets: SecretBox) -> Means:
@@ -33,6 +35,8 @@ class Means:
             row_check_seconds=settings.row_check_seconds,
             lock_wait_seconds=settings.lock_wait_seconds,
             export_max_rows=settings.export_max_rows,
+            ticket_max_statements=settings.ticket_max_statements,
+            ticket_max_sql_bytes=settings.ticket_max_sql_bytes,
             pace=Pace(
                 chunk_seconds=settings.chunk_ms / 1000,
                 max_chunk_rows=settings.chunk_max_rows,

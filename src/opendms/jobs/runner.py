@@ -6,6 +6,12 @@ in the same transaction that stores the step's checkpoint, and only while this r
 holds it; a heartbeat renews it while a long step runs. A runner that dies stops renewing,
 and once its lease runs out another one takes the job over from its last checkpoint. A job
 cancelled meanwhile (the ticket was closed) is noticed at the next step and left alone.
+
+Runners are shared fairly between committers: a claim takes the earliest due job of the
+committer with the fewest jobs running, and never one of a committer already running
+``Fairness.per_user`` jobs; a job that has held its thread for ``Fairness.slice_seconds``
+lets it go between two steps when another job is waiting that could take it. So two long
+prechecks of one user do not keep another user's short one waiting.
 """
 
 from __future__ import annotations
@@ -21,11 +27,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from opendms.store.db import Store
-from opendms.store.models import Job, utcnow
+from opendms.store.models import Job, Order, utcnow
 
 log = logging.getLogger("opendms.jobs")
 
@@ -63,6 +69,14 @@ class Lease:
     seconds: float = 30.0
 
 
+@dataclass(frozen=True)
+class Fairness:
+    """How runners are shared between committers (see the module)."""
+
+    per_user: int = 1  # jobs one committer may have running at once, across all runners
+    slice_seconds: float = 5.0  # a job runs this long before it yields to a waiting one
+
+
 def _due(now: datetime) -> Any:
     return or_(
         (Job.state == "queued") & (Job.run_after <= now),
@@ -70,16 +84,71 @@ def _due(now: datetime) -> Any:
     )
 
 
-def claim(s: Session, owner: str, kinds: set[str], now: datetime, lease: Lease) -> Job | None:
-    """One due job of ``kinds``, leased to ``owner``; None when there is none (or another
-    runner took each candidate first)."""
-    candidates = s.execute(
-        select(Job.job_id, Job.attempts)
-        .where(_due(now), Job.kind.in_(kinds))
-        .order_by(Job.run_after, Job.job_id)
-        .limit(5)
+def _running(s: Session, now: datetime) -> dict[int, int]:
+    """Jobs running under a live lease, by committer."""
+    rows = s.execute(
+        select(Order.committer_id, func.count())
+        .select_from(Job)
+        .join(Order, Order.order_id == Job.order_id)
+        .where(Job.state == "running", Job.lease_until >= now)
+        .group_by(Order.committer_id)
     ).all()
-    for job_id, attempts in candidates:
+    return {int(committer): int(n) for committer, n in rows}
+
+
+def _candidates(
+    s: Session, kinds: set[str], now: datetime, fair: Fairness, without: int | None = None
+) -> list[tuple[int, int]]:
+    """(job, attempts) of the earliest due job of each committer under the cap, those with
+    the fewest jobs running first; ``without``: as if that job were not running."""
+    first = (
+        select(
+            Job.job_id,
+            Job.attempts,
+            Order.committer_id,
+            func.row_number()
+            .over(partition_by=Order.committer_id, order_by=(Job.run_after, Job.job_id))
+            .label("place"),
+            Job.run_after,
+        )
+        .join(Order, Order.order_id == Job.order_id)
+        .where(_due(now), Job.kind.in_(kinds))
+        .subquery()
+    )
+    rows = s.execute(
+        select(first.c.job_id, first.c.attempts, first.c.committer_id)
+        .where(first.c.place == 1)
+        .order_by(first.c.run_after, first.c.job_id)
+        .limit(50)
+    ).all()
+    running = _running(s, now)
+    if without is not None:
+        mine = s.scalar(
+            select(Order.committer_id)
+            .join(Job, Job.order_id == Order.order_id)
+            .where(Job.job_id == without)
+        )
+        if mine is not None and running.get(mine):
+            running[mine] -= 1
+    open_ = [
+        (running.get(committer, 0), i, job_id, attempts)
+        for i, (job_id, attempts, committer) in enumerate(rows)
+        if running.get(committer, 0) < fair.per_user and job_id != without
+    ]
+    return [(job_id, attempts) for _, _, job_id, attempts in sorted(open_)]
+
+
+def claim(
+    s: Session,
+    owner: str,
+    kinds: set[str],
+    now: datetime,
+    lease: Lease,
+    fair: Fairness = Fairness(),
+) -> Job | None:
+    """One due job of ``kinds``, leased to ``owner``, chosen fairly (see the module); None
+    when there is none (or another runner took each candidate first)."""
+    for job_id, attempts in _candidates(s, kinds, now, fair):
         taken = s.execute(
             update(Job)
             .where(Job.job_id == job_id, Job.attempts == attempts, _due(now))
@@ -126,6 +195,17 @@ def record(
         job.lease_until = now + timedelta(seconds=lease.seconds)
     s.flush()
     return job.state
+
+
+def release(s: Session, job_id: int, owner: str, now: datetime) -> bool:
+    """Give a running job back to the queue between two steps (its checkpoint is stored),
+    for any runner to claim again; False when ``owner`` no longer held it."""
+    done = s.execute(
+        update(Job)
+        .where(Job.job_id == job_id, Job.state == "running", Job.lease_owner == owner)
+        .values(state="queued", run_after=now, lease_owner=None, lease_until=None)
+    )
+    return bool(done.rowcount)  # type: ignore[attr-defined]
 
 
 def renew(s: Session, job_id: int, owner: str, now: datetime, lease: Lease) -> bool:
@@ -178,6 +258,7 @@ class Runner:
     executors: Mapping[str, Executor]
     threads: int = 2
     lease: Lease = Lease()
+    fair: Fairness = Fairness()
     idle_seconds: float = 1.0
     owner: str = field(default_factory=_default_owner)
     clock: Callable[[], datetime] = utcnow
@@ -187,13 +268,15 @@ class Runner:
     def run_once(self) -> bool:
         """Claim one due job and run it until it is over, waits, or is lost; False when no
         job was due."""
+        kinds = set(self.executors)
         with self.store.session() as s:
-            job = claim(s, self.owner, set(self.executors), self.clock(), self.lease)
+            job = claim(s, self.owner, kinds, self.clock(), self.lease, self.fair)
             if job is None:
                 return False
             work = Work(job.job_id, job.order_id, job.kind, job.attempts, self.store)
             checkpoint: Checkpoint = json.loads(job.checkpoint or "{}")
         executor = self.executors[work.kind]
+        started = self.clock()
         while not self._stop.is_set():
             try:
                 with _Heartbeat(self, work.job_id):
@@ -206,7 +289,19 @@ class Runner:
             if state != "running":
                 return True
             checkpoint = step.checkpoint
+            if self._yields(work.job_id, kinds, started):
+                return True
         return True
+
+    def _yields(self, job_id: int, kinds: set[str], started: datetime) -> bool:
+        """Whether the job, running for its slice, gave its thread to a waiting one."""
+        now = self.clock()
+        if (now - started).total_seconds() < self.fair.slice_seconds:
+            return False
+        with self.store.session() as s:
+            if not _candidates(s, kinds, now, self.fair, without=job_id):
+                return False
+            return release(s, job_id, self.owner, now)
 
     def _loop(self) -> None:
         while not self._stop.is_set():

@@ -44,8 +44,8 @@ from opendms.sql.cleanup import CleanupRefused
 from opendms.sql.export import ExportRefused, export_query
 from opendms.sql.review import Finding
 from opendms.sql.rows import count_query
-from opendms.sql.script import ScriptError
-from opendms.sql.statements import Parsed, describe, opaque, parse_script, render
+from opendms.sql.script import ScriptError, split
+from opendms.sql.statements import Parsed, describe, opaque, parse_piece, render
 from opendms.store.db import Store
 from opendms.store.models import (
     Attachment,
@@ -345,16 +345,35 @@ class _Checks:
             "ROW_CHECK": self.row_check,
         }[step]()
 
+    def _parse(self, engine: str) -> list[Parsed]:
+        """The script for ``engine``, within the ticket limits, split and parsed."""
+        script, means = self.scripts[engine], self.means
+        size = len(script.encode())
+        if size > means.ticket_max_sql_bytes:
+            raise StepFailed(
+                f"The SQL is {size:,} bytes; a ticket's SQL is at most "
+                f"{means.ticket_max_sql_bytes:,} (OPENDMS_TICKET_MAX_SQL_BYTES). Load data "
+                "with an import ticket, or change many rows with one lock-free statement."
+            )
+        try:
+            pieces = split(script, engine)
+        except ScriptError as exc:
+            raise StepFailed(str(exc)) from None
+        if len(pieces) > means.ticket_max_statements:
+            raise StepFailed(
+                f"The SQL has {len(pieces):,} statements; a ticket runs at most "
+                f"{means.ticket_max_statements:,} (OPENDMS_TICKET_MAX_STATEMENTS). Load data "
+                "with an import ticket, or change many rows with one lock-free statement."
+            )
+        return [parse_piece(piece, engine) for piece in pieces]
+
     def sql_parse(self) -> str:
         by_engine: dict[str, list[Parsed]] = {}
         problems: list[str] = []
         for t in self.targets:
             engine = t.inst.instance_type
             if engine not in by_engine:
-                try:
-                    by_engine[engine] = parse_script(self.scripts[engine], engine)
-                except ScriptError as exc:
-                    raise StepFailed(str(exc)) from None
+                by_engine[engine] = self._parse(engine)
             parsed = self.parsed[t.db.db_id] = by_engine[engine]
             for one in parsed:
                 if one.error is not None:

@@ -10,7 +10,16 @@ from pathlib import Path
 import pytest
 
 from opendms.identity.secrets import SecretBox
-from opendms.jobs.runner import Checkpoint, Lease, Runner, Step, Work, claim, record
+from opendms.jobs.runner import (
+    Checkpoint,
+    Fairness,
+    Lease,
+    Runner,
+    Step,
+    Work,
+    claim,
+    record,
+)
 from opendms.orders import service as orders
 from opendms.store.db import Store
 from opendms.store.models import Job, utcnow
@@ -45,8 +54,8 @@ def world(store: Store, box: SecretBox, tmp_path: Path) -> World:
     return World.build(store, box, tmp_path / "targets")
 
 
-def add_job(world: World, kind: str = "count", **fields) -> int:
-    order_id = world.file()
+def add_job(world: World, kind: str = "count", who: str = "alice", **fields) -> int:
+    order_id = world.file(who=who)
     with world.store.session() as s:
         job = Job(order_id=order_id, kind=kind, **fields)
         s.add(job)
@@ -188,3 +197,60 @@ def test_a_long_step_keeps_its_lease_with_a_heartbeat(world: World) -> None:
     assert stolen == [None] * 4
     done = job(world, job_id)
     assert (done.state, done.attempts, done.lease_owner) == ("succeeded", 1, None)
+
+
+# ------------------------------------------------------------------ fair shares
+
+
+def test_a_committer_at_the_cap_waits_and_another_is_served_first(world: World) -> None:
+    """Two jobs of alice filed first, one of carol after: with one job each at a time,
+    carol's is claimed while alice's first runs, and alice's second only once it is done."""
+    clock, lease = Clock(), Lease()
+    first, second = add_job(world), add_job(world)
+    carols = add_job(world, who="carol")
+    with world.store.session() as s:
+        taken = claim(s, "A", {"count"}, clock(), lease)
+        assert taken is not None and taken.job_id == first
+    with world.store.session() as s:
+        taken = claim(s, "B", {"count"}, clock(), lease)
+        assert taken is not None and taken.job_id == carols
+    with world.store.session() as s:
+        assert claim(s, "C", {"count"}, clock(), lease) is None  # alice is at her cap
+    with world.store.session() as s:
+        assert record(s, first, "A", Step({}, done=True), clock(), lease) == "succeeded"
+    with world.store.session() as s:
+        taken = claim(s, "C", {"count"}, clock(), lease)
+        assert taken is not None and taken.job_id == second
+    extra = add_job(world)
+    with world.store.session() as s:  # a wider cap lets a committer run two at once
+        assert claim(s, "D", {"count"}, clock(), lease) is None
+        taken = claim(s, "D", {"count"}, clock(), lease, Fairness(per_user=2))
+        assert taken is not None and taken.job_id == extra
+
+
+def test_a_long_job_yields_its_thread_to_a_waiting_one_between_steps(world: World) -> None:
+    clock = Clock()
+    seen: list[tuple[int, int]] = []
+    steps = counting(100, seen)
+
+    def long(work: Work, checkpoint: Checkpoint) -> Step:
+        clock.advance(1)  # each step takes a second
+        return steps(work, checkpoint)
+
+    alices = add_job(world)
+    runner = Runner(world.store, {"count": long}, clock=clock, fair=Fairness(slice_seconds=5))
+    assert runner.run_once() is True  # nobody waits: it may run on past its slice
+    assert job(world, alices).state == "succeeded"
+    seen.clear()
+    alices = add_job(world)
+    carols = add_job(world, who="carol")
+    assert runner.run_once() is True  # alice's first: it yields after its slice
+    assert [j for j, _ in seen] == [alices] * 5
+    held = job(world, alices)
+    assert (held.state, held.lease_owner, json.loads(held.checkpoint)) == ("queued", None, {"n": 5})
+    assert runner.run_once() is True  # carol's, to its end (alice's is waiting, and yields)
+    assert [j for j, _ in seen[5:10]] == [carols] * 5
+    while runner.run_once():
+        pass
+    assert job(world, alices).state == job(world, carols).state == "succeeded"
+    assert [n for j, n in seen if j == alices] == list(range(1, 101))  # resumed, not redone

@@ -3,6 +3,7 @@ reads them back, runs them again, waives the row check and replaces the SQL."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sqlite3
 from collections.abc import Callable
@@ -195,6 +196,34 @@ def test_a_script_of_comments_only_has_no_statement(world: World) -> None:
         "FAIL",
         "The ticket has no SQL statement.",
     )
+
+
+@pytest.mark.parametrize(
+    ("limits", "sql", "said"),
+    [
+        (
+            {"ticket_max_statements": 2},
+            "UPDATE orders SET status = 'x' WHERE id = 1;" * 3,
+            "The SQL has 3 statements; a ticket runs at most 2 (OPENDMS_TICKET_MAX_STATEMENTS).",
+        ),
+        (
+            {"ticket_max_sql_bytes": 1024},
+            "UPDATE orders SET status = 'x' WHERE id = 1;" * 40,
+            "The SQL is 1,760 bytes; a ticket's SQL is at most 1,024 "
+            "(OPENDMS_TICKET_MAX_SQL_BYTES).",
+        ),
+    ],
+)
+def test_sql_beyond_the_ticket_limits_fails_parse_before_anything_is_parsed(
+    world: World, limits: dict[str, int], sql: str, said: str
+) -> None:
+    world.means = dataclasses.replace(world.means, **limits)
+    world.rebuild_runner()
+    order_id = world.file(sql)
+    (step, state, tip), *later = steps(world, order_id)
+    assert (step, state) == ("SQL_PARSE", "FAIL")
+    assert tip.startswith(said)
+    assert later == not_run_after("SQL_PARSE")
 
 
 # ------------------------------------------------------------------ SQL_TYPE_CHECK
