@@ -1397,7 +1397,7 @@ def user_create(
             "Roles": user.roles,
         }
         if with_key:
-            key, secret = service.create_access_key(s, rt.box, user.uid)
+            key, secret = service.create_access_key(s, rt.box, user.uid, actor=None)
             result |= {"AccessKeyId": key.access_key_id, "AccessKeySecret": secret}
     print(json.dumps(result))
 
@@ -1458,7 +1458,7 @@ def key_create(
 ) -> None:
     """Create an access key; the secret is printed once and stored encrypted."""
     with runtime(data_dir, database_url) as rt, rt.store.session() as s:
-        key, secret = service.create_access_key(s, rt.box, uid, description)
+        key, secret = service.create_access_key(s, rt.box, uid, description, actor=None)
     print(json.dumps({"AccessKeyId": key.access_key_id, "AccessKeySecret": secret, "Uid": uid}))
 
 
@@ -1486,7 +1486,7 @@ def key_revoke(
 ) -> None:
     """Deactivate an access key; requests signed with it fail from now on."""
     with runtime(data_dir, database_url) as rt, rt.store.session() as s:
-        key = service.set_access_key_status(s, access_key_id, active=False)
+        key = service.set_access_key_status(s, access_key_id, active=False, actor=None)
         out.print(f"{key.access_key_id} is now {key.status}")
 
 
@@ -1506,7 +1506,7 @@ def policy_attach(
     if document.startswith("@"):
         document = _read_file(Path(document[1:]))
     with runtime(data_dir, database_url) as rt, rt.store.session() as s:
-        service.attach_policy(s, _default_tid(s, tid), uid, name, document)
+        service.attach_policy(s, _default_tid(s, tid), uid, name, document, actor=None)
         out.print(f"Policy {name!r} attached to Uid {uid}")
 
 
@@ -1520,7 +1520,7 @@ def policy_detach(
 ) -> None:
     """Detach a policy from a user."""
     with runtime(data_dir, database_url) as rt, rt.store.session() as s:
-        service.detach_policy(s, _default_tid(s, tid), uid, name)
+        service.detach_policy(s, _default_tid(s, tid), uid, name, actor=None)
         out.print(f"Policy {name!r} detached from Uid {uid}")
 
 
