@@ -277,6 +277,7 @@ def _register_demo(rt: Runtime) -> None:
                 dba_user_id=admin.user_id,
                 safe_rule="default",
             ),
+            actor=None,  # the operator names the DBA: it holds a DBA's rights
         )
         out.print(f"Demo target: instance {inst.instance_id} ({path})")
 
@@ -324,6 +325,7 @@ def instance_register(
                 env_type=env,
                 dba_user_id=dba,
             ),
+            actor=None,
         )
         dbs = catalog.list_databases(s, target, inst.instance_id, size=10_000)
         print(
@@ -335,6 +337,30 @@ def instance_register(
                 }
             )
         )
+
+
+@instance_app.command("dba")
+def instance_dba(
+    instance_id: Annotated[int, typer.Argument(help="InstanceId.")],
+    user_id: Annotated[int, typer.Argument(help="UserId of the instance's DBA.")],
+    tid: TidOpt = None,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Assign an instance's DBA as the operator: the DBA then sees the instance's tickets,
+    skips their permission check and approves its DBA node. (A DBA who named themselves, or
+    one assigned before OpenDMS recorded who assigned it, holds none of that.)"""
+    with runtime(data_dir, database_url) as rt, rt.store.session() as s:
+        inst = catalog.update_instance(
+            s,
+            rt.box,
+            _targets(rt.settings),
+            _default_tid(s, tid),
+            instance_id,
+            catalog.InstanceSpec(dba_user_id=user_id),
+            actor=None,
+        )
+        out.print(f"Instance {inst.instance_id}: DBA is user {inst.dba_user_id}")
 
 
 @instance_app.command("list")
