@@ -159,7 +159,7 @@ class Site:
             boot = identity.bootstrap_admin(s, box)
             self.tid = boot.tenant.tid
             self.caller = identity.caller_for(s, self.tid, None)
-            inst = catalog.register_instance(s, box, policy, self.tid, engine.spec)
+            inst = catalog.register_instance(s, box, policy, self.tid, engine.spec, actor=None)
             (db,) = [
                 d
                 for d in catalog.list_databases(s, self.tid, inst.instance_id, size=1000).items

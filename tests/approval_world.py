@@ -107,7 +107,7 @@ class World:
                 for name, uid, roles in PEOPLE
             }
             spec = replace(spec, dba_user_id=users["dba"].user_id)
-            inst = catalog.register_instance(s, box, policy, tid, spec)
+            inst = catalog.register_instance(s, box, policy, tid, spec, actor=None)
             found = catalog.list_databases(s, tid, inst.instance_id, page=1, size=1000).items
             (db,) = [d for d in found if where is None or (d.catalog_name, d.schema_name) == where]
             s.expunge_all()
@@ -296,6 +296,13 @@ class World:
             inst = s.get(Instance, self.instance_id)
             assert inst is not None
             inst.env_type = env
+
+    def dba_named_by(self, name: str | None) -> None:
+        """Record who named the instance's DBA: ``"dba"`` itself (a self-assignment), or None
+        (nobody knows: an instance registered before migration 0012)."""
+        with self.store.session() as s:
+            inst = s.get_one(Instance, self.instance_id)
+            inst.dba_assigned_by = self.users[name].user_id if name else None
 
     def own(self, *names: str) -> None:
         with self.store.session() as s:

@@ -224,7 +224,7 @@ class Api:
     def new_user(self, roles: str = "USER", tid: int | None = None) -> tuple[str, Signer]:
         with self.store.session() as s:
             user = service.register_user(s, None, tid or self.tid, service.new_uid(), roles=roles)
-            key, secret = service.create_access_key(s, self.box, user.uid)
+            key, secret = service.create_access_key(s, self.box, user.uid, actor=None)
         return user.uid, Signer(key.access_key_id, secret)
 
 

@@ -282,6 +282,7 @@ def _register_demo(rt: Runtime) -> None:
                 dba_user_id=admin.user_id,
                 safe_rule="default",
             ),
+            actor=None,  # the operator names the DBA: it holds a DBA's rights
         )
         out.print(f"Demo target: instance {inst.instance_id} ({path})")
 
@@ -329,6 +330,7 @@ def instance_register(
                 env_type=env,
                 dba_user_id=dba,
             ),
+            actor=None,
         )
         dbs = catalog.list_databases(s, target, inst.instance_id, size=10_000)
         print(
@@ -340,6 +342,30 @@ def instance_register(
                 }
             )
         )
+
+
+@instance_app.command("dba")
+def instance_dba(
+    instance_id: Annotated[int, typer.Argument(help="InstanceId.")],
+    user_id: Annotated[int, typer.Argument(help="UserId of the instance's DBA.")],
+    tid: TidOpt = None,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Assign an instance's DBA as the operator: the DBA then sees the instance's tickets,
+    skips their permission check and approves its DBA node. (A DBA who named themselves, or
+    one assigned before OpenDMS recorded who assigned it, holds none of that.)"""
+    with runtime(data_dir, database_url) as rt, rt.store.session() as s:
+        inst = catalog.update_instance(
+            s,
+            rt.box,
+            _targets(rt.settings),
+            _default_tid(s, tid),
+            instance_id,
+            catalog.InstanceSpec(dba_user_id=user_id),
+            actor=None,
+        )
+        out.print(f"Instance {inst.instance_id}: DBA is user {inst.dba_user_id}")
 
 
 @instance_app.command("list")
@@ -1409,7 +1435,7 @@ def user_create(
             "Roles": user.roles,
         }
         if with_key:
-            key, secret = service.create_access_key(s, rt.box, user.uid)
+            key, secret = service.create_access_key(s, rt.box, user.uid, actor=None)
             result |= {"AccessKeyId": key.access_key_id, "AccessKeySecret": secret}
     print(json.dumps(result))
 
@@ -1470,7 +1496,7 @@ def key_create(
 ) -> None:
     """Create an access key; the secret is printed once and stored encrypted."""
     with runtime(data_dir, database_url) as rt, rt.store.session() as s:
-        key, secret = service.create_access_key(s, rt.box, uid, description)
+        key, secret = service.create_access_key(s, rt.box, uid, description, actor=None)
     print(json.dumps({"AccessKeyId": key.access_key_id, "AccessKeySecret": secret, "Uid": uid}))
 
 
@@ -1498,7 +1524,7 @@ def key_revoke(
 ) -> None:
     """Deactivate an access key; requests signed with it fail from now on."""
     with runtime(data_dir, database_url) as rt, rt.store.session() as s:
-        key = service.set_access_key_status(s, access_key_id, active=False)
+        key = service.set_access_key_status(s, access_key_id, active=False, actor=None)
         out.print(f"{key.access_key_id} is now {key.status}")
 
 
@@ -1518,7 +1544,7 @@ def policy_attach(
     if document.startswith("@"):
         document = _read_file(Path(document[1:]))
     with runtime(data_dir, database_url) as rt, rt.store.session() as s:
-        service.attach_policy(s, _default_tid(s, tid), uid, name, document)
+        service.attach_policy(s, _default_tid(s, tid), uid, name, document, actor=None)
         out.print(f"Policy {name!r} attached to Uid {uid}")
 
 
@@ -1532,7 +1558,7 @@ def policy_detach(
 ) -> None:
     """Detach a policy from a user."""
     with runtime(data_dir, database_url) as rt, rt.store.session() as s:
-        service.detach_policy(s, _default_tid(s, tid), uid, name)
+        service.detach_policy(s, _default_tid(s, tid), uid, name, actor=None)
         out.print(f"Policy {name!r} detached from Uid {uid}")
 
 

@@ -14,6 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from opendms.catalog import dba
+from opendms.store.db import Store
+from opendms.store.models import Instance
 from tests.cli_support import (
     assert_one_line_error,
     opendms,
@@ -254,6 +257,20 @@ def test_instances(tmp_path: Path) -> None:
     assert_one_line_error(refused, "TargetHostNotAllowed")
     missing = opendms("instance", "sync", "99", data_dir=data, ok=False)
     assert_one_line_error(missing, "InstanceNotFound")
+
+    # the operator assigns a DBA, who then holds a DBA's rights over the instance's tickets
+    dora = json.loads(opendms("user", "create", "--roles", "DBA", data_dir=tmp_path).stdout)
+    instance_id = str(made["InstanceId"])
+    assigned = opendms("instance", "dba", instance_id, str(dora["UserId"]), data_dir=tmp_path)
+    assert f"DBA is user {dora['UserId']}" in assigned.stdout
+    st = Store(f"sqlite:///{tmp_path / 'opendms.db'}")
+    try:
+        with st.session() as s:
+            assert dba.dba_of(s.get_one(Instance, made["InstanceId"])) == dora["UserId"]
+    finally:
+        st.dispose()
+    nobody = opendms("instance", "dba", instance_id, "9999", data_dir=tmp_path, ok=False)
+    assert_one_line_error(nobody, "UserNotFound")
 
 
 def test_orders_and_uploads(tmp_path: Path) -> None:

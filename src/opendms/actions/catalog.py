@@ -188,7 +188,9 @@ class RegisterInstanceRequest(_InstanceFields):
 
 def register_instance(ctx: Context, req: RegisterInstanceRequest) -> Payload:
     dba = req.dba_uid if req.dba_uid is not None else int(req.dba_uid_by_string or 0)
-    catalog.register_instance(ctx.session, ctx.secrets, ctx.targets, ctx.caller.tid, req.spec(dba))
+    catalog.register_instance(
+        ctx.session, ctx.secrets, ctx.targets, ctx.caller.tid, req.spec(dba), actor=ctx.caller
+    )
     return {}
 
 
@@ -203,7 +205,12 @@ class AddInstanceRequest(_InstanceFields):
 
 def add_instance(ctx: Context, req: AddInstanceRequest) -> Payload:
     catalog.register_instance(
-        ctx.session, ctx.secrets, ctx.targets, ctx.caller.tid, req.spec(req.dba_id)
+        ctx.session,
+        ctx.secrets,
+        ctx.targets,
+        ctx.caller.tid,
+        req.spec(req.dba_id),
+        actor=ctx.caller,
     )
     return {}
 
@@ -280,7 +287,13 @@ def update_instance(ctx: Context, req: UpdateInstanceRequest) -> Payload:
         export_timeout=req.export_timeout,
     )
     catalog.update_instance(
-        ctx.session, ctx.secrets, ctx.targets, ctx.caller.tid, int(req.instance_id), spec
+        ctx.session,
+        ctx.secrets,
+        ctx.targets,
+        ctx.caller.tid,
+        int(req.instance_id),
+        spec,
+        actor=ctx.caller,
     )
     return {}
 

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from opendms.approvals import facts as ticket_facts
 from opendms.approvals import rule_sets, rules, templates
+from opendms.catalog import dba
 from opendms.errors import DmsError, ErrorCode
 from opendms.execution import cleanup
 from opendms.execution import service as execution
@@ -129,7 +130,7 @@ def _named_by(s: Session, order: Order, node: WorkflowNode, tables: Sequence[str
     elif kind == "DBA_ROLES":
         return _active_with_role(s, order.tid, Role.DBA)
     elif kind == "DBA":
-        return _active(s, [t.instance.dba_user_id for t in targets if t.instance.dba_user_id])
+        return _active(s, [d for t in targets if (d := dba.dba_of(t.instance)) is not None])
     else:  # OWNER: of the ticket's databases and of the tables it touches
         db_ids = [db.db_id for t in targets for db in t.databases]
         table_ids = _table_ids(s, [t.instance.instance_id for t in targets], tables)
@@ -174,7 +175,7 @@ def _why_empty(node: WorkflowNode) -> str:
     return {
         "ADMIN": "the tenant has no active administrator",
         "DBA_ROLES": "nobody holds the DBA role",
-        "DBA": "no DBA is set for the ticket's instance",
+        "DBA": "no DBA is set for the ticket's instance by an administrator",
         "OWNER": "no owner is set for the ticket's databases or tables",
     }.get(node.system_kind or "", "none of its approvers is an active user")
 
@@ -678,7 +679,8 @@ def _cancel(
 def _may_act_for_others(s: Session, caller: Caller, order: Order) -> bool:
     if caller.is_admin or Role.DBA in caller.roles:
         return True
-    return any(t.instance.dba_user_id == caller.user_id for t in ticket_facts.targets_of(s, order))
+    targets = ticket_facts.targets_of(s, order)
+    return any(dba.is_instance_dba(t.instance, caller.user_id) for t in targets)
 
 
 def _transfer(

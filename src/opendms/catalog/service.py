@@ -11,8 +11,10 @@ from typing import Any
 from sqlalchemy import delete, func, or_, select
 from sqlalchemy.orm import Session
 
+from opendms.catalog import dba
 from opendms.errors import DmsError, ErrorCode
 from opendms.identity import service as identity
+from opendms.identity.caller import Caller
 from opendms.identity.secrets import SecretBox
 from opendms.store.models import (
     Database,
@@ -172,9 +174,16 @@ def _fetch(
 
 
 def register_instance(
-    s: Session, box: SecretBox, targets: TargetPolicy, tid: int, spec: InstanceSpec
+    s: Session,
+    box: SecretBox,
+    targets: TargetPolicy,
+    tid: int,
+    spec: InstanceSpec,
+    *,
+    actor: Caller | None,
 ) -> Instance:
-    """Check the connection, store the instance (password encrypted) and collect its metadata."""
+    """Check the connection, store the instance (password encrypted) and collect its metadata.
+    ``actor`` None is the local operator; who may name the DBA is :func:`dba.assign`'s."""
     spec = _check_spec(spec)
     assert spec.instance_type is not None and spec.host is not None and spec.port is not None
     endpoint = Endpoint(
@@ -187,9 +196,8 @@ def register_instance(
     )
     version, schemas = _fetch(endpoint, targets)
     _refuse_taken_address(s, tid, spec, keep=None)
-    if spec.dba_user_id is not None:
-        identity.member(s, tid, spec.dba_user_id)
     inst = Instance(tid=tid, alias=spec.alias or spec.host, server_version=version)
+    dba.assign(s, actor, inst, spec.dba_user_id, new=True)
     _apply(inst, spec, box)
     s.add(inst)
     s.flush()
@@ -226,7 +234,6 @@ def _apply(inst: Instance, spec: InstanceSpec, box: SecretBox) -> None:
         "env_type": spec.env_type,
         "instance_source": spec.instance_source,
         "network_type": spec.network_type,
-        "dba_user_id": spec.dba_user_id,
         "safe_rule": spec.safe_rule,
         "query_timeout": spec.query_timeout,
         "export_timeout": spec.export_timeout,
@@ -252,6 +259,8 @@ def update_instance(
     tid: int,
     instance_id: int,
     spec: InstanceSpec,
+    *,
+    actor: Caller | None,
 ) -> Instance:
     inst = get_instance(s, tid, instance_id)
     merged = InstanceSpec(
@@ -293,8 +302,7 @@ def update_instance(
             targets,
         )
     _refuse_taken_address(s, tid, checked, keep=inst.instance_id)
-    if spec.dba_user_id is not None:
-        identity.member(s, tid, spec.dba_user_id)
+    dba.assign(s, actor, inst, spec.dba_user_id, new=False)
     # the address as checked (host trimmed, port defaulted), not as typed
     _apply(
         inst,
@@ -472,7 +480,13 @@ def _store_tables(s: Session, db: Database, tables: list[TableInfo]) -> None:
 
 
 def ensure_registered(
-    s: Session, box: SecretBox, targets: TargetPolicy, tid: int, spec: InstanceSpec
+    s: Session,
+    box: SecretBox,
+    targets: TargetPolicy,
+    tid: int,
+    spec: InstanceSpec,
+    *,
+    actor: Caller | None,
 ) -> Instance:
     """The instance at ``spec``'s address, registered now if it is not yet."""
     checked = _check_spec(spec)
@@ -481,7 +495,7 @@ def ensure_registered(
             Instance.tid == tid, Instance.host == checked.host, Instance.port == checked.port
         )
     ).first()
-    return found or register_instance(s, box, targets, tid, spec)
+    return found or register_instance(s, box, targets, tid, spec, actor=actor)
 
 
 # ------------------------------------------------------------------ listings

@@ -108,10 +108,24 @@ def find_user(s: Session, tid: int, *, user_id: int | None = None, uid: str | No
     return user
 
 
-def _check_role_grant(actor: Caller | None, roles: Sequence[Role]) -> None:
+def check_may_change(
+    actor: Caller | None, user: User | None, *, granting: Sequence[Role] = ()
+) -> None:
+    """The one rule for managing people: only an ADMIN changes a user who holds ADMIN or
+    SECURITY_ADMIN (roles, state, profile, access keys, policies), and only an ADMIN hands
+    those roles out. Otherwise a SECURITY_ADMIN could demote, lock out or rewrite the
+    administrators above them. ``user`` None: one being registered. Every path that changes
+    a user calls this first; ``actor`` None is the local operator, who is trusted."""
     if actor is None or actor.is_admin:
         return
-    raised = sorted(r.value for r in set(roles) & PRIVILEGED_ROLES)
+    if user is not None:
+        held = sorted(r.value for r in set(parse_roles(user.roles)) & PRIVILEGED_ROLES)
+        if held:
+            raise DmsError(
+                ErrorCode.PERMISSION_DENIED,
+                f"User {user.user_id} holds {', '.join(held)}; only an ADMIN changes such a user.",
+            )
+    raised = sorted(r.value for r in set(granting) & PRIVILEGED_ROLES)
     if raised:
         raise DmsError(
             ErrorCode.PERMISSION_DENIED,
@@ -137,13 +151,13 @@ def register_user(
     get_tenant(s, tid)
     uid = check_uid(uid)
     wanted = parse_roles(roles)
-    _check_role_grant(actor, wanted)
-    _ensure_account(s, uid, tid)
     existing = s.scalars(select(User).where(User.tid == tid, User.uid == uid)).first()
     if existing is not None and existing.state != "DELETE":
         raise DmsError(
             ErrorCode.USER_ALREADY_EXISTS, f"Uid {uid} is already user {existing.user_id}."
         )
+    check_may_change(actor, existing, granting=wanted)  # bringing back a deleted ADMIN is ADMIN's
+    _ensure_account(s, uid, tid)
     user = existing or User(tid=tid, uid=uid)
     user.nick_name = (nick_name or "").strip() or (user.nick_name or uid)
     user.mobile = mobile if mobile is not None else user.mobile
@@ -232,9 +246,9 @@ def update_user(
     user = find_user(s, tid, uid=check_uid(uid))
     if user.state == "DELETE":
         raise DmsError(ErrorCode.USER_NOT_FOUND, f"User with Uid {uid} was deleted.")
+    wanted = parse_roles(roles) if roles is not None else ()
+    check_may_change(actor, user, granting=wanted)
     if roles is not None:
-        wanted = parse_roles(roles)
-        _check_role_grant(actor, wanted)
         _guard_last_admin(s, user, keeps_admin=Role.ADMIN in wanted)
         user.roles = format_roles(wanted)
         _bump(user)
@@ -258,10 +272,11 @@ def set_user_state(s: Session, actor: Caller | None, tid: int, uid: str, state: 
     if state not in USER_STATES:
         raise DmsError(ErrorCode.INVALID_PARAMETER, f"Unknown user state {state!r}.")
     user = find_user(s, tid, uid=check_uid(uid))
-    if state == user.state:
-        return user
     if actor is not None and actor.user_id == user.user_id and state != "NORMAL":
         raise DmsError(ErrorCode.CANNOT_CHANGE_SELF, "You cannot disable or delete yourself.")
+    check_may_change(actor, user)
+    if state == user.state:
+        return user
     if state != "NORMAL":
         _guard_last_admin(s, user, keeps_admin=False)
     if user.state == "DELETE" and state == "NORMAL":
@@ -317,12 +332,32 @@ def users_by_id(s: Session, ids: Sequence[int]) -> dict[int, User]:
 # ---------------------------------------------------------------- access keys
 
 
+def _check_may_manage_keys(s: Session, actor: Caller | None, uid: str) -> None:
+    """An account's keys open every tenant it is a user of. The account rotates its own;
+    anyone else but the operator manages them only in the one tenant the account belongs to,
+    and then under :func:`check_may_change`."""
+    if actor is None or actor.uid == uid:
+        return
+    users = s.scalars(select(User).where(User.uid == uid, User.state != "DELETE")).all()
+    here = [u for u in users if u.tid == actor.tid]
+    if not here:
+        raise DmsError(ErrorCode.USER_NOT_FOUND, f"No user with Uid {uid} in tenant {actor.tid}.")
+    if len(here) < len(users):
+        raise DmsError(
+            ErrorCode.PERMISSION_DENIED,
+            f"Uid {uid} is also a user of other tenants, which its keys open too; only the "
+            "operator manages them.",
+        )
+    check_may_change(actor, here[0])
+
+
 def create_access_key(
-    s: Session, box: SecretBox, uid: str, description: str = ""
+    s: Session, box: SecretBox, uid: str, description: str = "", *, actor: Caller | None
 ) -> tuple[AccessKey, str]:
     """A new key for ``uid``; returns the row and the clear secret, which is not kept."""
     if s.get(Account, uid) is None:
         raise DmsError(ErrorCode.USER_NOT_FOUND, f"No account with Uid {uid}.")
+    _check_may_manage_keys(s, actor, uid)
     key_id = "ODMS" + "".join(secrets.choice(_ALNUM) for _ in range(20))
     secret = "".join(secrets.choice(_ALNUM) for _ in range(30))
     key = AccessKey(
@@ -340,10 +375,13 @@ def list_access_keys(s: Session, uid: str | None = None) -> Sequence[AccessKey]:
     return s.scalars(query).all()
 
 
-def set_access_key_status(s: Session, access_key_id: str, active: bool) -> AccessKey:
+def set_access_key_status(
+    s: Session, access_key_id: str, active: bool, *, actor: Caller | None
+) -> AccessKey:
     key = s.get(AccessKey, access_key_id)
     if key is None:
         raise DmsError(ErrorCode.ACCESS_KEY_NOT_FOUND, f"No access key {access_key_id}.")
+    _check_may_manage_keys(s, actor, key.uid)
     key.status = KEY_ACTIVE if active else KEY_INACTIVE
     s.flush()
     return key
@@ -352,13 +390,16 @@ def set_access_key_status(s: Session, access_key_id: str, active: bool) -> Acces
 # ---------------------------------------------------------------- policies
 
 
-def attach_policy(s: Session, tid: int, uid: str, name: str, document: str) -> UserPolicy:
+def attach_policy(
+    s: Session, tid: int, uid: str, name: str, document: str, *, actor: Caller | None
+) -> UserPolicy:
     """Attach (or replace) the policy ``name`` on the user ``uid`` of tenant ``tid``."""
     parse_policy(document)
     name = name.strip()
     if not name or len(name) > 128:
         raise DmsError(ErrorCode.INVALID_PARAMETER, "A policy name is 1 to 128 characters.")
     user = find_user(s, tid, uid=check_uid(uid))
+    check_may_change(actor, user)  # a Deny policy demotes as surely as a role change
     row = s.scalars(
         select(UserPolicy).where(UserPolicy.user_id == user.user_id, UserPolicy.name == name)
     ).first()
@@ -371,8 +412,9 @@ def attach_policy(s: Session, tid: int, uid: str, name: str, document: str) -> U
     return row
 
 
-def detach_policy(s: Session, tid: int, uid: str, name: str) -> None:
+def detach_policy(s: Session, tid: int, uid: str, name: str, *, actor: Caller | None) -> None:
     user = find_user(s, tid, uid=check_uid(uid))
+    check_may_change(actor, user)
     row = s.scalars(
         select(UserPolicy).where(UserPolicy.user_id == user.user_id, UserPolicy.name == name)
     ).first()
@@ -414,5 +456,5 @@ def bootstrap_admin(s: Session, box: SecretBox, *, tenant_name: str = "default")
         )
         admin = register_user(s, None, tenant.tid, new_uid(), nick_name="admin", roles="ADMIN")
     tenant = get_tenant(s, admin.tid)
-    key, secret = create_access_key(s, box, admin.uid, description="opendms init")
+    key, secret = create_access_key(s, box, admin.uid, description="opendms init", actor=None)
     return Bootstrap(tenant, admin, key.access_key_id, secret)

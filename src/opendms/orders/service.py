@@ -3,9 +3,9 @@
 A ticket and its first job (the precheck, for the types that have one) are written in the
 caller's one transaction, so a ticket is never accepted without the work that moves it on,
 nor the work queued without it.
-Who may see a ticket: its committer, its related users, the DBA of an instance it touches,
-whoever was ever asked to approve it, and administrators. Everyone else gets the answer an
-unknown id gets.
+Who may see a ticket: its committer, its related users, the DBA of an instance it touches
+(as ``catalog.dba`` says: named by someone else), whoever was ever asked to approve it, and
+administrators. Everyone else gets the answer an unknown id gets.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from sqlalchemy import ColumnElement, Select, and_, exists, or_, select, update
 from sqlalchemy.orm import Session
 
+from opendms.catalog import dba
 from opendms.catalog import service as catalog
 from opendms.catalog.service import Page
 from opendms.errors import DmsError, ErrorCode
@@ -192,7 +193,7 @@ def _is_dba_of(caller: Caller) -> ColumnElement[bool]:
     return exists(
         select(OrderDatabase.order_id)
         .join(Instance, Instance.instance_id == OrderDatabase.instance_id)
-        .where(OrderDatabase.order_id == Order.order_id, Instance.dba_user_id == caller.user_id)
+        .where(OrderDatabase.order_id == Order.order_id, dba.is_dba_clause(caller.user_id))
     )
 
 

@@ -6,7 +6,8 @@ Four steps, in order, each shown as it runs (``precheck_steps``):
 - ``SQL_TYPE_CHECK``: SQL review (statement kinds of the ticket type, the catalog, the levels
   of the instance's rule set); an ERROR finding fails it, warnings are listed;
 - ``PERMISSION_CHECK``: the committer holds the ticket type's permission (CORRECT; EXPORT for
-  an export) on every table touched, or is the instance's DBA, or an administrator;
+  an export) on every table touched, or is the instance's DBA (named by someone else:
+  ``catalog.dba``), or an administrator;
 - ``ROW_CHECK``: the rows each statement changes (or an export reads), counted on the live
   database with its own WHERE under a time limit (the planner's estimate when the count runs
   out of time, and the step says so), against the ticket's ``EstimateAffectRows`` (an
@@ -29,7 +30,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from opendms.catalog import permissions, sensitive
+from opendms.catalog import dba, permissions, sensitive
 from opendms.catalog.shapes import CatalogShapes
 from opendms.errors import DmsError
 from opendms.execution.cleanup import script as cleanup_script
@@ -456,7 +457,7 @@ class _Checks:
             return "The committer is an administrator."
         missing: list[str] = []
         for t in self.targets:
-            if t.inst.dba_user_id == committer.user_id:
+            if dba.is_instance_dba(t.inst, committer.user_id):
                 continue
             checked: set[str] = set()
             for name, number in self.tables(t):

@@ -135,6 +135,9 @@ class Instance(Base):
     dba_user_id: Mapped[int | None] = mapped_column(
         BigId, ForeignKey("users.user_id", ondelete="SET NULL")
     )
+    # Who named the DBA (catalog.dba): a UserId, 0 for the local operator, NULL if unknown
+    # (set before migration 0012). A DBA's rights come only from someone else's word.
+    dba_assigned_by: Mapped[int | None] = mapped_column(BigInteger)
     safe_rule: Mapped[str] = mapped_column(String(256), default="")
     control_mode: Mapped[str] = mapped_column(String(32), default="COMMON")
     query_timeout: Mapped[int] = mapped_column(Integer, default=60)

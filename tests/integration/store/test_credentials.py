@@ -25,7 +25,7 @@ def seeded(any_store_url: str, box: SecretBox):
         a = service.create_tenant(s, "a").tid
         b = service.create_tenant(s, "b").tid
         user = service.register_user(s, None, a, "11", roles="DBA")
-        key, secret = service.create_access_key(s, box, user.uid)
+        key, secret = service.create_access_key(s, box, user.uid, actor=None)
     yield store, box, key.access_key_id, secret, a, b
     store.dispose()
 
@@ -96,7 +96,7 @@ def test_state_changes_are_seen_on_the_next_admission(seeded) -> None:
     store, box, ak, _secret, a, _b = seeded
     with store.session() as s:
         service.set_user_state(s, None, a, "11", "DISABLE")
-        service.set_access_key_status(s, ak, active=False)
+        service.set_access_key_status(s, ak, active=False, actor=None)
 
     async def scenario(creds: CredentialStore) -> None:
         adm = await creds.admit(ak, "n5", LATER, None)

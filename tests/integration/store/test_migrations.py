@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import inspect, text
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from sqlalchemy import insert, inspect, select, text
 
-from opendms.store.db import Store, StoreUnavailable
-from opendms.store.models import Base
+from opendms.catalog import dba
+from opendms.identity import service as identity
+from opendms.store.db import MIGRATIONS, Store, StoreUnavailable
+from opendms.store.models import Base, Instance
 
 pytestmark = pytest.mark.integration
 
@@ -43,3 +47,36 @@ def test_unreachable_store_is_one_clear_line() -> None:
     assert "cannot open the metadata store" in message
     assert "secretpw" not in message
     assert "\n" not in message
+
+
+def test_0012_leaves_earlier_dba_assignments_unproven(any_store_url: str) -> None:
+    """Who named an instance's DBA was not recorded before 0012, and a DBA could name itself:
+    the upgrade keeps the DBA shown but gives them no DBA rights (catalog/dba.py)."""
+    store = Store(any_store_url)
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    try:
+        with store.engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "0011")
+        with store.session() as s:  # what 0011 knew: no dba_assigned_by yet
+            tid = identity.create_tenant(s, "t").tid
+            dba_id = identity.register_user(s, None, tid, "7", roles="DBA").user_id
+            s.execute(
+                insert(Instance.__table__).values(
+                    tid=tid, alias="old", instance_type="sqlite", host="/old", dba_user_id=dba_id
+                )
+            )
+        store.migrate()
+        with store.session() as s:
+            inst = s.scalars(select(Instance)).one()
+            assert (inst.dba_user_id, inst.dba_assigned_by) == (dba_id, None)
+            assert dba.dba_of(inst) is None
+        with store.engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.downgrade(cfg, "0011")
+        assert "dba_assigned_by" not in {
+            c["name"] for c in inspect(store.engine).get_columns("instances")
+        }
+    finally:
+        store.dispose()

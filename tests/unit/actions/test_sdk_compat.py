@@ -1434,6 +1434,7 @@ def _with_catalog(w: World) -> None:
                 dba_user_id=w.rich_user_id,
                 safe_rule="default",
             ),
+            actor=None,
         )
         (db,) = catalog.list_databases(s, w.tid, inst.instance_id).items
         table = next(t for t in catalog.list_tables(s, w.tid, db.db_id).items if t.name == "orders")

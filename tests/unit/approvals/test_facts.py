@@ -94,6 +94,7 @@ class World:
                 TargetPolicy("", path.parent),
                 self.tid,
                 catalog.InstanceSpec(instance_type="sqlite", host=str(path), env_type=env),
+                actor=None,
             )
             (db,) = catalog.list_databases(s, self.tid, inst.instance_id).items
             return db.db_id
@@ -115,6 +116,7 @@ def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             TargetPolicy("", path.parent),
             tid,
             catalog.InstanceSpec(instance_type="sqlite", host=str(path)),
+            actor=None,
         )
         (db,) = catalog.list_databases(s, tid, inst.instance_id).items
         s.expunge_all()

@@ -171,6 +171,25 @@ def test_empty_dba_node_is_flagged_not_skipped(world: World) -> None:
     assert world.status(order_id) == "Approved"
 
 
+@pytest.mark.parametrize("named_by", ["dba", None])
+def test_a_dba_nobody_else_assigned_approves_nothing(world: World, named_by: str | None) -> None:
+    """A DBA who named themselves (or one assigned before OpenDMS recorded by whom) is
+    not the ticket's DBA approver: the node waits for an administrator, as an empty one does."""
+    world.dba_named_by(named_by)
+    order_id = world.file()
+    wf = world.submit(order_id)
+    world.act(wf, "owen", "AGREE")
+    d = world.detail(wf)
+    assert d.current.step.node_name == "DBA" and d.current.approvers == []
+    assert "by an administrator" in d.current.step.note
+    with pytest.raises(DmsError) as err:
+        world.act(wf, "dba", "AGREE")
+    assert err.value.code == ErrorCode.WORKFLOW_NOT_FOUND  # nor does it see the ticket
+    world.dba_named_by("admin")  # an administrator's word, seen at the next node
+    with world.store.session() as s:
+        assert flow.plan(s, s.get_one(Order, order_id)).nodes[1][1].approvers == [world.id("dba")]
+
+
 def test_only_current_approvers_act_and_a_repeat_never_approves_the_next_node(
     world: World,
 ) -> None:

@@ -226,6 +226,7 @@ def instance_id(store: Store, box: SecretBox, tmp_path: Path, tid: int) -> int:
             TargetPolicy("", path.parent),
             tid,
             catalog.InstanceSpec(instance_type="sqlite", host=str(path), alias="demo"),
+            actor=None,
         )
         return inst.instance_id
 

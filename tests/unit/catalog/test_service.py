@@ -39,6 +39,7 @@ def world(store: Store, box: SecretBox, tmp_path: Path):
                 env_type="dev",
                 database_password="secret-pw",
             ),
+            actor=None,
         )
     return store, box, policy, tid, other, user.user_id, inst.instance_id, path
 
@@ -121,7 +122,7 @@ def test_registration_refusals(world, tmp_path: Path) -> None:
     with store.session() as s:
         for spec, code in cases:
             with pytest.raises(DmsError) as info:
-                service.register_instance(s, box, policy, tid, spec)
+                service.register_instance(s, box, policy, tid, spec, actor=None)
             assert info.value.code is code, spec
 
 

@@ -61,7 +61,7 @@ def test_unknown_and_inactive_access_key(api: Api) -> None:
     from opendms.identity import service
 
     with api.store.session() as s:
-        service.set_access_key_status(s, api.admin.access_key_id, active=False)
+        service.set_access_key_status(s, api.admin.access_key_id, active=False, actor=None)
     _error(api.send(api.admin.v1("GetUser")), 400, "InvalidAccessKeyId.Inactive")
 
 

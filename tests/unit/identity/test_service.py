@@ -128,32 +128,115 @@ def test_policies_attach_replace_detach(store: Store) -> None:
         tid = service.create_tenant(s, "t").tid
         user = service.register_user(s, None, tid, "1")
         v0 = user.auth_version
-        service.attach_policy(s, tid, "1", "p", allow)
-        service.attach_policy(s, tid, "1", "p", deny)
+        service.attach_policy(s, tid, "1", "p", allow, actor=None)
+        service.attach_policy(s, tid, "1", "p", deny, actor=None)
         assert user.auth_version > v0
         ((name, doc),) = service.attached_policies(s, user.user_id)
         assert name == "p"
         assert doc.Statement[0].Effect == "Deny"
         with pytest.raises(DmsError) as bad:
-            service.attach_policy(s, tid, "1", "q", "{}")
+            service.attach_policy(s, tid, "1", "q", "{}", actor=None)
         assert bad.value.code is ErrorCode.POLICY_INVALID
-        service.detach_policy(s, tid, "1", "p")
+        service.detach_policy(s, tid, "1", "p", actor=None)
         assert service.attached_policies(s, user.user_id) == []
         with pytest.raises(DmsError):
-            service.detach_policy(s, tid, "1", "p")
+            service.detach_policy(s, tid, "1", "p", actor=None)
 
 
 def test_access_keys(store: Store, box: SecretBox) -> None:
     with store.session() as s:
         tid = service.create_tenant(s, "t").tid
         user = service.register_user(s, None, tid, "1")
-        key, secret = service.create_access_key(s, box, user.uid, "ci")
+        key, secret = service.create_access_key(s, box, user.uid, "ci", actor=None)
         assert len(key.access_key_id) == 24
         assert len(secret) == 30
         assert box.decrypt(key.secret_enc) == secret
-        service.set_access_key_status(s, key.access_key_id, active=False)
+        service.set_access_key_status(s, key.access_key_id, active=False, actor=None)
         assert service.list_access_keys(s, user.uid)[0].status == "Inactive"
         with pytest.raises(DmsError):
-            service.set_access_key_status(s, "nope", active=True)
+            service.set_access_key_status(s, "nope", active=True, actor=None)
         with pytest.raises(DmsError):
-            service.create_access_key(s, box, "424242")
+            service.create_access_key(s, box, "424242", actor=None)
+
+
+def test_only_an_admin_changes_an_admin_or_a_security_admin(store: Store, box: SecretBox) -> None:
+    """Every path that changes a user asks the one guard: a SECURITY_ADMIN manages users,
+    but not the ADMINs and SECURITY_ADMINs beside and above them, themselves included."""
+    allow = '{"Version":"1","Statement":[{"Effect":"Allow","Action":"dms:X"}]}'
+    with store.session() as s:
+        tid = service.create_tenant(s, "t").tid
+        boss = service.register_user(s, None, tid, "1", roles="ADMIN")
+        sec = service.register_user(s, None, tid, "2", roles="SECURITY_ADMIN")
+        service.register_user(s, None, tid, "3", roles="ADMIN")
+        service.register_user(s, None, tid, "4", roles="SECURITY_ADMIN")
+        service.register_user(s, None, tid, "5", roles="USER")
+        service.register_user(s, None, tid, "6", roles="ADMIN")
+        service.set_user_state(s, None, tid, "6", "DELETE")
+        (key, _) = service.create_access_key(s, box, "3", actor=None)
+        service.attach_policy(s, tid, "3", "p", allow, actor=None)
+        actor = caller_for(sec, (Role.SECURITY_ADMIN,))
+        changes = {
+            "demote": lambda uid: service.update_user(s, actor, tid, uid, roles="USER"),
+            "rename": lambda uid: service.update_user(s, actor, tid, uid, nick_name="x"),
+            "attach": lambda uid: service.attach_policy(s, tid, uid, "q", allow, actor=actor),
+            "detach": lambda uid: service.detach_policy(s, tid, uid, "q", actor=actor),
+            "new key": lambda uid: service.create_access_key(s, box, uid, actor=actor),
+            "disable": lambda uid: service.set_user_state(s, actor, tid, uid, "DISABLE"),
+            "enable": lambda uid: service.set_user_state(s, actor, tid, uid, "NORMAL"),
+            "delete": lambda uid: service.set_user_state(s, actor, tid, uid, "DELETE"),
+        }
+        for uid in ("3", "4", "2"):  # an ADMIN, another SECURITY_ADMIN, the actor itself
+            for name, change in changes.items():
+                if uid == "2" and name in ("disable", "delete", "new key"):
+                    continue  # CannotChangeSelf says so first; one's own keys are one's own
+                with pytest.raises(DmsError) as info:
+                    change(uid)
+                assert info.value.code is ErrorCode.PERMISSION_DENIED, (uid, name)
+        with pytest.raises(DmsError) as revoke:
+            service.set_access_key_status(s, key.access_key_id, active=False, actor=actor)
+        assert revoke.value.code is ErrorCode.PERMISSION_DENIED
+        with pytest.raises(DmsError) as back:  # a deleted ADMIN comes back only by an ADMIN
+            service.register_user(s, actor, tid, "6", roles="USER")
+        assert back.value.code is ErrorCode.PERMISSION_DENIED
+        # nothing changed
+        assert [(u.uid, u.roles, u.state) for u in service.list_users(s, tid).users] == [
+            ("1", "ADMIN", "NORMAL"),
+            ("2", "SECURITY_ADMIN", "NORMAL"),
+            ("3", "ADMIN", "NORMAL"),
+            ("4", "SECURITY_ADMIN", "NORMAL"),
+            ("5", "USER", "NORMAL"),
+            ("6", "ADMIN", "DELETE"),
+        ]
+        assert service.list_access_keys(s, "3")[0].status == "Active"
+        # a SECURITY_ADMIN still manages a USER; an ADMIN manages everyone
+        for change in changes.values():
+            change("5")
+        admin = caller_for(boss, (Role.ADMIN,))
+        assert service.update_user(s, admin, tid, "3", roles="USER").roles == "USER"
+        assert service.set_user_state(s, admin, tid, "4", "DISABLE").state == "DISABLE"
+        assert service.register_user(s, admin, tid, "6", roles="USER").state == "NORMAL"
+
+
+def test_keys_of_an_account_in_other_tenants_are_the_operators(
+    store: Store, box: SecretBox
+) -> None:
+    """A key opens every tenant its account belongs to: one tenant's ADMIN cannot mint or
+    revoke a key that also opens another tenant."""
+    with store.session() as s:
+        a = service.create_tenant(s, "a").tid
+        b = service.create_tenant(s, "b").tid
+        admin = service.register_user(s, None, a, "1", roles="ADMIN")
+        service.register_user(s, None, a, "2")
+        service.register_user(s, None, b, "2", roles="ADMIN")
+        service.register_user(s, None, b, "3")
+        actor = caller_for(admin, (Role.ADMIN,))
+        with pytest.raises(DmsError) as both:
+            service.create_access_key(s, box, "2", actor=actor)
+        assert both.value.code is ErrorCode.PERMISSION_DENIED
+        with pytest.raises(DmsError) as elsewhere:
+            service.create_access_key(s, box, "3", actor=actor)
+        assert elsewhere.value.code is ErrorCode.USER_NOT_FOUND
+        own, _ = service.create_access_key(s, box, "1", actor=actor)
+        assert service.set_access_key_status(s, own.access_key_id, False, actor=actor).status == (
+            "Inactive"
+        )

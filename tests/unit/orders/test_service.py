@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from opendms.catalog import service as catalog
 from opendms.errors import DmsError, ErrorCode
@@ -15,7 +15,7 @@ from opendms.identity.roles import Role
 from opendms.identity.secrets import SecretBox
 from opendms.orders import service as orders
 from opendms.store.db import Store
-from opendms.store.models import Job, Order, OrderDatabase, User
+from opendms.store.models import Instance, Job, Order, OrderDatabase, User
 from opendms.targets.base import TargetPolicy
 from opendms.targets.demo import ensure_demo_target
 
@@ -47,6 +47,7 @@ def world(store: Store, box: SecretBox, tmp_path: Path):
             catalog.InstanceSpec(
                 instance_type="sqlite", host=str(path), dba_user_id=users["dba"].user_id
             ),
+            actor=None,
         )
         (db,) = catalog.list_databases(s, tid, inst.instance_id).items
         s.expunge_all()
@@ -174,3 +175,30 @@ def test_close_rules(world) -> None:
     with store.session() as s:
         assert {j.state for j in s.scalars(select(Job))} == {"cancelled"}
         assert s.get(Order, first).close_reason == "not needed"
+
+
+@pytest.mark.parametrize("named_by", ["dba", None])
+def test_a_dba_nobody_else_assigned_sees_no_one_elses_tickets(world, named_by) -> None:
+    """The DBA of the instance named themselves (or nobody recorded who named them): they
+    see, list and close only what anyone else may."""
+    store, _tid, users, db_id = world
+    alice, dba = caller(users["alice"]), caller(users["dba"], Role.DBA)
+    with store.session() as s:
+        order_id = orders.create_order(s, alice, "DC_COMMON", dc(db_id), comment="x").order_id
+        by = users[named_by].user_id if named_by else None
+        s.execute(update(Instance).values(dba_assigned_by=by))
+    with store.session() as s:
+        with pytest.raises(DmsError) as hidden:
+            orders.get_order(s, dba, order_id)
+        assert hidden.value.code is ErrorCode.ORDER_NOT_FOUND
+        for scope in ("AS_OWNER", "AS_HANDLER", "AS_COMMITTER"):
+            listed = orders.list_orders(s, dba, orders.OrderFilter(scope=scope), 1, 10)
+            assert listed.items == [], scope
+        with pytest.raises(DmsError):
+            orders.close_order(s, dba, order_id, "mine now")
+    with store.session() as s:  # an administrator's word makes them the DBA
+        s.execute(update(Instance).values(dba_assigned_by=users["admin"].user_id))
+    with store.session() as s:
+        assert orders.get_order(s, dba, order_id).order_id == order_id
+        owned = orders.list_orders(s, dba, orders.OrderFilter(scope="AS_OWNER"), 1, 10)
+        assert [o.order_id for o in owned.items] == [order_id]

@@ -336,6 +336,17 @@ def test_the_instances_dba_needs_no_grant(world: World) -> None:
     assert status(world, order_id) == "precheck_success"
 
 
+@pytest.mark.parametrize("named_by", ["dba", None])
+def test_a_dba_nobody_else_assigned_needs_a_grant(world: World, named_by: str | None) -> None:
+    world.dba_named_by(named_by)
+    order_id = world.file(GOOD, who="dba")
+    assert steps(world, order_id)[2] == (
+        "PERMISSION_CHECK",
+        "FAIL",
+        "dba lacks the CORRECT permission on orders (statement 1)",
+    )
+
+
 def test_an_administrator_needs_no_grant(world: World) -> None:
     order_id = world.file(GOOD, who="admin")
     assert steps(world, order_id)[2] == (
