@@ -166,6 +166,20 @@ def test_a_sql_file_runs_its_statements_and_refuses_other_kinds(world: World) ->
     assert status == "FAIL" and "statement 1 (line 1) is DROP" in tip
 
 
+def test_every_statement_of_a_sql_file_is_checked_in_fast_mode_too(world: World) -> None:
+    """FAST_MODE once parsed only the first 1,000 statements and ran the rest unread: a
+    function off the allowlist at statement 1,050 would have run."""
+    script = "".join(
+        f"INSERT INTO customers VALUES ({2000 + i}, 'n', 'e@x', 't');\n" for i in range(1, 1050)
+    )
+    script += "UPDATE customers SET name = load_extension('/tmp/evil') WHERE id = 2001;\n"
+    order_id = filed(
+        world, "big.sql", script.encode(), FileType="SQL", TableName=None, ImportMode="FAST_MODE"
+    )
+    status, tip = steps(world, order_id)["SQL_PARSE"]
+    assert status == "FAIL" and "statement 1050 (line 1050): it calls load_extension()" in tip
+
+
 def test_an_xlsx_workbook_is_imported(world: World) -> None:
     from openpyxl import Workbook
 
