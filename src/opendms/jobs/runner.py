@@ -48,7 +48,7 @@ class Work:
     """What an executor is given for one step."""
 
     job_id: int
-    order_id: int
+    order_id: int  # 0 for a job that is no ticket's (an upload)
     kind: str
     attempt: int
     store: Store
@@ -191,7 +191,7 @@ class Runner:
             job = claim(s, self.owner, set(self.executors), self.clock(), self.lease)
             if job is None:
                 return False
-            work = Work(job.job_id, job.order_id, job.kind, job.attempts, self.store)
+            work = Work(job.job_id, job.order_id or 0, job.kind, job.attempts, self.store)
             checkpoint: Checkpoint = json.loads(job.checkpoint or "{}")
         executor = self.executors[work.kind]
         while not self._stop.is_set():
