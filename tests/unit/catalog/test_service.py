@@ -225,17 +225,17 @@ def test_a_stored_password_never_reaches_another_server(store: Store, box: Secre
         assert service.get_instance(s, tid, instance_id).port == 5432
 
 
-PROBED = TargetPolicy("127.0.0.0/8", test_connect_seconds=2, test_read_seconds=1)
-
-
 def _register(store: Store, box: SecretBox, engine: str, port: int) -> DmsError:
+    """Registering ``engine`` at ``port`` fails; how. A connection test there gives up after
+    2 s to connect and 1 s waiting for an answer."""
+    probed = TargetPolicy("127.0.0.0/8", test_connect_seconds=2, test_read_seconds=1)
     with store.session() as s:
         tid = identity.create_tenant(s, f"probe-{engine}-{port}").tid
     spec = InstanceSpec(
         alias="x", instance_type=engine, host="127.0.0.1", port=port, database_user="root"
     )
     with store.session() as s, pytest.raises(DmsError) as info:
-        service.register_instance(s, box, PROBED, tid, spec)
+        service.register_instance(s, box, probed, tid, spec)
     return info.value
 
 

@@ -107,6 +107,18 @@ def test_loopback_is_refused_by_default_and_allowed_by_upload_hosts(
     assert allowed.status == "SUCCESS"
 
 
+def test_a_closed_port_and_a_reset_read_the_same(loopback_api: Api) -> None:
+    """The job's text must not tell a closed port from one that answered: the server would
+    be a port scanner."""
+    closed = _job(loopback_api, f"http://127.0.0.1:{local_servers.closed_port()}/x.sql")
+    with local_servers.raw(local_servers.resets) as port:
+        reset = _job(loopback_api, f"http://127.0.0.1:{port}/x.sql")
+    with local_servers.raw(local_servers.hangs_up) as port:
+        hung_up = _job(loopback_api, f"http://127.0.0.1:{port}/x.sql")
+    assert {j.status for j in (closed, reset, hung_up)} == {"FAIL"}
+    assert closed.status_desc == reset.status_desc == hung_up.status_desc == UNREACHABLE
+
+
 def test_the_request_returns_before_the_fetch_completes(make_api: Callable[..., Api]) -> None:
     """The fetch runs on the upload runner's thread: while the server is still sending, the
     job is read back as running."""
