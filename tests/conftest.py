@@ -182,7 +182,7 @@ class Api:
         """Run every due background job to its end, here and now (the app's own runner has
         no threads in tests, so what a test sees does not depend on timing)."""
         ran = 0
-        while self.app.runner.run_once():
+        while self.app.runner.run_once() or self.app.uploads.run_once():
             ran += 1
         return ran
 
@@ -239,6 +239,7 @@ def make_api(
         # Tests never let the server open anything beyond this machine.
         settings.setdefault("target_hosts", LOOPBACK)
         settings.setdefault("job_threads", 0)
+        settings.setdefault("upload_threads", 0)
         cfg = Settings(data_dir=tmp_path, database_url=url, secret_key=MASTER_KEY, **settings)
         if database_url is None:
             st = migrated_sqlite(_sqlite_migrated, tmp_path / "api.db")

@@ -27,8 +27,7 @@ from opendms.config import Settings
 from opendms.errors import DmsError
 from opendms.execution import files as ticket_files
 from opendms.exports import service as export_service
-from opendms.files.service import LinkSigner, UploadLimits
-from opendms.files.storage import FileStore
+from opendms.files.service import UPLOAD, LinkSigner
 from opendms.gateway import errors
 from opendms.gateway.errors import GatewayError
 from opendms.gateway.pipeline import Gateway, Reply, error_reply, log_reply
@@ -42,7 +41,7 @@ from opendms.jobs.runner import Fairness, Lease, Runner
 from opendms.notify import webhooks
 from opendms.store.db import Store
 from opendms.store.models import Attachment
-from opendms.targets.base import TargetError, TargetPolicy
+from opendms.targets.base import TargetError
 
 log = logging.getLogger("opendms")
 NONCE_PURGE_SECONDS = 60
@@ -92,11 +91,13 @@ class OpenDMS:
         # The engine serves the handler threads (and housekeeping); the request path has its own.
         self.store = Store(settings.metadata_url, pool_size=settings.worker_threads + 2)
         master = load_master_key(settings.secret_key, settings.data_dir)
+        box = SecretBox(master)
+        self.means = Means.from_settings(settings, box)
         self.services = Services(
-            secrets=SecretBox(master),
-            targets=TargetPolicy(settings.target_hosts, settings.sqlite_targets),
-            files=FileStore(settings.files),
-            uploads=UploadLimits(settings.upload_max_bytes, settings.upload_timeout_seconds),
+            secrets=box,
+            targets=self.means.targets,
+            files=self.means.files,
+            uploads=self.means.uploads,
             links=LinkSigner(master),
             public_url=settings.public_url,
             export_link_seconds=settings.export_link_hours * 3600,
@@ -111,13 +112,19 @@ class OpenDMS:
                 timeout_seconds=settings.webhook_timeout_seconds,
             ),
         )
-        self.means = Means.from_settings(settings, self.services.secrets)
+        work = executors(self.means)
+        lease = Lease(settings.job_lease_seconds)
         self.runner = Runner(
             self.store,
-            executors(self.means),
+            {kind: run for kind, run in work.items() if kind != UPLOAD},
             threads=settings.job_threads,
-            lease=Lease(settings.job_lease_seconds),
+            lease=lease,
             fair=Fairness(settings.jobs_per_user, settings.job_slice_seconds),
+        )
+        # Uploads fetch from wherever users point them and may take minutes: on threads of
+        # their own, so a few slow ones cannot hold back prechecks and executions.
+        self.uploads = Runner(
+            self.store, {UPLOAD: work[UPLOAD]}, threads=settings.upload_threads, lease=lease
         )
         self.web = Starlette(
             routes=[
@@ -271,6 +278,7 @@ class OpenDMS:
         anyio.to_thread.current_default_thread_limiter().total_tokens = self.settings.worker_threads
         await self.gateway.credentials.open()
         self.runner.start()
+        self.uploads.start()
         tasks = [
             asyncio.create_task(self._purge_forever()),
             asyncio.create_task(self.deliverer.run_forever()),
@@ -281,6 +289,7 @@ class OpenDMS:
             for task in tasks:
                 task.cancel()
             await run_in_threadpool(self.runner.stop)
+            await run_in_threadpool(self.uploads.stop)
             await self.gateway.credentials.close()
             self.store.dispose()
 

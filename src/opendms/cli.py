@@ -36,7 +36,7 @@ from opendms.identity import service
 from opendms.identity.caller import Caller
 from opendms.identity.secrets import SecretBox, SecretBoxError, load_master_key
 from opendms.jobs.executors import executors
-from opendms.jobs.means import Means
+from opendms.jobs.means import Means, target_policy
 from opendms.jobs.runner import Fairness, Lease, Runner
 from opendms.notify import webhooks
 from opendms.orders import service as orders
@@ -288,7 +288,7 @@ def _register_demo(rt: Runtime) -> None:
 
 
 def _targets(settings: Settings) -> TargetPolicy:
-    return TargetPolicy(settings.target_hosts, settings.sqlite_targets)
+    return target_policy(settings)
 
 
 # ------------------------------------------------------------------ instances

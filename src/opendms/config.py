@@ -37,12 +37,22 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(default=16, ge=1)
     # Target database servers the server may connect to: CIDRs or host names, "*" for any.
     target_hosts: str = "*"
+    # Testing a target's connection (register, update, sync) gives up after this long to
+    # connect and this long waiting for any answer: a port that speaks something else fails
+    # within seconds, not minutes.
+    target_test_connect_seconds: int = Field(default=5, ge=1, le=300)
+    target_test_read_seconds: int = Field(default=10, ge=1, le=3600)
     # SQLite target files must live under this directory (default: <data_dir>/targets).
     sqlite_target_dir: Path | None = None
     # Uploaded files (default: <data_dir>/files), their size limit and fetch timeout.
     files_dir: Path | None = None
     upload_max_bytes: int = Field(default=1024**3, ge=1024)
     upload_timeout_seconds: float = Field(default=120.0, gt=0)
+    # Where upload jobs may fetch from besides public addresses: CIDRs or host names (a
+    # private artifact server), "*" for anywhere. Empty: public addresses only.
+    upload_hosts: str = ""
+    # Threads per server process that run upload jobs, apart from the ticket jobs' threads.
+    upload_threads: int = Field(default=2, ge=0, le=64)
     # The URL clients reach this server at, for links it hands out (default: the Host header).
     public_url: str | None = None
     # Threads per server process for blocking work (metadata store, handlers).

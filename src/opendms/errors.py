@@ -35,6 +35,7 @@ class ErrorCode(StrEnum):
     UNSUPPORTED_PLUGIN_TYPE = "UnsupportedPluginType"
     ATTACHMENT_NOT_FOUND = "AttachmentNotFound"
     UPLOAD_JOB_NOT_FOUND = "UploadJobNotFound"
+    UPLOAD_JOBS_IN_FLIGHT = "UploadJobsInFlight"
     RULE_SET_INVALID = "InvalidSecurityRuleSet"
     RULE_SET_NOT_FOUND = "SecurityRuleSetNotFound"
     ORDER_FORBIDDEN = "OrderForbiddenBySecurityRule"
@@ -70,6 +71,8 @@ DESCRIPTIONS: dict[ErrorCode, str] = {
     ErrorCode.UNSUPPORTED_PLUGIN_TYPE: "That PluginType cannot be created here.",
     ErrorCode.ATTACHMENT_NOT_FOUND: "No uploaded attachment with that key in the tenant.",
     ErrorCode.UPLOAD_JOB_NOT_FOUND: "No upload job with that key for the caller.",
+    ErrorCode.UPLOAD_JOBS_IN_FLIGHT: "The caller has as many upload jobs waiting or running as "
+    "allowed; a new one is accepted once one has ended.",
     ErrorCode.RULE_SET_INVALID: "A security rule set document is not valid; the message says "
     "where. The rule set in force is unchanged.",
     ErrorCode.RULE_SET_NOT_FOUND: "No security rule set of that name in the tenant.",

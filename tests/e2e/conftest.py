@@ -671,10 +671,14 @@ class _QuietFiles(SimpleHTTPRequestHandler):
         pass
 
 
+# What a server needs to fetch uploads from ``serving``: loopback is no public address.
+SERVING_UPLOADS = {"OPENDMS_UPLOAD_HOSTS": "127.0.0.1"}
+
+
 @contextmanager
 def serving(directory: Path) -> Iterator[str]:
-    """A loopback http.server serving ``directory`` (what CreateUploadFileJob fetches); its
-    base URL. Any path not in it is a 404."""
+    """A loopback http.server serving ``directory`` (what CreateUploadFileJob fetches, on a
+    server started with ``SERVING_UPLOADS``); its base URL. Any path not in it is a 404."""
     httpd = ThreadingHTTPServer(
         ("127.0.0.1", 0), functools.partial(_QuietFiles, directory=str(directory))
     )

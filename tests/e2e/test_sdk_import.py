@@ -14,6 +14,7 @@ import pytest
 from alibabacloud_dms_enterprise20181101 import models as dms_models
 
 from tests.e2e.conftest import (
+    SERVING_UPLOADS,
     Dms,
     prechecked,
     register_target,
@@ -109,7 +110,7 @@ CSV = {"FileType": "CSV", "TableName": "people", "CsvFirstRowIsColumnDef": True}
 
 @pytest.mark.parametrize("engine", ["mariadb", "postgresql"])
 def test_a_million_rows_imported_once_across_a_kill(engine: str, files: str) -> None:
-    env = {"OPENDMS_JOB_THREADS": "1", "OPENDMS_JOB_LEASE_SECONDS": "3"}
+    env = {"OPENDMS_JOB_THREADS": "1", "OPENDMS_JOB_LEASE_SECONDS": "3", **SERVING_UPLOADS}
     with (
         target_database(engine, TABLE) as (name, query, where),
         running_server(env) as server,

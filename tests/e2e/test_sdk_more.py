@@ -27,6 +27,7 @@ from tests.conftest import mysql_database
 from tests.e2e.conftest import (
     FLAVORS,
     REQUEST_ID,
+    SERVING_UPLOADS,
     Creds,
     Dms,
     Flavor,
@@ -37,6 +38,7 @@ from tests.e2e.conftest import (
     running_server,
     server_stays_healthy,
     serving,
+    wait_for,
 )
 from tests.signer import Prepared
 
@@ -126,6 +128,13 @@ def database_id(dms: Dms, instance_id: int, schema: str) -> int:
     found = dms.call("ListDatabases", instance_id=str(instance_id), search_key=schema)
     (db,) = [d for d in found.database_list.database if d.schema_name == schema]
     return int(db.database_id)
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[Server]:
+    """This module's server; it may fetch uploads from the loopback file server."""
+    with running_server(SERVING_UPLOADS) as s:
+        yield s
 
 
 @pytest.fixture(scope="module")
@@ -575,9 +584,14 @@ def upload_job(dms: Dms, url: str, name: str = "fix.sql") -> Any:
     )
     assert created.success, dms.last_raw
     assert created.job_key
-    got = dms.call("GetUserUploadFileJob", job_key=created.job_key)
-    assert got.success, dms.last_raw
-    detail = got.upload_file_job_detail
+
+    def ended() -> Any:  # the fetch runs on the server's upload runner
+        got = dms.call("GetUserUploadFileJob", job_key=created.job_key)
+        assert got.success, dms.last_raw
+        status = got.upload_file_job_detail.job_status
+        return got.upload_file_job_detail if status in ("SUCCESS", "FAIL") else None
+
+    detail = wait_for(f"the upload of {name}", ended, timeout=60)
     assert (detail.job_key, detail.file_name, detail.upload_url) == (created.job_key, name, url)
     assert (detail.file_source, detail.upload_type) == ("datacorrect", "URL")
     return detail

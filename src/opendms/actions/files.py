@@ -25,13 +25,11 @@ class CreateUploadFileJobRequest(TenantScoped):
 def create_upload_file_job(ctx: Context, req: CreateUploadFileJobRequest) -> Payload:
     job = files.create_upload_job(
         ctx.session,
-        ctx.services.files,
         ctx.caller,
         url=req.upload_url,
         file_name=req.file_name,
         source=req.file_source,
         limits=ctx.services.uploads,
-        targets=ctx.targets,
     )
     return {"JobKey": job.job_key}
 
@@ -104,7 +102,7 @@ ACTIONS = (
         CreateUploadFileJobRequest,
         create_upload_file_job,
         Access.CREATE,
-        "Fetch an http(s) URL into an attachment.",
+        "Queue the fetch of an http(s) URL into an attachment; returns the job's key at once.",
     ),
     Action(
         "GetUserUploadFileJob",

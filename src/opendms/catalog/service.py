@@ -165,9 +165,13 @@ def connector_of(endpoint: Endpoint, targets: TargetPolicy) -> Connector:
 def _fetch(
     endpoint: Endpoint, targets: TargetPolicy, only: tuple[str, str] | None = None
 ) -> tuple[str, list[SchemaInfo]]:
-    connector = connector_of(endpoint, targets)
+    """Test the connection, within seconds (a port that speaks something else must not hold
+    a request for minutes), then read the metadata."""
+    connector = connector_of(
+        replace(endpoint, connect_timeout=targets.test_connect_seconds), targets
+    )
     try:
-        return connector.ping(), connector.schemas(only)
+        return connector.ping(targets.test_read_seconds), connector.schemas(only)
     except TargetError as exc:
         code = ErrorCode.TARGET_AUTH_FAILED if exc.auth else ErrorCode.TARGET_CONNECT_FAILED
         raise DmsError(code, exc.message) from exc
@@ -252,6 +256,32 @@ def _apply(inst: Instance, spec: InstanceSpec, box: SecretBox) -> None:
         inst.password_enc = box.encrypt(spec.database_password) if spec.database_password else ""
 
 
+def password_for(inst: Instance, to: InstanceSpec, given: str | None, box: SecretBox) -> str:
+    """The password to log in to ``inst`` as ``to`` describes it: the one ``given``, else
+    the stored one, but only while the host, port and user it was given for stay. A stored
+    secret is never sent anywhere else: whoever may move an instance could otherwise point
+    it at a server of theirs that asks for the password in clear."""
+    if given is not None:
+        return given
+    stored = box.decrypt(inst.password_enc) if inst.password_enc else ""
+    moved = [
+        name
+        for name, before, after in (
+            ("Host", inst.host, to.host),
+            ("Port", inst.port, to.port),
+            ("DatabaseUser", inst.database_user, to.database_user),
+        )
+        if before != after
+    ]
+    if stored and moved:
+        raise DmsError(
+            ErrorCode.INVALID_PARAMETER,
+            f"DatabasePassword is required when {' or '.join(moved)} change: the stored "
+            "password is only sent to the address and user it was given for.",
+        )
+    return stored
+
+
 def update_instance(
     s: Session,
     box: SecretBox,
@@ -286,9 +316,7 @@ def update_instance(
         for k in ("instance_type", "host", "port", "sid", "database_user", "database_password")
     )
     if moved:  # new address or credentials: prove them before keeping them
-        password = spec.database_password
-        if password is None and inst.password_enc:
-            password = box.decrypt(inst.password_enc)
+        password = password_for(inst, checked, spec.database_password, box)
         assert checked.instance_type and checked.host and checked.port is not None
         _fetch(
             Endpoint(

@@ -438,7 +438,7 @@ def detail_status(s: Session, order: Order, precheck_status: str) -> str:
 
 def sql_jobs(s: Session, caller: Caller, group_id: int, page: int, size: int) -> Page:
     job = s.get(Job, group_id)
-    if job is None or job.kind != "execute":
+    if job is None or job.kind != "execute" or job.order_id is None:
         raise DmsError(ErrorCode.ORDER_NOT_FOUND, f"No SQL task group {group_id}.")
     orders.get_order(s, caller, job.order_id)  # visibility
     query = (

@@ -1,37 +1,67 @@
 """Attachments: uploaded directly, or fetched from an http(s) URL by an upload job; and
-signed, expiring links to read them back (``GetOrderAttachmentFile``)."""
+signed, expiring links to read them back (``GetOrderAttachmentFile``).
+
+``CreateUploadFileJob`` only queues the fetch: an ``upload`` job (``files.run``) runs it on
+the upload runner's threads, and ``GetUserUploadFileJob`` reads how it is going."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
 import hmac
+import json
 import secrets
 import time
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
-from urllib.parse import urlsplit
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 
-import httpx
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from opendms.errors import DmsError, ErrorCode
+from opendms.files.addresses import UploadHosts, parse_address
+from opendms.files.fetch import FetchFailed, not_allowed, parse_url
 from opendms.files.storage import FileStore, TooLarge
 from opendms.identity.caller import Caller
-from opendms.store.models import Attachment, UploadJob
-from opendms.targets.base import TargetPolicy
+from opendms.store.models import Attachment, Job, UploadJob
 
 FILE_SOURCES = ("datacorrect", "order_info_attachment", "big-file", "sqlreview")
+UPLOAD = "upload"  # the job kind
+# Upload jobs one user may have waiting or running at once: the upload runner's threads are
+# shared, and a user queueing hundreds of slow fetches would hold everyone else's back.
+MAX_IN_FLIGHT = 4
+IN_FLIGHT = ("PENDING", "RUNNING")
 
 
 @dataclass(frozen=True)
 class UploadLimits:
-    max_bytes: int
-    timeout_seconds: float
+    """How big an upload may be, how long fetching one may take in all, and from where."""
+
+    max_bytes: int = 1024**3
+    timeout_seconds: float = 120.0
+    hosts: UploadHosts = field(default_factory=UploadHosts)
 
 
 def _new_key(prefix: str) -> str:
     return prefix + secrets.token_hex(12)
+
+
+def attach(
+    s: Session, tid: int, user_id: int, file_name: str, source: str, sha256: str, size: int
+) -> Attachment:
+    """The attachment row of a stored file, under a new key."""
+    attachment = Attachment(
+        attachment_key=_new_key("att-"),
+        tid=tid,
+        user_id=user_id,
+        file_name=file_name,
+        file_source=source,
+        size_bytes=size,
+        sha256=sha256,
+    )
+    s.add(attachment)
+    s.flush()
+    return attachment
 
 
 def save_attachment(
@@ -47,72 +77,43 @@ def save_attachment(
         sha, size = store.put(chunks, limits.max_bytes)
     except TooLarge as exc:
         raise DmsError(ErrorCode.INVALID_PARAMETER, f"{file_name}: {exc}.") from exc
-    attachment = Attachment(
-        attachment_key=_new_key("att-"),
-        tid=caller.tid,
-        user_id=caller.user_id,
-        file_name=file_name,
-        file_source=source,
-        size_bytes=size,
-        sha256=sha,
-    )
-    s.add(attachment)
-    s.flush()
-    return attachment
-
-
-def _download(url: str, limits: UploadLimits) -> Iterator[bytes]:
-    with (
-        httpx.Client(
-            timeout=limits.timeout_seconds, follow_redirects=False, trust_env=False
-        ) as client,
-        client.stream("GET", url) as resp,
-    ):
-        if resp.status_code != 200:
-            raise httpx.HTTPStatusError(
-                f"the server answered HTTP {resp.status_code}",
-                request=resp.request,
-                response=resp,
-            )
-        declared = resp.headers.get("content-length", "")
-        if declared.isascii() and declared.isdigit() and int(declared) > limits.max_bytes:
-            raise TooLarge(f"the file is larger than {limits.max_bytes} bytes")
-        deadline = time.monotonic() + limits.timeout_seconds
-        for chunk in resp.iter_bytes(1 << 20):
-            if time.monotonic() > deadline:
-                raise httpx.ReadTimeout("the download took too long", request=resp.request)
-            yield chunk
-
-
-def check_upload_url(url: str, targets: TargetPolicy) -> None:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise DmsError(ErrorCode.INVALID_PARAMETER, "UploadURL must be an http(s) URL.")
-    if not targets.allows(parts.hostname):
-        raise DmsError(
-            ErrorCode.TARGET_NOT_ALLOWED,
-            f"This server may not fetch from {parts.hostname} (OPENDMS_TARGET_HOSTS).",
-        )
+    return attach(s, caller.tid, caller.user_id, file_name, source, sha, size)
 
 
 def create_upload_job(
     s: Session,
-    store: FileStore,
     caller: Caller,
     *,
     url: str,
     file_name: str,
     source: str,
     limits: UploadLimits,
-    targets: TargetPolicy,
 ) -> UploadJob:
-    """Fetch ``url`` into an attachment. The fetch runs now, within the call's time limit; the
-    job records how it went, so a failure is read back like any DMS upload job."""
+    """Queue the fetch of ``url`` into an attachment. What can be judged without the network
+    is refused now (not http(s), an address ``OPENDMS_UPLOAD_HOSTS`` does not allow); the
+    rest, names included, is judged by the job as it connects."""
     if source not in FILE_SOURCES:
         raise DmsError(
             ErrorCode.INVALID_PARAMETER, f"FileSource must be one of {', '.join(FILE_SOURCES)}."
         )
-    check_upload_url(url, targets)
+    try:
+        host = parse_url(url).host
+    except FetchFailed as exc:
+        raise DmsError(ErrorCode.INVALID_PARAMETER, exc.message) from exc
+    address = parse_address(host)
+    if address is not None and limits.hosts.refusal(host, [address]) is not None:
+        raise DmsError(ErrorCode.TARGET_NOT_ALLOWED, not_allowed(host))
+    busy = s.scalar(
+        select(func.count())
+        .select_from(UploadJob)
+        .where(UploadJob.user_id == caller.user_id, UploadJob.status.in_(IN_FLIGHT))
+    )
+    if (busy or 0) >= MAX_IN_FLIGHT:
+        raise DmsError(
+            ErrorCode.UPLOAD_JOBS_IN_FLIGHT,
+            f"{busy} of your upload jobs are still waiting or running; at most "
+            f"{MAX_IN_FLIGHT} may be. Try again when one has ended.",
+        )
     job = UploadJob(
         job_key=_new_key("job-"),
         tid=caller.tid,
@@ -120,20 +121,11 @@ def create_upload_job(
         file_name=file_name,
         file_source=source,
         upload_url=url,
+        status="PENDING",
+        status_desc="waiting for the upload runner",
     )
     s.add(job)
-    try:
-        attachment = save_attachment(
-            s, store, caller, file_name, source, _download(url, limits), limits
-        )
-    except (httpx.HTTPError, TooLarge, DmsError) as exc:
-        job.status = "FAIL"
-        job.status_desc = (getattr(exc, "message", None) or str(exc) or type(exc).__name__)[:1000]
-    else:
-        job.status = "SUCCESS"
-        job.status_desc = "uploaded"
-        job.attachment_key = attachment.attachment_key
-        job.file_size = job.uploaded_size = attachment.size_bytes
+    s.add(Job(order_id=None, kind=UPLOAD, spec=json.dumps({"job_key": job.job_key})))
     s.flush()
     return job
 

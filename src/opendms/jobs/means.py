@@ -8,10 +8,21 @@ from dataclasses import dataclass, field
 from opendms.catalog import service as catalog
 from opendms.config import Settings
 from opendms.execution.pace import Limits, Pace
+from opendms.files.addresses import UploadHosts
+from opendms.files.service import UploadLimits
 from opendms.files.storage import FileStore
 from opendms.identity.secrets import SecretBox
 from opendms.store.models import Instance
 from opendms.targets.base import Connector, TargetPolicy
+
+
+def target_policy(settings: Settings) -> TargetPolicy:
+    return TargetPolicy(
+        settings.target_hosts,
+        settings.sqlite_targets,
+        test_connect_seconds=settings.target_test_connect_seconds,
+        test_read_seconds=settings.target_test_read_seconds,
+    )
 
 
 @dataclass(frozen=True)
@@ -25,18 +36,24 @@ class Means:
     export_max_rows: int = 10_000_000
     ticket_max_statements: int = 10_000
     ticket_max_sql_bytes: int = 15 * 1024 * 1024
+    uploads: UploadLimits = field(default_factory=UploadLimits)
 
     @classmethod
     def from_settings(cls, settings: Settings, secrets: SecretBox) -> Means:
         return cls(
             secrets=secrets,
-            targets=TargetPolicy(settings.target_hosts, settings.sqlite_targets),
+            targets=target_policy(settings),
             files=FileStore(settings.files),
             row_check_seconds=settings.row_check_seconds,
             lock_wait_seconds=settings.lock_wait_seconds,
             export_max_rows=settings.export_max_rows,
             ticket_max_statements=settings.ticket_max_statements,
             ticket_max_sql_bytes=settings.ticket_max_sql_bytes,
+            uploads=UploadLimits(
+                settings.upload_max_bytes,
+                settings.upload_timeout_seconds,
+                UploadHosts(settings.upload_hosts),
+            ),
             pace=Pace(
                 chunk_seconds=settings.chunk_ms / 1000,
                 max_chunk_rows=settings.chunk_max_rows,

@@ -54,7 +54,7 @@ class Work:
     """What an executor is given for one step."""
 
     job_id: int
-    order_id: int
+    order_id: int  # 0 for a job that is no ticket's (an upload)
     kind: str
     attempt: int
     store: Store
@@ -84,39 +84,48 @@ def _due(now: datetime) -> Any:
     )
 
 
+def _share() -> Any:
+    """Whose share of the runners a job is: its ticket's committer; a job that is no
+    ticket's (an upload, capped where it is made) is a share of its own."""
+    return func.coalesce(Order.committer_id, -Job.job_id)
+
+
 def _running(s: Session, now: datetime) -> dict[int, int]:
-    """Jobs running under a live lease, by committer."""
+    """Jobs running under a live lease, by share."""
+    share = _share()
     rows = s.execute(
-        select(Order.committer_id, func.count())
+        select(share, func.count())
         .select_from(Job)
-        .join(Order, Order.order_id == Job.order_id)
+        .outerjoin(Order, Order.order_id == Job.order_id)
         .where(Job.state == "running", Job.lease_until >= now)
-        .group_by(Order.committer_id)
+        .group_by(share)
     ).all()
-    return {int(committer): int(n) for committer, n in rows}
+    return {int(who): int(n) for who, n in rows}
 
 
 def _candidates(
     s: Session, kinds: set[str], now: datetime, fair: Fairness, without: int | None = None
 ) -> list[tuple[int, int]]:
-    """(job, attempts) of the earliest due job of each committer under the cap, those with
-    the fewest jobs running first; ``without``: as if that job were not running."""
+    """(job, attempts) of the earliest due job of each share under the cap, those with the
+    fewest jobs running first; ``without``: as if that job were not running."""
+    share = _share()
     first = (
         select(
             Job.job_id,
             Job.attempts,
-            Order.committer_id,
+            share.label("share"),
             func.row_number()
-            .over(partition_by=Order.committer_id, order_by=(Job.run_after, Job.job_id))
+            .over(partition_by=share, order_by=(Job.run_after, Job.job_id))
             .label("place"),
             Job.run_after,
         )
-        .join(Order, Order.order_id == Job.order_id)
+        .select_from(Job)
+        .outerjoin(Order, Order.order_id == Job.order_id)
         .where(_due(now), Job.kind.in_(kinds))
         .subquery()
     )
     rows = s.execute(
-        select(first.c.job_id, first.c.attempts, first.c.committer_id)
+        select(first.c.job_id, first.c.attempts, first.c.share)
         .where(first.c.place == 1)
         .order_by(first.c.run_after, first.c.job_id)
         .limit(50)
@@ -124,16 +133,17 @@ def _candidates(
     running = _running(s, now)
     if without is not None:
         mine = s.scalar(
-            select(Order.committer_id)
-            .join(Job, Job.order_id == Order.order_id)
+            select(share)
+            .select_from(Job)
+            .outerjoin(Order, Order.order_id == Job.order_id)
             .where(Job.job_id == without)
         )
         if mine is not None and running.get(mine):
             running[mine] -= 1
     open_ = [
-        (running.get(committer, 0), i, job_id, attempts)
-        for i, (job_id, attempts, committer) in enumerate(rows)
-        if running.get(committer, 0) < fair.per_user and job_id != without
+        (running.get(who, 0), i, job_id, attempts)
+        for i, (job_id, attempts, who) in enumerate(rows)
+        if running.get(who, 0) < fair.per_user and job_id != without
     ]
     return [(job_id, attempts) for _, _, job_id, attempts in sorted(open_)]
 
@@ -273,7 +283,7 @@ class Runner:
             job = claim(s, self.owner, kinds, self.clock(), self.lease, self.fair)
             if job is None:
                 return False
-            work = Work(job.job_id, job.order_id, job.kind, job.attempts, self.store)
+            work = Work(job.job_id, job.order_id or 0, job.kind, job.attempts, self.store)
             checkpoint: Checkpoint = json.loads(job.checkpoint or "{}")
         executor = self.executors[work.kind]
         started = self.clock()

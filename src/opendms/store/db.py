@@ -96,19 +96,50 @@ class Store:
         with self._sessions() as session, session.begin():
             yield session
 
-    def migrate(self) -> None:
-        """Bring the schema to the newest revision (idempotent)."""
+    def migrate(self, revision: str = "head") -> None:
+        """Bring the schema to ``revision``, by default the newest (idempotent)."""
         cfg = AlembicConfig()
         cfg.set_main_option("script_location", str(MIGRATIONS))
         try:
-            with self.engine.begin() as conn:
-                cfg.attributes["connection"] = conn
-                command.upgrade(cfg, "head")
+            with self.engine.connect() as conn:
+                sqlite = self.dialect == "sqlite"
+                if sqlite:
+                    _sqlite_foreign_keys(conn, on=False)
+                try:
+                    with conn.begin():
+                        cfg.attributes["connection"] = conn
+                        command.upgrade(cfg, revision)
+                        if sqlite:
+                            _check_foreign_keys(conn)
+                finally:
+                    if sqlite:
+                        _sqlite_foreign_keys(conn, on=True)
         except Exception as exc:
             raise StoreUnavailable(describe_failure(self.url, exc)) from exc
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def _sqlite_foreign_keys(conn: Connection, *, on: bool) -> None:
+    """SQLite changes a table's columns by copying it (alembic's batch mode), and dropping the
+    old copy with foreign keys on would delete the rows that refer to it (ON DELETE CASCADE).
+    The pragma only takes effect outside a transaction, hence on the driver's connection."""
+    dbapi = conn.connection.dbapi_connection
+    assert dbapi is not None
+    cur = dbapi.cursor()
+    try:
+        cur.execute(f"PRAGMA foreign_keys={'ON' if on else 'OFF'}")
+    finally:
+        cur.close()
+
+
+def _check_foreign_keys(conn: Connection) -> None:
+    broken = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+    if broken:
+        raise RuntimeError(
+            f"the migration left rows whose foreign keys point nowhere: {broken[:5]}"
+        )
 
 
 def describe_failure(url: str, exc: BaseException) -> str:

@@ -351,13 +351,17 @@ class OrderDatabase(Base):
 
 
 class Job(Base):
-    """A unit of background work for a ticket (precheck, execute, …), run by the job runners."""
+    """A unit of background work (a ticket's precheck, execution…; an upload's fetch), run by
+    the job runners."""
 
     __tablename__ = "jobs"
     __table_args__ = (Index("ix_jobs_state_run_after", "state", "run_after"),)
 
     job_id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    order_id: Mapped[int] = mapped_column(BigId, ForeignKey("orders.order_id", ondelete="CASCADE"))
+    # None for work that is no ticket's (an upload job's fetch)
+    order_id: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("orders.order_id", ondelete="CASCADE")
+    )
     kind: Mapped[str] = mapped_column(String(32))
     # What the job was asked to do beyond its ticket (ExecuteDataCorrect's ActionDetail…), JSON.
     spec: Mapped[str] = mapped_column(Text, default="{}")

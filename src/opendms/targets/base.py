@@ -299,8 +299,10 @@ class Connector(ABC):
         self.endpoint = endpoint
 
     @abstractmethod
-    def ping(self) -> str:
-        """Connect and log in; returns the server's version string."""
+    def ping(self, timeout: float | None = None) -> str:
+        """Connect and log in; returns the server's version string. ``timeout``: seconds to
+        wait for each answer (a connection being tested: what answers there may be no
+        database at all); None for the connector's usual patience."""
 
     @abstractmethod
     def schemas(self, only: tuple[str, str] | None = None) -> list[SchemaInfo]:
@@ -348,8 +350,19 @@ class TargetPolicy:
     (``OPENDMS_TARGET_HOSTS``: comma-separated CIDRs or host names, ``*`` for any) or to read
     local files (SQLite targets must live under ``sqlite_dir``)."""
 
-    def __init__(self, spec: str, sqlite_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        spec: str,
+        sqlite_dir: Path | None = None,
+        *,
+        test_connect_seconds: int = 5,
+        test_read_seconds: int = 10,
+    ) -> None:
         self.sqlite_dir = sqlite_dir.resolve() if sqlite_dir is not None else None
+        # How long a connection being tested (register, update, sync) may take to connect,
+        # and to answer anything: not the minutes a long statement on a known server may.
+        self.test_connect_seconds = test_connect_seconds
+        self.test_read_seconds = test_read_seconds
         self.any = False
         self.networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
         self.names: set[str] = set()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import ssl
+import struct
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
@@ -40,6 +41,7 @@ _AUTH_ERRORS = {1044, 1045, 1049, 1698}
 _TIMED_OUT = {1969, 3024}
 # Lock wait timeout, deadlock.
 _LOST_LOCK = {1205, 1213}
+_LOST_CONNECTION = 2013  # CR_SERVER_LOST
 _PROGRESS = f"`{OWN_SCHEMA}`.`progress`"
 
 
@@ -335,14 +337,30 @@ class MysqlConnector(Connector):
             )
         except pymysql.err.OperationalError as exc:
             code = exc.args[0] if exc.args else 0
-            text = exc.args[1] if len(exc.args) > 1 else str(exc)
+            text = str(exc.args[1] if len(exc.args) > 1 else exc)
+            if code == _LOST_CONNECTION:  # connected, but no MySQL handshake came
+                waited = settings.get("read_timeout")
+                text = (
+                    f"no answer within {waited:g} s"
+                    if "timed out" in text and waited
+                    else "the server closed the connection"
+                ) + f"; is a {ep.engine} server listening there? ({text})"
             raise TargetError(
                 f"cannot connect to {ep.engine} at {ep.host}:{ep.port}: {text}",
                 auth=code in _AUTH_ERRORS,
             ) from exc
+        except (pymysql.err.MySQLError, struct.error, ValueError, LookupError) as exc:
+            # PyMySQL read something that is no MySQL handshake (another service's greeting)
+            raise TargetError(
+                f"cannot connect to {ep.engine} at {ep.host}:{ep.port}: the server there does "
+                f"not speak the MySQL protocol ({type(exc).__name__}: {exc})"
+            ) from exc
 
-    def ping(self) -> str:
-        with self.connect() as conn, conn.cursor() as cur:
+    def ping(self, timeout: float | None = None) -> str:
+        waits: dict[str, Any] = {}
+        if timeout is not None:
+            waits = {"read_timeout": timeout, "write_timeout": timeout}
+        with self.connect(**waits) as conn, conn.cursor() as cur:
             cur.execute("SELECT VERSION()")
             row = cur.fetchone()
             return str(row[0]) if row else ""

@@ -352,10 +352,15 @@ class PostgresConnector(Connector):
                 f"cannot connect to postgresql at {ep.host}:{ep.port}: {text}", auth=auth
             ) from exc
 
-    def ping(self) -> str:
+    def ping(self, timeout: float | None = None) -> str:
+        # The whole handshake is bounded by the endpoint's connect_timeout, and the server
+        # says its version during it: nothing is waited for after that.
         with self.connect() as conn:
-            row = conn.execute("SHOW server_version").fetchone()
-            return f"PostgreSQL {row[0]}" if row else "PostgreSQL"
+            version = conn.info.parameter_status("server_version")
+            if version is None:
+                row = conn.execute("SHOW server_version").fetchone()
+                version = str(row[0]) if row else None
+            return f"PostgreSQL {version}" if version else "PostgreSQL"
 
     def _session(self, where: tuple[str, str]) -> psycopg.Connection[Any]:
         conn = self.connect(where[0])

@@ -157,8 +157,8 @@ class SqliteConnector(Connector):
             ) from exc
         return conn
 
-    def ping(self) -> str:
-        with self._connect() as conn:
+    def ping(self, timeout: float | None = None) -> str:
+        with self._connect() as conn:  # a local file: nothing to wait for
             return f"SQLite {conn.execute('SELECT sqlite_version()').fetchone()[0]}"
 
     def count(self, where: tuple[str, str], query: str, timeout: float) -> int | None:

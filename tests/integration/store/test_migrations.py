@@ -80,3 +80,46 @@ def test_0012_leaves_earlier_dba_assignments_unproven(any_store_url: str) -> Non
         }
     finally:
         store.dispose()
+
+
+def test_sqlite_table_copies_keep_the_rows_that_refer_to_them(tmp_path) -> None:
+    """0013 copies the jobs table on SQLite; with foreign keys on, dropping the old copy
+    would have deleted every export file row (ON DELETE CASCADE)."""
+    from opendms.identity import service as identity
+    from opendms.store.models import ExportFile, Job, Order
+
+    store = Store(f"sqlite:///{tmp_path / 'm.db'}")
+    try:
+        store.migrate("0012")
+        with store.session() as s:
+            tid = identity.create_tenant(s, "t").tid
+            user = identity.register_user(s, None, tid, "1", roles="USER")
+            order = Order(
+                tid=tid, plugin_type="DATA_EXPORT", committer_id=user.user_id, params="{}"
+            )
+            s.add(order)
+            s.flush()
+            job = Job(order_id=order.order_id, kind="export")
+            s.add(job)
+            s.flush()
+            s.add(
+                ExportFile(
+                    job_id=job.job_id,
+                    order_id=order.order_id,
+                    path="exports/1.zip",
+                    file_name="x.zip",
+                    file_type="CSV",
+                    encoding="UTF8",
+                    rows=1,
+                    size_bytes=1,
+                )
+            )
+        store.migrate()
+        with store.session() as s:
+            assert s.query(ExportFile).count() == 1
+            s.add(Job(order_id=None, kind="upload"))  # what 0013 is for
+        with store.engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+    finally:
+        store.dispose()
+

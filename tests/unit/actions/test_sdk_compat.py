@@ -54,7 +54,7 @@ from opendms.jobs.runner import Work
 from opendms.orders import service as orders
 from opendms.store.models import SqlJob, User, WorkflowInstance, utcnow
 from tests import sdk_spec
-from tests.conftest import Api, route_new_sdk_to
+from tests.conftest import LOOPBACK, Api, route_new_sdk_to
 from tests.wire_fields import field_choices
 
 # The DMS actions; OpenDMS's own extensions (no SDK sends them) are tested on their own.
@@ -1509,17 +1509,15 @@ def _with_catalog(w: World) -> None:
             attachment_key="att-1",
         ).order_id
         from opendms.files import service as files
+        from opendms.files.addresses import UploadHosts
 
-        services = w.api.client.app.services
         w.job_key = files.create_upload_job(
             s,
-            services.files,
             caller,
-            url="http://127.0.0.1:1/x.sql",
+            url="http://127.0.0.1:1/x.sql",  # (when run, it fails: loopback, port 1)
             file_name="x.sql",
             source="datacorrect",
-            limits=services.uploads,
-            targets=services.targets,
+            limits=files.UploadLimits(hosts=UploadHosts(LOOPBACK)),
         ).job_key
         w.target, w.spare_target = str(target), str(spare)
         w.instance_id, w.db_id, w.table_id = inst.instance_id, db.db_id, table.table_id
@@ -1529,7 +1527,8 @@ def _with_catalog(w: World) -> None:
 def sdk(make_api: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[World, list[Any]]]:
     """A world, and the new SDK's transport replaced by the in-process app; yields the raw
     JSON bodies the app answered, in order."""
-    api = make_api(rate_limit=1e6)
+    # uploads may be pointed at loopback (port 1: nothing listens; the job records that)
+    api = make_api(rate_limit=1e6, upload_hosts=LOOPBACK)
     seen: list[Any] = []
     route_new_sdk_to(api, monkeypatch, seen)
     yield _world(api), seen

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import shutil
 import sqlite3
+import threading
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -14,8 +16,10 @@ from opendms.identity.caller import Caller
 from opendms.identity.roles import Role
 from opendms.identity.secrets import SecretBox
 from opendms.store.db import Store
+from opendms.store.models import Instance
 from opendms.targets.base import TargetPolicy
 from opendms.targets.demo import ensure_demo_target
+from tests import local_servers
 
 
 @pytest.fixture
@@ -156,3 +160,113 @@ def test_only_overseers_see_other_peoples_privileges(world) -> None:
     with pytest.raises(DmsError):
         permissions.require_overseer(plain)
     permissions.require_overseer(Caller("AK", "5", 9, 1, "t", (Role.DBA,)))
+
+
+# ------------------------------------------------------------------ credentials and probes
+
+
+def test_moving_an_instance_needs_its_password_again(world) -> None:
+    """The stored password is only sent where it was given for: a new host, port or user
+    needs it typed again."""
+    store, box, policy, tid, _other, _user, instance_id, path = world
+    copy = path.with_name("copy.db")
+    shutil.copyfile(path, copy)
+    for change in (
+        {"host": str(copy)},
+        {"port": 5433},
+        {"database_user": "someone-else"},
+        {"host": str(copy), "env_type": "test"},
+    ):
+        with store.session() as s, pytest.raises(DmsError) as info:
+            service.update_instance(s, box, policy, tid, instance_id, InstanceSpec(**change))
+        assert info.value.code == ErrorCode.INVALID_PARAMETER
+        assert "DatabasePassword" in info.value.message
+    with store.session() as s:
+        inst = service.get_instance(s, tid, instance_id)
+        assert (inst.host, inst.port, inst.env_type) == (str(path), 0, "dev")
+        # the same address again (as a client that sends every field does) needs nothing
+        service.update_instance(s, box, policy, tid, instance_id, InstanceSpec(host=f" {path} "))
+    with store.session() as s:
+        spec = InstanceSpec(host=str(copy), database_password="typed-again")
+        service.update_instance(s, box, policy, tid, instance_id, spec)
+    with store.session() as s:
+        inst = service.get_instance(s, tid, instance_id)
+        assert inst.host == str(copy) and box.decrypt(inst.password_enc) == "typed-again"
+
+
+def test_a_stored_password_never_reaches_another_server(store: Store, box: SecretBox) -> None:
+    """Issue 16, finding 6: moving a PostgreSQL instance to a server that asks for the
+    password in clear handed it the stored one."""
+    policy = TargetPolicy("127.0.0.0/8")
+    with store.session() as s:
+        tid = identity.create_tenant(s, "t").tid
+        inst = Instance(
+            tid=tid,
+            alias="pg",
+            instance_type="postgresql",
+            host="127.0.0.1",
+            port=5432,
+            database_user="app",
+            password_enc=box.encrypt("stored-secret"),
+        )
+        s.add(inst)
+        s.flush()
+        instance_id = inst.instance_id
+    received: list[bytes] = []
+    with local_servers.raw(local_servers.postgres_asking_cleartext(received)) as port:
+        with store.session() as s, pytest.raises(DmsError) as refused:
+            service.update_instance(s, box, policy, tid, instance_id, InstanceSpec(port=port))
+        assert "DatabasePassword" in refused.value.message
+        with store.session() as s, pytest.raises(DmsError) as tried:
+            spec = InstanceSpec(port=port, database_password="typed-now")
+            service.update_instance(s, box, policy, tid, instance_id, spec)
+        assert tried.value.code == ErrorCode.TARGET_AUTH_FAILED
+    assert received == [b"typed-now"]
+    with store.session() as s:
+        assert service.get_instance(s, tid, instance_id).port == 5432
+
+
+def _register(store: Store, box: SecretBox, engine: str, port: int) -> DmsError:
+    """Registering ``engine`` at ``port`` fails; how. A connection test there gives up after
+    2 s to connect and 1 s waiting for an answer."""
+    probed = TargetPolicy("127.0.0.0/8", test_connect_seconds=2, test_read_seconds=1)
+    with store.session() as s:
+        tid = identity.create_tenant(s, f"probe-{engine}-{port}").tid
+    spec = InstanceSpec(
+        alias="x", instance_type=engine, host="127.0.0.1", port=port, database_user="root"
+    )
+    with store.session() as s, pytest.raises(DmsError) as info:
+        service.register_instance(s, box, probed, tid, spec)
+    return info.value
+
+
+@pytest.mark.parametrize("engine", ["mysql", "postgresql"])
+def test_a_port_that_says_nothing_fails_the_test_within_seconds(
+    store: Store, box: SecretBox, engine: str
+) -> None:
+    """Issue 16, finding 5: a "mysql" instance at a Redis port (which waits for the client
+    to speak first) held a thread for 300 s."""
+    stop = threading.Event()
+    try:
+        with local_servers.raw(local_servers.silent(stop)) as port:
+            error = _register(store, box, engine, port)
+    finally:
+        stop.set()
+    assert error.code == ErrorCode.TARGET_CONNECT_FAILED
+    assert f"cannot connect to {engine} at 127.0.0.1:{port}" in error.message
+    if engine == "mysql":
+        assert "no answer within 1 s; is a mysql server listening there?" in error.message
+    else:
+        assert "timeout" in error.message
+
+
+@pytest.mark.parametrize("engine", ["mysql", "postgresql"])
+def test_a_port_that_speaks_something_else_fails_clearly(
+    store: Store, box: SecretBox, engine: str
+) -> None:
+    with local_servers.raw(local_servers.garbage) as port:
+        error = _register(store, box, engine, port)
+    assert error.code == ErrorCode.TARGET_CONNECT_FAILED
+    assert f"cannot connect to {engine} at 127.0.0.1:{port}" in error.message
+    if engine == "mysql":
+        assert "does not speak the MySQL protocol" in error.message

@@ -1,74 +1,67 @@
-"""Upload jobs against a real HTTP server on loopback, and the signed download route."""
+"""Upload jobs through the in-process app, against real HTTP servers on loopback: queued by
+the request, fetched by the upload runner; and the signed download route."""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+import time
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from typing import Any
 
 import pytest
-from sqlalchemy import select
 
-from opendms.files import service as files
-from opendms.files.service import LinkSigner
-from opendms.identity.caller import Caller
-from opendms.identity.roles import Role
-from opendms.store.models import Attachment, User
+from opendms.files.fetch import UNREACHABLE
+from opendms.files.service import MAX_IN_FLIGHT, UPLOAD, LinkSigner
+from opendms.jobs.runner import Runner, claim
+from opendms.store.models import Attachment, Job, UploadJob, utcnow
+from tests import local_servers
 from tests.conftest import Api
+from tests.unit.files import servers
+from tests.unit.files.servers import BODY
 
-BODY = b"UPDATE orders SET status = 'paid' WHERE id = 1;\n" * 100
-
-
-class _Handler(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        if self.path == "/fix.sql":
-            self.send_response(200)
-            self.send_header("content-length", str(len(BODY)))
-            self.end_headers()
-            self.wfile.write(BODY)
-        elif self.path == "/moved":
-            self.send_response(302)
-            self.send_header("location", "http://10.0.0.1/fix.sql")
-            self.end_headers()
-        else:
-            self.send_response(404)
-            self.end_headers()
-
-    def log_message(self, *_args: object) -> None:
-        pass
+ALLOW_LOOPBACK = "127.0.0.1/32"
 
 
 @pytest.fixture
 def origin() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
+    routes = {
+        "/fix.sql": (200, {}, BODY),
+        "/moved": (302, {"location": "http://10.0.0.1/fix.sql"}, b""),
+    }
+    with servers.origin(routes) as found:
+        yield found.url
 
 
-def _admin(api: Api) -> Caller:
+@pytest.fixture
+def loopback_api(make_api: Callable[..., Api]) -> Api:
+    """The app, allowed to fetch from 127.0.0.1 (where the tests' servers are)."""
+    return make_api(upload_hosts=ALLOW_LOOPBACK)
+
+
+def create(api: Api, url: str, name: str = "fix.sql") -> Any:
+    return api.call("CreateUploadFileJob", FileName=name, FileSource="datacorrect", UploadURL=url)
+
+
+def detail(api: Api, key: str) -> dict[str, Any]:
+    got = api.call("GetUserUploadFileJob", JobKey=key).json()
+    assert got["Success"], got
+    return dict(got["UploadFileJobDetail"])
+
+
+def _job(api: Api, url: str) -> UploadJob:
+    """An upload of ``url``, queued by the request and run to its end."""
+    resp = create(api, url).json()
+    assert resp["Success"], resp
+    api.run_jobs()
     with api.store.session() as s:
-        admin = s.scalars(select(User).where(User.uid == api.admin_uid)).one()
-        return Caller("AK", admin.uid, admin.user_id, api.tid, "t", (Role.ADMIN,))
+        job = s.get(UploadJob, resp["JobKey"])
+        assert job is not None
+        return job
 
 
-def _job(api: Api, url: str, max_bytes: int = 1 << 20):
-    services = api.client.app.services
-    with api.store.session() as s:
-        return files.create_upload_job(
-            s,
-            services.files,
-            _admin(api),
-            url=url,
-            file_name="fix.sql",
-            source="datacorrect",
-            limits=files.UploadLimits(max_bytes, 10),
-            targets=services.targets,
-        )
-
-
-def test_fetch_stores_content_addressed(api: Api, origin: str) -> None:
+def test_fetch_stores_content_addressed(loopback_api: Api, origin: str) -> None:
+    api = loopback_api
     job = _job(api, f"{origin}/fix.sql")
     assert (job.status, job.file_size) == ("SUCCESS", len(BODY))
     with api.store.session() as s:
@@ -83,18 +76,122 @@ def test_fetch_stores_content_addressed(api: Api, origin: str) -> None:
 
 @pytest.mark.parametrize(
     ("path", "max_bytes", "why"),
-    [("/missing", 1 << 20, "404"), ("/fix.sql", 100, "larger than"), ("/moved", 1 << 20, "302")],
+    [
+        ("/missing", 1 << 20, "HTTP 404"),
+        ("/fix.sql", 1024, "larger than 1024 bytes"),
+        ("/moved", 1 << 20, "may not fetch from 10.0.0.1"),  # the redirect is checked too
+    ],
 )
 def test_failed_fetches_are_recorded(
-    api: Api, origin: str, path: str, max_bytes: int, why: str
+    make_api: Callable[..., Api], origin: str, path: str, max_bytes: int, why: str
 ) -> None:
-    job = _job(api, origin + path, max_bytes)
+    api = make_api(upload_hosts=ALLOW_LOOPBACK, upload_max_bytes=max_bytes)
+    job = _job(api, origin + path)
     assert job.status == "FAIL"
     assert why in job.status_desc
     assert job.attachment_key is None
 
 
-def test_download_links(api: Api, origin: str) -> None:
+def test_loopback_is_refused_by_default_and_allowed_by_upload_hosts(
+    make_api: Callable[..., Api], origin: str
+) -> None:
+    default = make_api()
+    refused = create(default, f"{origin}/fix.sql").json()
+    assert refused["ErrorCode"] == "TargetHostNotAllowed", refused
+    assert "OPENDMS_UPLOAD_HOSTS" in refused["ErrorMessage"]
+    # a name is judged once resolved, by the job; what it resolved to is not told
+    port = origin.rsplit(":", 1)[1]
+    named = _job(default, f"http://localhost:{port}/fix.sql")
+    assert (named.status, named.status_desc) == ("FAIL", UNREACHABLE)
+    allowed = _job(make_api(upload_hosts=ALLOW_LOOPBACK), f"{origin}/fix.sql")
+    assert allowed.status == "SUCCESS"
+
+
+def test_a_closed_port_and_a_reset_read_the_same(loopback_api: Api) -> None:
+    """The job's text must not tell a closed port from one that answered: the server would
+    be a port scanner."""
+    closed = _job(loopback_api, f"http://127.0.0.1:{local_servers.closed_port()}/x.sql")
+    with local_servers.raw(local_servers.resets) as port:
+        reset = _job(loopback_api, f"http://127.0.0.1:{port}/x.sql")
+    with local_servers.raw(local_servers.hangs_up) as port:
+        hung_up = _job(loopback_api, f"http://127.0.0.1:{port}/x.sql")
+    assert {j.status for j in (closed, reset, hung_up)} == {"FAIL"}
+    assert closed.status_desc == reset.status_desc == hung_up.status_desc == UNREACHABLE
+
+
+def test_the_request_returns_before_the_fetch_completes(make_api: Callable[..., Api]) -> None:
+    """The fetch runs on the upload runner's thread: while the server is still sending, the
+    job is read back as running."""
+    api = make_api(upload_hosts=ALLOW_LOOPBACK, upload_threads=1)
+    started, release = threading.Event(), threading.Event()
+    try:
+        with local_servers.raw(servers.dribble_then_finish(release, started)) as port:
+            resp = create(api, f"http://127.0.0.1:{port}/fix.sql").json()
+            assert resp["Success"], resp
+            key = resp["JobKey"]
+            assert started.wait(30), "the upload runner never connected"
+            during = detail(api, key)
+            assert during["JobStatus"] == "RUNNING"
+            assert "AttachmentKey" not in during
+            release.set()
+            for _ in range(300):
+                after = detail(api, key)
+                if after["JobStatus"] not in ("PENDING", "RUNNING"):
+                    break
+                time.sleep(0.1)
+    finally:
+        release.set()
+    assert (after["JobStatus"], after["FileSize"]) == ("SUCCESS", len(BODY)), after
+
+
+def test_a_slow_drip_is_ended_by_the_whole_transfer_deadline(
+    make_api: Callable[..., Api],
+) -> None:
+    api = make_api(upload_hosts=ALLOW_LOOPBACK, upload_timeout_seconds=1)
+    stop = threading.Event()
+    try:
+        with local_servers.raw(servers.drip(stop)) as port:
+            job = _job(api, f"http://127.0.0.1:{port}/big.sql")
+    finally:
+        stop.set()
+    assert (job.status, job.status_desc) == ("FAIL", "the download took longer than 1 seconds")
+    with api.store.session() as s:
+        (run,) = s.query(Job).filter(Job.kind == UPLOAD).all()
+        assert (run.state, run.order_id) == ("failed", None)
+
+
+def test_an_upload_survives_a_runner_that_died(loopback_api: Api, origin: str) -> None:
+    api = loopback_api
+    key = create(api, f"{origin}/fix.sql").json()["JobKey"]
+    with api.store.session() as s:  # a runner claims the job, then its process dies
+        assert claim(s, "dead", {UPLOAD}, utcnow(), api.app.uploads.lease) is not None
+    assert detail(api, key)["JobStatus"] == "PENDING"
+    later = Runner(
+        api.store,
+        api.app.uploads.executors,
+        clock=lambda: utcnow() + timedelta(seconds=api.app.uploads.lease.seconds + 1),
+    )
+    assert later.run_once()
+    assert detail(api, key)["JobStatus"] == "SUCCESS"
+
+
+def test_one_user_has_few_uploads_in_flight(api: Api) -> None:
+    for n in range(MAX_IN_FLIGHT):
+        assert create(api, f"http://files.example/{n}.sql").json()["Success"]
+    busy = create(api, "http://files.example/more.sql").json()
+    assert busy["ErrorCode"] == "UploadJobsInFlight", busy
+    _, other = api.new_user()
+    assert api.call(
+        "CreateUploadFileJob",
+        other,
+        FileName="x.sql",
+        FileSource="datacorrect",
+        UploadURL="http://files.example/x.sql",
+    ).json()["Success"]
+
+
+def test_download_links(loopback_api: Api, origin: str) -> None:
+    api = loopback_api
     job = _job(api, f"{origin}/fix.sql")
     links: LinkSigner = api.client.app.services.links
     key = job.attachment_key
