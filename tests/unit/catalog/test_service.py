@@ -178,17 +178,21 @@ def test_moving_an_instance_needs_its_password_again(world) -> None:
         {"host": str(copy), "env_type": "test"},
     ):
         with store.session() as s, pytest.raises(DmsError) as info:
-            service.update_instance(s, box, policy, tid, instance_id, InstanceSpec(**change))
+            service.update_instance(
+                s, box, policy, tid, instance_id, InstanceSpec(**change), actor=None
+            )
         assert info.value.code == ErrorCode.INVALID_PARAMETER
         assert "DatabasePassword" in info.value.message
     with store.session() as s:
         inst = service.get_instance(s, tid, instance_id)
         assert (inst.host, inst.port, inst.env_type) == (str(path), 0, "dev")
         # the same address again (as a client that sends every field does) needs nothing
-        service.update_instance(s, box, policy, tid, instance_id, InstanceSpec(host=f" {path} "))
+        service.update_instance(
+            s, box, policy, tid, instance_id, InstanceSpec(host=f" {path} "), actor=None
+        )
     with store.session() as s:
         spec = InstanceSpec(host=str(copy), database_password="typed-again")
-        service.update_instance(s, box, policy, tid, instance_id, spec)
+        service.update_instance(s, box, policy, tid, instance_id, spec, actor=None)
     with store.session() as s:
         inst = service.get_instance(s, tid, instance_id)
         assert inst.host == str(copy) and box.decrypt(inst.password_enc) == "typed-again"
@@ -215,11 +219,13 @@ def test_a_stored_password_never_reaches_another_server(store: Store, box: Secre
     received: list[bytes] = []
     with local_servers.raw(local_servers.postgres_asking_cleartext(received)) as port:
         with store.session() as s, pytest.raises(DmsError) as refused:
-            service.update_instance(s, box, policy, tid, instance_id, InstanceSpec(port=port))
+            service.update_instance(
+                s, box, policy, tid, instance_id, InstanceSpec(port=port), actor=None
+            )
         assert "DatabasePassword" in refused.value.message
         with store.session() as s, pytest.raises(DmsError) as tried:
             spec = InstanceSpec(port=port, database_password="typed-now")
-            service.update_instance(s, box, policy, tid, instance_id, spec)
+            service.update_instance(s, box, policy, tid, instance_id, spec, actor=None)
         assert tried.value.code == ErrorCode.TARGET_AUTH_FAILED
     assert received == [b"typed-now"]
     with store.session() as s:
@@ -236,7 +242,7 @@ def _register(store: Store, box: SecretBox, engine: str, port: int) -> DmsError:
         alias="x", instance_type=engine, host="127.0.0.1", port=port, database_user="root"
     )
     with store.session() as s, pytest.raises(DmsError) as info:
-        service.register_instance(s, box, probed, tid, spec)
+        service.register_instance(s, box, probed, tid, spec, actor=None)
     return info.value
 
 
