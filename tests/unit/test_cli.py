@@ -259,17 +259,17 @@ def test_instances(tmp_path: Path) -> None:
     assert_one_line_error(missing, "InstanceNotFound")
 
     # the operator assigns a DBA, who then holds a DBA's rights over the instance's tickets
-    dora = json.loads(opendms("user", "create", "--roles", "DBA", data_dir=tmp_path).stdout)
+    dora = json.loads(opendms("user", "create", "--roles", "DBA", data_dir=data).stdout)
     instance_id = str(made["InstanceId"])
-    assigned = opendms("instance", "dba", instance_id, str(dora["UserId"]), data_dir=tmp_path)
+    assigned = opendms("instance", "dba", instance_id, str(dora["UserId"]), data_dir=data)
     assert f"DBA is user {dora['UserId']}" in assigned.stdout
-    st = Store(f"sqlite:///{tmp_path / 'opendms.db'}")
+    st = Store(f"sqlite:///{data / 'opendms.db'}")
     try:
         with st.session() as s:
             assert dba.dba_of(s.get_one(Instance, made["InstanceId"])) == dora["UserId"]
     finally:
         st.dispose()
-    nobody = opendms("instance", "dba", instance_id, "9999", data_dir=tmp_path, ok=False)
+    nobody = opendms("instance", "dba", instance_id, "9999", data_dir=data, ok=False)
     assert_one_line_error(nobody, "UserNotFound")
 
 
