@@ -539,8 +539,8 @@ def file_change(
     return order_id
 
 
-def grant_correct(admin: Dms, user_id: int, *db_ids: int) -> None:
-    """CORRECT on each database: what a committer's precheck asks for."""
+def grant_correct(admin: Dms, user_id: int, *db_ids: int, perms: str = "CORRECT") -> None:
+    """``perms`` (CORRECT: what a committer's precheck asks for) on each database."""
     for db_id in db_ids:
         resp = admin.call(
             "GrantUserPermission",
@@ -548,10 +548,29 @@ def grant_correct(admin: Dms, user_id: int, *db_ids: int) -> None:
             ds_type="DATABASE",
             db_id=str(db_id),
             logic=False,
-            perm_types="CORRECT",
+            perm_types=perms,
             expire_date="2099-01-01 00:00:00",
         )
         assert resp.success is True, admin.last_raw
+
+
+def file_export(dms: Dms, db_id: int, sql: str, rows: int) -> int:
+    """A DATA_EXPORT ticket of ``sql`` stating ``rows``, filed with CreateDataExportOrder;
+    its OrderId."""
+    param = dms_models.CreateDataExportOrderRequestPluginParam().from_map(
+        {
+            "DbId": db_id,
+            "Logic": False,
+            "ExeSQL": sql,
+            "Classify": "e2e",
+            "AffectRows": rows,
+            "IgnoreAffectRows": False,
+        }
+    )
+    made = dms.call("CreateDataExportOrder", plugin_param=param, comment="export")
+    assert made.success is True, dms.last_raw
+    (order_id,) = made.create_order_result.create_order_result
+    return int(order_id)
 
 
 def prechecked(dms: Dms, order_id: int, timeout: float = 60.0) -> Any:

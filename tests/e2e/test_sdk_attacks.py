@@ -10,13 +10,14 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from alibabacloud_dms_enterprise20181101 import models as dms_models
 
 from tests.e2e.conftest import (
     Creds,
     Dms,
     Server,
     file_change,
+    file_export,
+    grant_correct,
     prechecked,
     register_target,
     server_stays_healthy,
@@ -77,23 +78,6 @@ def mallory(server: Server) -> Creds:
     return server.create_user("USER", nick="mallory")
 
 
-def _export(dms: Dms, db_id: int, sql: str) -> int:
-    param = dms_models.CreateDataExportOrderRequestPluginParam().from_map(
-        {
-            "DbId": db_id,
-            "Logic": False,
-            "ExeSQL": sql,
-            "Classify": "e2e",
-            "AffectRows": 10,
-            "IgnoreAffectRows": False,
-        }
-    )
-    made = dms.call("CreateDataExportOrder", plugin_param=param, comment="report")
-    assert made.success is True, dms.last_raw
-    (order_id,) = made.create_order_result.create_order_result
-    return int(order_id)
-
-
 def _export_settled(dms: Dms, order_id: int) -> str:
     def done() -> str:
         resp = dms.call("GetDataExportOrderDetail", order_id=order_id)
@@ -129,16 +113,7 @@ def test_the_reproductions_of_issue_16_do_no_harm(
             query(f"CREATE TABLE {secret} (id INT PRIMARY KEY, secret VARCHAR(40))")
             query(f"INSERT INTO {secret} VALUES (1, 'TOP-SECRET')")
             db_id = register_target(server, admin, name, where, f"attacked-{engine}", "DC_COMMON")
-            granted = admin.call(
-                "GrantUserPermission",
-                user_id=str(mallory.user_id),
-                ds_type="DATABASE",
-                db_id=str(db_id),
-                logic=False,
-                perm_types="CORRECT,EXPORT",
-                expire_date="2099-01-01 00:00:00",
-            )
-            assert granted.success is True, admin.last_raw
+            grant_correct(admin, mallory.user_id, db_id, perms="CORRECT,EXPORT")
             before = _state(query, secret)
 
             for sql, said in CHANGES[engine]:
@@ -148,7 +123,7 @@ def test_the_reproductions_of_issue_16_do_no_harm(
                 why = _refusal(attacker, order_id)
                 assert said in why and "statement 1" in why, (sql, why)
             for sql, said in EXPORTS[engine]:
-                order_id = _export(attacker, db_id, sql.format(secret=secret))
+                order_id = file_export(attacker, db_id, sql.format(secret=secret), rows=10)
                 assert _export_settled(attacker, order_id) == "PRE_CHECK_FAIL", sql
                 why = _refusal(attacker, order_id)
                 assert said in why, (sql, why)

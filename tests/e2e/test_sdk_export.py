@@ -15,12 +15,12 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
 import pytest
-from alibabacloud_dms_enterprise20181101 import models as dms_models
 
 from tests.e2e.conftest import (
     Dms,
     Server,
     cli_batch,
+    file_export,
     register_target,
     running_server,
     target_database,
@@ -50,23 +50,6 @@ def _setup(engine: str) -> list[str]:
     ]
 
 
-def create(dms: Dms, db_id: int, sql: str, rows: int) -> int:
-    param = dms_models.CreateDataExportOrderRequestPluginParam().from_map(
-        {
-            "DbId": db_id,
-            "Logic": False,
-            "ExeSQL": sql,
-            "Classify": "e2e",
-            "AffectRows": rows,
-            "IgnoreAffectRows": False,
-        }
-    )
-    made = dms.call("CreateDataExportOrder", plugin_param=param, comment="export")
-    assert made.success is True, dms.last_raw
-    (order_id,) = made.create_order_result.create_order_result
-    return int(order_id)
-
-
 def status(dms: Dms, order_id: int) -> str:
     resp = dms.call("GetDataExportOrderDetail", order_id=order_id)
     assert resp.success is True, dms.last_raw
@@ -86,7 +69,7 @@ def settled(dms: Dms, order_id: int, *passing: str, timeout: float = 180.0) -> s
 
 def exported(dms: Dms, db_id: int, sql: str, rows: int, file_type: str) -> tuple[int, str]:
     """``sql`` exported as ``file_type`` through a new ticket: its OrderId and link."""
-    order_id = create(dms, db_id, sql, rows)
+    order_id = file_export(dms, db_id, sql, rows)
     assert settled(dms, order_id, "PRE_CHECKING") == "PRE_CHECK_SUCCESS", dms.last_raw
     assert dms.call("SubmitOrderApproval", order_id=order_id).success is True
     assert status(dms, order_id) == "ENABLE_EXPORT"
@@ -189,7 +172,7 @@ def test_a_million_rows_exported_masked_and_downloaded(engine: str) -> None:
 
         # a committer without EXPORT on the database is stopped at the precheck
         carol = Dms(server, server.create_user("USER", nick="carol"), "v3")
-        refused = create(carol, db_id, QUERY, ROWS)
+        refused = file_export(carol, db_id, QUERY, ROWS)
         assert settled(carol, refused, "PRE_CHECKING") == "PRE_CHECK_FAIL"
         submit = carol.call("SubmitOrderApproval", order_id=refused)
         assert submit.success is False and submit.error_code == "InvalidOrderStatus", carol.last_raw

@@ -12,8 +12,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Sequence
 
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+from opendms.hostlist import HostList, IPAddress, IPNetwork
 
 
 def _nets(*specs: tuple[str, str]) -> tuple[tuple[IPNetwork, str], ...]:
@@ -97,34 +96,16 @@ class UploadHosts:
 
     def __init__(self, spec: str = "") -> None:
         self.spec = spec
-        self.any = False
-        self.networks: list[IPNetwork] = []
-        self.names: set[str] = set()
-        for raw in spec.split(","):
-            item = raw.strip().lower().rstrip(".")
-            if not item:
-                continue
-            if item == "*":
-                self.any = True
-                continue
-            try:
-                self.networks.append(ipaddress.ip_network(item, strict=False))
-            except ValueError:
-                self.names.add(item)
+        self.hosts = HostList.parse(spec)
 
     def _listed(self, address: IPAddress) -> bool:
         inner = embedded_ipv4(address)
-        return any(
-            candidate.version == net.version and candidate in net
-            for candidate in (address, inner)
-            if candidate is not None
-            for net in self.networks
-        )
+        return any(self.hosts.holds(candidate) for candidate in (address, inner) if candidate)
 
     def refusal(self, host: str, addresses: Sequence[IPAddress]) -> str | None:
         """Why the server may not fetch from ``host`` at ``addresses`` (what its name
         resolved to), or None when every one of them is allowed."""
-        if self.any or host.lower().rstrip(".") in self.names:
+        if self.hosts.names_host(host):
             return None
         if not addresses:
             return f"{host} has no address"

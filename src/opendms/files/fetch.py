@@ -32,8 +32,9 @@ from functools import cache
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
-from opendms.files.addresses import IPAddress, UploadHosts, parse_address
+from opendms.files.addresses import UploadHosts, parse_address
 from opendms.files.storage import TooLarge
+from opendms.hostlist import IPAddress
 
 log = logging.getLogger("opendms.files")
 

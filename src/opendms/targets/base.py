@@ -17,6 +17,8 @@ from typing import Any
 
 from sqlglot import exp
 
+from opendms.hostlist import HostList
+
 
 class TargetError(Exception):
     """The target cannot be reached, refused the credentials, or failed a metadata query."""
@@ -363,20 +365,7 @@ class TargetPolicy:
         # and to answer anything: not the minutes a long statement on a known server may.
         self.test_connect_seconds = test_connect_seconds
         self.test_read_seconds = test_read_seconds
-        self.any = False
-        self.networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
-        self.names: set[str] = set()
-        for raw in spec.split(","):
-            item = raw.strip().lower()
-            if not item:
-                continue
-            if item == "*":
-                self.any = True
-                continue
-            try:
-                self.networks.append(ipaddress.ip_network(item, strict=False))
-            except ValueError:
-                self.names.add(item)
+        self.hosts = HostList.parse(spec)
 
     def refusal(self, endpoint: Endpoint) -> str | None:
         """Why ``endpoint`` may not be opened, or None when it may."""
@@ -390,10 +379,8 @@ class TargetPolicy:
         return None
 
     def allows(self, host: str) -> bool:
-        if self.any:
-            return True
         try:
             address = ipaddress.ip_address(host.strip("[]"))
         except ValueError:
-            return host.lower() in self.names
-        return any(address in net for net in self.networks)
+            return self.hosts.names_host(host)
+        return self.hosts.holds(address)

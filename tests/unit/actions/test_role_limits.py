@@ -119,21 +119,26 @@ class Case:
     expect: dict[str, str]
 
 
+def _instance(host: str, alias: str, dba_field: str, dba: int) -> dict[str, Any]:
+    """What RegisterInstance / AddInstance take for a SQLite target at ``host``."""
+    return {
+        "Host": host,
+        "Port": 0,
+        "InstanceType": "sqlite",
+        "InstanceAlias": alias,
+        "InstanceSource": "PUBLIC_OWN",
+        "NetworkType": "VPC",
+        "EnvType": "dev",
+        "SafeRule": "default",
+        "QueryTimeout": 60,
+        "ExportTimeout": 600,
+        dba_field: dba,
+    }
+
+
 def _register(dba_field: str) -> list[Case]:
     def fields(w: World, dba: int) -> dict[str, Any]:
-        return {
-            "Host": w.target(),
-            "Port": 0,
-            "InstanceType": "sqlite",
-            "InstanceAlias": "new",
-            "InstanceSource": "PUBLIC_OWN",
-            "NetworkType": "VPC",
-            "EnvType": "dev",
-            "SafeRule": "default",
-            "QueryTimeout": 60,
-            "ExportTimeout": 600,
-            dba_field: dba,
-        }
+        return _instance(w.target(), "new", dba_field, dba)
 
     return [
         Case(
@@ -378,19 +383,7 @@ def test_a_dba_that_registers_an_instance_naming_itself_gets_no_dba_rights(world
     """The API requires a DBA, so a DBA registering a server names itself: recorded and shown,
     but someone else's tickets there stay theirs until an ADMIN assigns the DBA."""
     host = world.target()
-    params = {
-        "Host": host,
-        "Port": 0,
-        "InstanceType": "sqlite",
-        "InstanceAlias": "mine",
-        "InstanceSource": "PUBLIC_OWN",
-        "NetworkType": "VPC",
-        "EnvType": "dev",
-        "SafeRule": "default",
-        "QueryTimeout": 60,
-        "ExportTimeout": 600,
-        "DbaId": world.user_ids["DBA"],
-    }
+    params = _instance(host, "mine", "DbaId", world.user_ids["DBA"])
     assert world.call("DBA", "AddInstance", params) == DONE
     shown = world.api.call("GetInstance", world.signers["DBA"], Host=host, Port=0).json()
     assert shown["Instance"]["DbaId"] == str(world.user_ids["DBA"])
