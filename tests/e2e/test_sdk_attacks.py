@@ -7,6 +7,7 @@ and neither the user's table nor the forbidden one changes."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,10 +18,12 @@ from tests.e2e.conftest import (
     Server,
     file_change,
     file_export,
+    free_port,
     grant_correct,
     prechecked,
     register_target,
     server_stays_healthy,
+    serving,
     target_database,
     wait_for,
 )
@@ -145,3 +148,49 @@ def _state(query: Any, secret: str) -> list[Any]:
     orders = [tuple(r) for r in query("SELECT id, status FROM orders ORDER BY id")]
     keys = [tuple(r) for r in query(f"SELECT id, secret FROM {secret} ORDER BY id")]
     return [orders, keys]
+
+
+def test_an_upload_url_cannot_reach_the_servers_own_network(
+    server: Server, mallory: Creds, tmp_path: Path
+) -> None:
+    """Finding 4: CreateUploadFileJob fetched loopback services for any user, and its errors
+    told an open port from a closed one. A default server fetches public addresses only;
+    a loopback URL is refused the same way whether something listens there or not, and
+    a host name that resolves to loopback fails its job without saying more."""
+    attacker = Dms(server, mallory, "v3")
+    (tmp_path / "secret.txt").write_text("internal only")
+    closed = free_port()
+    with serving(tmp_path) as base:
+        answers = []
+        for url in (f"{base}/secret.txt", f"http://127.0.0.1:{closed}/secret.txt"):
+            made = attacker.call(
+                "CreateUploadFileJob", file_name="x.sql", file_source="datacorrect", upload_url=url
+            )
+            if made.success:  # refused later, by the job
+                job = attacker.call("GetUserUploadFileJob", job_key=made.job_key)
+                detail = wait_for(
+                    "the upload job's end",
+                    lambda key=made.job_key: _ended(attacker, key),
+                    timeout=60,
+                )
+                assert detail.job_status == "FAIL" and detail.attachment_key is None, job
+                answers.append(str(detail.job_status_desc).replace(url, "URL"))
+            else:
+                answers.append(str(attacker.last_raw["ErrorMessage"]).replace(url, "URL"))
+        assert answers[0] == answers[1], answers  # no port scan
+        assert "internal only" not in " ".join(answers)
+        port = base.rsplit(":", 1)[1]
+        named = f"http://localhost:{port}/secret.txt"
+        made = attacker.call(
+            "CreateUploadFileJob", file_name="x.sql", file_source="datacorrect", upload_url=named
+        )
+        assert made.success is True, attacker.last_raw
+        detail = wait_for("the upload job's end", lambda: _ended(attacker, made.job_key))
+        assert detail.job_status == "FAIL" and detail.attachment_key is None
+
+
+def _ended(dms: Dms, key: str) -> Any:
+    got = dms.call("GetUserUploadFileJob", job_key=key)
+    assert got.success is True, dms.last_raw
+    detail = got.upload_file_job_detail
+    return detail if detail.job_status in ("SUCCESS", "FAIL") else None
