@@ -32,7 +32,7 @@ from opendms.targets.base import (
     TableInfo,
     TargetError,
 )
-from opendms.targets.mysql_export import MysqlSnapshot
+from opendms.targets.mysql_export import LEXING_MODES, MysqlSnapshot
 
 SYSTEM_SCHEMAS = ("mysql", "information_schema", "performance_schema", "sys", OWN_SCHEMA)
 # Server error codes that mean "who you are" rather than "where you are".
@@ -81,17 +81,6 @@ def _preferred_tls() -> ssl.SSLContext:
     context.verify_mode = ssl.CERT_NONE
     return context
 
-
-# OpenDMS runs SQL it generated from what its parser read (sql.statements.render), and the
-# parser reads MySQL's default lexing: backslash escapes in strings, double quotes around
-# strings. A server whose sql_mode says otherwise (NO_BACKSLASH_ESCAPES, ANSI_QUOTES, or
-# ANSI, which brings ANSI_QUOTES) would read the same text differently, so every session
-# drops those modes and keeps the rest of the server's.
-LEXING_MODES = (
-    "SET SESSION sql_mode = TRIM(BOTH ',' FROM "
-    "REPLACE(REPLACE(REPLACE(CONCAT(',', @@SESSION.sql_mode, ','), "
-    "',NO_BACKSLASH_ESCAPES,', ','), ',ANSI_QUOTES,', ','), ',ANSI,', ','))"
-)
 
 
 class _Connection(pymysql.connections.Connection):

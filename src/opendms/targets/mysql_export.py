@@ -24,6 +24,17 @@ from asyncmy.errors import MySQLError
 
 from opendms.targets.base import ENCODINGS, Endpoint, Snapshot, TargetError
 
+# OpenDMS runs SQL it generated from what its parser read (sql.statements.render), and the
+# parser reads MySQL's default lexing: backslash escapes in strings, double quotes around
+# strings. A server whose sql_mode says otherwise (NO_BACKSLASH_ESCAPES, ANSI_QUOTES, or
+# ANSI, which brings ANSI_QUOTES) would read the same text differently, so every session
+# drops those modes and keeps the rest of the server's.
+LEXING_MODES = (
+    "SET SESSION sql_mode = TRIM(BOTH ',' FROM "
+    "REPLACE(REPLACE(REPLACE(CONCAT(',', @@SESSION.sql_mode, ','), "
+    "',NO_BACKSLASH_ESCAPES,', ','), ',ANSI_QUOTES,', ','), ',ANSI,', ','))"
+)
+
 T = TypeVar("T")
 _DUPLICATE_COLUMN = 1060
 _BINARY = 63  # the charset number of binary strings
@@ -92,6 +103,7 @@ class MysqlSnapshot(Snapshot):
             "charset": "utf8mb4",
             "connect_timeout": endpoint.connect_timeout,
             "autocommit": True,
+            "init_command": LEXING_MODES,
         }
         try:
             return self.loop.run_until_complete(asyncmy.connect(**settings, ssl=ssl))
