@@ -42,18 +42,25 @@ def run(*cmd: str | Path, **kw: object) -> None:
 
 
 def ensure_venv(extras: str) -> None:
+    """Install opendms (with ``extras``) into .venv unless an install of this pyproject.toml
+    with those extras, or more, is already there: serve after test installs nothing."""
     if not (BIN / "python").exists():
         say("creating .venv")
         run(sys.executable, "-m", "venv", VENV)
         run(BIN / "python", "-m", "pip", "install", "--quiet", "--upgrade", "pip")
-    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes() + extras.encode()).hexdigest()
-    stamp = VENV / f".installed-{digest[:16]}"
-    if not stamp.exists():
-        say(f"installing opendms{extras} into .venv")
-        run(BIN / "python", "-m", "pip", "install", "--quiet", "-e", f".{extras}")
-        for old in VENV.glob(".installed-*"):
-            old.unlink()
-        stamp.touch()
+    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()[:16]
+    stamp = VENV / f".installed-{digest}"  # holds the extras installed, e.g. "dev"
+    want = {extras.strip("[]")} - {""}
+    if stamp.exists() and want <= set(stamp.read_text().split()):
+        return
+    had = {x for old in VENV.glob(".installed-*") for x in old.read_text().split()}
+    union = sorted(want | had)  # what an earlier install had stays
+    spec = f".[{','.join(union)}]" if union else "."
+    say(f"installing opendms{spec[1:]} into .venv")
+    run(BIN / "python", "-m", "pip", "install", "--quiet", "-e", spec)
+    for old in VENV.glob(".installed-*"):
+        old.unlink()
+    stamp.write_text(" ".join(union))
 
 
 def port_open(port: int) -> bool:
