@@ -187,8 +187,10 @@ def init(
     _print_credentials(result)
 
 
-def _print_credentials(result: dict[str, Any]) -> None:
-    table = Table(show_header=False, title="OpenDMS administrator (the secret is shown once)")
+def _print_credentials(
+    result: dict[str, Any], title: str = "OpenDMS administrator (the secret is shown once)"
+) -> None:
+    table = Table(show_header=False, title=title)
     for k, v in result.items():
         table.add_row(k, str(v))
     out.print(table)
@@ -262,13 +264,18 @@ def _log_config() -> dict[str, Any]:
     return config
 
 
+DEMO_DBA = "demo-dba"
+
+
 def _register_demo(rt: Runtime) -> None:
+    """The demo target, and the people a first ticket needs: the administrator files it, and
+    ``demo-dba``, the target's DBA, approves it (nobody approves their own ticket)."""
     from opendms.targets.demo import ensure_demo_target
 
     path = ensure_demo_target(rt.settings.sqlite_targets)
     with rt.store.session() as s:
         boot_tid = service.list_tenants(s)[0].tid
-        admin = service.caller_for(s, boot_tid)  # its first active ADMIN is the demo's DBA
+        dba_id, dba_uid, secret = _demo_dba(s, rt.box, boot_tid)
         inst = catalog.ensure_registered(
             s,
             rt.box,
@@ -279,12 +286,32 @@ def _register_demo(rt: Runtime) -> None:
                 instance_type="sqlite",
                 host=str(path),
                 env_type="dev",
-                dba_user_id=admin.user_id,
+                dba_user_id=dba_id,
                 safe_rule="default",
             ),
             actor=None,  # the operator names the DBA: it holds a DBA's rights
         )
-        out.print(f"Demo target: instance {inst.instance_id} ({path})")
+    out.print(f"Demo target: instance {inst.instance_id} ({path}), its DBA is {DEMO_DBA}")
+    if secret is not None:
+        _print_credentials(
+            {
+                "Uid": dba_uid,
+                "Nick": DEMO_DBA,
+                "AccessKeyId": secret[0],
+                "AccessKeySecret": secret[1],
+            },
+            title=f"{DEMO_DBA}, the demo target's DBA (the secret is shown once)",
+        )
+
+
+def _demo_dba(s: Session, box: SecretBox, tid: int) -> tuple[int, str, tuple[str, str] | None]:
+    """The demo's DBA (UserId, Uid), made with an access key (returned) on the first start."""
+    found = service.user_by_nick(s, tid, DEMO_DBA)
+    if found is not None:
+        return found.user_id, found.uid, None
+    user = service.register_user(s, None, tid, service.new_uid(), nick_name=DEMO_DBA, roles="DBA")
+    key, secret = service.create_access_key(s, box, user.uid, actor=None)
+    return user.user_id, user.uid, (key.access_key_id, secret)
 
 
 def _targets(settings: Settings) -> TargetPolicy:
@@ -432,7 +459,12 @@ def instance_throttle(
 
 # ------------------------------------------------------------------ tickets
 
-UidOpt = Annotated[str | None, typer.Option("--uid", help="Act as this user (default: an ADMIN).")]
+UidOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--as", "--uid", help="Act as this user: a Uid or a nick name (default: an ADMIN)."
+    ),
+]
 
 
 def _read_file(path: Path) -> str:

@@ -290,7 +290,10 @@ def set_user_state(s: Session, actor: Caller | None, tid: int, uid: str, state: 
 
 
 def caller_for(s: Session, tid: int, uid: str | None = None) -> Caller:
-    """Act as ``uid`` in tenant ``tid`` (the local operator's CLI); default: its first ADMIN."""
+    """Act as ``uid`` in tenant ``tid`` (the local operator's CLI): a Uid, or the nick name
+    of one user of the tenant (``demo-dba``); default: its first ADMIN."""
+    if uid is not None and not uid.isdigit():
+        return caller_for(s, tid, _uid_of_nick(s, tid, uid))
     if uid is None:
         user = s.scalars(
             select(User)
@@ -311,6 +314,29 @@ def caller_for(s: Session, tid: int, uid: str | None = None) -> Caller:
     return Caller(
         "cli", user.uid, user.user_id, tid, tenant.name, parse_roles(user.roles), user.nick_name
     )
+
+
+def user_by_nick(s: Session, tid: int, nick: str) -> User | None:
+    """The one user of tenant ``tid`` with that nick name (not deleted), if there is one;
+    a DmsError when several share it."""
+    found = s.scalars(
+        select(User).where(User.tid == tid, User.nick_name == nick, User.state != "DELETE")
+    ).all()
+    if len(found) > 1:
+        raise DmsError(
+            ErrorCode.USER_NOT_FOUND,
+            f"{len(found)} users have the nick name {nick!r} in tenant {tid}: name a Uid.",
+        )
+    return found[0] if found else None
+
+
+def _uid_of_nick(s: Session, tid: int, nick: str) -> str:
+    user = user_by_nick(s, tid, nick)
+    if user is None:
+        raise DmsError(
+            ErrorCode.USER_NOT_FOUND, f"No user with the nick name {nick!r} in tenant {tid}."
+        )
+    return user.uid
 
 
 def member(s: Session, tid: int, user_id: int) -> User:
