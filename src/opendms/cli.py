@@ -15,6 +15,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy import inspect
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -34,7 +35,7 @@ from opendms.gateway.table import build_table
 from opendms.gateway.wire import wire_time
 from opendms.identity import service
 from opendms.identity.caller import Caller
-from opendms.identity.secrets import SecretBox, SecretBoxError, load_master_key
+from opendms.identity.secrets import KEY_FILE, SecretBox, SecretBoxError, load_master_key
 from opendms.jobs.executors import executors
 from opendms.jobs.means import Means, target_policy
 from opendms.jobs.runner import Fairness, Lease, Runner
@@ -46,8 +47,21 @@ from opendms.sql import review
 from opendms.store.db import Store, StoreUnavailable, describe_failure
 from opendms.targets.base import TargetPolicy
 
+# What a script can tell from the exit code (README "Exit codes"; also `opendms --help`).
+EXIT_DONE = 0  # what was asked for happened
+EXIT_FAILED = 1  # refused (a DMS error), not found, or the work it waited for failed
+EXIT_USAGE = 2  # the command line itself is wrong (Typer/Click's own code)
+EXIT_NO_STORE = 3  # no OpenDMS data there, or the metadata store cannot be opened
+EXIT_CODES = (
+    "Exit codes: 0 done; 1 refused or failed (a DMS error, not found, a failed precheck, "
+    "execution or export); 2 usage error; 3 no OpenDMS data, or the metadata store cannot "
+    "be opened."
+)
+
+
 app = typer.Typer(
     help="OpenDMS: database change tickets behind a DMS-Enterprise-compatible API.",
+    epilog=EXIT_CODES,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
@@ -104,6 +118,14 @@ TidOpt = Annotated[int | None, typer.Option("--tid", help="Tenant id; default: t
 class CliError(Exception):
     """A failure to report as one line."""
 
+    exit_code = EXIT_FAILED
+
+
+class NoStore(CliError):
+    """The store a command would read is not there (or cannot be opened)."""
+
+    exit_code = EXIT_NO_STORE
+
 
 def _settings(data_dir: Path | None, database_url: str | None, **extra: Any) -> Settings:
     given: dict[str, Any] = {k: v for k, v in extra.items() if v is not None}
@@ -134,17 +156,53 @@ def _prepare_data_dir(settings: Settings) -> None:
         probe.write_text("ok")
         probe.unlink()
     except OSError as exc:
-        raise CliError(f"data directory {path} is not writable: {exc.strerror or exc}") from exc
+        raise NoStore(f"data directory {path} is not writable: {exc.strerror or exc}") from exc
     if repair:
         err.print(f"warning: {repair.summary()}", markup=False, highlight=False)
 
 
+def _no_data(settings: Settings, why: str) -> NoStore:
+    place = "the metadata store" if why == "no tables" else str(settings.data_dir)
+    return NoStore(
+        f"no OpenDMS data in {place} ({why}): run `opendms init` or `opendms serve` first"
+    )
+
+
+def _check_data(settings: Settings, store: Store | None) -> None:
+    """What a command that does not set up would otherwise create: the SQLite store file
+    (before ``store`` is opened), the tables of a store elsewhere, and the master key file
+    (a new key could read nothing stored)."""
+    if store is None:
+        if not settings.database_url and not (settings.data_dir / "opendms.db").is_file():
+            raise _no_data(settings, "no store")
+        if not settings.secret_key and not settings.data_dir.is_dir():
+            raise _no_data(settings, "no master key")
+        return
+    try:
+        tables = inspect(store.engine).has_table("alembic_version")
+    except SQLAlchemyError as exc:
+        raise StoreUnavailable(describe_failure(store.url, exc)) from exc
+    if not tables:
+        raise _no_data(settings, "no tables")
+    if not settings.secret_key and not (settings.data_dir / KEY_FILE).is_file():
+        raise _no_data(settings, "no master key")
+
+
 @contextmanager
-def runtime(data_dir: Path | None, database_url: str | None, **extra: Any) -> Iterator[Runtime]:
+def runtime(
+    data_dir: Path | None, database_url: str | None, *, setup: bool = False, **extra: Any
+) -> Iterator[Runtime]:
+    """The settings, store and secret box of one command. Only ``setup`` commands (init,
+    serve) create a data directory, store and master key; any other one on a place without
+    them says so and creates nothing."""
     settings = _settings(data_dir, database_url, **extra)
+    if not setup:
+        _check_data(settings, None)
     _prepare_data_dir(settings)
     store = Store(settings.metadata_url)
     try:
+        if not setup:
+            _check_data(settings, store)
         store.migrate()
         box = SecretBox(load_master_key(settings.secret_key, settings.data_dir))
         yield Runtime(settings, store, box)
@@ -164,14 +222,37 @@ def _default_tid(s: Session, tid: int | None) -> int:
 # ------------------------------------------------------------------ serve / init
 
 
+HostOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="Address to listen on (env OPENDMS_HOST).",
+        show_default=str(Settings.model_fields["host"].default),
+    ),
+]
+PortOpt = Annotated[
+    int | None,
+    typer.Option(
+        help="Port to listen on (env OPENDMS_PORT).",
+        show_default=str(Settings.model_fields["port"].default),
+    ),
+]
+
+
 @app.command()
 def init(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    host: HostOpt = None,
+    port: PortOpt = None,
     data_dir: DataDir = None,
     database_url: DatabaseUrl = None,
 ) -> None:
-    """Create the store if missing, the default tenant and an administrator; print a fresh key."""
-    with runtime(data_dir, database_url) as rt, rt.store.session() as s:
+    """Create the store if missing, the default tenant and an administrator; print a fresh key.
+    Its Endpoint is where `opendms serve` with the same settings (--host, --port, or
+    OPENDMS_HOST / OPENDMS_PORT) listens."""
+    with (
+        runtime(data_dir, database_url, setup=True, host=host, port=port) as rt,
+        rt.store.session() as s,
+    ):
         boot = service.bootstrap_admin(s, rt.box)
         result = {
             "Tid": boot.tenant.tid,
@@ -196,17 +277,24 @@ def _print_credentials(result: dict[str, Any]) -> None:
 
 @app.command()
 def serve(
-    host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
-    port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
-    workers: Annotated[int | None, typer.Option(help="Server processes.")] = None,
+    host: HostOpt = None,
+    port: PortOpt = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            help="Server processes (env OPENDMS_WORKERS).",
+            show_default=str(Settings.model_fields["workers"].default),
+        ),
+    ] = None,
     demo: Annotated[bool, typer.Option("--demo", help="Also create the demo target.")] = False,
     data_dir: DataDir = None,
     database_url: DatabaseUrl = None,
 ) -> None:
-    """Run the API (and, later, console and embedded workers) on 127.0.0.1:8080 by default."""
+    """Run the DMS API with its job runner (prechecks, executions, exports, uploads): create
+    the data directory, store and an administrator on first start."""
     import uvicorn
 
-    with runtime(data_dir, database_url, host=host, port=port, workers=workers) as rt:
+    with runtime(data_dir, database_url, setup=True, host=host, port=port, workers=workers) as rt:
         settings = rt.settings
         with rt.store.session() as s:
             fresh = not service.list_tenants(s)
@@ -1629,14 +1717,20 @@ def main() -> None:
         app()
     except DmsError as exc:
         err.print(f"error: {exc.code.value}: {exc.message}", markup=False, highlight=False)
-        sys.exit(1)
-    except (CliError, StoreUnavailable, SecretBoxError) as exc:
+        sys.exit(EXIT_FAILED)
+    except CliError as exc:
         err.print(f"error: {exc}", markup=False, highlight=False)
-        sys.exit(1)
+        sys.exit(exc.exit_code)
+    except StoreUnavailable as exc:
+        err.print(f"error: {exc}", markup=False, highlight=False)
+        sys.exit(EXIT_NO_STORE)
+    except SecretBoxError as exc:
+        err.print(f"error: {exc}", markup=False, highlight=False)
+        sys.exit(EXIT_FAILED)
     except SQLAlchemyError as exc:
         url = os.environ.get("OPENDMS_DATABASE_URL", "the metadata store")
         err.print(f"error: {describe_failure(url, exc)}", markup=False, highlight=False)
-        sys.exit(1)
+        sys.exit(EXIT_NO_STORE)
     except OSError as exc:
         err.print(f"error: {exc}", markup=False, highlight=False)
-        sys.exit(1)
+        sys.exit(EXIT_FAILED)
