@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +15,8 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, TaskProgressColumn, TextColumn
+from rich.progress import Progress as Bar
 from rich.table import Table
 from sqlalchemy import inspect
 from sqlalchemy.exc import SQLAlchemyError
@@ -38,14 +41,16 @@ from opendms.identity.caller import Caller
 from opendms.identity.secrets import KEY_FILE, SecretBox, SecretBoxError, load_master_key
 from opendms.jobs.executors import executors
 from opendms.jobs.means import Means, target_policy
-from opendms.jobs.runner import Fairness, Lease, Runner
+from opendms.jobs.runner import Checkpoint, Executor, Fairness, Lease, Runner, Step, Work
 from opendms.notify import webhooks
+from opendms.orders import progress as underway
 from opendms.orders import service as orders
 from opendms.precheck import service as precheck
 from opendms.precheck.review import review_for_database
 from opendms.sql import review
 from opendms.store.db import Store, StoreUnavailable, describe_failure
 from opendms.targets.base import TargetPolicy
+from opendms.targets.registry import DEFAULT_PORTS
 
 # What a script can tell from the exit code (README "Exit codes"; also `opendms --help`).
 EXIT_DONE = 0  # what was asked for happened
@@ -402,6 +407,14 @@ def instance_register(
     """Register a database server: connection checked, password encrypted, metadata read."""
     with runtime(data_dir, database_url) as rt, rt.store.session() as s:
         target = _default_tid(s, tid)
+        if engine.lower() != "sqlite":  # on stderr: --json's stdout stays one object
+            where = f"{host}:{port or DEFAULT_PORTS.get(engine.lower(), port)}"
+            err.print(
+                f"connecting to {engine} at {where} (gives up after "
+                f"{rt.settings.target_test_connect_seconds} s)…",
+                markup=False,
+                highlight=False,
+            )
         inst = catalog.register_instance(
             s,
             rt.box,
@@ -647,33 +660,150 @@ def order_list(
 @order_app.command("show")
 def order_show(
     order_id: Annotated[int, typer.Argument(help="OrderId.")],
+    follow: Annotated[
+        bool, typer.Option("--follow", help="Show its progress until it ends; exit 1 if it fails.")
+    ] = False,
     uid: UidOpt = None,
     tid: TidOpt = None,
     data_dir: DataDir = None,
     database_url: DatabaseUrl = None,
 ) -> None:
-    """Show a ticket and its parameters."""
-    with runtime(data_dir, database_url) as rt, rt.store.session() as s:
-        caller = service.caller_for(s, _default_tid(s, tid), uid)
-        o = orders.get_order(s, caller, order_id)
-        print(
-            json.dumps(
-                {
-                    "OrderId": o.order_id,
-                    "PluginType": o.plugin_type,
-                    "StatusCode": o.status_code,
-                    "CommitterId": o.committer_id,
-                    "Comment": o.comment,
-                    "RelatedUserIds": orders.related_ids(o),
-                    "AttachmentKey": o.attachment_key,
-                    "CreateTime": f"{o.created_at:%Y-%m-%d %H:%M:%S}",
-                    "Param": json.loads(o.params),
-                    "CloseReason": o.close_reason,
-                },
-                indent=2,
-                ensure_ascii=False,
-            )
+    """Show a ticket, its parameters and its execution or export (state, progress, backups);
+    with --follow, follow that work to its end instead."""
+    with runtime(data_dir, database_url) as rt:
+        if follow:
+            _follow(rt, tid, uid, order_id)
+            return
+        with rt.store.session() as s:
+            caller = service.caller_for(s, _default_tid(s, tid), uid)
+            o = orders.get_order(s, caller, order_id)
+            shown: dict[str, Any] = {
+                "OrderId": o.order_id,
+                "PluginType": o.plugin_type,
+                "StatusCode": o.status_code,
+                "CommitterId": o.committer_id,
+                "Comment": o.comment,
+                "RelatedUserIds": orders.related_ids(o),
+                "AttachmentKey": o.attachment_key,
+                "CreateTime": f"{o.created_at:%Y-%m-%d %H:%M:%S}",
+                "Param": json.loads(o.params),
+                "CloseReason": o.close_reason,
+            }
+            work = underway.underway(s, caller, o)
+            if work is not None:
+                shown["Execution"] = work.shown()
+    print(json.dumps(shown, indent=2, ensure_ascii=False))
+
+
+# ------------------------------------------------------------------ following a ticket's work
+
+FOLLOW_SECONDS = 0.5  # how often --follow reads the store
+NO_RUNNER = "no job runner is running: start `opendms serve`, or run `opendms jobs run`"
+
+
+def _server_answers(settings: Settings) -> bool:
+    """Whether something listens where `opendms serve` with these settings would: its
+    runner would take queued work."""
+    host, _, port = settings.endpoint.rpartition(":")
+    try:
+        with socket.create_connection((host, int(port)), timeout=0.3):
+            return True
+    except OSError:
+        return False
+
+
+def _hint_runner(s: Session, settings: Settings, job_id: int) -> None:
+    if _no_runner(s, settings, job_id):
+        err.print(f"note: {NO_RUNNER}", markup=False, highlight=False)
+
+
+def _no_runner(s: Session, settings: Settings, job_id: int) -> bool:
+    """Whether a queued job looks like it waits for a runner that is not there: no job is
+    held by any runner, and no server answers at the settings' endpoint."""
+    return underway.waiting_unclaimed(s, job_id) and not _server_answers(settings)
+
+
+def _follow(rt: Runtime, tid: int | None, uid: str | None, order_id: int) -> None:
+    """Show a ticket's execution or export as it goes, until it is over; exit 1 unless it
+    succeeded."""
+    seen: dict[tuple[int, int], str] = {}
+    status = ""
+    warned = False
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TaskProgressColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TextColumn("{task.fields[eta]}"),
+    )
+    # a bar only on a terminal: piped, the lines below are the whole story
+    with Bar(*columns, console=out, transient=True, disable=not out.is_terminal) as bar:
+        task = bar.add_task(f"ticket {order_id}", total=None, rate="", eta="")
+        while True:
+            with rt.store.session() as s:
+                caller = service.caller_for(s, _default_tid(s, tid), uid)
+                order = orders.get_order(s, caller, order_id)
+                work = underway.underway(s, caller, order)
+                if work is None:
+                    raise CliError(f"ticket {order_id} has no execution or export to follow")
+                if (
+                    not warned
+                    and work.state == "queued"
+                    and _no_runner(s, rt.settings, work.job_id)
+                ):
+                    err.print(f"note: {NO_RUNNER}", markup=False, highlight=False)
+                    warned = True
+                final = order.status_code
+            if work.status != status:
+                status = work.status
+                out.print(f"{work.kind} {work.job_id}: {status}", markup=False, highlight=False)
+            for st in work.statements:
+                key = (st.sql_job_id, st.number)
+                if seen.get(key) != st.status and st.status != "INIT":
+                    seen[key] = st.status
+                    rows = "" if st.rows is None else f", {_rows(st.rows)}"
+                    out.print(
+                        f"  statement {st.number} on DbId {st.db_id}: {st.status}{rows}",
+                        markup=False,
+                        highlight=False,
+                    )
+            _advance(bar, task, work)
+            if work.over:
+                break
+            time.sleep(FOLLOW_SECONDS)
+    out.print(f"Ticket {order_id}: {final}, {work.state} ({_rows(work.rows)})", markup=False)
+    if not work.succeeded:
+        why = work.failure or (
+            f"paused: `opendms order restart {order_id}` goes on"
+            if work.state == "paused"
+            else work.status
         )
+        err.print(f"error: {work.kind} {work.job_id} {work.state}: {why}", markup=False)
+        raise typer.Exit(EXIT_FAILED)
+
+
+def _rows(n: int) -> str:
+    return f"{n:,} row{'' if n == 1 else 's'}"
+
+
+def _advance(bar: Bar, task: Any, work: underway.Underway) -> None:
+    """The bar: rows against the precheck's count for long statements, else statements."""
+    total: float | None = None
+    completed: float = work.rows
+    if work.estimate:
+        total, completed = work.estimate, min(work.rows, work.estimate)
+    elif work.statements:
+        total = len(work.statements)
+        completed = sum(st.status in ("SUCCESS", "FAIL") for st in work.statements)
+    eta = work.eta_seconds
+    bar.update(
+        task,
+        total=total,
+        completed=completed,
+        rate=f"{work.rows_per_second:,.0f} rows/s" if work.rows_per_second else "",
+        eta=f"ETA {eta:,} s" if eta is not None else "",
+    )
 
 
 @order_app.command("close")
@@ -861,7 +991,12 @@ def order_precheck(
         if skip_row_check is not None:
             precheck.skip_row_check(s, caller, order_id, skip_row_check)
         order = orders.get_order(s, caller, order_id)
-        out.print(f"Ticket {order_id}: {precheck.status(s, order)}")
+        state = precheck.status(s, order)
+        out.print(f"Ticket {order_id}: {state}")
+        shortfall = precheck.shortfall(s, order) if state == "precheck_fail" else None
+        job = orders.latest_job(s, order_id, "precheck")
+        if state == "precheck" and job is not None:
+            _hint_runner(s, rt.settings, job.job_id)
         steps = Table("Step", "Status", "Tip")
         for v in precheck.steps(s, order_id):
             steps.add_row(v.step, v.status, v.tip)
@@ -882,6 +1017,9 @@ def order_precheck(
             )
         if found.total:
             out.print(grid)
+    if shortfall is not None:
+        err.print(f"error: the precheck failed: {shortfall}", markup=False, highlight=False)
+        raise typer.Exit(EXIT_FAILED)
 
 
 @order_app.command("execute")
@@ -893,6 +1031,9 @@ def order_execute(
     ] = False,
     start: Annotated[str | None, typer.Option(help="Start at (UTC, YYYY-MM-DD HH:MM:SS).")] = None,
     end: Annotated[str | None, typer.Option(help="Not started after (UTC).")] = None,
+    follow: Annotated[
+        bool, typer.Option("--follow", help="Show its progress until it ends; exit 1 if it fails.")
+    ] = False,
     uid: UidOpt = None,
     tid: TidOpt = None,
     data_dir: DataDir = None,
@@ -905,6 +1046,11 @@ def order_execute(
         caller = service.caller_for(s, _default_tid(s, tid), uid)
         job = execution.execute(s, caller, order_id, execution.plan_from(detail))
         out.print(f"Ticket {order_id}: execution {job.job_id} queued")
+        if not follow:
+            _hint_runner(s, rt.settings, job.job_id)
+    if follow:
+        with runtime(data_dir, database_url) as rt:
+            _follow(rt, tid, uid, order_id)
 
 
 def _steer(
@@ -982,6 +1128,9 @@ def order_export(
     file_type: Annotated[str, typer.Option(help="CSV, XLSX, SQL, JSON or TXT.")] = "CSV",
     encoding: Annotated[str, typer.Option(help="UTF8, GBK, GB2312, ISO_8859_1, CP1252…")] = "UTF8",
     start: Annotated[str | None, typer.Option(help="Start at (UTC, YYYY-MM-DD HH:MM:SS).")] = None,
+    follow: Annotated[
+        bool, typer.Option("--follow", help="Show its progress until it ends; exit 1 if it fails.")
+    ] = False,
     uid: UidOpt = None,
     tid: TidOpt = None,
     data_dir: DataDir = None,
@@ -993,6 +1142,11 @@ def order_export(
         caller = service.caller_for(s, _default_tid(s, tid), uid)
         job = exports.execute(s, caller, order_id, exports.plan_from(detail))
         out.print(f"Ticket {order_id}: export {job.job_id} queued")
+        if not follow:
+            _hint_runner(s, rt.settings, job.job_id)
+    if follow:
+        with runtime(data_dir, database_url) as rt:
+            _follow(rt, tid, uid, order_id)
 
 
 @order_app.command("exported")
@@ -1072,6 +1226,39 @@ def column_list(
         out.print(table)
 
 
+def _announced(found: Mapping[str, Executor]) -> dict[str, Executor]:
+    """The executors, each saying when it starts a job and how the job ends (one line each;
+    a job that waits or yields says so when it is picked up again)."""
+    started: set[int] = set()
+
+    def wrap(executor: Executor) -> Executor:
+        def run(work: Work, checkpoint: Checkpoint) -> Step:
+            what = f"job {work.job_id}: {work.kind}" + (
+                f" of ticket {work.order_id}" if work.order_id else ""
+            )
+            if work.job_id not in started:
+                started.add(work.job_id)
+                out.print(f"{what}: started", markup=False, highlight=False)
+            step = executor(work, checkpoint)
+            if step.failure is not None:
+                ended = f"failed: {step.failure}"
+            elif step.done:
+                ended = "succeeded"
+            elif step.paused:
+                ended = "paused"
+            elif step.wait_seconds > 0:
+                ended = f"waits {step.wait_seconds:g} s"
+            else:
+                return step
+            started.discard(work.job_id)
+            out.print(f"{what}: {ended}", markup=False, highlight=False)
+            return step
+
+        return run
+
+    return {kind: wrap(executor) for kind, executor in found.items()}
+
+
 @jobs_app.command("run")
 def jobs_run(
     follow: Annotated[
@@ -1081,12 +1268,13 @@ def jobs_run(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Run due background jobs in this process until none is left (or, with --follow, until
-    stopped): a worker beside, or instead of, the server's own runner."""
+    stopped): a worker beside, or instead of, the server's own runner. Says when each job
+    starts and how it ends."""
     with runtime(data_dir, database_url) as rt:
         settings = rt.settings
         runner = Runner(
             rt.store,
-            executors(Means.from_settings(settings, rt.box)),
+            _announced(executors(Means.from_settings(settings, rt.box))),
             threads=0,
             lease=Lease(settings.job_lease_seconds),
             fair=Fairness(settings.jobs_per_user, settings.job_slice_seconds),

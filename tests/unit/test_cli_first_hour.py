@@ -67,3 +67,24 @@ def test_an_unknown_order_is_a_refusal(tmp_path: Path) -> None:
     missing = opendms("order", "show", "99", data_dir=tmp_path, ok=False)
     assert missing.returncode == cli.EXIT_FAILED
     assert_one_line_error(missing, "OrderNotFound")
+
+
+def test_instance_register_says_where_it_connects_on_stderr(tmp_path: Path) -> None:
+    opendms("init", "--json", data_dir=tmp_path)
+    closed = opendms(
+        "instance",
+        "register",
+        "--type",
+        "mysql",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "1",
+        data_dir=tmp_path,
+        ok=False,
+    )
+    assert closed.returncode == cli.EXIT_FAILED
+    first, *rest = closed.stderr.splitlines()
+    assert first == "connecting to mysql at 127.0.0.1:1 (gives up after 5 s)…"
+    assert len(rest) == 1 and rest[0].startswith("error: ")
+    assert closed.stdout == ""
