@@ -1158,7 +1158,8 @@ def order_exported(
     data_dir: DataDir = None,
     database_url: DatabaseUrl = None,
 ) -> None:
-    """How an export went: its status, rows, file and the columns it masked."""
+    """How an export went: its status, rows, file and the columns it masked; exits 1 when
+    it failed."""
     with runtime(data_dir, database_url) as rt, rt.store.session() as s:
         caller = service.caller_for(s, _default_tid(s, tid), uid)
         order = exports.export_ticket(s, caller, order_id, lock=False)
@@ -1168,6 +1169,8 @@ def order_exported(
             f"Ticket {order_id}: {status}"
             + (f" ({exports.failure(job)})" if exports.failure(job) else "")
         )
+        if status == "EXPORT_FAIL":
+            raise typer.Exit(EXIT_FAILED)  # a script can tell; the line above says why
         if found is None:
             return
         out.print(

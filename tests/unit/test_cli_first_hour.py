@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from opendms import cli
-from tests.cli_support import assert_one_line_error, opendms
+from tests.cli_support import assert_one_line_error, opendms, opendms_process
 
 READ_ONLY = [
     ("order", "list"),
@@ -88,3 +88,8 @@ def test_instance_register_says_where_it_connects_on_stderr(tmp_path: Path) -> N
     assert first == "connecting to mysql at 127.0.0.1:1 (gives up after 5 s)…"
     assert len(rest) == 1 and rest[0].startswith("error: ")
     assert closed.stdout == ""
+
+
+def test_init_reads_the_port_from_the_environment_as_serve_does(tmp_path: Path) -> None:
+    made = opendms_process("init", "--json", data_dir=tmp_path, env={"OPENDMS_PORT": "9002"})
+    assert json.loads(made.stdout)["Endpoint"] == "127.0.0.1:9002"

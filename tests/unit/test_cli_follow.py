@@ -157,3 +157,39 @@ def test_jobs_run_says_what_each_job_does(site: Site) -> None:
     assert any(f"precheck of ticket {order_id}: started" in ln for ln in ran), ran
     assert any(f"precheck of ticket {order_id}: succeeded" in ln for ln in ran), ran
     assert ran[-1] == "1 job run"
+
+
+def test_a_failed_export_exits_1(site: Site) -> None:
+    made = as_json(
+        site.run(
+            "order",
+            "create",
+            "--type",
+            "DATA_EXPORT",
+            "--comment",
+            "list",
+            "--db",
+            str(site.db_id),
+            "--sql",
+            "SELECT id FROM customers WHERE id <= 3",
+            "--rows",
+            "3",
+        )
+    )
+    order_id = str(made["OrderId"])
+    site.run("jobs", "run")  # its precheck
+    site.dba_only()
+    site.run("order", "submit", order_id)
+    site.as_("dora", "order", "approve", order_id)
+    path = ensure_demo_target(site.data_dir / "targets")
+    with closing(sqlite3.connect(path)) as db:
+        db.execute("ALTER TABLE customers RENAME TO customers_gone")
+        db.commit()
+    site.run("order", "export", order_id)
+    site.run("jobs", "run")
+    exported = site.run("order", "exported", order_id, ok=False)
+    assert exported.returncode == cli.EXIT_FAILED
+    assert f"Ticket {order_id}: EXPORT_FAIL" in exported.stdout
+    followed = site.run("order", "show", order_id, "--follow", ok=False)
+    assert followed.returncode == cli.EXIT_FAILED
+    assert followed.stderr.startswith("error: export ") and "customers" in followed.stderr
