@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +15,10 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, TaskProgressColumn, TextColumn
+from rich.progress import Progress as Bar
 from rich.table import Table
+from sqlalchemy import inspect
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -34,20 +38,35 @@ from opendms.gateway.table import build_table
 from opendms.gateway.wire import wire_time
 from opendms.identity import service
 from opendms.identity.caller import Caller
-from opendms.identity.secrets import SecretBox, SecretBoxError, load_master_key
+from opendms.identity.secrets import KEY_FILE, SecretBox, SecretBoxError, load_master_key
 from opendms.jobs.executors import executors
 from opendms.jobs.means import Means, target_policy
-from opendms.jobs.runner import Fairness, Lease, Runner
+from opendms.jobs.runner import Checkpoint, Executor, Fairness, Lease, Runner, Step, Work
 from opendms.notify import webhooks
+from opendms.orders import progress as underway
 from opendms.orders import service as orders
 from opendms.precheck import service as precheck
 from opendms.precheck.review import review_for_database
 from opendms.sql import review
 from opendms.store.db import Store, StoreUnavailable, describe_failure
 from opendms.targets.base import TargetPolicy
+from opendms.targets.registry import DEFAULT_PORTS
+
+# What a script can tell from the exit code (README "Exit codes"; also `opendms --help`).
+EXIT_DONE = 0  # what was asked for happened
+EXIT_FAILED = 1  # refused (a DMS error), not found, or the work it waited for failed
+EXIT_USAGE = 2  # the command line itself is wrong (Typer/Click's own code)
+EXIT_NO_STORE = 3  # no OpenDMS data there, or the metadata store cannot be opened
+EXIT_CODES = (
+    "Exit codes: 0 done; 1 refused or failed (a DMS error, not found, a failed precheck, "
+    "execution or export); 2 usage error; 3 no OpenDMS data, or the metadata store cannot "
+    "be opened."
+)
+
 
 app = typer.Typer(
     help="OpenDMS: database change tickets behind a DMS-Enterprise-compatible API.",
+    epilog=EXIT_CODES,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
@@ -104,6 +123,14 @@ TidOpt = Annotated[int | None, typer.Option("--tid", help="Tenant id; default: t
 class CliError(Exception):
     """A failure to report as one line."""
 
+    exit_code = EXIT_FAILED
+
+
+class NoStore(CliError):
+    """The store a command would read is not there (or cannot be opened)."""
+
+    exit_code = EXIT_NO_STORE
+
 
 def _settings(data_dir: Path | None, database_url: str | None, **extra: Any) -> Settings:
     given: dict[str, Any] = {k: v for k, v in extra.items() if v is not None}
@@ -134,17 +161,53 @@ def _prepare_data_dir(settings: Settings) -> None:
         probe.write_text("ok")
         probe.unlink()
     except OSError as exc:
-        raise CliError(f"data directory {path} is not writable: {exc.strerror or exc}") from exc
+        raise NoStore(f"data directory {path} is not writable: {exc.strerror or exc}") from exc
     if repair:
         err.print(f"warning: {repair.summary()}", markup=False, highlight=False)
 
 
+def _no_data(settings: Settings, why: str) -> NoStore:
+    place = "the metadata store" if why == "no tables" else str(settings.data_dir)
+    return NoStore(
+        f"no OpenDMS data in {place} ({why}): run `opendms init` or `opendms serve` first"
+    )
+
+
+def _check_data(settings: Settings, store: Store | None) -> None:
+    """What a command that does not set up would otherwise create: the SQLite store file
+    (before ``store`` is opened), the tables of a store elsewhere, and the master key file
+    (a new key could read nothing stored)."""
+    if store is None:
+        if not settings.database_url and not (settings.data_dir / "opendms.db").is_file():
+            raise _no_data(settings, "no store")
+        if not settings.secret_key and not settings.data_dir.is_dir():
+            raise _no_data(settings, "no master key")
+        return
+    try:
+        tables = inspect(store.engine).has_table("alembic_version")
+    except SQLAlchemyError as exc:
+        raise StoreUnavailable(describe_failure(store.url, exc)) from exc
+    if not tables:
+        raise _no_data(settings, "no tables")
+    if not settings.secret_key and not (settings.data_dir / KEY_FILE).is_file():
+        raise _no_data(settings, "no master key")
+
+
 @contextmanager
-def runtime(data_dir: Path | None, database_url: str | None, **extra: Any) -> Iterator[Runtime]:
+def runtime(
+    data_dir: Path | None, database_url: str | None, *, setup: bool = False, **extra: Any
+) -> Iterator[Runtime]:
+    """The settings, store and secret box of one command. Only ``setup`` commands (init,
+    serve) create a data directory, store and master key; any other one on a place without
+    them says so and creates nothing."""
     settings = _settings(data_dir, database_url, **extra)
+    if not setup:
+        _check_data(settings, None)
     _prepare_data_dir(settings)
     store = Store(settings.metadata_url)
     try:
+        if not setup:
+            _check_data(settings, store)
         store.migrate()
         box = SecretBox(load_master_key(settings.secret_key, settings.data_dir))
         yield Runtime(settings, store, box)
@@ -164,14 +227,37 @@ def _default_tid(s: Session, tid: int | None) -> int:
 # ------------------------------------------------------------------ serve / init
 
 
+HostOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="Address to listen on (env OPENDMS_HOST).",
+        show_default=str(Settings.model_fields["host"].default),
+    ),
+]
+PortOpt = Annotated[
+    int | None,
+    typer.Option(
+        help="Port to listen on (env OPENDMS_PORT).",
+        show_default=str(Settings.model_fields["port"].default),
+    ),
+]
+
+
 @app.command()
 def init(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    host: HostOpt = None,
+    port: PortOpt = None,
     data_dir: DataDir = None,
     database_url: DatabaseUrl = None,
 ) -> None:
-    """Create the store if missing, the default tenant and an administrator; print a fresh key."""
-    with runtime(data_dir, database_url) as rt, rt.store.session() as s:
+    """Create the store if missing, the default tenant and an administrator; print a fresh key.
+    Its Endpoint is where `opendms serve` with the same settings (--host, --port, or
+    OPENDMS_HOST / OPENDMS_PORT) listens."""
+    with (
+        runtime(data_dir, database_url, setup=True, host=host, port=port) as rt,
+        rt.store.session() as s,
+    ):
         boot = service.bootstrap_admin(s, rt.box)
         result = {
             "Tid": boot.tenant.tid,
@@ -198,17 +284,24 @@ def _print_credentials(
 
 @app.command()
 def serve(
-    host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
-    port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
-    workers: Annotated[int | None, typer.Option(help="Server processes.")] = None,
+    host: HostOpt = None,
+    port: PortOpt = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            help="Server processes (env OPENDMS_WORKERS).",
+            show_default=str(Settings.model_fields["workers"].default),
+        ),
+    ] = None,
     demo: Annotated[bool, typer.Option("--demo", help="Also create the demo target.")] = False,
     data_dir: DataDir = None,
     database_url: DatabaseUrl = None,
 ) -> None:
-    """Run the API (and, later, console and embedded workers) on 127.0.0.1:8080 by default."""
+    """Run the DMS API with its job runner (prechecks, executions, exports, uploads): create
+    the data directory, store and an administrator on first start."""
     import uvicorn
 
-    with runtime(data_dir, database_url, host=host, port=port, workers=workers) as rt:
+    with runtime(data_dir, database_url, setup=True, host=host, port=port, workers=workers) as rt:
         settings = rt.settings
         with rt.store.session() as s:
             fresh = not service.list_tenants(s)
@@ -341,6 +434,14 @@ def instance_register(
     """Register a database server: connection checked, password encrypted, metadata read."""
     with runtime(data_dir, database_url) as rt, rt.store.session() as s:
         target = _default_tid(s, tid)
+        if engine.lower() != "sqlite":  # on stderr: --json's stdout stays one object
+            where = f"{host}:{port or DEFAULT_PORTS.get(engine.lower(), port)}"
+            err.print(
+                f"connecting to {engine} at {where} (gives up after "
+                f"{rt.settings.target_test_connect_seconds} s)…",
+                markup=False,
+                highlight=False,
+            )
         inst = catalog.register_instance(
             s,
             rt.box,
@@ -591,33 +692,150 @@ def order_list(
 @order_app.command("show")
 def order_show(
     order_id: Annotated[int, typer.Argument(help="OrderId.")],
+    follow: Annotated[
+        bool, typer.Option("--follow", help="Show its progress until it ends; exit 1 if it fails.")
+    ] = False,
     uid: UidOpt = None,
     tid: TidOpt = None,
     data_dir: DataDir = None,
     database_url: DatabaseUrl = None,
 ) -> None:
-    """Show a ticket and its parameters."""
-    with runtime(data_dir, database_url) as rt, rt.store.session() as s:
-        caller = service.caller_for(s, _default_tid(s, tid), uid)
-        o = orders.get_order(s, caller, order_id)
-        print(
-            json.dumps(
-                {
-                    "OrderId": o.order_id,
-                    "PluginType": o.plugin_type,
-                    "StatusCode": o.status_code,
-                    "CommitterId": o.committer_id,
-                    "Comment": o.comment,
-                    "RelatedUserIds": orders.related_ids(o),
-                    "AttachmentKey": o.attachment_key,
-                    "CreateTime": f"{o.created_at:%Y-%m-%d %H:%M:%S}",
-                    "Param": json.loads(o.params),
-                    "CloseReason": o.close_reason,
-                },
-                indent=2,
-                ensure_ascii=False,
-            )
+    """Show a ticket, its parameters and its execution or export (state, progress, backups);
+    with --follow, follow that work to its end instead."""
+    with runtime(data_dir, database_url) as rt:
+        if follow:
+            _follow(rt, tid, uid, order_id)
+            return
+        with rt.store.session() as s:
+            caller = service.caller_for(s, _default_tid(s, tid), uid)
+            o = orders.get_order(s, caller, order_id)
+            shown: dict[str, Any] = {
+                "OrderId": o.order_id,
+                "PluginType": o.plugin_type,
+                "StatusCode": o.status_code,
+                "CommitterId": o.committer_id,
+                "Comment": o.comment,
+                "RelatedUserIds": orders.related_ids(o),
+                "AttachmentKey": o.attachment_key,
+                "CreateTime": f"{o.created_at:%Y-%m-%d %H:%M:%S}",
+                "Param": json.loads(o.params),
+                "CloseReason": o.close_reason,
+            }
+            work = underway.underway(s, caller, o)
+            if work is not None:
+                shown["Execution"] = work.shown()
+    print(json.dumps(shown, indent=2, ensure_ascii=False))
+
+
+# ------------------------------------------------------------------ following a ticket's work
+
+FOLLOW_SECONDS = 0.5  # how often --follow reads the store
+NO_RUNNER = "no job runner is running: start `opendms serve`, or run `opendms jobs run`"
+
+
+def _server_answers(settings: Settings) -> bool:
+    """Whether something listens where `opendms serve` with these settings would: its
+    runner would take queued work."""
+    host, _, port = settings.endpoint.rpartition(":")
+    try:
+        with socket.create_connection((host, int(port)), timeout=0.3):
+            return True
+    except OSError:
+        return False
+
+
+def _hint_runner(s: Session, settings: Settings, job_id: int) -> None:
+    if _no_runner(s, settings, job_id):
+        err.print(f"note: {NO_RUNNER}", markup=False, highlight=False)
+
+
+def _no_runner(s: Session, settings: Settings, job_id: int) -> bool:
+    """Whether a queued job looks like it waits for a runner that is not there: no job is
+    held by any runner, and no server answers at the settings' endpoint."""
+    return underway.waiting_unclaimed(s, job_id) and not _server_answers(settings)
+
+
+def _follow(rt: Runtime, tid: int | None, uid: str | None, order_id: int) -> None:
+    """Show a ticket's execution or export as it goes, until it is over; exit 1 unless it
+    succeeded."""
+    seen: dict[tuple[int, int], str] = {}
+    status = ""
+    warned = False
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TaskProgressColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TextColumn("{task.fields[eta]}"),
+    )
+    # a bar only on a terminal: piped, the lines below are the whole story
+    with Bar(*columns, console=out, transient=True, disable=not out.is_terminal) as bar:
+        task = bar.add_task(f"ticket {order_id}", total=None, rate="", eta="")
+        while True:
+            with rt.store.session() as s:
+                caller = service.caller_for(s, _default_tid(s, tid), uid)
+                order = orders.get_order(s, caller, order_id)
+                work = underway.underway(s, caller, order)
+                if work is None:
+                    raise CliError(f"ticket {order_id} has no execution or export to follow")
+                if (
+                    not warned
+                    and work.state == "queued"
+                    and _no_runner(s, rt.settings, work.job_id)
+                ):
+                    err.print(f"note: {NO_RUNNER}", markup=False, highlight=False)
+                    warned = True
+                final = order.status_code
+            if work.status != status:
+                status = work.status
+                out.print(f"{work.kind} {work.job_id}: {status}", markup=False, highlight=False)
+            for st in work.statements:
+                key = (st.sql_job_id, st.number)
+                if seen.get(key) != st.status and st.status != "INIT":
+                    seen[key] = st.status
+                    rows = "" if st.rows is None else f", {_rows(st.rows)}"
+                    out.print(
+                        f"  statement {st.number} on DbId {st.db_id}: {st.status}{rows}",
+                        markup=False,
+                        highlight=False,
+                    )
+            _advance(bar, task, work)
+            if work.over:
+                break
+            time.sleep(FOLLOW_SECONDS)
+    out.print(f"Ticket {order_id}: {final}, {work.state} ({_rows(work.rows)})", markup=False)
+    if not work.succeeded:
+        why = work.failure or (
+            f"paused: `opendms order restart {order_id}` goes on"
+            if work.state == "paused"
+            else work.status
         )
+        err.print(f"error: {work.kind} {work.job_id} {work.state}: {why}", markup=False)
+        raise typer.Exit(EXIT_FAILED)
+
+
+def _rows(n: int) -> str:
+    return f"{n:,} row{'' if n == 1 else 's'}"
+
+
+def _advance(bar: Bar, task: Any, work: underway.Underway) -> None:
+    """The bar: rows against the precheck's count for long statements, else statements."""
+    total: float | None = None
+    completed: float = work.rows
+    if work.estimate:
+        total, completed = work.estimate, min(work.rows, work.estimate)
+    elif work.statements:
+        total = len(work.statements)
+        completed = sum(st.status in ("SUCCESS", "FAIL") for st in work.statements)
+    eta = work.eta_seconds
+    bar.update(
+        task,
+        total=total,
+        completed=completed,
+        rate=f"{work.rows_per_second:,.0f} rows/s" if work.rows_per_second else "",
+        eta=f"ETA {eta:,} s" if eta is not None else "",
+    )
 
 
 @order_app.command("close")
@@ -805,7 +1023,12 @@ def order_precheck(
         if skip_row_check is not None:
             precheck.skip_row_check(s, caller, order_id, skip_row_check)
         order = orders.get_order(s, caller, order_id)
-        out.print(f"Ticket {order_id}: {precheck.status(s, order)}")
+        state = precheck.status(s, order)
+        out.print(f"Ticket {order_id}: {state}")
+        shortfall = precheck.shortfall(s, order) if state == "precheck_fail" else None
+        job = orders.latest_job(s, order_id, "precheck")
+        if state == "precheck" and job is not None:
+            _hint_runner(s, rt.settings, job.job_id)
         steps = Table("Step", "Status", "Tip")
         for v in precheck.steps(s, order_id):
             steps.add_row(v.step, v.status, v.tip)
@@ -826,6 +1049,9 @@ def order_precheck(
             )
         if found.total:
             out.print(grid)
+    if shortfall is not None:
+        err.print(f"error: the precheck failed: {shortfall}", markup=False, highlight=False)
+        raise typer.Exit(EXIT_FAILED)
 
 
 @order_app.command("execute")
@@ -837,6 +1063,9 @@ def order_execute(
     ] = False,
     start: Annotated[str | None, typer.Option(help="Start at (UTC, YYYY-MM-DD HH:MM:SS).")] = None,
     end: Annotated[str | None, typer.Option(help="Not started after (UTC).")] = None,
+    follow: Annotated[
+        bool, typer.Option("--follow", help="Show its progress until it ends; exit 1 if it fails.")
+    ] = False,
     uid: UidOpt = None,
     tid: TidOpt = None,
     data_dir: DataDir = None,
@@ -849,6 +1078,11 @@ def order_execute(
         caller = service.caller_for(s, _default_tid(s, tid), uid)
         job = execution.execute(s, caller, order_id, execution.plan_from(detail))
         out.print(f"Ticket {order_id}: execution {job.job_id} queued")
+        if not follow:
+            _hint_runner(s, rt.settings, job.job_id)
+    if follow:
+        with runtime(data_dir, database_url) as rt:
+            _follow(rt, tid, uid, order_id)
 
 
 def _steer(
@@ -926,6 +1160,9 @@ def order_export(
     file_type: Annotated[str, typer.Option(help="CSV, XLSX, SQL, JSON or TXT.")] = "CSV",
     encoding: Annotated[str, typer.Option(help="UTF8, GBK, GB2312, ISO_8859_1, CP1252…")] = "UTF8",
     start: Annotated[str | None, typer.Option(help="Start at (UTC, YYYY-MM-DD HH:MM:SS).")] = None,
+    follow: Annotated[
+        bool, typer.Option("--follow", help="Show its progress until it ends; exit 1 if it fails.")
+    ] = False,
     uid: UidOpt = None,
     tid: TidOpt = None,
     data_dir: DataDir = None,
@@ -937,6 +1174,11 @@ def order_export(
         caller = service.caller_for(s, _default_tid(s, tid), uid)
         job = exports.execute(s, caller, order_id, exports.plan_from(detail))
         out.print(f"Ticket {order_id}: export {job.job_id} queued")
+        if not follow:
+            _hint_runner(s, rt.settings, job.job_id)
+    if follow:
+        with runtime(data_dir, database_url) as rt:
+            _follow(rt, tid, uid, order_id)
 
 
 @order_app.command("exported")
@@ -948,7 +1190,8 @@ def order_exported(
     data_dir: DataDir = None,
     database_url: DatabaseUrl = None,
 ) -> None:
-    """How an export went: its status, rows, file and the columns it masked."""
+    """How an export went: its status, rows, file and the columns it masked; exits 1 when
+    it failed."""
     with runtime(data_dir, database_url) as rt, rt.store.session() as s:
         caller = service.caller_for(s, _default_tid(s, tid), uid)
         order = exports.export_ticket(s, caller, order_id, lock=False)
@@ -958,6 +1201,8 @@ def order_exported(
             f"Ticket {order_id}: {status}"
             + (f" ({exports.failure(job)})" if exports.failure(job) else "")
         )
+        if status == "EXPORT_FAIL":
+            raise typer.Exit(EXIT_FAILED)  # a script can tell; the line above says why
         if found is None:
             return
         out.print(
@@ -1016,6 +1261,39 @@ def column_list(
         out.print(table)
 
 
+def _announced(found: Mapping[str, Executor]) -> dict[str, Executor]:
+    """The executors, each saying when it starts a job and how the job ends (one line each;
+    a job that waits or yields says so when it is picked up again)."""
+    started: set[int] = set()
+
+    def wrap(executor: Executor) -> Executor:
+        def run(work: Work, checkpoint: Checkpoint) -> Step:
+            what = f"job {work.job_id}: {work.kind}" + (
+                f" of ticket {work.order_id}" if work.order_id else ""
+            )
+            if work.job_id not in started:
+                started.add(work.job_id)
+                out.print(f"{what}: started", markup=False, highlight=False)
+            step = executor(work, checkpoint)
+            if step.failure is not None:
+                ended = f"failed: {step.failure}"
+            elif step.done:
+                ended = "succeeded"
+            elif step.paused:
+                ended = "paused"
+            elif step.wait_seconds > 0:
+                ended = f"waits {step.wait_seconds:g} s"
+            else:
+                return step
+            started.discard(work.job_id)
+            out.print(f"{what}: {ended}", markup=False, highlight=False)
+            return step
+
+        return run
+
+    return {kind: wrap(executor) for kind, executor in found.items()}
+
+
 @jobs_app.command("run")
 def jobs_run(
     follow: Annotated[
@@ -1025,12 +1303,13 @@ def jobs_run(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Run due background jobs in this process until none is left (or, with --follow, until
-    stopped): a worker beside, or instead of, the server's own runner."""
+    stopped): a worker beside, or instead of, the server's own runner. Says when each job
+    starts and how it ends."""
     with runtime(data_dir, database_url) as rt:
         settings = rt.settings
         runner = Runner(
             rt.store,
-            executors(Means.from_settings(settings, rt.box)),
+            _announced(executors(Means.from_settings(settings, rt.box))),
             threads=0,
             lease=Lease(settings.job_lease_seconds),
             fair=Fairness(settings.jobs_per_user, settings.job_slice_seconds),
@@ -1661,14 +1940,20 @@ def main() -> None:
         app()
     except DmsError as exc:
         err.print(f"error: {exc.code.value}: {exc.message}", markup=False, highlight=False)
-        sys.exit(1)
-    except (CliError, StoreUnavailable, SecretBoxError) as exc:
+        sys.exit(EXIT_FAILED)
+    except CliError as exc:
         err.print(f"error: {exc}", markup=False, highlight=False)
-        sys.exit(1)
+        sys.exit(exc.exit_code)
+    except StoreUnavailable as exc:
+        err.print(f"error: {exc}", markup=False, highlight=False)
+        sys.exit(EXIT_NO_STORE)
+    except SecretBoxError as exc:
+        err.print(f"error: {exc}", markup=False, highlight=False)
+        sys.exit(EXIT_FAILED)
     except SQLAlchemyError as exc:
         url = os.environ.get("OPENDMS_DATABASE_URL", "the metadata store")
         err.print(f"error: {describe_failure(url, exc)}", markup=False, highlight=False)
-        sys.exit(1)
+        sys.exit(EXIT_NO_STORE)
     except OSError as exc:
         err.print(f"error: {exc}", markup=False, highlight=False)
-        sys.exit(1)
+        sys.exit(EXIT_FAILED)

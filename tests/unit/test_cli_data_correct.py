@@ -42,9 +42,12 @@ def test_a_ticket_from_precheck_to_execution(site: Site) -> None:
 
 def test_a_precheck_failure_is_shown_and_waived(site: Site) -> None:
     order_id = site.file("UPDATE orders SET status = 'paid' WHERE id < 3")  # 2 rows, not 1
-    shown = site.as_("carl", "order", "precheck", str(order_id)).stdout
+    failed = site.as_("carl", "order", "precheck", str(order_id), ok=False)
+    assert failed.returncode == 1  # a script can tell a failed precheck
+    shown = failed.stdout
     assert f"Ticket {order_id}: precheck_fail" in shown
     assert "2 rows counted, where the ticket estimates 1" in shown.replace("\n", " ")
+    assert failed.stderr.startswith("error: the precheck failed: ROW_CHECK failed: 2 rows")
     waived = site.as_(
         "carl", "order", "precheck", str(order_id), "--skip-row-check", "two is right"
     ).stdout

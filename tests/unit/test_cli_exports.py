@@ -46,6 +46,14 @@ def test_a_masked_export_is_run_and_saved(site: Site) -> None:
     site.as_("dora", "order", "approve", order_id)
     assert "export" in site.run("order", "export", order_id, "--file-type", "csv").stdout
     site.run("jobs", "run")
+    execution = as_json(site.run("order", "show", order_id))["Execution"]
+    assert (execution["Kind"], execution["Status"], execution["Rows"]) == (
+        "export",
+        "EXPORT_SUCCESS",
+        3,
+    )
+    followed = site.run("order", "show", order_id, "--follow").stdout.splitlines()
+    assert followed[-1] == f"Ticket {order_id}: success, succeeded (3 rows)"
     saved = site.data_dir.parent / "out.zip"
     shown = site.run("order", "exported", order_id, "--save", str(saved)).stdout
     assert "EXPORT_SUCCESS" in shown and "3 rows, CSV in UTF8" in shown

@@ -82,7 +82,6 @@ def _preferred_tls() -> ssl.SSLContext:
     return context
 
 
-
 class _Connection(pymysql.connections.Connection):
     """A PyMySQL connection whose default TLS context is built once per process: PyMySQL
     builds one per connection, loading the system's CA certificates each time (about 65 ms,
