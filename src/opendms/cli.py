@@ -1010,48 +1010,81 @@ def order_precheck(
     skip_row_check: Annotated[
         str | None, typer.Option("--skip-row-check", help="Waive a ROW_CHECK mismatch: why.")
     ] = None,
+    wait: Annotated[
+        bool, typer.Option("--wait", help="Wait until the precheck has run (by a runner).")
+    ] = False,
     uid: UidOpt = None,
     tid: TidOpt = None,
     data_dir: DataDir = None,
     database_url: DatabaseUrl = None,
 ) -> None:
     """Show a data-change ticket's precheck: each step, then each statement."""
-    with runtime(data_dir, database_url) as rt, rt.store.session() as s:
-        caller = service.caller_for(s, _default_tid(s, tid), uid)
-        if retry:
-            precheck.retry(s, caller, order_id)
-        if skip_row_check is not None:
-            precheck.skip_row_check(s, caller, order_id, skip_row_check)
-        order = orders.get_order(s, caller, order_id)
-        state = precheck.status(s, order)
-        out.print(f"Ticket {order_id}: {state}")
-        shortfall = precheck.shortfall(s, order) if state == "precheck_fail" else None
-        job = orders.latest_job(s, order_id, "precheck")
-        if state == "precheck" and job is not None:
-            _hint_runner(s, rt.settings, job.job_id)
-        steps = Table("Step", "Status", "Tip")
-        for v in precheck.steps(s, order_id):
-            steps.add_row(v.step, v.status, v.tip)
-        out.print(steps)
-        found = precheck.statements(s, order_id, None, 1, 1000)
-        grid = Table("DbId", "#", "Line", "Type", "Tables", "Rows", "How", "Review", "SQL")
-        for st in found.items:
-            grid.add_row(
-                str(st.db_id),
-                str(st.number),
-                str(st.line),
-                st.sql_type,
-                st.table_names,
-                "" if st.affect_rows is None else str(st.affect_rows),
-                st.rows_source,
-                st.review_status,
-                st.sql_text[:80],
-            )
-        if found.total:
-            out.print(grid)
+    with runtime(data_dir, database_url) as rt:
+        with rt.store.session() as s:
+            caller = service.caller_for(s, _default_tid(s, tid), uid)
+            if retry:
+                precheck.retry(s, caller, order_id)
+            if skip_row_check is not None:
+                precheck.skip_row_check(s, caller, order_id, skip_row_check)
+        if wait:
+            _await_precheck(rt, caller, order_id)
+        with rt.store.session() as s:
+            shortfall = _show_precheck(rt, s, caller, order_id)
     if shortfall is not None:
         err.print(f"error: the precheck failed: {shortfall}", markup=False, highlight=False)
         raise typer.Exit(EXIT_FAILED)
+
+
+PRECHECK_WAIT_SECONDS = 300.0
+
+
+def _await_precheck(rt: Runtime, caller: Caller, order_id: int) -> None:
+    """Until the ticket's precheck has run (or PRECHECK_WAIT_SECONDS passed), saying once
+    when no runner seems to be there to run it."""
+    deadline = time.monotonic() + PRECHECK_WAIT_SECONDS
+    hinted = False
+    while time.monotonic() < deadline:
+        with rt.store.session() as s:
+            order = orders.get_order(s, caller, order_id)
+            if precheck.status(s, order) != "precheck":
+                return
+            job = orders.latest_job(s, order_id, "precheck")
+            if not hinted and job is not None:
+                _hint_runner(s, rt.settings, job.job_id)
+                hinted = True
+        time.sleep(0.2)
+
+
+def _show_precheck(rt: Runtime, s: Session, caller: Caller, order_id: int) -> str | None:
+    """Print the precheck's state, steps and statements; why it failed, if it did."""
+    order = orders.get_order(s, caller, order_id)
+    state = precheck.status(s, order)
+    out.print(f"Ticket {order_id}: {state}")
+    shortfall = precheck.shortfall(s, order) if state == "precheck_fail" else None
+    job = orders.latest_job(s, order_id, "precheck")
+    if state == "precheck" and job is not None:
+        _hint_runner(s, rt.settings, job.job_id)
+    steps = Table("Step", "Status", "Tip")
+    for v in precheck.steps(s, order_id):
+        steps.add_row(v.step, v.status, v.tip)
+    out.print(steps)
+    found = precheck.statements(s, order_id, None, 1, 1000)
+    grid = Table("DbId", "#", "Line", "Type", "Tables", "Rows", "How", "Review", "SQL")
+    for st in found.items:
+        grid.add_row(
+            str(st.db_id),
+            str(st.number),
+            str(st.line),
+            st.sql_type,
+            st.table_names,
+            "" if st.affect_rows is None else str(st.affect_rows),
+            st.rows_source,
+            st.review_status,
+            st.sql_text[:80],
+        )
+    if found.total:
+        out.print(grid)
+    return shortfall
 
 
 @order_app.command("execute")
