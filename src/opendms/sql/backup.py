@@ -346,15 +346,10 @@ def copy_generated(
     given to that INSERT alone, in its own uncommitted transaction, so the rows holding
     them are exactly its rows."""
     column = exp.column(key, quoted=True)
+    offset = exp.Paren(this=exp.Sub(this=column.copy(), expression=exp.convert(first)))
     where = exp.and_(
         exp.Between(this=column, low=exp.convert(first), high=exp.convert(last)),
-        exp.EQ(
-            this=exp.Mod(
-                this=exp.Sub(this=column.copy(), expression=exp.convert(first)),
-                expression=exp.convert(step),
-            ),
-            expression=exp.convert(0),
-        ),
+        exp.EQ(this=exp.Mod(this=offset, expression=exp.convert(step)), expression=exp.convert(0)),
     )
     select = exp.select(column.copy()).from_(table.copy()).where(where)
     insert = exp.Insert(
