@@ -122,3 +122,4 @@ def test_sqlite_table_copies_keep_the_rows_that_refer_to_them(tmp_path) -> None:
             assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
     finally:
         store.dispose()
+
