@@ -10,6 +10,12 @@ Both start from the same fresh copy of the table, in the same run; each is the m
 five runs (the UPDATE alone varies by about 10% between runs here).
 
     python bench/data_correct.py [--rows 200000] [--engines mariadb,postgresql]
+    python bench/data_correct.py --insert [--engines mariadb,postgresql]
+
+``--insert`` (issue 17) measures instead one 10,000-row INSERT … VALUES into a table whose
+key the database makes, through a ticket with backup against the same ticket without:
+the keys recorded by RETURNING (MariaDB 10.5+, PostgreSQL), and on MariaDB also as a MySQL
+would (RETURNING hidden: the run of keys from LAST_INSERT_ID(), copied on the server).
 
 The last line is the key figure: the slower engine's ticket/direct time ratio (target: at
 most 2.0).
@@ -69,12 +75,72 @@ def measure(engine: Engine, rows: int, workdir: Path, repeat: int) -> float:
     return t / d
 
 
+INSERTED = 10_000
+AUTO_TABLE = {
+    "MariaDB": "CREATE TABLE ins (id INT AUTO_INCREMENT PRIMARY KEY, n INT, name VARCHAR(64))"
+    " ENGINE=InnoDB",
+    "PostgreSQL": "CREATE TABLE ins (id SERIAL PRIMARY KEY, n INT, name VARCHAR(64))",
+}
+
+
+def _without_returning() -> None:
+    """This process's MySQL targets report no RETURNING: keys come from LAST_INSERT_ID()."""
+    from dataclasses import replace
+
+    from opendms.targets import mysql
+
+    real = mysql._insert_keys
+    mysql._insert_keys = lambda cur: replace(real(cur), returning=False)  # type: ignore[assignment]
+
+
+def measure_insert(engine: Engine, workdir: Path, repeat: int, label: str) -> float:
+    engine.run("DROP TABLE IF EXISTS ins", AUTO_TABLE[engine.name])
+    site = Site(engine, workdir)
+    values = ", ".join(f"({i}, 'name-{i}')" for i in range(1, INSERTED + 1))
+    insert = f"INSERT INTO ins (n, name) VALUES {values}"
+    bare, backed = [], []
+    for _ in range(repeat):
+        for backup, into in ((False, bare), (True, backed)):
+            engine.run("TRUNCATE TABLE ins")
+            order_id = site.file(insert, INSERTED)
+            site.prechecked(order_id)
+            into.append(site.execute(order_id, backup=backup))
+    engine.run(*(f"DROP TABLE IF EXISTS {table}" for table in site.backups()))
+    b, t = statistics.median(bare), statistics.median(backed)
+    print(
+        f"{label}: INSERT of {INSERTED:,} rows through a ticket without backup {b:.3f} s, "
+        f"with backup {t:.3f} s: ratio {t / b:.2f}"
+    )
+    return t / b
+
+
+def main_insert(engines: list[str], repeat: int) -> None:
+    makers = {"mariadb": mariadb, "postgresql": postgresql}
+    ratios = []
+    for name in engines:
+        with makers[name](1000) as engine, tempfile.TemporaryDirectory() as tmp:
+            ratios.append(
+                (measure_insert(engine, Path(tmp), repeat, f"{engine.name} RETURNING"), name)
+            )
+    if "mariadb" in engines:
+        _without_returning()
+        with mariadb(1000) as engine, tempfile.TemporaryDirectory() as tmp:
+            label = "MariaDB as MySQL (LAST_INSERT_ID run)"
+            ratios.append((measure_insert(engine, Path(tmp), repeat, label), label))
+    worst, where = max(ratios)
+    print(f"ratio (INSERT with backup / without), worst: {where}: {worst:.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=200_000)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--engines", default="mariadb,postgresql")
+    parser.add_argument("--insert", action="store_true", help="INSERT with/without backup")
     args = parser.parse_args()
+    if args.insert:
+        main_insert(args.engines.split(","), args.repeat)
+        return
     makers = {"mariadb": mariadb, "postgresql": postgresql}
     ratios = []
     for name in args.engines.split(","):

@@ -126,16 +126,21 @@ class World:
         box: SecretBox,
         workdir: Path,
         prepare: Callable[[Any], None] | None = None,
+        instance_type: str | None = None,
     ) -> Iterator[tuple[World, str, Any]]:
         """A fresh database on the test MariaDB or PostgreSQL, ``prepare(connection)`` run
         on it first, and a world on it: (the world, the database's name, an autocommit
-        connection to it). The database is dropped afterwards."""
+        connection to it). The database is dropped afterwards. ``instance_type``: what the
+        MariaDB server is registered as (mariadb; or mysql, as DMS users often do)."""
         if engine == "mariadb":
             with mysql_database() as (name, conn):
                 if prepare is not None:
                     prepare(conn)
                 spec = catalog.InstanceSpec(
-                    instance_type="mariadb", host="127.0.0.1", port=3306, database_user="root"
+                    instance_type=instance_type or "mariadb",
+                    host="127.0.0.1",
+                    port=3306,
+                    database_user="root",
                 )
                 yield cls.on(store, box, spec, SERVERS, workdir, ("def", name)), name, conn
         else:

@@ -60,6 +60,9 @@ class CatalogShapes:
             known[0].primary_key,
             min(engines, default=known[0].engine),
             known[0].walk_key if all(k.walk_key == known[0].walk_key for k in known) else (),
+            known[0].auto_increment
+            if all(k.auto_increment == known[0].auto_increment for k in known)
+            else "",
         )
 
     def _in(self, db_id: int, name: str) -> TableShape | None:
@@ -71,12 +74,15 @@ class CatalogShapes:
         if found is None:
             return None
         table_id, engine = found
-        columns = {
-            name.lower(): nullable
-            for name, nullable in self.s.execute(
-                select(DbColumn.name, DbColumn.nullable).where(DbColumn.table_id == table_id)
+        columns: dict[str, bool] = {}
+        auto = ""
+        for column, nullable, generated in self.s.execute(
+            select(DbColumn.name, DbColumn.nullable, DbColumn.auto_increment).where(
+                DbColumn.table_id == table_id
             )
-        }
+        ):
+            columns[column.lower()] = nullable
+            auto = column.lower() if generated else auto
         primary: tuple[str, ...] = ()
         unique: list[tuple[str, ...]] = []
         for kind, listed in self.s.execute(
@@ -92,4 +98,4 @@ class CatalogShapes:
                 unique.append(key)
         walk = primary or min(unique, key=len, default=())
         lowered = tuple(c.lower() for c in primary)
-        return TableShape(frozenset(columns), lowered, (engine or "").lower(), walk)
+        return TableShape(frozenset(columns), lowered, (engine or "").lower(), walk, auto)

@@ -36,6 +36,7 @@ from opendms.execution.backups import (
     Swept,
     apply,
     attempt_table,
+    plan_for,
     sweep,
 )
 from opendms.execution.chunked import Progress, stride
@@ -47,8 +48,9 @@ from opendms.jobs.means import Means
 from opendms.jobs.runner import Checkpoint, Step, Work
 from opendms.notify import webhooks
 from opendms.orders import service as orders
-from opendms.sql.backup import BackupRefused, changed_table, plan_backup
+from opendms.sql.backup import BackupRefused, changed_table
 from opendms.sql.chunks import Chunking, ChunkRefused, chunking
+from opendms.sql.review import TableShape
 from opendms.sql.statements import DIALECTS
 from opendms.store.models import (
     Database,
@@ -91,7 +93,7 @@ class Unit:
     db: Database
     inst: Instance
     pending: list[SqlJobDetail] = field(default_factory=list)
-    keys: dict[str, tuple[str, ...]] = field(default_factory=dict)  # table -> primary key
+    shapes: dict[str, TableShape | None] = field(default_factory=dict)  # changed tables
     # DC_CHUNK: how each pending statement is cut (or why it cannot be), by detail id; the
     # precheck's row counts, by sql id; the instance's throttle, and its replica to watch.
     chunkings: dict[int, Chunking | str] = field(default_factory=dict)
@@ -263,9 +265,8 @@ class Execute:
             shapes = CatalogShapes(s, [db])
             for detail in pending:
                 name = _quietly(changed_table, detail.sql_text, inst.instance_type)
-                shape = shapes.table(name) if name else None
-                if name and shape is not None:  # the primary key as the database spells it
-                    unit.keys[name] = shape.walk_key if shape.primary_key else ()
+                if name:
+                    unit.shapes[name] = shapes.table(name)
         return unit
 
     def _cut(self, s: Session, unit: Unit) -> None:
@@ -549,19 +550,26 @@ class Execute:
         chunk: every chunk copies its own rows there first."""
         if not unit.sql_job.backup:
             return None
-        key = unit.keys.get(changed_table(detail.sql_text, unit.engine) or "")
-        if not key:
+        shape = unit.shapes.get(changed_table(detail.sql_text, unit.engine) or "")
+        if shape is None or not shape.primary_key:
             raise BackupFailed(f"the table statement {detail.number} changes has no primary key")
         into = change.own_table(unit.backup_name(detail))
         try:
-            first = plan_backup(detail.sql_text, unit.engine, into, key, transactional=True)
+            first = plan_for(
+                detail.sql_text,
+                unit.engine,
+                into,
+                shape,
+                change.insert_keys(),
+                transactional=True,
+            )
             change.setup(first.create)
         except BackupRefused as exc:
             raise BackupFailed(str(exc)) from exc
         except StatementError as exc:
             raise BackupFailed(f"cannot create the backup table: {exc.message}") from exc
         name = into.sql(dialect=DIALECTS.get(unit.engine, "mysql"))
-        return ChunkBackup(change, unit.engine, Backup(first, into, name, detail.detail_id))
+        return ChunkBackup(change, unit.engine, Backup(first, into, name, detail.detail_id), shape)
 
     def _prepare_backup(self, unit: Unit, change: Change, detail: SqlJobDetail) -> Backup | None:
         """The statement's backup plan and a table of its own for this attempt, made before
@@ -574,9 +582,10 @@ class Execute:
         into = change.own_table(attempt_table(unit.backup_name(detail)))
         try:
             table = changed_table(detail.sql_text, unit.engine)
-            if table is None or table not in unit.keys:
+            if table is None or unit.shapes.get(table) is None:
                 raise BackupFailed(f"the table statement {detail.number} changes is not known")
-            plan = plan_backup(detail.sql_text, unit.engine, into, unit.keys[table])
+            keys = change.insert_keys()
+            plan = plan_for(detail.sql_text, unit.engine, into, unit.shapes[table], keys)
             change.setup(plan.create)
         except BackupRefused as exc:
             raise BackupFailed(str(exc)) from exc

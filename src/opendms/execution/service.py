@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from opendms.catalog.service import Page, paged
 from opendms.errors import DmsError, ErrorCode
+from opendms.execution.backups import NO_BACKUP
 from opendms.execution.chunked import Progress
 from opendms.identity.caller import Caller
 from opendms.identity.roles import Role
@@ -139,7 +140,31 @@ def execute(s: Session, caller: Caller, order_id: int, plan: Plan) -> Job:
     job = execute_job(s, order_id)
     if order.status_code == "processing" and job is not None and job.state == "paused":
         return _continue(s, caller, order, job, plan)
+    if plan.backup:
+        refuse_backup(s, order)
     return queue(s, order, Plan(**{**asdict(plan), "by": caller.user_id}))
+
+
+def refuse_backup(s: Session, order: Order) -> None:
+    """backupData on a ticket whose precheck named a statement that cannot be backed up
+    (``NO_BACKUP``): refused here, before anything is queued, naming the statement; the
+    ticket stays approved and may run without backupData. Execution would refuse the same
+    statement (one verdict, ``execution.backups.plan_for``), only later."""
+    found = s.execute(
+        select(PrecheckStatement.number, PrecheckStatement.findings, Database.schema_name)
+        .join(Database, Database.db_id == PrecheckStatement.db_id)
+        .where(PrecheckStatement.order_id == order.order_id)
+        .order_by(PrecheckStatement.db_id, PrecheckStatement.number)
+    ).all()
+    for number, findings, schema in found:
+        for finding in json.loads(findings or "[]"):
+            if finding.get("code") == NO_BACKUP:
+                raise DmsError(
+                    ErrorCode.INVALID_PARAMETER,
+                    f"ActionDetail.backupData: statement {number} in {schema}: "
+                    f"{finding.get('message', '')} Run the ticket without backupData, or "
+                    "file its SQL in a form that can be backed up.",
+                )
 
 
 def check_starter(s: Session, caller: Caller, order: Order) -> None:

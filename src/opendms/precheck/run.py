@@ -33,6 +33,7 @@ from sqlalchemy.orm import Session
 from opendms.catalog import dba, permissions, sensitive
 from opendms.catalog.shapes import CatalogShapes
 from opendms.errors import DmsError
+from opendms.execution import backups
 from opendms.execution.cleanup import script as cleanup_script
 from opendms.exports import masks
 from opendms.identity.roles import Role, parse_roles
@@ -60,8 +61,9 @@ from opendms.store.models import (
     User,
     utcnow,
 )
-from opendms.targets.base import TargetError
+from opendms.targets.base import Connector, InsertKeys, TargetError
 from opendms.tickets.base import Params
+from opendms.tickets.types import DML
 
 log = logging.getLogger("opendms.precheck")
 
@@ -260,6 +262,29 @@ def _chunk_findings(t: Target, shapes: CatalogShapes) -> list[Finding]:
     return out
 
 
+def _backup_findings(t: Target, shapes: CatalogShapes, connector: Connector) -> list[Finding]:
+    """Each statement that could not run with a backup, and why (``execution.backups``'s
+    own verdict): ExecuteDataCorrect with backupData refuses such a ticket before anything
+    runs, so the approvers read it here, before they approve."""
+    engine = t.inst.instance_type
+    offered: list[InsertKeys] = []
+
+    def keys() -> InsertKeys:  # the server is asked once, and only for an INSERT
+        if not offered:
+            offered.append(connector.insert_keys())
+        return offered[0]
+
+    out = []
+    for found in t.statements:
+        if found.kind not in DML:
+            continue
+        why = backups.refusal(found.text, engine, shapes, keys)
+        if why is not None:
+            message = f"It cannot be backed up: {why} (ExecuteDataCorrect with backupData)."
+            out.append(Finding(backups.NO_BACKUP, "WARNING", found.number, found.line, 1, message))
+    return out
+
+
 def _export_findings(s: Session, t: Target, script: str) -> tuple[list[Finding], str]:
     """An export's SQL must be the one read-only query it runs (sql.export); and what of
     its result the export will mask, for the approvers to read."""
@@ -420,6 +445,9 @@ class _Checks:
                     # WHERE 1=1 is how a chunked change says "every row", chunk by chunk.
                     findings = [f for f in findings if f.code != "DML_WHERE_ALWAYS_TRUE"]
                     findings += _chunk_findings(t, CatalogShapes(s, [t.db]))
+                if self.order.plugin_type in backups.BACKED_UP:
+                    connector = self.means.connector(t.inst)
+                    findings += _backup_findings(t, CatalogShapes(s, [t.db]), connector)
                 if kind.exports:
                     refused, note = _export_findings(s, t, self.scripts[t.inst.instance_type])
                     findings += refused

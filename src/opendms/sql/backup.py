@@ -17,6 +17,7 @@ import math
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, cast
 
 import sqlglot
@@ -26,8 +27,6 @@ from opendms.sql.rows import changed_rows
 from opendms.sql.statements import DIALECTS, table_name
 
 Row = Mapping[str, Any]
-# Engines whose INSERT … RETURNING reports the keys it created (MariaDB since 10.5).
-RETURNING_ENGINES = frozenset({"postgresql", "mariadb", "sqlite"})
 BACKUP_ENGINES = {"mariadb": "Aria", "mysql": "InnoDB"}  # storage engine of backup tables
 
 
@@ -92,8 +91,15 @@ def _preimage(node: exp.Update | exp.Delete) -> exp.Select:
     return changed_rows(node, star, ordered=True)
 
 
+@lru_cache(maxsize=4)
+def _parsed(statement: str, dialect: str) -> exp.Expression:
+    """``statement``'s tree, parsed once for the several questions a backup asks of it (a
+    10,000-row INSERT takes 0.6 s to parse here). Shared: never to be changed."""
+    return cast(exp.Expression, sqlglot.parse_one(statement, read=dialect))
+
+
 def _changing(statement: str, engine: str) -> exp.Update | exp.Delete | None:
-    node = sqlglot.parse_one(statement, read=DIALECTS.get(engine, "mysql"))
+    node = _parsed(statement, DIALECTS.get(engine, "mysql"))
     if isinstance(node, exp.Update | exp.Delete) and isinstance(node.this, exp.Table):
         return node
     return None
@@ -113,14 +119,33 @@ class BackupRefused(Exception):
 
 
 @dataclass(frozen=True)
+class KeySources:
+    """How a target can tell the keys an INSERT created, as its server says
+    (``targets.base.InsertKeys``): ``returning``, INSERT … RETURNING gives them back;
+    ``consecutive``, the AUTO_INCREMENT keys one statement generates are one run from
+    ``LAST_INSERT_ID()`` (InnoDB's ``innodb_autoinc_lock_mode`` 0 or 1); ``why``: why they
+    are not, for the message."""
+
+    returning: bool = False
+    consecutive: bool = False
+    why: str = ""
+
+
+# The run of keys an INSERT generated, read right after it in its session: its first key,
+# how many rows it wrote, and the step between keys (auto_increment_increment).
+GENERATED_RUN = "SELECT LAST_INSERT_ID(), ROW_COUNT(), @@SESSION.auto_increment_increment"
+
+
+@dataclass(frozen=True)
 class BackupPlan:
     """How one statement is backed up on its target, in its own transaction.
 
     UPDATE and DELETE: ``create`` makes an empty table shaped like the changed rows, unless a
     try cut short made it already (before the transaction: DDL commits on MySQL); ``copy``
     fills it with them, locked, just before the change. INSERT: ``returning`` is the
-    statement itself giving back the keys it created (or ``keys`` when its VALUES name them),
-    which go into the table ``create`` made.
+    statement itself giving back the keys it created (or ``keys`` when its VALUES name them,
+    or ``generated`` on MySQL: the table and its AUTO_INCREMENT key, whose run of new keys
+    ``GENERATED_RUN`` reads after the INSERT), which go into the table ``create`` made.
     """
 
     kind: str  # UPDATE, DELETE or INSERT
@@ -130,6 +155,7 @@ class BackupPlan:
     returning: str | None = None
     keys: tuple[tuple[Any, ...], ...] | None = None
     key: tuple[str, ...] = ()
+    generated: exp.Table | None = None
 
 
 def _changed_table(node: exp.Update | exp.Delete) -> exp.Table:
@@ -162,8 +188,11 @@ def _create(into: exp.Table, select: exp.Select, engine: str, transactional: boo
     return _render(create, engine)
 
 
-def _literal_keys(node: exp.Insert, key: Sequence[str]) -> tuple[tuple[Any, ...], ...] | None:
-    """The keys an INSERT … VALUES names itself, when every one is a plain literal."""
+def _literal_keys(
+    node: exp.Insert, key: Sequence[str], auto: str
+) -> tuple[tuple[Any, ...], ...] | None:
+    """The keys an INSERT … VALUES names itself, when every one is a plain literal (and, for
+    an AUTO_INCREMENT key ``auto``, not 0, which MySQL reads as "make one")."""
     schema = node.this
     values = node.expression
     if not isinstance(schema, exp.Schema) or not isinstance(values, exp.Values):
@@ -177,14 +206,47 @@ def _literal_keys(node: exp.Insert, key: Sequence[str]) -> tuple[tuple[Any, ...]
         items = row.expressions
         if len(items) != len(columns) or not all(isinstance(items[i], exp.Literal) for i in at):
             return None
-        out.append(tuple(items[i].to_py() for i in at))
+        keys = tuple(items[i].to_py() for i in at)
+        if auto and any(k == auto and v in (0, "0") for k, v in zip(key, keys, strict=True)):
+            return None
+        out.append(keys)
     return tuple(out)
+
+
+def _names_key(node: exp.Insert, key: Sequence[str]) -> bool:
+    """Whether the INSERT's column list names any key column (no list names them all)."""
+    schema = node.this
+    if not isinstance(schema, exp.Schema) or not schema.expressions:
+        return True
+    columns = {c.name.lower() for c in schema.expressions}
+    return any(k.lower() in columns for k in key)
+
+
+def _generated(
+    node: exp.Insert, target: exp.Table, key: Sequence[str], auto: str, sources: KeySources
+) -> exp.Table:
+    """The table whose AUTO_INCREMENT key's run (``GENERATED_RUN``) tells the keys ``node``
+    created, or why there is no such exact run."""
+    ask = "list the key columns with literal values, or run without backup"
+    if node.args.get("ignore"):
+        raise BackupRefused(
+            "an INSERT IGNORE may skip rows, and without INSERT … RETURNING which ones "
+            f"cannot be told; {ask}"
+        )
+    if len(key) != 1 or key[0].lower() != auto or _names_key(node, key):
+        raise BackupRefused(
+            "the server has no INSERT … RETURNING, and the keys this INSERT creates are not "
+            f"an AUTO_INCREMENT primary key it leaves to the server; {ask}"
+        )
+    if not sources.consecutive:
+        raise BackupRefused(f"the server has no INSERT … RETURNING, and {sources.why}; {ask}")
+    return target
 
 
 def changed_table(statement: str, engine: str) -> str | None:
     """The table whose rows ``statement`` changes ("schema.t" or "t", lower-cased), for an
     UPDATE, DELETE or INSERT; None otherwise."""
-    node = sqlglot.parse_one(statement, read=DIALECTS.get(engine, "mysql"))
+    node = _parsed(statement, DIALECTS.get(engine, "mysql"))
     if isinstance(node, exp.Update | exp.Delete) and isinstance(node.this, exp.Table):
         return table_name(_changed_table(node))
     if isinstance(node, exp.Insert):
@@ -200,12 +262,16 @@ def plan_backup(
     key: Sequence[str],
     *,
     transactional: bool = False,
+    sources: KeySources = KeySources(),
+    auto: str = "",
 ) -> BackupPlan:
     """How to back up ``statement`` into table ``into``; ``key``: the changed table's primary
     key (lower-cased), what restoring updated rows and removing inserted ones goes by;
-    ``transactional``: the table's rows must roll back with the change's."""
-    dialect = DIALECTS.get(engine, "mysql")
-    node = sqlglot.parse_one(statement, read=dialect)
+    ``transactional``: the table's rows must roll back with the change's; ``sources``: how
+    the server tells an INSERT's new keys; ``auto``: the table's AUTO_INCREMENT column
+    (lower-cased), if any. The one place that decides what can be backed up: the precheck
+    asks it too, so execution refuses nothing the precheck did not name first."""
+    node = _parsed(statement, DIALECTS.get(engine, "mysql"))
     if isinstance(node, exp.Update | exp.Delete):
         if not isinstance(node.this, exp.Table):
             raise BackupRefused("the statement's target is not a table")
@@ -227,7 +293,8 @@ def plan_backup(
         target = node.this.this if isinstance(node.this, exp.Schema) else node.this
         if not isinstance(target, exp.Table):
             raise BackupRefused("the statement's target is not a table")
-        if node.args.get("conflict") or node.args.get("replace") or node.args.get("overwrite"):
+        overwrites = str(node.args.get("alternative") or "").upper() == "REPLACE"  # SQLite
+        if overwrites or any(node.args.get(a) for a in ("conflict", "replace", "overwrite")):
             raise BackupRefused(
                 "an INSERT that may overwrite existing rows (ON DUPLICATE KEY / ON CONFLICT / "
                 "REPLACE) cannot be backed up row by row"
@@ -238,19 +305,21 @@ def plan_backup(
                 "found again"
             )
         columns = exp.select(*(exp.column(k, quoted=True) for k in key)).from_(target.copy())
-        keys = _literal_keys(node, key)
-        returning = None
-        if keys is None:
-            if engine not in RETURNING_ENGINES:
-                raise BackupRefused(
-                    "MySQL cannot report the keys an INSERT creates; list the key columns "
-                    "with literal values, or run without backup"
-                )
-            node.set(
-                "returning",
-                exp.Returning(expressions=[exp.column(k, quoted=True) for k in key]),
+        keys = _literal_keys(node, key, auto)
+        returning = generated = None
+        if keys is not None and node.args.get("ignore") and not sources.returning:
+            raise BackupRefused(
+                "an INSERT IGNORE may skip rows whose keys exist already, and deleting those "
+                "keys would remove rows it did not create; run without backup"
             )
-            returning = node.sql(dialect=dialect)
+        if keys is None and not sources.returning:
+            generated = _generated(node, target, key, auto, sources)
+        elif keys is None:
+            # ``statement`` is the generated text of one INSERT (sql.statements.render), so
+            # the clause goes at its end; rendering a 10,000-row tree again would cost a second
+            returning = f"{statement} " + _render(
+                exp.Returning(expressions=[exp.column(k, quoted=True) for k in key]), engine
+            )
         return BackupPlan(
             kind="INSERT",
             table=table_name(target),
@@ -258,6 +327,7 @@ def plan_backup(
             returning=returning,
             keys=keys,
             key=tuple(key),
+            generated=generated,
         )
     raise BackupRefused(f"a {type(node).__name__.upper()} statement is not backed up")
 
@@ -271,6 +341,27 @@ def fill_keys(
             this=into.copy(), expressions=[exp.to_identifier(k, quoted=True) for k in key]
         ),
         expression=exp.values([exp.tuple_(*(literal(v, engine) for v in row)) for row in rows]),
+    )
+    return _render(insert, engine)
+
+
+def copy_generated(
+    into: exp.Table, table: exp.Table, key: str, first: int, last: int, step: int, engine: str
+) -> str:
+    """The INSERT that records the run of keys an INSERT generated (``first`` … ``last``,
+    ``step`` apart) into its backup table, copied on the server. Every key of the run was
+    given to that INSERT alone, in its own uncommitted transaction, so the rows holding
+    them are exactly its rows."""
+    column = exp.column(key, quoted=True)
+    offset = exp.Paren(this=exp.Sub(this=column.copy(), expression=exp.convert(first)))
+    where = exp.and_(
+        exp.Between(this=column, low=exp.convert(first), high=exp.convert(last)),
+        exp.EQ(this=exp.Mod(this=offset, expression=exp.convert(step)), expression=exp.convert(0)),
+    )
+    select = exp.select(column.copy()).from_(table.copy()).where(where)
+    insert = exp.Insert(
+        this=exp.Schema(this=into.copy(), expressions=[exp.to_identifier(key, quoted=True)]),
+        expression=select,
     )
     return _render(insert, engine)
 

@@ -57,6 +57,7 @@ class TableShape:
     # What a chunked change walks, as the database spells it: the primary key, else a
     # unique key of NOT NULL columns. Also what backups go by (the primary key, if any).
     walk_key: tuple[str, ...] = ()
+    auto_increment: str = ""  # lower-cased AUTO_INCREMENT column (MySQL/MariaDB), if any
 
 
 class Catalog(Protocol):

@@ -101,6 +101,18 @@ class StatementError(Exception):
 
 
 @dataclass(frozen=True)
+class InsertKeys:
+    """What a server offers to tell the keys an INSERT created: ``returning``, INSERT …
+    RETURNING (PostgreSQL, SQLite 3.35+, MariaDB 10.5+); ``autoinc_lock_mode``, InnoDB's
+    ``innodb_autoinc_lock_mode`` (MySQL/MariaDB), on which it depends whether one
+    statement's AUTO_INCREMENT keys are one run; ``server``: its name and version."""
+
+    returning: bool = True
+    autoinc_lock_mode: int | None = None
+    server: str = ""
+
+
+@dataclass(frozen=True)
 class Load:
     """How busy a target is, as a chunked change reads it between chunks."""
 
@@ -178,6 +190,11 @@ class Change(ABC):
     def query(self, statement: str) -> list[tuple[Any, ...]]:
         """Run one statement that returns rows (INSERT … RETURNING) in the current
         transaction; its rows."""
+
+    def insert_keys(self) -> InsertKeys:
+        """How this server tells the keys an INSERT created (read outside the change's
+        transactions)."""
+        return InsertKeys()
 
     def setup(self, statement: str) -> None:
         """Run ``statement`` (DDL of OpenDMS's own tables) in a transaction of its own,
@@ -340,6 +357,10 @@ class Connector(ABC):
         """This server as a replica: how many seconds it is behind its source (``inf`` when
         replication is stopped); None when it is not a replica."""
         return None
+
+    def insert_keys(self) -> InsertKeys:
+        """How this server tells the keys an INSERT created (the precheck asks, read-only)."""
+        return InsertKeys()
 
     @abstractmethod
     def change(self, where: tuple[str, str], lock_wait_seconds: int) -> Change:

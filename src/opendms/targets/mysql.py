@@ -24,6 +24,7 @@ from opendms.targets.base import (
     ColumnInfo,
     Connector,
     IndexInfo,
+    InsertKeys,
     Load,
     RowBlock,
     SchemaInfo,
@@ -145,6 +146,7 @@ class MysqlChange(Change):
         self.conn = conn
         self.cur = conn.cursor()
         self.local_infile = True  # until the server refuses it
+        self._insert_keys: InsertKeys | None = None
 
     def write_rows(
         self,
@@ -234,6 +236,13 @@ class MysqlChange(Change):
             this=exp.to_identifier(name, quoted=True), db=exp.to_identifier(OWN_SCHEMA, quoted=True)
         )
 
+    def insert_keys(self) -> InsertKeys:
+        if self._insert_keys is None:
+            with _guarded():
+                self._insert_keys = _insert_keys(self.cur)
+                self.conn.rollback()
+        return self._insert_keys
+
     def drop_own_table(self, table: str) -> None:
         # DDL waits for the table's metadata lock for lock_wait_timeout (a day on MariaDB,
         # a year on MySQL), not innodb_lock_wait_timeout: a session reading the table
@@ -288,6 +297,17 @@ class MysqlChange(Change):
             row = self.cur.fetchone()
             self.conn.commit()
         return Load(running=int(row[1]) if row else None)
+
+
+def _insert_keys(cur: Any) -> InsertKeys:
+    """RETURNING from MariaDB 10.5 on (MySQL has none); and InnoDB's autoinc lock mode."""
+    cur.execute("SELECT VERSION(), @@GLOBAL.innodb_autoinc_lock_mode")
+    found = cur.fetchall()
+    version, mode = (str(found[0][0]), found[0][1]) if found else ("", None)
+    numbers = tuple(int(n) for n in re.findall(r"\d+", version)[:2])
+    returning = "mariadb" in version.lower() and numbers >= (10, 5)
+    name = f"{'MariaDB' if 'mariadb' in version.lower() else 'MySQL'} {version}"
+    return InsertKeys(returning, int(mode) if mode is not None else None, name)
 
 
 def _limit_statements(cur: Any, timeout: float) -> None:
@@ -352,6 +372,10 @@ class MysqlConnector(Connector):
             cur.execute("SELECT VERSION()")
             row = cur.fetchone()
             return str(row[0]) if row else ""
+
+    def insert_keys(self) -> InsertKeys:
+        with _asking("reading the server's version"), self.connect() as conn, conn.cursor() as cur:
+            return _insert_keys(cur)
 
     def count(self, where: tuple[str, str], query: str, timeout: float) -> int | None:
         with _asking("counting rows"), self.connect(where[1]) as conn, conn.cursor() as cur:

@@ -17,12 +17,18 @@ from opendms.targets.base import (
     ColumnInfo,
     Connector,
     IndexInfo,
+    InsertKeys,
     RowBlock,
     SchemaInfo,
     Snapshot,
     StatementError,
     TableInfo,
     TargetError,
+)
+
+# INSERT … RETURNING arrived in SQLite 3.35 (the library Python links, not a server's).
+_KEYS = InsertKeys(
+    sqlite3.sqlite_version_info >= (3, 35), server=f"SQLite {sqlite3.sqlite_version}"
 )
 
 # One file is one database, so OpenDMS's table sits beside the user's, behind a prefix.
@@ -71,6 +77,9 @@ class SqliteChange(Change):
     def query(self, statement: str) -> list[tuple[Any, ...]]:
         with _guarded():
             return list(self.conn.execute(statement).fetchall())
+
+    def insert_keys(self) -> InsertKeys:
+        return _KEYS
 
     def own_table(self, name: str) -> exp.Table:
         return exp.Table(this=exp.to_identifier(f"{OWN_SCHEMA}_{name}", quoted=True))
@@ -142,6 +151,9 @@ class SqliteSnapshot(Snapshot):
 
 
 class SqliteConnector(Connector):
+    def insert_keys(self) -> InsertKeys:
+        return _KEYS
+
     def _connect(self) -> sqlite3.Connection:
         path = Path(self.endpoint.host)
         if not path.is_file():

@@ -21,6 +21,8 @@ from opendms.precheck import service as precheck
 from opendms.sql.script import split
 from opendms.store.db import Store
 from opendms.store.models import Order, SqlJob, SqlJobDetail
+from opendms.targets import mysql as mysql_target
+from opendms.targets.base import InsertKeys
 from tests.approval_world import World
 from tests.integration.sql.test_backup_servers import NASTY, rows_of
 from tests.unit.execution.test_files import crash_at_statement
@@ -36,6 +38,7 @@ class Target:
     engine: str
     conn: Any  # autocommit DB-API connection to the test database
     world: World
+    variant: str = ""
 
     def rows(self) -> list[dict[str, Any]]:
         with self.conn.cursor() as cur:
@@ -79,13 +82,46 @@ def _prepare(engine: str) -> Callable[[Any], None]:
     return made
 
 
+# How the test MariaDB (10.11: INSERT … RETURNING, innodb_autoinc_lock_mode 1) is seen:
+# registered as mariadb; registered as mysql, as the issue 17 report's was; and as a server
+# without RETURNING (a MySQL), under lock mode 1 (keys from the LAST_INSERT_ID() run) or 2
+# (interleaved: no exact run). The last two only hide what the server offers: the
+# statements and the run of keys are the real server's.
+VARIANTS = {
+    "mariadb": ("mariadb", "mariadb", None),
+    "mysql-on-mariadb": ("mariadb", "mysql", None),
+    "mysql-range": ("mariadb", "mysql", 1),
+    "mysql-interleaved": ("mariadb", "mysql", 2),
+    "postgresql": ("postgresql", "postgresql", None),
+}
+
+
+def _hide_returning(monkeypatch: pytest.MonkeyPatch, mode: int) -> None:
+    real = mysql_target._insert_keys
+
+    def without(cur: Any) -> InsertKeys:
+        return replace(real(cur), returning=False, autoinc_lock_mode=mode)
+
+    monkeypatch.setattr(mysql_target, "_insert_keys", without)
+
+
 @pytest.fixture(params=["mariadb", "postgresql"])
 def target(
-    request: pytest.FixtureRequest, store: Store, box: SecretBox, tmp_path: Path
+    request: pytest.FixtureRequest,
+    store: Store,
+    box: SecretBox,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[Target]:
-    engine = request.param
-    with World.on_server(engine, store, box, tmp_path, _prepare(engine)) as (world, _, conn):
-        yield Target(engine, conn, world.free_of_approval("DC_COMMON"))
+    engine, instance_type, mode = VARIANTS[request.param]
+    if mode is not None:
+        _hide_returning(monkeypatch, mode)
+    with World.on_server(engine, store, box, tmp_path, _prepare(engine), instance_type) as (
+        world,
+        _,
+        conn,
+    ):
+        yield Target(engine, conn, world.free_of_approval("DC_COMMON"), request.param)
 
 
 def _fill(cur: Any, mark: str) -> None:
@@ -138,6 +174,9 @@ def _sql_job(t: Target, order_id: int) -> SqlJob:
         return s.scalars(select(SqlJob).where(SqlJob.order_id == order_id)).one()
 
 
+@pytest.mark.parametrize(
+    "target", ["mariadb", "mysql-on-mariadb", "mysql-range", "postgresql"], indirect=True
+)
 @pytest.mark.parametrize("transaction", [False, True], ids=["each", "all"])
 def test_a_backed_up_change_is_undone_exactly_by_its_rollback_script(
     target: Target, transaction: bool
@@ -242,22 +281,6 @@ def test_without_backup_nothing_is_saved(target: Target) -> None:
     with target.world.store.session() as s:
         (detail,) = s.scalars(select(SqlJobDetail).where(SqlJobDetail.sql_job_id == job.sql_job_id))
         assert detail.backup is None
-
-
-def test_an_insert_that_may_overwrite_is_not_run_when_a_backup_was_asked_for(
-    target: Target,
-) -> None:
-    upsert = (
-        "INSERT INTO acct (id, n) VALUES (1, 9) ON DUPLICATE KEY UPDATE n = 9"
-        if target.engine == "mariadb"
-        else "INSERT INTO acct (id, n) VALUES (1, 9) ON CONFLICT (id) DO UPDATE SET n = 9"
-    )
-    before = target.rows()
-    order_id = _executed(target, execution.Plan(backup=True), upsert, 1)
-    job = _sql_job(target, order_id)
-    assert job.status == "FAIL"
-    assert "backup failed: an INSERT that may overwrite existing rows" in job.log
-    assert target.rows() == before
 
 
 @pytest.mark.parametrize("target", ["mariadb"], indirect=True)

@@ -13,17 +13,18 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from opendms.errors import DmsError, ErrorCode
 from opendms.execution import files
 from opendms.execution import run as execution_run
 from opendms.identity.secrets import SecretBox
 from opendms.sql.script import split
 from opendms.store.db import Store
-from opendms.store.models import SqlJob, SqlJobDetail
+from opendms.store.models import PrecheckStatement, SqlJob, SqlJobDetail
 from opendms.targets.base import StatementError
 from opendms.targets.demo import ensure_demo_target
 from opendms.targets.sqlite import SqliteChange
 from tests.approval_world import World
-from tests.unit.execution.test_run import free_rules, start, step_by_hand
+from tests.unit.execution.test_run import free_rules, sql_jobs, start, step_by_hand
 
 CHANGES = (
     "UPDATE customers SET name = 'renamed' WHERE id IN (1, 2, 3);\n"
@@ -84,9 +85,11 @@ def test_the_rollback_script_restores_the_demo_database(
     assert snapshot(target) == before
 
 
-def test_without_a_primary_key_an_update_is_not_backed_up_and_does_not_run(
+def test_without_a_primary_key_an_update_cannot_be_started_with_backup(
     world: World, tmp_path: Path
 ) -> None:
+    """The precheck names the statement (before approval); ExecuteDataCorrect with
+    backupData is refused before anything is queued; without it the ticket runs."""
     target = ensure_demo_target(tmp_path / "targets")
     with closing(sqlite3.connect(target)) as db, db:
         db.execute("CREATE TABLE notes (body TEXT)")
@@ -97,15 +100,26 @@ def test_without_a_primary_key_an_update_is_not_backed_up_and_does_not_run(
         catalog.sync_database(s, world.means.secrets, world.means.targets, world.tid, world.db_id)
     free_rules(world)
     order_id = world.file("UPDATE notes SET body = 'c' WHERE body = 'a'")
-    world.submit(order_id)
-    start(world, order_id, backupData=True)
-    world.run_jobs()
     with world.store.session() as s:
-        (job,) = s.scalars(select(SqlJob).where(SqlJob.order_id == order_id))
-    assert job.status == "FAIL"
-    assert "backup failed: table notes has no primary key" in job.log
+        (found,) = s.scalars(
+            select(PrecheckStatement).where(PrecheckStatement.order_id == order_id)
+        )
+        (finding,) = [f for f in json.loads(found.findings) if f["code"] == "NO_BACKUP"]
+    assert finding["level"] == "WARNING"
+    assert "table notes has no primary key" in finding["message"]
+    world.submit(order_id)
+    with pytest.raises(DmsError) as err:
+        start(world, order_id, backupData=True)
+    assert err.value.code == ErrorCode.INVALID_PARAMETER
+    assert "statement 1 in main: It cannot be backed up: table notes has no primary key" in (
+        err.value.message
+    )
+    assert world.status(order_id) == "Approved" and not sql_jobs(world, order_id)
     with closing(sqlite3.connect(target)) as db:
         assert db.execute("SELECT body FROM notes ORDER BY body").fetchall() == [("a",), ("b",)]
+    start(world, order_id)
+    world.run_jobs()
+    assert world.status(order_id) == "success"
 
 
 def test_the_submitters_scripts_are_served_as_filed(world: World) -> None:
