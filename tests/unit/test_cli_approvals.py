@@ -82,27 +82,30 @@ class Site:
     def as_(self, name: str, *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
         return self.run(*args, "--uid", self.uids[name], ok=ok)
 
-    def file(self, sql: str = UPDATE, who: str = "carl") -> int:
-        made = as_json(
-            self.as_(
-                who,
-                "order",
-                "create",
-                "--type",
-                "DC_COMMON",
-                "--comment",
-                "fix order 7",
-                "--db",
-                str(self.db_id),
-                "--sql",
-                sql,
-                "--rows",
-                "1",
-            )
-        )
+    def create(self, kind: str, sql: str, rows: int | None = 1, who: str = "carl") -> int:
+        """``order create`` of a ``kind`` ticket on the demo database: its OrderId."""
+        args = ["order", "create", "--type", kind, "--comment", "fix order 7"]
+        args += ["--db", str(self.db_id), "--sql", sql]
+        args += ["--rows", str(rows)] if rows is not None else []
+        made = as_json(self.as_(who, *args))
         assert made["StatusCode"] == "new"
-        assert "1 job run" in self.run("jobs", "run").stdout  # the precheck
         return int(made["OrderId"])
+
+    def file(self, sql: str = UPDATE, who: str = "carl") -> int:
+        """A data change, prechecked."""
+        order_id = self.create("DC_COMMON", sql, who=who)
+        assert "1 job run" in self.run("jobs", "run").stdout  # the precheck
+        return order_id
+
+    def approved_export(self, sql: str, rows: int) -> str:
+        """An export of ``sql`` by the administrator, prechecked, and approved by dora under
+        a DBA-only rule set: its OrderId."""
+        order_id = str(self.create("DATA_EXPORT", sql, rows=rows, who="admin"))
+        self.run("jobs", "run")  # its precheck
+        self.dba_only()
+        self.run("order", "submit", order_id)
+        self.as_("dora", "order", "approve", order_id)
+        return order_id
 
     def write(self, name: str, content: str) -> Path:
         path = self.data_dir.parent / name

@@ -23,27 +23,7 @@ def test_a_masked_export_is_run_and_saved(site: Site) -> None:
     )
     assert "only an administrator flags sensitive columns" in refused.stderr
 
-    made = as_json(
-        site.run(
-            "order",
-            "create",
-            "--type",
-            "DATA_EXPORT",
-            "--comment",
-            "mailing list",
-            "--db",
-            str(site.db_id),
-            "--sql",
-            "SELECT id, email FROM customers WHERE id <= 3",
-            "--rows",
-            "3",
-        )
-    )
-    order_id = str(made["OrderId"])
-    site.run("jobs", "run")  # its precheck
-    site.dba_only()
-    site.run("order", "submit", order_id)
-    site.as_("dora", "order", "approve", order_id)
+    order_id = site.approved_export("SELECT id, email FROM customers WHERE id <= 3", 3)
     assert "export" in site.run("order", "export", order_id, "--file-type", "csv").stdout
     site.run("jobs", "run")
     execution = as_json(site.run("order", "show", order_id))["Execution"]

@@ -19,7 +19,7 @@ from opendms.jobs.executors import executors
 from opendms.jobs.means import Means
 from opendms.jobs.runner import Runner
 from opendms.targets.demo import ensure_demo_target
-from tests.unit.test_cli_approvals import Site, as_json, site
+from tests.unit.test_cli_approvals import Site, site
 
 __all__ = ["site"]
 
@@ -135,52 +135,15 @@ def test_a_queued_precheck_with_no_runner_says_what_would_run_it(site: Site) -> 
 
 
 def test_jobs_run_says_what_each_job_does(site: Site) -> None:
-    made = as_json(
-        site.as_(
-            "carl",
-            "order",
-            "create",
-            "--type",
-            "DC_COMMON",
-            "--comment",
-            "x",
-            "--db",
-            str(site.db_id),
-            "--sql",
-            "UPDATE orders SET status = 'paid' WHERE id = 7",
-            "--rows",
-            "1",
-        )
-    )
+    order_id = site.create("DC_COMMON", "UPDATE orders SET status = 'paid' WHERE id = 7")
     ran = site.run("jobs", "run").stdout.splitlines()
-    order_id = made["OrderId"]
     assert any(f"precheck of ticket {order_id}: started" in ln for ln in ran), ran
     assert any(f"precheck of ticket {order_id}: succeeded" in ln for ln in ran), ran
     assert ran[-1] == "1 job run"
 
 
 def test_a_failed_export_exits_1(site: Site) -> None:
-    made = as_json(
-        site.run(
-            "order",
-            "create",
-            "--type",
-            "DATA_EXPORT",
-            "--comment",
-            "list",
-            "--db",
-            str(site.db_id),
-            "--sql",
-            "SELECT id FROM customers WHERE id <= 3",
-            "--rows",
-            "3",
-        )
-    )
-    order_id = str(made["OrderId"])
-    site.run("jobs", "run")  # its precheck
-    site.dba_only()
-    site.run("order", "submit", order_id)
-    site.as_("dora", "order", "approve", order_id)
+    order_id = site.approved_export("SELECT id FROM customers WHERE id <= 3", 3)
     path = ensure_demo_target(site.data_dir / "targets")
     with closing(sqlite3.connect(path)) as db:
         db.execute("ALTER TABLE customers RENAME TO customers_gone")
