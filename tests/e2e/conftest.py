@@ -573,6 +573,24 @@ def file_export(dms: Dms, db_id: int, sql: str, rows: int) -> int:
     return int(order_id)
 
 
+
+def export_status(dms: Dms, order_id: int) -> str:
+    """An export ticket's JobStatus (GetDataExportOrderDetail)."""
+    resp = dms.call("GetDataExportOrderDetail", order_id=order_id)
+    assert resp.success is True, dms.last_raw
+    return str(resp.data_export_order_detail.key_info.job_status)
+
+
+def export_settled(dms: Dms, order_id: int, *passing: str, timeout: float = 180.0) -> str:
+    """The export status once it is no longer one of ``passing``."""
+    return str(
+        wait_for(
+            f"ticket {order_id} to leave {passing}",
+            lambda: s if (s := export_status(dms, order_id)) not in passing else None,
+            timeout=timeout,
+        )
+    )
+
 def prechecked(dms: Dms, order_id: int, timeout: float = 60.0) -> Any:
     """GetDataCorrectOrderDetail once the server's runner finished the ticket's precheck."""
     deadline = time.monotonic() + timeout

@@ -16,6 +16,7 @@ from tests.e2e.conftest import (
     Creds,
     Dms,
     Server,
+    export_settled,
     file_change,
     file_export,
     free_port,
@@ -81,16 +82,6 @@ def mallory(server: Server) -> Creds:
     return server.create_user("USER", nick="mallory")
 
 
-def _export_settled(dms: Dms, order_id: int) -> str:
-    def done() -> str:
-        resp = dms.call("GetDataExportOrderDetail", order_id=order_id)
-        assert resp.success is True, dms.last_raw
-        status = str(resp.data_export_order_detail.key_info.job_status)
-        return "" if status in ("INIT", "PRE_CHECKING") else status
-
-    return str(wait_for(f"the precheck of export {order_id}", done, timeout=60))
-
-
 def _refusal(dms: Dms, order_id: int) -> str:
     """Why the ticket cannot be submitted (it must not be submittable)."""
     submit = dms.call("SubmitOrderApproval", order_id=order_id)
@@ -127,7 +118,7 @@ def test_the_reproductions_of_issue_16_do_no_harm(
                 assert said in why and "statement 1" in why, (sql, why)
             for sql, said in EXPORTS[engine]:
                 order_id = file_export(attacker, db_id, sql.format(secret=secret), rows=10)
-                assert _export_settled(attacker, order_id) == "PRE_CHECK_FAIL", sql
+                assert export_settled(attacker, order_id, "PRE_CHECKING") == "PRE_CHECK_FAIL", sql
                 why = _refusal(attacker, order_id)
                 assert said in why, (sql, why)
                 precheck = attacker.call("GetDataExportPreCheckDetail", order_id=order_id)
@@ -167,13 +158,12 @@ def test_an_upload_url_cannot_reach_the_servers_own_network(
                 "CreateUploadFileJob", file_name="x.sql", file_source="datacorrect", upload_url=url
             )
             if made.success:  # refused later, by the job
-                job = attacker.call("GetUserUploadFileJob", job_key=made.job_key)
                 detail = wait_for(
                     "the upload job's end",
                     lambda key=made.job_key: _ended(attacker, key),
                     timeout=60,
                 )
-                assert detail.job_status == "FAIL" and detail.attachment_key is None, job
+                assert detail.job_status == "FAIL" and detail.attachment_key is None, detail
                 answers.append(str(detail.job_status_desc).replace(url, "URL"))
             else:
                 answers.append(str(attacker.last_raw["ErrorMessage"]).replace(url, "URL"))

@@ -20,11 +20,12 @@ from tests.e2e.conftest import (
     Dms,
     Server,
     cli_batch,
+    export_settled,
+    export_status,
     file_export,
     register_target,
     running_server,
     target_database,
-    wait_for,
 )
 
 pytestmark = [pytest.mark.e2e]
@@ -50,33 +51,16 @@ def _setup(engine: str) -> list[str]:
     ]
 
 
-def status(dms: Dms, order_id: int) -> str:
-    resp = dms.call("GetDataExportOrderDetail", order_id=order_id)
-    assert resp.success is True, dms.last_raw
-    return str(resp.data_export_order_detail.key_info.job_status)
-
-
-def settled(dms: Dms, order_id: int, *passing: str, timeout: float = 180.0) -> str:
-    """The export status once it is no longer one of ``passing``."""
-    return str(
-        wait_for(
-            f"ticket {order_id} to leave {passing}",
-            lambda: s if (s := status(dms, order_id)) not in passing else None,
-            timeout=timeout,
-        )
-    )
-
-
 def exported(dms: Dms, db_id: int, sql: str, rows: int, file_type: str) -> tuple[int, str]:
     """``sql`` exported as ``file_type`` through a new ticket: its OrderId and link."""
     order_id = file_export(dms, db_id, sql, rows)
-    assert settled(dms, order_id, "PRE_CHECKING") == "PRE_CHECK_SUCCESS", dms.last_raw
+    assert export_settled(dms, order_id, "PRE_CHECKING") == "PRE_CHECK_SUCCESS", dms.last_raw
     assert dms.call("SubmitOrderApproval", order_id=order_id).success is True
-    assert status(dms, order_id) == "ENABLE_EXPORT"
+    assert export_status(dms, order_id) == "ENABLE_EXPORT"
     detail = {"mode": "FAST", "encoding": "UTF8", "fileType": file_type}
     started = dms.call("ExecuteDataExport", order_id=order_id, action_detail=detail)
     assert started.success is True, dms.last_raw
-    done = settled(dms, order_id, "WAITING_EXPORT", "DOING_EXPORT")
+    done = export_settled(dms, order_id, "WAITING_EXPORT", "DOING_EXPORT")
     assert done == "EXPORT_SUCCESS", dms.last_raw
     url = dms.call("GetDataExportDownloadURL", order_id=order_id).download_urlresult
     assert url.has_result is True and url.tip_message == "", dms.last_raw
@@ -173,7 +157,7 @@ def test_a_million_rows_exported_masked_and_downloaded(engine: str) -> None:
         # a committer without EXPORT on the database is stopped at the precheck
         carol = Dms(server, server.create_user("USER", nick="carol"), "v3")
         refused = file_export(carol, db_id, QUERY, ROWS)
-        assert settled(carol, refused, "PRE_CHECKING") == "PRE_CHECK_FAIL"
+        assert export_settled(carol, refused, "PRE_CHECKING") == "PRE_CHECK_FAIL"
         submit = carol.call("SubmitOrderApproval", order_id=refused)
         assert submit.success is False and submit.error_code == "InvalidOrderStatus", carol.last_raw
         assert "lacks the EXPORT permission" in str(submit.error_message)
