@@ -130,6 +130,8 @@ def _candidates(
         .order_by(first.c.run_after, first.c.job_id)
         .limit(50)
     ).all()
+    if not rows:
+        return []  # an idle runner's poll: one query
     running = _running(s, now)
     if without is not None:
         mine = s.scalar(
