@@ -103,6 +103,8 @@ def test(args: list[str]) -> None:
     run(BIN / "ruff", "check", "src", "tests", "bench", "dev.py")
     say("mypy")
     run(BIN / "mypy")
+    say("import layers")
+    run(BIN / "lint-imports", "--no-cache")
     say("pytest")
     result = subprocess.run([str(BIN / "pytest"), "-n", "2", *args], cwd=ROOT, check=False)
     sys.exit(result.returncode)

@@ -22,7 +22,7 @@ from sqlalchemy import select
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
-from opendms.approvals import flow, rule_sets  # noqa: E402
+from opendms.approvals import flow  # noqa: E402
 from opendms.catalog import service as catalog  # noqa: E402
 from opendms.execution import cleanup  # noqa: E402
 from opendms.execution import service as execution  # noqa: E402
@@ -31,14 +31,15 @@ from opendms.files import service as files  # noqa: E402
 from opendms.files.storage import FileStore  # noqa: E402
 from opendms.identity import service as identity  # noqa: E402
 from opendms.identity.secrets import SecretBox, load_master_key  # noqa: E402
-from opendms.jobs.executors import executors  # noqa: E402
-from opendms.jobs.means import Means  # noqa: E402
 from opendms.jobs.runner import Runner, Work  # noqa: E402
-from opendms.orders import service as orders  # noqa: E402
+from opendms.means import Means  # noqa: E402
 from opendms.precheck import service as precheck  # noqa: E402
+from opendms.rulebook import rule_sets  # noqa: E402
+from opendms.runtime import executors  # noqa: E402
 from opendms.store.db import Store  # noqa: E402
 from opendms.store.models import Order, SqlJobDetail, utcnow  # noqa: E402
 from opendms.targets.base import TargetPolicy  # noqa: E402
+from opendms.tickets import service as tickets  # noqa: E402
 
 FREE = """
 templates: {LOW: DBA, MIDDLE: DBA, HIGH: DBA, HIGHEST: DBA}
@@ -190,7 +191,7 @@ class Site:
         """A ticket of ``kind`` on the site's database with ``params``; its id."""
         params = {"DbItemList": [{"DbId": self.db_id}], **params}
         with self.store.session() as s:
-            return orders.create_order(s, self.caller, kind, params, comment="benchmark").order_id
+            return tickets.create_order(s, self.caller, kind, params, comment="benchmark").order_id
 
     def cleanup_run(self, order_id: int) -> float:
         """Approve cleanup ticket ``order_id``, fire its schedule as if a day had passed and
@@ -244,7 +245,7 @@ class Site:
             "IgnoreAffectRows": False,
         }
         with self.store.session() as s:
-            order_id = orders.create_order(
+            order_id = tickets.create_order(
                 s, self.caller, "DATA_EXPORT", params, comment="benchmark"
             ).order_id
         self.prechecked(order_id)

@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from opendms.approvals import flow, rule_sets
+from opendms.approvals import flow
 from opendms.catalog import permissions
 from opendms.catalog import service as catalog
 from opendms.execution import service as execution
@@ -26,10 +26,10 @@ from opendms.identity import service as identity
 from opendms.identity.caller import Caller
 from opendms.identity.roles import parse_roles
 from opendms.identity.secrets import SecretBox
-from opendms.jobs.executors import executors
-from opendms.jobs.means import Means
 from opendms.jobs.runner import Runner
-from opendms.orders import service as orders
+from opendms.means import Means
+from opendms.rulebook import rule_sets
+from opendms.runtime import executors
 from opendms.store.db import Store
 from opendms.store.models import (
     Instance,
@@ -42,6 +42,7 @@ from opendms.store.models import (
 )
 from opendms.targets.base import TargetPolicy
 from opendms.targets.demo import ensure_demo_target
+from opendms.tickets import service as tickets
 from tests.conftest import mysql_database, pg_database
 
 SERVERS = TargetPolicy("127.0.0.1")  # the test MariaDB and PostgreSQL
@@ -213,7 +214,7 @@ class World:
                 **({"EstimateAffectRows": 1} if kind == "DC_COMMON" else {}),
                 **extra,
             }
-            order_id = orders.create_order(s, self.as_(who), kind, params, comment="fix").order_id
+            order_id = tickets.create_order(s, self.as_(who), kind, params, comment="fix").order_id
         self.run_jobs()  # the precheck, as a server's runner would right away
         return order_id
 
@@ -229,7 +230,7 @@ class World:
                 **extra,
             }
             kind = "DATA_EXPORT"
-            order_id = orders.create_order(s, self.as_(who), kind, params, comment="export")
+            order_id = tickets.create_order(s, self.as_(who), kind, params, comment="export")
         self.run_jobs()
         return order_id.order_id
 
@@ -249,7 +250,7 @@ class World:
                 "CsvFirstRowIsColumnDef": True,
                 **param,
             }
-            order = orders.create_order(s, self.as_(who), "DC_BIG_FILE", params, comment="load")
+            order = tickets.create_order(s, self.as_(who), "DC_BIG_FILE", params, comment="load")
             order_id = order.order_id
         self.run_jobs()
         return order_id

@@ -27,19 +27,13 @@ from opendms.config import Settings
 from opendms.errors import DmsError
 from opendms.execution import files as ticket_files
 from opendms.exports import service as export_service
-from opendms.files.service import UPLOAD, LinkSigner
 from opendms.gateway import errors
 from opendms.gateway.errors import GatewayError
 from opendms.gateway.pipeline import Gateway, Reply, error_reply, log_reply
 from opendms.gateway.rpc import RawRequest
-from opendms.gateway.table import Services, build_table
+from opendms.gateway.table import build_table
 from opendms.identity.credentials import purge_nonces
-from opendms.identity.secrets import SecretBox, load_master_key
-from opendms.jobs.executors import executors
-from opendms.jobs.means import Means
-from opendms.jobs.runner import Fairness, Lease, Runner
-from opendms.notify import webhooks
-from opendms.store.db import Store
+from opendms.runtime import Runtime
 from opendms.store.models import Attachment
 from opendms.targets.base import TargetError
 
@@ -88,44 +82,13 @@ class OpenDMS:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        # The engine serves the handler threads (and housekeeping); the request path has its own.
-        self.store = Store(settings.metadata_url, pool_size=settings.worker_threads + 2)
-        master = load_master_key(settings.secret_key, settings.data_dir)
-        box = SecretBox(master)
-        self.means = Means.from_settings(settings, box)
-        self.services = Services(
-            secrets=box,
-            targets=self.means.targets,
-            files=self.means.files,
-            uploads=self.means.uploads,
-            links=LinkSigner(master),
-            public_url=settings.public_url,
-            export_link_seconds=settings.export_link_hours * 3600,
-        )
-        self.gateway = Gateway(settings, self.store, self.services, build_table(actions.ALL))
-        self.deliverer = webhooks.Deliverer(
-            self.store,
-            self.services.secrets,
-            webhooks.Policy(
-                max_attempts=settings.webhook_max_attempts,
-                backoff_seconds=settings.webhook_backoff_seconds,
-                timeout_seconds=settings.webhook_timeout_seconds,
-            ),
-        )
-        work = executors(self.means)
-        lease = Lease(settings.job_lease_seconds)
-        self.runner = Runner(
-            self.store,
-            {kind: run for kind, run in work.items() if kind != UPLOAD},
-            threads=settings.job_threads,
-            lease=lease,
-            fair=Fairness(settings.jobs_per_user, settings.job_slice_seconds),
-        )
-        # Uploads fetch from wherever users point them and may take minutes: on threads of
-        # their own, so a few slow ones cannot hold back prechecks and executions.
-        self.uploads = Runner(
-            self.store, {UPLOAD: work[UPLOAD]}, threads=settings.upload_threads, lease=lease
-        )
+        self.runtime = Runtime.from_settings(settings)
+        self.store = self.runtime.store
+        self.means = self.runtime.means
+        self.gateway = Gateway(settings, self.store, self.means, build_table(actions.ALL))
+        self.deliverer = self.runtime.deliverer()
+        self.runner = self.runtime.job_runner()
+        self.uploads = self.runtime.upload_runner()
         self.web = Starlette(
             routes=[
                 Route("/files/{key}", self._download, methods=["GET"]),
@@ -170,7 +133,7 @@ class OpenDMS:
     async def _download(self, request: Request) -> Response:
         """An attachment, for whoever holds a link that ``GetOrderAttachmentFile`` signed."""
         key = request.path_params["key"]
-        links = self.services.links
+        links = self.means.links
         q = request.query_params
         if not links.valid(key, q.get("expires", ""), q.get("signature", "")):
             return await self._not_found(request, Exception())
@@ -185,7 +148,7 @@ class OpenDMS:
         holds a link that GetDataCorrectSQLFile / RollbackFile / BackupFiles signed."""
         kind, ident = request.path_params["kind"], request.path_params["ident"]
         q = request.query_params
-        valid = kind in ticket_files.KINDS and self.services.links.valid(
+        valid = kind in ticket_files.KINDS and self.means.links.valid(
             f"{kind}:{ident}", q.get("expires", ""), q.get("signature", "")
         )
         if not valid:
@@ -223,7 +186,7 @@ class OpenDMS:
         valid = (
             user.isascii()
             and user.isdigit()
-            and self.services.links.valid(
+            and self.means.links.valid(
                 export_service.link_key(job_id, int(user)),
                 q.get("expires", ""),
                 q.get("signature", ""),
@@ -242,7 +205,7 @@ class OpenDMS:
     def _export_path(self, user_id: int, job_id: int, client: str) -> tuple[str, str] | None:
         with self.store.session() as s:
             found = export_service.open_download(
-                s, self.services.files.root, user_id, job_id, client
+                s, self.means.files.root, user_id, job_id, client
             )
             return (str(found[0]), found[1].file_name) if found is not None else None
 
@@ -260,7 +223,7 @@ class OpenDMS:
             attachment = s.get(Attachment, key)
             if attachment is None:
                 return None
-            path = self.services.files.path_for(attachment.sha256)
+            path = self.means.files.path_for(attachment.sha256)
             return (str(path), attachment.file_name) if path.exists() else None
 
     async def _not_found(self, request: Request, _exc: Exception) -> Response:

@@ -9,7 +9,6 @@ import sys
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -24,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from opendms import actions, datadir
 from opendms.approvals import facts as ticket_facts
-from opendms.approvals import flow, rule_sets, rules, templates
+from opendms.approvals import flow
 from opendms.catalog import sensitive
 from opendms.catalog import service as catalog
 from opendms.config import Settings
@@ -38,19 +37,20 @@ from opendms.gateway.table import build_table
 from opendms.gateway.wire import wire_time
 from opendms.identity import service
 from opendms.identity.caller import Caller
-from opendms.identity.secrets import KEY_FILE, SecretBox, SecretBoxError, load_master_key
-from opendms.jobs.executors import executors
-from opendms.jobs.means import Means, target_policy
-from opendms.jobs.runner import Checkpoint, Executor, Fairness, Lease, Runner, Step, Work
+from opendms.identity.secrets import KEY_FILE, SecretBox, SecretBoxError
+from opendms.jobs.runner import Checkpoint, Executor, Step, Work
+from opendms.means import target_policy
 from opendms.notify import webhooks
 from opendms.orders import progress as underway
-from opendms.orders import service as orders
 from opendms.precheck import service as precheck
 from opendms.precheck.review import review_for_database
+from opendms.rulebook import rule_sets, rules, templates
+from opendms.runtime import Runtime
 from opendms.sql import review
 from opendms.store.db import Store, StoreUnavailable, describe_failure
 from opendms.targets.base import TargetPolicy
 from opendms.targets.registry import DEFAULT_PORTS
+from opendms.tickets import service as tickets
 
 # What a script can tell from the exit code (README "Exit codes"; also `opendms --help`).
 EXIT_DONE = 0  # what was asked for happened
@@ -144,13 +144,6 @@ def _settings(data_dir: Path | None, database_url: str | None, **extra: Any) -> 
         raise CliError(f"invalid settings: {exc}") from exc
 
 
-@dataclass
-class Runtime:
-    settings: Settings
-    store: Store
-    box: SecretBox
-
-
 def _prepare_data_dir(settings: Settings) -> None:
     """The one place a command makes its data directory ready, before the store is opened:
     private modes (``opendms.datadir``), then a check that it can be written."""
@@ -209,8 +202,7 @@ def runtime(
         if not setup:
             _check_data(settings, store)
         store.migrate()
-        box = SecretBox(load_master_key(settings.secret_key, settings.data_dir))
-        yield Runtime(settings, store, box)
+        yield Runtime.from_settings(settings, store)
     finally:
         store.dispose()
 
@@ -258,7 +250,7 @@ def init(
         runtime(data_dir, database_url, setup=True, host=host, port=port) as rt,
         rt.store.session() as s,
     ):
-        boot = service.bootstrap_admin(s, rt.box)
+        boot = service.bootstrap_admin(s, rt.means.secrets)
         result = {
             "Tid": boot.tenant.tid,
             "Uid": boot.admin.uid,
@@ -305,7 +297,7 @@ def serve(
         settings = rt.settings
         with rt.store.session() as s:
             fresh = not service.list_tenants(s)
-            boot = service.bootstrap_admin(s, rt.box) if fresh else None
+            boot = service.bootstrap_admin(s, rt.means.secrets) if fresh else None
         if boot is not None:
             _print_credentials(
                 {
@@ -368,11 +360,11 @@ def _register_demo(rt: Runtime) -> None:
     path = ensure_demo_target(rt.settings.sqlite_targets)
     with rt.store.session() as s:
         boot_tid = service.list_tenants(s)[0].tid
-        dba_id, dba_uid, secret = _demo_dba(s, rt.box, boot_tid)
+        dba_id, dba_uid, secret = _demo_dba(s, rt.means.secrets, boot_tid)
         inst = catalog.ensure_registered(
             s,
-            rt.box,
-            _targets(rt.settings),
+            rt.means.secrets,
+            rt.means.targets,
             boot_tid,
             catalog.InstanceSpec(
                 alias="demo",
@@ -444,8 +436,8 @@ def instance_register(
             )
         inst = catalog.register_instance(
             s,
-            rt.box,
-            _targets(rt.settings),
+            rt.means.secrets,
+            rt.means.targets,
             target,
             catalog.InstanceSpec(
                 alias=alias or host,
@@ -486,8 +478,8 @@ def instance_dba(
     with runtime(data_dir, database_url) as rt, rt.store.session() as s:
         inst = catalog.update_instance(
             s,
-            rt.box,
-            _targets(rt.settings),
+            rt.means.secrets,
+            rt.means.targets,
             _default_tid(s, tid),
             instance_id,
             catalog.InstanceSpec(dba_user_id=user_id),
@@ -529,7 +521,7 @@ def instance_sync(
     """Read an instance's databases, tables and columns again."""
     with runtime(data_dir, database_url) as rt, rt.store.session() as s:
         target = _default_tid(s, tid)
-        inst = catalog.sync_instance(s, rt.box, _targets(rt.settings), target, instance_id)
+        inst = catalog.sync_instance(s, rt.means.secrets, rt.means.targets, target, instance_id)
         dbs = catalog.list_databases(s, target, inst.instance_id, size=1).total
         out.print(f"Instance {inst.instance_id}: {dbs} databases, synced")
 
@@ -641,7 +633,7 @@ def order_create(
         raise CliError("--related takes comma-separated UserIds") from exc
     with runtime(data_dir, database_url) as rt, rt.store.session() as s:
         caller = service.caller_for(s, _default_tid(s, tid), uid)
-        order = orders.create_order(
+        order = tickets.create_order(
             s,
             caller,
             kind,
@@ -667,7 +659,9 @@ def order_list(
     """List tickets."""
     with runtime(data_dir, database_url) as rt, rt.store.session() as s:
         caller = service.caller_for(s, _default_tid(s, tid), uid)
-        page = orders.list_orders(s, caller, orders.OrderFilter(scope=scope, status=status), 1, 100)
+        page = tickets.list_orders(
+            s, caller, tickets.OrderFilter(scope=scope, status=status), 1, 100
+        )
         grid = Table(
             "OrderId",
             "Type",
@@ -708,14 +702,14 @@ def order_show(
             return
         with rt.store.session() as s:
             caller = service.caller_for(s, _default_tid(s, tid), uid)
-            o = orders.get_order(s, caller, order_id)
+            o = tickets.get_order(s, caller, order_id)
             shown: dict[str, Any] = {
                 "OrderId": o.order_id,
                 "PluginType": o.plugin_type,
                 "StatusCode": o.status_code,
                 "CommitterId": o.committer_id,
                 "Comment": o.comment,
-                "RelatedUserIds": orders.related_ids(o),
+                "RelatedUserIds": tickets.related_ids(o),
                 "AttachmentKey": o.attachment_key,
                 "CreateTime": f"{o.created_at:%Y-%m-%d %H:%M:%S}",
                 "Param": json.loads(o.params),
@@ -775,7 +769,7 @@ def _follow(rt: Runtime, tid: int | None, uid: str | None, order_id: int) -> Non
         while True:
             with rt.store.session() as s:
                 caller = service.caller_for(s, _default_tid(s, tid), uid)
-                order = orders.get_order(s, caller, order_id)
+                order = tickets.get_order(s, caller, order_id)
                 work = underway.underway(s, caller, order)
                 if work is None:
                     raise CliError(f"ticket {order_id} has no execution or export to follow")
@@ -850,7 +844,7 @@ def order_close(
     """Close a ticket that has not finished."""
     with runtime(data_dir, database_url) as rt, rt.store.session() as s:
         caller = service.caller_for(s, _default_tid(s, tid), uid)
-        o = orders.close_order(s, caller, order_id, reason)
+        o = tickets.close_order(s, caller, order_id, reason)
         out.print(f"Ticket {o.order_id} is {o.status_code}")
 
 
@@ -960,7 +954,7 @@ def workflow_template(
 
 
 def _workflow_of(s: Session, caller: Caller, order_id: int) -> int:
-    order = orders.get_order(s, caller, order_id)
+    order = tickets.get_order(s, caller, order_id)
     if order.workflow_instance_id is None:
         raise CliError(f"ticket {order_id} has not been submitted for approval")
     return order.workflow_instance_id
@@ -978,7 +972,7 @@ def _approve(
     with runtime(data_dir, database_url) as rt, rt.store.session() as s:
         caller = service.caller_for(s, _default_tid(s, tid), uid)
         wf = flow.act(s, caller, _workflow_of(s, caller, order_id), flow.Act(kind, **act))
-        order = orders.get_order(s, caller, order_id)
+        order = tickets.get_order(s, caller, order_id)
         out.print(f"Ticket {order_id} is {order.status_code} (approval {wf.status})")
 
 
@@ -1045,10 +1039,10 @@ def _await_precheck(rt: Runtime, caller: Caller, order_id: int) -> None:
     hinted = False
     while time.monotonic() < deadline:
         with rt.store.session() as s:
-            order = orders.get_order(s, caller, order_id)
+            order = tickets.get_order(s, caller, order_id)
             if precheck.status(s, order) != "precheck":
                 return
-            job = orders.latest_job(s, order_id, "precheck")
+            job = tickets.latest_job(s, order_id, "precheck")
             if not hinted and job is not None:
                 _hint_runner(s, rt.settings, job.job_id)
                 hinted = True
@@ -1057,11 +1051,11 @@ def _await_precheck(rt: Runtime, caller: Caller, order_id: int) -> None:
 
 def _show_precheck(rt: Runtime, s: Session, caller: Caller, order_id: int) -> str | None:
     """Print the precheck's state, steps and statements; why it failed, if it did."""
-    order = orders.get_order(s, caller, order_id)
+    order = tickets.get_order(s, caller, order_id)
     state = precheck.status(s, order)
     out.print(f"Ticket {order_id}: {state}")
     shortfall = precheck.shortfall(s, order) if state == "precheck_fail" else None
-    job = orders.latest_job(s, order_id, "precheck")
+    job = tickets.latest_job(s, order_id, "precheck")
     if state == "precheck" and job is not None:
         _hint_runner(s, rt.settings, job.job_id)
     steps = Table("Step", "Status", "Tip")
@@ -1339,14 +1333,7 @@ def jobs_run(
     stopped): a worker beside, or instead of, the server's own runner. Says when each job
     starts and how it ends."""
     with runtime(data_dir, database_url) as rt:
-        settings = rt.settings
-        runner = Runner(
-            rt.store,
-            _announced(executors(Means.from_settings(settings, rt.box))),
-            threads=0,
-            lease=Lease(settings.job_lease_seconds),
-            fair=Fairness(settings.jobs_per_user, settings.job_slice_seconds),
-        )
+        runner = rt.job_runner(threads=0, uploads=True, wrap=_announced)
         ran = 0
         try:
             while True:
@@ -1601,7 +1588,7 @@ def rules_test(
         else:
             rule_set, name = rule_sets.get(s, t, source).rule_set, source
         if order_id is not None:
-            order = orders.get_order(s, service.caller_for(s, t, None), order_id)
+            order = tickets.get_order(s, service.caller_for(s, t, None), order_id)
             found = ticket_facts.ticket_facts(s, order, ticket_facts.targets_of(s, order))
         else:
             found = rules.Facts(
@@ -1667,7 +1654,7 @@ def webhook_set(
 ) -> None:
     """Set (or replace) the tenant's webhook."""
     with runtime(data_dir, database_url) as rt, rt.store.session() as s:
-        hook, key = webhooks.configure(s, rt.box, _default_tid(s, tid), url, secret)
+        hook, key = webhooks.configure(s, rt.means.secrets, _default_tid(s, tid), url, secret)
         print(json.dumps({"Url": hook.url, "Secret": key}))
 
 
@@ -1779,7 +1766,7 @@ def user_create(
             "Roles": user.roles,
         }
         if with_key:
-            key, secret = service.create_access_key(s, rt.box, user.uid, actor=None)
+            key, secret = service.create_access_key(s, rt.means.secrets, user.uid, actor=None)
             result |= {"AccessKeyId": key.access_key_id, "AccessKeySecret": secret}
     print(json.dumps(result))
 
@@ -1840,7 +1827,7 @@ def key_create(
 ) -> None:
     """Create an access key; the secret is printed once and stored encrypted."""
     with runtime(data_dir, database_url) as rt, rt.store.session() as s:
-        key, secret = service.create_access_key(s, rt.box, uid, description, actor=None)
+        key, secret = service.create_access_key(s, rt.means.secrets, uid, description, actor=None)
     print(json.dumps({"AccessKeyId": key.access_key_id, "AccessKeySecret": secret, "Uid": uid}))
 
 

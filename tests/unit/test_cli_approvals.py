@@ -20,11 +20,11 @@ from typing import Any
 
 import pytest
 
-from opendms.approvals import rules
 from opendms.catalog import permissions
 from opendms.catalog import service as catalog
 from opendms.identity.secrets import SecretBox, load_master_key
 from opendms.notify import webhooks
+from opendms.rulebook import rules
 from opendms.store.db import Store
 from opendms.store.models import utcnow
 from opendms.targets.demo import ensure_demo_target

@@ -14,10 +14,8 @@ import pytest
 
 from opendms import cli
 from opendms.config import Settings
-from opendms.identity.secrets import SecretBox, load_master_key
-from opendms.jobs.executors import executors
-from opendms.jobs.means import Means
 from opendms.jobs.runner import Runner
+from opendms.runtime import Runtime
 from opendms.targets.demo import ensure_demo_target
 from tests.unit.test_cli_approvals import Site, site
 
@@ -102,9 +100,8 @@ def test_follow_without_an_execution_is_refused(site: Site) -> None:
 def _runner(site: Site) -> Iterator[Runner]:
     """A job runner in a thread, as `opendms serve` would run, until the test is done."""
     settings = Settings(data_dir=site.data_dir)
-    box = SecretBox(load_master_key(None, site.data_dir))
     store = site.store()
-    runner = Runner(store, executors(Means.from_settings(settings, box)), threads=1)
+    runner = Runtime.from_settings(settings, store).job_runner(threads=1, uploads=True)
     runner.idle_seconds = 0.05
     runner.start()
     try:

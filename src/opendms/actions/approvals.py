@@ -10,8 +10,8 @@ from opendms.approvals import flow
 from opendms.gateway.table import Access, Action, Context, Payload
 from opendms.gateway.wire import CommaIds, Long, TenantScoped, wire_time
 from opendms.identity import service as identity
-from opendms.orders import service as orders
 from opendms.store.models import User
+from opendms.tickets import service as tickets
 
 PositiveLong = Annotated[Long, Field(ge=1)]
 Uid = Annotated[str, Field(max_length=64)]
@@ -89,7 +89,7 @@ def get_approval_detail(ctx: Context, req: WorkflowRequest) -> Payload:
             "AuditId": found.flow.workflow_instance_id,
             "OrderId": order.order_id,
             "OrderType": found.order_type,
-            "Title": f"{orders.ticket_type(order.plugin_type).summary} #{order.order_id}",
+            "Title": f"{tickets.ticket_type(order.plugin_type).summary} #{order.order_id}",
             "Description": order.comment,
             "CreateTime": wire_time(found.flow.created_at),
             "TemplateId": found.flow.template_id,
@@ -111,7 +111,7 @@ class PreviewWorkflowRequest(TenantScoped):
 
 
 def preview_workflow(ctx: Context, req: PreviewWorkflowRequest) -> Payload:
-    order = orders.get_order(ctx.session, ctx.caller, req.order_id)
+    order = tickets.get_order(ctx.session, ctx.caller, req.order_id)
     plan = flow.plan(ctx.session, order)
     people = identity.users_by_id(
         ctx.session, [u for _, resolved in plan.nodes for u in resolved.approvers]

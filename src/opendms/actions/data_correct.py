@@ -19,14 +19,14 @@ from opendms.execution import service as execution
 from opendms.execution.chunked import Progress
 from opendms.gateway.table import Access, Action, Context, Payload
 from opendms.gateway.wire import WIRE_TIME, Int, Long, TenantScoped, WireTime, wire_time
-from opendms.orders import service as orders
 from opendms.precheck import service as precheck
 from opendms.store.models import (
     Instance,
     PrecheckStatement,
     SqlJobDetail,
 )
-from opendms.tickets.base import MAX_SQL_BYTES
+from opendms.tickets import service as tickets
+from opendms.tickets.params import MAX_SQL_BYTES
 
 PageNumber = Annotated[Int, Field(ge=1, le=10**9)]
 PageSize = Annotated[Int, Field(ge=1, le=1000)]
@@ -62,14 +62,14 @@ def _order_detail(params: dict[str, Any], actual: int | None, waiver: str | None
 
 def get_data_correct_order_detail(ctx: Context, req: OrderIdRequest) -> Payload:
     s = ctx.session
-    order = orders.get_order(s, ctx.caller, req.order_id)
+    order = tickets.get_order(s, ctx.caller, req.order_id)
     if order.plugin_type not in DETAIL_TYPES:
         raise DmsError(
             ErrorCode.UNSUPPORTED_PLUGIN_TYPE,
             f"Ticket {order.order_id} is {order.plugin_type}, not a data change.",
         )
     params = json.loads(order.params)
-    dbs = orders.databases_of(s, order.order_id)
+    dbs = tickets.databases_of(s, order.order_id)
     config: Payload = {"DetailType": DETAIL_TYPES[order.plugin_type]}
     if order.plugin_type == "DC_CRON_CLEAR":
         schedule = cleanup.config(s, ctx.caller, order.order_id)
@@ -86,7 +86,7 @@ def get_data_correct_order_detail(ctx: Context, req: OrderIdRequest) -> Payload:
     return {
         "DataCorrectOrderDetail": {
             "Status": execution.detail_status(s, order, precheck.status(s, order)),
-            "ExecMode": orders.exec_mode(order),
+            "ExecMode": tickets.exec_mode(order),
             "ConfigDetail": config,
             "DatabaseList": {
                 "Database": [
@@ -135,7 +135,7 @@ def _statement(st: PrecheckStatement) -> Payload:
 
 
 def list_data_correct_pre_check_sql(ctx: Context, req: PreCheckSqlRequest) -> Payload:
-    orders.get_order(ctx.session, ctx.caller, req.order_id)
+    tickets.get_order(ctx.session, ctx.caller, req.order_id)
     found = precheck.statements(
         ctx.session, req.order_id, req.db_id, req.page_number, req.page_size
     )
@@ -149,7 +149,7 @@ class PagedOrderRequest(OrderIdRequest):
 
 def list_data_correct_pre_check_db(ctx: Context, req: PagedOrderRequest) -> Payload:
     s = ctx.session
-    orders.get_order(s, ctx.caller, req.order_id)
+    tickets.get_order(s, ctx.caller, req.order_id)
     found = precheck.databases(s, req.order_id, req.page_number, req.page_size)
     out = []
     for db, count in found.items:
@@ -202,7 +202,7 @@ def execute_data_correct(ctx: Context, req: ExecuteRequest) -> Payload:
 
 def get_data_correct_task_detail(ctx: Context, req: OrderIdRequest) -> Payload:
     s = ctx.session
-    orders.get_order(s, ctx.caller, req.order_id)
+    tickets.get_order(s, ctx.caller, req.order_id)
     job = execution.execute_job(s, req.order_id)
     if job is None:
         raise DmsError(
@@ -330,7 +330,7 @@ def restart_data_correct_sql_job(ctx: Context, req: RestartRequest) -> Payload:
 
 
 def _link(ctx: Context, kind: str, ident: int) -> str:
-    return f"{ctx.base_url}/downloads/{kind}/{ident}?{ctx.services.links.query(f'{kind}:{ident}')}"
+    return f"{ctx.base_url}/downloads/{kind}/{ident}?{ctx.means.links.query(f'{kind}:{ident}')}"
 
 
 class BackupFilesRequest(OrderIdRequest):
@@ -347,7 +347,7 @@ def get_data_correct_backup_files(ctx: Context, req: BackupFilesRequest) -> Payl
 def _ticket_file(kind: str) -> Any:
     def handler(ctx: Context, req: OrderIdRequest) -> Payload:
         found = ticket_files.has_file(
-            ctx.session, ctx.services.files, ctx.caller, req.order_id, kind
+            ctx.session, ctx.means.files, ctx.caller, req.order_id, kind
         )
         return {"FileUrl": _link(ctx, kind, req.order_id) if found else ""}
 

@@ -11,9 +11,9 @@ from opendms.actions.orders import ActingRequest, OrderIdRequest, Params
 from opendms.exports import service as exports
 from opendms.gateway.table import Access, Action, Context, Payload
 from opendms.gateway.wire import Long
-from opendms.orders import service as orders
 from opendms.precheck import service as precheck
 from opendms.store.models import PrecheckStatement
+from opendms.tickets import service as tickets
 
 
 class ExecuteExportRequest(ActingRequest):
@@ -30,7 +30,7 @@ def get_data_export_order_detail(ctx: Context, req: OrderIdRequest) -> Payload:
     s = ctx.session
     order = exports.export_ticket(s, ctx.caller, req.order_id, lock=False)
     params = json.loads(order.params)
-    (db, inst), *_ = orders.databases_of(s, order.order_id)
+    (db, inst), *_ = tickets.databases_of(s, order.order_id)
     job, _ = exports.latest(s, order)
     return {
         "DataExportOrderDetail": {
@@ -64,7 +64,7 @@ def _present(fields: dict[str, Any]) -> dict[str, Any]:
 
 
 def _precheck_id(s: Any, order_id: int) -> int | None:
-    job = orders.latest_job(s, order_id, "precheck")
+    job = tickets.latest_job(s, order_id, "precheck")
     return job.job_id if job is not None else None
 
 
@@ -90,7 +90,7 @@ def get_data_export_download_url(ctx: Context, req: ActingRequest) -> Payload:
     url = ""
     if found is not None:
         key = exports.link_key(found.job_id, ctx.caller.user_id)
-        signed = ctx.services.links.query(key, ttl=ctx.services.export_link_seconds)
+        signed = ctx.means.links.query(key, ttl=ctx.means.export_link_seconds)
         url = f"{ctx.base_url}/exports/{found.job_id}?user={ctx.caller.user_id}&{signed}"
     return {"DownloadURLResult": {"HasResult": found is not None, "TipMessage": tip, "URL": url}}
 

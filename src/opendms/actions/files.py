@@ -10,8 +10,8 @@ from opendms.errors import DmsError, ErrorCode
 from opendms.files import service as files
 from opendms.gateway.table import Access, Action, Context, Payload
 from opendms.gateway.wire import Long, TenantScoped
-from opendms.orders import service as orders
 from opendms.store.models import Attachment
+from opendms.tickets import service as tickets
 
 FileName = Annotated[str, Field(min_length=1, max_length=256, pattern=r"^[^/\\\x00]+$")]
 
@@ -29,7 +29,7 @@ def create_upload_file_job(ctx: Context, req: CreateUploadFileJobRequest) -> Pay
         url=req.upload_url,
         file_name=req.file_name,
         source=req.file_source,
-        limits=ctx.services.uploads,
+        limits=ctx.means.uploads,
     )
     return {"JobKey": job.job_key}
 
@@ -60,11 +60,11 @@ class GetOrderAttachmentFileRequest(TenantScoped):
 
 
 def get_order_attachment_file(ctx: Context, req: GetOrderAttachmentFileRequest) -> Payload:
-    order = orders.get_order(ctx.session, ctx.caller, req.order_id)
+    order = tickets.get_order(ctx.session, ctx.caller, req.order_id)
     attachment = ctx.session.get(Attachment, order.attachment_key) if order.attachment_key else None
     if attachment is None:
         return {"FileUrl": ""}
-    link = ctx.services.links.query(attachment.attachment_key)
+    link = ctx.means.links.query(attachment.attachment_key)
     return {"FileUrl": f"{ctx.base_url}/files/{attachment.attachment_key}?{link}"}
 
 
@@ -82,12 +82,12 @@ def upload_file(ctx: Context, req: UploadFileRequest) -> Payload:
         )
     attachment = files.save_attachment(
         ctx.session,
-        ctx.services.files,
+        ctx.means.files,
         ctx.caller,
         req.file_name,
         req.file_source,
         [ctx.body],
-        ctx.services.uploads,
+        ctx.means.uploads,
     )
     return {
         "AttachmentKey": attachment.attachment_key,

@@ -11,16 +11,16 @@ from opendms.actions.orders import OrderIdRequest
 from opendms.errors import DmsError, ErrorCode
 from opendms.gateway.table import Access, Action, Context, Payload
 from opendms.gateway.wire import Int
-from opendms.orders import service as orders
 from opendms.precheck import service as precheck
 from opendms.store.models import Order
+from opendms.tickets import service as tickets
 
 Kind = Annotated[str, Field(max_length=32)]
 
 
 def _import_ticket(ctx: Context, order_id: int) -> Order:
-    order = orders.get_order(ctx.session, ctx.caller, order_id)
-    if not orders.ticket_type(order.plugin_type).imports:
+    order = tickets.get_order(ctx.session, ctx.caller, order_id)
+    if not tickets.ticket_type(order.plugin_type).imports:
         raise DmsError(
             ErrorCode.UNSUPPORTED_PLUGIN_TYPE,
             f"Ticket {order_id} is {order.plugin_type}, not a data import (DC_BIG_FILE).",

@@ -19,8 +19,8 @@ from opendms.gateway.wire import (
     wire_time,
 )
 from opendms.identity import service as identity
-from opendms.orders import service as orders
 from opendms.store.models import Attachment, Order
+from opendms.tickets import service as tickets
 
 CommentText = Annotated[str, Field(min_length=1, max_length=4096)]
 Key = Annotated[str, Field(max_length=64)]
@@ -48,7 +48,7 @@ class CreateOrderRequest(_Acting):
 
 
 def create_order(ctx: Context, req: CreateOrderRequest) -> Payload:
-    order = orders.create_order(
+    order = tickets.create_order(
         ctx.session,
         ctx.caller,
         req.plugin_type,
@@ -77,7 +77,7 @@ class CreateDataCronClearOrderRequest(_WithParam):
 
 def _dedicated(plugin_type: str) -> Any:
     def handler(ctx: Context, req: _WithParam) -> Payload:
-        order = orders.create_order(
+        order = tickets.create_order(
             ctx.session,
             ctx.caller,
             plugin_type,
@@ -98,7 +98,7 @@ class CreateDataExportOrderRequest(_Acting):
 
 
 def create_data_export_order(ctx: Context, req: CreateDataExportOrderRequest) -> Payload:
-    order = orders.create_order(
+    order = tickets.create_order(
         ctx.session,
         ctx.caller,
         "DATA_EXPORT",
@@ -126,8 +126,8 @@ class ActingRequest(OrderIdRequest):
 
 
 def get_order_base_info(ctx: Context, req: OrderIdRequest) -> Payload:
-    order = orders.get_order(ctx.session, ctx.caller, req.order_id)
-    related = orders.related_ids(order)
+    order = tickets.get_order(ctx.session, ctx.caller, req.order_id)
+    related = tickets.related_ids(order)
     people = identity.users_by_id(ctx.session, [order.committer_id, *related])
     committer = people.get(order.committer_id)
     attachment = ctx.session.get(Attachment, order.attachment_key) if order.attachment_key else None
@@ -140,7 +140,7 @@ def get_order_base_info(ctx: Context, req: OrderIdRequest) -> Payload:
         "CreateTime": wire_time(order.created_at),
         "LastModifyTime": wire_time(order.updated_at),
         "StatusCode": order.status_code,
-        "StatusDesc": orders.status_desc(ctx.session, order),
+        "StatusDesc": tickets.status_desc(ctx.session, order),
         "RelatedUserList": {"UserIds": [str(u) for u in related]},
         "RelatedUserNickList": {"UserNicks": [people[u].nick_name for u in related if u in people]},
         "WorkflowInstanceId": order.workflow_instance_id,
@@ -180,10 +180,10 @@ def _row(order: Order, nick: str, desc: str) -> Payload:
 
 
 def list_orders(ctx: Context, req: ListOrdersRequest) -> Payload:
-    found = orders.list_orders(
+    found = tickets.list_orders(
         ctx.session,
         ctx.caller,
-        orders.OrderFilter(
+        tickets.OrderFilter(
             scope=req.order_result_type,
             status=req.order_status,
             plugin_type=req.plugin_type,
@@ -203,7 +203,7 @@ def list_orders(ctx: Context, req: ListOrdersRequest) -> Payload:
                 _row(
                     o,
                     people[o.committer_id].nick_name if o.committer_id in people else "",
-                    orders.status_desc(ctx.session, o),
+                    tickets.status_desc(ctx.session, o),
                 )
                 for o in found.items
             ]
@@ -216,7 +216,7 @@ class CloseOrderRequest(OrderIdRequest):
 
 
 def close_order(ctx: Context, req: CloseOrderRequest) -> Payload:
-    orders.close_order(ctx.session, ctx.caller, req.order_id, req.close_reason)
+    tickets.close_order(ctx.session, ctx.caller, req.order_id, req.close_reason)
     return {}
 
 

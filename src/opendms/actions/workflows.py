@@ -6,10 +6,10 @@ from typing import Annotated
 
 from pydantic import Field
 
-from opendms.approvals import templates
 from opendms.gateway.table import Access, Action, Context, Payload
 from opendms.gateway.wire import TenantScoped
 from opendms.identity import service as identity
+from opendms.rulebook import templates
 from opendms.store.models import WorkflowNode
 
 Search = Annotated[str, Field(max_length=128)]

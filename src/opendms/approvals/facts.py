@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from opendms.approvals.rules import Facts
-from opendms.orders import service as orders
+from opendms.rulebook.rules import Facts
 from opendms.sql.statements import Statement, analyse
 from opendms.store.models import Database, DbTable, Instance, Order, PrecheckStatement
+from opendms.tickets import service as tickets
 from opendms.tickets.types import DML, QUERIES, TICKET_TYPES
 
 # Statements that may touch every row of the first table they name.
@@ -34,7 +34,7 @@ class Target:
 def targets_of(s: Session, order: Order) -> list[Target]:
     """The ticket's databases grouped by instance, in instance order."""
     grouped: dict[int, tuple[Instance, list[Database]]] = {}
-    for db, inst in orders.databases_of(s, order.order_id):
+    for db, inst in tickets.databases_of(s, order.order_id):
         grouped.setdefault(inst.instance_id, (inst, []))[1].append(db)
     return [Target(inst, tuple(dbs)) for inst, dbs in grouped.values()]
 

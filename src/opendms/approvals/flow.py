@@ -19,7 +19,6 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from opendms.approvals import facts as ticket_facts
-from opendms.approvals import rule_sets, rules, templates
 from opendms.catalog import dba
 from opendms.errors import DmsError, ErrorCode
 from opendms.execution import cleanup
@@ -27,8 +26,8 @@ from opendms.execution import service as execution
 from opendms.identity.caller import Caller
 from opendms.identity.roles import Role, parse_roles
 from opendms.notify import webhooks
-from opendms.orders import service as orders
 from opendms.precheck import service as precheck
+from opendms.rulebook import rule_sets, rules, templates
 from opendms.store.models import (
     ApprovalEvent,
     Database,
@@ -45,6 +44,7 @@ from opendms.store.models import (
     WorkflowTemplateNode,
     utcnow,
 )
+from opendms.tickets import service as tickets
 
 APPROVAL_TYPES = ("AGREE", "REJECT", "CANCEL", "TRANSFER", "ADD_APPROVAL_NODE")
 NODE_POSITIONS = ("PRE_ADD_APPROVAL_NODE", "POST_ADD_APPROVAL_NODE")
@@ -404,7 +404,7 @@ def _finish(
     _notify(s, order, flow, "order.approved", actor, comment)
     if order.plugin_type == "DC_CRON_CLEAR":
         cleanup.arm(s, order)  # it runs on its schedule, not on request
-    elif orders.exec_mode(order) == "AUTO":
+    elif tickets.exec_mode(order) == "AUTO":
         execution.start_automatically(s, order)
 
 
@@ -414,7 +414,7 @@ def submit(s: Session, caller: Caller, order_id: int) -> WorkflowInstance:
     The gate: a ticket must be ``new``. A ticket of a type whose precheck exists
     (``TicketType.has_precheck``) must also have passed it; types without a precheck yet are
     submitted straight from ``new``."""
-    order = orders.get_order(s, caller, order_id, lock=True)
+    order = tickets.get_order(s, caller, order_id, lock=True)
     if order.committer_id != caller.user_id:
         raise DmsError(ErrorCode.PERMISSION_DENIED, "Only the committer submits a ticket.")
     if order.status_code != "new":
@@ -422,7 +422,7 @@ def submit(s: Session, caller: Caller, order_id: int) -> WorkflowInstance:
             ErrorCode.ORDER_STATUS_INVALID,
             f"Ticket {order_id} is {order.status_code}; only a new ticket is submitted.",
         )
-    has_precheck = orders.ticket_type(order.plugin_type).has_precheck
+    has_precheck = tickets.ticket_type(order.plugin_type).has_precheck
     short = precheck.shortfall(s, order) if has_precheck else None
     if short is not None:
         raise DmsError(
@@ -499,7 +499,7 @@ def _visible_order(
     )
     try:
         if order_id is not None:
-            return orders.get_order(s, caller, order_id, lock=lock)
+            return tickets.get_order(s, caller, order_id, lock=lock)
     except DmsError:
         pass
     raise DmsError(
@@ -657,7 +657,7 @@ def _reject(
     _operate(step, caller, "REJECT", what.comment)
     flow.status = "REJECT"
     order.status_code = "reject"
-    orders.cancel_jobs(s, order.order_id)
+    tickets.cancel_jobs(s, order.order_id)
     _event(s, flow, "REJECT", caller.user_id, step=step, comment=what.comment)
     _notify(s, order, flow, "order.rejected", caller, what.comment)
 

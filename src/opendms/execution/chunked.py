@@ -16,10 +16,10 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from opendms.execution.pace import Gauge, Pace, Sizer
 from opendms.execution.walk import Position, advance, begin_walk
 from opendms.sql.chunks import Chunking
 from opendms.targets.base import Change, StatementError
+from opendms.targets.pace import Gauge, Pace, Sizer
 
 BUCKET_MS = 10  # chunk times are kept as a histogram of 10 ms buckets, for the p99
 

@@ -28,9 +28,8 @@ from opendms.errors import DmsError, ErrorCode
 from opendms.execution import service as execution
 from opendms.execution.service import WIRE_TIME, Plan, Statement, stamp
 from opendms.identity.caller import Caller
-from opendms.jobs.means import Means
 from opendms.jobs.runner import Checkpoint, Step, Work
-from opendms.orders import service as orders
+from opendms.means import Means
 from opendms.sql.cleanup import Item, statement
 from opendms.store.models import (
     CronRun,
@@ -45,6 +44,7 @@ from opendms.store.models import (
 )
 from opendms.targets.base import TargetError
 from opendms.tickets import cron
+from opendms.tickets import service as tickets
 
 SCHEDULE = "cron"
 RECLAIM = "reclaim"
@@ -106,7 +106,7 @@ def script(s: Session, order: Order, engine: str, fired: datetime) -> str:
     """The DELETEs as one script for the ticket's databases on ``engine`` (the precheck's)."""
     dbs = [
         db.db_id
-        for db, inst in orders.databases_of(s, order.order_id)
+        for db, inst in tickets.databases_of(s, order.order_id)
         if inst.instance_type == engine
     ]
     return "".join(f"{one};\n" for one in statements(s, order, dbs[0] if dbs else 0, engine, fired))
@@ -136,7 +136,7 @@ def arm(s: Session, order: Order) -> Job:
 
 
 def schedule_job(s: Session, order_id: int) -> Job | None:
-    return orders.latest_job(s, order_id, SCHEDULE)
+    return tickets.latest_job(s, order_id, SCHEDULE)
 
 
 @dataclass
@@ -187,7 +187,7 @@ class Schedule:
             )
         }
         by_db: dict[int, list[Statement]] = {}
-        for db, inst in orders.databases_of(s, order.order_id):
+        for db, inst in tickets.databases_of(s, order.order_id):
             written = statements(s, order, db.db_id, inst.instance_type, fire)
             by_db[db.db_id] = [
                 Statement(number, text, "DELETE", counted.get((db.db_id, number), 0))
@@ -230,7 +230,7 @@ class Reclaim:
             if order is None or job is None:
                 return Step(checkpoint, done=True)
             group = int(json.loads(job.spec)["group"])
-            places = [(db, inst) for db, inst in orders.databases_of(s, order.order_id)]
+            places = [(db, inst) for db, inst in tickets.databases_of(s, order.order_id)]
             tables = [item.table for item in items_of(order)]
         notes: list[tuple[int, str]] = []
         for db, inst in places:
@@ -271,7 +271,7 @@ def _view(s: Session, run: CronRun) -> RunView:
 
 
 def _cleanup(s: Session, caller: Caller, order_id: int) -> Order:
-    order = orders.get_order(s, caller, order_id)
+    order = tickets.get_order(s, caller, order_id)
     if order.plugin_type != "DC_CRON_CLEAR":
         raise DmsError(
             ErrorCode.UNSUPPORTED_PLUGIN_TYPE,

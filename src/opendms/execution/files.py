@@ -24,11 +24,11 @@ from opendms.catalog import service as catalog
 from opendms.errors import DmsError, ErrorCode
 from opendms.files.storage import FileStore
 from opendms.identity.caller import Caller
-from opendms.jobs.means import Means
-from opendms.orders import service as orders
+from opendms.means import Means
 from opendms.sql.backup import remove_inserted, restore_deleted, restore_updated
 from opendms.store.db import Store
 from opendms.store.models import Attachment, Database, Instance, Order, SqlJob, SqlJobDetail, utcnow
+from opendms.tickets import service as tickets
 
 BATCH = 1000
 KINDS = ("sql", "rollback", "backup")  # what a download link names
@@ -46,7 +46,7 @@ class Download:
 
 def backup_jobs(s: Session, caller: Caller, order_id: int) -> list[SqlJob]:
     """The ticket's SQL jobs that saved backups."""
-    orders.get_order(s, caller, order_id)
+    tickets.get_order(s, caller, order_id)
     return list(
         s.scalars(
             select(SqlJob)
@@ -82,7 +82,7 @@ def _ticket_text(s: Session, files: FileStore, order: Order, kind: str) -> Downl
 
 def has_file(s: Session, files: FileStore, caller: Caller, order_id: int, kind: str) -> bool:
     """Whether the ticket has its submitted SQL (``sql``) or rollback SQL (``rollback``)."""
-    order = orders.get_order(s, caller, order_id)
+    order = tickets.get_order(s, caller, order_id)
     return _ticket_text(s, files, order, kind) is not None
 
 

@@ -40,14 +40,12 @@ from opendms.execution.backups import (
     sweep,
 )
 from opendms.execution.chunked import Progress, stride
-from opendms.execution.pace import Gauge, Limits
 from opendms.execution.service import Plan, stamp
 from opendms.imports.run import MAX_LOGGED, Importer, ImportFailed, source_of
 from opendms.imports.run import STEP_SECONDS as IMPORT_STEP_SECONDS
-from opendms.jobs.means import Means
 from opendms.jobs.runner import Checkpoint, Step, Work
+from opendms.means import Means
 from opendms.notify import webhooks
-from opendms.orders import service as orders
 from opendms.sql.backup import BackupRefused, changed_table
 from opendms.sql.chunks import Chunking, ChunkRefused, chunking
 from opendms.sql.review import TableShape
@@ -64,6 +62,8 @@ from opendms.store.models import (
     utcnow,
 )
 from opendms.targets.base import Change, StatementError, TargetError
+from opendms.targets.pace import Gauge, Limits
+from opendms.tickets import service as tickets
 from opendms.tickets.types import DML
 
 STEP_SECONDS = 1.0
@@ -103,7 +103,7 @@ class Unit:
 
     @property
     def chunked(self) -> bool:
-        return orders.ticket_type(self.order.plugin_type).chunked
+        return tickets.ticket_type(self.order.plugin_type).chunked
 
     @property
     def label(self) -> str:
@@ -193,7 +193,7 @@ class Execute:
         try:
             connector = self.means.connector(unit.inst)
             with connector.change((unit.db.catalog_name, unit.db.schema_name), lock_wait) as change:
-                if orders.ticket_type(unit.order.plugin_type).imports:
+                if tickets.ticket_type(unit.order.plugin_type).imports:
                     return self._import(work, unit, change, checkpoint)
                 if unit.chunked:
                     return self._chunked(work, unit, change, checkpoint)
@@ -228,7 +228,7 @@ class Execute:
         if current is None:  # paused: until RestartDataCorrectSQLJob queues it again
             return Step(checkpoint, paused=True)
         started = any(j.status != "INIT" for j in sql_jobs)
-        chunked = orders.ticket_type(order.plugin_type).chunked
+        chunked = tickets.ticket_type(order.plugin_type).chunked
         if plan.end_at is not None and self.clock() > plan.end_at and not started:
             reason = f"Not started: the execution window ended at {plan.end} (UTC)."
             for j in sql_jobs:

@@ -22,7 +22,6 @@ from opendms.execution.backups import NO_BACKUP
 from opendms.execution.chunked import Progress
 from opendms.identity.caller import Caller
 from opendms.identity.roles import Role
-from opendms.orders import service as orders
 from opendms.store.models import (
     ApprovalEvent,
     Database,
@@ -36,6 +35,7 @@ from opendms.store.models import (
     User,
     utcnow,
 )
+from opendms.tickets import service as tickets
 
 WIRE_TIME = "%Y-%m-%d %H:%M:%S"
 # Ticket types whose execution is built (the rest are approved, and wait for theirs), and
@@ -130,7 +130,7 @@ def _last_approver(s: Session, order: Order) -> int | None:
 def execute(s: Session, caller: Caller, order_id: int, plan: Plan) -> Job:
     """ExecuteDataCorrect: the ticket's ExecMode says who may start it. A paused lock-free
     change is continued in the new window, from where it stopped."""
-    order = orders.get_order(s, caller, order_id, lock=True)
+    order = tickets.get_order(s, caller, order_id, lock=True)
     check_starter(s, caller, order)
     if order.plugin_type == "DC_CHUNK" and plan.transaction:
         raise DmsError(
@@ -169,7 +169,7 @@ def refuse_backup(s: Session, order: Order) -> None:
 
 def check_starter(s: Session, caller: Caller, order: Order) -> None:
     order_id = order.order_id
-    mode = orders.exec_mode(order)
+    mode = tickets.exec_mode(order)
     if mode == "AUTO":
         raise DmsError(
             ErrorCode.ORDER_STATUS_INVALID,
@@ -247,7 +247,7 @@ def queue(s: Session, order: Order, plan: Plan) -> Job:
         by_db.setdefault(st.db_id, []).append(
             Statement(st.number, st.sql_text, st.sql_type, st.sql_id)
         )
-    if orders.ticket_type(order.plugin_type).imports:  # the file is the one thing to run
+    if tickets.ticket_type(order.plugin_type).imports:  # the file is the one thing to run
         by_db = {db: [imported(order, found)] for db, found in by_db.items()}
     if not by_db:
         raise DmsError(
@@ -327,7 +327,7 @@ def open_execution(s: Session, order: Order, plan: Plan, by_db: dict[int, list[S
 def _running_group(s: Session, caller: Caller, order_id: int) -> tuple[Order, Job]:
     """The ticket's execution, for someone who may steer it: its committer, whoever started
     it, an administrator or DBA."""
-    order = orders.get_order(s, caller, order_id, lock=True)
+    order = tickets.get_order(s, caller, order_id, lock=True)
     job = execute_job(s, order_id)
     if order.status_code != "processing" or job is None:
         raise DmsError(
@@ -435,7 +435,7 @@ def restart(
 
 
 def execute_job(s: Session, order_id: int) -> Job | None:
-    return orders.latest_job(s, order_id, "execute")
+    return tickets.latest_job(s, order_id, "execute")
 
 
 def group_status(s: Session, group_id: int) -> str:
@@ -465,7 +465,7 @@ def sql_jobs(s: Session, caller: Caller, group_id: int, page: int, size: int) ->
     job = s.get(Job, group_id)
     if job is None or job.kind != "execute" or job.order_id is None:
         raise DmsError(ErrorCode.ORDER_NOT_FOUND, f"No SQL task group {group_id}.")
-    orders.get_order(s, caller, job.order_id)  # visibility
+    tickets.get_order(s, caller, job.order_id)  # visibility
     query = (
         select(SqlJob, Database)
         .join(Database, Database.db_id == SqlJob.db_id)
@@ -480,7 +480,7 @@ def sql_job(s: Session, caller: Caller, sql_job_id: int) -> SqlJob:
     if found is None:
         raise DmsError(ErrorCode.ORDER_NOT_FOUND, f"No SQL job {sql_job_id}.")
     try:
-        orders.get_order(s, caller, found.order_id)
+        tickets.get_order(s, caller, found.order_id)
     except DmsError:
         raise DmsError(ErrorCode.ORDER_NOT_FOUND, f"No SQL job {sql_job_id}.") from None
     return found

@@ -33,13 +33,13 @@ from opendms.exports.formats import ENCODINGS, SUFFIX, XlsxWriter, text_writer
 from opendms.exports.masks import Masked, Masker
 from opendms.exports.pipe import Pipe
 from opendms.exports.service import ExportPlan
-from opendms.jobs.means import Means
 from opendms.jobs.runner import Checkpoint, Step, Work
+from opendms.means import Means
 from opendms.notify import webhooks
-from opendms.orders import service as orders
 from opendms.sql.export import ExportRefused, export_query
 from opendms.store.models import ExportFile, Job, Order, PrecheckStatement, utcnow
 from opendms.targets.base import Connector, Snapshot, TargetError
+from opendms.tickets import service as tickets
 
 BATCH = 5000
 CHECK_SECONDS = 1.0  # how often a running export looks whether it was stopped
@@ -166,7 +166,7 @@ class Export:
         job = s.get(Job, work.job_id)
         if order is None or job is None or order.status_code != "processing":
             return Step({}, done=True)  # closed meanwhile
-        (db, inst), *_ = orders.databases_of(s, order.order_id)
+        (db, inst), *_ = tickets.databases_of(s, order.order_id)
         text = s.scalar(
             select(PrecheckStatement.sql_text)
             .where(PrecheckStatement.order_id == order.order_id)

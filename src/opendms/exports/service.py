@@ -21,9 +21,9 @@ from opendms.execution.service import WIRE_TIME, check_starter
 from opendms.exports.formats import ENCODINGS, FILE_TYPES
 from opendms.identity.caller import Caller
 from opendms.identity.roles import parse_roles
-from opendms.orders import service as orders
 from opendms.precheck import service as precheck
 from opendms.store.models import ExportFile, Job, Order, SqlAudit, User, utcnow
+from opendms.tickets import service as tickets
 
 EXPORT = "export"  # the job kind
 MODES = ("FAST", "NORMAL")
@@ -89,8 +89,8 @@ def plan_from(detail: dict[str, Any] | None) -> ExportPlan:
 
 
 def export_ticket(s: Session, caller: Caller, order_id: int, *, lock: bool = True) -> Order:
-    order = orders.get_order(s, caller, order_id, lock=lock)
-    if not orders.ticket_type(order.plugin_type).exports:
+    order = tickets.get_order(s, caller, order_id, lock=lock)
+    if not tickets.ticket_type(order.plugin_type).exports:
         raise DmsError(
             ErrorCode.UNSUPPORTED_PLUGIN_TYPE,
             f"Ticket {order_id} is {order.plugin_type}; only export tickets (DATA_EXPORT) export.",
@@ -161,7 +161,7 @@ def restart(s: Session, caller: Caller, order_id: int, job_id: int) -> Job:
             ErrorCode.ORDER_STATUS_INVALID,
             f"Export job {job_id} is {job.state}; only a failed or stopped export restarts.",
         )
-    if job.job_id != orders.latest_job(s, order_id, EXPORT).job_id:  # type: ignore[union-attr]
+    if job.job_id != tickets.latest_job(s, order_id, EXPORT).job_id:  # type: ignore[union-attr]
         raise DmsError(ErrorCode.ORDER_STATUS_INVALID, f"Export job {job_id} is not the latest.")
     plan = ExportPlan(**json.loads(job.spec))
     return _queue(s, order, replace(plan, start=None, by=caller.user_id))
@@ -185,7 +185,7 @@ def remove(s: Session, caller: Caller, order_id: int, job_id: int) -> ExportFile
 
 
 def latest(s: Session, order: Order) -> tuple[Job | None, ExportFile | None]:
-    job = orders.latest_job(s, order.order_id, EXPORT)
+    job = tickets.latest_job(s, order.order_id, EXPORT)
     return job, (s.get(ExportFile, job.job_id) if job is not None else None)
 
 
@@ -234,7 +234,7 @@ def audit(
     remark: str,
 ) -> None:
     """One line of ListSQLExecAuditLog about this export: its query run, or a download."""
-    (db, inst), *_ = orders.databases_of(s, order.order_id)
+    (db, inst), *_ = tickets.databases_of(s, order.order_id)
     s.add(
         SqlAudit(
             tid=order.tid,
@@ -290,7 +290,7 @@ def open_download(
         "link", user.uid, user.user_id, user.tid, "", parse_roles(user.roles), user.nick_name
     )
     try:
-        order = orders.get_order(s, caller, found.order_id)
+        order = tickets.get_order(s, caller, found.order_id)
     except DmsError:
         return None
     audit(

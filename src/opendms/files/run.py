@@ -16,8 +16,8 @@ from sqlalchemy.orm import Session
 
 from opendms.files import service as files
 from opendms.files.fetch import FetchFailed, fetch
-from opendms.files.storage import TooLarge
-from opendms.jobs.means import Means
+from opendms.files.service import UploadLimits
+from opendms.files.storage import FileStore, TooLarge
 from opendms.jobs.runner import Checkpoint, Step, Work
 from opendms.store.models import Job, UploadJob
 
@@ -34,7 +34,8 @@ def _upload_of(work: Work, s: Session) -> UploadJob | None:
 
 @dataclass
 class Upload:
-    means: Means
+    files: FileStore
+    limits: UploadLimits
 
     def __call__(self, work: Work, checkpoint: Checkpoint) -> Step:
         with work.store.session() as s:
@@ -47,7 +48,7 @@ class Upload:
                 upload.status, upload.status_desc = "FAIL", reason
                 return Step(checkpoint, failure=reason)
             upload.status, upload.status_desc = "RUNNING", "fetching"
-        limits = self.means.uploads
+        limits = self.limits
         try:
             body = fetch(
                 url,
@@ -56,7 +57,7 @@ class Upload:
                 timeout_seconds=limits.timeout_seconds,
             )
             with contextlib.closing(body):
-                sha, size = self.means.files.put(body, limits.max_bytes)
+                sha, size = self.files.put(body, limits.max_bytes)
         except FetchFailed as exc:
             log.info("upload job %s: fetching %s failed: %s", key, url, exc.detail)
             return self._fail(work, key, exc.message)

@@ -19,11 +19,12 @@ from opendms.gateway.auth import Authenticator
 from opendms.gateway.errors import GatewayError
 from opendms.gateway.ratelimit import TokenBuckets
 from opendms.gateway.rpc import RawRequest, parse_call
-from opendms.gateway.table import Action, Context, Payload, Services
+from opendms.gateway.table import Action, Context, Payload
 from opendms.gateway.wire import WireModel, parse_integer
 from opendms.identity import policy, service
 from opendms.identity.caller import Caller
 from opendms.identity.credentials import Credential, credential_store
+from opendms.means import Means
 from opendms.store.db import STORE_UNAVAILABLE, Store
 
 log = logging.getLogger("opendms.gateway")
@@ -105,12 +106,12 @@ class Gateway:
         self,
         settings: Settings,
         store: Store,
-        services: Services,
+        means: Means,
         table: Mapping[str, Action],
     ) -> None:
         self.store = store
-        self.services = services
-        box = services.secrets
+        self.means = means
+        box = means.secrets
         self.table = table
         self.credentials = credential_store(store, box, settings.db_pool_size)
         self.authn = Authenticator(self.credentials, settings.clock_skew_seconds)
@@ -169,7 +170,7 @@ class Gateway:
             raise errors.forbidden_ram(action.ram_action)
         request = action.request.from_params(call.business)
         ctx = Context(
-            caller, self.services, origin=f"http://{raw.headers.get('host', '127.0.0.1')}"
+            caller, self.means, origin=f"http://{raw.headers.get('host', '127.0.0.1')}"
         )
         if action.takes_body:
             if call.scheme != "v3":

@@ -10,11 +10,10 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from opendms.files.service import LinkSigner, UploadLimits
-from opendms.files.storage import FileStore
 from opendms.gateway.wire import WireModel
 from opendms.identity.caller import Caller
 from opendms.identity.secrets import SecretBox
+from opendms.means import Means
 from opendms.targets.base import TargetPolicy
 
 
@@ -29,40 +28,27 @@ class Access(StrEnum):
 
 
 @dataclass(frozen=True)
-class Services:
-    """What the server lends every handler: built once per process."""
-
-    secrets: SecretBox
-    targets: TargetPolicy
-    files: FileStore
-    uploads: UploadLimits
-    links: LinkSigner
-    public_url: str | None = None
-    export_link_seconds: float = 24 * 3600  # how long an export's download link lasts
-
-
-@dataclass(frozen=True)
 class Context:
-    """What a handler may use: who calls, the server's services, one transaction, and where
+    """What a handler may use: who calls, the server's means, one transaction, and where
     the caller reached us (for links it can follow)."""
 
     caller: Caller
-    services: Services
+    means: Means
     transaction: Session | None = None
     origin: str = ""
     body: bytes = b""
 
     @property
     def secrets(self) -> SecretBox:
-        return self.services.secrets
+        return self.means.secrets
 
     @property
     def targets(self) -> TargetPolicy:
-        return self.services.targets
+        return self.means.targets
 
     @property
     def base_url(self) -> str:
-        return self.services.public_url or self.origin
+        return self.means.public_url or self.origin
 
     @property
     def session(self) -> Session:

@@ -20,8 +20,8 @@ from opendms.execution import service as execution
 from opendms.execution.chunked import Progress
 from opendms.exports import service as exports
 from opendms.identity.caller import Caller
-from opendms.orders import service as orders
 from opendms.store.models import Job, Order, utcnow
+from opendms.tickets import service as tickets
 
 OVER = frozenset({"succeeded", "failed", "cancelled", "paused"})
 PAGE = 1000  # statements shown per SQL job; a ticket's SQL is capped well below in practice
@@ -208,11 +208,11 @@ def _export(s: Session, order: Order, job: Job) -> Underway:
 
 def underway(s: Session, caller: Caller, order: Order) -> Underway | None:
     """The ticket's latest execution or export; None before it has one (the caller has
-    been shown the ticket: ``orders.get_order``)."""
-    job = orders.latest_job(s, order.order_id, "execute")
+    been shown the ticket: ``tickets.get_order``)."""
+    job = tickets.latest_job(s, order.order_id, "execute")
     if job is not None:
         return _execution(s, caller, job)
-    job = orders.latest_job(s, order.order_id, exports.EXPORT)
+    job = tickets.latest_job(s, order.order_id, exports.EXPORT)
     if job is not None:
         return _export(s, order, job)
     return None

@@ -8,10 +8,10 @@ from collections.abc import Collection, Sequence
 
 from sqlalchemy.orm import Session
 
-from opendms.approvals import rule_sets
 from opendms.catalog import service as catalog
 from opendms.catalog.shapes import CatalogShapes
 from opendms.errors import DmsError, ErrorCode
+from opendms.rulebook import rule_sets
 from opendms.sql.review import Finding, review, review_parsed
 from opendms.sql.statements import Parsed
 from opendms.store.models import Database, Instance

@@ -37,9 +37,8 @@ from opendms.execution import backups
 from opendms.execution.cleanup import script as cleanup_script
 from opendms.exports import masks
 from opendms.identity.roles import Role, parse_roles
-from opendms.jobs.means import Means
 from opendms.jobs.runner import Checkpoint, Step, Work
-from opendms.orders import service as orders
+from opendms.means import Means
 from opendms.precheck.review import review_for_parsed
 from opendms.sql.chunks import ChunkRefused, chunking
 from opendms.sql.cleanup import CleanupRefused
@@ -62,7 +61,8 @@ from opendms.store.models import (
     utcnow,
 )
 from opendms.targets.base import Connector, InsertKeys, TargetError
-from opendms.tickets.base import Params
+from opendms.tickets import service as tickets
+from opendms.tickets.params import Params
 from opendms.tickets.types import DML
 
 log = logging.getLogger("opendms.precheck")
@@ -213,7 +213,7 @@ class _Run:
 
     def _checks(self, s: Session, order: Order, targets: list[Target]) -> _Checks:
         """The steps for this ticket: over its file for an import, over its SQL otherwise."""
-        if orders.ticket_type(order.plugin_type).imports:
+        if tickets.ticket_type(order.plugin_type).imports:
             from opendms.precheck.imports import ImportChecks  # it builds on this module
 
             checks: _Checks = ImportChecks(self.work.store, self.means, order, targets, {})
@@ -303,7 +303,7 @@ def _export_findings(s: Session, t: Target, script: str) -> tuple[list[Finding],
 
 
 def _targets(s: Session, order: Order) -> list[Target]:
-    return [Target(db, inst) for db, inst in orders.databases_of(s, order.order_id)]
+    return [Target(db, inst) for db, inst in tickets.databases_of(s, order.order_id)]
 
 
 def _scripts(s: Session, means: Means, order: Order, engines: set[str]) -> dict[str, str]:
@@ -319,7 +319,7 @@ def _scripts(s: Session, means: Means, order: Order, engines: set[str]) -> dict[
 
 
 def _params(order: Order) -> Params:
-    return orders.ticket_type(order.plugin_type).params.model_validate(json.loads(order.params))
+    return tickets.ticket_type(order.plugin_type).params.model_validate(json.loads(order.params))
 
 
 def _script(s: Session, means: Means, order: Order) -> str:
@@ -353,7 +353,7 @@ class _Checks:
         scripts: dict[str, str],
     ) -> None:
         self.store, self.means, self.order = store, means, order
-        self.kind = orders.ticket_type(order.plugin_type)
+        self.kind = tickets.ticket_type(order.plugin_type)
         self.targets, self.scripts = targets, scripts
         self.parsed: dict[int, list[Parsed]] = {}
 

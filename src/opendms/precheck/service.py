@@ -13,7 +13,6 @@ from sqlalchemy.orm import Session
 from opendms.catalog.service import Page, paged
 from opendms.errors import DmsError, ErrorCode
 from opendms.identity.caller import Caller
-from opendms.orders import service as orders
 from opendms.precheck.run import STEPS, reset
 from opendms.store.models import (
     Database,
@@ -23,6 +22,7 @@ from opendms.store.models import (
     PrecheckStep,
     utcnow,
 )
+from opendms.tickets import service as tickets
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,7 @@ def steps(s: Session, order_id: int) -> list[StepView]:
 def shortfall(s: Session, order: Order) -> str | None:
     """Why the ticket has not passed its precheck; None when the latest run finished with
     every step a SUCCESS."""
-    job = orders.latest_job(s, order.order_id, "precheck")
+    job = tickets.latest_job(s, order.order_id, "precheck")
     if job is None:
         return "it has not been prechecked"
     if job.state in ("queued", "running"):
@@ -65,7 +65,7 @@ def shortfall(s: Session, order: Order) -> str | None:
 def status(s: Session, order: Order) -> str:
     """GetDataCorrectOrderDetail's ``Status`` while the ticket is ``new`` (dms-api.md B.2;
     the spelling of a failure is ``precheck_fail``, DESIGN-NOTES)."""
-    job = orders.latest_job(s, order.order_id, "precheck")
+    job = tickets.latest_job(s, order.order_id, "precheck")
     if job is None:
         return "new"
     if job.state in ("queued", "running"):
@@ -105,8 +105,8 @@ def actual_rows(s: Session, order_id: int) -> int | None:
 
 
 def _own_new_ticket(s: Session, caller: Caller, order_id: int, what: str) -> Order:
-    order = orders.get_order(s, caller, order_id, lock=True)
-    if not orders.ticket_type(order.plugin_type).has_precheck:
+    order = tickets.get_order(s, caller, order_id, lock=True)
+    if not tickets.ticket_type(order.plugin_type).has_precheck:
         raise DmsError(
             ErrorCode.UNSUPPORTED_PLUGIN_TYPE,
             f"Ticket {order_id} is {order.plugin_type}, which has no data-change precheck.",
@@ -151,7 +151,7 @@ def retry(s: Session, caller: Caller, order_id: int) -> Job:
 def skip_row_check(s: Session, caller: Caller, order_id: int, reason: str) -> Order:
     """Waive a row-count mismatch: only when ROW_CHECK is the one step that failed."""
     order = _own_new_ticket(s, caller, order_id, "waives its row check")
-    job = orders.latest_job(s, order_id, "precheck")
+    job = tickets.latest_job(s, order_id, "precheck")
     views = {v.step: v for v in steps(s, order_id)}
     others_ok = all(views[st].status == "SUCCESS" for st in STEPS if st != "ROW_CHECK")
     row_failed = views["ROW_CHECK"].status == "FAIL" and views["ROW_CHECK"].waivable
@@ -185,11 +185,11 @@ def modify_sql(s: Session, caller: Caller, order_id: int, sql: str) -> Order:
         raise DmsError(ErrorCode.UNSUPPORTED_PLUGIN_TYPE, f"Ticket {order_id} carries no ExecSQL.")
     params.update({"ExecSQL": sql, "SqlType": "TEXT"})
     params.pop("AttachmentName", None)
-    checked = orders.parse_params(
-        orders.ticket_type(order.plugin_type), params, label="ExecSQL", camel_case=False
+    checked = tickets.parse_params(
+        tickets.ticket_type(order.plugin_type), params, label="ExecSQL", camel_case=False
     )
     order.params = json.dumps(checked.wire(), ensure_ascii=False, separators=(",", ":"))
-    order.search_text = orders.search_text(order.comment, checked)
+    order.search_text = tickets.search_text(order.comment, checked)
     order.row_check_waived_by, order.row_check_waiver = None, None
     order.updated_at = utcnow()
     queue(s, order)

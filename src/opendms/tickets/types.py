@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator, model_validator
 
 from opendms.tickets import cron
-from opendms.tickets.base import (
+from opendms.tickets.params import (
     DbItem,
     ExecMode,
     Id,

@@ -24,11 +24,11 @@ import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
 
-from opendms.approvals import flow, rule_sets, templates
+from opendms.approvals import flow
 from opendms.errors import DmsError, ErrorCode
 from opendms.identity.secrets import SecretBox
 from opendms.notify import webhooks
-from opendms.orders import service as orders
+from opendms.rulebook import rule_sets, templates
 from opendms.store.db import Store
 from opendms.store.models import (
     ApprovalEvent,
@@ -39,6 +39,7 @@ from opendms.store.models import (
     WorkflowInstance,
     utcnow,
 )
+from opendms.tickets import service as tickets
 from tests.approval_world import World, steps
 
 pytestmark = pytest.mark.integration
@@ -146,7 +147,7 @@ def trail(world: World, wf: int) -> list[tuple[str, int | None, int | None, str]
 
 def queue(world: World, who: str, scope: str = "AS_HANDLER") -> list[int]:
     with world.store.session() as s:
-        page = orders.list_orders(s, world.as_(who), orders.OrderFilter(scope=scope), 1, 50)
+        page = tickets.list_orders(s, world.as_(who), tickets.OrderFilter(scope=scope), 1, 50)
         return [o.order_id for o in page.items]
 
 
@@ -582,7 +583,7 @@ def test_visibility_scopes_on_postgresql(world: World) -> None:
     u = ids(world)
     mine = world.file()
     with world.store.session() as s:  # carol is a related user of this one only
-        related = orders.create_order(
+        related = tickets.create_order(
             s,
             world.as_("alice"),
             "DC_COMMON",
@@ -617,7 +618,7 @@ def test_visibility_scopes_on_postgresql(world: World) -> None:
     assert queue(world, "carol") == []
     assert world.detail(wf, "carol").flow.current_position == 2
     with world.store.session() as s:  # owen was asked once: he still sees the ticket
-        orders.get_order(s, world.as_("owen"), mine)
+        tickets.get_order(s, world.as_("owen"), mine)
     with pytest.raises(DmsError) as err:
         world.detail(world.submit(by_owen, "owen"), "carol")
     assert err.value.code == ErrorCode.WORKFLOW_NOT_FOUND
@@ -653,7 +654,7 @@ def test_close_order_and_an_approval_act_do_not_deadlock(
     order_id = world.file()
     wf = world.submit(order_id)
     agree_at_ticket, close_has_ticket = threading.Event(), threading.Event()
-    real = orders.get_order
+    real = tickets.get_order
 
     def get_order(s: Any, caller: Any, oid: int, *, lock: bool = False) -> Order:
         me = threading.current_thread().name
@@ -667,13 +668,13 @@ def test_close_order_and_an_approval_act_do_not_deadlock(
             close_has_ticket.set()
         return found
 
-    monkeypatch.setattr(orders, "get_order", get_order)
+    monkeypatch.setattr(tickets, "get_order", get_order)
 
     def closing(start: Callable[[], None]) -> str:
         with world.store.session() as s:
             s.connection()
             start()
-            return orders.close_order(s, world.as_("alice"), order_id, "not needed").status_code
+            return tickets.close_order(s, world.as_("alice"), order_id, "not needed").status_code
 
     _, agreeing = acting(world, wf, "owen", "AGREE")
     outcomes = in_threads(("agree", agreeing), ("close", closing))

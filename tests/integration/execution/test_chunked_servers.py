@@ -26,13 +26,13 @@ from sqlalchemy import select
 from opendms.execution import files
 from opendms.execution import service as execution
 from opendms.execution.chunked import Progress
-from opendms.execution.pace import Gauge, Limits, Pace
 from opendms.identity.secrets import SecretBox
 from opendms.precheck import service as precheck
 from opendms.sql.script import split
 from opendms.store.db import Store
 from opendms.store.models import Job, Order, SqlJob, SqlJobDetail
 from opendms.targets.base import Endpoint
+from opendms.targets.pace import Gauge, Limits, Pace
 from opendms.targets.registry import connector_for
 from tests.approval_world import World
 from tests.integration.server_db import ServerDb

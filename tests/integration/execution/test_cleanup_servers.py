@@ -22,13 +22,13 @@ from sqlalchemy import func, select
 from opendms.errors import DmsError
 from opendms.execution import cleanup
 from opendms.execution.chunked import Progress
-from opendms.execution.pace import Pace
 from opendms.identity.secrets import SecretBox
-from opendms.jobs.executors import executors
 from opendms.jobs.runner import Runner
 from opendms.precheck import service as precheck
+from opendms.runtime import executors
 from opendms.store.db import Store
 from opendms.store.models import CronRun, Job, PrecheckStatement, SqlJob, SqlJobDetail, utcnow
+from opendms.targets.pace import Pace
 from opendms.tickets import cron
 from tests.approval_world import World
 from tests.clock import Clock

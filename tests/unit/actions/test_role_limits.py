@@ -24,10 +24,10 @@ from opendms.catalog import service as catalog
 from opendms.gateway.table import Access, Action
 from opendms.gateway.wire import WIRE_TIME
 from opendms.identity import service as identity
-from opendms.orders import service as orders
 from opendms.store.models import Instance, utcnow
 from opendms.targets.base import TargetPolicy
 from opendms.targets.demo import ensure_demo_target
+from opendms.tickets import service as tickets
 from tests.approval_world import caller
 from tests.conftest import Api
 from tests.signer import Signer
@@ -412,4 +412,4 @@ def _ticket_by_someone_else(world: World, db_id: int) -> int:
             "SqlType": "TEXT",
             "ExecSQL": "DELETE FROM orders WHERE id = 1",
         }
-        return orders.create_order(s, caller(committer), "DC_COMMON", params, comment="c").order_id
+        return tickets.create_order(s, caller(committer), "DC_COMMON", params, comment="c").order_id

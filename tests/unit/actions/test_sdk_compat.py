@@ -38,7 +38,7 @@ from pydantic.fields import FieldInfo
 from sqlalchemy import select
 
 from opendms.actions import ALL
-from opendms.approvals import flow, rule_sets, templates
+from opendms.approvals import flow
 from opendms.catalog import permissions
 from opendms.execution import cleanup
 from opendms.execution import service as execution
@@ -51,8 +51,9 @@ from opendms.identity import service
 from opendms.identity.caller import Caller
 from opendms.identity.roles import Role
 from opendms.jobs.runner import Work
-from opendms.orders import service as orders
+from opendms.rulebook import rule_sets, templates
 from opendms.store.models import SqlJob, User, WorkflowInstance, utcnow
+from opendms.tickets import service as tickets
 from tests import sdk_spec
 from tests.conftest import LOOPBACK, Api, route_new_sdk_to
 from tests.wire_fields import field_choices
@@ -590,7 +591,7 @@ def _new_order(w: World, *, by_admin: bool = False, **param: Any) -> int:
         committer = service.caller_for(
             s, w.tid, None if by_admin else s.get(User, setup["committer"]).uid
         )
-        order_id = orders.create_order(
+        order_id = tickets.create_order(
             s, committer, "DC_COMMON", _dc(w, **param)["Param"], comment="approve me"
         ).order_id
     w.api.run_jobs()
@@ -603,7 +604,7 @@ def _cleanup_run(w: World) -> int:
     setup = _approval_setup(w)
     with w.api.store.session() as s:
         committer = service.caller_for(s, w.tid, s.get(User, setup["committer"]).uid)
-        order_id = orders.create_order(
+        order_id = tickets.create_order(
             s, committer, "DC_CRON_CLEAR", _cron(w)["Param"], comment="purge"
         ).order_id
     w.api.run_jobs()  # its precheck
@@ -646,7 +647,7 @@ def _exportable(w: World, *, start: str | None = None, run: bool = False) -> tup
     _approval_setup(w)
     with w.api.store.session() as s:
         admin = service.caller_for(s, w.tid, None)
-        order_id = orders.create_order(
+        order_id = tickets.create_order(
             s, admin, "DATA_EXPORT", _export(w)["PluginParam"], comment="export"
         ).order_id
     w.api.run_jobs()  # its precheck
@@ -736,7 +737,7 @@ def _imported(w: World) -> int:
             s, w.api.app.means.files, admin, "load.sql", "big-file", [script], limits
         ).attachment_key
         param = {"DbItemList": [{"DbId": w.db_id}], "AttachmentName": key, "FileType": "SQL"}
-        order_id = orders.create_order(s, admin, "DC_BIG_FILE", param, comment="load").order_id
+        order_id = tickets.create_order(s, admin, "DC_BIG_FILE", param, comment="load").order_id
     w.api.run_jobs()
     return order_id
 
@@ -1458,7 +1459,7 @@ def _with_catalog(w: World) -> None:
             datetime(2099, 1, 1),
         )
         w.grant_id = query.id
-        from opendms.approvals import templates
+        from opendms.rulebook import templates
 
         rm = templates.create_node(
             s,
@@ -1469,7 +1470,6 @@ def _with_catalog(w: World) -> None:
             creator=w.rich_user_id,
         )
         templates.create_template(s, w.tid, "RM then DBA", [rm.name, "DBA"], creator=w.rich_user_id)
-        from opendms.orders import service as orders
         from opendms.store.models import Attachment
 
         s.add(
@@ -1494,7 +1494,7 @@ def _with_catalog(w: World) -> None:
             (Role.ADMIN,),
             "admin",
         )
-        w.order_id = orders.create_order(
+        w.order_id = tickets.create_order(
             s,
             caller,
             "DC_COMMON",

@@ -11,17 +11,17 @@ from typing import Any
 import pytest
 
 from opendms.approvals import facts as ticket_facts
-from opendms.approvals.rules import Facts
 from opendms.catalog import service as catalog
 from opendms.identity import service as identity
 from opendms.identity.caller import Caller
 from opendms.identity.roles import parse_roles
 from opendms.identity.secrets import SecretBox
-from opendms.orders import service as orders
+from opendms.rulebook.rules import Facts
 from opendms.store.db import Store
 from opendms.store.models import Attachment, Instance, User
 from opendms.targets.base import TargetPolicy
 from opendms.targets.demo import ensure_demo_target
+from opendms.tickets import service as tickets
 
 CUSTOMERS, ORDERS = 200, 5000
 
@@ -43,7 +43,7 @@ class World:
     def facts(self, plugin_type: str, params: dict[str, Any]) -> Facts:
         """File a ticket and read its risk factors as submission does."""
         with self.store.session() as s:
-            order = orders.create_order(s, caller(self.user), plugin_type, params, comment="c")
+            order = tickets.create_order(s, caller(self.user), plugin_type, params, comment="c")
             return ticket_facts.ticket_facts(s, order, ticket_facts.targets_of(s, order))
 
     def change(self, sql: str, *db_ids: int, plugin_type: str = "DC_COMMON") -> Facts:

@@ -8,14 +8,15 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 
-from opendms.approvals import flow, rule_sets, templates
+from opendms.approvals import flow
 from opendms.errors import DmsError, ErrorCode
 from opendms.execution import service as execution
 from opendms.identity.secrets import SecretBox
-from opendms.orders import service as orders
 from opendms.precheck import service as precheck
+from opendms.rulebook import rule_sets, templates
 from opendms.store.db import Store
 from opendms.store.models import ApprovalEvent, Instance, Job, Order, WorkflowInstance
+from opendms.tickets import service as tickets
 from tests.approval_world import World, steps
 
 
@@ -159,8 +160,8 @@ def test_empty_dba_node_is_flagged_not_skipped(world: World) -> None:
     assert d.current.approvers == [] and "no DBA is set" in d.current.step.note
     with world.store.session() as s:
         assert "waiting for an administrator" in flow.status_line(s, s.get(Order, order_id))
-        admin_queue = orders.list_orders(
-            s, world.as_("admin"), orders.OrderFilter(scope="AS_HANDLER"), 1, 10
+        admin_queue = tickets.list_orders(
+            s, world.as_("admin"), tickets.OrderFilter(scope="AS_HANDLER"), 1, 10
         )
         assert [o.order_id for o in admin_queue.items] == [order_id]
     with pytest.raises(DmsError) as err:  # only an administrator fixes a stalled node
@@ -268,7 +269,7 @@ def test_transfer_on_behalf_and_to_a_list(world: World) -> None:
         (event,) = [e for e in flow.events(s, world.as_("admin"), wf) if e.on_behalf_of]
         assert (event.actor_id, event.on_behalf_of) == (u["dba"], u["olga"])
         # olga was asked once: she still sees the ticket
-        orders.get_order(s, world.as_("olga"), order_id)
+        tickets.get_order(s, world.as_("olga"), order_id)
 
 
 def test_add_approval_node_before_and_after(world: World) -> None:
@@ -312,7 +313,7 @@ def test_close_cancels_the_approval(world: World) -> None:
     order_id = world.file()
     wf = world.submit(order_id)
     with world.store.session() as s:
-        orders.close_order(s, world.as_("alice"), order_id, "not needed")
+        tickets.close_order(s, world.as_("alice"), order_id, "not needed")
     assert world.detail(wf).flow.status == "CANCEL"
     with pytest.raises(DmsError):
         world.act(wf, "owen", "AGREE")
@@ -337,12 +338,12 @@ def test_workflows_are_private_to_who_may_see_the_ticket(world: World) -> None:
             world.act(wf, who, "AGREE")
         assert err.value.code == ErrorCode.WORKFLOW_NOT_FOUND
     with world.store.session() as s:
-        queue = orders.list_orders(
-            s, world.as_("owen"), orders.OrderFilter(scope="AS_HANDLER"), 1, 10
+        queue = tickets.list_orders(
+            s, world.as_("owen"), tickets.OrderFilter(scope="AS_HANDLER"), 1, 10
         )
         assert len(queue.items) == 1
-        assert not orders.list_orders(
-            s, world.as_("carol"), orders.OrderFilter(scope="AS_HANDLER"), 1, 10
+        assert not tickets.list_orders(
+            s, world.as_("carol"), tickets.OrderFilter(scope="AS_HANDLER"), 1, 10
         ).items
 
 

@@ -14,13 +14,13 @@ from sqlalchemy import select
 
 from opendms.execution import service as execution
 from opendms.execution.chunked import Progress
-from opendms.execution.pace import Pace
 from opendms.identity.secrets import SecretBox
-from opendms.orders import service as orders
 from opendms.precheck import service as precheck
 from opendms.store.db import Store
 from opendms.store.models import Job, Order, SqlJob
 from opendms.targets.demo import ensure_demo_target
+from opendms.targets.pace import Pace
+from opendms.tickets import service as tickets
 from tests.approval_world import World
 from tests.unit.execution.test_chunked_steer import the_detail
 
@@ -99,8 +99,8 @@ def test_a_paused_execution_says_so_and_closing_the_ticket_cancels_it(world: Wor
     world.run_jobs()
     with world.store.session() as s:
         order = s.get(Order, order_id)
-        assert order is not None and orders.status_desc(s, order) == "Execution paused"
-        orders.close_order(s, world.as_("alice"), order_id, "not needed after all")
+        assert order is not None and tickets.status_desc(s, order) == "Execution paused"
+        tickets.close_order(s, world.as_("alice"), order_id, "not needed after all")
     with world.store.session() as s:
         job = s.get(Job, job_id)
         assert job is not None and job.state == "cancelled"

@@ -21,7 +21,6 @@ from opendms.errors import DmsError, ErrorCode
 from opendms.execution import chunked, files
 from opendms.execution import service as execution
 from opendms.execution.chunked import Progress
-from opendms.execution.pace import Gauge, Pace
 from opendms.execution.run import CHUNK_LOCK_RETRIES, Execute
 from opendms.execution.walk import advance, begin_walk
 from opendms.identity.secrets import SecretBox
@@ -31,6 +30,7 @@ from opendms.store.db import Store
 from opendms.store.models import Instance, Job, SqlAudit, SqlJob, SqlJobDetail, utcnow
 from opendms.targets.base import Endpoint, StatementError
 from opendms.targets.demo import ensure_demo_target
+from opendms.targets.pace import Gauge, Pace
 from opendms.targets.registry import connector_for
 from tests.approval_world import World
 

@@ -15,14 +15,13 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from opendms.approvals import rule_sets
 from opendms.errors import DmsError, ErrorCode
 from opendms.execution import service as execution
 from opendms.execution.run import Execute
 from opendms.identity.secrets import SecretBox
 from opendms.jobs.runner import Work
 from opendms.notify import webhooks
-from opendms.orders import service as orders
+from opendms.rulebook import rule_sets
 from opendms.store.db import Store
 from opendms.store.models import (
     Job,
@@ -34,6 +33,7 @@ from opendms.store.models import (
     utcnow,
 )
 from opendms.targets.demo import ensure_demo_target
+from opendms.tickets import service as tickets
 from tests.approval_world import World
 
 TWO = (
@@ -407,7 +407,7 @@ def test_a_failing_statement_stops_the_run_and_keeps_what_committed(
     assert world.status(order_id) == "processing"
     assert detail_status(world, order_id) == "processing"
     with world.store.session() as s:  # the words say it failed, and where
-        desc = orders.status_desc(s, s.get_one(Order, order_id))
+        desc = tickets.status_desc(s, s.get_one(Order, order_id))
     assert desc.startswith("Execution failed: ") and "statement 2" in desc, desc
     assert group_status(world, job_id) == "FAIL"
     failed = job(world, job_id)
@@ -539,7 +539,7 @@ def test_closing_a_processing_ticket_stops_its_run(
     job_id = start(world, order_id)
     step_by_hand(world, order_id, job_id)
     with world.store.session() as s:
-        orders.close_order(s, world.as_("alice"), order_id, "wrong customer")
+        tickets.close_order(s, world.as_("alice"), order_id, "wrong customer")
     (sql_job,) = sql_jobs(world, order_id)
     assert sql_job.status == "DELETE" and "ticket closed" in sql_job.log
     assert job(world, job_id).state == "cancelled"

@@ -67,7 +67,7 @@ def test_fetch_stores_content_addressed(loopback_api: Api, origin: str) -> None:
     with api.store.session() as s:
         attachment = s.get(Attachment, job.attachment_key)
         assert attachment is not None
-        path = api.client.app.services.files.path_for(attachment.sha256)
+        path = api.client.app.means.files.path_for(attachment.sha256)
     assert path.read_bytes() == BODY
     again = _job(api, f"{origin}/fix.sql")  # same content, stored once, new key
     assert again.attachment_key != job.attachment_key
@@ -193,7 +193,7 @@ def test_one_user_has_few_uploads_in_flight(api: Api) -> None:
 def test_download_links(loopback_api: Api, origin: str) -> None:
     api = loopback_api
     job = _job(api, f"{origin}/fix.sql")
-    links: LinkSigner = api.client.app.services.links
+    links: LinkSigner = api.client.app.means.links
     key = job.attachment_key
     ok = api.client.get(f"/files/{key}?{links.query(key)}")
     assert ok.status_code == 200 and ok.content == BODY
@@ -221,7 +221,7 @@ def test_upload_file_takes_a_v3_signed_body(api: Api) -> None:
     got = resp.json()
     assert got["FileSize"] == len(body)
     assert got["Sha256"] == hashlib.sha256(body).hexdigest()
-    path = api.client.app.services.files.path_for(got["Sha256"])
+    path = api.client.app.means.files.path_for(got["Sha256"])
     assert path.read_bytes() == body
     # the same body with a byte changed no longer matches the signed hash
     tampered = Prepared("POST", prepared.url, prepared.headers, body.replace(b"7", b"8"))

@@ -186,7 +186,7 @@ def test_store_free_action_cannot_touch_the_store(api: Api) -> None:
     from opendms.identity.caller import Caller
     from opendms.identity.roles import Role
 
-    services = api.client.app.services
+    services = api.client.app.means
     ctx = Context(Caller("AK", "1", 1, 1, "t", (Role.USER,)), services)
     with pytest.raises(RuntimeError, match="blocking=False"):
         _ = ctx.session

@@ -20,9 +20,9 @@ from opendms.jobs.runner import (
     claim,
     record,
 )
-from opendms.orders import service as orders
 from opendms.store.db import Store
 from opendms.store.models import Job, utcnow
+from opendms.tickets import service as tickets
 from tests.approval_world import World
 
 
@@ -151,7 +151,7 @@ def test_a_job_cancelled_meanwhile_is_left_alone(world: World) -> None:
 
     def cancel_then_step(work: Work, checkpoint: Checkpoint) -> Step:
         with work.store.session() as s:  # the ticket is closed while the step runs
-            orders.cancel_jobs(s, order_id)
+            tickets.cancel_jobs(s, order_id)
         return Step({"n": 1})
 
     runner = Runner(world.store, {"count": cancel_then_step}, clock=Clock())

@@ -21,11 +21,11 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select, text
 
-from opendms.approvals import rule_sets, templates
 from opendms.errors import DmsError, ErrorCode
 from opendms.identity import service as identity
 from opendms.identity.secrets import SecretBox
 from opendms.notify import webhooks
+from opendms.rulebook import rule_sets, templates
 from opendms.store.db import Store
 from opendms.store.models import WebhookDelivery, utcnow
 from tests import approval_world

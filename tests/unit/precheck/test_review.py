@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from opendms.approvals import rule_sets
 from opendms.errors import DmsError
 from opendms.identity.secrets import SecretBox
 from opendms.precheck.review import review_for_database
+from opendms.rulebook import rule_sets
 from opendms.store.db import Store
 from tests.approval_world import World
 

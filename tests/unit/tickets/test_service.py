@@ -13,11 +13,11 @@ from opendms.identity import service as identity
 from opendms.identity.caller import Caller
 from opendms.identity.roles import Role
 from opendms.identity.secrets import SecretBox
-from opendms.orders import service as orders
 from opendms.store.db import Store
 from opendms.store.models import Instance, Job, Order, OrderDatabase, User
 from opendms.targets.base import TargetPolicy
 from opendms.targets.demo import ensure_demo_target
+from opendms.tickets import service as tickets
 
 
 def caller(user: User, *roles: Role) -> Caller:
@@ -66,7 +66,7 @@ def dc(db_id: int, sql: str = "DELETE FROM orders WHERE id = 1") -> dict:
 def test_ticket_and_precheck_job_are_written_together(world) -> None:
     store, _tid, users, db_id = world
     with store.session() as s:
-        order = orders.create_order(
+        order = tickets.create_order(
             s,
             caller(users["alice"]),
             "DC_COMMON",
@@ -82,7 +82,7 @@ def test_ticket_and_precheck_job_are_written_together(world) -> None:
         assert s.scalars(select(OrderDatabase.db_id)).all() == [db_id]
     # a refused ticket leaves nothing behind: no order, no job
     with pytest.raises(DmsError), store.session() as s:
-        orders.create_order(
+        tickets.create_order(
             s, caller(users["alice"]), "DC_COMMON", dc(db_id), comment="x", related_user_ids=[999]
         )
     with store.session() as s:
@@ -103,11 +103,11 @@ def test_parameters_are_checked_by_name(world) -> None:
     with store.session() as s:
         for params, fragment in cases:
             with pytest.raises(DmsError) as info:
-                orders.create_order(s, alice, "DC_COMMON", params, comment="c")
+                tickets.create_order(s, alice, "DC_COMMON", params, comment="c")
             assert info.value.code is ErrorCode.INVALID_PARAMETER
             assert fragment in info.value.message, info.value.message
         with pytest.raises(DmsError) as other:
-            orders.create_order(s, alice, "DC_COMMON", dc(999), comment="c")
+            tickets.create_order(s, alice, "DC_COMMON", dc(999), comment="c")
         assert other.value.code is ErrorCode.DATABASE_NOT_FOUND
         camel = {
             "dbItemList": [{"dbId": db_id}],
@@ -115,7 +115,7 @@ def test_parameters_are_checked_by_name(world) -> None:
             "sqlType": "TEXT",
             "execSQL": "UPDATE orders SET status = 'x' WHERE id = 2",
         }
-        made = orders.create_order(s, alice, "DC_COMMON", camel, comment="c", camel_case=True)
+        made = tickets.create_order(s, alice, "DC_COMMON", camel, comment="c", camel_case=True)
         assert '"ExecSQL":"UPDATE orders' in made.params
 
 
@@ -125,19 +125,19 @@ def test_visibility_and_scopes(world) -> None:
     dba = caller(users["dba"], Role.DBA)
     admin = caller(users["admin"], Role.ADMIN)
     with store.session() as s:
-        order_id = orders.create_order(
+        order_id = tickets.create_order(
             s, alice, "DC_COMMON", dc(db_id), comment="fix", related_user_ids=[users["bob"].user_id]
         ).order_id
     with store.session() as s:
         for who in (alice, bob, dba, admin):
-            assert orders.get_order(s, who, order_id).order_id == order_id
+            assert tickets.get_order(s, who, order_id).order_id == order_id
         with pytest.raises(DmsError) as hidden:
-            orders.get_order(s, carol, order_id)
+            tickets.get_order(s, carol, order_id)
         assert hidden.value.code is ErrorCode.ORDER_NOT_FOUND  # same as a missing id
 
         def ids(who: Caller, scope: str, **kw) -> list[int]:
-            f = orders.OrderFilter(scope=scope, **kw)
-            return [o.order_id for o in orders.list_orders(s, who, f, 1, 10).items]
+            f = tickets.OrderFilter(scope=scope, **kw)
+            return [o.order_id for o in tickets.list_orders(s, who, f, 1, 10).items]
 
         assert ids(alice, "AS_COMMITTER") == [order_id]
         assert ids(bob, "AS_COMMITTER") == []
@@ -159,18 +159,18 @@ def test_close_rules(world) -> None:
     alice, bob = caller(users["alice"]), caller(users["bob"])
     dba = caller(users["dba"], Role.DBA)
     with store.session() as s:
-        first = orders.create_order(
+        first = tickets.create_order(
             s, alice, "DC_COMMON", dc(db_id), comment="a", related_user_ids=[users["bob"].user_id]
         ).order_id
-        second = orders.create_order(s, alice, "DC_COMMON", dc(db_id), comment="b").order_id
+        second = tickets.create_order(s, alice, "DC_COMMON", dc(db_id), comment="b").order_id
     with store.session() as s:
         with pytest.raises(DmsError) as related:
-            orders.close_order(s, bob, first, "no")
+            tickets.close_order(s, bob, first, "no")
         assert related.value.code is ErrorCode.PERMISSION_DENIED
-        orders.close_order(s, alice, first, "not needed")
-        orders.close_order(s, dba, second, "wrong table")
+        tickets.close_order(s, alice, first, "not needed")
+        tickets.close_order(s, dba, second, "wrong table")
         with pytest.raises(DmsError) as again:
-            orders.close_order(s, alice, first, "twice")
+            tickets.close_order(s, alice, first, "twice")
         assert again.value.code is ErrorCode.ORDER_STATUS_INVALID
     with store.session() as s:
         assert {j.state for j in s.scalars(select(Job))} == {"cancelled"}
@@ -184,21 +184,21 @@ def test_a_dba_nobody_else_assigned_sees_no_one_elses_tickets(world, named_by) -
     store, _tid, users, db_id = world
     alice, dba = caller(users["alice"]), caller(users["dba"], Role.DBA)
     with store.session() as s:
-        order_id = orders.create_order(s, alice, "DC_COMMON", dc(db_id), comment="x").order_id
+        order_id = tickets.create_order(s, alice, "DC_COMMON", dc(db_id), comment="x").order_id
         by = users[named_by].user_id if named_by else None
         s.execute(update(Instance).values(dba_assigned_by=by))
     with store.session() as s:
         with pytest.raises(DmsError) as hidden:
-            orders.get_order(s, dba, order_id)
+            tickets.get_order(s, dba, order_id)
         assert hidden.value.code is ErrorCode.ORDER_NOT_FOUND
         for scope in ("AS_OWNER", "AS_HANDLER", "AS_COMMITTER"):
-            listed = orders.list_orders(s, dba, orders.OrderFilter(scope=scope), 1, 10)
+            listed = tickets.list_orders(s, dba, tickets.OrderFilter(scope=scope), 1, 10)
             assert listed.items == [], scope
         with pytest.raises(DmsError):
-            orders.close_order(s, dba, order_id, "mine now")
+            tickets.close_order(s, dba, order_id, "mine now")
     with store.session() as s:  # an administrator's word makes them the DBA
         s.execute(update(Instance).values(dba_assigned_by=users["admin"].user_id))
     with store.session() as s:
-        assert orders.get_order(s, dba, order_id).order_id == order_id
-        owned = orders.list_orders(s, dba, orders.OrderFilter(scope="AS_OWNER"), 1, 10)
+        assert tickets.get_order(s, dba, order_id).order_id == order_id
+        owned = tickets.list_orders(s, dba, tickets.OrderFilter(scope="AS_OWNER"), 1, 10)
         assert [o.order_id for o in owned.items] == [order_id]

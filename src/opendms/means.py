@@ -1,19 +1,22 @@
-"""What the server lends its job executors: the keys to its targets and its files, and the
-limits it runs them under. Built once per process, beside the gateway's services."""
+"""What the server lends its request handlers and its job executors: the keys to its targets
+and its files, the signer of its download links, and the limits it works under. Built once
+per process by ``opendms.runtime.Runtime``; handlers reach it as ``ctx.means``, executors are
+given it when they are made."""
 
 from __future__ import annotations
 
+import secrets as random
 from dataclasses import dataclass, field
 
 from opendms.catalog import service as catalog
 from opendms.config import Settings
-from opendms.execution.pace import Limits, Pace
 from opendms.files.addresses import UploadHosts
-from opendms.files.service import UploadLimits
+from opendms.files.service import LinkSigner, UploadLimits
 from opendms.files.storage import FileStore
 from opendms.identity.secrets import SecretBox
 from opendms.store.models import Instance
 from opendms.targets.base import Connector, TargetPolicy
+from opendms.targets.pace import Limits, Pace
 
 
 def target_policy(settings: Settings) -> TargetPolicy:
@@ -25,35 +28,46 @@ def target_policy(settings: Settings) -> TargetPolicy:
     )
 
 
+def _throwaway_links() -> LinkSigner:
+    # Only for a Means made by hand (tests, tools): a server signs with its master key.
+    return LinkSigner(random.token_bytes(32))
+
+
 @dataclass(frozen=True)
 class Means:
     secrets: SecretBox
     targets: TargetPolicy
     files: FileStore
+    uploads: UploadLimits = field(default_factory=UploadLimits)
+    links: LinkSigner = field(default_factory=_throwaway_links)
+    public_url: str | None = None  # where clients reach us, for the links we hand out
+    export_link_seconds: float = 24 * 3600  # how long an export's download link lasts
     row_check_seconds: float = 10.0
     lock_wait_seconds: int = 30
     pace: Pace = field(default_factory=Pace)
     export_max_rows: int = 10_000_000
     ticket_max_statements: int = 10_000
     ticket_max_sql_bytes: int = 15 * 1024 * 1024
-    uploads: UploadLimits = field(default_factory=UploadLimits)
 
     @classmethod
-    def from_settings(cls, settings: Settings, secrets: SecretBox) -> Means:
+    def from_settings(cls, settings: Settings, master_key: bytes) -> Means:
         return cls(
-            secrets=secrets,
+            secrets=SecretBox(master_key),
             targets=target_policy(settings),
             files=FileStore(settings.files),
-            row_check_seconds=settings.row_check_seconds,
-            lock_wait_seconds=settings.lock_wait_seconds,
-            export_max_rows=settings.export_max_rows,
-            ticket_max_statements=settings.ticket_max_statements,
-            ticket_max_sql_bytes=settings.ticket_max_sql_bytes,
             uploads=UploadLimits(
                 settings.upload_max_bytes,
                 settings.upload_timeout_seconds,
                 UploadHosts(settings.upload_hosts),
             ),
+            links=LinkSigner(master_key),
+            public_url=settings.public_url,
+            export_link_seconds=settings.export_link_hours * 3600,
+            row_check_seconds=settings.row_check_seconds,
+            lock_wait_seconds=settings.lock_wait_seconds,
+            export_max_rows=settings.export_max_rows,
+            ticket_max_statements=settings.ticket_max_statements,
+            ticket_max_sql_bytes=settings.ticket_max_sql_bytes,
             pace=Pace(
                 chunk_seconds=settings.chunk_ms / 1000,
                 max_chunk_rows=settings.chunk_max_rows,

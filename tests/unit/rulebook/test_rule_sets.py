@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from opendms.approvals import rule_sets, rules, templates
 from opendms.catalog import service as catalog
 from opendms.errors import DmsError, ErrorCode
 from opendms.identity.secrets import SecretBox
 from opendms.identity.service import create_tenant
+from opendms.rulebook import rule_sets, rules, templates
 from opendms.store.db import Store
 from opendms.store.models import Instance, SecurityRuleSet, WorkflowTemplate
 from opendms.targets.base import TargetPolicy

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from opendms.execution import pace as pace_module
-from opendms.execution.pace import Gauge, Limits, Pace, Sizer
+from opendms.targets import pace as pace_module
 from opendms.targets.base import Endpoint, Load, TargetError
+from opendms.targets.pace import Gauge, Limits, Pace, Sizer
 from opendms.targets.registry import connector_for
 
 # ------------------------------------------------------------------ Pace.next_size

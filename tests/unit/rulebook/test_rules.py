@@ -8,7 +8,7 @@ from dataclasses import replace
 
 import pytest
 
-from opendms.approvals.rules import (
+from opendms.rulebook.rules import (
     MAX_DOCUMENT_BYTES,
     Facts,
     RuleSet,

@@ -279,7 +279,7 @@ def parse(text: str) -> RuleSet:
 
 
 def default_source() -> str:
-    return resources.files("opendms.approvals").joinpath("default_rules.yaml").read_text("utf-8")
+    return resources.files("opendms.rulebook").joinpath("default_rules.yaml").read_text("utf-8")
 
 
 # ------------------------------------------------------------------ evaluation

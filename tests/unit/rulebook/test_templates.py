@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import pytest
 
-from opendms.approvals import templates
 from opendms.errors import DmsError
 from opendms.identity import service as identity
+from opendms.rulebook import templates
 from opendms.store.db import Store
 
 

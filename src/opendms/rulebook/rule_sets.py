@@ -15,9 +15,9 @@ from functools import lru_cache
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from opendms.approvals import rules, templates
 from opendms.catalog import service as catalog
 from opendms.errors import DmsError, ErrorCode
+from opendms.rulebook import rules, templates
 from opendms.store.models import Instance, SecurityRuleSet, WorkflowTemplate, utcnow
 
 

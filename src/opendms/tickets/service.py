@@ -42,7 +42,7 @@ from opendms.store.models import (
     WorkflowStep,
     utcnow,
 )
-from opendms.tickets.base import Params, TicketType, pascal_keys
+from opendms.tickets.params import Params, TicketType, pascal_keys
 from opendms.tickets.types import DATA_CORRECT_TYPES, TICKET_TYPES
 
 TERMINAL = ("success", "closed", "reject")
