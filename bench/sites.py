@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
 from opendms.approvals import flow  # noqa: E402
-from opendms.catalog import service as catalog  # noqa: E402
+from opendms.catalog import instances, queries  # noqa: E402
 from opendms.execution import cleanup  # noqa: E402
 from opendms.execution import service as execution  # noqa: E402
 from opendms.exports import service as exports  # noqa: E402
@@ -54,7 +54,7 @@ rules:
 class Engine:
     name: str
     connect: Callable[[], Any]  # an autocommit DB-API connection to the bench database
-    spec: catalog.InstanceSpec
+    spec: instances.InstanceSpec
     where: tuple[str, str]
     fill: str  # fills t_orig with the rows
     fresh: list[str]  # statements making t a fresh copy of t_orig
@@ -76,7 +76,7 @@ def mariadb(rows: int) -> Iterator[Engine]:
             lambda: pymysql.connect(
                 host="127.0.0.1", user="root", password="", database=name, autocommit=True
             ),
-            catalog.InstanceSpec(
+            instances.InstanceSpec(
                 instance_type="mariadb", host="127.0.0.1", port=3306, database_user="root"
             ),
             ("def", name),
@@ -111,7 +111,7 @@ def postgresql(rows: int) -> Iterator[Engine]:
         engine = Engine(
             "PostgreSQL",
             lambda: psycopg.connect(dsn, autocommit=True),
-            catalog.InstanceSpec(
+            instances.InstanceSpec(
                 instance_type="postgresql",
                 host="127.0.0.1",
                 port=5432,
@@ -160,10 +160,10 @@ class Site:
             boot = identity.bootstrap_admin(s, box)
             self.tid = boot.tenant.tid
             self.caller = identity.caller_for(s, self.tid, None)
-            inst = catalog.register_instance(s, box, policy, self.tid, engine.spec, actor=None)
+            inst = instances.register_instance(s, box, policy, self.tid, engine.spec, actor=None)
             (db,) = [
                 d
-                for d in catalog.list_databases(s, self.tid, inst.instance_id, size=1000).items
+                for d in queries.list_databases(s, self.tid, inst.instance_id, size=1000).items
                 if (d.catalog_name, d.schema_name) == engine.where
             ]
             self.db_id = db.db_id

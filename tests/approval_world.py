@@ -17,8 +17,7 @@ from typing import Any
 from sqlalchemy import select
 
 from opendms.approvals import flow
-from opendms.catalog import permissions
-from opendms.catalog import service as catalog
+from opendms.catalog import instances, ownership, permissions, queries, sync
 from opendms.execution import service as execution
 from opendms.files import service as files
 from opendms.files.storage import FileStore
@@ -85,7 +84,7 @@ class World:
     def build(cls, store: Store, box: SecretBox, target_dir: Path) -> World:
         """The world on a copy of the SQLite demo database."""
         path = ensure_demo_target(target_dir)
-        spec = catalog.InstanceSpec(instance_type="sqlite", host=str(path))
+        spec = instances.InstanceSpec(instance_type="sqlite", host=str(path))
         return cls.on(store, box, spec, TargetPolicy("", path.parent), target_dir.parent)
 
     @classmethod
@@ -93,7 +92,7 @@ class World:
         cls,
         store: Store,
         box: SecretBox,
-        spec: catalog.InstanceSpec,
+        spec: instances.InstanceSpec,
         policy: TargetPolicy,
         workdir: Path,
         where: tuple[str, str] | None = None,
@@ -108,8 +107,8 @@ class World:
                 for name, uid, roles in PEOPLE
             }
             spec = replace(spec, dba_user_id=users["dba"].user_id)
-            inst = catalog.register_instance(s, box, policy, tid, spec, actor=None)
-            found = catalog.list_databases(s, tid, inst.instance_id, page=1, size=1000).items
+            inst = instances.register_instance(s, box, policy, tid, spec, actor=None)
+            found = queries.list_databases(s, tid, inst.instance_id, page=1, size=1000).items
             (db,) = [d for d in found if where is None or (d.catalog_name, d.schema_name) == where]
             s.expunge_all()
         world = cls(store, tid, users, db.db_id, inst.instance_id, means)
@@ -137,7 +136,7 @@ class World:
             with mysql_database() as (name, conn):
                 if prepare is not None:
                     prepare(conn)
-                spec = catalog.InstanceSpec(
+                spec = instances.InstanceSpec(
                     instance_type=instance_type or "mariadb",
                     host="127.0.0.1",
                     port=3306,
@@ -148,7 +147,7 @@ class World:
             with pg_database() as (name, conn):
                 if prepare is not None:
                     prepare(conn)
-                spec = catalog.InstanceSpec(
+                spec = instances.InstanceSpec(
                     instance_type="postgresql",
                     host="127.0.0.1",
                     port=5432,
@@ -160,7 +159,7 @@ class World:
     def sync(self) -> None:
         """The catalog reads the world's database again (tables a test made since)."""
         with self.store.session() as s:
-            catalog.sync_database(s, self.means.secrets, self.means.targets, self.tid, self.db_id)
+            sync.sync_database(s, self.means.secrets, self.means.targets, self.tid, self.db_id)
 
     def free_of_approval(self, *ticket_types: str) -> World:
         """A rule set on the world's instance under which tickets of ``ticket_types`` need
@@ -312,7 +311,7 @@ class World:
 
     def own(self, *names: str) -> None:
         with self.store.session() as s:
-            catalog.set_owners(
+            ownership.set_owners(
                 s, self.tid, "DATABASE", self.db_id, [self.users[n].user_id for n in names]
             )
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import secrets as random
 from dataclasses import dataclass, field
 
-from opendms.catalog import service as catalog
+from opendms.catalog import connect as catalog
 from opendms.config import Settings
 from opendms.files.addresses import UploadHosts
 from opendms.files.service import LinkSigner, UploadLimits

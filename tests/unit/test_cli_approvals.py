@@ -20,8 +20,7 @@ from typing import Any
 
 import pytest
 
-from opendms.catalog import permissions
-from opendms.catalog import service as catalog
+from opendms.catalog import ownership, permissions, queries
 from opendms.identity.secrets import SecretBox, load_master_key
 from opendms.notify import webhooks
 from opendms.rulebook import rules
@@ -161,7 +160,7 @@ def site(tmp_path: Path) -> Site:
     st = Store(f"sqlite:///{data_dir / 'opendms.db'}")
     try:
         with st.session() as s:
-            (db,) = catalog.list_databases(s, admin["Tid"], inst["InstanceId"]).items
+            (db,) = queries.list_databases(s, admin["Tid"], inst["InstanceId"]).items
             db_id = db.db_id
             permissions.grant(  # carl may change the demo database
                 s,
@@ -244,7 +243,7 @@ def test_default_rules_with_owners_go_owner_then_dba(site: Site) -> None:
     st = site.store()
     try:
         with st.session() as s:  # no CLI sets owners yet
-            catalog.set_owners(s, site.tid, "DATABASE", site.db_id, [site.users["olly"]])
+            ownership.set_owners(s, site.tid, "DATABASE", site.db_id, [site.users["olly"]])
     finally:
         st.dispose()
     order_id = site.file()

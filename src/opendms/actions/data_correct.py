@@ -11,7 +11,7 @@ from pydantic import Field
 
 from opendms.actions.cleanup import config_fields
 from opendms.actions.orders import ActingRequest, OrderIdRequest, Params
-from opendms.catalog import service as catalog
+from opendms.catalog import queries as catalog
 from opendms.errors import DmsError, ErrorCode
 from opendms.execution import cleanup
 from opendms.execution import files as ticket_files

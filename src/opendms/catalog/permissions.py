@@ -11,12 +11,13 @@ from datetime import datetime
 from sqlalchemy import and_, delete, func, or_, select
 from sqlalchemy.orm import Session
 
-from opendms.catalog.service import Page, get_database, get_instance, get_table
+from opendms.catalog.queries import get_database, get_instance, get_table
 from opendms.errors import DmsError, ErrorCode
 from opendms.identity import service as identity
 from opendms.identity.caller import Caller
 from opendms.identity.roles import Role
 from opendms.store.models import Database, DbTable, Instance, Owner, Permission, User, utcnow
+from opendms.store.paging import Page
 
 PERM_TYPES = ("QUERY", "EXPORT", "CORRECT", "LOGIN", "PERF")
 DS_TYPES = ("INSTANCE", "DATABASE", "TABLE")

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from opendms.catalog.service import get_database
+from opendms.catalog.queries import get_database
 from opendms.errors import DmsError, ErrorCode
 from opendms.store.models import DbColumn, DbTable, SensitiveColumn, utcnow
 

@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from opendms.catalog import service as catalog
+from opendms.catalog import queries as catalog
 from opendms.errors import DmsError, ErrorCode
 from opendms.files.storage import FileStore
 from opendms.identity.caller import Caller

@@ -16,7 +16,6 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from opendms.catalog.service import Page, paged
 from opendms.errors import DmsError, ErrorCode
 from opendms.execution.backups import NO_BACKUP
 from opendms.execution.chunked import Progress
@@ -35,6 +34,7 @@ from opendms.store.models import (
     User,
     utcnow,
 )
+from opendms.store.paging import Page, paged
 from opendms.tickets import service as tickets
 
 WIRE_TIME = "%Y-%m-%d %H:%M:%S"

@@ -8,7 +8,7 @@ from collections.abc import Collection, Sequence
 
 from sqlalchemy.orm import Session
 
-from opendms.catalog import service as catalog
+from opendms.catalog import queries as catalog
 from opendms.catalog.shapes import CatalogShapes
 from opendms.errors import DmsError, ErrorCode
 from opendms.rulebook import rule_sets

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from opendms.catalog.service import Page, paged
 from opendms.errors import DmsError, ErrorCode
 from opendms.identity.caller import Caller
 from opendms.precheck.run import STEPS, reset
@@ -22,6 +21,7 @@ from opendms.store.models import (
     PrecheckStep,
     utcnow,
 )
+from opendms.store.paging import Page, paged
 from opendms.tickets import service as tickets
 
 

@@ -15,7 +15,7 @@ from functools import lru_cache
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from opendms.catalog import service as catalog
+from opendms.catalog import queries as catalog
 from opendms.errors import DmsError, ErrorCode
 from opendms.rulebook import rules, templates
 from opendms.store.models import Instance, SecurityRuleSet, WorkflowTemplate, utcnow

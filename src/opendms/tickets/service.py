@@ -21,8 +21,7 @@ from sqlalchemy import ColumnElement, Select, and_, exists, or_, select, update
 from sqlalchemy.orm import Session
 
 from opendms.catalog import dba
-from opendms.catalog import service as catalog
-from opendms.catalog.service import Page
+from opendms.catalog import queries as catalog
 from opendms.errors import DmsError, ErrorCode
 from opendms.identity.caller import Caller
 from opendms.notify import webhooks
@@ -42,6 +41,7 @@ from opendms.store.models import (
     WorkflowStep,
     utcnow,
 )
+from opendms.store.paging import Page, paged
 from opendms.tickets.params import Params, TicketType, pascal_keys
 from opendms.tickets.types import DATA_CORRECT_TYPES, TICKET_TYPES
 
@@ -315,7 +315,7 @@ def list_orders(s: Session, caller: Caller, f: OrderFilter, page: int, size: int
         query = query.where(column >= f.start)
     if f.end is not None:  # the wire has whole seconds; stored times have microseconds
         query = query.where(column < f.end + timedelta(seconds=1))
-    return catalog.paged(s, query.order_by(Order.order_id.desc()), page, size)
+    return paged(s, query.order_by(Order.order_id.desc()), page, size)
 
 
 def latest_job(s: Session, order_id: int, kind: str) -> Job | None:

@@ -19,8 +19,7 @@ from typing import Any
 import pytest
 
 from opendms.actions import ALL
-from opendms.catalog import permissions
-from opendms.catalog import service as catalog
+from opendms.catalog import instances, permissions, queries
 from opendms.gateway.table import Access, Action
 from opendms.gateway.wire import WIRE_TIME
 from opendms.identity import service as identity
@@ -78,8 +77,10 @@ class World:
         dba = dba if dba is not None else self.user("DBA")[1]
         policy = TargetPolicy("", self.api.sqlite_targets)
         with self.api.store.session() as s:
-            spec = catalog.InstanceSpec(instance_type="sqlite", host=self.target(), dba_user_id=dba)
-            inst = catalog.register_instance(
+            spec = instances.InstanceSpec(
+                instance_type="sqlite", host=self.target(), dba_user_id=dba
+            )
+            inst = instances.register_instance(
                 s, self.api.box, policy, self.api.tid, spec, actor=None
             )
             s.expunge(inst)
@@ -88,14 +89,14 @@ class World:
     def database(self) -> int:
         inst = self.instance()
         with self.api.store.session() as s:
-            (db,) = catalog.list_databases(s, self.api.tid, inst.instance_id).items
+            (db,) = queries.list_databases(s, self.api.tid, inst.instance_id).items
             return db.db_id
 
     def grant(self, user_id: int) -> tuple[int, int]:
         """A QUERY grant on a fresh database: (DbId, UserAccessId)."""
         db_id = self.database()
         with self.api.store.session() as s:
-            db = catalog.get_database(s, self.api.tid, db_id)
+            db = queries.get_database(s, self.api.tid, db_id)
             target = permissions.Target("DATABASE", db.instance_id, db_id)
             expires = utcnow() + timedelta(days=1)
             (row,) = permissions.grant(s, self.api.tid, user_id, target, "QUERY", expires)
@@ -302,7 +303,8 @@ EXPECTED: dict[str, list[Case]] = {
 # lives with those actions or names such a thing.
 MANAGING_MODULES = {
     "opendms.actions.users",
-    "opendms.actions.catalog",
+    "opendms.actions.catalog.instances",
+    "opendms.actions.catalog.databases",
     "opendms.actions.permissions",
 }
 MANAGING_NAMES = re.compile(
@@ -398,7 +400,7 @@ def test_a_dba_that_registers_an_instance_naming_itself_gets_no_dba_rights(world
 
 def _only_database(world: World, instance_id: int) -> int:
     with world.api.store.session() as s:
-        (db,) = catalog.list_databases(s, world.api.tid, instance_id).items
+        (db,) = queries.list_databases(s, world.api.tid, instance_id).items
         return db.db_id
 
 

@@ -1412,7 +1412,7 @@ def _world(api: Api) -> World:
 
 def _with_catalog(w: World) -> None:
     """A registered demo target (owned by the rich user) and a second file to register."""
-    from opendms.catalog import service as catalog
+    from opendms.catalog import instances, ownership, queries
     from opendms.targets.base import TargetPolicy
     from opendms.targets.demo import ensure_demo_target
 
@@ -1422,12 +1422,12 @@ def _with_catalog(w: World) -> None:
     spare.write_bytes(target.read_bytes())
     policy = TargetPolicy("", w.api.sqlite_targets)
     with w.api.store.session() as s:
-        inst = catalog.register_instance(
+        inst = instances.register_instance(
             s,
             w.api.box,
             policy,
             w.tid,
-            catalog.InstanceSpec(
+            instances.InstanceSpec(
                 alias="demo",
                 instance_type="sqlite",
                 host=str(target),
@@ -1437,9 +1437,9 @@ def _with_catalog(w: World) -> None:
             ),
             actor=None,
         )
-        (db,) = catalog.list_databases(s, w.tid, inst.instance_id).items
-        table = next(t for t in catalog.list_tables(s, w.tid, db.db_id).items if t.name == "orders")
-        catalog.set_owners(s, w.tid, "INSTANCE", inst.instance_id, [w.rich_user_id])
+        (db,) = queries.list_databases(s, w.tid, inst.instance_id).items
+        table = next(t for t in queries.list_tables(s, w.tid, db.db_id).items if t.name == "orders")
+        ownership.set_owners(s, w.tid, "INSTANCE", inst.instance_id, [w.rich_user_id])
         from opendms.catalog import permissions
 
         query, _export = permissions.grant(

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from opendms.approvals import facts as ticket_facts
-from opendms.catalog import service as catalog
+from opendms.catalog import instances, queries
 from opendms.identity import service as identity
 from opendms.identity.caller import Caller
 from opendms.identity.roles import parse_roles
@@ -88,15 +88,15 @@ class World:
         """Another demo target (a copy of the same tables); its database id."""
         path = ensure_demo_target(directory)
         with self.store.session() as s:
-            inst = catalog.register_instance(
+            inst = instances.register_instance(
                 s,
                 SecretBox(b"k"),
                 TargetPolicy("", path.parent),
                 self.tid,
-                catalog.InstanceSpec(instance_type="sqlite", host=str(path), env_type=env),
+                instances.InstanceSpec(instance_type="sqlite", host=str(path), env_type=env),
                 actor=None,
             )
-            (db,) = catalog.list_databases(s, self.tid, inst.instance_id).items
+            (db,) = queries.list_databases(s, self.tid, inst.instance_id).items
             return db.db_id
 
 
@@ -110,15 +110,15 @@ def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     with store.session() as s:
         tid = identity.create_tenant(s, "t").tid
         user = identity.register_user(s, None, tid, "3", roles="USER")
-        inst = catalog.register_instance(
+        inst = instances.register_instance(
             s,
             SecretBox(b"k"),
             TargetPolicy("", path.parent),
             tid,
-            catalog.InstanceSpec(instance_type="sqlite", host=str(path)),
+            instances.InstanceSpec(instance_type="sqlite", host=str(path)),
             actor=None,
         )
-        (db,) = catalog.list_databases(s, tid, inst.instance_id).items
+        (db,) = queries.list_databases(s, tid, inst.instance_id).items
         s.expunge_all()
     yield World(store, tid, user, db.db_id, inst.instance_id)
     store.dispose()

@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from opendms.catalog import dba
-from opendms.catalog import service as catalog
+from opendms.catalog import dba, instances
 from opendms.errors import DmsError, ErrorCode
 from opendms.identity import service as identity
 from opendms.identity.caller import Caller
@@ -52,22 +51,22 @@ class Place:
     def register(self, actor: str | None, dba_name: str | None) -> Instance:
         """``actor`` (None: the operator) registers a fresh target naming ``dba_name``."""
         host = ensure_demo_target(self.root / f"t{next(self.count)}", customers=1, orders_each=1)
-        spec = catalog.InstanceSpec(
+        spec = instances.InstanceSpec(
             instance_type="sqlite",
             host=str(host),
             dba_user_id=self.id(dba_name) if dba_name else None,
         )
         by = as_caller(self.people[actor]) if actor else None
         with self.store.session() as s:
-            inst = catalog.register_instance(s, self.box, self.policy, self.tid, spec, actor=by)
+            inst = instances.register_instance(s, self.box, self.policy, self.tid, spec, actor=by)
             s.expunge(inst)
         return inst
 
     def set_dba(self, actor: str | None, instance_id: int, dba_name: str) -> Instance:
         by = as_caller(self.people[actor]) if actor else None
-        spec = catalog.InstanceSpec(dba_user_id=self.id(dba_name))
+        spec = instances.InstanceSpec(dba_user_id=self.id(dba_name))
         with self.store.session() as s:
-            inst = catalog.update_instance(
+            inst = instances.update_instance(
                 s, self.box, self.policy, self.tid, instance_id, spec, actor=by
             )
             s.expunge(inst)
@@ -127,9 +126,9 @@ def test_admins_and_the_operator_name_anyone_but_themselves(place: Place) -> Non
     assert dba.dba_of(moved) == place.id("dave")
     # a DBA must be a user of the tenant
     with place.store.session() as s:
-        spec = catalog.InstanceSpec(dba_user_id=9999)
+        spec = instances.InstanceSpec(dba_user_id=9999)
         refused(
-            lambda: catalog.update_instance(
+            lambda: instances.update_instance(
                 s, place.box, place.policy, place.tid, moved.instance_id, spec, actor=None
             ),
             ErrorCode.USER_NOT_FOUND,

@@ -94,10 +94,10 @@ def test_without_a_primary_key_an_update_cannot_be_started_with_backup(
     with closing(sqlite3.connect(target)) as db, db:
         db.execute("CREATE TABLE notes (body TEXT)")
         db.execute("INSERT INTO notes VALUES ('a'), ('b')")
-    from opendms.catalog import service as catalog
+    from opendms.catalog import sync
 
     with world.store.session() as s:
-        catalog.sync_database(s, world.means.secrets, world.means.targets, world.tid, world.db_id)
+        sync.sync_database(s, world.means.secrets, world.means.targets, world.tid, world.db_id)
     free_rules(world)
     order_id = world.file("UPDATE notes SET body = 'c' WHERE body = 'a'")
     with world.store.session() as s:

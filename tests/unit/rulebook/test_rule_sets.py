@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from opendms.catalog import service as catalog
+from opendms.catalog import instances
 from opendms.errors import DmsError, ErrorCode
 from opendms.identity.secrets import SecretBox
 from opendms.identity.service import create_tenant
@@ -220,12 +220,12 @@ def test_a_loaded_default_overrides_the_built_in(store: Store, tid: int) -> None
 def instance_id(store: Store, box: SecretBox, tmp_path: Path, tid: int) -> int:
     path = ensure_demo_target(tmp_path / "targets", customers=2, orders_each=1)
     with store.session() as s:
-        inst = catalog.register_instance(
+        inst = instances.register_instance(
             s,
             box,
             TargetPolicy("", path.parent),
             tid,
-            catalog.InstanceSpec(instance_type="sqlite", host=str(path), alias="demo"),
+            instances.InstanceSpec(instance_type="sqlite", host=str(path), alias="demo"),
             actor=None,
         )
         return inst.instance_id

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, update
 
-from opendms.catalog import service as catalog
+from opendms.catalog import instances, queries
 from opendms.errors import DmsError, ErrorCode
 from opendms.identity import service as identity
 from opendms.identity.caller import Caller
@@ -39,17 +39,17 @@ def world(store: Store, box: SecretBox, tmp_path: Path):
                 ("carol", "5", "USER"),
             )
         }
-        inst = catalog.register_instance(
+        inst = instances.register_instance(
             s,
             box,
             TargetPolicy("", path.parent),
             tid,
-            catalog.InstanceSpec(
+            instances.InstanceSpec(
                 instance_type="sqlite", host=str(path), dba_user_id=users["dba"].user_id
             ),
             actor=None,
         )
-        (db,) = catalog.list_databases(s, tid, inst.instance_id).items
+        (db,) = queries.list_databases(s, tid, inst.instance_id).items
         s.expunge_all()
     return store, tid, users, db.db_id
 

@@ -1,0 +1,26 @@
+"""What the catalog's actions share: field types and how owners appear on the wire."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from opendms.gateway.table import Payload
+from opendms.gateway.wire import Int
+from opendms.store.models import User
+
+Text = Annotated[str, Field(max_length=256)]
+HostText = Annotated[str, Field(min_length=1, max_length=1024)]
+PortNumber = Annotated[Int, Field(ge=0, le=65535)]
+EnvType = Literal["product", "dev", "pre", "test", "sit", "uat", "pet", "stag"]
+PageNumber = Annotated[Int, Field(ge=1)]
+PageSize = Annotated[Int, Field(ge=1, le=1000)]
+
+
+def owners_payload(users: Sequence[User]) -> Payload:
+    return {
+        "OwnerIdList": {"OwnerIds": [str(u.user_id) for u in users]},
+        "OwnerNameList": {"OwnerNames": [u.nick_name for u in users]},
+    }
