@@ -1,0 +1,102 @@
+"""People, tenants and the keys they sign requests with."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from opendms.store.models.base import Base, BigId, utcnow
+
+
+class Tenant(Base):
+    __tablename__ = "tenants"
+
+    tid: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class Account(Base):
+    """A person or robot known by a cloud-style ``Uid``; member of one or more tenants."""
+
+    __tablename__ = "accounts"
+
+    uid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    active_tid: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("tenants.tid", ondelete="SET NULL")
+    )
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class User(Base):
+    """An account's membership of one tenant: the DMS user with its own ``UserId``."""
+
+    __tablename__ = "users"
+    __table_args__ = (UniqueConstraint("tid", "uid", name="uq_users_tid_uid"),)
+
+    user_id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    tid: Mapped[int] = mapped_column(BigId, ForeignKey("tenants.tid", ondelete="CASCADE"))
+    uid: Mapped[str] = mapped_column(String(64), ForeignKey("accounts.uid", ondelete="CASCADE"))
+    parent_uid: Mapped[str | None] = mapped_column(String(64))
+    nick_name: Mapped[str] = mapped_column(String(256), default="")
+    mobile: Mapped[str | None] = mapped_column(String(64))
+    email: Mapped[str | None] = mapped_column(String(256))
+    state: Mapped[str] = mapped_column(String(16), default="NORMAL")
+    # Comma-separated role names, in canonical order (see identity.roles).
+    roles: Mapped[str] = mapped_column(String(128), default="USER")
+    max_execute_count: Mapped[int | None] = mapped_column(BigInteger)
+    max_result_count: Mapped[int | None] = mapped_column(BigInteger)
+    notification_mode: Mapped[str | None] = mapped_column(String(16))
+    last_login_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # Bumped on every change that can alter what the user may do; lets each server process
+    # cache the user's policies and still see a change on the very next request.
+    auth_version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+
+class AccessKey(Base):
+    __tablename__ = "access_keys"
+
+    access_key_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    uid: Mapped[str] = mapped_column(String(64), ForeignKey("accounts.uid", ondelete="CASCADE"))
+    # Fernet token under the master key; the clear secret is shown once, at creation.
+    secret_enc: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="Active")
+    description: Mapped[str] = mapped_column(String(256), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class UserPolicy(Base):
+    """A RAM-style policy document attached to one user (one tenant membership)."""
+
+    __tablename__ = "user_policies"
+    __table_args__ = (UniqueConstraint("user_id", "name", name="uq_user_policies_user_name"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(BigId, ForeignKey("users.user_id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(128))
+    document: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class RequestNonce(Base):
+    """Signature nonces seen inside the replay window; shared by every server process."""
+
+    __tablename__ = "request_nonces"
+    __table_args__ = (Index("ix_request_nonces_expires_at", "expires_at"),)
+
+    access_key_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    nonce: Mapped[str] = mapped_column(String(128), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(DateTime)

@@ -1,0 +1,37 @@
+"""Background work, leased by the job runners."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from opendms.store.models.base import Base, BigId, utcnow
+
+
+class Job(Base):
+    """A unit of background work (a ticket's precheck, execution…; an upload's fetch), run by
+    the job runners."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (Index("ix_jobs_state_run_after", "state", "run_after"),)
+
+    job_id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    # None for work that is no ticket's (an upload job's fetch)
+    order_id: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("orders.order_id", ondelete="CASCADE")
+    )
+    kind: Mapped[str] = mapped_column(String(32))
+    # What the job was asked to do beyond its ticket (ExecuteDataCorrect's ActionDetail…), JSON.
+    spec: Mapped[str] = mapped_column(Text, default="{}")
+    # queued (waiting, perhaps until run_after), running (leased), paused (until queued
+    # again: PauseDataCorrectSQLJob, an execution window's end), succeeded, failed, cancelled
+    state: Mapped[str] = mapped_column(String(16), default="queued")
+    checkpoint: Mapped[str] = mapped_column(Text, default="{}")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    run_after: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    lease_owner: Mapped[str | None] = mapped_column(String(128))
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
