@@ -24,8 +24,7 @@ from sqlalchemy.orm import Session
 from opendms import actions, datadir
 from opendms.approvals import facts as ticket_facts
 from opendms.approvals import flow
-from opendms.catalog import sensitive
-from opendms.catalog import service as catalog
+from opendms.catalog import instances, queries, sensitive, sync
 from opendms.config import Settings
 from opendms.errors import DESCRIPTIONS, DmsError
 from opendms.execution import cleanup
@@ -361,12 +360,12 @@ def _register_demo(rt: Runtime) -> None:
     with rt.store.session() as s:
         boot_tid = service.list_tenants(s)[0].tid
         dba_id, dba_uid, secret = _demo_dba(s, rt.means.secrets, boot_tid)
-        inst = catalog.ensure_registered(
+        inst = instances.ensure_registered(
             s,
             rt.means.secrets,
             rt.means.targets,
             boot_tid,
-            catalog.InstanceSpec(
+            instances.InstanceSpec(
                 alias="demo",
                 instance_type="sqlite",
                 host=str(path),
@@ -434,12 +433,12 @@ def instance_register(
                 markup=False,
                 highlight=False,
             )
-        inst = catalog.register_instance(
+        inst = instances.register_instance(
             s,
             rt.means.secrets,
             rt.means.targets,
             target,
-            catalog.InstanceSpec(
+            instances.InstanceSpec(
                 alias=alias or host,
                 instance_type=engine,
                 host=host,
@@ -452,7 +451,7 @@ def instance_register(
             ),
             actor=None,
         )
-        dbs = catalog.list_databases(s, target, inst.instance_id, size=10_000)
+        dbs = queries.list_databases(s, target, inst.instance_id, size=10_000)
         print(
             json.dumps(
                 {
@@ -476,13 +475,13 @@ def instance_dba(
     skips their permission check and approves its DBA node. (A DBA who named themselves, or
     one assigned before OpenDMS recorded who assigned it, holds none of that.)"""
     with runtime(data_dir, database_url) as rt, rt.store.session() as s:
-        inst = catalog.update_instance(
+        inst = instances.update_instance(
             s,
             rt.means.secrets,
             rt.means.targets,
             _default_tid(s, tid),
             instance_id,
-            catalog.InstanceSpec(dba_user_id=user_id),
+            instances.InstanceSpec(dba_user_id=user_id),
             actor=None,
         )
         out.print(f"Instance {inst.instance_id}: DBA is user {inst.dba_user_id}")
@@ -496,8 +495,8 @@ def instance_list(
     with runtime(data_dir, database_url) as rt, rt.store.session() as s:
         grid = Table("InstanceId", "Alias", "Type", "Address", "Env", "Databases", "Synced (UTC)")
         target = _default_tid(s, tid)
-        for inst in catalog.list_instances(s, target, size=10_000).items:
-            count = catalog.list_databases(s, target, inst.instance_id, size=1).total
+        for inst in queries.list_instances(s, target, size=10_000).items:
+            count = queries.list_databases(s, target, inst.instance_id, size=1).total
             synced = f"{inst.synced_at:%Y-%m-%d %H:%M:%S}" if inst.synced_at else "-"
             grid.add_row(
                 str(inst.instance_id),
@@ -521,8 +520,8 @@ def instance_sync(
     """Read an instance's databases, tables and columns again."""
     with runtime(data_dir, database_url) as rt, rt.store.session() as s:
         target = _default_tid(s, tid)
-        inst = catalog.sync_instance(s, rt.means.secrets, rt.means.targets, target, instance_id)
-        dbs = catalog.list_databases(s, target, inst.instance_id, size=1).total
+        inst = sync.sync_instance(s, rt.means.secrets, rt.means.targets, target, instance_id)
+        dbs = queries.list_databases(s, target, inst.instance_id, size=1).total
         out.print(f"Instance {inst.instance_id}: {dbs} databases, synced")
 
 
@@ -544,7 +543,7 @@ def instance_throttle(
 ) -> None:
     """When lock-free changes and cleanups on an instance pause between chunks."""
     with runtime(data_dir, database_url) as rt, rt.store.session() as s:
-        found = catalog.set_throttle(
+        found = instances.set_throttle(
             s, _default_tid(s, tid), instance_id, max_running, max_lag, replica
         )
         print(json.dumps(found))
@@ -1533,7 +1532,7 @@ def rules_sets(
         t = _default_tid(s, tid)
         names = {r.name: r for r in rule_sets.list_names(s, t)}
         users: dict[str, list[str]] = {}
-        for inst in catalog.list_instances(s, t, size=10_000).items:
+        for inst in queries.list_instances(s, t, size=10_000).items:
             rule = inst.safe_rule if inst.safe_rule in names else rules.DEFAULT_NAME
             users.setdefault(rule, []).append(f"{inst.instance_id} {inst.alias}")
         grid = Table("Name", "Version", "Updated (UTC)", "Instances")
