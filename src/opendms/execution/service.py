@@ -69,8 +69,7 @@ class Plan:
         return datetime.strptime(self.end, WIRE_TIME) if self.end else None
 
 
-def _time(detail: dict[str, Any], key: str) -> str | None:
-    value = detail.get(key)
+def _time(value: Any, key: str) -> str | None:
     if value in (None, ""):
         return None
     try:
@@ -92,7 +91,32 @@ def _flag(detail: dict[str, Any], key: str) -> bool:
     return value
 
 
+def checked_plan(
+    *,
+    start: str | None = None,
+    end: str | None = None,
+    transaction: bool = False,
+    backup: bool = False,
+) -> Plan:
+    """A Plan whose times are checked: each like 2026-01-31 23:00:00 (empty: none), the end
+    after the start and not already past. The messages name the ActionDetail keys, where an
+    API caller sets them; the command line's --start and --end are the same two."""
+    plan = Plan(
+        start=_time(start, "startTime"),
+        end=_time(end, "endTime"),
+        transaction=transaction,
+        backup=backup,
+    )
+    if plan.start_at and plan.end_at and plan.end_at <= plan.start_at:
+        raise DmsError(ErrorCode.INVALID_PARAMETER, "ActionDetail.endTime is not after startTime.")
+    if plan.end_at and plan.end_at <= utcnow():
+        raise DmsError(ErrorCode.INVALID_PARAMETER, "ActionDetail.endTime has already passed.")
+    return plan
+
+
 def plan_from(detail: dict[str, Any] | None) -> Plan:
+    """ExecuteDataCorrect's ActionDetail (startTime, endTime, transaction, backupData) as a
+    checked Plan."""
     detail = detail or {}
     unknown = sorted(set(detail) - {"startTime", "endTime", "transaction", "backupData"})
     if unknown:
@@ -101,17 +125,14 @@ def plan_from(detail: dict[str, Any] | None) -> Plan:
             f"ActionDetail: unknown key {', '.join(k[:32] for k in unknown[:3])}; it takes "
             "startTime, endTime, transaction and backupData.",
         )
-    plan = Plan(
-        start=_time(detail, "startTime"),
-        end=_time(detail, "endTime"),
+    start = _time(detail.get("startTime"), "startTime")  # a bad time is told before a bad flag
+    end = _time(detail.get("endTime"), "endTime")
+    return checked_plan(
+        start=start,
+        end=end,
         transaction=_flag(detail, "transaction"),
         backup=_flag(detail, "backupData"),
     )
-    if plan.start_at and plan.end_at and plan.end_at <= plan.start_at:
-        raise DmsError(ErrorCode.INVALID_PARAMETER, "ActionDetail.endTime is not after startTime.")
-    if plan.end_at and plan.end_at <= utcnow():
-        raise DmsError(ErrorCode.INVALID_PARAMETER, "ActionDetail.endTime has already passed.")
-    return plan
 
 
 def _last_approver(s: Session, order: Order) -> int | None:

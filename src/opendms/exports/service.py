@@ -46,8 +46,7 @@ class ExportPlan:
         return datetime.strptime(self.start, WIRE_TIME) if self.start else None
 
 
-def _choice(detail: dict[str, Any], key: str, allowed: tuple[str, ...], default: str) -> str:
-    value = detail.get(key)
+def _choice(value: Any, key: str, allowed: tuple[str, ...], default: str) -> str:
     if value in (None, ""):
         return default
     text = str(value).upper().replace("-", "_")
@@ -59,18 +58,18 @@ def _choice(detail: dict[str, Any], key: str, allowed: tuple[str, ...], default:
     return text
 
 
-def plan_from(detail: dict[str, Any] | None) -> ExportPlan:
-    detail = detail or {}
-    unknown = sorted(set(detail) - _KEYS)
-    if unknown:
-        raise DmsError(
-            ErrorCode.INVALID_PARAMETER,
-            f"ActionDetail: unknown key {', '.join(k[:32] for k in unknown[:3])}; it takes "
-            f"{', '.join(sorted(_KEYS))}.",
-        )
-    if not isinstance(detail.get("transaction", False), bool | str):
-        raise DmsError(ErrorCode.INVALID_PARAMETER, "ActionDetail.transaction must be a boolean.")
-    start = detail.get("startTime") or None
+def checked_plan(
+    *,
+    file_type: str | None = None,
+    encoding: str | None = None,
+    mode: str | None = None,
+    start: str | None = None,
+) -> ExportPlan:
+    """An ExportPlan from names as a person spells them (csv, iso-8859-1; empty: the
+    default), checked: the start like 2026-01-31 23:00:00. The messages name the
+    ActionDetail keys, where an API caller sets them; the command line's options are the
+    same ones."""
+    start = start or None
     if start is not None:
         try:
             datetime.strptime(str(start), WIRE_TIME)
@@ -81,10 +80,31 @@ def plan_from(detail: dict[str, Any] | None) -> ExportPlan:
                 "2026-01-31 23:00:00.",
             ) from None
     return ExportPlan(
-        file_type=_choice(detail, "fileType", FILE_TYPES, "CSV"),
-        encoding=_choice(detail, "encoding", tuple(ENCODINGS), "UTF8"),
-        mode=_choice(detail, "mode", MODES, "FAST"),
+        file_type=_choice(file_type, "fileType", FILE_TYPES, "CSV"),
+        encoding=_choice(encoding, "encoding", tuple(ENCODINGS), "UTF8"),
+        mode=_choice(mode, "mode", MODES, "FAST"),
         start=str(start) if start else None,
+    )
+
+
+def plan_from(detail: dict[str, Any] | None) -> ExportPlan:
+    """ExecuteDataExport's ActionDetail (fileType, encoding, mode, startTime, transaction)
+    as a checked ExportPlan."""
+    detail = detail or {}
+    unknown = sorted(set(detail) - _KEYS)
+    if unknown:
+        raise DmsError(
+            ErrorCode.INVALID_PARAMETER,
+            f"ActionDetail: unknown key {', '.join(k[:32] for k in unknown[:3])}; it takes "
+            f"{', '.join(sorted(_KEYS))}.",
+        )
+    if not isinstance(detail.get("transaction", False), bool | str):
+        raise DmsError(ErrorCode.INVALID_PARAMETER, "ActionDetail.transaction must be a boolean.")
+    return checked_plan(
+        file_type=detail.get("fileType"),
+        encoding=detail.get("encoding"),
+        mode=detail.get("mode"),
+        start=detail.get("startTime"),
     )
 
 

@@ -373,6 +373,27 @@ def test_plan_from_reads_a_good_action_detail() -> None:
     assert execution.plan_from(None) == execution.Plan()
 
 
+def test_checked_plan_checks_typed_times_as_the_action_detail_is_checked() -> None:
+    later, past = wire(timedelta(hours=1)), wire(timedelta(minutes=-1))
+    plan = execution.checked_plan(start="", end=later, transaction=True, backup=True)
+    assert plan == execution.Plan(start=None, end=later, transaction=True, backup=True)
+    for start, end, says in (
+        ("tomorrow", None, "ActionDetail.startTime: 'tomorrow' is not a time"),
+        (later, wire(timedelta(minutes=30)), "ActionDetail.endTime is not after startTime"),
+        (None, past, "ActionDetail.endTime has already passed"),
+    ):
+        with pytest.raises(DmsError) as err:
+            execution.checked_plan(start=start, end=end)
+        assert err.value.code == ErrorCode.INVALID_PARAMETER
+        assert says in err.value.message
+
+
+def test_plan_from_tells_a_bad_time_before_a_bad_flag() -> None:
+    with pytest.raises(DmsError) as err:
+        execution.plan_from({"endTime": "tomorrow", "backupData": 1})
+    assert "ActionDetail.endTime: 'tomorrow'" in err.value.message
+
+
 def test_a_future_start_time_waits_until_then(world: World, target: Path) -> None:
     order_id = approved(world, BUMP)
     at = wire(timedelta(hours=1))

@@ -244,6 +244,15 @@ def test_lower_case_values_are_read_as_their_names() -> None:
     assert (plan.file_type, plan.encoding, plan.mode) == ("CSV", "ISO_8859_1", "NORMAL")
 
 
+def test_checked_plan_reads_typed_names_as_plan_from_reads_the_action_detail() -> None:
+    plan = exports.checked_plan(file_type="xlsx", encoding="gb2312", start="")
+    assert plan == exports.ExportPlan(file_type="XLSX", encoding="GB2312", mode="FAST")
+    assert exports.checked_plan() == exports.plan_from({})
+    with pytest.raises(DmsError) as refused:
+        exports.checked_plan(file_type="PDF")
+    assert refused.value.message.startswith("ActionDetail.fileType: 'PDF' is not one of")
+
+
 def test_job_status_follows_the_ticket(world: World) -> None:
     order_id = world.export(CUSTOMER_1, rows=1)
     assert job_status(world, order_id) == "PRE_CHECK_FAIL"

@@ -7,9 +7,8 @@ import csv
 import io
 import zipfile
 
-from tests.unit.test_cli_approvals import Site, as_json, result_is_one_line_error, site
-
-__all__ = ["site"]
+from tests.cli_support import result_is_one_line_error
+from tests.unit.cli.site import Site, as_json
 
 
 def test_a_masked_export_is_run_and_saved(site: Site) -> None:
@@ -43,3 +42,9 @@ def test_a_masked_export_is_run_and_saved(site: Site) -> None:
         rows = list(csv.reader(io.StringIO(zf.read(name).decode())))
     assert rows[0] == ["id", "email"]
     assert all(r[1].startswith("*") and r[1].endswith(".com") for r in rows[1:])
+
+
+def test_export_checks_its_file_type_as_execute_data_export_does(site: Site) -> None:
+    order_id = site.approved_export("SELECT id FROM customers WHERE id <= 3", 3)
+    refused = site.run("order", "export", order_id, "--file-type", "pdf", ok=False)
+    assert result_is_one_line_error(refused, "ActionDetail.fileType: 'pdf' is not one of")

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from tests.unit.test_cli_approvals import Site, site  # noqa: F401  (the fixture)
+from tests.unit.cli.site import Site
 
 
-def test_sql_review_lists_findings_and_fails_on_errors(site: Site) -> None:  # noqa: F811
+def test_sql_review_lists_findings_and_fails_on_errors(site: Site) -> None:
     bad = site.write(
         "bad.sql", "UPDATE orders SET status = 'x';\nDELETE FROM ghosts WHERE id = 1;\n"
     )

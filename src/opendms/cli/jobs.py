@@ -1,0 +1,72 @@
+"""``opendms jobs run``: the job runner in this process, saying what each job does."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Annotated
+
+import typer
+
+from opendms.cli.common import Place, out, shared_options
+from opendms.jobs.runner import Checkpoint, Executor, Step, Work
+
+
+def _announced(found: Mapping[str, Executor]) -> dict[str, Executor]:
+    """The executors, each saying when it starts a job and how the job ends (one line each;
+    a job that waits or yields says so when it is picked up again)."""
+    started: set[int] = set()
+
+    def wrap(executor: Executor) -> Executor:
+        def run(work: Work, checkpoint: Checkpoint) -> Step:
+            what = f"job {work.job_id}: {work.kind}" + (
+                f" of ticket {work.order_id}" if work.order_id else ""
+            )
+            if work.job_id not in started:
+                started.add(work.job_id)
+                out.print(f"{what}: started", markup=False, highlight=False)
+            step = executor(work, checkpoint)
+            if step.failure is not None:
+                ended = f"failed: {step.failure}"
+            elif step.done:
+                ended = "succeeded"
+            elif step.paused:
+                ended = "paused"
+            elif step.wait_seconds > 0:
+                ended = f"waits {step.wait_seconds:g} s"
+            else:
+                return step
+            started.discard(work.job_id)
+            out.print(f"{what}: {ended}", markup=False, highlight=False)
+            return step
+
+        return run
+
+    return {kind: wrap(executor) for kind, executor in found.items()}
+
+
+@shared_options
+def run(
+    follow: Annotated[
+        bool, typer.Option(help="Keep running and wait for new work (Ctrl-C stops).")
+    ] = False,
+    *,
+    at: Place,
+) -> None:
+    """Run due background jobs in this process until none is left (or, with --follow, until
+    stopped): a worker beside, or instead of, the server's own runner. Says when each job
+    starts and how it ends."""
+    with at.runtime() as rt:
+        runner = rt.job_runner(threads=0, uploads=True, wrap=_announced)
+        ran = 0
+        try:
+            while True:
+                if runner.run_once():
+                    ran += 1
+                elif follow:
+                    time.sleep(runner.idle_seconds)
+                else:
+                    break
+        except KeyboardInterrupt:
+            pass
+        out.print(f"{ran} job{'' if ran == 1 else 's'} run")

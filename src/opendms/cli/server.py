@@ -1,0 +1,196 @@
+"""``opendms init`` and ``opendms serve``: the two commands that set up a data directory,
+store and administrator where there are none; ``serve --demo`` also registers the demo
+target and its DBA."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+from sqlalchemy.orm import Session
+
+from opendms.catalog import instances
+from opendms.cli.common import Place, out, print_json, shared_options
+from opendms.config import Settings
+from opendms.identity import service as identity
+from opendms.identity.secrets import SecretBox
+from opendms.runtime import Runtime
+
+HostOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="Address to listen on (env OPENDMS_HOST).",
+        show_default=str(Settings.model_fields["host"].default),
+    ),
+]
+PortOpt = Annotated[
+    int | None,
+    typer.Option(
+        help="Port to listen on (env OPENDMS_PORT).",
+        show_default=str(Settings.model_fields["port"].default),
+    ),
+]
+
+
+@shared_options
+def init(
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    host: HostOpt = None,
+    port: PortOpt = None,
+    *,
+    at: Place,
+) -> None:
+    """Create the store if missing, the default tenant and an administrator; print a fresh key.
+    Its Endpoint is where `opendms serve` with the same settings (--host, --port, or
+    OPENDMS_HOST / OPENDMS_PORT) listens."""
+    with at.runtime(setup=True, host=host, port=port) as rt, rt.store.session() as s:
+        boot = identity.bootstrap_admin(s, rt.means.secrets)
+        result = {
+            "Tid": boot.tenant.tid,
+            "Uid": boot.admin.uid,
+            "UserName": boot.admin.nick_name,
+            "AccessKeyId": boot.access_key_id,
+            "AccessKeySecret": boot.access_key_secret,
+            "Endpoint": rt.settings.endpoint,
+        }
+    if as_json:
+        print_json(result)
+        return
+    print_credentials(result)
+
+
+def print_credentials(
+    result: dict[str, Any], title: str = "OpenDMS administrator (the secret is shown once)"
+) -> None:
+    table = Table(show_header=False, title=title)
+    for k, v in result.items():
+        table.add_row(k, str(v))
+    out.print(table)
+
+
+@shared_options
+def serve(
+    host: HostOpt = None,
+    port: PortOpt = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            help="Server processes (env OPENDMS_WORKERS).",
+            show_default=str(Settings.model_fields["workers"].default),
+        ),
+    ] = None,
+    demo: Annotated[bool, typer.Option("--demo", help="Also create the demo target.")] = False,
+    *,
+    at: Place,
+) -> None:
+    """Run the DMS API with its job runner (prechecks, executions, exports, uploads): create
+    the data directory, store and an administrator on first start."""
+    import uvicorn
+
+    with at.runtime(setup=True, host=host, port=port, workers=workers) as rt:
+        settings = rt.settings
+        with rt.store.session() as s:
+            fresh = not identity.list_tenants(s)
+            boot = identity.bootstrap_admin(s, rt.means.secrets) if fresh else None
+        if boot is not None:
+            print_credentials(
+                {
+                    "Tid": boot.tenant.tid,
+                    "Uid": boot.admin.uid,
+                    "AccessKeyId": boot.access_key_id,
+                    "AccessKeySecret": boot.access_key_secret,
+                    "Endpoint": settings.endpoint,
+                }
+            )
+        else:
+            out.print(
+                f"Endpoint {settings.endpoint}. Use the access key printed at first start, or "
+                "`opendms init --json` for a fresh one."
+            )
+        if demo:
+            _register_demo(rt)
+    os.environ.update(settings.environ())
+    uvicorn.run(
+        "opendms.app:create_app",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        # h11, not httptools: httptools refuses request lines over 64 KiB, and DMS clients put
+        # big SQL in the URL. The slack lets the app answer a slightly-too-long line with a
+        # JSON 413 instead of the server's plain-text 400.
+        http="h11",
+        loop="uvloop",
+        h11_max_incomplete_event_size=settings.max_request_bytes + 1024 * 1024,
+        access_log=False,
+        log_config=_log_config(),
+        timeout_keep_alive=30,
+    )
+
+
+def _log_config() -> dict[str, Any]:
+    """uvicorn's logging plus one line per API request; applied in every worker process."""
+    from uvicorn.config import LOGGING_CONFIG
+
+    config: dict[str, Any] = json.loads(json.dumps(LOGGING_CONFIG))
+    config["formatters"]["opendms"] = {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}
+    config["handlers"]["opendms"] = {
+        "class": "logging.StreamHandler",
+        "formatter": "opendms",
+        "stream": "ext://sys.stderr",
+    }
+    config["loggers"]["opendms"] = {"handlers": ["opendms"], "level": "INFO", "propagate": False}
+    return config
+
+
+DEMO_DBA = "demo-dba"
+
+
+def _register_demo(rt: Runtime) -> None:
+    """The demo target, and the people a first ticket needs: the administrator files it, and
+    ``demo-dba``, the target's DBA, approves it (nobody approves their own ticket)."""
+    from opendms.targets.demo import ensure_demo_target
+
+    path = ensure_demo_target(rt.settings.sqlite_targets)
+    with rt.store.session() as s:
+        boot_tid = identity.list_tenants(s)[0].tid
+        dba_id, dba_uid, secret = _demo_dba(s, rt.means.secrets, boot_tid)
+        inst = instances.ensure_registered(
+            s,
+            rt.means.secrets,
+            rt.means.targets,
+            boot_tid,
+            instances.InstanceSpec(
+                alias="demo",
+                instance_type="sqlite",
+                host=str(path),
+                env_type="dev",
+                dba_user_id=dba_id,
+                safe_rule="default",
+            ),
+            actor=None,  # the operator names the DBA: it holds a DBA's rights
+        )
+    out.print(f"Demo target: instance {inst.instance_id} ({path}), its DBA is {DEMO_DBA}")
+    if secret is not None:
+        print_credentials(
+            {
+                "Uid": dba_uid,
+                "Nick": DEMO_DBA,
+                "AccessKeyId": secret[0],
+                "AccessKeySecret": secret[1],
+            },
+            title=f"{DEMO_DBA}, the demo target's DBA (the secret is shown once)",
+        )
+
+
+def _demo_dba(s: Session, box: SecretBox, tid: int) -> tuple[int, str, tuple[str, str] | None]:
+    """The demo's DBA (UserId, Uid), made with an access key (returned) on the first start."""
+    found = identity.user_by_nick(s, tid, DEMO_DBA)
+    if found is not None:
+        return found.user_id, found.uid, None
+    user = identity.register_user(s, None, tid, identity.new_uid(), nick_name=DEMO_DBA, roles="DBA")
+    key, secret = identity.create_access_key(s, box, user.uid, actor=None)
+    return user.user_id, user.uid, (key.access_key_id, secret)

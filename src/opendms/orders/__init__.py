@@ -1,1 +1,0 @@
-"""Tickets: intake, visibility, search and closing."""
