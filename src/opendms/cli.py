@@ -50,6 +50,7 @@ from opendms.sql import review
 from opendms.store.db import Store, StoreUnavailable, describe_failure
 from opendms.targets.base import TargetPolicy
 from opendms.targets.registry import DEFAULT_PORTS
+from opendms.tickets import lifecycle
 from opendms.tickets import service as tickets
 
 # What a script can tell from the exit code (README "Exit codes"; also `opendms --help`).
@@ -844,7 +845,7 @@ def order_close(
     """Close a ticket that has not finished."""
     with runtime(data_dir, database_url) as rt, rt.store.session() as s:
         caller = service.caller_for(s, _default_tid(s, tid), uid)
-        o = tickets.close_order(s, caller, order_id, reason)
+        o = lifecycle.close(s, caller, order_id, reason)
         out.print(f"Ticket {o.order_id} is {o.status_code}")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -15,6 +16,21 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from opendms.store.columns import Json, State
+from opendms.store.states import (
+    ApprovalAction,
+    DeliveryState,
+    ExecState,
+    JobState,
+    OrderStatus,
+    PrecheckStepStatus,
+    ReviewStatus,
+    SqlJobStatus,
+    StepStatus,
+    UploadStatus,
+    WorkflowStatus,
+)
 
 # SQLite only auto-increments INTEGER PRIMARY KEY; BIGINT elsewhere.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
@@ -143,9 +159,9 @@ class Instance(Base):
     query_timeout: Mapped[int] = mapped_column(Integer, default=60)
     export_timeout: Mapped[int] = mapped_column(Integer, default=600)
     ddl_online: Mapped[int] = mapped_column(Integer, default=0)
-    # How chunked changes hold back on this instance, JSON (execution.throttle.Limits):
+    # How chunked changes hold back on this instance (targets.pace.Limits):
     # max_running, max_lag_seconds, replica_instance_id; {} takes the server's defaults.
-    throttle: Mapped[str] = mapped_column(Text, default="{}", server_default="{}")
+    throttle: Mapped[dict[str, Any]] = mapped_column(Json, default=dict, server_default="{}")
     use_dsql: Mapped[int] = mapped_column(Integer, default=0)
     sell_sitd: Mapped[bool] = mapped_column(default=False)
     data_link_name: Mapped[str] = mapped_column(String(256), default="")
@@ -296,7 +312,7 @@ class UploadJob(Base):
     file_name: Mapped[str] = mapped_column(String(256))
     file_source: Mapped[str] = mapped_column(String(32))
     upload_url: Mapped[str] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String(16), default="RUNNING")
+    status: Mapped[UploadStatus] = mapped_column(State(UploadStatus), default=UploadStatus.RUNNING)
     status_desc: Mapped[str] = mapped_column(Text, default="")
     file_size: Mapped[int] = mapped_column(BigInteger, default=0)
     uploaded_size: Mapped[int] = mapped_column(BigInteger, default=0)
@@ -315,7 +331,7 @@ class Order(Base):
     order_id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     tid: Mapped[int] = mapped_column(BigId, ForeignKey("tenants.tid", ondelete="CASCADE"))
     plugin_type: Mapped[str] = mapped_column(String(32))
-    status_code: Mapped[str] = mapped_column(String(16), default="new")
+    status_code: Mapped[OrderStatus] = mapped_column(State(OrderStatus), default=OrderStatus.NEW)
     committer_id: Mapped[int] = mapped_column(BigId, ForeignKey("users.user_id"))
     comment: Mapped[str] = mapped_column(Text, default="")
     # ",5,7," so that one LIKE finds a member; empty as ",".
@@ -363,12 +379,12 @@ class Job(Base):
         BigId, ForeignKey("orders.order_id", ondelete="CASCADE")
     )
     kind: Mapped[str] = mapped_column(String(32))
-    # What the job was asked to do beyond its ticket (ExecuteDataCorrect's ActionDetail…), JSON.
-    spec: Mapped[str] = mapped_column(Text, default="{}")
+    # What the job was asked to do beyond its ticket (ExecuteDataCorrect's ActionDetail…).
+    spec: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
     # queued (waiting, perhaps until run_after), running (leased), paused (until queued
     # again: PauseDataCorrectSQLJob, an execution window's end), succeeded, failed, cancelled
-    state: Mapped[str] = mapped_column(String(16), default="queued")
-    checkpoint: Mapped[str] = mapped_column(Text, default="{}")
+    state: Mapped[JobState] = mapped_column(State(JobState), default=JobState.QUEUED)
+    checkpoint: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     run_after: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     lease_owner: Mapped[str | None] = mapped_column(String(128))
@@ -391,7 +407,9 @@ class PrecheckStep(Base):
     step: Mapped[str] = mapped_column(String(32), primary_key=True)  # SQL_PARSE … ROW_CHECK
     position: Mapped[int] = mapped_column(Integer)
     job_id: Mapped[int] = mapped_column(BigInteger)  # the precheck run that wrote it
-    status: Mapped[str] = mapped_column(String(16), default="WAITING")  # RUNNING SUCCESS FAIL
+    status: Mapped[PrecheckStepStatus] = mapped_column(
+        State(PrecheckStepStatus), default=PrecheckStepStatus.WAITING
+    )
     user_tip: Mapped[str] = mapped_column(Text, default="")
     # A failure SkipDataCorrectRowCheck may waive: a row count that differs from the estimate
     # (not a database that could not be asked).
@@ -421,8 +439,11 @@ class PrecheckStatement(Base):
     # How affect_rows was found: COUNT, ESTIMATE (the count ran out of time), LITERAL
     # (INSERT … VALUES), or UNKNOWN.
     rows_source: Mapped[str] = mapped_column(String(16), default="UNKNOWN")
-    review_status: Mapped[str] = mapped_column(String(16), default="WAITING")  # PASS, BLOCK
-    findings: Mapped[str] = mapped_column(Text, default="[]")  # JSON: code, level, message
+    review_status: Mapped[ReviewStatus] = mapped_column(
+        State(ReviewStatus), default=ReviewStatus.WAITING
+    )
+    # each: code, level, message
+    findings: Mapped[list[dict[str, Any]]] = mapped_column(Json, default=list)
 
 
 class SqlJob(Base):
@@ -442,8 +463,7 @@ class SqlJob(Base):
     # Names this job's progress markers on the target: unique across installations sharing it.
     token: Mapped[str] = mapped_column(String(32))
     job_type: Mapped[str] = mapped_column(String(32), default="DATA_CORRECT")
-    # INIT, RUNNING, SUCCESS, FAIL, PAUSE, DELETE (the ticket was closed before it ran)
-    status: Mapped[str] = mapped_column(String(16), default="INIT")
+    status: Mapped[SqlJobStatus] = mapped_column(State(SqlJobStatus), default=SqlJobStatus.INIT)
     transactional: Mapped[bool] = mapped_column(default=False)
     backup: Mapped[bool] = mapped_column(default=False)
     affect_rows: Mapped[int] = mapped_column(BigInteger, default=0)
@@ -466,7 +486,8 @@ class SqlJobDetail(Base):
     sql_id: Mapped[int] = mapped_column(BigInteger)  # precheck_statements.sql_id
     sql_text: Mapped[str] = mapped_column(Text)
     sql_type: Mapped[str] = mapped_column(String(32))
-    status: Mapped[str] = mapped_column(String(16), default="INIT")  # RUNNING SUCCESS FAIL
+    # INIT, RUNNING, SUCCESS, FAIL
+    status: Mapped[SqlJobStatus] = mapped_column(State(SqlJobStatus), default=SqlJobStatus.INIT)
     affect_rows: Mapped[int | None] = mapped_column(BigInteger)
     execute_count: Mapped[int] = mapped_column(Integer, default=0)
     started_at: Mapped[datetime | None] = mapped_column(DateTime)
@@ -475,10 +496,10 @@ class SqlJobDetail(Base):
     log: Mapped[str] = mapped_column(Text, default="")
     # With backupData, where the rows it changed were saved on the target, JSON: table (the
     # backup table there), of (the changed table), kind, key (its primary key), rows.
-    backup: Mapped[str | None] = mapped_column(Text)
+    backup: Mapped[dict[str, Any] | None] = mapped_column(Json)
     # A chunked statement's progress, JSON (execution.chunked.Progress): rows done and
     # estimated, chunks, the current key and chunk size, rate, throttle state and why.
-    progress: Mapped[str] = mapped_column(Text, default="{}", server_default="{}")
+    progress: Mapped[dict[str, Any]] = mapped_column(Json, default=dict, server_default="{}")
 
 
 class SensitiveColumn(Base):
@@ -517,9 +538,9 @@ class ExportFile(Base):
     encoding: Mapped[str] = mapped_column(String(16))
     rows: Mapped[int] = mapped_column(BigInteger)
     size_bytes: Mapped[int] = mapped_column(BigInteger)
-    # JSON list: position, column, mask, sources (exports.masks.Masked); traced: whether
-    # the lineage traced them (False: every column was masked)
-    masking: Mapped[str] = mapped_column(Text, default="{}")
+    # columns: a list of position, column, mask, sources (exports.masks.Masked); traced:
+    # whether the lineage traced them (False: every column was masked)
+    masking: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
@@ -558,7 +579,7 @@ class SqlAudit(Base):
     sql_type: Mapped[str] = mapped_column(String(32))
     affect_rows: Mapped[int | None] = mapped_column(BigInteger)
     elapsed_ms: Mapped[int] = mapped_column(BigInteger, default=0)
-    exec_state: Mapped[str] = mapped_column(String(16))  # SUCCESS, FAIL
+    exec_state: Mapped[ExecState] = mapped_column(State(ExecState))
     remark: Mapped[str] = mapped_column(Text, default="")
     op_time: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
@@ -650,14 +671,16 @@ class WorkflowInstance(Base):
     )
     template_id: Mapped[int] = mapped_column(BigInteger)  # -1: no approval needed
     template_name: Mapped[str] = mapped_column(String(128))
-    status: Mapped[str] = mapped_column(String(16), default="AUDITING")  # …APPROVED REJECT CANCEL
+    status: Mapped[WorkflowStatus] = mapped_column(
+        State(WorkflowStatus), default=WorkflowStatus.AUDITING
+    )
     current_position: Mapped[int | None] = mapped_column(Integer)
     risk: Mapped[str] = mapped_column(String(16))  # NONE, LOW, MIDDLE, HIGH, HIGHEST
     rule_set: Mapped[str] = mapped_column(String(256))
-    reasons: Mapped[str] = mapped_column(Text, default="[]")  # JSON list of sentences
+    reasons: Mapped[list[str]] = mapped_column(Json, default=list)  # sentences
     # The tables the ticket touches ("schema.table", JSON): an Owner node reached later
     # resolves to their owners without analysing the SQL again.
-    tables: Mapped[str] = mapped_column(Text, default="[]")
+    tables: Mapped[list[str]] = mapped_column(Json, default=list)
     self_approval: Mapped[bool] = mapped_column(default=False)
     one_node_per_approver: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
@@ -680,8 +703,7 @@ class WorkflowStep(Base):
     node_name: Mapped[str] = mapped_column(String(128))
     node_type: Mapped[str] = mapped_column(String(16))
     system_kind: Mapped[str | None] = mapped_column(String(16))
-    # WAITING (not reached), AUDITING (current), APPROVED, REJECT, CANCEL
-    status: Mapped[str] = mapped_column(String(16), default="WAITING")
+    status: Mapped[StepStatus] = mapped_column(State(StepStatus), default=StepStatus.WAITING)
     # Why the node resolved to nobody (or to fewer people than it names), for the ticket to say.
     note: Mapped[str] = mapped_column(Text, default="")
     operator_id: Mapped[int | None] = mapped_column(BigInteger)
@@ -715,8 +737,7 @@ class ApprovalEvent(Base):
     tid: Mapped[int] = mapped_column(BigInteger)
     order_id: Mapped[int] = mapped_column(BigInteger, index=True)
     workflow_instance_id: Mapped[int] = mapped_column(BigInteger)
-    # SUBMIT, AGREE, REJECT, CANCEL, TRANSFER, ADD_APPROVAL_NODE, REPEAT, REACH, APPROVED
-    action: Mapped[str] = mapped_column(String(32))
+    action: Mapped[ApprovalAction] = mapped_column(State(ApprovalAction, 32))
     actor_id: Mapped[int | None] = mapped_column(BigInteger)
     on_behalf_of: Mapped[int | None] = mapped_column(BigInteger)
     position: Mapped[int | None] = mapped_column(Integer)
@@ -754,7 +775,9 @@ class WebhookDelivery(Base):
     tid: Mapped[int] = mapped_column(BigId, ForeignKey("tenants.tid", ondelete="CASCADE"))
     event: Mapped[str] = mapped_column(String(64))
     payload: Mapped[str] = mapped_column(Text)
-    state: Mapped[str] = mapped_column(String(16), default="pending")  # sending delivered failed
+    state: Mapped[DeliveryState] = mapped_column(
+        State(DeliveryState), default=DeliveryState.PENDING
+    )
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     lease_until: Mapped[datetime | None] = mapped_column(DateTime)
