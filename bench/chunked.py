@@ -105,7 +105,7 @@ def ticket(site: Site, engine: Engine, rows: int) -> tuple[float, float, Progres
             .filter(SqlJob.order_id == order_id)
             .one()
         )
-        progress = Progress.loads(detail.progress)
+        progress = Progress.load(detail.progress)
     if progress.rows != rows:
         raise SystemExit(f"the ticket changed {progress.rows} rows, not {rows}")
     return took, writer.worst_ms, progress

@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 import uuid
@@ -174,7 +173,7 @@ class Site:
         """The backup tables this site's tickets left on the target."""
         with self.store.session() as s:
             found = s.scalars(select(SqlJobDetail.backup).where(SqlJobDetail.backup.is_not(None)))
-            return [json.loads(b)["table"] for b in found if b]
+            return [b["table"] for b in found if b]
 
     def drain(self) -> None:
         while self.runner.run_once():

@@ -11,6 +11,7 @@ from opendms.gateway.table import Access, Action, Context, Payload
 from opendms.gateway.wire import CommaIds, Long, TenantScoped, wire_time
 from opendms.identity import service as identity
 from opendms.store.models import User
+from opendms.store.states import StepStatus, WorkflowStatus
 from opendms.tickets import service as tickets
 
 PositiveLong = Annotated[Long, Field(ge=1)]
@@ -69,7 +70,8 @@ class WorkflowRequest(TenantScoped):
 def get_approval_detail(ctx: Context, req: WorkflowRequest) -> Payload:
     found = flow.detail(ctx.session, ctx.caller, req.workflow_instance_id)
     current = found.current
-    handlers = current.approvers if current and found.flow.status == "AUDITING" else []
+    auditing = found.flow.status == WorkflowStatus.AUDITING
+    handlers = current.approvers if current and auditing else []
     people = identity.users_by_id(ctx.session, handlers)
     nodes = []
     for view in found.steps:
@@ -80,7 +82,7 @@ def get_approval_detail(ctx: Context, req: WorkflowRequest) -> Payload:
             "OperatorId": step.operator_id,
             "OperateTime": wire_time(step.operated_at),
             "OperateComment": step.operate_comment,
-            "WorkflowInsCode": None if step.status == "WAITING" else step.status,
+            "WorkflowInsCode": None if step.status == StepStatus.WAITING else step.status,
         }
         nodes.append({k: v for k, v in node.items() if v is not None})
     order = found.order

@@ -16,7 +16,7 @@ from opendms.errors import DmsError, ErrorCode
 from opendms.execution import cleanup
 from opendms.execution import files as ticket_files
 from opendms.execution import service as execution
-from opendms.execution.chunked import Progress
+from opendms.execution.chunked import HELD, ChunkState, Progress
 from opendms.gateway.table import Access, Action, Context, Payload
 from opendms.gateway.wire import WIRE_TIME, Int, Long, TenantScoped, WireTime, wire_time
 from opendms.precheck import service as precheck
@@ -216,14 +216,14 @@ def get_data_correct_task_detail(ctx: Context, req: OrderIdRequest) -> Payload:
     }
     chunked = execution.chunk_progress(s, job.job_id)
     if chunked:  # a lock-free change: how far, how fast, and whether it holds back
-        held = next((p for p in chunked if p.state in ("THROTTLED", "LOCK_WAIT")), None)
+        held = next((p for p in chunked if p.state in HELD), None)
         etas = [p.eta_seconds for p in chunked]
         detail.update(
             {
                 "EstimateAffectRows": sum(p.estimate or 0 for p in chunked),
                 "ChunkCount": sum(p.chunks for p in chunked),
                 "EtaSeconds": None if None in etas else sum(e or 0 for e in etas),
-                "ThrottleState": held.state if held else "RUNNING",
+                "ThrottleState": held.state if held else ChunkState.RUNNING,
                 "ThrottleReason": held.why if held else "",
             }
         )

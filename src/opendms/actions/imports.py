@@ -50,7 +50,7 @@ def list_data_import_sql_pre_check_detail(ctx: Context, req: ImportDetailRequest
             {
                 "SqlId": st.sql_id,
                 "SqlType": st.sql_type,
-                "StatusCode": precheck.IMPORT_STATUS.get(st.review_status, "INIT"),
+                "StatusCode": precheck.IMPORT_STATUS[st.review_status],
                 "Skip": False,
             }
             for st in found.items

@@ -20,6 +20,7 @@ from opendms.gateway.wire import (
 )
 from opendms.identity import service as identity
 from opendms.store.models import Attachment, Order
+from opendms.tickets import lifecycle
 from opendms.tickets import service as tickets
 
 CommentText = Annotated[str, Field(min_length=1, max_length=4096)]
@@ -216,7 +217,7 @@ class CloseOrderRequest(OrderIdRequest):
 
 
 def close_order(ctx: Context, req: CloseOrderRequest) -> Payload:
-    tickets.close_order(ctx.session, ctx.caller, req.order_id, req.close_reason)
+    lifecycle.close(ctx.session, ctx.caller, req.order_id, req.close_reason)
     return {}
 
 

@@ -11,9 +11,9 @@ to approve and is answered as the repeat it is instead of approving the next nod
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
@@ -44,9 +44,19 @@ from opendms.store.models import (
     WorkflowTemplateNode,
     utcnow,
 )
+from opendms.store.states import ApprovalAction, OrderStatus, StepStatus, WorkflowStatus
+from opendms.tickets import lifecycle
 from opendms.tickets import service as tickets
 
-APPROVAL_TYPES = ("AGREE", "REJECT", "CANCEL", "TRANSFER", "ADD_APPROVAL_NODE")
+APPROVAL_TYPES = (
+    ApprovalAction.AGREE,
+    ApprovalAction.REJECT,
+    ApprovalAction.CANCEL,
+    ApprovalAction.TRANSFER,
+    ApprovalAction.ADD_APPROVAL_NODE,
+)
+# The acts that decide a node; one arriving twice is answered as a repeat.
+DECISIONS = (ApprovalAction.AGREE, ApprovalAction.REJECT, ApprovalAction.CANCEL)
 NODE_POSITIONS = ("PRE_ADD_APPROVAL_NODE", "POST_ADD_APPROVAL_NODE")
 # DMS groups ticket types into these in GetApprovalDetail.OrderType.
 ORDER_TYPES = {"DATA_EXPORT": "DATA_EXPORT", "NDDL": "NDDL"}
@@ -274,7 +284,7 @@ def plan(s: Session, order: Order) -> Plan:
 def _event(
     s: Session,
     flow: WorkflowInstance,
-    action: str,
+    action: ApprovalAction,
     actor: int | None,
     *,
     step: WorkflowStep | None = None,
@@ -333,21 +343,21 @@ def _approved_before(s: Session, flow: WorkflowInstance) -> set[int]:
     operators = s.scalars(
         select(WorkflowStep.operator_id).where(
             WorkflowStep.workflow_instance_id == flow.workflow_instance_id,
-            WorkflowStep.status == "APPROVED",
+            WorkflowStep.status == StepStatus.APPROVED,
         )
     )
     return {u for u in operators if u is not None}
 
 
 def _tables(flow: WorkflowInstance) -> list[str]:
-    return list(json.loads(flow.tables))
+    return list(flow.tables)
 
 
 def _reach(s: Session, order: Order, flow: WorkflowInstance, step: WorkflowStep) -> None:
     """Make ``step`` the current node, resolving its approvers now. A node reached before
     (a node was inserted ahead of it) keeps its approvers, less anyone the rules now exclude."""
     flow.current_position = step.position
-    step.status = "AUDITING"
+    step.status = StepStatus.AUDITING
     kept = approvers_of(s, step)
     if kept:
         before = _approved_before(s, flow)
@@ -396,12 +406,17 @@ def _deactivate(s: Session, step: WorkflowStep, user_ids: Sequence[int]) -> None
 def _finish(
     s: Session, order: Order, flow: WorkflowInstance, actor: Caller | None, comment: str = ""
 ) -> None:
-    flow.status = "APPROVED"
+    flow.status = WorkflowStatus.APPROVED
     flow.current_position = None
-    order.status_code = "Approved"
-    order.updated_at = utcnow()
     s.flush()
-    _notify(s, order, flow, "order.approved", actor, comment)
+    lifecycle.transition(
+        s,
+        order,
+        OrderStatus.APPROVED,
+        actor=actor,
+        comment=comment,
+        event=_workflow(s, flow, order),
+    )
     if order.plugin_type == "DC_CRON_CLEAR":
         cleanup.arm(s, order)  # it runs on its schedule, not on request
     elif tickets.exec_mode(order) == "AUTO":
@@ -417,7 +432,7 @@ def submit(s: Session, caller: Caller, order_id: int) -> WorkflowInstance:
     order = tickets.get_order(s, caller, order_id, lock=True)
     if order.committer_id != caller.user_id:
         raise DmsError(ErrorCode.PERMISSION_DENIED, "Only the committer submits a ticket.")
-    if order.status_code != "new":
+    if order.status_code != OrderStatus.NEW:
         raise DmsError(
             ErrorCode.ORDER_STATUS_INVALID,
             f"Ticket {order_id} is {order.status_code}; only a new ticket is submitted.",
@@ -443,8 +458,8 @@ def submit(s: Session, caller: Caller, order_id: int) -> WorkflowInstance:
         template_name=route.template.name if route.template else "No approval",
         risk=decision.risk,
         rule_set=decision.rule_set,
-        reasons=json.dumps(list(decision.reasons), ensure_ascii=False),
-        tables=json.dumps(route.tables, ensure_ascii=False),
+        reasons=list(decision.reasons),
+        tables=route.tables,
         self_approval=decision.self_approval,
         one_node_per_approver=decision.one_node_per_approver,
     )
@@ -463,13 +478,14 @@ def submit(s: Session, caller: Caller, order_id: int) -> WorkflowInstance:
     ]
     s.add_all(steps)
     order.workflow_instance_id = flow.workflow_instance_id
-    order.status_code = "toaudit"
-    order.updated_at = utcnow()
     s.flush()
-    _event(s, flow, "SUBMIT", caller.user_id, detail=f"template {flow.template_name}")
+    _event(s, flow, ApprovalAction.SUBMIT, caller.user_id, detail=f"template {flow.template_name}")
     if steps:
         _reach(s, order, flow, steps[0])
-    _notify(s, order, flow, "order.submitted", caller)
+    # after the first node is reached: the event names it and its approvers
+    lifecycle.transition(
+        s, order, OrderStatus.TOAUDIT, actor=caller, event=_workflow(s, flow, order)
+    )
     if not steps:
         _finish(s, order, flow, None)
     s.flush()
@@ -526,7 +542,7 @@ def _last_act(s: Session, flow: WorkflowInstance, user_id: int) -> str | None:
         .where(
             ApprovalEvent.workflow_instance_id == flow.workflow_instance_id,
             ApprovalEvent.actor_id == user_id,
-            ApprovalEvent.action.in_(("AGREE", "REJECT", "CANCEL")),
+            ApprovalEvent.action.in_(DECISIONS),
         )
         .order_by(ApprovalEvent.event_id.desc())
         .limit(1)
@@ -542,16 +558,17 @@ def act(s: Session, caller: Caller, workflow_instance_id: int, what: Act) -> Wor
         )
     seen = _seen_step(s, caller, workflow_instance_id)
     flow, order = _locked_flow(s, caller, workflow_instance_id)
-    step = _current(s, flow) if flow.status == "AUDITING" else None
+    step = _current(s, flow) if flow.status == WorkflowStatus.AUDITING else None
     if _is_repeat(s, flow, step, caller, what.approval_type):
-        _event(s, flow, "REPEAT", caller.user_id, step=step, detail=what.approval_type)
+        _event(s, flow, ApprovalAction.REPEAT, caller.user_id, step=step, detail=what.approval_type)
         s.flush()
         return flow
     moved = seen is not None and (step is None or step.step_id != seen)
     meant = s.get(WorkflowStep, seen) if moved and seen is not None else None
-    if meant is not None and meant.status == "APPROVED" and what.approval_type == "AGREE":
+    agree = ApprovalAction.AGREE
+    if meant is not None and meant.status == StepStatus.APPROVED and what.approval_type == agree:
         # another approver approved the node this request came for while it waited
-        _event(s, flow, "SUPERSEDED", caller.user_id, step=step, detail="AGREE")
+        _event(s, flow, ApprovalAction.SUPERSEDED, caller.user_id, step=step, detail=agree.value)
         s.flush()
         return flow
     if step is None:
@@ -559,19 +576,19 @@ def act(s: Session, caller: Caller, workflow_instance_id: int, what: Act) -> Wor
             ErrorCode.ORDER_STATUS_INVALID,
             f"The approval of ticket {order.order_id} is over ({flow.status}).",
         )
-    if moved and what.approval_type != "CANCEL":
+    if moved and what.approval_type != ApprovalAction.CANCEL:
         raise DmsError(
             ErrorCode.ORDER_STATUS_INVALID,
             f"The approval of ticket {order.order_id} moved on to node '{step.node_name}' "
             "while this request waited; nothing was done. Look at it again.",
         )
     handler = {
-        "AGREE": _agree,
-        "REJECT": _reject,
-        "CANCEL": _cancel,
-        "TRANSFER": _transfer,
-        "ADD_APPROVAL_NODE": _add_node,
-    }[what.approval_type]
+        ApprovalAction.AGREE: _agree,
+        ApprovalAction.REJECT: _reject,
+        ApprovalAction.CANCEL: _cancel,
+        ApprovalAction.TRANSFER: _transfer,
+        ApprovalAction.ADD_APPROVAL_NODE: _add_node,
+    }[ApprovalAction(what.approval_type)]
     handler(s, caller, order, flow, step, what)
     order.updated_at = utcnow()
     s.flush()
@@ -592,7 +609,7 @@ def _seen_step(s: Session, caller: Caller, workflow_instance_id: int) -> int | N
         .where(
             WorkflowInstance.workflow_instance_id == workflow_instance_id,
             WorkflowInstance.tid == caller.tid,
-            WorkflowInstance.status == "AUDITING",
+            WorkflowInstance.status == WorkflowStatus.AUDITING,
             WorkflowStep.position == WorkflowInstance.current_position,
         )
     )
@@ -607,7 +624,7 @@ def _is_repeat(
 ) -> bool:
     """Whether this act is the caller's previous one arriving again: an AGREE, REJECT or
     CANCEL the caller already made, with nothing left that it could still apply to."""
-    if approval_type not in ("AGREE", "REJECT", "CANCEL"):
+    if approval_type not in DECISIONS:
         return False
     if _last_act(s, flow, caller.user_id) != approval_type:
         return False
@@ -634,8 +651,8 @@ def _agree(
     s: Session, caller: Caller, order: Order, flow: WorkflowInstance, step: WorkflowStep, what: Act
 ) -> None:
     _require_approver(s, caller, order, flow, step)
-    _operate(step, caller, "APPROVED", what.comment)
-    _event(s, flow, "AGREE", caller.user_id, step=step, comment=what.comment)
+    _operate(step, caller, StepStatus.APPROVED, what.comment)
+    _event(s, flow, ApprovalAction.AGREE, caller.user_id, step=step, comment=what.comment)
     later = [x for x in _steps(s, flow) if x.position > step.position]
     if later:
         _reach(s, order, flow, later[0])
@@ -643,7 +660,7 @@ def _agree(
         _finish(s, order, flow, caller, what.comment)
 
 
-def _operate(step: WorkflowStep, caller: Caller, status: str, comment: str) -> None:
+def _operate(step: WorkflowStep, caller: Caller, status: StepStatus, comment: str) -> None:
     step.status = status
     step.operator_id = caller.user_id
     step.operate_comment = comment
@@ -654,12 +671,17 @@ def _reject(
     s: Session, caller: Caller, order: Order, flow: WorkflowInstance, step: WorkflowStep, what: Act
 ) -> None:
     _require_approver(s, caller, order, flow, step)
-    _operate(step, caller, "REJECT", what.comment)
-    flow.status = "REJECT"
-    order.status_code = "reject"
-    tickets.cancel_jobs(s, order.order_id)
-    _event(s, flow, "REJECT", caller.user_id, step=step, comment=what.comment)
-    _notify(s, order, flow, "order.rejected", caller, what.comment)
+    _operate(step, caller, StepStatus.REJECT, what.comment)
+    flow.status = WorkflowStatus.REJECT
+    _event(s, flow, ApprovalAction.REJECT, caller.user_id, step=step, comment=what.comment)
+    lifecycle.transition(
+        s,
+        order,
+        OrderStatus.REJECT,
+        actor=caller,
+        comment=what.comment,
+        event=_workflow(s, flow, order),
+    )
 
 
 def _cancel(
@@ -669,11 +691,17 @@ def _cancel(
         raise DmsError(
             ErrorCode.PERMISSION_DENIED, "Only the committer withdraws a ticket from approval."
         )
-    _operate(step, caller, "CANCEL", what.comment)
-    flow.status = "CANCEL"
-    order.status_code = "new"  # back to the committer, who may change it and submit again
-    _event(s, flow, "CANCEL", caller.user_id, step=step, comment=what.comment)
-    _notify(s, order, flow, "order.cancelled", caller, what.comment)
+    _operate(step, caller, StepStatus.CANCEL, what.comment)
+    flow.status = WorkflowStatus.CANCEL
+    _event(s, flow, ApprovalAction.CANCEL, caller.user_id, step=step, comment=what.comment)
+    lifecycle.transition(  # back to the committer, who may change it and submit again
+        s,
+        order,
+        OrderStatus.NEW,
+        actor=caller,
+        comment=what.comment,
+        event=_workflow(s, flow, order),
+    )
 
 
 def _may_act_for_others(s: Session, caller: Caller, order: Order) -> bool:
@@ -730,7 +758,7 @@ def _transfer(
     _event(
         s,
         flow,
-        "TRANSFER",
+        ApprovalAction.TRANSFER,
         caller.user_id,
         step=step,
         comment=what.comment,
@@ -780,14 +808,14 @@ def _add_node(
     _event(
         s,
         flow,
-        "ADD_APPROVAL_NODE",
+        ApprovalAction.ADD_APPROVAL_NODE,
         caller.user_id,
         step=added,
         comment=what.comment,
         detail=f"{'before' if before else 'after'} '{step.node_name}'",
     )
     if before:
-        step.status = "WAITING"
+        step.status = StepStatus.WAITING
         _reach(s, order, flow, added)
     _notify(s, order, flow, "order.node_added", caller, what.comment)
 
@@ -826,9 +854,17 @@ def detail(s: Session, caller: Caller, workflow_instance_id: int) -> Detail:
 
 def _detail(s: Session, flow: WorkflowInstance, order: Order) -> Detail:
     steps = [StepView(step, approvers_of(s, step)) for step in _steps(s, flow)]
-    reasons = list(json.loads(flow.reasons))
-    reasons += [v.step.note for v in steps if v.step.note and v.step.status == "AUDITING"]
+    reasons = list(flow.reasons)
+    reasons += [v.step.note for v in steps if v.step.note and v.step.status == StepStatus.AUDITING]
     return Detail(flow, order, steps, reasons)
+
+
+# WorkflowStatusDesc of an approval that is over
+FLOW_WORDS = {
+    WorkflowStatus.APPROVED: "approved",
+    WorkflowStatus.REJECT: "rejected",
+    WorkflowStatus.CANCEL: "cancelled",
+}
 
 
 def status_line(s: Session, order: Order) -> str:
@@ -836,10 +872,8 @@ def status_line(s: Session, order: Order) -> str:
     flow = s.get(WorkflowInstance, order.workflow_instance_id or 0)
     if flow is None:
         return ""
-    if flow.status != "AUDITING":
-        return {"APPROVED": "approved", "REJECT": "rejected", "CANCEL": "cancelled"}.get(
-            flow.status, flow.status.lower()
-        )
+    if flow.status != WorkflowStatus.AUDITING:
+        return FLOW_WORDS[flow.status]
     step = _current(s, flow)
     if step.note and not approvers_of(s, step):
         return f"waiting for an administrator: {step.note}"
@@ -858,6 +892,21 @@ def events(s: Session, caller: Caller, workflow_instance_id: int) -> Sequence[Ap
 # ------------------------------------------------------------------ notifications
 
 
+def _workflow(s: Session, flow: WorkflowInstance, order: Order) -> dict[str, Any]:
+    """The ``workflow`` block of an approval's webhook events (docs/webhooks.md)."""
+    current = _detail(s, flow, order).current
+    return {
+        "workflow": {
+            "workflow_instance_id": flow.workflow_instance_id,
+            "status": flow.status,
+            "template": flow.template_name,
+            "risk": flow.risk,
+            "current_node": current.step.node_name if current else None,
+            "current_approvers": current.approvers if current else [],
+        },
+    }
+
+
 def _notify(
     s: Session,
     order: Order,
@@ -866,21 +915,7 @@ def _notify(
     actor: Caller | None,
     comment: str = "",
 ) -> None:
-    view = _detail(s, flow, order)
-    current = view.current
-    webhooks.emit(
-        s,
-        order.tid,
-        event,
-        {
-            **webhooks.ticket_event(order, actor, comment),
-            "workflow": {
-                "workflow_instance_id": flow.workflow_instance_id,
-                "status": flow.status,
-                "template": flow.template_name,
-                "risk": flow.risk,
-                "current_node": current.step.node_name if current else None,
-                "current_approvers": current.approvers if current else [],
-            },
-        },
-    )
+    """An approval event that moves no status (a transfer, a node added); the moves fire
+    theirs in ``tickets.lifecycle``."""
+    data = {**webhooks.ticket_event(order, actor, comment), **_workflow(s, flow, order)}
+    webhooks.emit(s, order.tid, event, data)

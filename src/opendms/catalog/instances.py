@@ -3,7 +3,6 @@ connection test and a metadata read) before they are kept."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -272,7 +271,7 @@ def set_throttle(
     ``replica_instance_id``: a registered instance replicating from this one, to watch. None
     leaves a setting as it was; the result is what is now set."""
     inst = get_instance(s, tid, instance_id)
-    found: dict[str, Any] = json.loads(inst.throttle or "{}")
+    found: dict[str, Any] = dict(inst.throttle or {})
     if max_running is not None:
         if max_running < 1:
             raise DmsError(ErrorCode.INVALID_PARAMETER, "max_running must be at least 1.")
@@ -286,8 +285,8 @@ def set_throttle(
             raise DmsError(ErrorCode.INVALID_PARAMETER, "An instance is not its own replica.")
         get_instance(s, tid, replica_instance_id)  # of the same tenant
         found["replica_instance_id"] = replica_instance_id
-    inst.throttle = json.dumps(found)
-    return found
+    inst.throttle = found
+    return dict(found)
 
 
 def ensure_registered(

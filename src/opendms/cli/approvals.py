@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from opendms.approvals import flow
 from opendms.cli.common import AsUser, CliError, OrderArg, out, shared_options, user_ids, utc
 from opendms.identity.caller import Caller
+from opendms.store.states import ApprovalAction
 from opendms.tickets import service as tickets
 
 CommentOpt = Annotated[str, typer.Option("--comment", help="Shown with the act.")]
@@ -43,7 +44,7 @@ def submit(order_id: OrderArg, *, who: AsUser) -> None:
         )
 
 
-def simple_act(kind: str, summary: str) -> Callable[..., None]:
+def simple_act(kind: ApprovalAction, summary: str) -> Callable[..., None]:
     """A command that does one act (AGREE, REJECT, CANCEL) with a comment."""
 
     @shared_options
@@ -54,10 +55,10 @@ def simple_act(kind: str, summary: str) -> Callable[..., None]:
     return command
 
 
-approve = simple_act("AGREE", "Agree to the ticket's current approval node.")
-reject = simple_act("REJECT", "Reject the ticket at its current approval node.")
+approve = simple_act(ApprovalAction.AGREE, "Agree to the ticket's current approval node.")
+reject = simple_act(ApprovalAction.REJECT, "Reject the ticket at its current approval node.")
 withdraw = simple_act(
-    "CANCEL", "Take the ticket back from approval (its committer); it returns to new."
+    ApprovalAction.CANCEL, "Take the ticket back from approval (its committer); it returns to new."
 )
 
 

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from opendms.cli import progress
 from opendms.cli.common import EXIT_FAILED, AsUser, CliError, err, note, out
 from opendms.config import Settings
+from opendms.store.states import JobState, SqlJobStatus
 from opendms.tickets import service as tickets
 
 FOLLOW_SECONDS = 0.5  # how often --follow reads the store
@@ -74,7 +75,8 @@ def follow_work(who: AsUser, order_id: int) -> None:
                 work = progress.underway(s, caller, order)
                 if work is None:
                     raise CliError(f"ticket {order_id} has no execution or export to follow")
-                if not warned and work.state == "queued" and no_runner(s, rt.settings, work.job_id):
+                waiting = work.state == JobState.QUEUED
+                if not warned and waiting and no_runner(s, rt.settings, work.job_id):
                     note(f"note: {NO_RUNNER}")
                     warned = True
                 final = order.status_code
@@ -83,7 +85,7 @@ def follow_work(who: AsUser, order_id: int) -> None:
                 out.print(f"{work.kind} {work.job_id}: {status}", markup=False, highlight=False)
             for st in work.statements:
                 key = (st.sql_job_id, st.number)
-                if seen.get(key) != st.status and st.status != "INIT":
+                if seen.get(key) != st.status and st.status != SqlJobStatus.INIT:
                     seen[key] = st.status
                     rows = "" if st.rows is None else f", {_rows(st.rows)}"
                     out.print(
@@ -99,7 +101,7 @@ def follow_work(who: AsUser, order_id: int) -> None:
     if not work.succeeded:
         why = work.failure or (
             f"paused: `opendms order restart {order_id}` goes on"
-            if work.state == "paused"
+            if work.state == JobState.PAUSED
             else work.status
         )
         err.print(f"error: {work.kind} {work.job_id} {work.state}: {why}", markup=False)
@@ -118,7 +120,8 @@ def _advance(bar: Bar, task: Any, work: progress.Underway) -> None:
         total, completed = work.estimate, min(work.rows, work.estimate)
     elif work.statements:
         total = len(work.statements)
-        completed = sum(st.status in ("SUCCESS", "FAIL") for st in work.statements)
+        ended = (SqlJobStatus.SUCCESS, SqlJobStatus.FAIL)
+        completed = sum(st.status in ended for st in work.statements)
     eta = work.eta_seconds
     bar.update(
         task,

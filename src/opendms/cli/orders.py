@@ -22,8 +22,8 @@ from opendms.cli.common import (
     utc,
 )
 from opendms.cli.follow import follow_work
+from opendms.tickets import lifecycle, shortcut
 from opendms.tickets import service as tickets
-from opendms.tickets import shortcut
 
 
 def _param(kind: str, param: str | None, db: int | None, sql: str | None, rows: int) -> Any:
@@ -159,5 +159,5 @@ def close(
 ) -> None:
     """Close a ticket that has not finished."""
     with who.acting() as (_, s, caller):
-        o = tickets.close_order(s, caller, order_id, reason)
+        o = lifecycle.close(s, caller, order_id, reason)
         out.print(f"Ticket {o.order_id} is {o.status_code}")

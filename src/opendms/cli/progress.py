@@ -9,7 +9,6 @@ waits for someone to restart it): following it further would only wait."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,13 +16,14 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from opendms.execution import service as execution
-from opendms.execution.chunked import Progress
+from opendms.execution.chunked import ChunkState, Progress
 from opendms.exports import service as exports
 from opendms.identity.caller import Caller
 from opendms.store.models import Job, Order, utcnow
+from opendms.store.states import JobState, SqlJobStatus
 from opendms.tickets import service as tickets
 
-OVER = frozenset({"succeeded", "failed", "cancelled", "paused"})
+OVER = frozenset({JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED, JobState.PAUSED})
 PAGE = 1000  # statements shown per SQL job; a ticket's SQL is capped well below in practice
 
 
@@ -35,7 +35,7 @@ class Statement:
     db_id: int
     number: int
     sql: str
-    status: str  # INIT, RUNNING, SUCCESS, FAIL
+    status: SqlJobStatus
     rows: int | None
     progress: Progress | None  # a chunked statement's or an import's; None for a plain one
 
@@ -57,8 +57,8 @@ class Underway:
 
     kind: str  # "execute" or "export"
     job_id: int
-    state: str  # the job's: queued, running, succeeded, failed, cancelled, paused
-    status: str  # execute: INIT/RUNNING/SUCCESS/FAIL/PAUSE; export: DMS's JobStatus
+    state: JobState
+    status: str  # execute: the SQL jobs' (execution.group_status); export: DMS's JobStatus
     rows: int  # changed, imported or exported so far
     failure: str = ""
     statements: list[Statement] = field(default_factory=list)
@@ -71,7 +71,8 @@ class Underway:
 
     @property
     def succeeded(self) -> bool:
-        return self.state == "succeeded" and self.status in ("SUCCESS", "EXPORT_SUCCESS")
+        finished = (SqlJobStatus.SUCCESS, exports.JOB_STATUS[JobState.SUCCEEDED])
+        return self.state == JobState.SUCCEEDED and self.status in finished
 
     @property
     def rows_per_second(self) -> float:
@@ -79,7 +80,7 @@ class Underway:
 
     @property
     def eta_seconds(self) -> int | None:
-        etas = [p.eta_seconds for p in self._progress() if p.state != "DONE"]
+        etas = [p.eta_seconds for p in self._progress() if p.state != ChunkState.DONE]
         return None if not etas or None in etas else sum(e or 0 for e in etas)
 
     def _progress(self) -> list[Progress]:
@@ -139,9 +140,9 @@ def _statement(st: Statement) -> dict[str, Any]:
 
 
 def _failure(job: Job) -> str:
-    if job.state not in ("failed", "cancelled"):
+    if job.state not in (JobState.FAILED, JobState.CANCELLED):
         return ""
-    return str(json.loads(job.checkpoint or "{}").get("failure") or "")
+    return str((job.checkpoint or {}).get("failure") or "")
 
 
 def _execution(s: Session, caller: Caller, job: Job) -> Underway:
@@ -162,7 +163,7 @@ def _execution(s: Session, caller: Caller, job: Job) -> Underway:
                 )
             )
             if d.backup:
-                saved = json.loads(d.backup)
+                saved = d.backup
                 backups.append(
                     Backup(
                         sql_job.sql_job_id,
@@ -223,9 +224,11 @@ def waiting_unclaimed(s: Session, job_id: int) -> bool:
     that no runner is running (one that is runs a due job within a second or so)."""
     now = utcnow()
     job = s.get(Job, job_id)
-    if job is None or job.state != "queued" or job.run_after > now:
+    if job is None or job.state != JobState.QUEUED or job.run_after > now:
         return False
     live = s.scalar(
-        select(func.count()).select_from(Job).where(Job.state == "running", Job.lease_until >= now)
+        select(func.count())
+        .select_from(Job)
+        .where(Job.state == JobState.RUNNING, Job.lease_until >= now)
     )
     return not live

@@ -10,10 +10,12 @@ from the target's progress row, so a stride cut short by a crash is recounted, n
 
 from __future__ import annotations
 
+import copy
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, replace
+from enum import StrEnum
 from typing import Any
 
 from opendms.execution.walk import Position, advance, begin_walk
@@ -22,6 +24,21 @@ from opendms.targets.base import Change, StatementError
 from opendms.targets.pace import Gauge, Pace, Sizer
 
 BUCKET_MS = 10  # chunk times are kept as a histogram of 10 ms buckets, for the p99
+
+
+class ChunkState(StrEnum):
+    """Where a chunked statement's walk stands (the wire's ``ChunkState``)."""
+
+    WAITING = "WAITING"  # not started, or restarted
+    RUNNING = "RUNNING"
+    THROTTLED = "THROTTLED"  # holding back: the target is busy or a replica lags
+    LOCK_WAIT = "LOCK_WAIT"  # the last chunk lost a lock fight
+    PAUSED = "PAUSED"
+    DONE = "DONE"
+
+
+# The states in which a walk holds back by itself, and says why.
+HELD = frozenset({ChunkState.THROTTLED, ChunkState.LOCK_WAIT})
 
 
 @dataclass
@@ -92,23 +109,29 @@ class Progress:
     wall_ms: int = 0  # time spent walking: chunks and the rests between them
     histogram: dict[str, int] = field(default_factory=dict)  # chunk ms // BUCKET_MS -> chunks
     max_chunk_ms: int = 0
-    state: str = "WAITING"  # RUNNING, THROTTLED, LOCK_WAIT, PAUSED, DONE
+    state: ChunkState = ChunkState.WAITING
     why: str = ""
     lost_locks: int = 0  # lost lock fights in a row
 
     @classmethod
-    def of(cls, text: str | None) -> Progress | None:
+    def of(cls, found: Mapping[str, Any] | None) -> Progress | None:
         """A statement's stored progress; None for one not run in chunks (it keeps none)."""
-        return cls.loads(text) if text and text != "{}" else None
+        return cls.load(found) if found else None
 
     @classmethod
-    def loads(cls, text: str | None) -> Progress:
-        found = json.loads(text or "{}")
-        known = {k: found[k] for k in cls.__dataclass_fields__ if k in found}
+    def load(cls, found: Mapping[str, Any] | None) -> Progress:
+        """From its stored form; keys it does not know are left out. A copy: changing it
+        leaves the stored document as the session loaded it (``store.columns.Json``)."""
+        known = {
+            k: copy.deepcopy(v) for k, v in (found or {}).items() if k in cls.__dataclass_fields__
+        }
+        if "state" in known:
+            known["state"] = ChunkState(known["state"])
         return cls(**known)
 
-    def dumps(self) -> str:
-        return json.dumps(asdict(self), separators=(",", ":"), default=str)
+    def dump(self) -> dict[str, Any]:
+        """Its stored form (``SqlJobDetail.progress``)."""
+        return asdict(self)
 
     def add(self, done: Stride) -> None:
         """Take in a stride: the target's position, and the chunk times this runner saw."""
@@ -124,17 +147,17 @@ class Progress:
         self.wall_ms += int(done.wall * 1000)
         self.lost_locks = self.lost_locks + 1 if done.lost else 0
         if position.done:
-            self.state, self.why = "DONE", ""
+            self.state, self.why = ChunkState.DONE, ""
         elif done.held:
-            self.state, self.why = "THROTTLED", done.held
+            self.state, self.why = ChunkState.THROTTLED, done.held
         elif done.lost:
-            self.state, self.why = "LOCK_WAIT", f"a chunk lost a lock wait: {done.lost}"
+            self.state, self.why = ChunkState.LOCK_WAIT, f"a chunk lost a lock wait: {done.lost}"
         else:
-            self.state, self.why = "RUNNING", ""
+            self.state, self.why = ChunkState.RUNNING, ""
 
     def fresh(self) -> Progress:
         """This progress for a restart: lock fights lost before do not count against it."""
-        return replace(self, lost_locks=0, state="WAITING", why="")
+        return replace(self, lost_locks=0, state=ChunkState.WAITING, why="")
 
     def milestone(self, rows_before: int) -> str | None:
         """A line for the log when another tenth of the estimated rows is done since

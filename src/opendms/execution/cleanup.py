@@ -19,6 +19,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 
 from sqlalchemy import Select, func, select
 from sqlalchemy.exc import IntegrityError
@@ -42,8 +43,9 @@ from opendms.store.models import (
     SqlJob,
     utcnow,
 )
+from opendms.store.states import SQL_JOB_OVER, JobState, OrderStatus, SqlJobStatus
 from opendms.targets.base import TargetError
-from opendms.tickets import cron
+from opendms.tickets import cron, lifecycle
 from opendms.tickets import service as tickets
 
 SCHEDULE = "cron"
@@ -126,8 +128,7 @@ def duration_hours(order: Order) -> int | None:
 
 def arm(s: Session, order: Order) -> Job:
     """After the last approval: the ticket runs on its schedule from now on."""
-    order.status_code = "processing"
-    order.updated_at = utcnow()
+    lifecycle.transition(s, order, OrderStatus.PROCESSING)
     expression = str(_params(order)["CronFormat"])
     job = Job(order_id=order.order_id, kind=SCHEDULE, run_after=cron.next_run(expression, utcnow()))
     s.add(job)
@@ -150,7 +151,7 @@ class Schedule:
         with work.store.session() as s:
             order = s.get(Order, work.order_id, with_for_update=True)
             job = s.get(Job, work.job_id)
-            if order is None or job is None or order.status_code != "processing":
+            if order is None or job is None or order.status_code != OrderStatus.PROCESSING:
                 return Step(checkpoint, done=True)  # closed: the schedule ends
             expression = str(_params(order)["CronFormat"])
             now = self.clock()
@@ -164,7 +165,10 @@ class Schedule:
         going = s.scalar(
             select(func.count())
             .select_from(SqlJob)
-            .where(SqlJob.order_id == order.order_id, SqlJob.status.in_(("INIT", "RUNNING")))
+            .where(
+                SqlJob.order_id == order.order_id,
+                SqlJob.status.in_((SqlJobStatus.INIT, SqlJobStatus.RUNNING)),
+            )
         )
         run = CronRun(order_id=order.order_id, fire_at=fire)
         try:
@@ -202,18 +206,20 @@ def run_finished(s: Session, order: Order, job: Job) -> None:
     every = optimize_every(order)
     if not every:
         return
-    unfinished = select(SqlJob.group_id).where(SqlJob.status.not_in(("SUCCESS", "DELETE")))
+    unfinished = select(SqlJob.group_id).where(SqlJob.status.not_in(SQL_JOB_OVER))
     succeeded = s.scalar(  # runs whose group_status is SUCCESS, counted in one query
         select(func.count())
         .select_from(CronRun)
         .where(
             CronRun.order_id == order.order_id,
-            CronRun.job_id.in_(select(SqlJob.group_id).where(SqlJob.status == "SUCCESS")),
+            CronRun.job_id.in_(
+                select(SqlJob.group_id).where(SqlJob.status == SqlJobStatus.SUCCESS)
+            ),
             CronRun.job_id.not_in(unfinished),
         )
     )
     if succeeded and succeeded % every == 0:
-        s.add(Job(order_id=order.order_id, kind=RECLAIM, spec=json.dumps({"group": job.job_id})))
+        s.add(Job(order_id=order.order_id, kind=RECLAIM, spec={"group": job.job_id}))
 
 
 @dataclass
@@ -229,7 +235,7 @@ class Reclaim:
             job = s.get(Job, work.job_id)
             if order is None or job is None:
                 return Step(checkpoint, done=True)
-            group = int(json.loads(job.spec)["group"])
+            group = int(job.spec["group"])
             places = [(db, inst) for db, inst in tickets.databases_of(s, order.order_id)]
             tables = [item.table for item in items_of(order)]
         notes: list[tuple[int, str]] = []
@@ -254,7 +260,7 @@ class Reclaim:
 @dataclass(frozen=True)
 class RunView:
     run: CronRun
-    status: str  # the run's jobStatus; DELETE for a fire time skipped
+    status: SqlJobStatus  # the run's jobStatus; DELETE for a fire time skipped
     rows: int
 
 
@@ -265,7 +271,7 @@ def _runs(order_id: int) -> Select[CronRun]:
 
 def _view(s: Session, run: CronRun) -> RunView:
     if run.job_id is None:
-        return RunView(run, "DELETE", 0)
+        return RunView(run, SqlJobStatus.DELETE, 0)
     group = run.job_id
     return RunView(run, execution.group_status(s, group), execution.task_affected_rows(s, group))
 
@@ -290,10 +296,19 @@ def history(
     return [_view(s, r) for r in shown], int(total or 0)
 
 
+class CronStatus(StrEnum):
+    """GetDataCronClearConfig's ``CronStatus``: how the latest run went."""
+
+    NEVER_RAN = ""
+    WAITING = "WAITING"  # going, or waiting for its turn
+    PAUSE = "PAUSE"  # paused, or the schedule ended (the ticket was closed)
+    SUCCESS = "SUCCESS"
+
+
 @dataclass(frozen=True)
 class Config:
     cron_format: str
-    status: str  # "" never ran; WAITING, PAUSE, SUCCESS
+    status: CronStatus
     call_times: int
     last_call: datetime | None
     next_call: datetime | None
@@ -311,16 +326,18 @@ def config(s: Session, caller: Caller, order_id: int) -> Config:
     latest = _view(s, last) if last is not None else None
     job = schedule_job(s, order_id)
     armed = (
-        job is not None and job.state in ("queued", "running") and order.status_code == "processing"
+        job is not None
+        and job.state in (JobState.QUEUED, JobState.RUNNING)
+        and order.status_code == OrderStatus.PROCESSING
     )
     if latest is None:
-        status = ""
-    elif latest.status == "SUCCESS":
-        status = "SUCCESS"
-    elif latest.status == "PAUSE" or not armed:
-        status = "PAUSE"
+        status = CronStatus.NEVER_RAN
+    elif latest.status == SqlJobStatus.SUCCESS:
+        status = CronStatus.SUCCESS
+    elif latest.status == SqlJobStatus.PAUSE or not armed:
+        status = CronStatus.PAUSE
     else:
-        status = "WAITING"
+        status = CronStatus.WAITING
     return Config(
         cron_format=str(_params(order)["CronFormat"]),
         status=status,
@@ -333,7 +350,9 @@ def config(s: Session, caller: Caller, order_id: int) -> Config:
             s.scalar(
                 select(func.count())
                 .select_from(Job)
-                .where(Job.order_id == order_id, Job.kind == RECLAIM, Job.state == "succeeded")
+                .where(
+                    Job.order_id == order_id, Job.kind == RECLAIM, Job.state == JobState.SUCCEEDED
+                )
             )
             or 0
         ),

@@ -161,7 +161,7 @@ def rollback_script(store: Store, means: Means, sql_job_id: int) -> Iterator[str
         "the backups saved in the change's own transactions; newest statement first.\n"
     )
     for detail in details:
-        backup = json.loads(detail.backup or "{}")
+        backup = detail.backup or {}
         kind, table, key = backup["kind"], backup["of"], backup["key"]
         yield f"\n-- statement {detail.number}: undo {kind} of {table} ({backup['rows']} rows)\n"
         rows = connector.read(where, f"SELECT * FROM {backup['table']}")  # noqa: S608

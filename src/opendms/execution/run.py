@@ -39,13 +39,12 @@ from opendms.execution.backups import (
     plan_for,
     sweep,
 )
-from opendms.execution.chunked import Progress, stride
+from opendms.execution.chunked import ChunkState, Progress, stride
 from opendms.execution.service import Plan, stamp
 from opendms.imports.run import MAX_LOGGED, Importer, ImportFailed, source_of
 from opendms.imports.run import STEP_SECONDS as IMPORT_STEP_SECONDS
 from opendms.jobs.runner import Checkpoint, Step, Work
 from opendms.means import Means
-from opendms.notify import webhooks
 from opendms.sql.backup import BackupRefused, changed_table
 from opendms.sql.chunks import Chunking, ChunkRefused, chunking
 from opendms.sql.review import TableShape
@@ -61,8 +60,10 @@ from opendms.store.models import (
     SqlJobDetail,
     utcnow,
 )
+from opendms.store.states import SQL_JOB_OVER, ExecState, OrderStatus, SqlJobStatus
 from opendms.targets.base import Change, StatementError, TargetError
 from opendms.targets.pace import Gauge, Limits
+from opendms.tickets import lifecycle
 from opendms.tickets import service as tickets
 from opendms.tickets.types import DML
 
@@ -167,9 +168,7 @@ def _swept_note(swept: Swept) -> str | None:
 
 
 def _succeed(s: Session, order: Order) -> None:
-    order.status_code = "success"
-    order.updated_at = utcnow()
-    webhooks.emit(s, order.tid, "order.executed", webhooks.ticket_event(order, None, ""))
+    lifecycle.transition(s, order, OrderStatus.SUCCESS)
 
 
 @dataclass
@@ -208,31 +207,31 @@ class Execute:
     def _next(self, s: Session, work: Work, checkpoint: Checkpoint) -> Unit | Step:
         order = s.get(Order, work.order_id, with_for_update=True)
         job = s.get(Job, work.job_id)
-        if order is None or job is None or order.status_code != "processing":
+        if order is None or job is None or order.status_code != OrderStatus.PROCESSING:
             return Step(checkpoint, done=True)  # closed meanwhile
-        plan = Plan(**json.loads(job.spec))
+        plan = Plan(**job.spec)
         sql_jobs = s.scalars(
             select(SqlJob).where(SqlJob.group_id == job.job_id).order_by(SqlJob.position)
         ).all()
-        left = [j for j in sql_jobs if j.status not in ("SUCCESS", "DELETE")]
+        left = [j for j in sql_jobs if j.status not in SQL_JOB_OVER]
         if not left and order.plugin_type == "DC_CRON_CLEAR":  # one run of many: the
             cleanup.run_finished(s, order, job)  # ticket stays on its schedule
             return Step(checkpoint, done=True)
         if not left:
             _succeed(s, order)
             return Step(checkpoint, done=True)
-        failed = next((j for j in left if j.status == "FAIL"), None)
+        failed = next((j for j in left if j.status == SqlJobStatus.FAIL), None)
         if failed is not None:
             return Step(checkpoint, failure=f"SQL job {failed.sql_job_id} failed.")
-        current = next((j for j in left if j.status != "PAUSE"), None)
+        current = next((j for j in left if j.status != SqlJobStatus.PAUSE), None)
         if current is None:  # paused: until RestartDataCorrectSQLJob queues it again
             return Step(checkpoint, paused=True)
-        started = any(j.status != "INIT" for j in sql_jobs)
+        started = any(j.status != SqlJobStatus.INIT for j in sql_jobs)
         chunked = tickets.ticket_type(order.plugin_type).chunked
         if plan.end_at is not None and self.clock() > plan.end_at and not started:
             reason = f"Not started: the execution window ended at {plan.end} (UTC)."
             for j in sql_jobs:
-                j.status, j.log = "FAIL", j.log + stamp(reason)
+                j.status, j.log = SqlJobStatus.FAIL, j.log + stamp(reason)
             return Step(checkpoint, failure=reason)
         if plan.end_at is not None and self.clock() > plan.end_at and chunked:
             for j in left:  # it stops at a chunk boundary; a new window continues
@@ -243,19 +242,22 @@ class Execute:
                     "RestartDataCorrectSQLJob goes on, ExecuteDataCorrect goes on in a new window",
                 )
             return Step({**checkpoint, "window_ended": True}, paused=True)
-        if current.status != "RUNNING":
-            current.status = "RUNNING"
+        if current.status != SqlJobStatus.RUNNING:
+            current.status = SqlJobStatus.RUNNING
             current.log += stamp("started")
         current.last_exec_at = utcnow()
         db = s.get(Database, current.db_id)
         inst = s.get(Instance, db.instance_id) if db is not None else None
         if db is None or inst is None:
-            current.status = "FAIL"
+            current.status = SqlJobStatus.FAIL
             current.log += stamp("The database is no longer registered.")
             return Step(checkpoint, failure=f"Database {current.db_id} is no longer registered.")
         pending = s.scalars(
             select(SqlJobDetail)
-            .where(SqlJobDetail.sql_job_id == current.sql_job_id, SqlJobDetail.status != "SUCCESS")
+            .where(
+                SqlJobDetail.sql_job_id == current.sql_job_id,
+                SqlJobDetail.status != SqlJobStatus.SUCCESS,
+            )
             .order_by(SqlJobDetail.number)
         ).all()
         unit = Unit(order, plan, current, db, inst, list(pending))
@@ -297,7 +299,7 @@ class Execute:
             if tries < HICCUPS:
                 sql_job.log += stamp(f"{message}; trying again ({tries}/{HICCUPS - 1})")
                 return Step({**checkpoint, "hiccups": tries}, wait_seconds=2.0**tries)
-            sql_job.status = "FAIL"
+            sql_job.status = SqlJobStatus.FAIL
             sql_job.log += stamp(message)
         return Step(checkpoint, failure=f"{unit.label}: {message}")
 
@@ -450,7 +452,7 @@ class Execute:
         if not isinstance(plan, Chunking):
             return self._fail(work, unit, detail, f"it cannot be run in chunks: {plan}", checkpoint)
         pace = self.means.pace
-        progress = Progress.loads(detail.progress)
+        progress = Progress.load(detail.progress)
         progress.estimate = unit.estimates.get(detail.sql_id)
         replica = self.means.connector(unit.replica) if unit.replica is not None else None
         until = time.monotonic() + STEP_SECONDS
@@ -488,7 +490,7 @@ class Execute:
                 self._finish_sql_job(work, unit)
             return Step({})
         note = progress.milestone(rows_before)
-        if progress.state not in (before, "RUNNING"):
+        if progress.state not in (before, ChunkState.RUNNING):
             note = progress.why
         self._record_progress(work, detail, progress, note)
         if done.lost:
@@ -509,7 +511,7 @@ class Execute:
                 src = source_of(s, self.means.files, unit.order, unit.db, unit.engine)
         except ImportFailed as exc:
             return self._fail(work, unit, detail, exc.message, checkpoint)
-        progress = Progress.loads(detail.progress)
+        progress = Progress.load(detail.progress)
         progress.estimate = src.estimate
         started = utcnow()
         began = time.monotonic()
@@ -520,7 +522,7 @@ class Execute:
         progress.chunks += done.batches
         progress.busy_ms += int(done.busy_seconds * 1000)
         progress.wall_ms += int((time.monotonic() - began) * 1000)
-        progress.state = "DONE" if done.finished else "RUNNING"
+        progress.state = ChunkState.DONE if done.finished else ChunkState.RUNNING
         notes = [f"line {line} skipped: {why}" for line, why in done.skipped[:MAX_LOGGED]]
         if len(done.skipped) > MAX_LOGGED:
             notes.append(f"and {len(done.skipped) - MAX_LOGGED} more lines skipped")
@@ -633,7 +635,7 @@ class Execute:
         s: Session,
         unit: Unit,
         detail: SqlJobDetail,
-        state: str,
+        state: ExecState,
         rows: int | None,
         ms: int,
         remark: str,
@@ -661,23 +663,23 @@ class Execute:
             assert sql_job is not None
             for detail, done in results:
                 row = s.get(SqlJobDetail, detail.detail_id, populate_existing=True)
-                if row is None or row.status == "SUCCESS":
+                if row is None or row.status == SqlJobStatus.SUCCESS:
                     continue  # another runner recorded it first
-                row.status = "SUCCESS"
+                row.status = SqlJobStatus.SUCCESS
                 row.affect_rows = done.rows
                 row.execute_count += 0 if done.recovered and row.execute_count else 1
                 row.started_at = row.started_at or done.started
                 row.ended_at = utcnow()
                 row.time_ms = done.ms
                 if done.backup is not None:
-                    row.backup = json.dumps(done.backup)
+                    row.backup = done.backup
                 note = "committed before a restart; recorded from its progress marker"
                 row.log += stamp(f"{done.rows} rows" + (f" ({note})" if done.recovered else ""))
                 self._audit(
                     s,
                     unit,
                     row,
-                    "SUCCESS",
+                    ExecState.SUCCESS,
                     done.rows,
                     done.ms,
                     f"ticket {unit.order.order_id}" + (f"; {note}" if done.recovered else ""),
@@ -698,15 +700,16 @@ class Execute:
         with work.store.session() as s:
             row = s.get(SqlJobDetail, detail.detail_id, with_for_update=True)
             sql_job = s.get(SqlJob, detail.sql_job_id, with_for_update=True)
-            if row is None or sql_job is None or row.status == "SUCCESS":
+            if row is None or sql_job is None or row.status == SqlJobStatus.SUCCESS:
                 return
-            row.status = "RUNNING"
+            row.status = SqlJobStatus.RUNNING
             row.started_at = row.started_at or utcnow()
             row.affect_rows = progress.rows
-            if sql_job.status == "PAUSE" and progress.state != "DONE":  # paused meanwhile
-                stored = Progress.loads(row.progress)
-                progress.state, progress.why = "PAUSED", stored.why
-            row.progress = progress.dumps()
+            paused = sql_job.status == SqlJobStatus.PAUSE
+            if paused and progress.state != ChunkState.DONE:  # paused meanwhile
+                stored = Progress.load(row.progress)
+                progress.state, progress.why = ChunkState.PAUSED, stored.why
+            row.progress = progress.dump()
             if note:
                 row.log += stamp(note)
                 sql_job.log += stamp(f"statement {row.number}: {note}")
@@ -739,7 +742,7 @@ class Execute:
             sql_job = s.get(SqlJob, unit.sql_job.sql_job_id, with_for_update=True)
             row = s.get(SqlJobDetail, detail.detail_id, with_for_update=True)
             assert sql_job is not None and row is not None
-            row.status = "FAIL"
+            row.status = SqlJobStatus.FAIL
             row.execute_count += 1
             row.ended_at = utcnow()
             row.log += stamp(message)
@@ -749,9 +752,9 @@ class Execute:
                     other.log += stamp(
                         f"rolled back: statement {detail.number} failed in the same transaction"
                     )
-            sql_job.status = "FAIL"
+            sql_job.status = SqlJobStatus.FAIL
             sql_job.log += stamp(f"statement {detail.number} failed: {message}")
-            self._audit(s, unit, row, "FAIL", None, 0, message)
+            self._audit(s, unit, row, ExecState.FAIL, None, 0, message)
 
     def _finish_sql_job(self, work: Work, unit: Unit) -> None:
         with work.store.session() as s:
@@ -763,11 +766,11 @@ class Execute:
                 .select_from(SqlJobDetail)
                 .where(
                     SqlJobDetail.sql_job_id == sql_job.sql_job_id,
-                    SqlJobDetail.status != "SUCCESS",
+                    SqlJobDetail.status != SqlJobStatus.SUCCESS,
                 )
             )
-            if not left and sql_job.status == "RUNNING":
-                sql_job.status = "SUCCESS"
+            if not left and sql_job.status == SqlJobStatus.RUNNING:
+                sql_job.status = SqlJobStatus.SUCCESS
                 sql_job.log += stamp(f"succeeded: {sql_job.affect_rows} rows")
                 s.flush()
                 others = s.scalar(
@@ -775,7 +778,7 @@ class Execute:
                     .select_from(SqlJob)
                     .where(
                         SqlJob.group_id == work.job_id,
-                        SqlJob.status.not_in(("SUCCESS", "DELETE")),
+                        SqlJob.status.not_in(SQL_JOB_OVER),
                     )
                 )
                 # the ticket succeeds with its last SQL job, not a runner step later; a
@@ -783,7 +786,7 @@ class Execute:
                 if (
                     not others
                     and order is not None
-                    and order.status_code == "processing"
+                    and order.status_code == OrderStatus.PROCESSING
                     and order.plugin_type != "DC_CRON_CLEAR"
                 ):
                     _succeed(s, order)

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from opendms.errors import DmsError, ErrorCode
 from opendms.execution.backups import NO_BACKUP
-from opendms.execution.chunked import Progress
+from opendms.execution.chunked import ChunkState, Progress
 from opendms.identity.caller import Caller
 from opendms.identity.roles import Role
 from opendms.store.models import (
@@ -35,6 +35,14 @@ from opendms.store.models import (
     utcnow,
 )
 from opendms.store.paging import Page, paged
+from opendms.store.states import (
+    SQL_JOB_OVER,
+    ApprovalAction,
+    JobState,
+    OrderStatus,
+    SqlJobStatus,
+)
+from opendms.tickets import lifecycle
 from opendms.tickets import service as tickets
 
 WIRE_TIME = "%Y-%m-%d %H:%M:%S"
@@ -141,7 +149,7 @@ def _last_approver(s: Session, order: Order) -> int | None:
         .where(
             ApprovalEvent.order_id == order.order_id,
             ApprovalEvent.workflow_instance_id == order.workflow_instance_id,
-            ApprovalEvent.action == "AGREE",
+            ApprovalEvent.action == ApprovalAction.AGREE,
         )
         .order_by(ApprovalEvent.event_id.desc())
         .limit(1)
@@ -159,7 +167,11 @@ def execute(s: Session, caller: Caller, order_id: int, plan: Plan) -> Job:
             "ActionDetail.transaction: a lock-free change commits chunk by chunk.",
         )
     job = execute_job(s, order_id)
-    if order.status_code == "processing" and job is not None and job.state == "paused":
+    if (
+        order.status_code == OrderStatus.PROCESSING
+        and job is not None
+        and job.state == JobState.PAUSED
+    ):
         return _continue(s, caller, order, job, plan)
     if plan.backup:
         refuse_backup(s, order)
@@ -178,7 +190,7 @@ def refuse_backup(s: Session, order: Order) -> None:
         .order_by(PrecheckStatement.db_id, PrecheckStatement.number)
     ).all()
     for number, findings, schema in found:
-        for finding in json.loads(findings or "[]"):
+        for finding in findings or []:
             if finding.get("code") == NO_BACKUP:
                 raise DmsError(
                     ErrorCode.INVALID_PARAMETER,
@@ -211,12 +223,12 @@ def check_starter(s: Session, caller: Caller, order: Order) -> None:
 def _continue(s: Session, caller: Caller, order: Order, job: Job, plan: Plan) -> Job:
     """The paused execution of ``order`` again, in ``plan``'s window; the backup setting
     stays what it was (half a change backed up is no backup)."""
-    old = Plan(**json.loads(job.spec))
+    old = Plan(**job.spec)
     new = replace(old, start=plan.start, end=plan.end, by=caller.user_id)
-    job.spec = json.dumps(asdict(new))
+    job.spec = asdict(new)
     for sql_job in s.scalars(select(SqlJob).where(SqlJob.group_id == job.job_id)):
-        if sql_job.status == "PAUSE":
-            sql_job.status = "INIT" if sql_job.last_exec_at is None else "RUNNING"
+        if sql_job.status == SqlJobStatus.PAUSE:
+            sql_job.status = _resumed(sql_job)
             sql_job.log += stamp(
                 f"continued by {caller.nick_name or caller.uid}"
                 + (f", from {plan.start}" if plan.start else "")
@@ -226,11 +238,16 @@ def _continue(s: Session, caller: Caller, order: Order, job: Job, plan: Plan) ->
     return job
 
 
+def _resumed(sql_job: SqlJob) -> SqlJobStatus:
+    """What a paused or failed SQL job goes on as: INIT if it never started."""
+    return SqlJobStatus.INIT if sql_job.last_exec_at is None else SqlJobStatus.RUNNING
+
+
 def _requeue(job: Job, at: datetime | None = None) -> None:
-    job.state = "queued"
+    job.state = JobState.QUEUED
     job.run_after = at or utcnow()
     job.lease_owner, job.lease_until = None, None
-    job.checkpoint = "{}"
+    job.checkpoint = {}
     job.updated_at = utcnow()
 
 
@@ -247,7 +264,7 @@ def start_automatically(s: Session, order: Order) -> Job | None:
 
 def queue(s: Session, order: Order, plan: Plan) -> Job:
     """The one gate before a ticket changes a database: only an approved ticket runs, once."""
-    if order.status_code != "Approved":
+    if order.status_code != OrderStatus.APPROVED:
         raise DmsError(
             ErrorCode.ORDER_STATUS_INVALID,
             f"Ticket {order.order_id} is {order.status_code}; only an approved ticket executes.",
@@ -276,8 +293,7 @@ def queue(s: Session, order: Order, plan: Plan) -> Job:
             f"Ticket {order.order_id} has no prechecked statements to run.",
         )
     job = open_execution(s, order, plan, by_db)
-    order.status_code = "processing"
-    order.updated_at = utcnow()
+    lifecycle.transition(s, order, OrderStatus.PROCESSING)
     s.flush()
     return job
 
@@ -306,7 +322,7 @@ def open_execution(s: Session, order: Order, plan: Plan, by_db: dict[int, list[S
     job = Job(
         order_id=order.order_id,
         kind="execute",
-        spec=json.dumps(asdict(plan)),
+        spec=asdict(plan),
         run_after=plan.start_at or now,
     )
     s.add(job)
@@ -350,13 +366,13 @@ def _running_group(s: Session, caller: Caller, order_id: int) -> tuple[Order, Jo
     it, an administrator or DBA."""
     order = tickets.get_order(s, caller, order_id, lock=True)
     job = execute_job(s, order_id)
-    if order.status_code != "processing" or job is None:
+    if order.status_code != OrderStatus.PROCESSING or job is None:
         raise DmsError(
             ErrorCode.ORDER_STATUS_INVALID,
             f"Ticket {order_id} is {order.status_code}; only an executing ticket is paused "
             "or restarted.",
         )
-    starter = Plan(**json.loads(job.spec)).by
+    starter = Plan(**job.spec).by
     steering = {Role.ADMIN, Role.DBA} & set(caller.roles)
     if caller.user_id not in (order.committer_id, starter) and not steering:
         raise DmsError(
@@ -387,7 +403,8 @@ def pause(
 ) -> list[SqlJob]:
     """Stop SQL jobs that have not finished, between two statements (or two chunks)."""
     _, job = _running_group(s, caller, order_id)
-    paused = [j for j in _chosen(s, job, kind, sql_job_id) if j.status in ("INIT", "RUNNING")]
+    going = (SqlJobStatus.INIT, SqlJobStatus.RUNNING)
+    paused = [j for j in _chosen(s, job, kind, sql_job_id) if j.status in going]
     if not paused:
         raise DmsError(
             ErrorCode.ORDER_STATUS_INVALID, f"Ticket {order_id} has no SQL job left to pause."
@@ -401,17 +418,18 @@ def pause(
 
 def hold(s: Session, sql_job: SqlJob, why: str) -> None:
     """Mark ``sql_job`` paused, and its chunked statements under way as PAUSED, why."""
-    sql_job.status = "PAUSE"
+    sql_job.status = SqlJobStatus.PAUSE
     sql_job.log += stamp(why)
     for detail in s.scalars(
         select(SqlJobDetail).where(
-            SqlJobDetail.sql_job_id == sql_job.sql_job_id, SqlJobDetail.status != "SUCCESS"
+            SqlJobDetail.sql_job_id == sql_job.sql_job_id,
+            SqlJobDetail.status != SqlJobStatus.SUCCESS,
         )
     ):
         progress = Progress.of(detail.progress)
         if progress is not None:
-            progress.state, progress.why = "PAUSED", why
-            detail.progress = progress.dumps()
+            progress.state, progress.why = ChunkState.PAUSED, why
+            detail.progress = progress.dump()
 
 
 def restart(
@@ -420,7 +438,8 @@ def restart(
     """Go on with paused SQL jobs, or try failed ones again: what committed is not run twice
     (its progress marker on the target says so)."""
     _, job = _running_group(s, caller, order_id)
-    again = [j for j in _chosen(s, job, kind, sql_job_id) if j.status in ("PAUSE", "FAIL")]
+    stopped = (SqlJobStatus.PAUSE, SqlJobStatus.FAIL)
+    again = [j for j in _chosen(s, job, kind, sql_job_id) if j.status in stopped]
     if not again:
         raise DmsError(
             ErrorCode.ORDER_STATUS_INVALID,
@@ -428,25 +447,26 @@ def restart(
         )
     who = caller.nick_name or caller.uid
     for sql_job in again:
-        failed = sql_job.status == "FAIL"
-        sql_job.status = "INIT" if sql_job.last_exec_at is None else "RUNNING"
+        failed = sql_job.status == SqlJobStatus.FAIL
+        sql_job.status = _resumed(sql_job)
         sql_job.log += stamp(f"{'retried' if failed else 'restarted'} by {who}")
         for detail in s.scalars(
             select(SqlJobDetail).where(
-                SqlJobDetail.sql_job_id == sql_job.sql_job_id, SqlJobDetail.status == "FAIL"
+                SqlJobDetail.sql_job_id == sql_job.sql_job_id,
+                SqlJobDetail.status == SqlJobStatus.FAIL,
             )
         ):
-            detail.status = "INIT"
+            detail.status = SqlJobStatus.INIT
             progress = Progress.of(detail.progress)
             if progress is not None:
-                detail.progress = progress.fresh().dumps()
-    if json.loads(job.checkpoint or "{}").get("window_ended"):
+                detail.progress = progress.fresh().dump()
+    if (job.checkpoint or {}).get("window_ended"):
         # paused by its window's end: restarting it means going on past it
-        plan = Plan(**json.loads(job.spec))
-        job.spec = json.dumps(asdict(replace(plan, end=None)))
+        plan = Plan(**job.spec)
+        job.spec = asdict(replace(plan, end=None))
         for sql_job in again:
             sql_job.log += stamp(f"the execution window that ended at {plan.end} no longer holds")
-    if job.state in ("paused", "failed"):
+    if job.state in (JobState.PAUSED, JobState.FAILED):
         _requeue(job)
     s.flush()
     return again
@@ -459,25 +479,25 @@ def execute_job(s: Session, order_id: int) -> Job | None:
     return tickets.latest_job(s, order_id, "execute")
 
 
-def group_status(s: Session, group_id: int) -> str:
+def group_status(s: Session, group_id: int) -> SqlJobStatus:
     """One status for all of a ticket's SQL jobs: a failure shows, then work going on, then
     success only when every database succeeded."""
     found = set(s.scalars(select(SqlJob.status).where(SqlJob.group_id == group_id)))
-    for state in ("FAIL", "PAUSE", "RUNNING"):
+    for state in (SqlJobStatus.FAIL, SqlJobStatus.PAUSE, SqlJobStatus.RUNNING):
         if state in found:
             return state
-    if found and found <= {"SUCCESS", "DELETE"}:
-        return "SUCCESS" if "SUCCESS" in found else "DELETE"
-    return "INIT"
+    if found and found <= SQL_JOB_OVER:
+        return SqlJobStatus.SUCCESS if SqlJobStatus.SUCCESS in found else SqlJobStatus.DELETE
+    return SqlJobStatus.INIT
 
 
 def detail_status(s: Session, order: Order, precheck_status: str) -> str:
     """GetDataCorrectOrderDetail's ``Status`` (dms-api.md B.2)."""
-    if order.status_code == "new":
+    if order.status_code == OrderStatus.NEW:
         return precheck_status
-    if order.status_code == "processing":
+    if order.status_code == OrderStatus.PROCESSING:
         job = execute_job(s, order.order_id)
-        if job is not None and job.state == "queued" and job.attempts == 0:
+        if job is not None and job.state == JobState.QUEUED and job.attempts == 0:
             return "waiting"
     return order.status_code
 
@@ -520,8 +540,8 @@ def sql_job_details(s: Session, caller: Caller, sql_job_id: int, page: int, size
 def chunk_progress(s: Session, group_id: int) -> list[Progress]:
     """The progress of each chunked statement of an execution (none for other changes)."""
     return [
-        Progress.loads(text)
-        for text in s.scalars(
+        Progress.load(found)
+        for found in s.scalars(
             select(SqlJobDetail.progress)
             .join(SqlJob, SqlJob.sql_job_id == SqlJobDetail.sql_job_id)
             .where(SqlJob.group_id == group_id, SqlJob.job_type == JOB_TYPES["DC_CHUNK"])

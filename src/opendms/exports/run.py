@@ -11,7 +11,6 @@ columns, a CSV export from PostgreSQL is written by the database itself (COPY â€
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import tempfile
 import time
@@ -35,10 +34,11 @@ from opendms.exports.pipe import Pipe
 from opendms.exports.service import ExportPlan
 from opendms.jobs.runner import Checkpoint, Step, Work
 from opendms.means import Means
-from opendms.notify import webhooks
 from opendms.sql.export import ExportRefused, export_query
 from opendms.store.models import ExportFile, Job, Order, PrecheckStatement, utcnow
+from opendms.store.states import ExecState, JobState, OrderStatus
 from opendms.targets.base import Connector, Snapshot, TargetError
+from opendms.tickets import lifecycle
 from opendms.tickets import service as tickets
 
 BATCH = 5000
@@ -108,7 +108,7 @@ class Export:
         with work.store.session() as s:
             order = s.get(Order, work.order_id, with_for_update=True)
             job = s.get(Job, work.job_id)
-            if order is None or job is None or job.state != "running":
+            if order is None or job is None or job.state != JobState.RUNNING:
                 final.unlink(missing_ok=True)  # stopped or closed while finishing
                 return Step(checkpoint, done=True)
             s.merge(
@@ -121,17 +121,15 @@ class Export:
                     encoding=plan.encoding,
                     rows=written.rows,
                     size_bytes=final.stat().st_size,
-                    masking=json.dumps(
-                        {"traced": written.traced, "columns": [asdict(m) for m in written.masked]},
-                        ensure_ascii=False,
-                    ),
+                    masking={
+                        "traced": written.traced,
+                        "columns": [asdict(m) for m in written.masked],
+                    },
                     created_at=utcnow(),
                 )
             )
-            order.status_code = "success"
-            order.updated_at = utcnow()
+            lifecycle.transition(s, order, OrderStatus.SUCCESS)
             self._audit(work, found, written.rows, started, "", s)
-            webhooks.emit(s, order.tid, "order.executed", webhooks.ticket_event(order, None, ""))
         return Step({"rows": written.rows}, done=True)
 
     def _audit(
@@ -157,14 +155,14 @@ class Export:
                 "SELECT",
                 rows,
                 int((time.monotonic() - started) * 1000),
-                "FAIL" if failure else "SUCCESS",
+                ExecState.FAIL if failure else ExecState.SUCCESS,
                 remark,
             )
 
     def _source(self, s: Session, work: Work) -> Source | Step:
         order = s.get(Order, work.order_id)
         job = s.get(Job, work.job_id)
-        if order is None or job is None or order.status_code != "processing":
+        if order is None or job is None or order.status_code != OrderStatus.PROCESSING:
             return Step({}, done=True)  # closed meanwhile
         (db, inst), *_ = tickets.databases_of(s, order.order_id)
         text = s.scalar(
@@ -190,7 +188,7 @@ class Export:
             schema=columns_of(s, db.db_id, query.tables),
             connector=self.means.connector(inst),
             where=(db.catalog_name, db.schema_name),
-            plan=ExportPlan(**json.loads(job.spec)),
+            plan=ExportPlan(**job.spec),
         )
 
     def _write(self, work: Work, src: Source, path: Path, name: str) -> Written:
@@ -305,5 +303,5 @@ class _Watch:
             self.next_look = now + CHECK_SECONDS
             with self.work.store.session() as s:
                 job = s.get(Job, self.work.job_id)
-                if job is None or job.state != "running":
+                if job is None or job.state != JobState.RUNNING:
                     raise ExportFailed("The export was stopped.")

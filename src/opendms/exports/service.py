@@ -8,7 +8,6 @@ person who asked for them (``GetDataExportDownloadURL``), checked again when fol
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -23,9 +22,31 @@ from opendms.identity.caller import Caller
 from opendms.identity.roles import parse_roles
 from opendms.precheck import service as precheck
 from opendms.store.models import ExportFile, Job, Order, SqlAudit, User, utcnow
+from opendms.store.states import ExecState, JobState, OrderStatus
+from opendms.tickets import lifecycle
 from opendms.tickets import service as tickets
 
 EXPORT = "export"  # the job kind
+# KeyInfo.JobStatus (dms-api.md A.4.2): once the ticket has an export job, that job's state;
+# before, the ticket's status (and while it is new, its precheck's: precheck.status)
+JOB_STATUS = {
+    JobState.QUEUED: "WAITING_EXPORT",
+    JobState.RUNNING: "DOING_EXPORT",
+    JobState.PAUSED: "WAITING_EXPORT",
+    JobState.SUCCEEDED: "EXPORT_SUCCESS",
+    JobState.FAILED: "EXPORT_FAIL",
+    JobState.CANCELLED: "EXPORT_FAIL",
+}
+ORDER_JOB_STATUS = {
+    OrderStatus.TOAUDIT: "WAITING_APPLY_AUDIT",
+    OrderStatus.APPROVED: "ENABLE_EXPORT",
+    OrderStatus.PROCESSING: "APPLY_AUDIT_SUCCESS",
+}
+PRECHECK_JOB_STATUS = {
+    OrderStatus.NEW: "PRE_CHECKING",  # not prechecked yet
+    "precheck": "PRE_CHECKING",
+    "precheck_success": "PRE_CHECK_SUCCESS",
+}
 MODES = ("FAST", "NORMAL")
 _KEYS = {"mode", "encoding", "fileType", "startTime", "transaction"}
 
@@ -122,7 +143,7 @@ def execute(s: Session, caller: Caller, order_id: int, plan: ExportPlan) -> Job:
     """ExecuteDataExport: the approved ticket's export, started by its committer."""
     order = export_ticket(s, caller, order_id)
     check_starter(s, caller, order)
-    if order.status_code != "Approved":
+    if order.status_code != OrderStatus.APPROVED:
         raise DmsError(
             ErrorCode.ORDER_STATUS_INVALID,
             f"Ticket {order_id} is {order.status_code}; only an approved export runs "
@@ -135,12 +156,11 @@ def _queue(s: Session, order: Order, plan: ExportPlan) -> Job:
     job = Job(
         order_id=order.order_id,
         kind=EXPORT,
-        spec=json.dumps(asdict(plan)),
+        spec=asdict(plan),
         run_after=plan.start_at or utcnow(),
     )
     s.add(job)
-    order.status_code = "processing"
-    order.updated_at = utcnow()
+    lifecycle.transition(s, order, OrderStatus.PROCESSING)
     s.flush()
     return job
 
@@ -160,12 +180,12 @@ def stop(s: Session, caller: Caller, order_id: int, job_id: int) -> Job:
     order = export_ticket(s, caller, order_id)
     check_starter(s, caller, order)
     job = _job_of(s, order, job_id)
-    if job.state not in ("queued", "running"):
+    if job.state not in (JobState.QUEUED, JobState.RUNNING):
         raise DmsError(
             ErrorCode.ORDER_STATUS_INVALID, f"Export job {job_id} is {job.state}; nothing to stop."
         )
-    job.state = "cancelled"
-    job.checkpoint = json.dumps({"failure": f"stopped by {caller.nick_name or caller.uid}"})
+    job.state = JobState.CANCELLED
+    job.checkpoint = {"failure": f"stopped by {caller.nick_name or caller.uid}"}
     job.updated_at = utcnow()
     s.flush()
     return job
@@ -176,14 +196,15 @@ def restart(s: Session, caller: Caller, order_id: int, job_id: int) -> Job:
     order = export_ticket(s, caller, order_id)
     check_starter(s, caller, order)
     job = _job_of(s, order, job_id)
-    if order.status_code != "processing" or job.state not in ("failed", "cancelled"):
+    stopped = (JobState.FAILED, JobState.CANCELLED)
+    if order.status_code != OrderStatus.PROCESSING or job.state not in stopped:
         raise DmsError(
             ErrorCode.ORDER_STATUS_INVALID,
             f"Export job {job_id} is {job.state}; only a failed or stopped export restarts.",
         )
     if job.job_id != tickets.latest_job(s, order_id, EXPORT).job_id:  # type: ignore[union-attr]
         raise DmsError(ErrorCode.ORDER_STATUS_INVALID, f"Export job {job_id} is not the latest.")
-    plan = ExportPlan(**json.loads(job.spec))
+    plan = ExportPlan(**job.spec)
     return _queue(s, order, replace(plan, start=None, by=caller.user_id))
 
 
@@ -192,7 +213,7 @@ def remove(s: Session, caller: Caller, order_id: int, job_id: int) -> ExportFile
     order = export_ticket(s, caller, order_id)
     check_starter(s, caller, order)
     job = _job_of(s, order, job_id)
-    if job.state in ("queued", "running"):
+    if job.state in (JobState.QUEUED, JobState.RUNNING):
         raise DmsError(
             ErrorCode.ORDER_STATUS_INVALID,
             f"Export job {job_id} is {job.state}; stop it before removing it.",
@@ -213,33 +234,20 @@ def job_status(s: Session, order: Order) -> str:
     """KeyInfo.JobStatus (dms-api.md A.4.2): where the ticket is, in export terms."""
     job, _ = latest(s, order)
     if job is not None:
-        return {
-            "queued": "WAITING_EXPORT",
-            "running": "DOING_EXPORT",
-            "paused": "WAITING_EXPORT",
-            "succeeded": "EXPORT_SUCCESS",
-        }.get(job.state, "EXPORT_FAIL")
-    if order.status_code == "new":
-        return {
-            "new": "PRE_CHECKING",
-            "precheck": "PRE_CHECKING",
-            "precheck_success": "PRE_CHECK_SUCCESS",
-        }.get(precheck.status(s, order), "PRE_CHECK_FAIL")
-    if order.status_code == "toaudit":
-        return "WAITING_APPLY_AUDIT"
-    if order.status_code == "Approved":
-        return "ENABLE_EXPORT"
-    return "APPLY_AUDIT_SUCCESS" if order.status_code == "processing" else "EXPORT_FAIL"
+        return JOB_STATUS[job.state]
+    if order.status_code == OrderStatus.NEW:
+        return PRECHECK_JOB_STATUS.get(precheck.status(s, order), "PRE_CHECK_FAIL")
+    return ORDER_JOB_STATUS.get(order.status_code, "EXPORT_FAIL")
 
 
 def failure(job: Job | None) -> str:
-    if job is None or job.state not in ("failed", "cancelled"):
+    if job is None or job.state not in (JobState.FAILED, JobState.CANCELLED):
         return ""
-    return str(json.loads(job.checkpoint or "{}").get("failure") or "The export was stopped.")
+    return str((job.checkpoint or {}).get("failure") or "The export was stopped.")
 
 
 def masking(found: ExportFile | None) -> dict[str, Any]:
-    return json.loads(found.masking) if found is not None else {}
+    return found.masking if found is not None else {}
 
 
 def audit(
@@ -250,7 +258,7 @@ def audit(
     kind: str,
     rows: int | None,
     ms: int,
-    state: str,
+    state: ExecState,
     remark: str,
 ) -> None:
     """One line of ListSQLExecAuditLog about this export: its query run, or a download."""
@@ -286,9 +294,9 @@ def download_url(s: Session, caller: Caller, order_id: int) -> tuple[ExportFile 
         return found, ""
     if job is None:
         return None, f"Ticket {order_id} has not been exported yet ({job_status(s, order)})."
-    if job.state in ("queued", "running", "paused"):
+    if job.state in (JobState.QUEUED, JobState.RUNNING, JobState.PAUSED):
         return None, "The export is still running."
-    if job.state == "succeeded":
+    if job.state == JobState.SUCCEEDED:
         return None, "The export's file was removed."
     return None, f"The export failed: {failure(job)}"
 
@@ -321,7 +329,7 @@ def open_download(
         "EXPORT_DOWNLOAD",
         found.rows,
         0,
-        "SUCCESS",
+        ExecState.SUCCESS,
         f"downloaded by {user.nick_name or user.uid} from {client}",
     )
     return path, found

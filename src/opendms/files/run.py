@@ -8,7 +8,6 @@ transaction is open while the URL is read.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 from dataclasses import dataclass
 
@@ -20,6 +19,7 @@ from opendms.files.service import UploadLimits
 from opendms.files.storage import FileStore, TooLarge
 from opendms.jobs.runner import Checkpoint, Step, Work
 from opendms.store.models import Job, UploadJob
+from opendms.store.states import UPLOAD_IN_FLIGHT, UploadStatus
 
 log = logging.getLogger("opendms.files")
 
@@ -28,7 +28,7 @@ MAX_ATTEMPTS = 3  # runs cut short (a crash, a lost lease) before the job is giv
 
 def _upload_of(work: Work, s: Session) -> UploadJob | None:
     job = s.get(Job, work.job_id)
-    key = json.loads(job.spec or "{}").get("job_key") if job is not None else None
+    key = (job.spec or {}).get("job_key") if job is not None else None
     return s.get(UploadJob, key, with_for_update=True) if key else None
 
 
@@ -40,14 +40,14 @@ class Upload:
     def __call__(self, work: Work, checkpoint: Checkpoint) -> Step:
         with work.store.session() as s:
             upload = _upload_of(work, s)
-            if upload is None or upload.status not in files.IN_FLIGHT:
+            if upload is None or upload.status not in UPLOAD_IN_FLIGHT:
                 return Step(checkpoint, done=True)
             key, url = upload.job_key, upload.upload_url
             if work.attempt > MAX_ATTEMPTS:
                 reason = f"the fetch was cut short {MAX_ATTEMPTS} times; giving up"
-                upload.status, upload.status_desc = "FAIL", reason
+                upload.status, upload.status_desc = UploadStatus.FAIL, reason
                 return Step(checkpoint, failure=reason)
-            upload.status, upload.status_desc = "RUNNING", "fetching"
+            upload.status, upload.status_desc = UploadStatus.RUNNING, "fetching"
         limits = self.limits
         try:
             body = fetch(
@@ -68,12 +68,12 @@ class Upload:
             return self._fail(work, key, "the upload failed on the server")
         with work.store.session() as s:
             upload = _upload_of(work, s)
-            if upload is None or upload.status not in files.IN_FLIGHT:
+            if upload is None or upload.status not in UPLOAD_IN_FLIGHT:
                 return Step(checkpoint, done=True)
             attachment = files.attach(
                 s, upload.tid, upload.user_id, upload.file_name, upload.file_source, sha, size
             )
-            upload.status, upload.status_desc = "SUCCESS", "uploaded"
+            upload.status, upload.status_desc = UploadStatus.SUCCESS, "uploaded"
             upload.attachment_key = attachment.attachment_key
             upload.file_size = upload.uploaded_size = size
         return Step({"attachment_key": attachment.attachment_key}, done=True)
@@ -83,5 +83,5 @@ class Upload:
         with work.store.session() as s:
             upload = s.get(UploadJob, key, with_for_update=True)
             if upload is not None:
-                upload.status, upload.status_desc = "FAIL", reason[:1000]
+                upload.status, upload.status_desc = UploadStatus.FAIL, reason[:1000]
         return Step({}, failure=reason)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
 import secrets
 import time
 from collections.abc import Iterable
@@ -24,13 +23,13 @@ from opendms.files.fetch import FetchFailed, not_allowed, parse_url
 from opendms.files.storage import FileStore, TooLarge
 from opendms.identity.caller import Caller
 from opendms.store.models import Attachment, Job, UploadJob
+from opendms.store.states import UPLOAD_IN_FLIGHT, UploadStatus
 
 FILE_SOURCES = ("datacorrect", "order_info_attachment", "big-file", "sqlreview")
 UPLOAD = "upload"  # the job kind
 # Upload jobs one user may have waiting or running at once: the upload runner's threads are
 # shared, and a user queueing hundreds of slow fetches would hold everyone else's back.
 MAX_IN_FLIGHT = 4
-IN_FLIGHT = ("PENDING", "RUNNING")
 
 
 @dataclass(frozen=True)
@@ -106,7 +105,7 @@ def create_upload_job(
     busy = s.scalar(
         select(func.count())
         .select_from(UploadJob)
-        .where(UploadJob.user_id == caller.user_id, UploadJob.status.in_(IN_FLIGHT))
+        .where(UploadJob.user_id == caller.user_id, UploadJob.status.in_(UPLOAD_IN_FLIGHT))
     )
     if (busy or 0) >= MAX_IN_FLIGHT:
         raise DmsError(
@@ -121,11 +120,11 @@ def create_upload_job(
         file_name=file_name,
         file_source=source,
         upload_url=url,
-        status="PENDING",
+        status=UploadStatus.PENDING,
         status_desc="waiting for the upload runner",
     )
     s.add(job)
-    s.add(Job(order_id=None, kind=UPLOAD, spec=json.dumps({"job_key": job.job_key})))
+    s.add(Job(order_id=None, kind=UPLOAD, spec={"job_key": job.job_key}))
     s.flush()
     return job
 

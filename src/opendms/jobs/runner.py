@@ -16,7 +16,6 @@ prechecks of one user do not keep another user's short one waiting.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import socket
@@ -32,6 +31,7 @@ from sqlalchemy.orm import Session
 
 from opendms.store.db import Store
 from opendms.store.models import Job, Order, utcnow
+from opendms.store.states import JobState
 
 log = logging.getLogger("opendms.jobs")
 
@@ -79,8 +79,8 @@ class Fairness:
 
 def _due(now: datetime) -> Any:
     return or_(
-        (Job.state == "queued") & (Job.run_after <= now),
-        (Job.state == "running") & (Job.lease_until < now),
+        (Job.state == JobState.QUEUED) & (Job.run_after <= now),
+        (Job.state == JobState.RUNNING) & (Job.lease_until < now),
     )
 
 
@@ -97,7 +97,7 @@ def _running(s: Session, now: datetime) -> dict[int, int]:
         select(share, func.count())
         .select_from(Job)
         .outerjoin(Order, Order.order_id == Job.order_id)
-        .where(Job.state == "running", Job.lease_until >= now)
+        .where(Job.state == JobState.RUNNING, Job.lease_until >= now)
         .group_by(share)
     ).all()
     return {int(who): int(n) for who, n in rows}
@@ -165,7 +165,7 @@ def claim(
             update(Job)
             .where(Job.job_id == job_id, Job.attempts == attempts, _due(now))
             .values(
-                state="running",
+                state=JobState.RUNNING,
                 attempts=attempts + 1,
                 lease_owner=owner,
                 lease_until=now + timedelta(seconds=lease.seconds),
@@ -180,27 +180,25 @@ def claim(
 
 def record(
     s: Session, job_id: int, owner: str, step: Step, now: datetime, lease: Lease
-) -> str | None:
+) -> JobState | None:
     """Store a step's outcome if ``owner`` still holds the job; returns the job's new state,
     or None when the lease was lost or the job cancelled (the step's work then does not
     count here; an executor's own target-side markers decide what happened there)."""
     job = s.get(Job, job_id, with_for_update=True, populate_existing=True)
-    if job is None or job.state != "running" or job.lease_owner != owner:
+    if job is None or job.state != JobState.RUNNING or job.lease_owner != owner:
         return None
-    job.checkpoint = json.dumps(step.checkpoint, ensure_ascii=False, separators=(",", ":"))
+    job.checkpoint = dict(step.checkpoint)
     job.updated_at = now
     if step.failure is not None or step.done:
-        job.state = "failed" if step.failure is not None else "succeeded"
+        job.state = JobState.FAILED if step.failure is not None else JobState.SUCCEEDED
         job.lease_owner, job.lease_until = None, None
         if step.failure is not None:
-            job.checkpoint = json.dumps(
-                {**step.checkpoint, "failure": step.failure}, ensure_ascii=False
-            )
+            job.checkpoint = {**step.checkpoint, "failure": step.failure}
     elif step.paused:
-        job.state = "paused"
+        job.state = JobState.PAUSED
         job.lease_owner, job.lease_until = None, None
     elif step.wait_seconds > 0:  # let it go until then; any runner may pick it up
-        job.state = "queued"
+        job.state = JobState.QUEUED
         job.run_after = now + timedelta(seconds=step.wait_seconds)
         job.lease_owner, job.lease_until = None, None
     else:
@@ -214,8 +212,8 @@ def release(s: Session, job_id: int, owner: str, now: datetime) -> bool:
     for any runner to claim again; False when ``owner`` no longer held it."""
     done = s.execute(
         update(Job)
-        .where(Job.job_id == job_id, Job.state == "running", Job.lease_owner == owner)
-        .values(state="queued", run_after=now, lease_owner=None, lease_until=None)
+        .where(Job.job_id == job_id, Job.state == JobState.RUNNING, Job.lease_owner == owner)
+        .values(state=JobState.QUEUED, run_after=now, lease_owner=None, lease_until=None)
     )
     return bool(done.rowcount)  # type: ignore[attr-defined]
 
@@ -224,7 +222,7 @@ def renew(s: Session, job_id: int, owner: str, now: datetime, lease: Lease) -> b
     """Extend ``owner``'s lease while a long step runs; False when it is no longer its."""
     done = s.execute(
         update(Job)
-        .where(Job.job_id == job_id, Job.state == "running", Job.lease_owner == owner)
+        .where(Job.job_id == job_id, Job.state == JobState.RUNNING, Job.lease_owner == owner)
         .values(lease_until=now + timedelta(seconds=lease.seconds))
     )
     return bool(done.rowcount)  # type: ignore[attr-defined]
@@ -286,7 +284,7 @@ class Runner:
             if job is None:
                 return False
             work = Work(job.job_id, job.order_id or 0, job.kind, job.attempts, self.store)
-            checkpoint: Checkpoint = json.loads(job.checkpoint or "{}")
+            checkpoint: Checkpoint = dict(job.checkpoint or {})
         executor = self.executors[work.kind]
         started = self.clock()
         while not self._stop.is_set():
@@ -298,7 +296,7 @@ class Runner:
                 step = Step(checkpoint, failure=f"internal error: {type(exc).__name__}: {exc}")
             with self.store.session() as s:
                 state = record(s, work.job_id, self.owner, step, self.clock(), self.lease)
-            if state != "running":
+            if state != JobState.RUNNING:
                 return True
             checkpoint = step.checkpoint
             if self._yields(work.job_id, kinds, started):

@@ -32,6 +32,7 @@ from opendms.identity.caller import Caller
 from opendms.identity.secrets import SecretBox
 from opendms.store.db import Store
 from opendms.store.models import Order, Webhook, WebhookDelivery, utcnow
+from opendms.store.states import DeliveryState
 
 log = logging.getLogger("opendms.webhooks")
 
@@ -167,8 +168,8 @@ class Claimed:
 
 def _due(now: datetime) -> ColumnElement[bool]:
     return or_(
-        (WebhookDelivery.state == "pending") & (WebhookDelivery.next_attempt_at <= now),
-        (WebhookDelivery.state == "sending") & (WebhookDelivery.lease_until < now),
+        (WebhookDelivery.state == DeliveryState.PENDING) & (WebhookDelivery.next_attempt_at <= now),
+        (WebhookDelivery.state == DeliveryState.SENDING) & (WebhookDelivery.lease_until < now),
     )
 
 
@@ -188,10 +189,10 @@ def claim_due(s: Session, box: SecretBox, policy: Policy, now: datetime) -> list
             .where(
                 WebhookDelivery.delivery_id == delivery_id,
                 WebhookDelivery.attempts == attempts,
-                WebhookDelivery.state.in_(("pending", "sending")),
+                WebhookDelivery.state.in_((DeliveryState.PENDING, DeliveryState.SENDING)),
             )
             .values(
-                state="sending",
+                state=DeliveryState.SENDING,
                 attempts=attempts + 1,
                 lease_until=now + timedelta(seconds=policy.lease_seconds),
             )
@@ -203,7 +204,8 @@ def claim_due(s: Session, box: SecretBox, policy: Policy, now: datetime) -> list
         if row is None:
             continue
         if hook is None or not hook.enabled:
-            row.state, row.last_error = "failed", "the tenant's webhook was removed or disabled"
+            row.state = DeliveryState.FAILED
+            row.last_error = "the tenant's webhook was removed or disabled"
             continue
         claimed.append(
             Claimed(
@@ -229,18 +231,18 @@ def record(
     error: str,
 ) -> None:
     row = s.get(WebhookDelivery, claimed.delivery_id, with_for_update=True)
-    if row is None or row.state != "sending" or row.attempts != claimed.attempts:
+    if row is None or row.state != DeliveryState.SENDING or row.attempts != claimed.attempts:
         return  # our lease ran out and another process took the delivery over
     row.last_status = status
     row.lease_until = None
     if status is not None and 200 <= status < 300:
-        row.state, row.delivered_at, row.last_error = "delivered", now, ""
+        row.state, row.delivered_at, row.last_error = DeliveryState.DELIVERED, now, ""
         return
     row.last_error = error[:2000]
     if claimed.attempts >= policy.max_attempts:
-        row.state = "failed"
+        row.state = DeliveryState.FAILED
     else:
-        row.state = "pending"
+        row.state = DeliveryState.PENDING
         row.next_attempt_at = now + policy.retry_after(claimed.attempts)
 
 

@@ -60,6 +60,7 @@ from opendms.store.models import (
     User,
     utcnow,
 )
+from opendms.store.states import JobState, OrderStatus, PrecheckStepStatus, ReviewStatus
 from opendms.targets.base import Connector, InsertKeys, TargetError
 from opendms.tickets import service as tickets
 from opendms.tickets.params import Params
@@ -117,7 +118,13 @@ def reset(s: Session, order_id: int, job_id: int) -> None:
     s.execute(delete(PrecheckStep).where(PrecheckStep.order_id == order_id))
     s.execute(delete(PrecheckStatement).where(PrecheckStatement.order_id == order_id))
     s.add_all(
-        PrecheckStep(order_id=order_id, step=step, position=i, job_id=job_id, status="WAITING")
+        PrecheckStep(
+            order_id=order_id,
+            step=step,
+            position=i,
+            job_id=job_id,
+            status=PrecheckStepStatus.WAITING,
+        )
         for i, step in enumerate(STEPS, start=1)
     )
     s.flush()
@@ -138,8 +145,8 @@ class Precheck:
                 )
             )
             job = s.get(Job, work.job_id)
-            current = job is not None and job.state == "running" and newest == work.job_id
-            if order is None or order.status_code != "new" or not current:
+            current = job is not None and job.state == JobState.RUNNING and newest == work.job_id
+            if order is None or order.status_code != OrderStatus.NEW or not current:
                 return Step(checkpoint, done=True)  # moved on, or a newer run took over
             reset(s, order.order_id, work.job_id)
             run = _Run(self.means, work, order.order_id)
@@ -162,7 +169,9 @@ class _Run:
             )
             yield s if order is not None and owner == self.work.job_id else None
 
-    def _set(self, step: str, status: str, tip: str = "", *, waivable: bool = False) -> bool:
+    def _set(
+        self, step: str, status: PrecheckStepStatus, tip: str = "", *, waivable: bool = False
+    ) -> bool:
         with self._mine() as s:
             if s is None:
                 return False
@@ -175,9 +184,9 @@ class _Run:
 
     def _fail(self, step: str, tip: str, *, waivable: bool = False) -> None:
         """``step`` failed; the steps after it do not run."""
-        self._set(step, "FAIL", tip, waivable=waivable)
+        self._set(step, PrecheckStepStatus.FAIL, tip, waivable=waivable)
         for later in STEPS[STEPS.index(step) + 1 :]:
-            self._set(later, "WAITING", f"Not run: {step} failed.")
+            self._set(later, PrecheckStepStatus.WAITING, f"Not run: {step} failed.")
 
     def go(self) -> None:
         # Each step reads the store in a transaction of its own and none is open while a
@@ -195,7 +204,7 @@ class _Run:
             self._fail("SQL_PARSE", problem)
             return
         for step in STEPS:
-            if not self._set(step, "RUNNING"):
+            if not self._set(step, PrecheckStepStatus.RUNNING):
                 return
             try:
                 tip = checks.run(step)
@@ -208,7 +217,7 @@ class _Run:
             finally:
                 if step in ("SQL_TYPE_CHECK", "ROW_CHECK"):
                     self._store(targets)
-            if not self._set(step, "SUCCESS", tip):
+            if not self._set(step, PrecheckStepStatus.SUCCESS, tip):
                 return
 
     def _checks(self, s: Session, order: Order, targets: list[Target]) -> _Checks:
@@ -240,8 +249,8 @@ class _Run:
                     "table_names": ",".join(f.tables),
                     "affect_rows": f.rows,
                     "rows_source": f.rows_source,
-                    "review_status": "BLOCK" if f.blocked else "PASS",
-                    "findings": json.dumps(f.findings, ensure_ascii=False),
+                    "review_status": ReviewStatus.BLOCK if f.blocked else ReviewStatus.PASS,
+                    "findings": f.findings,
                 }
                 for t in targets
                 for f in t.statements

@@ -22,13 +22,14 @@ from opendms.store.models import (
     utcnow,
 )
 from opendms.store.paging import Page, paged
+from opendms.store.states import JobState, OrderStatus, PrecheckStepStatus, ReviewStatus
 from opendms.tickets import service as tickets
 
 
 @dataclass(frozen=True)
 class StepView:
     step: str
-    status: str
+    status: PrecheckStepStatus
     tip: str
     waivable: bool = False
 
@@ -41,7 +42,7 @@ def steps(s: Session, order_id: int) -> list[StepView]:
     return [
         StepView(step, found[step].status, found[step].user_tip, found[step].waivable)
         if step in found
-        else StepView(step, "WAITING", "")
+        else StepView(step, PrecheckStepStatus.WAITING, "")
         for step in STEPS
     ]
 
@@ -52,10 +53,10 @@ def shortfall(s: Session, order: Order) -> str | None:
     job = tickets.latest_job(s, order.order_id, "precheck")
     if job is None:
         return "it has not been prechecked"
-    if job.state in ("queued", "running"):
+    if job.state in (JobState.QUEUED, JobState.RUNNING):
         return "its precheck is still running"
-    failed = [v for v in steps(s, order.order_id) if v.status != "SUCCESS"]
-    if job.state != "succeeded":
+    failed = [v for v in steps(s, order.order_id) if v.status != PrecheckStepStatus.SUCCESS]
+    if job.state != JobState.SUCCEEDED:
         return "its precheck could not finish"
     if failed:
         return f"{failed[0].step} failed: {failed[0].tip}" if failed[0].tip else failed[0].step
@@ -67,8 +68,8 @@ def status(s: Session, order: Order) -> str:
     the spelling of a failure is ``precheck_fail``, DESIGN-NOTES)."""
     job = tickets.latest_job(s, order.order_id, "precheck")
     if job is None:
-        return "new"
-    if job.state in ("queued", "running"):
+        return OrderStatus.NEW
+    if job.state in (JobState.QUEUED, JobState.RUNNING):
         return "precheck"
     return "precheck_success" if shortfall(s, order) is None else "precheck_fail"
 
@@ -115,7 +116,7 @@ def _own_new_ticket(s: Session, caller: Caller, order_id: int, what: str) -> Ord
         raise DmsError(
             ErrorCode.PERMISSION_DENIED, f"Only the committer or an administrator {what}."
         )
-    if order.status_code != "new":
+    if order.status_code != OrderStatus.NEW:
         raise DmsError(
             ErrorCode.ORDER_STATUS_INVALID,
             f"Ticket {order_id} is {order.status_code}; only a ticket not yet submitted "
@@ -132,9 +133,9 @@ def queue(s: Session, order: Order) -> Job:
         .where(
             Job.order_id == order.order_id,
             Job.kind == "precheck",
-            Job.state.in_(("queued", "running")),
+            Job.state.in_((JobState.QUEUED, JobState.RUNNING)),
         )
-        .values(state="cancelled", updated_at=utcnow())
+        .values(state=JobState.CANCELLED, updated_at=utcnow())
     )
     job = Job(order_id=order.order_id, kind="precheck")
     s.add(job)
@@ -153,9 +154,13 @@ def skip_row_check(s: Session, caller: Caller, order_id: int, reason: str) -> Or
     order = _own_new_ticket(s, caller, order_id, "waives its row check")
     job = tickets.latest_job(s, order_id, "precheck")
     views = {v.step: v for v in steps(s, order_id)}
-    others_ok = all(views[st].status == "SUCCESS" for st in STEPS if st != "ROW_CHECK")
-    row_failed = views["ROW_CHECK"].status == "FAIL" and views["ROW_CHECK"].waivable
-    if job is None or job.state != "succeeded" or not others_ok or not row_failed:
+    others_ok = all(
+        views[st].status == PrecheckStepStatus.SUCCESS for st in STEPS if st != "ROW_CHECK"
+    )
+    row_failed = (
+        views["ROW_CHECK"].status == PrecheckStepStatus.FAIL and views["ROW_CHECK"].waivable
+    )
+    if job is None or job.state != JobState.SUCCEEDED or not others_ok or not row_failed:
         raise DmsError(
             ErrorCode.ORDER_STATUS_INVALID,
             f"Ticket {order_id}: only a row count that differs from the estimate is waived, "
@@ -169,7 +174,8 @@ def skip_row_check(s: Session, caller: Caller, order_id: int, reason: str) -> Or
         update(PrecheckStep)
         .where(PrecheckStep.order_id == order_id, PrecheckStep.step == "ROW_CHECK")
         .values(
-            status="SUCCESS", user_tip=f"{views['ROW_CHECK'].tip} Waived by {who}: {reason}"[:4000]
+            status=PrecheckStepStatus.SUCCESS,
+            user_tip=f"{views['ROW_CHECK'].tip} Waived by {who}: {reason}"[:4000],
         )
     )
     s.flush()
@@ -199,7 +205,11 @@ def modify_sql(s: Session, caller: Caller, order_id: int, sql: str) -> Order:
 # ------------------------------------------------------------------ imports
 
 # precheck_statements.review_status -> the import precheck's StatusCode (dms-api.md A.5)
-IMPORT_STATUS = {"WAITING": "INIT", "PASS": "SUCCESS", "BLOCK": "FAIL"}
+IMPORT_STATUS = {
+    ReviewStatus.WAITING: "INIT",
+    ReviewStatus.PASS: "SUCCESS",
+    ReviewStatus.BLOCK: "FAIL",
+}
 
 
 def import_kinds(s: Session, order_id: int) -> list[str]:

@@ -15,11 +15,11 @@ its replicas' lag only on the replicas).
 
 from __future__ import annotations
 
-import json
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
+from typing import Any
 
 from opendms.targets.base import Change, Connector, TargetError
 
@@ -36,9 +36,9 @@ class Limits:
     max_lag_seconds: float = 1.0
     replica_instance_id: int | None = None
 
-    def over(self, spec: str) -> Limits:
-        """These limits with the instance's own settings (JSON) laid over them."""
-        found = json.loads(spec or "{}")
+    def over(self, found: Mapping[str, Any] | None) -> Limits:
+        """These limits with the instance's own settings laid over them."""
+        found = found or {}
         known = ("max_running", "max_lag_seconds", "replica_instance_id")
         return replace(self, **{k: found[k] for k in known if k in found})
 

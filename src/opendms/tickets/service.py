@@ -24,9 +24,7 @@ from opendms.catalog import dba
 from opendms.catalog import queries as catalog
 from opendms.errors import DmsError, ErrorCode
 from opendms.identity.caller import Caller
-from opendms.notify import webhooks
 from opendms.store.models import (
-    ApprovalEvent,
     Attachment,
     Database,
     Instance,
@@ -34,7 +32,6 @@ from opendms.store.models import (
     Order,
     OrderDatabase,
     Owner,
-    SqlJob,
     User,
     WorkflowApprover,
     WorkflowInstance,
@@ -42,18 +39,31 @@ from opendms.store.models import (
     utcnow,
 )
 from opendms.store.paging import Page, paged
+from opendms.store.states import (
+    JOB_OPEN,
+    TERMINAL,
+    JobState,
+    OrderStatus,
+    StepStatus,
+    WorkflowStatus,
+)
 from opendms.tickets.params import Params, TicketType, pascal_keys
 from opendms.tickets.types import DATA_CORRECT_TYPES, TICKET_TYPES
 
-TERMINAL = ("success", "closed", "reject")
+# StatusDesc: each status in words
 STATUS_DESC = {
-    "new": "New",
-    "toaudit": "Waiting for approval",
-    "Approved": "Approved",
-    "reject": "Rejected",
-    "processing": "Executing",
-    "success": "Succeeded",
-    "closed": "Closed",
+    OrderStatus.NEW: "New",
+    OrderStatus.TOAUDIT: "Waiting for approval",
+    OrderStatus.APPROVED: "Approved",
+    OrderStatus.REJECT: "Rejected",
+    OrderStatus.PROCESSING: "Executing",
+    OrderStatus.SUCCESS: "Succeeded",
+    OrderStatus.CLOSED: "Closed",
+}
+# ListOrders' OrderStatus: the statuses each of its words takes in (ALL: every one)
+STATUS_FILTERS = {
+    "FINISHED": TERMINAL,
+    "RUNNING": frozenset(OrderStatus) - TERMINAL,
 }
 SCOPES = ("AS_ADMIN", "AS_COMMITTER", "AS_HANDLER", "AS_OWNER", "AS_Related")
 
@@ -214,8 +224,8 @@ def _approvers(*, current: bool) -> Select[Any]:
     )
     if current:
         query = query.where(
-            WorkflowStep.status == "AUDITING",
-            WorkflowInstance.status == "AUDITING",
+            WorkflowStep.status == StepStatus.AUDITING,
+            WorkflowInstance.status == WorkflowStatus.AUDITING,
             WorkflowApprover.active.is_(True),
         )
     return query
@@ -231,7 +241,7 @@ def _waiting_on(caller: Caller) -> ColumnElement[bool]:
     mine = exists(_approvers(current=True).where(WorkflowApprover.user_id == caller.user_id))
     if not caller.is_admin:
         return mine
-    stalled = and_(Order.status_code == "toaudit", ~exists(_approvers(current=True)))
+    stalled = and_(Order.status_code == OrderStatus.TOAUDIT, ~exists(_approvers(current=True)))
     return or_(mine, stalled)
 
 
@@ -279,8 +289,11 @@ def _scope(caller: Caller, scope: str) -> ColumnElement[bool]:
         return _related_to(caller)
     if scope == "AS_HANDLER":  # waiting on me: my approval, or execution on instances I run
         return or_(
-            and_(Order.status_code == "toaudit", _waiting_on(caller)),
-            and_(_is_dba_of(caller), Order.status_code.in_(("Approved", "processing"))),
+            and_(Order.status_code == OrderStatus.TOAUDIT, _waiting_on(caller)),
+            and_(
+                _is_dba_of(caller),
+                Order.status_code.in_((OrderStatus.APPROVED, OrderStatus.PROCESSING)),
+            ),
         )
     if scope == "AS_OWNER":  # on databases I own or instances I run
         owned = exists(
@@ -297,10 +310,8 @@ def _scope(caller: Caller, scope: str) -> ColumnElement[bool]:
 
 def list_orders(s: Session, caller: Caller, f: OrderFilter, page: int, size: int) -> Page:
     query = select(Order).where(_visible(caller), _scope(caller, f.scope))
-    if f.status == "FINISHED":
-        query = query.where(Order.status_code.in_(TERMINAL))
-    elif f.status == "RUNNING":
-        query = query.where(Order.status_code.not_in(TERMINAL))
+    if f.status in STATUS_FILTERS:
+        query = query.where(Order.status_code.in_(STATUS_FILTERS[f.status]))
     if f.plugin_type == "DATA_CORRECT":
         query = query.where(Order.plugin_type.in_(DATA_CORRECT_TYPES))
     elif f.plugin_type:
@@ -331,14 +342,14 @@ def latest_job(s: Session, order_id: int, kind: str) -> Job | None:
 def status_desc(s: Session, order: Order) -> str:
     """StatusDesc: the status in words, and for a ticket being executed whether it waits for
     its start time or failed (it then stays ``processing``: DMS has no status for it)."""
-    if order.status_code == "processing":
+    if order.status_code == OrderStatus.PROCESSING:
         job = latest_job(s, order.order_id, "execute")
-        if job is not None and job.state == "failed":
-            failure = json.loads(job.checkpoint or "{}").get("failure", "")
+        if job is not None and job.state == JobState.FAILED:
+            failure = (job.checkpoint or {}).get("failure", "")
             return f"Execution failed: {failure}" if failure else "Execution failed"
-        if job is not None and job.state == "queued" and job.attempts == 0:
+        if job is not None and job.state == JobState.QUEUED and job.attempts == 0:
             return f"Scheduled for {job.run_after:%Y-%m-%d %H:%M:%S} (UTC)"
-        if job is not None and job.state == "paused":
+        if job is not None and job.state == JobState.PAUSED:
             return "Execution paused"
     return STATUS_DESC.get(order.status_code, order.status_code)
 
@@ -347,8 +358,8 @@ def cancel_jobs(s: Session, order_id: int) -> None:
     """Work not yet done for a ticket that will not go on."""
     s.execute(
         update(Job)
-        .where(Job.order_id == order_id, Job.state.in_(("queued", "running", "paused")))
-        .values(state="cancelled", updated_at=utcnow())
+        .where(Job.order_id == order_id, Job.state.in_(JOB_OPEN))
+        .values(state=JobState.CANCELLED, updated_at=utcnow())
     )
 
 
@@ -358,58 +369,10 @@ def exec_mode(order: Order) -> str:
     return str(mode) if mode else "COMMITOR"
 
 
-def close_order(s: Session, caller: Caller, order_id: int, reason: str) -> Order:
-    order = get_order(s, caller, order_id, lock=True)
-    may = (
-        caller.is_admin
-        or order.committer_id == caller.user_id
-        or bool(s.scalar(select(_is_dba_of(caller)).where(Order.order_id == order.order_id)))
-    )
-    if not may:
-        raise DmsError(
-            ErrorCode.PERMISSION_DENIED,
-            "Only the committer, a DBA of its instance or an administrator closes a ticket.",
-        )
-    if order.status_code in TERMINAL:
-        raise DmsError(
-            ErrorCode.ORDER_STATUS_INVALID,
-            f"Ticket {order_id} is already {order.status_code}.",
-        )
-    order.status_code = "closed"
-    order.close_reason = reason
-    order.updated_at = utcnow()
-    cancel_jobs(s, order_id)
-    # SQL jobs not yet finished will not run on; a statement already on its way to the
-    # target still finishes, and its detail records it.
-    s.execute(
-        update(SqlJob)
-        .where(SqlJob.order_id == order_id, SqlJob.status.in_(("INIT", "RUNNING", "PAUSE")))
-        .values(status="DELETE", log=SqlJob.log + f"{utcnow():%Y-%m-%d %H:%M:%S} ticket closed\n")
-    )
-    flow = s.get(WorkflowInstance, order.workflow_instance_id or 0, with_for_update=True)
-    if flow is not None and flow.status == "AUDITING":
-        flow.status = "CANCEL"
-        s.execute(
-            update(WorkflowStep)
-            .where(
-                WorkflowStep.workflow_instance_id == flow.workflow_instance_id,
-                WorkflowStep.status == "AUDITING",
-            )
-            .values(status="CANCEL")
-        )
-        s.add(
-            ApprovalEvent(
-                tid=order.tid,
-                order_id=order.order_id,
-                workflow_instance_id=flow.workflow_instance_id,
-                action="CLOSE",
-                actor_id=caller.user_id,
-                comment=reason,
-            )
-        )
-    webhooks.emit(s, order.tid, "order.closed", webhooks.ticket_event(order, caller, reason))
-    s.flush()
-    return order
+def is_dba_of_ticket(s: Session, caller: Caller, order_id: int) -> bool:
+    """Whether the caller is a DBA of an instance the ticket touches (as ``catalog.dba``
+    says: named by someone else)."""
+    return bool(s.scalar(select(_is_dba_of(caller)).where(Order.order_id == order_id)))
 
 
 def databases_of(s: Session, order_id: int) -> list[tuple[Database, Instance]]:

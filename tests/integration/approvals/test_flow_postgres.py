@@ -39,6 +39,8 @@ from opendms.store.models import (
     WorkflowInstance,
     utcnow,
 )
+from opendms.store.states import ApprovalAction
+from opendms.tickets import lifecycle
 from opendms.tickets import service as tickets
 from tests.approval_world import World, steps
 
@@ -361,13 +363,13 @@ def test_the_audit_trail_refuses_update_and_delete_on_postgresql(world: World) -
                 tid=world.tid,
                 order_id=order_id,
                 workflow_instance_id=wf,
-                action="NOTE",
+                action=ApprovalAction.REPEAT,
                 node_name="",
-                detail="",
+                detail="AGREE",
                 comment="",
             )
         )
-    assert [a for a, *_ in trail(world, wf)] == ["SUBMIT", "AGREE", "NOTE"]
+    assert [a for a, *_ in trail(world, wf)] == ["SUBMIT", "AGREE", "REPEAT"]
 
 
 # ------------------------------------------------------------------ d. webhook claimers
@@ -674,7 +676,7 @@ def test_close_order_and_an_approval_act_do_not_deadlock(
         with world.store.session() as s:
             s.connection()
             start()
-            return tickets.close_order(s, world.as_("alice"), order_id, "not needed").status_code
+            return lifecycle.close(s, world.as_("alice"), order_id, "not needed").status_code
 
     _, agreeing = acting(world, wf, "owen", "AGREE")
     outcomes = in_threads(("agree", agreeing), ("close", closing))

@@ -7,8 +7,6 @@ queued. No case fails after it was accepted for execution."""
 
 from __future__ import annotations
 
-import json
-
 import pytest
 from sqlalchemy import select
 
@@ -62,7 +60,7 @@ def _case(t: Target, kind: str, backup: bool) -> None:
         (found,) = s.scalars(
             select(PrecheckStatement).where(PrecheckStatement.order_id == order_id)
         )
-        named = [f for f in json.loads(found.findings) if f["code"] == "NO_BACKUP"]
+        named = [f for f in found.findings if f["code"] == "NO_BACKUP"]
     refused = kind in REFUSED[t.variant]
     assert bool(named) == refused, (kind, named)
     w.submit(order_id)

@@ -8,7 +8,6 @@ change reads between chunks."""
 from __future__ import annotations
 
 import dataclasses
-import json
 import random
 import threading
 import time
@@ -251,7 +250,7 @@ def test_a_chunked_update_changes_every_row_once_while_single_row_writes_go_on(
     # The walk counted exactly the rows it changed: every original row, and the writer's
     # rows that were there before the walk passed them.
     assert detail.affect_rows == ORIGINAL + mine.get(WRITER_N + 1, 0)
-    progress = Progress.loads(detail.progress)
+    progress = Progress.load(detail.progress)
     assert progress.state == "DONE" and progress.chunks > 1
 
     worst, p99 = writer.worst, writer.p99
@@ -293,7 +292,7 @@ def test_a_composite_primary_key_is_walked_column_by_column(server: Server) -> N
     assert not wrong, wrong[:10]
     detail = server.detail(order_id)
     assert detail.affect_rows == 10 * len(B_VALUES) + 20
-    assert Progress.loads(detail.progress).chunks >= len(after) // 37
+    assert Progress.load(detail.progress).chunks >= len(after) // 37
 
 
 def test_a_unique_not_null_key_is_walked_when_there_is_no_primary_key(server: Server) -> None:
@@ -398,7 +397,7 @@ def test_a_chunked_change_with_backup_is_undone_exactly_by_its_rollback_script(
     detail = server.detail(order_id)
     assert detail.affect_rows == changed
     assert detail.backup is not None
-    assert Progress.loads(detail.progress).chunks > 1
+    assert Progress.load(detail.progress).chunks > 1
     job = server.sql_job(order_id)
     script = "".join(files.rollback_script(server.world.store, server.world.means, job.sql_job_id))
     kind = statement.split(maxsplit=1)[0]
@@ -440,7 +439,7 @@ def test_a_chunked_delete_removes_exactly_the_sparse_rows_it_matches(server: Ser
     assert left == [i for i in range(1, 3001) if i % 7]
     detail = server.detail(order_id)
     assert detail.affect_rows == 3000 // 7
-    assert Progress.loads(detail.progress).chunks >= 3000 // 50
+    assert Progress.load(detail.progress).chunks >= 3000 // 50
 
 
 @pytest.mark.parametrize("backup", [False, True], ids=["plain", "backup"])
@@ -517,7 +516,7 @@ def test_a_chunk_that_loses_a_lock_fight_waits_then_goes_on_and_its_backup_stays
     after = server.rows("SELECT id, n, pad FROM t ORDER BY id")
     assert after == [(i, n + 1, "y") if i % 2 == 0 else (i, n, p) for i, n, p in before]
     assert detail.affect_rows == 1500
-    assert json.loads(detail.backup or "{}")["rows"] == 1500  # the lost attempt saved nothing
+    assert (detail.backup or {})["rows"] == 1500  # the lost attempt saved nothing
     job = server.sql_job(order_id)
     script = "".join(files.rollback_script(server.world.store, server.world.means, job.sql_job_id))
     server.apply(script)

@@ -584,7 +584,7 @@ def test_a_large_table_is_cleaned_in_many_small_chunks(server: Server) -> None:
     assert server.ids("hist") == list(range(2, BIG + 1, 2))
     assert run.rows == BIG // 2
     (detail,) = server.details(run.run.job_id or 0)
-    progress = Progress.loads(detail.progress)
+    progress = Progress.load(detail.progress)
     assert detail.affect_rows == BIG // 2
     assert progress.state == "DONE" and progress.chunks >= BIG // 500, (progress, seconds)
 

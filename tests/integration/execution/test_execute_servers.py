@@ -5,7 +5,6 @@ given, and keys the database made), one statement per transaction and all in one
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -207,7 +206,7 @@ def _marked(t: Target, job: SqlJob) -> set[str]:
         records = s.scalars(
             select(SqlJobDetail.backup).where(SqlJobDetail.sql_job_id == job.sql_job_id)
         ).all()
-    return {json.loads(r)["table"].rsplit(".", 1)[1].strip('`"') for r in records if r}
+    return {r["table"].rsplit(".", 1)[1].strip('`"') for r in records if r}
 
 
 @pytest.mark.parametrize("transaction", [False, True], ids=["each", "all"])

@@ -163,7 +163,7 @@ def test_gbk_holds_chinese_and_refuses_what_it_cannot_hold(server: ServerDb) -> 
     server.sql("UPDATE people SET note = 'snow ☃ man' WHERE id = 1")
     job, _ = export(server, "SELECT id, note FROM people WHERE id = 1", rows=1, encoding="GBK")
     assert job.state == "failed"
-    failure = json.loads(job.checkpoint)["failure"]
+    failure = job.checkpoint["failure"]
     assert "☃" in failure or "GBK" in failure, failure
 
 

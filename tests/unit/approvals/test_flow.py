@@ -16,6 +16,7 @@ from opendms.precheck import service as precheck
 from opendms.rulebook import rule_sets, templates
 from opendms.store.db import Store
 from opendms.store.models import ApprovalEvent, Instance, Job, Order, WorkflowInstance
+from opendms.tickets import lifecycle
 from opendms.tickets import service as tickets
 from tests.approval_world import World, steps
 
@@ -313,7 +314,7 @@ def test_close_cancels_the_approval(world: World) -> None:
     order_id = world.file()
     wf = world.submit(order_id)
     with world.store.session() as s:
-        tickets.close_order(s, world.as_("alice"), order_id, "not needed")
+        lifecycle.close(s, world.as_("alice"), order_id, "not needed")
     assert world.detail(wf).flow.status == "CANCEL"
     with pytest.raises(DmsError):
         world.act(wf, "owen", "AGREE")

@@ -97,7 +97,7 @@ def test_an_instances_throttle_is_set_and_checked(site: Site) -> None:
     assert json.loads(shown) == {"max_running": 8, "max_lag_seconds": 2.5}
     with site.store().session() as s:
         inst = s.get(Instance, site.instance_id)
-        assert inst is not None and json.loads(inst.throttle)["max_lag_seconds"] == 2.5
+        assert inst is not None and inst.throttle["max_lag_seconds"] == 2.5
 
     refused = site.run(
         "instance", "throttle", str(site.instance_id), "--max-running", "0", ok=False

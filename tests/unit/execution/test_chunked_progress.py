@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from opendms.execution.chunked import BUCKET_MS, Progress, Stride
+from opendms.execution.chunked import BUCKET_MS, ChunkState, Progress, Stride
 from opendms.execution.walk import Position
 
 WIRE_KEYS = {
@@ -85,7 +85,7 @@ def test_a_composite_key_and_odd_values_are_shown_as_json_friendly_values() -> N
     when = dt.datetime(2026, 1, 2, 3, 4, 5)
     progress.add(stride(1, 1, (7, "k", b"\x00\xff", when, None, 1.5)))
     assert progress.after == [7, "k", "0x00ff", "2026-01-02 03:04:05", None, 1.5]
-    assert json.loads(progress.dumps())["after"] == progress.after
+    assert json.loads(json.dumps(progress.dump()))["after"] == progress.after
 
 
 def test_a_finished_walk_is_done_whatever_else_happened() -> None:
@@ -177,19 +177,31 @@ def test_eta_is_the_rows_left_at_the_rate_so_far() -> None:
 def test_progress_survives_its_json() -> None:
     progress = with_chunks(4, 18, 33)
     progress.estimate, progress.lost_locks = 5000, 2
-    progress.state, progress.why = "LOCK_WAIT", "a chunk lost a lock wait: x"
-    assert Progress.loads(progress.dumps()) == progress
+    progress.state, progress.why = ChunkState.LOCK_WAIT, "a chunk lost a lock wait: x"
+    stored = json.loads(json.dumps(progress.dump()))  # as the store's JSON column keeps it
+    assert Progress.load(stored) == progress
+    assert Progress.load(stored).state is ChunkState.LOCK_WAIT
 
 
 def test_loading_ignores_keys_it_does_not_know() -> None:
-    text = json.dumps({"rows": 3, "chunks": 1, "from_a_newer_version": True, "state": "DONE"})
-    assert Progress.loads(text) == Progress(rows=3, chunks=1, state="DONE")
+    stored = {"rows": 3, "chunks": 1, "from_a_newer_version": True, "state": "DONE"}
+    assert Progress.load(stored) == Progress(rows=3, chunks=1, state=ChunkState.DONE)
 
 
-@pytest.mark.parametrize("text", [None, "", "{}"])
-def test_no_progress_yet_loads_as_waiting(text: str | None) -> None:
-    assert Progress.loads(text) == Progress()
-    assert Progress.loads(text).state == "WAITING"
+def test_a_loaded_progress_is_a_copy_of_what_was_stored() -> None:
+    """Changing it must not change the document the session loaded: the session would
+    then see nothing to write (store.columns.Json)."""
+    stored = with_chunks(4, 18).dump()
+    progress = Progress.load(stored)
+    progress.add(stride(500, 3, (500,), ms=[25]))
+    assert stored == with_chunks(4, 18).dump()
+
+
+@pytest.mark.parametrize("stored", [None, {}])
+def test_no_progress_yet_loads_as_waiting(stored: dict[str, object] | None) -> None:
+    assert Progress.load(stored) == Progress()
+    assert Progress.load(stored).state == ChunkState.WAITING
+    assert Progress.of(stored) is None
 
 
 def test_the_wire_shows_state_position_rate_and_chunk_times() -> None:

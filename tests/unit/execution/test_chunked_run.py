@@ -20,6 +20,7 @@ from opendms.store.db import Store
 from opendms.store.models import Job, Order, SqlJob
 from opendms.targets.demo import ensure_demo_target
 from opendms.targets.pace import Pace
+from opendms.tickets import lifecycle
 from opendms.tickets import service as tickets
 from tests.approval_world import World
 from tests.unit.execution.test_chunked_steer import the_detail
@@ -71,7 +72,7 @@ def test_a_chunked_update_changes_every_row_once(world: World, target: Path) -> 
     assert after == [(i, a + 1) for i, a in before]
     assert world.status(order_id) == "success"
     detail = the_detail(world, order_id)
-    progress = Progress.loads(detail.progress)
+    progress = Progress.load(detail.progress)
     assert detail.affect_rows == len(before)
     assert progress.state == "DONE"
     assert progress.chunks >= len(before) // 7
@@ -100,7 +101,7 @@ def test_a_paused_execution_says_so_and_closing_the_ticket_cancels_it(world: Wor
     with world.store.session() as s:
         order = s.get(Order, order_id)
         assert order is not None and tickets.status_desc(s, order) == "Execution paused"
-        tickets.close_order(s, world.as_("alice"), order_id, "not needed after all")
+        lifecycle.close(s, world.as_("alice"), order_id, "not needed after all")
     with world.store.session() as s:
         job = s.get(Job, job_id)
         assert job is not None and job.state == "cancelled"

@@ -5,7 +5,6 @@ chunk's commit and its recording, backups, and who may do what."""
 from __future__ import annotations
 
 import dataclasses
-import json
 import sqlite3
 import time
 from collections.abc import Callable
@@ -134,7 +133,7 @@ def the_detail(world: World, order_id: int) -> SqlJobDetail:
 
 
 def progress_of(world: World, order_id: int) -> Progress:
-    return Progress.loads(the_detail(world, order_id).progress)
+    return Progress.load(the_detail(world, order_id).progress)
 
 
 def job(world: World, job_id: int) -> Job:
@@ -232,7 +231,7 @@ def test_pausing_stops_between_chunks_and_restarting_goes_on_from_there(
     assert bumped(before, target) == [1] * (3 * CHUNK) + [0] * (len(before) - 3 * CHUNK)
     detail = the_detail(world, order_id)
     assert detail.affect_rows == 3 * CHUNK
-    progress = Progress.loads(detail.progress)
+    progress = Progress.load(detail.progress)
     assert (progress.rows, progress.chunks, progress.after) == (3 * CHUNK, 3, [3 * CHUNK])
     assert progress.estimate == len(before)  # the precheck's count
     with world.store.session() as s:
@@ -251,7 +250,7 @@ def test_pausing_stops_between_chunks_and_restarting_goes_on_from_there(
     assert sql_job.affect_rows == len(before)
     detail = the_detail(world, order_id)
     assert (detail.status, detail.affect_rows) == ("SUCCESS", len(before))
-    assert Progress.loads(detail.progress).state == "DONE"
+    assert Progress.load(detail.progress).state == "DONE"
     with world.store.session() as s:  # audited once, for the whole statement
         audits = list(s.scalars(select(SqlAudit).where(SqlAudit.order_id == order_id)))
     assert [(a.exec_state, a.affect_rows) for a in audits] == [("SUCCESS", len(before))]
@@ -309,7 +308,7 @@ def test_a_failed_chunk_is_retried_by_a_restart_without_redoing_committed_chunks
 
     failed = job(world, job_id)
     assert failed.state == "failed"
-    assert "order 240 is frozen" in json.loads(failed.checkpoint)["failure"]
+    assert "order 240 is frozen" in failed.checkpoint["failure"]
     sql_job = the_sql_job(world, order_id)
     assert sql_job.status == "FAIL" and "statement 1 failed: order 240 is frozen" in sql_job.log
     detail = the_detail(world, order_id)
@@ -346,7 +345,7 @@ def test_a_failing_chunk_keeps_the_rows_committed_before_it_in_its_step(
     detail = the_detail(world, order_id)
     assert detail.status == "FAIL"
     assert detail.affect_rows == 2 * CHUNK
-    assert Progress.loads(detail.progress).rows == 2 * CHUNK
+    assert Progress.load(detail.progress).rows == 2 * CHUNK
     assert the_sql_job(world, order_id).affect_rows == 2 * CHUNK
 
 
@@ -384,7 +383,7 @@ def test_a_window_that_ends_pauses_the_change_and_a_new_window_continues_it(
     assert continued.sql_job_id == sql_job.sql_job_id
     assert continued.status == "RUNNING" and continued.backup
     assert f"continued by alice, not after {new_end}" in continued.log
-    spec = json.loads(job(world, job_id).spec)
+    spec = job(world, job_id).spec
     assert (spec["end"], spec["backup"]) == (new_end, True)
     world.run_jobs()
 
@@ -392,7 +391,7 @@ def test_a_window_that_ends_pauses_the_change_and_a_new_window_continues_it(
     assert bumped(before, target) == [1] * len(before)
     detail = the_detail(world, order_id)
     assert (detail.status, detail.affect_rows) == ("SUCCESS", len(before))
-    backup = json.loads(detail.backup or "{}")
+    backup = detail.backup or {}
     assert backup["rows"] == len(before)
     table = backup["table"]
     # each chunk's rows were saved once, in the transaction that changed them
@@ -462,7 +461,7 @@ def test_a_busy_target_holds_the_change_back_and_it_goes_on_later(
     assert waiting.state == "queued"
     assert waiting.run_after > utcnow() + timedelta(seconds=1)  # pace.hold_seconds: 2
     detail = the_detail(world, order_id)
-    progress = Progress.loads(detail.progress)
+    progress = Progress.load(detail.progress)
     assert (progress.state, progress.why) == ("THROTTLED", reason)
     assert (progress.rows, detail.affect_rows, detail.status) == (2 * CHUNK, 2 * CHUNK, "RUNNING")
     assert bumped(before, target) == [1] * 2 * CHUNK + [0] * (len(before) - 2 * CHUNK)
@@ -494,7 +493,7 @@ def test_a_replica_that_replicates_from_nothing_holds_the_change_back(
     with world.store.session() as s:
         inst = s.get(Instance, world.instance_id)
         assert inst is not None
-        inst.throttle = json.dumps({"replica_instance_id": world.instance_id})
+        inst.throttle = {"replica_instance_id": world.instance_id}
     before = amounts(target)
     order_id = approved(world)
     job_id = start(world, order_id)
@@ -522,7 +521,7 @@ def test_a_lost_lock_fight_waits_and_tries_a_smaller_chunk_again(
     waiting = job(world, job_id)
     assert waiting.state == "queued" and waiting.run_after > utcnow()
     detail = the_detail(world, order_id)
-    progress = Progress.loads(detail.progress)
+    progress = Progress.load(detail.progress)
     assert progress.state == "LOCK_WAIT" and "database is locked" in progress.why
     assert (progress.lost_locks, progress.size, progress.rows) == (1, CHUNK // 2, 0)
     assert "lost a lock wait: database is locked" in detail.log
@@ -614,7 +613,7 @@ def test_chunks_whose_recording_was_lost_are_counted_from_the_target_not_rerun(
     assert bumped(before, target) == [1] * (done * CHUNK) + [0] * (len(before) - done * CHUNK)
     detail = the_detail(world, order_id)
     assert detail.affect_rows in (None, 0)  # nothing of it reached the store
-    assert Progress.loads(detail.progress).rows == 0
+    assert Progress.load(detail.progress).rows == 0
 
     world.run_jobs()
     assert world.status(order_id) == "success"
@@ -622,7 +621,7 @@ def test_chunks_whose_recording_was_lost_are_counted_from_the_target_not_rerun(
     detail = the_detail(world, order_id)
     assert (detail.status, detail.affect_rows) == ("SUCCESS", len(before))
     assert the_sql_job(world, order_id).affect_rows == len(before)
-    progress = Progress.loads(detail.progress)
+    progress = Progress.load(detail.progress)
     assert progress.rows == len(before)
     assert progress.chunks == chunks.committed  # the target's count, lost step included
 
@@ -667,7 +666,7 @@ def test_chunks_another_runner_committed_are_not_run_again(world: World, target:
     assert bumped(before, target) == [1] * len(before)
     detail = the_detail(world, order_id)
     assert (detail.status, detail.affect_rows) == ("SUCCESS", len(before))
-    assert Progress.loads(detail.progress).chunks > 3
+    assert Progress.load(detail.progress).chunks > 3
 
 
 # ------------------------------------------------------------------ backups
@@ -689,7 +688,7 @@ def test_a_chunked_update_with_backup_is_rolled_back_by_its_script(
     assert sql_job.backup
     detail = the_detail(world, order_id)
     assert detail.affect_rows == 200
-    backup = json.loads(detail.backup or "{}")
+    backup = detail.backup or {}
     assert backup["rows"] == 200
     assert (backup["kind"], backup["of"], backup["key"]) == ("UPDATE", "orders", ["id"])
     assert sql_job.token[:12] in backup["table"]

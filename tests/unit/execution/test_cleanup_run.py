@@ -23,8 +23,7 @@ from opendms.store.db import Store
 from opendms.store.models import CronRun, Job, utcnow
 from opendms.targets.demo import ensure_demo_target
 from opendms.targets.pace import Pace
-from opendms.tickets import cron
-from opendms.tickets import service as tickets
+from opendms.tickets import cron, lifecycle
 from tests.approval_world import World
 from tests.clock import Clock
 
@@ -156,7 +155,7 @@ def test_a_second_scheduler_does_not_run_a_fire_time_twice(
 def test_closing_the_ticket_stops_the_schedule(world: World, target: Path, clock: Clock) -> None:
     order_id = cleanup_ticket(world, remain_days=30)
     with world.store.session() as s:
-        tickets.close_order(s, world.as_("alice"), order_id, "no longer needed")
+        lifecycle.close(s, world.as_("alice"), order_id, "no longer needed")
     clock.now = fire(2) + timedelta(seconds=1)
     world.run_jobs()
     assert runs(world, order_id) == []

@@ -3,7 +3,6 @@ own transaction, the rollback script written from them, and the submitter's scri
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections.abc import Callable
 from contextlib import closing
@@ -104,7 +103,7 @@ def test_without_a_primary_key_an_update_cannot_be_started_with_backup(
         (found,) = s.scalars(
             select(PrecheckStatement).where(PrecheckStatement.order_id == order_id)
         )
-        (finding,) = [f for f in json.loads(found.findings) if f["code"] == "NO_BACKUP"]
+        (finding,) = [f for f in found.findings if f["code"] == "NO_BACKUP"]
     assert finding["level"] == "WARNING"
     assert "table notes has no primary key" in finding["message"]
     world.submit(order_id)
@@ -178,7 +177,7 @@ def marked_tables(world: World, order_id: int) -> tuple[SqlJob, list[str]]:
             .where(SqlJobDetail.sql_job_id == job.sql_job_id)
             .order_by(SqlJobDetail.number)
         ).all()
-    return job, [json.loads(r)["table"].strip('"') for r in records if r]
+    return job, [r["table"].strip('"') for r in records if r]
 
 
 def interrupted(world: World, tmp_path: Path, transaction: bool) -> tuple[int, Path, list[str]]:

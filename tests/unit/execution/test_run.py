@@ -33,6 +33,7 @@ from opendms.store.models import (
     utcnow,
 )
 from opendms.targets.demo import ensure_demo_target
+from opendms.tickets import lifecycle
 from opendms.tickets import service as tickets
 from tests.approval_world import World
 
@@ -433,7 +434,7 @@ def test_a_failing_statement_stops_the_run_and_keeps_what_committed(
     assert group_status(world, job_id) == "FAIL"
     failed = job(world, job_id)
     assert failed.state == "failed"
-    assert "statement 2: UNIQUE constraint failed" in json.loads(failed.checkpoint)["failure"]
+    assert "statement 2: UNIQUE constraint failed" in failed.checkpoint["failure"]
     assert [(a.exec_state, a.affect_rows) for a in audits(world, order_id)] == [
         ("SUCCESS", 1),
         ("FAIL", None),
@@ -456,7 +457,7 @@ def test_a_failing_statement_in_a_transaction_changes_nothing(world: World, targ
         assert "rolled back: statement 3 failed in the same transaction" in earlier.log
     assert "UNIQUE constraint failed" in third.log
     assert group_status(world, job_id) == "FAIL"
-    failure = json.loads(job(world, job_id).checkpoint)["failure"]
+    failure = job(world, job_id).checkpoint["failure"]
     assert failure.endswith("nothing of this database was changed")
     assert [a.exec_state for a in audits(world, order_id)] == ["FAIL"]
 
@@ -560,7 +561,7 @@ def test_closing_a_processing_ticket_stops_its_run(
     job_id = start(world, order_id)
     step_by_hand(world, order_id, job_id)
     with world.store.session() as s:
-        tickets.close_order(s, world.as_("alice"), order_id, "wrong customer")
+        lifecycle.close(s, world.as_("alice"), order_id, "wrong customer")
     (sql_job,) = sql_jobs(world, order_id)
     assert sql_job.status == "DELETE" and "ticket closed" in sql_job.log
     assert job(world, job_id).state == "cancelled"
@@ -583,7 +584,7 @@ def test_a_run_whose_window_passed_before_it_started_fails(
     monkeypatch.setattr(executor, "clock", lambda: utcnow() + timedelta(hours=1))  # it waited
     world.run_jobs()
     reason = f"Not started: the execution window ended at {end} (UTC)."
-    assert json.loads(job(world, job_id).checkpoint)["failure"] == reason
+    assert job(world, job_id).checkpoint["failure"] == reason
     (sql_job,) = sql_jobs(world, order_id)
     assert sql_job.status == "FAIL" and reason in sql_job.log
     assert query(target, "SELECT amount_cents FROM orders WHERE id = 5") == [(500,)]
@@ -611,7 +612,7 @@ def test_ddl_that_the_precheck_let_through_is_refused_by_the_executor(
     (detail,) = details(world, order_id)
     message = "statement 1 is CREATE: a data change runs only INSERT, REPLACE, UPDATE and DELETE."
     assert detail.status == "FAIL" and message in detail.log
-    assert message in json.loads(job(world, job_id).checkpoint)["failure"]
+    assert message in job(world, job_id).checkpoint["failure"]
     assert query(target, "SELECT name FROM sqlite_master WHERE name = 'x'") == []
     assert [(a.sql_type, a.exec_state) for a in audits(world, order_id)] == [("CREATE", "FAIL")]
 
@@ -646,7 +647,7 @@ def test_a_busy_sqlite_target_is_waited_out_like_a_lost_lock(
         world.run_jobs()
         other.execute("ROLLBACK")
     assert query(target, "SELECT amount_cents FROM orders WHERE id = 5") == [(500,)]
-    failure = json.loads(job(world, job_id).checkpoint).get("failure")
+    failure = job(world, job_id).checkpoint.get("failure")
     assert job(world, job_id).state == "queued", failure
 
 
@@ -707,4 +708,4 @@ def test_a_restarted_regular_statement_keeps_no_chunk_progress(world: World) -> 
         execution.restart(s, world.as_("alice"), order_id, "ALL", None)
     (detail,) = details(world, order_id)
     # ListDBTaskSQLJobDetail shows chunk fields only for a statement run in chunks
-    assert (detail.status, detail.progress) == ("INIT", "{}")
+    assert (detail.status, detail.progress) == ("INIT", {})

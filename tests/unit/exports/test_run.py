@@ -67,7 +67,7 @@ def job_status(world: World, order_id: int) -> str:
 
 
 def failure(job: Job) -> str:
-    return str(json.loads(job.checkpoint)["failure"])
+    return str(job.checkpoint["failure"])
 
 
 # ------------------------------------------------------------------ formats

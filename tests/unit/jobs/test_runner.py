@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -77,7 +76,7 @@ def test_a_job_runs_step_by_step_to_success(world: World) -> None:
     runner = Runner(world.store, {"count": counting(3)}, clock=Clock())
     assert runner.run_once() is True
     done = job(world, job_id)
-    assert (done.state, json.loads(done.checkpoint), done.attempts) == ("succeeded", {"n": 3}, 1)
+    assert (done.state, done.checkpoint, done.attempts) == ("succeeded", {"n": 3}, 1)
     assert done.lease_owner is None
     other = add_job(world, kind="other")
     assert runner.run_once() is False  # nothing else of its kinds (the other job stays)
@@ -95,12 +94,12 @@ def test_failures_and_executor_errors_end_the_job_with_the_reason(world: World) 
     runner = Runner(world.store, {"refuse": refuse, "crash": crash}, clock=Clock())
     assert runner.run_once() and runner.run_once()
     assert job(world, refused).state == "failed"
-    assert json.loads(job(world, refused).checkpoint) == {
+    assert job(world, refused).checkpoint == {
         "at": "parse",
         "failure": "statement 2 does not parse",
     }
     assert job(world, crashed).state == "failed"
-    assert "RuntimeError: boom" in json.loads(job(world, crashed).checkpoint)["failure"]
+    assert "RuntimeError: boom" in job(world, crashed).checkpoint["failure"]
 
 
 def test_a_waiting_job_is_released_until_its_time(world: World) -> None:
@@ -144,7 +143,7 @@ def test_a_dead_runners_job_is_taken_over_from_its_last_checkpoint(world: World)
     assert (taken.state, taken.attempts) == ("succeeded", 2)
     with world.store.session() as s:  # A wakes up: its late step does not count
         assert record(s, job_id, "A", Step({"n": 99}, done=True), clock(), lease) is None
-    assert json.loads(job(world, job_id).checkpoint) == {"n": 3}
+    assert job(world, job_id).checkpoint == {"n": 3}
 
 
 def test_a_job_cancelled_meanwhile_is_left_alone(world: World) -> None:
@@ -158,7 +157,7 @@ def test_a_job_cancelled_meanwhile_is_left_alone(world: World) -> None:
 
     runner = Runner(world.store, {"count": cancel_then_step}, clock=Clock())
     assert runner.run_once() is True
-    assert (job(world, job_id).state, job(world, job_id).checkpoint) == ("cancelled", "{}")
+    assert (job(world, job_id).state, job(world, job_id).checkpoint) == ("cancelled", {})
 
 
 def test_threads_run_every_job_once(world: World) -> None:
@@ -249,7 +248,7 @@ def test_a_long_job_yields_its_thread_to_a_waiting_one_between_steps(world: Worl
     assert runner.run_once() is True  # alice's first: it yields after its slice
     assert [j for j, _ in seen] == [alices] * 5
     held = job(world, alices)
-    assert (held.state, held.lease_owner, json.loads(held.checkpoint)) == ("queued", None, {"n": 5})
+    assert (held.state, held.lease_owner, held.checkpoint) == ("queued", None, {"n": 5})
     assert runner.run_once() is True  # carol's, to its end (alice's is waiting, and yields)
     assert [j for j, _ in seen[5:10]] == [carols] * 5
     while runner.run_once():

@@ -114,7 +114,7 @@ def test_a_good_ticket_passes_every_step(world: World) -> None:
         "UPDATE",
         "orders",
     )
-    assert (st.affect_rows, st.rows_source, st.review_status, json.loads(st.findings)) == (
+    assert (st.affect_rows, st.rows_source, st.review_status, st.findings) == (
         1,
         "COUNT",
         "PASS",
@@ -263,7 +263,7 @@ def test_an_error_finding_fails_the_type_check_and_blocks_the_statement(
     # the statements are stored even so: the user sees which one is blocked and why
     (st,) = statements(world, order_id)
     assert (st.review_status, st.affect_rows, st.rows_source) == ("BLOCK", None, "UNKNOWN")
-    assert json.loads(st.findings) == [{"code": code, "level": "ERROR", "message": message}]
+    assert st.findings == [{"code": code, "level": "ERROR", "message": message}]
 
 
 def test_the_type_check_lists_every_error_by_statement(world: World) -> None:
@@ -283,7 +283,7 @@ def test_a_warning_alone_passes_and_is_counted(world: World) -> None:
     assert status(world, order_id) == "precheck_success"
     (st,) = statements(world, order_id)
     assert st.review_status == "PASS"
-    assert json.loads(st.findings) == [
+    assert st.findings == [
         {
             "code": "DML_LIMIT_WITHOUT_ORDER_BY",
             "level": "WARNING",

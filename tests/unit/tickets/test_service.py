@@ -1,4 +1,4 @@
-"""Intake, visibility, scopes and closing, on SQLite."""
+"""Intake, visibility and scopes, on SQLite (closing: test_lifecycle.py)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from opendms.store.db import Store
 from opendms.store.models import Instance, Job, Order, OrderDatabase, User
 from opendms.targets.base import TargetPolicy
 from opendms.targets.demo import ensure_demo_target
+from opendms.tickets import lifecycle
 from opendms.tickets import service as tickets
 
 
@@ -154,29 +155,6 @@ def test_visibility_and_scopes(world) -> None:
         assert ids(alice, "AS_COMMITTER", status="FINISHED") == []
 
 
-def test_close_rules(world) -> None:
-    store, _tid, users, db_id = world
-    alice, bob = caller(users["alice"]), caller(users["bob"])
-    dba = caller(users["dba"], Role.DBA)
-    with store.session() as s:
-        first = tickets.create_order(
-            s, alice, "DC_COMMON", dc(db_id), comment="a", related_user_ids=[users["bob"].user_id]
-        ).order_id
-        second = tickets.create_order(s, alice, "DC_COMMON", dc(db_id), comment="b").order_id
-    with store.session() as s:
-        with pytest.raises(DmsError) as related:
-            tickets.close_order(s, bob, first, "no")
-        assert related.value.code is ErrorCode.PERMISSION_DENIED
-        tickets.close_order(s, alice, first, "not needed")
-        tickets.close_order(s, dba, second, "wrong table")
-        with pytest.raises(DmsError) as again:
-            tickets.close_order(s, alice, first, "twice")
-        assert again.value.code is ErrorCode.ORDER_STATUS_INVALID
-    with store.session() as s:
-        assert {j.state for j in s.scalars(select(Job))} == {"cancelled"}
-        assert s.get(Order, first).close_reason == "not needed"
-
-
 @pytest.mark.parametrize("named_by", ["dba", None])
 def test_a_dba_nobody_else_assigned_sees_no_one_elses_tickets(world, named_by) -> None:
     """The DBA of the instance named themselves (or nobody recorded who named them): they
@@ -195,7 +173,7 @@ def test_a_dba_nobody_else_assigned_sees_no_one_elses_tickets(world, named_by) -
             listed = tickets.list_orders(s, dba, tickets.OrderFilter(scope=scope), 1, 10)
             assert listed.items == [], scope
         with pytest.raises(DmsError):
-            tickets.close_order(s, dba, order_id, "mine now")
+            lifecycle.close(s, dba, order_id, "mine now")
     with store.session() as s:  # an administrator's word makes them the DBA
         s.execute(update(Instance).values(dba_assigned_by=users["admin"].user_id))
     with store.session() as s:

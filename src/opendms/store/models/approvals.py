@@ -7,7 +7,9 @@ from datetime import datetime
 from sqlalchemy import BigInteger, DateTime, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
+from opendms.store.columns import Json, State
 from opendms.store.models.base import Base, BigId, utcnow
+from opendms.store.states import ApprovalAction, StepStatus, WorkflowStatus
 
 
 class WorkflowInstance(Base):
@@ -23,14 +25,16 @@ class WorkflowInstance(Base):
     )
     template_id: Mapped[int] = mapped_column(BigInteger)  # -1: no approval needed
     template_name: Mapped[str] = mapped_column(String(128))
-    status: Mapped[str] = mapped_column(String(16), default="AUDITING")  # …APPROVED REJECT CANCEL
+    status: Mapped[WorkflowStatus] = mapped_column(
+        State(WorkflowStatus), default=WorkflowStatus.AUDITING
+    )
     current_position: Mapped[int | None] = mapped_column(Integer)
     risk: Mapped[str] = mapped_column(String(16))  # NONE, LOW, MIDDLE, HIGH, HIGHEST
     rule_set: Mapped[str] = mapped_column(String(256))
-    reasons: Mapped[str] = mapped_column(Text, default="[]")  # JSON list of sentences
+    reasons: Mapped[list[str]] = mapped_column(Json, default=list)  # sentences
     # The tables the ticket touches ("schema.table", JSON): an Owner node reached later
     # resolves to their owners without analysing the SQL again.
-    tables: Mapped[str] = mapped_column(Text, default="[]")
+    tables: Mapped[list[str]] = mapped_column(Json, default=list)
     self_approval: Mapped[bool] = mapped_column(default=False)
     one_node_per_approver: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
@@ -53,8 +57,7 @@ class WorkflowStep(Base):
     node_name: Mapped[str] = mapped_column(String(128))
     node_type: Mapped[str] = mapped_column(String(16))
     system_kind: Mapped[str | None] = mapped_column(String(16))
-    # WAITING (not reached), AUDITING (current), APPROVED, REJECT, CANCEL
-    status: Mapped[str] = mapped_column(String(16), default="WAITING")
+    status: Mapped[StepStatus] = mapped_column(State(StepStatus), default=StepStatus.WAITING)
     # Why the node resolved to nobody (or to fewer people than it names), for the ticket to say.
     note: Mapped[str] = mapped_column(Text, default="")
     operator_id: Mapped[int | None] = mapped_column(BigInteger)
@@ -88,8 +91,7 @@ class ApprovalEvent(Base):
     tid: Mapped[int] = mapped_column(BigInteger)
     order_id: Mapped[int] = mapped_column(BigInteger, index=True)
     workflow_instance_id: Mapped[int] = mapped_column(BigInteger)
-    # SUBMIT, AGREE, REJECT, CANCEL, TRANSFER, ADD_APPROVAL_NODE, REPEAT, REACH, APPROVED
-    action: Mapped[str] = mapped_column(String(32))
+    action: Mapped[ApprovalAction] = mapped_column(State(ApprovalAction, 32))
     actor_id: Mapped[int | None] = mapped_column(BigInteger)
     on_behalf_of: Mapped[int | None] = mapped_column(BigInteger)
     position: Mapped[int | None] = mapped_column(Integer)

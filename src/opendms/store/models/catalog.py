@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -16,6 +17,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
+from opendms.store.columns import Json
 from opendms.store.models.base import Base, BigId, utcnow
 
 
@@ -48,9 +50,9 @@ class Instance(Base):
     query_timeout: Mapped[int] = mapped_column(Integer, default=60)
     export_timeout: Mapped[int] = mapped_column(Integer, default=600)
     ddl_online: Mapped[int] = mapped_column(Integer, default=0)
-    # How chunked changes hold back on this instance, JSON (execution.throttle.Limits):
+    # How chunked changes hold back on this instance (targets.pace.Limits):
     # max_running, max_lag_seconds, replica_instance_id; {} takes the server's defaults.
-    throttle: Mapped[str] = mapped_column(Text, default="{}", server_default="{}")
+    throttle: Mapped[dict[str, Any]] = mapped_column(Json, default=dict, server_default="{}")
     use_dsql: Mapped[int] = mapped_column(Integer, default=0)
     sell_sitd: Mapped[bool] = mapped_column(default=False)
     data_link_name: Mapped[str] = mapped_column(String(256), default="")

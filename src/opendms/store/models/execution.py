@@ -4,6 +4,7 @@ schedules' fire times, and the audit log of every statement run."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -17,7 +18,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
+from opendms.store.columns import Json, State
 from opendms.store.models.base import Base, BigId, utcnow
+from opendms.store.states import ExecState, SqlJobStatus
 
 
 class SqlJob(Base):
@@ -37,8 +40,7 @@ class SqlJob(Base):
     # Names this job's progress markers on the target: unique across installations sharing it.
     token: Mapped[str] = mapped_column(String(32))
     job_type: Mapped[str] = mapped_column(String(32), default="DATA_CORRECT")
-    # INIT, RUNNING, SUCCESS, FAIL, PAUSE, DELETE (the ticket was closed before it ran)
-    status: Mapped[str] = mapped_column(String(16), default="INIT")
+    status: Mapped[SqlJobStatus] = mapped_column(State(SqlJobStatus), default=SqlJobStatus.INIT)
     transactional: Mapped[bool] = mapped_column(default=False)
     backup: Mapped[bool] = mapped_column(default=False)
     affect_rows: Mapped[int] = mapped_column(BigInteger, default=0)
@@ -61,7 +63,8 @@ class SqlJobDetail(Base):
     sql_id: Mapped[int] = mapped_column(BigInteger)  # precheck_statements.sql_id
     sql_text: Mapped[str] = mapped_column(Text)
     sql_type: Mapped[str] = mapped_column(String(32))
-    status: Mapped[str] = mapped_column(String(16), default="INIT")  # RUNNING SUCCESS FAIL
+    # INIT, RUNNING, SUCCESS, FAIL
+    status: Mapped[SqlJobStatus] = mapped_column(State(SqlJobStatus), default=SqlJobStatus.INIT)
     affect_rows: Mapped[int | None] = mapped_column(BigInteger)
     execute_count: Mapped[int] = mapped_column(Integer, default=0)
     started_at: Mapped[datetime | None] = mapped_column(DateTime)
@@ -70,10 +73,10 @@ class SqlJobDetail(Base):
     log: Mapped[str] = mapped_column(Text, default="")
     # With backupData, where the rows it changed were saved on the target, JSON: table (the
     # backup table there), of (the changed table), kind, key (its primary key), rows.
-    backup: Mapped[str | None] = mapped_column(Text)
+    backup: Mapped[dict[str, Any] | None] = mapped_column(Json)
     # A chunked statement's progress, JSON (execution.chunked.Progress): rows done and
     # estimated, chunks, the current key and chunk size, rate, throttle state and why.
-    progress: Mapped[str] = mapped_column(Text, default="{}", server_default="{}")
+    progress: Mapped[dict[str, Any]] = mapped_column(Json, default=dict, server_default="{}")
 
 
 class CronRun(Base):
@@ -111,6 +114,6 @@ class SqlAudit(Base):
     sql_type: Mapped[str] = mapped_column(String(32))
     affect_rows: Mapped[int | None] = mapped_column(BigInteger)
     elapsed_ms: Mapped[int] = mapped_column(BigInteger, default=0)
-    exec_state: Mapped[str] = mapped_column(String(16))  # SUCCESS, FAIL
+    exec_state: Mapped[ExecState] = mapped_column(State(ExecState))
     remark: Mapped[str] = mapped_column(Text, default="")
     op_time: Mapped[datetime] = mapped_column(DateTime, default=utcnow)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import BigInteger, DateTime, ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
+from opendms.store.columns import Json
 from opendms.store.models.base import Base, BigId, utcnow
 
 
@@ -27,7 +29,7 @@ class ExportFile(Base):
     encoding: Mapped[str] = mapped_column(String(16))
     rows: Mapped[int] = mapped_column(BigInteger)
     size_bytes: Mapped[int] = mapped_column(BigInteger)
-    # JSON list: position, column, mask, sources (exports.masks.Masked); traced: whether
-    # the lineage traced them (False: every column was masked)
-    masking: Mapped[str] = mapped_column(Text, default="{}")
+    # columns: a list of position, column, mask, sources (exports.masks.Masked); traced:
+    # whether the lineage traced them (False: every column was masked)
+    masking: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)

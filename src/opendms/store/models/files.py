@@ -7,7 +7,9 @@ from datetime import datetime
 from sqlalchemy import BigInteger, DateTime, ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
+from opendms.store.columns import State
 from opendms.store.models.base import Base, BigId, utcnow
+from opendms.store.states import UploadStatus
 
 
 class Attachment(Base):
@@ -36,7 +38,7 @@ class UploadJob(Base):
     file_name: Mapped[str] = mapped_column(String(256))
     file_source: Mapped[str] = mapped_column(String(32))
     upload_url: Mapped[str] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String(16), default="RUNNING")
+    status: Mapped[UploadStatus] = mapped_column(State(UploadStatus), default=UploadStatus.RUNNING)
     status_desc: Mapped[str] = mapped_column(Text, default="")
     file_size: Mapped[int] = mapped_column(BigInteger, default=0)
     uploaded_size: Mapped[int] = mapped_column(BigInteger, default=0)

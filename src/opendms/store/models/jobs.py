@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import DateTime, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
+from opendms.store.columns import Json, State
 from opendms.store.models.base import Base, BigId, utcnow
+from opendms.store.states import JobState
 
 
 class Job(Base):
@@ -23,12 +26,12 @@ class Job(Base):
         BigId, ForeignKey("orders.order_id", ondelete="CASCADE")
     )
     kind: Mapped[str] = mapped_column(String(32))
-    # What the job was asked to do beyond its ticket (ExecuteDataCorrect's ActionDetail…), JSON.
-    spec: Mapped[str] = mapped_column(Text, default="{}")
+    # What the job was asked to do beyond its ticket (ExecuteDataCorrect's ActionDetail…).
+    spec: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
     # queued (waiting, perhaps until run_after), running (leased), paused (until queued
     # again: PauseDataCorrectSQLJob, an execution window's end), succeeded, failed, cancelled
-    state: Mapped[str] = mapped_column(String(16), default="queued")
-    checkpoint: Mapped[str] = mapped_column(Text, default="{}")
+    state: Mapped[JobState] = mapped_column(State(JobState), default=JobState.QUEUED)
+    checkpoint: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     run_after: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     lease_owner: Mapped[str | None] = mapped_column(String(128))

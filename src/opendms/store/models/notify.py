@@ -7,7 +7,9 @@ from datetime import datetime
 from sqlalchemy import DateTime, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
+from opendms.store.columns import State
 from opendms.store.models.base import Base, BigId, utcnow
+from opendms.store.states import DeliveryState
 
 
 class Webhook(Base):
@@ -35,7 +37,9 @@ class WebhookDelivery(Base):
     tid: Mapped[int] = mapped_column(BigId, ForeignKey("tenants.tid", ondelete="CASCADE"))
     event: Mapped[str] = mapped_column(String(64))
     payload: Mapped[str] = mapped_column(Text)
-    state: Mapped[str] = mapped_column(String(16), default="pending")  # sending delivered failed
+    state: Mapped[DeliveryState] = mapped_column(
+        State(DeliveryState), default=DeliveryState.PENDING
+    )
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     lease_until: Mapped[datetime | None] = mapped_column(DateTime)

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import BigInteger, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
+from opendms.store.columns import Json, State
 from opendms.store.models.base import Base, BigId, utcnow
+from opendms.store.states import PrecheckStepStatus, ReviewStatus
 
 
 class PrecheckStep(Base):
@@ -21,7 +24,9 @@ class PrecheckStep(Base):
     step: Mapped[str] = mapped_column(String(32), primary_key=True)  # SQL_PARSE … ROW_CHECK
     position: Mapped[int] = mapped_column(Integer)
     job_id: Mapped[int] = mapped_column(BigInteger)  # the precheck run that wrote it
-    status: Mapped[str] = mapped_column(String(16), default="WAITING")  # RUNNING SUCCESS FAIL
+    status: Mapped[PrecheckStepStatus] = mapped_column(
+        State(PrecheckStepStatus), default=PrecheckStepStatus.WAITING
+    )
     user_tip: Mapped[str] = mapped_column(Text, default="")
     # A failure SkipDataCorrectRowCheck may waive: a row count that differs from the estimate
     # (not a database that could not be asked).
@@ -51,5 +56,8 @@ class PrecheckStatement(Base):
     # How affect_rows was found: COUNT, ESTIMATE (the count ran out of time), LITERAL
     # (INSERT … VALUES), or UNKNOWN.
     rows_source: Mapped[str] = mapped_column(String(16), default="UNKNOWN")
-    review_status: Mapped[str] = mapped_column(String(16), default="WAITING")  # PASS, BLOCK
-    findings: Mapped[str] = mapped_column(Text, default="[]")  # JSON: code, level, message
+    review_status: Mapped[ReviewStatus] = mapped_column(
+        State(ReviewStatus), default=ReviewStatus.WAITING
+    )
+    # each: code, level, message
+    findings: Mapped[list[dict[str, Any]]] = mapped_column(Json, default=list)

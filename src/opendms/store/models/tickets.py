@@ -7,7 +7,9 @@ from datetime import datetime
 from sqlalchemy import BigInteger, DateTime, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
+from opendms.store.columns import State
 from opendms.store.models.base import Base, BigId, utcnow
+from opendms.store.states import OrderStatus
 
 
 class Order(Base):
@@ -19,7 +21,7 @@ class Order(Base):
     order_id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     tid: Mapped[int] = mapped_column(BigId, ForeignKey("tenants.tid", ondelete="CASCADE"))
     plugin_type: Mapped[str] = mapped_column(String(32))
-    status_code: Mapped[str] = mapped_column(String(16), default="new")
+    status_code: Mapped[OrderStatus] = mapped_column(State(OrderStatus), default=OrderStatus.NEW)
     committer_id: Mapped[int] = mapped_column(BigId, ForeignKey("users.user_id"))
     comment: Mapped[str] = mapped_column(Text, default="")
     # ",5,7," so that one LIKE finds a member; empty as ",".
