@@ -17,6 +17,9 @@ A step that fails stops the run: later steps would act on SQL that is wrong or t
 committer may not touch (a row count is itself something to be allowed to see). The run
 reads and never writes the targets, so a run cut short is simply run again. A newer run
 (retry, changed SQL) takes the rows over; an older one still going writes nothing more.
+
+This module runs the steps; they are ``precheck.checks`` over a ticket's SQL, and
+``precheck.imports`` over the file of a kind that runs one (``Execution.walk`` ``file``).
 """
 
 from __future__ import annotations
