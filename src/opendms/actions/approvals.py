@@ -13,6 +13,7 @@ from opendms.identity import service as identity
 from opendms.store.models import User
 from opendms.store.states import StepStatus, WorkflowStatus
 from opendms.tickets import service as tickets
+from opendms.tickets.registry import kind_of
 
 PositiveLong = Annotated[Long, Field(ge=1)]
 Uid = Annotated[str, Field(max_length=64)]
@@ -91,7 +92,7 @@ def get_approval_detail(ctx: Context, req: WorkflowRequest) -> Payload:
             "AuditId": found.flow.workflow_instance_id,
             "OrderId": order.order_id,
             "OrderType": found.order_type,
-            "Title": f"{tickets.ticket_type(order.plugin_type).summary} #{order.order_id}",
+            "Title": f"{kind_of(order.plugin_type).summary} #{order.order_id}",
             "Description": order.comment,
             "CreateTime": wire_time(found.flow.created_at),
             "TemplateId": found.flow.template_id,

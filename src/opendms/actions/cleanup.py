@@ -11,19 +11,10 @@ from opendms.actions.orders import OrderIdRequest
 from opendms.execution import cleanup
 from opendms.gateway.table import Access, Action, Context, Payload
 from opendms.gateway.wire import Int, wire_time
+from opendms.kinds.cron_clear import config_fields
 
 PageNumber = Annotated[Int, Field(ge=1, le=10**9)]
 PageSize = Annotated[Int, Field(ge=1, le=1000)]
-
-
-def config_fields(found: cleanup.Config) -> Payload:
-    """The schedule as GetDataCronClearConfig and GetDataCorrectOrderDetail show it."""
-    return {
-        "CronFormat": found.cron_format,
-        "CronStatus": found.status,
-        "CronLastCallStartTime": wire_time(found.last_call),
-        "CronNextCallTime": wire_time(found.next_call),
-    }
 
 
 def get_data_cron_clear_config(ctx: Context, req: OrderIdRequest) -> Payload:

@@ -3,17 +3,14 @@ A.10's ListSQLExecAuditLog)."""
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
-from opendms.actions.cleanup import config_fields
 from opendms.actions.orders import ActingRequest, OrderIdRequest, Params
 from opendms.catalog import queries as catalog
 from opendms.errors import DmsError, ErrorCode
-from opendms.execution import cleanup
 from opendms.execution import files as ticket_files
 from opendms.execution import service as execution
 from opendms.execution.chunked import HELD, ChunkState, Progress
@@ -27,17 +24,11 @@ from opendms.store.models import (
 )
 from opendms.tickets import service as tickets
 from opendms.tickets.params import MAX_SQL_BYTES
+from opendms.tickets.registry import kind_of, params_of
 
 PageNumber = Annotated[Int, Field(ge=1, le=10**9)]
 PageSize = Annotated[Int, Field(ge=1, le=1000)]
 Reason = Annotated[str, Field(min_length=1, max_length=4096)]
-DETAIL_TYPES = {
-    "DC_COMMON": "COMMON",
-    "DC_CHUNK": "CHUNK_DML",
-    "DC_BIG_FILE": "BIG_FILE",
-    "DC_CRON_CLEAR": "CRON_CLEAR_DATA",
-    "DC_PROC": "PROCEDURE",
-}
 
 
 # ------------------------------------------------------------------ the ticket's detail
@@ -63,26 +54,16 @@ def _order_detail(params: dict[str, Any], actual: int | None, waiver: str | None
 def get_data_correct_order_detail(ctx: Context, req: OrderIdRequest) -> Payload:
     s = ctx.session
     order = tickets.get_order(s, ctx.caller, req.order_id)
-    if order.plugin_type not in DETAIL_TYPES:
+    kind = kind_of(order.plugin_type)
+    if kind.detail_type is None:
         raise DmsError(
             ErrorCode.UNSUPPORTED_PLUGIN_TYPE,
             f"Ticket {order.order_id} is {order.plugin_type}, not a data change.",
         )
-    params = json.loads(order.params)
+    params = params_of(order).wire()
     dbs = tickets.databases_of(s, order.order_id)
-    config: Payload = {"DetailType": DETAIL_TYPES[order.plugin_type]}
-    if order.plugin_type == "DC_CRON_CLEAR":
-        schedule = cleanup.config(s, ctx.caller, order.order_id)
-        config |= {
-            **{k: v for k, v in config_fields(schedule).items() if v is not None},
-            "Cron": True,
-            "CronCallTimes": schedule.call_times,
-            "Duration": schedule.duration_hours,
-            "CronExtConfig": {
-                "OptimizeTableAfterEveryClearTimes": schedule.optimize_every,
-                "CurrentClearTaskCount": schedule.reclaims,
-            },
-        }
+    config: Payload = {"DetailType": kind.detail_type}
+    config |= kind.detail_config(s, ctx.caller, order)
     return {
         "DataCorrectOrderDetail": {
             "Status": execution.detail_status(s, order, precheck.status(s, order)),

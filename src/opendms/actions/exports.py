@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 
 from pydantic import Field
@@ -11,9 +10,11 @@ from opendms.actions.orders import ActingRequest, OrderIdRequest, Params
 from opendms.exports import service as exports
 from opendms.gateway.table import Access, Action, Context, Payload
 from opendms.gateway.wire import Long
+from opendms.kinds.data_export import DataExport
 from opendms.precheck import service as precheck
 from opendms.store.models import PrecheckStatement
 from opendms.tickets import service as tickets
+from opendms.tickets.registry import params_of
 
 
 class ExecuteExportRequest(ActingRequest):
@@ -29,7 +30,7 @@ def execute_data_export(ctx: Context, req: ExecuteExportRequest) -> Payload:
 def get_data_export_order_detail(ctx: Context, req: OrderIdRequest) -> Payload:
     s = ctx.session
     order = exports.export_ticket(s, ctx.caller, req.order_id, lock=False)
-    params = json.loads(order.params)
+    params = params_of(order, DataExport)
     (db, inst), *_ = tickets.databases_of(s, order.order_id)
     job, _ = exports.latest(s, order)
     return {
@@ -44,13 +45,13 @@ def get_data_export_order_detail(ctx: Context, req: OrderIdRequest) -> Payload:
             "OrderDetail": _present(
                 {
                     "ActualAffectRows": precheck.actual_rows(s, order.order_id),
-                    "Classify": params.get("Classify"),
+                    "Classify": params.classify,
                     "Database": db.schema_name,
                     "DbId": db.db_id,
                     "EnvType": inst.env_type,
-                    "ExeSQL": params.get("ExeSQL"),
-                    "IgnoreAffectRows": bool(params.get("IgnoreAffectRows")),
-                    "IgnoreAffectRowsReason": params.get("IgnoreAffectRowsReason"),
+                    "ExeSQL": params.exe_sql,
+                    "IgnoreAffectRows": params.ignore_affect_rows,
+                    "IgnoreAffectRowsReason": params.ignore_affect_rows_reason,
                     "Logic": False,
                 }
             ),
@@ -75,7 +76,7 @@ def get_data_export_pre_check_detail(ctx: Context, req: OrderIdRequest) -> Paylo
     rows: list[PrecheckStatement] = list(page.items)
     return {
         "PreCheckResult": {
-            "IgnoreAffectRows": bool(json.loads(order.params).get("IgnoreAffectRows")),
+            "IgnoreAffectRows": params_of(order, DataExport).ignore_affect_rows,
             "PreCheckDetailList": {
                 "PreCheckDetailList": [
                     {"SQL": st.sql_text, "AffectRows": st.affect_rows} for st in rows

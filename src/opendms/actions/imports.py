@@ -11,16 +11,18 @@ from opendms.actions.orders import OrderIdRequest
 from opendms.errors import DmsError, ErrorCode
 from opendms.gateway.table import Access, Action, Context, Payload
 from opendms.gateway.wire import Int
+from opendms.kinds import data_import
 from opendms.precheck import service as precheck
 from opendms.store.models import Order
 from opendms.tickets import service as tickets
+from opendms.tickets.registry import kind_of
 
 Kind = Annotated[str, Field(max_length=32)]
 
 
 def _import_ticket(ctx: Context, order_id: int) -> Order:
     order = tickets.get_order(ctx.session, ctx.caller, order_id)
-    if not tickets.ticket_type(order.plugin_type).imports:
+    if kind_of(order.plugin_type) is not data_import.KIND:
         raise DmsError(
             ErrorCode.UNSUPPORTED_PLUGIN_TYPE,
             f"Ticket {order_id} is {order.plugin_type}, not a data import (DC_BIG_FILE).",

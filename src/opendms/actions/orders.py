@@ -19,6 +19,7 @@ from opendms.gateway.wire import (
     wire_time,
 )
 from opendms.identity import service as identity
+from opendms.kinds import chunked, cron_clear, data_correct, data_export, data_import
 from opendms.store.models import Attachment, Order
 from opendms.tickets import lifecycle
 from opendms.tickets import service as tickets
@@ -102,7 +103,7 @@ def create_data_export_order(ctx: Context, req: CreateDataExportOrderRequest) ->
     order = tickets.create_order(
         ctx.session,
         ctx.caller,
-        "DATA_EXPORT",
+        data_export.KIND.plugin_type,
         req.plugin_param,
         comment=req.comment,
         related_user_ids=req.related_user_list or [],
@@ -232,28 +233,28 @@ ACTIONS = (
     Action(
         "CreateDataCorrectOrder",
         CreateWithParamRequest,
-        _dedicated("DC_COMMON"),
+        _dedicated(data_correct.KIND.plugin_type),
         Access.CREATE,
         "File a regular data change ticket.",
     ),
     Action(
         "CreateFreeLockCorrectOrder",
         CreateWithParamRequest,
-        _dedicated("DC_CHUNK"),
+        _dedicated(chunked.KIND.plugin_type),
         Access.CREATE,
         "File a lock-free batched data change ticket.",
     ),
     Action(
         "CreateDataCronClearOrder",
         CreateDataCronClearOrderRequest,
-        _dedicated("DC_CRON_CLEAR"),
+        _dedicated(cron_clear.KIND.plugin_type),
         Access.CREATE,
         "File a scheduled historical-data cleanup ticket.",
     ),
     Action(
         "CreateDataImportOrder",
         CreateWithParamRequest,
-        _dedicated("DC_BIG_FILE"),
+        _dedicated(data_import.KIND.plugin_type),
         Access.CREATE,
         "File a data import ticket for an uploaded file.",
     ),

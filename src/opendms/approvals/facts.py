@@ -8,7 +8,6 @@ catalog does not know) is unknown, and the rules treat unknown as large.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
@@ -18,7 +17,8 @@ from opendms.rulebook.rules import Facts
 from opendms.sql.statements import Statement, analyse
 from opendms.store.models import Database, DbTable, Instance, Order, PrecheckStatement
 from opendms.tickets import service as tickets
-from opendms.tickets.types import DML, QUERIES, TICKET_TYPES
+from opendms.tickets.params import DML, QUERIES
+from opendms.tickets.registry import kind_of, params_of
 
 # Statements that may touch every row of the first table they name.
 _WHOLE_TABLE = frozenset({"UPDATE", "DELETE", "MERGE", "ALTER", "DROP", "TRUNCATE", "RENAME"})
@@ -112,8 +112,7 @@ def _total(values: list[int | None]) -> int | None:
 
 
 def ticket_facts(s: Session, order: Order, targets: list[Target]) -> Facts:
-    params = TICKET_TYPES[order.plugin_type].params.model_validate(json.loads(order.params))
-    intent = params.intent()
+    intent = params_of(order).intent()
     engine = targets[0].instance.instance_type if targets else "mysql"
     statements: list[Statement] = []
     complete = intent.complete
@@ -135,7 +134,7 @@ def ticket_facts(s: Session, order: Order, targets: list[Target]) -> Facts:
     if counted is not None:  # the precheck counted on the live databases: better than bounds
         affected = [counted]
     export_rows = None
-    if order.plugin_type == "DATA_EXPORT" and complete:
+    if kind_of(order.plugin_type).verb == "export" and complete:
         export_rows = _counted(s, order, QUERIES)
         if export_rows is None:
             export_rows = _total([_exported(st, tables) for st in statements if st.kind in QUERIES])

@@ -21,8 +21,6 @@ from sqlalchemy.orm import Session
 from opendms.approvals import facts as ticket_facts
 from opendms.catalog import dba
 from opendms.errors import DmsError, ErrorCode
-from opendms.execution import cleanup
-from opendms.execution import service as execution
 from opendms.identity.caller import Caller
 from opendms.identity.roles import Role, parse_roles
 from opendms.notify import webhooks
@@ -47,6 +45,7 @@ from opendms.store.models import (
 from opendms.store.states import ApprovalAction, OrderStatus, StepStatus, WorkflowStatus
 from opendms.tickets import lifecycle
 from opendms.tickets import service as tickets
+from opendms.tickets.registry import kind_of
 
 APPROVAL_TYPES = (
     ApprovalAction.AGREE,
@@ -58,8 +57,6 @@ APPROVAL_TYPES = (
 # The acts that decide a node; one arriving twice is answered as a repeat.
 DECISIONS = (ApprovalAction.AGREE, ApprovalAction.REJECT, ApprovalAction.CANCEL)
 NODE_POSITIONS = ("PRE_ADD_APPROVAL_NODE", "POST_ADD_APPROVAL_NODE")
-# DMS groups ticket types into these in GetApprovalDetail.OrderType.
-ORDER_TYPES = {"DATA_EXPORT": "DATA_EXPORT", "NDDL": "NDDL"}
 
 
 # ------------------------------------------------------------------ planning
@@ -417,17 +414,14 @@ def _finish(
         comment=comment,
         event=_workflow(s, flow, order),
     )
-    if order.plugin_type == "DC_CRON_CLEAR":
-        cleanup.arm(s, order)  # it runs on its schedule, not on request
-    elif tickets.exec_mode(order) == "AUTO":
-        execution.start_automatically(s, order)
+    kind_of(order.plugin_type).approved(s, order)  # start it, arm its schedule, or wait
 
 
 def submit(s: Session, caller: Caller, order_id: int) -> WorkflowInstance:
     """Send a ticket for approval (dms-api.md A.2.3).
 
     The gate: a ticket must be ``new``. A ticket of a type whose precheck exists
-    (``TicketType.has_precheck``) must also have passed it; types without a precheck yet are
+    (``TicketKind.has_precheck``) must also have passed it; types without a precheck yet are
     submitted straight from ``new``."""
     order = tickets.get_order(s, caller, order_id, lock=True)
     if order.committer_id != caller.user_id:
@@ -437,7 +431,7 @@ def submit(s: Session, caller: Caller, order_id: int) -> WorkflowInstance:
             ErrorCode.ORDER_STATUS_INVALID,
             f"Ticket {order_id} is {order.status_code}; only a new ticket is submitted.",
         )
-    has_precheck = tickets.ticket_type(order.plugin_type).has_precheck
+    has_precheck = kind_of(order.plugin_type).has_precheck
     short = precheck.shortfall(s, order) if has_precheck else None
     if short is not None:
         raise DmsError(
@@ -842,7 +836,7 @@ class Detail:
 
     @property
     def order_type(self) -> str:
-        return ORDER_TYPES.get(self.order.plugin_type, "DATA_CORRECT")
+        return kind_of(self.order.plugin_type).order_type
 
 
 def detail(s: Session, caller: Caller, workflow_instance_id: int) -> Detail:

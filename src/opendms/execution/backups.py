@@ -26,9 +26,8 @@ from opendms.sql.review import Catalog, TableShape
 from opendms.sql.statements import DIALECTS
 from opendms.targets.base import Change, InsertKeys, StatementError, TargetError
 
-# The ticket types ExecuteDataCorrect may run with backupData, whose precheck therefore
-# names each statement that could not be backed up (NO_BACKUP).
-BACKED_UP = frozenset({"DC_COMMON", "DC_CHUNK"})
+# The precheck's finding for a statement that could not be backed up, for the kinds
+# ExecuteDataCorrect may run with backupData (``TicketKind.execution.backup``).
 NO_BACKUP = "NO_BACKUP"
 
 

@@ -11,15 +11,18 @@ DELETEs written with the cutoff of its fire time and walked in chunks by the sam
 ``specifyDuration`` gives it an execution window, whose end pauses it at a chunk boundary.
 The next run starts from the table as that one left it. While a run is still going, a fire
 time is recorded as skipped rather than piling a second run onto the same rows.
+
+The kind itself (its parameters, and the hooks that arm the schedule on approval and write
+the precheck's DELETEs) is ``opendms.kinds.cron_clear``.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Protocol, runtime_checkable
 
 from sqlalchemy import Select, func, select
 from sqlalchemy.exc import IntegrityError
@@ -47,27 +50,54 @@ from opendms.store.states import SQL_JOB_OVER, JobState, OrderStatus, SqlJobStat
 from opendms.targets.base import TargetError
 from opendms.tickets import cron, lifecycle
 from opendms.tickets import service as tickets
+from opendms.tickets.registry import params_of
 
 SCHEDULE = "cron"
 RECLAIM = "reclaim"
 
 
-def _params(order: Order) -> dict[str, object]:
-    found = json.loads(order.params)
-    assert isinstance(found, dict)
-    return found
+class ClearItem(Protocol):
+    @property
+    def table_name(self) -> str: ...
+    @property
+    def column_name(self) -> str: ...
+    @property
+    def remain_days(self) -> int: ...
+    @property
+    def time_unit(self) -> str | None: ...
+    @property
+    def filter_sql(self) -> str | None: ...
+
+
+@runtime_checkable
+class CleanupOptions(Protocol):
+    """What a cleanup needs of its ticket's parameters. The kind that clears on a schedule
+    (``opendms.kinds.cron_clear``) has parameters of this shape; this module reads them
+    through it, never through that kind's model."""
+
+    @property
+    def cron_format(self) -> str: ...
+    @property
+    def cron_clear_item_list(self) -> Sequence[ClearItem]: ...
+    @property
+    def specify_duration(self) -> bool: ...
+    @property
+    def duration_hour(self) -> int | None: ...
+    @property
+    def optimize_table_after_every_clear_times(self) -> int | None: ...
+
+
+def _params(order: Order) -> CleanupOptions:
+    params = params_of(order)
+    if not isinstance(params, CleanupOptions):
+        raise TypeError(f"ticket {order.order_id} is {order.plugin_type}, not a cleanup")
+    return params
 
 
 def items_of(order: Order) -> list[Item]:
     return [
-        Item(
-            str(i["TableName"]),
-            str(i["ColumnName"]),
-            int(i["RemainDays"]),
-            i.get("TimeUnit"),
-            i.get("FilterSQL"),
-        )
-        for i in _params(order)["CronClearItemList"]  # type: ignore[attr-defined]
+        Item(i.table_name, i.column_name, i.remain_days, i.time_unit, i.filter_sql)
+        for i in _params(order).cron_clear_item_list
     ]
 
 
@@ -115,12 +145,12 @@ def script(s: Session, order: Order, engine: str, fired: datetime) -> str:
 
 
 def optimize_every(order: Order) -> int:
-    return int(str(_params(order).get("OptimizeTableAfterEveryClearTimes") or 0))
+    return _params(order).optimize_table_after_every_clear_times or 0
 
 
 def duration_hours(order: Order) -> int | None:
     params = _params(order)
-    return int(str(params["DurationHour"])) if params.get("specifyDuration") else None
+    return params.duration_hour if params.specify_duration else None
 
 
 # ------------------------------------------------------------------ the schedule
@@ -129,7 +159,7 @@ def duration_hours(order: Order) -> int | None:
 def arm(s: Session, order: Order) -> Job:
     """After the last approval: the ticket runs on its schedule from now on."""
     lifecycle.transition(s, order, OrderStatus.PROCESSING)
-    expression = str(_params(order)["CronFormat"])
+    expression = _params(order).cron_format
     job = Job(order_id=order.order_id, kind=SCHEDULE, run_after=cron.next_run(expression, utcnow()))
     s.add(job)
     s.flush()
@@ -153,7 +183,7 @@ class Schedule:
             job = s.get(Job, work.job_id)
             if order is None or job is None or order.status_code != OrderStatus.PROCESSING:
                 return Step(checkpoint, done=True)  # closed: the schedule ends
-            expression = str(_params(order)["CronFormat"])
+            expression = _params(order).cron_format
             now = self.clock()
             fire = cron.previous_run(expression, now)
             if fire >= job.created_at.replace(microsecond=0):  # not before it was armed
@@ -278,7 +308,7 @@ def _view(s: Session, run: CronRun) -> RunView:
 
 def _cleanup(s: Session, caller: Caller, order_id: int) -> Order:
     order = tickets.get_order(s, caller, order_id)
-    if order.plugin_type != "DC_CRON_CLEAR":
+    if not isinstance(params_of(order), CleanupOptions):
         raise DmsError(
             ErrorCode.UNSUPPORTED_PLUGIN_TYPE,
             f"Ticket {order_id} is {order.plugin_type}, not a historical-data cleanup.",
@@ -339,7 +369,7 @@ def config(s: Session, caller: Caller, order_id: int) -> Config:
     else:
         status = CronStatus.WAITING
     return Config(
-        cron_format=str(_params(order)["CronFormat"]),
+        cron_format=_params(order).cron_format,
         status=status,
         call_times=int(calls or 0),
         last_call=latest.run.created_at if latest else None,

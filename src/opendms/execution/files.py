@@ -10,7 +10,6 @@ inserted rows are deleted.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import islice
@@ -29,6 +28,7 @@ from opendms.sql.backup import remove_inserted, restore_deleted, restore_updated
 from opendms.store.db import Store
 from opendms.store.models import Attachment, Database, Instance, Order, SqlJob, SqlJobDetail, utcnow
 from opendms.tickets import service as tickets
+from opendms.tickets.registry import params_of
 
 BATCH = 1000
 KINDS = ("sql", "rollback", "backup")  # what a download link names
@@ -65,16 +65,18 @@ def backup_jobs(s: Session, caller: Caller, order_id: int) -> list[SqlJob]:
 
 
 def _ticket_text(s: Session, files: FileStore, order: Order, kind: str) -> Download | None:
-    params = json.loads(order.params)
+    params = params_of(order)
+    # the shared parameters (tickets.params) of the kinds that carry them
     prefix, text_key, attachment_key = (
-        ("sql", "ExecSQL", "AttachmentName")
+        ("sql", "exec_sql", "attachment_name")
         if kind == "sql"
-        else ("rollback", "RollbackSQL", "RollbackAttachmentName")
+        else ("rollback", "rollback_sql", "rollback_attachment_name")
     )
     name = f"ticket-{order.order_id}-{prefix}.sql"
-    if params.get(text_key):
-        return Download(name, text=str(params[text_key]))
-    attachment = s.get(Attachment, str(params.get(attachment_key) or ""))
+    text = getattr(params, text_key, None)
+    if text:
+        return Download(name, text=str(text))
+    attachment = s.get(Attachment, str(getattr(params, attachment_key, None) or ""))
     if attachment is not None:
         return Download(attachment.file_name, path=files.path_for(attachment.sha256))
     return None

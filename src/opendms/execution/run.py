@@ -27,7 +27,6 @@ from sqlglot.errors import SqlglotError
 
 from opendms.catalog.shapes import CatalogShapes
 from opendms.errors import DmsError
-from opendms.execution import cleanup
 from opendms.execution import service as execution
 from opendms.execution.backups import (
     Backup,
@@ -41,6 +40,7 @@ from opendms.execution.backups import (
 )
 from opendms.execution.chunked import ChunkState, Progress, stride
 from opendms.execution.service import Plan, stamp
+from opendms.imports.options import import_options
 from opendms.imports.run import MAX_LOGGED, Importer, ImportFailed, source_of
 from opendms.imports.run import STEP_SECONDS as IMPORT_STEP_SECONDS
 from opendms.jobs.runner import Checkpoint, Step, Work
@@ -64,8 +64,9 @@ from opendms.store.states import SQL_JOB_OVER, ExecState, OrderStatus, SqlJobSta
 from opendms.targets.base import Change, StatementError, TargetError
 from opendms.targets.pace import Gauge, Limits
 from opendms.tickets import lifecycle
-from opendms.tickets import service as tickets
-from opendms.tickets.types import DML
+from opendms.tickets.kind import Walk
+from opendms.tickets.params import DML
+from opendms.tickets.registry import kind_of, params_of
 
 STEP_SECONDS = 1.0
 LOCK_RETRIES = 3  # a statement that loses a lock wait or a deadlock is tried this often
@@ -103,8 +104,8 @@ class Unit:
     replica: Instance | None = None
 
     @property
-    def chunked(self) -> bool:
-        return tickets.ticket_type(self.order.plugin_type).chunked
+    def walk(self) -> Walk:
+        return _walk(self.order)
 
     @property
     def label(self) -> str:
@@ -167,6 +168,18 @@ def _swept_note(swept: Swept) -> str | None:
     return "; ".join(notes) or None
 
 
+def _walk(order: Order) -> Walk:
+    how = execution.execution_of(order)
+    return how.walk if how is not None else "statements"
+
+
+def _scheduled(order: Order) -> bool:
+    """Whether an execution of ``order`` is one run of its schedule (its end does not end
+    the ticket)."""
+    how = execution.execution_of(order)
+    return how is not None and how.scheduled
+
+
 def _succeed(s: Session, order: Order) -> None:
     lifecycle.transition(s, order, OrderStatus.SUCCESS)
 
@@ -186,15 +199,14 @@ class Execute:
         if not unit.pending:  # all recorded already: nothing to ask the target
             self._finish_sql_job(work, unit)
             return Step({})
-        lock_wait = (
-            self.means.pace.lock_wait_seconds if unit.chunked else self.means.lock_wait_seconds
-        )
+        chunks = unit.walk == "chunks"
+        lock_wait = self.means.pace.lock_wait_seconds if chunks else self.means.lock_wait_seconds
         try:
             connector = self.means.connector(unit.inst)
             with connector.change((unit.db.catalog_name, unit.db.schema_name), lock_wait) as change:
-                if tickets.ticket_type(unit.order.plugin_type).imports:
+                if unit.walk == "file":
                     return self._import(work, unit, change, checkpoint)
-                if unit.chunked:
+                if chunks:
                     return self._chunked(work, unit, change, checkpoint)
                 if unit.sql_job.transactional:
                     return self._all_at_once(work, unit, change, checkpoint)
@@ -214,8 +226,8 @@ class Execute:
             select(SqlJob).where(SqlJob.group_id == job.job_id).order_by(SqlJob.position)
         ).all()
         left = [j for j in sql_jobs if j.status not in SQL_JOB_OVER]
-        if not left and order.plugin_type == "DC_CRON_CLEAR":  # one run of many: the
-            cleanup.run_finished(s, order, job)  # ticket stays on its schedule
+        if not left and _scheduled(order):  # one run of many: the ticket stays on its
+            kind_of(order.plugin_type).run_finished(s, order, job)  # schedule
             return Step(checkpoint, done=True)
         if not left:
             _succeed(s, order)
@@ -227,7 +239,7 @@ class Execute:
         if current is None:  # paused: until RestartDataCorrectSQLJob queues it again
             return Step(checkpoint, paused=True)
         started = any(j.status != SqlJobStatus.INIT for j in sql_jobs)
-        chunked = tickets.ticket_type(order.plugin_type).chunked
+        chunked = _walk(order) == "chunks"
         if plan.end_at is not None and self.clock() > plan.end_at and not started:
             reason = f"Not started: the execution window ended at {plan.end} (UTC)."
             for j in sql_jobs:
@@ -261,7 +273,7 @@ class Execute:
             .order_by(SqlJobDetail.number)
         ).all()
         unit = Unit(order, plan, current, db, inst, list(pending))
-        if unit.chunked:
+        if unit.walk == "chunks":
             self._cut(s, unit)
         if current.backup:
             shapes = CatalogShapes(s, [db])
@@ -508,7 +520,10 @@ class Execute:
         detail = unit.pending[0]
         try:
             with work.store.session() as s:
-                src = source_of(s, self.means.files, unit.order, unit.db, unit.engine)
+                options = import_options(params_of(unit.order))
+                src = source_of(
+                    s, self.means.files, options, unit.order.order_id, unit.db, unit.engine
+                )
         except ImportFailed as exc:
             return self._fail(work, unit, detail, exc.message, checkpoint)
         progress = Progress.load(detail.progress)
@@ -787,6 +802,6 @@ class Execute:
                     not others
                     and order is not None
                     and order.status_code == OrderStatus.PROCESSING
-                    and order.plugin_type != "DC_CRON_CLEAR"
+                    and not _scheduled(order)
                 ):
                     _succeed(s, order)

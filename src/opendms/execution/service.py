@@ -7,7 +7,6 @@ statements are the ones the precheck found, so what runs is what was checked and
 
 from __future__ import annotations
 
-import json
 import uuid
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime
@@ -21,6 +20,7 @@ from opendms.execution.backups import NO_BACKUP
 from opendms.execution.chunked import ChunkState, Progress
 from opendms.identity.caller import Caller
 from opendms.identity.roles import Role
+from opendms.imports.options import import_options
 from opendms.store.models import (
     ApprovalEvent,
     Database,
@@ -44,18 +44,15 @@ from opendms.store.states import (
 )
 from opendms.tickets import lifecycle
 from opendms.tickets import service as tickets
+from opendms.tickets.kind import Execution
+from opendms.tickets.registry import kind_of, params_of
 
 WIRE_TIME = "%Y-%m-%d %H:%M:%S"
-# Ticket types whose execution is built (the rest are approved, and wait for theirs), and
-# the JobType their SQL jobs show.
-JOB_TYPES = {
-    "DC_COMMON": "DATA_CORRECT",
-    "DC_CHUNK": "FREE_LOCK_DML",
-    "DC_CRON_CLEAR": "CRON_CLEAR_DATA",
-    "DC_BIG_FILE": "BIG_FILE",
-}
-# ExecuteDataCorrect starts these; a cleanup runs on its schedule
-EXECUTABLE = frozenset({"DC_COMMON", "DC_CHUNK", "DC_BIG_FILE"})
+
+
+def execution_of(order: Order) -> Execution | None:
+    """How the ticket's kind runs as SQL jobs (``TicketKind.execution``); None: it has none."""
+    return kind_of(order.plugin_type).execution
 
 
 @dataclass(frozen=True)
@@ -161,7 +158,9 @@ def execute(s: Session, caller: Caller, order_id: int, plan: Plan) -> Job:
     change is continued in the new window, from where it stopped."""
     order = tickets.get_order(s, caller, order_id, lock=True)
     check_starter(s, caller, order)
-    if order.plugin_type == "DC_CHUNK" and plan.transaction:
+    how = execution_of(order)
+    # (a scheduled run, continued, keeps the plan its schedule gave it)
+    if how is not None and how.walk == "chunks" and not how.scheduled and plan.transaction:
         raise DmsError(
             ErrorCode.INVALID_PARAMETER,
             "ActionDetail.transaction: a lock-free change commits chunk by chunk.",
@@ -256,8 +255,9 @@ def stamp(text: str) -> str:
 
 
 def start_automatically(s: Session, order: Order) -> Job | None:
-    """After the last approval of an ExecMode AUTO ticket: run now, without backup."""
-    if order.plugin_type not in EXECUTABLE:
+    """After the last approval (``TicketKind.approved`` of a kind ExecuteDataCorrect
+    starts): an ExecMode AUTO ticket runs now, without backup; another waits."""
+    if tickets.exec_mode(order) != "AUTO":
         return None
     return queue(s, order, Plan(by=order.committer_id))
 
@@ -269,7 +269,8 @@ def queue(s: Session, order: Order, plan: Plan) -> Job:
             ErrorCode.ORDER_STATUS_INVALID,
             f"Ticket {order.order_id} is {order.status_code}; only an approved ticket executes.",
         )
-    if order.plugin_type not in EXECUTABLE:
+    how = execution_of(order)
+    if how is None or how.scheduled:  # a scheduled kind runs when its schedule says
         raise DmsError(
             ErrorCode.UNSUPPORTED_PLUGIN_TYPE,
             f"Ticket {order.order_id} is {order.plugin_type}; OpenDMS does not execute that "
@@ -285,7 +286,7 @@ def queue(s: Session, order: Order, plan: Plan) -> Job:
         by_db.setdefault(st.db_id, []).append(
             Statement(st.number, st.sql_text, st.sql_type, st.sql_id)
         )
-    if tickets.ticket_type(order.plugin_type).imports:  # the file is the one thing to run
+    if how.walk == "file":  # the file is the one thing to run
         by_db = {db: [imported(order, found)] for db, found in by_db.items()}
     if not by_db:
         raise DmsError(
@@ -308,16 +309,19 @@ class Statement:
 
 def imported(order: Order, found: list[Statement]) -> Statement:
     """An import's SQL job runs its file, as one statement: what it is, in words."""
-    params = json.loads(order.params)
-    into = f" into {params['TableName']}" if params.get("TableName") else ""
-    kind = "REPLACE" if params.get("InsertType") == "REPLACE_INTO" else "INSERT"
-    text = f"-- import {params.get('FileType')} file {params.get('AttachmentName')}{into}"
+    options = import_options(params_of(order))
+    into = f" into {options.table_name}" if options.table_name else ""
+    kind = "REPLACE" if options.insert_type == "REPLACE_INTO" else "INSERT"
+    text = f"-- import {options.file_type} file {options.attachment_name}{into}"
     return Statement(1, text, kind, found[0].sql_id if found else 0)
 
 
 def open_execution(s: Session, order: Order, plan: Plan, by_db: dict[int, list[Statement]]) -> Job:
     """An ``execute`` job running ``by_db``'s statements: one SQL job per database, one
     detail per statement."""
+    how = execution_of(order)
+    if how is None:
+        raise TypeError(f"{order.plugin_type} tickets have no SQL jobs")
     now = utcnow()
     job = Job(
         order_id=order.order_id,
@@ -334,7 +338,7 @@ def open_execution(s: Session, order: Order, plan: Plan, by_db: dict[int, list[S
             db_id=db_id,
             position=position,
             token=uuid.uuid4().hex,
-            job_type=JOB_TYPES[order.plugin_type],
+            job_type=how.job_type,
             transactional=plan.transaction,
             backup=plan.backup,
             log=f"{now:{WIRE_TIME}} queued"
@@ -538,13 +542,19 @@ def sql_job_details(s: Session, caller: Caller, sql_job_id: int, page: int, size
 
 
 def chunk_progress(s: Session, group_id: int) -> list[Progress]:
-    """The progress of each chunked statement of an execution (none for other changes)."""
+    """The progress of each chunked statement of an execution (none for other changes, nor
+    for a scheduled run, one of many)."""
+    job = s.get(Job, group_id)
+    order = s.get(Order, job.order_id) if job is not None and job.order_id is not None else None
+    how = execution_of(order) if order is not None else None
+    if how is None or how.walk != "chunks" or how.scheduled:
+        return []
     return [
         Progress.load(found)
         for found in s.scalars(
             select(SqlJobDetail.progress)
             .join(SqlJob, SqlJob.sql_job_id == SqlJobDetail.sql_job_id)
-            .where(SqlJob.group_id == group_id, SqlJob.job_type == JOB_TYPES["DC_CHUNK"])
+            .where(SqlJob.group_id == group_id)
         )
     ]
 

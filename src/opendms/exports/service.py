@@ -25,6 +25,7 @@ from opendms.store.models import ExportFile, Job, Order, SqlAudit, User, utcnow
 from opendms.store.states import ExecState, JobState, OrderStatus
 from opendms.tickets import lifecycle
 from opendms.tickets import service as tickets
+from opendms.tickets.registry import kind_of
 
 EXPORT = "export"  # the job kind
 # KeyInfo.JobStatus (dms-api.md A.4.2): once the ticket has an export job, that job's state;
@@ -131,7 +132,7 @@ def plan_from(detail: dict[str, Any] | None) -> ExportPlan:
 
 def export_ticket(s: Session, caller: Caller, order_id: int, *, lock: bool = True) -> Order:
     order = tickets.get_order(s, caller, order_id, lock=lock)
-    if not tickets.ticket_type(order.plugin_type).exports:
+    if kind_of(order.plugin_type).verb != "export":
         raise DmsError(
             ErrorCode.UNSUPPORTED_PLUGIN_TYPE,
             f"Ticket {order_id} is {order.plugin_type}; only export tickets (DATA_EXPORT) export.",

@@ -37,6 +37,7 @@ from opendms.imports.files import (
     sql_statements,
     xlsx_records,
 )
+from opendms.imports.options import ImportOptions
 from opendms.sql.script import Piece
 from opendms.sql.statements import Unreadable, one_statement, render
 from opendms.store.models import (
@@ -44,11 +45,10 @@ from opendms.store.models import (
     Database,
     DbColumn,
     DbTable,
-    Order,
     PrecheckStatement,
 )
 from opendms.targets.base import Change, RowBlock, StatementError
-from opendms.tickets.types import DML, DataImport
+from opendms.tickets.params import DML
 
 MODES = {"INSERT": "INSERT", "INSERT_IGNORE": "IGNORE", "REPLACE_INTO": "REPLACE"}
 STEP_SECONDS = 5.0  # batches per runner step, between looks at pause and close
@@ -105,8 +105,11 @@ class Source:
         return self.file_type == "SQL"
 
 
-def source_of(s: Session, files: FileStore, order: Order, db: Database, engine: str) -> Source:
-    params = DataImport.model_validate(json.loads(order.params))
+def source_of(
+    s: Session, files: FileStore, params: ImportOptions, order_id: int, db: Database, engine: str
+) -> Source:
+    """What the import of ticket ``order_id`` (its options ``params``) reads, and where it
+    writes in ``db``."""
     attachment = s.get(Attachment, params.attachment_name)
     if attachment is None:
         raise ImportFailed("the import's file is gone")
@@ -127,7 +130,7 @@ def source_of(s: Session, files: FileStore, order: Order, db: Database, engine: 
         key = shape.walk_key if shape is not None and shape.primary_key else ()
     estimate = s.scalar(
         select(func.sum(PrecheckStatement.affect_rows)).where(
-            PrecheckStatement.order_id == order.order_id
+            PrecheckStatement.order_id == order_id
         )
     )
     return Source(

@@ -16,7 +16,6 @@ ListDataImportSQLPreCheckDetail) up to KEPT, with the first of every kind beyond
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
@@ -25,11 +24,13 @@ from sqlalchemy.orm import Session
 
 from opendms.imports.columns import Column, ColumnProblem, cell_text, match
 from opendms.imports.files import FileProblem, codec_for, csv_records, sql_statements, xlsx_records
-from opendms.precheck.run import Found, StepFailed, Target, _Checks, _listing
+from opendms.imports.options import import_options
+from opendms.precheck.checks import Found, StepFailed, Target, _Checks, _listing
 from opendms.sql import functions
 from opendms.sql.statements import Unreadable, describe, one_statement, render
 from opendms.store.models import Attachment, DbColumn, DbTable
-from opendms.tickets.types import DML, DataImport
+from opendms.tickets.params import DML
+from opendms.tickets.registry import params_of
 
 SAMPLE = 1000  # records (statements) FAST_MODE checks in the precheck
 KEPT = 10_000  # statements of a SQL file kept for the precheck's detail
@@ -52,7 +53,7 @@ class ImportChecks(_Checks):
     """The four steps over an import's file (see the module)."""
 
     def prepare(self, s: Session) -> None:
-        params = DataImport.model_validate(json.loads(self.order.params))
+        params = import_options(params_of(self.order))
         attachment = s.get(Attachment, params.attachment_name)
         if attachment is None:
             raise StepFailed("The import's file is gone.")

@@ -15,7 +15,8 @@ from opendms.rulebook import rule_sets
 from opendms.sql.review import Finding, review, review_parsed
 from opendms.sql.statements import Parsed
 from opendms.store.models import Database, Instance
-from opendms.tickets.types import TICKET_TYPES
+from opendms.tickets.params import DML
+from opendms.tickets.registry import find
 
 
 def review_for_database(
@@ -23,12 +24,16 @@ def review_for_database(
     tid: int,
     db_id: int,
     sql: str,
-    plugin_type: str = "DC_COMMON",
+    plugin_type: str | None = None,
     rule_set: str | None = None,
 ) -> list[Finding]:
-    kind = TICKET_TYPES.get(plugin_type)
-    if kind is None or not kind.statement_kinds:
-        raise DmsError(ErrorCode.INVALID_PARAMETER, f"{plugin_type} tickets carry no SQL.")
+    """``sql`` reviewed as a ticket of ``plugin_type`` would be (None: as a data change)."""
+    statement_kinds = DML
+    if plugin_type is not None:
+        kind = find(plugin_type)
+        if kind is None or not kind.statement_kinds:
+            raise DmsError(ErrorCode.INVALID_PARAMETER, f"{plugin_type} tickets carry no SQL.")
+        statement_kinds = kind.statement_kinds
     db = catalog.get_database(s, tid, db_id)
     inst = catalog.get_instance(s, tid, db.instance_id)
     rules = (
@@ -37,7 +42,7 @@ def review_for_database(
     return review(
         sql,
         inst.instance_type,
-        kind.statement_kinds,
+        statement_kinds,
         catalog=CatalogShapes(s, [db]),
         levels=rules.review,
     )

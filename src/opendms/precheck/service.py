@@ -24,6 +24,7 @@ from opendms.store.models import (
 from opendms.store.paging import Page, paged
 from opendms.store.states import JobState, OrderStatus, PrecheckStepStatus, ReviewStatus
 from opendms.tickets import service as tickets
+from opendms.tickets.registry import kind_of, params_of
 
 
 @dataclass(frozen=True)
@@ -107,7 +108,7 @@ def actual_rows(s: Session, order_id: int) -> int | None:
 
 def _own_new_ticket(s: Session, caller: Caller, order_id: int, what: str) -> Order:
     order = tickets.get_order(s, caller, order_id, lock=True)
-    if not tickets.ticket_type(order.plugin_type).has_precheck:
+    if not kind_of(order.plugin_type).has_precheck:
         raise DmsError(
             ErrorCode.UNSUPPORTED_PLUGIN_TYPE,
             f"Ticket {order_id} is {order.plugin_type}, which has no data-change precheck.",
@@ -186,13 +187,13 @@ def modify_sql(s: Session, caller: Caller, order_id: int, sql: str) -> Order:
     """Replace the ticket's SQL (as TEXT) and precheck it afresh; a waiver given for the old
     SQL does not carry over."""
     order = _own_new_ticket(s, caller, order_id, "changes its SQL")
-    params = json.loads(order.params)
-    if "ExecSQL" not in params and "SqlType" not in params:
+    current = params_of(order)
+    if not hasattr(current, "exec_sql"):
         raise DmsError(ErrorCode.UNSUPPORTED_PLUGIN_TYPE, f"Ticket {order_id} carries no ExecSQL.")
-    params.update({"ExecSQL": sql, "SqlType": "TEXT"})
+    params = {**current.wire(), "ExecSQL": sql, "SqlType": "TEXT"}
     params.pop("AttachmentName", None)
     checked = tickets.parse_params(
-        tickets.ticket_type(order.plugin_type), params, label="ExecSQL", camel_case=False
+        kind_of(order.plugin_type), params, label="ExecSQL", camel_case=False
     )
     order.params = json.dumps(checked.wire(), ensure_ascii=False, separators=(",", ":"))
     order.search_text = tickets.search_text(order.comment, checked)

@@ -31,7 +31,7 @@ from pydantic import (
 
 from opendms.sql import review
 from opendms.sql.statements import KINDS
-from opendms.tickets.types import TICKET_TYPES
+from opendms.tickets.registry import all_kinds, find
 
 LEVELS = ("NONE", "LOW", "MIDDLE", "HIGH", "HIGHEST")
 Level = Literal["LOW", "MIDDLE", "HIGH", "HIGHEST"]
@@ -50,6 +50,16 @@ def _template_ref(value: object) -> object:
 
 
 TemplateRef = Annotated[str, BeforeValidator(_template_ref), Field(min_length=1, max_length=128)]
+
+
+def _plugin_types() -> tuple[str, ...]:
+    return tuple(k.plugin_type for k in all_kinds())
+
+
+def _exports(plugin_type: str) -> bool:
+    """Whether tickets of ``plugin_type`` export rows (which ``export_rows`` weighs)."""
+    kind = find(plugin_type)
+    return kind is not None and kind.verb == "export"
 
 
 class RuleSetError(ValueError):
@@ -106,7 +116,7 @@ class When(_Strict):
     @classmethod
     def _known_values(cls, values: list[str] | None, info: ValidationInfo) -> list[str] | None:
         allowed, what = {
-            "ticket_types": (tuple(TICKET_TYPES), "ticket type"),
+            "ticket_types": (_plugin_types(), "ticket type"),
             "env": (ENV_TYPES, "environment"),
             "statement_kinds": (KINDS, "statement kind"),
         }[str(info.field_name)]
@@ -155,7 +165,7 @@ ReviewLevel = Annotated[
 
 
 def _ticket_type(value: str) -> str:
-    return _choices([value], tuple(TICKET_TYPES), "ticket type")[0]
+    return _choices([value], _plugin_types(), "ticket type")[0]
 
 
 TicketTypeName = Annotated[str, AfterValidator(_ticket_type)]
@@ -294,7 +304,7 @@ class Facts:
     statement_kinds: frozenset[str]
     tables: frozenset[str]  # "db.table", lower-cased
     affected_rows: int | None  # None: not known before the precheck
-    export_rows: int | None  # DATA_EXPORT only; None: not known
+    export_rows: int | None  # an export's only (``_exports``); None: not known
     complete: bool  # False: some of the ticket's SQL was not analysed
 
     def describe(self) -> str:
@@ -307,7 +317,7 @@ class Facts:
             f"statements {', '.join(sorted(self.statement_kinds)) or 'none known'}",
             f"affected rows {rows(self.affected_rows)}",
         ]
-        if self.plugin_type == "DATA_EXPORT":
+        if _exports(self.plugin_type):
             parts.append(f"export rows {rows(self.export_rows)}")
         if not self.complete:
             parts.append("not fully analysed before the precheck")
@@ -338,7 +348,7 @@ def matches(when: When, facts: Facts) -> bool:
     if when.affected_rows and not when.affected_rows.holds(facts.affected_rows):
         return False
     return not when.export_rows or (
-        facts.plugin_type == "DATA_EXPORT" and when.export_rows.holds(facts.export_rows)
+        _exports(facts.plugin_type) and when.export_rows.holds(facts.export_rows)
     )
 
 

@@ -1,4 +1,5 @@
-"""What every ticket type declares, and the parameter building blocks they share."""
+"""The parameter building blocks the ticket kinds share (``opendms.kinds.*`` hold each
+kind's own model)."""
 
 from __future__ import annotations
 
@@ -27,6 +28,10 @@ Key = Annotated[str, Field(min_length=1, max_length=64)]
 ExecMode = Literal["COMMITOR", "AUTO", "LAST_AUDITOR"]
 SqlType = Literal["TEXT", "ATTACHMENT"]
 Id = Annotated[int, Field(ge=1, le=2**63 - 1)]
+Classify = Annotated[str, Field(max_length=256)]
+# The statement kinds of a data change, and of a query.
+DML = frozenset({"INSERT", "REPLACE", "UPDATE", "DELETE"})
+QUERIES = frozenset({"SELECT"})
 
 
 @dataclass(frozen=True)
@@ -108,37 +113,3 @@ def pascal_keys(value: Any) -> Any:
     if isinstance(value, list):
         return [pascal_keys(v) for v in value]
     return value
-
-
-@dataclass(frozen=True)
-class TicketType:
-    """A ticket type: its DMS PluginType, its parameter model, and whether its precheck
-    runs yet (``has_precheck``: a ticket of a type with a precheck is submitted for approval
-    only once its precheck passed)."""
-
-    plugin_type: str
-    params: type[Params]
-    summary: str
-    has_precheck: bool = False
-    # Statement kinds its SQL may contain (review rule STATEMENT_KIND_NOT_ALLOWED).
-    statement_kinds: frozenset[str] = frozenset()
-    # Its statements run in key ranges (sql.chunks), one short transaction per chunk.
-    chunked: bool = False
-    # The data permission the committer needs on every table the SQL names.
-    permission: str = "CORRECT"
-    # Its SQL is one read-only query whose result becomes a file (sql.export).
-    exports: bool = False
-    # It writes a file's rows or statements into one database (imports.run).
-    imports: bool = False
-
-    def databases(self, params: Params) -> list[int]:
-        items = getattr(params, "db_item_list", None)
-        if items is not None:
-            return [i.db_id for i in items]
-        db_id = getattr(params, "db_id", None)
-        return [db_id] if db_id is not None else []
-
-    def attachments(self, params: Params) -> list[str]:
-        """Attachment keys the parameters refer to (each must exist)."""
-        names = ("attachment_name", "rollback_attachment_name")
-        return [v for v in (getattr(params, n, None) for n in names) if v]

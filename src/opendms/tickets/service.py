@@ -47,8 +47,9 @@ from opendms.store.states import (
     StepStatus,
     WorkflowStatus,
 )
-from opendms.tickets.params import Params, TicketType, pascal_keys
-from opendms.tickets.types import DATA_CORRECT_TYPES, TICKET_TYPES
+from opendms.tickets.kind import TicketKind
+from opendms.tickets.params import Params, pascal_keys
+from opendms.tickets.registry import DATA_CORRECT, data_correct_types, kind_of, params_of
 
 # StatusDesc: each status in words
 STATUS_DESC = {
@@ -68,19 +69,7 @@ STATUS_FILTERS = {
 SCOPES = ("AS_ADMIN", "AS_COMMITTER", "AS_HANDLER", "AS_OWNER", "AS_Related")
 
 
-def ticket_type(plugin_type: str) -> TicketType:
-    found = TICKET_TYPES.get(plugin_type)
-    if found is None:
-        hint = " (DATA_CORRECT only filters ListOrders)" if plugin_type == "DATA_CORRECT" else ""
-        raise DmsError(
-            ErrorCode.UNSUPPORTED_PLUGIN_TYPE,
-            f"PluginType {plugin_type[:64]!r} cannot be created here{hint}; use one of "
-            f"{', '.join(TICKET_TYPES)}.",
-        )
-    return found
-
-
-def parse_params(kind: TicketType, raw: Any, *, label: str, camel_case: bool) -> Params:
+def parse_params(kind: TicketKind, raw: Any, *, label: str, camel_case: bool) -> Params:
     """The type's parameters, or a business error that names the offending field."""
     data = pascal_keys(raw) if camel_case else raw
     try:
@@ -149,7 +138,7 @@ def create_order(
     camel_case: bool = False,
     label: str = "Param",
 ) -> Order:
-    kind = ticket_type(plugin_type)
+    kind = kind_of(plugin_type)
     params = parse_params(kind, raw_params, label=label, camel_case=camel_case)
     targets = []
     for db_id in kind.databases(params):
@@ -312,8 +301,8 @@ def list_orders(s: Session, caller: Caller, f: OrderFilter, page: int, size: int
     query = select(Order).where(_visible(caller), _scope(caller, f.scope))
     if f.status in STATUS_FILTERS:
         query = query.where(Order.status_code.in_(STATUS_FILTERS[f.status]))
-    if f.plugin_type == "DATA_CORRECT":
-        query = query.where(Order.plugin_type.in_(DATA_CORRECT_TYPES))
+    if f.plugin_type == DATA_CORRECT:
+        query = query.where(Order.plugin_type.in_(data_correct_types()))
     elif f.plugin_type:
         query = query.where(Order.plugin_type == f.plugin_type)
     if f.search:
@@ -365,7 +354,8 @@ def cancel_jobs(s: Session, order_id: int) -> None:
 
 def exec_mode(order: Order) -> str:
     """Who starts an approved ticket: COMMITOR (default), AUTO or LAST_AUDITOR."""
-    mode = json.loads(order.params).get("ExecMode")
+    # ExecMode is a parameter of the kinds that execute (tickets.params.ExecMode)
+    mode = getattr(params_of(order), "exec_mode", None)
     return str(mode) if mode else "COMMITOR"
 
 

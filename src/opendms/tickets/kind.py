@@ -1,0 +1,112 @@
+"""What a ticket kind is to the services that run tickets.
+
+Each module of ``opendms.kinds`` makes one ``TicketKind``: it declares the kind's facts (its
+DMS PluginType, parameter model, the statement kinds its SQL may hold, the permission its
+committer needs, how DMS groups and shows it, how its SQL jobs run) and overrides the hooks
+where the kind behaves unlike the default. The services below the kinds (approvals,
+precheck, execution, exports, imports) find a ticket's kind through
+``opendms.tickets.registry`` and read only this class: a kind imports the services it
+drives, a service never imports a kind.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from sqlalchemy.orm import Session
+
+from opendms.identity.caller import Caller
+from opendms.sql.review import Finding
+from opendms.store.models import Database, Instance, Job, Order
+from opendms.tickets.params import Params
+
+# How an execution goes through a ticket's work (``execution.run``): its prechecked
+# statements one by one (or, with ActionDetail ``transaction``, a database's all together);
+# each statement in key ranges, one short transaction per chunk (``sql.chunks``); or the
+# ticket's file streamed into its database (``imports.run``), whose precheck reads the file.
+Walk = Literal["statements", "chunks", "file"]
+
+
+@dataclass(frozen=True)
+class Execution:
+    """How an approved ticket of a kind runs as SQL jobs (``execution``)."""
+
+    job_type: str  # its SQL jobs' JobType on the wire
+    walk: Walk = "statements"
+    # ExecuteDataCorrect may ask for backupData, so the precheck names each statement that
+    # could not be backed up (``execution.backups.NO_BACKUP``).
+    backup: bool = False
+    # Each execution is one run of the ticket's schedule: ExecuteDataCorrect starts none (it
+    # only continues a paused run), and a run's end does not end the ticket.
+    scheduled: bool = False
+
+
+class TicketKind:
+    """A ticket kind: its facts, and the hooks whose defaults it may override."""
+
+    plugin_type: str
+    summary: str  # in words, for titles (GetApprovalDetail)
+    params: type[Params]
+    # A ticket of a kind with a precheck is submitted for approval only once it passed.
+    has_precheck: bool = False
+    # Statement kinds its SQL may contain (review rule STATEMENT_KIND_NOT_ALLOWED); none: it
+    # carries no SQL.
+    statement_kinds: frozenset[str] = frozenset()
+    # The data permission the committer needs on every table the SQL names.
+    permission: str = "CORRECT"
+    # What it does with the rows its SQL names: "change" them, or "export" them (read them
+    # out: the rules weigh them as export rows, ROW_CHECK holds them to the most the ticket
+    # states, and only such a ticket is run by ExecuteDataExport).
+    verb: Literal["change", "export"] = "change"
+    # GetApprovalDetail's OrderType, DMS's grouping of ticket types; ListOrders' PluginType
+    # DATA_CORRECT stands for every kind grouped as DATA_CORRECT.
+    order_type: str = "DATA_CORRECT"
+    # GetDataCorrectOrderDetail's ConfigDetail.DetailType; None: that call refuses the kind.
+    detail_type: str | None = None
+    # None: it has no SQL jobs (ExecuteDataCorrect refuses it).
+    execution: Execution | None = None
+
+    def databases(self, params: Params) -> list[int]:
+        """The DbIds the parameters name (each must be registered and synced)."""
+        items = getattr(params, "db_item_list", None)
+        if items is not None:
+            return [i.db_id for i in items]
+        db_id = getattr(params, "db_id", None)
+        return [db_id] if db_id is not None else []
+
+    def attachments(self, params: Params) -> list[str]:
+        """Attachment keys the parameters refer to (each must exist)."""
+        names = ("attachment_name", "rollback_attachment_name")
+        return [v for v in (getattr(params, n, None) for n in names) if v]
+
+    # ------------------------------------------------------------ hooks
+
+    def approved(self, s: Session, order: Order) -> None:
+        """After the last approval, the ticket ``Approved``: start it, arm its schedule, or
+        (the default) leave it for whoever starts it."""
+
+    def run_finished(self, s: Session, order: Order, job: Job) -> None:
+        """A run of a scheduled kind (``Execution.scheduled``) succeeded on every database
+        (``job`` is its ``execute`` job); the ticket stays on its schedule."""
+
+    def precheck_scripts(
+        self, s: Session, order: Order, engines: Collection[str]
+    ) -> dict[str, str] | None:
+        """The SQL the precheck checks, by engine among the ticket's databases', for a kind
+        that writes it (a cleanup's DELETEs); None (the default): the SQL the ticket carries,
+        as text or attachment, the same for every engine. A script that cannot be written
+        raises ``precheck.checks.StepFailed``, which fails SQL_PARSE."""
+        return None
+
+    def precheck_review(
+        self, s: Session, db: Database, inst: Instance, script: str
+    ) -> tuple[list[Finding], str]:
+        """What SQL_TYPE_CHECK adds for one database beyond SQL review, and a note for the
+        step's tip (an export's refusal and masks)."""
+        return [], ""
+
+    def detail_config(self, s: Session, caller: Caller, order: Order) -> dict[str, Any]:
+        """What GetDataCorrectOrderDetail's ConfigDetail shows beside its DetailType."""
+        return {}
