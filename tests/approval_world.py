@@ -80,6 +80,12 @@ class World:
         """A runner for ``self.means`` as changed since (a test's pace, say)."""
         self.runner = Runner(self.store, executors(self.means), threads=0)
 
+    def tune(self, **changes: Any) -> None:
+        """A runner whose executors work under ``means.tuning`` with ``changes`` (shorter
+        steps, smaller import batches)."""
+        self.means = replace(self.means, tuning=replace(self.means.tuning, **changes))
+        self.rebuild_runner()
+
     @classmethod
     def build(cls, store: Store, box: SecretBox, target_dir: Path) -> World:
         """The world on a copy of the SQLite demo database."""
