@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from opendms.approvals import flow
+from opendms.approvals import acts, flow, views
 from opendms.catalog import instances, ownership, permissions, queries, sync
 from opendms.execution import service as execution
 from opendms.files import service as files
@@ -79,6 +79,12 @@ class World:
     def rebuild_runner(self) -> None:
         """A runner for ``self.means`` as changed since (a test's pace, say)."""
         self.runner = Runner(self.store, executors(self.means), threads=0)
+
+    def tune(self, **changes: Any) -> None:
+        """A runner whose executors work under ``means.tuning`` with ``changes`` (shorter
+        steps, smaller import batches)."""
+        self.means = replace(self.means, tuning=replace(self.means.tuning, **changes))
+        self.rebuild_runner()
 
     @classmethod
     def build(cls, store: Store, box: SecretBox, target_dir: Path) -> World:
@@ -284,11 +290,11 @@ class World:
 
     def act(self, wf: int, who: str, kind: str, **kw: Any) -> None:
         with self.store.session() as s:
-            flow.act(s, self.as_(who), wf, flow.Act(kind, **kw))
+            acts.act(s, self.as_(who), wf, acts.Act(kind, **kw))
 
-    def detail(self, wf: int, who: str = "admin") -> flow.Detail:
+    def detail(self, wf: int, who: str = "admin") -> views.Detail:
         with self.store.session() as s:
-            return flow.detail(s, self.as_(who), wf)
+            return views.detail(s, self.as_(who), wf)
 
     def status(self, order_id: int) -> str:
         with self.store.session() as s:
@@ -324,5 +330,5 @@ class World:
             ]
 
 
-def steps(detail: flow.Detail) -> list[tuple[str, str, list[int]]]:
+def steps(detail: views.Detail) -> list[tuple[str, str, list[int]]]:
     return [(v.step.node_name, v.step.status, v.approvers) for v in detail.steps]

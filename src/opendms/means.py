@@ -34,6 +34,18 @@ def _throwaway_links() -> LinkSigner:
 
 
 @dataclass(frozen=True)
+class Tuning:
+    """How much a job executor does in one runner step; between steps the runner stores the
+    checkpoint, renews the lease and notices a paused or closed ticket. No setting changes
+    them; tests shorten them."""
+
+    step_seconds: float = 1.0  # an execution's statements or chunks, per step
+    import_step_seconds: float = 5.0  # a data import's batches, per step
+    import_batch_rows: int = 100_000  # records (CSV, XLSX) an import writes per transaction
+    import_batch_statements: int = 500  # statements (SQL file) an import runs per transaction
+
+
+@dataclass(frozen=True)
 class Means:
     secrets: SecretBox
     targets: TargetPolicy
@@ -45,6 +57,7 @@ class Means:
     row_check_seconds: float = 10.0
     lock_wait_seconds: int = 30
     pace: Pace = field(default_factory=Pace)
+    tuning: Tuning = field(default_factory=Tuning)
     export_max_rows: int = 10_000_000
     ticket_max_statements: int = 10_000
     ticket_max_sql_bytes: int = 15 * 1024 * 1024

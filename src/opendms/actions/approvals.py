@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from opendms.approvals import flow
+from opendms.approvals import acts, flow, routing, views
 from opendms.gateway.table import Access, Action, Context, Payload
 from opendms.gateway.wire import CommaIds, Long, TenantScoped, wire_time
 from opendms.identity import service as identity
@@ -48,11 +48,11 @@ class ApproveOrderRequest(TenantScoped):
 
 def approve_order(ctx: Context, req: ApproveOrderRequest) -> Payload:
     new = ([req.new_approver] if req.new_approver else []) + (req.new_approver_list or [])
-    flow.act(
+    acts.act(
         ctx.session,
         ctx.caller,
         req.workflow_instance_id,
-        flow.Act(
+        acts.Act(
             req.approval_type,
             comment=req.comment,
             new_approvers=tuple(new),
@@ -69,7 +69,7 @@ class WorkflowRequest(TenantScoped):
 
 
 def get_approval_detail(ctx: Context, req: WorkflowRequest) -> Payload:
-    found = flow.detail(ctx.session, ctx.caller, req.workflow_instance_id)
+    found = views.detail(ctx.session, ctx.caller, req.workflow_instance_id)
     current = found.current
     auditing = found.flow.status == WorkflowStatus.AUDITING
     handlers = current.approvers if current and auditing else []
@@ -115,17 +115,17 @@ class PreviewWorkflowRequest(TenantScoped):
 
 def preview_workflow(ctx: Context, req: PreviewWorkflowRequest) -> Payload:
     order = tickets.get_order(ctx.session, ctx.caller, req.order_id)
-    plan = flow.plan(ctx.session, order)
+    route = routing.route(ctx.session, order)
     people = identity.users_by_id(
-        ctx.session, [u for _, resolved in plan.nodes for u in resolved.approvers]
+        ctx.session, [u for _, resolved in route.nodes for u in resolved.approvers]
     )
-    decision = plan.decision
+    decision = route.decision
     comment = " ".join(decision.reasons)
     if decision.forbidden:
         comment = "Forbidden: " + "; ".join(decision.forbidden) + ". " + comment
     return {
         "WorkflowDetail": {
-            "WfCateName": plan.template.name if plan.template else "No approval",
+            "WfCateName": route.template.name if route.template else "No approval",
             "Comment": comment,
             "WorkflowNodeList": {
                 "WorkflowNode": [
@@ -137,7 +137,7 @@ def preview_workflow(ctx: Context, req: PreviewWorkflowRequest) -> Payload:
                             "AuditUser": [_person(u, people) for u in resolved.approvers]
                         },
                     }
-                    for node, resolved in plan.nodes
+                    for node, resolved in route.nodes
                 ]
             },
         }
@@ -145,7 +145,7 @@ def preview_workflow(ctx: Context, req: PreviewWorkflowRequest) -> Payload:
 
 
 def list_approval_events(ctx: Context, req: WorkflowRequest) -> Payload:
-    found = flow.events(ctx.session, ctx.caller, req.workflow_instance_id)
+    found = views.events(ctx.session, ctx.caller, req.workflow_instance_id)
     return {
         "ApprovalEvents": [
             {

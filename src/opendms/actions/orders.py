@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
-from opendms.approvals import flow
+from opendms.approvals import views
 from opendms.gateway.table import Access, Action, Context, Payload
 from opendms.gateway.wire import (
     WIRE_TIME,
@@ -146,7 +146,7 @@ def get_order_base_info(ctx: Context, req: OrderIdRequest) -> Payload:
         "RelatedUserList": {"UserIds": [str(u) for u in related]},
         "RelatedUserNickList": {"UserNicks": [people[u].nick_name for u in related if u in people]},
         "WorkflowInstanceId": order.workflow_instance_id,
-        "WorkflowStatusDesc": flow.status_line(ctx.session, order),
+        "WorkflowStatusDesc": views.status_line(ctx.session, order),
         "AttachmentKey": order.attachment_key,
         "OriginAttachmentName": attachment.file_name if attachment else None,
     }

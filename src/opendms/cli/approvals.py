@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 from sqlalchemy.orm import Session
 
-from opendms.approvals import flow
+from opendms.approvals import acts, flow, views
 from opendms.cli.common import AsUser, CliError, OrderArg, out, shared_options, user_ids, utc
 from opendms.identity.caller import Caller
 from opendms.store.states import ApprovalAction
@@ -26,9 +26,9 @@ def _workflow_of(s: Session, caller: Caller, order_id: int) -> int:
     return order.workflow_instance_id
 
 
-def _act(who: AsUser, order_id: int, act: flow.Act) -> None:
+def _act(who: AsUser, order_id: int, act: acts.Act) -> None:
     with who.acting() as (_, s, caller):
-        wf = flow.act(s, caller, _workflow_of(s, caller, order_id), act)
+        wf = acts.act(s, caller, _workflow_of(s, caller, order_id), act)
         order = tickets.get_order(s, caller, order_id)
         out.print(f"Ticket {order_id} is {order.status_code} (approval {wf.status})")
 
@@ -49,7 +49,7 @@ def simple_act(kind: ApprovalAction, summary: str) -> Callable[..., None]:
 
     @shared_options
     def command(order_id: OrderArg, comment: CommentOpt = "", *, who: AsUser) -> None:
-        _act(who, order_id, flow.Act(kind, comment=comment))
+        _act(who, order_id, acts.Act(kind, comment=comment))
 
     command.__doc__ = summary
     return command
@@ -79,7 +79,7 @@ def transfer(
     _act(
         who,
         order_id,
-        flow.Act("TRANSFER", comment=comment, new_approvers=new, old_approver=from_),
+        acts.Act("TRANSFER", comment=comment, new_approvers=new, old_approver=from_),
     )
 
 
@@ -93,11 +93,11 @@ def add_node(
     who: AsUser,
 ) -> None:
     """Insert an approval node before or after the current one."""
-    position = flow.NODE_POSITIONS[0 if before else 1]
+    position = acts.NODE_POSITIONS[0 if before else 1]
     _act(
         who,
         order_id,
-        flow.Act("ADD_APPROVAL_NODE", comment=comment, node_id=node_id, node_position=position),
+        acts.Act("ADD_APPROVAL_NODE", comment=comment, node_id=node_id, node_position=position),
     )
 
 
@@ -106,7 +106,7 @@ def approvals(order_id: OrderArg, *, who: AsUser) -> None:
     """The ticket's approval: why this template, its nodes, and every act in order."""
     with who.acting() as (_, s, caller):
         wf = _workflow_of(s, caller, order_id)
-        found = flow.detail(s, caller, wf)
+        found = views.detail(s, caller, wf)
         out.print(
             f"Workflow {wf}: template {found.flow.template_name}, risk {found.flow.risk}, "
             f"{found.flow.status}"
@@ -127,7 +127,7 @@ def approvals(order_id: OrderArg, *, who: AsUser) -> None:
             )
         out.print(nodes)
         trail = Table("At (UTC)", "Act", "By", "For", "Node", "Detail", "Comment", title="Trail")
-        for e in flow.events(s, caller, wf):
+        for e in views.events(s, caller, wf):
             trail.add_row(
                 utc(e.created_at),
                 e.action,

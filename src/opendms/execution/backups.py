@@ -210,7 +210,7 @@ class ChunkBackup:
 
 def attempt_table(base: str) -> str:
     """The backup table of one attempt at a statement whose tables are named ``base``: a
-    table per attempt (``execution.run.Execute._prepare_backup`` says why)."""
+    table per attempt (``execution.run_statements._prepare_backup`` says why)."""
     return f"{base}_{uuid.uuid4().hex[:8]}"
 
 

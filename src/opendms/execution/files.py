@@ -3,9 +3,9 @@ with, the rollback SQL its committer gave, and the rollback scripts OpenDMS writ
 backups its execution saved.
 
 A backup is a table on the target filled in the change's own transaction (see
-``execution.run``); the rollback script is written from it when someone downloads it, newest
-statement first: updated rows get their old values back, deleted rows are inserted again,
-inserted rows are deleted.
+``execution.run_statements``); the rollback script is written from it when someone
+downloads it, newest statement first: updated rows get their old values back, deleted rows
+are inserted again, inserted rows are deleted.
 """
 
 from __future__ import annotations

@@ -51,11 +51,8 @@ from opendms.targets.base import Change, RowBlock, StatementError
 from opendms.tickets.params import DML
 
 MODES = {"INSERT": "INSERT", "INSERT_IGNORE": "IGNORE", "REPLACE_INTO": "REPLACE"}
-STEP_SECONDS = 5.0  # batches per runner step, between looks at pause and close
-BATCH_ROWS = 100_000
-BATCH_STATEMENTS = 500
-MAX_LOGGED = 20
-IDLE_SECONDS = 600.0  # skipped records named in the log
+MAX_LOGGED = 20  # skipped records named in the log
+IDLE_SECONDS = 600.0  # an open file no step asked for this long is closed
 _SAVEPOINT = "opendms_import"
 
 
@@ -184,7 +181,7 @@ class Batch:
 class Reader:
     """The file's items from a position on; kept open between a runner's steps."""
 
-    def __init__(self, src: Source, skip: int) -> None:
+    def __init__(self, src: Source, skip: int, batch_rows: int) -> None:
         self.src = src
         self.columns: list[Column] = []
         self.consumed = 0
@@ -198,7 +195,7 @@ class Reader:
         try:
             self._open()
             while self.consumed < skip:  # what the target has: read past it
-                passed = len(self._take(min(skip - self.consumed, BATCH_ROWS), skipping=True))
+                passed = len(self._take(min(skip - self.consumed, batch_rows), skipping=True))
                 if not passed:
                     break
                 self.consumed += passed
@@ -379,9 +376,12 @@ class Stretch:
 
 class Importer:
     """Runs imports a stretch at a time; the file stays open between a runner's steps, and
-    is closed once no step asked for it for IDLE_SECONDS (a ticket closed meanwhile)."""
+    is closed once no step asked for it for IDLE_SECONDS (a ticket closed meanwhile). Each
+    transaction writes ``batch_rows`` records of a CSV or XLSX file, or runs
+    ``batch_statements`` statements of a SQL file (``means.Tuning``)."""
 
-    def __init__(self) -> None:
+    def __init__(self, batch_rows: int, batch_statements: int) -> None:
+        self.batch_rows, self.batch_statements = batch_rows, batch_statements
         self.readers: dict[str, Reader] = {}
         self.used: dict[str, float] = {}
 
@@ -405,9 +405,9 @@ class Importer:
         reader = self.readers.get(key)
         if reader is None or reader.consumed != position.done:
             self._drop(key)
-            reader = self.readers[key] = Reader(src, position.done)
+            reader = self.readers[key] = Reader(src, position.done, self.batch_rows)
         done = Stretch(position)
-        size = BATCH_STATEMENTS if src.sql else BATCH_ROWS
+        size = self.batch_statements if src.sql else self.batch_rows
         try:
             while True:  # at least one batch a step, however short
                 batch = reader.take(size)

@@ -175,7 +175,8 @@ def _create(into: exp.Table, select: exp.Select, engine: str, transactional: boo
     for part in ("order", "limit"):
         empty.set(part, None)
     # MariaDB's Aria copies rows at twice InnoDB's speed (bench/data_correct.py); it does not
-    # roll back, which a table per attempt makes harmless (execution.run._prepare_backup).
+    # roll back, which a table per attempt makes harmless
+    # (execution.run_statements._prepare_backup).
     # A chunked change fills one table chunk by chunk, so its copy must roll back with the
     # chunk: InnoDB.
     storage = "InnoDB" if transactional and engine in BACKUP_ENGINES else BACKUP_ENGINES.get(engine)

@@ -24,7 +24,7 @@ import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
 
-from opendms.approvals import flow
+from opendms.approvals import acts, flow, views
 from opendms.errors import DmsError, ErrorCode
 from opendms.identity.secrets import SecretBox
 from opendms.notify import webhooks
@@ -117,7 +117,7 @@ def acting(world: World, wf: int, who: str, kind: str, **kw: Any) -> tuple[str, 
         with world.store.session() as s:
             s.connection()
             start()
-            return flow.act(s, world.as_(who), wf, flow.Act(kind, **kw)).status
+            return acts.act(s, world.as_(who), wf, acts.Act(kind, **kw)).status
 
     return f"{who}-{kind}", racer
 
@@ -143,7 +143,7 @@ def trail(world: World, wf: int) -> list[tuple[str, int | None, int | None, str]
     with world.store.session() as s:
         return [
             (e.action, e.actor_id, e.position, e.detail)
-            for e in flow.events(s, world.as_("admin"), wf)
+            for e in views.events(s, world.as_("admin"), wf)
         ]
 
 
@@ -210,13 +210,13 @@ def test_concurrent_agrees_of_two_approvers_of_one_node_approve_only_that_node(
     route_everything_to(
         world, "PairTwice", {"Pair": ("owen", "olga"), "Again": ("owen", "olga", "carol")}
     )
-    reach = flow._reach
+    reach = acts.reach
 
     def slow_reach(*args: Any) -> None:
         time.sleep(0.3)
         reach(*args)
 
-    monkeypatch.setattr(flow, "_reach", slow_reach)
+    monkeypatch.setattr(acts, "reach", slow_reach)
     for _ in range(ROUNDS):
         order_id = world.file()
         wf = world.submit(order_id)
@@ -330,7 +330,7 @@ def test_agree_reject_and_cancel_racing_on_one_node_end_one_way(
         with world.store.session() as s:
             jobs = s.execute(select(Job.kind, Job.state).where(Job.order_id == order_id)).all()
             assert [tuple(j) for j in jobs] == [("precheck", "succeeded")]  # nothing to run
-            line = flow.status_line(s, s.get_one(Order, order_id))
+            line = views.status_line(s, s.get_one(Order, order_id))
             assert line == {"AGREE": "approved", "REJECT": "rejected", "CANCEL": "cancelled"}[kind]
         assert webhook_events(world, order_id) == ["order.submitted", event]
 
@@ -578,7 +578,7 @@ def test_submit_agree_agree_and_the_handler_queues_on_postgresql(world: World) -
         ("AGREE", u["dba"]),
     ]
     with world.store.session() as s:
-        assert flow.status_line(s, s.get_one(Order, order_id)) == "approved"
+        assert views.status_line(s, s.get_one(Order, order_id)) == "approved"
 
 
 def test_visibility_scopes_on_postgresql(world: World) -> None:
@@ -649,7 +649,7 @@ def test_close_order_and_an_approval_act_do_not_deadlock(
 ) -> None:
     """CloseOrder locks the ticket's row, then its flow's; an act must take them in the same
     order. Forced interleaving: the AGREE reaches its ticket lock, CloseOrder takes the ticket
-    first, then the AGREE goes on. Locking the flow first in ``flow.act`` (as 87e0d5a did)
+    first, then the AGREE goes on. Locking the flow first in ``acts.act`` (as 87e0d5a did)
     deadlocks here: PostgreSQL aborts one of the two with DeadlockDetected, which the API
     answers as ServiceUnavailable, instead of one applying and the other finding the ticket
     changed."""

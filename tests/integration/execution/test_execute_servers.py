@@ -244,13 +244,13 @@ def test_an_interrupted_attempts_backup_tables_are_dropped_once_its_successor_co
 
 
 def test_a_left_behind_backup_table_that_cannot_be_dropped_is_named_in_the_sql_job_log(
-    target: Target, monkeypatch: pytest.MonkeyPatch
+    target: Target,
 ) -> None:
     """Someone reads the interrupted attempt's table in an open transaction: the drop gives
     up after the change's lock wait, the statement still succeeds, the SQL job's log names
     the table left."""
-    executor = target.world.runner.executors["execute"]
-    monkeypatch.setattr(executor, "means", replace(executor.means, lock_wait_seconds=1))
+    target.world.means = replace(target.world.means, lock_wait_seconds=1)
+    target.world.rebuild_runner()
     order_id, job_id = _started(target, execution.Plan(backup=True), CHANGES, ROWS)
     with pytest.MonkeyPatch.context() as m:
         crash_at_statement(m, 2)

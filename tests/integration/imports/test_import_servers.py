@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 
 from opendms.identity.secrets import SecretBox
-from opendms.imports import run as imports_run
 from opendms.store.db import Store
 from opendms.store.models import Order, SqlJobDetail
 from tests.approval_world import World
@@ -29,10 +28,8 @@ def server(
     store: Store,
     box: SecretBox,
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[ServerDb]:
     engine = request.param
-    monkeypatch.setattr(imports_run, "BATCH_ROWS", 1000)
 
     def prepare(conn: Any) -> None:
         with conn.cursor() as cur:
@@ -43,6 +40,7 @@ def server(
 
     with World.on_server(engine, store, box, tmp_path, prepare) as (world, name, conn):
         world.free_of_approval("DC_BIG_FILE")
+        world.tune(import_batch_rows=1000)
         yield ServerDb(engine, name, conn, world, box)
 
 

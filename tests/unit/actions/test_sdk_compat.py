@@ -38,7 +38,7 @@ from pydantic.fields import FieldInfo
 from sqlalchemy import select
 
 from opendms.actions import ALL
-from opendms.approvals import flow
+from opendms.approvals import acts, flow
 from opendms.catalog import permissions
 from opendms.execution import cleanup
 from opendms.execution import service as execution
@@ -610,7 +610,7 @@ def _cleanup_run(w: World) -> int:
     w.api.run_jobs()  # its precheck
     with w.api.store.session() as s:
         wf = flow.submit(s, committer, order_id).workflow_instance_id
-        flow.act(s, service.caller_for(s, w.tid, None), wf, flow.Act("AGREE"))
+        acts.act(s, service.caller_for(s, w.tid, None), wf, acts.Act("AGREE"))
         armed = cleanup.schedule_job(s, order_id)
         assert armed is not None
         job_id = armed.job_id
@@ -636,7 +636,7 @@ def _approved(w: World) -> int:
     wf = _approval(w, ExecMode="LAST_AUDITOR")
     with w.api.store.session() as s:
         admin = service.caller_for(s, w.tid, None)
-        flow.act(s, admin, wf, flow.Act("AGREE"))
+        acts.act(s, admin, wf, acts.Act("AGREE"))
         return s.get(WorkflowInstance, wf).order_id
 
 

@@ -20,7 +20,8 @@ from opendms.errors import DmsError, ErrorCode
 from opendms.execution import chunked, files
 from opendms.execution import service as execution
 from opendms.execution.chunked import Progress
-from opendms.execution.run import CHUNK_LOCK_RETRIES, Execute
+from opendms.execution.run import Execute
+from opendms.execution.run_chunks import CHUNK_LOCK_RETRIES
 from opendms.execution.walk import advance, begin_walk
 from opendms.identity.secrets import SecretBox
 from opendms.jobs.runner import Step, Work
@@ -32,6 +33,7 @@ from opendms.targets.demo import ensure_demo_target
 from opendms.targets.pace import Gauge, Pace
 from opendms.targets.registry import connector_for
 from tests.approval_world import World
+from tests.store_outage import LostStore
 
 BUMP_ALL = "UPDATE orders SET amount_cents = amount_cents + 1 WHERE 1=1"
 CUSTOMERS = 40  # the demo target, smaller: 40 customers with 25 orders each
@@ -158,9 +160,10 @@ def executor(world: World) -> Execute:
     return found
 
 
-def step_by_hand(world: World, order_id: int, job_id: int) -> Step:
-    """One step of the executor, outside the runner (no lease, no checkpoint stored)."""
-    return executor(world)(Work(job_id, order_id, "execute", 1, world.store), {})
+def step_by_hand(world: World, order_id: int, job_id: int, store: Store | None = None) -> Step:
+    """One step of the executor, outside the runner (no lease, no checkpoint stored), on
+    ``store`` (by default the world's)."""
+    return executor(world)(Work(job_id, order_id, "execute", 1, store or world.store), {})
 
 
 def wire(delta: timedelta) -> str:
@@ -203,8 +206,8 @@ class Chunks:
 
 
 @pytest.fixture
-def short_steps(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("opendms.execution.run.STEP_SECONDS", STEP)
+def short_steps(world: World) -> None:
+    world.tune(step_seconds=STEP)
 
 
 # ------------------------------------------------------------------ pause and restart
@@ -575,24 +578,10 @@ def test_too_many_lost_lock_fights_in_a_row_fail_the_statement(
 # ------------------------------------------------------------------ crashes
 
 
-def store_down(*_: Any, **__: Any) -> None:
-    raise OSError("metadata store went away")
-
-
-def record_lost_once(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Execute._record_progress fails once, as if the metadata store went away right after a
-    stride's chunks committed."""
-    real = Execute._record_progress
-    failed: list[int] = []
-
-    def flaky(self: Execute, *args: Any, **kwargs: Any) -> None:
-        if not failed:
-            failed.append(1)
-            raise RuntimeError("metadata store went away")
-        real(self, *args, **kwargs)
-
-    monkeypatch.setattr(Execute, "_record_progress", flaky)
-    return failed
+def lost_after_reading(world: World, error: Exception) -> LostStore:
+    """The metadata store as a step sees it when it goes away once the step read its work:
+    the chunks its stride commits then are never recorded."""
+    return LostStore(world.store, answered=1, error=error)
 
 
 @pytest.mark.usefixtures("short_steps")
@@ -604,10 +593,10 @@ def test_chunks_whose_recording_was_lost_are_counted_from_the_target_not_rerun(
     job_id = start(world, order_id)
     chunks = Chunks(monkeypatch)
     chunks.stop_after(3)
-    failed = record_lost_once(monkeypatch)
+    lost = lost_after_reading(world, RuntimeError("metadata store went away"))
     with pytest.raises(RuntimeError):
-        step_by_hand(world, order_id, job_id)
-    assert failed == [1]
+        step_by_hand(world, order_id, job_id, lost)
+    assert lost.refused == 1  # the stride's progress, the first thing it records
     done = chunks.committed
     assert 1 <= done <= 3  # the step ran out of time after at most three chunks
     assert bumped(before, target) == [1] * (done * CHUNK) + [0] * (len(before) - done * CHUNK)
@@ -632,10 +621,8 @@ def test_a_walk_finished_but_not_recorded_is_recorded_from_its_position(
     before = amounts(target)
     order_id = approved(world)
     job_id = start(world, order_id)
-    with monkeypatch.context() as m:
-        m.setattr(Execute, "_record_progress", store_down)
-        with pytest.raises(OSError):
-            step_by_hand(world, order_id, job_id)
+    with pytest.raises(OSError):
+        step_by_hand(world, order_id, job_id, lost_after_reading(world, OSError("store gone")))
     assert bumped(before, target) == [1] * len(before)  # the whole walk committed
     assert the_detail(world, order_id).status != "SUCCESS"
     chunks = Chunks(monkeypatch)

@@ -17,6 +17,7 @@ from sqlalchemy import select
 from opendms.execution import cleanup
 from opendms.identity.secrets import SecretBox
 from opendms.jobs.runner import Runner
+from opendms.means import Tuning
 from opendms.precheck import service as precheck
 from opendms.runtime import executors
 from opendms.store.db import Store
@@ -48,16 +49,21 @@ def keeping(day: datetime, at: datetime) -> int:
     return (at - day).days
 
 
-@pytest.fixture
-def world(store: Store, box: SecretBox, tmp_path: Path, clock: Clock) -> World:
-    w = World.build(store, box, tmp_path / "targets")
-    w.means = dataclasses.replace(w.means, pace=Pace(first_chunk_rows=50, max_chunk_rows=50))
+def on_clock(w: World, clock: Clock) -> None:
+    """The world's runner for ``w.means`` on ``clock``, the cleanup's schedule reading it too."""
     w.runner = Runner(
-        store,
+        w.store,
         {**executors(w.means), cleanup.SCHEDULE: cleanup.Schedule(clock)},
         threads=0,
         clock=clock,
     )
+
+
+@pytest.fixture
+def world(store: Store, box: SecretBox, tmp_path: Path, clock: Clock) -> World:
+    w = World.build(store, box, tmp_path / "targets")
+    w.means = dataclasses.replace(w.means, pace=Pace(first_chunk_rows=50, max_chunk_rows=50))
+    on_clock(w, clock)
     return w
 
 
@@ -176,9 +182,10 @@ def test_space_is_reclaimed_every_n_runs(world: World, target: Path, clock: Cloc
 
 
 def test_a_window_pauses_a_run_and_the_next_run_goes_on(
-    world: World, target: Path, clock: Clock, monkeypatch: pytest.MonkeyPatch
+    world: World, target: Path, clock: Clock
 ) -> None:
-    monkeypatch.setattr("opendms.execution.run.STEP_SECONDS", 0.0)  # a chunk per step
+    world.means = dataclasses.replace(world.means, tuning=Tuning(step_seconds=0.0))
+    on_clock(world, clock)  # a chunk per step
     days = keeping(datetime(2026, 1, 2), fire(1))
     order_id = cleanup_ticket(world, remain_days=days, DurationHour=1, specifyDuration=True)
     clock.now = fire(1) + timedelta(seconds=1)

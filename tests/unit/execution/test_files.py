@@ -13,8 +13,7 @@ import pytest
 from sqlalchemy import select
 
 from opendms.errors import DmsError, ErrorCode
-from opendms.execution import files
-from opendms.execution import run as execution_run
+from opendms.execution import files, run_statements
 from opendms.identity.secrets import SecretBox
 from opendms.sql.script import split
 from opendms.store.db import Store
@@ -156,7 +155,7 @@ def crash_at_statement(monkeypatch: pytest.MonkeyPatch, number: int) -> None:
     """The process dies right after statement ``number`` ran with its backup, before the
     commit: its backup table (made outside the transaction) stays, the change does not (on
     MariaDB the Aria table even keeps the rows copied into it)."""
-    real = execution_run.apply
+    real = run_statements.apply
     calls = iter(range(1, 100))
 
     def dying(*args: Any) -> Any:
@@ -165,7 +164,7 @@ def crash_at_statement(monkeypatch: pytest.MonkeyPatch, number: int) -> None:
             raise RuntimeError("the server died")
         return done
 
-    monkeypatch.setattr(execution_run, "apply", dying)
+    monkeypatch.setattr(run_statements, "apply", dying)
 
 
 def marked_tables(world: World, order_id: int) -> tuple[SqlJob, list[str]]:

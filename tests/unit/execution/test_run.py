@@ -36,6 +36,7 @@ from opendms.targets.demo import ensure_demo_target
 from opendms.tickets import lifecycle
 from opendms.tickets import service as tickets
 from tests.approval_world import World
+from tests.store_outage import LostStore
 
 TWO = (
     "UPDATE orders SET status = 'refunded' WHERE id = 1; "
@@ -136,15 +137,17 @@ def job(world: World, job_id: int) -> Job:
         return found
 
 
-def step_by_hand(world: World, order_id: int, job_id: int) -> None:
-    """One step of the executor, outside the runner (no lease, no checkpoint stored)."""
+def step_by_hand(world: World, order_id: int, job_id: int, store: Store | None = None) -> None:
+    """One step of the executor, outside the runner (no lease, no checkpoint stored), on
+    ``store`` (by default the world's)."""
     executor = world.runner.executors["execute"]
-    executor(Work(job_id, order_id, "execute", 1, world.store), {})
+    executor(Work(job_id, order_id, "execute", 1, store or world.store), {})
 
 
-def store_down(*_: Any) -> None:
-    """Stands in for Execute._record when the metadata store is lost right after a commit."""
-    raise RuntimeError("metadata store went away")
+def lost_after_reading(world: World) -> LostStore:
+    """The metadata store as a step sees it when it goes away once the step read its work:
+    whatever the target commits then is never recorded."""
+    return LostStore(world.store, answered=1, error=RuntimeError("metadata store went away"))
 
 
 def free_rules(world: World, extra: str = "") -> None:
@@ -511,15 +514,13 @@ def test_a_commit_whose_recording_was_lost_is_not_applied_twice(world: World, ta
 
 
 def test_a_crash_between_commit_and_recording_is_recovered_from_the_marker(
-    world: World, target: Path, monkeypatch: pytest.MonkeyPatch
+    world: World, target: Path
 ) -> None:
     order_id = approved(world, BUMP)
     job_id = start(world, order_id)
 
-    with monkeypatch.context() as m:
-        m.setattr(Execute, "_record", store_down)
-        with pytest.raises(RuntimeError):
-            step_by_hand(world, order_id, job_id)
+    with pytest.raises(RuntimeError):
+        step_by_hand(world, order_id, job_id, lost_after_reading(world))
     assert query(target, "SELECT amount_cents FROM orders WHERE id = 5") == [(501,)]
     assert details(world, order_id)[0].status == "INIT"
     world.run_jobs()
@@ -532,15 +533,13 @@ def test_a_crash_between_commit_and_recording_is_recovered_from_the_marker(
 
 
 def test_a_transaction_that_committed_before_a_crash_is_recorded_not_rerun(
-    world: World, target: Path, monkeypatch: pytest.MonkeyPatch
+    world: World, target: Path
 ) -> None:
     order_id = approved(world, f"{BUMP}; DELETE FROM orders WHERE id = 6", EstimateAffectRows=2)
     job_id = start(world, order_id, transaction=True)
 
-    with monkeypatch.context() as m:
-        m.setattr(Execute, "_record", store_down)
-        with pytest.raises(RuntimeError):
-            step_by_hand(world, order_id, job_id)
+    with pytest.raises(RuntimeError):
+        step_by_hand(world, order_id, job_id, lost_after_reading(world))
     world.run_jobs()
     assert query(target, "SELECT amount_cents FROM orders WHERE id = 5") == [(501,)]
     assert [(d.status, d.affect_rows) for d in details(world, order_id)] == [
@@ -553,10 +552,8 @@ def test_a_transaction_that_committed_before_a_crash_is_recorded_not_rerun(
 # ------------------------------------------------------------------ stopping
 
 
-def test_closing_a_processing_ticket_stops_its_run(
-    world: World, target: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr("opendms.execution.run.STEP_SECONDS", -1.0)  # one statement a step
+def test_closing_a_processing_ticket_stops_its_run(world: World, target: Path) -> None:
+    world.tune(step_seconds=-1.0)  # one statement a step
     order_id = approved(world, f"{BUMP}; DELETE FROM orders WHERE id = 6", EstimateAffectRows=2)
     job_id = start(world, order_id)
     step_by_hand(world, order_id, job_id)
@@ -628,13 +625,12 @@ def test_ddl_that_the_precheck_let_through_is_refused_by_the_executor(
     ],
 )
 def test_a_busy_sqlite_target_is_waited_out_like_a_lost_lock(
-    world: World, target: Path, monkeypatch: pytest.MonkeyPatch, hold: str
+    world: World, target: Path, hold: str
 ) -> None:
     """A lock held by someone else is what LOCK_RETRIES waits out, whether the executor meets
     it at BEGIN or at COMMIT: the job goes back to the queue, nothing changed."""
-    executor = world.runner.executors["execute"]
-    assert isinstance(executor, Execute)
-    monkeypatch.setattr(executor, "means", dataclasses.replace(executor.means, lock_wait_seconds=0))
+    world.means = dataclasses.replace(world.means, lock_wait_seconds=0)
+    world.rebuild_runner()
     order_id = approved(world, BUMP)
     job_id = start(world, order_id)
     with closing(sqlite3.connect(target, isolation_level=None)) as other:

@@ -12,10 +12,8 @@ from typing import Any
 
 import pytest
 
-from opendms.execution import run as execution_run
 from opendms.execution import service as execution
 from opendms.identity.secrets import SecretBox
-from opendms.imports import run as imports_run
 from opendms.jobs.runner import Work
 from opendms.precheck import service as precheck
 from opendms.store.db import Store
@@ -196,11 +194,8 @@ def test_an_xlsx_workbook_is_imported(world: World) -> None:
     assert [r[0] for r in customers(world)] == [1001, 1002]
 
 
-def test_a_restart_goes_on_from_the_targets_position(
-    world: World, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(imports_run, "BATCH_ROWS", 2)
-    monkeypatch.setattr(execution_run, "IMPORT_STEP_SECONDS", 0.0)  # one batch a step
+def test_a_restart_goes_on_from_the_targets_position(world: World) -> None:
+    world.tune(import_batch_rows=2, import_step_seconds=0.0)  # one batch of two a step
     order_id = filed(world, "many.csv", rows(*range(1001, 1011)))
     world.submit(order_id)
     with world.store.session() as s:
