@@ -42,7 +42,13 @@ from opendms.store.models import (
     WorkflowTemplateNode,
     utcnow,
 )
-from opendms.store.states import ApprovalAction, OrderStatus, StepStatus, WorkflowStatus
+from opendms.store.states import (
+    ApprovalAction,
+    OrderStatus,
+    StepStatus,
+    UserState,
+    WorkflowStatus,
+)
 from opendms.tickets import lifecycle
 from opendms.tickets import service as tickets
 from opendms.tickets.registry import kind_of
@@ -118,7 +124,7 @@ def _template_nodes(s: Session, template_id: int) -> list[WorkflowNode]:
 def _active_with_role(s: Session, tid: int, role: Role) -> list[int]:
     rows = s.execute(
         select(User.user_id, User.roles).where(
-            User.tid == tid, User.state == "NORMAL", User.roles.contains(role.value)
+            User.tid == tid, User.state == UserState.NORMAL, User.roles.contains(role.value)
         )
     )
     return [uid for uid, roles in rows if role in parse_roles(roles)]
@@ -157,7 +163,9 @@ def _active(s: Session, user_ids: Sequence[int]) -> list[int]:
     if not wanted:
         return []
     active = set(
-        s.scalars(select(User.user_id).where(User.user_id.in_(wanted), User.state == "NORMAL"))
+        s.scalars(
+            select(User.user_id).where(User.user_id.in_(wanted), User.state == UserState.NORMAL)
+        )
     )
     return [u for u in wanted if u in active]
 
@@ -737,7 +745,7 @@ def _transfer(
     new = list(dict.fromkeys(what.new_approvers))
     for user_id in new:
         user = s.get(User, user_id)
-        if user is None or user.tid != order.tid or user.state != "NORMAL":
+        if user is None or user.tid != order.tid or user.state != UserState.NORMAL:
             raise DmsError(ErrorCode.USER_NOT_FOUND, f"No active user {user_id} in the tenant.")
         refusal = _may_approve(
             user_id, order, flow.self_approval, flow.one_node_per_approver, before
