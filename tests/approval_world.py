@@ -27,6 +27,7 @@ from opendms.identity.roles import parse_roles
 from opendms.identity.secrets import SecretBox
 from opendms.jobs.runner import Runner
 from opendms.means import Means
+from opendms.notify import webhooks
 from opendms.rulebook import rule_sets
 from opendms.runtime import executors
 from opendms.store.db import Store
@@ -178,6 +179,13 @@ class World:
         with self.store.session() as s:
             rule_sets.load(s, self.tid, "free", rules)
             rule_sets.assign(s, self.tid, self.instance_id, "free")
+        return self
+
+    def with_webhook(self, secret: str, url: str = "https://example.com/hook") -> World:
+        """The tenant's webhook set (nothing listens at the default address: what the flow
+        emits stays queued)."""
+        with self.store.session() as s:
+            webhooks.configure(s, self.means.secrets, self.tid, url, secret)
         return self
 
     def may_change(self, *names: str) -> None:

@@ -1,4 +1,5 @@
-"""A clock for schedulers under test."""
+"""Clocks for schedulers under test: the real time moved forward by hand (``Clock``), and a
+stopped time moved only by hand (``HandClock``)."""
 
 from __future__ import annotations
 
@@ -23,3 +24,18 @@ class Clock:
     @now.setter
     def now(self, at: datetime) -> None:
         self.ahead = max(timedelta(0), at - utcnow())
+
+
+class HandClock:
+    """A stopped clock ``ahead`` of the real time when made, moved only by ``advance``. Being
+    ahead, it finds due what a test queues "now" by the real clock, however slowly the test
+    gets there."""
+
+    def __init__(self, ahead: timedelta) -> None:
+        self.now = utcnow() + ahead
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)

@@ -21,7 +21,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -224,14 +224,7 @@ class Server:
             args += ["--uid", uid]
         if nick:
             args += ["--nick", nick]
-        made = json.loads(self.cli(*args))
-        return Creds(
-            tid=int(made["Tid"]),
-            uid=str(made["Uid"]),
-            access_key_id=made["AccessKeyId"],
-            access_key_secret=made["AccessKeySecret"],
-            user_id=int(made["UserId"]),
-        )
+        return Creds.from_cli(self.cli(*args))
 
     # -- raw HTTP
 
@@ -510,12 +503,59 @@ def cli_batch(server: Server, commands: list[list[str]]) -> list[str]:
     return [server.cli(*command) for command in commands]
 
 
-def server_stays_healthy(server: Server) -> Iterator[None]:
-    """For a module-scoped autouse fixture: after the module the server still runs and logged
-    no traceback."""
+@pytest.fixture(scope="module")
+def server_still_healthy(server: Server) -> Iterator[None]:
+    """After the module, its server still runs and logged no traceback. A module asks for it
+    with ``pytestmark``: ``pytest.mark.usefixtures("server_still_healthy")``."""
     yield
     assert server.proc.poll() is None, server.log()[-2000:]
     assert "Traceback" not in server.log(), server.log()[-4000:]
+
+
+def new_tenants(server: Server, *names: str) -> list[int]:
+    """A tenant per name (``opendms tenant create``); their Tids."""
+    return [server.create_tenant(name) for name in names]
+
+
+def new_users(server: Server, specs: Sequence[tuple[str, int | None, str]]) -> list[Creds]:
+    """A user with a fresh access key per (roles, tid, nick); tid None: the first tenant."""
+    return [server.create_user(roles, tid=tid, nick=nick) for roles, tid, nick in specs]
+
+
+def base_info(dms: Dms, order_id: int) -> Any:
+    """GetOrderBaseInfo's OrderBaseInfo of a ticket."""
+    resp = dms.call("GetOrderBaseInfo", order_id=order_id)
+    assert resp.success is True, dms.last_raw
+    return resp.order_base_info
+
+
+def register_instance(
+    dms: Dms, dba: Creds, *, engine: str, port: int, user: str, sid: str = "", alias: str = ""
+) -> int:
+    """The test MariaDB or PostgreSQL server (``sid``: the PostgreSQL database to connect to)
+    registered with RegisterInstance in the dev environment, ``dba`` its DBA; its InstanceId.
+    The alias defaults to ``<engine>-<sid or port>``."""
+    resp = dms.call(
+        "RegisterInstance",
+        instance_alias=alias or f"{engine}-{sid or port}",
+        instance_source="VPC_IDC",
+        network_type="VPC",
+        env_type="dev",
+        safe_rule="default",
+        query_timeout=60,
+        export_timeout=600,
+        dba_uid=dba.user_id,
+        host="127.0.0.1",
+        port=port,
+        sid=sid or None,
+        instance_type=engine,
+        database_user=user,
+        database_password="",
+    )
+    assert resp.success, dms.last_raw
+    got = dms.call("GetInstance", host="127.0.0.1", port=port, sid=sid or None)
+    assert got.success, dms.last_raw
+    return int(got.instance.instance_id)
 
 
 def file_change(
@@ -573,7 +613,6 @@ def file_export(dms: Dms, db_id: int, sql: str, rows: int) -> int:
     return int(order_id)
 
 
-
 def export_status(dms: Dms, order_id: int) -> str:
     """An export ticket's JobStatus (GetDataExportOrderDetail)."""
     resp = dms.call("GetDataExportOrderDetail", order_id=order_id)
@@ -590,6 +629,7 @@ def export_settled(dms: Dms, order_id: int, *passing: str, timeout: float = 180.
             timeout=timeout,
         )
     )
+
 
 def prechecked(dms: Dms, order_id: int, timeout: float = 60.0) -> Any:
     """GetDataCorrectOrderDetail once the server's runner finished the ticket's precheck."""

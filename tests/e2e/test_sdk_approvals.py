@@ -17,7 +17,7 @@ import json
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -32,16 +32,17 @@ from tests.e2e.conftest import (
     Dms,
     Flavor,
     Server,
+    base_info,
     cli_batch,
     file_change,
     grant_correct,
+    new_users,
     prechecked,
     refused,
     running_server,
-    server_stays_healthy,
 )
 
-pytestmark = [pytest.mark.e2e]
+pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("server_still_healthy")]
 
 FIX_SQL = "UPDATE orders SET status = 'paid' WHERE id = 1"
 WIRE_TIME = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$")
@@ -60,21 +61,6 @@ templates:
 
 
 # ------------------------------------------------------------------ the module's world
-
-
-def new_users(server: Server, specs: list[tuple[str, str]]) -> list[Creds]:
-    """Users of the server's first tenant with access keys, one per (roles, nick)."""
-    outs = cli_batch(
-        server,
-        [
-            ["user", "create", "--roles", roles, "--with-key", "--nick", nick]
-            for roles, nick in specs
-        ],
-    )
-    users = []
-    for out in outs:
-        users.append(Creds.from_cli(out))
-    return users
 
 
 def add_demo_instance(
@@ -145,15 +131,15 @@ def world(server: Server, tmp_path_factory: pytest.TempPathFactory) -> World:
     admin, dba, owner, committer, helper, helper2, security, pair_x, pair_y = new_users(
         server,
         [
-            ("ADMIN", "Ada Admin"),
-            ("DBA", "Dora DBA"),
-            ("USER", "Otto Owner"),
-            ("USER", "Cora Committer"),
-            ("USER", "Hal Helper"),
-            ("USER", "Hana Helper"),
-            ("USER", "Sam Security"),
-            ("USER", "Xavier Pair"),
-            ("USER", "Yara Pair"),
+            ("ADMIN", None, "Ada Admin"),
+            ("DBA", None, "Dora DBA"),
+            ("USER", None, "Otto Owner"),
+            ("USER", None, "Cora Committer"),
+            ("USER", None, "Hal Helper"),
+            ("USER", None, "Hana Helper"),
+            ("USER", None, "Sam Security"),
+            ("USER", None, "Xavier Pair"),
+            ("USER", None, "Yara Pair"),
         ],
     )
     dms = Dms(server, admin, "v3")
@@ -202,11 +188,6 @@ def world(server: Server, tmp_path_factory: pytest.TempPathFactory) -> World:
     )
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _server_still_healthy(server: Server) -> Iterator[None]:
-    yield from server_stays_healthy(server)
-
-
 # ------------------------------------------------------------------ helpers
 
 
@@ -227,12 +208,6 @@ def file_fix(
     )
     assert prechecked(dms, order_id).status == "precheck_success", dms.last_raw
     return order_id
-
-
-def base_info(dms: Dms, order_id: int) -> Any:
-    resp = dms.call("GetOrderBaseInfo", order_id=order_id)
-    assert resp.success is True, dms.last_raw
-    return resp.order_base_info
 
 
 def submit(dms: Dms, order_id: int) -> int:

@@ -6,7 +6,6 @@ and neither the user's table nor the forbidden one changes."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,13 +22,12 @@ from tests.e2e.conftest import (
     grant_correct,
     prechecked,
     register_target,
-    server_stays_healthy,
     serving,
     target_database,
     wait_for,
 )
 
-pytestmark = [pytest.mark.e2e]
+pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("server_still_healthy")]
 
 SETUP = [
     "CREATE TABLE orders (id INT PRIMARY KEY, status VARCHAR(20))",
@@ -70,11 +68,6 @@ EXPORTS = {
         ("SELECT query_to_xml('select secret from {secret}', true, true, '')", "query_to_xml()"),
     ],
 }
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _server_still_healthy(server: Server) -> Iterator[None]:
-    yield from server_stays_healthy(server)
 
 
 @pytest.fixture(scope="module")

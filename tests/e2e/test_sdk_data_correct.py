@@ -7,7 +7,6 @@ backup link serves puts the table back exactly."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,12 +23,11 @@ from tests.e2e.conftest import (
     file_change,
     grant_correct,
     prechecked,
-    server_stays_healthy,
     target_database,
     wait_for,
 )
 
-pytestmark = [pytest.mark.e2e]
+pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("server_still_healthy")]
 
 SETUP = {
     "mariadb": [
@@ -56,11 +54,6 @@ ROLLBACK = "UPDATE acct SET note = 'by hand' WHERE id = 6"
 class People:
     committer: Creds
     dba: Creds
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _server_still_healthy(server: Server) -> Iterator[None]:
-    yield from server_stays_healthy(server)
 
 
 @pytest.fixture(scope="module")

@@ -38,7 +38,7 @@ from tests.e2e.conftest import (
 )
 from tests.signer import now_stamp
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("server_still_healthy")]
 
 DENY_LIST_USERS = json.dumps(
     {
@@ -52,13 +52,6 @@ ALLOW_REGISTER = json.dumps(
         "Statement": [{"Effect": "Allow", "Action": ["dms:RegisterUser"], "Resource": "*"}],
     }
 )
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _server_still_healthy(server: Server) -> Iterator[None]:
-    yield
-    assert server.proc.poll() is None, server.log()[-2000:]
-    assert "Traceback" not in server.log(), server.log()[-4000:]
 
 
 def _ok(body: Any) -> None:

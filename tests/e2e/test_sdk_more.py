@@ -34,20 +34,25 @@ from tests.e2e.conftest import (
     Server,
     assert_failure,
     assert_http_error,
-    cli_batch,
+    register_instance,
     running_server,
-    server_stays_healthy,
     serving,
     wait_for,
 )
 from tests.signer import Prepared
 
-pytestmark = [pytest.mark.e2e, pytest.mark.integration]
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.integration,
+    pytest.mark.usefixtures("server_still_healthy"),
+]
 
 EXPIRE = "2031-02-03 04:05:06"
 LATER = "2032-12-31 23:59:59"
 NO_SUCH_ID = 987_654_321
 SQL_FILE = b"UPDATE orders SET status = 'paid' WHERE id = 1;\n-- uploaded by the e2e suite\n"
+# register_instance of the test MariaDB, as each tenant here registers it
+MARIA: dict[str, Any] = {"engine": "mariadb", "port": 3306, "user": "root", "alias": "maria-perms"}
 TABLES = (
     "CREATE TABLE orders (id BIGINT PRIMARY KEY AUTO_INCREMENT, status VARCHAR(16) NOT NULL)",
     "CREATE TABLE refunds (id BIGINT PRIMARY KEY, order_id BIGINT NOT NULL)",
@@ -58,25 +63,15 @@ TABLES = (
 
 
 def new_tenants(server: Server, names: list[str]) -> dict[str, int]:
-    outs = cli_batch(server, [["tenant", "create", name] for name in names])
-    tids = {}
-    for name, out in zip(names, outs, strict=True):
-        found = re.search(r"Tid (\d+)", out)
-        assert found, out
-        tids[name] = int(found.group(1))
-    return tids
+    return {name: server.create_tenant(name) for name in names}
 
 
 def new_users(server: Server, specs: dict[str, tuple[str, int]]) -> dict[str, Creds]:
     """One user with an access key per ``label: (roles, tid)``; the label is the nick name."""
-    commands = [
-        ["user", "create", "--roles", roles, "--with-key", "--tid", str(tid), "--nick", label]
+    return {
+        label: server.create_user(roles, tid=tid, nick=label)
         for label, (roles, tid) in specs.items()
-    ]
-    users = {}
-    for label, out in zip(specs, cli_batch(server, commands), strict=True):
-        users[label] = Creds.from_cli(out)
-    return users
+    }
 
 
 # ------------------------------------------------------------------ the module's world
@@ -99,29 +94,6 @@ class World:
         user_id = self.users[label].user_id
         assert user_id is not None
         return user_id
-
-
-def register_maria(dms: Dms, dba: Creds) -> int:
-    resp = dms.call(
-        "RegisterInstance",
-        instance_alias="maria-perms",
-        instance_source="VPC_IDC",
-        network_type="VPC",
-        env_type="dev",
-        safe_rule="default",
-        query_timeout=60,
-        export_timeout=600,
-        dba_uid=dba.user_id,
-        host="127.0.0.1",
-        port=3306,
-        instance_type="mariadb",
-        database_user="root",
-        database_password="",
-    )
-    assert resp.success, dms.last_raw
-    got = dms.call("GetInstance", host="127.0.0.1", port=3306)
-    assert got.success, dms.last_raw
-    return int(got.instance.instance_id)
 
 
 def database_id(dms: Dms, instance_id: int, schema: str) -> int:
@@ -164,12 +136,12 @@ def world(server: Server) -> Iterator[World]:
             for ddl in TABLES:
                 cur.execute(ddl)
         admin = Dms(server, users["Perm Admin"], "v3")
-        instance_id = register_maria(admin, users["Perm DBA"])
+        instance_id = register_instance(admin, users["Perm DBA"], **MARIA)
         db_id = database_id(admin, instance_id, schema)
         tables = admin.call("ListTables", database_id=str(db_id)).table_list.table
         foreign = Dms(server, users["Foreign Admin"], "v3")
         foreign_db_id = database_id(
-            foreign, register_maria(foreign, users["Foreign Admin"]), schema
+            foreign, register_instance(foreign, users["Foreign Admin"], **MARIA), schema
         )
         assert foreign_db_id != db_id
         yield World(
@@ -181,11 +153,6 @@ def world(server: Server) -> Iterator[World]:
             table_ids={t.table_name: int(t.table_id) for t in tables},
             foreign_db_id=foreign_db_id,
         )
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _server_still_healthy(server: Server) -> Iterator[None]:
-    yield from server_stays_healthy(server)
 
 
 def refused(dms: Dms, resp: Any, code: str) -> str:

@@ -9,7 +9,6 @@ One server and one set of tenants, users and registered instances serve the whol
 from __future__ import annotations
 
 import json
-import re
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -31,12 +30,18 @@ from tests.e2e.conftest import (
     Server,
     assert_failure,
     assert_http_error,
-    cli_batch,
+    base_info,
+    new_tenants,
+    new_users,
     refused,
-    server_stays_healthy,
+    register_instance,
 )
 
-pytestmark = [pytest.mark.e2e, pytest.mark.integration]
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.integration,
+    pytest.mark.usefixtures("server_still_healthy"),
+]
 
 WIRE_TIME = "%Y-%m-%d %H:%M:%S"
 MB15 = 15 * 1024 * 1024  # dms-api.md A.1.2: ExecSQL up to 15 MB
@@ -107,30 +112,6 @@ class World:
         return self.maria if engine == "mariadb" else self.pg
 
 
-def register(dms: Dms, dba: Creds, *, engine: str, port: int, user: str, sid: str = "") -> int:
-    resp = dms.call(
-        "RegisterInstance",
-        instance_alias=f"{engine}-{sid or port}",
-        instance_source="VPC_IDC",
-        network_type="VPC",
-        env_type="dev",
-        safe_rule="default",
-        query_timeout=60,
-        export_timeout=600,
-        dba_uid=dba.user_id,
-        host="127.0.0.1",
-        port=port,
-        sid=sid or None,
-        instance_type=engine,
-        database_user=user,
-        database_password="",
-    )
-    assert resp.success, dms.last_raw
-    got = dms.call("GetInstance", host="127.0.0.1", port=port, sid=sid or None)
-    assert got.success, dms.last_raw
-    return int(got.instance.instance_id)
-
-
 def database_id(dms: Dms, instance_id: int, schema: str, catalog: str | None = None) -> int:
     """The DbId of ``schema`` (in PostgreSQL database ``catalog``) as ListDatabases reports it."""
     found = dms.call("ListDatabases", instance_id=str(instance_id), page_size=100)
@@ -142,36 +123,6 @@ def database_id(dms: Dms, instance_id: int, schema: str, catalog: str | None = N
     ]
     assert db.state == "NORMAL", db.to_map()
     return int(db.database_id)
-
-
-def new_tenants(server: Server, *names: str) -> list[int]:
-    tids = []
-    for out in cli_batch(server, [["tenant", "create", name] for name in names]):
-        found = re.search(r"Tid (\d+)", out)
-        assert found, out
-        tids.append(int(found.group(1)))
-    return tids
-
-
-def new_users(server: Server, specs: list[tuple[str, int, str]]) -> list[Creds]:
-    """Users with access keys, one per (roles, tid, nick): ``opendms user create --with-key``."""
-    commands = [
-        ["user", "create", "--roles", roles, "--with-key", "--tid", str(tid), "--nick", nick]
-        for roles, tid, nick in specs
-    ]
-    users = []
-    for out in cli_batch(server, commands):
-        made = json.loads(out)
-        users.append(
-            Creds(
-                tid=int(made["Tid"]),
-                uid=str(made["Uid"]),
-                access_key_id=made["AccessKeyId"],
-                access_key_secret=made["AccessKeySecret"],
-                user_id=int(made["UserId"]),
-            )
-        )
-    return users
 
 
 @pytest.fixture(scope="module")
@@ -211,8 +162,8 @@ def world(server: Server) -> Iterator[World]:
         pg_conn.execute(TABLE_PG)
 
         dms = Dms(server, admin, "v3")
-        maria_instance = register(dms, maria_dba, engine="mariadb", port=3306, user="root")
-        pg_instance = register(
+        maria_instance = register_instance(dms, maria_dba, engine="mariadb", port=3306, user="root")
+        pg_instance = register_instance(
             dms, pg_dba, engine="postgresql", port=5432, user="postgres", sid=pg_name
         )
         maria = Target(
@@ -226,7 +177,7 @@ def world(server: Server) -> Iterator[World]:
         )
 
         other = Dms(server, foreign_admin, "v3")
-        foreign_instance = register(
+        foreign_instance = register_instance(
             other, foreign_admin, engine="postgresql", port=5432, user="postgres", sid=pg_name
         )
         foreign_db = database_id(other, foreign_instance, "public", pg_name)
@@ -457,17 +408,6 @@ def file_order(dms: Dms, plugin_type: str, params: dict[str, Any], **kw: Any) ->
 def file_dedicated(dms: Dms, plugin_type: str, params: dict[str, Any], **kw: Any) -> int:
     resp = create_dedicated(dms, plugin_type, params, **kw)
     return created_id(resp, DEDICATED[plugin_type][0])
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _server_still_healthy(server: Server) -> Iterator[None]:
-    yield from server_stays_healthy(server)
-
-
-def base_info(dms: Dms, order_id: int) -> Any:
-    resp = dms.call("GetOrderBaseInfo", order_id=order_id)
-    assert resp.success is True, resp.to_map()
-    return resp.order_base_info
 
 
 def wire_time(text: str) -> datetime:
@@ -713,9 +653,11 @@ def listing(server: Server, world: World) -> Listing:
     )
     boss = Dms(server, admin, "v3")
     # the same two test databases as ``world``, registered again in this tenant
-    maria = register(boss, dba, engine="mariadb", port=3306, user="root")
+    maria = register_instance(boss, dba, engine="mariadb", port=3306, user="root")
     maria_db = database_id(boss, maria, world.maria_name)
-    pg = register(boss, admin, engine="postgresql", port=5432, user="postgres", sid=world.pg_name)
+    pg = register_instance(
+        boss, admin, engine="postgresql", port=5432, user="postgres", sid=world.pg_name
+    )
     pg_db = database_id(boss, pg, "public", world.pg_name)
     csv = insert_attachment(server, committer, "list.csv", "big-file")
 

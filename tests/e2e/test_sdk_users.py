@@ -4,7 +4,6 @@ and the old ``aliyunsdkcore`` SDK, asserting on the SDK's parsed response models
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,7 +12,7 @@ from alibabacloud_dms_enterprise20181101 import models as dms_models
 
 from tests.e2e.conftest import FLAVORS, REQUEST_ID, Creds, Dms, Flavor, Server
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("server_still_healthy")]
 
 _uids = itertools.count(7_300_000_000_000_001)
 
@@ -390,10 +389,3 @@ def test_state_changes_are_idempotent_and_checked(server: Server, admin: Dms) ->
     refused(admin.call("DeleteUser", uid=server.admin.uid), "CannotChangeSelf")
     refused(admin.call("DisableUser", uid=server.admin.uid), "CannotChangeSelf")
     assert admin.call("GetUser").user.state == "NORMAL"
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _server_still_healthy(server: Server) -> Iterator[None]:
-    yield
-    assert server.proc.poll() is None, server.log()[-2000:]
-    assert "Traceback" not in server.log(), server.log()[-4000:]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import Field, model_validator
 
@@ -11,9 +11,9 @@ from opendms.gateway.wire import Digits, Int, Long, TenantScoped, missing_param
 from opendms.identity import service
 from opendms.identity.roles import ROLE_IDS, Role, parse_roles
 from opendms.store.models import User
+from opendms.store.states import UserState
 
 Text = Annotated[str, Field(max_length=256)]
-UserState = Literal["NORMAL", "DISABLE", "DELETE"]
 
 
 def _tenant(tid: int, name: str, active: bool) -> Payload:
@@ -175,7 +175,7 @@ class UserByUidRequest(TenantScoped):
     uid: Digits
 
 
-def _state_setter(state: str) -> Any:
+def _state_setter(state: UserState) -> Any:
     def handler(ctx: Context, req: UserByUidRequest) -> Payload:
         service.set_user_state(ctx.session, ctx.caller, ctx.caller.tid, req.uid, state)
         return {}
@@ -218,21 +218,21 @@ ACTIONS = (
     Action(
         "DeleteUser",
         UserByUidRequest,
-        _state_setter("DELETE"),
+        _state_setter(UserState.DELETE),
         Access.DELETE,
         "Remove a user from the tenant.",
     ),
     Action(
         "EnableUser",
         UserByUidRequest,
-        _state_setter("NORMAL"),
+        _state_setter(UserState.NORMAL),
         Access.UPDATE,
         "Let a disabled user in again.",
     ),
     Action(
         "DisableUser",
         UserByUidRequest,
-        _state_setter("DISABLE"),
+        _state_setter(UserState.DISABLE),
         Access.UPDATE,
         "Stop a user; their keys stop working at once.",
     ),

@@ -43,7 +43,7 @@ from opendms.store.models import (
     WorkflowStep,
     utcnow,
 )
-from opendms.store.states import ApprovalAction, OrderStatus, StepStatus, WorkflowStatus
+from opendms.store.states import ApprovalAction, OrderStatus, StepStatus, UserState, WorkflowStatus
 from opendms.tickets import lifecycle
 
 APPROVAL_TYPES = (
@@ -295,7 +295,7 @@ def _transfer(
     new = list(dict.fromkeys(what.new_approvers))
     for user_id in new:
         user = s.get(User, user_id)
-        if user is None or user.tid != order.tid or user.state != "NORMAL":
+        if user is None or user.tid != order.tid or user.state != UserState.NORMAL:
             raise DmsError(ErrorCode.USER_NOT_FOUND, f"No active user {user_id} in the tenant.")
         refusal = routing.may_approve(
             user_id, order, flow.self_approval, flow.one_node_per_approver, before

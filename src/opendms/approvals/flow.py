@@ -32,7 +32,12 @@ from opendms.store.models import (
     WorkflowNode,
     WorkflowStep,
 )
-from opendms.store.states import ApprovalAction, OrderStatus, StepStatus, WorkflowStatus
+from opendms.store.states import (
+    ApprovalAction,
+    OrderStatus,
+    StepStatus,
+    WorkflowStatus,
+)
 from opendms.tickets import lifecycle
 from opendms.tickets import service as tickets
 from opendms.tickets.registry import kind_of

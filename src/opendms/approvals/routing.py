@@ -31,6 +31,7 @@ from opendms.store.models import (
     WorkflowTemplate,
     WorkflowTemplateNode,
 )
+from opendms.store.states import UserState
 
 
 @dataclass(frozen=True)
@@ -94,7 +95,7 @@ def _template_nodes(s: Session, template_id: int) -> list[WorkflowNode]:
 def _active_with_role(s: Session, tid: int, role: Role) -> list[int]:
     rows = s.execute(
         select(User.user_id, User.roles).where(
-            User.tid == tid, User.state == "NORMAL", User.roles.contains(role.value)
+            User.tid == tid, User.state == UserState.NORMAL, User.roles.contains(role.value)
         )
     )
     return [uid for uid, roles in rows if role in parse_roles(roles)]
@@ -133,7 +134,9 @@ def _active(s: Session, user_ids: Sequence[int]) -> list[int]:
     if not wanted:
         return []
     active = set(
-        s.scalars(select(User.user_id).where(User.user_id.in_(wanted), User.state == "NORMAL"))
+        s.scalars(
+            select(User.user_id).where(User.user_id.in_(wanted), User.state == UserState.NORMAL)
+        )
     )
     return [u for u in wanted if u in active]
 

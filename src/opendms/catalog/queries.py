@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from opendms.errors import DmsError, ErrorCode
 from opendms.store.models import Database, DbColumn, DbIndex, DbTable, Instance, Owner
 from opendms.store.paging import Page, paged
+from opendms.store.states import InstanceState
 
 
 def get_instance(s: Session, tid: int, instance_id: int) -> Instance:
@@ -80,7 +81,7 @@ def list_instances(
     db_type: str | None = None,
     env_type: str | None = None,
     source: str | None = None,
-    state: str | None = None,
+    state: InstanceState | None = None,
     net_type: str | None = None,
     page: int = 1,
     size: int = 10,

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from opendms.sql.review import TRANSACTIONAL_ENGINES, TableShape
 from opendms.store.models import Database, DbColumn, DbIndex, DbTable
+from opendms.store.states import DatabaseState
 
 
 class CatalogShapes:
@@ -43,7 +44,7 @@ class CatalogShapes:
                     select(Database.db_id).where(
                         Database.instance_id.in_(self.instance_ids),
                         func.lower(Database.schema_name) == schema,
-                        Database.state == "NORMAL",
+                        Database.state == DatabaseState.NORMAL,
                     )
                 )
             )[:1]

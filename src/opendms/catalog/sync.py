@@ -11,6 +11,7 @@ from opendms.catalog.connect import endpoint_of, read_metadata
 from opendms.catalog.queries import get_database, get_instance
 from opendms.identity.secrets import SecretBox
 from opendms.store.models import Database, DbColumn, DbIndex, DbTable, Instance, utcnow
+from opendms.store.states import DatabaseState
 from opendms.targets.base import SchemaInfo, TableInfo, TargetPolicy
 
 
@@ -74,13 +75,13 @@ def store_schemas(
             s.add(db)
             s.flush()
         db.encoding = info.encoding
-        db.state = "NORMAL"
+        db.state = DatabaseState.NORMAL
         db.synced_at = now
         if with_tables:
             _store_tables(s, db, info.tables)
     for key, db in existing.items():
         if key not in seen and (only is None or key == only):
-            db.state = "NOT_EXIST"  # kept: tickets may still point at it
+            db.state = DatabaseState.NOT_EXIST  # kept: tickets may still point at it
     inst.synced_at = now
     s.flush()
 

@@ -9,6 +9,7 @@ from rich.table import Table
 
 from opendms.cli.common import InTenant, out, print_json, shared_options
 from opendms.identity import service as identity
+from opendms.store.states import UserState
 
 UidArg = Annotated[str, typer.Argument(help="Uid of the user.")]
 
@@ -51,7 +52,7 @@ def list_(*, at: InTenant) -> None:
         out.print(table)
 
 
-def _set_state(at: InTenant, uid: str, state: str) -> None:
+def _set_state(at: InTenant, uid: str, state: UserState) -> None:
     with at.session() as (_, s):
         user = identity.set_user_state(s, None, at.tenant(s), uid, state)
         out.print(f"User {user.user_id} (Uid {user.uid}) is now {user.state}")
@@ -60,10 +61,10 @@ def _set_state(at: InTenant, uid: str, state: str) -> None:
 @shared_options
 def disable(uid: UidArg, *, at: InTenant) -> None:
     """Disable a user; their access keys stop working at once."""
-    _set_state(at, uid, "DISABLE")
+    _set_state(at, uid, UserState.DISABLE)
 
 
 @shared_options
 def enable(uid: UidArg, *, at: InTenant) -> None:
     """Enable a disabled user."""
-    _set_state(at, uid, "NORMAL")
+    _set_state(at, uid, UserState.NORMAL)

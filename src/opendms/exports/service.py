@@ -22,7 +22,7 @@ from opendms.identity.caller import Caller
 from opendms.identity.roles import parse_roles
 from opendms.precheck import service as precheck
 from opendms.store.models import ExportFile, Job, Order, SqlAudit, User, utcnow
-from opendms.store.states import ExecState, JobState, OrderStatus
+from opendms.store.states import ExecState, JobState, OrderStatus, UserState
 from opendms.tickets import lifecycle
 from opendms.tickets import service as tickets
 from opendms.tickets.registry import kind_of
@@ -310,7 +310,7 @@ def open_download(
     is audited."""
     user = s.get(User, user_id)
     found = s.get(ExportFile, job_id)
-    if user is None or user.state != "NORMAL" or found is None:
+    if user is None or user.state != UserState.NORMAL or found is None:
         return None
     path = root / found.path
     if not path.is_file():

@@ -26,6 +26,7 @@ from opendms.identity.caller import Caller
 from opendms.identity.credentials import Credential, credential_store
 from opendms.means import Means
 from opendms.store.db import STORE_UNAVAILABLE, Store
+from opendms.store.states import UserState
 
 log = logging.getLogger("opendms.gateway")
 
@@ -169,9 +170,7 @@ class Gateway:
         if not policy.decide(policy.policies_for(caller.roles, attached), action.ram_action):
             raise errors.forbidden_ram(action.ram_action)
         request = action.request.from_params(call.business)
-        ctx = Context(
-            caller, self.means, origin=f"http://{raw.headers.get('host', '127.0.0.1')}"
-        )
+        ctx = Context(caller, self.means, origin=f"http://{raw.headers.get('host', '127.0.0.1')}")
         if action.takes_body:
             if call.scheme != "v3":
                 raise errors.incomplete_signature(
@@ -191,9 +190,9 @@ class Gateway:
 
     @staticmethod
     def _caller(cred: Credential, tid: int | None) -> Caller:
-        if cred.user_id is None or cred.tid is None or cred.user_state == "DELETE":
+        if cred.user_id is None or cred.tid is None or cred.user_state == UserState.DELETE:
             raise errors.forbidden_tenant(tid)
-        if cred.user_state != "NORMAL":
+        if cred.user_state != UserState.NORMAL:
             raise errors.access_key_inactive(
                 f"The user owning this access key is disabled in tenant {cred.tid}."
             )

@@ -28,6 +28,7 @@ from opendms.identity.roles import Role, parse_roles
 from opendms.identity.secrets import SecretBox
 from opendms.store.db import Store
 from opendms.store.models import RequestNonce
+from opendms.store.states import KeyStatus, UserState
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,7 @@ class Credential:
     key_active: bool
     # The key owner's membership of the requested tenant (None: not a member).
     user_id: int | None
-    user_state: str | None
+    user_state: UserState | None
     roles: tuple[Role, ...]
     auth_version: int
     nick_name: str
@@ -92,9 +93,9 @@ def _credential(row: Any) -> Credential:
     return Credential(
         access_key_id=row[0],
         uid=row[1],
-        key_active=row[2] == "Active",
+        key_active=row[2] == KeyStatus.ACTIVE,
         user_id=row[3],
-        user_state=row[4],
+        user_state=None if row[4] is None else UserState(row[4]),
         roles=parse_roles(row[5]) if row[5] else (),
         auth_version=row[6] or 0,
         nick_name=row[7] or "",

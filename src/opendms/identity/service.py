@@ -21,9 +21,8 @@ from opendms.identity.policy import PolicyDocument, parse_policy
 from opendms.identity.roles import PRIVILEGED_ROLES, Role, format_roles, parse_roles
 from opendms.identity.secrets import SecretBox
 from opendms.store.models import AccessKey, Account, Tenant, User, UserPolicy
+from opendms.store.states import KeyStatus, UserState
 
-USER_STATES = ("NORMAL", "DISABLE", "DELETE")
-KEY_ACTIVE, KEY_INACTIVE = "Active", "Inactive"
 _UID = re.compile(r"[0-9]{1,19}")
 _ALNUM = string.ascii_letters + string.digits
 
@@ -75,7 +74,7 @@ def tenants_of(s: Session, uid: str) -> list[Membership]:
     rows = s.scalars(
         select(Tenant)
         .join(User, User.tid == Tenant.tid)
-        .where(User.uid == uid, User.state != "DELETE")
+        .where(User.uid == uid, User.state != UserState.DELETE)
         .order_by(Tenant.tid)
     ).all()
     active = account.active_tid if account else None
@@ -152,7 +151,7 @@ def register_user(
     uid = check_uid(uid)
     wanted = parse_roles(roles)
     existing = s.scalars(select(User).where(User.tid == tid, User.uid == uid)).first()
-    if existing is not None and existing.state != "DELETE":
+    if existing is not None and existing.state != UserState.DELETE:
         raise DmsError(
             ErrorCode.USER_ALREADY_EXISTS, f"Uid {uid} is already user {existing.user_id}."
         )
@@ -162,7 +161,7 @@ def register_user(
     user.nick_name = (nick_name or "").strip() or (user.nick_name or uid)
     user.mobile = mobile if mobile is not None else user.mobile
     user.roles = format_roles(wanted)
-    user.state = "NORMAL"
+    user.state = UserState.NORMAL
     user.parent_uid = actor.uid if actor else user.parent_uid
     _bump(user)
     s.add(user)
@@ -181,7 +180,7 @@ def list_users(
     tid: int,
     *,
     role: Role | None = None,
-    state: str | None = None,
+    state: UserState | None = None,
     search: str | None = None,
     page: int = 1,
     size: int = 10,
@@ -214,7 +213,7 @@ def _active_admins(s: Session, tid: int) -> int:
             .select_from(User)
             .where(
                 User.tid == tid,
-                User.state == "NORMAL",
+                User.state == UserState.NORMAL,
                 ("," + User.roles + ",").contains(",ADMIN,"),
             )
         )
@@ -223,7 +222,7 @@ def _active_admins(s: Session, tid: int) -> int:
 
 
 def _guard_last_admin(s: Session, user: User, *, keeps_admin: bool) -> None:
-    is_admin = Role.ADMIN in parse_roles(user.roles) and user.state == "NORMAL"
+    is_admin = Role.ADMIN in parse_roles(user.roles) and user.state == UserState.NORMAL
     if is_admin and not keeps_admin and _active_admins(s, user.tid) <= 1:
         raise DmsError(
             ErrorCode.LAST_ADMINISTRATOR,
@@ -244,7 +243,7 @@ def update_user(
     max_result_count: int | None = None,
 ) -> User:
     user = find_user(s, tid, uid=check_uid(uid))
-    if user.state == "DELETE":
+    if user.state == UserState.DELETE:
         raise DmsError(ErrorCode.USER_NOT_FOUND, f"User with Uid {uid} was deleted.")
     wanted = parse_roles(roles) if roles is not None else ()
     check_may_change(actor, user, granting=wanted)
@@ -264,22 +263,26 @@ def update_user(
     return user
 
 
-def set_user_state(s: Session, actor: Caller | None, tid: int, uid: str, state: str) -> User:
+def set_user_state(
+    s: Session, actor: Caller | None, tid: int, uid: str, state: UserState | str
+) -> User:
     """Enable (``NORMAL``), disable (``DISABLE``) or delete (``DELETE``) a user.
 
     Takes effect on the user's very next request: the gateway reads the state every time.
     """
-    if state not in USER_STATES:
-        raise DmsError(ErrorCode.INVALID_PARAMETER, f"Unknown user state {state!r}.")
+    try:
+        state = UserState(state)
+    except ValueError:
+        raise DmsError(ErrorCode.INVALID_PARAMETER, f"Unknown user state {state!r}.") from None
     user = find_user(s, tid, uid=check_uid(uid))
-    if actor is not None and actor.user_id == user.user_id and state != "NORMAL":
+    if actor is not None and actor.user_id == user.user_id and state != UserState.NORMAL:
         raise DmsError(ErrorCode.CANNOT_CHANGE_SELF, "You cannot disable or delete yourself.")
     check_may_change(actor, user)
     if state == user.state:
         return user
-    if state != "NORMAL":
+    if state != UserState.NORMAL:
         _guard_last_admin(s, user, keeps_admin=False)
-    if user.state == "DELETE" and state == "NORMAL":
+    if user.state == UserState.DELETE and state == UserState.NORMAL:
         raise DmsError(
             ErrorCode.USER_NOT_FOUND, f"User with Uid {uid} was deleted; register it again."
         )
@@ -299,7 +302,7 @@ def caller_for(s: Session, tid: int, uid: str | None = None) -> Caller:
             select(User)
             .where(
                 User.tid == tid,
-                User.state == "NORMAL",
+                User.state == UserState.NORMAL,
                 ("," + User.roles + ",").contains(",ADMIN,"),
             )
             .order_by(User.user_id)
@@ -308,7 +311,7 @@ def caller_for(s: Session, tid: int, uid: str | None = None) -> Caller:
             raise DmsError(ErrorCode.USER_NOT_FOUND, f"Tenant {tid} has no active ADMIN.")
     else:
         user = find_user(s, tid, uid=check_uid(uid))
-        if user.state != "NORMAL":
+        if user.state != UserState.NORMAL:
             raise DmsError(ErrorCode.USER_NOT_FOUND, f"User with Uid {uid} is {user.state}.")
     tenant = get_tenant(s, tid)
     return Caller(
@@ -320,7 +323,7 @@ def user_by_nick(s: Session, tid: int, nick: str) -> User | None:
     """The one user of tenant ``tid`` with that nick name (not deleted), if there is one;
     a DmsError when several share it."""
     found = s.scalars(
-        select(User).where(User.tid == tid, User.nick_name == nick, User.state != "DELETE")
+        select(User).where(User.tid == tid, User.nick_name == nick, User.state != UserState.DELETE)
     ).all()
     if len(found) > 1:
         raise DmsError(
@@ -342,7 +345,7 @@ def _uid_of_nick(s: Session, tid: int, nick: str) -> str:
 def member(s: Session, tid: int, user_id: int) -> User:
     """User ``user_id`` if it belongs to tenant ``tid`` and is not deleted."""
     user = s.get(User, user_id)
-    if user is None or user.tid != tid or user.state == "DELETE":
+    if user is None or user.tid != tid or user.state == UserState.DELETE:
         raise DmsError(ErrorCode.USER_NOT_FOUND, f"No user {user_id} in tenant {tid}.")
     return user
 
@@ -364,7 +367,7 @@ def _check_may_manage_keys(s: Session, actor: Caller | None, uid: str) -> None:
     and then under :func:`check_may_change`."""
     if actor is None or actor.uid == uid:
         return
-    users = s.scalars(select(User).where(User.uid == uid, User.state != "DELETE")).all()
+    users = s.scalars(select(User).where(User.uid == uid, User.state != UserState.DELETE)).all()
     here = [u for u in users if u.tid == actor.tid]
     if not here:
         raise DmsError(ErrorCode.USER_NOT_FOUND, f"No user with Uid {uid} in tenant {actor.tid}.")
@@ -408,7 +411,7 @@ def set_access_key_status(
     if key is None:
         raise DmsError(ErrorCode.ACCESS_KEY_NOT_FOUND, f"No access key {access_key_id}.")
     _check_may_manage_keys(s, actor, key.uid)
-    key.status = KEY_ACTIVE if active else KEY_INACTIVE
+    key.status = KeyStatus.ACTIVE if active else KeyStatus.INACTIVE
     s.flush()
     return key
 
@@ -473,7 +476,7 @@ def bootstrap_admin(s: Session, box: SecretBox, *, tenant_name: str = "default")
     """The first tenant and its administrator, created once; each call mints a fresh key."""
     admin = s.scalars(
         select(User)
-        .where(("," + User.roles + ",").contains(",ADMIN,"), User.state == "NORMAL")
+        .where(("," + User.roles + ",").contains(",ADMIN,"), User.state == UserState.NORMAL)
         .order_by(User.tid, User.user_id)
     ).first()
     if admin is None:

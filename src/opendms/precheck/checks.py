@@ -23,6 +23,7 @@ from opendms.sql.script import ScriptError, split
 from opendms.sql.statements import Parsed, describe, opaque, parse_piece, render
 from opendms.store.db import Store
 from opendms.store.models import Database, DbTable, Instance, Order, User
+from opendms.store.states import DatabaseState, UserState
 from opendms.targets.base import Connector, InsertKeys
 from opendms.tickets.params import DML
 from opendms.tickets.registry import kind_of, params_of
@@ -243,7 +244,7 @@ class _Checks:
 
     def _permissions(self, s: Session) -> str:
         committer = s.get(User, self.order.committer_id)
-        if committer is None or committer.state != "NORMAL":
+        if committer is None or committer.state != UserState.NORMAL:
             raise StepFailed("The committer is no longer an active user of this tenant.")
         if Role.ADMIN in parse_roles(committer.roles):
             return "The committer is an administrator."
@@ -286,7 +287,7 @@ class _Checks:
                 select(Database.db_id).where(
                     Database.instance_id == t.inst.instance_id,
                     func.lower(Database.schema_name) == schema,
-                    Database.state == "NORMAL",
+                    Database.state == DatabaseState.NORMAL,
                 )
             )
             if other is None:

@@ -134,3 +134,38 @@ class ExecState(StrEnum):
 
     SUCCESS = "SUCCESS"
     FAIL = "FAIL"
+
+
+# Identity and catalog vocabulary, as DMS spells it on the wire (upper case; an access key's
+# status capitalised). Separate families: a user's DELETE is not a SQL job's.
+
+
+class UserState(StrEnum):
+    """``users.state`` (DMS's ``State`` of a user; ListUsers' ``UserState`` filter)."""
+
+    NORMAL = "NORMAL"
+    DISABLE = "DISABLE"  # kept out until enabled again; their keys stop working at once
+    DELETE = "DELETE"  # removed from the tenant; registering the Uid again brings it back
+
+
+class KeyStatus(StrEnum):
+    """``access_keys.status``."""
+
+    ACTIVE = "Active"
+    INACTIVE = "Inactive"
+
+
+class InstanceState(StrEnum):
+    """``instances.state`` (DMS's ``State`` of an instance; ListInstances' ``InstanceState``
+    filter). Nothing here disables an instance: DISABLE is DMS's word, which the filter
+    accepts and which then matches nothing."""
+
+    NORMAL = "NORMAL"
+    DISABLE = "DISABLE"
+
+
+class DatabaseState(StrEnum):
+    """``databases.state``: whether the last sync still found the schema."""
+
+    NORMAL = "NORMAL"
+    NOT_EXIST = "NOT_EXIST"  # gone from the instance; the row stays, tickets may point at it

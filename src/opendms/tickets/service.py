@@ -42,9 +42,11 @@ from opendms.store.paging import Page, paged
 from opendms.store.states import (
     JOB_OPEN,
     TERMINAL,
+    DatabaseState,
     JobState,
     OrderStatus,
     StepStatus,
+    UserState,
     WorkflowStatus,
 )
 from opendms.tickets.kind import TicketKind
@@ -89,7 +91,7 @@ def _related(s: Session, tid: int, user_ids: Sequence[int]) -> str:
         found = set(
             s.scalars(
                 select(User.user_id).where(
-                    User.user_id.in_(wanted), User.tid == tid, User.state != "DELETE"
+                    User.user_id.in_(wanted), User.tid == tid, User.state != UserState.DELETE
                 )
             )
         )
@@ -143,7 +145,7 @@ def create_order(
     targets = []
     for db_id in kind.databases(params):
         db = catalog.get_database(s, caller.tid, db_id)
-        if db.state != "NORMAL":
+        if db.state != DatabaseState.NORMAL:
             raise DmsError(
                 ErrorCode.DATABASE_NOT_FOUND, f"Database {db_id} is {db.state}; sync it first."
             )

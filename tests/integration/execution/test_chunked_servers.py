@@ -127,14 +127,7 @@ class Server(ServerDb):
             return s.scalars(select(SqlJob).where(SqlJob.order_id == order_id)).one()
 
     def detail(self, order_id: int) -> SqlJobDetail:
-        with self.world.store.session() as s:
-            found = s.scalars(
-                select(SqlJobDetail)
-                .join(SqlJob, SqlJob.sql_job_id == SqlJobDetail.sql_job_id)
-                .where(SqlJob.order_id == order_id)
-            ).one()
-            s.expunge(found)
-            return found
+        return self.world.only_detail(order_id)
 
 
 @pytest.fixture(params=["mariadb", "postgresql"])

@@ -9,7 +9,6 @@ import json
 import re
 import zipfile
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,8 +16,6 @@ from sqlalchemy import select
 
 from opendms.errors import DmsError, ErrorCode
 from opendms.exports import service as exports
-from opendms.identity.secrets import SecretBox
-from opendms.store.db import Store
 from opendms.store.models import ExportFile, Instance, Job, Order, SqlAudit
 from tests.approval_world import World
 
@@ -26,8 +23,8 @@ CUSTOMER_1 = "SELECT id, status, amount_cents FROM orders WHERE customer_id = 1 
 
 
 @pytest.fixture
-def world(store: Store, box: SecretBox, tmp_path: Path) -> World:
-    return World.build(store, box, tmp_path / "targets").free_of_approval("DATA_EXPORT")
+def world(world: World) -> World:
+    return world.free_of_approval("DATA_EXPORT")
 
 
 def approved(world: World, sql: str = CUSTOMER_1, rows: int = 25, **extra: Any) -> int:

@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime, timedelta
-from pathlib import Path
+from datetime import timedelta
 
-import pytest
-
-from opendms.identity.secrets import SecretBox
 from opendms.jobs.runner import (
     Checkpoint,
     Fairness,
@@ -19,23 +15,15 @@ from opendms.jobs.runner import (
     claim,
     record,
 )
-from opendms.store.db import Store
 from opendms.store.models import Job, utcnow
 from opendms.tickets import service as tickets
 from tests.approval_world import World
+from tests.clock import HandClock
 
-
-class Clock:
-    def __init__(self) -> None:
-        # Jobs made while a test runs are due: however slow a loaded machine makes the test,
-        # an hour is longer than it takes (a test once made a job more than a second later).
-        self.now = utcnow() + timedelta(hours=1)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
+# The runners' clocks run this far ahead: jobs made while a test runs are due; however slow
+# a loaded machine makes the test, an hour is longer than it takes (a test once made a job
+# more than a second later).
+AHEAD = timedelta(hours=1)
 
 
 def counting(steps: int, seen: list[tuple[int, int]] | None = None):
@@ -48,11 +36,6 @@ def counting(steps: int, seen: list[tuple[int, int]] | None = None):
         return Step({"n": n}, done=n >= steps)
 
     return step
-
-
-@pytest.fixture
-def world(store: Store, box: SecretBox, tmp_path: Path) -> World:
-    return World.build(store, box, tmp_path / "targets")
 
 
 def add_job(world: World, kind: str = "count", who: str = "alice", **fields) -> int:
@@ -73,7 +56,7 @@ def job(world: World, job_id: int) -> Job:
 
 def test_a_job_runs_step_by_step_to_success(world: World) -> None:
     job_id = add_job(world)
-    runner = Runner(world.store, {"count": counting(3)}, clock=Clock())
+    runner = Runner(world.store, {"count": counting(3)}, clock=HandClock(AHEAD))
     assert runner.run_once() is True
     done = job(world, job_id)
     assert (done.state, done.checkpoint, done.attempts) == ("succeeded", {"n": 3}, 1)
@@ -91,7 +74,7 @@ def test_failures_and_executor_errors_end_the_job_with_the_reason(world: World) 
         raise RuntimeError("boom")
 
     refused, crashed = add_job(world, "refuse"), add_job(world, "crash")
-    runner = Runner(world.store, {"refuse": refuse, "crash": crash}, clock=Clock())
+    runner = Runner(world.store, {"refuse": refuse, "crash": crash}, clock=HandClock(AHEAD))
     assert runner.run_once() and runner.run_once()
     assert job(world, refused).state == "failed"
     assert job(world, refused).checkpoint == {
@@ -103,7 +86,7 @@ def test_failures_and_executor_errors_end_the_job_with_the_reason(world: World) 
 
 
 def test_a_waiting_job_is_released_until_its_time(world: World) -> None:
-    clock = Clock()
+    clock = HandClock(AHEAD)
 
     def scheduled(work: Work, checkpoint: Checkpoint) -> Step:
         if not checkpoint.get("waited"):
@@ -124,7 +107,7 @@ def test_a_waiting_job_is_released_until_its_time(world: World) -> None:
 
 
 def test_a_dead_runners_job_is_taken_over_from_its_last_checkpoint(world: World) -> None:
-    clock, lease = Clock(), Lease(seconds=30)
+    clock, lease = HandClock(AHEAD), Lease(seconds=30)
     job_id = add_job(world)
     with world.store.session() as s:  # runner A claims and records one step, then dies
         claimed = claim(s, "A", {"count"}, clock(), lease)
@@ -155,7 +138,7 @@ def test_a_job_cancelled_meanwhile_is_left_alone(world: World) -> None:
             tickets.cancel_jobs(s, order_id)
         return Step({"n": 1})
 
-    runner = Runner(world.store, {"count": cancel_then_step}, clock=Clock())
+    runner = Runner(world.store, {"count": cancel_then_step}, clock=HandClock(AHEAD))
     assert runner.run_once() is True
     assert (job(world, job_id).state, job(world, job_id).checkpoint) == ("cancelled", {})
 
@@ -206,7 +189,7 @@ def test_a_long_step_keeps_its_lease_with_a_heartbeat(world: World) -> None:
 def test_a_committer_at_the_cap_waits_and_another_is_served_first(world: World) -> None:
     """Two jobs of alice filed first, one of carol after: with one job each at a time,
     carol's is claimed while alice's first runs, and alice's second only once it is done."""
-    clock, lease = Clock(), Lease()
+    clock, lease = HandClock(AHEAD), Lease()
     first, second = add_job(world), add_job(world)
     carols = add_job(world, who="carol")
     with world.store.session() as s:
@@ -230,7 +213,7 @@ def test_a_committer_at_the_cap_waits_and_another_is_served_first(world: World) 
 
 
 def test_a_long_job_yields_its_thread_to_a_waiting_one_between_steps(world: World) -> None:
-    clock = Clock()
+    clock = HandClock(AHEAD)
     seen: list[tuple[int, int]] = []
     steps = counting(100, seen)
 

@@ -3,26 +3,17 @@ EXPORT permission on every table it reads, and its rows against AffectRows."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from opendms.catalog import sensitive
 from opendms.errors import DmsError, ErrorCode
-from opendms.identity.secrets import SecretBox
 from opendms.precheck import service as precheck
-from opendms.store.db import Store
 from opendms.store.models import Order
 from tests.approval_world import World
 
 # customer 1 has 25 orders in the demo database
 CUSTOMER_1 = "SELECT id, status, amount_cents FROM orders WHERE customer_id = 1"
 ALLOWED = "The committer may export every table the SQL touches."
-
-
-@pytest.fixture
-def world(store: Store, box: SecretBox, tmp_path: Path) -> World:
-    return World.build(store, box, tmp_path / "targets")
 
 
 def steps(world: World, order_id: int) -> list[tuple[str, str, str]]:

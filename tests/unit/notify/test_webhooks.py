@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -22,13 +22,13 @@ import pytest
 from sqlalchemy import func, select, text
 
 from opendms.errors import DmsError, ErrorCode
-from opendms.identity import service as identity
 from opendms.identity.secrets import SecretBox
 from opendms.notify import webhooks
 from opendms.rulebook import rule_sets, templates
 from opendms.store.db import Store
-from opendms.store.models import WebhookDelivery, utcnow
+from opendms.store.models import WebhookDelivery
 from tests import approval_world
+from tests.clock import HandClock
 
 SECRET = "s3cret-s3cret-s3cret"  # 20 characters
 
@@ -107,29 +107,10 @@ def free_port() -> int:
 # ------------------------------------------------------------------ helpers
 
 
-class Clock:
-    """The deliverer's clock, moved by hand. It starts a minute ahead so that rows queued
-    "now" (by the real clock) are already due."""
-
-    def __init__(self) -> None:
-        self.now = utcnow() + timedelta(minutes=1)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
-
-
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def tid(store: Store) -> int:
-    with store.session() as s:
-        return identity.create_tenant(s, "t").tid
+def clock() -> HandClock:
+    """The deliverer's clock, a minute ahead: rows queued "now" are already due."""
+    return HandClock(timedelta(minutes=1))
 
 
 def hook(store: Store, box: SecretBox, tid: int, url: str, secret: str = SECRET) -> str:
@@ -269,7 +250,7 @@ def test_an_event_exists_only_if_its_transaction_commits(store: Store, box: Secr
 
 
 def test_a_delivery_is_signed_and_the_receiver_can_verify_it(
-    store: Store, box: SecretBox, tid: int, receiver: Receiver, clock: Clock
+    store: Store, box: SecretBox, tid: int, receiver: Receiver, clock: HandClock
 ):
     secret = hook(store, box, tid, receiver.url)
     delivery_id = emit(store, tid, "order.submitted", order={"order_id": 7, "comment": "修正"})
@@ -299,7 +280,7 @@ def test_a_delivery_is_signed_and_the_receiver_can_verify_it(
 
 
 def test_any_2xx_is_a_delivery(
-    store: Store, box: SecretBox, tid: int, receiver: Receiver, clock: Clock
+    store: Store, box: SecretBox, tid: int, receiver: Receiver, clock: HandClock
 ):
     hook(store, box, tid, receiver.url)
     receiver.script[:] = [204]
@@ -312,7 +293,7 @@ def test_any_2xx_is_a_delivery(
 
 
 def test_a_500_is_retried_when_its_time_comes(
-    store: Store, box: SecretBox, tid: int, receiver: Receiver, clock: Clock
+    store: Store, box: SecretBox, tid: int, receiver: Receiver, clock: HandClock
 ):
     secret = hook(store, box, tid, receiver.url)
     receiver.script[:] = [500, 200]
@@ -350,7 +331,7 @@ def test_a_500_is_retried_when_its_time_comes(
 
 
 def test_an_unreachable_receiver_is_retried_then_given_up(
-    store: Store, box: SecretBox, tid: int, clock: Clock
+    store: Store, box: SecretBox, tid: int, clock: HandClock
 ):
     hook(store, box, tid, f"http://127.0.0.1:{free_port()}/hook")
     delivery_id = emit(store, tid)
@@ -394,7 +375,7 @@ def test_backoff_doubles_and_stops_at_an_hour():
 
 
 def test_a_redirect_is_not_followed(
-    store: Store, box: SecretBox, tid: int, receiver: Receiver, clock: Clock
+    store: Store, box: SecretBox, tid: int, receiver: Receiver, clock: HandClock
 ):
     hook(store, box, tid, receiver.url)
     receiver.script[:] = [302]
@@ -406,7 +387,7 @@ def test_a_redirect_is_not_followed(
 
 
 def test_a_lease_that_ran_out_makes_the_delivery_due_again(
-    store: Store, box: SecretBox, tid: int, receiver: Receiver, clock: Clock
+    store: Store, box: SecretBox, tid: int, receiver: Receiver, clock: HandClock
 ):
     hook(store, box, tid, receiver.url)
     delivery_id = emit(store, tid)
@@ -427,7 +408,9 @@ def test_a_lease_that_ran_out_makes_the_delivery_due_again(
     assert len(receiver.requests) == 1
 
 
-def test_a_claimed_delivery_is_claimed_once(store: Store, box: SecretBox, tid: int, clock: Clock):
+def test_a_claimed_delivery_is_claimed_once(
+    store: Store, box: SecretBox, tid: int, clock: HandClock
+):
     hook(store, box, tid, "https://example.com/hook")
     emit(store, tid)
     policy = webhooks.Policy()
@@ -438,7 +421,7 @@ def test_a_claimed_delivery_is_claimed_once(store: Store, box: SecretBox, tid: i
 
 
 def test_a_pass_takes_at_most_a_batch(
-    store: Store, box: SecretBox, tid: int, receiver: Receiver, clock: Clock
+    store: Store, box: SecretBox, tid: int, receiver: Receiver, clock: HandClock
 ):
     hook(store, box, tid, receiver.url)
     ids = [emit(store, tid) for _ in range(3)]
@@ -450,7 +433,7 @@ def test_a_pass_takes_at_most_a_batch(
 
 
 def test_disabling_the_webhook_fails_what_is_queued(
-    store: Store, box: SecretBox, tid: int, receiver: Receiver, clock: Clock
+    store: Store, box: SecretBox, tid: int, receiver: Receiver, clock: HandClock
 ):
     hook(store, box, tid, receiver.url)
     delivery_id = emit(store, tid)
@@ -470,7 +453,7 @@ def test_disabling_the_webhook_fails_what_is_queued(
 
 
 def test_a_stale_lease_holder_cannot_overwrite_a_later_delivery(
-    store: Store, box: SecretBox, tid: int, receiver: Receiver, clock: Clock
+    store: Store, box: SecretBox, tid: int, receiver: Receiver, clock: HandClock
 ):
     """Process A claims a delivery and hangs past its lease; process B reclaims it and
     delivers it. When A finally records its failure, ``record`` must not undo B's outcome:
@@ -500,10 +483,7 @@ class World(approval_world.World):
 @pytest.fixture
 def world(store: Store, box: SecretBox, tmp_path: Path) -> World:
     """The approval world (tests/approval_world.py) with the tenant's webhook set."""
-    w = World.build(store, box, tmp_path / "targets")
-    with store.session() as s:
-        webhooks.configure(s, box, w.tid, "https://example.com/hook", SECRET)
-    return w
+    return World.build(store, box, tmp_path / "targets").with_webhook(SECRET)
 
 
 ENVELOPE = {

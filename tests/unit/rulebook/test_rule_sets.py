@@ -26,12 +26,6 @@ rules:
 RELAXED = "default_risk: LOW\ntemplates: {LOW: DBA, MIDDLE: DBA, HIGH: DBA, HIGHEST: Admin}\n"
 
 
-@pytest.fixture
-def tid(store: Store) -> int:
-    with store.session() as s:
-        return create_tenant(s, "t").tid
-
-
 def refused(store: Store, tid: int, source: str, name: str = "strict") -> str:
     with pytest.raises(DmsError) as err, store.session() as s:
         rule_sets.load(s, tid, name, source)

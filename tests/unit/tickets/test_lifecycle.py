@@ -5,16 +5,12 @@ from __future__ import annotations
 
 import itertools
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
 from opendms.errors import DmsError, ErrorCode
 from opendms.execution import service as execution
-from opendms.identity.secrets import SecretBox
-from opendms.notify import webhooks
-from opendms.store.db import Store
 from opendms.store.models import ApprovalEvent, Job, Order, SqlJob, utcnow
 from opendms.store.states import (
     TERMINAL,
@@ -37,12 +33,9 @@ REFUSED = sorted(
 
 
 @pytest.fixture
-def world(store: Store, box: SecretBox, tmp_path: Path) -> World:
-    """The approval world (tests/approval_world.py) with the tenant's webhook set."""
-    w = World.build(store, box, tmp_path / "targets")
-    with store.session() as s:
-        webhooks.configure(s, box, w.tid, "https://example.com/hook", "s3cret-s3cret-s3cret")
-    return w
+def world(world: World) -> World:
+    """The approval world (tests/unit/conftest.py) with the tenant's webhook set."""
+    return world.with_webhook("s3cret-s3cret-s3cret")
 
 
 def filed(world: World, status: OrderStatus, **related: list[int]) -> int:

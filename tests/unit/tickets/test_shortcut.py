@@ -6,15 +6,19 @@ from __future__ import annotations
 import pytest
 
 from opendms.errors import DmsError
+from opendms.kinds.chunked import FreeLockCorrect
+from opendms.kinds.cron_clear import CronClear
+from opendms.kinds.data_correct import DataCorrect
+from opendms.kinds.data_export import DataExport
 from opendms.tickets import shortcut
-from opendms.tickets.service import parse_params, ticket_type
-from opendms.tickets.types import CronClear, DataCorrect, DataExport, FreeLockCorrect
+from opendms.tickets.registry import kind_of
+from opendms.tickets.service import parse_params
 
 ASK = shortcut.SqlTicket(db_id=3, sql="UPDATE t SET a = 1 WHERE id = 2", rows=4)
 
 
 def _parsed(plugin_type: str, param: object) -> object:
-    return parse_params(ticket_type(plugin_type), param, label="Param", camel_case=False)
+    return parse_params(kind_of(plugin_type), param, label="Param", camel_case=False)
 
 
 def test_a_data_change_states_its_rows_and_a_lock_free_one_does_not() -> None:

@@ -22,6 +22,7 @@ from opendms.gateway.table import Access, Action, Context, Payload
 from opendms.gateway.wire import Bool, Digits, Int, Long, TenantScoped, missing_param
 from opendms.identity import service as identity
 from opendms.store.models import Instance, User
+from opendms.store.states import InstanceState
 
 Secret = Annotated[str, Field(max_length=1024)]
 Seconds = Annotated[Int, Field(ge=1, le=86400)]
@@ -191,7 +192,7 @@ class ListInstancesRequest(TenantScoped):
     db_type: Text | None = None
     env_type: EnvType | None = None
     instance_source: InstanceSource | None = None
-    instance_state: Literal["NORMAL", "DISABLE"] | None = None
+    instance_state: InstanceState | None = None
     net_type: NetworkType | None = None
     region: Text | None = None
     page_number: PageNumber = 1

@@ -17,8 +17,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from opendms.store.columns import Json
+from opendms.store.columns import Json, State
 from opendms.store.models.base import Base, BigId, utcnow
+from opendms.store.states import DatabaseState, InstanceState
 
 
 class Instance(Base):
@@ -59,7 +60,7 @@ class Instance(Base):
     ecs_instance_id: Mapped[str] = mapped_column(String(256), default="")
     ecs_region: Mapped[str] = mapped_column(String(64), default="")
     vpc_id: Mapped[str] = mapped_column(String(256), default="")
-    state: Mapped[str] = mapped_column(String(16), default="NORMAL")
+    state: Mapped[InstanceState] = mapped_column(State(InstanceState), default=InstanceState.NORMAL)
     server_version: Mapped[str] = mapped_column(String(256), default="")
     synced_at: Mapped[datetime | None] = mapped_column(DateTime)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
@@ -82,7 +83,7 @@ class Database(Base):
     catalog_name: Mapped[str] = mapped_column(String(256))
     schema_name: Mapped[str] = mapped_column(String(256))
     encoding: Mapped[str] = mapped_column(String(64), default="")
-    state: Mapped[str] = mapped_column(String(16), default="NORMAL")
+    state: Mapped[DatabaseState] = mapped_column(State(DatabaseState), default=DatabaseState.NORMAL)
     synced_at: Mapped[datetime | None] = mapped_column(DateTime)
 
 

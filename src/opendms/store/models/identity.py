@@ -16,7 +16,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
+from opendms.store.columns import State
 from opendms.store.models.base import Base, BigId, utcnow
+from opendms.store.states import KeyStatus, UserState
 
 
 class Tenant(Base):
@@ -52,7 +54,7 @@ class User(Base):
     nick_name: Mapped[str] = mapped_column(String(256), default="")
     mobile: Mapped[str | None] = mapped_column(String(64))
     email: Mapped[str | None] = mapped_column(String(256))
-    state: Mapped[str] = mapped_column(String(16), default="NORMAL")
+    state: Mapped[UserState] = mapped_column(State(UserState), default=UserState.NORMAL)
     # Comma-separated role names, in canonical order (see identity.roles).
     roles: Mapped[str] = mapped_column(String(128), default="USER")
     max_execute_count: Mapped[int | None] = mapped_column(BigInteger)
@@ -73,7 +75,7 @@ class AccessKey(Base):
     uid: Mapped[str] = mapped_column(String(64), ForeignKey("accounts.uid", ondelete="CASCADE"))
     # Fernet token under the master key; the clear secret is shown once, at creation.
     secret_enc: Mapped[str] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String(16), default="Active")
+    status: Mapped[KeyStatus] = mapped_column(State(KeyStatus), default=KeyStatus.ACTIVE)
     description: Mapped[str] = mapped_column(String(256), default="")
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
