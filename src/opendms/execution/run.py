@@ -39,7 +39,8 @@ from opendms.execution.backups import (
     sweep,
 )
 from opendms.execution.chunked import ChunkState, Progress, stride
-from opendms.execution.service import Plan, stamp
+from opendms.execution.service import ExecutionPlan as Plan
+from opendms.execution.service import stamp
 from opendms.imports.options import import_options
 from opendms.imports.run import MAX_LOGGED, Importer, ImportFailed, source_of
 from opendms.imports.run import STEP_SECONDS as IMPORT_STEP_SECONDS
