@@ -224,7 +224,7 @@ class Site:
             flow.submit(s, self.caller, order_id)
         began = time.perf_counter()
         with self.store.session() as s:
-            execution.execute(s, self.caller, order_id, execution.Plan(backup=backup))
+            execution.execute(s, self.caller, order_id, execution.ExecutionPlan(backup=backup))
         self.drain()
         took = time.perf_counter() - began
         with self.store.session() as s:
@@ -252,7 +252,7 @@ class Site:
             flow.submit(s, self.caller, order_id)
         began = time.perf_counter()
         with self.store.session() as s:
-            exports.execute(s, self.caller, order_id, exports.plan_from({"fileType": file_type}))
+            exports.execute(s, self.caller, order_id, exports.checked_plan(file_type=file_type))
         self.drain()
         took = time.perf_counter() - began
         with self.store.session() as s:

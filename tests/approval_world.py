@@ -200,7 +200,7 @@ class World:
                     s,
                     self.tid,
                     self.users[name].user_id,
-                    permissions.Target("DATABASE", self.instance_id, self.db_id),
+                    permissions.GrantTarget("DATABASE", self.instance_id, self.db_id),
                     permission,
                     utcnow() + timedelta(days=30),
                 )
@@ -272,7 +272,7 @@ class World:
         """Submit a prechecked ticket, start it (ExecuteDataCorrect) and run it to its end."""
         self.submit(order_id, who)
         with self.store.session() as s:
-            execution.execute(s, self.as_(who), order_id, execution.Plan())
+            execution.execute(s, self.as_(who), order_id, execution.ExecutionPlan())
         self.run_jobs()
 
     def only_detail(self, order_id: int) -> SqlJobDetail:

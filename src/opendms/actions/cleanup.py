@@ -10,7 +10,7 @@ from pydantic import Field
 from opendms.actions.orders import OrderIdRequest
 from opendms.execution import cleanup
 from opendms.gateway.table import Access, Action, Context, Payload
-from opendms.gateway.wire import Int, wire_time
+from opendms.gateway.wire import Int, wire_time, wire_times
 from opendms.kinds.cron_clear import config_fields
 
 PageNumber = Annotated[Int, Field(ge=1, le=10**9)]
@@ -20,7 +20,7 @@ PageSize = Annotated[Int, Field(ge=1, le=1000)]
 def get_data_cron_clear_config(ctx: Context, req: OrderIdRequest) -> Payload:
     found = cleanup.config(ctx.session, ctx.caller, req.order_id)
     shown = {
-        **config_fields(found),
+        **wire_times(config_fields(found)),
         "CronCallTimes": str(found.call_times),
         "Duration": str(found.duration_hours),
         "OptimizeTableAfterEveryClearTimes": found.optimize_every,

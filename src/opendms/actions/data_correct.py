@@ -3,11 +3,13 @@ A.10's ListSQLExecAuditLog)."""
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import Field
+from pydantic import BeforeValidator, Field
 
+from opendms.actions.action_detail import ActionDetail, given
 from opendms.actions.orders import ActingRequest, OrderIdRequest, Params
 from opendms.catalog import queries as catalog
 from opendms.errors import DmsError, ErrorCode
@@ -15,7 +17,15 @@ from opendms.execution import files as ticket_files
 from opendms.execution import service as execution
 from opendms.execution.chunked import HELD, ChunkState, Progress
 from opendms.gateway.table import Access, Action, Context, Payload
-from opendms.gateway.wire import WIRE_TIME, Int, Long, TenantScoped, WireTime, wire_time
+from opendms.gateway.wire import (
+    WIRE_TIME,
+    Int,
+    Long,
+    TenantScoped,
+    WireTime,
+    wire_time,
+    wire_times,
+)
 from opendms.precheck import service as precheck
 from opendms.store.models import (
     Instance,
@@ -63,7 +73,7 @@ def get_data_correct_order_detail(ctx: Context, req: OrderIdRequest) -> Payload:
     params = params_of(order).wire()
     dbs = tickets.databases_of(s, order.order_id)
     config: Payload = {"DetailType": kind.detail_type}
-    config |= kind.detail_config(s, ctx.caller, order)
+    config |= wire_times(kind.detail_config(s, ctx.caller, order))
     return {
         "DataCorrectOrderDetail": {
             "Status": execution.detail_status(s, order, precheck.status(s, order)),
@@ -171,12 +181,53 @@ def modify_data_correct_exec_sql(ctx: Context, req: ModifyExecSqlRequest) -> Pay
 # ------------------------------------------------------------------ execution
 
 
+def _plan_time(key: str) -> Any:
+    """A time of the plan (startTime, endTime), checked before the flags are."""
+    return BeforeValidator(lambda value: execution.checked_time(given(value), key))
+
+
+def _flag(key: str) -> Any:
+    """true or false, as JSON or as text in any case."""
+
+    def read(value: object) -> bool:
+        if isinstance(value, str) and value.lower() in ("true", "false"):
+            return value.lower() == "true"
+        if not isinstance(value, bool):
+            raise DmsError(
+                ErrorCode.INVALID_PARAMETER, f"ActionDetail.{key} must be true or false."
+            )
+        return value
+
+    return BeforeValidator(read)
+
+
+class ExecuteActionDetail(ActionDetail):
+    """ExecuteDataCorrect's ActionDetail: when (UTC, like 2026-01-31 23:00:00; no start: now;
+    an end: not started after it) and how (the statements of a database in one transaction;
+    a backup of what the change overwrites)."""
+
+    takes: ClassVar[str] = "startTime, endTime, transaction and backupData"
+
+    start_time: Annotated[str | None, _plan_time("startTime")] = None
+    end_time: Annotated[str | None, _plan_time("endTime")] = None
+    transaction: Annotated[bool, _flag("transaction")] = False
+    backup_data: Annotated[bool, _flag("backupData")] = False
+
+    def plan(self) -> execution.ExecutionPlan:
+        return execution.checked_plan(
+            start=self.start_time,
+            end=self.end_time,
+            transaction=self.transaction,
+            backup=self.backup_data,
+        )
+
+
 class ExecuteRequest(ActingRequest):
     action_detail: Params | None = None
 
 
 def execute_data_correct(ctx: Context, req: ExecuteRequest) -> Payload:
-    plan = execution.plan_from(req.action_detail)
+    plan = ExecuteActionDetail.read(req.action_detail).plan()
     execution.execute(ctx.session, ctx.caller, req.order_id, plan)
     return {}
 
@@ -270,8 +321,24 @@ def _detail(d: SqlJobDetail, db_id: int) -> Payload:
     }
     progress = Progress.of(d.progress)
     if progress is not None:  # a chunked statement
-        row.update(progress.wire())
+        row.update(chunk_fields(progress))
     return {k: v for k, v in row.items() if v is not None}
+
+
+def chunk_fields(progress: Progress) -> Payload:
+    """What the SQL-job reads add to a chunked statement."""
+    return {
+        "ChunkState": progress.state,
+        "ChunkStateReason": progress.why,
+        "ChunkCount": progress.chunks,
+        "ChunkSize": progress.size,
+        "CurrentKey": json.dumps(progress.after, default=str) if progress.after else "",
+        "EstimateAffectRows": progress.estimate,
+        "RowsPerSecond": round(progress.rows_per_second, 1),
+        "EtaSeconds": progress.eta_seconds,
+        "P99ChunkMs": progress.p99_ms,
+        "MaxChunkMs": progress.max_chunk_ms,
+    }
 
 
 def list_db_task_sql_job_detail(ctx: Context, req: PagedSqlJobRequest) -> Payload:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
-from pydantic import Field
+from pydantic import BeforeValidator, Field
 
+from opendms.actions.action_detail import ActionDetail, given
 from opendms.actions.orders import ActingRequest, OrderIdRequest, Params
+from opendms.errors import DmsError, ErrorCode
 from opendms.exports import service as exports
 from opendms.gateway.table import Access, Action, Context, Payload
 from opendms.gateway.wire import Long
@@ -17,12 +19,48 @@ from opendms.tickets import service as tickets
 from opendms.tickets.registry import params_of
 
 
+def _transaction(value: object) -> object:
+    if not isinstance(value, bool | str):
+        raise DmsError(ErrorCode.INVALID_PARAMETER, "ActionDetail.transaction must be a boolean.")
+    return value
+
+
+def _start(value: object) -> str | None:
+    return str(value) if value else None
+
+
+Given = Annotated[str | None, BeforeValidator(given)]
+
+
+class ExportActionDetail(ActionDetail):
+    """ExecuteDataExport's ActionDetail: the file's type and encoding, the mode, and when to
+    start (UTC, like 2026-01-31 23:00:00; none: now); their names in any case, checked by
+    ``exports.checked_plan``. Every export reads one consistent snapshot, so ``transaction``
+    is read and changes nothing."""
+
+    takes: ClassVar[str] = "encoding, fileType, mode, startTime, transaction"
+
+    transaction: Annotated[bool | str, BeforeValidator(_transaction)] = False
+    file_type: Given = None
+    encoding: Given = None
+    mode: Given = None
+    start_time: Annotated[str | None, BeforeValidator(_start)] = None
+
+    def plan(self) -> exports.ExportPlan:
+        return exports.checked_plan(
+            file_type=self.file_type,
+            encoding=self.encoding,
+            mode=self.mode,
+            start=self.start_time,
+        )
+
+
 class ExecuteExportRequest(ActingRequest):
     action_detail: Params | None = None
 
 
 def execute_data_export(ctx: Context, req: ExecuteExportRequest) -> Payload:
-    plan = exports.plan_from(req.action_detail)
+    plan = ExportActionDetail.read(req.action_detail).plan()
     exports.execute(ctx.session, ctx.caller, req.order_id, plan)
     return {}
 

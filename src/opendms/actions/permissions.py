@@ -37,7 +37,7 @@ class _Target(TenantScoped):
     table_name: Text | None = None
     logic: Bool | None = None
 
-    def target(self, ctx: Context) -> perms.Target:
+    def target(self, ctx: Context) -> perms.GrantTarget:
         return perms.resolve_target(
             ctx.session,
             ctx.caller.tid,

@@ -26,23 +26,26 @@ _NO_ROWS = frozenset({"SELECT", "CREATE", "SET", "GRANT", "REVOKE"})
 
 
 @dataclass(frozen=True)
-class Target:
+class InstanceDatabases:
+    """An instance and the ticket's databases on it (the rules weigh each instance's
+    environment)."""
+
     instance: Instance
     databases: tuple[Database, ...]
 
 
-def targets_of(s: Session, order: Order) -> list[Target]:
+def targets_of(s: Session, order: Order) -> list[InstanceDatabases]:
     """The ticket's databases grouped by instance, in instance order."""
     grouped: dict[int, tuple[Instance, list[Database]]] = {}
     for db, inst in tickets.databases_of(s, order.order_id):
         grouped.setdefault(inst.instance_id, (inst, []))[1].append(db)
-    return [Target(inst, tuple(dbs)) for inst, dbs in grouped.values()]
+    return [InstanceDatabases(inst, tuple(dbs)) for inst, dbs in grouped.values()]
 
 
 class _Tables:
     """Row estimates of the tables a ticket names, looked up in the catalog once."""
 
-    def __init__(self, s: Session, targets: list[Target], names: set[str]) -> None:
+    def __init__(self, s: Session, targets: list[InstanceDatabases], names: set[str]) -> None:
         instance_ids = [t.instance.instance_id for t in targets]
         self.home = [db for t in targets for db in t.databases]
         self.rows: dict[tuple[int, str], int] = {}
@@ -111,7 +114,7 @@ def _total(values: list[int | None]) -> int | None:
     return None if any(v is None for v in values) else sum(v or 0 for v in values)
 
 
-def ticket_facts(s: Session, order: Order, targets: list[Target]) -> Facts:
+def ticket_facts(s: Session, order: Order, targets: list[InstanceDatabases]) -> Facts:
     intent = params_of(order).intent()
     engine = targets[0].instance.instance_type if targets else "mysql"
     statements: list[Statement] = []

@@ -24,7 +24,9 @@ DS_TYPES = ("INSTANCE", "DATABASE", "TABLE")
 
 
 @dataclass(frozen=True)
-class Target:
+class GrantTarget:
+    """What a grant names: an instance, one of its databases, or a table in one."""
+
     ds_type: str
     instance_id: int
     db_id: int | None = None
@@ -40,7 +42,7 @@ def resolve_target(
     db_id: int | None = None,
     table_id: int | None = None,
     table_name: str | None = None,
-) -> Target:
+) -> GrantTarget:
     """What a grant or revoke points at, checked to exist in the caller's tenant."""
     if ds_type not in DS_TYPES:
         raise DmsError(
@@ -53,13 +55,13 @@ def resolve_target(
             raise DmsError(
                 ErrorCode.INVALID_PARAMETER, "InstanceId is required for DsType=INSTANCE."
             )
-        return Target("INSTANCE", get_instance(s, tid, instance_id).instance_id)
+        return GrantTarget("INSTANCE", get_instance(s, tid, instance_id).instance_id)
     if ds_type == "DATABASE" or table_id is None:
         if db_id is None:
             raise DmsError(ErrorCode.INVALID_PARAMETER, f"DbId is required for DsType={ds_type}.")
         db = get_database(s, tid, db_id)
         if ds_type == "DATABASE":
-            return Target("DATABASE", db.instance_id, db.db_id)
+            return GrantTarget("DATABASE", db.instance_id, db.db_id)
         if not table_name:
             raise DmsError(
                 ErrorCode.INVALID_PARAMETER, "TableId or TableName is required for DsType=TABLE."
@@ -72,9 +74,9 @@ def resolve_target(
                 ErrorCode.TABLE_NOT_FOUND,
                 f"No table {table_name[:128]!r} in database {db.db_id}; sync it if it is new.",
             )
-        return Target("TABLE", db.instance_id, db.db_id, table_name)
+        return GrantTarget("TABLE", db.instance_id, db.db_id, table_name)
     table, db = get_table(s, tid, table_id)
-    return Target("TABLE", db.instance_id, db.db_id, table.name)
+    return GrantTarget("TABLE", db.instance_id, db.db_id, table.name)
 
 
 def _perm_types(text: str) -> list[str]:
@@ -88,7 +90,7 @@ def _perm_types(text: str) -> list[str]:
     return wanted
 
 
-def _same_target(target: Target) -> list[object]:
+def _same_target(target: GrantTarget) -> list[object]:
     return [
         Permission.ds_type == target.ds_type,
         Permission.instance_id == target.instance_id,
@@ -98,7 +100,7 @@ def _same_target(target: Target) -> list[object]:
 
 
 def grant(
-    s: Session, tid: int, user_id: int, target: Target, perm_types: str, expire_at: datetime
+    s: Session, tid: int, user_id: int, target: GrantTarget, perm_types: str, expire_at: datetime
 ) -> list[Permission]:
     """Grant each privilege in ``perm_types``; granting again moves the expiry."""
     identity.member(s, tid, user_id)

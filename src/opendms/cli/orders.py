@@ -24,6 +24,7 @@ from opendms.cli.common import (
 from opendms.cli.follow import follow_work
 from opendms.tickets import lifecycle, shortcut
 from opendms.tickets import service as tickets
+from opendms.tickets.registry import params_of
 
 
 def _param(kind: str, param: str | None, db: int | None, sql: str | None, rows: int) -> Any:
@@ -141,7 +142,7 @@ def show(
             "RelatedUserIds": tickets.related_ids(o),
             "AttachmentKey": o.attachment_key,
             "CreateTime": utc(o.created_at),
-            "Param": json.loads(o.params),
+            "Param": params_of(o).wire(),
             "CloseReason": o.close_reason,
         }
         work = progress.underway(s, caller, o)

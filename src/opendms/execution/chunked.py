@@ -11,7 +11,6 @@ from the target's progress row, so a stride cut short by a crash is recounted, n
 from __future__ import annotations
 
 import copy
-import json
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, replace
@@ -199,21 +198,6 @@ class Progress:
         if self.estimate is None or not self.rows_per_second:
             return None
         return max(0, int((self.estimate - self.rows) / self.rows_per_second))
-
-    def wire(self) -> dict[str, Any]:
-        """What the SQL-job reads add to a chunked statement."""
-        return {
-            "ChunkState": self.state,
-            "ChunkStateReason": self.why,
-            "ChunkCount": self.chunks,
-            "ChunkSize": self.size,
-            "CurrentKey": json.dumps(self.after, default=str) if self.after else "",
-            "EstimateAffectRows": self.estimate,
-            "RowsPerSecond": round(self.rows_per_second, 1),
-            "EtaSeconds": self.eta_seconds,
-            "P99ChunkMs": self.p99_ms,
-            "MaxChunkMs": self.max_chunk_ms,
-        }
 
 
 def _shown(value: Any) -> Any:

@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 
 from opendms.errors import DmsError, ErrorCode
 from opendms.execution import service as execution
-from opendms.execution.service import WIRE_TIME, Plan, Statement, stamp
+from opendms.execution.service import ExecutionPlan, Statement, stamp
 from opendms.identity.caller import Caller
 from opendms.jobs.runner import Checkpoint, Step, Work
 from opendms.means import Means
@@ -47,6 +47,7 @@ from opendms.store.models import (
     utcnow,
 )
 from opendms.store.states import SQL_JOB_OVER, JobState, OrderStatus, SqlJobStatus
+from opendms.store.times import log_time
 from opendms.targets.base import TargetError
 from opendms.tickets import cron, lifecycle
 from opendms.tickets import service as tickets
@@ -213,7 +214,7 @@ class Schedule:
         hours = duration_hours(order)
         # the window opens when the run does: a fire time caught up late gets all of it
         end = max(fire, now) + timedelta(hours=hours) if hours else None
-        plan = Plan(end=f"{end:{WIRE_TIME}}" if end else None, by=order.committer_id)
+        plan = ExecutionPlan(end=log_time(end) if end else None, by=order.committer_id)
         counted = {
             (p.db_id, p.number): p.sql_id
             for p in s.scalars(

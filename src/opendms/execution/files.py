@@ -27,6 +27,7 @@ from opendms.means import Means
 from opendms.sql.backup import remove_inserted, restore_deleted, restore_updated
 from opendms.store.db import Store
 from opendms.store.models import Attachment, Database, Instance, Order, SqlJob, SqlJobDetail, utcnow
+from opendms.store.times import log_time
 from opendms.tickets import service as tickets
 from opendms.tickets.registry import params_of
 
@@ -159,7 +160,7 @@ def rollback_script(store: Store, means: Means, sql_job_id: int) -> Iterator[str
     where = (db.catalog_name, db.schema_name)
     yield (
         f"-- OpenDMS rollback of ticket {job.order_id}, SQL job {sql_job_id}, database "
-        f"{catalog.search_name(db, inst)}\n-- written {utcnow():%Y-%m-%d %H:%M:%S} UTC from "
+        f"{catalog.search_name(db, inst)}\n-- written {log_time(utcnow())} UTC from "
         "the backups saved in the change's own transactions; newest statement first.\n"
     )
     for detail in details:

@@ -32,7 +32,7 @@ from opendms.execution import service as execution
 from opendms.execution.run_chunks import chunk_stride
 from opendms.execution.run_import import import_stretch
 from opendms.execution.run_statements import all_at_once, one_by_one
-from opendms.execution.service import Plan, stamp
+from opendms.execution.service import ExecutionPlan, stamp
 from opendms.execution.unit import Unit, scheduled, walk_of
 from opendms.imports.run import Importer
 from opendms.jobs.runner import Checkpoint, Step, Work
@@ -118,7 +118,7 @@ class Execute:
         job = s.get(Job, work.job_id)
         if order is None or job is None or order.status_code != OrderStatus.PROCESSING:
             return Step(checkpoint, done=True)  # closed meanwhile
-        plan = Plan(**job.spec)
+        plan = ExecutionPlan(**job.spec)
         sql_jobs = s.scalars(
             select(SqlJob).where(SqlJob.group_id == job.job_id).order_by(SqlJob.position)
         ).all()

@@ -10,7 +10,6 @@ from __future__ import annotations
 import uuid
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -42,12 +41,11 @@ from opendms.store.states import (
     OrderStatus,
     SqlJobStatus,
 )
+from opendms.store.times import LOG_TIME, log_time
 from opendms.tickets import lifecycle
 from opendms.tickets import service as tickets
 from opendms.tickets.kind import Execution
 from opendms.tickets.registry import kind_of, params_of
-
-WIRE_TIME = "%Y-%m-%d %H:%M:%S"
 
 
 def execution_of(order: Order) -> Execution | None:
@@ -56,10 +54,12 @@ def execution_of(order: Order) -> Execution | None:
 
 
 @dataclass(frozen=True)
-class Plan:
-    """ExecuteDataCorrect's ``ActionDetail``: when, and how."""
+class ExecutionPlan:
+    """When and how a ticket's execution runs (ExecuteDataCorrect's ``ActionDetail``, the
+    command line's ``order execute``, a cleanup's scheduled run); kept as the ``execute``
+    job's spec."""
 
-    start: str | None = None  # UTC, YYYY-MM-DD HH:mm:ss; None: now
+    start: str | None = None  # UTC, YYYY-MM-DD HH:mm:ss (LOG_TIME); None: now
     end: str | None = None  # not started after this
     transaction: bool = False  # each database's statements commit together
     backup: bool = False  # save what the change overwrites first
@@ -67,18 +67,20 @@ class Plan:
 
     @property
     def start_at(self) -> datetime | None:
-        return datetime.strptime(self.start, WIRE_TIME) if self.start else None
+        return datetime.strptime(self.start, LOG_TIME) if self.start else None
 
     @property
     def end_at(self) -> datetime | None:
-        return datetime.strptime(self.end, WIRE_TIME) if self.end else None
+        return datetime.strptime(self.end, LOG_TIME) if self.end else None
 
 
-def _time(value: Any, key: str) -> str | None:
+def checked_time(value: str | None, key: str) -> str | None:
+    """``value`` as a plan's time: like 2026-01-31 23:00:00, or None when empty. The message
+    names ``key``, the ActionDetail key where an API caller sets it (startTime, endTime)."""
     if value in (None, ""):
         return None
     try:
-        datetime.strptime(str(value), WIRE_TIME)
+        datetime.strptime(str(value), LOG_TIME)
     except ValueError:
         raise DmsError(
             ErrorCode.INVALID_PARAMETER,
@@ -87,28 +89,20 @@ def _time(value: Any, key: str) -> str | None:
     return str(value)
 
 
-def _flag(detail: dict[str, Any], key: str) -> bool:
-    value = detail.get(key, False)
-    if isinstance(value, str) and value.lower() in ("true", "false"):
-        return value.lower() == "true"
-    if not isinstance(value, bool):
-        raise DmsError(ErrorCode.INVALID_PARAMETER, f"ActionDetail.{key} must be true or false.")
-    return value
-
-
 def checked_plan(
     *,
     start: str | None = None,
     end: str | None = None,
     transaction: bool = False,
     backup: bool = False,
-) -> Plan:
-    """A Plan whose times are checked: each like 2026-01-31 23:00:00 (empty: none), the end
-    after the start and not already past. The messages name the ActionDetail keys, where an
-    API caller sets them; the command line's --start and --end are the same two."""
-    plan = Plan(
-        start=_time(start, "startTime"),
-        end=_time(end, "endTime"),
+) -> ExecutionPlan:
+    """An ExecutionPlan whose times are checked: each like 2026-01-31 23:00:00 (empty:
+    none), the end after the start and not already past. The messages name the ActionDetail
+    keys, where an API caller sets them (``actions.data_correct.ExecuteActionDetail`` reads
+    the wire's onto this); the command line's --start and --end are the same two."""
+    plan = ExecutionPlan(
+        start=checked_time(start, "startTime"),
+        end=checked_time(end, "endTime"),
         transaction=transaction,
         backup=backup,
     )
@@ -117,27 +111,6 @@ def checked_plan(
     if plan.end_at and plan.end_at <= utcnow():
         raise DmsError(ErrorCode.INVALID_PARAMETER, "ActionDetail.endTime has already passed.")
     return plan
-
-
-def plan_from(detail: dict[str, Any] | None) -> Plan:
-    """ExecuteDataCorrect's ActionDetail (startTime, endTime, transaction, backupData) as a
-    checked Plan."""
-    detail = detail or {}
-    unknown = sorted(set(detail) - {"startTime", "endTime", "transaction", "backupData"})
-    if unknown:
-        raise DmsError(
-            ErrorCode.INVALID_PARAMETER,
-            f"ActionDetail: unknown key {', '.join(k[:32] for k in unknown[:3])}; it takes "
-            "startTime, endTime, transaction and backupData.",
-        )
-    start = _time(detail.get("startTime"), "startTime")  # a bad time is told before a bad flag
-    end = _time(detail.get("endTime"), "endTime")
-    return checked_plan(
-        start=start,
-        end=end,
-        transaction=_flag(detail, "transaction"),
-        backup=_flag(detail, "backupData"),
-    )
 
 
 def _last_approver(s: Session, order: Order) -> int | None:
@@ -153,7 +126,7 @@ def _last_approver(s: Session, order: Order) -> int | None:
     )
 
 
-def execute(s: Session, caller: Caller, order_id: int, plan: Plan) -> Job:
+def execute(s: Session, caller: Caller, order_id: int, plan: ExecutionPlan) -> Job:
     """ExecuteDataCorrect: the ticket's ExecMode says who may start it. A paused lock-free
     change is continued in the new window, from where it stopped."""
     order = tickets.get_order(s, caller, order_id, lock=True)
@@ -174,7 +147,7 @@ def execute(s: Session, caller: Caller, order_id: int, plan: Plan) -> Job:
         return _continue(s, caller, order, job, plan)
     if plan.backup:
         refuse_backup(s, order)
-    return queue(s, order, Plan(**{**asdict(plan), "by": caller.user_id}))
+    return queue(s, order, ExecutionPlan(**{**asdict(plan), "by": caller.user_id}))
 
 
 def refuse_backup(s: Session, order: Order) -> None:
@@ -219,10 +192,10 @@ def check_starter(s: Session, caller: Caller, order: Order) -> None:
         )
 
 
-def _continue(s: Session, caller: Caller, order: Order, job: Job, plan: Plan) -> Job:
+def _continue(s: Session, caller: Caller, order: Order, job: Job, plan: ExecutionPlan) -> Job:
     """The paused execution of ``order`` again, in ``plan``'s window; the backup setting
     stays what it was (half a change backed up is no backup)."""
-    old = Plan(**job.spec)
+    old = ExecutionPlan(**job.spec)
     new = replace(old, start=plan.start, end=plan.end, by=caller.user_id)
     job.spec = asdict(new)
     for sql_job in s.scalars(select(SqlJob).where(SqlJob.group_id == job.job_id)):
@@ -251,7 +224,8 @@ def _requeue(job: Job, at: datetime | None = None) -> None:
 
 
 def stamp(text: str) -> str:
-    return f"{utcnow():{WIRE_TIME}} {text}\n"
+    """A line for a SQL job's log: now, then ``text``."""
+    return f"{log_time(utcnow())} {text}\n"
 
 
 def start_automatically(s: Session, order: Order) -> Job | None:
@@ -259,10 +233,10 @@ def start_automatically(s: Session, order: Order) -> Job | None:
     starts): an ExecMode AUTO ticket runs now, without backup; another waits."""
     if tickets.exec_mode(order) != "AUTO":
         return None
-    return queue(s, order, Plan(by=order.committer_id))
+    return queue(s, order, ExecutionPlan(by=order.committer_id))
 
 
-def queue(s: Session, order: Order, plan: Plan) -> Job:
+def queue(s: Session, order: Order, plan: ExecutionPlan) -> Job:
     """The one gate before a ticket changes a database: only an approved ticket runs, once."""
     if order.status_code != OrderStatus.APPROVED:
         raise DmsError(
@@ -316,7 +290,9 @@ def imported(order: Order, found: list[Statement]) -> Statement:
     return Statement(1, text, kind, found[0].sql_id if found else 0)
 
 
-def open_execution(s: Session, order: Order, plan: Plan, by_db: dict[int, list[Statement]]) -> Job:
+def open_execution(
+    s: Session, order: Order, plan: ExecutionPlan, by_db: dict[int, list[Statement]]
+) -> Job:
     """An ``execute`` job running ``by_db``'s statements: one SQL job per database, one
     detail per statement."""
     how = execution_of(order)
@@ -341,7 +317,7 @@ def open_execution(s: Session, order: Order, plan: Plan, by_db: dict[int, list[S
             job_type=how.job_type,
             transactional=plan.transaction,
             backup=plan.backup,
-            log=f"{now:{WIRE_TIME}} queued"
+            log=f"{log_time(now)} queued"
             + (f", to start at {plan.start}" if plan.start else "")
             + (f", not after {plan.end}" if plan.end else "")
             + ".\n",
@@ -376,7 +352,7 @@ def _running_group(s: Session, caller: Caller, order_id: int) -> tuple[Order, Jo
             f"Ticket {order_id} is {order.status_code}; only an executing ticket is paused "
             "or restarted.",
         )
-    starter = Plan(**job.spec).by
+    starter = ExecutionPlan(**job.spec).by
     steering = {Role.ADMIN, Role.DBA} & set(caller.roles)
     if caller.user_id not in (order.committer_id, starter) and not steering:
         raise DmsError(
@@ -466,7 +442,7 @@ def restart(
                 detail.progress = progress.fresh().dump()
     if (job.checkpoint or {}).get("window_ended"):
         # paused by its window's end: restarting it means going on past it
-        plan = Plan(**job.spec)
+        plan = ExecutionPlan(**job.spec)
         job.spec = asdict(replace(plan, end=None))
         for sql_job in again:
             sql_job.log += stamp(f"the execution window that ended at {plan.end} no longer holds")

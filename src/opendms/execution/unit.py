@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from opendms.execution import service as execution
-from opendms.execution.service import Plan
+from opendms.execution.service import ExecutionPlan
 from opendms.sql.chunks import Chunking
 from opendms.sql.review import TableShape
 from opendms.store.models import Database, Instance, Order, SqlJob, SqlJobDetail
@@ -34,7 +34,7 @@ class Unit:
     """The SQL job a step works on, read from the store."""
 
     order: Order
-    plan: Plan
+    plan: ExecutionPlan
     sql_job: SqlJob
     db: Database
     inst: Instance

@@ -16,16 +16,17 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from opendms.errors import DmsError, ErrorCode
-from opendms.execution.service import WIRE_TIME, check_starter
+from opendms.execution.service import check_starter, checked_time
 from opendms.exports.formats import ENCODINGS, FILE_TYPES
 from opendms.identity.caller import Caller
 from opendms.identity.roles import parse_roles
 from opendms.precheck import service as precheck
 from opendms.store.models import ExportFile, Job, Order, SqlAudit, User, utcnow
 from opendms.store.states import ExecState, JobState, OrderStatus, UserState
+from opendms.store.times import LOG_TIME
 from opendms.tickets import lifecycle
 from opendms.tickets import service as tickets
-from opendms.tickets.registry import kind_of
+from opendms.tickets.registry import all_kinds, kind_of
 
 EXPORT = "export"  # the job kind
 # KeyInfo.JobStatus (dms-api.md A.4.2): once the ticket has an export job, that job's state;
@@ -49,23 +50,23 @@ PRECHECK_JOB_STATUS = {
     "precheck_success": "PRE_CHECK_SUCCESS",
 }
 MODES = ("FAST", "NORMAL")
-_KEYS = {"mode", "encoding", "fileType", "startTime", "transaction"}
 
 
 @dataclass(frozen=True)
 class ExportPlan:
-    """ExecuteDataExport's ``ActionDetail``. Every export reads one consistent snapshot, so
-    ``transaction`` changes nothing; a NORMAL export and a FAST one can both be stopped."""
+    """How an export runs (ExecuteDataExport's ``ActionDetail``, the command line's
+    ``order export``); kept as the ``export`` job's spec. A NORMAL export and a FAST one can
+    both be stopped."""
 
     file_type: str = "CSV"
     encoding: str = "UTF8"
     mode: str = "FAST"
-    start: str | None = None  # UTC, YYYY-MM-DD HH:mm:ss; None: now
+    start: str | None = None  # UTC, YYYY-MM-DD HH:mm:ss (LOG_TIME); None: now
     by: int | None = None
 
     @property
     def start_at(self) -> datetime | None:
-        return datetime.strptime(self.start, WIRE_TIME) if self.start else None
+        return datetime.strptime(self.start, LOG_TIME) if self.start else None
 
 
 def _choice(value: Any, key: str, allowed: tuple[str, ...], default: str) -> str:
@@ -89,53 +90,24 @@ def checked_plan(
 ) -> ExportPlan:
     """An ExportPlan from names as a person spells them (csv, iso-8859-1; empty: the
     default), checked: the start like 2026-01-31 23:00:00. The messages name the
-    ActionDetail keys, where an API caller sets them; the command line's options are the
-    same ones."""
-    start = start or None
-    if start is not None:
-        try:
-            datetime.strptime(str(start), WIRE_TIME)
-        except ValueError:
-            raise DmsError(
-                ErrorCode.INVALID_PARAMETER,
-                f"ActionDetail.startTime: {str(start)[:64]!r} is not a time like "
-                "2026-01-31 23:00:00.",
-            ) from None
+    ActionDetail keys, where an API caller sets them (``actions.exports.ExportActionDetail``
+    reads the wire's onto this); the command line's options are the same ones."""
+    start = checked_time(start, "startTime")
     return ExportPlan(
         file_type=_choice(file_type, "fileType", FILE_TYPES, "CSV"),
         encoding=_choice(encoding, "encoding", tuple(ENCODINGS), "UTF8"),
         mode=_choice(mode, "mode", MODES, "FAST"),
-        start=str(start) if start else None,
-    )
-
-
-def plan_from(detail: dict[str, Any] | None) -> ExportPlan:
-    """ExecuteDataExport's ActionDetail (fileType, encoding, mode, startTime, transaction)
-    as a checked ExportPlan."""
-    detail = detail or {}
-    unknown = sorted(set(detail) - _KEYS)
-    if unknown:
-        raise DmsError(
-            ErrorCode.INVALID_PARAMETER,
-            f"ActionDetail: unknown key {', '.join(k[:32] for k in unknown[:3])}; it takes "
-            f"{', '.join(sorted(_KEYS))}.",
-        )
-    if not isinstance(detail.get("transaction", False), bool | str):
-        raise DmsError(ErrorCode.INVALID_PARAMETER, "ActionDetail.transaction must be a boolean.")
-    return checked_plan(
-        file_type=detail.get("fileType"),
-        encoding=detail.get("encoding"),
-        mode=detail.get("mode"),
-        start=detail.get("startTime"),
+        start=start,
     )
 
 
 def export_ticket(s: Session, caller: Caller, order_id: int, *, lock: bool = True) -> Order:
     order = tickets.get_order(s, caller, order_id, lock=lock)
     if kind_of(order.plugin_type).verb != "export":
+        exporting = ", ".join(k.plugin_type for k in all_kinds() if k.verb == "export")
         raise DmsError(
             ErrorCode.UNSUPPORTED_PLUGIN_TYPE,
-            f"Ticket {order_id} is {order.plugin_type}; only export tickets (DATA_EXPORT) export.",
+            f"Ticket {order_id} is {order.plugin_type}; only export tickets ({exporting}) export.",
         )
     return order
 

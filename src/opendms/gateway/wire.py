@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -88,6 +89,12 @@ WIRE_TIME = "%Y-%m-%d %H:%M:%S"
 def wire_time(value: datetime | None) -> str | None:
     """A stored UTC time as the API writes it; None stays None (the key is then left out)."""
     return f"{value:{WIRE_TIME}}" if value else None
+
+
+def wire_times(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """``fields`` with each time written as the API writes it: the layers below hand the edge
+    datetimes (``TicketKind.detail_config``), and the wire spells them."""
+    return {k: wire_time(v) if isinstance(v, datetime) else v for k, v in fields.items()}
 
 
 def _comma_ids(value: object) -> object:

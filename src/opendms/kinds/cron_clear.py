@@ -5,14 +5,12 @@ are ``execution.cleanup``."""
 from __future__ import annotations
 
 from collections.abc import Collection
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 from sqlalchemy.orm import Session
 
 from opendms.execution import cleanup
-from opendms.execution.service import WIRE_TIME
 from opendms.identity.caller import Caller
 from opendms.precheck.checks import StepFailed
 from opendms.sql.cleanup import CleanupRefused
@@ -70,17 +68,14 @@ def _options(params: CronClear) -> cleanup.CleanupOptions:
     return params  # mypy holds the model to the shape the cleanup reads
 
 
-def _time(value: datetime | None) -> str | None:
-    return f"{value:{WIRE_TIME}}" if value else None
-
-
 def config_fields(found: cleanup.Config) -> dict[str, Any]:
-    """The schedule as GetDataCronClearConfig and GetDataCorrectOrderDetail show it."""
+    """The schedule as GetDataCronClearConfig and GetDataCorrectOrderDetail show it, its
+    times as datetimes (``gateway.wire.wire_times`` writes them as the API does)."""
     return {
         "CronFormat": found.cron_format,
         "CronStatus": found.status,
-        "CronLastCallStartTime": _time(found.last_call),
-        "CronNextCallTime": _time(found.next_call),
+        "CronLastCallStartTime": found.last_call,
+        "CronNextCallTime": found.next_call,
     }
 
 
@@ -107,6 +102,9 @@ class CronClearKind(TicketKind):
             return {e: cleanup.script(s, order, e, utcnow()) for e in engines}
         except CleanupRefused as exc:
             raise StepFailed(str(exc)) from None
+
+    def with_reclaim_cadence(self, param: dict[str, Any], every: int) -> dict[str, Any] | None:
+        return {**param, "OptimizeTableAfterEveryClearTimes": every}
 
     def detail_config(self, s: Session, caller: Caller, order: Order) -> dict[str, Any]:
         schedule = cleanup.config(s, caller, order.order_id)

@@ -3,14 +3,14 @@ statement once approved, with a backup when ExecuteDataCorrect asks for one."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import Field, model_validator
 from sqlalchemy.orm import Session
 
 from opendms.execution import service as execution
 from opendms.store.models import Order
-from opendms.tickets.kind import Execution, TicketKind
+from opendms.tickets.kind import Execution, SqlTicket, TicketKind, sql_change_param
 from opendms.tickets.params import (
     DML,
     Classify,
@@ -63,6 +63,10 @@ class DataCorrectKind(TicketKind):
 
     def approved(self, s: Session, order: Order) -> None:
         execution.start_automatically(s, order)
+
+    def sql_param(self, ask: SqlTicket) -> dict[str, Any]:
+        """Given as text, stating the rows it changes."""
+        return {**sql_change_param(ask), "EstimateAffectRows": ask.rows}
 
 
 KIND = DataCorrectKind()

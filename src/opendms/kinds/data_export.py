@@ -3,7 +3,7 @@ approved, ExecuteDataExport runs it as an ``export`` job (``exports``)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 from sqlalchemy.orm import Session
@@ -13,7 +13,7 @@ from opendms.exports import masks
 from opendms.sql.export import ExportRefused, export_query
 from opendms.sql.review import Finding
 from opendms.store.models import Database, Instance
-from opendms.tickets.kind import TicketKind
+from opendms.tickets.kind import SqlTicket, TicketKind
 from opendms.tickets.params import QUERIES, Classify, Id, Intent, Name, Params, SqlText
 
 
@@ -65,6 +65,16 @@ class DataExportKind(TicketKind):
     permission = "EXPORT"
     verb = "export"
     order_type = "DATA_EXPORT"
+
+    def sql_param(self, ask: SqlTicket) -> dict[str, Any]:
+        """The query, on its database, with the rows it is expected to export."""
+        return {
+            "DbId": ask.db_id,
+            "ExeSQL": ask.sql,
+            "Classify": "cli",
+            "AffectRows": ask.rows,
+            "IgnoreAffectRows": False,
+        }
 
     def precheck_review(
         self, s: Session, db: Database, inst: Instance, script: str

@@ -56,7 +56,9 @@ class Found:
 
 
 @dataclass
-class Target:
+class CheckedDatabase:
+    """One of the ticket's databases under precheck, and the statements found for it."""
+
     db: Database
     inst: Instance
     statements: list[Found] = field(default_factory=list)
@@ -72,7 +74,7 @@ def _listing(problems: Sequence[str]) -> str:
     return shown + (f"; and {more} more" if more > 0 else "")
 
 
-def _chunk_findings(t: Target, shapes: CatalogShapes) -> list[Finding]:
+def _chunk_findings(t: CheckedDatabase, shapes: CatalogShapes) -> list[Finding]:
     """Each statement of a chunked change must cut into key ranges (sql.chunks)."""
     out = []
     for found in t.statements:
@@ -84,7 +86,9 @@ def _chunk_findings(t: Target, shapes: CatalogShapes) -> list[Finding]:
     return out
 
 
-def _backup_findings(t: Target, shapes: CatalogShapes, connector: Connector) -> list[Finding]:
+def _backup_findings(
+    t: CheckedDatabase, shapes: CatalogShapes, connector: Connector
+) -> list[Finding]:
     """Each statement that could not run with a backup, and why (``execution.backups``'s
     own verdict): ExecuteDataCorrect with backupData refuses such a ticket before anything
     runs, so the approvers read it here, before they approve."""
@@ -113,7 +117,7 @@ class _Checks:
         store: Store,
         means: Means,
         order: Order,
-        targets: list[Target],
+        targets: list[CheckedDatabase],
         scripts: dict[str, str],
     ) -> None:
         self.store, self.means, self.order = store, means, order
@@ -124,7 +128,7 @@ class _Checks:
     def prepare(self, s: Session) -> None:
         """What the steps need from the store before they run (an import's file)."""
 
-    def _where(self, t: Target) -> str:
+    def _where(self, t: CheckedDatabase) -> str:
         return f" in {t.label}" if len(self.targets) > 1 else ""
 
     def run(self, step: str) -> str:
@@ -267,7 +271,7 @@ class _Checks:
             )
         return f"The committer may {self.kind.verb} every table the SQL touches."
 
-    def tables(self, t: Target) -> Iterator[tuple[str, int]]:
+    def tables(self, t: CheckedDatabase) -> Iterator[tuple[str, int]]:
         """Every table the SQL touches in ``t``, with a statement that touches it; "" (the
         database itself) for a statement that names no table, which still needs the
         permission on the database."""
@@ -275,7 +279,7 @@ class _Checks:
             for name in found.tables or ("",):
                 yield name, found.number
 
-    def _holds(self, s: Session, user: User, t: Target, name: str) -> bool:
+    def _holds(self, s: Session, user: User, t: CheckedDatabase, name: str) -> bool:
         if not name:
             return permissions.holds(
                 s, self.order.tid, user.user_id, t.db.db_id, self.kind.permission

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from opendms.imports.columns import Column, ColumnProblem, cell_text, match
 from opendms.imports.files import FileProblem, codec_for, csv_records, sql_statements, xlsx_records
 from opendms.imports.options import import_options
-from opendms.precheck.checks import Found, StepFailed, Target, _Checks, _listing
+from opendms.precheck.checks import CheckedDatabase, Found, StepFailed, _Checks, _listing
 from opendms.sql import functions
 from opendms.sql.statements import Unreadable, describe, one_statement, render
 from opendms.store.models import Attachment, DbColumn, DbTable
@@ -61,7 +61,7 @@ class ImportChecks(_Checks):
         self.path = self.means.files.path_for(attachment.sha256)
         self.label = attachment.file_name
         self.safe = params.import_mode == "SAFE_MODE"
-        self.target: Target = self.targets[0]
+        self.target: CheckedDatabase = self.targets[0]
         self.catalog: list[DbColumn] = []
         self.table = ""
         if params.file_type != "SQL":
@@ -217,7 +217,7 @@ class ImportChecks(_Checks):
         self.target.statements = kept
         return f"{seen.records} statement{'s' if seen.records != 1 else ''} parsed."
 
-    def tables(self, t: Target) -> Iterator[tuple[str, int]]:
+    def tables(self, t: CheckedDatabase) -> Iterator[tuple[str, int]]:
         if self.params.file_type != "SQL":
             yield from super().tables(t)
             return

@@ -35,7 +35,7 @@ from sqlalchemy.orm import Session
 from opendms.errors import DmsError
 from opendms.jobs.runner import Checkpoint, Step, Work
 from opendms.means import Means
-from opendms.precheck.checks import StepFailed, Target, _Checks
+from opendms.precheck.checks import CheckedDatabase, StepFailed, _Checks
 from opendms.precheck.imports import ImportChecks
 from opendms.store.models import Attachment, Job, Order, PrecheckStatement, PrecheckStep
 from opendms.store.states import JobState, OrderStatus, PrecheckStepStatus, ReviewStatus
@@ -155,7 +155,7 @@ class _Run:
             if not self._set(step, PrecheckStepStatus.SUCCESS, tip):
                 return
 
-    def _checks(self, s: Session, order: Order, targets: list[Target]) -> _Checks:
+    def _checks(self, s: Session, order: Order, targets: list[CheckedDatabase]) -> _Checks:
         """The steps for this ticket: over its file for a kind that runs one, over its SQL
         otherwise."""
         execution = kind_of(order.plugin_type).execution
@@ -167,7 +167,7 @@ class _Run:
         scripts = _scripts(s, self.means, order, engines)
         return _Checks(self.work.store, self.means, order, targets, scripts)
 
-    def _store(self, targets: Sequence[Target]) -> None:
+    def _store(self, targets: Sequence[CheckedDatabase]) -> None:
         """The statements as found so far: written whole, so a reader sees one run's view."""
         with self._mine() as s:
             if s is None:
@@ -194,8 +194,8 @@ class _Run:
                 s.execute(insert(PrecheckStatement), rows)
 
 
-def _targets(s: Session, order: Order) -> list[Target]:
-    return [Target(db, inst) for db, inst in tickets.databases_of(s, order.order_id)]
+def _targets(s: Session, order: Order) -> list[CheckedDatabase]:
+    return [CheckedDatabase(db, inst) for db, inst in tickets.databases_of(s, order.order_id)]
 
 
 def _scripts(s: Session, means: Means, order: Order, engines: set[str]) -> dict[str, str]:

@@ -28,22 +28,25 @@ from opendms.tickets.registry import kind_of, params_of
 
 
 @dataclass(frozen=True)
-class StepView:
+class PrecheckStepView:
+    """One precheck step as a ticket's reads show it: its status, its tip, and whether its
+    finding may be waived."""
+
     step: str
     status: PrecheckStepStatus
     tip: str
     waivable: bool = False
 
 
-def steps(s: Session, order_id: int) -> list[StepView]:
+def steps(s: Session, order_id: int) -> list[PrecheckStepView]:
     """The four steps of the latest run, WAITING where nothing ran yet."""
     found = {
         p.step: p for p in s.scalars(select(PrecheckStep).where(PrecheckStep.order_id == order_id))
     }
     return [
-        StepView(step, found[step].status, found[step].user_tip, found[step].waivable)
+        PrecheckStepView(step, found[step].status, found[step].user_tip, found[step].waivable)
         if step in found
-        else StepView(step, PrecheckStepStatus.WAITING, "")
+        else PrecheckStepView(step, PrecheckStepStatus.WAITING, "")
         for step in STEPS
     ]
 

@@ -30,6 +30,22 @@ Walk = Literal["statements", "chunks", "file"]
 
 
 @dataclass(frozen=True)
+class SqlTicket:
+    """A ticket asked for as one database and the SQL to run (or export) there: the command
+    line's ``order create --db --sql`` (``tickets.shortcut``)."""
+
+    db_id: int
+    sql: str
+    rows: int = 0  # the affected (or exported) rows the submitter expects
+
+
+def sql_change_param(ask: SqlTicket) -> dict[str, Any]:
+    """The Param of a data change given as text on one database (``TicketKind.sql_param``'s
+    default)."""
+    return {"DbItemList": [{"DbId": ask.db_id}], "SqlType": "TEXT", "ExecSQL": ask.sql}
+
+
+@dataclass(frozen=True)
 class Execution:
     """How an approved ticket of a kind runs as SQL jobs (``execution``)."""
 
@@ -107,6 +123,19 @@ class TicketKind:
         step's tip (an export's refusal and masks)."""
         return [], ""
 
+    def sql_param(self, ask: SqlTicket) -> dict[str, Any]:
+        """The Param of a ticket of this kind that runs ``ask.sql`` on ``ask.db_id``, spelled
+        as the wire's Param so ``tickets.create_order`` checks it as it checks any other, with
+        the same messages. The default: a data change given as text (a kind that takes no
+        SQL is then refused by its own model)."""
+        return sql_change_param(ask)
+
+    def with_reclaim_cadence(self, param: dict[str, Any], every: int) -> dict[str, Any] | None:
+        """``param`` (a Param of this kind) also reclaiming space every ``every`` runs
+        (OPTIMIZE TABLE, VACUUM); None (the default) when the kind has no such cadence."""
+        return None
+
     def detail_config(self, s: Session, caller: Caller, order: Order) -> dict[str, Any]:
-        """What GetDataCorrectOrderDetail's ConfigDetail shows beside its DetailType."""
+        """What GetDataCorrectOrderDetail's ConfigDetail shows beside its DetailType (times as
+        datetimes: the wire writes them, ``gateway.wire.wire_times``)."""
         return {}

@@ -41,6 +41,7 @@ from opendms.store.states import (
     StepStatus,
     WorkflowStatus,
 )
+from opendms.store.times import log_time
 from opendms.tickets import service as tickets
 
 _S = OrderStatus
@@ -122,7 +123,7 @@ def close(s: Session, caller: Caller, order_id: int, reason: str) -> Order:
         )
         .values(
             status=SqlJobStatus.DELETE,
-            log=SqlJob.log + f"{utcnow():%Y-%m-%d %H:%M:%S} ticket closed\n",
+            log=SqlJob.log + f"{log_time(utcnow())} ticket closed\n",
         )
     )
     flow = s.get(WorkflowInstance, order.workflow_instance_id or 0, with_for_update=True)

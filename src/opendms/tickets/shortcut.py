@@ -2,50 +2,32 @@
 database and its SQL (the command line's ``order create --db --sql``), and a cleanup's
 reclaim cadence (``--optimize-every``).
 
-What comes out is spelled as the ticket type's Param, so ``tickets.create_order`` checks it
-as it checks any other, with the same messages. Which keys a type takes is said here and
-nowhere else outside the type's own parameter model."""
+Each kind says how its Param takes them (``TicketKind.sql_param``,
+``TicketKind.with_reclaim_cadence``). What comes out is spelled as the kind's Param, so
+``tickets.create_order`` checks it as it checks any other, with the same messages; a type no
+kind has gets a data change's Param, and ``create_order`` then refuses the type as it
+always does."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
+from opendms.tickets.kind import SqlTicket, sql_change_param
+from opendms.tickets.registry import find
 
-@dataclass(frozen=True)
-class SqlTicket:
-    """A ticket asked for as one database and the SQL to run (or export) there."""
-
-    db_id: int
-    sql: str
-    rows: int = 0  # the affected (or exported) rows the submitter expects
+__all__ = ["SqlTicket", "sql_param", "with_reclaim_cadence"]
 
 
 def sql_param(plugin_type: str, ask: SqlTicket) -> dict[str, Any]:
-    """The Param of a ``plugin_type`` ticket that runs ``ask.sql`` on ``ask.db_id``: an
-    export's query, or a data change given as text (DC_COMMON also states its rows)."""
-    if plugin_type == "DATA_EXPORT":
-        return {
-            "DbId": ask.db_id,
-            "ExeSQL": ask.sql,
-            "Classify": "cli",
-            "AffectRows": ask.rows,
-            "IgnoreAffectRows": False,
-        }
-    param: dict[str, Any] = {
-        "DbItemList": [{"DbId": ask.db_id}],
-        "SqlType": "TEXT",
-        "ExecSQL": ask.sql,
-    }
-    if plugin_type == "DC_COMMON":
-        param["EstimateAffectRows"] = ask.rows
-    return param
+    """The Param of a ``plugin_type`` ticket that runs ``ask.sql`` on ``ask.db_id``."""
+    kind = find(plugin_type)
+    return kind.sql_param(ask) if kind is not None else sql_change_param(ask)
 
 
 def with_reclaim_cadence(plugin_type: str, param: Any, every: int) -> dict[str, Any] | None:
-    """A cleanup's Param that also reclaims space (OPTIMIZE TABLE, VACUUM) every ``every``
-    runs; None when the type has no such cadence (only DC_CRON_CLEAR has) or ``param`` is
-    not an object."""
-    if plugin_type != "DC_CRON_CLEAR" or not isinstance(param, dict):
+    """A Param that also reclaims space every ``every`` runs; None when the type has no such
+    cadence or ``param`` is not an object."""
+    kind = find(plugin_type)
+    if kind is None or not isinstance(param, dict):
         return None
-    return {**param, "OptimizeTableAfterEveryClearTimes": every}
+    return kind.with_reclaim_cadence(param, every)

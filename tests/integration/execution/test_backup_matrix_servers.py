@@ -65,7 +65,7 @@ def _case(t: Target, kind: str, backup: bool) -> None:
     assert bool(named) == refused, (kind, named)
     w.submit(order_id)
     assert w.status(order_id) == "Approved"
-    plan = execution.Plan(backup=backup)
+    plan = execution.ExecutionPlan(backup=backup)
     if refused and backup:
         with pytest.raises(DmsError) as err, w.store.session() as s:
             execution.execute(s, w.as_("alice"), order_id, plan)

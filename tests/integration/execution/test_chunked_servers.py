@@ -96,7 +96,7 @@ class Server(ServerDb):
         assert w.status(order_id) == "Approved"
         with w.store.session() as s:
             return execution.execute(
-                s, w.as_("alice"), order_id, execution.Plan(backup=backup)
+                s, w.as_("alice"), order_id, execution.ExecutionPlan(backup=backup)
             ).job_id
 
     def finish(self, job_id: int, seconds: float = 30.0) -> str:

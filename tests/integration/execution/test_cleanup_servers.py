@@ -111,7 +111,7 @@ class Server(ServerDb):
             **{"specifyDuration": False, **param},
         )
 
-    def steps(self, order_id: int) -> dict[str, precheck.StepView]:
+    def steps(self, order_id: int) -> dict[str, precheck.PrecheckStepView]:
         with self.world.store.session() as s:
             return {v.step: v for v in precheck.steps(s, order_id)}
 

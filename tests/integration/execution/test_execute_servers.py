@@ -148,7 +148,7 @@ ROWS = 3 + 2 + 2 + 1
 
 
 def _started(
-    t: Target, plan: execution.Plan, sql: str = CHANGES, rows: int = ROWS
+    t: Target, plan: execution.ExecutionPlan, sql: str = CHANGES, rows: int = ROWS
 ) -> tuple[int, int]:
     """A ticket filed, approved and started: (its id, its execute job's id)."""
     w = t.world
@@ -162,7 +162,9 @@ def _started(
         return order_id, execution.execute(s, w.as_("alice"), order_id, plan).job_id
 
 
-def _executed(t: Target, plan: execution.Plan, sql: str = CHANGES, rows: int = ROWS) -> int:
+def _executed(
+    t: Target, plan: execution.ExecutionPlan, sql: str = CHANGES, rows: int = ROWS
+) -> int:
     order_id, _ = _started(t, plan, sql, rows)
     t.world.run_jobs()
     return order_id
@@ -181,7 +183,7 @@ def test_a_backed_up_change_is_undone_exactly_by_its_rollback_script(
     target: Target, transaction: bool
 ) -> None:
     before = target.rows()
-    order_id = _executed(target, execution.Plan(backup=True, transaction=transaction))
+    order_id = _executed(target, execution.ExecutionPlan(backup=True, transaction=transaction))
     job = _sql_job(target, order_id)
     assert (target.world.status(order_id), job.status) == ("success", "SUCCESS"), job.log
     after = target.rows()
@@ -218,7 +220,7 @@ def test_an_interrupted_attempts_backup_tables_are_dropped_once_its_successor_co
     drops the tables left behind, keeps those its markers name, and its rollback script
     still restores the table exactly."""
     before = target.rows()
-    plan = execution.Plan(backup=True, transaction=transaction)
+    plan = execution.ExecutionPlan(backup=True, transaction=transaction)
     order_id, job_id = _started(target, plan)
     with pytest.MonkeyPatch.context() as m:
         crash_at_statement(m, 2)
@@ -251,7 +253,7 @@ def test_a_left_behind_backup_table_that_cannot_be_dropped_is_named_in_the_sql_j
     the table left."""
     target.world.means = replace(target.world.means, lock_wait_seconds=1)
     target.world.rebuild_runner()
-    order_id, job_id = _started(target, execution.Plan(backup=True), CHANGES, ROWS)
+    order_id, job_id = _started(target, execution.ExecutionPlan(backup=True), CHANGES, ROWS)
     with pytest.MonkeyPatch.context() as m:
         crash_at_statement(m, 2)
         with pytest.raises(RuntimeError):
@@ -274,7 +276,9 @@ def test_a_left_behind_backup_table_that_cannot_be_dropped_is_named_in_the_sql_j
 
 
 def test_without_backup_nothing_is_saved(target: Target) -> None:
-    order_id = _executed(target, execution.Plan(), "UPDATE acct SET n = n + 1 WHERE id = 1", 1)
+    order_id = _executed(
+        target, execution.ExecutionPlan(), "UPDATE acct SET n = n + 1 WHERE id = 1", 1
+    )
     job = _sql_job(target, order_id)
     assert job.status == "SUCCESS" and job.affect_rows == 1
     with target.world.store.session() as s:

@@ -76,14 +76,14 @@ def server(
         yield ServerDb(engine, name, conn, world, box)
 
 
-def export(server: ServerDb, sql: str, rows: int = ROWS, **detail: Any) -> tuple[Job, bytes]:
+def export(server: ServerDb, sql: str, rows: int = ROWS, **plan: Any) -> tuple[Job, bytes]:
     """``sql`` exported through an approved ticket; the job, and the file in its zip."""
     w = server.world
     order_id = w.export(sql, rows=rows)
     w.submit(order_id)
     assert w.status(order_id) == "Approved", w.status(order_id)
     with w.store.session() as s:
-        job_id = exports.execute(s, w.as_("alice"), order_id, exports.plan_from(detail)).job_id
+        job_id = exports.execute(s, w.as_("alice"), order_id, exports.checked_plan(**plan)).job_id
     w.run_jobs()
     with w.store.session() as s:
         job = s.get(Job, job_id)
@@ -125,7 +125,7 @@ def test_masked_csv_hides_the_flagged_column(server: ServerDb) -> None:
 
 @pytest.mark.parametrize("file_type", ["JSON", "TXT", "SQL", "XLSX"])
 def test_every_format_holds_every_row(server: ServerDb, file_type: str) -> None:
-    job, data = export(server, ALL, fileType=file_type)
+    job, data = export(server, ALL, file_type=file_type)
     assert job.state == "succeeded", job.checkpoint
     if file_type == "JSON":
         rows = json.loads(data)

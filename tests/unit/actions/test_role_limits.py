@@ -97,7 +97,7 @@ class World:
         db_id = self.database()
         with self.api.store.session() as s:
             db = queries.get_database(s, self.api.tid, db_id)
-            target = permissions.Target("DATABASE", db.instance_id, db_id)
+            target = permissions.GrantTarget("DATABASE", db.instance_id, db_id)
             expires = utcnow() + timedelta(days=1)
             (row,) = permissions.grant(s, self.api.tid, user_id, target, "QUERY", expires)
             return db_id, row.id

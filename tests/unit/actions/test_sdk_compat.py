@@ -564,7 +564,7 @@ def _approval_setup(w: World) -> dict[str, int]:
                 s,
                 w.tid,
                 committer.user_id,
-                permissions.Target("DATABASE", w.instance_id, w.db_id),
+                permissions.GrantTarget("DATABASE", w.instance_id, w.db_id),
                 "CORRECT",
                 datetime(2099, 1, 1),
             )
@@ -656,7 +656,7 @@ def _exportable(w: World, *, start: str | None = None, run: bool = False) -> tup
         flow.submit(s, admin, order_id)
         if start is None and not run:
             return order_id, 0
-        plan = exports.plan_from({"startTime": start} if start else {})
+        plan = exports.checked_plan(start=start)
         job_id = exports.execute(s, admin, order_id, plan).job_id
     if run:
         w.api.run_jobs()
@@ -778,7 +778,7 @@ def _started(w: World, *, paused: bool = False) -> Executed:
     order_id = _approved(w)
     with w.api.store.session() as s:
         admin = service.caller_for(s, w.tid, None)
-        plan = execution.Plan(start="2099-01-01 00:00:00")
+        plan = execution.ExecutionPlan(start="2099-01-01 00:00:00")
         group = execution.execute(s, admin, order_id, plan).job_id
         if paused:
             execution.pause(s, admin, order_id, "ALL", None)
@@ -791,7 +791,7 @@ def _executed(w: World, *, backup: bool = False) -> Executed:
     order_id = _approved(w)
     with w.api.store.session() as s:
         admin = service.caller_for(s, w.tid, None)
-        group = execution.execute(s, admin, order_id, execution.Plan(backup=backup)).job_id
+        group = execution.execute(s, admin, order_id, execution.ExecutionPlan(backup=backup)).job_id
     w.api.run_jobs()
     with w.api.store.session() as s:
         sql_job = s.scalars(select(SqlJob).where(SqlJob.group_id == group)).one()
@@ -1446,7 +1446,7 @@ def _with_catalog(w: World) -> None:
             s,
             w.tid,
             w.rich_user_id,
-            permissions.Target("DATABASE", inst.instance_id, db.db_id),
+            permissions.GrantTarget("DATABASE", inst.instance_id, db.db_id),
             "QUERY,EXPORT",
             datetime(2099, 1, 1),
         )
@@ -1454,7 +1454,7 @@ def _with_catalog(w: World) -> None:
             s,
             w.tid,
             w.rich_user_id,
-            permissions.Target("TABLE", inst.instance_id, db.db_id, "orders"),
+            permissions.GrantTarget("TABLE", inst.instance_id, db.db_id, "orders"),
             "CORRECT",
             datetime(2099, 1, 1),
         )

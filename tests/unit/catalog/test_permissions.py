@@ -16,12 +16,12 @@ def test_permissions_grant_expiry_scope_and_revoke(world) -> None:
     with store.session() as s:
         db, _ = tables_of(s, tid, instance_id)
         later = datetime.now() + timedelta(days=1)
-        table = permissions.Target("TABLE", instance_id, db.db_id, "orders")
+        table = permissions.GrantTarget("TABLE", instance_id, db.db_id, "orders")
         (correct,) = permissions.grant(s, tid, user_id, table, "CORRECT", later)
         assert permissions.holds(s, tid, user_id, db.db_id, "CORRECT", "orders")
         assert not permissions.holds(s, tid, user_id, db.db_id, "CORRECT", "customers")
         assert not permissions.holds(s, tid, user_id, db.db_id, "CORRECT")
-        whole = permissions.Target("INSTANCE", instance_id)
+        whole = permissions.GrantTarget("INSTANCE", instance_id)
         permissions.grant(s, tid, user_id, whole, "QUERY", datetime(2000, 1, 1))
         assert not permissions.holds(s, tid, user_id, db.db_id, "QUERY")  # expired
         permissions.grant(s, tid, user_id, whole, "QUERY", later)  # granting again extends

@@ -133,7 +133,7 @@ def make_site(tmp_path: Path) -> Site:
                 s,
                 admin["Tid"],
                 users["carl"],
-                permissions.Target("DATABASE", inst["InstanceId"], db_id),
+                permissions.GrantTarget("DATABASE", inst["InstanceId"], db_id),
                 "CORRECT",
                 utcnow() + timedelta(days=1),
             )

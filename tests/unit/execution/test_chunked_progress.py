@@ -1,5 +1,6 @@
 """The progress of a chunked statement as the SQL-job reads show it: what a stride adds, the
-chunk-time histogram and its p99, the rate and time left, and its JSON form."""
+chunk-time histogram and its p99, the rate and time left, and its JSON form (the wire's
+fields are ``actions.data_correct.chunk_fields``, tested in tests/unit/actions)."""
 
 from __future__ import annotations
 
@@ -10,19 +11,6 @@ import pytest
 
 from opendms.execution.chunked import BUCKET_MS, ChunkState, Progress, Stride
 from opendms.execution.walk import Position
-
-WIRE_KEYS = {
-    "ChunkState",
-    "ChunkStateReason",
-    "ChunkCount",
-    "ChunkSize",
-    "CurrentKey",
-    "EstimateAffectRows",
-    "RowsPerSecond",
-    "EtaSeconds",
-    "P99ChunkMs",
-    "MaxChunkMs",
-}
 
 
 def stride(
@@ -202,41 +190,6 @@ def test_no_progress_yet_loads_as_waiting(stored: dict[str, object] | None) -> N
     assert Progress.load(stored) == Progress()
     assert Progress.load(stored).state == ChunkState.WAITING
     assert Progress.of(stored) is None
-
-
-def test_the_wire_shows_state_position_rate_and_chunk_times() -> None:
-    progress = Progress(
-        rows=1000,
-        estimate=5000,
-        chunks=4,
-        after=[1000, "x"],
-        size=250,
-        busy_ms=3000,
-        histogram={"0": 3, "4": 1},
-        max_chunk_ms=47,
-        state="THROTTLED",
-        why="busy",
-    )
-    assert progress.wire() == {
-        "ChunkState": "THROTTLED",
-        "ChunkStateReason": "busy",
-        "ChunkCount": 4,
-        "ChunkSize": 250,
-        "CurrentKey": '[1000, "x"]',
-        "EstimateAffectRows": 5000,
-        "RowsPerSecond": 333.3,
-        "EtaSeconds": 12,
-        "P99ChunkMs": 47,
-        "MaxChunkMs": 47,
-    }
-
-
-def test_the_wire_of_a_progress_not_started() -> None:
-    wire = Progress().wire()
-    assert set(wire) == WIRE_KEYS
-    assert wire["CurrentKey"] == ""
-    assert (wire["EstimateAffectRows"], wire["EtaSeconds"]) == (None, None)
-    assert (wire["RowsPerSecond"], wire["P99ChunkMs"], wire["ChunkState"]) == (0.0, 0, "WAITING")
 
 
 def test_fresh_forgets_lost_fights_and_state_but_keeps_the_work_done() -> None:

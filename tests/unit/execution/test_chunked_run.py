@@ -56,10 +56,10 @@ def approved(world: World, sql: str) -> int:
     return order_id
 
 
-def start(world: World, order_id: int, **detail: Any) -> int:
+def start(world: World, order_id: int, **plan: Any) -> int:
     with world.store.session() as s:
         return execution.execute(
-            s, world.as_("alice"), order_id, execution.plan_from(detail)
+            s, world.as_("alice"), order_id, execution.checked_plan(**plan)
         ).job_id
 
 

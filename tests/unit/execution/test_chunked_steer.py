@@ -94,10 +94,10 @@ def approved(world: World, sql: str = BUMP_ALL) -> int:
     return order_id
 
 
-def start(world: World, order_id: int, who: str = "alice", **detail: Any) -> int:
+def start(world: World, order_id: int, who: str = "alice", **plan: Any) -> int:
     with world.store.session() as s:
-        plan = execution.plan_from(detail)
-        return execution.execute(s, world.as_(who), order_id, plan).job_id
+        checked = execution.checked_plan(**plan)
+        return execution.execute(s, world.as_(who), order_id, checked).job_id
 
 
 def pause(world: World, order_id: int, who: str = "alice", kind: str = "ALL") -> list[int]:
@@ -362,7 +362,7 @@ def test_a_window_that_ends_pauses_the_change_and_a_new_window_continues_it(
     before = amounts(target)
     order_id = approved(world)
     end = wire(timedelta(minutes=10))
-    job_id = start(world, order_id, endTime=end, backupData=True)
+    job_id = start(world, order_id, end=end, backup=True)
     late = [timedelta(0)]
     monkeypatch.setattr(executor(world), "clock", lambda: utcnow() + late[0])
 
@@ -381,7 +381,7 @@ def test_a_window_that_ends_pauses_the_change_and_a_new_window_continues_it(
     # a new window, asking for no backup: the backup half taken goes on all the same
     late[0] = timedelta(0)
     new_end = wire(timedelta(minutes=30))
-    assert start(world, order_id, endTime=new_end, backupData=False) == job_id
+    assert start(world, order_id, end=new_end, backup=False) == job_id
     continued = the_sql_job(world, order_id)
     assert continued.sql_job_id == sql_job.sql_job_id
     assert continued.status == "RUNNING" and continued.backup
@@ -411,7 +411,7 @@ def test_restarting_after_the_window_ended_goes_on_past_it(
     before = amounts(target)
     order_id = approved(world)
     end = wire(timedelta(minutes=10))
-    job_id = start(world, order_id, endTime=end)
+    job_id = start(world, order_id, end=end)
     late = [timedelta(0)]
     monkeypatch.setattr(executor(world), "clock", lambda: utcnow() + late[0])
     Chunks(monkeypatch).stop_after(2, lambda: late.__setitem__(0, timedelta(hours=1)))
@@ -431,7 +431,7 @@ def test_a_window_that_ends_before_the_change_started_fails_it(
     before = amounts(target)
     order_id = approved(world)
     end = wire(timedelta(minutes=10))
-    job_id = start(world, order_id, endTime=end)
+    job_id = start(world, order_id, end=end)
     monkeypatch.setattr(executor(world), "clock", lambda: utcnow() + timedelta(hours=1))
     world.run_jobs()
     assert job(world, job_id).state == "failed"
@@ -666,7 +666,7 @@ def test_a_chunked_update_with_backup_is_rolled_back_by_its_script(
     snapshot = "SELECT * FROM orders ORDER BY id"
     before = query(target, snapshot)
     order_id = approved(world, sql)
-    start(world, order_id, backupData=True)
+    start(world, order_id, backup=True)
     world.run_jobs()
     assert world.status(order_id) == "success"
     assert query(target, "SELECT count(*) FROM orders WHERE status = 'void'") == [(200,)]

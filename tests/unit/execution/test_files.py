@@ -61,7 +61,7 @@ def test_the_rollback_script_restores_the_demo_database(
     free_rules(world)
     order_id = world.file(CHANGES, EstimateAffectRows=6)
     world.submit(order_id)
-    start(world, order_id, backupData=True, transaction=transaction)
+    start(world, order_id, backup=True, transaction=transaction)
     world.run_jobs()
     assert world.status(order_id) == "success"
     assert snapshot(target) != before
@@ -107,7 +107,7 @@ def test_without_a_primary_key_an_update_cannot_be_started_with_backup(
     assert "table notes has no primary key" in finding["message"]
     world.submit(order_id)
     with pytest.raises(DmsError) as err:
-        start(world, order_id, backupData=True)
+        start(world, order_id, backup=True)
     assert err.value.code == ErrorCode.INVALID_PARAMETER
     assert "statement 1 in main: It cannot be backed up: table notes has no primary key" in (
         err.value.message
@@ -143,7 +143,7 @@ def test_an_attempt_that_fails_leaves_no_backup_table(world: World, tmp_path: Pa
     clash = "UPDATE customers SET email = 'same@x' WHERE id IN (1, 2)"  # email is UNIQUE
     order_id = world.file(clash, EstimateAffectRows=2)
     world.submit(order_id)
-    start(world, order_id, backupData=True)
+    start(world, order_id, backup=True)
     world.run_jobs()
     with world.store.session() as s:
         (job,) = s.scalars(select(SqlJob).where(SqlJob.order_id == order_id))
@@ -186,7 +186,7 @@ def interrupted(world: World, tmp_path: Path, transaction: bool) -> tuple[int, P
     free_rules(world)
     order_id = world.file(CHANGES, EstimateAffectRows=6)
     world.submit(order_id)
-    job_id = start(world, order_id, backupData=True, transaction=transaction)
+    job_id = start(world, order_id, backup=True, transaction=transaction)
     with pytest.MonkeyPatch.context() as m:
         crash_at_statement(m, 2)
         with pytest.raises(RuntimeError):

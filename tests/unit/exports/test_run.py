@@ -34,9 +34,9 @@ def approved(world: World, sql: str = CUSTOMER_1, rows: int = 25, **extra: Any) 
     return order_id
 
 
-def run(world: World, order_id: int, who: str = "alice", **detail: Any) -> Job:
+def run(world: World, order_id: int, who: str = "alice", **plan: Any) -> Job:
     with world.store.session() as s:
-        job = exports.execute(s, world.as_(who), order_id, exports.plan_from(detail))
+        job = exports.execute(s, world.as_(who), order_id, exports.checked_plan(**plan))
         job_id = job.job_id
     world.run_jobs()
     with world.store.session() as s:
@@ -88,7 +88,7 @@ def test_a_csv_export_holds_the_result_with_a_header(world: World) -> None:
 def test_json_keeps_numbers_and_nulls(world: World) -> None:
     sql = "SELECT id, name, NULL AS missing, 1.5 AS ratio FROM customers WHERE id <= 2 ORDER BY id"
     order_id = approved(world, sql, rows=2)
-    run(world, order_id, fileType="JSON")
+    run(world, order_id, file_type="JSON")
     _, name, data = exported(world, order_id)
     assert name.endswith(".json")
     rows = json.loads(data)
@@ -103,14 +103,14 @@ def test_txt_is_tab_separated_with_escapes_and_null(world: World) -> None:
         "FROM customers WHERE id = 1"
     )
     order_id = approved(world, sql, rows=1)
-    run(world, order_id, fileType="TXT")
+    run(world, order_id, file_type="TXT")
     _, _, data = exported(world, order_id)
     assert data.decode() == "id\todd\tn\n1\ta\\tb\\nc\tNULL\n"
 
 
 def test_sql_reloads_into_the_same_table(world: World) -> None:
     order_id = approved(world, "SELECT * FROM customers WHERE id <= 3 ORDER BY id", rows=3)
-    run(world, order_id, fileType="SQL")
+    run(world, order_id, file_type="SQL")
     _, _, data = exported(world, order_id)
     text = data.decode()
     assert text.startswith(
@@ -131,7 +131,7 @@ def test_sql_reloads_into_the_same_table(world: World) -> None:
 
 def test_xlsx_is_a_workbook_stored_as_it_is(world: World) -> None:
     order_id = approved(world)
-    run(world, order_id, fileType="XLSX")
+    run(world, order_id, file_type="XLSX")
     found, name, data = exported(world, order_id)
     assert name.endswith(".xlsx") and found.rows == 25
     with zipfile.ZipFile(io.BytesIO(data)) as book:
@@ -197,54 +197,34 @@ def test_an_export_past_the_instance_timeout_fails(world: World) -> None:
 def test_only_the_committer_runs_an_approved_export_once(world: World) -> None:
     order_id = world.export(CUSTOMER_1, rows=25)
     with world.store.session() as s, pytest.raises(DmsError) as early:
-        exports.execute(s, world.as_("alice"), order_id, exports.plan_from({}))
+        exports.execute(s, world.as_("alice"), order_id, exports.checked_plan())
     assert early.value.code == ErrorCode.ORDER_STATUS_INVALID
     world.submit(order_id)
     with world.store.session() as s, pytest.raises(DmsError) as other:
-        exports.execute(s, world.as_("admin"), order_id, exports.plan_from({}))
+        exports.execute(s, world.as_("admin"), order_id, exports.checked_plan())
     assert other.value.code == ErrorCode.PERMISSION_DENIED
     assert run(world, order_id).state == "succeeded"
     with world.store.session() as s, pytest.raises(DmsError) as twice:
-        exports.execute(s, world.as_("alice"), order_id, exports.plan_from({}))
+        exports.execute(s, world.as_("alice"), order_id, exports.checked_plan())
     assert twice.value.code == ErrorCode.ORDER_STATUS_INVALID
 
 
 def test_a_data_change_is_not_exported(world: World) -> None:
     order_id = world.file("UPDATE orders SET status = 'x' WHERE id = 1")
     with world.store.session() as s, pytest.raises(DmsError) as refused:
-        exports.execute(s, world.as_("alice"), order_id, exports.plan_from({}))
+        exports.execute(s, world.as_("alice"), order_id, exports.checked_plan())
     assert refused.value.code == ErrorCode.UNSUPPORTED_PLUGIN_TYPE
 
 
-@pytest.mark.parametrize(
-    ("detail", "message"),
-    [
-        (
-            {"fileType": "PDF"},
-            "ActionDetail.fileType: 'PDF' is not one of CSV, XLSX, SQL, JSON, TXT.",
-        ),
-        ({"encoding": "EBCDIC"}, "ActionDetail.encoding: 'EBCDIC' is not one of"),
-        ({"mode": "SLOW"}, "ActionDetail.mode: 'SLOW' is not one of FAST, NORMAL."),
-        ({"startTime": "tomorrow"}, "ActionDetail.startTime: 'tomorrow' is not a time"),
-        ({"format": "CSV"}, "ActionDetail: unknown key format;"),
-    ],
-)
-def test_a_bad_action_detail_is_refused_by_name(detail: dict[str, Any], message: str) -> None:
-    with pytest.raises(DmsError) as refused:
-        exports.plan_from(detail)
-    assert refused.value.code == ErrorCode.INVALID_PARAMETER
-    assert refused.value.message.startswith(message)
-
-
 def test_lower_case_values_are_read_as_their_names() -> None:
-    plan = exports.plan_from({"fileType": "csv", "encoding": "iso-8859-1", "mode": "normal"})
+    plan = exports.checked_plan(file_type="csv", encoding="iso-8859-1", mode="normal")
     assert (plan.file_type, plan.encoding, plan.mode) == ("CSV", "ISO_8859_1", "NORMAL")
 
 
-def test_checked_plan_reads_typed_names_as_plan_from_reads_the_action_detail() -> None:
+def test_checked_plan_reads_names_as_a_person_spells_them() -> None:
     plan = exports.checked_plan(file_type="xlsx", encoding="gb2312", start="")
     assert plan == exports.ExportPlan(file_type="XLSX", encoding="GB2312", mode="FAST")
-    assert exports.checked_plan() == exports.plan_from({})
+    assert exports.checked_plan() == exports.ExportPlan()
     with pytest.raises(DmsError) as refused:
         exports.checked_plan(file_type="PDF")
     assert refused.value.message.startswith("ActionDetail.fileType: 'PDF' is not one of")
@@ -258,7 +238,7 @@ def test_job_status_follows_the_ticket(world: World) -> None:
     world.submit(order_id)
     assert job_status(world, order_id) == "ENABLE_EXPORT"
     with world.store.session() as s:
-        exports.execute(s, world.as_("alice"), order_id, exports.plan_from({}))
+        exports.execute(s, world.as_("alice"), order_id, exports.checked_plan())
     assert job_status(world, order_id) == "WAITING_EXPORT"
     world.run_jobs()
     assert job_status(world, order_id) == "EXPORT_SUCCESS"
@@ -267,7 +247,7 @@ def test_job_status_follows_the_ticket(world: World) -> None:
 def test_a_stopped_export_restarts_and_a_removed_file_is_gone(world: World) -> None:
     order_id = approved(world)
     with world.store.session() as s:
-        job_id = exports.execute(s, world.as_("alice"), order_id, exports.plan_from({})).job_id
+        job_id = exports.execute(s, world.as_("alice"), order_id, exports.checked_plan()).job_id
     with world.store.session() as s:
         exports.stop(s, world.as_("alice"), order_id, job_id)
     assert world.run_jobs() == 0

@@ -199,7 +199,9 @@ def test_a_restart_goes_on_from_the_targets_position(world: World) -> None:
     order_id = filed(world, "many.csv", rows(*range(1001, 1011)))
     world.submit(order_id)
     with world.store.session() as s:
-        job_id = execution.execute(s, world.as_("alice"), order_id, execution.Plan()).job_id
+        job_id = execution.execute(
+            s, world.as_("alice"), order_id, execution.ExecutionPlan()
+        ).job_id
         s.get_one(Job, job_id).state = "running"  # as a runner's claim leaves it
     work = Work(job_id, order_id, "execute", 1, world.store)
     first = world.runner.executors["execute"]

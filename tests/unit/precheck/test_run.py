@@ -310,7 +310,7 @@ def grant_table(world: World, who: str, table: str) -> None:
             s,
             world.tid,
             world.id(who),
-            permissions.Target("TABLE", world.instance_id, world.db_id, table),
+            permissions.GrantTarget("TABLE", world.instance_id, world.db_id, table),
             "CORRECT",
             utcnow() + timedelta(days=1),
         )

@@ -187,7 +187,7 @@ def test_closing_leaves_the_sql_jobs_not_run_deleted(world: World) -> None:
     world.submit(order_id)
     with world.store.session() as s:  # queued for tomorrow: nothing has run yet
         later = f"{utcnow() + timedelta(days=1):%Y-%m-%d %H:%M:%S}"
-        execution.execute(s, world.as_("alice"), order_id, execution.Plan(start=later))
+        execution.execute(s, world.as_("alice"), order_id, execution.ExecutionPlan(start=later))
     with world.store.session() as s:
         lifecycle.close(s, world.as_("alice"), order_id, "changed my mind")
     with world.store.session() as s:
