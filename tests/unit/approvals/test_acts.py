@@ -51,7 +51,7 @@ def test_reject_ends_the_ticket_and_it_cannot_execute(world: World) -> None:
         jobs = s.execute(select(Job.kind, Job.state).where(Job.order_id == order_id)).all()
         assert [tuple(j) for j in jobs] == [("precheck", "succeeded")]
         with pytest.raises(DmsError) as err:
-            execution.queue(s, s.get(Order, order_id), execution.Plan())
+            execution.queue(s, s.get(Order, order_id), execution.ExecutionPlan())
         assert err.value.code == ErrorCode.ORDER_STATUS_INVALID
     with pytest.raises(DmsError) as err:
         world.act(wf, "dba", "AGREE")
