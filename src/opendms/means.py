@@ -8,7 +8,7 @@ from __future__ import annotations
 import secrets as random
 from dataclasses import dataclass, field
 
-from opendms.catalog import connect as catalog
+from opendms.catalog import connect
 from opendms.config import Settings
 from opendms.files.addresses import UploadHosts
 from opendms.files.service import LinkSigner, UploadLimits
@@ -92,4 +92,4 @@ class Means:
 
     def connector(self, inst: Instance) -> Connector:
         """The instance's connector; a DmsError when this server may not open it."""
-        return catalog.connector_of(catalog.endpoint_of(inst, self.secrets), self.targets)
+        return connect.connector_of(connect.endpoint_of(inst, self.secrets), self.targets)

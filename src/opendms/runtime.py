@@ -81,7 +81,7 @@ class Runtime:
         s = self.settings
         return Runner(
             self.store,
-            {UPLOAD: Upload(self.means.files, self.means.uploads)},
+            {UPLOAD: self.executors()[UPLOAD]},
             threads=s.upload_threads,
             lease=Lease(s.job_lease_seconds),
         )

@@ -11,7 +11,7 @@ from pydantic import BeforeValidator, Field
 
 from opendms.actions.action_detail import ActionDetail, given
 from opendms.actions.orders import ActingRequest, OrderIdRequest, Params
-from opendms.catalog import queries as catalog
+from opendms.catalog import queries
 from opendms.errors import DmsError, ErrorCode
 from opendms.execution import files as ticket_files
 from opendms.execution import service as execution
@@ -86,7 +86,7 @@ def get_data_correct_order_detail(ctx: Context, req: OrderIdRequest) -> Payload:
                         "DbType": inst.instance_type,
                         "EnvType": inst.env_type,
                         "Logic": False,
-                        "SearchName": catalog.search_name(db, inst),
+                        "SearchName": queries.search_name(db, inst),
                     }
                     for db, inst in dbs
                 ]
@@ -148,7 +148,7 @@ def list_data_correct_pre_check_db(ctx: Context, req: PagedOrderRequest) -> Payl
         out.append(
             {
                 "DbId": db.db_id,
-                "SearchName": catalog.search_name(db, inst) if inst else db.schema_name,
+                "SearchName": queries.search_name(db, inst) if inst else db.schema_name,
                 "SqlNum": count,
             }
         )
@@ -279,7 +279,7 @@ def list_db_task_sql_job(ctx: Context, req: TaskGroupRequest) -> Payload:
                 "JobId": job.sql_job_id,
                 "DbTaskGroupId": job.group_id,
                 "DbId": job.db_id,
-                "DbSearchName": catalog.search_name(db, inst) if inst else db.schema_name,
+                "DbSearchName": queries.search_name(db, inst) if inst else db.schema_name,
                 "Logic": False,
                 "JobType": job.job_type,
                 "Status": job.status,

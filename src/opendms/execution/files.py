@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from opendms.catalog import queries as catalog
+from opendms.catalog import queries
 from opendms.errors import DmsError, ErrorCode
 from opendms.files.storage import FileStore
 from opendms.identity.caller import Caller
@@ -160,7 +160,7 @@ def rollback_script(store: Store, means: Means, sql_job_id: int) -> Iterator[str
     where = (db.catalog_name, db.schema_name)
     yield (
         f"-- OpenDMS rollback of ticket {job.order_id}, SQL job {sql_job_id}, database "
-        f"{catalog.search_name(db, inst)}\n-- written {log_time(utcnow())} UTC from "
+        f"{queries.search_name(db, inst)}\n-- written {log_time(utcnow())} UTC from "
         "the backups saved in the change's own transactions; newest statement first.\n"
     )
     for detail in details:

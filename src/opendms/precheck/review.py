@@ -8,7 +8,7 @@ from collections.abc import Collection, Sequence
 
 from sqlalchemy.orm import Session
 
-from opendms.catalog import queries as catalog
+from opendms.catalog import queries
 from opendms.catalog.shapes import CatalogShapes
 from opendms.errors import DmsError, ErrorCode
 from opendms.rulebook import rule_sets
@@ -34,8 +34,8 @@ def review_for_database(
         if kind is None or not kind.statement_kinds:
             raise DmsError(ErrorCode.INVALID_PARAMETER, f"{plugin_type} tickets carry no SQL.")
         statement_kinds = kind.statement_kinds
-    db = catalog.get_database(s, tid, db_id)
-    inst = catalog.get_instance(s, tid, db.instance_id)
+    db = queries.get_database(s, tid, db_id)
+    inst = queries.get_instance(s, tid, db.instance_id)
     rules = (
         rule_sets.get(s, tid, rule_set) if rule_set else rule_sets.for_instance(s, inst)[0]
     ).rule_set

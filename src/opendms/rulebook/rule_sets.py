@@ -15,7 +15,7 @@ from functools import lru_cache
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from opendms.catalog import queries as catalog
+from opendms.catalog import queries
 from opendms.errors import DmsError, ErrorCode
 from opendms.rulebook import rules, templates
 from opendms.store.models import Instance, SecurityRuleSet, WorkflowTemplate, utcnow
@@ -120,7 +120,7 @@ def for_instance(s: Session, inst: Instance) -> tuple[Loaded, str | None]:
 
 
 def assign(s: Session, tid: int, instance_id: int, name: str) -> Instance:
-    inst = catalog.get_instance(s, tid, instance_id)
+    inst = queries.get_instance(s, tid, instance_id)
     get(s, tid, _check_name(name))
     inst.safe_rule = name
     s.flush()

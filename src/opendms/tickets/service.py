@@ -20,8 +20,7 @@ from pydantic import ValidationError
 from sqlalchemy import ColumnElement, Select, and_, exists, or_, select, update
 from sqlalchemy.orm import Session
 
-from opendms.catalog import dba
-from opendms.catalog import queries as catalog
+from opendms.catalog import dba, queries
 from opendms.errors import DmsError, ErrorCode
 from opendms.identity.caller import Caller
 from opendms.store.models import (
@@ -144,7 +143,7 @@ def create_order(
     params = parse_params(kind, raw_params, label=label, camel_case=camel_case)
     targets = []
     for db_id in kind.databases(params):
-        db = catalog.get_database(s, caller.tid, db_id)
+        db = queries.get_database(s, caller.tid, db_id)
         if db.state != DatabaseState.NORMAL:
             raise DmsError(
                 ErrorCode.DATABASE_NOT_FOUND, f"Database {db_id} is {db.state}; sync it first."
