@@ -18,6 +18,7 @@ from opendms.identity.caller import Caller
 from opendms.identity.roles import Role
 from opendms.store.models import Database, DbTable, Instance, Owner, Permission, User, utcnow
 from opendms.store.paging import Page
+from opendms.store.states import DatabaseState
 
 PERM_TYPES = ("QUERY", "EXPORT", "CORRECT", "LOGIN", "PERF")
 DS_TYPES = ("INSTANCE", "DATABASE", "TABLE")
@@ -184,6 +185,34 @@ def holds(
         )
     )
     return bool(found)
+
+
+def holds_named(
+    s: Session, tid: int, user_id: int, db: Database, perm_type: str, name: str
+) -> bool:
+    """Whether the user holds ``perm_type`` on the table a statement run in ``db`` names:
+    ``name`` as :func:`opendms.sql.statements.table_name` gives it ("t" or "schema.t",
+    lower-cased; "" for the database itself). A schema-qualified name is looked up among the
+    same instance's databases; the catalog's spelling of the table is what grants name."""
+    if not name:
+        return holds(s, tid, user_id, db.db_id, perm_type)
+    schema, _, short = name.rpartition(".")
+    db_id = db.db_id
+    if schema and schema != db.schema_name.lower():
+        other = s.scalar(
+            select(Database.db_id).where(
+                Database.instance_id == db.instance_id,
+                func.lower(Database.schema_name) == schema,
+                Database.state == DatabaseState.NORMAL,
+            )
+        )
+        if other is None:
+            return False
+        db_id = other
+    real = s.scalar(
+        select(DbTable.name).where(DbTable.db_id == db_id, func.lower(DbTable.name) == short)
+    )
+    return holds(s, tid, user_id, db_id, perm_type, real or short)
 
 
 OVERSEERS = frozenset({Role.ADMIN, Role.SECURITY_ADMIN, Role.DBA})

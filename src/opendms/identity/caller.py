@@ -16,6 +16,10 @@ class Caller:
     tenant_name: str
     roles: tuple[Role, ...]
     nick_name: str = ""
+    # When the call acts for this user through RealLoginUserUid: the user whose access key
+    # signed it (audit rows record both); None when the key's owner acts for themself.
+    by_user_id: int | None = None
+    by_uid: str = ""
 
     @property
     def is_admin(self) -> bool:

@@ -7,7 +7,6 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from opendms.catalog import dba, permissions
@@ -22,8 +21,8 @@ from opendms.sql.rows import count_query
 from opendms.sql.script import ScriptError, split
 from opendms.sql.statements import Parsed, describe, opaque, parse_piece, render
 from opendms.store.db import Store
-from opendms.store.models import Database, DbTable, Instance, Order, User
-from opendms.store.states import DatabaseState, UserState
+from opendms.store.models import Database, Instance, Order, User
+from opendms.store.states import UserState
 from opendms.targets.base import Connector, InsertKeys
 from opendms.tickets.params import DML
 from opendms.tickets.registry import kind_of, params_of
@@ -280,28 +279,8 @@ class _Checks:
                 yield name, found.number
 
     def _holds(self, s: Session, user: User, t: CheckedDatabase, name: str) -> bool:
-        if not name:
-            return permissions.holds(
-                s, self.order.tid, user.user_id, t.db.db_id, self.kind.permission
-            )
-        schema, _, short = name.rpartition(".")
-        db_id = t.db.db_id
-        if schema and schema != t.db.schema_name.lower():
-            other = s.scalar(
-                select(Database.db_id).where(
-                    Database.instance_id == t.inst.instance_id,
-                    func.lower(Database.schema_name) == schema,
-                    Database.state == DatabaseState.NORMAL,
-                )
-            )
-            if other is None:
-                return False
-            db_id = other
-        real = s.scalar(
-            select(DbTable.name).where(DbTable.db_id == db_id, func.lower(DbTable.name) == short)
-        )
-        return permissions.holds(
-            s, self.order.tid, user.user_id, db_id, self.kind.permission, real or short
+        return permissions.holds_named(
+            s, self.order.tid, user.user_id, t.db, self.kind.permission, name
         )
 
     def row_check(self) -> str:

@@ -93,6 +93,9 @@ class ApprovalEvent(Base):
     workflow_instance_id: Mapped[int] = mapped_column(BigInteger)
     action: Mapped[ApprovalAction] = mapped_column(State(ApprovalAction, 32))
     actor_id: Mapped[int | None] = mapped_column(BigInteger)
+    # the user whose access key made the call, when it acted for ``actor_id``
+    # (RealLoginUserUid); None when they are the same
+    by_user_id: Mapped[int | None] = mapped_column(BigInteger)
     on_behalf_of: Mapped[int | None] = mapped_column(BigInteger)
     position: Mapped[int | None] = mapped_column(Integer)
     node_name: Mapped[str] = mapped_column(String(128), default="")

@@ -106,6 +106,9 @@ class SqlAudit(Base):
     audit_id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     tid: Mapped[int] = mapped_column(BigInteger)
     user_id: Mapped[int] = mapped_column(BigInteger)
+    # the user whose access key made the call, when it acted for ``user_id``
+    # (RealLoginUserUid); None when they are the same
+    by_user_id: Mapped[int | None] = mapped_column(BigInteger)
     order_id: Mapped[int | None] = mapped_column(BigInteger)
     instance_id: Mapped[int] = mapped_column(BigInteger)
     db_id: Mapped[int] = mapped_column(BigInteger)
