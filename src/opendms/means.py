@@ -16,6 +16,7 @@ from opendms.files.storage import FileStore
 from opendms.identity.secrets import SecretBox
 from opendms.store.models import Instance
 from opendms.targets.base import Connector, TargetPolicy
+from opendms.targets.console import ConsolePools
 from opendms.targets.pace import Limits, Pace
 
 
@@ -61,6 +62,7 @@ class Means:
     export_max_rows: int = 10_000_000
     ticket_max_statements: int = 10_000
     ticket_max_sql_bytes: int = 15 * 1024 * 1024
+    console: ConsolePools = field(default_factory=ConsolePools)  # the SQL console's connections
 
     @classmethod
     def from_settings(cls, settings: Settings, master_key: bytes) -> Means:

@@ -4,6 +4,7 @@ from opendms.actions import (
     approvals,
     catalog,
     cleanup,
+    console,
     data_correct,
     exports,
     files,
@@ -25,6 +26,7 @@ ALL: tuple[Action, ...] = (
     *approvals.ACTIONS,
     *data_correct.ACTIONS,
     *cleanup.ACTIONS,
+    *console.ACTIONS,
     *exports.ACTIONS,
     *imports.ACTIONS,
 )

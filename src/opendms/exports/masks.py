@@ -23,6 +23,7 @@ from sqlglot.optimizer.qualify import qualify
 
 from opendms.catalog.sensitive import MASKS
 from opendms.exports.values import plain
+from opendms.identity.secrets import SecretBox
 from opendms.sql.statements import DIALECTS
 
 HIDDEN = "******"
@@ -117,11 +118,16 @@ def plan(
 
 class Masker:
     """Applies masks to values. HASH is keyed (HMAC-SHA256, a key derived from the server's
-    master key): equal values hash equal across exports, but a phone number cannot be found
-    again by hashing every phone number."""
+    master key): equal values hash equal across exports and the SQL console, but a phone
+    number cannot be found again by hashing every phone number."""
 
     def __init__(self, master_key: bytes) -> None:
         self._key = hashlib.sha256(b"opendms export masks\0" + master_key).digest()
+
+    @classmethod
+    def of(cls, secrets: SecretBox) -> Masker:
+        """The server's masker: the one every export and console result is masked with."""
+        return cls(secrets.key_for("opendms export masks"))
 
     def __call__(self, mask: str, value: Any) -> str | None:
         if value is None:

@@ -263,7 +263,7 @@ class Export:
     def _batches(
         self, snap: Snapshot, masked: list[Masked], watch: _Watch
     ) -> Iterator[list[tuple[object, ...]]]:
-        masker = Masker(self.means.secrets.key_for("opendms export masks"))
+        masker = Masker.of(self.means.secrets)
         rows = 0
         for batch in snap.batches(BATCH):
             rows += len(batch)

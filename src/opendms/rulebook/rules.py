@@ -171,6 +171,19 @@ def _ticket_type(value: str) -> str:
 TicketTypeName = Annotated[str, AfterValidator(_ticket_type)]
 
 
+class Console(_Strict):
+    """The SQL console (``ExecuteScript``, ``opendms sql run``) on the rule set's instances."""
+
+    max_rows: Annotated[int, Field(ge=1, le=100_000)] = 1000  # rows a result shows
+    # environments where it may change data and tables; elsewhere changes go through tickets
+    changes: list[str] = ["dev", "test"]
+
+    @field_validator("changes")
+    @classmethod
+    def _known_envs(cls, values: list[str]) -> list[str]:
+        return _choices(values, ENV_TYPES, "environment")
+
+
 class RuleSet(_Strict):
     description: Annotated[str, Field(max_length=4096)] = ""
     self_approval: bool = False
@@ -181,6 +194,7 @@ class RuleSet(_Strict):
     # SQL review levels that differ from each rule's default (opendms review-rules lists them)
     review: dict[ReviewCode, ReviewLevel] = {}
     rules: Annotated[list[Rule], Field(max_length=1000)] = []
+    console: Console = Console()
 
     def template_for(self, plugin_type: str, risk: str) -> str | None:
         """The template name for a risk level; None means no approval."""

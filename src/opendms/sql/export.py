@@ -48,15 +48,38 @@ def _into_file(text: str, dialect: str) -> str | None:
     return None
 
 
+def file_refusal(text: str, engine: str) -> str | None:
+    """Why ``text`` may not run as a read: MySQL's ``SELECT … INTO OUTFILE/DUMPFILE``,
+    which sqlglot does not parse, writes a file on the database server."""
+    into_file = _into_file(text, DIALECTS.get(engine, "mysql"))
+    if into_file is None:
+        return None
+    return f"SELECT … INTO {into_file} writes a file on the database server"
+
+
+def read_refusal(node: exp.Expr, engine: str) -> str | None:
+    """Why ``node`` is not a query that reads and changes nothing (None: it is one). The
+    export's rule, and the SQL console's for what it runs as a read."""
+    if not isinstance(node, exp.Query):
+        return f"only a SELECT reads, not {node.key.upper()}"
+    if node.args.get("into") is not None:
+        return "SELECT … INTO creates a table; a query only reads"
+    if any(select.args.get("locks") for select in node.find_all(exp.Select)):
+        return "FOR UPDATE / FOR SHARE would hold row locks"
+    writes = [w.key.upper() for w in node.find_all(exp.Insert, exp.Update, exp.Delete, exp.Merge)]
+    if writes:
+        return f"it hides a write ({writes[0]}) inside the query"
+    called = functions.refused(node, engine, change=False)
+    if called:
+        return functions.refusal(called)
+    return None
+
+
 def export_query(text: str, engine: str) -> ExportQuery:
     """``text`` as the one read-only query an export runs, or :class:`ExportRefused`."""
-    dialect = DIALECTS.get(engine, "mysql")
-    into_file = _into_file(text, dialect)
+    into_file = file_refusal(text, engine)
     if into_file is not None:
-        raise ExportRefused(
-            f"SELECT … INTO {into_file} writes a file on the database server; an export "
-            "writes its file itself"
-        )
+        raise ExportRefused(f"{into_file}; an export writes its file itself")
     try:
         parsed = parse_script(text, engine)
     except ScriptError as exc:
@@ -68,18 +91,10 @@ def export_query(text: str, engine: str) -> ExportQuery:
     if len(found) != 1:
         raise ExportRefused(f"an export runs exactly one SELECT; this has {len(found)} statements")
     node = found[0]
-    if not isinstance(node, exp.Query):
-        raise ExportRefused(f"an export runs a SELECT, not {node.key.upper()}")
-    if node.args.get("into") is not None:
-        raise ExportRefused("SELECT … INTO creates a table; an export only reads")
-    if any(select.args.get("locks") for select in node.find_all(exp.Select)):
-        raise ExportRefused("FOR UPDATE / FOR SHARE would hold row locks for the whole export")
-    writes = [w.key.upper() for w in node.find_all(exp.Insert, exp.Update, exp.Delete, exp.Merge)]
-    if writes:
-        raise ExportRefused(f"it hides a write ({writes[0]}) inside the query")
-    called = functions.refused(node, engine, change=False)
-    if called:
-        raise ExportRefused(functions.refusal(called))
+    why = read_refusal(node, engine)
+    if why is not None:
+        raise ExportRefused(why)
+    assert isinstance(node, exp.Query)  # read_refusal refuses anything else
     ctes = {cte.alias_or_name.lower() for cte in node.find_all(exp.CTE)}
     read = {table_name(t) for t in node.find_all(exp.Table)}
     tables = tuple(sorted(name for name in read if name and name not in ctes))

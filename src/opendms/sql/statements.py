@@ -83,7 +83,7 @@ class Analysis:
         return frozenset(s.kind for s in self.statements)
 
 
-def kind_of(node: exp.Expression) -> str:
+def kind_of(node: exp.Expr) -> str:
     if node.meta.get("replace"):
         return "REPLACE"
     if isinstance(node, exp.Command):
@@ -100,7 +100,7 @@ def table_name(table: exp.Table) -> str:
     return ".".join(parts[-2:]).lower()
 
 
-def _limit(node: exp.Expression) -> int | None:
+def _limit(node: exp.Expr) -> int | None:
     limit = node.args.get("limit")
     if isinstance(limit, exp.Limit) and isinstance(limit.expression, exp.Literal):
         text = limit.expression.name
@@ -109,7 +109,7 @@ def _limit(node: exp.Expression) -> int | None:
     return None
 
 
-def _target(node: exp.Expression) -> exp.Table | None:
+def _target(node: exp.Expr) -> exp.Table | None:
     """The table a DML statement writes: a CTE of the same name does not hide it."""
     if isinstance(node, exp.Insert | exp.Update | exp.Delete | exp.Merge):
         written = node.this
@@ -124,7 +124,7 @@ def _inside_cte_named(table: exp.Table, name: str) -> bool:
     return cte is not None and cte.alias_or_name.lower() == name
 
 
-def _statement(node: exp.Expression) -> Statement:
+def _statement(node: exp.Expr) -> Statement:
     ctes = {c.alias_or_name.lower() for c in node.find_all(exp.CTE)}
     found = [t for t in node.find_all(exp.Table) if t.name]
     aliases = {t.alias.lower(): table_name(t) for t in found if t.alias}
@@ -253,7 +253,7 @@ def render(node: exp.Expr, engine: str) -> str:
     return text
 
 
-def opaque(node: exp.Expression) -> bool:
+def opaque(node: exp.Expr) -> bool:
     """A statement sqlglot kept as a bare command: no check can see what it does."""
     return isinstance(node, exp.Command) and not _replace(node)
 
@@ -277,7 +277,7 @@ def one_statement(piece: Piece, engine: str) -> exp.Expression:
     return node
 
 
-def describe(node: exp.Expression) -> Statement:
+def describe(node: exp.Expr) -> Statement:
     """A parsed statement's kind, tables and literal row count."""
     if isinstance(node, exp.Command):
         return _command_fallback(node.sql())

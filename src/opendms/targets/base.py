@@ -92,12 +92,18 @@ class StatementError(Exception):
     """The target refused a statement of a change; ``message`` is the database's own error."""
 
     def __init__(
-        self, message: str, *, lost_lock: bool = False, code: int | str | None = None
+        self,
+        message: str,
+        *,
+        lost_lock: bool = False,
+        code: int | str | None = None,
+        timed_out: bool = False,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.lost_lock = lost_lock  # a lock wait ran out or a deadlock chose this transaction
         self.code = code  # the engine's own error code, where it gives one
+        self.timed_out = timed_out  # the server stopped it at its statement timeout
 
 
 @dataclass(frozen=True)
@@ -366,6 +372,39 @@ class Connector(ABC):
     def change(self, where: tuple[str, str], lock_wait_seconds: int) -> Change:
         """A write session in ``(catalog, schema)`` whose lock waits give up after
         ``lock_wait_seconds``; creates OpenDMS's progress table there if it is missing."""
+
+    # The SQL console's connections (``targets.console``): pooled, one transaction per
+    # script, opened and ended by these hooks.
+
+    @abstractmethod
+    def console_connect(self, catalog: str) -> Any:
+        """A new DB-API connection to ``catalog`` (PostgreSQL's database; ignored elsewhere)
+        in autocommit mode, for the console's pool: the console opens its transactions."""
+
+    @abstractmethod
+    def console_begin(
+        self, conn: Any, where: tuple[str, str], *, read_only: bool, timeout: float
+    ) -> None:
+        """Open the console's transaction on ``conn``: in schema ``where[1]``, read-only
+        unless ``read_only`` is False, each statement (and lock wait) stopped by the server
+        itself after ``timeout`` seconds."""
+
+    def console_end(self, conn: Any, *, commit: bool) -> None:
+        cur = conn.cursor()
+        try:
+            cur.execute("COMMIT" if commit else "ROLLBACK")
+        finally:
+            cur.close()
+
+    @abstractmethod
+    def console_failure(self, exc: Exception) -> StatementError | TargetError | None:
+        """A driver's exception as the console reports it: the statement's own error
+        (``timed_out`` when the server stopped it), a broken connection, or None for an
+        exception that is not the driver's."""
+
+    def console_text(self, statement: str) -> Any:
+        """The statement as the driver takes it without reading placeholders in it."""
+        return statement
 
 
 class TargetPolicy:

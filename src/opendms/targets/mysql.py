@@ -364,6 +364,33 @@ class MysqlConnector(Connector):
                 f"not speak the MySQL protocol ({type(exc).__name__}: {exc})"
             ) from exc
 
+    def console_connect(self, catalog: str) -> pymysql.connections.Connection[Any]:
+        return self.connect(None, read_timeout=None)
+
+    def console_begin(
+        self, conn: Any, where: tuple[str, str], *, read_only: bool, timeout: float
+    ) -> None:
+        with conn.cursor() as cur:
+            cur.execute(f"USE {_quote(where[1])}")
+            if "mariadb" in str(conn.server_version).lower():
+                cur.execute("SET SESSION max_statement_time = %s", (timeout,))
+            else:  # MySQL stops only SELECTs at its max_execution_time
+                cur.execute("SET SESSION max_execution_time = %s", (int(timeout * 1000),))
+            cur.execute(
+                "SET SESSION innodb_lock_wait_timeout = %s", (max(1, min(int(timeout), 3600)),)
+            )
+            cur.execute("START TRANSACTION READ ONLY" if read_only else "START TRANSACTION")
+
+    def console_failure(self, exc: Exception) -> StatementError | TargetError | None:
+        if not isinstance(exc, pymysql.err.MySQLError):
+            return None
+        code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else 0
+        if isinstance(exc, pymysql.err.InterfaceError) or code >= 2000:
+            return TargetError(f"the connection to the database broke: {_error_text(exc)}")
+        return StatementError(
+            _error_text(exc), code=code, lost_lock=code in _LOST_LOCK, timed_out=code in _TIMED_OUT
+        )
+
     def ping(self, timeout: float | None = None) -> str:
         waits: dict[str, Any] = {}
         if timeout is not None:

@@ -468,6 +468,34 @@ class PostgresConnector(Connector):
         conn.autocommit = False
         return PostgresChange(conn)
 
+    def console_connect(self, catalog: str) -> psycopg.Connection[Any]:
+        return self.connect(catalog)
+
+    def console_begin(
+        self, conn: Any, where: tuple[str, str], *, read_only: bool, timeout: float
+    ) -> None:
+        ms = max(1, int(timeout * 1000))
+        conn.execute("BEGIN READ ONLY" if read_only else "BEGIN")
+        conn.execute(f"SET LOCAL statement_timeout = {ms}")
+        conn.execute(f"SET LOCAL lock_timeout = {ms}")
+        conn.execute(
+            psycopg.sql.SQL("SET LOCAL search_path TO {}").format(psycopg.sql.Identifier(where[1]))
+        )
+
+    def console_failure(self, exc: Exception) -> StatementError | TargetError | None:
+        if isinstance(exc, psycopg.OperationalError) and exc.sqlstate is None:
+            return TargetError(f"the connection to the database broke: {_error_text(exc)}")
+        if isinstance(exc, psycopg.Error):
+            return StatementError(
+                _error_text(exc),
+                code=exc.sqlstate,
+                timed_out=isinstance(exc, psycopg.errors.QueryCanceled),
+            )
+        return None
+
+    def console_text(self, statement: str) -> Any:
+        return statement.encode()  # bytes: psycopg reads no placeholders in them
+
     def schemas(self, only: tuple[str, str] | None = None) -> list[SchemaInfo]:
         try:
             with self.connect() as conn:

@@ -235,6 +235,31 @@ class SqliteConnector(Connector):
             raise TargetError(f"cannot write to {self.endpoint.host}: {exc}") from exc
         return SqliteChange(conn)
 
+    def console_connect(self, catalog: str) -> sqlite3.Connection:
+        self._connect().close()  # the same checks: the file exists and is a database
+        return sqlite3.connect(
+            self.endpoint.host,
+            timeout=self.endpoint.connect_timeout,
+            isolation_level=None,
+            check_same_thread=False,  # pooled: lent to one thread at a time
+        )
+
+    def console_begin(
+        self, conn: Any, where: tuple[str, str], *, read_only: bool, timeout: float
+    ) -> None:
+        # SQLite has no server to stop a statement: its progress handler is the engine's own
+        # way to interrupt one, from inside the statement.
+        deadline = time.monotonic() + timeout
+        conn.set_progress_handler(lambda: int(time.monotonic() > deadline), 10_000)
+        conn.execute(f"PRAGMA query_only = {'ON' if read_only else 'OFF'}")
+        conn.execute("BEGIN")
+
+    def console_failure(self, exc: Exception) -> StatementError | TargetError | None:
+        if isinstance(exc, sqlite3.Error):
+            text = str(exc)
+            return StatementError(text, timed_out="interrupted" in text)
+        return None
+
     def schemas(self, only: tuple[str, str] | None = None) -> list[SchemaInfo]:
         conn = self._connect()
         try:

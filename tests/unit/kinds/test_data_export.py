@@ -96,7 +96,7 @@ def test_a_change_is_not_an_export(world: World) -> None:
     status, tip = step(world, order_id, "SQL_TYPE_CHECK")
     assert status == "FAIL"
     assert "STATEMENT_KIND_NOT_ALLOWED" in tip
-    assert "an export runs a SELECT, not DELETE" in tip
+    assert "only a SELECT reads, not DELETE" in tip
 
 
 def test_the_committer_needs_export_not_correct(world: World) -> None:
