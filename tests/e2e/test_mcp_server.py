@@ -1,0 +1,205 @@
+"""Alibaba Cloud's own DMS MCP server (``alibabacloud-dms-mcp-server`` 0.1.23, the way AI agents
+reach DMS), unchanged, driven over stdio with the ``mcp`` client library as an agent's host
+would, against ``opendms serve`` over HTTPS with a self-signed certificate.
+
+The MCP server always speaks HTTPS (its SDK calls say ``protocol='HTTPS'``) and trusts the
+certificate through ``SSL_CERT_FILE``; it reads its key and endpoint from the environment,
+and ``DMS_REAL_LOGIN_UID`` makes every call act for that user (``RealLoginUserUid``)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import shutil
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from mcp import ClientSession, StdioServerParameters
+from mcp.client.stdio import stdio_client
+
+from tests.conftest import mysql_database
+from tests.e2e.conftest import ROOT, Creds, Server, running_server
+from tests.e2e.tls import self_signed
+
+MCP_SERVER = shutil.which("alibabacloud-dms-mcp-server", path=str(ROOT / ".venv" / "bin"))
+TOOLS_USED = (
+    "addInstance",
+    "listInstances",
+    "searchDatabase",
+    "listTables",
+    "getTableDetailInfo",
+    "executeScript",
+    "createDataChangeOrder",
+    "getOrderInfo",
+    "submitOrderApproval",
+    "approveOrder",
+)
+
+
+@dataclass
+class Agent:
+    """One MCP server process as an agent's host starts it: its key, our endpoint, our
+    certificate, and (optionally) the user every call acts for."""
+
+    server: Server
+    creds: Creds
+    cert: Path
+    acting_for: str | None = None
+
+    def env(self) -> dict[str, str]:
+        env = {
+            "PATH": str(ROOT / ".venv" / "bin") + ":/usr/bin:/bin",
+            "ALIBABA_CLOUD_ACCESS_KEY_ID": self.creds.access_key_id,
+            "ALIBABA_CLOUD_ACCESS_KEY_SECRET": self.creds.access_key_secret,
+            "ALIBABA_CLOUD_DMS_ENDPOINT": self.server.endpoint,
+            "SSL_CERT_FILE": str(self.cert),
+            "NO_PROXY": "127.0.0.1,localhost",
+            "no_proxy": "127.0.0.1,localhost",
+            "LOG_LEVEL": "WARNING",
+        }
+        if self.acting_for is not None:
+            env["DMS_REAL_LOGIN_UID"] = self.acting_for
+        return env
+
+    def session(self, *calls: tuple[str, dict[str, Any]]) -> list[Any]:
+        """Start the MCP server, call each tool in turn, stop it: the tools' answers."""
+        return asyncio.run(self._session(list(calls)))
+
+    async def _session(self, calls: list[tuple[str, dict[str, Any]]]) -> list[Any]:
+        assert MCP_SERVER is not None, "alibabacloud-dms-mcp-server is not installed in .venv"
+        params = StdioServerParameters(command=MCP_SERVER, env=self.env())
+        out = []
+        async with stdio_client(params) as (read, write), ClientSession(read, write) as session:
+            await asyncio.wait_for(session.initialize(), 30)
+            listed = {t.name for t in (await session.list_tools()).tools}
+            assert set(TOOLS_USED) <= listed, sorted(set(TOOLS_USED) - listed)
+            for tool, args in calls:
+                result = await asyncio.wait_for(session.call_tool(tool, args), 60)
+                text = "".join(getattr(c, "text", "") for c in result.content)
+                assert not result.isError, f"{tool}: {text}"
+                out.append(_parsed(text))
+        return out
+
+    def call(self, tool: str, **args: Any) -> Any:
+        (answer,) = self.session((tool, args))
+        return answer
+
+
+def _parsed(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+@pytest.fixture(scope="module")
+def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, Path]]:
+    cert, key = self_signed(tmp_path_factory.mktemp("tls"))
+    with running_server(
+        {"OPENDMS_TARGET_HOSTS": "127.0.0.1"}, tls=(cert, key)
+    ) as server:
+        yield server, cert
+
+
+@pytest.fixture(scope="module")
+def mariadb() -> Iterator[tuple[str, str, str]]:
+    """A MariaDB database with a table of customers, and a login (user, password) that
+    may use it: the MCP server refuses an empty password."""
+    user, password = f"mcp_{uuid.uuid4().hex[:8]}", uuid.uuid4().hex
+    with mysql_database() as (name, conn), conn.cursor() as cur:
+        cur.execute(
+            "CREATE TABLE customers (id INT PRIMARY KEY, name VARCHAR(64) NOT NULL, "
+            "email VARCHAR(128) NOT NULL, KEY by_email (email))"
+        )
+        cur.execute(
+            "INSERT INTO customers VALUES (1, 'ada', 'ada@example.com'), "
+            "(2, 'bob', 'bob@example.com'), (3, 'cy', 'cy@example.com')"
+        )
+        cur.execute(f"CREATE USER '{user}'@'%' IDENTIFIED BY '{password}'")
+        try:
+            cur.execute(f"GRANT ALL ON `{name}`.* TO '{user}'@'%'")
+            yield name, user, password
+        finally:
+            cur.execute(f"DROP USER '{user}'@'%'")
+
+
+def _order_status(agent: Agent, order_id: int) -> dict[str, Any]:
+    info = agent.call("getOrderInfo", order_id=str(order_id))
+    return info["OrderBaseInfo"]
+
+
+def test_an_agent_drives_opendms_through_alibabas_mcp_server(
+    tls_server: tuple[Server, Path], mariadb: tuple[str, str, str]
+) -> None:
+    server, cert = tls_server
+    name, db_user, db_password = mariadb
+    admin = Agent(server, server.admin, cert)
+    alice = server.create_user("USER", nick="alice")
+    carol = server.create_user("USER", nick="carol")
+
+    added, instances, found = admin.session(
+        (
+            "addInstance",
+            {"db_user": db_user, "db_password": db_password, "host": "127.0.0.1", "port": "3306"},
+        ),
+        ("listInstances", {}),
+        ("searchDatabase", {"search_key": name}),
+    )
+    assert added["Host"] == "127.0.0.1" and int(added["Port"]) == 3306 and added["InstanceId"]
+    assert any(str(i["InstanceId"]) == str(added["InstanceId"]) for i in instances)
+    (db,) = [d for d in found if d["SchemaName"] == name]
+    db_id = str(db["DatabaseId"])
+
+    tables, detail, rows = admin.session(
+        ("listTables", {"database_id": db_id}),
+        ("getTableDetailInfo", {"table_guid": f"IDB_{db_id}.{name}.customers"}),
+        ("executeScript", {"database_id": db_id, "script": "SELECT id, name FROM customers"}),
+    )
+    (table,) = tables["TableList"]["Table"]
+    assert table["TableName"] == "customers" and table["TableGuid"].endswith(".customers")
+    assert [c["ColumnName"] for c in detail["ColumnList"]] == ["id", "name", "email"]
+    assert {i["IndexName"] for i in detail["IndexList"]} >= {"PRIMARY", "by_email"}
+    assert re.search(r"\|\s*2\s*\|\s*bob\s*\|", rows), rows
+
+    # carol holds no QUERY permission: no rows, and the reason
+    refused = Agent(server, server.admin, cert, acting_for=carol.uid).call(
+        "executeScript", database_id=db_id, script="SELECT name FROM customers"
+    )
+    assert "QUERY permission" in refused and "bob" not in refused
+
+    # a product instance takes no change from the console: the message names the ticket
+    server.cli("instance", "update", str(added["InstanceId"]), "--env", "product")
+    said = admin.call(
+        "executeScript", database_id=db_id, script="UPDATE customers SET name = 'x' WHERE id = 1"
+    )
+    assert "DC_COMMON" in said and "product" in said
+
+    # ... so alice files a ticket, submits it, and the instance's DBA approves it
+    server.cli("permission", "grant", str(alice.user_id), "--db", db_id, "--perm", "CORRECT")
+    alice_agent = Agent(server, alice, cert)
+    created = alice_agent.call(
+        "createDataChangeOrder",
+        database_id=db_id,
+        script="UPDATE customers SET name = 'ada lovelace' WHERE id = 1",
+    )
+    order_id = int(created["CreateOrderResult"][0])
+    deadline = time.monotonic() + 60
+    while _order_status(alice_agent, order_id).get("StatusCode") == "new":
+        submitted = alice_agent.call("submitOrderApproval", order_id=str(order_id))
+        if submitted.get("Success"):
+            break
+        assert time.monotonic() < deadline, submitted
+        time.sleep(0.5)
+    info = _order_status(alice_agent, order_id)
+    assert info["StatusCode"] == "toaudit", info
+    approved = admin.call(
+        "approveOrder", workflow_instance_id=int(info["WorkflowInstanceId"]), approval_type="AGREE"
+    )
+    assert approved["Success"], approved
+    assert _order_status(alice_agent, order_id)["StatusCode"] == "Approved"
