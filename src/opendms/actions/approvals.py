@@ -16,7 +16,6 @@ from opendms.tickets import service as tickets
 from opendms.tickets.registry import kind_of
 
 PositiveLong = Annotated[Long, Field(ge=1)]
-Uid = Annotated[str, Field(max_length=64)]
 
 
 def _person(user_id: int, people: dict[int, User]) -> Payload:
@@ -26,7 +25,6 @@ def _person(user_id: int, people: dict[int, User]) -> Payload:
 
 class SubmitOrderApprovalRequest(TenantScoped):
     order_id: PositiveLong
-    real_login_user_uid: Uid | None = None
 
 
 def submit_order_approval(ctx: Context, req: SubmitOrderApprovalRequest) -> Payload:
@@ -43,7 +41,6 @@ class ApproveOrderRequest(TenantScoped):
     old_approver: PositiveLong | None = None
     approval_node_id: PositiveLong | None = None
     approval_node_pos: Literal["PRE_ADD_APPROVAL_NODE", "POST_ADD_APPROVAL_NODE"] | None = None
-    real_login_user_uid: Uid | None = None
 
 
 def approve_order(ctx: Context, req: ApproveOrderRequest) -> Payload:
@@ -152,6 +149,9 @@ def list_approval_events(ctx: Context, req: WorkflowRequest) -> Payload:
                 "EventId": e.event_id,
                 "Action": e.action,
                 "OperatorId": e.actor_id,
+                # whose access key made the call that acted for the operator
+                # (RealLoginUserUid), when that was someone else
+                "ByUserId": e.by_user_id,
                 "OnBehalfOf": e.on_behalf_of,
                 "Position": e.position,
                 "NodeName": e.node_name,

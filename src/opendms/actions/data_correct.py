@@ -10,7 +10,7 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import BeforeValidator, Field
 
 from opendms.actions.action_detail import ActionDetail, given
-from opendms.actions.orders import ActingRequest, OrderIdRequest, Params
+from opendms.actions.orders import OrderIdRequest, Params
 from opendms.catalog import queries
 from opendms.errors import DmsError, ErrorCode
 from opendms.execution import files as ticket_files
@@ -26,11 +26,13 @@ from opendms.gateway.wire import (
     wire_time,
     wire_times,
 )
+from opendms.identity import service as identity
 from opendms.precheck import service as precheck
 from opendms.store.models import (
     Instance,
     PrecheckStatement,
     SqlJobDetail,
+    User,
 )
 from opendms.tickets import service as tickets
 from opendms.tickets.params import MAX_SQL_BYTES
@@ -155,12 +157,12 @@ def list_data_correct_pre_check_db(ctx: Context, req: PagedOrderRequest) -> Payl
     return {"PreCheckDBList": out}
 
 
-def retry_data_correct_pre_check(ctx: Context, req: ActingRequest) -> Payload:
+def retry_data_correct_pre_check(ctx: Context, req: OrderIdRequest) -> Payload:
     precheck.retry(ctx.session, ctx.caller, req.order_id)
     return {}
 
 
-class SkipRowCheckRequest(ActingRequest):
+class SkipRowCheckRequest(OrderIdRequest):
     reason: Reason
 
 
@@ -169,7 +171,7 @@ def skip_data_correct_row_check(ctx: Context, req: SkipRowCheckRequest) -> Paylo
     return {}
 
 
-class ModifyExecSqlRequest(ActingRequest):
+class ModifyExecSqlRequest(OrderIdRequest):
     exec_sql: Annotated[str, Field(min_length=1, max_length=MAX_SQL_BYTES)] = Field(alias="ExecSQL")
 
 
@@ -222,7 +224,7 @@ class ExecuteActionDetail(ActionDetail):
         )
 
 
-class ExecuteRequest(ActingRequest):
+class ExecuteRequest(OrderIdRequest):
     action_detail: Params | None = None
 
 
@@ -360,16 +362,12 @@ class PauseRequest(OrderIdRequest):
     job_id: Annotated[Long, Field(ge=1)] | None = None
 
 
-class RestartRequest(PauseRequest):
-    real_login_user_uid: Annotated[str, Field(max_length=64)] | None = None
-
-
 def pause_data_correct_sql_job(ctx: Context, req: PauseRequest) -> Payload:
     execution.pause(ctx.session, ctx.caller, req.order_id, req.type, req.job_id)
     return {}
 
 
-def restart_data_correct_sql_job(ctx: Context, req: RestartRequest) -> Payload:
+def restart_data_correct_sql_job(ctx: Context, req: PauseRequest) -> Payload:
     execution.restart(ctx.session, ctx.caller, req.order_id, req.type, req.job_id)
     return {}
 
@@ -418,6 +416,15 @@ class AuditLogRequest(TenantScoped):
     page_size: Annotated[Int, Field(ge=1, le=100)] = 10
 
 
+def _remark(remark: str, by: User | None) -> str:
+    """The audit row's remark, naming whose access key made the call when it acted for the
+    row's user (RealLoginUserUid): the SDK's audit row has no field of its own for that."""
+    if by is None:
+        return remark
+    called = f"called by {by.nick_name or by.uid} (UserId {by.user_id}) with RealLoginUserUid"
+    return f"{remark}; {called}" if remark else called
+
+
 def list_sql_exec_audit_log(ctx: Context, req: AuditLogRequest) -> Payload:
     start = datetime.strptime(req.start_time, WIRE_TIME)
     end = datetime.strptime(req.end_time, WIRE_TIME)
@@ -439,6 +446,7 @@ def list_sql_exec_audit_log(ctx: Context, req: AuditLogRequest) -> Payload:
         req.page_number,
         req.page_size,
     )
+    callers = identity.users_by_id(ctx.session, [a.by_user_id or 0 for a, _, _ in found.items])
     rows = []
     for audit, user, inst in found.items:
         rows.append(
@@ -456,7 +464,7 @@ def list_sql_exec_audit_log(ctx: Context, req: AuditLogRequest) -> Payload:
                 "AffectRows": audit.affect_rows if audit.affect_rows is not None else 0,
                 "ElapsedTime": audit.elapsed_ms,
                 "ExecState": audit.exec_state,
-                "Remark": audit.remark,
+                "Remark": _remark(audit.remark, callers.get(audit.by_user_id or 0)),
             }
         )
     return {"SQLExecAuditLogList": {"SQLExecAuditLog": rows}, "TotalCount": found.total}
@@ -486,7 +494,7 @@ ACTIONS = (
     ),
     Action(
         "RetryDataCorrectPreCheck",
-        ActingRequest,
+        OrderIdRequest,
         retry_data_correct_pre_check,
         Access.UPDATE,
         "Run a data-change ticket's precheck again.",
@@ -549,7 +557,7 @@ ACTIONS = (
     ),
     Action(
         "RestartDataCorrectSQLJob",
-        RestartRequest,
+        PauseRequest,
         restart_data_correct_sql_job,
         Access.UPDATE,
         "Go on with paused SQL jobs, or retry failed ones; nothing committed runs twice.",

@@ -7,7 +7,7 @@ from typing import Annotated, Any, ClassVar
 from pydantic import BeforeValidator, Field
 
 from opendms.actions.action_detail import ActionDetail, given
-from opendms.actions.orders import ActingRequest, OrderIdRequest, Params
+from opendms.actions.orders import OrderIdRequest, Params
 from opendms.errors import DmsError, ErrorCode
 from opendms.exports import service as exports
 from opendms.gateway.table import Access, Action, Context, Payload
@@ -55,7 +55,7 @@ class ExportActionDetail(ActionDetail):
         )
 
 
-class ExecuteExportRequest(ActingRequest):
+class ExecuteExportRequest(OrderIdRequest):
     action_detail: Params | None = None
 
 
@@ -124,7 +124,7 @@ def get_data_export_pre_check_detail(ctx: Context, req: OrderIdRequest) -> Paylo
     }
 
 
-def get_data_export_download_url(ctx: Context, req: ActingRequest) -> Payload:
+def get_data_export_download_url(ctx: Context, req: OrderIdRequest) -> Payload:
     found, tip = exports.download_url(ctx.session, ctx.caller, req.order_id)
     url = ""
     if found is not None:
@@ -177,7 +177,7 @@ ACTIONS = (
     ),
     Action(
         "GetDataExportDownloadURL",
-        ActingRequest,
+        OrderIdRequest,
         get_data_export_download_url,
         Access.GET,
         "A link to the export's zip, signed for the caller, expiring.",

@@ -37,13 +37,7 @@ class _Create(TenantScoped):
     attachment_key: Key | None = None
 
 
-class _Acting(_Create):
-    """The SDK sends RealLoginUserUid on most create calls (not on the cron-clear one)."""
-
-    real_login_user_uid: Annotated[str, Field(max_length=64)] | None = None
-
-
-class CreateOrderRequest(_Acting):
+class CreateOrderRequest(_Create):
     plugin_type: Annotated[str, Field(min_length=1, max_length=64)]
     plugin_param: Params
     related_user_list: CommaIds | None = None
@@ -69,11 +63,7 @@ class _WithParam(_Create):
     related_user_list: UserIdList | None = None
 
 
-class CreateWithParamRequest(_WithParam, _Acting):
-    pass
-
-
-class CreateDataCronClearOrderRequest(_WithParam):
+class CreateWithParamRequest(_WithParam):
     pass
 
 
@@ -93,7 +83,7 @@ def _dedicated(plugin_type: str) -> Any:
     return handler
 
 
-class CreateDataExportOrderRequest(_Acting):
+class CreateDataExportOrderRequest(_Create):
     plugin_param: Params
     related_user_list: UserIdList | None = None
     parent_id: Long | None = None
@@ -119,12 +109,6 @@ def create_data_export_order(ctx: Context, req: CreateDataExportOrderRequest) ->
 
 class OrderIdRequest(TenantScoped):
     order_id: Annotated[Long, Field(ge=1)]
-
-
-class ActingRequest(OrderIdRequest):
-    """An act on a ticket; the SDK may name the person it acts for (RealLoginUserUid)."""
-
-    real_login_user_uid: Annotated[str, Field(max_length=64)] | None = None
 
 
 def get_order_base_info(ctx: Context, req: OrderIdRequest) -> Payload:
@@ -246,7 +230,7 @@ ACTIONS = (
     ),
     Action(
         "CreateDataCronClearOrder",
-        CreateDataCronClearOrderRequest,
+        CreateWithParamRequest,
         _dedicated(cron_clear.KIND.plugin_type),
         Access.CREATE,
         "File a scheduled historical-data cleanup ticket.",

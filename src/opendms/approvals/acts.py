@@ -109,7 +109,7 @@ def act(s: Session, caller: Caller, workflow_instance_id: int, what: Act) -> Wor
     step = current_step(s, flow) if flow.status == WorkflowStatus.AUDITING else None
     if _is_repeat(s, flow, step, caller, what.approval_type):
         record_event(
-            s, flow, ApprovalAction.REPEAT, caller.user_id, step=step, detail=what.approval_type
+            s, flow, ApprovalAction.REPEAT, caller, step=step, detail=what.approval_type
         )
         s.flush()
         return flow
@@ -119,7 +119,7 @@ def act(s: Session, caller: Caller, workflow_instance_id: int, what: Act) -> Wor
     if meant is not None and meant.status == StepStatus.APPROVED and what.approval_type == agree:
         # another approver approved the node this request came for while it waited
         record_event(
-            s, flow, ApprovalAction.SUPERSEDED, caller.user_id, step=step, detail=agree.value
+            s, flow, ApprovalAction.SUPERSEDED, caller, step=step, detail=agree.value
         )
         s.flush()
         return flow
@@ -204,7 +204,7 @@ def _agree(
 ) -> None:
     _require_approver(s, caller, order, flow, step)
     _operate(step, caller, StepStatus.APPROVED, what.comment)
-    record_event(s, flow, ApprovalAction.AGREE, caller.user_id, step=step, comment=what.comment)
+    record_event(s, flow, ApprovalAction.AGREE, caller, step=step, comment=what.comment)
     later = [x for x in steps_of(s, flow) if x.position > step.position]
     if later:
         reach(s, order, flow, later[0])
@@ -225,7 +225,7 @@ def _reject(
     _require_approver(s, caller, order, flow, step)
     _operate(step, caller, StepStatus.REJECT, what.comment)
     flow.status = WorkflowStatus.REJECT
-    record_event(s, flow, ApprovalAction.REJECT, caller.user_id, step=step, comment=what.comment)
+    record_event(s, flow, ApprovalAction.REJECT, caller, step=step, comment=what.comment)
     lifecycle.transition(
         s,
         order,
@@ -245,7 +245,7 @@ def _cancel(
         )
     _operate(step, caller, StepStatus.CANCEL, what.comment)
     flow.status = WorkflowStatus.CANCEL
-    record_event(s, flow, ApprovalAction.CANCEL, caller.user_id, step=step, comment=what.comment)
+    record_event(s, flow, ApprovalAction.CANCEL, caller, step=step, comment=what.comment)
     lifecycle.transition(  # back to the committer, who may change it and submit again
         s,
         order,
@@ -311,7 +311,7 @@ def _transfer(
         s,
         flow,
         ApprovalAction.TRANSFER,
-        caller.user_id,
+        caller,
         step=step,
         comment=what.comment,
         detail=f"from {old if not stalled else 'nobody'} to {','.join(map(str, new))}",
@@ -361,7 +361,7 @@ def _add_node(
         s,
         flow,
         ApprovalAction.ADD_APPROVAL_NODE,
-        caller.user_id,
+        caller,
         step=added,
         comment=what.comment,
         detail=f"{'before' if before else 'after'} '{step.node_name}'",

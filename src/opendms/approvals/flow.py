@@ -47,21 +47,23 @@ def record_event(
     s: Session,
     flow: WorkflowInstance,
     action: ApprovalAction,
-    actor: int | None,
+    actor: Caller,
     *,
     step: WorkflowStep | None = None,
     comment: str = "",
     detail: str = "",
     on_behalf_of: int | None = None,
 ) -> None:
-    """One line of the approval trail (``approval_events``, which refuses changes)."""
+    """One line of the approval trail (``approval_events``, which refuses changes): who
+    acted, and whose access key made the call when it acted for them."""
     s.add(
         ApprovalEvent(
             tid=flow.tid,
             order_id=flow.order_id,
             workflow_instance_id=flow.workflow_instance_id,
             action=action,
-            actor_id=actor,
+            actor_id=actor.user_id,
+            by_user_id=actor.by_user_id,
             on_behalf_of=on_behalf_of,
             position=step.position if step else None,
             node_name=step.node_name if step else "",
@@ -214,7 +216,7 @@ def submit(s: Session, caller: Caller, order_id: int) -> WorkflowInstance:
     order.workflow_instance_id = flow.workflow_instance_id
     s.flush()
     record_event(
-        s, flow, ApprovalAction.SUBMIT, caller.user_id, detail=f"template {flow.template_name}"
+        s, flow, ApprovalAction.SUBMIT, caller, detail=f"template {flow.template_name}"
     )
     if steps:
         reach(s, order, flow, steps[0])

@@ -131,7 +131,7 @@ def approvals(order_id: OrderArg, *, who: AsUser) -> None:
             trail.add_row(
                 utc(e.created_at),
                 e.action,
-                str(e.actor_id or ""),
+                str(e.actor_id or "") + (f" (key of {e.by_user_id})" if e.by_user_id else ""),
                 str(e.on_behalf_of or ""),
                 e.node_name,
                 e.detail,

@@ -43,6 +43,7 @@ def audit(
         SqlAudit(
             tid=unit.order.tid,
             user_id=unit.plan.by or unit.order.committer_id,
+            by_user_id=unit.plan.by_user_id,
             order_id=unit.order.order_id,
             instance_id=unit.inst.instance_id,
             db_id=unit.db.db_id,

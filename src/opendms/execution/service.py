@@ -64,6 +64,8 @@ class ExecutionPlan:
     transaction: bool = False  # each database's statements commit together
     backup: bool = False  # save what the change overwrites first
     by: int | None = None  # who started it (user id)
+    # whose access key started it for ``by`` (RealLoginUserUid); the audit names both
+    by_user_id: int | None = None
 
     @property
     def start_at(self) -> datetime | None:
@@ -147,7 +149,8 @@ def execute(s: Session, caller: Caller, order_id: int, plan: ExecutionPlan) -> J
         return _continue(s, caller, order, job, plan)
     if plan.backup:
         refuse_backup(s, order)
-    return queue(s, order, ExecutionPlan(**{**asdict(plan), "by": caller.user_id}))
+    started = {"by": caller.user_id, "by_user_id": caller.by_user_id}
+    return queue(s, order, ExecutionPlan(**{**asdict(plan), **started}))
 
 
 def refuse_backup(s: Session, order: Order) -> None:
@@ -196,7 +199,9 @@ def _continue(s: Session, caller: Caller, order: Order, job: Job, plan: Executio
     """The paused execution of ``order`` again, in ``plan``'s window; the backup setting
     stays what it was (half a change backed up is no backup)."""
     old = ExecutionPlan(**job.spec)
-    new = replace(old, start=plan.start, end=plan.end, by=caller.user_id)
+    new = replace(
+        old, start=plan.start, end=plan.end, by=caller.user_id, by_user_id=caller.by_user_id
+    )
     job.spec = asdict(new)
     for sql_job in s.scalars(select(SqlJob).where(SqlJob.group_id == job.job_id)):
         if sql_job.status == SqlJobStatus.PAUSE:

@@ -157,6 +157,7 @@ class Export:
                 int((time.monotonic() - started) * 1000),
                 ExecState.FAIL if failure else ExecState.SUCCESS,
                 remark,
+                by_user_id=src.plan.by_user_id,
             )
 
     def _source(self, s: Session, work: Work) -> Source | Step:

@@ -63,6 +63,8 @@ class ExportPlan:
     mode: str = "FAST"
     start: str | None = None  # UTC, YYYY-MM-DD HH:mm:ss (LOG_TIME); None: now
     by: int | None = None
+    # whose access key started it for ``by`` (RealLoginUserUid); the audit names both
+    by_user_id: int | None = None
 
     @property
     def start_at(self) -> datetime | None:
@@ -122,7 +124,7 @@ def execute(s: Session, caller: Caller, order_id: int, plan: ExportPlan) -> Job:
             f"Ticket {order_id} is {order.status_code}; only an approved export runs "
             "(RestartDataExportJob runs a failed one again).",
         )
-    return _queue(s, order, replace(plan, by=caller.user_id))
+    return _queue(s, order, replace(plan, by=caller.user_id, by_user_id=caller.by_user_id))
 
 
 def _queue(s: Session, order: Order, plan: ExportPlan) -> Job:
@@ -178,7 +180,8 @@ def restart(s: Session, caller: Caller, order_id: int, job_id: int) -> Job:
     if job.job_id != tickets.latest_job(s, order_id, EXPORT).job_id:  # type: ignore[union-attr]
         raise DmsError(ErrorCode.ORDER_STATUS_INVALID, f"Export job {job_id} is not the latest.")
     plan = ExportPlan(**job.spec)
-    return _queue(s, order, replace(plan, start=None, by=caller.user_id))
+    started = replace(plan, start=None, by=caller.user_id, by_user_id=caller.by_user_id)
+    return _queue(s, order, started)
 
 
 def remove(s: Session, caller: Caller, order_id: int, job_id: int) -> ExportFile | None:
@@ -233,13 +236,16 @@ def audit(
     ms: int,
     state: ExecState,
     remark: str,
+    by_user_id: int | None = None,
 ) -> None:
-    """One line of ListSQLExecAuditLog about this export: its query run, or a download."""
+    """One line of ListSQLExecAuditLog about this export: its query run, or a download.
+    ``by_user_id``: whose access key made the call that acted for ``user_id``."""
     (db, inst), *_ = tickets.databases_of(s, order.order_id)
     s.add(
         SqlAudit(
             tid=order.tid,
             user_id=user_id,
+            by_user_id=by_user_id,
             order_id=order.order_id,
             instance_id=inst.instance_id,
             db_id=db.db_id,

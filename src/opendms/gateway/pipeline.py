@@ -8,8 +8,9 @@ import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Annotated, Any
 
+from pydantic import Field
 from starlette.concurrency import run_in_threadpool
 
 from opendms.config import API_VERSION, Settings
@@ -21,7 +22,7 @@ from opendms.gateway.ratelimit import TokenBuckets
 from opendms.gateway.rpc import RawRequest, parse_call
 from opendms.gateway.table import Action, Context, Payload
 from opendms.gateway.wire import WireModel, parse_integer
-from opendms.identity import policy, service
+from opendms.identity import acting, policy, service
 from opendms.identity.caller import Caller
 from opendms.identity.credentials import Credential, credential_store
 from opendms.means import Means
@@ -54,16 +55,31 @@ def _tid(params: Mapping[str, str]) -> int | None:
     return value if value > 0 else None
 
 
-def log_reply(reply: Reply, action: str, started: float, client: str) -> None:
-    """The one log line per API request; its request_id is the response's RequestId."""
+class ActingFor(WireModel):
+    """``RealLoginUserUid``: the user of the tenant a call acts for (``identity.acting``).
+    DMS's SDK sends it on most writes; read here, once, for every action."""
+
+    real_login_user_uid: Annotated[str, Field(max_length=64)] = ""
+
+
+def log_reply(
+    reply: Reply, action: str, started: float, client: str, caller: Caller | None = None
+) -> None:
+    """The one log line per API request; its request_id is the response's RequestId. It
+    names the user the call ran as, once known, and the access key's owner when that user
+    was someone else (``by``)."""
+    who = ""
+    if caller is not None:
+        who = f" user={caller.uid}" + (f" by={caller.by_uid}" if caller.by_user_id else "")
     log.info(
-        "request_id=%s action=%s status=%d code=%s ms=%.1f client=%s",
+        "request_id=%s action=%s status=%d code=%s ms=%.1f client=%s%s",
         reply.body.get("RequestId"),
         action,
         reply.status,
         reply.body.get("Code") or reply.body.get("ErrorCode") or "OK",
         (time.perf_counter() - started) * 1000,
         client,
+        who,
     )
 
 
@@ -102,6 +118,14 @@ class PolicyCache:
             return [doc for _, doc in service.attached_policies(s, user_id)]
 
 
+@dataclass
+class _Seen:
+    """What a request turned out to be, as far as it got: for its log line."""
+
+    action: str = "-"
+    caller: Caller | None = None
+
+
 class Gateway:
     def __init__(
         self,
@@ -122,7 +146,7 @@ class Gateway:
     async def handle(self, raw: RawRequest) -> Reply:
         request_id = new_request_id()
         started = time.perf_counter()
-        seen: list[str] = []  # the action's name, once it is known
+        seen = _Seen()
         try:
             reply = await self._run(raw, request_id, seen)
         except GatewayError as exc:
@@ -144,15 +168,15 @@ class Gateway:
         except Exception:
             log.exception("request_id=%s unexpected failure", request_id)
             reply = error_reply(raw.headers, errors.internal_error(), request_id)
-        log_reply(reply, seen[0] if seen else "-", started, raw.client)
+        log_reply(reply, seen.action, started, raw.client, seen.caller)
         return reply
 
-    async def _run(self, raw: RawRequest, request_id: str, seen: list[str]) -> Reply:
+    async def _run(self, raw: RawRequest, request_id: str, seen: _Seen) -> Reply:
         call = parse_call(raw)
         action = self.table.get(call.action)
         if action is None:
             raise errors.action_not_found(call.action[:128])
-        seen.append(action.name)
+        seen.action = action.name
         if call.version != API_VERSION:
             raise errors.invalid_version(call.version[:32], API_VERSION)
         if raw.method not in action.methods:
@@ -165,11 +189,16 @@ class Gateway:
         if wait > 0:
             raise errors.throttled(int(wait * 1000) + 1)
         credential = await self.authn.admit(proof, tid)
-        caller = self._caller(credential, tid)
+        caller = seen.caller = self._caller(credential, tid)
         attached = await self.policies.attached(caller.user_id, credential.auth_version)
         if not policy.decide(policy.policies_for(caller.roles, attached), action.ram_action):
             raise errors.forbidden_ram(action.ram_action)
         request = action.request.from_params(call.business)
+        # What the key may call is decided above, by its owner's policies; what the call
+        # may see and do from here on is the acted-for user's.
+        acted_for = ActingFor.from_params(call.business).real_login_user_uid.strip()
+        if acted_for and acted_for != caller.uid:
+            caller = seen.caller = await run_in_threadpool(self._act_for, caller, acted_for)
         ctx = Context(caller, self.means, origin=f"http://{raw.headers.get('host', '127.0.0.1')}")
         if action.takes_body:
             if call.scheme != "v3":
@@ -187,6 +216,10 @@ class Gateway:
     def _in_transaction(self, action: Action, ctx: Context, request: WireModel) -> Payload:
         with self.store.session() as session:
             return action.handler(replace(ctx, transaction=session), request)
+
+    def _act_for(self, caller: Caller, uid: str) -> Caller:
+        with self.store.session() as session:
+            return acting.act_for(session, caller, uid)
 
     @staticmethod
     def _caller(cred: Credential, tid: int | None) -> Caller:

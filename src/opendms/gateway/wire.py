@@ -10,7 +10,7 @@ import json
 import re
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Self
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_pascal
@@ -136,7 +136,7 @@ class WireModel(BaseModel):
     )
 
     @classmethod
-    def from_params(cls, params: dict[str, str]) -> WireModel:
+    def from_params(cls, params: dict[str, str]) -> Self:
         try:
             return cls.model_validate(params)
         except ValidationError as exc:

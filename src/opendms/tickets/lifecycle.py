@@ -144,6 +144,7 @@ def close(s: Session, caller: Caller, order_id: int, reason: str) -> Order:
                 workflow_instance_id=flow.workflow_instance_id,
                 action=ApprovalAction.CLOSE,
                 actor_id=caller.user_id,
+                by_user_id=caller.by_user_id,
                 comment=reason,
             )
         )

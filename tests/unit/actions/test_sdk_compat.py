@@ -45,6 +45,7 @@ from opendms.execution import service as execution
 from opendms.exports import service as exports
 from opendms.files import service as files
 from opendms.gateway.errors import GatewayError
+from opendms.gateway.pipeline import ActingFor
 from opendms.gateway.table import Action
 from opendms.gateway.wire import WIRE_TIME, WireModel
 from opendms.identity import service
@@ -64,9 +65,23 @@ ACTIONS = pytest.mark.parametrize("action", DMS_ACTIONS, ids=[a.name for a in DM
 TRICKY = "héllo wörld 中文 *~'()!+/"
 
 
+def _fields(model: type[WireModel]) -> dict[str, tuple[str, FieldInfo]]:
+    """Wire name -> (attribute, field) of one of our wire models."""
+    return {(fi.alias or name): (name, fi) for name, fi in model.model_fields.items()}
+
+
 def _ours(action: Action) -> dict[str, tuple[str, FieldInfo]]:
     """Wire name -> (attribute, field) of our request model."""
-    return {(fi.alias or name): (name, fi) for name, fi in action.request.model_fields.items()}
+    return _fields(action.request)
+
+
+# What the gateway reads for every action, before the action's own model (RealLoginUserUid).
+GATEWAY_READS = _fields(ActingFor)
+
+
+def _model_for(action: Action, wire: str) -> type[WireModel]:
+    """The model of ours that reads ``wire`` for ``action``."""
+    return ActingFor if wire in GATEWAY_READS else action.request
 
 
 # ====================================================================== request fields
@@ -75,9 +90,10 @@ def _ours(action: Action) -> dict[str, tuple[str, FieldInfo]]:
 @ACTIONS
 def test_request_fields_are_the_sdks(action: Action) -> None:
     ours = set(_ours(action))
-    sdk = set(sdk_spec.request_fields(action.name))
+    sdk = set(sdk_spec.request_fields(action.name)) - set(GATEWAY_READS)
     assert not ours - sdk, f"{action.name}: we declare parameters the SDK never sends"
     assert not sdk - ours, f"{action.name}: the SDK sends parameters we silently drop"
+    assert not ours & set(GATEWAY_READS), f"{action.name}: reads what the gateway reads"
 
 
 def _probe(action: Action, attr: str, fi: FieldInfo) -> type[WireModel]:
@@ -119,7 +135,7 @@ def _sdk_arg(field: sdk_spec.SdkField, value: Any) -> Any:
 
 
 def _check_field_type(action: Action, wire: str, sdk_field: sdk_spec.SdkField) -> None:
-    attr, fi = _ours(action)[wire]
+    attr, fi = _fields(_model_for(action, wire))[wire]
     probe = _probe(action, attr, fi)
 
     def parse(text: str) -> Any:
@@ -282,10 +298,10 @@ def test_sdk_serialisation_reaches_our_parser_intact(action: Action) -> None:
     values = {w: _sdk_value(f, realistic=True) for w, f in fields.items()}
     wire = _sdk_wire(action, values)
     assert set(wire) == set(values)
-    parsed = action.request.from_params(wire)
-    ours = _ours(action)
+    parsed = {model: model.from_params(wire) for model in (action.request, ActingFor)}
     for w, value in values.items():
-        got = getattr(parsed, ours[w][0])
+        model = _model_for(action, w)
+        got = getattr(parsed[model], _fields(model)[w][0])
         sent = _sdk_arg(fields[w], value)  # a nested model goes out as the SDK serialises it
         assert _same(sent, got), f"{action.name}.{w}: SDK set {value!r}, we parsed {got!r}"
 
@@ -297,16 +313,17 @@ def test_sdk_serialisation_of_arbitrary_values_parses_or_is_refused_by_name(
     fields = sdk_spec.request_fields(action.name)
     values = {w: _sdk_value(f, realistic=False) for w, f in fields.items()}
     wire = _sdk_wire(action, values)
-    try:
-        action.request.from_params(wire)
-    except GatewayError as exc:
-        assert exc.status == 400
-        assert exc.code in {f"Invalid{w}" for w in fields}, (exc.code, exc.message)
+    for model in (action.request, ActingFor):
+        try:
+            model.from_params(wire)
+        except GatewayError as exc:
+            assert exc.status == 400
+            assert exc.code in {f"Invalid{w}" for w in fields}, (exc.code, exc.message)
     # one field at a time, the others absent: each either parses or names itself
     for w, f in fields.items():
         one = _sdk_wire(action, {w: _sdk_value(f, realistic=False)})
         try:
-            action.request.from_params(one)
+            _model_for(action, w).from_params(one)
         except GatewayError as exc:
             assert exc.code in {f"Invalid{w}"} | {f"Missing{x}" for x in fields}, exc.code
 
@@ -705,7 +722,7 @@ def _export_scenarios() -> dict[str, Scenario]:
             missing,
         ],
         "GetDataExportDownloadURL": lambda w: [
-            Call({"OrderId": _exportable(w, run=True)[0], "RealLoginUserUid": "1"}),
+            Call({"OrderId": _exportable(w, run=True)[0], "RealLoginUserUid": w.api.admin_uid}),
             Call({"OrderId": _exportable(w)[0]}),  # nothing yet: HasResult false
             missing,
         ],
@@ -838,7 +855,7 @@ def _data_correct_scenarios() -> dict[str, Scenario]:
         ],
         "ListDataCorrectPreCheckDB": lambda w: [Call({"OrderId": _new_order(w)}), missing],
         "RetryDataCorrectPreCheck": lambda w: [
-            Call({"OrderId": _new_order(w, by_admin=True), "RealLoginUserUid": "1"}),
+            Call({"OrderId": _new_order(w, by_admin=True), "RealLoginUserUid": w.api.admin_uid}),
             Call({"OrderId": _approved(w)}, False, "InvalidOrderStatus"),
             missing,
         ],

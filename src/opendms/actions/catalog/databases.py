@@ -87,7 +87,6 @@ class GetDatabaseRequest(TenantScoped):
     port: PortNumber
     schema_name: Text
     sid: Text | None = None
-    real_login_user_uid: Text | None = None
 
 
 def get_database(ctx: Context, req: GetDatabaseRequest) -> Payload:
@@ -107,7 +106,6 @@ class SearchDatabaseRequest(TenantScoped):
     search_range: Literal["HAS_PERMSSION", "OWNER", "MY_FOCUS", "UNKNOWN"] | None = None
     page_number: PageNumber = 1
     page_size: PageSize = 10
-    real_login_user_uid: Text | None = None
 
 
 def search_database(ctx: Context, req: SearchDatabaseRequest) -> Payload:
@@ -170,7 +168,6 @@ class ListTablesRequest(TenantScoped):
     return_guid: Bool | None = None
     page_number: PageNumber = 1
     page_size: PageSize = 10
-    real_login_user_uid: Text | None = None
 
 
 def _table(t: DbTable, db: Database, owners: Sequence[User], guid: bool) -> Payload:

@@ -179,7 +179,6 @@ class InstanceAddressRequest(TenantScoped):
     host: HostText
     port: PortNumber
     sid: Text | None = None
-    real_login_user_uid: Text | None = None
 
 
 def get_instance(ctx: Context, req: InstanceAddressRequest) -> Payload:
@@ -197,7 +196,6 @@ class ListInstancesRequest(TenantScoped):
     region: Text | None = None
     page_number: PageNumber = 1
     page_size: PageSize = 10
-    real_login_user_uid: Text | None = None
 
 
 def list_instances(ctx: Context, req: ListInstancesRequest) -> Payload:
