@@ -170,7 +170,7 @@ class Gateway:
         if not policy.decide(policy.policies_for(caller.roles, attached), action.ram_action):
             raise errors.forbidden_ram(action.ram_action)
         request = action.request.from_params(call.business)
-        ctx = Context(caller, self.means, origin=f"http://{raw.headers.get('host', '127.0.0.1')}")
+        ctx = Context(caller, self.means, origin=raw.origin)
         if action.takes_body:
             if call.scheme != "v3":
                 raise errors.incomplete_signature(
