@@ -127,6 +127,7 @@ class OpenDMS:
             headers=headers,
             body=body,
             client=client,
+            url_scheme=scope.get("scheme", "http"),
         )
         await _send_json(send, await self.gateway.handle(raw))
 

@@ -25,6 +25,10 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=DEFAULT_PORT, ge=1, le=65535)
     workers: int = Field(default=1, ge=1, le=64)
+    # HTTPS on the same port: the certificate (chain) and its private key, PEM files, both or
+    # neither (``opendms serve`` checks them before it listens).
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
 
     # Requests per second allowed for one access key on one action (token bucket, per process).
     rate_limit: float = Field(default=100.0, gt=0)
@@ -94,10 +98,10 @@ class Settings(BaseSettings):
     ticket_max_sql_bytes: int = Field(default=15 * 1024 * 1024, ge=1024)
     export_link_hours: float = Field(default=24.0, gt=0, le=24 * 366)
 
-    @field_validator("data_dir")
+    @field_validator("data_dir", "tls_cert", "tls_key")
     @classmethod
-    def _expand(cls, v: Path) -> Path:
-        return v.expanduser()
+    def _expand(cls, v: Path | None) -> Path | None:
+        return v.expanduser() if v is not None else None
 
     @property
     def metadata_url(self) -> str:

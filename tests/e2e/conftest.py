@@ -16,6 +16,7 @@ import os
 import re
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -43,6 +44,7 @@ from aliyunsdkcore.acs_exception.exceptions import ServerException as OldServerE
 from aliyunsdkcore.client import AcsClient
 
 from tests import sdk_spec
+from tests.certs import TlsFiles
 from tests.cli_support import opendms
 from tests.conftest import mysql_database, pg_database
 from tests.signer import Prepared, Signer
@@ -152,10 +154,22 @@ class Server:
     init: dict[str, Any]  # the JSON printed by `opendms init --json`
     admin: Creds
     env: dict[str, str]
+    tls: TlsFiles | None = None  # served over HTTPS with this certificate
 
     @property
     def endpoint(self) -> str:
         return f"{LOOPBACK}:{self.port}"
+
+    @property
+    def scheme(self) -> Literal["http", "https"]:
+        """What the SDKs' ``protocol`` says to reach this server."""
+        return "https" if self.tls is not None else "http"
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """A client context that trusts this server's certificate (None: plain HTTP)."""
+        if self.tls is None:
+            return None
+        return ssl.create_default_context(cafile=str(self.tls.cert))
 
     def kill_and_restart(self) -> None:
         """SIGKILL the server (no shutdown of any kind), then serve the same data directory
@@ -174,7 +188,7 @@ class Server:
 
     @property
     def base_url(self) -> str:
-        return f"http://{self.endpoint}"
+        return f"{self.scheme}://{self.endpoint}"
 
     # -- logs
 
@@ -230,7 +244,12 @@ class Server:
 
     def send(self, prepared: Prepared, timeout: float = 60.0) -> httpx.Response:
         """Send a request built by tests/signer.py exactly as prepared, with httpx."""
-        with httpx.Client(base_url=self.base_url, trust_env=False, timeout=timeout) as http:
+        with httpx.Client(
+            base_url=self.base_url,
+            trust_env=False,
+            timeout=timeout,
+            verify=self.ssl_context() or True,
+        ) as http:
             return http.request(
                 prepared.method, prepared.url, headers=prepared.headers, content=prepared.body
             )
@@ -239,7 +258,12 @@ class Server:
         """Like :meth:`send`, through ``http.client``: httpx refuses URLs over 64 KiB, and the
         point of some tests is a request line of many MiB. Sends only the prepared headers
         (plus Content-Length) and wraps the answer in an ``httpx.Response``."""
-        conn = http.client.HTTPConnection(LOOPBACK, self.port, timeout=timeout)
+        context = self.ssl_context()
+        conn = (
+            http.client.HTTPSConnection(LOOPBACK, self.port, timeout=timeout, context=context)
+            if context is not None
+            else http.client.HTTPConnection(LOOPBACK, self.port, timeout=timeout)
+        )
         try:
             conn.putrequest(
                 prepared.method, prepared.url, skip_host=True, skip_accept_encoding=True
@@ -291,11 +315,21 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 @contextmanager
-def running_server(env: dict[str, str] | None = None) -> Iterator[Server]:
+def running_server(
+    env: dict[str, str] | None = None, *, tls: TlsFiles | None = None
+) -> Iterator[Server]:
     """A fresh data directory, ``opendms init --json``, then ``opendms serve`` on a free port,
-    stopped (SIGTERM, then SIGKILL) when the block ends. ``env``: extra OPENDMS_* settings."""
+    stopped (SIGTERM, then SIGKILL) when the block ends. ``env``: extra OPENDMS_* settings.
+    ``tls``: serve HTTPS with this certificate (tests/certs.py), given as OPENDMS_TLS_CERT
+    and OPENDMS_TLS_KEY so that a restart keeps it; clients then trust it (``trusting``)."""
     with tempfile.TemporaryDirectory(prefix="opendms-e2e-") as tmp:
         data_dir = Path(tmp) / "data"
+        if tls is not None:
+            env = {
+                **(env or {}),
+                "OPENDMS_TLS_CERT": str(tls.cert),
+                "OPENDMS_TLS_KEY": str(tls.key),
+            }
         child_env = _child_env(env)
         done = opendms("init", "--json", data_dir=data_dir, ok=False)
         if done.returncode != 0:
@@ -334,7 +368,9 @@ def running_server(env: dict[str, str] | None = None) -> Iterator[Server]:
                 if "address already in use" in str(exc).lower():
                     continue
                 pytest.fail(str(exc))
-            server = Server(data_dir, port, proc, stderr_path, stdout_path, init, admin, child_env)
+            server = Server(
+                data_dir, port, proc, stderr_path, stdout_path, init, admin, child_env, tls
+            )
             try:
                 yield server
             finally:
@@ -353,13 +389,35 @@ def server() -> Iterator[Server]:
 # ------------------------------------------------------------------ clients
 
 
+@contextmanager
+def trusting(cert: Path | None) -> Iterator[None]:
+    """``SSL_CERT_FILE=cert`` in this process's environment for the block (nothing for None).
+
+    The new SDK's core (darabonba) verifies with ``ssl.create_default_context()``, which reads
+    SSL_CERT_FILE, plus certifi's bundle; it makes that context with the connection pool of a
+    host, port and pool size (``Config.max_idle_conns``) and keeps it for the process."""
+    if cert is None:
+        yield
+        return
+    saved = os.environ.get("SSL_CERT_FILE")
+    os.environ["SSL_CERT_FILE"] = str(cert)
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop("SSL_CERT_FILE", None)
+        else:
+            os.environ["SSL_CERT_FILE"] = saved
+
+
 def new_sdk(server: Server, creds: Creds, *, v1: bool = False, secret: str | None = None) -> Any:
-    """The new SDK's DMS client: V3 (ACS3-HMAC-SHA256) by default, V1 (HMAC-SHA1) with v1."""
+    """The new SDK's DMS client: V3 (ACS3-HMAC-SHA256) by default, V1 (HMAC-SHA1) with v1;
+    HTTPS when the server speaks it (the caller trusts its certificate: ``trusting``)."""
     cfg = Config(
         access_key_id=creds.access_key_id,
         access_key_secret=secret if secret is not None else creds.access_key_secret,
         endpoint=server.endpoint,
-        protocol="http",
+        protocol=server.scheme,
         read_timeout=60_000,
         connect_timeout=5_000,
     )
@@ -368,11 +426,14 @@ def new_sdk(server: Server, creds: Creds, *, v1: bool = False, secret: str | Non
     return DmsClient(cfg)
 
 
-def old_sdk(creds: Creds, *, secret: str | None = None) -> AcsClient:
+def old_sdk(creds: Creds, *, secret: str | None = None, verify: str | None = None) -> AcsClient:
+    """The old SDK's client; ``verify``: the CA file it trusts for HTTPS (its own
+    ALIBABA_CLOUD_CA_BUNDLE otherwise, else its bundled CAs; it ignores SSL_CERT_FILE)."""
     return AcsClient(
         creds.access_key_id,
         secret if secret is not None else creds.access_key_secret,
         "cn-hangzhou",
+        verify=verify,
     )
 
 
@@ -401,7 +462,10 @@ class Dms:
         self.flavor = flavor
         self.last_raw: dict[str, Any] | None = None
         if flavor == "old":
-            self.old: AcsClient = old_sdk(creds, secret=secret)
+            tls = server.tls
+            self.old: AcsClient = old_sdk(
+                creds, secret=secret, verify=str(tls.cert) if tls is not None else None
+            )
         else:
             self.sdk = new_sdk(server, creds, v1=flavor == "v1", secret=secret)
 
@@ -411,7 +475,8 @@ class Dms:
             raw = self._old_call(action, request.to_map())
             self.last_raw = raw
             return getattr(dms_models, f"{action}ResponseBody")().from_map(raw)
-        resp = getattr(self.sdk, sdk_spec.method_name(action, options=False))(request)
+        with trusting(self.server.tls.cert if self.server.tls is not None else None):
+            resp = getattr(self.sdk, sdk_spec.method_name(action, options=False))(request)
         assert resp.status_code == 200
         self.last_raw = resp.body.to_map()
         return resp.body
@@ -424,7 +489,7 @@ class Dms:
         for name, value in wire_params.items():
             getattr(request, f"set_{name}")(value)
         request.set_endpoint(self.server.endpoint)
-        request.set_protocol_type("http")
+        request.set_protocol_type(self.server.scheme)
         body = self.old.do_action_with_exception(request)
         parsed = json.loads(body)
         assert isinstance(parsed, dict)

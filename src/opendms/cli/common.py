@@ -229,6 +229,10 @@ class Place:
     data_dir: Path | None = None
     database_url: str | None = None
 
+    def settings(self, **extra: Any) -> Settings:
+        """The settings a command would run with, before it touches the data directory."""
+        return _settings(self.data_dir, self.database_url, **extra)
+
     def runtime(self, *, setup: bool = False, **extra: Any) -> AbstractContextManager[Runtime]:
         return runtime(self.data_dir, self.database_url, setup=setup, **extra)
 

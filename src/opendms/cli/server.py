@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import json
 import os
+import ssl
+import stat
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -13,7 +16,7 @@ from rich.table import Table
 from sqlalchemy.orm import Session
 
 from opendms.catalog import instances
-from opendms.cli.common import Place, out, print_json, shared_options
+from opendms.cli.common import CliError, Place, out, print_json, shared_options
 from opendms.config import Settings
 from opendms.identity import service as identity
 from opendms.identity.secrets import SecretBox
@@ -31,6 +34,22 @@ PortOpt = Annotated[
     typer.Option(
         help="Port to listen on (env OPENDMS_PORT).",
         show_default=str(Settings.model_fields["port"].default),
+    ),
+]
+TlsCertOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--tls-cert",
+        help="Serve HTTPS with this PEM certificate (chain), with --tls-key "
+        "(env OPENDMS_TLS_CERT).",
+    ),
+]
+TlsKeyOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--tls-key",
+        help="The certificate's PEM private key, unencrypted and owner-only (chmod 600) "
+        "(env OPENDMS_TLS_KEY).",
     ),
 ]
 
@@ -83,14 +102,19 @@ def serve(
         ),
     ] = None,
     demo: Annotated[bool, typer.Option("--demo", help="Also create the demo target.")] = False,
+    tls_cert: TlsCertOpt = None,
+    tls_key: TlsKeyOpt = None,
     *,
     at: Place,
 ) -> None:
     """Run the DMS API with its job runner (prechecks, executions, exports, uploads): create
-    the data directory, store and an administrator on first start."""
+    the data directory, store and an administrator on first start. With --tls-cert and
+    --tls-key it speaks HTTPS on the same port."""
     import uvicorn
 
-    with at.runtime(setup=True, host=host, port=port, workers=workers) as rt:
+    given = dict(host=host, port=port, workers=workers, tls_cert=tls_cert, tls_key=tls_key)
+    check_tls(at.settings(**given))
+    with at.runtime(setup=True, **given) as rt:
         settings = rt.settings
         with rt.store.session() as s:
             fresh = not identity.list_tenants(s)
@@ -110,6 +134,11 @@ def serve(
                 f"Endpoint {settings.endpoint}. Use the access key printed at first start, or "
                 "`opendms init --json` for a fresh one."
             )
+        if settings.tls_cert is not None:
+            out.print(
+                f'HTTPS with {settings.tls_cert}: clients set protocol "https" and trust it '
+                "(SSL_CERT_FILE for the SDK, ALIBABA_CLOUD_CA_BUNDLE for the older one)."
+            )
         if demo:
             _register_demo(rt)
     os.environ.update(settings.environ())
@@ -128,7 +157,63 @@ def serve(
         access_log=False,
         log_config=_log_config(),
         timeout_keep_alive=30,
+        ssl_certfile=settings.tls_cert,
+        ssl_keyfile=settings.tls_key,
     )
+
+
+def check_tls(settings: Settings) -> None:
+    """The certificate and key ``serve`` would speak HTTPS with, loaded as uvicorn will load
+    them, so that a mistake is one line and no listening socket (uvicorn's own failure is a
+    traceback). A private key others may read is refused, as ssh refuses one."""
+    cert, key = settings.tls_cert, settings.tls_key
+    if cert is None and key is None:
+        return
+    if cert is None or key is None:
+        raise CliError(
+            "--tls-cert and --tls-key (OPENDMS_TLS_CERT, OPENDMS_TLS_KEY) go together: give "
+            "both to serve HTTPS, or neither for plain HTTP"
+        )
+    _readable(cert, "certificate")
+    _readable(key, "key")
+    mode = stat.S_IMODE(key.stat().st_mode)
+    if mode & 0o077:
+        raise CliError(
+            f"TLS key {key} may be read or written by others (mode {mode:04o}): "
+            f"run `chmod 600 {key}`"
+        )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    try:
+        context.load_verify_locations(cafile=cert)
+    except ssl.SSLError as exc:
+        raise CliError(f"TLS certificate {cert} holds no PEM certificate ({exc})") from exc
+    try:
+        # A password callback, or OpenSSL would prompt on the terminal for an encrypted key.
+        context.load_cert_chain(cert, key, password=lambda: b"")
+    except ssl.SSLError as exc:
+        raise CliError(_key_problem(cert, key)) from exc
+
+
+def _readable(path: Path, what: str) -> None:
+    try:
+        path.open("rb").close()
+    except OSError as exc:
+        raise CliError(f"cannot read TLS {what} {path}: {exc.strerror or exc}") from exc
+
+
+def _key_problem(cert: Path, key: Path) -> str:
+    """Why a key that ssl refused beside a good certificate is wrong: OpenSSL's own reasons
+    differ from version to version, so the key is read on its own."""
+    from cryptography.exceptions import UnsupportedAlgorithm
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+    try:
+        load_pem_private_key(key.read_bytes(), password=None)
+    except TypeError:
+        return f"TLS key {key} is encrypted: serve needs it unencrypted (owner-only instead)"
+    except (ValueError, UnsupportedAlgorithm):
+        return f"TLS key {key} holds no PEM private key"
+    return f"TLS key {key} does not match the certificate {cert}"
 
 
 def _log_config() -> dict[str, Any]:

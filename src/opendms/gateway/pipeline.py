@@ -199,7 +199,7 @@ class Gateway:
         acted_for = ActingFor.from_params(call.business).real_login_user_uid.strip()
         if acted_for and acted_for != caller.uid:
             caller = seen.caller = await run_in_threadpool(self._act_for, caller, acted_for)
-        ctx = Context(caller, self.means, origin=f"http://{raw.headers.get('host', '127.0.0.1')}")
+        ctx = Context(caller, self.means, origin=raw.origin)
         if action.takes_body:
             if call.scheme != "v3":
                 raise errors.incomplete_signature(

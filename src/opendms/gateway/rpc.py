@@ -38,6 +38,12 @@ class RawRequest:
     headers: dict[str, str]  # lower-case names
     body: bytes
     client: str = ""
+    url_scheme: str = "http"  # https when the server, or a trusted proxy before it, speaks TLS
+
+    @property
+    def origin(self) -> str:
+        """Where the client reached us (scheme and Host): the base of the links it is given."""
+        return f"{self.url_scheme}://{self.headers.get('host', '127.0.0.1')}"
 
 
 @dataclass(frozen=True)
