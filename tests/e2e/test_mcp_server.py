@@ -23,9 +23,9 @@ import pytest
 from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
 
+from tests.certs import self_signed
 from tests.conftest import mysql_database
-from tests.e2e.conftest import ROOT, Creds, Server, running_server
-from tests.e2e.tls import self_signed
+from tests.e2e.conftest import ROOT, Creds, Dms, Server, running_server
 
 MCP_SERVER = shutil.which("alibabacloud-dms-mcp-server", path=str(ROOT / ".venv" / "bin"))
 TOOLS_USED = (
@@ -49,8 +49,12 @@ class Agent:
 
     server: Server
     creds: Creds
-    cert: Path
     acting_for: str | None = None
+
+    @property
+    def cert(self) -> Path:
+        assert self.server.tls is not None
+        return self.server.tls.cert
 
     def env(self) -> dict[str, str]:
         env = {
@@ -99,12 +103,10 @@ def _parsed(text: str) -> Any:
 
 
 @pytest.fixture(scope="module")
-def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, Path]]:
-    cert, key = self_signed(tmp_path_factory.mktemp("tls"))
-    with running_server(
-        {"OPENDMS_TARGET_HOSTS": "127.0.0.1"}, tls=(cert, key)
-    ) as server:
-        yield server, cert
+def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    files = self_signed(tmp_path_factory.mktemp("tls"))
+    with running_server({"OPENDMS_TARGET_HOSTS": "127.0.0.1"}, tls=files) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
@@ -135,11 +137,12 @@ def _order_status(agent: Agent, order_id: int) -> dict[str, Any]:
 
 
 def test_an_agent_drives_opendms_through_alibabas_mcp_server(
-    tls_server: tuple[Server, Path], mariadb: tuple[str, str, str]
+    tls_server: Server, mariadb: tuple[str, str, str]
 ) -> None:
-    server, cert = tls_server
+    server = tls_server
     name, db_user, db_password = mariadb
-    admin = Agent(server, server.admin, cert)
+    admin = Agent(server, server.admin)
+    sdk = Dms(server, server.admin, "v3")
     alice = server.create_user("USER", nick="alice")
     carol = server.create_user("USER", nick="carol")
 
@@ -168,21 +171,29 @@ def test_an_agent_drives_opendms_through_alibabas_mcp_server(
     assert re.search(r"\|\s*2\s*\|\s*bob\s*\|", rows), rows
 
     # carol holds no QUERY permission: no rows, and the reason
-    refused = Agent(server, server.admin, cert, acting_for=carol.uid).call(
+    refused = Agent(server, server.admin, acting_for=carol.uid).call(
         "executeScript", database_id=db_id, script="SELECT name FROM customers"
     )
     assert "QUERY permission" in refused and "bob" not in refused
 
     # a product instance takes no change from the console: the message names the ticket
-    server.cli("instance", "update", str(added["InstanceId"]), "--env", "product")
+    sdk.call("UpdateInstance", instance_id=str(added["InstanceId"]), env_type="product")
     said = admin.call(
         "executeScript", database_id=db_id, script="UPDATE customers SET name = 'x' WHERE id = 1"
     )
     assert "DC_COMMON" in said and "product" in said
 
     # ... so alice files a ticket, submits it, and the instance's DBA approves it
-    server.cli("permission", "grant", str(alice.user_id), "--db", db_id, "--perm", "CORRECT")
-    alice_agent = Agent(server, alice, cert)
+    sdk.call(
+        "GrantUserPermission",
+        user_id=str(alice.user_id),
+        ds_type="DATABASE",
+        db_id=db_id,
+        logic=False,
+        perm_types="CORRECT",
+        expire_date="2099-01-01 00:00:00",
+    )
+    alice_agent = Agent(server, alice)
     created = alice_agent.call(
         "createDataChangeOrder",
         database_id=db_id,
