@@ -292,3 +292,74 @@ def test_regular_user_reads_but_cannot_register(server: Server) -> None:
         dba_uid=1,
     )
     assert (failure.status, failure.code) == (403, "Forbidden.RAM")
+
+
+@pytest.mark.parametrize("flavor", ["v3", "v1"])
+def test_what_the_dms_mcp_server_asks_about_a_table(server: Server, flavor: Flavor) -> None:
+    """Alibaba's DMS MCP server's path through the new SDK: addInstance (SimplyAddInstance,
+    no engine given), listTables with SearchName '%' and ReturnGuid, getTableDetailInfo
+    (GetMetaTableDetailInfo), then GetMetaTableColumn with the same GUID."""
+    tenant = server.create_tenant(f"mcp-{flavor}")
+    dms = Dms(server, server.create_user("DBA", tid=tenant), flavor)
+    with pg_database() as (name, conn):
+        conn.execute(
+            "CREATE TABLE line_items (order_id BIGINT NOT NULL, line INT NOT NULL, "
+            "sku VARCHAR(32) NOT NULL, note TEXT, PRIMARY KEY (order_id, line)); "
+            "CREATE UNIQUE INDEX uq_sku ON line_items (sku, order_id); "
+            "CREATE TABLE other (id INT)"
+        )
+        added = dms.call(
+            "SimplyAddInstance",
+            host="127.0.0.1",
+            port=5432,
+            database_user="postgres",
+            database_password="unused-under-trust",
+            instance_region="cn-hangzhou",
+        )
+        assert added.success, dms.last_raw
+        assert (added.instance.host, added.instance.port) == ("127.0.0.1", "5432")
+        again = dms.call(
+            "SimplyAddInstance",
+            host="127.0.0.1",
+            port=5432,
+            database_user="postgres",
+            database_password="x",
+        )
+        assert again.instance.instance_id == added.instance.instance_id
+
+        found = dms.call("SearchDatabase", search_key=name, page_size=10)
+        (db,) = [d for d in found.search_database_list.search_database if d.schema_name == "public"]
+        tables = dms.call(
+            "ListTables", database_id=db.database_id, search_name="%", return_guid=True
+        )
+        guids = {t.table_name: t.table_guid for t in tables.table_list.table}
+        assert guids == {
+            "line_items": f"IDB_{db.database_id}.public.line_items",
+            "other": f"IDB_{db.database_id}.public.other",
+        }
+        detail = dms.call("GetMetaTableDetailInfo", table_guid=guids["line_items"])
+        assert detail.success, dms.last_raw
+        columns = detail.detail_info.column_list
+        assert [(c.column_name, c.position, c.nullable) for c in columns] == [
+            ("order_id", "1", False),
+            ("line", "2", False),
+            ("sku", "3", False),
+            ("note", "4", True),
+        ]
+        indexes = {
+            i.index_name: (i.index_type, i.index_columns, i.unique)
+            for i in detail.detail_info.index_list
+        }
+        assert indexes == {
+            "line_items_pkey": ("Primary", ["order_id", "line"], True),
+            "uq_sku": ("Unique", ["sku", "order_id"], True),
+        }
+        column = dms.call("GetMetaTableColumn", table_guid=guids["line_items"])
+        assert [(c.column_name, c.position, c.primary_key) for c in column.column_list] == [
+            ("order_id", 1, "true"),
+            ("line", 2, "true"),
+            ("sku", 3, "false"),
+            ("note", 4, "false"),
+        ]
+        missing = dms.call("GetMetaTableDetailInfo", table_guid=guids["other"] + "x")
+        assert (missing.success, missing.error_code) == (False, "TableNotFound")

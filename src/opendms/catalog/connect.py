@@ -9,6 +9,7 @@ from opendms.errors import DmsError, ErrorCode
 from opendms.identity.secrets import SecretBox
 from opendms.store.models import Instance
 from opendms.targets.base import Connector, Endpoint, SchemaInfo, TargetError, TargetPolicy
+from opendms.targets.detect import UnknownProtocol, detect
 from opendms.targets.registry import connector_for
 
 
@@ -23,12 +24,34 @@ def endpoint_of(inst: Instance, box: SecretBox) -> Endpoint:
     )
 
 
-def connector_of(endpoint: Endpoint, targets: TargetPolicy) -> Connector:
-    """The connector for ``endpoint``, if this server may open it."""
+def check_allowed(endpoint: Endpoint, targets: TargetPolicy) -> None:
+    """Refuse ``endpoint`` unless this server may open it: asked before any connection."""
     refusal = targets.refusal(endpoint)
     if refusal is not None:
         raise DmsError(ErrorCode.TARGET_NOT_ALLOWED, refusal)
+
+
+def connector_of(endpoint: Endpoint, targets: TargetPolicy) -> Connector:
+    """The connector for ``endpoint``, if this server may open it."""
+    check_allowed(endpoint, targets)
     return connector_for(endpoint)
+
+
+def engine_at(host: str, port: int, targets: TargetPolicy) -> str:
+    """The engine that answers at ``host:port`` (``targets.detect``), if this server may
+    connect there, within the deadlines of a connection test."""
+    check_allowed(Endpoint("", host, port), targets)
+    try:
+        return detect(
+            host,
+            port,
+            connect_seconds=targets.test_connect_seconds,
+            read_seconds=targets.test_read_seconds,
+        )
+    except UnknownProtocol as exc:
+        raise DmsError(ErrorCode.UNSUPPORTED_ENGINE, exc.message) from exc
+    except TargetError as exc:
+        raise DmsError(ErrorCode.TARGET_CONNECT_FAILED, exc.message) from exc
 
 
 def read_metadata(

@@ -10,7 +10,7 @@ from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session
 
 from opendms.catalog import dba
-from opendms.catalog.connect import read_metadata
+from opendms.catalog.connect import check_allowed, engine_at, read_metadata
 from opendms.catalog.queries import find_instance, get_instance
 from opendms.catalog.sync import store_schemas
 from opendms.errors import DmsError, ErrorCode
@@ -300,9 +300,50 @@ def ensure_registered(
 ) -> Instance:
     """The instance at ``spec``'s address, registered now if it is not yet."""
     checked = _check_spec(spec)
-    found = s.scalars(
-        select(Instance).where(
-            Instance.tid == tid, Instance.host == checked.host, Instance.port == checked.port
-        )
-    ).first()
+    assert checked.host is not None and checked.port is not None
+    found = registered_at(s, tid, checked.host, checked.port)
     return found or register_instance(s, box, targets, tid, spec, actor=actor)
+
+
+def registered_at(s: Session, tid: int, host: str, port: int) -> Instance | None:
+    return s.scalars(
+        select(Instance)
+        .where(Instance.tid == tid, Instance.host == host, Instance.port == port)
+        .order_by(Instance.instance_id)
+    ).first()
+
+
+def add_by_address(
+    s: Session,
+    box: SecretBox,
+    targets: TargetPolicy,
+    tid: int,
+    address: tuple[str, int],
+    login: tuple[str, str],
+    *,
+    actor: Caller,
+) -> Instance:
+    """SimplyAddInstance: the instance at ``address``, registered now if it is not yet, as
+    whatever engine answers there (``targets.detect``), with safe defaults: a dev instance
+    named after its address, ``actor`` its DBA (which, named by themselves, grants no DBA
+    rights: catalog/dba.py); ``login`` (user, password) is proven and its catalog read as
+    RegisterInstance does."""
+    host, port = address[0].strip(), address[1]
+    if not host:
+        raise DmsError(ErrorCode.INVALID_PARAMETER, "Host is required.")
+    check_allowed(Endpoint("", host, port), targets)  # before anything, even a lookup
+    found = registered_at(s, tid, host, port)
+    if found is not None:
+        return found
+    engine = engine_at(host, port, targets)
+    spec = InstanceSpec(
+        alias=f"{host}:{port}",
+        instance_type=engine,
+        host=host,
+        port=port,
+        database_user=login[0],
+        database_password=login[1],
+        env_type="dev",
+        dba_user_id=actor.user_id,
+    )
+    return ensure_registered(s, box, targets, tid, spec, actor=actor)

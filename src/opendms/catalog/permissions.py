@@ -18,6 +18,7 @@ from opendms.identity.caller import Caller
 from opendms.identity.roles import Role
 from opendms.store.models import Database, DbTable, Instance, Owner, Permission, User, utcnow
 from opendms.store.paging import Page
+from opendms.store.search import matches
 from opendms.store.states import DatabaseState
 
 PERM_TYPES = ("QUERY", "EXPORT", "CORRECT", "LOGIN", "PERF")
@@ -307,11 +308,7 @@ def list_for_user(
         query = query.where(Permission.ds_type == level)
     if search:
         query = query.where(
-            or_(
-                Database.schema_name.icontains(search, autoescape=True),
-                Permission.table_name.icontains(search, autoescape=True),
-                Instance.alias.icontains(search, autoescape=True),
-            )
+            matches(search, Database.schema_name, Permission.table_name, Instance.alias)
         )
     if db_type:
         query = query.where(Instance.instance_type == db_type.lower())
@@ -341,5 +338,5 @@ def list_for_database(
     if level in DS_TYPES:
         query = query.where(Permission.ds_type == level)
     if user_name:
-        query = query.where(User.nick_name.icontains(user_name, autoescape=True))
+        query = query.where(matches(user_name, User.nick_name))
     return _paged_groups(s, query.order_by(Permission.user_id, Permission.id), page, size)

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from opendms.errors import DmsError, ErrorCode
 from opendms.store.models import Database, DbColumn, DbIndex, DbTable, Instance, Owner
 from opendms.store.paging import Page, paged
+from opendms.store.search import matches
 from opendms.store.states import InstanceState
 
 
@@ -88,12 +89,7 @@ def list_instances(
 ) -> Page:
     query = select(Instance).where(Instance.tid == tid)
     if search:
-        query = query.where(
-            or_(
-                Instance.alias.icontains(search, autoescape=True),
-                Instance.host.icontains(search, autoescape=True),
-            )
-        )
+        query = query.where(matches(search, Instance.alias, Instance.host))
     for column, value in (
         (Instance.instance_type, db_type and db_type.lower()),
         (Instance.env_type, env_type),
@@ -117,8 +113,8 @@ def list_databases(
 ) -> Page:
     get_instance(s, tid, instance_id)
     query = select(Database).where(Database.instance_id == instance_id)
-    if search:
-        query = query.where(Database.schema_name.icontains(search, autoescape=True))
+    if search:  # a PostgreSQL database's name (its catalog) finds its schemas too
+        query = query.where(matches(search, Database.schema_name, Database.catalog_name))
     return paged(s, query.order_by(Database.db_id), page, size)
 
 
@@ -138,8 +134,8 @@ def search_databases(
         .join(Instance, Instance.instance_id == Database.instance_id)
         .where(Database.tid == tid)
     )
-    if search:
-        query = query.where(Database.schema_name.icontains(search, autoescape=True))
+    if search:  # a PostgreSQL database's name (its catalog) finds its schemas too
+        query = query.where(matches(search, Database.schema_name, Database.catalog_name))
     if db_type:
         query = query.where(Instance.instance_type == db_type.lower())
     if env_type:
@@ -167,7 +163,7 @@ def list_tables(
     get_database(s, tid, db_id)
     query = select(DbTable).where(DbTable.db_id == db_id)
     if search:
-        query = query.where(DbTable.name.icontains(search, autoescape=True))
+        query = query.where(matches(search, DbTable.name))
     return paged(s, query.order_by(DbTable.name), page, size)
 
 

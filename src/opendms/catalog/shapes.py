@@ -91,8 +91,7 @@ class CatalogShapes:
             .where(DbIndex.table_id == table_id, DbIndex.index_type != "NORMAL")
             .order_by(DbIndex.index_id)
         ):
-            # as spelled: PostgreSQL's "Id" is not id
-            key = tuple(c.strip() for c in listed.split(",") if c.strip())
+            key = tuple(listed)  # as spelled: PostgreSQL's "Id" is not id
             if kind == "PRIMARY":
                 primary = key
             elif key and all(columns.get(c.lower()) is False for c in key):

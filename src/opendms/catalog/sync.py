@@ -123,7 +123,7 @@ def _store_tables(s: Session, db: Database, tables: list[TableInfo]) -> None:
                 table_id=row.table_id,
                 name=i.name,
                 index_type=i.kind,
-                columns=",".join(i.columns),
+                columns=list(i.columns),
                 comment=i.comment,
             )
             for i in info.indexes

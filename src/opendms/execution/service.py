@@ -34,6 +34,7 @@ from opendms.store.models import (
     utcnow,
 )
 from opendms.store.paging import Page, paged
+from opendms.store.search import matches
 from opendms.store.states import (
     SQL_JOB_OVER,
     ApprovalAction,
@@ -584,8 +585,5 @@ def audit_log(s: Session, caller: Caller, f: AuditFilter, page: int, size: int) 
     if f.user_name:
         query = query.where(User.nick_name == f.user_name)
     if f.search:
-        query = query.where(
-            SqlAudit.schema_name.contains(f.search, autoescape=True)
-            | Instance.alias.contains(f.search, autoescape=True)
-        )
+        query = query.where(matches(f.search, SqlAudit.schema_name, Instance.alias))
     return paged(s, query.order_by(SqlAudit.op_time.desc(), SqlAudit.audit_id.desc()), page, size)

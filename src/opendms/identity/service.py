@@ -12,7 +12,7 @@ import string
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from opendms.errors import DmsError, ErrorCode
@@ -21,6 +21,7 @@ from opendms.identity.policy import PolicyDocument, parse_policy
 from opendms.identity.roles import PRIVILEGED_ROLES, Role, format_roles, parse_roles
 from opendms.identity.secrets import SecretBox
 from opendms.store.models import AccessKey, Account, Tenant, User, UserPolicy
+from opendms.store.search import matches
 from opendms.store.states import KeyStatus, UserState
 
 _UID = re.compile(r"[0-9]{1,19}")
@@ -192,13 +193,7 @@ def list_users(
         # roles is a short comma list of known names; match one whole item
         cond.append(("," + User.roles + ",").contains(f",{role.value},"))
     if search:
-        cond.append(
-            or_(
-                User.nick_name.icontains(search, autoescape=True),
-                User.uid.contains(search, autoescape=True),
-                User.mobile.contains(search, autoescape=True),
-            )
-        )
+        cond.append(matches(search, User.nick_name, User.uid, User.mobile))
     total = s.scalar(select(func.count()).select_from(User).where(*cond)) or 0
     users = s.scalars(
         select(User).where(*cond).order_by(User.user_id).offset((page - 1) * size).limit(size)

@@ -18,6 +18,7 @@ from opendms.store.models import (
     WorkflowTemplate,
     WorkflowTemplateNode,
 )
+from opendms.store.search import matches
 
 NO_APPROVAL = -1
 SYSTEM_NODES: dict[str, tuple[str, str]] = {  # name -> (kind, what it resolves to)
@@ -84,7 +85,7 @@ def list_templates(s: Session, tid: int, search: str | None = None) -> list[Temp
     ensure_system(s, tid)
     query = select(WorkflowTemplate).where(WorkflowTemplate.tid == tid)
     if search:
-        query = query.where(WorkflowTemplate.name.icontains(search, autoescape=True))
+        query = query.where(matches(search, WorkflowTemplate.name))
     templates = s.scalars(query.order_by(WorkflowTemplate.template_id)).all()
     rows = s.execute(
         select(WorkflowTemplateNode.template_id, WorkflowTemplateNode.position, WorkflowNode)
@@ -102,7 +103,7 @@ def list_nodes(s: Session, tid: int, search: str | None = None) -> Sequence[Work
     ensure_system(s, tid)
     query = select(WorkflowNode).where(WorkflowNode.tid == tid)
     if search:
-        query = query.where(WorkflowNode.name.icontains(search, autoescape=True))
+        query = query.where(matches(search, WorkflowNode.name))
     return s.scalars(query.order_by(WorkflowNode.node_id)).all()
 
 

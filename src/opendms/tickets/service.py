@@ -38,6 +38,7 @@ from opendms.store.models import (
     utcnow,
 )
 from opendms.store.paging import Page, paged
+from opendms.store.search import matches
 from opendms.store.states import (
     JOB_OPEN,
     TERMINAL,
@@ -307,10 +308,10 @@ def list_orders(s: Session, caller: Caller, f: OrderFilter, page: int, size: int
     elif f.plugin_type:
         query = query.where(Order.plugin_type == f.plugin_type)
     if f.search:
-        matches = [Order.search_text.contains(f.search, autoescape=True)]
+        found = [matches(f.search, Order.search_text)]
         if f.search.isascii() and f.search.isdigit() and len(f.search) < 19:
-            matches.append(Order.order_id == int(f.search))
-        query = query.where(or_(*matches))
+            found.append(Order.order_id == int(f.search))
+        query = query.where(or_(*found))
     column = Order.updated_at if f.date_field == "MODIFY_TIME" else Order.created_at
     if f.start is not None:
         query = query.where(column >= f.start)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import insert, inspect, select, text
+from sqlalchemy import Text, column, insert, inspect, select, table, text
 
 from opendms.catalog import dba
 from opendms.identity import service as identity
@@ -123,3 +123,71 @@ def test_sqlite_table_copies_keep_the_rows_that_refer_to_them(tmp_path) -> None:
     finally:
         store.dispose()
 
+
+def test_0015_keeps_index_columns_as_a_list(any_store_url: str) -> None:
+    """Before 0015 an index's columns were joined by commas; after it they are a JSON list
+    in key order, and a downgrade joins them again."""
+    from opendms.store.models import Database, DbIndex, DbTable
+
+    store = Store(any_store_url)
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    # as 0014 knew the table: plain text, whatever the model says now
+    indexes = table(
+        "db_indexes",
+        column("table_id"),
+        column("name"),
+        column("index_type"),
+        column("columns", Text()),
+        column("comment"),
+    )
+    try:
+        with store.engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "0014")
+        with store.session() as s:
+            tid = identity.create_tenant(s, "t").tid
+            inst_id = s.execute(
+                insert(Instance.__table__).values(
+                    tid=tid, alias="i", instance_type="sqlite", host="/x"
+                )
+            ).inserted_primary_key[0]
+            db_id = s.execute(
+                insert(Database.__table__).values(
+                    instance_id=inst_id, tid=tid, catalog_name="c", schema_name="s"
+                )
+            ).inserted_primary_key[0]
+            table_id = s.execute(
+                insert(DbTable.__table__).values(db_id=db_id, name="t")
+            ).inserted_primary_key[0]
+            s.execute(
+                insert(indexes),
+                [
+                    {
+                        "table_id": table_id,
+                        "name": "PRIMARY",
+                        "index_type": "PRIMARY",
+                        "columns": "b, a",
+                        "comment": "",
+                    },
+                    {
+                        "table_id": table_id,
+                        "name": "empty",
+                        "index_type": "NORMAL",
+                        "columns": "",
+                        "comment": "",
+                    },
+                ],
+            )
+        store.migrate()
+        with store.session() as s:
+            stored = {i.name: i.columns for i in s.scalars(select(DbIndex))}
+            assert stored == {"PRIMARY": ["b", "a"], "empty": []}
+        with store.engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.downgrade(cfg, "0014")
+        with store.engine.connect() as conn:
+            raw = {n: c for n, c in conn.execute(select(indexes.c.name, indexes.c.columns))}
+            assert raw == {"PRIMARY": "b,a", "empty": ""}
+    finally:
+        store.dispose()

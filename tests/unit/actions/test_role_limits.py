@@ -29,6 +29,7 @@ from opendms.targets.demo import ensure_demo_target
 from opendms.tickets import service as tickets
 from tests.approval_world import caller
 from tests.conftest import Api
+from tests.local_servers import closed_port
 from tests.signer import Signer
 
 ROLES = ("ADMIN", "SECURITY_ADMIN", "DBA", "USER", "STRUCT_READ_ONLY")
@@ -137,6 +138,20 @@ def _instance(host: str, alias: str, dba_field: str, dba: int) -> dict[str, Any]
     }
 
 
+_LOGIN = {"DatabaseUser": "u", "DatabasePassword": "p"}
+
+
+def _known_address(w: World) -> dict[str, Any]:
+    """SimplyAddInstance's parameters for an address registered already (nothing listens
+    there: the instance is answered without connecting)."""
+    port = closed_port()
+    with w.api.store.session() as s:
+        s.add(
+            Instance(tid=w.api.tid, alias="k", instance_type="mysql", host="127.0.0.1", port=port)
+        )
+    return {"Host": "127.0.0.1", "Port": port, **_LOGIN}
+
+
 def _register(dba_field: str) -> list[Case]:
     def fields(w: World, dba: int) -> dict[str, Any]:
         return _instance(w.target(), "new", dba_field, dba)
@@ -238,6 +253,14 @@ EXPECTED: dict[str, list[Case]] = {
     # ------------------------------------------------------------------ instances
     "RegisterInstance": _register("DbaUid"),
     "AddInstance": _register("DbaId"),
+    "SimplyAddInstance": [
+        Case("an address already registered", lambda w, me: _known_address(w), INSTANCE_MANAGERS),
+        Case(
+            "an address nothing listens at",
+            lambda w, me: {"Host": "127.0.0.1", "Port": closed_port(), **_LOGIN},
+            INSTANCE_MANAGERS | dict.fromkeys(("ADMIN", "DBA"), "TargetConnectFailed"),
+        ),
+    ],
     "UpdateInstance": [
         Case(
             "another user's instance, renamed",

@@ -53,10 +53,11 @@ from opendms.identity.caller import Caller
 from opendms.identity.roles import Role
 from opendms.jobs.runner import Work
 from opendms.rulebook import rule_sets, templates
-from opendms.store.models import SqlJob, User, WorkflowInstance, utcnow
+from opendms.store.models import Instance, SqlJob, User, WorkflowInstance, utcnow
 from opendms.tickets import service as tickets
 from tests import sdk_spec
 from tests.conftest import LOOPBACK, Api, route_new_sdk_to
+from tests.local_servers import closed_port
 from tests.wire_fields import field_choices
 
 # The DMS actions; OpenDMS's own extensions (no SDK sends them) are tested on their own.
@@ -501,6 +502,23 @@ def _register(dba_field: str) -> Scenario:
         ]
 
     return calls
+
+
+def _simply_add(w: World) -> list[Call]:
+    """An address already registered answers its instance (no connection); the others fail
+    before anything registers (the integration tests register real servers)."""
+    port = closed_port()
+    with w.api.store.session() as s:
+        s.add(
+            Instance(tid=w.tid, alias="known", instance_type="mysql", host="127.0.0.1", port=port)
+        )
+    login = {"DatabaseUser": "u", "DatabasePassword": "p"}
+    return [
+        Call({"Host": "127.0.0.1", "Port": port, "InstanceRegion": "cn-hangzhou", **login}),
+        Call({"Host": "127.0.0.1", "Port": closed_port(), **login}, False, "TargetConnectFailed"),
+        Call({"Host": "10.1.2.3", "Port": 3306, **login}, False, "TargetHostNotAllowed"),
+        Call({"InstanceId": "rm-bp1abc", **login}, False, "InvalidParameter"),
+    ]
 
 
 def _grant(w: World, **over: Any) -> dict[str, Any]:
@@ -1326,6 +1344,27 @@ SCENARIOS: dict[str, Scenario] = {
     "ListIndexes": lambda w: [
         Call({"TableId": str(w.table_id)}),
         Call({"TableId": "999999"}, False, "TableNotFound"),
+    ],
+    "GetMetaTableDetailInfo": lambda w: [
+        Call({"TableGuid": f"IDB_{w.db_id}.main.orders"}),
+        Call({"TableGuid": f"IDB_{w.db_id}.main.orders", "Tid": w.tid}),
+        Call({"TableGuid": "orders"}, False, "InvalidParameter"),
+        Call({"TableGuid": f"IDB_{w.db_id}.main.nope"}, False, "TableNotFound"),
+    ],
+    "GetMetaTableColumn": lambda w: [
+        Call({"TableGuid": f"IDB_{w.db_id}.main.orders"}),
+        Call({"TableGuid": "IDB_L_1.db.t"}, False, "InvalidParameter"),
+        Call({"TableGuid": "IDB_999999.main.orders"}, False, "TableNotFound"),
+    ],
+    "SimplyAddInstance": _simply_add,
+    "ExecuteScript": lambda w: [
+        Call({"DbId": w.db_id, "Logic": False, "Script": "SELECT id, status FROM orders LIMIT 2"}),
+        Call({"DbId": w.db_id, "Logic": False, "Script": "SELECT 1; GRANT ALL ON x TO y"}),
+        Call({"DbId": w.db_id, "Logic": True, "Script": "SELECT 1"}, False, "InvalidParameter"),
+        Call(
+            {"DbId": w.db_id, "Logic": False, "Script": "SELECT 'open"}, False, "InvalidParameter"
+        ),
+        Call({"DbId": 999999, "Logic": False, "Script": "SELECT 1"}, False, "DatabaseNotFound"),
     ],
     "SetOwners": lambda w: [
         Call(

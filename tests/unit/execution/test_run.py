@@ -221,6 +221,10 @@ def test_each_statement_is_audited_for_who_started_it(world: World) -> None:
         assert execution.audit_log(s, world.as_("carol"), since, 1, 10).total == 0
         failed_only = execution.AuditFilter(since.start, since.end, exec_state="FAIL")
         assert execution.audit_log(s, world.as_("dba"), failed_only, 1, 10).total == 0
+        # SearchName is a DMS pattern (store.search) over the schema and instance names
+        for text, found in (("%", 2), ("MA_N", 2), ("\\%", 0)):
+            searched = execution.AuditFilter(since.start, since.end, search=text)
+            assert execution.audit_log(s, world.as_("dba"), searched, 1, 10).total == found
 
 
 def test_the_sql_job_pages_show_the_run_to_who_may_see_the_ticket(world: World) -> None:

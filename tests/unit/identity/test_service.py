@@ -43,9 +43,11 @@ def test_register_find_list_and_search(store: Store) -> None:
         assert service.find_user(s, tid, uid="100").roles == "USER,DBA"
         assert service.list_users(s, tid).total == 2
         assert [u.uid for u in service.list_users(s, tid, role=Role.DBA).users] == ["100"]
-        # LIKE wildcards in the search key are literal
-        assert [u.uid for u in service.list_users(s, tid, search="%").users] == ["200"]
-        assert [u.uid for u in service.list_users(s, tid, search="_1").users] == ["100"]
+        # SearchKey is a DMS pattern (store.search): % and _ are wildcards, \ escapes them
+        assert [u.uid for u in service.list_users(s, tid, search="%").users] == ["100", "200"]
+        assert [u.uid for u in service.list_users(s, tid, search="\\%").users] == ["200"]
+        assert [u.uid for u in service.list_users(s, tid, search="B_B").users] == ["200"]
+        assert [u.uid for u in service.list_users(s, tid, search="e_1").users] == ["100"]
         page = service.list_users(s, tid, page=2, size=1)
         assert page.total == 2
         assert [u.uid for u in page.users] == ["200"]

@@ -28,6 +28,15 @@ def test_system_nodes_and_templates_exist_once_per_tenant(store: Store) -> None:
             "Owner->DBA",
             "Owner->DBA->Admin",
         ]
+        # SearchName is a DMS pattern (store.search)
+        assert len(templates.list_templates(s, a, "%")) == len(templates.SYSTEM_TEMPLATES)
+        assert [v.template.name for v in templates.list_templates(s, a, "r-_d")] == [
+            "Owner->DBA",
+            "Owner->DBA->Admin",
+        ]
+        assert templates.list_templates(s, a, "\\%") == []
+        assert {n.name for n in templates.list_nodes(s, a, "d_a")} == {"DBA", "DBA Roles"}
+        assert len(templates.list_nodes(s, a, "%")) == len(templates.SYSTEM_NODES)
 
 
 def test_custom_nodes_and_templates(store: Store) -> None:

@@ -152,6 +152,10 @@ def test_visibility_and_scopes(world) -> None:
         assert ids(alice, "AS_COMMITTER", plugin_type="DATA_EXPORT") == []
         assert ids(alice, "AS_COMMITTER", search="orders WHERE") == [order_id]
         assert ids(alice, "AS_COMMITTER", search="²") == []
+        # SearchContent is a DMS pattern (store.search)
+        assert ids(alice, "AS_COMMITTER", search="%") == [order_id]
+        assert ids(alice, "AS_COMMITTER", search="ORDERS_where") == [order_id]
+        assert ids(alice, "AS_COMMITTER", search="\\%") == []
         assert ids(alice, "AS_COMMITTER", status="FINISHED") == []
 
 

@@ -16,7 +16,7 @@ from opendms.actions.catalog.fields import (
     Text,
     owners_payload,
 )
-from opendms.catalog import ownership, queries, sync
+from opendms.catalog import guids, ownership, queries, sync
 from opendms.gateway.table import Access, Action, Context, Payload
 from opendms.gateway.wire import Bool, CommaIds, Digits, TenantScoped
 from opendms.identity import service as identity
@@ -185,7 +185,7 @@ def _table(t: DbTable, db: Database, owners: Sequence[User], guid: bool) -> Payl
         **owners_payload(owners),
     }
     if guid:
-        out["TableGuid"] = f"IDB_{db.db_id}.{db.schema_name}.{t.name}"
+        out["TableGuid"] = guids.table_guid(db, t.name)
     return out
 
 

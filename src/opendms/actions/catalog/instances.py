@@ -18,8 +18,17 @@ from opendms.actions.catalog.fields import (
 )
 from opendms.catalog import instances, ownership, queries, sync
 from opendms.catalog.instances import InstanceSpec
+from opendms.errors import DmsError, ErrorCode
 from opendms.gateway.table import Access, Action, Context, Payload
-from opendms.gateway.wire import Bool, Digits, Int, Long, TenantScoped, missing_param
+from opendms.gateway.wire import (
+    Bool,
+    Digits,
+    Int,
+    Long,
+    TenantScoped,
+    WireModel,
+    missing_param,
+)
 from opendms.identity import service as identity
 from opendms.store.models import Instance, User
 from opendms.store.states import InstanceState
@@ -175,6 +184,46 @@ def add_instance(ctx: Context, req: AddInstanceRequest) -> Payload:
     return {}
 
 
+class SimplyAddInstanceRequest(WireModel):  # the SDK sends no Tid here: the key's tenant
+    database_user: Annotated[str, Field(min_length=1, max_length=256)]
+    database_password: Secret
+    host: HostText | None = None
+    port: Annotated[Int, Field(ge=1, le=65535)] | None = None
+    instance_id: Text | None = None
+    instance_region: Text | None = None
+
+    @model_validator(mode="after")
+    def _needs_an_address(self) -> SimplyAddInstanceRequest:
+        if self.instance_id is None and (self.host is None or self.port is None):
+            raise missing_param("Host" if self.host is None else "Port")
+        return self
+
+
+def simply_add_instance(ctx: Context, req: SimplyAddInstanceRequest) -> Payload:
+    if req.host is None or req.port is None:
+        raise DmsError(
+            ErrorCode.INVALID_PARAMETER,
+            "OpenDMS cannot look up an Alibaba Cloud InstanceId: give the instance's Host "
+            "and Port instead.",
+        )
+    inst = instances.add_by_address(
+        ctx.session,
+        ctx.secrets,
+        ctx.targets,
+        ctx.caller.tid,
+        (req.host, req.port),
+        (req.database_user, req.database_password),
+        actor=ctx.caller,
+    )
+    return {
+        "Instance": {
+            "InstanceId": str(inst.instance_id),
+            "Host": inst.host,
+            "Port": str(inst.port),  # a string in this response's model
+        }
+    }
+
+
 class InstanceAddressRequest(TenantScoped):
     host: HostText
     port: PortNumber
@@ -298,6 +347,14 @@ ACTIONS = (
         add_instance,
         Access.CREATE,
         "Register a database server (newer spelling of RegisterInstance).",
+    ),
+    Action(
+        "SimplyAddInstance",
+        SimplyAddInstanceRequest,
+        simply_add_instance,
+        Access.CREATE,
+        "Register the MySQL, MariaDB or PostgreSQL server at Host:Port (engine detected; "
+        "a dev instance, the caller its DBA), or return the one already there.",
     ),
     Action(
         "GetInstance",

@@ -132,8 +132,8 @@ class DbIndex(Base):
     )
     name: Mapped[str] = mapped_column(String(256))
     index_type: Mapped[str] = mapped_column(String(16))  # PRIMARY, UNIQUE, NORMAL
-    # Comma-separated column names in key order.
-    columns: Mapped[str] = mapped_column(Text)
+    # Column names in key order (a JSON list since migration 0015).
+    columns: Mapped[list[str]] = mapped_column(Json)
     comment: Mapped[str] = mapped_column(Text, default="")
 
 
