@@ -109,7 +109,7 @@ class Settings(BaseSettings):
     def _llm_url(cls, v: str | None) -> str | None:
         if v is None or not v.strip():
             return None
-        if not re.fullmatch(r"https?://[^\s/?#@]+[^\s?#]*", v.strip()):
+        if not re.fullmatch(r"https?://[^\s/?#@]+(?:/[^\s?#@]*)?", v.strip()):
             raise ValueError("must be an http(s):// URL without credentials, query or fragment")
         return v.strip().rstrip("/")
 

@@ -111,3 +111,24 @@ def test_a_request_picks_only_the_models_the_operator_offers() -> None:
 
 def test_the_key_is_not_in_the_endpoints_repr() -> None:
     assert KEY not in repr(LlmEndpoint("http://x/v1", "m", KEY))
+
+
+def test_settings_build_the_endpoint_and_refuse_urls_that_are_no_endpoint() -> None:
+    from pydantic import ValidationError
+
+    from opendms.config import Settings
+
+    settings = Settings(
+        llm_base_url=" https://llm.example.com/v1/ ",
+        llm_api_key=KEY,
+        llm_model="qwen-plus",
+        llm_models="qwen-max, qwen-turbo",
+    )
+    assert KEY not in repr(settings)
+    assert LlmEndpoint.from_settings(settings) == LlmEndpoint(
+        "https://llm.example.com/v1", "qwen-plus", KEY, ("qwen-max", "qwen-turbo"), 60.0
+    )
+    assert LlmEndpoint.from_settings(Settings()) is None
+    for bad in ("ftp://llm.example.com", "https://user:pw@llm.example.com/v1", "https://h/v1?x=1"):
+        with pytest.raises(ValidationError):
+            Settings(llm_base_url=bad)
