@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from pydantic import Field, field_validator
@@ -97,6 +98,24 @@ class Settings(BaseSettings):
     ticket_max_statements: int = Field(default=10_000, ge=1)
     ticket_max_sql_bytes: int = Field(default=15 * 1024 * 1024, ge=1024)
     export_link_hours: float = Field(default=24.0, gt=0, le=24 * 366)
+    # The assistant actions' language model (GenerateSqlFromNL, AnswerSqlSyntaxByMetaAgent;
+    # Fix and Optimize add its opinion): an OpenAI-compatible chat-completions endpoint (the
+    # base URL, e.g. https://host/v1), its key (a secret: never logged), the model asked, the
+    # other models a request's Model may pick (comma-separated), and the wait for an answer.
+    llm_base_url: str | None = None
+    llm_api_key: str | None = Field(default=None, repr=False)
+    llm_model: str = ""
+    llm_models: str = ""
+    llm_timeout_seconds: float = Field(default=60.0, gt=0, le=600)
+
+    @field_validator("llm_base_url")
+    @classmethod
+    def _llm_url(cls, v: str | None) -> str | None:
+        if v is None or not v.strip():
+            return None
+        if not re.fullmatch(r"https?://[^\s/?#@]+(?:/[^\s?#@]*)?", v.strip()):
+            raise ValueError("must be an http(s):// URL without credentials, query or fragment")
+        return v.strip().rstrip("/")
 
     @field_validator("data_dir", "tls_cert", "tls_key")
     @classmethod

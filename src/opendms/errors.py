@@ -43,6 +43,9 @@ class ErrorCode(StrEnum):
     WORKFLOW_NODE_NOT_FOUND = "WorkflowNodeNotFound"
     NOT_CURRENT_APPROVER = "NotCurrentApprover"
     SELF_APPROVAL = "SelfApprovalForbidden"
+    LLM_NOT_CONFIGURED = "LlmNotConfigured"
+    LLM_FAILED = "LlmRequestFailed"
+    GENERATED_SQL_REFUSED = "GeneratedSqlRefused"
 
 
 DESCRIPTIONS: dict[ErrorCode, str] = {
@@ -81,6 +84,13 @@ DESCRIPTIONS: dict[ErrorCode, str] = {
     ErrorCode.WORKFLOW_NODE_NOT_FOUND: "No approval node with that id in the tenant.",
     ErrorCode.NOT_CURRENT_APPROVER: "Only an approver of the current node may do this.",
     ErrorCode.SELF_APPROVAL: "The committer of a ticket may not approve it (rule set setting).",
+    ErrorCode.LLM_NOT_CONFIGURED: "No language model is configured for the assistant actions: "
+    "set OPENDMS_LLM_BASE_URL (an OpenAI-compatible endpoint), OPENDMS_LLM_MODEL and, if it "
+    "needs one, OPENDMS_LLM_API_KEY.",
+    ErrorCode.LLM_FAILED: "The language model did not answer usably (timeout, an HTTP error, "
+    "a malformed or oversized answer); nothing was changed.",
+    ErrorCode.GENERATED_SQL_REFUSED: "The language model's SQL is not one read the SQL console "
+    "would run on the database; the message says why.",
 }
 
 

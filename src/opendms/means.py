@@ -47,6 +47,31 @@ class Tuning:
 
 
 @dataclass(frozen=True)
+class LlmEndpoint:
+    """The language model the assistant actions may ask (``opendms.assistant.llm``): an
+    OpenAI-compatible chat-completions endpoint. ``models``: what a request's ``Model`` may
+    pick besides ``model``."""
+
+    base_url: str
+    model: str
+    api_key: str = field(default="", repr=False)  # a secret: never logged, never echoed
+    models: tuple[str, ...] = ()
+    timeout_seconds: float = 60.0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> LlmEndpoint | None:
+        if not settings.llm_base_url:
+            return None
+        return cls(
+            settings.llm_base_url,
+            settings.llm_model.strip(),
+            settings.llm_api_key or "",
+            tuple(m.strip() for m in settings.llm_models.split(",") if m.strip()),
+            settings.llm_timeout_seconds,
+        )
+
+
+@dataclass(frozen=True)
 class Means:
     secrets: SecretBox
     targets: TargetPolicy
@@ -63,6 +88,7 @@ class Means:
     ticket_max_statements: int = 10_000
     ticket_max_sql_bytes: int = 15 * 1024 * 1024
     console: ConsolePools = field(default_factory=ConsolePools)  # the SQL console's connections
+    llm: LlmEndpoint | None = None  # the assistant's language model; None: not configured
 
     @classmethod
     def from_settings(cls, settings: Settings, master_key: bytes) -> Means:
@@ -83,6 +109,7 @@ class Means:
             export_max_rows=settings.export_max_rows,
             ticket_max_statements=settings.ticket_max_statements,
             ticket_max_sql_bytes=settings.ticket_max_sql_bytes,
+            llm=LlmEndpoint.from_settings(settings),
             pace=Pace(
                 chunk_seconds=settings.chunk_ms / 1000,
                 max_chunk_rows=settings.chunk_max_rows,

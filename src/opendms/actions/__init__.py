@@ -2,6 +2,7 @@
 
 from opendms.actions import (
     approvals,
+    assistant,
     catalog,
     cleanup,
     console,
@@ -27,6 +28,7 @@ ALL: tuple[Action, ...] = (
     *data_correct.ACTIONS,
     *cleanup.ACTIONS,
     *console.ACTIONS,
+    *assistant.ACTIONS,
     *exports.ACTIONS,
     *imports.ACTIONS,
 )

@@ -116,6 +116,14 @@ _TICKETS = (
     "dms:Change*Order*",
     "dms:ReDeploy*",
 )
+# The assistant actions: advice on SQL (Optimize reads plans through the SQL console, under
+# the caller's QUERY permission, like ExecuteScript).
+_ASSISTANT = (
+    "dms:FixSqlByMetaAgent",
+    "dms:OptimizeSqlByMetaAgent",
+    "dms:GenerateSqlFromNL",
+    "dms:AnswerSqlSyntaxByMetaAgent",
+)
 _USER_ADMINISTRATION = (
     "dms:RegisterUser",
     "dms:UpdateUser",
@@ -126,10 +134,13 @@ _USER_ADMINISTRATION = (
 
 ROLE_POLICIES: dict[Role, PolicyDocument] = {
     Role.ADMIN: _allow("dms:*"),
-    Role.DBA: _allow(*_READ, *_TICKETS, "dms:*Instance*", "dms:*Database*", "dms:*Table*"),
+    Role.DBA: _allow(
+        *_READ, *_TICKETS, *_ASSISTANT, "dms:*Instance*", "dms:*Database*", "dms:*Table*"
+    ),
     Role.SECURITY_ADMIN: _allow(
         *_READ,
         *_TICKETS,
+        *_ASSISTANT,
         *_USER_ADMINISTRATION,
         "dms:Grant*",
         "dms:Revoke*",
@@ -137,7 +148,7 @@ ROLE_POLICIES: dict[Role, PolicyDocument] = {
         "dms:*WorkFlow*",
         "dms:*Authority*",
     ),
-    Role.USER: _allow(*_READ, *_TICKETS),
+    Role.USER: _allow(*_READ, *_TICKETS, *_ASSISTANT),
     Role.STRUCT_READ_ONLY: _allow(*_READ),
 }
 

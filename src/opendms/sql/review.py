@@ -176,6 +176,22 @@ def _command_word(node: exp.Command) -> str:
     return words[0].upper() if words else ""
 
 
+def leading_wildcards(where: exp.Expression) -> Iterator[exp.Like]:
+    """LIKE patterns that start with a wildcard: no index can find their rows."""
+    for like in where.find_all(exp.Like):
+        pattern = like.expression
+        if isinstance(pattern, exp.Literal) and pattern.this.startswith(("%", "_")):
+            yield like
+
+
+def wrapped_columns(where: exp.Expression) -> Iterator[exp.Func]:
+    """Functions around a column compared in ``where``: they hide it from indexes."""
+    for cmp in where.find_all(exp.EQ, exp.GT, exp.GTE, exp.LT, exp.LTE):
+        side = cmp.this
+        if isinstance(side, exp.Func) and side.find(exp.Column) is not None:
+            yield side
+
+
 def _shape(subject: Subject, table: exp.Table) -> TableShape | None:
     return subject.catalog.table(table_name(table)) if subject.catalog else None
 
@@ -394,21 +410,15 @@ def _nondeterministic(s: Subject) -> Iterator[str]:
 @rule("LEADING_WILDCARD_LIKE", "WARNING", "LIKE '%…' in the WHERE of a change: a full scan.")
 def _leading_wildcard(s: Subject) -> Iterator[str]:
     where = _where(s.node) if s.kind in ("UPDATE", "DELETE") else None
-    for like in where.find_all(exp.Like) if where is not None else ():
-        pattern = like.expression
-        if isinstance(pattern, exp.Literal) and pattern.this.startswith(("%", "_")):
-            yield f"{like.sql()} cannot use an index: every row is read and locked."
+    for like in leading_wildcards(where) if where is not None else ():
+        yield f"{like.sql()} cannot use an index: every row is read and locked."
 
 
 @rule("FUNCTION_ON_FILTERED_COLUMN", "WARNING", "A function around a column in the WHERE.")
 def _function_on_column(s: Subject) -> Iterator[str]:
     where = _where(s.node) if s.kind in ("UPDATE", "DELETE") else None
-    if where is None:
-        return
-    for cmp in where.find_all(exp.EQ, exp.GT, exp.GTE, exp.LT, exp.LTE):
-        side = cmp.this
-        if isinstance(side, exp.Func) and side.find(exp.Column) is not None:
-            yield f"{side.sql()} hides its column from indexes: every row is read and locked."
+    for side in wrapped_columns(where) if where is not None else ():
+        yield f"{side.sql()} hides its column from indexes: every row is read and locked."
 
 
 @rule("LARGE_IN_LIST", "WARNING", "An IN list longer than the limit.")

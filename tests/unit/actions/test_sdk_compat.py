@@ -1010,6 +1010,35 @@ def _approve_calls(w: World) -> list[Call]:
     ]
 
 
+def _assistant_scenarios() -> dict[str, Scenario]:
+    """No language model is configured here: Fix and Optimize answer from OpenDMS's own
+    analysis, Generate and Answer say how to configure one (tests/e2e/test_sdk_assistant.py
+    drives them against a model)."""
+    unknown_db = Call({"DbId": 999999, "Sql": "SELECT 1"}, False, "DatabaseNotFound")
+    return {
+        "FixSqlByMetaAgent": lambda w: [
+            Call({"DbId": w.db_id, "Sql": "SELECT TOP 3 stauts FROM orders", "Error": TRICKY}),
+            Call({"DbId": w.db_id, "Sql": "SELECT 1", "Query": TRICKY}),
+            Call({"DbId": w.db_id, "Sql": "SELECT 1", "Model": "qwen"}, False, "InvalidParameter"),
+            unknown_db,
+        ],
+        "OptimizeSqlByMetaAgent": lambda w: [
+            Call({"DbId": w.db_id, "Sql": "SELECT id FROM orders WHERE status = 'x'"}),
+            unknown_db,
+        ],
+        "GenerateSqlFromNL": lambda w: [
+            Call(
+                {"DbId": w.db_id, "Question": TRICKY, "Knowledge": "k", "TableNames": "orders"},
+                False,
+                "LlmNotConfigured",
+            ),
+        ],
+        "AnswerSqlSyntaxByMetaAgent": lambda w: [
+            Call({"DbId": w.db_id, "Query": "LIMIT?"}, False, "LlmNotConfigured"),
+        ],
+    }
+
+
 SCENARIOS: dict[str, Scenario] = {
     **_data_correct_scenarios(),
     **_export_scenarios(),
@@ -1432,6 +1461,7 @@ SCENARIOS: dict[str, Scenario] = {
     ],
     "EnableUser": lambda w: [Call({"Uid": w.spare[1]}), Call({"Uid": w.spare[1], "Tid": w.tid})],
     "DeleteUser": lambda w: [Call({"Uid": w.spare[2]}), Call({"Uid": "1"}, False, "UserNotFound")],
+    **_assistant_scenarios(),
 }
 
 

@@ -84,6 +84,11 @@ def test_single_string_action_is_accepted() -> None:
         ((Role.STRUCT_READ_ONLY,), "dms:ListUsers", True),
         ((Role.STRUCT_READ_ONLY,), "dms:CreateOrder", False),
         ((Role.USER, Role.DBA), "dms:RegisterInstance", True),
+        ((Role.USER,), "dms:GenerateSqlFromNL", True),
+        ((Role.USER,), "dms:FixSqlByMetaAgent", True),
+        ((Role.DBA,), "dms:OptimizeSqlByMetaAgent", True),
+        ((Role.SECURITY_ADMIN,), "dms:AnswerSqlSyntaxByMetaAgent", True),
+        ((Role.STRUCT_READ_ONLY,), "dms:OptimizeSqlByMetaAgent", False),
     ],
 )
 def test_role_defaults(roles: tuple[Role, ...], action: str, allowed: bool) -> None:
