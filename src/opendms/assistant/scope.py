@@ -119,7 +119,7 @@ def scope_of(s: Session, caller: Caller, db_id: int) -> Scope:
         for x in s.scalars(
             select(DbIndex).where(DbIndex.table_id.in_(batch)).order_by(DbIndex.name)
         ):
-            key = tuple(part.strip() for part in x.columns.split(",") if part.strip())
+            key = tuple(x.columns)
             indexes[x.table_id].append(Index(x.name, x.index_type, key))
     tables = {
         t.name.lower(): TableMeta(
