@@ -42,7 +42,6 @@ class GenerateSqlFromNLRequest(WireModel):
     # DMS's generation levels have no counterpart here: accepted, and read by nothing.
     level: Annotated[str, Field(max_length=32)] | None = None
     model: Model | None = None
-    real_login_user_uid: Annotated[str, Field(max_length=64)] | None = None
 
 
 class AnswerSqlSyntaxByMetaAgentRequest(WireModel):
