@@ -8,6 +8,7 @@ and ``DMS_REAL_LOGIN_UID`` makes every call act for that user (``RealLoginUserUi
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import json
 import re
@@ -26,6 +27,7 @@ from mcp.client.stdio import stdio_client
 from tests.certs import self_signed
 from tests.conftest import mysql_database
 from tests.e2e.conftest import ROOT, Creds, Dms, Server, running_server
+from tests.fake_llm import FakeLlm, fake_llm
 
 MCP_SERVER = shutil.which("alibabacloud-dms-mcp-server", path=str(ROOT / ".venv" / "bin"))
 TOOLS_USED = (
@@ -87,7 +89,7 @@ class Agent:
                 result = await asyncio.wait_for(session.call_tool(tool, args), 60)
                 text = "".join(getattr(c, "text", "") for c in result.content)
                 assert not result.isError, f"{tool}: {text}"
-                out.append(_parsed(text))
+                out.append(_answer(result.structuredContent, text))
         return out
 
     def call(self, tool: str, **args: Any) -> Any:
@@ -95,7 +97,11 @@ class Agent:
         return answer
 
 
-def _parsed(text: str) -> Any:
+def _answer(structured: dict[str, Any] | None, text: str) -> Any:
+    """What a tool returned: FastMCP's structured content (a value that is no object comes
+    wrapped as ``{"result": …}``), else its text, as JSON where it is JSON."""
+    if structured is not None:
+        return structured["result"] if set(structured) == {"result"} else structured
     try:
         return json.loads(text)
     except json.JSONDecodeError:
@@ -103,9 +109,20 @@ def _parsed(text: str) -> Any:
 
 
 @pytest.fixture(scope="module")
-def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def llm() -> Iterator[FakeLlm]:
+    with fake_llm() as fake:
+        yield fake
+
+
+@pytest.fixture(scope="module")
+def tls_server(tmp_path_factory: pytest.TempPathFactory, llm: FakeLlm) -> Iterator[Server]:
     files = self_signed(tmp_path_factory.mktemp("tls"))
-    with running_server({"OPENDMS_TARGET_HOSTS": "127.0.0.1"}, tls=files) as server:
+    env = {
+        "OPENDMS_TARGET_HOSTS": "127.0.0.1",
+        "OPENDMS_LLM_BASE_URL": llm.base_url,
+        "OPENDMS_LLM_MODEL": "test-model",
+    }
+    with running_server(env, tls=files) as server:
         yield server
 
 
@@ -145,6 +162,8 @@ def test_an_agent_drives_opendms_through_alibabas_mcp_server(
     sdk = Dms(server, server.admin, "v3")
     alice = server.create_user("USER", nick="alice")
     carol = server.create_user("USER", nick="carol")
+    olga = server.create_user("USER", nick="olga")
+    dan = server.create_user("DBA", nick="dan")
 
     added, instances, found = admin.session(
         (
@@ -176,8 +195,14 @@ def test_an_agent_drives_opendms_through_alibabas_mcp_server(
     )
     assert "QUERY permission" in refused and "bob" not in refused
 
-    # a product instance takes no change from the console: the message names the ticket
-    sdk.call("UpdateInstance", instance_id=str(added["InstanceId"]), env_type="product")
+    # a product instance takes no change from the console: the message names the ticket;
+    # dan becomes its DBA
+    sdk.call(
+        "UpdateInstance",
+        instance_id=str(added["InstanceId"]),
+        env_type="product",
+        dba_id=str(dan.user_id),
+    )
     said = admin.call(
         "executeScript", database_id=db_id, script="UPDATE customers SET name = 'x' WHERE id = 1"
     )
@@ -193,13 +218,20 @@ def test_an_agent_drives_opendms_through_alibabas_mcp_server(
         perm_types="CORRECT",
         expire_date="2099-01-01 00:00:00",
     )
+    sdk.call(
+        "SetOwners",
+        resource_id=db_id,
+        owner_type="DATABASE",
+        owner_ids=str(olga.user_id),
+    )
     alice_agent = Agent(server, alice)
     created = alice_agent.call(
         "createDataChangeOrder",
         database_id=db_id,
         script="UPDATE customers SET name = 'ada lovelace' WHERE id = 1",
     )
-    order_id = int(created["CreateOrderResult"][0])
+    # this tool hands the agent the Python text of the SDK's answer, not JSON
+    order_id = int(ast.literal_eval(created)["CreateOrderResult"][0])
     deadline = time.monotonic() + 60
     while _order_status(alice_agent, order_id).get("StatusCode") == "new":
         submitted = alice_agent.call("submitOrderApproval", order_id=str(order_id))
@@ -209,8 +241,50 @@ def test_an_agent_drives_opendms_through_alibabas_mcp_server(
         time.sleep(0.5)
     info = _order_status(alice_agent, order_id)
     assert info["StatusCode"] == "toaudit", info
-    approved = admin.call(
-        "approveOrder", workflow_instance_id=int(info["WorkflowInstanceId"]), approval_type="AGREE"
-    )
-    assert approved["Success"], approved
+    # a product change goes to the database's owner, then the instance's DBA (named by the
+    # admin: the admin's own naming at addInstance grants no rights): each approves through
+    # an agent of their own
+    flow = int(info["WorkflowInstanceId"])
+    for approver in (Agent(server, olga), Agent(server, dan)):
+        approved = approver.call("approveOrder", workflow_instance_id=flow, approval_type="AGREE")
+        assert approved["Success"], approved
     assert _order_status(alice_agent, order_id)["StatusCode"] == "Approved"
+
+
+def test_every_other_tool_answers(
+    tls_server: Server, mariadb: tuple[str, str, str], llm: FakeLlm
+) -> None:
+    server = tls_server
+    name, db_user, db_password = mariadb
+    admin = Agent(server, server.admin)
+    llm.reply = "SELECT name FROM customers WHERE id = 2"
+    added, found = admin.session(
+        (
+            "addInstance",
+            {"db_user": db_user, "db_password": db_password, "host": "127.0.0.1", "port": "3306"},
+        ),
+        ("searchDatabase", {"search_key": name}),
+    )
+    (db,) = [d for d in found if d["SchemaName"] == name]
+    db_id = str(db["DatabaseId"])
+    instance, database, fixed, optimized, generated, answered = admin.session(
+        ("getInstance", {"host": "127.0.0.1", "port": "3306"}),
+        ("getDatabase", {"host": "127.0.0.1", "port": "3306", "schema_name": name}),
+        (
+            "fixSql",
+            {
+                "database_id": db_id,
+                "sql": "SELECT TOP 2 name FROM customer",
+                "error": "You have an error in your SQL syntax",
+            },
+        ),
+        ("optimizeSql", {"database_id": db_id, "sql": "SELECT id FROM customers WHERE name = 'x'"}),
+        ("generateSql", {"database_id": db_id, "question": "the name of customer 2"}),
+        ("answerSqlSyntax", {"database_id": db_id, "question": "how do I add a column?"}),
+    )
+    assert str(instance["InstanceId"]) == str(added["InstanceId"])
+    assert database["SchemaName"] == name and str(database["DatabaseId"]) == db_id
+    assert "LIMIT 2" in json.dumps(fixed) and "customers" in json.dumps(fixed)
+    assert "name" in json.dumps(optimized)
+    assert generated == {"sql": "SELECT name FROM customers WHERE id = 2"}
+    assert "customers" in llm.last.prompt and answered["Success"], answered
