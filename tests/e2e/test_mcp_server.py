@@ -30,10 +30,9 @@ from tests.e2e.conftest import ROOT, Creds, Dms, Server, running_server
 from tests.fake_llm import FakeLlm, fake_llm
 
 MCP_SERVER = shutil.which("alibabacloud-dms-mcp-server", path=str(ROOT / ".venv" / "bin"))
-TOOLS_USED = (
-    "addInstance",
-    "listInstances",
-    "searchDatabase",
+# The tools it offers: all of them, or (CONNECTION_STRING names one database) those that
+# work on that database, with askDatabase (a question answered by generated SQL, run).
+_COMMON = {
     "listTables",
     "getTableDetailInfo",
     "executeScript",
@@ -41,7 +40,19 @@ TOOLS_USED = (
     "getOrderInfo",
     "submitOrderApproval",
     "approveOrder",
-)
+    "fixSql",
+    "answerSqlSyntax",
+    "optimizeSql",
+}
+TOOLS = _COMMON | {
+    "addInstance",
+    "listInstances",
+    "getInstance",
+    "searchDatabase",
+    "getDatabase",
+    "generateSql",
+}
+TOOLS_ON_ONE_DATABASE = _COMMON | {"askDatabase"}
 
 
 @dataclass
@@ -52,6 +63,7 @@ class Agent:
     server: Server
     creds: Creds
     acting_for: str | None = None
+    connection_string: str | None = None  # one database for every call: "db@host:port"
 
     @property
     def cert(self) -> Path:
@@ -71,6 +83,8 @@ class Agent:
         }
         if self.acting_for is not None:
             env["DMS_REAL_LOGIN_UID"] = self.acting_for
+        if self.connection_string is not None:
+            env["CONNECTION_STRING"] = self.connection_string
         return env
 
     def session(self, *calls: tuple[str, dict[str, Any]]) -> list[Any]:
@@ -84,7 +98,8 @@ class Agent:
         async with stdio_client(params) as (read, write), ClientSession(read, write) as session:
             await asyncio.wait_for(session.initialize(), 30)
             listed = {t.name for t in (await session.list_tools()).tools}
-            assert set(TOOLS_USED) <= listed, sorted(set(TOOLS_USED) - listed)
+            expected = TOOLS_ON_ONE_DATABASE if self.connection_string else TOOLS
+            assert listed == expected, sorted(listed ^ expected)
             for tool, args in calls:
                 result = await asyncio.wait_for(session.call_tool(tool, args), 60)
                 text = "".join(getattr(c, "text", "") for c in result.content)
@@ -288,3 +303,21 @@ def test_every_other_tool_answers(
     assert "name" in json.dumps(optimized)
     assert generated == {"sql": "SELECT name FROM customers WHERE id = 2"}
     assert "customers" in llm.last.prompt and answered["Success"], answered
+
+
+def test_an_agent_set_to_one_database_asks_it_questions(
+    tls_server: Server, mariadb: tuple[str, str, str], llm: FakeLlm
+) -> None:
+    server = tls_server
+    name, db_user, db_password = mariadb
+    Agent(server, server.admin).call(
+        "addInstance", db_user=db_user, db_password=db_password, host="127.0.0.1", port="3306"
+    )
+    llm.reply = "SELECT name FROM customers WHERE id = 2"
+    agent = Agent(server, server.admin, connection_string=f"{name}@127.0.0.1:3306")
+    tables, asked = agent.session(
+        ("listTables", {}), ("askDatabase", {"question": "the name of customer 2"})
+    )
+    assert [t["TableName"] for t in tables["TableList"]["Table"]] == ["customers"]
+    assert asked["executed_sql"] == "SELECT name FROM customers WHERE id = 2"
+    assert re.search(r"\|\s*bob\s*\|", asked["execution_result"]), asked
