@@ -14,6 +14,7 @@ from opendms.actions.catalog.fields import (
     PageSize,
     PortNumber,
     Text,
+    column_payload,
     owners_payload,
 )
 from opendms.catalog import guids, ownership, queries, sync
@@ -215,16 +216,8 @@ class TableRequest(TenantScoped):
 
 def _column(c: DbColumn) -> Payload:
     out: Payload = {
-        "ColumnId": str(c.column_id),
-        "ColumnName": c.name,
-        "ColumnType": c.column_type,
-        "DataLength": c.data_length,
-        "DataPrecision": c.data_precision,
-        "DataScale": c.data_scale,
-        "Nullable": c.nullable,
-        "AutoIncrement": c.auto_increment,
+        **column_payload(c),
         "DefaultValue": c.default_value,
-        "Description": c.description,
         "Sensitive": False,
         "SecurityLevel": "",
         "FunctionType": "",

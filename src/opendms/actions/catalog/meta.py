@@ -8,10 +8,11 @@ from typing import Annotated
 
 from pydantic import Field
 
+from opendms.actions.catalog.fields import column_payload
 from opendms.catalog import guids, queries, sensitive
 from opendms.gateway.table import Access, Action, Context, Payload
 from opendms.gateway.wire import TenantScoped
-from opendms.store.models import DbColumn, DbIndex
+from opendms.store.models import DbIndex
 
 TableGuid = Annotated[str, Field(min_length=1, max_length=1024)]
 
@@ -21,22 +22,6 @@ INDEX_TYPES = {"PRIMARY": "Primary", "UNIQUE": "Unique", "NORMAL": "Normal"}
 
 class TableGuidRequest(TenantScoped):
     table_guid: TableGuid
-
-
-def _column(c: DbColumn) -> Payload:
-    out: Payload = {
-        "ColumnId": str(c.column_id),
-        "ColumnName": c.name,
-        "ColumnType": c.column_type,
-        "DataLength": c.data_length,
-        "DataPrecision": c.data_precision,
-        "DataScale": c.data_scale,
-        "Nullable": c.nullable,
-        "AutoIncrement": c.auto_increment,
-        "Description": c.description,
-        "Position": c.position,
-    }
-    return {k: v for k, v in out.items() if v is not None}
 
 
 def _index(i: DbIndex) -> Payload:
@@ -60,7 +45,7 @@ def get_meta_table_detail_info(ctx: Context, req: TableGuidRequest) -> Payload:
     return {
         "DetailInfo": {
             # the SDK types Position as a string here, and as an integer in GetMetaTableColumn
-            "ColumnList": [{**_column(c), "Position": str(c.position)} for c in columns],
+            "ColumnList": [{**column_payload(c), "Position": str(c.position)} for c in columns],
             "IndexList": [_index(i) for i in indexes],
         }
     }
@@ -74,7 +59,8 @@ def get_meta_table_column(ctx: Context, req: TableGuidRequest) -> Payload:
     return {
         "ColumnList": [
             {
-                **_column(c),
+                **column_payload(c),
+                "Position": c.position,
                 "PrimaryKey": "true" if c.name in primary else "false",
                 # DMS's levels: INNER (not sensitive), SENSITIVE, CONFIDENTIAL
                 "SecurityLevel": "SENSITIVE"
