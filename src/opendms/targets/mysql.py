@@ -365,7 +365,10 @@ class MysqlConnector(Connector):
             ) from exc
 
     def console_connect(self, catalog: str) -> pymysql.connections.Connection[Any]:
-        return self.connect(None, read_timeout=None)
+        # Not in autocommit mode: MySQL commits the console's transaction at a DDL statement,
+        # and in autocommit mode every statement after it would commit at once too, beyond
+        # the rollback of a script that fails later.
+        return self.connect(None, read_timeout=None, autocommit=False)
 
     def console_begin(
         self, conn: Any, where: tuple[str, str], *, read_only: bool, timeout: float

@@ -483,7 +483,11 @@ class PostgresConnector(Connector):
         )
 
     def console_failure(self, exc: Exception) -> StatementError | TargetError | None:
-        if isinstance(exc, psycopg.OperationalError) and exc.sqlstate is None:
+        # no SQLSTATE: the socket broke; 08…: a connection exception; 57P01…03: the server
+        # ended the session (pg_terminate_backend, a shutdown): the connection is gone
+        if isinstance(exc, psycopg.OperationalError) and (
+            exc.sqlstate is None or exc.sqlstate.startswith(("08", "57P"))
+        ):
             return TargetError(f"the connection to the database broke: {_error_text(exc)}")
         if isinstance(exc, psycopg.Error):
             return StatementError(
