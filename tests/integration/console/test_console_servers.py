@@ -295,3 +295,17 @@ def test_a_connection_broken_during_a_script_leaves_the_pool(server: ServerDb) -
         session.run("SELECT 1", 1)
     assert pooled.connection_id() != first
     assert ok(server, "SELECT 1 AS one").rows == [{"one": 1}]
+
+
+def test_a_whole_row_read_as_one_value_comes_back_masked_on_postgresql(
+    postgres: ServerDb,
+) -> None:
+    with postgres.world.store.session() as s:
+        set_mask(s, postgres.world.tid, postgres.world.db_id, "people", "email", "FULL", None)
+    for sql in (
+        "SELECT p FROM people p WHERE id = 1",
+        "SELECT row_to_json(p) AS j FROM people p WHERE id = 1",
+        "SELECT ROW(p.*) AS r FROM people p WHERE id = 1",
+    ):
+        r = ok(postgres, sql)
+        assert "example.com" not in str(r.rows) and r.rows[0] == dict.fromkeys(r.columns, "******")
