@@ -309,3 +309,16 @@ def test_a_whole_row_read_as_one_value_comes_back_masked_on_postgresql(
     ):
         r = ok(postgres, sql)
         assert "example.com" not in str(r.rows) and r.rows[0] == dict.fromkeys(r.columns, "******")
+
+
+def test_a_transaction_left_open_is_rolled_back_before_the_connection_goes_back(
+    server: ServerDb,
+) -> None:
+    pooled = Pooled(server)
+    first = pooled.connection_id()
+    with pooled.session(read_only=False) as session:
+        session.run("UPDATE people SET name = 'open' WHERE id = 1", 10)
+    assert server.rows("SELECT name FROM people WHERE id = 1") == [("person 1",)]
+    with pooled.session(read_only=False) as session:  # the same connection, a new transaction
+        assert session.run("SELECT name FROM people WHERE id = 1", 10).rows == [("person 1",)]
+    assert pooled.connection_id() == first
