@@ -4,8 +4,9 @@ transaction per script.
 A console query is small and frequent; opening a connection costs more than most of them
 take (a TLS or password handshake, a PostgreSQL backend). The pools are SQLAlchemy's
 ``QueuePool`` over the drivers' own connections (replaced after a while; one the server
-closed meanwhile is found by the script's first statement, BEGIN, and replaced). A pool's key holds the endpoint's password: a changed password opens a new
-pool, and the least recently used pools beyond ``keep`` are closed.
+closed meanwhile is found by the script's first statement, BEGIN, and replaced). A pool's
+key holds the endpoint's password: a changed password opens a new pool, and the least
+recently used pools beyond ``keep`` are closed.
 """
 
 from __future__ import annotations
