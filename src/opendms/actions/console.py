@@ -18,16 +18,6 @@ class ExecuteScriptRequest(TenantScoped):
     script: Annotated[str, Field(min_length=1)]
 
 
-def _result(r: console.StatementResult) -> Payload:
-    return {
-        "ColumnNames": r.columns,
-        "Rows": r.rows,
-        "RowCount": r.row_count,
-        "Success": r.success,
-        "Message": r.message,
-    }
-
-
 def execute_script(ctx: Context, req: ExecuteScriptRequest) -> Payload:
     if req.logic:
         raise DmsError(
@@ -35,7 +25,7 @@ def execute_script(ctx: Context, req: ExecuteScriptRequest) -> Payload:
             "Logic=true: OpenDMS has no logical databases; give a DbId with Logic=false.",
         )
     results = console.execute_script(ctx.session, ctx.means, ctx.caller, req.db_id, req.script)
-    return {"Results": [_result(r) for r in results]}
+    return {"Results": [r.wire() for r in results]}
 
 
 ACTIONS = (

@@ -162,7 +162,11 @@ _noun(
         "log": webhooks.log,
     },
 )
-_noun("sql", "SQL checks, before a ticket is filed.", {"review": sql.review})
+_noun(
+    "sql",
+    "SQL checks before a ticket is filed; the SQL console.",
+    {"review": sql.review, "run": sql.run},
+)
 _noun(
     "jobs",
     "Background work (prechecks, executions), without the HTTP server.",

@@ -65,6 +65,16 @@ class StatementResult:
     def row_count(self) -> int:
         return len(self.rows) if self.columns else (self.affected or 0)
 
+    def wire(self) -> dict[str, Any]:
+        """As ``ExecuteScript``'s ``Results[]`` holds it (and ``opendms sql run --json``)."""
+        return {
+            "ColumnNames": self.columns,
+            "Rows": self.rows,
+            "RowCount": self.row_count,
+            "Success": self.success,
+            "Message": self.message,
+        }
+
 
 @dataclass(frozen=True)
 class _Target:

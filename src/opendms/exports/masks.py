@@ -20,6 +20,7 @@ from sqlglot import exp
 from sqlglot.errors import SqlglotError
 from sqlglot.lineage import lineage
 from sqlglot.optimizer.qualify import qualify
+from sqlglot.optimizer.scope import build_scope
 
 from opendms.catalog.sensitive import MASKS
 from opendms.exports.values import plain
@@ -60,18 +61,52 @@ def _traced(node: exp.Query, engine: str, schema: Schema) -> list[tuple[str, set
     selects = qualified.selects
     if any(isinstance(s, exp.Star) or isinstance(s.unalias(), exp.Star) for s in selects):
         raise SqlglotError("a * the catalog cannot expand")
-    out = []
-    traced: dict[str, set[tuple[str, str]]] = {}
-    for name in qualified.named_selects:
-        if name not in traced:
-            root = lineage(name, qualified, schema=dict(schema), dialect=dialect)
-            traced[name] = {
-                (leaf.source.name.lower(), exp.to_column(leaf.name).name.lower())
-                for leaf in root.walk()
-                if isinstance(leaf.source, exp.Table) and not leaf.downstream
-            }
-        out.append((name, traced[name]))
-    return out
+    scope = build_scope(qualified)
+    if scope is None:
+        raise SqlglotError("not a query")
+    # every result column's lineage from the one qualified tree and scope: qualifying the
+    # query again for each column cost more than the rest of a console query together
+    roots = lineage(None, qualified, schema=dict(schema), dialect=dialect, scope=scope, copy=False)
+    traced = {
+        name: {
+            (leaf.source.name.lower(), exp.to_column(leaf.name).name.lower())
+            for leaf in root.walk()
+            if isinstance(leaf.source, exp.Table) and not leaf.downstream
+        }
+        for name, root in roots.items()
+    }
+    return [(name, traced[name]) for name in qualified.named_selects]
+
+
+def _whole_row(node: exp.Query, schema: Schema) -> bool:
+    """Whether ``node`` reads a row as one value: PostgreSQL takes a table's name or alias
+    that names none of its columns as its whole row (``SELECT p FROM people p``,
+    ``row_to_json(p)``, ``ROW(p.*)``), which holds every column and which no lineage traces
+    into."""
+    sources: dict[str, Mapping[str, str]] = {}
+    for table in node.find_all(exp.Table):
+        columns = schema.get(table.name.lower(), {})
+        sources[table.name.lower()] = columns
+        if table.alias:
+            sources[table.alias.lower()] = columns
+    for named in node.find_all(exp.Subquery, exp.CTE):
+        if named.alias_or_name:
+            sources[named.alias_or_name.lower()] = {}
+    top = {id(s) for s in node.selects} | {
+        id(s.this) for s in node.selects if isinstance(s, exp.Alias)
+    }
+    for column in node.find_all(exp.Column):
+        if isinstance(column.this, exp.Star):
+            if id(column) not in top:  # t.* inside an expression: the row as one value
+                return True
+            continue
+        name = column.name.lower()
+        if not column.table and name in sources and name not in sources[name]:
+            return True
+    return any(
+        isinstance(star.parent, exp.Func) and not isinstance(star.parent, exp.Count)
+        for star in node.find_all(exp.Star)
+    )
 
 
 def plan(
@@ -91,7 +126,7 @@ def plan(
     if not relevant:
         return [], True
     try:
-        traced = _traced(node, engine, schema)
+        traced = [] if _whole_row(node, schema) else _traced(node, engine, schema)
     except (SqlglotError, KeyError, ValueError, AttributeError):
         traced = []
     if columns is not None and len(columns) != len(traced):

@@ -6,10 +6,11 @@ An allowlist, statement by statement:
 - reads: a query (SELECT, WITH … SELECT, UNION …) by the export's rule (``sql.export``), its
   row count capped in the tree; EXPLAIN of such a query, or of a data change (which EXPLAIN
   plans without running; EXPLAIN ANALYZE, which runs it, only of a query); MySQL's
-  DESCRIBE and the SHOW forms that describe tables and the server's settings; PostgreSQL's
-  SHOW of a setting;
+  DESCRIBE and the SHOW forms that describe tables and the server's settings (their LIKE /
+  WHERE filter by the read rules, no subquery); PostgreSQL's SHOW of a setting;
 - changes: INSERT, REPLACE, UPDATE, DELETE (functions by the change allowlist); CREATE,
-  ALTER and DROP of tables, indexes and views; TRUNCATE; RENAME TABLE.
+  ALTER and DROP of tables, indexes and views; TRUNCATE. (MySQL's RENAME TABLE, which
+  sqlglot keeps as a bare command, is refused with them; ALTER TABLE … RENAME is not.)
 
 Everything else is refused: what sqlglot keeps as a bare command cannot be checked, and
 GRANT, SET, CALL, LOCK, KILL … are not the console's to run. What runs is generated from
@@ -28,7 +29,7 @@ from sqlglot.errors import SqlglotError
 
 from opendms.sql import functions
 from opendms.sql.export import file_refusal, read_refusal
-from opendms.sql.script import ScriptError, split
+from opendms.sql.script import Piece, ScriptError, split
 from opendms.sql.statements import (
     DIALECTS,
     Parsed,
@@ -64,7 +65,9 @@ _SHOWN = frozenset(
     }
 )
 _PG_SHOW = re.compile(
-    r"\s*SHOW\s+(ALL|[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)?)\s*", re.I
+    r"\s*SHOW\s+(ALL|TIME\s+ZONE|TRANSACTION\s+ISOLATION\s+LEVEL|SESSION\s+AUTHORIZATION"
+    r"|[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)?)\s*",
+    re.I,
 )
 # EXPLAIN's options, per dialect, as the console writes them again.
 _EXPLAIN = re.compile(r"\s*(?:EXPLAIN|DESCRIBE|DESC)\b", re.I)
@@ -80,6 +83,7 @@ _OPTIONS = {
     ),
     "sqlite": re.compile(r"\s*(QUERY\s+PLAN\b)?", re.I),
 }
+_ANALYZE = re.compile(r"\bANALYZE\b(?:\s+(ON|OFF|TRUE|FALSE)\b)?")
 
 
 class ConsoleRefused(ValueError):
@@ -104,14 +108,16 @@ class ConsoleStatement:
 
 
 def read_back(node: exp.Expr, engine: str) -> str:
-    """``node`` as it runs, refused unless the text parses back to the same tree."""
+    """``node`` as it runs, refused unless the text parses back to the same tree. Comments
+    are no part of either side: they are left out of what runs."""
     text = render(node, engine)
     dialect = DIALECTS.get(engine, "mysql")
-    try:
-        again = sqlglot.parse_one(text, read=dialect)
-    except SqlglotError:
-        again = None
-    if again is None or again.sql(dialect=dialect) != node.sql(dialect=dialect):
+    again = parse_piece(Piece(0, text, 1, 1), engine)  # as a script's statement is read
+    if (
+        len(again.nodes) != 1
+        or again.nodes[0].sql(dialect=dialect, comments=False)
+        != node.sql(dialect=dialect, comments=False)
+    ):
         raise ConsoleRefused(f"OpenDMS cannot write this {kind_of(node)} back faithfully")
     return text
 
@@ -171,7 +177,8 @@ def _explain(piece_text: str, engine: str, number: int, line: int) -> ConsoleSta
         raise ConsoleRefused("EXPLAIN takes one SELECT, INSERT, UPDATE or DELETE")
     inner = nodes[0]
     words = " ".join(options.group(0).split()).upper()
-    runs = "ANALYZE" in words and not re.search(r"ANALYZE\s+(OFF|FALSE)", words)
+    # PostgreSQL takes the last of repeated options: any ANALYZE not switched off runs it
+    runs = any(m.group(1) not in ("OFF", "FALSE") for m in _ANALYZE.finditer(words))
     if isinstance(inner, exp.Query):
         _query(inner, rest, engine)
     elif kind_of(inner) in DATA_CHANGES and not runs:
@@ -198,6 +205,13 @@ def _show(node: exp.Show, engine: str) -> tuple[str, tuple[str, ...]]:
         raise ConsoleRefused(
             "SHOW … FROM another database: run it on that database (its DbId) instead"
         )
+    # SHOW … LIKE / WHERE filters its rows with an expression: a subquery there would read
+    # tables unchecked, and a function off the allowlist would run (blindly, row by row).
+    if node.find(exp.Query) is not None:
+        raise ConsoleRefused("SHOW … WHERE with a subquery: query the table with SELECT instead")
+    called = functions.refused(node, engine, change=False)
+    if called:
+        raise ConsoleRefused(functions.refusal(called))
     target = node.args.get("target")
     table = target.name if isinstance(target, exp.Expression) else str(target or "")
     return read_back(node, engine), ((table.lower(),) if table else ())
@@ -217,6 +231,9 @@ def classify(
         return refused("EXPLAIN", str(exc))
     if explained is not None:
         return explained
+    into_file = file_refusal(piece_text, engine)  # sqlglot reads no INTO OUTFILE: say why
+    if into_file is not None:
+        return refused("SELECT", into_file)
     if parsed.error is not None:
         return refused("OTHER", f"it does not parse: {parsed.error}")
     if len(parsed.nodes) != 1:
@@ -251,9 +268,8 @@ def classify(
         if DIALECTS.get(engine) == "postgres" and opaque(node):
             shown = _PG_SHOW.fullmatch(piece_text)
             if shown is not None:
-                return ConsoleStatement(
-                    number, line, piece_text, "SHOW", (), f"SHOW {shown.group(1)}"
-                )
+                setting = " ".join(shown.group(1).split())
+                return ConsoleStatement(number, line, piece_text, "SHOW", (), f"SHOW {setting}")
         if opaque(node):
             raise ConsoleRefused(f"OpenDMS cannot check this form of {kind}")
         if kind in DATA_CHANGES or kind in SCHEMA_CHANGES:

@@ -119,9 +119,11 @@ def _target(node: exp.Expr) -> exp.Table | None:
 
 def _inside_cte_named(table: exp.Table, name: str) -> bool:
     """``WITH orders AS (SELECT * FROM orders)``: inside its own definition a CTE's name is
-    the real table (or, if recursive, itself; counted as a table either way)."""
+    the real table; under ``WITH RECURSIVE`` it is the CTE itself, which names no table."""
     cte = table.find_ancestor(exp.CTE)
-    return cte is not None and cte.alias_or_name.lower() == name
+    if cte is None or cte.alias_or_name.lower() != name:
+        return False
+    return not (isinstance(cte.parent, exp.With) and cte.parent.args.get("recursive"))
 
 
 def _statement(node: exp.Expr) -> Statement:

@@ -379,7 +379,8 @@ class Connector(ABC):
     @abstractmethod
     def console_connect(self, catalog: str) -> Any:
         """A new DB-API connection to ``catalog`` (PostgreSQL's database; ignored elsewhere)
-        in autocommit mode, for the console's pool: the console opens its transactions."""
+        for the console's pool: :meth:`console_begin` opens its transactions, and whatever
+        runs after an implicit commit (MySQL's at DDL) stays in one until :meth:`console_end`."""
 
     @abstractmethod
     def console_begin(

@@ -3,9 +3,10 @@ transaction per script.
 
 A console query is small and frequent; opening a connection costs more than most of them
 take (a TLS or password handshake, a PostgreSQL backend). The pools are SQLAlchemy's
-``QueuePool`` over the drivers' own connections (checked with a ping before reuse, replaced
-after a while). A pool's key holds the endpoint's password: a changed password opens a new
-pool, and the least recently used pools beyond ``keep`` are closed.
+``QueuePool`` over the drivers' own connections (replaced after a while; one the server
+closed meanwhile is found by the script's first statement, BEGIN, and replaced). A pool's
+key holds the endpoint's password: a changed password opens a new pool, and the least
+recently used pools beyond ``keep`` are closed.
 """
 
 from __future__ import annotations
@@ -17,8 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import event
-from sqlalchemy.exc import DisconnectionError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import QueuePool
 
 from opendms.targets.base import Connector, Endpoint, TargetError
@@ -41,6 +41,7 @@ class ConsoleSession:
     def __init__(self, connector: Connector, conn: Any) -> None:
         self.connector = connector
         self.conn = conn
+        self.ended = False
 
     def run(self, statement: str, max_rows: int) -> Outcome:
         """Run ``statement``; raises :class:`StatementError` or :class:`TargetError`."""
@@ -62,24 +63,11 @@ class ConsoleSession:
             self.connector.console_end(self.conn, commit=commit)
         except Exception as exc:
             raise self._failure(exc) from exc
+        self.ended = True
 
     def _failure(self, exc: Exception) -> Exception:
         found = self.connector.console_failure(exc)
         return found if found is not None else exc
-
-
-def _ping(dbapi_connection: Any, record: Any, proxy: Any) -> None:
-    """A pooled connection the server has closed since (restarted, idle timeout) is
-    replaced before the script gets it: SQLAlchemy's documented pessimistic check."""
-    try:
-        cur = dbapi_connection.cursor()
-        try:
-            cur.execute("SELECT 1")
-            cur.fetchall()
-        finally:
-            cur.close()
-    except Exception as exc:
-        raise DisconnectionError(str(exc)) from exc
 
 
 class ConsolePools:
@@ -101,9 +89,8 @@ class ConsolePools:
                     max_overflow=self.size,
                     timeout=connector.endpoint.connect_timeout,
                     recycle=self.recycle_seconds,
-                    reset_on_return="rollback",
+                    reset_on_return=None,  # session() ends every transaction it began
                 )
-                event.listen(pool, "checkout", _ping)
                 self._pools[key] = pool
                 while len(self._pools) > self.keep:
                     _, old = self._pools.popitem(last=False)
@@ -111,30 +98,56 @@ class ConsolePools:
             self._pools.move_to_end(key)
             return pool
 
+    def _begun(
+        self, connector: Connector, where: tuple[str, str], read_only: bool, timeout: float
+    ) -> tuple[Any, ConsoleSession]:
+        """A pooled connection in a new transaction. The transaction's first statement is
+        the check that the connection still lives: one the server closed since (restarted,
+        idle timeout, killed) is dropped and a new one opened, once, instead of a round trip
+        to ping every connection before it is lent."""
+        for attempt in (1, 2):
+            try:
+                fairy = self._pool(connector, where[0]).connect()
+            except TargetError:
+                raise
+            except SQLAlchemyError as exc:  # the pool's own wait for a connection ran out
+                raise TargetError(
+                    f"no connection to the database came free in time: {exc}"
+                ) from exc
+            session = ConsoleSession(connector, fairy.dbapi_connection)
+            try:
+                connector.console_begin(session.conn, where, read_only=read_only, timeout=timeout)
+            except Exception as exc:
+                failure = session._failure(exc)
+                fairy.invalidate()
+                fairy.close()
+                if isinstance(failure, TargetError) and attempt == 1:
+                    continue
+                if isinstance(failure, TargetError):
+                    raise failure from exc
+                raise TargetError(f"the console's transaction did not open: {failure}") from exc
+            return fairy, session
+        raise AssertionError("unreachable")
+
     @contextmanager
     def session(
         self, connector: Connector, where: tuple[str, str], *, read_only: bool, timeout: float
     ) -> Iterator[ConsoleSession]:
         """A pooled connection in a new transaction; rolled back unless the caller ended
         it, and dropped from the pool when it broke."""
-        try:
-            fairy = self._pool(connector, where[0]).connect()
-        except TargetError:
-            raise
-        except SQLAlchemyError as exc:  # the pool's own wait for a free connection ran out
-            raise TargetError(f"no connection to the database came free in time: {exc}") from exc
-        session = ConsoleSession(connector, fairy.dbapi_connection)
+        fairy, session = self._begun(connector, where, read_only, timeout)
         broken = False
         try:
-            try:
-                connector.console_begin(session.conn, where, read_only=read_only, timeout=timeout)
-            except Exception as exc:
-                raise session._failure(exc) from exc
             yield session
         except TargetError:
             broken = True
             raise
         finally:
+            if not broken and not session.ended:
+                try:
+                    connector.console_end(session.conn, commit=False)
+                except Exception:  # noqa: BLE001 - a connection that cannot roll back is dropped
+                    broken = True
             if broken:
                 fairy.invalidate()
             fairy.close()

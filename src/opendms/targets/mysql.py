@@ -365,20 +365,30 @@ class MysqlConnector(Connector):
             ) from exc
 
     def console_connect(self, catalog: str) -> pymysql.connections.Connection[Any]:
-        return self.connect(None, read_timeout=None)
+        # Not in autocommit mode: MySQL commits the console's transaction at a DDL statement,
+        # and in autocommit mode every statement after it would commit at once too, beyond
+        # the rollback of a script that fails later.
+        return self.connect(None, read_timeout=None, autocommit=False)
 
     def console_begin(
         self, conn: Any, where: tuple[str, str], *, read_only: bool, timeout: float
     ) -> None:
         with conn.cursor() as cur:
-            cur.execute(f"USE {_quote(where[1])}")
-            if "mariadb" in str(conn.server_version).lower():
-                cur.execute("SET SESSION max_statement_time = %s", (timeout,))
-            else:  # MySQL stops only SELECTs at its max_execution_time
-                cur.execute("SET SESSION max_execution_time = %s", (int(timeout * 1000),))
-            cur.execute(
-                "SET SESSION innodb_lock_wait_timeout = %s", (max(1, min(int(timeout), 3600)),)
-            )
+            # the session's schema and timeouts stay set on a pooled connection (the console
+            # runs no USE or SET): set again only when this script's differ, a round trip each
+            state = (where[1], timeout)
+            if getattr(conn, "console_state", None) != state:
+                conn.console_state = None
+                cur.execute(f"USE {_quote(where[1])}")
+                if "mariadb" in str(conn.server_version).lower():
+                    cur.execute("SET SESSION max_statement_time = %s", (timeout,))
+                else:  # MySQL stops only SELECTs at its max_execution_time
+                    cur.execute("SET SESSION max_execution_time = %s", (int(timeout * 1000),))
+                cur.execute(
+                    "SET SESSION innodb_lock_wait_timeout = %s",
+                    (max(1, min(int(timeout), 3600)),),
+                )
+                conn.console_state = state
             cur.execute("START TRANSACTION READ ONLY" if read_only else "START TRANSACTION")
 
     def console_failure(self, exc: Exception) -> StatementError | TargetError | None:

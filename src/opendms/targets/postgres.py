@@ -475,15 +475,25 @@ class PostgresConnector(Connector):
         self, conn: Any, where: tuple[str, str], *, read_only: bool, timeout: float
     ) -> None:
         ms = max(1, int(timeout * 1000))
-        conn.execute("BEGIN READ ONLY" if read_only else "BEGIN")
-        conn.execute(f"SET LOCAL statement_timeout = {ms}")
-        conn.execute(f"SET LOCAL lock_timeout = {ms}")
+        # one round trip: without parameters psycopg sends the statements as one simple query
         conn.execute(
-            psycopg.sql.SQL("SET LOCAL search_path TO {}").format(psycopg.sql.Identifier(where[1]))
+            psycopg.sql.SQL(
+                "BEGIN {}; SET LOCAL statement_timeout = {}; SET LOCAL lock_timeout = {}; "
+                "SET LOCAL search_path TO {}"
+            ).format(
+                psycopg.sql.SQL("READ ONLY" if read_only else "READ WRITE"),
+                psycopg.sql.Literal(ms),
+                psycopg.sql.Literal(ms),
+                psycopg.sql.Identifier(where[1]),
+            )
         )
 
     def console_failure(self, exc: Exception) -> StatementError | TargetError | None:
-        if isinstance(exc, psycopg.OperationalError) and exc.sqlstate is None:
+        # no SQLSTATE: the socket broke; 08…: a connection exception; 57P01…03: the server
+        # ended the session (pg_terminate_backend, a shutdown): the connection is gone
+        if isinstance(exc, psycopg.OperationalError) and (
+            exc.sqlstate is None or exc.sqlstate.startswith(("08", "57P"))
+        ):
             return TargetError(f"the connection to the database broke: {_error_text(exc)}")
         if isinstance(exc, psycopg.Error):
             return StatementError(

@@ -834,6 +834,21 @@ def _executed(w: World, *, backup: bool = False) -> Executed:
         return Executed(order_id, group, sql_job.sql_job_id)
 
 
+def _console_calls(w: World) -> list[Call]:
+    return [
+        Call(
+            {
+                "DbId": w.db_id,
+                "Logic": False,
+                "Script": "SELECT id, name FROM customers WHERE id <= 2 ORDER BY id;\n"
+                "SELECT count(*) AS n FROM orders",
+            }
+        ),
+        Call({"DbId": w.db_id, "Logic": False, "Script": "GRANT ALL ON t TO x"}),  # refused
+        Call({"DbId": w.db_id, "Logic": True, "Script": "SELECT 1"}, False, "InvalidParameter"),
+    ]
+
+
 def _audit_calls(w: World) -> list[Call]:
     _executed(w)
     now = utcnow()
@@ -946,6 +961,7 @@ def _data_correct_scenarios() -> dict[str, Scenario]:
             Call({"OrderId": 999999, "Type": "ALL"}, False, "OrderNotFound"),
         ],
         "ListSQLExecAuditLog": _audit_calls,
+        "ExecuteScript": _console_calls,
         "GetDataCronClearConfig": lambda w: [
             Call({"OrderId": _cleanup_run(w)}),
             Call({"OrderId": _new_order(w)}, False, "UnsupportedPluginType"),
@@ -1386,15 +1402,6 @@ SCENARIOS: dict[str, Scenario] = {
         Call({"TableGuid": "IDB_999999.main.orders"}, False, "TableNotFound"),
     ],
     "SimplyAddInstance": _simply_add,
-    "ExecuteScript": lambda w: [
-        Call({"DbId": w.db_id, "Logic": False, "Script": "SELECT id, status FROM orders LIMIT 2"}),
-        Call({"DbId": w.db_id, "Logic": False, "Script": "SELECT 1; GRANT ALL ON x TO y"}),
-        Call({"DbId": w.db_id, "Logic": True, "Script": "SELECT 1"}, False, "InvalidParameter"),
-        Call(
-            {"DbId": w.db_id, "Logic": False, "Script": "SELECT 'open"}, False, "InvalidParameter"
-        ),
-        Call({"DbId": 999999, "Logic": False, "Script": "SELECT 1"}, False, "DatabaseNotFound"),
-    ],
     "SetOwners": lambda w: [
         Call(
             {"ResourceId": str(w.db_id), "OwnerType": "DATABASE", "OwnerIds": str(w.rich_user_id)}

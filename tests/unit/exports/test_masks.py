@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import sqlglot
 from sqlglot import exp
 
@@ -95,3 +96,41 @@ def test_rows_are_masked_in_place_of_their_columns() -> None:
         ["id", "phone"],
     )
     assert mask.rows(found, [(1, "555"), (2, None)]) == [(1, HIDDEN), (2, None)]
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT customers FROM customers WHERE id = 1",
+        "SELECT c FROM customers c",
+        "SELECT c::text AS t FROM customers c",
+        "SELECT row_to_json(c) AS j FROM customers c",
+        "SELECT to_json(customers.*) AS j FROM customers",
+        "SELECT ROW(c.*) AS r FROM customers c",
+        "SELECT (c).email FROM customers c",
+        "SELECT s FROM (SELECT email FROM customers) s",
+        "WITH w AS (SELECT phone FROM customers) SELECT json_agg(w) AS j FROM w",
+    ],
+)
+def test_a_whole_row_read_as_one_value_is_masked_whole(sql: str) -> None:
+    # PostgreSQL reads a table's name or alias as its whole row, every column in it: the
+    # lineage saw no sensitive column there, and the console and exports showed the emails.
+    node = sqlglot.parse_one(sql, read="postgres")
+    assert isinstance(node, exp.Query)
+    found, traced = plan(node, "postgresql", SCHEMA, SENSITIVE, ["x"])
+    assert traced is False and [(m.column, m.mask) for m in found] == [("x", "FULL")]
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT count(*) AS n FROM customers",
+        "SELECT c.* FROM customers c",
+        "SELECT c.name FROM customers c",
+        "SELECT name AS customers FROM customers",
+    ],
+)
+def test_columns_named_like_nothing_else_are_traced_as_usual(sql: str) -> None:
+    node = sqlglot.parse_one(sql, read="postgres")
+    assert isinstance(node, exp.Query)
+    assert plan(node, "postgresql", SCHEMA, SENSITIVE)[1] is True

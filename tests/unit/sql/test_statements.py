@@ -394,6 +394,16 @@ def test_a_cte_reading_the_table_it_shadows_still_names_it() -> None:
     assert one(shadow, "postgresql").tables == ("orders",)
 
 
+@pytest.mark.parametrize("engine", ["mysql", "postgresql", "sqlite"])
+def test_a_recursive_ctes_reference_to_itself_names_no_table(engine: str) -> None:
+    # Under WITH RECURSIVE the name is the CTE: counting it as a table asked a reader for a
+    # grant on a table "c" that does not exist.
+    sql = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT x FROM c"
+    assert one(sql, engine).tables == ()
+    both = "WITH RECURSIVE c(x) AS (SELECT id FROM orders UNION ALL SELECT x FROM c) SELECT 1"
+    assert one(both, engine).tables == ("orders",)
+
+
 def test_multi_table_delete_resolves_aliases_to_tables() -> None:
     st = one("DELETE o FROM customers c JOIN orders o ON o.customer_id = c.id", "mysql")
     assert set(st.tables) == {"customers", "orders"}
