@@ -41,6 +41,18 @@ def get_database(s: Session, tid: int, db_id: int) -> Database:
     return db
 
 
+def get_database_on(s: Session, tid: int, db_id: int) -> tuple[Database, Instance]:
+    """A database and its instance, in one query (the SQL console's every request)."""
+    row = s.execute(
+        select(Database, Instance)
+        .join(Instance, Instance.instance_id == Database.instance_id)
+        .where(Database.db_id == db_id, Database.tid == tid)
+    ).first()
+    if row is None:
+        raise DmsError(ErrorCode.DATABASE_NOT_FOUND, f"Database {db_id} does not exist.")
+    return row[0], row[1]
+
+
 def get_table(s: Session, tid: int, table_id: int) -> tuple[DbTable, Database]:
     row = s.execute(
         select(DbTable, Database)

@@ -12,11 +12,14 @@ every statement, run or not, is a line of ``ListSQLExecAuditLog``.
 
 from __future__ import annotations
 
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from opendms.catalog import dba, permissions, queries
@@ -37,12 +40,17 @@ from opendms.sql.console import (
     read_script,
 )
 from opendms.sql.script import MYSQL_ENGINES
-from opendms.store.models import Database, Instance, SqlAudit
+from opendms.store.models import Database, Instance, SqlAudit, utcnow
 from opendms.store.states import DatabaseState, ExecState
 from opendms.targets.base import StatementError, TargetError
 from opendms.targets.console import ConsoleSession, Outcome
 
 MAX_JSON_INTEGER = 2**53  # larger integers travel as text: JSON readers lose their digits
+_AS_IS = frozenset({str, float, bool, type(None)})
+# Mask plans by query and catalog shape, per process (``_Run.masked``).
+MAX_PLANS = 512
+_PLANS: OrderedDict[tuple[object, ...], list[masks.Masked]] = OrderedDict()
+_PLANS_LOCK = threading.Lock()
 
 
 @dataclass
@@ -89,11 +97,25 @@ class _Target:
         return (self.db.catalog_name, self.db.schema_name)
 
 
+def _remembered_plan(key: tuple[object, ...]) -> list[masks.Masked] | None:
+    with _PLANS_LOCK:
+        found = _PLANS.get(key)
+        if found is not None:
+            _PLANS.move_to_end(key)
+        return found
+
+
+def _remember_plan(key: tuple[object, ...], plan: list[masks.Masked]) -> None:
+    with _PLANS_LOCK:
+        _PLANS[key] = plan
+        while len(_PLANS) > MAX_PLANS:
+            _PLANS.popitem(last=False)
+
+
 def _target(s: Session, tid: int, db_id: int) -> _Target:
-    db = queries.get_database(s, tid, db_id)
+    db, inst = queries.get_database_on(s, tid, db_id)
     if db.state != DatabaseState.NORMAL:
         raise DmsError(ErrorCode.DATABASE_NOT_FOUND, f"Database {db_id} is {db.state}.")
-    inst = queries.get_instance(s, tid, db.instance_id)
     loaded = rule_sets.for_instance(s, inst)[0]
     console = loaded.rule_set.console
     return _Target(db, inst, console.max_rows, tuple(console.changes), loaded.name)
@@ -147,6 +169,20 @@ def _value(value: Any) -> Any:
     return plain(value)
 
 
+def _json_column(values: Sequence[Any]) -> Sequence[Any]:
+    """One result column's values as JSON carries them: text, numbers and null as they are,
+    everything else (decimals, times, bytes, integers past 2**53) as its text. A column of
+    one JSON type is passed through whole: most are, and a 1,000-row result is 5,000 values."""
+    kinds = {type(v) for v in values}
+    if kinds <= _AS_IS:
+        return values
+    if kinds <= _AS_IS | {int} and all(
+        -MAX_JSON_INTEGER < v < MAX_JSON_INTEGER for v in values if type(v) is int
+    ):
+        return values
+    return [_value(v) for v in values]
+
+
 def _names(columns: list[str]) -> list[str]:
     """Result column names made unique (``a.id, b.id``): each row is an object keyed by them."""
     seen: dict[str, int] = {}
@@ -166,13 +202,39 @@ class _Run:
         self.sensitive = masks_of(s, t.db.db_id)
         self.masker = Masker.of(means.secrets)
 
+    def masked(self, st: ConsoleStatement, columns: list[str]) -> list[masks.Masked]:
+        """What to mask in ``st``'s result: nothing unless it reads a table with a sensitive
+        column; then the export's plan, remembered for the same query, sensitive columns and
+        (where the plan reads it) catalog: working it out costs more than running most
+        console queries."""
+        read = {name.rpartition(".")[2] for name in st.tables}
+        if st.query is None or not any(table in read for table, _ in self.sensitive):
+            return []
+        key: tuple[object, ...] = (
+            st.run,
+            self.engine,
+            tuple(sorted(self.sensitive.items())),
+            tuple(columns),
+        )
+        found = _remembered_plan(key)
+        if found is None:
+            found = masks.direct(st.query, self.sensitive, columns)
+            if found is None:  # traced over the catalog's columns: they are part of the key
+                schema = columns_of(self.s, self.t.db.db_id, st.tables)
+                key += (tuple(sorted((t, tuple(c.items())) for t, c in schema.items())),)
+                found = _remembered_plan(key)
+                if found is None:
+                    found, _ = masks.plan(st.query, self.engine, schema, self.sensitive, columns)
+            _remember_plan(key, found)
+        return found
+
     def result(self, st: ConsoleStatement, outcome: Outcome, ms: int) -> StatementResult:
-        rows = outcome.rows
-        masked: list[masks.Masked] = []
-        if st.query is not None and self.sensitive:
-            schema = columns_of(self.s, self.t.db.db_id, st.tables)
-            masked, _ = masks.plan(st.query, self.engine, schema, self.sensitive, outcome.columns)
-            rows = self.masker.rows(masked, rows)
+        masked = self.masked(st, outcome.columns)
+        # column by column: masking and JSON conversion decide once per column, not per value
+        columns: list[Sequence[Any]] = list(zip(*outcome.rows, strict=True)) if outcome.rows else []
+        for m in masked if columns else ():
+            columns[m.position] = self.masker.column(m.mask, columns[m.position])
+        values = [_json_column(c) for c in columns]
         names = _names(outcome.columns)
         notes = []
         if outcome.truncated:
@@ -186,7 +248,7 @@ class _Run:
             success=True,
             message="; ".join(notes),
             columns=names,
-            rows=[dict(zip(names, map(_value, r), strict=True)) for r in rows],
+            rows=[dict(zip(names, r, strict=True)) for r in zip(*values, strict=True)],
             affected=outcome.affected,
             truncated=outcome.truncated,
             masked=[m.column for m in masked],
@@ -229,27 +291,31 @@ class _Run:
 def _audit(
     s: Session, caller: Caller, t: _Target, results: Sequence[StatementResult], note: str
 ) -> None:
-    for r in results:
-        s.add(
-            SqlAudit(
-                tid=caller.tid,
-                user_id=caller.user_id,
-                by_user_id=caller.by_user_id,
-                order_id=None,
-                instance_id=t.inst.instance_id,
-                db_id=t.db.db_id,
-                schema_name=t.db.schema_name,
-                sql_text=r.sql,
-                sql_type=r.kind,
-                affect_rows=r.row_count if r.success else None,
-                elapsed_ms=r.elapsed_ms,
-                exec_state=ExecState.SUCCESS if r.success else ExecState.FAIL,
-                remark=(f"SQL console{note}: {r.message}" if r.message else f"SQL console{note}")[
-                    :4000
-                ],
-            )
-        )
-    s.flush()
+    """The statements' ``ListSQLExecAuditLog`` lines, in one INSERT."""
+    s.execute(
+        insert(SqlAudit),
+        [
+            {
+                "tid": caller.tid,
+                "user_id": caller.user_id,
+                "by_user_id": caller.by_user_id,
+                "order_id": None,
+                "instance_id": t.inst.instance_id,
+                "db_id": t.db.db_id,
+                "schema_name": t.db.schema_name,
+                "sql_text": r.sql,
+                "sql_type": r.kind,
+                "affect_rows": r.row_count if r.success else None,
+                "elapsed_ms": r.elapsed_ms,
+                "exec_state": ExecState.SUCCESS if r.success else ExecState.FAIL,
+                "remark": (
+                    f"SQL console{note}: {r.message}" if r.message else f"SQL console{note}"
+                )[:4000],
+                "op_time": utcnow(),
+            }
+            for r in results
+        ],
+    )
 
 
 def _rolled_back(results: list[StatementResult], engine: str) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import fnmatch
 import json
 from dataclasses import dataclass
+from functools import cache
 from importlib import resources
 from typing import Annotated, Any, Literal
 
@@ -302,6 +303,7 @@ def parse(text: str) -> RuleSet:
         raise RuleSetError("; ".join(problems)) from None
 
 
+@cache  # a file of the installed package: read once per process
 def default_source() -> str:
     return resources.files("opendms.rulebook").joinpath("default_rules.yaml").read_text("utf-8")
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 import sqlglot
 from sqlglot import exp
@@ -113,10 +114,8 @@ def read_back(node: exp.Expr, engine: str) -> str:
     text = render(node, engine)
     dialect = DIALECTS.get(engine, "mysql")
     again = parse_piece(Piece(0, text, 1, 1), engine)  # as a script's statement is read
-    if (
-        len(again.nodes) != 1
-        or again.nodes[0].sql(dialect=dialect, comments=False)
-        != node.sql(dialect=dialect, comments=False)
+    if len(again.nodes) != 1 or again.nodes[0].sql(dialect=dialect, comments=False) != node.sql(
+        dialect=dialect, comments=False
     ):
         raise ConsoleRefused(f"OpenDMS cannot write this {kind_of(node)} back faithfully")
     return text
@@ -288,9 +287,22 @@ def classify(
     return refused(kind, f"the console runs queries, data changes and table changes, not {what}")
 
 
-def read_script(script: str, engine: str, max_rows: int) -> list[ConsoleStatement]:
+# Scripts up to this size are remembered once read (per process, the most recent 512): the
+# same dashboards' and agents' queries come again and again, and reading one with sqlglot
+# costs more than running it. A read is a pure function of the text, the engine and the cap;
+# what it returns is frozen (the query trees are only ever copied or read).
+CACHED_SCRIPT_BYTES = 16 * 1024
+
+
+def read_script(script: str, engine: str, max_rows: int) -> tuple[ConsoleStatement, ...]:
     """Every statement of ``script``, classified; :class:`ConsoleRefused` when the script
     itself cannot be split (an unterminated string, hidden code)."""
+    if len(script) <= CACHED_SCRIPT_BYTES:
+        return _remembered(script, engine, max_rows)
+    return _read(script, engine, max_rows)
+
+
+def _read(script: str, engine: str, max_rows: int) -> tuple[ConsoleStatement, ...]:
     try:
         pieces = split(script, engine)
     except ScriptError as exc:
@@ -301,4 +313,7 @@ def read_script(script: str, engine: str, max_rows: int) -> list[ConsoleStatemen
         if not parsed.nodes and parsed.error is None:
             continue  # only a comment
         out.append(classify(piece.text, piece.number, piece.line, parsed, engine, max_rows))
-    return out
+    return tuple(out)
+
+
+_remembered = lru_cache(maxsize=512)(_read)

@@ -9,13 +9,15 @@ import struct
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
+from decimal import Decimal
 from functools import cache
 from typing import Any
 
 import pymysql
+import pymysql.converters
 import pymysql.cursors
 import pymysql.protocol
-from pymysql.constants import CLIENT
+from pymysql.constants import CLIENT, FIELD_TYPE
 from sqlglot import exp
 
 from opendms.targets.base import (
@@ -135,6 +137,34 @@ class _Result(pymysql.connections.MySQLResult):
 _NO_LOCAL_INFILE = {1148, 3948, 4166, 2068}
 _INFILE = b"opendms-rows"
 _COUNTS = re.compile(r"(Records|Duplicates|Deleted|Skipped|Warnings): (\d+)")
+
+
+def _datetime_text(text: str) -> str:
+    """A DATETIME/TIMESTAMP as the server wrote it, spelled as Python writes the datetime
+    PyMySQL would have made (``str(value)``: six fraction digits, none when they are all
+    zero), without making it: what the console returns and masks is the same text an
+    export's value gives."""
+    whole, dot, fraction = text.partition(".")
+    if not dot or not fraction.strip("0"):
+        return whole
+    return f"{whole}.{fraction.ljust(6, '0')}"
+
+
+def _decimal_text(text: str) -> str:
+    """A DECIMAL's text as an export writes its value (``str(Decimal)``: 1E-7, not
+    0.0000001), so that a masked one hashes alike."""
+    return str(Decimal(text))
+
+
+# The console's results go out as JSON text: DECIMAL and DATETIME values are read into the
+# text an export writes of them, not into objects to be written out again.
+_CONSOLE_TYPES = {
+    **pymysql.converters.conversions,
+    FIELD_TYPE.DECIMAL: _decimal_text,
+    FIELD_TYPE.NEWDECIMAL: _decimal_text,
+    FIELD_TYPE.DATETIME: _datetime_text,
+    FIELD_TYPE.TIMESTAMP: _datetime_text,
+}
 
 
 def _quote(name: str) -> str:
@@ -368,7 +398,7 @@ class MysqlConnector(Connector):
         # Not in autocommit mode: MySQL commits the console's transaction at a DDL statement,
         # and in autocommit mode every statement after it would commit at once too, beyond
         # the rollback of a script that fails later.
-        return self.connect(None, read_timeout=None, autocommit=False)
+        return self.connect(None, read_timeout=None, autocommit=False, conv=_CONSOLE_TYPES)
 
     def console_begin(
         self, conn: Any, where: tuple[str, str], *, read_only: bool, timeout: float

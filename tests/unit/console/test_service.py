@@ -165,3 +165,21 @@ def test_an_unsplittable_script_is_an_invalid_parameter(world: World) -> None:
     with pytest.raises(DmsError) as caught:
         run(world, "alice", "SELECT 'open")
     assert caught.value.code.value == "InvalidParameter"
+
+
+def test_a_remembered_mask_plan_follows_the_flags_as_they_change(world: World) -> None:
+    one = "SELECT name, email FROM customers WHERE id = 1"
+    joined = (
+        "SELECT c.email, o.status FROM customers c JOIN orders o ON o.customer_id = c.id LIMIT 1"
+    )
+    assert run(world, "alice", one)[0].masked == []
+    with world.store.session() as s:
+        set_mask(s, world.tid, world.db_id, "customers", "email", "FULL", None)
+    assert run(world, "alice", one)[0].masked == ["email"]
+    assert run(world, "alice", joined)[0].masked == ["email"]
+    with world.store.session() as s:
+        set_mask(s, world.tid, world.db_id, "customers", "name", "FULL", None)
+        set_mask(s, world.tid, world.db_id, "customers", "email", None, None)
+    (r,) = run(world, "alice", one)
+    assert r.masked == ["name"] and r.rows == [{"name": "******", "email": "c1@example.com"}]
+    assert run(world, "alice", joined)[0].masked == []

@@ -6,7 +6,7 @@ import pytest
 import sqlglot
 from sqlglot import exp
 
-from opendms.exports.masks import HIDDEN, Masker, plan
+from opendms.exports.masks import HIDDEN, Masker, _traced, direct, plan
 
 SCHEMA = {
     "customers": {"id": "INT", "name": "TEXT", "email": "TEXT", "phone": "TEXT"},
@@ -134,3 +134,44 @@ def test_columns_named_like_nothing_else_are_traced_as_usual(sql: str) -> None:
     node = sqlglot.parse_one(sql, read="postgres")
     assert isinstance(node, exp.Query)
     assert plan(node, "postgresql", SCHEMA, SENSITIVE)[1] is True
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT id, email FROM customers",
+        "SELECT upper(email) AS e, id FROM customers AS p WHERE id = 1",
+        "SELECT concat(name, phone) AS both_, id FROM customers ORDER BY id LIMIT 3",
+        "SELECT id FROM customers WHERE email = 'x'",
+    ],
+)
+def test_a_query_over_one_table_is_planned_off_its_tree_as_the_lineage_would(sql: str) -> None:
+    node = sqlglot.parse_one(sql, read="mysql")
+    assert isinstance(node, exp.Query)
+    found = direct(node, SENSITIVE)
+    assert found is not None
+    traced = _traced(node, "mysql", SCHEMA)  # the lineage itself, not plan's shortcut
+    expected = [
+        (i, SENSITIVE[hit], (f"{hit[0]}.{hit[1]}",))
+        for i, (_, sources) in enumerate(traced)
+        for hit in sorted(sources & SENSITIVE.keys())
+    ]
+    assert [(m.position, m.mask, m.sources) for m in found] == expected
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT * FROM customers",
+        "SELECT p.email FROM customers p JOIN orders o ON o.customer_id = p.id",
+        "SELECT email FROM (SELECT email FROM customers) s",
+        "WITH s AS (SELECT email FROM customers) SELECT email FROM s",
+        "SELECT email FROM customers UNION SELECT phone FROM customers",
+        "SELECT c FROM customers c",
+        "SELECT count(*) FROM customers",
+    ],
+)
+def test_anything_more_is_left_to_the_lineage(sql: str) -> None:
+    node = sqlglot.parse_one(sql, read="postgres")
+    assert isinstance(node, exp.Query)
+    assert direct(node, SENSITIVE) is None
