@@ -763,8 +763,10 @@ def test_list_orders_filters(listing: Listing, world: World, flavor: Flavor) -> 
 
     assert find(search_content="refunds table") == listing.of("design")  # the comment
     assert find(search_content="status = 'void'") == listing.of("purge")  # the SQL
-    assert find(search_content="100%") == listing.of("cleanup")  # % is a character
-    assert find(search_content="%") == listing.of("cleanup")
+    # DMS search patterns: % and _ are wildcards, a backslash makes one a character
+    assert find(search_content="100\\%") == listing.of("cleanup")
+    assert find(search_content="\\%") == listing.of("cleanup")
+    assert find(search_content="%") == everything
     assert find(search_content="no ticket says this") == []
     assert listing.ids["design"] in find(search_content=str(listing.ids["design"]))
 

@@ -287,8 +287,10 @@ def test_list_users_search_key(roster: Roster, roster_admin: Dms) -> None:
     uid = roster.members["member-11"]
     by_uid = roster_admin.call("ListUsers", search_key=uid[-6:])
     assert uid in [u.uid for u in by_uid.user_list.user]
-    # LIKE wildcards are literal
-    none = roster_admin.call("ListUsers", search_key="member_%")
+    # DMS search patterns: _ and % are wildcards, a backslash makes one a character
+    wild = roster_admin.call("ListUsers", search_key="member_0%", page_size=20)
+    assert sorted(_nicks(wild)) == [f"member-{i:02d}" for i in range(1, 10)]
+    none = roster_admin.call("ListUsers", search_key="member\\_0")
     assert (none.total_count, none.user_list.user) == (0, [])
 
 

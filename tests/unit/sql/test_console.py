@@ -4,6 +4,7 @@ refused and why, the row cap put into the query's tree, and the text that runs."
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
 import pytest
 
@@ -11,6 +12,15 @@ from opendms.sql import console
 from opendms.sql.console import ConsoleRefused, ConsoleStatement, read_script
 
 MYSQL, PG, SQLITE = "mysql", "postgresql", "sqlite"
+
+
+@pytest.fixture(autouse=True)
+def _scripts_read_afresh() -> Iterator[None]:
+    """Every test reads its scripts itself: what one read (a test that patches the
+    generator, say) is not remembered for the next."""
+    console._remembered.cache_clear()
+    yield
+    console._remembered.cache_clear()
 
 
 def one(sql: str, engine: str = MYSQL, max_rows: int = 1000) -> ConsoleStatement:
