@@ -375,12 +375,17 @@ def execute_script(
         _audit(s, caller, t, results, " (refused)")
         return results
     changes = any(st.changes for st in found)
+    # MySQL/MariaDB will not plan a change inside a read-only transaction; such an EXPLAIN
+    # (which the allowlist never lets run the change) gets a read-write one, rolled back
+    writable = changes or (
+        t.inst.instance_type in MYSQL_ENGINES and any(st.plans_change for st in found)
+    )
     connector = means.connector(t.inst)
     timeout = max(1, t.inst.query_timeout or 60)
     run = _Run(s, means, t)
     try:
         with means.console.session(
-            connector, t.where, read_only=not changes, timeout=timeout
+            connector, t.where, read_only=not writable, timeout=timeout
         ) as session:
             results = run.all(session, found)
             session.end(commit=changes and all(r.success for r in results))

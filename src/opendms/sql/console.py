@@ -102,6 +102,7 @@ class ConsoleStatement:
     query: exp.Query | None = None  # a query's tree (its result columns are masked by it)
     parsed: Parsed | None = None  # a change's parse (the SQL review reads it)
     refusal: str | None = None
+    plans_change: bool = False  # EXPLAIN of a data change: planned, never run
 
     @property
     def changes(self) -> bool:
@@ -191,7 +192,15 @@ def _explain(piece_text: str, engine: str, number: int, line: int) -> ConsoleSta
             else f"EXPLAIN of {kind_of(inner)} is not run by the console"
         )
     text = "EXPLAIN" + (f" {words}" if words else "") + " " + read_back(inner, engine)
-    return ConsoleStatement(number, line, piece_text, "EXPLAIN", describe(inner).tables, text)
+    return ConsoleStatement(
+        number,
+        line,
+        piece_text,
+        "EXPLAIN",
+        describe(inner).tables,
+        text,
+        plans_change=not isinstance(inner, exp.Query),
+    )
 
 
 def _show(node: exp.Show, engine: str) -> tuple[str, tuple[str, ...]]:

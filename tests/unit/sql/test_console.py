@@ -501,3 +501,18 @@ def test_a_text_that_does_not_parse_back_to_the_same_tree_is_refused(
     monkeypatch.setattr(console, "render", lambda node, engine: "SELECT 2")
     assert "back faithfully" in refusal("SELECT 1")
     assert "back faithfully" in refusal("UPDATE t SET a = 1")
+
+
+@pytest.mark.parametrize(
+    ("sql", "plans_change"),
+    [
+        ("EXPLAIN UPDATE t SET a = 1 WHERE id = 2", True),
+        ("EXPLAIN DELETE FROM t WHERE id = 2", True),
+        ("EXPLAIN SELECT * FROM t", False),
+        ("SELECT 1", False),
+    ],
+)
+def test_an_explain_of_a_change_is_marked_for_a_transaction_that_may_plan_it(
+    sql: str, plans_change: bool
+) -> None:
+    assert one(sql).plans_change is plans_change
