@@ -27,11 +27,13 @@ def _findings(findings: Sequence[Finding]) -> list[str]:
     return out
 
 
+def _unsplit(error: str) -> str:
+    return "\n".join(["## Parse", "", f"The script cannot be split into statements: {error}"])
+
+
 def fix_text(report: FixReport) -> str:
     if report.script_error is not None:
-        return "\n".join(
-            ["## Parse", "", f"The script cannot be split into statements: {report.script_error}"]
-        )
+        return _unsplit(report.script_error)
     out: list[str] = []
     for st in report.statements:
         out += ["", f"## Statement {st.number} (line {st.line})", ""]
@@ -74,9 +76,7 @@ def _plan(plan: Plan) -> list[str]:
 
 def optimize_text(report: OptimizeReport) -> str:
     if report.script_error is not None:
-        return "\n".join(
-            ["## Parse", "", f"The script cannot be split into statements: {report.script_error}"]
-        )
+        return _unsplit(report.script_error)
     out: list[str] = []
     for st in report.statements:
         out += ["", f"## Statement {st.number} ({st.kind})", ""]
