@@ -17,6 +17,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from sqlalchemy import insert
@@ -147,6 +148,15 @@ def _refusals(
                 out.setdefault(f.statement, f"{f.code}: {f.message}")
     if caller.is_admin or dba.is_instance_dba(t.inst, caller.user_id):
         return out
+    held: dict[tuple[str, str], bool] = {}  # a script names the same tables again and again
+
+    def holds(perm: str, name: str) -> bool:
+        if (perm, name) not in held:
+            held[perm, name] = permissions.holds_named(
+                s, caller.tid, caller.user_id, t.db, perm, name
+            )
+        return held[perm, name]
+
     for st in found:
         if st.number in out:
             continue
@@ -154,7 +164,7 @@ def _refusals(
         missing = [
             name or f"the database {t.db.schema_name}"
             for name in st.tables or ("",)
-            if not permissions.holds_named(s, caller.tid, caller.user_id, t.db, perm, name)
+            if not holds(perm, name)
         ]
         if missing:
             out[st.number] = f"you lack the {perm} permission on {', '.join(missing)}"
@@ -199,16 +209,23 @@ class _Run:
     def __init__(self, s: Session, means: Means, t: _Target) -> None:
         self.s, self.t = s, t
         self.engine = t.inst.instance_type
-        self.sensitive = masks_of(s, t.db.db_id)
         self.masker = Masker.of(means.secrets)
+
+    @cached_property
+    def sensitive(self) -> dict[tuple[str, str], str]:
+        """The database's sensitive columns, read once a query's result needs them (a
+        script of changes, SHOW or EXPLAIN never does)."""
+        return masks_of(self.s, self.t.db.db_id)
 
     def masked(self, st: ConsoleStatement, columns: list[str]) -> list[masks.Masked]:
         """What to mask in ``st``'s result: nothing unless it reads a table with a sensitive
         column; then the export's plan, remembered for the same query, sensitive columns and
         (where the plan reads it) catalog: working it out costs more than running most
         console queries."""
+        if st.query is None:
+            return []
         read = {name.rpartition(".")[2] for name in st.tables}
-        if st.query is None or not any(table in read for table, _ in self.sensitive):
+        if not any(table in read for table, _ in self.sensitive):
             return []
         key: tuple[object, ...] = (
             st.run,
