@@ -86,6 +86,23 @@ def ensure_services() -> list[str]:
     return missing
 
 
+CHROMIUM = Path("/usr/bin/chromium")  # Debian's; Playwright launches it by path (no download)
+
+
+def ensure_chromium() -> bool:
+    """Debian's Chromium for the console's browser tests, installed when missing."""
+    if CHROMIUM.exists():
+        return True
+    say("chromium is not installed; installing Debian's package")
+    sudo = [] if os.geteuid() == 0 else ["sudo", "-n"]
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    install = [*sudo, "apt-get", "install", "-y", "-q", "chromium"]
+    if subprocess.run(install, check=False, env=env).returncode != 0:
+        subprocess.run([*sudo, "apt-get", "update", "-q"], check=False, env=env)
+        subprocess.run(install, check=False, env=env)
+    return CHROMIUM.exists()
+
+
 def serve(args: list[str]) -> None:
     ensure_venv("")
     os.execv(BIN / "opendms", [str(BIN / "opendms"), "serve", "--demo", *args])
@@ -94,6 +111,8 @@ def serve(args: list[str]) -> None:
 def test(args: list[str]) -> None:
     ensure_venv("[dev]")
     missing = ensure_services()
+    if not ensure_chromium():
+        missing.append("Chromium")
     if missing:
         if IN_CI:
             sys.exit(f"[dev] FATAL: required service(s) not running: {', '.join(missing)}")

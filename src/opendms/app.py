@@ -1,6 +1,6 @@
 """ASGI assembly: the RPC gateway at ``/`` on a lean path, Starlette for everything else
-(JSON errors now, the web console later), nonce housekeeping, webhook delivery and the
-embedded job runner."""
+(the web console at ``/console/``, downloads, JSON errors), nonce housekeeping, webhook
+delivery and the embedded job runner."""
 
 from __future__ import annotations
 
@@ -36,6 +36,7 @@ from opendms.identity.credentials import purge_nonces
 from opendms.runtime import Runtime
 from opendms.store.models import Attachment
 from opendms.targets.base import TargetError
+from opendms.web import console
 
 log = logging.getLogger("opendms")
 NONCE_PURGE_SECONDS = 60
@@ -71,6 +72,21 @@ async def _send_json(send: Send, reply: Reply) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
+def _browser_at_root(scope: Scope) -> bool:
+    """A person who opened the server's address: a GET of ``/`` with no call in it, asking
+    for HTML. No DMS client sends that."""
+    if scope["method"] != "GET" or scope.get("query_string"):
+        return False
+    accept = next((v for k, v in scope["headers"] if k == b"accept"), b"")
+    return b"text/html" in accept
+
+
+async def _redirect(send: Send, location: str) -> None:
+    headers = [(b"location", location.encode()), (b"content-length", b"0")]
+    await send({"type": "http.response.start", "status": 303, "headers": headers})
+    await send({"type": "http.response.body", "body": b""})
+
+
 def _client(scope: Scope) -> str:
     client = scope.get("client")
     return f"{client[0]}:{client[1]}" if client else ""
@@ -89,8 +105,10 @@ class OpenDMS:
         self.deliverer = self.runtime.deliverer()
         self.runner = self.runtime.job_runner()
         self.uploads = self.runtime.upload_runner()
+        self.console = console.build(self.gateway, self.store)
         self.web = Starlette(
             routes=[
+                *self.console.routes(),
                 Route("/files/{key}", self._download, methods=["GET"]),
                 Route("/downloads/{kind}/{ident:int}", self._ticket_file, methods=["GET"]),
                 Route("/exports/{job_id:int}", self._export_file, methods=["GET"]),
@@ -101,6 +119,9 @@ class OpenDMS:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"] == "/":
+            if _browser_at_root(scope):
+                await _redirect(send, "/console/")
+                return
             await self._rpc(scope, receive, send)
         else:
             await self.web(scope, receive, send)
@@ -205,9 +226,7 @@ class OpenDMS:
 
     def _export_path(self, user_id: int, job_id: int, client: str) -> tuple[str, str] | None:
         with self.store.session() as s:
-            found = export_service.open_download(
-                s, self.means.files.root, user_id, job_id, client
-            )
+            found = export_service.open_download(s, self.means.files.root, user_id, job_id, client)
             return (str(found[0]), found[1].file_name) if found is not None else None
 
     def _start_download(

@@ -97,7 +97,10 @@ DESCRIPTIONS: dict[ErrorCode, str] = {
 class DmsError(Exception):
     """A business rule said no. Nothing the failing operation started is kept."""
 
-    def __init__(self, code: ErrorCode, message: str) -> None:
+    def __init__(self, code: ErrorCode, message: str, fields: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+        # What was wrong with which request field (``Param.ExecSQL``), when the rule knows:
+        # the web console shows each beside its field.
+        self.fields = fields or {}

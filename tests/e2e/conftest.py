@@ -184,7 +184,7 @@ class Server:
                 env=self.env,
                 cwd=self.data_dir.parent,
             )
-        _wait_until_listening(self.proc, self.port, self.stderr_path)
+        wait_until_listening(self.proc, self.port, self.stderr_path)
 
     @property
     def base_url(self) -> str:
@@ -284,7 +284,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _wait_until_listening(proc: subprocess.Popen[bytes], port: int, stderr_path: Path) -> None:
+def wait_until_listening(proc: subprocess.Popen[bytes], port: int, stderr_path: Path) -> None:
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -303,7 +303,7 @@ def _wait_until_listening(proc: subprocess.Popen[bytes], port: int, stderr_path:
     )
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
+def stop_server(proc: subprocess.Popen[bytes]) -> None:
     if proc.poll() is not None:
         return
     proc.send_signal(signal.SIGTERM)
@@ -361,9 +361,9 @@ def running_server(
                     cwd=tmp,
                 )
             try:
-                _wait_until_listening(proc, port, stderr_path)
+                wait_until_listening(proc, port, stderr_path)
             except (RuntimeError, TimeoutError) as exc:
-                _stop(proc)
+                stop_server(proc)
                 last_error = exc
                 if "address already in use" in str(exc).lower():
                     continue
@@ -374,7 +374,7 @@ def running_server(
             try:
                 yield server
             finally:
-                _stop(server.proc)
+                stop_server(server.proc)
             return
         pytest.fail(f"could not start opendms serve: {last_error}")
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import ROOT, _child_env, _stop, _wait_until_listening, free_port
+from tests.e2e.conftest import ROOT, _child_env, free_port, stop_server, wait_until_listening
 
 pytestmark = [pytest.mark.e2e]
 
@@ -43,7 +43,7 @@ def test_the_walkthrough_works_as_written() -> None:
                 ["python3", "dev.py", "serve"], cwd=ROOT, env=env, stdout=out, stderr=out
             )
         try:
-            _wait_until_listening(server, port, log)
+            wait_until_listening(server, port, log)
             printed = log.read_text(errors="replace")
             assert "demo-dba" in printed and "AccessKeySecret" in printed, printed
             shell = subprocess.run(  # the walkthrough, in a second terminal in the same folder
@@ -56,7 +56,7 @@ def test_the_walkthrough_works_as_written() -> None:
                 timeout=300,
             )
         finally:
-            _stop(server)
+            stop_server(server)
         said = shell.stdout + shell.stderr
         assert shell.returncode == 0, said
         for outcome in (

@@ -21,14 +21,14 @@ from alibabacloud_dms_enterprise20181101 import models as dms_models
 from tests.e2e.conftest import (
     OPENDMS,
     Dms,
-    _stop,
-    _wait_until_listening,
     free_port,
     prechecked,
     register_target,
     running_server,
+    stop_server,
     target_database,
     wait_for,
+    wait_until_listening,
 )
 
 pytestmark = [pytest.mark.e2e]
@@ -112,7 +112,7 @@ def test_a_cleanup_runs_on_schedule_once_per_fire_time(tmp_path: Path) -> None:
                 env=server.env,
             )
         try:
-            _wait_until_listening(second, port, log)
+            wait_until_listening(second, port, log)
             query(
                 "INSERT INTO logs SELECT 1000 + seq, UTC_TIMESTAMP() - INTERVAL 40 DAY, 'done' "
                 "FROM seq_1_to_50"
@@ -124,7 +124,7 @@ def test_a_cleanup_runs_on_schedule_once_per_fire_time(tmp_path: Path) -> None:
             )
             time.sleep(2 * EVERY)  # more fire times with both schedulers awake
         finally:
-            _stop(second)
+            stop_server(second)
 
         # down while fire times pass: they run once when the server is back
         server.proc.kill()

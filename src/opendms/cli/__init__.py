@@ -87,7 +87,13 @@ for _name, _command in {
 _noun(
     "user",
     "Users of a tenant.",
-    {"create": users.create, "list": users.list_, "disable": users.disable, "enable": users.enable},
+    {
+        "create": users.create,
+        "list": users.list_,
+        "disable": users.disable,
+        "enable": users.enable,
+        "password": users.password,
+    },
 )
 _noun(
     "key",

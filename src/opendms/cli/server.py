@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import ssl
 import stat
 from pathlib import Path
@@ -19,6 +20,7 @@ from opendms.catalog import instances
 from opendms.cli.common import CliError, Place, out, print_json, shared_options
 from opendms.config import Settings
 from opendms.identity import service as identity
+from opendms.identity import sessions
 from opendms.identity.secrets import SecretBox
 from opendms.runtime import Runtime
 
@@ -119,6 +121,8 @@ def serve(
         with rt.store.session() as s:
             fresh = not identity.list_tenants(s)
             boot = identity.bootstrap_admin(s, rt.means.secrets) if fresh else None
+            password = _console_password(s, boot.admin.uid) if boot is not None else None
+        console = f"{'https' if settings.tls_cert else 'http'}://{settings.endpoint}/console/"
         if boot is not None:
             print_credentials(
                 {
@@ -127,12 +131,20 @@ def serve(
                     "AccessKeyId": boot.access_key_id,
                     "AccessKeySecret": boot.access_key_secret,
                     "Endpoint": settings.endpoint,
-                }
+                    "Console": console,
+                    "Username": boot.admin.nick_name,
+                    "Password": password,
+                },
+                title="OpenDMS administrator (the secret and password are shown once)",
             )
         else:
             out.print(
                 f"Endpoint {settings.endpoint}. Use the access key printed at first start, or "
                 "`opendms init --json` for a fresh one."
+            )
+            out.print(
+                f"Console {console}. Sign in with the password printed at first start, or set "
+                "one with `opendms user password <Uid>`."
             )
         if settings.tls_cert is not None:
             out.print(
@@ -266,16 +278,26 @@ def _register_demo(rt: Runtime) -> None:
                 "Nick": DEMO_DBA,
                 "AccessKeyId": secret[0],
                 "AccessKeySecret": secret[1],
+                "Username": DEMO_DBA,
+                "Password": secret[2],
             },
-            title=f"{DEMO_DBA}, the demo target's DBA (the secret is shown once)",
+            title=f"{DEMO_DBA}, the demo target's DBA (the secret and password are shown once)",
         )
 
 
-def _demo_dba(s: Session, box: SecretBox, tid: int) -> tuple[int, str, tuple[str, str] | None]:
-    """The demo's DBA (UserId, Uid), made with an access key (returned) on the first start."""
+def _demo_dba(s: Session, box: SecretBox, tid: int) -> tuple[int, str, tuple[str, str, str] | None]:
+    """The demo's DBA (UserId, Uid), made with an access key and a console password
+    (returned) on the first start."""
     found = identity.user_by_nick(s, tid, DEMO_DBA)
     if found is not None:
         return found.user_id, found.uid, None
     user = identity.register_user(s, None, tid, identity.new_uid(), nick_name=DEMO_DBA, roles="DBA")
     key, secret = identity.create_access_key(s, box, user.uid, actor=None)
-    return user.user_id, user.uid, (key.access_key_id, secret)
+    return user.user_id, user.uid, (key.access_key_id, secret, _console_password(s, user.uid))
+
+
+def _console_password(s: Session, uid: str) -> str:
+    """A made-up password for the web console, set on the account and shown once."""
+    password = secrets.token_urlsafe(15)
+    sessions.set_password(s, uid, password)
+    return password

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import secrets
+import sys
 from typing import Annotated, Any
 
 import typer
@@ -9,6 +11,7 @@ from rich.table import Table
 
 from opendms.cli.common import InTenant, out, print_json, shared_options
 from opendms.identity import service as identity
+from opendms.identity import sessions
 from opendms.store.states import UserState
 
 UidArg = Annotated[str, typer.Argument(help="Uid of the user.")]
@@ -68,3 +71,31 @@ def disable(uid: UidArg, *, at: InTenant) -> None:
 def enable(uid: UidArg, *, at: InTenant) -> None:
     """Enable a disabled user."""
     _set_state(at, uid, UserState.NORMAL)
+
+
+@shared_options
+def password(
+    uid: Annotated[str, typer.Argument(help="Uid (or nick name) of the user.")],
+    generate: Annotated[
+        bool, typer.Option("--generate", help="Make up a strong password and print it once.")
+    ] = False,
+    *,
+    at: InTenant,
+) -> None:
+    """Set the password the user signs in to the web console with (the account's, in every
+    tenant). Read from standard input when it is not a terminal, else asked twice; its
+    sessions end."""
+    if generate:
+        chosen = secrets.token_urlsafe(15)
+    elif sys.stdin.isatty():
+        chosen = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    else:
+        chosen = sys.stdin.readline().removesuffix("\n").removesuffix("\r")
+    with at.session() as (_, s):
+        tid = at.tenant(s)
+        user = identity.member_named(s, tid, uid)
+        sessions.set_password(s, user.uid, chosen)
+    if generate:
+        print_json({"Uid": user.uid, "NickName": user.nick_name, "Password": chosen})
+    else:
+        out.print(f"Password set for Uid {user.uid}; its console sessions ended.")

@@ -8,22 +8,35 @@ from __future__ import annotations
 
 class GatewayError(Exception):
     def __init__(
-        self, status: int, code: str, message: str, headers: dict[str, str] | None = None
+        self,
+        status: int,
+        code: str,
+        message: str,
+        headers: dict[str, str] | None = None,
+        field: str = "",
     ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.headers = headers or {}
+        # The request parameter at fault, dotted into a JSON one (``Param.ExecSQL``): where
+        # the web console shows the message.
+        self.field = field
 
 
 def missing(param: str) -> GatewayError:
-    return GatewayError(400, f"Missing{param}", f"{param} is mandatory for this action.")
-
-
-def invalid(param: str, why: str) -> GatewayError:
     return GatewayError(
-        400, f"Invalid{param}", f"The specified parameter {param} is not valid: {why}"
+        400, f"Missing{param}", f"{param} is mandatory for this action.", field=param
+    )
+
+
+def invalid(param: str, why: str, field: str = "") -> GatewayError:
+    return GatewayError(
+        400,
+        f"Invalid{param}",
+        f"The specified parameter {param} is not valid: {why}",
+        field=field or param,
     )
 
 

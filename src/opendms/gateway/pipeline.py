@@ -190,9 +190,7 @@ class Gateway:
             raise errors.throttled(int(wait * 1000) + 1)
         credential = await self.authn.admit(proof, tid)
         caller = seen.caller = self._caller(credential, tid)
-        attached = await self.policies.attached(caller.user_id, credential.auth_version)
-        if not policy.decide(policy.policies_for(caller.roles, attached), action.ram_action):
-            raise errors.forbidden_ram(action.ram_action)
+        await self.authorize(caller, credential.auth_version, action)
         request = action.request.from_params(call.business)
         # What the key may call is decided above, by its owner's policies; what the call
         # may see and do from here on is the acted-for user's.
@@ -207,11 +205,43 @@ class Gateway:
                     "ACS3-HMAC-SHA256, which covers the body."
                 )
             ctx = replace(ctx, body=raw.body)
-        if action.blocking:
-            payload = await run_in_threadpool(self._in_transaction, action, ctx, request)
-        else:
-            payload = action.handler(ctx, request)
+        payload = await self.execute(action, ctx, request)
         return Reply(200, {"RequestId": request_id, "Success": True, **payload}, {})
+
+    async def authorize(self, caller: Caller, auth_version: int, action: Action) -> None:
+        """May this user call this action: their roles' and attached RAM policies decide."""
+        attached = await self.policies.attached(caller.user_id, auth_version)
+        if not policy.decide(policy.policies_for(caller.roles, attached), action.ram_action):
+            raise errors.forbidden_ram(action.ram_action)
+
+    async def execute(self, action: Action, ctx: Context, request: WireModel) -> Payload:
+        """The handler, in one metadata transaction on a worker thread when it blocks."""
+        if action.blocking:
+            return await run_in_threadpool(self._in_transaction, action, ctx, request)
+        return action.handler(ctx, request)
+
+    async def call(
+        self,
+        caller: Caller,
+        auth_version: int,
+        name: str,
+        params: Mapping[str, str],
+        *,
+        origin: str,
+        body: bytes = b"",
+    ) -> Payload:
+        """One action for a caller the web console signed in: the same rate limit, RAM
+        decision, wire validation and handler as a signed API request, without the
+        signature (the console's session and CSRF token stand for it)."""
+        action = self.table[name]
+        wait = self.limiter.take(f"{caller.access_key_id}:{caller.user_id}", action.name)
+        if wait > 0:
+            raise errors.throttled(int(wait * 1000) + 1)
+        await self.authorize(caller, auth_version, action)
+        request = action.request.from_params(dict(params))
+        return await self.execute(
+            action, Context(caller, self.means, origin=origin, body=body), request
+        )
 
     def _in_transaction(self, action: Action, ctx: Context, request: WireModel) -> Payload:
         with self.store.session() as session:

@@ -166,4 +166,6 @@ def to_gateway_error(exc: ValidationError) -> GatewayError:
         return errors.missing(param)
     message = str(first["msg"]).removeprefix("Value error, ")
     where = ".".join(loc[1:])
-    return errors.invalid(param, f"{where}: {message}" if where else message)
+    return errors.invalid(
+        param, f"{where}: {message}" if where else message, field=".".join(loc) or param
+    )

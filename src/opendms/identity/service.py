@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from opendms.errors import DmsError, ErrorCode
+from opendms.identity import sessions
 from opendms.identity.caller import Caller
 from opendms.identity.policy import PolicyDocument, parse_policy
 from opendms.identity.roles import PRIVILEGED_ROLES, Role, format_roles, parse_roles
@@ -263,7 +264,8 @@ def set_user_state(
 ) -> User:
     """Enable (``NORMAL``), disable (``DISABLE``) or delete (``DELETE``) a user.
 
-    Takes effect on the user's very next request: the gateway reads the state every time.
+    Takes effect on the user's very next request: the gateway reads the state every time,
+    and a user who is disabled or deleted has their console sessions ended.
     """
     try:
         state = UserState(state)
@@ -283,6 +285,8 @@ def set_user_state(
         )
     user.state = state
     _bump(user)
+    if state != UserState.NORMAL:
+        sessions.end_all(s, user_id=user.user_id, why=f"user_{state.lower()}")
     s.flush()
     return user
 
@@ -335,6 +339,18 @@ def _uid_of_nick(s: Session, tid: int, nick: str) -> str:
             ErrorCode.USER_NOT_FOUND, f"No user with the nick name {nick!r} in tenant {tid}."
         )
     return user.uid
+
+
+def member_named(s: Session, tid: int, name: str) -> User:
+    """The user of tenant ``tid`` with that Uid, or else that nick name (``demo-dba``)."""
+    if name.isascii() and name.isdigit():
+        return find_user(s, tid, uid=name)
+    user = user_by_nick(s, tid, name)
+    if user is None:
+        raise DmsError(
+            ErrorCode.USER_NOT_FOUND, f"No user with the Uid or nick name {name!r} in tenant {tid}."
+        )
+    return user
 
 
 def member(s: Session, tid: int, user_id: int) -> User:

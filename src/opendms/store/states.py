@@ -169,3 +169,12 @@ class DatabaseState(StrEnum):
 
     NORMAL = "NORMAL"
     NOT_EXIST = "NOT_EXIST"  # gone from the instance; the row stays, tickets may point at it
+
+
+class SignInOutcome(StrEnum):
+    """``sign_in_attempts.outcome``: how a console sign-in attempt ended."""
+
+    SIGNED_IN = "signed_in"
+    WRONG = "wrong"  # no such user, no password set, or the wrong password: one answer for all
+    DISABLED = "disabled"  # the right password of a user who may not sign in
+    THROTTLED = "throttled"  # too many failures lately; the password was not tried

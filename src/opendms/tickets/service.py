@@ -77,12 +77,13 @@ def parse_params(kind: TicketKind, raw: Any, *, label: str, camel_case: bool) ->
     try:
         return kind.params.model_validate(data)
     except ValidationError as exc:
-        problems = []
+        fields: dict[str, str] = {}
         for err in exc.errors(include_url=False, include_input=False)[:3]:
             path = ".".join(str(p) for p in err["loc"])
             where = f"{label}.{path}" if path else label
-            problems.append(f"{where}: {str(err['msg']).removeprefix('Value error, ')}")
-        raise DmsError(ErrorCode.INVALID_PARAMETER, "; ".join(problems)) from None
+            fields.setdefault(where, str(err["msg"]).removeprefix("Value error, "))
+        problems = "; ".join(f"{where}: {why}" for where, why in fields.items())
+        raise DmsError(ErrorCode.INVALID_PARAMETER, problems, fields) from None
 
 
 def _related(s: Session, tid: int, user_ids: Sequence[int]) -> str:

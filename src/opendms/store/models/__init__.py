@@ -22,7 +22,16 @@ from opendms.store.models.catalog import (
 from opendms.store.models.execution import CronRun, SqlAudit, SqlJob, SqlJobDetail
 from opendms.store.models.exports import ExportFile
 from opendms.store.models.files import Attachment, UploadJob
-from opendms.store.models.identity import AccessKey, Account, RequestNonce, Tenant, User, UserPolicy
+from opendms.store.models.identity import (
+    AccessKey,
+    Account,
+    ConsoleSession,
+    RequestNonce,
+    SignInAttempt,
+    Tenant,
+    User,
+    UserPolicy,
+)
 from opendms.store.models.jobs import Job
 from opendms.store.models.notify import Webhook, WebhookDelivery
 from opendms.store.models.precheck import PrecheckStatement, PrecheckStep
@@ -42,6 +51,7 @@ __all__ = [
     "Attachment",
     "Base",
     "BigId",
+    "ConsoleSession",
     "CronRun",
     "Database",
     "DbColumn",
@@ -59,6 +69,7 @@ __all__ = [
     "RequestNonce",
     "SecurityRuleSet",
     "SensitiveColumn",
+    "SignInAttempt",
     "SqlAudit",
     "SqlJob",
     "SqlJobDetail",

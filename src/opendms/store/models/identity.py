@@ -18,7 +18,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from opendms.store.columns import State
 from opendms.store.models.base import Base, BigId, utcnow
-from opendms.store.states import KeyStatus, UserState
+from opendms.store.states import KeyStatus, SignInOutcome, UserState
 
 
 class Tenant(Base):
@@ -38,6 +38,10 @@ class Account(Base):
     active_tid: Mapped[int | None] = mapped_column(
         BigId, ForeignKey("tenants.tid", ondelete="SET NULL")
     )
+    # argon2id (identity.passwords): signs the account in to the web console; None, no
+    # password yet (access keys work without one).
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    password_changed_at: Mapped[datetime | None] = mapped_column(DateTime)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
@@ -102,3 +106,42 @@ class RequestNonce(Base):
     access_key_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     nonce: Mapped[str] = mapped_column(String(128), primary_key=True)
     expires_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class ConsoleSession(Base):
+    """A signed-in web console session of one user (one tenant membership). The cookie
+    holds a random token; only its SHA-256 is kept, so a copy of the store opens no session."""
+
+    __tablename__ = "console_sessions"
+    __table_args__ = (Index("ix_console_sessions_user_id", "user_id"),)
+
+    token_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(BigId, ForeignKey("users.user_id", ondelete="CASCADE"))
+    # The synchronizer token every form and htmx request of this session carries.
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    client: Mapped[str] = mapped_column(String(128), default="")
+    user_agent: Mapped[str] = mapped_column(String(256), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime)
+    ended_why: Mapped[str | None] = mapped_column(String(32))
+
+
+class SignInAttempt(Base):
+    """Every console sign-in attempt, kept: the audit trail, and what the rate limit counts."""
+
+    __tablename__ = "sign_in_attempts"
+    __table_args__ = (
+        Index("ix_sign_in_attempts_name_at", "user_name", "at"),
+        Index("ix_sign_in_attempts_client_at", "client_host", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    # What was typed (cut to 64 characters), and whom it named, when it named somebody.
+    user_name: Mapped[str] = mapped_column(String(64))
+    uid: Mapped[str | None] = mapped_column(String(64))
+    user_id: Mapped[int | None] = mapped_column(BigId)
+    client_host: Mapped[str] = mapped_column(String(64), default="")
+    outcome: Mapped[SignInOutcome] = mapped_column(State(SignInOutcome))

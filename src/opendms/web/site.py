@@ -1,0 +1,193 @@
+"""The console's Starlette routes: each page handler is wrapped with the session lookup,
+the CSRF check on every POST, security headers, and an error page for what went wrong (a
+DMS error's code and message; never a traceback)."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from collections.abc import Sequence
+from importlib.resources import files
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, RedirectResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from opendms.errors import DmsError, ErrorCode
+from opendms.gateway.errors import GatewayError
+from opendms.gateway.pipeline import Gateway, new_request_id
+from opendms.identity import sessions
+from opendms.store.db import STORE_UNAVAILABLE, Store
+from opendms.store.models.base import utcnow
+from opendms.web.page import PREFIX, Page, url
+from opendms.web.render import pygments_css
+from opendms.web.routing import PageRoute
+
+log = logging.getLogger("opendms.web")
+
+SESSION_COOKIE = "odms_session"
+SIGN_IN_COOKIE = "odms_sign_in"  # the sign-in form's CSRF token, before there is a session
+MAX_FORM_FIELDS = 200
+HEADERS = {
+    # Scripts and styles come from /console/static only: no inline script runs.
+    "content-security-policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    ),
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "same-origin",
+    "x-frame-options": "DENY",
+    "cache-control": "no-store",
+}
+
+
+def _status_of(exc: DmsError) -> int:
+    if exc.code.endswith("NotFound"):
+        return 404
+    if exc.code == ErrorCode.PERMISSION_DENIED:
+        return 403
+    return 400
+
+
+class Site:
+    def __init__(self, gateway: Gateway, store: Store, routes: Sequence[PageRoute]) -> None:
+        self.gateway = gateway
+        self.store = store
+        self.page_routes = routes
+
+    def routes(self) -> list[BaseRoute]:
+        static = StaticFiles(directory=str(files("opendms.web") / "static"))
+        built: list[BaseRoute] = [
+            Route(PREFIX + "/static/sql.css", self._sql_css, methods=["GET"]),
+            Mount(PREFIX + "/static", app=static),
+            Route(PREFIX, lambda _r: RedirectResponse(PREFIX + "/", 308), methods=["GET"]),
+        ]
+        for spec in self.page_routes:
+            built.append(Route(PREFIX + spec.path, self._endpoint(spec), methods=[spec.method]))
+        return built
+
+    async def _sql_css(self, _request: Request) -> Response:
+        return PlainTextResponse(
+            pygments_css(), media_type="text/css", headers={"cache-control": "max-age=3600"}
+        )
+
+    def _endpoint(self, spec: PageRoute) -> Any:
+        async def endpoint(request: Request) -> Response:
+            response = await self._serve(spec, request)
+            for name, value in HEADERS.items():
+                response.headers.setdefault(name, value)
+            return response
+
+        return endpoint
+
+    async def _serve(self, spec: PageRoute, request: Request) -> Response:
+        live: sessions.Live | None = None
+        try:
+            if spec.method == "POST" and not _same_site(request):
+                return self._refused(request, None)
+            token = request.cookies.get(SESSION_COOKIE, "")
+            live = await run_in_threadpool(self._live, token) if token else None
+            if live is None and not spec.public:
+                return self._to_sign_in(request)
+            form = None
+            if spec.method == "POST":
+                form = await request.form(max_fields=MAX_FORM_FIELDS)
+                if not _csrf_ok(request, form, live):
+                    return self._refused(request, live)
+            page = Page(self.gateway, self.store, request, live, form)
+            return await spec.handler(page)
+        except DmsError as exc:
+            return self._error(request, live, _status_of(exc), exc.code, exc.message)
+        except GatewayError as exc:
+            return self._error(request, live, exc.status, exc.code, exc.message)
+        except STORE_UNAVAILABLE:
+            log.exception("console: metadata store unavailable")
+            return self._error(
+                request, None, 503, "ServiceUnavailable", "The metadata store is unavailable."
+            )
+        except Exception:
+            request_id = new_request_id()
+            log.exception("console: request_id=%s unexpected failure", request_id)
+            return self._error(
+                request,
+                None,
+                500,
+                "InternalError",
+                f"Something went wrong on our side (request {request_id}); it is in the log.",
+            )
+
+    def _live(self, token: str) -> sessions.Live | None:
+        with self.store.session() as s:
+            return sessions.live(s, token, utcnow())
+
+    def _to_sign_in(self, request: Request) -> Response:
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        where = url("/sign-in", next=target if request.method == "GET" else "")
+        if request.headers.get("hx-request"):
+            return Response(status_code=401, headers={"hx-redirect": where})
+        return RedirectResponse(where, status_code=303)
+
+    def _refused(self, request: Request, live: sessions.Live | None) -> Response:
+        log.warning(
+            "console: refused a POST to %s without a valid CSRF token (origin %s)",
+            request.url.path,
+            request.headers.get("origin", "-"),
+        )
+        return self._error(
+            request,
+            live,
+            403,
+            "InvalidCsrfToken",
+            "This form did not come from this console page, or it is too old: nothing was "
+            "done. Reload the page and try again.",
+        )
+
+    def _error(
+        self,
+        request: Request,
+        live: sessions.Live | None,
+        status: int,
+        code: str,
+        message: str,
+    ) -> Response:
+        page = Page(self.gateway, self.store, request, live, None)
+        if request.headers.get("hx-request"):
+            return page.render("_error.html", status=status, code=code, message=message)
+        return page.render("error.html", status=status, code=code, message=message)
+
+
+def _same_site(request: Request) -> bool:
+    """A browser says where a POST came from; another site's page is refused outright."""
+    if request.headers.get("sec-fetch-site", "same-origin") not in ("same-origin", "none"):
+        return False
+    origin = request.headers.get("origin")
+    if origin is None or origin == "null":
+        return origin is None
+    expected = f"{request.url.scheme}://{request.headers.get('host', '')}"
+    return hmac.compare_digest(origin, expected)
+
+
+def _csrf_ok(request: Request, form: FormData, live: sessions.Live | None) -> bool:
+    sent = form.get("csrf_token") or request.headers.get("x-csrf-token", "")
+    if not isinstance(sent, str) or not sent:
+        return False
+    if live is not None:
+        return hmac.compare_digest(sent, live.csrf_token)
+    cookie = request.cookies.get(SIGN_IN_COOKIE, "")
+    return bool(cookie) and hmac.compare_digest(sent, cookie)
+
+
+def set_session_cookie(response: Response, token: str, max_age: int) -> None:
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        max_age=max_age,
+        path=PREFIX,
+        secure=True,
+        httponly=True,
+        samesite="lax",
+    )
