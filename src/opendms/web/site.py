@@ -12,6 +12,7 @@ from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
@@ -23,6 +24,7 @@ from opendms.gateway.pipeline import Gateway, new_request_id
 from opendms.identity import sessions
 from opendms.store.db import STORE_UNAVAILABLE, Store
 from opendms.store.models.base import utcnow
+from opendms.tickets.params import MAX_SQL_BYTES
 from opendms.web.page import PREFIX, Page, url
 from opendms.web.render import pygments_css
 from opendms.web.routing import PageRoute
@@ -32,6 +34,10 @@ log = logging.getLogger("opendms.web")
 SESSION_COOKIE = "odms_session"
 SIGN_IN_COOKIE = "odms_sign_in"  # the sign-in form's CSRF token, before there is a session
 MAX_FORM_FIELDS = 200
+# A form's text field may hold a ticket's SQL, which the API takes up to 15 MB: Starlette's
+# own limit (1 MB a field) would refuse it. Files are not held to this; the files service
+# holds an upload to OPENDMS_UPLOAD_MAX_BYTES.
+MAX_FIELD_BYTES = MAX_SQL_BYTES + 1024 * 1024
 HEADERS = {
     # Scripts and styles come from /console/static only: no inline script runs.
     "content-security-policy": (
@@ -95,7 +101,14 @@ class Site:
                 return self._to_sign_in(request)
             form = None
             if spec.method == "POST":
-                form = await request.form(max_fields=MAX_FORM_FIELDS)
+                try:
+                    form = await request.form(
+                        max_fields=MAX_FORM_FIELDS, max_part_size=MAX_FIELD_BYTES
+                    )
+                except HTTPException as exc:  # Starlette could not read it: too many or too big
+                    return self._error(
+                        request, live, 400, "InvalidForm", f"The form was not read: {exc.detail}"
+                    )
                 if not _csrf_ok(request, form, live):
                     return self._refused(request, live)
             page = Page(self.gateway, self.store, request, live, form)

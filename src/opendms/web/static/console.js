@@ -32,3 +32,116 @@ document.addEventListener("click", (event) => {
     event.stopImmediatePropagation();
   }
 }, true);
+
+// New ticket: an import's file is uploaded as soon as it is chosen, with its progress on a
+// <progress> bar; the form then carries only the AttachmentKey the server answered. Without
+// this script the form posts the file itself, and the server stores it the same way.
+function sizeText(bytes) {
+  if (bytes < 1024) return `${bytes} bytes`;
+  const units = ["KiB", "MiB", "GiB"];
+  let scaled = bytes;
+  let unit = "";
+  for (unit of units) {
+    scaled /= 1024;
+    if (scaled < 1024) break;
+  }
+  return `${scaled.toFixed(1)} ${unit}`;
+}
+
+function uploadAhead(input) {
+  const form = input.form;
+  const key = form.querySelector("input[name=attachment]");
+  const label = form.querySelector("input[name=file_label]");
+  const csrf = form.querySelector("input[name=csrf_token]").value;
+  const bar = document.getElementById(input.dataset.progress);
+  const status = document.getElementById(input.dataset.status);
+  const submits = form.querySelectorAll("button[type=submit]");
+  const fieldName = input.name;
+  let running = null;
+
+  input.removeAttribute("name"); // the file travels ahead of the form, not with it
+
+  const busy = (on) => submits.forEach((b) => { b.disabled = on; });
+  const show = (percent) => {
+    bar.hidden = false;
+    bar.value = percent;
+    bar.textContent = `${percent}%`;
+  };
+  const fail = (message, sendWithForm) => {
+    running = null;
+    busy(false);
+    bar.hidden = true;
+    status.textContent = message;
+    // The network failed, not the server: the form may still carry the file itself.
+    if (sendWithForm) input.name = fieldName;
+  };
+
+  input.addEventListener("change", () => {
+    if (running) running.abort();
+    key.value = "";
+    label.value = "";
+    input.removeAttribute("name");
+    const file = input.files[0];
+    if (!file) {
+      bar.hidden = true;
+      status.textContent = "";
+      return;
+    }
+    if (file.size > Number(input.dataset.maxBytes)) {
+      fail(`${file.name} is ${sizeText(file.size)}: larger than an upload may be.`, false);
+      return;
+    }
+    const data = new FormData();
+    data.append("csrf_token", csrf);
+    data.append("file", file);
+    const xhr = new XMLHttpRequest();
+    running = xhr;
+    xhr.open("POST", input.dataset.uploadUrl);
+    xhr.setRequestHeader("X-CSRF-Token", csrf);
+    xhr.upload.addEventListener("progress", (event) => {
+      if (event.lengthComputable) show(Math.floor((event.loaded * 100) / event.total));
+    });
+    xhr.upload.addEventListener("load", () => {
+      if (running === xhr) status.textContent = `Storing ${file.name}…`;
+    });
+    xhr.addEventListener("load", () => {
+      if (running !== xhr) return;
+      let answer = null;
+      try {
+        answer = JSON.parse(xhr.responseText);
+      } catch (_) {
+        answer = null;
+      }
+      if (xhr.status === 200 && answer && answer.AttachmentKey) {
+        running = null;
+        key.value = answer.AttachmentKey;
+        label.value = answer.Label;
+        show(100);
+        status.textContent = `Uploaded: ${answer.Label}`;
+        busy(false);
+      } else {
+        const why = answer && answer.Message ? answer.Message : `the server answered ${xhr.status}`;
+        fail(`Not uploaded: ${why}`, false);
+      }
+    });
+    xhr.addEventListener("error", () => {
+      if (running === xhr) fail(`Not uploaded: the connection failed. Create sends the file with the form.`, true);
+    });
+    busy(true);
+    show(0);
+    status.textContent = `Uploading ${file.name}…`;
+    xhr.send(data);
+  });
+
+  // Sent while the file is still on its way: wait for it (this runs before the listener
+  // above that marks a form as sent).
+  window.addEventListener("submit", (event) => {
+    if (event.target === form && running) {
+      event.preventDefault();
+      event.stopImmediatePropagation();
+      status.textContent = "The file is still uploading: create the ticket once it is done.";
+    }
+  }, true);
+}
+
+document.querySelectorAll("input[type=file][data-upload-url]").forEach(uploadAhead);
