@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from opendms.gateway.pipeline import Gateway
 from opendms.store.db import Store
-from opendms.web.pages import account, new_order
+from opendms.web.pages import account, catalog, new_order, sql
 from opendms.web.site import Site
 
-PAGES = (account, new_order)
+PAGES = (account, new_order, sql, catalog)
 
 
 def build(gateway: Gateway, store: Store) -> Site:

@@ -7,7 +7,6 @@ import json
 import secrets
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
-from urllib.parse import urlencode
 
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
@@ -21,10 +20,11 @@ from opendms.identity import sessions
 from opendms.identity.caller import Caller
 from opendms.store.db import Store
 from opendms.store.models.base import utcnow
-from opendms.web.render import render
+from opendms.web.render import PREFIX, render, url
+
+__all__ = ["PREFIX", "Page", "url", "wire_value"]  # PREFIX and url: for the pages
 
 T = TypeVar("T")
-PREFIX = "/console"
 
 
 def wire_value(value: object) -> str:
@@ -114,7 +114,6 @@ class Page:
             "path": self.request.url.path,
             "notice": self.request.query_params.get("notice", ""),
             "new_once": lambda: secrets.token_urlsafe(16),
-            "url": url,
             **extra,
         }
 
@@ -124,8 +123,3 @@ class Page:
     def redirect(self, path: str, **query: object) -> Response:
         return RedirectResponse(url(path, **query), status_code=303)
 
-
-def url(path: str, **query: object) -> str:
-    """A console URL: ``path`` below /console, with the query parameters that have a value."""
-    q = {k: wire_value(v) for k, v in query.items() if v not in (None, "")}
-    return f"{PREFIX}{path}" + (f"?{urlencode(q)}" if q else "")

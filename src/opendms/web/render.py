@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from functools import cache
 from typing import Any
+from urllib.parse import urlencode
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
@@ -14,6 +15,7 @@ from pygments.lexers import MySqlLexer, PostgresLexer, SqlLexer
 
 from opendms.gateway.wire import WIRE_TIME
 
+PREFIX = "/console"
 _LEXERS = {"mysql": MySqlLexer, "mariadb": MySqlLexer, "postgresql": PostgresLexer}
 _FORMATTER = HtmlFormatter(nowrap=True)
 
@@ -44,6 +46,19 @@ def number(value: int | float | None) -> str:
     return f"{value:,}" if isinstance(value, int) else f"{value:,.1f}"
 
 
+def url(path: str, **query: object) -> str:
+    """A console URL: ``path`` below /console, with the query parameters that have a value.
+    A template global, so that imported macros have it too."""
+    q = {k: _text(v) for k, v in query.items() if v not in (None, "")}
+    return f"{PREFIX}{path}" + (f"?{urlencode(q)}" if q else "")
+
+
+def _text(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
 @cache
 def environment() -> Environment:
     env = Environment(
@@ -54,6 +69,7 @@ def environment() -> Environment:
         lstrip_blocks=True,
     )
     env.filters.update(sql=sql, when=when, number=number)
+    env.globals["url"] = url
     return env
 
 
