@@ -12,6 +12,7 @@ from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
@@ -104,6 +105,10 @@ class Site:
             return self._error(request, live, _status_of(exc), exc.code, exc.message)
         except GatewayError as exc:
             return self._error(request, live, exc.status, exc.code, exc.message)
+        except HTTPException as exc:
+            # Starlette's word on a form it could not read (too many fields, a part too big,
+            # broken multipart): the sender's mistake, not ours.
+            return self._error(request, live, exc.status_code, "InvalidParameter", exc.detail)
         except STORE_UNAVAILABLE:
             log.exception("console: metadata store unavailable")
             return self._error(
