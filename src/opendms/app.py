@@ -114,7 +114,7 @@ class OpenDMS:
         self.deliverer = self.runtime.deliverer()
         self.runner = self.runtime.job_runner()
         self.uploads = self.runtime.upload_runner()
-        self.console = console.build(self.gateway, self.store)
+        self.console = console.build(self.gateway, self.store, max_body=settings.max_request_bytes)
         self.web = Starlette(
             routes=[
                 *self.console.routes(),

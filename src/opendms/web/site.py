@@ -17,8 +17,10 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
+from starlette.types import Message
 
 from opendms.errors import DmsError, ErrorCode
+from opendms.gateway import errors
 from opendms.gateway.errors import GatewayError
 from opendms.gateway.pipeline import Gateway, new_request_id
 from opendms.identity import sessions
@@ -55,10 +57,13 @@ def _status_of(exc: DmsError) -> int:
 
 
 class Site:
-    def __init__(self, gateway: Gateway, store: Store, routes: Sequence[PageRoute]) -> None:
+    def __init__(
+        self, gateway: Gateway, store: Store, routes: Sequence[PageRoute], *, max_body: int
+    ) -> None:
         self.gateway = gateway
         self.store = store
         self.page_routes = routes
+        self.max_body = max_body  # a POST's body, at most: the API's request limit
 
     def routes(self) -> list[BaseRoute]:
         static = StaticFiles(directory=str(files("opendms.web") / "static"))
@@ -87,6 +92,7 @@ class Site:
 
     async def _serve(self, spec: PageRoute, request: Request) -> Response:
         live: sessions.Live | None = None
+        form: FormData | None = None
         try:
             if spec.method == "POST" and not _same_site(request):
                 return self._refused(request, None)
@@ -94,9 +100,8 @@ class Site:
             live = await run_in_threadpool(self._live, token) if token else None
             if live is None and not spec.public:
                 return self._to_sign_in(request)
-            form = None
             if spec.method == "POST":
-                form = await request.form(max_fields=MAX_FORM_FIELDS)
+                form = await self._form(request)
                 if not _csrf_ok(request, form, live):
                     return self._refused(request, live)
             page = Page(self.gateway, self.store, request, live, form)
@@ -124,6 +129,28 @@ class Site:
                 "InternalError",
                 f"Something went wrong on our side (request {request_id}); it is in the log.",
             )
+        finally:
+            if form is not None:
+                await form.close()  # uploaded files' temporary copies go now, not at exit
+
+    async def _form(self, request: Request) -> FormData:
+        """The POST's form, read up to ``max_body`` bytes as an API request is: Starlette
+        spools multipart files to disk whatever their size, and the sign-in form takes POSTs
+        from anybody."""
+        declared = request.headers.get("content-length", "")
+        if declared.isascii() and declared.isdigit() and int(declared) > self.max_body:
+            raise errors.too_large(self.max_body)
+        body = bytearray()
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > self.max_body:
+                raise errors.too_large(self.max_body)
+        whole: Message = {"type": "http.request", "body": bytes(body), "more_body": False}
+
+        async def replay() -> Message:
+            return whole
+
+        return await Request(request.scope, replay).form(max_fields=MAX_FORM_FIELDS)
 
     def _live(self, token: str) -> sessions.Live | None:
         with self.store.session() as s:

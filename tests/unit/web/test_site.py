@@ -5,13 +5,14 @@ the security headers, and error pages that never show a traceback."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
 from sqlalchemy import select
 from starlette.applications import Starlette
+from starlette.datastructures import UploadFile
 from starlette.responses import PlainTextResponse, Response
 from starlette.testclient import TestClient
 
@@ -347,6 +348,9 @@ def test_a_ram_policy_that_denies_the_homes_action_gives_a_403_page(
     _assert_headers(denied)
 
 
+SMALL = 2 * 1024 * 1024  # the failing site's request limit
+
+
 class Boom(Exception):
     pass
 
@@ -375,6 +379,17 @@ async def _echo(page: Page) -> Response:
     return PlainTextResponse(page.field("name"))
 
 
+UPLOADS: list[UploadFile] = []
+
+
+async def _upload(page: Page) -> Response:
+    assert page.form is not None
+    sent = page.form["file"]
+    assert isinstance(sent, UploadFile)
+    UPLOADS.append(sent)
+    return PlainTextResponse(str(len(await sent.read())))
+
+
 @pytest.fixture
 def failing(console: Api) -> TestClient:
     """A site with pages that fail in each way, reachable without signing in."""
@@ -389,7 +404,9 @@ def failing(console: Api) -> TestClient:
             get("/gateway", _gateway, public=True),
             get("/boom", _boom, public=True),
             post("/echo", _echo, public=True),
+            post("/upload", _upload, public=True),
         ],
+        max_body=SMALL,
     )
     return TestClient(Starlette(routes=site.routes()), base_url=ORIGIN)
 
@@ -449,6 +466,39 @@ def test_a_form_the_site_cannot_read_is_a_400_not_a_500(failing: TestClient) -> 
         "/console/echo", data={"csrf_token": token, "name": "ann"}, headers={"origin": ORIGIN}
     )
     assert ok.status_code == 200 and ok.text == "ann"
+
+
+def test_a_post_bigger_than_the_request_limit_is_refused(console: Api, failing: TestClient) -> None:
+    assert console.app.console.max_body == console.app.settings.max_request_bytes
+    token = form_token(failing.get("/console/sign-in"))
+    over = b"x" * (SMALL + 1)
+
+    def chunks() -> Iterator[bytes]:  # no Content-Length: the size shows only as it comes
+        yield f"csrf_token={token}&name=".encode()
+        yield from (over[i : i + 65536] for i in range(0, len(over), 65536))
+
+    headers = {"origin": ORIGIN, "content-type": "application/x-www-form-urlencoded"}
+    for answer in (
+        failing.post(
+            "/console/echo",
+            files={"name": ("big.txt", over)},
+            data={"csrf_token": token},
+            headers={"origin": ORIGIN},
+        ),
+        failing.post("/console/echo", content=chunks(), headers=headers),
+    ):
+        assert answer.status_code == 413, answer.text
+        assert "InvalidParameter.TooLarge" in answer.text
+        _assert_headers(answer)
+    UPLOADS.clear()
+    under = failing.post(
+        "/console/upload",
+        files={"file": ("small.txt", b"y" * 1000)},
+        data={"csrf_token": token},
+        headers={"origin": ORIGIN},
+    )
+    assert under.status_code == 200 and under.text == "1000"
+    assert UPLOADS[0].file.closed  # its temporary copy is gone with the request
 
 
 def test_a_store_failure_is_a_503_page(
