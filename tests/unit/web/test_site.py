@@ -5,7 +5,9 @@ the security headers, and error pages that never show a traceback."""
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Iterator
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -149,6 +151,25 @@ def test_a_disabled_user_is_signed_out_at_once(browser: Browsers, console: Api) 
     assert not kim.signed_in()
     refused = browser().sign_in("kim")
     assert refused.status_code == 401 and "disabled" in refused.text
+
+
+def test_sign_ins_hash_on_threads_of_their_own(
+    browser: Browsers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A flood of sign-in tries queues for its own two threads: the threads the API's
+    handlers run on stay free."""
+    threads: list[str] = []
+    real = sessions.sign_in
+
+    def recording(*args: Any, **kwargs: Any) -> sessions.SignedIn:
+        threads.append(threading.current_thread().name)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(sessions, "sign_in", recording)
+    assert browser().sign_in().status_code == 303
+    assert browser().sign_in("admin", "wrong password here").status_code == 401
+    assert len(threads) == 2
+    assert all(name.startswith("opendms-sign-in") for name in threads), threads
 
 
 @pytest.mark.parametrize(

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
+from concurrent.futures import ThreadPoolExecutor
 
-from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
 from opendms.identity import sessions
@@ -14,6 +15,10 @@ from opendms.web.routing import get, post
 from opendms.web.site import SESSION_COOKIE, SIGN_IN_COOKIE, set_session_cookie
 
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
+# Sign-ins hash on threads of their own, two at a time: argon2 takes 64 MiB and tens of
+# milliseconds a try, and anybody may try. On the shared worker threads a flood of tries
+# from many addresses would hold every thread the API's handlers run on; here it queues.
+_HASHING = ThreadPoolExecutor(2, thread_name_prefix="opendms-sign-in")
 
 
 def _safe_next(target: str) -> str:
@@ -74,7 +79,7 @@ async def sign_in(page: Page) -> Response:
             except sessions.SignInRefused as exc:
                 return exc.message
 
-    result = await run_in_threadpool(attempt)
+    result = await asyncio.get_running_loop().run_in_executor(_HASHING, attempt)
     if isinstance(result, str):
         return _sign_in_form(page, status=401, error=result, name=name)
     response = RedirectResponse(_safe_next(page.field("next")), status_code=303)
