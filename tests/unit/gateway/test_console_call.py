@@ -4,6 +4,7 @@ call act as somebody else."""
 
 from __future__ import annotations
 
+import logging
 from functools import partial
 from typing import Any
 
@@ -190,3 +191,24 @@ def _token_of(api: Api, uid: str) -> str:
         return sessions.sign_in(
             s, uid, PASSWORD, client_host="127.0.0.1", user_agent="t", now=utcnow()
         ).token
+
+
+def test_each_call_is_logged_as_an_api_request_is(
+    api: Api, caplog: pytest.LogCaptureFixture
+) -> None:
+    admin = session_of(api, api.admin_uid)
+    with caplog.at_level(logging.INFO, logger="opendms.gateway"):
+        call(api, admin, "GetUser")
+        refusal(api, admin, "ListUsers", PageSize="abc")
+        refusal(api, admin, "GetUser", Uid="987654")
+    lines = [r.getMessage() for r in caplog.records if "via=console" in r.getMessage()]
+    assert len(lines) == 3
+    for line, action, status, code in zip(
+        lines,
+        ("GetUser", "ListUsers", "GetUser"),
+        (200, 400, 200),
+        ("OK", "InvalidPageSize", "UserNotFound"),
+        strict=True,
+    ):
+        assert f"action={action} status={status} code={code} " in line
+        assert f"user={api.admin_uid}" in line
