@@ -96,7 +96,7 @@ class Site:
         try:
             if spec.method == "POST" and not _same_site(request):
                 return self._refused(request, None)
-            token = request.cookies.get(SESSION_COOKIE, "")
+            token = cookie(request, SESSION_COOKIE)
             live = await run_in_threadpool(self._live, token) if token else None
             if live is None and not spec.public:
                 return self._to_sign_in(request)
@@ -209,8 +209,21 @@ def _csrf_ok(request: Request, form: FormData, live: sessions.Live | None) -> bo
         return False
     if live is not None:
         return hmac.compare_digest(sent, live.csrf_token)
-    cookie = request.cookies.get(SIGN_IN_COOKIE, "")
-    return bool(cookie) and hmac.compare_digest(sent, cookie)
+    expected = cookie(request, SIGN_IN_COOKIE)
+    return bool(expected) and hmac.compare_digest(sent, expected)
+
+
+def cookie(request: Request, name: str) -> str:
+    """The first value the Cookie header gives ``name``. Browsers send the cookie with the
+    longest path first: the console's own (Path=/console). Starlette's ``request.cookies``
+    keeps the last, which would be one set for Path=/ by a sibling subdomain ("cookie
+    tossing"), shadowing the session the console issued."""
+    for header in request.headers.getlist("cookie"):
+        for chunk in header.split(";"):
+            key, sep, value = chunk.partition("=")
+            if sep and key.strip() == name:
+                return value.strip()
+    return ""
 
 
 def set_session_cookie(response: Response, token: str, max_age: int) -> None:

@@ -112,6 +112,41 @@ def test_signing_in_sets_a_secure_session_cookie_for_the_console_only(
     assert open_sessions(console) == 1
 
 
+def test_a_session_cookie_planted_before_sign_in_is_never_adopted(
+    browser: Browsers, console: Api
+) -> None:
+    """Session fixation: whatever session cookie a browser brings, signing in issues a new
+    random one; the planted value opens nothing before or after."""
+    me = browser()
+    planted = "attacker-chosen-session-token"
+    me.client.cookies.set("odms_session", planted)
+    answer = me.sign_in()
+    assert answer.status_code == 303
+    issued = set_cookies(answer)["odms_session"].split(";")[0].removeprefix("odms_session=")
+    assert issued != planted and len(issued) >= 43
+    assert browser().get("/", headers={"cookie": f"odms_session={planted}"}).status_code == 303
+    assert browser().get("/", headers={"cookie": f"odms_session={issued}"}).status_code == 200
+
+
+def test_a_cookie_tossed_for_the_whole_site_does_not_shadow_the_consoles(
+    browser: Browsers, console: Api
+) -> None:
+    """A sibling subdomain can set odms_session for Path=/; a browser sends the console's
+    own (Path=/console) first, and that one is the session."""
+    with console.store.session() as s:
+        service.register_user(s, None, console.tid, "4244", nick_name="mallory")
+        sessions.set_password(s, "4244", PASSWORD)
+    me, mallory = browser(), browser()
+    me.sign_in()
+    mallory.sign_in("mallory")
+    both = {"cookie": f"odms_session={me.session_token}; odms_session={mallory.session_token}"}
+    home = browser().get("/", headers=both)
+    assert home.status_code == 200
+    assert "Hello, admin" in home.text and "mallory" not in home.text
+    garbage = {"cookie": f"odms_session={me.session_token}; odms_session=tossed"}
+    assert browser().get("/", headers=garbage).status_code == 200
+
+
 def test_sign_in_by_uid_too(browser: Browsers, console: Api) -> None:
     assert browser().sign_in(console.admin_uid).status_code == 303
 

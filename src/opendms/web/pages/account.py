@@ -12,7 +12,7 @@ from opendms.identity import sessions
 from opendms.store.models.base import utcnow
 from opendms.web.page import PREFIX, Page, url
 from opendms.web.routing import get, post
-from opendms.web.site import SESSION_COOKIE, SIGN_IN_COOKIE, set_session_cookie
+from opendms.web.site import SESSION_COOKIE, SIGN_IN_COOKIE, cookie, set_session_cookie
 
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
 # Sign-ins hash on threads of their own, two at a time: argon2 takes 64 MiB and tens of
@@ -35,7 +35,7 @@ def _secure_enough(page: Page) -> bool:
 
 
 def _sign_in_form(page: Page, *, status: int = 200, error: str = "", name: str = "") -> Response:
-    token = page.request.cookies.get(SIGN_IN_COOKIE) or secrets.token_urlsafe(32)
+    token = cookie(page.request, SIGN_IN_COOKIE) or secrets.token_urlsafe(32)
     response = page.render(
         "sign_in.html",
         status=status,
@@ -89,7 +89,7 @@ async def sign_in(page: Page) -> Response:
 
 
 async def sign_out(page: Page) -> Response:
-    token = page.request.cookies.get(SESSION_COOKIE, "")
+    token = cookie(page.request, SESSION_COOKIE)
     await page.in_store(lambda s: sessions.end(s, token, utcnow()))
     response = RedirectResponse(url("/sign-in"), status_code=303)
     response.delete_cookie(SESSION_COOKIE, path=PREFIX, secure=True, httponly=True)
