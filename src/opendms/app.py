@@ -72,12 +72,21 @@ async def _send_json(send: Send, reply: Reply) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
+# Headers that make a request to ``/`` an API call, whatever it accepts: an ACS3 call carries
+# its action in a header and may have no query at all (and some HTTP libraries, Java's
+# among them, send an Accept that names text/html by default).
+_CALL_HEADERS = frozenset({b"authorization", b"x-acs-action", b"x-acs-version"})
+
+
 def _browser_at_root(scope: Scope) -> bool:
     """A person who opened the server's address: a GET of ``/`` with no call in it, asking
     for HTML. No DMS client sends that."""
     if scope["method"] != "GET" or scope.get("query_string"):
         return False
-    accept = next((v for k, v in scope["headers"] if k == b"accept"), b"")
+    headers = scope["headers"]
+    if any(k in _CALL_HEADERS for k, _ in headers):
+        return False
+    accept = next((v for k, v in headers if k == b"accept"), b"")
     return b"text/html" in accept
 
 
@@ -105,7 +114,7 @@ class OpenDMS:
         self.deliverer = self.runtime.deliverer()
         self.runner = self.runtime.job_runner()
         self.uploads = self.runtime.upload_runner()
-        self.console = console.build(self.gateway, self.store)
+        self.console = console.build(self.gateway, self.store, max_body=settings.max_request_bytes)
         self.web = Starlette(
             routes=[
                 *self.console.routes(),

@@ -229,19 +229,43 @@ class Gateway:
         *,
         origin: str,
         body: bytes = b"",
+        client: str = "",
     ) -> Payload:
         """One action for a caller the web console signed in: the same rate limit, RAM
         decision, wire validation and handler as a signed API request, without the
-        signature (the console's session and CSRF token stand for it)."""
+        signature (the console's session and CSRF token stand for it). It is logged as an
+        API request is, marked ``via=console``: what a user did reads the same either way."""
         action = self.table[name]
-        wait = self.limiter.take(f"{caller.access_key_id}:{caller.user_id}", action.name)
-        if wait > 0:
-            raise errors.throttled(int(wait * 1000) + 1)
-        await self.authorize(caller, auth_version, action)
-        request = action.request.from_params(dict(params))
-        return await self.execute(
-            action, Context(caller, self.means, origin=origin, body=body), request
-        )
+        started = time.perf_counter()
+        status, code = 500, "InternalError"  # unless it ends otherwise
+        try:
+            wait = self.limiter.take(f"{caller.access_key_id}:{caller.user_id}", action.name)
+            if wait > 0:
+                raise errors.throttled(int(wait * 1000) + 1)
+            await self.authorize(caller, auth_version, action)
+            request = action.request.from_params(dict(params))
+            payload = await self.execute(
+                action, Context(caller, self.means, origin=origin, body=body), request
+            )
+            status, code = 200, "OK"
+            return payload
+        except GatewayError as exc:
+            status, code = exc.status, exc.code
+            raise
+        except DmsError as exc:
+            status, code = 200, exc.code.value  # Success false, as the API answers it
+            raise
+        finally:
+            log.info(
+                "request_id=%s action=%s status=%d code=%s ms=%.1f client=%s user=%s via=console",
+                new_request_id(),
+                action.name,
+                status,
+                code,
+                (time.perf_counter() - started) * 1000,
+                client,
+                caller.uid,
+            )
 
     def _in_transaction(self, action: Action, ctx: Context, request: WireModel) -> Payload:
         with self.store.session() as session:

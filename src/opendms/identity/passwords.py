@@ -50,9 +50,10 @@ def set_password(s: Session, uid: str, password: str) -> Account:
 
 def verify(account: Account | None, password: str) -> bool:
     """Whether ``password`` is the account's; the hash is renewed when argon2's parameters
-    have moved on since it was made."""
-    if account is None or account.password_hash is None:
-        _verify(_NOBODY, password)
+    have moved on since it was made. A password longer than any that can be set is nobody's:
+    it is not cut to size and compared (its first 256 characters would open the account)."""
+    if account is None or account.password_hash is None or len(password) > MAX_LENGTH:
+        _verify(_NOBODY, password[:MAX_LENGTH])  # costs what a wrong password does
         return False
     if not _verify(account.password_hash, password):
         return False
@@ -63,6 +64,6 @@ def verify(account: Account | None, password: str) -> bool:
 
 def _verify(hashed: str, password: str) -> bool:
     try:
-        return _hasher.verify(hashed, password[:MAX_LENGTH])
+        return _hasher.verify(hashed, password)
     except (VerificationError, InvalidHashError):
         return False

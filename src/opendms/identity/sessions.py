@@ -9,7 +9,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, func, select, update
+from sqlalchemy import ColumnElement, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -135,21 +135,30 @@ def _check(
     s: Session, name: str, password: str, client_host: str, now: datetime, attempt: SignInAttempt
 ) -> User:
     since = now - WINDOW
+    account = _account_named(s, name) if name else None
+    # Failures count against the account whatever it was called (its Uid, each of its nick
+    # names): naming it another way buys no more guesses. What was typed counts too, for
+    # names that match nobody.
+    named = SignInAttempt.user_name == name
+    if account is not None:
+        attempt.uid = account.uid
+        named = or_(named, SignInAttempt.uid == account.uid)
     if (
-        _failures(s, SignInAttempt.user_name == name, since) >= MAX_FAILURES_PER_NAME
-        or _failures(s, SignInAttempt.client_host == client_host, since)
-        >= MAX_FAILURES_PER_CLIENT
+        _failures(s, named, since) >= MAX_FAILURES_PER_NAME
+        or _failures(s, SignInAttempt.client_host == client_host, since) >= MAX_FAILURES_PER_CLIENT
     ):
         attempt.outcome = SignInOutcome.THROTTLED
         raise SignInRefused(
             f"Too many failed sign-ins. Try again in {WINDOW.seconds // 60} minutes."
         )
-    account = _account_named(s, name) if name else None
     user = _membership(s, account) if account is not None else None
-    if user is None or not passwords.verify(account, password):
+    # One hash is checked whatever the name matched (passwords.verify checks a stand-in for
+    # nobody): a wrong name takes as long to refuse as a wrong password.
+    right = passwords.verify(account if user is not None else None, password)
+    if user is None or not right:
         attempt.outcome = SignInOutcome.WRONG
         raise SignInRefused("Wrong username or password.")
-    attempt.uid, attempt.user_id = user.uid, user.user_id
+    attempt.user_id = user.user_id
     if user.state != UserState.NORMAL:
         attempt.outcome = SignInOutcome.DISABLED
         raise SignInRefused("This user is disabled; an administrator can enable it.")

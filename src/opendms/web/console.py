@@ -10,5 +10,6 @@ from opendms.web.site import Site
 PAGES = (account, new_order, sql, catalog)
 
 
-def build(gateway: Gateway, store: Store) -> Site:
-    return Site(gateway, store, [route for module in PAGES for route in module.ROUTES])
+def build(gateway: Gateway, store: Store, *, max_body: int) -> Site:
+    routes = [route for module in PAGES for route in module.ROUTES]
+    return Site(gateway, store, routes, max_body=max_body)

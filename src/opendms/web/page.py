@@ -74,8 +74,14 @@ class Page:
         """Run an API action as the signed-in user: its RAM policy, validation and handler."""
         assert self.live is not None
         wire = {k: wire_value(v) for k, v in params.items() if v is not None}
+        client = self.request.client
         return await self.gateway.call(
-            self.live.caller, self.live.auth_version, action, wire, origin=self.origin
+            self.live.caller,
+            self.live.auth_version,
+            action,
+            wire,
+            origin=self.origin,
+            client=f"{client.host}:{client.port}" if client else "",
         )
 
     async def read(self, action: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:

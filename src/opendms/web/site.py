@@ -17,8 +17,10 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
+from starlette.types import Message
 
 from opendms.errors import DmsError, ErrorCode
+from opendms.gateway import errors
 from opendms.gateway.errors import GatewayError
 from opendms.gateway.pipeline import Gateway, new_request_id
 from opendms.identity import sessions
@@ -60,10 +62,13 @@ def _status_of(exc: DmsError) -> int:
 
 
 class Site:
-    def __init__(self, gateway: Gateway, store: Store, routes: Sequence[PageRoute]) -> None:
+    def __init__(
+        self, gateway: Gateway, store: Store, routes: Sequence[PageRoute], *, max_body: int
+    ) -> None:
         self.gateway = gateway
         self.store = store
         self.page_routes = routes
+        self.max_body = max_body  # a POST's body, at most: the API's request limit
 
     def routes(self) -> list[BaseRoute]:
         static = StaticFiles(directory=str(files("opendms.web") / "static"))
@@ -92,23 +97,23 @@ class Site:
 
     async def _serve(self, spec: PageRoute, request: Request) -> Response:
         live: sessions.Live | None = None
+        form: FormData | None = None
         try:
             if spec.method == "POST" and not _same_site(request):
                 return self._refused(request, None)
-            token = request.cookies.get(SESSION_COOKIE, "")
+            token = cookie(request, SESSION_COOKIE)
             live = await run_in_threadpool(self._live, token) if token else None
             if live is None and not spec.public:
                 return self._to_sign_in(request)
-            form = None
             if spec.method == "POST":
-                try:
-                    form = await request.form(
-                        max_fields=MAX_FORM_FIELDS, max_part_size=MAX_FIELD_BYTES
-                    )
-                except HTTPException as exc:  # Starlette could not read it: too many or too big
-                    return self._error(
-                        request, live, 400, "InvalidForm", f"The form was not read: {exc.detail}"
-                    )
+                # Anybody may post the sign-in form: an API request's limit. A user signed in
+                # may upload a file for an import, up to the upload limit.
+                limit = (
+                    max(self.max_body, self.gateway.means.uploads.max_bytes)
+                    if live
+                    else self.max_body
+                )
+                form = await self._form(request, limit)
                 if not _csrf_ok(request, form, live):
                     return self._refused(request, live)
             page = Page(self.gateway, self.store, request, live, form)
@@ -117,6 +122,10 @@ class Site:
             return self._error(request, live, _status_of(exc), exc.code, exc.message)
         except GatewayError as exc:
             return self._error(request, live, exc.status, exc.code, exc.message)
+        except HTTPException as exc:
+            # Starlette's word on a form it could not read (too many fields, a part too big,
+            # broken multipart): the sender's mistake, not ours.
+            return self._error(request, live, exc.status_code, "InvalidParameter", exc.detail)
         except STORE_UNAVAILABLE:
             log.exception("console: metadata store unavailable")
             return self._error(
@@ -132,6 +141,30 @@ class Site:
                 "InternalError",
                 f"Something went wrong on our side (request {request_id}); it is in the log.",
             )
+        finally:
+            if form is not None:
+                await form.close()  # uploaded files' temporary copies go now, not at exit
+
+    async def _form(self, request: Request, limit: int) -> FormData:
+        """The POST's form, read up to ``limit`` bytes as it streams in (Starlette would spool
+        multipart files to disk whatever their size); a text field may be as big as a
+        ticket's SQL."""
+        declared = request.headers.get("content-length", "")
+        if declared.isascii() and declared.isdigit() and int(declared) > limit:
+            raise errors.too_large(limit)
+        seen = 0
+
+        async def counted() -> Message:
+            nonlocal seen
+            message = await request.receive()
+            seen += len(message.get("body", b""))
+            if seen > limit:
+                raise errors.too_large(limit)
+            return message
+
+        return await Request(request.scope, counted).form(
+            max_fields=MAX_FORM_FIELDS, max_part_size=MAX_FIELD_BYTES
+        )
 
     def _live(self, token: str) -> sessions.Live | None:
         with self.store.session() as s:
@@ -190,8 +223,21 @@ def _csrf_ok(request: Request, form: FormData, live: sessions.Live | None) -> bo
         return False
     if live is not None:
         return hmac.compare_digest(sent, live.csrf_token)
-    cookie = request.cookies.get(SIGN_IN_COOKIE, "")
-    return bool(cookie) and hmac.compare_digest(sent, cookie)
+    expected = cookie(request, SIGN_IN_COOKIE)
+    return bool(expected) and hmac.compare_digest(sent, expected)
+
+
+def cookie(request: Request, name: str) -> str:
+    """The first value the Cookie header gives ``name``. Browsers send the cookie with the
+    longest path first: the console's own (Path=/console). Starlette's ``request.cookies``
+    keeps the last, which would be one set for Path=/ by a sibling subdomain ("cookie
+    tossing"), shadowing the session the console issued."""
+    for header in request.headers.getlist("cookie"):
+        for chunk in header.split(";"):
+            key, sep, value = chunk.partition("=")
+            if sep and key.strip() == name:
+                return value.strip()
+    return ""
 
 
 def set_session_cookie(response: Response, token: str, max_age: int) -> None:

@@ -135,6 +135,7 @@ class SignInAttempt(Base):
     __table_args__ = (
         Index("ix_sign_in_attempts_name_at", "user_name", "at"),
         Index("ix_sign_in_attempts_client_at", "client_host", "at"),
+        Index("ix_sign_in_attempts_uid_at", "uid", "at"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)

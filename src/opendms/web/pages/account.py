@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
+from concurrent.futures import ThreadPoolExecutor
 
-from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
 from opendms.identity import sessions
 from opendms.store.models.base import utcnow
 from opendms.web.page import PREFIX, Page, url
 from opendms.web.routing import get, post
-from opendms.web.site import SESSION_COOKIE, SIGN_IN_COOKIE, set_session_cookie
+from opendms.web.site import SESSION_COOKIE, SIGN_IN_COOKIE, cookie, set_session_cookie
 
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
+# Sign-ins hash on threads of their own, two at a time: argon2 takes 64 MiB and tens of
+# milliseconds a try, and anybody may try. On the shared worker threads a flood of tries
+# from many addresses would hold every thread the API's handlers run on; here it queues.
+_HASHING = ThreadPoolExecutor(2, thread_name_prefix="opendms-sign-in")
 
 
 def _safe_next(target: str) -> str:
@@ -30,7 +35,7 @@ def _secure_enough(page: Page) -> bool:
 
 
 def _sign_in_form(page: Page, *, status: int = 200, error: str = "", name: str = "") -> Response:
-    token = page.request.cookies.get(SIGN_IN_COOKIE) or secrets.token_urlsafe(32)
+    token = cookie(page.request, SIGN_IN_COOKIE) or secrets.token_urlsafe(32)
     response = page.render(
         "sign_in.html",
         status=status,
@@ -74,7 +79,7 @@ async def sign_in(page: Page) -> Response:
             except sessions.SignInRefused as exc:
                 return exc.message
 
-    result = await run_in_threadpool(attempt)
+    result = await asyncio.get_running_loop().run_in_executor(_HASHING, attempt)
     if isinstance(result, str):
         return _sign_in_form(page, status=401, error=result, name=name)
     response = RedirectResponse(_safe_next(page.field("next")), status_code=303)
@@ -84,7 +89,7 @@ async def sign_in(page: Page) -> Response:
 
 
 async def sign_out(page: Page) -> Response:
-    token = page.request.cookies.get(SESSION_COOKIE, "")
+    token = cookie(page.request, SESSION_COOKIE)
     await page.in_store(lambda s: sessions.end(s, token, utcnow()))
     response = RedirectResponse(url("/sign-in"), status_code=303)
     response.delete_cookie(SESSION_COOKIE, path=PREFIX, secure=True, httponly=True)

@@ -55,6 +55,7 @@ def upgrade() -> None:
     )
     op.create_index("ix_sign_in_attempts_name_at", "sign_in_attempts", ["user_name", "at"])
     op.create_index("ix_sign_in_attempts_client_at", "sign_in_attempts", ["client_host", "at"])
+    op.create_index("ix_sign_in_attempts_uid_at", "sign_in_attempts", ["uid", "at"])
 
 
 def downgrade() -> None:
