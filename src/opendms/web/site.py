@@ -125,7 +125,13 @@ class Site:
         except HTTPException as exc:
             # Starlette's word on a form it could not read (too many fields, a part too big,
             # broken multipart): the sender's mistake, not ours.
-            return self._error(request, live, exc.status_code, "InvalidParameter", exc.detail)
+            return self._error(
+                request,
+                live,
+                exc.status_code,
+                "InvalidForm",
+                f"The form was not read: {exc.detail}",
+            )
         except STORE_UNAVAILABLE:
             log.exception("console: metadata store unavailable")
             return self._error(

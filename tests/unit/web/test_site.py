@@ -508,15 +508,12 @@ def test_an_unexpected_failure_is_a_500_page_that_tells_nothing_but_a_request_id
 
 def test_a_form_the_site_cannot_read_is_a_400_not_a_500(failing: TestClient) -> None:
     token = form_token(failing.get("/console/sign-in"))
-    for data in (
-        {f"f{i}": "x" for i in range(250)},  # too many fields
-        {"name": "x" * (1024 * 1024 + 1)},  # one field bigger than a form's field may be
-    ):
+    for data in ({f"f{i}": "x" for i in range(250)},):  # too many fields
         answer = failing.post(
             "/console/echo", data={"csrf_token": token, **data}, headers={"origin": ORIGIN}
         )
         assert answer.status_code == 400, answer.text
-        assert "<strong>InvalidParameter</strong>" in answer.text
+        assert "<strong>InvalidForm</strong>" in answer.text
         _assert_headers(answer)
     ok = failing.post(
         "/console/echo", data={"csrf_token": token, "name": "ann"}, headers={"origin": ORIGIN}
