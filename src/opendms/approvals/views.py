@@ -19,11 +19,13 @@ from opendms.identity.caller import Caller
 from opendms.store.models import (
     ApprovalEvent,
     Order,
+    User,
     WorkflowApprover,
     WorkflowInstance,
     WorkflowStep,
 )
-from opendms.store.states import StepStatus, WorkflowStatus
+from opendms.store.paging import Page, paged
+from opendms.store.states import ApprovalAction, StepStatus, WorkflowStatus
 from opendms.tickets import service as tickets
 from opendms.tickets.registry import kind_of
 
@@ -152,3 +154,28 @@ def events(s: Session, caller: Caller, workflow_instance_id: int) -> Sequence[Ap
         .where(ApprovalEvent.workflow_instance_id == workflow_instance_id)
         .order_by(ApprovalEvent.event_id)
     ).all()
+
+
+def tenant_events(
+    s: Session,
+    caller: Caller,
+    *,
+    action: ApprovalAction | None = None,
+    order_id: int | None = None,
+    page: int = 1,
+    size: int = 20,
+) -> Page:
+    """The approval trail across the tenant, newest first: each row ``(event, ticket, actor)``
+    (the actor None when the act was the system's). An event is seen by whoever may see its
+    ticket, as ListApprovalEvents shows it; an administrator sees them all."""
+    query = (
+        select(ApprovalEvent, Order, User)
+        .join(Order, Order.order_id == ApprovalEvent.order_id)
+        .outerjoin(User, User.user_id == ApprovalEvent.actor_id)
+        .where(ApprovalEvent.tid == caller.tid, tickets.visible(caller))
+    )
+    if action is not None:
+        query = query.where(ApprovalEvent.action == action)
+    if order_id is not None:
+        query = query.where(ApprovalEvent.order_id == order_id)
+    return paged(s, query.order_by(ApprovalEvent.event_id.desc()), page, size)

@@ -10,7 +10,6 @@ import typer
 from rich.table import Table
 
 from opendms.approvals import facts as ticket_facts
-from opendms.catalog import queries
 from opendms.cli.common import InTenant, out, read_file, shared_options, utc
 from opendms.identity import service as identity
 from opendms.rulebook import rule_sets, rules
@@ -64,18 +63,13 @@ def list_(
 def sets(*, at: InTenant) -> None:
     """Rule sets of the tenant and the instances that follow each."""
     with at.session() as (_, s):
-        tid = at.tenant(s)
-        names = {r.name: r for r in rule_sets.list_names(s, tid)}
-        users: dict[str, list[str]] = {}
-        for inst in queries.list_instances(s, tid, size=10_000).items:
-            rule = inst.safe_rule if inst.safe_rule in names else rules.DEFAULT_NAME
-            users.setdefault(rule, []).append(f"{inst.instance_id} {inst.alias}")
         grid = Table("Name", "Version", "Updated (UTC)", "Instances")
-        if rules.DEFAULT_NAME not in names:
-            grid.add_row(rules.DEFAULT_NAME, "built-in", "", ", ".join(users.get("default", [])))
-        for name, row in names.items():
+        for used in rule_sets.in_use(s, at.tenant(s)):
             grid.add_row(
-                name, str(row.version), utc(row.updated_at), ", ".join(users.get(name, []))
+                used.name,
+                str(used.version) if used.version else "built-in",
+                utc(used.updated_at),
+                ", ".join(f"{i.instance_id} {i.alias}" for i in used.instances),
             )
         out.print(grid)
 

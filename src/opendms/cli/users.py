@@ -11,7 +11,6 @@ from rich.table import Table
 
 from opendms.cli.common import InTenant, out, print_json, shared_options
 from opendms.identity import service as identity
-from opendms.identity import sessions
 from opendms.store.states import UserState
 
 UidArg = Annotated[str, typer.Argument(help="Uid of the user.")]
@@ -93,8 +92,7 @@ def password(
         chosen = sys.stdin.readline().removesuffix("\n").removesuffix("\r")
     with at.session() as (_, s):
         tid = at.tenant(s)
-        user = identity.member_named(s, tid, uid)
-        sessions.set_password(s, user.uid, chosen)
+        user = identity.set_console_password(s, None, tid, uid, chosen)
     if generate:
         print_json({"Uid": user.uid, "NickName": user.nick_name, "Password": chosen})
     else:

@@ -27,6 +27,7 @@ from opendms.store.states import KeyStatus, UserState
 
 _UID = re.compile(r"[0-9]{1,19}")
 _ALNUM = string.ascii_letters + string.digits
+KEY_DESCRIPTION_MAX = 256  # access_keys.description
 
 
 def check_uid(uid: str) -> str:
@@ -372,12 +373,26 @@ def users_by_id(s: Session, ids: Sequence[int]) -> dict[int, User]:
 # ---------------------------------------------------------------- access keys
 
 
-def _check_may_manage_keys(s: Session, actor: Caller | None, uid: str) -> None:
-    """An account's keys open every tenant it is a user of. The account rotates its own;
-    anyone else but the operator manages them only in the one tenant the account belongs to,
-    and then under :func:`check_may_change`."""
+# Who manages other people's credentials (keys, console passwords): those whose roles manage
+# people. Checked here and not only by a RAM policy, because no action guards these acts:
+# the console reaches them under the action that reads one's own user.
+MANAGE_PEOPLE = frozenset({Role.ADMIN, Role.SECURITY_ADMIN})
+
+
+def _check_may_manage_account(
+    s: Session, actor: Caller | None, uid: str, what: str = "its keys"
+) -> None:
+    """An account's keys and console password open every tenant it is a user of. The account
+    manages its own; anyone else but the operator needs a role that manages people, and then
+    manages them only in the one tenant the account belongs to, under
+    :func:`check_may_change`."""
     if actor is None or actor.uid == uid:
         return
+    if not MANAGE_PEOPLE & set(actor.roles):
+        raise DmsError(
+            ErrorCode.PERMISSION_DENIED,
+            "Only an ADMIN or a SECURITY_ADMIN manages another user's keys and password.",
+        )
     users = s.scalars(select(User).where(User.uid == uid, User.state != UserState.DELETE)).all()
     here = [u for u in users if u.tid == actor.tid]
     if not here:
@@ -385,7 +400,7 @@ def _check_may_manage_keys(s: Session, actor: Caller | None, uid: str) -> None:
     if len(here) < len(users):
         raise DmsError(
             ErrorCode.PERMISSION_DENIED,
-            f"Uid {uid} is also a user of other tenants, which its keys open too; only the "
+            f"Uid {uid} is also a user of other tenants, which {what} open too; only the "
             "operator manages them.",
         )
     check_may_change(actor, here[0])
@@ -395,9 +410,15 @@ def create_access_key(
     s: Session, box: SecretBox, uid: str, description: str = "", *, actor: Caller | None
 ) -> tuple[AccessKey, str]:
     """A new key for ``uid``; returns the row and the clear secret, which is not kept."""
+    _check_may_manage_account(s, actor, uid)  # first: it tells nobody who exists elsewhere
     if s.get(Account, uid) is None:
         raise DmsError(ErrorCode.USER_NOT_FOUND, f"No account with Uid {uid}.")
-    _check_may_manage_keys(s, actor, uid)
+    description = description.strip()
+    if len(description) > KEY_DESCRIPTION_MAX or not description.isprintable():
+        raise DmsError(
+            ErrorCode.INVALID_PARAMETER,
+            f"A key's description is at most {KEY_DESCRIPTION_MAX} printable characters.",
+        )
     key_id = "ODMS" + "".join(secrets.choice(_ALNUM) for _ in range(20))
     secret = "".join(secrets.choice(_ALNUM) for _ in range(30))
     key = AccessKey(
@@ -421,10 +442,32 @@ def set_access_key_status(
     key = s.get(AccessKey, access_key_id)
     if key is None:
         raise DmsError(ErrorCode.ACCESS_KEY_NOT_FOUND, f"No access key {access_key_id}.")
-    _check_may_manage_keys(s, actor, key.uid)
+    _check_may_manage_account(s, actor, key.uid)
     key.status = KeyStatus.ACTIVE if active else KeyStatus.INACTIVE
     s.flush()
     return key
+
+
+# ---------------------------------------------------------------- console passwords
+
+
+def set_console_password(
+    s: Session, actor: Caller | None, tid: int, name: str, password: str
+) -> User:
+    """Set the password the user ``name`` (Uid or nick name) of tenant ``tid`` signs in to
+    the web console with; the account's open sessions end. The password is the account's, so
+    it opens every tenant the account is a user of, as its keys do.
+
+    Whoever knows it acts as that user in the console, so only an ADMIN of the tenant sets it
+    (a SECURITY_ADMIN does not: that would let them sign in as anyone they may not change
+    otherwise), and only for an account that belongs to this tenant alone; ``actor`` None is
+    the local operator (``opendms user password``), who is trusted."""
+    if actor is not None and not actor.is_admin:
+        raise DmsError(ErrorCode.PERMISSION_DENIED, "Only an ADMIN sets console passwords.")
+    user = member_named(s, tid, name)
+    _check_may_manage_account(s, actor, user.uid, what="its password")
+    sessions.set_password(s, user.uid, password)
+    return user
 
 
 # ---------------------------------------------------------------- policies

@@ -13,6 +13,7 @@ from sqlalchemy import ColumnElement, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from opendms.errors import DmsError, ErrorCode
 from opendms.identity import passwords
 from opendms.identity.caller import Caller
 from opendms.identity.roles import parse_roles
@@ -25,6 +26,7 @@ from opendms.store.models import (
     User,
 )
 from opendms.store.models.base import utcnow
+from opendms.store.paging import Page, paged
 from opendms.store.states import SignInOutcome, UserState
 
 LIFETIME = timedelta(hours=12)
@@ -229,6 +231,40 @@ def set_password(s: Session, uid: str, password: str) -> Account:
     account = passwords.set_password(s, uid, password)
     end_all(s, uid=uid, why="password_changed")
     return account
+
+
+def attempts(
+    s: Session,
+    caller: Caller,
+    *,
+    outcome: SignInOutcome | None = None,
+    name: str | None = None,
+    page: int = 1,
+    size: int = 20,
+) -> Page:
+    """Console sign-in attempts that named a user of the caller's tenant, newest first: for
+    the tenant's ADMINs, who see where each came from. An attempt names a user by the Uid or
+    nick name typed (a wrong password records no user, and is what an administrator most
+    wants to see), or by the account it signed in. Attempts at names nobody in the tenant has
+    are not the tenant's business: they may be aimed at another tenant's people."""
+    if not caller.is_admin:
+        raise DmsError(
+            ErrorCode.PERMISSION_DENIED, "Only an ADMIN sees the tenant's console sign-ins."
+        )
+    uids = select(User.uid).where(User.tid == caller.tid)
+    nicks = select(User.nick_name).where(User.tid == caller.tid, User.nick_name != "")
+    query = select(SignInAttempt).where(
+        or_(
+            SignInAttempt.uid.in_(uids),
+            SignInAttempt.user_name.in_(uids),
+            SignInAttempt.user_name.in_(nicks),
+        )
+    )
+    if outcome is not None:
+        query = query.where(SignInAttempt.outcome == outcome)
+    if name:
+        query = query.where(SignInAttempt.user_name == name.strip()[:64])
+    return paged(s, query.order_by(SignInAttempt.at.desc(), SignInAttempt.id.desc()), page, size)
 
 
 def claim_once(s: Session, user_id: int, once: str, now: datetime) -> bool:

@@ -32,6 +32,7 @@ from opendms.identity.caller import Caller
 from opendms.identity.secrets import SecretBox
 from opendms.store.db import Store
 from opendms.store.models import Order, Webhook, WebhookDelivery, utcnow
+from opendms.store.paging import paged
 from opendms.store.states import DeliveryState
 
 log = logging.getLogger("opendms.webhooks")
@@ -139,6 +140,32 @@ def deliveries(s: Session, tid: int, limit: int = 50) -> Sequence[WebhookDeliver
         .order_by(WebhookDelivery.delivery_id.desc())
         .limit(limit)
     ).all()
+
+
+@dataclass(frozen=True)
+class Overview:
+    """The tenant's webhook (None: none set) and one page of its deliveries, newest first."""
+
+    hook: Webhook | None
+    total: int
+    deliveries: Sequence[WebhookDelivery]
+
+
+def overview(s: Session, caller: Caller, *, page: int = 1, size: int = 20) -> Overview:
+    """What the console shows of the tenant's webhook: for its ADMINs only. The URL may carry
+    the receiver's token, and the payloads carry tickets (their comments) that not everybody
+    may see. The signing secret is never shown: ``opendms webhook set`` prints it once."""
+    if not caller.is_admin:
+        raise DmsError(ErrorCode.PERMISSION_DENIED, "Only an ADMIN sees the tenant's webhook.")
+    found = paged(
+        s,
+        select(WebhookDelivery)
+        .where(WebhookDelivery.tid == caller.tid)
+        .order_by(WebhookDelivery.delivery_id.desc()),
+        page,
+        size,
+    )
+    return Overview(s.get(Webhook, caller.tid), found.total, found.items)
 
 
 # ------------------------------------------------------------------ delivery

@@ -9,7 +9,8 @@ written, so a bad document leaves the one in force untouched.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 from functools import lru_cache
 
 from sqlalchemy import select
@@ -105,6 +106,29 @@ def list_names(s: Session, tid: int) -> Sequence[SecurityRuleSet]:
     return s.scalars(
         select(SecurityRuleSet).where(SecurityRuleSet.tid == tid).order_by(SecurityRuleSet.name)
     ).all()
+
+
+@dataclass
+class InUse:
+    """A rule set of the tenant and the instances that follow it (version 0: the built-in
+    default, which no load replaced)."""
+
+    name: str
+    version: int
+    updated_at: datetime | None
+    instances: list[Instance] = field(default_factory=list)
+
+
+def in_use(s: Session, tid: int) -> list[InUse]:
+    """The tenant's rule sets, ``default`` first, each with the instances that follow it: an
+    instance whose SafeRule names no loaded rule set follows the default (``for_instance``)."""
+    loaded = {r.name: InUse(r.name, r.version, r.updated_at) for r in list_names(s, tid)}
+    default = loaded.pop(rules.DEFAULT_NAME, None) or InUse(rules.DEFAULT_NAME, 0, None)
+    for inst in s.scalars(
+        select(Instance).where(Instance.tid == tid).order_by(Instance.instance_id)
+    ):
+        loaded.get(inst.safe_rule.strip(), default).instances.append(inst)
+    return [default, *loaded.values()]
 
 
 def for_instance(s: Session, inst: Instance) -> tuple[Loaded, str | None]:

@@ -251,6 +251,12 @@ def _visible(caller: Caller) -> ColumnElement[bool]:
     )
 
 
+def visible(caller: Caller) -> ColumnElement[bool]:
+    """The tickets ``caller`` may see, as a condition on ``Order``: for listings that join
+    tickets to what hangs off them (the approval trail)."""
+    return _visible(caller)
+
+
 def get_order(s: Session, caller: Caller, order_id: int, *, lock: bool = False) -> Order:
     """The ticket, if the caller may see it; ``lock`` holds its row until the transaction
     ends, so state changes of one ticket apply one at a time."""

@@ -9,7 +9,7 @@ from opendms.identity.caller import Caller
 from opendms.identity.roles import Role
 from opendms.identity.secrets import SecretBox
 from opendms.store.db import Store
-from opendms.store.models import AccessKey
+from opendms.store.models import AccessKey, Account
 
 
 def caller_for(user, roles: tuple[Role, ...]) -> Caller:
@@ -242,3 +242,63 @@ def test_keys_of_an_account_in_other_tenants_are_the_operators(
         assert service.set_access_key_status(s, own.access_key_id, False, actor=actor).status == (
             "Inactive"
         )
+
+
+def test_only_people_managers_touch_another_users_keys(store: Store, box: SecretBox) -> None:
+    """The console reaches keys under the action that reads one's own user, so the service
+    holds the line: a USER or a DBA manages their own keys and nobody else's."""
+    with store.session() as s:
+        tid = service.create_tenant(s, "t").tid
+        dba = service.register_user(s, None, tid, "1", roles="DBA")
+        service.register_user(s, None, tid, "2")
+        theirs, _ = service.create_access_key(s, box, "2", actor=None)
+        actor = caller_for(dba, (Role.DBA,))
+        for act in (
+            lambda: service.create_access_key(s, box, "2", actor=actor),
+            lambda: service.set_access_key_status(s, theirs.access_key_id, False, actor=actor),
+            lambda: service.create_access_key(s, box, "999", actor=actor),  # nobody's: same answer
+        ):
+            with pytest.raises(DmsError) as info:
+                act()
+            assert info.value.code is ErrorCode.PERMISSION_DENIED
+        assert [k.status for k in service.list_access_keys(s, "2")] == ["Active"]
+        own, _ = service.create_access_key(s, box, "1", "mine", actor=actor)
+        assert service.set_access_key_status(s, own.access_key_id, False, actor=actor).status == (
+            "Inactive"
+        )
+        with pytest.raises(DmsError) as long:
+            service.create_access_key(s, box, "1", "x" * 257, actor=actor)
+        assert long.value.code is ErrorCode.INVALID_PARAMETER
+
+
+def test_console_passwords_are_set_by_an_admin_for_this_tenants_accounts(
+    store: Store,
+) -> None:
+    from opendms.identity import passwords
+
+    with store.session() as s:
+        a = service.create_tenant(s, "a").tid
+        b = service.create_tenant(s, "b").tid
+        boss = service.register_user(s, None, a, "1", roles="ADMIN")
+        sec = service.register_user(s, None, a, "2", roles="SECURITY_ADMIN")
+        service.register_user(s, None, a, "3", nick_name="carol")
+        service.register_user(s, None, a, "4")
+        service.register_user(s, None, b, "4")
+        admin = caller_for(boss, (Role.ADMIN,))
+        user = service.set_console_password(s, admin, a, "carol", "a long enough password")
+        assert user.uid == "3"
+        assert passwords.verify(s.get(Account, "3"), "a long enough password")
+        for actor, name, code in (
+            (caller_for(sec, (Role.SECURITY_ADMIN,)), "3", ErrorCode.PERMISSION_DENIED),
+            (admin, "4", ErrorCode.PERMISSION_DENIED),  # its password opens tenant b too
+            (admin, "nobody", ErrorCode.USER_NOT_FOUND),
+        ):
+            with pytest.raises(DmsError) as info:
+                service.set_console_password(s, actor, a, name, "another long password")
+            assert info.value.code is code
+        with pytest.raises(DmsError) as weak:
+            service.set_console_password(s, admin, a, "3", "short")
+        assert weak.value.code is ErrorCode.INVALID_PARAMETER
+        # the operator (the CLI) sets anyone's
+        service.set_console_password(s, None, a, "4", "the operator's choice")
+        assert passwords.verify(s.get(Account, "4"), "the operator's choice")

@@ -302,3 +302,24 @@ def test_assign_refuses_another_tenants_instance_and_rule_set(
         rule_sets.assign(s, tid, instance_id, "theirs")  # not our rule set
     assert err.value.code == ErrorCode.RULE_SET_NOT_FOUND
     assert follows(store, instance_id) == ("default", 0, None)
+
+
+def test_in_use_names_the_instances_as_for_instance_does(
+    store: Store, tid: int, instance_id: int
+) -> None:
+    def used() -> list[tuple[str, int, list[int]]]:
+        with store.session() as s:
+            return [
+                (u.name, u.version, [i.instance_id for i in u.instances])
+                for u in rule_sets.in_use(s, tid)
+            ]
+
+    assert used() == [("default", 0, [instance_id])]
+    with store.session() as s:
+        rule_sets.load(s, tid, "strict", STRICT)
+    set_safe_rule(store, instance_id, "missing")  # names nothing: the default applies
+    assert used() == [("default", 0, [instance_id]), ("strict", 1, [])]
+    set_safe_rule(store, instance_id, " strict ")
+    with store.session() as s:
+        rule_sets.load(s, tid, "default", RELAXED)
+    assert used() == [("default", 1, []), ("strict", 1, [instance_id])]
