@@ -108,9 +108,7 @@ def act(s: Session, caller: Caller, workflow_instance_id: int, what: Act) -> Wor
     flow, order = _locked_flow(s, caller, workflow_instance_id)
     step = current_step(s, flow) if flow.status == WorkflowStatus.AUDITING else None
     if _is_repeat(s, flow, step, caller, what.approval_type):
-        record_event(
-            s, flow, ApprovalAction.REPEAT, caller, step=step, detail=what.approval_type
-        )
+        record_event(s, flow, ApprovalAction.REPEAT, caller, step=step, detail=what.approval_type)
         s.flush()
         return flow
     moved = seen is not None and (step is None or step.step_id != seen)
@@ -118,9 +116,7 @@ def act(s: Session, caller: Caller, workflow_instance_id: int, what: Act) -> Wor
     agree = ApprovalAction.AGREE
     if meant is not None and meant.status == StepStatus.APPROVED and what.approval_type == agree:
         # another approver approved the node this request came for while it waited
-        record_event(
-            s, flow, ApprovalAction.SUPERSEDED, caller, step=step, detail=agree.value
-        )
+        record_event(s, flow, ApprovalAction.SUPERSEDED, caller, step=step, detail=agree.value)
         s.flush()
         return flow
     if step is None:
@@ -183,20 +179,29 @@ def _is_repeat(
     return step is None or caller.user_id not in approvers_of(s, step)
 
 
-def _require_approver(
+def approver_refusal(
     s: Session, caller: Caller, order: Order, flow: WorkflowInstance, step: WorkflowStep
-) -> None:
+) -> DmsError | None:
+    """Why the caller may not decide ``step`` (AGREE, REJECT); None: they are its approver."""
     if caller.user_id in approvers_of(s, step):
-        return
+        return None
     if caller.user_id == order.committer_id and not flow.self_approval:
-        raise DmsError(
+        return DmsError(
             ErrorCode.SELF_APPROVAL,
             f"You committed ticket {order.order_id}; somebody else must approve it.",
         )
-    raise DmsError(
+    return DmsError(
         ErrorCode.NOT_CURRENT_APPROVER,
         f"You are not an approver of node '{step.node_name}', where ticket {order.order_id} waits.",
     )
+
+
+def _require_approver(
+    s: Session, caller: Caller, order: Order, flow: WorkflowInstance, step: WorkflowStep
+) -> None:
+    refusal = approver_refusal(s, caller, order, flow, step)
+    if refusal is not None:
+        raise refusal
 
 
 def _agree(
@@ -236,13 +241,20 @@ def _reject(
     )
 
 
+def _cancel_refusal(caller: Caller, order: Order) -> DmsError | None:
+    if caller.user_id != order.committer_id:
+        return DmsError(
+            ErrorCode.PERMISSION_DENIED, "Only the committer withdraws a ticket from approval."
+        )
+    return None
+
+
 def _cancel(
     s: Session, caller: Caller, order: Order, flow: WorkflowInstance, step: WorkflowStep, what: Act
 ) -> None:
-    if caller.user_id != order.committer_id:
-        raise DmsError(
-            ErrorCode.PERMISSION_DENIED, "Only the committer withdraws a ticket from approval."
-        )
+    refusal = _cancel_refusal(caller, order)
+    if refusal is not None:
+        raise refusal
     _operate(step, caller, StepStatus.CANCEL, what.comment)
     flow.status = WorkflowStatus.CANCEL
     record_event(s, flow, ApprovalAction.CANCEL, caller, step=step, comment=what.comment)
@@ -263,6 +275,38 @@ def _may_act_for_others(s: Session, caller: Caller, order: Order) -> bool:
     return any(dba.is_instance_dba(t.instance, caller.user_id) for t in targets)
 
 
+def _transfer_refusal(
+    s: Session,
+    caller: Caller,
+    order: Order,
+    flow: WorkflowInstance,
+    step: WorkflowStep,
+    old: int,
+) -> DmsError | None:
+    """Why the caller may not hand on ``old``'s place at ``step`` (their own, or on another
+    approver's behalf); None: they may."""
+    current = approvers_of(s, step)
+    on_behalf = old != caller.user_id
+    if on_behalf and not _may_act_for_others(s, caller, order):
+        return DmsError(
+            ErrorCode.PERMISSION_DENIED,
+            "Only an administrator or a DBA transfers on another approver's behalf.",
+        )
+    if not current and not caller.is_admin:
+        return DmsError(
+            ErrorCode.PERMISSION_DENIED,
+            f"Node '{step.node_name}' has no approver; an administrator transfers it.",
+        )
+    if current and old not in current:
+        if on_behalf:
+            return DmsError(
+                ErrorCode.NOT_CURRENT_APPROVER,
+                f"User {old} is not an approver of node '{step.node_name}'.",
+            )
+        return approver_refusal(s, caller, order, flow, step)
+    return None
+
+
 def _transfer(
     s: Session, caller: Caller, order: Order, flow: WorkflowInstance, step: WorkflowStep, what: Act
 ) -> None:
@@ -273,35 +317,21 @@ def _transfer(
     current = approvers_of(s, step)
     old = what.old_approver or caller.user_id
     on_behalf = old != caller.user_id
-    if on_behalf and not _may_act_for_others(s, caller, order):
-        raise DmsError(
-            ErrorCode.PERMISSION_DENIED,
-            "Only an administrator or a DBA transfers on another approver's behalf.",
-        )
     stalled = not current
-    if stalled and not caller.is_admin:
-        raise DmsError(
-            ErrorCode.PERMISSION_DENIED,
-            f"Node '{step.node_name}' has no approver; an administrator transfers it.",
-        )
-    if not stalled and old not in current:
-        if on_behalf:
-            raise DmsError(
-                ErrorCode.NOT_CURRENT_APPROVER,
-                f"User {old} is not an approver of node '{step.node_name}'.",
-            )
-        _require_approver(s, caller, order, flow, step)
+    refusal = _transfer_refusal(s, caller, order, flow, step, old)
+    if refusal is not None:
+        raise refusal
     before = approved_before(s, flow)
     new = list(dict.fromkeys(what.new_approvers))
     for user_id in new:
         user = s.get(User, user_id)
         if user is None or user.tid != order.tid or user.state != UserState.NORMAL:
             raise DmsError(ErrorCode.USER_NOT_FOUND, f"No active user {user_id} in the tenant.")
-        refusal = routing.may_approve(
+        refused = routing.may_approve(
             user_id, order, flow.self_approval, flow.one_node_per_approver, before
         )
-        if refusal:
-            raise DmsError(refusal[0], f"User {user_id} {refusal[1]}.")
+        if refused:
+            raise DmsError(refused[0], f"User {user_id} {refused[1]}.")
     if old not in new:
         deactivate(s, step, [old])
     s.add_all(WorkflowApprover(step_id=step.step_id, user_id=u) for u in new if u not in current)
@@ -370,3 +400,39 @@ def _add_node(
         step.status = StepStatus.WAITING
         reach(s, order, flow, added)
     notify(s, order, flow, "order.node_added", caller, what.comment)
+
+
+# ------------------------------------------------------------------ what is open to whom
+
+
+@dataclass(frozen=True)
+class OpenActs:
+    """The acts of ApproveOrder the caller may take on a ticket's current node now, as the
+    handlers above decide them (a repeat or a race is still theirs to answer)."""
+
+    decide: bool = False  # AGREE and REJECT
+    withdraw: bool = False  # CANCEL
+    transfer: bool = False  # their own place, or (stalled node) the node itself
+    # current approvers whose place the caller may hand on for them (OldApprover)
+    transfer_for: tuple[int, ...] = ()
+
+
+def open_acts(s: Session, caller: Caller, order: Order) -> OpenActs:
+    """What ``act`` would let the caller do on ``order``'s approval now (the caller may see
+    the ticket: ``tickets.get_order``)."""
+    flow = s.get(WorkflowInstance, order.workflow_instance_id or 0)
+    if flow is None or flow.status != WorkflowStatus.AUDITING:
+        return OpenActs()
+    step = current_step(s, flow)
+    others = tuple(
+        u
+        for u in approvers_of(s, step)
+        if u != caller.user_id and _transfer_refusal(s, caller, order, flow, step, u) is None
+    )
+    own = _transfer_refusal(s, caller, order, flow, step, caller.user_id) is None
+    return OpenActs(
+        decide=approver_refusal(s, caller, order, flow, step) is None,
+        withdraw=_cancel_refusal(caller, order) is None,
+        transfer=own or bool(others),
+        transfer_for=others,
+    )

@@ -159,6 +159,26 @@ def finish(
     kind_of(order.plugin_type).approved(s, order)  # start it, arm its schedule, or wait
 
 
+def submit_refusal(s: Session, caller: Caller, order: Order) -> DmsError | None:
+    """Why the caller may not submit the ticket now (before its security rules are asked);
+    None: they may."""
+    if order.committer_id != caller.user_id:
+        return DmsError(ErrorCode.PERMISSION_DENIED, "Only the committer submits a ticket.")
+    if order.status_code != OrderStatus.NEW:
+        return DmsError(
+            ErrorCode.ORDER_STATUS_INVALID,
+            f"Ticket {order.order_id} is {order.status_code}; only a new ticket is submitted.",
+        )
+    has_precheck = kind_of(order.plugin_type).has_precheck
+    short = precheck.shortfall(s, order) if has_precheck else None
+    if short is not None:
+        return DmsError(
+            ErrorCode.ORDER_STATUS_INVALID,
+            f"Ticket {order.order_id} is submitted once it passed its precheck; {short}",
+        )
+    return None
+
+
 def submit(s: Session, caller: Caller, order_id: int) -> WorkflowInstance:
     """Send a ticket for approval (dms-api.md A.2.3).
 
@@ -166,20 +186,9 @@ def submit(s: Session, caller: Caller, order_id: int) -> WorkflowInstance:
     (``TicketKind.has_precheck``) must also have passed it; types without a precheck yet are
     submitted straight from ``new``."""
     order = tickets.get_order(s, caller, order_id, lock=True)
-    if order.committer_id != caller.user_id:
-        raise DmsError(ErrorCode.PERMISSION_DENIED, "Only the committer submits a ticket.")
-    if order.status_code != OrderStatus.NEW:
-        raise DmsError(
-            ErrorCode.ORDER_STATUS_INVALID,
-            f"Ticket {order_id} is {order.status_code}; only a new ticket is submitted.",
-        )
-    has_precheck = kind_of(order.plugin_type).has_precheck
-    short = precheck.shortfall(s, order) if has_precheck else None
-    if short is not None:
-        raise DmsError(
-            ErrorCode.ORDER_STATUS_INVALID,
-            f"Ticket {order_id} is submitted once it passed its precheck; {short}",
-        )
+    refusal = submit_refusal(s, caller, order)
+    if refusal is not None:
+        raise refusal
     route = routing.route(s, order)
     decision = route.decision
     if decision.forbidden:
@@ -215,9 +224,7 @@ def submit(s: Session, caller: Caller, order_id: int) -> WorkflowInstance:
     s.add_all(steps)
     order.workflow_instance_id = flow.workflow_instance_id
     s.flush()
-    record_event(
-        s, flow, ApprovalAction.SUBMIT, caller, detail=f"template {flow.template_name}"
-    )
+    record_event(s, flow, ApprovalAction.SUBMIT, caller, detail=f"template {flow.template_name}")
     if steps:
         reach(s, order, flow, steps[0])
     # after the first node is reached: the event names it and its approvers

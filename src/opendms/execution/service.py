@@ -14,8 +14,10 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from opendms.catalog import queries
 from opendms.errors import DmsError, ErrorCode
 from opendms.execution.backups import NO_BACKUP
+from opendms.execution.chunked import HELD as HELD_STATES
 from opendms.execution.chunked import ChunkState, Progress
 from opendms.identity.caller import Caller
 from opendms.identity.roles import Role
@@ -176,24 +178,54 @@ def refuse_backup(s: Session, order: Order) -> None:
                 )
 
 
-def check_starter(s: Session, caller: Caller, order: Order) -> None:
-    order_id = order.order_id
+def starter(s: Session, order: Order) -> tuple[int, str] | None:
+    """Who starts the approved ticket, as its ExecMode says: (their user id, who they are in
+    words); None for ExecMode AUTO, which starts by itself once approved."""
     mode = tickets.exec_mode(order)
     if mode == "AUTO":
-        raise DmsError(
+        return None
+    last = _last_approver(s, order) if mode == "LAST_AUDITOR" else None
+    # a ticket the rules let through without approval has no last approver: its committer
+    return (
+        (last, "the last approver") if last is not None else (order.committer_id, "the committer")
+    )
+
+
+def starter_refusal(s: Session, caller: Caller, order: Order) -> DmsError | None:
+    """Why the caller may not start (or stop, or rerun) the ticket's work; None: they may."""
+    order_id = order.order_id
+    mode = tickets.exec_mode(order)
+    allowed = starter(s, order)
+    if allowed is None:
+        return DmsError(
             ErrorCode.ORDER_STATUS_INVALID,
             f"Ticket {order_id} runs by itself once approved (ExecMode AUTO).",
         )
-    last = _last_approver(s, order) if mode == "LAST_AUDITOR" else None
-    # a ticket the rules let through without approval has no last approver: its committer
-    allowed = (
-        (last, "the last approver") if last is not None else (order.committer_id, "the committer")
-    )
     if caller.user_id != allowed[0]:
-        raise DmsError(
+        return DmsError(
             ErrorCode.PERMISSION_DENIED,
             f"Ticket {order_id} is started by {allowed[1]} (ExecMode {mode}).",
         )
+    return None
+
+
+def check_starter(s: Session, caller: Caller, order: Order) -> None:
+    refusal = starter_refusal(s, caller, order)
+    if refusal is not None:
+        raise refusal
+
+
+def execute_refusal(s: Session, caller: Caller, order: Order) -> DmsError | None:
+    """Why ExecuteDataCorrect would refuse the caller on this ticket now, whatever its plan;
+    None: it would start it (or continue its paused execution)."""
+    refusal = starter_refusal(s, caller, order)
+    if refusal is not None:
+        return refusal
+    job = execute_job(s, order.order_id)
+    paused = job is not None and job.state == JobState.PAUSED
+    if order.status_code == OrderStatus.PROCESSING and paused:
+        return None  # its paused execution goes on (``_continue``)
+    return queue_refusal(order)
 
 
 def _continue(s: Session, caller: Caller, order: Order, job: Job, plan: ExecutionPlan) -> Job:
@@ -242,20 +274,31 @@ def start_automatically(s: Session, order: Order) -> Job | None:
     return queue(s, order, ExecutionPlan(by=order.committer_id))
 
 
-def queue(s: Session, order: Order, plan: ExecutionPlan) -> Job:
-    """The one gate before a ticket changes a database: only an approved ticket runs, once."""
+def queue_refusal(order: Order) -> DmsError | None:
+    """Why ``queue`` would not start the ticket's execution: it is not approved, or its kind
+    has no execution to start (a scheduled kind runs when its schedule says)."""
     if order.status_code != OrderStatus.APPROVED:
-        raise DmsError(
+        return DmsError(
             ErrorCode.ORDER_STATUS_INVALID,
             f"Ticket {order.order_id} is {order.status_code}; only an approved ticket executes.",
         )
     how = execution_of(order)
-    if how is None or how.scheduled:  # a scheduled kind runs when its schedule says
-        raise DmsError(
+    if how is None or how.scheduled:
+        return DmsError(
             ErrorCode.UNSUPPORTED_PLUGIN_TYPE,
             f"Ticket {order.order_id} is {order.plugin_type}; OpenDMS does not execute that "
             "type yet.",
         )
+    return None
+
+
+def queue(s: Session, order: Order, plan: ExecutionPlan) -> Job:
+    """The one gate before a ticket changes a database: only an approved ticket runs, once."""
+    refusal = queue_refusal(order)
+    if refusal is not None:
+        raise refusal
+    how = execution_of(order)
+    assert how is not None, "queue_refusal lets only a kind with an execution through"
     statements = s.scalars(
         select(PrecheckStatement)
         .where(PrecheckStatement.order_id == order.order_id)
@@ -347,26 +390,51 @@ def open_execution(
 # ------------------------------------------------------------------ pause and restart
 
 
-def _running_group(s: Session, caller: Caller, order_id: int) -> tuple[Order, Job]:
-    """The ticket's execution, for someone who may steer it: its committer, whoever started
-    it, an administrator or DBA."""
-    order = tickets.get_order(s, caller, order_id, lock=True)
-    job = execute_job(s, order_id)
+# SQL jobs that Pause stops, and those Restart sets going again.
+PAUSABLE = (SqlJobStatus.INIT, SqlJobStatus.RUNNING)
+RESTARTABLE = (SqlJobStatus.PAUSE, SqlJobStatus.FAIL)
+
+
+def steer_refusal(caller: Caller, order: Order, job: Job | None) -> DmsError | None:
+    """Why the caller may not pause or restart the ticket's execution ``job``: only an
+    executing ticket's, by its committer, whoever started it, an administrator or DBA."""
+    order_id = order.order_id
     if order.status_code != OrderStatus.PROCESSING or job is None:
-        raise DmsError(
+        return DmsError(
             ErrorCode.ORDER_STATUS_INVALID,
             f"Ticket {order_id} is {order.status_code}; only an executing ticket is paused "
             "or restarted.",
         )
-    starter = ExecutionPlan(**job.spec).by
+    started_by = ExecutionPlan(**job.spec).by
     steering = {Role.ADMIN, Role.DBA} & set(caller.roles)
-    if caller.user_id not in (order.committer_id, starter) and not steering:
-        raise DmsError(
+    if caller.user_id not in (order.committer_id, started_by) and not steering:
+        return DmsError(
             ErrorCode.PERMISSION_DENIED,
             f"Only the committer, whoever started ticket {order_id}, an administrator or a "
             "DBA steers its execution.",
         )
+    return None
+
+
+def _running_group(s: Session, caller: Caller, order_id: int) -> tuple[Order, Job]:
+    """The ticket's execution, for someone who may steer it (``steer_refusal``)."""
+    order = tickets.get_order(s, caller, order_id, lock=True)
+    job = execute_job(s, order_id)
+    refusal = steer_refusal(caller, order, job)
+    if refusal is not None:
+        raise refusal
+    assert job is not None, "steer_refusal refuses a ticket without an execution"
     return order, job
+
+
+def steerable(s: Session, caller: Caller, order: Order) -> tuple[bool, bool]:
+    """Whether the caller may now pause (Type ALL) the ticket's execution, and whether they
+    may restart it: the checks ``pause`` and ``restart`` make, without acting."""
+    job = execute_job(s, order.order_id)
+    if job is None or steer_refusal(caller, order, job) is not None:
+        return False, False
+    found = set(s.scalars(select(SqlJob.status).where(SqlJob.group_id == job.job_id)))
+    return bool(found & set(PAUSABLE)), bool(found & set(RESTARTABLE))
 
 
 def _chosen(s: Session, job: Job, kind: str, sql_job_id: int | None) -> list[SqlJob]:
@@ -389,8 +457,7 @@ def pause(
 ) -> list[SqlJob]:
     """Stop SQL jobs that have not finished, between two statements (or two chunks)."""
     _, job = _running_group(s, caller, order_id)
-    going = (SqlJobStatus.INIT, SqlJobStatus.RUNNING)
-    paused = [j for j in _chosen(s, job, kind, sql_job_id) if j.status in going]
+    paused = [j for j in _chosen(s, job, kind, sql_job_id) if j.status in PAUSABLE]
     if not paused:
         raise DmsError(
             ErrorCode.ORDER_STATUS_INVALID, f"Ticket {order_id} has no SQL job left to pause."
@@ -424,8 +491,7 @@ def restart(
     """Go on with paused SQL jobs, or try failed ones again: what committed is not run twice
     (its progress marker on the target says so)."""
     _, job = _running_group(s, caller, order_id)
-    stopped = (SqlJobStatus.PAUSE, SqlJobStatus.FAIL)
-    again = [j for j in _chosen(s, job, kind, sql_job_id) if j.status in stopped]
+    again = [j for j in _chosen(s, job, kind, sql_job_id) if j.status in RESTARTABLE]
     if not again:
         raise DmsError(
             ErrorCode.ORDER_STATUS_INVALID,
@@ -544,6 +610,175 @@ def chunk_progress(s: Session, group_id: int) -> list[Progress]:
 def task_affected_rows(s: Session, group_id: int) -> int:
     return int(
         s.scalar(select(func.sum(SqlJob.affect_rows)).where(SqlJob.group_id == group_id)) or 0
+    )
+
+
+# An execution's work is over when it succeeded, failed, was called off or paused (it then
+# waits for someone to restart it): watching it further would only wait.
+OVER = frozenset({JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED, JobState.PAUSED})
+
+
+@dataclass(frozen=True)
+class SqlJobProgress:
+    """One SQL job (one database) of an execution, and the end of its log."""
+
+    sql_job_id: int
+    database: str
+    status: SqlJobStatus
+    rows: int
+    log: list[str]  # its last lines
+    left_out: int  # lines before those
+
+
+@dataclass(frozen=True)
+class ExecutionProgress:
+    """How far a ticket's latest execution has got, summed over its statements in a few
+    queries, whatever their number (the console reads it every second while it runs)."""
+
+    job_id: int
+    state: JobState
+    status: SqlJobStatus  # group_status
+    statements: int
+    done: int  # statements that succeeded
+    failed: int
+    rows: int  # changed so far (a chunked statement's or an import's as it goes)
+    estimate: int | None  # rows the precheck counted, when it counted every statement
+    rows_per_second: float
+    eta_seconds: int | None
+    held: str  # why a chunked statement holds back (busy target, lost lock), if one does
+    failure: str
+    waits_until: datetime | None  # queued, not started yet, to start at this time
+    started_at: datetime | None
+    jobs: list[SqlJobProgress]
+    more_jobs: int  # SQL jobs beyond those in ``jobs``
+
+    @property
+    def over(self) -> bool:
+        return self.state in OVER
+
+    @property
+    def percent(self) -> float:
+        """Rows against the precheck's count where it counted some, else statements."""
+        if self.state == JobState.SUCCEEDED and self.status == SqlJobStatus.SUCCESS:
+            return 100.0
+        if self.estimate:
+            return min(100.0, 100.0 * self.rows / self.estimate)
+        return 100.0 * self.done / self.statements if self.statements else 0.0
+
+
+def progress(
+    s: Session, caller: Caller, order_id: int, *, jobs: int = 20, log_lines: int = 40
+) -> ExecutionProgress | None:
+    """The ticket's latest execution (a scheduled cleanup's latest run), if it has one: the
+    first ``jobs`` SQL jobs with the last ``log_lines`` lines of each log."""
+    order = tickets.get_order(s, caller, order_id)
+    job = execute_job(s, order_id)
+    if job is None:
+        return None
+    in_group = SqlJob.group_id == job.job_id
+    counts: dict[str, int] = {
+        status: int(n)
+        for status, n in s.execute(
+            select(SqlJobDetail.status, func.count())
+            .join(SqlJob, SqlJob.sql_job_id == SqlJobDetail.sql_job_id)
+            .where(in_group)
+            .group_by(SqlJobDetail.status)
+        )
+    }
+    summed, started, ended = s.execute(
+        select(
+            func.coalesce(func.sum(SqlJobDetail.affect_rows), 0),
+            func.min(SqlJobDetail.started_at),
+            func.max(SqlJobDetail.ended_at),
+        )
+        .join(SqlJob, SqlJob.sql_job_id == SqlJobDetail.sql_job_id)
+        .where(in_group)
+    ).one()
+    rows = int(summed or 0)
+    statements = sum(counts.values())
+    how = execution_of(order)
+    walks = (
+        [  # what a chunked statement or an import keeps as it goes
+            Progress.load(found)
+            for found in s.scalars(
+                select(SqlJobDetail.progress)
+                .join(SqlJob, SqlJob.sql_job_id == SqlJobDetail.sql_job_id)
+                .where(in_group)
+            )
+        ]
+        if how is not None and how.walk != "statements"
+        else []
+    )
+    # the rows the precheck counted, unless a walk knows better (an import counts its file)
+    counted, known, total = s.execute(
+        select(
+            func.count(),
+            func.count(PrecheckStatement.affect_rows),
+            func.coalesce(func.sum(PrecheckStatement.affect_rows), 0),
+        )
+        .select_from(SqlJobDetail)
+        .join(SqlJob, SqlJob.sql_job_id == SqlJobDetail.sql_job_id)
+        .join(PrecheckStatement, PrecheckStatement.sql_id == SqlJobDetail.sql_id, isouter=True)
+        .where(in_group)
+    ).one()
+    estimate = int(total or 0) if counted and known == counted else None
+    if walks and all(p.estimate is not None for p in walks):
+        estimate = sum(p.estimate or 0 for p in walks)
+    over = job.state in OVER
+    going = [p for p in walks if p.state not in (ChunkState.DONE, ChunkState.PAUSED)]
+    rate, eta = 0.0, None
+    if going and not over:  # the walks' own pace, rests between chunks included
+        rate = sum(p.rows_per_second for p in going)
+        etas = [p.eta_seconds for p in going]
+        eta = None if None in etas else sum(e or 0 for e in etas)
+    elif started is not None:
+        spent = ((ended if over and ended else utcnow()) - started).total_seconds()
+        rate = rows / spent if spent > 0 else 0.0
+        if not over and estimate and rate:
+            eta = max(0, int((estimate - rows) / rate))
+    held = next((p.why for p in going if p.state in HELD_STATES and p.why), "")
+    shown = s.execute(
+        select(SqlJob, Database, Instance)
+        .join(Database, Database.db_id == SqlJob.db_id)
+        .join(Instance, Instance.instance_id == Database.instance_id)
+        .where(in_group)
+        .order_by(SqlJob.position)
+        .limit(jobs)
+    ).all()
+    total_jobs = s.scalar(select(func.count()).select_from(SqlJob).where(in_group)) or 0
+    views = []
+    for sql_job, db, inst in shown:
+        lines = sql_job.log.splitlines()
+        views.append(
+            SqlJobProgress(
+                sql_job.sql_job_id,
+                queries.search_name(db, inst),
+                sql_job.status,
+                sql_job.affect_rows,
+                lines[-log_lines:],
+                max(0, len(lines) - log_lines),
+            )
+        )
+    waits = job.state == JobState.QUEUED and job.attempts == 0 and job.run_after > utcnow()
+    return ExecutionProgress(
+        job_id=job.job_id,
+        state=job.state,
+        status=group_status(s, job.job_id),
+        statements=statements,
+        done=counts.get(SqlJobStatus.SUCCESS, 0),
+        failed=counts.get(SqlJobStatus.FAIL, 0),
+        rows=rows,
+        estimate=estimate,
+        rows_per_second=rate,
+        eta_seconds=eta,
+        held=held,
+        failure=str((job.checkpoint or {}).get("failure") or "")
+        if job.state in (JobState.FAILED, JobState.CANCELLED)
+        else "",
+        waits_until=job.run_after if waits else None,
+        started_at=started,
+        jobs=views,
+        more_jobs=max(0, total_jobs - len(views)),
     )
 
 

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from opendms.errors import DmsError, ErrorCode
-from opendms.execution.service import check_starter, checked_time
+from opendms.execution.service import check_starter, checked_time, starter_refusal
 from opendms.exports.formats import ENCODINGS, FILE_TYPES
 from opendms.identity.caller import Caller
 from opendms.identity.roles import parse_roles
@@ -114,16 +114,25 @@ def export_ticket(s: Session, caller: Caller, order_id: int, *, lock: bool = Tru
     return order
 
 
+def execute_refusal(s: Session, caller: Caller, order: Order) -> DmsError | None:
+    """Why ExecuteDataExport would refuse the caller on this export ticket now; None: it
+    would start it."""
+    refusal = starter_refusal(s, caller, order)
+    if refusal is None and order.status_code != OrderStatus.APPROVED:
+        return DmsError(
+            ErrorCode.ORDER_STATUS_INVALID,
+            f"Ticket {order.order_id} is {order.status_code}; only an approved export runs "
+            "(RestartDataExportJob runs a failed one again).",
+        )
+    return refusal
+
+
 def execute(s: Session, caller: Caller, order_id: int, plan: ExportPlan) -> Job:
     """ExecuteDataExport: the approved ticket's export, started by its committer."""
     order = export_ticket(s, caller, order_id)
-    check_starter(s, caller, order)
-    if order.status_code != OrderStatus.APPROVED:
-        raise DmsError(
-            ErrorCode.ORDER_STATUS_INVALID,
-            f"Ticket {order_id} is {order.status_code}; only an approved export runs "
-            "(RestartDataExportJob runs a failed one again).",
-        )
+    refusal = execute_refusal(s, caller, order)
+    if refusal is not None:
+        raise refusal
     return _queue(s, order, replace(plan, by=caller.user_id, by_user_id=caller.by_user_id))
 
 
@@ -149,16 +158,24 @@ def _job_of(s: Session, order: Order, job_id: int) -> Job:
     return job
 
 
+def _stop_refusal(job: Job) -> DmsError | None:
+    if job.state not in (JobState.QUEUED, JobState.RUNNING):
+        return DmsError(
+            ErrorCode.ORDER_STATUS_INVALID,
+            f"Export job {job.job_id} is {job.state}; nothing to stop.",
+        )
+    return None
+
+
 def stop(s: Session, caller: Caller, order_id: int, job_id: int) -> Job:
     """Pause/SuspendDataExportJob: the export stops at its next batch and writes no file.
     A file half written is worth nothing, so RestartDataExportJob starts it over."""
     order = export_ticket(s, caller, order_id)
     check_starter(s, caller, order)
     job = _job_of(s, order, job_id)
-    if job.state not in (JobState.QUEUED, JobState.RUNNING):
-        raise DmsError(
-            ErrorCode.ORDER_STATUS_INVALID, f"Export job {job_id} is {job.state}; nothing to stop."
-        )
+    refusal = _stop_refusal(job)
+    if refusal is not None:
+        raise refusal
     job.state = JobState.CANCELLED
     job.checkpoint = {"failure": f"stopped by {caller.nick_name or caller.uid}"}
     job.updated_at = utcnow()
@@ -166,19 +183,38 @@ def stop(s: Session, caller: Caller, order_id: int, job_id: int) -> Job:
     return job
 
 
+def _restart_refusal(s: Session, order: Order, job: Job) -> DmsError | None:
+    stopped = (JobState.FAILED, JobState.CANCELLED)
+    if order.status_code != OrderStatus.PROCESSING or job.state not in stopped:
+        return DmsError(
+            ErrorCode.ORDER_STATUS_INVALID,
+            f"Export job {job.job_id} is {job.state}; only a failed or stopped export restarts.",
+        )
+    latest = tickets.latest_job(s, order.order_id, EXPORT)
+    if latest is None or job.job_id != latest.job_id:
+        return DmsError(
+            ErrorCode.ORDER_STATUS_INVALID, f"Export job {job.job_id} is not the latest."
+        )
+    return None
+
+
+def steerable(s: Session, caller: Caller, order: Order) -> tuple[bool, bool]:
+    """Whether the caller may now stop the export ticket's latest export, and whether they
+    may run it again: the checks ``stop`` and ``restart`` make, without acting."""
+    job = tickets.latest_job(s, order.order_id, EXPORT)
+    if job is None or starter_refusal(s, caller, order) is not None:
+        return False, False
+    return _stop_refusal(job) is None, _restart_refusal(s, order, job) is None
+
+
 def restart(s: Session, caller: Caller, order_id: int, job_id: int) -> Job:
     """RestartDataExportJob: a failed or stopped export, run again as it was asked."""
     order = export_ticket(s, caller, order_id)
     check_starter(s, caller, order)
     job = _job_of(s, order, job_id)
-    stopped = (JobState.FAILED, JobState.CANCELLED)
-    if order.status_code != OrderStatus.PROCESSING or job.state not in stopped:
-        raise DmsError(
-            ErrorCode.ORDER_STATUS_INVALID,
-            f"Export job {job_id} is {job.state}; only a failed or stopped export restarts.",
-        )
-    if job.job_id != tickets.latest_job(s, order_id, EXPORT).job_id:  # type: ignore[union-attr]
-        raise DmsError(ErrorCode.ORDER_STATUS_INVALID, f"Export job {job_id} is not the latest.")
+    refusal = _restart_refusal(s, order, job)
+    if refusal is not None:
+        raise refusal
     plan = ExportPlan(**job.spec)
     started = replace(plan, start=None, by=caller.user_id, by_user_id=caller.by_user_id)
     return _queue(s, order, started)

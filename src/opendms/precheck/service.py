@@ -109,23 +109,33 @@ def actual_rows(s: Session, order_id: int) -> int | None:
 # ------------------------------------------------------------------ acts
 
 
-def _own_new_ticket(s: Session, caller: Caller, order_id: int, what: str) -> Order:
-    order = tickets.get_order(s, caller, order_id, lock=True)
+def own_new_refusal(caller: Caller, order: Order, what: str) -> DmsError | None:
+    """Why the caller may not rerun the ticket's precheck, change its SQL or waive its row
+    check (``what``, in words); None: it is theirs (or they administer), and not submitted."""
+    order_id = order.order_id
     if not kind_of(order.plugin_type).has_precheck:
-        raise DmsError(
+        return DmsError(
             ErrorCode.UNSUPPORTED_PLUGIN_TYPE,
             f"Ticket {order_id} is {order.plugin_type}, which has no data-change precheck.",
         )
     if order.committer_id != caller.user_id and not caller.is_admin:
-        raise DmsError(
+        return DmsError(
             ErrorCode.PERMISSION_DENIED, f"Only the committer or an administrator {what}."
         )
     if order.status_code != OrderStatus.NEW:
-        raise DmsError(
+        return DmsError(
             ErrorCode.ORDER_STATUS_INVALID,
             f"Ticket {order_id} is {order.status_code}; only a ticket not yet submitted "
             "is prechecked.",
         )
+    return None
+
+
+def _own_new_ticket(s: Session, caller: Caller, order_id: int, what: str) -> Order:
+    order = tickets.get_order(s, caller, order_id, lock=True)
+    refusal = own_new_refusal(caller, order, what)
+    if refusal is not None:
+        raise refusal
     return order
 
 
@@ -153,9 +163,9 @@ def retry(s: Session, caller: Caller, order_id: int) -> Job:
     return queue(s, order)
 
 
-def skip_row_check(s: Session, caller: Caller, order_id: int, reason: str) -> Order:
-    """Waive a row-count mismatch: only when ROW_CHECK is the one step that failed."""
-    order = _own_new_ticket(s, caller, order_id, "waives its row check")
+def row_check_waivable(s: Session, order_id: int) -> bool:
+    """Whether the latest precheck finished with ROW_CHECK the one step failed, on a count
+    that differs from the estimate (what SkipDataCorrectRowCheck waives)."""
     job = tickets.latest_job(s, order_id, "precheck")
     views = {v.step: v for v in steps(s, order_id)}
     others_ok = all(
@@ -164,7 +174,14 @@ def skip_row_check(s: Session, caller: Caller, order_id: int, reason: str) -> Or
     row_failed = (
         views["ROW_CHECK"].status == PrecheckStepStatus.FAIL and views["ROW_CHECK"].waivable
     )
-    if job is None or job.state != JobState.SUCCEEDED or not others_ok or not row_failed:
+    return job is not None and job.state == JobState.SUCCEEDED and others_ok and row_failed
+
+
+def skip_row_check(s: Session, caller: Caller, order_id: int, reason: str) -> Order:
+    """Waive a row-count mismatch: only when ROW_CHECK is the one step that failed."""
+    order = _own_new_ticket(s, caller, order_id, "waives its row check")
+    views = {v.step: v for v in steps(s, order_id)}
+    if not row_check_waivable(s, order_id):
         raise DmsError(
             ErrorCode.ORDER_STATUS_INVALID,
             f"Ticket {order_id}: only a row count that differs from the estimate is waived, "

@@ -92,27 +92,35 @@ def transition(
         webhooks.emit(s, order.tid, name, data)
 
 
-def close(s: Session, caller: Caller, order_id: int, reason: str) -> Order:
-    """CloseOrder, at any stage before the ticket ended: by its committer, a DBA of its
-    instance or an administrator. Its SQL jobs not yet finished will not run on (a
-    statement already on its way to the target still finishes, and its detail records
-    it), and an approval under way is called off."""
-    order = tickets.get_order(s, caller, order_id, lock=True)
+def close_refusal(s: Session, caller: Caller, order: Order) -> DmsError | None:
+    """Why the caller may not close the ticket now; None: they may."""
     may = (
         caller.is_admin
         or order.committer_id == caller.user_id
         or tickets.is_dba_of_ticket(s, caller, order.order_id)
     )
     if not may:
-        raise DmsError(
+        return DmsError(
             ErrorCode.PERMISSION_DENIED,
             "Only the committer, a DBA of its instance or an administrator closes a ticket.",
         )
     if order.status_code in TERMINAL:
-        raise DmsError(
+        return DmsError(
             ErrorCode.ORDER_STATUS_INVALID,
-            f"Ticket {order_id} is already {order.status_code}.",
+            f"Ticket {order.order_id} is already {order.status_code}.",
         )
+    return None
+
+
+def close(s: Session, caller: Caller, order_id: int, reason: str) -> Order:
+    """CloseOrder, at any stage before the ticket ended: by its committer, a DBA of its
+    instance or an administrator. Its SQL jobs not yet finished will not run on (a
+    statement already on its way to the target still finishes, and its detail records
+    it), and an approval under way is called off."""
+    order = tickets.get_order(s, caller, order_id, lock=True)
+    refusal = close_refusal(s, caller, order)
+    if refusal is not None:
+        raise refusal
     order.close_reason = reason
     transition(s, order, _S.CLOSED, actor=caller, comment=reason)
     s.execute(

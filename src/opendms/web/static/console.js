@@ -195,3 +195,33 @@ document.addEventListener("htmx:beforeSwap", (event) => {
     event.detail.isError = false;
   }
 });
+
+// Polled fragments (a ticket's progress) keep what the reader did: a <details> with an id
+// stays open or closed across an htmx swap, and a log stays scrolled where it was, or
+// follows new lines when it was at its end (as it is at first).
+const keptOpen = new Map();
+const keptScroll = new Map();
+document.addEventListener("htmx:beforeSwap", (event) => {
+  const target = event.detail.target;
+  if (!(target instanceof Element)) return;
+  target.querySelectorAll("details[id]").forEach((d) => keptOpen.set(d.id, d.open));
+  target.querySelectorAll("details[id] pre.log").forEach((pre) => {
+    const atEnd = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 4;
+    keptScroll.set(pre.closest("details").id, atEnd ? -1 : pre.scrollTop);
+  });
+});
+function followLogs(root) {
+  root.querySelectorAll("details[id] pre.log").forEach((pre) => {
+    const id = pre.closest("details").id;
+    const where = keptScroll.has(id) ? keptScroll.get(id) : -1;
+    pre.scrollTop = where === -1 ? pre.scrollHeight : where;
+  });
+}
+document.addEventListener("htmx:afterSettle", () => {
+  keptOpen.forEach((open, id) => {
+    const d = document.getElementById(id);
+    if (d instanceof HTMLDetailsElement) d.open = open;
+  });
+  followLogs(document);
+});
+document.addEventListener("DOMContentLoaded", () => followLogs(document));
