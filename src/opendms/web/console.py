@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from opendms.gateway.pipeline import Gateway
 from opendms.store.db import Store
-from opendms.web.pages import account
+from opendms.web.pages import account, orders
 from opendms.web.site import Site
 
-PAGES = (account,)
+PAGES = (account, orders)
 
 
 def build(gateway: Gateway, store: Store) -> Site:
