@@ -358,25 +358,27 @@ def list_orders(s: Session, caller: Caller, f: OrderFilter, page: int, size: int
     return _newest_first(s, query, page, size)
 
 
-# A listing of at most this many tickets finds its page among their ids (see below).
+# A listing of at most this many tickets may find its page among their ids (see below).
 _FEW = 1000
 
 
 def _newest_first(s: Session, query: Select[Any], page: int, size: int) -> Page:
     """A page of ``query``'s tickets, newest first, and how many there are.
 
-    Asked for the newest 20 of a condition few tickets meet, SQLite walks the table from the
-    newest ticket down, testing each (it spares a sort), and reads all of them to find a
-    handful; and a page sorted whole drags every matching ticket's text through the sort.
-    So the count comes first, and the page is found among ids only: when they are few, all
-    of them read the way the count read them and put in order here; else the newest by the
-    database's own ordered walk, which soon finds a page among so many. The page's tickets
-    are then read by id."""
+    Asked for the newest 20 of a condition, SQLite walks the tickets from the newest down,
+    testing each, until it has them: quick when many match, a walk through the whole table
+    when few do (and a sort instead drags every match's text along). So the count comes
+    first, and the page is found among ids only: when the matches are few and the walk
+    would read more than a quarter of all tickets to reach the page, the matching ids are
+    read as the count read them and put in order here; otherwise the database walks. The
+    page's tickets are then read by id."""
     ids = query.with_only_columns(Order.order_id)
     total = s.scalar(select(func.count()).select_from(ids.subquery())) or 0
     if total == 0:
         return Page(0, [])
-    if total <= _FEW:
+    everyone = s.scalar(select(func.max(Order.order_id))) or 0  # about how many tickets exist
+    walk = page * size * everyone / total  # tickets read to reach the page, spread evenly
+    if total <= _FEW and walk > everyone / 4:
         wanted = sorted(s.scalars(ids), reverse=True)[(page - 1) * size : page * size]
     else:
         newest = ids.order_by(Order.order_id.desc()).offset((page - 1) * size).limit(size)
