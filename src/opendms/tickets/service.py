@@ -11,14 +11,14 @@ administrators. Everyone else gets the answer an unknown id gets.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select, true, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from opendms.catalog import dba, queries
 from opendms.errors import DmsError, ErrorCode
@@ -278,8 +278,9 @@ class OrderFilter:
     db_id: int | None = None  # tickets that touch this database
 
 
-def _scope(caller: Caller, scope: str) -> ColumnElement[bool]:
-    """The tickets of ListOrders' OrderResultType ``scope`` that the caller may see.
+def _scope(caller: Caller, scope: str, *, walking: bool = False) -> ColumnElement[bool]:
+    """The tickets of ListOrders' OrderResultType ``scope`` that the caller may see
+    (``walking``: for a query that walks the tickets in order, see :func:`_ticket_id`).
 
     A scope is written so that whatever it takes in is visible to the caller by one of
     :func:`_visible`'s grounds (each says which), or tests :func:`_visible` itself where it
@@ -322,48 +323,68 @@ def _scope(caller: Caller, scope: str) -> ColumnElement[bool]:
             .join(Instance, Instance.instance_id == OrderDatabase.instance_id)
             .where(dba.is_dba_clause(caller.user_id))
         )
+        key = _ticket_id(walking)
         return or_(
-            Order.order_id.in_(run_by_me),  # _is_dba_of, a ground of _visible
-            and_(Order.order_id.in_(owned), _visible(caller)),  # owning is no ground
+            key.in_(run_by_me),  # _is_dba_of, a ground of _visible
+            and_(key.in_(owned), _visible(caller)),  # owning is no ground
         )
     return Order.committer_id == caller.user_id  # AS_COMMITTER: a ground of _visible
 
 
+def _ticket_id(walking: bool) -> ColumnElement[int] | InstrumentedAttribute[int]:
+    """The ticket's id, to test against a list of ids. Where a list could lead the query (a
+    count: one lookup per id listed), the id itself; in a query that walks the tickets
+    newest first, ``order_id + 0``, which no index serves: else SQLite looks up every id
+    listed and sorts them all rather than walk the few tickets a page needs."""
+    return Order.order_id + 0 if walking else Order.order_id
+
+
 def list_orders(s: Session, caller: Caller, f: OrderFilter, page: int, size: int) -> Page:
-    query = select(Order).where(Order.tid == caller.tid, _scope(caller, f.scope))
-    if f.status in STATUS_FILTERS:
-        query = query.where(Order.status_code.in_(STATUS_FILTERS[f.status]))
-    if f.statuses is not None:
-        query = query.where(Order.status_code.in_(f.statuses))
-    if f.db_id is not None:
-        query = query.where(
-            Order.order_id.in_(select(OrderDatabase.order_id).where(OrderDatabase.db_id == f.db_id))
+    def query(*, walking: bool) -> Select[Any]:
+        found = select(Order).where(
+            Order.tid == caller.tid, _scope(caller, f.scope, walking=walking)
         )
+        return found.where(*_filters(f, walking=walking))
+
+    return _newest_first(s, query, page, size)
+
+
+def _filters(f: OrderFilter, *, walking: bool) -> list[ColumnElement[bool]]:
+    """The conditions of ``f`` beyond the scope."""
+    where: list[ColumnElement[bool]] = []
+    if f.status in STATUS_FILTERS:
+        where.append(Order.status_code.in_(STATUS_FILTERS[f.status]))
+    if f.statuses is not None:
+        where.append(Order.status_code.in_(f.statuses))
+    if f.db_id is not None:
+        on_db = select(OrderDatabase.order_id).where(OrderDatabase.db_id == f.db_id)
+        where.append(_ticket_id(walking).in_(on_db))
     if f.plugin_type == DATA_CORRECT:
-        query = query.where(Order.plugin_type.in_(data_correct_types()))
+        where.append(Order.plugin_type.in_(data_correct_types()))
     elif f.plugin_type:
-        query = query.where(Order.plugin_type == f.plugin_type)
+        where.append(Order.plugin_type == f.plugin_type)
     if f.search:
         found = [matches(f.search, Order.search_text)]
         if f.search.isascii() and f.search.isdigit() and len(f.search) < 19:
             found.append(Order.order_id == int(f.search))
-        query = query.where(or_(*found))
+        where.append(or_(*found))
     column = Order.updated_at if f.date_field == "MODIFY_TIME" else Order.created_at
     if f.start is not None:
-        query = query.where(column >= f.start)
+        where.append(column >= f.start)
     # The wire has whole seconds; stored times have microseconds. The last second there is
     # (9999-12-31 23:59:59) bounds nothing, and has no second after it.
     if f.end is not None and f.end < _LAST_SECOND:
-        query = query.where(column < f.end + timedelta(seconds=1))
-    return _newest_first(s, query, page, size)
+        where.append(column < f.end + timedelta(seconds=1))
+    return where
 
 
 # A listing of at most this many tickets may find its page among their ids (see below).
 _FEW = 1000
 
 
-def _newest_first(s: Session, query: Select[Any], page: int, size: int) -> Page:
-    """A page of ``query``'s tickets, newest first, and how many there are.
+def _newest_first(s: Session, query: Callable[..., Select[Any]], page: int, size: int) -> Page:
+    """A page of the tickets ``query(walking=…)`` selects, newest first, and how many there
+    are.
 
     Asked for the newest 20 of a condition, SQLite walks the tickets from the newest down,
     testing each, until it has them: quick when many match, a walk through the whole table
@@ -372,7 +393,7 @@ def _newest_first(s: Session, query: Select[Any], page: int, size: int) -> Page:
     would read more than a quarter of all tickets to reach the page, the matching ids are
     read as the count read them and put in order here; otherwise the database walks. The
     page's tickets are then read by id."""
-    ids = query.with_only_columns(Order.order_id)
+    ids = query(walking=False).with_only_columns(Order.order_id)
     total = s.scalar(select(func.count()).select_from(ids.subquery())) or 0
     if total == 0:
         return Page(0, [])
@@ -381,7 +402,8 @@ def _newest_first(s: Session, query: Select[Any], page: int, size: int) -> Page:
     if total <= _FEW and walk > everyone / 4:
         wanted = sorted(s.scalars(ids), reverse=True)[(page - 1) * size : page * size]
     else:
-        newest = ids.order_by(Order.order_id.desc()).offset((page - 1) * size).limit(size)
+        walked = query(walking=True).with_only_columns(Order.order_id)
+        newest = walked.order_by(Order.order_id.desc()).offset((page - 1) * size).limit(size)
         wanted = list(s.scalars(newest))
     found = {o.order_id: o for o in s.scalars(select(Order).where(Order.order_id.in_(wanted)))}
     return Page(total, [found[i] for i in wanted if i in found])
