@@ -1,11 +1,13 @@
 """ListOrders' service (``tickets.list_orders``) beyond the wire's filters: a status of its
 own, a database; each scope held to what it means and to what the caller may see, ticket by
 ticket; the page found the same whether the tickets are few or many; StatusDesc read for a
-page at once."""
+page at once. On SQLite and on PostgreSQL: the queries are written for SQLite's planner and
+must mean the same on both."""
 
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -15,13 +17,27 @@ from sqlalchemy import event, update
 from opendms.catalog import instances, queries
 from opendms.errors import DmsError
 from opendms.identity.caller import Caller
+from opendms.identity.secrets import SecretBox
+from opendms.store.db import Store
 from opendms.store.models import Job, Order, OrderDatabase, utcnow
 from opendms.store.states import JobState, OrderStatus
 from opendms.tickets import lifecycle
 from opendms.tickets import service as tickets
 from tests.approval_world import World
 
-SCOPES = ("AS_COMMITTER", "AS_Related", "AS_HANDLER", "AS_OWNER", "AS_ADMIN")
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def world(request: pytest.FixtureRequest, box: SecretBox, tmp_path: Path) -> Iterator[World]:
+    """The approval world on each metadata store."""
+    if request.param == "sqlite":
+        store = request.getfixturevalue("store")
+        yield World.build(store, box, tmp_path / "targets")
+        return
+    store = Store(request.getfixturevalue("pg_store_url"))
+    try:
+        yield World.build(store, box, tmp_path / "targets")
+    finally:
+        store.dispose()
 
 
 def ids(world: World, who: str, page: int = 1, size: int = 100, **kw: object) -> list[int]:
