@@ -138,9 +138,7 @@ def measure(engine: Engine, args: argparse.Namespace) -> tuple[float, float]:
     store = Store(f"sqlite:///{work / 'opendms.db'}")
     with store.session() as s:
         found = queries.list_databases(s, int(creds["Tid"]), instance["InstanceId"], size=100)
-        (db_id,) = [
-            d.db_id for d in found.items if (d.catalog_name, d.schema_name) == engine.where
-        ]
+        (db_id,) = [d.db_id for d in found.items if (d.catalog_name, d.schema_name) == engine.where]
     store.dispose()
     opendms("column", "mask", str(db_id), "t_orig", "name", "HASH", env=env)
 
