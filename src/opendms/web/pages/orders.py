@@ -373,7 +373,7 @@ async def orders(page: Page) -> Response:
         picker=found.databases,
         # a date field shows a date only: a time given in the address keeps a text field
         date_types={
-            name: "date" if _DATE.fullmatch(f.values[name] or "2000-01-01") else "text"
+            name: "text" if f.values[name] and not _DATE.fullmatch(f.values[name]) else "date"
             for name in ("since", "until")
         },
         **context,
