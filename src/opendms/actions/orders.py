@@ -182,6 +182,7 @@ def list_orders(ctx: Context, req: ListOrdersRequest) -> Payload:
         req.page_size,
     )
     people = identity.users_by_id(ctx.session, [o.committer_id for o in found.items])
+    descs = tickets.status_descs(ctx.session, found.items)
     return {
         "TotalCount": found.total,
         "Orders": {
@@ -189,7 +190,7 @@ def list_orders(ctx: Context, req: ListOrdersRequest) -> Payload:
                 _row(
                     o,
                     people[o.committer_id].nick_name if o.committer_id in people else "",
-                    tickets.status_desc(ctx.session, o),
+                    descs[o.order_id],
                 )
                 for o in found.items
             ]

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from opendms.gateway.pipeline import Gateway
 from opendms.store.db import Store
-from opendms.web.pages import account, admin, catalog, new_order, order, sql
+from opendms.web.pages import account, admin, catalog, new_order, order, orders, sql
 from opendms.web.site import Site
 
-PAGES = (account, new_order, order, sql, catalog, admin)
+PAGES = (account, orders, new_order, order, sql, catalog, admin)
 
 
 def build(gateway: Gateway, store: Store, *, max_body: int) -> Site:

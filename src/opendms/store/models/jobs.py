@@ -18,7 +18,10 @@ class Job(Base):
     the job runners."""
 
     __tablename__ = "jobs"
-    __table_args__ = (Index("ix_jobs_state_run_after", "state", "run_after"),)
+    __table_args__ = (
+        Index("ix_jobs_state_run_after", "state", "run_after"),
+        Index("ix_jobs_order_kind", "order_id", "kind"),  # a ticket's newest job of a kind
+    )
 
     job_id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     # None for work that is no ticket's (an upload job's fetch)

@@ -16,7 +16,11 @@ class Order(Base):
     """A ticket (DMS "order")."""
 
     __tablename__ = "orders"
-    __table_args__ = (Index("ix_orders_tid_created", "tid", "created_at"),)
+    __table_args__ = (
+        Index("ix_orders_tid_created", "tid", "created_at"),
+        Index("ix_orders_tid_status", "tid", "status_code"),  # status filters, AS_HANDLER
+        Index("ix_orders_tid_committer", "tid", "committer_id"),  # AS_COMMITTER
+    )
 
     order_id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     tid: Mapped[int] = mapped_column(BigId, ForeignKey("tenants.tid", ondelete="CASCADE"))
@@ -52,5 +56,5 @@ class OrderDatabase(Base):
     order_id: Mapped[int] = mapped_column(
         BigId, ForeignKey("orders.order_id", ondelete="CASCADE"), primary_key=True
     )
-    db_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    db_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, index=True)
     instance_id: Mapped[int] = mapped_column(BigInteger, index=True)
