@@ -14,6 +14,7 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
+from opendms.gateway.errors import GatewayError
 from opendms.gateway.pipeline import Gateway
 from opendms.gateway.table import Payload
 from opendms.identity import sessions
@@ -88,11 +89,25 @@ class Page:
         """A read through a service where the action's reply shape is not enough: allowed
         when the user's RAM policy allows ``action``; ``fn(session, caller, …)`` decides
         visibility as it does for the action."""
+        await self.authorize(action)
+        return await run_in_threadpool(self._read, fn, args, kwargs)
+
+    async def authorize(self, action: str) -> None:
+        """Refuse (Forbidden.RAM, the API's own words) unless the user's RAM policy allows
+        ``action``."""
         assert self.live is not None
         await self.gateway.authorize(
             self.live.caller, self.live.auth_version, self.gateway.table[action]
         )
-        return await run_in_threadpool(self._read, fn, args, kwargs)
+
+    async def may(self, action: str) -> bool:
+        """Whether the user's RAM policy allows ``action``: to show a link, form or button.
+        The action asks again when it is called."""
+        try:
+            await self.authorize(action)
+        except GatewayError:
+            return False
+        return True
 
     def _read(self, fn: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any]) -> T:
         with self.store.session() as s:
@@ -128,4 +143,3 @@ class Page:
 
     def redirect(self, path: str, **query: object) -> Response:
         return RedirectResponse(url(path, **query), status_code=303)
-

@@ -104,15 +104,18 @@ def demo() -> Iterator[DemoServer]:
         yield server
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def playwright() -> Iterator[Playwright]:
+    """Per module, not per session: Playwright's sync API keeps an asyncio loop running
+    while it is open, and a test of another module that the same worker runs next (xdist
+    interleaves modules) would find ``asyncio.run`` refused."""
     if not CHROMIUM.exists():
         require_service("Chromium", f"{CHROMIUM} is missing (apt-get install chromium)")
     with sync_playwright() as p:
         yield p
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(playwright: Playwright) -> Iterator[Browser]:
     browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
     yield browser

@@ -6,11 +6,12 @@ import pytest
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from sqlalchemy import Text, column, insert, inspect, select, table, text
+from sqlalchemy.orm import Session
 
 from opendms.catalog import dba
 from opendms.identity import service as identity
 from opendms.store.db import MIGRATIONS, Store, StoreUnavailable
-from opendms.store.models import Base, Instance
+from opendms.store.models import Account, Base, Instance, Tenant, User
 
 pytestmark = pytest.mark.integration
 
@@ -49,6 +50,18 @@ def test_unreachable_store_is_one_clear_line() -> None:
     assert "\n" not in message
 
 
+def _old_user(s: Session, uid: str, roles: str) -> tuple[int, int]:
+    """A tenant and one user of it, written as every revision since 0001 knew the identity
+    tables: Core inserts of the columns they have always had (the models have grown since,
+    e.g. 0016's password, which an ORM insert would name)."""
+    tid = s.execute(insert(Tenant.__table__).values(name="t")).inserted_primary_key[0]
+    s.execute(insert(Account.__table__).values(uid=uid))
+    user_id = s.execute(
+        insert(User.__table__).values(tid=tid, uid=uid, roles=roles)
+    ).inserted_primary_key[0]
+    return int(tid), int(user_id)
+
+
 def test_0012_leaves_earlier_dba_assignments_unproven(any_store_url: str) -> None:
     """Who named an instance's DBA was not recorded before 0012, and a DBA could name itself:
     the upgrade keeps the DBA shown but gives them no DBA rights (catalog/dba.py)."""
@@ -60,8 +73,7 @@ def test_0012_leaves_earlier_dba_assignments_unproven(any_store_url: str) -> Non
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "0011")
         with store.session() as s:  # what 0011 knew: no dba_assigned_by yet
-            tid = identity.create_tenant(s, "t").tid
-            dba_id = identity.register_user(s, None, tid, "7", roles="DBA").user_id
+            tid, dba_id = _old_user(s, "7", "DBA")
             s.execute(
                 insert(Instance.__table__).values(
                     tid=tid, alias="old", instance_type="sqlite", host="/old", dba_user_id=dba_id
@@ -85,18 +97,14 @@ def test_0012_leaves_earlier_dba_assignments_unproven(any_store_url: str) -> Non
 def test_sqlite_table_copies_keep_the_rows_that_refer_to_them(tmp_path) -> None:
     """0013 copies the jobs table on SQLite; with foreign keys on, dropping the old copy
     would have deleted every export file row (ON DELETE CASCADE)."""
-    from opendms.identity import service as identity
     from opendms.store.models import ExportFile, Job, Order
 
     store = Store(f"sqlite:///{tmp_path / 'm.db'}")
     try:
         store.migrate("0012")
         with store.session() as s:
-            tid = identity.create_tenant(s, "t").tid
-            user = identity.register_user(s, None, tid, "1", roles="USER")
-            order = Order(
-                tid=tid, plugin_type="DATA_EXPORT", committer_id=user.user_id, params="{}"
-            )
+            tid, user_id = _old_user(s, "1", "USER")
+            order = Order(tid=tid, plugin_type="DATA_EXPORT", committer_id=user_id, params="{}")
             s.add(order)
             s.flush()
             job = Job(order_id=order.order_id, kind="export")

@@ -116,25 +116,13 @@ SECTIONS = (
 # ------------------------------------------------------------------ shared
 
 
-async def _may(page: Page, action: str) -> bool:
-    """Whether the signed-in user's RAM policy allows ``action``: to show a link or a form.
-    The action asks again when it is called."""
-    live = page.live
-    assert live is not None
-    try:
-        await page.gateway.authorize(live.caller, live.auth_version, page.gateway.table[action])
-    except GatewayError:
-        return False
-    return True
-
-
 async def _sections(page: Page) -> list[Section]:
     shown = []
     for section in SECTIONS:
         if section.needs == "ADMIN":
             allowed = page.caller.is_admin
         else:
-            allowed = not section.needs or await _may(page, section.needs)
+            allowed = not section.needs or await page.may(section.needs)
         if allowed:
             shown.append(section)
     return shown
@@ -267,7 +255,7 @@ async def _users_view(
     errors: Mapping[str, str] | None = None,
     status: int = 200,
 ) -> Response:
-    if not await _may(page, MANAGE_USERS):
+    if not await page.may(MANAGE_USERS):
         return await _refused(page, "Users and roles", NOT_A_MANAGER)
     query = {name: page.field(name).strip() for name in USER_FILTERS}
     number = _page_number(page)
@@ -358,7 +346,7 @@ async def _user_view(
     status: int = 200,
     password: str = "",
 ) -> Response:
-    if not await _may(page, MANAGE_USERS):
+    if not await page.may(MANAGE_USERS):
         return await _refused(page, "Users and roles", NOT_A_MANAGER)
     shown = (await page.call("GetUser", Uid=uid))["User"]
     held = shown["RoleNameList"]["RoleNames"]
@@ -621,7 +609,7 @@ async def _permissions_view(
     people = None
     if OVERSEERS & set(page.caller.roles):
         people = await _optional(page, "ListUsers", PageSize=PICKER_SIZE)
-    may_grant = await _may(page, "GrantUserPermission")
+    may_grant = await page.may("GrantUserPermission")
     db_search = page.field("DbSearch").strip()
     databases = None
     if may_grant:
@@ -640,7 +628,7 @@ async def _permissions_view(
         people=people["UserList"]["User"] if people else [],
         people_total=people["TotalCount"] if people else 0,
         may_grant=may_grant,
-        may_revoke=await _may(page, "RevokeUserPermission"),
+        may_revoke=await page.may("RevokeUserPermission"),
         databases=databases["SearchDatabaseList"]["SearchDatabase"] if databases else [],
         databases_total=databases["TotalCount"] if databases else 0,
         db_search=db_search,

@@ -489,20 +489,8 @@ async def _databases(page: Page) -> Databases | str:
 # ------------------------------------------------------------------ pages
 
 
-async def _may(page: Page, action: str) -> bool:
-    """Whether the user's RAM policies allow the action (the gateway's own decision)."""
-    assert page.live is not None
-    try:
-        await page.gateway.authorize(
-            page.caller, page.live.auth_version, page.gateway.table[action]
-        )
-    except GatewayError:
-        return False
-    return True
-
-
 async def chooser(page: Page) -> Response:
-    allowed = [f for f in FORMS.values() if await _may(page, f.action)]
+    allowed = [f for f in FORMS.values() if await page.may(f.action)]
     return page.render("new_order.html", forms=allowed, db=page.field("db"))
 
 
@@ -572,9 +560,7 @@ def _form_page(form: TicketForm) -> Handler:
     async def show(page: Page) -> Response:
         assert page.live is not None
         # Not allowed to file it: the API's own refusal (Forbidden.RAM), on the error page.
-        await page.gateway.authorize(
-            page.caller, page.live.auth_version, page.gateway.table[form.action]
-        )
+        await page.authorize(form.action)
         return await _render(page, form, _values(page, form))
 
     return show

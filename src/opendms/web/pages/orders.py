@@ -22,7 +22,6 @@ from starlette.responses import Response
 
 from opendms.catalog import queries
 from opendms.errors import DmsError, ErrorCode
-from opendms.gateway.errors import GatewayError
 from opendms.identity import service as identity
 from opendms.identity.caller import Caller
 from opendms.store.states import OrderStatus
@@ -302,24 +301,12 @@ def databases(s: Session, caller: Caller) -> Databases:
     return Databases(sorted(choices, key=lambda c: (c[1].lower(), c[0])), len(found))
 
 
-async def may(page: Page, action: str) -> bool:
-    """Whether the user's RAM policy lets them call ``action``."""
-    assert page.live is not None
-    try:
-        await page.gateway.authorize(
-            page.live.caller, page.live.auth_version, page.gateway.table[action]
-        )
-    except GatewayError:
-        return False
-    return True
-
-
 async def read_listing(page: Page, f: Filters, *, pick_databases: bool) -> Listing:
     """The listing (read as ListOrders, under its RAM policy), with the picker's databases
     when asked and SearchDatabase is allowed (else the filter takes an id). A filter the
     service refuses is left out and named beside its field: AS_ADMIN asked by someone who
     is no administrator, a database the tenant has not."""
-    pick = pick_databases and await may(page, "SearchDatabase")
+    pick = pick_databases and await page.may("SearchDatabase")
     while True:
         query = f.query
         try:
