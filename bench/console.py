@@ -37,7 +37,6 @@ import random
 import re
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -55,7 +54,7 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import insert, select  # noqa: E402
 
-from bench.gateway import BIN, free_port, server  # noqa: E402
+from bench.gateway import BIN, free_port, opendms, server  # noqa: E402
 from opendms.catalog import instances, queries  # noqa: E402
 from opendms.gateway import signing  # noqa: E402
 from opendms.identity import service as identity  # noqa: E402
@@ -99,15 +98,6 @@ TABLES = ("customers", "orders", "invoices", "payments", "shipments", "refunds")
 
 def _q(text: str) -> str:
     return quote(text, safe="-_.~")
-
-
-def opendms(*args: str, env: dict[str, str]) -> str:
-    done = subprocess.run(
-        [str(BIN / "opendms"), *args], env=env, capture_output=True, text=True, check=False
-    )
-    if done.returncode != 0:
-        raise SystemExit(f"opendms {' '.join(args)} failed: {done.stderr}{done.stdout}")
-    return done.stdout
 
 
 @dataclass

@@ -53,6 +53,16 @@ UVICORN_FLAGS = [
 ]
 
 
+def opendms(*args: str, env: dict[str, str]) -> str:
+    """An ``opendms`` command of this venv; its output, or the bench stops with its error."""
+    done = subprocess.run(
+        [str(BIN / "opendms"), *args], env=env, capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"opendms {' '.join(args)} failed: {done.stderr}{done.stdout}")
+    return done.stdout
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

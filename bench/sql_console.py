@@ -25,7 +25,6 @@ import http.client
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -38,7 +37,7 @@ from urllib.parse import quote
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.gateway import BIN, free_port, server
+from bench.gateway import BIN, free_port, opendms, server
 from bench.sites import Engine, mariadb, postgresql
 from opendms.catalog import queries
 from opendms.gateway import signing
@@ -110,15 +109,6 @@ def timed(run: Callable[[], object], count: int) -> list[float]:
 def p(samples: list[float], pct: float) -> float:
     ordered = sorted(samples)
     return ordered[min(len(ordered) - 1, int(len(ordered) * pct / 100))] * 1000
-
-
-def opendms(*args: str, env: dict[str, str]) -> str:
-    done = subprocess.run(
-        [str(BIN / "opendms"), *args], env=env, capture_output=True, text=True, check=False
-    )
-    if done.returncode != 0:
-        raise SystemExit(f"opendms {' '.join(args)} failed: {done.stderr}{done.stdout}")
-    return done.stdout
 
 
 def measure(engine: Engine, args: argparse.Namespace) -> tuple[float, float]:

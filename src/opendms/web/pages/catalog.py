@@ -10,6 +10,7 @@ and the reply is checked to be the same row (an address without a Sid can name a
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -185,17 +186,38 @@ async def instance(page: Page) -> Response:
     return await _instance_page(page, _number(page.request.path_params["id"], "instance"))
 
 
-async def sync_instance(page: Page) -> Response:
-    instance_id = _number(page.request.path_params["id"], "instance")
-    back = f"/catalog/instances/{instance_id}"
-    if not await page.once():
-        return page.redirect(back, notice="Already sent: the metadata is read once.")
-    try:
-        await page.call("SyncInstanceMeta", InstanceId=instance_id)
-    except (DmsError, GatewayError) as exc:
-        message, status = _failed(exc)
-        return await _instance_page(page, instance_id, error=message, status=status)
-    return page.redirect(back, notice="Read the instance's databases and tables again.")
+def _sync(
+    what: str,
+    action: str,
+    id_param: str,
+    shown: Callable[..., Awaitable[Response]],
+    done: str,
+) -> Callable[[Page], Awaitable[Response]]:
+    """The POST behind a "Sync" button: the action once, then back to the page (with the
+    action's refusal on it when it refuses)."""
+
+    async def sync(page: Page) -> Response:
+        ident = _number(page.request.path_params["id"], what)
+        back = f"/catalog/{what}s/{ident}"
+        if not await page.once():
+            return page.redirect(back, notice="Already sent: the metadata is read once.")
+        try:
+            await page.call(action, **{id_param: ident})
+        except (DmsError, GatewayError) as exc:
+            message, status = _failed(exc)
+            return await shown(page, ident, error=message, status=status)
+        return page.redirect(back, notice=done)
+
+    return sync
+
+
+sync_instance = _sync(
+    "instance",
+    "SyncInstanceMeta",
+    "InstanceId",
+    _instance_page,
+    "Read the instance's databases and tables again.",
+)
 
 
 # ------------------------------------------------------------------ databases
@@ -298,17 +320,9 @@ async def database(page: Page) -> Response:
     return await _database_page(page, _number(page.request.path_params["id"], "database"))
 
 
-async def sync_database(page: Page) -> Response:
-    db_id = _number(page.request.path_params["id"], "database")
-    back = f"/catalog/databases/{db_id}"
-    if not await page.once():
-        return page.redirect(back, notice="Already sent: the metadata is read once.")
-    try:
-        await page.call("SyncDatabaseMeta", DbId=db_id)
-    except (DmsError, GatewayError) as exc:
-        message, status = _failed(exc)
-        return await _database_page(page, db_id, error=message, status=status)
-    return page.redirect(back, notice="Read the database's tables again.")
+sync_database = _sync(
+    "database", "SyncDatabaseMeta", "DbId", _database_page, "Read the database's tables again."
+)
 
 
 # ------------------------------------------------------------------ tables
