@@ -25,8 +25,10 @@ from opendms.tickets.params import Params
 # How an execution goes through a ticket's work (``execution.run``): its prechecked
 # statements one by one (or, with ActionDetail ``transaction``, a database's all together);
 # each statement in key ranges, one short transaction per chunk (``sql.chunks``); or the
-# ticket's file streamed into its database (``imports.run``), whose precheck reads the file.
-Walk = Literal["statements", "chunks", "file"]
+# ticket's file streamed into its database (``imports.run``), whose precheck reads the file;
+# or DDL statements one by one, each on its live table without stopping its writers
+# (``execution.online``).
+Walk = Literal["statements", "chunks", "file", "ddl"]
 
 
 @dataclass(frozen=True)
