@@ -178,3 +178,13 @@ class SignInOutcome(StrEnum):
     WRONG = "wrong"  # no such user, no password set, or the wrong password: one answer for all
     DISABLED = "disabled"  # the right password of a user who may not sign in
     THROTTLED = "throttled"  # too many failures lately; the password was not tried
+
+
+class PlanState(StrEnum):
+    """``schema_plans.state``: what comparing a database's tables with what they should be
+    found (structure sync's analysis, a schema design's stage)."""
+
+    COMPARING = "COMPARING"  # being read and compared
+    COMPARED = "COMPARED"  # it differs: its statements make it match
+    EQUAL = "EQUAL"  # it matches already: nothing to run
+    FAILED = "FAILED"  # it could not be compared (``message`` says why)
