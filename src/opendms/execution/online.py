@@ -18,6 +18,7 @@ engines without an online path (SQLite).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from contextlib import suppress
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
@@ -52,6 +53,24 @@ class Strategy(StrEnum):
     CONCURRENT = "CONCURRENT"  # PostgreSQL: CONCURRENTLY, NOT VALID then VALIDATE, fast defaults
     SHADOW = "SHADOW"  # a shadow table copied in key order, kept current, swapped in
 
+    @property
+    def native(self) -> bool:
+        """The server's own ALTER: on MySQL and MariaDB it commits by itself, so no progress
+        marker can commit with it."""
+        return self in (Strategy.DIRECT, Strategy.INSTANT, Strategy.INPLACE)
+
+    def describe(self) -> str:
+        return _DESCRIBED[self]
+
+
+_DESCRIBED = {
+    Strategy.DIRECT: "run as written",
+    Strategy.INSTANT: "ALGORITHM=INSTANT, metadata only",
+    Strategy.INPLACE: "ALGORITHM=INPLACE, LOCK=NONE",
+    Strategy.CONCURRENT: "in lock-light steps",
+    Strategy.SHADOW: "copied into a shadow table and swapped in",
+}
+
 
 @dataclass(frozen=True)
 class CutOver:
@@ -68,7 +87,7 @@ class CutOver:
 class Alteration:
     """One DDL statement to run on one table of a live database."""
 
-    node: exp.Expression  # the statement as parsed and checked
+    node: exp.Expr  # the statement as parsed and checked
     text: str  # what runs: ``sql.statements.render(node)``
     table: str  # the table it changes, as written ("t" or "schema.t")
     before: Table | None  # the table's definition before it (None: it does not exist yet)
@@ -155,8 +174,17 @@ class Direct:
         progress.strategy = Strategy.DIRECT
         progress.status = OnlineStatus.RUNNING
         try:
-            change.setup(alteration.text)
+            # Where DDL is transactional (PostgreSQL, SQLite) the marker commits with it;
+            # MySQL commits the DDL by itself, and the ddl walk judges an interrupted one
+            # by its table.
+            change.begin()
+            if change.marker(alteration.key) is None:
+                change.execute(alteration.text)
+                change.mark(alteration.key, "done")
+            change.commit()
         except StatementError as exc:
+            with suppress(StatementError):
+                change.rollback()
             if not exc.lost_lock:
                 progress.status = OnlineStatus.FAIL
                 progress.message = exc.message
@@ -175,3 +203,7 @@ class Direct:
     def cancel(self, change: Change, alteration: Alteration, progress: OnlineProgress) -> None:
         """A direct statement leaves nothing behind: it ran or it did not."""
 
+
+def engine_for(engine: str, mode: int) -> OnlineEngine:
+    """The online engine for a statement on ``engine`` under DdlOnline ``mode``."""
+    return Direct()

@@ -30,6 +30,7 @@ from opendms.errors import DmsError
 from opendms.execution import recording
 from opendms.execution import service as execution
 from opendms.execution.run_chunks import chunk_stride
+from opendms.execution.run_ddl import ddl_stride
 from opendms.execution.run_import import import_stretch
 from opendms.execution.run_statements import all_at_once, one_by_one
 from opendms.execution.service import ExecutionPlan, stamp
@@ -102,6 +103,8 @@ class Execute:
         if unit.walk == "file":
             files, seconds = self.means.files, tuning.import_step_seconds
             return import_stretch(work, unit, change, checkpoint, files, self.importer, seconds)
+        if unit.walk == "ddl":
+            return ddl_stride(work, unit, change, checkpoint, self.means)
         refused = _refuse_kinds(work, unit)
         if refused is not None:
             return refused

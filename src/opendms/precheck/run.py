@@ -126,6 +126,8 @@ class _Run:
     def go(self) -> None:
         # Each step reads the store in a transaction of its own and none is open while a
         # target is asked anything: on SQLite a transaction holds the write lock.
+        if not self._compare():
+            return
         with self.work.store.session() as s:
             order = s.get(Order, self.order_id)
             assert order is not None
@@ -154,6 +156,21 @@ class _Run:
                     self._store(targets)
             if not self._set(step, PrecheckStepStatus.SUCCESS, tip):
                 return
+
+    def _compare(self) -> bool:
+        """A kind whose SQL is what comparing databases finds compares them first (a failure
+        is SQL_PARSE's); False when that failed and the run is over."""
+        with self.work.store.session() as s:
+            order = s.get(Order, self.order_id)
+            assert order is not None
+        try:
+            kind_of(order.plugin_type).compare(
+                self.work.store, self.means.connector, order, self.work.job_id
+            )
+        except StepFailed as exc:
+            self._fail("SQL_PARSE", str(exc))
+            return False
+        return True
 
     def _checks(self, s: Session, order: Order, targets: list[CheckedDatabase]) -> _Checks:
         """The steps for this ticket: over its file for a kind that runs one, over its SQL

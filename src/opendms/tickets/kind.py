@@ -11,7 +11,7 @@ drives, a service never imports a kind.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -19,7 +19,9 @@ from sqlalchemy.orm import Session
 
 from opendms.identity.caller import Caller
 from opendms.sql.review import Finding
+from opendms.store.db import Store
 from opendms.store.models import Database, Instance, Job, Order
+from opendms.targets.base import Connector
 from opendms.tickets.params import Params
 
 # How an execution goes through a ticket's work (``execution.run``): its prechecked
@@ -117,6 +119,14 @@ class TicketKind:
         as text or attachment, the same for every engine. A script that cannot be written
         raises ``precheck.checks.StepFailed``, which fails SQL_PARSE."""
         return None
+
+    def compare(
+        self, store: Store, connect: Callable[[Instance], Connector], order: Order, job_id: int
+    ) -> None:
+        """For a kind whose SQL is what comparing live databases finds (TABLE_SYNC): compare
+        them now, at the start of precheck run ``job_id``, before ``precheck_scripts`` reads
+        what was found; the default compares nothing. Runs with no metadata transaction
+        open; a comparison that fails raises ``precheck.checks.StepFailed``."""
 
     def precheck_review(
         self, s: Session, db: Database, inst: Instance, script: str

@@ -28,6 +28,7 @@ KINDS = (
     "opendms.kinds.data_import",
     "opendms.kinds.data_export",
     "opendms.kinds.schema_design",
+    "opendms.kinds.struct_sync",
 )
 # ListOrders' PluginType for every kind DMS groups as DATA_CORRECT (dms-api.md B.1).
 DATA_CORRECT = "DATA_CORRECT"

@@ -1,0 +1,207 @@
+"""A step of an ``execute`` job over DDL statements (the ``ddl`` walk): the SQL job's next
+statement handed to the online engine of its database's engine (``execution.online``) for
+about ``Tuning.step_seconds``, its progress stored where ``GetOnlineDDLProgress`` reads it.
+
+A ticket whose statements came from comparing the database (``SchemaPlan``: a structure
+sync, a schema design's stage) runs them only on the tables it compared: before the first
+statement the tables are read again, and a database that changed since fails the job,
+saying how, instead of running DDL written for another shape.
+
+MySQL and MariaDB commit DDL on their own, so a statement run as written cannot commit
+with its progress marker. A statement found started but unrecorded after a crash is judged
+by its table: as the plan wants it (it ran: recorded), as compared (it did not: run again),
+or neither (the job fails and says so: nothing is run twice or guessed).
+"""
+
+from __future__ import annotations
+
+import time
+
+import sqlglot
+from sqlalchemy import select
+from sqlglot import exp
+from sqlglot.errors import SqlglotError
+
+from opendms.errors import DmsError
+from opendms.execution import recording
+from opendms.execution.online import (
+    Alteration,
+    CutOver,
+    OnlineProgress,
+    OnlineStatus,
+    engine_for,
+)
+from opendms.execution.unit import Done, Unit
+from opendms.jobs.runner import Checkpoint, Step, Work
+from opendms.means import Means
+from opendms.schema import diff
+from opendms.schema.model import Table
+from opendms.sql.statements import DIALECTS
+from opendms.store.models import SchemaPlan, SqlJobDetail, utcnow
+from opendms.store.states import SqlJobStatus
+from opendms.targets.base import Change, TargetError
+
+# What the ddl walk runs; anything else is refused before it runs, whatever review said.
+DDL = frozenset({"CREATE", "ALTER", "DROP", "RENAME", "COMMENT"})
+
+
+def ddl_table(node: exp.Expr) -> str | None:
+    """The table a DDL statement changes, as written ("t" or "schema.t"); None when it
+    names none."""
+    target: exp.Expr | None = node.this
+    if isinstance(node, exp.Create) and isinstance(target, exp.Index):
+        target = target.args.get("table")
+    elif isinstance(node, exp.Drop) and node.args.get("kind") == "INDEX":
+        cluster = node.args.get("cluster")
+        target = cluster.this if isinstance(cluster, exp.OnProperty) else None
+    elif isinstance(node, exp.Drop):
+        tables = node.args.get("tables") or []
+        target = tables[0] if tables else None
+    elif isinstance(node, exp.Comment) and isinstance(target, exp.Column):
+        target = exp.Table(this=target.args.get("table"), db=target.args.get("db"))
+    if isinstance(target, exp.Schema):
+        target = target.this
+    if not isinstance(target, exp.Table) or not target.name:
+        return None
+    return ".".join(p for p in (target.db, target.name) if p)
+
+
+def _plan(work: Work, unit: Unit) -> SchemaPlan | None:
+    with work.store.session() as s:
+        return s.scalar(
+            select(SchemaPlan).where(
+                SchemaPlan.order_id == unit.order.order_id, SchemaPlan.db_id == unit.db.db_id
+            )
+        )
+
+
+def _read(means: Means, unit: Unit, names: list[str]) -> dict[str, Table]:
+    where = (unit.db.catalog_name, unit.db.schema_name)
+    return means.connector(unit.inst).definitions(where, names)
+
+
+def drift(plan: SchemaPlan, live: dict[str, Table]) -> list[str]:
+    """How the database's tables differ from what ``plan`` compared; empty: not at all."""
+    found: list[str] = []
+    for name in sorted(plan.desired):
+        before = plan.before.get(name)
+        now = live.get(name)
+        if before is None and now is not None:
+            found.append(f"table {name} exists now")
+        elif before is not None and now is None:
+            found.append(f"table {name} is gone")
+        elif before is not None and now is not None:
+            found += [f"{name}: {d}" for d in diff.compare(Table.from_json(before), now)]
+    return found
+
+
+def _interrupted(plan: SchemaPlan | None, table: str | None, live: dict[str, Table]) -> str | None:
+    """For a statement started before a crash and never recorded: "done" when its table is
+    as the plan wants it, "again" when it is as compared, else why neither can be told."""
+    if plan is None or table is None or table not in plan.desired:
+        return "it was interrupted, and nothing says what its table should be now"
+    now = live.get(table)
+    wanted = Table.from_json(plan.desired[table])
+    before = plan.before.get(table)
+    if now is not None and not diff.compare(wanted, now):
+        return "done"
+    if (before is None and now is None) or (
+        before is not None and now is not None and not diff.compare(Table.from_json(before), now)
+    ):
+        return "again"
+    return (
+        f"it was interrupted and table {table} is now neither as compared nor as wanted; "
+        "run the precheck again to compare it anew"
+    )
+
+
+def _store_progress(work: Work, detail: SqlJobDetail, progress: OnlineProgress) -> None:
+    with work.store.session() as s:
+        row = s.get(SqlJobDetail, detail.detail_id, with_for_update=True)
+        if row is None or row.status == SqlJobStatus.SUCCESS:
+            return
+        row.status = SqlJobStatus.RUNNING
+        row.started_at = row.started_at or utcnow()
+        row.affect_rows = progress.copy_count
+        row.progress = progress.dumps()
+
+
+def ddl_stride(
+    work: Work, unit: Unit, change: Change, checkpoint: Checkpoint, means: Means
+) -> Step:
+    """The SQL job's next DDL statement, for about ``Tuning.step_seconds``."""
+    detail = unit.pending[0]
+    if detail.sql_type not in DDL:
+        message = f"statement {detail.number} is {detail.sql_type}: a schema change runs only DDL."
+        return recording.fail(work, unit, detail, message, checkpoint)
+    dialect = DIALECTS.get(unit.engine, "mysql")
+    try:
+        node = sqlglot.parse_one(detail.sql_text, read=dialect)
+    except SqlglotError as exc:
+        return recording.fail(work, unit, detail, f"it no longer parses: {exc}", checkpoint)
+    table = ddl_table(node)
+    plan = _plan(work, unit)
+    progress = OnlineProgress.loads(detail.progress)
+    try:
+        names = sorted(plan.desired) if plan is not None else ([table] if table else [])
+        live = _read(means, unit, names) if names else {}
+    except (TargetError, DmsError) as exc:
+        raise TargetError(f"reading the tables failed: {exc.message}") from exc
+    if plan is not None and not _started(unit):
+        changed = drift(plan, live)
+        if changed:
+            message = (
+                "the database changed since it was compared ("
+                + "; ".join(changed[:5])
+                + (f"; and {len(changed) - 5} more" if len(changed) > 5 else "")
+                + "): run the precheck again (RetryDataCorrectPreCheck) to compare it anew"
+            )
+            return recording.fail(work, unit, detail, message, checkpoint)
+    started, t0 = utcnow(), time.perf_counter()
+    if progress.status is OnlineStatus.RUNNING and progress.strategy.native:
+        verdict = _interrupted(plan, table, live)
+        if verdict == "done":
+            return _done(work, unit, detail, progress, Done(0, started, 0, recovered=True))
+        if verdict != "again":
+            return recording.fail(work, unit, detail, str(verdict), checkpoint)
+        progress = OnlineProgress(strategy=progress.strategy)
+    alteration = Alteration(
+        node=node,
+        text=detail.sql_text,
+        table=table or "",
+        before=live.get(table) if table else None,
+        engine=unit.engine,
+        mode=unit.inst.ddl_online,
+        cut_over=CutOver(),
+        key=unit.key(detail),
+    )
+    if progress.status is OnlineStatus.INIT:
+        recording.log_note(work, detail, f"started on {table or 'the database'}")
+    until = time.monotonic() + means.tuning.step_seconds
+    outcome = engine_for(unit.engine, alteration.mode).step(change, alteration, progress, until)
+    _store_progress(work, detail, outcome.progress)
+    if outcome.failure is not None:
+        return recording.fail(work, unit, detail, outcome.failure, checkpoint)
+    if outcome.done:
+        ms = int((time.perf_counter() - t0) * 1000)
+        return _done(work, unit, detail, outcome.progress, Done(0, started, ms))
+    return Step({}, wait_seconds=outcome.wait_seconds)
+
+
+def _started(unit: Unit) -> bool:
+    """Whether any statement of the SQL job ran or began: the drift check is made once,
+    before the first."""
+    return unit.pending[0].number != 1 or any(
+        d.status != SqlJobStatus.INIT or d.progress for d in unit.pending
+    )
+
+
+def _done(
+    work: Work, unit: Unit, detail: SqlJobDetail, progress: OnlineProgress, done: Done
+) -> Step:
+    kept = f"; the old table is kept as {progress.old_table}" if progress.old_table else ""
+    recording.log_note(work, detail, f"done ({progress.strategy.describe()}){kept}")
+    recording.record(work, unit, [(detail, done)])
+    if len(unit.pending) == 1:
+        recording.finish_sql_job(work, unit)
+    return Step({})
