@@ -12,6 +12,7 @@ from opendms.actions import (
     imports,
     orders,
     permissions,
+    structure,
     users,
     workflows,
 )
@@ -31,4 +32,5 @@ ALL: tuple[Action, ...] = (
     *assistant.ACTIONS,
     *exports.ACTIONS,
     *imports.ACTIONS,
+    *structure.ACTIONS,
 )
