@@ -185,6 +185,29 @@ class Console(_Strict):
         return _choices(values, ENV_TYPES, "environment")
 
 
+class SchemaDesign(_Strict):
+    """How a schema design (NDDL) travels: its base database's environment, then the same-named
+    database on the instances of each environment after it, in this order."""
+
+    stages: Annotated[list[str], Field(min_length=1, max_length=len(ENV_TYPES))] = [
+        "dev",
+        "test",
+        "product",
+    ]
+
+    @field_validator("stages")
+    @classmethod
+    def _known_envs(cls, values: list[str]) -> list[str]:
+        if len(set(values)) != len(values):
+            raise ValueError("an environment is named twice")
+        return _choices(values, ENV_TYPES, "environment")
+
+    def after(self, env: str) -> list[str]:
+        """The environments a design based in ``env`` goes on to, in order (none when ``env``
+        is not a stage)."""
+        return self.stages[self.stages.index(env) + 1 :] if env in self.stages else []
+
+
 class RuleSet(_Strict):
     description: Annotated[str, Field(max_length=4096)] = ""
     self_approval: bool = False
@@ -196,6 +219,7 @@ class RuleSet(_Strict):
     review: dict[ReviewCode, ReviewLevel] = {}
     rules: Annotated[list[Rule], Field(max_length=1000)] = []
     console: Console = Console()
+    schema_design: SchemaDesign = SchemaDesign()
 
     def template_for(self, plugin_type: str, risk: str) -> str | None:
         """The template name for a risk level; None means no approval."""

@@ -23,7 +23,7 @@ def test_an_unknown_type_is_a_business_error_naming_the_kinds() -> None:
     assert err.value.code == ErrorCode.UNSUPPORTED_PLUGIN_TYPE
     assert err.value.message == (
         "PluginType 'DC_PROC' cannot be created here; use one of DC_COMMON, DC_CHUNK, "
-        "DC_CRON_CLEAR, DC_BIG_FILE, DATA_EXPORT, NDDL."
+        "DC_CRON_CLEAR, DC_BIG_FILE, DATA_EXPORT, NDDL, TABLE_SYNC."
     )
     assert registry.find("DC_PROC") is None
 
