@@ -46,6 +46,7 @@ class ErrorCode(StrEnum):
     LLM_NOT_CONFIGURED = "LlmNotConfigured"
     LLM_FAILED = "LlmRequestFailed"
     GENERATED_SQL_REFUSED = "GeneratedSqlRefused"
+    REVIEW_FAILED = "SqlReviewFailed"
 
 
 DESCRIPTIONS: dict[ErrorCode, str] = {
@@ -91,6 +92,8 @@ DESCRIPTIONS: dict[ErrorCode, str] = {
     "a malformed or oversized answer); nothing was changed.",
     ErrorCode.GENERATED_SQL_REFUSED: "The language model's SQL is not one read the SQL console "
     "would run on the database; the message says why.",
+    ErrorCode.REVIEW_FAILED: "SQL review found an ERROR in the script: it is refused, each "
+    "finding named with its statement and rule; nothing was saved.",
 }
 
 

@@ -21,6 +21,7 @@ from opendms.means import Means
 from opendms.notify import webhooks
 from opendms.precheck.run import Precheck
 from opendms.store.db import Store
+from opendms.structure.run import DESIGN_COMPARE, DesignCompare
 
 
 def executors(means: Means) -> dict[str, Executor]:
@@ -32,6 +33,7 @@ def executors(means: Means) -> dict[str, Executor]:
         RECLAIM: Reclaim(means),
         EXPORT: Export(means),
         UPLOAD: Upload(means.files, means.uploads),
+        DESIGN_COMPARE: DesignCompare(means),
     }
 
 

@@ -169,12 +169,18 @@ def submit_refusal(s: Session, caller: Caller, order: Order) -> DmsError | None:
             ErrorCode.ORDER_STATUS_INVALID,
             f"Ticket {order.order_id} is {order.status_code}; only a new ticket is submitted.",
         )
-    has_precheck = kind_of(order.plugin_type).has_precheck
-    short = precheck.shortfall(s, order) if has_precheck else None
+    kind = kind_of(order.plugin_type)
+    short = precheck.shortfall(s, order) if kind.has_precheck else None
     if short is not None:
         return DmsError(
             ErrorCode.ORDER_STATUS_INVALID,
             f"Ticket {order.order_id} is submitted once it passed its precheck; {short}",
+        )
+    not_yet = kind.submit_refusal(s, order)
+    if not_yet is not None:
+        return DmsError(
+            ErrorCode.ORDER_STATUS_INVALID,
+            f"Ticket {order.order_id} cannot be submitted: {not_yet}",
         )
     return None
 

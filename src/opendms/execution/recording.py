@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from opendms.execution.chunked import ChunkState, Progress
 from opendms.execution.service import stamp
-from opendms.execution.unit import Done, Unit, scheduled
+from opendms.execution.unit import Done, Unit, one_run_of_many
 from opendms.jobs.runner import Checkpoint, Step, Work
 from opendms.store.models import Order, SqlAudit, SqlJob, SqlJobDetail, utcnow
 from opendms.store.states import SQL_JOB_OVER, ExecState, OrderStatus, SqlJobStatus
@@ -213,6 +213,6 @@ def finish_sql_job(work: Work, unit: Unit) -> None:
                 not others
                 and order is not None
                 and order.status_code == OrderStatus.PROCESSING
-                and not scheduled(order)
+                and not one_run_of_many(order)
             ):
                 succeed(s, order)

@@ -34,7 +34,7 @@ from opendms.execution.run_ddl import ddl_stride
 from opendms.execution.run_import import import_stretch
 from opendms.execution.run_statements import all_at_once, one_by_one
 from opendms.execution.service import ExecutionPlan, stamp
-from opendms.execution.unit import Unit, scheduled, walk_of
+from opendms.execution.unit import Unit, one_run_of_many, walk_of
 from opendms.imports.run import Importer
 from opendms.jobs.runner import Checkpoint, Step, Work
 from opendms.means import Means
@@ -50,7 +50,7 @@ from opendms.store.models import (
     SqlJobDetail,
     utcnow,
 )
-from opendms.store.states import SQL_JOB_OVER, OrderStatus, SqlJobStatus
+from opendms.store.states import SQL_JOB_OVER, SqlJobStatus
 from opendms.targets.base import Change, TargetError
 from opendms.tickets.params import DML
 from opendms.tickets.registry import kind_of
@@ -119,15 +119,15 @@ class Execute:
     def _next(self, s: Session, work: Work, checkpoint: Checkpoint) -> Unit | Step:
         order = s.get(Order, work.order_id, with_for_update=True)
         job = s.get(Job, work.job_id)
-        if order is None or job is None or order.status_code != OrderStatus.PROCESSING:
+        if order is None or job is None or not execution.may_run(order):
             return Step(checkpoint, done=True)  # closed meanwhile
         plan = ExecutionPlan(**job.spec)
         sql_jobs = s.scalars(
             select(SqlJob).where(SqlJob.group_id == job.job_id).order_by(SqlJob.position)
         ).all()
         left = [j for j in sql_jobs if j.status not in SQL_JOB_OVER]
-        if not left and scheduled(order):  # one run of many: the ticket stays on its
-            kind_of(order.plugin_type).run_finished(s, order, job)  # schedule
+        if not left and one_run_of_many(order):  # a run of its schedule, a stage: the kind
+            kind_of(order.plugin_type).run_finished(s, order, job)  # says what follows
             return Step(checkpoint, done=True)
         if not left:
             recording.succeed(s, order)

@@ -80,10 +80,15 @@ def _read(means: Means, unit: Unit, names: list[str]) -> dict[str, Table]:
     return means.connector(unit.inst).definitions(where, names)
 
 
+def _planned(plan: SchemaPlan) -> list[str]:
+    """The tables the plan compared: those it found and those it should leave."""
+    return sorted(set(plan.before) | set(plan.desired))
+
+
 def drift(plan: SchemaPlan, live: dict[str, Table]) -> list[str]:
     """How the database's tables differ from what ``plan`` compared; empty: not at all."""
     found: list[str] = []
-    for name in sorted(plan.desired):
+    for name in _planned(plan):
         before = plan.before.get(name)
         now = live.get(name)
         if before is None and now is not None:
@@ -95,23 +100,25 @@ def drift(plan: SchemaPlan, live: dict[str, Table]) -> list[str]:
     return found
 
 
-def _interrupted(plan: SchemaPlan | None, table: str | None, live: dict[str, Table]) -> str | None:
+def _same(found: dict[str, object] | None, now: Table | None) -> bool:
+    if found is None or now is None:
+        return found is None and now is None
+    return not diff.compare(Table.from_json(found), now)
+
+
+def _interrupted(plan: SchemaPlan | None, table: str | None, live: dict[str, Table]) -> str:
     """For a statement started before a crash and never recorded: "done" when its table is
     as the plan wants it, "again" when it is as compared, else why neither can be told."""
-    if plan is None or table is None or table not in plan.desired:
+    if plan is None or table is None or table not in _planned(plan):
         return "it was interrupted, and nothing says what its table should be now"
     now = live.get(table)
-    wanted = Table.from_json(plan.desired[table])
-    before = plan.before.get(table)
-    if now is not None and not diff.compare(wanted, now):
+    if _same(plan.desired.get(table), now):
         return "done"
-    if (before is None and now is None) or (
-        before is not None and now is not None and not diff.compare(Table.from_json(before), now)
-    ):
+    if _same(plan.before.get(table), now):
         return "again"
     return (
         f"it was interrupted and table {table} is now neither as compared nor as wanted; "
-        "run the precheck again to compare it anew"
+        "compare it anew before running it again"
     )
 
 
@@ -143,7 +150,7 @@ def ddl_stride(
     plan = _plan(work, unit)
     progress = OnlineProgress.loads(detail.progress)
     try:
-        names = sorted(plan.desired) if plan is not None else ([table] if table else [])
+        names = _planned(plan) if plan is not None else ([table] if table else [])
         live = _read(means, unit, names) if names else {}
     except (TargetError, DmsError) as exc:
         raise TargetError(f"reading the tables failed: {exc.message}") from exc
@@ -154,7 +161,8 @@ def ddl_stride(
                 "the database changed since it was compared ("
                 + "; ".join(changed[:5])
                 + (f"; and {len(changed) - 5} more" if len(changed) > 5 else "")
-                + "): run the precheck again (RetryDataCorrectPreCheck) to compare it anew"
+                + "): compare it anew (RetryDataCorrectPreCheck; CompareSchemaDesign for a "
+                "schema design) before running it"
             )
             return recording.fail(work, unit, detail, message, checkpoint)
     started, t0 = utcnow(), time.perf_counter()

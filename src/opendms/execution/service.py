@@ -56,6 +56,15 @@ def execution_of(order: Order) -> Execution | None:
     return kind_of(order.plugin_type).execution
 
 
+def may_run(order: Order) -> bool:
+    """Whether the ticket's execution may go on now: while it is processing, and a staged
+    kind's first stage also while the ticket is new (``Execution.staged``)."""
+    if order.status_code == OrderStatus.PROCESSING:
+        return True
+    how = execution_of(order)
+    return how is not None and how.staged and order.status_code == OrderStatus.NEW
+
+
 @dataclass(frozen=True)
 class ExecutionPlan:
     """When and how a ticket's execution runs (ExecuteDataCorrect's ``ActionDetail``, the
@@ -283,6 +292,11 @@ def queue_refusal(order: Order) -> DmsError | None:
             f"Ticket {order.order_id} is {order.status_code}; only an approved ticket executes.",
         )
     how = execution_of(order)
+    if how is not None and how.staged:
+        return DmsError(
+            ErrorCode.ORDER_STATUS_INVALID,
+            f"Ticket {order.order_id} runs stage by stage: ExecuteSchemaDesign names the stage.",
+        )
     if how is None or how.scheduled:
         return DmsError(
             ErrorCode.UNSUPPORTED_PLUGIN_TYPE,

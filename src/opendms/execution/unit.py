@@ -72,8 +72,8 @@ def walk_of(order: Order) -> Walk:
     return how.walk if how is not None else "statements"
 
 
-def scheduled(order: Order) -> bool:
-    """Whether an execution of ``order`` is one run of its schedule (its end does not end
-    the ticket)."""
+def one_run_of_many(order: Order) -> bool:
+    """Whether an execution of ``order`` is one run of its schedule or one of its stages: its
+    end does not end the ticket (``TicketKind.run_finished`` says what it does)."""
     how = execution.execution_of(order)
-    return how is not None and how.scheduled
+    return how is not None and (how.scheduled or how.staged)

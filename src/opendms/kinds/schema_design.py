@@ -1,13 +1,19 @@
-"""NDDL: a schema design ticket on one base database. It is filed, approved and read; its
-design and its changes are not run here yet."""
+"""NDDL: a schema design on one base database, carried from stage to stage (``structure``):
+its design is given and reviewed (UpdateSchemaDesign), tried and compared with every stage,
+run on the base on its committer's word, submitted and approved, then run on each later
+stage (ExecuteSchemaDesign), each statement on the live table without stopping its writers
+(``execution.online``). The ticket succeeds once every stage has the design."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
 from pydantic import Field, model_validator
+from sqlalchemy.orm import Session
 
-from opendms.tickets.kind import TicketKind
+from opendms.store.models import Job, Order
+from opendms.structure import design
+from opendms.tickets.kind import Execution, TicketKind
 from opendms.tickets.params import Id, Params
 
 
@@ -28,10 +34,18 @@ class SchemaDesign(Params):
 
 
 class SchemaDesignKind(TicketKind):
-    plugin_type = "NDDL"
+    plugin_type = design.PLUGIN_TYPE
     summary = "Schema design"
     params = SchemaDesign
     order_type = "NDDL"
+    statement_kinds = design.DESIGN_KINDS
+    execution = Execution("SCHEMA_DESIGN", walk="ddl", staged=True)
+
+    def submit_refusal(self, s: Session, order: Order) -> str | None:
+        return design.submit_refusal(s, order)
+
+    def run_finished(self, s: Session, order: Order, job: Job) -> None:
+        design.stage_finished(s, order, job)
 
 
 KIND = SchemaDesignKind()

@@ -18,6 +18,7 @@ from typing import Any
 from sqlglot import exp
 
 from opendms.hostlist import HostList
+from opendms.schema.model import Table
 
 
 class TargetError(Exception):
@@ -104,6 +105,15 @@ class StatementError(Exception):
         self.lost_lock = lost_lock  # a lock wait ran out or a deadlock chose this transaction
         self.code = code  # the engine's own error code, where it gives one
         self.timed_out = timed_out  # the server stopped it at its statement timeout
+
+
+class TryFailed(TargetError):
+    """A statement tried in a scratch space was refused: ``number`` is its place in the
+    script (1-based; 0: the setup that made the tables to try it on)."""
+
+    def __init__(self, message: str, number: int) -> None:
+        super().__init__(message)
+        self.number = number
 
 
 @dataclass(frozen=True)
@@ -406,6 +416,19 @@ class Connector(ABC):
     def console_text(self, statement: str) -> Any:
         """The statement as the driver takes it without reading placeholders in it."""
         return statement
+
+    def try_script(
+        self,
+        where: tuple[str, str],
+        setup: Sequence[str],
+        script: Sequence[str],
+        names: Sequence[str],
+    ) -> dict[str, Table]:
+        """Run ``setup`` then ``script`` in a scratch space beside ``where`` on this server
+        (a schema of its own, never ``where`` itself), read the definitions of the tables
+        ``names`` there, and leave nothing behind. A statement the server refuses raises
+        :class:`TryFailed`. An engine that has no scratch space raises TargetError."""
+        raise TargetError(f"{self.endpoint.engine} cannot try DDL in a scratch space")
 
 
 class TargetPolicy:

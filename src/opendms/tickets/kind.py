@@ -61,6 +61,11 @@ class Execution:
     # Each execution is one run of the ticket's schedule: ExecuteDataCorrect starts none (it
     # only continues a paused run), and a run's end does not end the ticket.
     scheduled: bool = False
+    # Each execution is one stage of the ticket (a database of a schema design), started by
+    # the kind's own action: its first stage while the ticket is still new, the others once
+    # it is approved. A run's end does not end the ticket; ``run_finished`` says whether it
+    # is over.
+    staged: bool = False
 
 
 class TicketKind:
@@ -108,8 +113,14 @@ class TicketKind:
         (the default) leave it for whoever starts it."""
 
     def run_finished(self, s: Session, order: Order, job: Job) -> None:
-        """A run of a scheduled kind (``Execution.scheduled``) succeeded on every database
-        (``job`` is its ``execute`` job); the ticket stays on its schedule."""
+        """A run of a scheduled or staged kind (``Execution.scheduled``, ``staged``) succeeded
+        on every database (``job`` is its ``execute`` job); the ticket stays on its schedule,
+        or moves on if that was its last stage."""
+
+    def submit_refusal(self, s: Session, order: Order) -> str | None:
+        """Why a ticket of this kind cannot be submitted yet, beyond its precheck (a schema
+        design that has not run on its base); None (the default): it can."""
+        return None
 
     def precheck_scripts(
         self, s: Session, order: Order, engines: Collection[str]

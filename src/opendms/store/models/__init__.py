@@ -42,7 +42,7 @@ from opendms.store.models.rulebook import (
     WorkflowTemplate,
     WorkflowTemplateNode,
 )
-from opendms.store.models.schema import SchemaPlan
+from opendms.store.models.schema import SchemaDesign, SchemaPlan
 from opendms.store.models.tickets import Order, OrderDatabase
 
 __all__ = [
@@ -68,6 +68,7 @@ __all__ = [
     "PrecheckStatement",
     "PrecheckStep",
     "RequestNonce",
+    "SchemaDesign",
     "SchemaPlan",
     "SecurityRuleSet",
     "SensitiveColumn",

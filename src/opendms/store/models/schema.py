@@ -42,3 +42,30 @@ class SchemaPlan(Base):
     job_id: Mapped[int | None] = mapped_column(BigInteger)  # the comparison that wrote it
     analyzed_at: Mapped[datetime | None] = mapped_column(DateTime)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+
+class SchemaDesign(Base):
+    """A schema design ticket's design (NDDL): the DDL its committer wrote, what review found
+    in it, and the shape of the tables it touches before and after it, as tried on a scratch
+    copy of its base database's tables. Each stage's database is compared with ``desired``
+    (a ``SchemaPlan`` per stage)."""
+
+    __tablename__ = "schema_designs"
+
+    order_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("orders.order_id", ondelete="CASCADE"), primary_key=True
+    )
+    script: Mapped[str] = mapped_column(Text, default="")
+    version: Mapped[int] = mapped_column(Integer, default=0)  # UpdateSchemaDesign calls
+    # Review findings: {"code", "level", "statement", "line", "message"}.
+    findings: Mapped[list[dict[str, Any]]] = mapped_column(Json, default=list)
+    tables: Mapped[list[str]] = mapped_column(Json, default=list)  # those the script touches
+    # Definitions by table name (``schema.model.Table.to_json``): the base database's tables
+    # as the design first found them, and as the script leaves them (a table it drops is
+    # absent).
+    before: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
+    desired: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
+    state: Mapped[PlanState] = mapped_column(State(PlanState), default=PlanState.COMPARING)
+    message: Mapped[str] = mapped_column(Text, default="")
+    job_id: Mapped[int | None] = mapped_column(BigInteger)  # the comparison that wrote it
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)

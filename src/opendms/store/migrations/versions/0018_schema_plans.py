@@ -1,4 +1,5 @@
-"""schema plans: a schema-change ticket's databases compared with the shape they should have
+"""schema plans and designs: a schema-change ticket's databases compared with the shape they
+should have, and a schema design's script
 
 Revision ID: 0018
 Revises: 0017
@@ -39,7 +40,24 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("plan_id"),
         sa.UniqueConstraint("order_id", "db_id", name="uq_schema_plans"),
     )
+    op.create_table(
+        "schema_designs",
+        sa.Column("order_id", BIG_ID, nullable=False),
+        sa.Column("script", sa.Text(), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("findings", sa.Text(), nullable=False),
+        sa.Column("tables", sa.Text(), nullable=False),
+        sa.Column("before", sa.Text(), nullable=False),
+        sa.Column("desired", sa.Text(), nullable=False),
+        sa.Column("state", sa.String(length=16), nullable=False),
+        sa.Column("message", sa.Text(), nullable=False),
+        sa.Column("job_id", sa.BigInteger(), nullable=True),
+        sa.Column("updated_at", sa.DateTime(), nullable=False),
+        sa.ForeignKeyConstraint(["order_id"], ["orders.order_id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("order_id"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("schema_designs")
     op.drop_table("schema_plans")
