@@ -1,4 +1,5 @@
-"""Structure sync (TABLE_SYNC) and lock-free DDL progress (dms-api.md A.1.7, A.10, A.11)."""
+"""Schema changes: structure sync (TABLE_SYNC, dms-api.md A.1.7, A.11), schema designs (NDDL:
+OpenDMS's own actions, as DMS has none on its API) and lock-free DDL progress (A.10)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from opendms.gateway.table import Access, Action, Context, Payload
 from opendms.gateway.wire import Long, TenantScoped
 from opendms.kinds.struct_sync import KIND, StructSync, SyncDatabase
 from opendms.store.models import Database, Instance, SqlJobDetail
+from opendms.structure import design
 from opendms.structure import service as structure
 from opendms.tickets import service as tickets
 from opendms.tickets.registry import params_of
@@ -182,6 +184,84 @@ def get_online_ddl_progress(ctx: Context, req: OnlineDdlProgressRequest) -> Payl
     }
 
 
+# ------------------------------------------------------------------ schema designs (NDDL)
+
+
+class UpdateSchemaDesignRequest(OrderIdRequest):
+    script: Annotated[str, Field(min_length=1, max_length=design.MAX_SCRIPT_BYTES)]
+
+
+def _findings(found: list[dict[str, object]]) -> list[Payload]:
+    return [
+        {
+            "Rule": f["code"],
+            "Level": f["level"],
+            "Statement": f["statement"],
+            "Line": f["line"],
+            "Message": f["message"],
+        }
+        for f in found
+    ]
+
+
+def update_schema_design(ctx: Context, req: UpdateSchemaDesignRequest) -> Payload:
+    saved = design.update_design(ctx.session, ctx.caller, req.order_id, req.script)
+    return {"Version": saved.version, "ReviewResults": _findings(saved.findings)}
+
+
+def _stage(view: design.StageView) -> Payload:
+    stage, plan = view.stage, view.plan
+    return {
+        "Position": stage.position,
+        "DbId": stage.db.db_id,
+        "SearchName": queries.search_name(stage.db, stage.inst),
+        "EnvType": stage.inst.env_type,
+        "State": view.state,
+        "Message": plan.message if plan is not None else "",
+        "Statements": list(plan.statements) if plan is not None else [],
+        "Tables": [
+            {
+                "TableName": t["target"],
+                "CompareType": t["compare_type"],
+                "Drift": bool(t.get("drift", False)),
+                "Differences": list(t.get("differences") or []),
+            }
+            for t in (plan.tables if plan is not None else [])
+        ],
+    }
+
+
+def get_schema_design_detail(ctx: Context, req: OrderIdRequest) -> Payload:
+    view = design.detail(ctx.session, ctx.caller, req.order_id)
+    found = view.design
+    return {
+        "SchemaDesignDetail": {
+            "OrderId": view.order.order_id,
+            "Script": found.script if found is not None else "",
+            "Version": found.version if found is not None else 0,
+            "State": str(found.state) if found is not None else "NONE",
+            "Message": found.message if found is not None else "",
+            "Tables": list(found.tables) if found is not None else [],
+            "ReviewResults": _findings(found.findings) if found is not None else [],
+            "Stages": [_stage(v) for v in view.stages],
+        }
+    }
+
+
+class ExecuteSchemaDesignRequest(OrderIdRequest):
+    db_id: Annotated[Long, Field(ge=1)]
+
+
+def execute_schema_design(ctx: Context, req: ExecuteSchemaDesignRequest) -> Payload:
+    job = design.execute_stage(ctx.session, ctx.caller, req.order_id, req.db_id)
+    return {"DBTaskGroupId": job.job_id}
+
+
+def compare_schema_design(ctx: Context, req: OrderIdRequest) -> Payload:
+    design.compare_again(ctx.session, ctx.caller, req.order_id)
+    return {}
+
+
 ACTIONS = (
     Action(
         "CreateStructSyncOrder",
@@ -238,5 +318,37 @@ ACTIONS = (
         get_online_ddl_progress,
         Access.GET,
         "How far a DDL statement run on a live table has got (JobDetailId).",
+    ),
+    Action(
+        "UpdateSchemaDesign",
+        UpdateSchemaDesignRequest,
+        update_schema_design,
+        Access.UPDATE,
+        "Give a schema design ticket its design (DDL), reviewed at once (OpenDMS extension).",
+        extension=True,
+    ),
+    Action(
+        "GetSchemaDesignDetail",
+        OrderIdRequest,
+        get_schema_design_detail,
+        Access.GET,
+        "A schema design: its script, review, and what each stage lacks (OpenDMS extension).",
+        extension=True,
+    ),
+    Action(
+        "ExecuteSchemaDesign",
+        ExecuteSchemaDesignRequest,
+        execute_schema_design,
+        Access.UPDATE,
+        "Run a schema design on one stage's database (OpenDMS extension).",
+        extension=True,
+    ),
+    Action(
+        "CompareSchemaDesign",
+        OrderIdRequest,
+        compare_schema_design,
+        Access.UPDATE,
+        "Compare a schema design with its stages again (OpenDMS extension).",
+        extension=True,
     ),
 )

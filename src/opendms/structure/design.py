@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from opendms.catalog.permissions import OVERSEERS
 from opendms.catalog.shapes import CatalogShapes
 from opendms.errors import DmsError, ErrorCode
 from opendms.execution import service as execution
@@ -34,7 +35,14 @@ from opendms.store.models import (
     SchemaPlan,
     SqlJob,
 )
-from opendms.store.states import DatabaseState, InstanceState, JobState, OrderStatus, PlanState
+from opendms.store.states import (
+    TERMINAL,
+    DatabaseState,
+    InstanceState,
+    JobState,
+    OrderStatus,
+    PlanState,
+)
 from opendms.tickets import lifecycle
 from opendms.tickets import service as tickets
 
@@ -400,3 +408,29 @@ def stage_finished(s: Session, order: Order, job: Job) -> None:
     design = s.get(SchemaDesign, order.order_id)
     if design is not None:
         queue_compare(s, order, design)
+
+
+def compare_again(s: Session, caller: Caller, order_id: int) -> Job:
+    """CompareSchemaDesign: compare the design with its stages anew (after a stage failed,
+    or one changed), by its committer, an administrator or a DBA, while no stage runs."""
+    order = _design_order(s, caller, order_id, lock=True)
+    overseer = bool(OVERSEERS.intersection(caller.roles))
+    if order.committer_id != caller.user_id and not overseer:
+        raise DmsError(
+            ErrorCode.PERMISSION_DENIED,
+            "Only the committer, an administrator or a DBA compares a design again.",
+        )
+    if order.status_code in TERMINAL:
+        raise DmsError(ErrorCode.ORDER_STATUS_INVALID, f"Ticket {order_id} is {order.status_code}.")
+    if running_stage(s, order_id) is not None:
+        raise DmsError(
+            ErrorCode.ORDER_STATUS_INVALID,
+            f"Ticket {order_id} is running its design on a stage; compare it when that ends.",
+        )
+    found = s.get(SchemaDesign, order_id, with_for_update=True)
+    if found is None:
+        raise DmsError(
+            ErrorCode.ORDER_STATUS_INVALID,
+            f"Ticket {order_id} has no design yet (UpdateSchemaDesign).",
+        )
+    return queue_compare(s, order, found)
