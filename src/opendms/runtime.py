@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from opendms.config import Settings
 from opendms.execution.cleanup import RECLAIM, SCHEDULE, Reclaim, Schedule
 from opendms.execution.run import Execute
+from opendms.execution.run_ddl import OnlineCancel
 from opendms.exports.run import Export
 from opendms.exports.service import EXPORT
 from opendms.files.run import Upload
@@ -22,6 +23,7 @@ from opendms.notify import webhooks
 from opendms.precheck.run import Precheck
 from opendms.store.db import Store
 from opendms.structure.run import DESIGN_COMPARE, DesignCompare
+from opendms.tickets.service import ONLINE_CANCEL
 
 
 def executors(means: Means) -> dict[str, Executor]:
@@ -34,6 +36,7 @@ def executors(means: Means) -> dict[str, Executor]:
         EXPORT: Export(means),
         UPLOAD: Upload(means.files, means.uploads),
         DESIGN_COMPARE: DesignCompare(means),
+        ONLINE_CANCEL: OnlineCancel(means),
     }
 
 

@@ -16,6 +16,7 @@ or neither (the job fails and says so: nothing is run twice or guessed).
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 import sqlglot
 from sqlalchemy import select
@@ -31,13 +32,14 @@ from opendms.execution.online import (
     OnlineStatus,
     engine_for,
 )
-from opendms.execution.unit import Done, Unit
+from opendms.execution.service import stamp
+from opendms.execution.unit import Done, Unit, statement_key
 from opendms.jobs.runner import Checkpoint, Step, Work
 from opendms.means import Means
 from opendms.schema import diff
 from opendms.schema.model import Table
 from opendms.sql.statements import DIALECTS
-from opendms.store.models import SchemaPlan, SqlJobDetail, utcnow
+from opendms.store.models import Database, Instance, SchemaPlan, SqlJob, SqlJobDetail, utcnow
 from opendms.store.states import SqlJobStatus
 from opendms.targets.base import Change, TargetError
 
@@ -213,3 +215,79 @@ def _done(
     if len(unit.pending) == 1:
         recording.finish_sql_job(work, unit)
     return Step({})
+
+
+@dataclass
+class OnlineCancel:
+    """The ``online_cancel`` job executor: a ticket closed while its DDL ran on live tables
+    gets back every table it had not swapped in as it was (shadow tables and triggers
+    dropped, through each statement's own engine). A target out of reach is tried again."""
+
+    means: Means
+
+    def __call__(self, work: Work, checkpoint: Checkpoint) -> Step:
+        with work.store.session() as s:
+            found = s.execute(
+                select(SqlJobDetail, SqlJob, Database, Instance)
+                .join(SqlJob, SqlJob.sql_job_id == SqlJobDetail.sql_job_id)
+                .join(Database, Database.db_id == SqlJob.db_id)
+                .join(Instance, Instance.instance_id == Database.instance_id)
+                .where(
+                    SqlJob.order_id == work.order_id,
+                    SqlJobDetail.status != SqlJobStatus.SUCCESS,
+                )
+            ).all()
+        left = []
+        for detail, sql_job, db, inst in found:
+            progress = OnlineProgress.loads(detail.progress or None)
+            if progress.status in (OnlineStatus.INIT, OnlineStatus.SUCCESS, OnlineStatus.CANCELED):
+                continue
+            try:
+                self._cancel(detail, sql_job, db, inst, progress)
+            except (TargetError, DmsError, SqlglotError) as exc:
+                left.append(f"statement {detail.number} in {db.schema_name}@{inst.alias}: {exc}")
+                continue
+            progress.status = OnlineStatus.CANCELED
+            progress.message = "taken back: the ticket was closed"
+            _store_cancelled(work, detail, progress)
+        tries = int(checkpoint.get("tries", 0)) + 1
+        if left and tries < CANCEL_TRIES:
+            return Step({"tries": tries}, wait_seconds=min(300.0, 5.0 * 2**tries))
+        if left:
+            return Step({}, failure="could not take back: " + "; ".join(left))
+        return Step({}, done=True)
+
+    def _cancel(
+        self,
+        detail: SqlJobDetail,
+        sql_job: SqlJob,
+        db: Database,
+        inst: Instance,
+        progress: OnlineProgress,
+    ) -> None:
+        engine = inst.instance_type
+        node = sqlglot.parse_one(detail.sql_text, read=DIALECTS.get(engine, "mysql"))
+        table = ddl_table(node) or ""
+        alteration = Alteration(
+            node=node,
+            text=detail.sql_text,
+            table=table,
+            before=None,
+            engine=engine,
+            mode=inst.ddl_online,
+            key=statement_key(sql_job, detail),
+        )
+        where = (db.catalog_name, db.schema_name)
+        with self.means.connector(inst).change(where, self.means.lock_wait_seconds) as change:
+            engine_for(engine, inst.ddl_online).cancel(change, alteration, progress)
+
+
+CANCEL_TRIES = 8
+
+
+def _store_cancelled(work: Work, detail: SqlJobDetail, progress: OnlineProgress) -> None:
+    with work.store.session() as s:
+        row = s.get(SqlJobDetail, detail.detail_id, with_for_update=True)
+        if row is not None:
+            row.progress = progress.dumps()
+            row.log += stamp(progress.message)

@@ -60,10 +60,16 @@ class Unit:
         return self.inst.instance_type
 
     def key(self, detail: SqlJobDetail | None) -> str:
-        return f"{self.sql_job.token}:{detail.number if detail else 'all'}"
+        return statement_key(self.sql_job, detail)
 
     def backup_name(self, detail: SqlJobDetail) -> str:
         return f"b{self.sql_job.token[:12]}_{detail.number}"
+
+
+def statement_key(sql_job: SqlJob, detail: SqlJobDetail | None) -> str:
+    """What names a statement's progress markers on the target (``None``: the SQL job's
+    statements run as one)."""
+    return f"{sql_job.token}:{detail.number if detail else 'all'}"
 
 
 def walk_of(order: Order) -> Walk:

@@ -464,13 +464,28 @@ def _desc(order: Order, job: Job | None) -> str:
     return STATUS_DESC.get(order.status_code, order.status_code)
 
 
+# The job that takes back what DDL run on a live table left half-way (shadow tables,
+# triggers) once its ticket will not go on: ``execution.run_ddl.OnlineCancel``.
+ONLINE_CANCEL = "online_cancel"
+
+
 def cancel_jobs(s: Session, order_id: int) -> None:
-    """Work not yet done for a ticket that will not go on."""
-    s.execute(
-        update(Job)
-        .where(Job.order_id == order_id, Job.state.in_(JOB_OPEN))
-        .values(state=JobState.CANCELLED, updated_at=utcnow())
+    """Work not yet done for a ticket that will not go on; a ticket whose DDL was running on
+    a live table gets a job that takes back what it left half-way."""
+    stopped = (
+        s.execute(
+            update(Job)
+            .where(Job.order_id == order_id, Job.state.in_(JOB_OPEN))
+            .values(state=JobState.CANCELLED, updated_at=utcnow())
+            .returning(Job.kind)
+        )
+        .scalars()
+        .all()
     )
+    order = s.get(Order, order_id)
+    how = kind_of(order.plugin_type).execution if order is not None else None
+    if "execute" in stopped and how is not None and how.walk == "ddl":
+        s.add(Job(order_id=order_id, kind=ONLINE_CANCEL))
 
 
 def exec_mode(order: Order) -> str:
