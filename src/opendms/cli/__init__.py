@@ -18,6 +18,7 @@ from opendms.cli import (
     approvals,
     attachments,
     columns,
+    designs,
     executions,
     exports,
     instances,
@@ -139,6 +140,16 @@ _noun(
         "transfer": approvals.transfer,
         "add-node": approvals.add_node,
         "approvals": approvals.approvals,
+    },
+)
+_noun(
+    "design",
+    "Schema design tickets: the design, its review, and its stages.",
+    {
+        "update": designs.update,
+        "show": designs.show,
+        "compare": designs.compare,
+        "run": designs.run,
     },
 )
 _noun(
