@@ -138,7 +138,9 @@ def column_changes(source: Column, target: Column, engine: str | None) -> list[t
         out.append(("default", f"default {_said(target.default)} → {_said(source.default)}"))
     if source.auto_increment != target.auto_increment:
         words = {True: "auto-increment", False: "not auto-increment"}
-        out.append(("auto_increment", f"{words[target.auto_increment]} → {words[source.auto_increment]}"))
+        out.append(
+            ("auto_increment", f"{words[target.auto_increment]} → {words[source.auto_increment]}")
+        )
     if source.comment != target.comment:
         out.append(("comment", f"comment {target.comment!r} → {source.comment!r}"))
     for attr in ("charset", "collation"):
@@ -150,13 +152,16 @@ def column_changes(source: Column, target: Column, engine: str | None) -> list[t
     if not _same_expression(source.generated, target.generated, engine) or (
         source.generated and source.generated_stored != target.generated_stored
     ):
+
         def said(c: Column) -> str:
             kind = "STORED" if c.generated_stored else "VIRTUAL"
             return f"AS ({c.generated}) {kind}" if c.generated else "not generated"
 
         out.append(("generated", f"{said(target)} → {said(source)}"))
     if not _same_expression(source.on_update or None, target.on_update or None, engine):
-        out.append(("on_update", f"on update {_said(target.on_update)} → {_said(source.on_update)}"))
+        out.append(
+            ("on_update", f"on update {_said(target.on_update)} → {_said(source.on_update)}")
+        )
     return out
 
 
@@ -264,9 +269,15 @@ def compare(
         return []
     if target is None:
         assert source is not None
-        return [Difference(Category.CREATE_TABLE, source.name, f"table {source.name}: not in the target")]
+        return [
+            Difference(
+                Category.CREATE_TABLE, source.name, f"table {source.name}: not in the target"
+            )
+        ]
     if source is None:
-        return [Difference(Category.DROP_TABLE, target.name, f"table {target.name}: only in the target")]
+        return [
+            Difference(Category.DROP_TABLE, target.name, f"table {target.name}: only in the target")
+        ]
     fold = folds(engine)
     out: list[Difference] = []
     out += _columns(source, target, engine, fold)
@@ -287,11 +298,17 @@ def _columns(source: Table, target: Table, engine: str | None, fold: bool) -> li
     added, both, dropped = pairs(source.columns, target.columns, lambda c: c.name, fold)
     for column in added:
         out.append(
-            Difference(Category.ADD_COLUMN, column.name, f"column {column.name}: missing ({_words(column)})")
+            Difference(
+                Category.ADD_COLUMN,
+                column.name,
+                f"column {column.name}: missing ({_words(column)})",
+            )
         )
     for column in dropped:
         out.append(
-            Difference(Category.DROP_COLUMN, column.name, f"column {column.name}: only in the target")
+            Difference(
+                Category.DROP_COLUMN, column.name, f"column {column.name}: only in the target"
+            )
         )
     for mine, theirs in both:
         changes = column_changes(mine, theirs, engine)
@@ -306,8 +323,11 @@ def _columns(source: Table, target: Table, engine: str | None, fold: bool) -> li
                 )
             )
     if family(engine) == "mysql":
-        common = {(t.name.lower() if fold else t.name) for _, t in both}
-        key = (lambda n: n.lower()) if fold else (lambda n: n)
+
+        def key(name: str) -> str:
+            return name.lower() if fold else name
+
+        common = {key(t.name) for _, t in both}
         order = [key(c.name) for c in source.columns if key(c.name) in common]
         theirs_order = [key(c.name) for c in target.columns if key(c.name) in common]
         moved = moved_columns(order, theirs_order)
@@ -316,7 +336,9 @@ def _columns(source: Table, target: Table, engine: str | None, fold: bool) -> li
             if key(column.name) in moved:
                 after = f"after {names[i - 1]}" if i else "first"
                 out.append(
-                    Difference(Category.MOVE_COLUMN, column.name, f"column {column.name}: moves {after}")
+                    Difference(
+                        Category.MOVE_COLUMN, column.name, f"column {column.name}: moves {after}"
+                    )
                 )
     return out
 
@@ -325,11 +347,17 @@ def _indexes(source: Table, target: Table, engine: str | None, fold: bool) -> li
     out: list[Difference] = []
     added, both, dropped = pairs(source.indexes, target.indexes, lambda i: i.name, fold)
     for index in added:
-        out.append(Difference(Category.ADD_INDEX, index.name, f"index {index.name}: missing {_index_words(index)}"))
+        out.append(
+            Difference(
+                Category.ADD_INDEX, index.name, f"index {index.name}: missing {_index_words(index)}"
+            )
+        )
     for index in dropped:
         if family(engine) == "mysql" and _made_for_key(index, source, fold):
             continue
-        out.append(Difference(Category.DROP_INDEX, index.name, f"index {index.name}: only in the target"))
+        out.append(
+            Difference(Category.DROP_INDEX, index.name, f"index {index.name}: only in the target")
+        )
     for mine, theirs in both:
         if _index_key(mine, engine, fold) != _index_key(theirs, engine, fold):
             words = f"{_index_words(theirs)} → {_index_words(mine)}"
@@ -355,9 +383,17 @@ def _foreign_keys(source: Table, target: Table, fold: bool) -> list[Difference]:
     out: list[Difference] = []
     added, both, dropped = pairs(source.foreign_keys, target.foreign_keys, lambda f: f.name, fold)
     for fk in added:
-        out.append(Difference(Category.ADD_FOREIGN_KEY, fk.name, f"foreign key {fk.name}: missing {_fk_words(fk)}"))
+        out.append(
+            Difference(
+                Category.ADD_FOREIGN_KEY, fk.name, f"foreign key {fk.name}: missing {_fk_words(fk)}"
+            )
+        )
     for fk in dropped:
-        out.append(Difference(Category.DROP_FOREIGN_KEY, fk.name, f"foreign key {fk.name}: only in the target"))
+        out.append(
+            Difference(
+                Category.DROP_FOREIGN_KEY, fk.name, f"foreign key {fk.name}: only in the target"
+            )
+        )
     for mine, theirs in both:
         if not _same_fk(mine, theirs, fold):
             out.append(
@@ -374,9 +410,15 @@ def _checks(source: Table, target: Table, engine: str | None, fold: bool) -> lis
     out: list[Difference] = []
     added, both, dropped = pairs(source.checks, target.checks, lambda c: c.name, fold)
     for check in added:
-        out.append(Difference(Category.ADD_CHECK, check.name, f"check {check.name}: missing ({check.expression})"))
+        out.append(
+            Difference(
+                Category.ADD_CHECK, check.name, f"check {check.name}: missing ({check.expression})"
+            )
+        )
     for check in dropped:
-        out.append(Difference(Category.DROP_CHECK, check.name, f"check {check.name}: only in the target"))
+        out.append(
+            Difference(Category.DROP_CHECK, check.name, f"check {check.name}: only in the target")
+        )
     for mine, theirs in both:
         if not _same_expression(mine.expression, theirs.expression, engine):
             out.append(
@@ -415,4 +457,3 @@ def _options(source: Table, target: Table, engine: str | None) -> list[Differenc
             )
         )
     return out
-

@@ -10,7 +10,9 @@ target's dialect and handed out as sqlglot writes it: what the product reviews a
 
 from __future__ import annotations
 
-from opendms.schema.ddl import SyncPlan, Work
+from collections.abc import Callable
+
+from opendms.schema.ddl import SyncPlan, Work, Writer
 from opendms.schema.diff import Difference, compare
 from opendms.schema.model import Table
 from opendms.schema.render_mysql import MysqlWriter
@@ -19,7 +21,11 @@ from opendms.schema.render_sqlite import SqliteWriter
 from opendms.schema.spelling import family
 from opendms.schema.translate import SchemaRefused, prepare
 
-_WRITERS = {"mysql": MysqlWriter, "postgresql": PostgresWriter, "sqlite": SqliteWriter}
+_WRITERS: dict[str, Callable[[str, str], Writer]] = {
+    "mysql": MysqlWriter,
+    "postgresql": PostgresWriter,
+    "sqlite": SqliteWriter,
+}
 
 
 def prepared(
@@ -90,6 +96,4 @@ def sync_statements(
     """The DDL, in order, that makes ``target`` (on ``engine``: mysql, mariadb, postgresql,
     sqlite) match ``source``: source None drops the target table, target None creates it
     (named ``name`` when given). Raises :class:`SchemaRefused` for what cannot be carried."""
-    return sync_plan(
-        source, target, engine, name=name, source_engine=source_engine
-    ).statements
+    return sync_plan(source, target, engine, name=name, source_engine=source_engine).statements

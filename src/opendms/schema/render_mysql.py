@@ -105,10 +105,10 @@ class MysqlWriter(Writer):
 
     def alter(self, work: Work) -> SyncPlan:
         source, target = work.source, work.target
-        before = ()
+        before: tuple[str, ...] = ()
         if work.drop_fks:
-            clauses = ", ".join(f"DROP FOREIGN KEY {self.q(f.name)}" for f in work.drop_fks)
-            before = (self.finish(f"ALTER TABLE {self.q(self.table)} {clauses}"),)
+            drops = ", ".join(f"DROP FOREIGN KEY {self.q(f.name)}" for f in work.drop_fks)
+            before = (self.finish(f"ALTER TABLE {self.q(self.table)} {drops}"),)
         # MySQL names a CHECK's drop so; MariaDB (and MySQL 8.0.19+) DROP CONSTRAINT
         verb = "DROP CHECK" if self.engine == "mysql" else "DROP CONSTRAINT"
         clauses = [f"{verb} {self.q(c.name)}" for c in work.drop_checks]
@@ -128,7 +128,7 @@ class MysqlWriter(Writer):
         clauses += self.options(source, work.options)
         if work.comment:
             clauses.append(f"COMMENT={self.lit(source.comment)}")
-        main = ()
+        main: tuple[str, ...] = ()
         if clauses:
             main = (self.finish(f"ALTER TABLE {self.q(self.table)} {', '.join(clauses)}"),)
         return SyncPlan(before, main, self._add_keys(work.add_fks))

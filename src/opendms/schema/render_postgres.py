@@ -127,9 +127,7 @@ class PostgresWriter(Writer):
 
     def alter(self, work: Work) -> SyncPlan:
         source, target = work.source, work.target
-        before = tuple(
-            self.alter_table(f"DROP CONSTRAINT {self.q(f.name)}") for f in work.drop_fks
-        )
+        before = tuple(self.alter_table(f"DROP CONSTRAINT {self.q(f.name)}") for f in work.drop_fks)
         main = [self.alter_table(f"DROP CONSTRAINT {self.q(c.name)}") for c in work.drop_checks]
         for index in work.drop_indexes:
             if index.constraint:

@@ -54,9 +54,7 @@ class SqliteWriter(Writer):
             and (column := table.column(table.primary_key[0])) is not None
             and column.auto_increment
         )
-        body = [
-            self.column(c, key=rowid and c.name == table.primary_key[0]) for c in table.columns
-        ]
+        body = [self.column(c, key=rowid and c.name == table.primary_key[0]) for c in table.columns]
         if table.primary_key and not rowid:
             body.append(f"PRIMARY KEY ({self.names(table.primary_key)})")
         body += [f"UNIQUE ({self.names(i.columns)})" for i in table.indexes if i.constraint]

@@ -211,7 +211,7 @@ def postgres_default(text: str, column_type: str) -> str | None:
     return t
 
 
-def _plain(node: exp.Expression) -> exp.Expression:
+def _plain(node: exp.Expr) -> exp.Expr:
     while isinstance(node, exp.Paren):
         node = node.this
     if isinstance(node, exp.Identifier):
@@ -231,8 +231,29 @@ def expression_key(text: str, engine: str | None) -> str:
     """What an expression (a default, a CHECK, a generated column, an index part) means, for
     comparing: the same text whatever quotes, parentheses and letter case the server used."""
     try:
-        node = sqlglot.parse_one(text, read=dialect(engine or "mysql"))
+        parsed = sqlglot.parse_one(text, read=dialect(engine or "mysql"))
     except SqlglotError:
         return " ".join(text.lower().split())
-    node = _plain(node).transform(_plain)
+    node = _plain(parsed).transform(_plain)
     return node.sql(dialect=dialect(engine or "mysql"), normalize_functions="lower")
+
+
+def unwrapped(text: str) -> str:
+    """``text`` without parentheses around the whole of it, as servers add them to CHECK
+    clauses, generated columns and index predicates (``((a > 0))`` → ``a > 0``)."""
+    t = text.strip()
+    while t.startswith("(") and t.endswith(")"):
+        depth, quote = 0, ""
+        for i, ch in enumerate(t):
+            if quote:
+                quote = "" if ch == quote else quote
+            elif ch in "'\"`":
+                quote = ch
+            elif ch == "(":
+                depth += 1
+            elif ch == ")":
+                depth -= 1
+                if depth == 0 and i < len(t) - 1:
+                    return t  # "(a) + (b)": the first parenthesis closes early
+        t = t[1:-1].strip()
+    return t

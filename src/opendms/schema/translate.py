@@ -17,6 +17,7 @@ from dataclasses import replace
 import sqlglot
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
+from sqlglot.expressions import DType
 
 from opendms.schema.model import Check, Column, ForeignKey, Index, Table
 from opendms.schema.spelling import (
@@ -72,13 +73,13 @@ def rename(table: Table, name: str) -> Table:
     )
 
 
-T = exp.DataType.Type
+T = DType
 
 # MySQL/MariaDB -> PostgreSQL: the type's name there, and whether its length or precision
 # carries over. Unsigned integers take the next wider type; BIGINT UNSIGNED stays BIGINT (a
 # foreign key must match the key it references, and NUMERIC would not), so values above
 # 2^63 - 1 cannot be copied.
-_TO_POSTGRES: dict[exp.DataType.Type, tuple[str, bool]] = {
+_TO_POSTGRES: dict[DType, tuple[str, bool]] = {
     T.TINYINT: ("smallint", False),
     T.UTINYINT: ("smallint", False),
     T.SMALLINT: ("smallint", False),
@@ -117,7 +118,7 @@ _TO_POSTGRES: dict[exp.DataType.Type, tuple[str, bool]] = {
 }
 # PostgreSQL -> MySQL/MariaDB. TEXT and BYTEA hold up to 1 GB: LONGTEXT and LONGBLOB, not
 # the 64 KB TEXT and BLOB. Timestamps keep PostgreSQL's microseconds.
-_TO_MYSQL: dict[exp.DataType.Type, tuple[str, bool]] = {
+_TO_MYSQL: dict[DType, tuple[str, bool]] = {
     T.SMALLINT: ("smallint", False),
     T.INT: ("int", False),
     T.BIGINT: ("bigint", False),
@@ -220,7 +221,9 @@ def _expression(table: Table, what: str, text: str, source_engine: str, engine: 
 _TIME_TYPES = ("datetime", "timestamp", "timestamp with time zone", "time")
 
 
-def _default(table: Table, column: Column, type_: str, source_engine: str, engine: str) -> str | None:
+def _default(
+    table: Table, column: Column, type_: str, source_engine: str, engine: str
+) -> str | None:
     if column.default is None or column.auto_increment:
         return None
     what = f"column {column.name} default {column.default}"
@@ -243,10 +246,15 @@ def _column(table: Table, column: Column, source_engine: str, engine: str) -> Co
             f"column {column.name}",
             f"ON UPDATE {column.on_update} has no {engine} column counterpart (it needs a trigger)",
         )
-    if column.auto_increment and engine == "postgresql" and base_type(type_) not in (
-        "smallint",
-        "integer",
-        "bigint",
+    if (
+        column.auto_increment
+        and engine == "postgresql"
+        and base_type(type_)
+        not in (
+            "smallint",
+            "integer",
+            "bigint",
+        )
     ):
         raise _refuse(
             table, f"column {column.name}", f"an identity column cannot be of type {type_}"
@@ -254,9 +262,7 @@ def _column(table: Table, column: Column, source_engine: str, engine: str) -> Co
     generated = column.generated
     stored = column.generated_stored
     if generated:
-        generated = _expression(
-            table, f"column {column.name}", generated, source_engine, engine
-        )
+        generated = _expression(table, f"column {column.name}", generated, source_engine, engine)
         # PostgreSQL (before 18) computes generated columns only when rows are written
         stored = stored or engine == "postgresql"
     return replace(
@@ -305,13 +311,13 @@ def _index(table: Table, index: Index, columns: dict[str, Column], engine: str) 
 def _foreign_key(table: Table, fk: ForeignKey, engine: str) -> ForeignKey:
     if family(engine) != "mysql":
         return fk
-    actions = {}
-    for attr in ("on_delete", "on_update"):
-        action = getattr(fk, attr).upper()
-        if action == "SET DEFAULT":
+
+    def action(text: str) -> str:
+        if text.upper() == "SET DEFAULT":
             raise _refuse(table, f"foreign key {fk.name}", f"{engine} has no ON … SET DEFAULT")
-        actions[attr] = "" if action in ("RESTRICT", "NO ACTION") else action  # alike in InnoDB
-    return replace(fk, **actions)
+        return "" if text.upper() in ("RESTRICT", "NO ACTION") else text.upper()  # InnoDB: alike
+
+    return replace(fk, on_delete=action(fk.on_delete), on_update=action(fk.on_update))
 
 
 def translate(table: Table, source_engine: str, engine: str) -> Table:
