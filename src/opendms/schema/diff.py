@@ -241,7 +241,7 @@ def _index_words(index: Index) -> str:
 
 
 def _fk_words(fk: ForeignKey) -> str:
-    words = f"({', '.join(fk.columns)}) → {fk.ref_table} ({', '.join(fk.ref_columns)})"
+    words = f"({', '.join(fk.columns)}) REFERENCES {fk.ref_table} ({', '.join(fk.ref_columns)})"
     if fk.on_delete:
         words += f" ON DELETE {fk.on_delete}"
     if fk.on_update:

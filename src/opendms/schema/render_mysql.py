@@ -27,7 +27,10 @@ class MysqlWriter(Writer):
         if column.generated:
             kind = "STORED" if column.generated_stored else "VIRTUAL"
             parts.append(f"GENERATED ALWAYS AS ({column.generated}) {kind}")
-        parts.append("NULL" if column.nullable else "NOT NULL")
+        if not column.generated:
+            parts.append("NULL" if column.nullable else "NOT NULL")
+        elif not column.nullable:
+            parts.append("NOT NULL")  # MySQL's; MariaDB takes no NULL or NOT NULL here
         if column.default is not None and not column.generated:
             default = column.default
             parts.append(f"DEFAULT {default if _LITERAL.match(default) else f'({default})'}")

@@ -140,15 +140,16 @@ class PostgresWriter(Writer):
         rebuilt = [c for c in source.columns if work.key(c.name) in work.rebuilt]
         for column in [*work.dropped, *rebuilt]:
             main.append(self.alter_table(f"DROP COLUMN {self.q(column.name)}"))
-        for column in source.columns:
-            key = work.key(column.name)
-            if key in work.rebuilt or any(work.key(c.name) == key for c in work.added):
-                main.append(self.alter_table(f"ADD COLUMN {self.column(column)}"))
-                if column.comment:
-                    main.append(self.comment_on_column(column))
+        # columns changed before columns added: a generated column added reads them
         for mine, theirs, attributes in work.modified:
             if work.key(mine.name) not in work.rebuilt:
                 main += self._modify(mine, theirs, attributes)
+        added = {work.key(c.name) for c in work.added} | work.rebuilt
+        for column in source.columns:
+            if work.key(column.name) in added:
+                main.append(self.alter_table(f"ADD COLUMN {self.column(column)}"))
+                if column.comment:
+                    main.append(self.comment_on_column(column))
         if work.primary_key and source.primary_key:
             main.append(self.alter_table(f"ADD {self.primary_key(source)}"))
         for index in work.add_indexes:
