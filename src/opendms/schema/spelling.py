@@ -216,8 +216,12 @@ def _plain(node: exp.Expr) -> exp.Expr:
         node = node.this
     if isinstance(node, exp.Identifier):
         return exp.to_identifier(node.name.lower(), quoted=False)
-    if isinstance(node, exp.Cast) and isinstance(node.this, exp.Literal):
-        node = node.this  # PostgreSQL's cast of a literal to the column's own type
+    if isinstance(node, exp.Cast):
+        inner = node.this
+        while isinstance(inner, exp.Paren):
+            inner = inner.this
+        if isinstance(inner, exp.Literal):
+            node = inner  # PostgreSQL's cast of a literal to the type it is compared with
     if isinstance(node, exp.Literal) and not node.is_string:
         try:  # MariaDB pads a DECIMAL's default to its scale: 0.00 is 0
             return exp.Literal.number(format(Decimal(node.name).normalize(), "f"))

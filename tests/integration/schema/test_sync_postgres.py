@@ -40,7 +40,8 @@ COMMENT ON TABLE things IS 'things';
 COMMENT ON COLUMN things.name IS 'the name';
 COMMENT ON INDEX ix_part IS 'codes once';
 CREATE TABLE serials (id serial PRIMARY KEY, v text);
-CREATE TABLE keys2 (a int NOT NULL, b int NOT NULL, c int, CONSTRAINT keys2_pkey PRIMARY KEY (a, b));
+CREATE TABLE keys2 (a int NOT NULL, b int NOT NULL, c int,
+    CONSTRAINT keys2_pkey PRIMARY KEY (a, b));
 """
 TARGET = """
 CREATE TABLE parent (id int PRIMARY KEY, code varchar(20));
@@ -93,7 +94,7 @@ def test_a_target_synced_from_its_source_reads_back_equal() -> None:
             Category.TABLE_COMMENT,
         } <= found
         ran = sync(source, target, "postgresql", lambda s: conn.execute(s.encode()))
-        assert any("USING CAST(\"amount\" AS DECIMAL(12, 2))" in s for s in ran)
+        assert any('USING CAST("amount" AS DECIMAL(12, 2))' in s for s in ran)
         assert_same(source, connector.definitions((target_db, "public")), "postgresql")
 
 
