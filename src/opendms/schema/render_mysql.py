@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from opendms.schema.ddl import SyncPlan, Work, Writer
+from opendms.schema.ddl import SyncPlan, Work, Writer, is_column
 from opendms.schema.model import Column, ForeignKey, Index, Table
 
 # A default the server takes as it is; any other expression goes in parentheses (MySQL 8
@@ -42,14 +42,15 @@ class MysqlWriter(Writer):
             parts.append(f"COMMENT {self.lit(column.comment)}")
         return " ".join(parts)
 
-    def index(self, index: Index) -> str:
-        """An index as CREATE TABLE lists it and ALTER TABLE … ADD adds it."""
+    def index(self, index: Index, table: Table) -> str:
+        """An index as CREATE TABLE lists it and ALTER TABLE … ADD adds it; a MySQL 8
+        functional key part is its expression in parentheses, as the reader keeps it."""
         kind = {"fulltext": "FULLTEXT INDEX", "spatial": "SPATIAL INDEX"}.get(
             index.method, "UNIQUE INDEX" if index.unique else "INDEX"
         )
         parts = []
         for i, name in enumerate(index.columns):
-            part = self.q(name)
+            part = self.q(name) if is_column(name, table) else name
             if i < len(index.lengths) and index.lengths[i] is not None:
                 part += f"({index.lengths[i]})"
             if i < len(index.descending) and index.descending[i]:
@@ -87,7 +88,7 @@ class MysqlWriter(Writer):
         body = [self.column(c) for c in table.columns]
         if table.primary_key:
             body.append(f"PRIMARY KEY ({self.names(table.primary_key)})")
-        body += [self.index(i) for i in table.indexes]
+        body += [self.index(i, table) for i in table.indexes]
         body += [f"CONSTRAINT {self.q(c.name)} CHECK ({c.expression})" for c in table.checks]
         options = self.options(table, ("engine", "charset", "collation"))
         if table.comment:
@@ -124,7 +125,7 @@ class MysqlWriter(Writer):
         clauses += self._columns(work)
         if work.primary_key and source.primary_key:
             clauses.append(f"ADD PRIMARY KEY ({self.names(source.primary_key)})")
-        clauses += [f"ADD {self.index(i)}" for i in work.add_indexes]
+        clauses += [f"ADD {self.index(i, source)}" for i in work.add_indexes]
         clauses += [
             f"ADD CONSTRAINT {self.q(c.name)} CHECK ({c.expression})" for c in work.add_checks
         ]

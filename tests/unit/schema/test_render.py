@@ -102,6 +102,12 @@ def test_mysql_primary_key_generated_columns_and_expression_defaults() -> None:
     assert "DEFAULT CURRENT_TIMESTAMP(3) ON UPDATE CURRENT_TIMESTAMP(3)" in created
 
 
+def test_mysql8_functional_key_parts() -> None:
+    table = Table("t", (Column("a", "varchar(9)"),), indexes=(Index("ix", ("(lower(`a`))", "a")),))
+    (created,) = reads_back(sync_statements(table, None, "mysql"), "mysql")
+    assert created.endswith("INDEX `ix` ((LOWER(`a`)), `a`))")
+
+
 def test_identifiers_are_quoted_by_the_dialect() -> None:
     odd = Table(
         "we`ird",
