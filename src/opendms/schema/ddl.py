@@ -170,7 +170,9 @@ class Work:
             theirs = target.column(mine.name)
             if found and theirs is not None:
                 work.modified.append((mine, theirs, found))
-                if "generated" in found:
+                # a column generated otherwise is made again (its values are derived); one
+                # that stops being generated is changed in place, where the engine can
+                if "generated" in found and mine.generated:
                     work.rebuilt.add(work.key(mine.name))
         work.moved = work.named.get(Category.MOVE_COLUMN, set())
         work.primary_key = Category.PRIMARY_KEY in work.named or any(

@@ -7,6 +7,7 @@ import re
 
 from opendms.schema.ddl import SyncPlan, Work, Writer, is_column
 from opendms.schema.model import Column, ForeignKey, Index, Table
+from opendms.schema.translate import SchemaRefused
 
 # A default the server takes as it is; any other expression goes in parentheses (MySQL 8
 # requires them for expression defaults; MariaDB accepts them).
@@ -109,6 +110,13 @@ class MysqlWriter(Writer):
 
     def alter(self, work: Work) -> SyncPlan:
         source, target = work.source, work.target
+        for mine, theirs, attributes in work.modified:
+            if "generated" in attributes and not mine.generated and not theirs.generated_stored:
+                raise SchemaRefused(
+                    f"table {self.table}, column {mine.name}: a VIRTUAL generated column "
+                    f"cannot become a stored one in place on {self.engine}; made again, it "
+                    "would lose the values it shows"
+                )
         before: tuple[str, ...] = ()
         if work.drop_fks:
             drops = ", ".join(f"DROP FOREIGN KEY {self.q(f.name)}" for f in work.drop_fks)

@@ -176,6 +176,12 @@ class PostgresWriter(Writer):
                 f"table {self.table}, column {mine.name}: OpenDMS cannot make an existing "
                 "PostgreSQL column an identity column, or stop it being one"
             )
+        if "generated" in attributes:
+            # sqlglot reads ALTER COLUMN … DROP EXPRESSION only as an opaque command
+            raise SchemaRefused(
+                f"table {self.table}, column {mine.name}: OpenDMS cannot make a generated "
+                "PostgreSQL column a plain one in place; made again, it would lose its values"
+            )
         retyped = "type" in attributes or "collation" in attributes
         default_dropped = False
         if retyped and theirs.default is not None:

@@ -102,6 +102,23 @@ def test_mysql_primary_key_generated_columns_and_expression_defaults() -> None:
     assert "DEFAULT CURRENT_TIMESTAMP(3) ON UPDATE CURRENT_TIMESTAMP(3)" in created
 
 
+def test_a_generated_column_becomes_plain_in_place_or_is_refused() -> None:
+    plain = Table("t", (Column("a", "int"), Column("g", "int")))
+    stored = Table(
+        "t", (Column("a", "int"), Column("g", "int", generated="`a` * 2", generated_stored=True))
+    )
+    assert sync_statements(plain, stored, "mariadb") == [
+        "ALTER TABLE `t` MODIFY COLUMN `g` INT NULL"
+    ]
+    virtual = replace(
+        stored, columns=(stored.columns[0], replace(stored.columns[1], generated_stored=False))
+    )
+    with pytest.raises(SchemaRefused, match="column g: a VIRTUAL generated column"):
+        sync_statements(plain, virtual, "mariadb")
+    with pytest.raises(SchemaRefused, match=r"column g: .*generated PostgreSQL column a plain one"):
+        sync_statements(plain, stored, "postgresql")
+
+
 def test_mysql8_functional_key_parts() -> None:
     table = Table("t", (Column("a", "varchar(9)"),), indexes=(Index("ix", ("(lower(`a`))", "a")),))
     (created,) = reads_back(sync_statements(table, None, "mysql"), "mysql")
