@@ -30,6 +30,8 @@ class Column:
     collation: str = ""
     generated: str = ""  # a generated column's expression; "" for a stored value
     generated_stored: bool = False
+    # MySQL/MariaDB ON UPDATE (``CURRENT_TIMESTAMP``, ``CURRENT_TIMESTAMP(3)``); "" when none
+    on_update: str = ""
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -342,6 +342,14 @@ class Connector(ABC):
     @abstractmethod
     def schemas(self, only: tuple[str, str] | None = None) -> list[SchemaInfo]:
         """Every user schema with its tables, columns and indexes; or just ``(catalog, schema)``."""
+
+    @abstractmethod
+    def definitions(
+        self, where: tuple[str, str], names: Collection[str] | None = None
+    ) -> dict[str, Table]:
+        """The definitions of the base tables of ``(catalog, schema)`` (just ``names``, as
+        the database spells them, when given; a name it lacks is left out), keyed by table
+        name: read in a few queries for the whole schema, not a few per table."""
 
     @abstractmethod
     def count(self, where: tuple[str, str], query: str, timeout: float) -> int | None:

@@ -7,7 +7,7 @@ import re
 import ssl
 import struct
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from decimal import Decimal
 from functools import cache
@@ -20,6 +20,7 @@ import pymysql.protocol
 from pymysql.constants import CLIENT, FIELD_TYPE
 from sqlglot import exp
 
+from opendms.schema.model import Table
 from opendms.targets.base import (
     OWN_SCHEMA,
     Change,
@@ -35,6 +36,7 @@ from opendms.targets.base import (
     TableInfo,
     TargetError,
 )
+from opendms.targets.mysql_definitions import read_definitions
 from opendms.targets.mysql_export import LEXING_MODES, MysqlSnapshot
 
 SYSTEM_SCHEMAS = ("mysql", "information_schema", "performance_schema", "sys", OWN_SCHEMA)
@@ -542,6 +544,12 @@ class MysqlConnector(Connector):
                 f"CREATE, SELECT and INSERT on `{OWN_SCHEMA}`.*"
             ) from exc
         return MysqlChange(conn)
+
+    def definitions(
+        self, where: tuple[str, str], names: Collection[str] | None = None
+    ) -> dict[str, Table]:
+        with _asking("reading table definitions"), self.connect() as conn:
+            return read_definitions(conn, where[1], names)
 
     def schemas(self, only: tuple[str, str] | None = None) -> list[SchemaInfo]:
         try:

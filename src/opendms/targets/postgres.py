@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import zlib
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from typing import Any
 
@@ -14,6 +14,7 @@ import psycopg.sql
 from psycopg import pq
 from sqlglot import exp
 
+from opendms.schema.model import Table
 from opendms.targets.base import (
     OWN_SCHEMA,
     Change,
@@ -28,6 +29,7 @@ from opendms.targets.base import (
     TableInfo,
     TargetError,
 )
+from opendms.targets.postgres_definitions import read_definitions
 
 _SCHEMAS = """
 SELECT nspname FROM pg_namespace
@@ -505,6 +507,12 @@ class PostgresConnector(Connector):
 
     def console_text(self, statement: str) -> Any:
         return statement.encode()  # bytes: psycopg reads no placeholders in them
+
+    def definitions(
+        self, where: tuple[str, str], names: Collection[str] | None = None
+    ) -> dict[str, Table]:
+        with _asking("reading table definitions"), self.connect(where[0]) as conn:
+            return read_definitions(conn, where[1], names)
 
     def schemas(self, only: tuple[str, str] | None = None) -> list[SchemaInfo]:
         try:

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from sqlglot import exp
 
+from opendms.schema.model import Column, ForeignKey, Index, Table
+from opendms.schema.spelling import compact
 from opendms.targets.base import (
     OWN_SCHEMA,
     Change,
@@ -260,6 +263,31 @@ class SqliteConnector(Connector):
             return StatementError(text, timed_out="interrupted" in text)
         return None
 
+    def definitions(
+        self, where: tuple[str, str], names: Collection[str] | None = None
+    ) -> dict[str, Table]:
+        """From SQLite's PRAGMAs, a few per table (the file is local): columns, keys,
+        indexes and foreign keys; SQLite keeps no comments, and its CHECKs only in the
+        CREATE TABLE text, which is not read."""
+        conn = self._connect()
+        try:
+            found = [
+                str(r[0])
+                for r in conn.execute(
+                    "SELECT name FROM sqlite_master WHERE type = 'table' "
+                    "AND name NOT LIKE 'sqlite_%' AND name NOT LIKE ? ESCAPE '\\' ORDER BY name",
+                    (OWN_SCHEMA.replace("_", "\\_") + "\\_%",),
+                )
+            ]
+            wanted = set(names) if names is not None else None
+            return {n: _definition(conn, n) for n in found if wanted is None or n in wanted}
+        except sqlite3.DatabaseError as exc:
+            raise TargetError(
+                f"reading table definitions of {self.endpoint.host} failed: {exc}"
+            ) from exc
+        finally:
+            conn.close()
+
     def schemas(self, only: tuple[str, str] | None = None) -> list[SchemaInfo]:
         conn = self._connect()
         try:
@@ -309,3 +337,68 @@ class SqliteConnector(Connector):
             indexes.append(IndexInfo(iname, "UNIQUE" if unique else "NORMAL", cols))
         rows = conn.execute(f"SELECT count(*) FROM {q}").fetchone()[0]  # noqa: S608
         return TableInfo(name=name, rows=rows, columns=columns, indexes=indexes)
+
+
+_NO_ACTION = ("NO ACTION", "")
+
+
+def _definition(conn: sqlite3.Connection, name: str) -> Table:
+    q = _quote(name)
+    columns = []
+    key: list[tuple[int, str]] = []
+    for _cid, col, ctype, notnull, default, pk_pos in conn.execute(f"PRAGMA table_info({q})"):
+        columns.append(
+            Column(
+                name=col,
+                type=compact(ctype or ""),
+                nullable=not notnull and not pk_pos,
+                default=default,
+            )
+        )
+        if pk_pos:
+            key.append((pk_pos, col))
+    primary_key = tuple(c for _, c in sorted(key))
+    if len(primary_key) == 1:  # INTEGER PRIMARY KEY: the rowid, numbered by SQLite
+        rowid = primary_key[0]
+        columns = [
+            replace(c, auto_increment=True) if c.name == rowid and c.type == "integer" else c
+            for c in columns
+        ]
+    indexes = []
+    for _seq, iname, unique, origin, _partial in conn.execute(f"PRAGMA index_list({q})"):
+        if origin == "pk":
+            continue
+        parts = [r for r in conn.execute(f"PRAGMA index_xinfo({_quote(iname)})") if r[5]]
+        descending = tuple(bool(r[3]) for r in parts)
+        indexes.append(
+            Index(
+                name=iname,
+                columns=tuple(r[2] if r[2] is not None else "<expression>" for r in parts),
+                unique=bool(unique),
+                descending=descending if any(descending) else (),
+                constraint=origin == "u",
+            )
+        )
+    keys: dict[int, list[tuple[object, ...]]] = {}
+    for row in conn.execute(f"PRAGMA foreign_key_list({q})"):
+        keys.setdefault(row[0], []).append(row)
+    fks = tuple(
+        ForeignKey(
+            name=f"{name}_fk_{fid}",  # SQLite keeps no names for them
+            columns=tuple(str(r[3]) for r in rows),
+            ref_table=str(rows[0][2]),
+            ref_columns=tuple(str(r[4]) for r in rows),
+            on_delete="" if rows[0][6] in _NO_ACTION else str(rows[0][6]),
+            on_update="" if rows[0][5] in _NO_ACTION else str(rows[0][5]),
+        )
+        for fid, rows in sorted(keys.items())
+    )
+    rows = conn.execute(f"SELECT count(*) FROM {q}").fetchone()[0]  # noqa: S608
+    return Table(
+        name=name,
+        columns=tuple(columns),
+        primary_key=primary_key,
+        indexes=tuple(sorted(indexes, key=lambda i: i.name)),
+        foreign_keys=fks,
+        rows=int(rows),
+    )
