@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import sqlglot
 from sqlalchemy import select
@@ -87,7 +88,7 @@ def _planned(plan: SchemaPlan) -> list[str]:
     return sorted(set(plan.before) | set(plan.desired))
 
 
-def drift(plan: SchemaPlan, live: dict[str, Table]) -> list[str]:
+def drift(plan: SchemaPlan, live: dict[str, Table], engine: str) -> list[str]:
     """How the database's tables differ from what ``plan`` compared; empty: not at all."""
     found: list[str] = []
     for name in _planned(plan):
@@ -98,25 +99,29 @@ def drift(plan: SchemaPlan, live: dict[str, Table]) -> list[str]:
         elif before is not None and now is None:
             found.append(f"table {name} is gone")
         elif before is not None and now is not None:
-            found += [f"{name}: {d}" for d in diff.compare(Table.from_json(before), now)]
+            found += [
+                f"{name}: {d.text}" for d in diff.compare(Table.from_json(before), now, engine)
+            ]
     return found
 
 
-def _same(found: dict[str, object] | None, now: Table | None) -> bool:
+def _same(found: dict[str, Any] | None, now: Table | None, engine: str) -> bool:
     if found is None or now is None:
         return found is None and now is None
-    return not diff.compare(Table.from_json(found), now)
+    return not diff.compare(Table.from_json(found), now, engine)
 
 
-def _interrupted(plan: SchemaPlan | None, table: str | None, live: dict[str, Table]) -> str:
+def _interrupted(
+    plan: SchemaPlan | None, table: str | None, live: dict[str, Table], engine: str
+) -> str:
     """For a statement started before a crash and never recorded: "done" when its table is
     as the plan wants it, "again" when it is as compared, else why neither can be told."""
     if plan is None or table is None or table not in _planned(plan):
         return "it was interrupted, and nothing says what its table should be now"
     now = live.get(table)
-    if _same(plan.desired.get(table), now):
+    if _same(plan.desired.get(table), now, engine):
         return "done"
-    if _same(plan.before.get(table), now):
+    if _same(plan.before.get(table), now, engine):
         return "again"
     return (
         f"it was interrupted and table {table} is now neither as compared nor as wanted; "
@@ -157,7 +162,7 @@ def ddl_stride(
     except (TargetError, DmsError) as exc:
         raise TargetError(f"reading the tables failed: {exc.message}") from exc
     if plan is not None and not _started(unit):
-        changed = drift(plan, live)
+        changed = drift(plan, live, unit.engine)
         if changed:
             message = (
                 "the database changed since it was compared ("
@@ -169,7 +174,7 @@ def ddl_stride(
             return recording.fail(work, unit, detail, message, checkpoint)
     started, t0 = utcnow(), time.perf_counter()
     if progress.status is OnlineStatus.RUNNING and progress.strategy.native:
-        verdict = _interrupted(plan, table, live)
+        verdict = _interrupted(plan, table, live, unit.engine)
         if verdict == "done":
             return _done(work, unit, detail, progress, Done(0, started, 0, recovered=True))
         if verdict != "again":

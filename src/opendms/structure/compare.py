@@ -7,10 +7,10 @@ same comparison serves a structure sync's target and a schema design's stage."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
-from opendms.schema import diff, render
+from opendms.schema import render
 from opendms.schema.model import Table
 
 
@@ -47,25 +47,30 @@ def compare_tables(
     *,
     engine: str,
     source_engine: str,
-) -> list[TableResult]:
-    """Each pair compared. A source table that is missing was named by the ticket and is an
-    error the caller raised already; a target table not in any pair is left alone."""
-    results = []
+) -> tuple[list[TableResult], list[str]]:
+    """Each pair compared, and all their DDL in the order to run it: every table's foreign
+    keys dropped, then every table's own changes, then the foreign keys added. A target table
+    not in any pair is left alone. Raises ``schema.translate.SchemaRefused`` for what the
+    target's engine cannot hold."""
+    results: list[TableResult] = []
+    phases: tuple[list[str], list[str], list[str]] = ([], [], [])
     for pair in pairs:
-        wanted = replace(source[pair.source], name=pair.target)
-        found = target.get(pair.target)
-        statements = render.sync_statements(
-            wanted, found, engine, name=pair.target, source_engine=source_engine
-        )
+        wanted, found = source[pair.source], target.get(pair.target)
+        how = {"name": pair.target, "source_engine": source_engine}
+        plan = render.sync_plan(wanted, found, engine, **how)
         if found is None:
             kind = "CREATE_TABLE"
-        elif statements:
+        elif plan.statements:
             kind = "ALTER_TABLE"
         else:
             kind = "EQUAL_TABLE"
-        differences = [str(d) for d in diff.compare(wanted, found)] if found is not None else []
-        results.append(TableResult(pair.source, pair.target, kind, differences, statements))
-    return results
+        differences = (
+            [d.text for d in render.differences(wanted, found, engine, **how)] if found else []
+        )
+        results.append(TableResult(pair.source, pair.target, kind, differences, plan.statements))
+        for phase, part in zip(phases, (plan.before, plan.main, plan.after), strict=True):
+            phase.extend(part)
+    return results, [st for phase in phases for st in phase]
 
 
 def by_name(tables: Mapping[str, Table], name: str) -> str | None:

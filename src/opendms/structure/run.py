@@ -33,25 +33,26 @@ from opendms.structure.design import DESIGN_COMPARE_JOB, Stage, stages_of
 from opendms.targets.base import TargetError, TryFailed
 
 
-def same(a: Table | None, b: Table | None) -> bool:
-    return (a is None and b is None) or (a is not None and b is not None and not diff.compare(a, b))
+def same(a: Table | None, b: Table | None, engine: str) -> bool:
+    if a is None or b is None:
+        return a is None and b is None
+    return not diff.compare(a, b, engine)
 
 
 def setup_statements(tables: Sequence[Table], engine: str) -> list[str]:
-    """DDL that makes ``tables`` in an empty schema: each without its foreign keys first, then
-    the keys, so that the order of tables does not matter. A key to a table not among them is
-    left out (the scratch space has only these)."""
+    """DDL that makes ``tables`` in an empty schema: every table, then their foreign keys
+    (so the order of tables does not matter). A key to a table not among them is left out:
+    the scratch space has only these."""
     names = {t.name for t in tables}
-    kept = [
-        replace(t, foreign_keys=tuple(f for f in t.foreign_keys if f.ref_table in names))
+    plans = [
+        render.sync_plan(
+            replace(t, foreign_keys=tuple(f for f in t.foreign_keys if f.ref_table in names)),
+            None,
+            engine,
+        )
         for t in tables
     ]
-    bare = [replace(t, foreign_keys=()) for t in kept]
-    made = [st for t in bare for st in render.sync_statements(t, None, engine)]
-    keys = [
-        st for t, b in zip(kept, bare, strict=True) for st in render.sync_statements(t, b, engine)
-    ]
-    return made + keys
+    return [st for p in plans for st in p.main] + [st for p in plans for st in p.after]
 
 
 @dataclass(frozen=True)
@@ -72,29 +73,29 @@ def compare_stage(
     script: Sequence[str],
 ) -> StageResult:
     """What one stage lacks of the design (see the module)."""
-    if all(same(desired.get(n), live.get(n)) for n in names):
+    if all(same(desired.get(n), live.get(n), engine) for n in names):
         return StageResult(
             PlanState.EQUAL,
             [{"source": n, "target": n, "compare_type": "EQUAL_TABLE"} for n in names],
             [],
         )
-    if all(same(before.get(n), live.get(n)) for n in names):
+    if all(same(before.get(n), live.get(n), engine) for n in names):
         tables: list[dict[str, object]] = []
         for n in names:
             kind = "CREATE_TABLE" if before.get(n) is None else "ALTER_TABLE"
-            if same(before.get(n), desired.get(n)):
+            if same(before.get(n), desired.get(n), engine):
                 kind = "EQUAL_TABLE"
             tables.append({"source": n, "target": n, "compare_type": kind})
         return StageResult(PlanState.COMPARED, tables, list(script))
     tables, statements, drifted = [], [], []
     for n in names:
         wanted, now = desired.get(n), live.get(n)
-        if same(wanted, now):
+        if same(wanted, now, engine):
             tables.append({"source": n, "target": n, "compare_type": "EQUAL_TABLE"})
             continue
-        found = [str(d) for d in diff.compare(wanted, now)] if wanted and now else []
+        found = [d.text for d in diff.compare(wanted, now, engine)] if wanted and now else []
         was = before.get(n)
-        if not same(was, now):
+        if not same(was, now, engine):
             drifted.append(n)
         made = render.sync_statements(wanted, now, engine, name=n)
         kind = "CREATE_TABLE" if now is None else "ALTER_TABLE"
@@ -105,7 +106,7 @@ def compare_stage(
                 "compare_type": kind,
                 "differences": found,
                 "statements": made,
-                "drift": not same(was, now),
+                "drift": not same(was, now, engine),
             }
         )
         statements += made

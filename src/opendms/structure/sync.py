@@ -99,7 +99,7 @@ def compare_sync(
         pairs = tuple(Pair(by_name(source, p.source) or p.source, p.target) for p in pairs)
         target = _read(connect, target_inst, target_db, [p.target for p in pairs])
         pairs = tuple(Pair(p.source, by_name(target, p.target) or p.target) for p in pairs)
-        results = compare_tables(
+        results, statements = compare_tables(
             pairs,
             source,
             target,
@@ -112,7 +112,6 @@ def compare_sync(
     except ValueError as exc:  # a definition the target's dialect cannot carry
         _failed(store, order_id, target_db.db_id, job_id, str(exc))
         raise CompareFailed(str(exc)) from None
-    statements = [st for r in results for st in r.statements]
     with store.session() as s:
         plan = _plan(s, order_id, target_db.db_id)
         if plan.job_id != job_id:
