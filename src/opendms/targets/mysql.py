@@ -38,6 +38,7 @@ from opendms.targets.base import (
 )
 from opendms.targets.mysql_definitions import read_definitions
 from opendms.targets.mysql_export import LEXING_MODES, MysqlSnapshot
+from opendms.targets.scratch import try_mysql
 
 SYSTEM_SCHEMAS = ("mysql", "information_schema", "performance_schema", "sys", OWN_SCHEMA)
 # Server error codes that mean "who you are" rather than "where you are".
@@ -550,6 +551,26 @@ class MysqlConnector(Connector):
     ) -> dict[str, Table]:
         with _asking("reading table definitions"), self.connect() as conn:
             return read_definitions(conn, where[1], names)
+
+    def try_script(
+        self,
+        where: tuple[str, str],
+        setup: Sequence[str],
+        script: Sequence[str],
+        names: Sequence[str],
+    ) -> dict[str, Table]:
+        with _asking("reading the database's character set"), self.connect() as conn:
+            with conn.cursor() as cur:
+                cur.execute(
+                    "SELECT DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME "
+                    "FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = %s",
+                    (where[1],),
+                )
+                found = cur.fetchone()
+            if found is None:
+                raise TargetError(f"database {where[1]} does not exist")
+            charset = (str(found[0]), str(found[1]))
+            return try_mysql(conn, charset, setup, script, names, read_definitions, _error_text)
 
     def schemas(self, only: tuple[str, str] | None = None) -> list[SchemaInfo]:
         try:

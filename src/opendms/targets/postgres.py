@@ -30,6 +30,7 @@ from opendms.targets.base import (
     TargetError,
 )
 from opendms.targets.postgres_definitions import read_definitions
+from opendms.targets.scratch import try_postgres
 
 _SCHEMAS = """
 SELECT nspname FROM pg_namespace
@@ -513,6 +514,16 @@ class PostgresConnector(Connector):
     ) -> dict[str, Table]:
         with _asking("reading table definitions"), self.connect(where[0]) as conn:
             return read_definitions(conn, where[1], names)
+
+    def try_script(
+        self,
+        where: tuple[str, str],
+        setup: Sequence[str],
+        script: Sequence[str],
+        names: Sequence[str],
+    ) -> dict[str, Table]:
+        with self.connect(where[0]) as conn:
+            return try_postgres(conn, setup, script, names, read_definitions, _error_text)
 
     def schemas(self, only: tuple[str, str] | None = None) -> list[SchemaInfo]:
         try:

@@ -28,6 +28,7 @@ from opendms.targets.base import (
     TableInfo,
     TargetError,
 )
+from opendms.targets.scratch import try_sqlite
 
 # INSERT … RETURNING arrived in SQLite 3.35 (the library Python links, not a server's).
 _KEYS = InsertKeys(
@@ -262,6 +263,18 @@ class SqliteConnector(Connector):
             text = str(exc)
             return StatementError(text, timed_out="interrupted" in text)
         return None
+
+    def try_script(
+        self,
+        where: tuple[str, str],
+        setup: Sequence[str],
+        script: Sequence[str],
+        names: Sequence[str],
+    ) -> dict[str, Table]:
+        try:
+            return try_sqlite(setup, script, names, _definition)
+        except sqlite3.DatabaseError as exc:
+            raise TargetError(f"trying the script failed: {exc}") from exc
 
     def definitions(
         self, where: tuple[str, str], names: Collection[str] | None = None
