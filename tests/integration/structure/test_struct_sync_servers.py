@@ -1,0 +1,194 @@
+"""Structure sync (TABLE_SYNC) through the services on real MariaDB and PostgreSQL: the
+precheck compares the live source and target and reviews the DDL, approval, execution on the
+target, and the target's tables read back equal to the source's; a target changed after the
+comparison is not changed blindly."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from opendms.catalog import permissions, queries
+from opendms.execution import service as execution
+from opendms.identity.secrets import SecretBox
+from opendms.schema import render
+from opendms.store.db import Store
+from opendms.store.models import (
+    Database,
+    PrecheckStep,
+    SchemaPlan,
+    SqlJob,
+    SqlJobDetail,
+    utcnow,
+)
+from opendms.tickets import service as tickets
+from tests.approval_world import World
+
+pytestmark = pytest.mark.integration
+
+SOURCE = {
+    "mariadb": [
+        "CREATE TABLE acct (id BIGINT AUTO_INCREMENT PRIMARY KEY, note VARCHAR(200) NOT NULL "
+        "DEFAULT '' COMMENT 'what it is', amount DECIMAL(12,2), KEY ix_note (note)) "
+        "ENGINE=InnoDB COMMENT='accounts'",
+        "CREATE TABLE audit (id BIGINT PRIMARY KEY, acct_id BIGINT, msg TEXT, "
+        "CONSTRAINT fk_audit_acct FOREIGN KEY (acct_id) REFERENCES acct (id)) ENGINE=InnoDB",
+    ],
+    "postgresql": [
+        "CREATE TABLE {s}.acct (id BIGSERIAL PRIMARY KEY, note VARCHAR(200) NOT NULL "
+        "DEFAULT '', amount NUMERIC(12,2))",
+        "CREATE INDEX ix_note ON {s}.acct (note)",
+        "COMMENT ON COLUMN {s}.acct.note IS 'what it is'",
+        "CREATE TABLE {s}.audit (id BIGINT PRIMARY KEY, acct_id BIGINT, msg TEXT, "
+        "CONSTRAINT fk_audit_acct FOREIGN KEY (acct_id) REFERENCES {s}.acct (id))",
+    ],
+}
+TARGET = {
+    "mariadb": [
+        "CREATE TABLE acct (id BIGINT AUTO_INCREMENT PRIMARY KEY, note VARCHAR(50)) ENGINE=InnoDB",
+        "INSERT INTO acct (note) VALUES ('a'), ('b'), ('c')",
+    ],
+    "postgresql": [
+        "CREATE TABLE {s}.acct (id BIGSERIAL PRIMARY KEY, note VARCHAR(50))",
+        "INSERT INTO {s}.acct (note) VALUES ('a'), ('b'), ('c')",
+    ],
+}
+
+
+@dataclass
+class Pair:
+    world: World
+    engine: str
+    conn: Any
+    source_db: int
+    target_db: int
+    target_schema: str
+
+    def run(self, statements: list[str], schema: str) -> None:
+        with self.conn.cursor() as cur:
+            if self.engine == "mariadb":
+                cur.execute(f"USE `{schema}`")
+            for st in statements:
+                cur.execute(st.format(s=schema))
+
+
+@pytest.fixture(params=["mariadb", "postgresql"])
+def pair(
+    request: pytest.FixtureRequest, store: Store, box: SecretBox, tmp_path: Path
+) -> Iterator[Pair]:
+    engine = request.param
+    other = f"opendms_t_{uuid.uuid4().hex[:12]}"
+
+    def prepare(conn: Any) -> None:
+        with conn.cursor() as cur:
+            if engine == "mariadb":
+                cur.execute(f"CREATE DATABASE `{other}`")
+            else:
+                cur.execute(f'CREATE SCHEMA "{other}"')
+
+    with World.on_server(engine, store, box, tmp_path, prepare) as (world, name, conn):
+        try:
+            source_schema = name if engine == "mariadb" else "public"
+            with store.session() as s:
+                target_db = s.scalars(
+                    select(Database.db_id).where(
+                        Database.instance_id == world.instance_id, Database.schema_name == other
+                    )
+                ).one()
+            found = Pair(world, engine, conn, world.db_id, target_db, other)
+            found.run(SOURCE[engine], source_schema)
+            found.run(TARGET[engine], other)
+            world.may("CORRECT", "alice")
+            with store.session() as s:
+                permissions.grant(
+                    s,
+                    world.tid,
+                    world.users["alice"].user_id,
+                    permissions.GrantTarget("DATABASE", world.instance_id, target_db),
+                    "CORRECT",
+                    utcnow() + timedelta(days=1),
+                )
+            yield found
+        finally:
+            with conn.cursor() as cur:
+                if engine == "mariadb":
+                    cur.execute(f"DROP DATABASE IF EXISTS `{other}`")
+
+
+def _file(p: Pair, **extra: Any) -> int:
+    with p.world.store.session() as s:
+        param = {"Source": {"DbId": p.source_db}, "Target": {"DbId": p.target_db}, **extra}
+        order = tickets.create_order(s, p.world.as_("alice"), "TABLE_SYNC", param, comment="sync")
+        order_id = order.order_id
+    p.world.run_jobs()
+    return order_id
+
+
+def _steps(p: Pair, order_id: int) -> dict[str, tuple[str, str]]:
+    with p.world.store.session() as s:
+        return {
+            st.step: (str(st.status), st.user_tip)
+            for st in s.scalars(select(PrecheckStep).where(PrecheckStep.order_id == order_id))
+        }
+
+
+def _definitions(p: Pair, db_id: int) -> dict[str, Any]:
+    with p.world.store.session() as s:
+        db, inst = queries.get_database_on(s, p.world.tid, db_id)
+    return p.world.means.connector(inst).definitions((db.catalog_name, db.schema_name))
+
+
+def test_the_target_ends_equal_to_the_source(pair: Pair) -> None:
+    order_id = _file(pair)
+    steps = _steps(pair, order_id)
+    assert all(status == "SUCCESS" for status, _ in steps.values()), steps
+    with pair.world.store.session() as s:
+        plan = s.scalars(select(SchemaPlan).where(SchemaPlan.order_id == order_id)).one()
+        kinds = {t["target"]: t["compare_type"] for t in plan.tables}
+    assert kinds == {"acct": "ALTER_TABLE", "audit": "CREATE_TABLE"}
+    pair.world.free_of_approval("TABLE_SYNC")
+    pair.world.execute(order_id)
+    assert pair.world.status(order_id) == "success", _log(pair, order_id)
+    source, target = _definitions(pair, pair.source_db), _definitions(pair, pair.target_db)
+    assert sorted(target) == ["acct", "audit"]
+    for name in source:
+        assert render.differences(source[name], target[name], pair.engine) == []
+    quote = "`" if pair.engine == "mariadb" else '"'
+    with pair.conn.cursor() as cur:
+        cur.execute(f"SELECT count(*) FROM {quote}{pair.target_schema}{quote}.acct")
+        assert cur.fetchone()[0] == 3
+
+
+def test_a_target_changed_after_the_comparison_is_not_changed_blindly(pair: Pair) -> None:
+    order_id = _file(pair)
+    pair.world.free_of_approval("TABLE_SYNC")
+    pair.world.submit(order_id)
+    sneaky = "ALTER TABLE acct ADD COLUMN sneaky INT"
+    pair.run(
+        [sneaky if pair.engine == "mariadb" else sneaky.replace("acct", "{s}.acct")],
+        pair.target_schema,
+    )
+    with pair.world.store.session() as s:
+        execution.execute(s, pair.world.as_("alice"), order_id, execution.ExecutionPlan())
+    pair.world.run_jobs()
+    assert pair.world.status(order_id) == "processing"
+    assert "changed since it was compared" in _log(pair, order_id)
+    assert "sneaky" in _log(pair, order_id)
+
+
+def _log(p: Pair, order_id: int) -> str:
+    with p.world.store.session() as s:
+        rows = s.scalars(
+            select(SqlJobDetail.log)
+            .join(SqlJob, SqlJob.sql_job_id == SqlJobDetail.sql_job_id)
+            .where(SqlJob.order_id == order_id)
+        ).all()
+        jobs = s.scalars(select(SqlJob.log).where(SqlJob.order_id == order_id)).all()
+    return "\n".join([*rows, *jobs])
