@@ -21,7 +21,6 @@ from typing import Any
 
 import sqlglot
 from sqlalchemy import select
-from sqlglot import exp
 from sqlglot.errors import SqlglotError
 
 from opendms.errors import DmsError
@@ -39,6 +38,7 @@ from opendms.jobs.runner import Checkpoint, Step, Work
 from opendms.means import Means
 from opendms.schema import diff
 from opendms.schema.model import Table
+from opendms.sql.ddl_tables import ddl_table
 from opendms.sql.statements import DIALECTS
 from opendms.store.models import Database, Instance, SchemaPlan, SqlJob, SqlJobDetail, utcnow
 from opendms.store.states import SqlJobStatus
@@ -46,27 +46,6 @@ from opendms.targets.base import Change, TargetError
 
 # What the ddl walk runs; anything else is refused before it runs, whatever review said.
 DDL = frozenset({"CREATE", "ALTER", "DROP", "RENAME", "COMMENT"})
-
-
-def ddl_table(node: exp.Expr) -> str | None:
-    """The table a DDL statement changes, as written ("t" or "schema.t"); None when it
-    names none."""
-    target: exp.Expr | None = node.this
-    if isinstance(node, exp.Create) and isinstance(target, exp.Index):
-        target = target.args.get("table")
-    elif isinstance(node, exp.Drop) and node.args.get("kind") == "INDEX":
-        cluster = node.args.get("cluster")
-        target = cluster.this if isinstance(cluster, exp.OnProperty) else None
-    elif isinstance(node, exp.Drop):
-        tables = node.args.get("tables") or []
-        target = tables[0] if tables else None
-    elif isinstance(node, exp.Comment) and isinstance(target, exp.Column):
-        target = exp.Table(this=target.args.get("table"), db=target.args.get("db"))
-    if isinstance(target, exp.Schema):
-        target = target.this
-    if not isinstance(target, exp.Table) or not target.name:
-        return None
-    return ".".join(p for p in (target.db, target.name) if p)
 
 
 def _plan(work: Work, unit: Unit) -> SchemaPlan | None:

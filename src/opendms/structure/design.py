@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from opendms.catalog import dba, permissions
 from opendms.catalog.permissions import OVERSEERS
 from opendms.catalog.shapes import CatalogShapes
 from opendms.errors import DmsError, ErrorCode
@@ -24,6 +25,7 @@ from opendms.execution import service as execution
 from opendms.identity.caller import Caller
 from opendms.rulebook import rule_sets
 from opendms.sql import review
+from opendms.sql.ddl_tables import ddl_table
 from opendms.sql.script import ScriptError
 from opendms.sql.statements import describe, parse_script
 from opendms.store.models import (
@@ -70,7 +72,9 @@ def base_of(s: Session, order: Order) -> tuple[Database, Instance]:
 
 def stages_of(s: Session, order: Order) -> list[Stage]:
     """The base database, then, environment by environment as the base instance's rule set
-    orders them, the databases of the same name on instances of the same engine family."""
+    orders them, the database of the same name on each instance of the same engine family
+    (on PostgreSQL, the schema of that name in the instance's own catalog, its ``Sid``, else
+    in the catalog of the base's name)."""
     db, inst = base_of(s, order)
     stages = [Stage(0, db, inst)]
     after = rule_sets.for_instance(s, inst)[0].rule_set.schema_design.after(inst.env_type)
@@ -88,10 +92,28 @@ def stages_of(s: Session, order: Order) -> list[Stage]:
             )
             .order_by(Instance.instance_id, Database.db_id)
         ).all()
+        by_instance: dict[int, list[tuple[Database, Instance]]] = {}
         for other_db, other in found:
-            if FAMILIES.get(other.instance_type) == family:
-                stages.append(Stage(len(stages), other_db, other))
+            if (
+                FAMILIES.get(other.instance_type) == family
+                and other.instance_id != inst.instance_id
+            ):
+                by_instance.setdefault(other.instance_id, []).append((other_db, other))
+        for choices in by_instance.values():
+            chosen = _same_named(choices, db)
+            if chosen is not None:
+                stages.append(Stage(len(stages), *chosen))
     return stages
+
+
+def _same_named(
+    choices: list[tuple[Database, Instance]], base: Database
+) -> tuple[Database, Instance] | None:
+    """Among one instance's databases named as the base is, the one that is its stage."""
+    home = [(d, i) for d, i in choices if d.catalog_name == i.sid]
+    named = [(d, i) for d, i in choices if d.catalog_name == base.catalog_name]
+    found = home or named
+    return found[0] if found else None
 
 
 def _design_order(s: Session, caller: Caller, order_id: int, *, lock: bool = False) -> Order:
@@ -139,19 +161,34 @@ def _checked(script: str, engine: str) -> list[str]:
                     "DROP of tables and indexes, RENAME, COMMENT); change data with a data "
                     "change ticket"
                 )
-            elif not st.tables:
+            table = ddl_table(node)
+            if problem is None and table is None:
                 problem = f"{where} names no table OpenDMS can read; write it in its plain form"
-            elif any("." in name for name in st.tables):
+            elif problem is None and table is not None and "." in table:
                 problem = (
-                    f"{where} names {', '.join(st.tables)} with a schema: a design runs on each "
-                    "stage's own database, so name tables without one"
+                    f"{where} names {table} with its schema: a design runs on each stage's own "
+                    "database, so name tables without one"
                 )
-            if problem is not None:
+            if problem is not None or table is None:
                 raise DmsError(
-                    ErrorCode.INVALID_PARAMETER, f"Script: {problem}.", {"Script": problem}
+                    ErrorCode.INVALID_PARAMETER, f"Script: {problem}.", {"Script": str(problem)}
                 )
-            tables += [t for t in st.tables if t not in tables]
+            if table not in tables:
+                tables.append(table)
     return tables
+
+
+def _may_change(s: Session, caller: Caller, db: Database, inst: Instance) -> None:
+    """A design is the committer's change to its base database: they hold CORRECT on it, or
+    are its instance's DBA, or an administrator."""
+    if caller.is_admin or dba.is_instance_dba(inst, caller.user_id):
+        return
+    if not permissions.holds(s, caller.tid, caller.user_id, db.db_id, "CORRECT"):
+        raise DmsError(
+            ErrorCode.PERMISSION_DENIED,
+            f"Changing the tables of {db.schema_name}@{inst.alias} needs the CORRECT "
+            "permission on it (or being its DBA).",
+        )
 
 
 def _reviewed(
@@ -193,6 +230,7 @@ def update_design(s: Session, caller: Caller, order_id: int, script: str) -> Sch
             f"Ticket {order_id} is running its design on a stage; change it when that ends.",
         )
     db, inst = base_of(s, order)
+    _may_change(s, caller, db, inst)
     tables = _checked(script, inst.instance_type)
     findings = _reviewed(s, order, script, db, inst)
     design = s.get(SchemaDesign, order_id, with_for_update=True)

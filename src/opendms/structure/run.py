@@ -66,7 +66,7 @@ class StageResult:
 
 def compare_stage(
     names: Sequence[str],
-    before: Mapping[str, Table],
+    before: Mapping[str, Table | None],
     desired: Mapping[str, Table],
     live: Mapping[str, Table],
     engine: str,
@@ -138,20 +138,26 @@ class DesignCompare:
             stages = stages_of(s, order)
             names = list(design.tables)
             script = design.script
-            before = {n: Table.from_json(t) for n, t in design.before.items()}
+            # a table the design found missing is kept as None: it is the design's to make
+            before: dict[str, Table | None] = {
+                n: Table.from_json(t) if t else None for n, t in design.before.items()
+            }
         base = stages[0]
         engine = base.inst.instance_type
         try:
-            live = self._read(base, names + _referenced(before, names))
+            live = self._read(base, names)
             for n in names:
-                if n not in before and n in live:
-                    before[n] = live[n]  # where the design starts, kept from the first look
+                if n not in before:
+                    before[n] = live.get(n)  # where the design starts, kept from the first look
+            referenced = _referenced(before, names)
+            others = self._read(base, referenced) if referenced else {}
             statements = [
                 render_sql(node, engine)
                 for one in parse_script(script, engine)
                 for node in one.nodes
             ]
-            setup = setup_statements([*before.values(), *_others(live, before)], engine)
+            made = [t for t in before.values() if t is not None]
+            setup = setup_statements([*made, *others.values()], engine)
             where = (base.db.catalog_name, base.db.schema_name)
             desired = self.means.connector(base.inst).try_script(where, setup, statements, names)
         except TryFailed as exc:
@@ -192,7 +198,7 @@ class DesignCompare:
         self,
         work: Work,
         stages: Sequence[Stage],
-        before: Mapping[str, Table],
+        before: Mapping[str, Table | None],
         desired: Mapping[str, Table],
         results: Mapping[int, StageResult],
     ) -> None:
@@ -200,7 +206,7 @@ class DesignCompare:
             design = s.get(SchemaDesign, work.order_id, with_for_update=True)
             if design is None or design.job_id != work.job_id:
                 return
-            design.before = {n: t.to_json() for n, t in before.items()}
+            design.before = {n: t.to_json() if t else None for n, t in before.items()}
             design.desired = {n: t.to_json() for n, t in desired.items()}
             design.state, design.message = PlanState.COMPARED, ""
             plans = {
@@ -223,12 +229,14 @@ class DesignCompare:
                 plan.job_id, plan.analyzed_at = work.job_id, utcnow()
 
 
-def _referenced(before: Mapping[str, Table], names: Sequence[str]) -> list[str]:
+def _referenced(before: Mapping[str, Table | None], names: Sequence[str]) -> list[str]:
     """Tables the design's tables reference by foreign key, which the scratch space needs."""
     return sorted(
-        {f.ref_table for t in before.values() for f in t.foreign_keys if f.ref_table not in names}
+        {
+            f.ref_table
+            for t in before.values()
+            if t is not None
+            for f in t.foreign_keys
+            if f.ref_table not in names
+        }
     )
-
-
-def _others(live: Mapping[str, Table], before: Mapping[str, Table]) -> list[Table]:
-    return [t for n, t in live.items() if n not in before]
