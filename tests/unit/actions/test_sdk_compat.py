@@ -17,6 +17,7 @@ import enum
 import json
 import sys
 import typing
+import uuid
 from collections.abc import Callable, Iterator
 from copy import copy
 from dataclasses import dataclass, field
@@ -196,6 +197,7 @@ REALISTIC: dict[str, Any] = {
     "DbType": "mysql",
     "InstanceState": "NORMAL",
     "Port": 3306,
+    "CompareType": "ALTER_TABLE",
     "QueryTimeout": 60,
     "ExportTimeout": 600,
     "DdlOnline": 2,
@@ -777,6 +779,131 @@ def _imported(w: World) -> int:
     return order_id
 
 
+def _sync_target(w: World) -> int:
+    """A second SQLite target, a copy of the world's without its ``orders`` table, registered
+    under a rule set that lets structure syncs through without approval: its DbId."""
+    import sqlite3
+
+    from opendms.catalog import instances, queries
+    from opendms.targets.base import TargetPolicy
+
+    path = Path(w.spare_target).parent.parent / f"sync-{uuid.uuid4().hex[:8]}" / "target.db"
+    path.parent.mkdir()
+    path.write_bytes(Path(w.target).read_bytes())
+    with sqlite3.connect(path) as conn:
+        conn.execute("DROP TABLE orders")
+    with w.api.store.session() as s:
+        rule_sets.load(
+            s,
+            w.tid,
+            "sync",  # (loading it again makes a new version of the same rules)
+            "templates: {LOW: DBA, MIDDLE: DBA, HIGH: DBA, HIGHEST: DBA}\n"
+            "rules:\n  - name: syncs need no approval\n"
+            "    when: {ticket_types: [TABLE_SYNC]}\n    risk: NONE\n",
+        )
+        spec = instances.InstanceSpec(
+            instance_type="sqlite", host=str(path), alias="sync target", safe_rule="sync"
+        )
+        policy = TargetPolicy("", w.api.sqlite_targets)
+        inst = instances.register_instance(s, w.api.box, policy, w.tid, spec, actor=None)
+        (db,) = queries.list_databases(s, w.tid, inst.instance_id, page=1, size=10).items
+        return db.db_id
+
+
+def _sync(w: World, *, approved: bool = False, executed: bool = False) -> int:
+    """A structure sync of the admin's from the world's database to a copy lacking a table,
+    compared (its precheck run); approved (no approval needed), or executed to its end."""
+    target = _sync_target(w)
+    param = {"Source": {"DbId": w.db_id}, "Target": {"DbId": target}}
+    with w.api.store.session() as s:
+        admin = service.caller_for(s, w.tid, None)
+        order_id = tickets.create_order(s, admin, "TABLE_SYNC", param, comment="sync").order_id
+    w.api.run_jobs()
+    if approved or executed:
+        with w.api.store.session() as s:
+            flow.submit(s, service.caller_for(s, w.tid, None), order_id)
+    if executed:
+        with w.api.store.session() as s:
+            admin = service.caller_for(s, w.tid, None)
+            execution.execute(s, admin, order_id, execution.ExecutionPlan())
+        w.api.run_jobs()
+    return order_id
+
+
+def _sync_detail(w: World) -> int:
+    """The JobDetailId of a DDL statement an executed structure sync ran."""
+    order_id = _sync(w, executed=True)
+    with w.api.store.session() as s:
+        from opendms.store.models import SqlJobDetail
+
+        return (
+            s.scalars(
+                select(SqlJobDetail.detail_id)
+                .join(SqlJob, SqlJob.sql_job_id == SqlJobDetail.sql_job_id)
+                .where(SqlJob.order_id == order_id)
+            ).first()
+            or 0
+        )
+
+
+def _struct_sync_scenarios() -> dict[str, Scenario]:
+    missing = Call({"OrderId": 999999}, False, "OrderNotFound")
+    return {
+        "CreateStructSyncOrder": lambda w: [
+            Call(
+                {
+                    "Comment": TRICKY,
+                    "Param": {
+                        "Source": {"DbId": w.db_id, "DbSearchName": "demo", "Logic": False},
+                        "Target": {"DbId": _sync_target(w)},
+                        "TableInfoList": [{"SourceTableName": "orders"}],
+                        "IgnoreError": False,
+                    },
+                    "Tid": w.tid,
+                }
+            ),
+            Call(
+                {
+                    "Comment": "same",
+                    "Param": {"Source": {"DbId": w.db_id}, "Target": {"DbId": w.db_id}},
+                },
+                False,
+                "InvalidParameter",
+            ),
+        ],
+        "GetStructSyncJobAnalyzeResult": lambda w: [
+            Call({"OrderId": (order := _sync(w)), "PageNumber": 1, "PageSize": 10}),
+            Call({"OrderId": order, "CompareType": "CREATE_TABLE"}),
+            missing,
+        ],
+        "GetStructSyncExecSqlDetail": lambda w: [
+            Call({"OrderId": _sync(w), "PageNumber": 1, "PageSize": 10}),
+            Call({"OrderId": w.order_id}, False, "InvalidParameter"),
+            missing,
+        ],
+        "SubmitStructSyncOrderApproval": lambda w: [
+            Call({"OrderId": (order := _sync(w))}),
+            Call({"OrderId": order}, False, "InvalidOrderStatus"),
+            missing,
+        ],
+        "ExecuteStructSync": lambda w: [
+            Call({"OrderId": _sync(w, approved=True)}),
+            Call({"OrderId": _sync(w)}, False, "InvalidOrderStatus"),
+            missing,
+        ],
+        "GetStructSyncOrderDetail": lambda w: [Call({"OrderId": _sync(w)}), missing],
+        "GetStructSyncJobDetail": lambda w: [
+            Call({"OrderId": _sync(w)}),
+            Call({"OrderId": _sync(w, executed=True), "Tid": w.tid}),
+            missing,
+        ],
+        "GetOnlineDDLProgress": lambda w: [
+            Call({"JobDetailId": _sync_detail(w)}),
+            Call({"JobDetailId": 999999}, False, "InvalidParameter"),
+        ],
+    }
+
+
 def _import_scenarios() -> dict[str, Scenario]:
     missing = Call({"OrderId": 999999}, False, "OrderNotFound")
     return {
@@ -1059,6 +1186,7 @@ SCENARIOS: dict[str, Scenario] = {
     **_data_correct_scenarios(),
     **_export_scenarios(),
     **_import_scenarios(),
+    **_struct_sync_scenarios(),
     "SubmitOrderApproval": _submit_calls,
     "ApproveOrder": _approve_calls,
     "GetApprovalDetail": lambda w: [
