@@ -122,7 +122,7 @@ class Facts:
     checked_domain: Callable[[str], bool] = field(default=lambda name: False)
 
 
-def _render(node: exp.Expression) -> str:
+def _render(node: exp.Expr) -> str:
     return node.sql(dialect="postgres", comments=False, normalize_functions=False)
 
 
