@@ -174,4 +174,3 @@ class Direct:
 
     def cancel(self, change: Change, alteration: Alteration, progress: OnlineProgress) -> None:
         """A direct statement leaves nothing behind: it ran or it did not."""
-

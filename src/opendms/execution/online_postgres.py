@@ -20,6 +20,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
+from sqlglot import exp
+
 from opendms.execution.online import (
     Alteration,
     OnlineProgress,
@@ -47,7 +49,7 @@ from opendms.sql.online_postgres import (
 from opendms.targets.base import Change, Connector, StatementError
 from opendms.targets.pace import Limits, Pace
 from opendms.targets.postgres import PostgresChange
-from opendms.targets.postgres_catalog import checked_domains, volatility
+from opendms.targets.postgres_catalog import checked_domains, shape, volatility
 
 CANCEL_TRIES = 5  # lock fights a cancel may lose before it says so
 
@@ -88,7 +90,12 @@ class PostgresOnline:
             return Plan(DIRECT, (Step("run", "run the statement", (alteration.text,)),))
         functions, types = facts_wanted(alteration.node)
         facts = facts_from(volatility(change, functions), checked_domains(change, types))
-        return plan(alteration.node, alteration.text, alteration.before, facts)
+        before = alteration.before
+        node = alteration.node
+        if before is None and isinstance(node, exp.Alter) and isinstance(node.this, exp.Table):
+            # its column types decide what rewrites
+            before = shape(change, node.this.sql(dialect="postgres"))
+        return plan(alteration.node, alteration.text, before, facts)
 
     def step(
         self, change: Change, alteration: Alteration, progress: OnlineProgress, until: float
@@ -144,12 +151,11 @@ class PostgresOnline:
         it is. Raises StatementError when the locks to undo it could not be had."""
         pg = postgres(change)
         recorded = _recorded(pg, alteration)
-        if recorded is None:
-            return
         last: StatementError | None = None
         for _ in range(CANCEL_TRIES):
             try:
-                if recorded.shadow is not None:
+                if recorded is None or recorded.shadow is not None:
+                    # (no plan: nothing was done, but a failed copy may have left triggers)
                     self.shadow.remove(pg, alteration)
                     return
                 if _finished(pg, alteration, recorded):
@@ -163,10 +169,11 @@ class PostgresOnline:
                 if not exc.lost_lock:
                     raise
                 last = exc
-        raise StatementError(
-            f"cancelling lost {CANCEL_TRIES} lock fights: {last.message if last else ''}",
-            lost_lock=True,
-        )
+        why = f"cancelling lost {CANCEL_TRIES} lock fights: {last.message if last else ''}"
+        if recorded is None or recorded.shadow is not None:
+            self.shadow.disarm(pg, alteration)
+            why += "; the shadow table was dropped, its triggers now do nothing until dropped"
+        raise StatementError(why, lost_lock=True)
 
 
 def _recorded(change: PostgresChange, alteration: Alteration) -> Plan | None:

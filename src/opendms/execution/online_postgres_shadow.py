@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
@@ -41,6 +42,7 @@ from opendms.sql.online_postgres_shadow import (
     copied,
     copy_plan,
     create_shadow,
+    disarmed_function,
     drop_sync,
     grant,
     literal,
@@ -267,16 +269,22 @@ class ShadowCopy:
             why = _refusal(change, found, names)
             if why is not None:
                 change.rollback()
+                self.remove(change, alteration)  # its plan too: a restart plans again
                 return failed(progress, why, OnlineStatus.UNSUPPORTED)
             key = primary_key(change, found.oid)
+            if change.marker(f"{alteration.key}:leftover") is not None:
+                for statement in drop_sync(names):  # a failed run's disarmed triggers
+                    change.execute(statement)
+                change.forget(f"{alteration.key}:leftover")
             change.execute(create_shadow(names, found.persistence, found.options, found.tablespace))
             shadow = relation(change, names.qualified_shadow)
             if shadow is None:
                 raise StatementError("the shadow table was not made")
             pairs = _pairs(change, found.oid, shadow.oid)
-            change.execute(alter_shadow(spec.alter, names))
+            change.execute(alter_shadow(spec.alter, names, dict(pairs)))
             if primary_key(change, shadow.oid) != key:
                 change.rollback()
+                self.remove(change, alteration)
                 return failed(
                     progress,
                     "the statement changes the table's primary key, by which a shadow copy "
@@ -311,6 +319,8 @@ class ShadowCopy:
                 )
                 if wait is not None:
                     return wait
+            with suppress(StatementError):
+                self.remove(change, alteration)
             return failed(progress, f"making the shadow table failed: {exc.message}")
         except BaseException:
             change.rollback()
@@ -602,10 +612,21 @@ class ShadowCopy:
         try:
             self.remove(change, alteration)
         except StatementError as exc:
+            kept = (
+                f"{why}; the shadow table and its triggers are still there (removing them "
+                "failed: {}): cancel the statement to remove them"
+            )
+            if not exc.lost_lock:
+                return failed(progress, kept.format(exc.message), status)
+            try:
+                self.disarm(change, alteration)
+            except StatementError as again:
+                return failed(progress, kept.format(again.message), status)
             return failed(
                 progress,
-                f"{why}; the shadow table and its triggers are still there (removing them "
-                f"failed: {exc.message}): cancel the statement to remove them",
+                f"{why}; the shadow table was removed; its triggers, which now do nothing, "
+                "stay on the table until the statement is cancelled or run again (dropping "
+                f"them waits for the same locks: {exc.message})",
                 status,
             )
         return failed(
@@ -613,10 +634,19 @@ class ShadowCopy:
         )
 
     @staticmethod
-    def remove(change: PostgresChange, alteration: Alteration) -> bool:
+    def _names(change: PostgresChange, key: str) -> ShadowNames | None:
+        """The statement's shadow names, from its shadow or its leftover marker."""
+        made_text = change.marker(f"{key}:shadow") or change.marker(f"{key}:leftover")
+        if made_text is None:
+            return None
+        made = json.loads(made_text)
+        return shadow_names(made["schema"], made["table"], key, OWN_SCHEMA)
+
+    @classmethod
+    def remove(cls, change: PostgresChange, alteration: Alteration) -> bool:
         """Drop the triggers, their function and the shadow, and forget the statement's
         markers, in one transaction; False when the swap already happened (nothing is
-        undone then). Raises StatementError (a lost lock fight: try again)."""
+        undone then). Raises StatementError (a lost lock fight: try again, or disarm)."""
         key = alteration.key
         change.begin()
         try:
@@ -624,10 +654,8 @@ class ShadowCopy:
             if change.marker(f"{key}:swap") is not None:
                 change.rollback()
                 return False
-            made_text = change.marker(f"{key}:shadow")
-            if made_text is not None:
-                made = Made.loads(made_text)
-                names = shadow_names(made.schema, made.table, key, OWN_SCHEMA)
+            names = cls._names(change, key)
+            if names is not None:
                 # the triggers first: the writers that wrote into the copy are done then
                 for statement in drop_sync(names):
                     change.execute(statement)
@@ -638,3 +666,26 @@ class ShadowCopy:
             change.rollback()
             raise
         return True
+
+    @classmethod
+    def disarm(cls, change: PostgresChange, alteration: Alteration) -> None:
+        """When the triggers cannot be dropped (DROP TRIGGER waits for every reader of the
+        table): their function made to do nothing, which takes no lock on the table, and
+        the shadow dropped; a ``leftover`` marker keeps their names for whoever drops them
+        (a cancel, or the statement run again)."""
+        key = alteration.key
+        change.begin()
+        try:
+            change.lock_timeout(alteration.cut_over.lock_seconds)
+            names = cls._names(change, key)
+            if names is not None:
+                change.execute(disarmed_function(names))
+                change.execute(f"DROP TABLE IF EXISTS {names.qualified_shadow}")
+            change.forget(key)
+            if names is not None:
+                leftover = json.dumps({"schema": names.schema, "table": names.table})
+                change.mark(f"{key}:leftover", leftover)
+            change.commit()
+        except BaseException:
+            change.rollback()
+            raise

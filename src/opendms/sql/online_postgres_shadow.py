@@ -20,7 +20,7 @@ import sqlglot
 from sqlglot import exp
 
 from opendms.sql.chunks import Chunking
-from opendms.sql.online_postgres import NAME_BYTES, SHADOW_PLACEHOLDER
+from opendms.sql.online_postgres import NAME_BYTES, folded
 
 SOURCE = "opendms_src"  # the table's alias in the copy's statements
 
@@ -108,9 +108,22 @@ def create_shadow(
     return text
 
 
-def alter_shadow(alter: str, names: ShadowNames) -> str:
-    """The statement, run on the shadow."""
-    return alter.replace(SHADOW_PLACEHOLDER, names.qualified_shadow, 1)
+def alter_shadow(alter: str, names: ShadowNames, renamed: Mapping[str, str]) -> str:
+    """The statement, run on the shadow; a constraint that is also an index (a key) is
+    named there as the shadow's copy of it (``renamed``: the table's name -> the copy's),
+    since index names are unique in a schema."""
+    node = sqlglot.parse_one(alter, read="postgres")
+    for action in node.args.get("actions") or []:
+        if (
+            isinstance(action, exp.Drop)
+            and str(action.args.get("kind", "")).upper() == "CONSTRAINT"
+        ):
+            for target in action.args.get("tables") or action.expressions:
+                name = folded(target)
+                if name in renamed:
+                    target.set("this", exp.to_identifier(renamed[name], quoted=True))
+    node.set("this", exp.to_table(names.qualified_shadow, dialect="postgres"))
+    return node.sql(dialect="postgres", comments=False, normalize_functions=False)
 
 
 def _expression(text: str, qualifier: str) -> exp.Expression:
@@ -191,6 +204,14 @@ BEGIN
   RETURN NULL;
 END
 {quote_tag}"""  # noqa: S608
+
+
+def disarmed_function(names: ShadowNames) -> str:
+    """The trigger function replaced by one that does nothing: no lock on the table."""
+    return (
+        f"CREATE OR REPLACE FUNCTION {names.qualified_function}() RETURNS trigger "
+        f"LANGUAGE plpgsql AS $$BEGIN RETURN NULL; END$$"
+    )
 
 
 def sync_triggers(names: ShadowNames) -> list[str]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from opendms.schema.model import Column, Table
 from opendms.targets.postgres import PostgresChange
 
 
@@ -323,3 +324,21 @@ def replica_index(change: PostgresChange, oid: int) -> str | None:
 def current_user(change: PostgresChange) -> str:
     rows = change.rows("SELECT current_user")
     return str(rows[0][0]) if rows else ""
+
+
+def shape(change: PostgresChange, name: str) -> Table | None:
+    """The columns (type as ``format_type`` spells it, nullability) and primary key of table
+    ``name``: what planning a statement reads when it was given no definition."""
+    found = relation(change, name)
+    if found is None:
+        return None
+    rows = change.rows(
+        "SELECT attname, format_type(atttypid, atttypmod), NOT attnotnull FROM pg_attribute "
+        "WHERE attrelid = %s AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
+        (found.oid,),
+    )
+    return Table(
+        found.name,
+        tuple(Column(str(r[0]), str(r[1]), bool(r[2])) for r in rows),
+        primary_key(change, found.oid),
+    )
