@@ -42,6 +42,9 @@ DIRECT, CONCURRENT, SHADOW = "DIRECT", "CONCURRENT", "SHADOW"  # execution.onlin
 NAME_BYTES = 63  # PostgreSQL's NAMEDATALEN - 1
 # Where the shadow table's name goes in a shadow plan's ALTER (it is chosen on the target).
 SHADOW_PLACEHOLDER = "opendms_shadow_placeholder"
+# The label of the CHECK (c IS NOT NULL) a SET NOT NULL goes through; not "not_null", which
+# PostgreSQL 18 gives its own NOT NULL constraints.
+NOT_NULL_LABEL = "nn"
 
 
 @dataclass(frozen=True)
@@ -410,7 +413,7 @@ def _add_column(plan: _Alter, action: exp.ColumnDef) -> None:
             plan.rewrites.append(f"column {column} is added with a key, built under the lock")
         kept.append(constraint)
     column_def = action.copy()
-    column_def.set("constraints", [c.copy() for c in kept] or None)
+    column_def.set("constraints", [c.copy() for c in kept])
     plan.immediate.append(f"ADD COLUMN {_render(column_def)}")
     plan.immediate.extend(later)
 
@@ -435,7 +438,7 @@ def _alter_column(plan: _Alter, action: exp.AlterColumn) -> None:
         return
     if action.args.get("allow_null") is False and not action.args.get("drop"):
         if column not in plan.not_null:
-            plan.not_null[column] = choose_name(plan.name, column, "not_null", plan.taken())
+            plan.not_null[column] = choose_name(plan.name, column, NOT_NULL_LABEL, plan.taken())
         plan.changed = True
         return
     plan.immediate.append(_render(action))
@@ -514,7 +517,7 @@ def _add_constraint(plan: _Alter, action: exp.AddConstraint, not_valid: bool) ->
                 for column in columns:
                     if plan.nullable(column) and column not in plan.not_null:
                         plan.not_null[column] = choose_name(
-                            plan.name, column, "not_null", plan.taken()
+                            plan.name, column, NOT_NULL_LABEL, plan.taken()
                         )
             plan.changed = True
         else:

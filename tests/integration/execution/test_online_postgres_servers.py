@@ -10,7 +10,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -74,6 +74,28 @@ class Db:
                 "WHERE n.nspname = 'public' ORDER BY 1"
             )
         ]
+
+    def checks(self, table: str) -> int:
+        return int(
+            self.one(
+                f"SELECT count(*) FROM pg_constraint WHERE conrelid = '{table}'::regclass "
+                "AND contype = 'c'"
+            )
+        )
+
+    def not_null(self, table: str, column: str) -> bool:
+        return bool(
+            self.one(
+                "SELECT attnotnull FROM pg_attribute "
+                f"WHERE attrelid = '{table}'::regclass AND attname = '{column}'"
+            )
+        )
+
+    def constraints(self, table: str) -> list[tuple[Any, ...]]:
+        return self.rows(
+            "SELECT conname, contype::text FROM pg_constraint "
+            f"WHERE conrelid = '{table}'::regclass ORDER BY 1"
+        )
 
     def markers(self, key: str) -> list[str]:
         return [
@@ -288,15 +310,8 @@ def test_set_not_null_goes_through_a_validated_check() -> None:
         alter = alteration("ALTER TABLE t ALTER COLUMN label SET NOT NULL", BEFORE_T)
         done = drive(PostgresOnline(), change, alter)
         assert done.done, done.failure
-        assert db.one(
-            "SELECT attnotnull FROM pg_attribute WHERE attrelid = 't'::regclass AND attname = 'label'"
-        )
-        assert (
-            db.one(
-                "SELECT count(*) FROM pg_constraint WHERE conrelid = 't'::regclass AND contype = 'c'"
-            )
-            == 0
-        )
+        assert db.not_null("t", "label")
+        assert db.checks("t") == 0
 
 
 def test_set_not_null_over_nulls_fails_and_leaves_no_check() -> None:
@@ -322,12 +337,8 @@ def test_unique_constraint_and_primary_key_through_a_concurrent_index() -> None:
         engine = PostgresOnline()
         assert drive(engine, change, alteration("ALTER TABLE k ADD CONSTRAINT k_b UNIQUE (b)")).done
         assert drive(engine, change, alteration("ALTER TABLE k ADD PRIMARY KEY (a)")).done
-        assert db.rows(
-            "SELECT conname, contype::text FROM pg_constraint WHERE conrelid = 'k'::regclass ORDER BY 1"
-        ) == [("k_b", "u"), ("k_pkey", "p")]
-        assert db.one(
-            "SELECT attnotnull FROM pg_attribute WHERE attrelid = 'k'::regclass AND attname = 'a'"
-        )
+        assert db.constraints("k") == [("k_b", "u"), ("k_pkey", "p")]
+        assert db.not_null("k", "a")
 
 
 def test_a_widening_type_change_runs_as_written() -> None:
@@ -517,7 +528,7 @@ def test_a_shadow_copy_under_a_live_writer_loses_nothing() -> None:
                 outcome = engine.step(change, alter, progress, time.monotonic() + 0.05)
                 progress = OnlineProgress.loads(outcome.progress.dumps())
                 statuses.add(progress.status)
-                if progress.status is OnlineStatus.RUNNING and 0 < progress.copy_count:
+                if progress.status is OnlineStatus.RUNNING and progress.copy_count > 0:
                     copying_writes += 1
                 if outcome.done or outcome.failure:
                     break
@@ -621,19 +632,9 @@ def test_cancel_takes_back_what_the_first_steps_added() -> None:
         engine = PostgresOnline()
         plan = engine.plan_for(change, alter)
         run_step(change, step_key(alter.key, 0), plan.steps[0], 1)  # the NOT VALID check
-        assert (
-            db.one(
-                "SELECT count(*) FROM pg_constraint WHERE conrelid = 't'::regclass AND contype = 'c'"
-            )
-            == 1
-        )
+        assert db.checks("t") == 1
         engine.cancel(change, alter, OnlineProgress())
-        assert (
-            db.one(
-                "SELECT count(*) FROM pg_constraint WHERE conrelid = 't'::regclass AND contype = 'c'"
-            )
-            == 0
-        )
+        assert db.checks("t") == 0
         assert db.markers(alter.key) == []
 
 
