@@ -594,7 +594,6 @@ class ShadowCopy:
                     f"the new table is in place, but {step.what} failed: {exc.message}",
                 )
         progress.state.pop("lost", None)
-        progress.copy_count = max(progress.copy_count, progress.copy_total)
         progress.old_table = f"{made.schema}.{swapped.old}" if alteration.cut_over.keep_old else ""
         progress.status, progress.message = OnlineStatus.SUCCESS, ""
         return Outcome(progress, done=True)

@@ -282,7 +282,10 @@ def copy_plan(
         .lock(update=False)
     )
     values = [sqlglot.parse_one(v, read="postgres") for v in _values(columns, using, SOURCE)]
-    copying = exp.select(*values).from_(source.copy()).where(everything.copy())
+    # The copy locks what it reads too: a row committed after the first statement's snapshot
+    # (so not locked by it) and deleted while the copy reads it must wait or be skipped,
+    # never be copied back after its trigger removed it. Rows the first locked are ours.
+    copying = exp.select(*values).from_(source.copy()).where(everything.copy()).lock(update=False)
     table = f"{names.schema}.{names.table}"
     return CopyPlan(
         Chunking("SELECT", table, tuple(key), "postgresql", locking, source),
