@@ -264,6 +264,7 @@ class ShadowCopy:
             found = relation(change, spec.table)
             if found is None:
                 change.rollback()
+                self.remove(change, alteration)
                 return failed(progress, f"table {spec.table} does not exist")
             names = shadow_names(found.schema, found.name, alteration.key, OWN_SCHEMA)
             why = _refusal(change, found, names)

@@ -10,7 +10,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -826,3 +826,31 @@ def test_a_statement_that_changes_the_key_is_refused() -> None:
         assert done.progress.status is OnlineStatus.UNSUPPORTED
         assert "primary key" in (done.failure or "")
         assert [r for r in db.relations() if r.startswith("_")] == []
+
+
+def test_a_composite_text_key_in_another_schema_is_copied_and_kept_current() -> None:
+    with database() as db, db.change() as change:
+        db.sql(
+            "CREATE SCHEMA s",
+            'CREATE TABLE s."Pairs" (a int, b text, v int NOT NULL, PRIMARY KEY (a, b))',
+            "INSERT INTO s.\"Pairs\" SELECT g % 50, 'k''' || g, g FROM generate_series(1, 3000) g",
+        )
+        alter = alteration('ALTER TABLE s."Pairs" ALTER COLUMN v TYPE bigint USING v * 10')
+        engine = PostgresOnline(replace(FAST, first_chunk_rows=50, max_chunk_rows=100))
+        progress = OnlineProgress()
+        for turn in range(10_000):
+            db.sql(
+                f"UPDATE s.\"Pairs\" SET v = v + 1 WHERE a = {turn % 50} AND b = 'k''{turn + 1}'",
+                f"DELETE FROM s.\"Pairs\" WHERE a = {(turn * 7) % 50} AND b = 'k''{turn * 7 + 3}'",
+                f"INSERT INTO s.\"Pairs\" VALUES ({turn % 50}, 'new''{turn}', {turn})",
+            )
+            outcome = engine.step(change, alter, progress, time.monotonic() + 0.01)
+            progress = OnlineProgress.loads(outcome.progress.dumps())
+            if outcome.done or outcome.failure:
+                break
+        assert outcome.done, outcome.failure
+        assert turn > 5  # writes went on through the copy
+        old = progress.old_table
+        assert old.startswith("s._Pairs_")
+        expected = db.rows(f'SELECT a, b, v * 10 FROM s."{old[2:]}" ORDER BY a, b')
+        assert db.rows('SELECT a, b, v FROM s."Pairs" ORDER BY a, b') == expected
