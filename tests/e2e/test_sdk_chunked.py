@@ -79,13 +79,13 @@ def job_status(admin: Dms, order_id: int) -> str:
     return str(resp.data_correct_task_detail.job_status)
 
 
-
 def _still(count: Callable[[], int]) -> int | None:
     """The count when it did not change over a second, else None (ask again)."""
     before = count()
     time.sleep(1.0)
     after = count()
     return after if after == before else None
+
 
 @pytest.mark.parametrize("engine", ["mariadb", "postgresql"])
 def test_a_million_rows_lock_free_paused_restarted_and_killed(engine: str) -> None:

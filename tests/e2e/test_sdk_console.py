@@ -71,9 +71,7 @@ def audit(dms: Dms, **where: Any) -> list[Any]:
 
 
 @pytest.mark.parametrize("flavor", ["v3", "v1"])
-def test_a_read_on_the_demo_database_answers_rows_as_objects(
-    people: People, flavor: Any
-) -> None:
+def test_a_read_on_the_demo_database_answers_rows_as_objects(people: People, flavor: Any) -> None:
     dms = Dms(people.server, people.alice, flavor)
     first, second = script(
         dms,

@@ -392,9 +392,7 @@ def get_data_correct_backup_files(ctx: Context, req: BackupFilesRequest) -> Payl
 
 def _ticket_file(kind: str) -> Any:
     def handler(ctx: Context, req: OrderIdRequest) -> Payload:
-        found = ticket_files.has_file(
-            ctx.session, ctx.means.files, ctx.caller, req.order_id, kind
-        )
+        found = ticket_files.has_file(ctx.session, ctx.means.files, ctx.caller, req.order_id, kind)
         return {"FileUrl": _link(ctx, kind, req.order_id) if found else ""}
 
     return handler

@@ -202,8 +202,3 @@ class Direct:
 
     def cancel(self, change: Change, alteration: Alteration, progress: OnlineProgress) -> None:
         """A direct statement leaves nothing behind: it ran or it did not."""
-
-
-def engine_for(engine: str, mode: int) -> OnlineEngine:
-    """The online engine for a statement on ``engine`` under DdlOnline ``mode``."""
-    return Direct()

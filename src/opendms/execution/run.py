@@ -175,6 +175,8 @@ class Execute:
         unit = Unit(order, plan, current, db, inst, list(pending))
         if unit.walk == "chunks":
             self._cut(s, unit)
+        if unit.walk in ("chunks", "ddl"):  # a shadow copy is paced as chunks are
+            self._limits(s, unit)
         if current.backup:
             shapes = CatalogShapes(s, [db])
             for detail in pending:
@@ -196,6 +198,9 @@ class Execute:
                 unit.chunkings[detail.detail_id] = str(exc)
             found = s.get(PrecheckStatement, detail.sql_id)
             unit.estimates[detail.sql_id] = found.affect_rows if found is not None else None
+
+    def _limits(self, s: Session, unit: Unit) -> None:
+        """The instance's throttle, and its replica to watch."""
         unit.limits = self.means.pace.limits.over(unit.inst.throttle)
         if unit.limits.replica_instance_id is not None:
             replica = s.get(Instance, unit.limits.replica_instance_id)

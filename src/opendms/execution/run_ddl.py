@@ -30,8 +30,8 @@ from opendms.execution.online import (
     CutOver,
     OnlineProgress,
     OnlineStatus,
-    engine_for,
 )
+from opendms.execution.online_engines import engine_for
 from opendms.execution.service import stamp
 from opendms.execution.unit import Done, Unit, statement_key
 from opendms.jobs.runner import Checkpoint, Step, Work
@@ -152,7 +152,10 @@ def ddl_stride(
             )
             return recording.fail(work, unit, detail, message, checkpoint)
     started, t0 = utcnow(), time.perf_counter()
-    if progress.status is OnlineStatus.RUNNING and progress.strategy.native:
+    # MySQL and MariaDB commit DDL by themselves: an interrupted one is judged by its table
+    # (the other engines commit it with its marker)
+    mysql = unit.engine in ("mysql", "mariadb")
+    if progress.status is OnlineStatus.RUNNING and progress.strategy.native and mysql:
         verdict = _interrupted(plan, table, live, unit.engine)
         if verdict == "done":
             return _done(work, unit, detail, progress, Done(0, started, 0, recovered=True))
@@ -172,7 +175,11 @@ def ddl_stride(
     if progress.status is OnlineStatus.INIT:
         recording.log_note(work, detail, f"started on {table or 'the database'}")
     until = time.monotonic() + means.tuning.step_seconds
-    outcome = engine_for(unit.engine, alteration.mode).step(change, alteration, progress, until)
+    replica = means.connector(unit.replica) if unit.replica is not None else None
+    engine = engine_for(
+        unit.engine, alteration.mode, pace=means.pace, limits=unit.limits, replica=replica
+    )
+    outcome = engine.step(change, alteration, progress, until)
     _store_progress(work, detail, outcome.progress)
     if outcome.failure is not None:
         return recording.fail(work, unit, detail, outcome.failure, checkpoint)
@@ -263,7 +270,9 @@ class OnlineCancel:
         )
         where = (db.catalog_name, db.schema_name)
         with self.means.connector(inst).change(where, self.means.lock_wait_seconds) as change:
-            engine_for(engine, inst.ddl_online).cancel(change, alteration, progress)
+            engine_for(engine, inst.ddl_online, pace=self.means.pace).cancel(
+                change, alteration, progress
+            )
 
 
 CANCEL_TRIES = 8

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import zlib
 from collections import defaultdict
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from typing import Any
 
@@ -140,6 +140,57 @@ class PostgresChange(Change):
     def query(self, statement: str) -> list[tuple[Any, ...]]:
         with self._guarded():
             return list(self.conn.execute(statement.encode()).fetchall())
+
+    def rows(
+        self, query: str, params: Sequence[Any] | Mapping[str, Any] = ()
+    ) -> list[tuple[Any, ...]]:
+        """A parametrized read (catalog queries) in the current transaction."""
+        with self._guarded():
+            return list(self.conn.execute(query, params).fetchall())
+
+    def outside_transaction(self, statement: str, lock_seconds: float) -> None:
+        """Run ``statement`` in a transaction of its own making (``CREATE INDEX
+        CONCURRENTLY`` and ``DROP INDEX CONCURRENTLY`` refuse a transaction block), waiting
+        at most ``lock_seconds`` for each lock. The change must have none open: committed or
+        rolled back work is the caller's to settle first."""
+        with self._guarded():
+            previous = self.conn.execute("SELECT current_setting('lock_timeout')").fetchone()
+            self.conn.rollback()  # the read above opened one
+            self.conn.autocommit = True
+            try:
+                self.conn.execute(
+                    "SELECT set_config('lock_timeout', %s, false)",
+                    (f"{int(lock_seconds * 1000)}ms",),
+                )
+                try:
+                    self.conn.execute(statement.encode())
+                finally:
+                    if not self.conn.broken:
+                        self.conn.execute(
+                            "SELECT set_config('lock_timeout', %s, false)",
+                            (previous[0] if previous else "0",),
+                        )
+            finally:
+                if not self.conn.broken:
+                    self.conn.autocommit = False
+
+    def lock_timeout(self, seconds: float) -> None:
+        """Lock waits of the current transaction give up after ``seconds``."""
+        with self._guarded():
+            self.conn.execute(
+                "SELECT set_config('lock_timeout', %s, true)", (f"{int(seconds * 1000)}ms",)
+            )
+
+    def forget(self, key: str) -> None:
+        """Remove the markers recorded under ``key`` and under ``key:…``, in the current
+        transaction (a cancelled statement may run again from its start)."""
+        with self._guarded():
+            self.conn.execute(
+                psycopg.sql.SQL(
+                    "DELETE FROM {} WHERE run_key = %s OR left(run_key, %s) = %s"
+                ).format(_PROGRESS),
+                (key, len(key) + 1, key + ":"),
+            )
 
     def own_table(self, name: str) -> exp.Table:
         return exp.Table(

@@ -107,8 +107,10 @@ class Pooled:
         )
 
     def connection_id(self) -> int:
-        query = "SELECT pg_backend_pid()" if self.server.engine == "postgresql" else (
-            "SELECT CONNECTION_ID()"
+        query = (
+            "SELECT pg_backend_pid()"
+            if self.server.engine == "postgresql"
+            else ("SELECT CONNECTION_ID()")
         )
         with self.session() as session:
             return int(session.run(query, 1).rows[0][0])

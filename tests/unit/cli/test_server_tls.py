@@ -135,9 +135,7 @@ def test_plain_http_hands_uvicorn_no_certificate(
     assert "HTTPS" not in done.stdout
 
 
-def test_the_settings_alone_are_checked_and_nothing_listens(
-    tmp_path: Path, pair: TlsFiles
-) -> None:
+def test_the_settings_alone_are_checked_and_nothing_listens(tmp_path: Path, pair: TlsFiles) -> None:
     """The real process, told through OPENDMS_TLS_CERT only: it exits at once (a server that
     started would run until the timeout) with one line."""
     done = opendms_process(

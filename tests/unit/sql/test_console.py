@@ -128,9 +128,7 @@ def test_explain_analyze_runs_what_it_explains_so_only_of_a_query(sql: str, engi
         ("EXPLAIN SELECT 1; ", PG, ""),
     ],
 )
-def test_what_explain_explains_is_held_to_the_same_rules(
-    sql: str, engine: str, words: str
-) -> None:
+def test_what_explain_explains_is_held_to_the_same_rules(sql: str, engine: str, words: str) -> None:
     if not words:  # a trailing delimiter is no second statement
         ok(sql, engine)
         return
@@ -305,9 +303,7 @@ def test_a_change_calls_only_allowed_functions(sql: str, engine: str, name: str)
         ("PRAGMA table_info(t)", SQLITE, "PRAGMA"),
     ],
 )  # fmt: skip
-def test_what_is_not_a_read_or_a_table_change_is_refused(
-    sql: str, engine: str, words: str
-) -> None:
+def test_what_is_not_a_read_or_a_table_change_is_refused(sql: str, engine: str, words: str) -> None:
     assert words in refusal(sql, engine)
 
 
