@@ -45,7 +45,8 @@ def create(
     kind: Annotated[
         str,
         typer.Option(
-            "--type", help="DC_COMMON, DC_CHUNK, DC_CRON_CLEAR, DC_BIG_FILE, DATA_EXPORT or NDDL."
+            "--type",
+            help="DC_COMMON, DC_CHUNK, DC_CRON_CLEAR, DC_BIG_FILE, DATA_EXPORT, NDDL, TABLE_SYNC.",
         ),
     ],
     comment: Annotated[str, typer.Option(help="Why.")],
