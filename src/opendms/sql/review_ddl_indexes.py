@@ -107,8 +107,8 @@ def _key_width(table: Table, index: Index, engine: str) -> tuple[int, str] | Non
 @rule(
     "INDEX_KEY_TOO_LONG",
     "ERROR",
-    "An index key over InnoDB's 3,072 bytes, or over a TEXT/BLOB column without a prefix "
-    "length (MySQL/MariaDB): the server refuses it.",
+    "An index key over InnoDB's 3,072 bytes (MySQL/MariaDB; a MariaDB UNIQUE key excepted), "
+    "or over a whole TEXT/BLOB column (MySQL): the server refuses it.",
     kinds=ADDS,
 )
 def _key_too_long(s: Subject) -> Iterator[str]:
@@ -125,7 +125,7 @@ def _key_too_long(s: Subject) -> Iterator[str]:
         if width is None:
             continue
         size, lob = width
-        if size < 0:
+        if size < 0 and s.engine == "mysql":  # MariaDB indexes a prefix on its own
             yield (
                 f"The {_label(index)} on {table.name} covers {lob}, a TEXT/BLOB column, whole: "
                 f"the server refuses it. Give it a prefix length: {lob}(64)."

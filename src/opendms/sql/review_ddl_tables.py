@@ -877,7 +877,9 @@ def _default_mismatch(
     if t in types.CHARS:
         size = types.length(dtype)
         if size is not None and len(text) > size:
-            return f"is {column.type} with a {len(text)}-character default"
+            # PostgreSQL takes the definition and fails each write that uses the default
+            later = " (PostgreSQL: every row that takes it)" if s.engine == "postgresql" else ""
+            return f"is {column.type} with a {len(text)}-character default{later}"
     if t in (types.T.ENUM, types.T.SET):
         members = {e.name for e in dtype.expressions if isinstance(e, exp.Literal)}
         chosen = text.split(",") if t == types.T.SET and text else [text]
@@ -888,7 +890,7 @@ def _default_mismatch(
         special = s.engine == "postgresql" and text.strip().lower() in _PG_SPECIAL_DATES
         if not special and not pattern.fullmatch(text.strip()):
             return f"is {column.type} with the default '{text}', which is not a {t.value.lower()}"
-        if text.startswith("0000-00-00") and s.engine in MYSQL:
+        if text.startswith("0000-00-00") and s.engine == "mysql":  # MariaDB's mode allows it
             return f"is {column.type} with the zero date '{text}' (MySQL's default SQL mode)"
     return None
 
@@ -909,8 +911,8 @@ def _default_type(s: Subject) -> Iterator[str]:
         wrong = _default_mismatch(column, dtype, default, s)
         if wrong is not None:
             yield (
-                f"Column {table}.{column.name} {wrong}: the server refuses it. Give a default of "
-                "the column's type, or none."
+                f"Column {table}.{column.name} {wrong}: the server refuses it. Give a default "
+                "of the column's type, or none."
             )
     for a in _alters(s):
         default = a.args.get("default") if isinstance(a, exp.AlterColumn) else None
