@@ -133,7 +133,7 @@ class CatalogShapes:
         columns = tuple(
             Column(
                 name=c.name,
-                type=_type_text(c.column_type, engine),
+                type=model_type(c.column_type, engine),
                 nullable=c.nullable,
                 default=c.default_value,
                 auto_increment=c.auto_increment,
@@ -172,7 +172,7 @@ class CatalogShapes:
         )
 
 
-def _type_text(reported: str, engine: str) -> str:
+def model_type(reported: str, engine: str) -> str:
     """A column type as the model spells it: lower-cased, PostgreSQL's ``character
     varying(n)`` and ``character(n)`` as ``varchar(n)`` and ``char(n)``."""
     text = (reported or "").lower()

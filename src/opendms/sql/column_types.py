@@ -189,7 +189,10 @@ def varchar_bytes(dtype: exp.DataType, charset: str) -> int | None:
 
 
 def same_type(a: exp.DataType, b: exp.DataType) -> bool:
-    return a.this == b.this and params(a) == params(b) and _members(a) == _members(b)
+    """The same type: an integer's display width (MariaDB's int(11)) does not count."""
+    if a.this != b.this:
+        return False
+    return a.this in INTEGERS or (params(a) == params(b) and _members(a) == _members(b))
 
 
 def _members(dtype: exp.DataType) -> list[str]:

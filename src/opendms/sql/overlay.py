@@ -71,6 +71,8 @@ class Overlay:
         self._states: dict[str, _State] = {}
         # the ALTER TABLE statements of each table so far, by statement number
         self.alters: dict[str, list[int]] = {}
+        # columns the script has added to tables it did not create: (table, column), lower-cased
+        self.new_columns: set[tuple[str, str]] = set()
         # what COMMENT ON (PostgreSQL) or ALTER TABLE … COMMENT (MySQL) anywhere in the script
         # describes: (table, "") and (table, column)
         self.commented: set[tuple[str, str]] = set()
@@ -102,6 +104,11 @@ class Overlay:
         state = self._states.get(name.lower())
         return state is not None and not state.exists
 
+    def added(self, table: str, column: str) -> bool:
+        """Column ``column`` was added to ``table`` earlier in this script (it holds no data
+        the rows had before)."""
+        return (table.lower(), column.lower()) in self.new_columns
+
     def created(self, name: str) -> bool:
         """Created earlier in this script (so it holds no rows yet)."""
         state = self._states.get(name.lower())
@@ -120,6 +127,12 @@ class Overlay:
 
     def _set(self, name: str, state: _State) -> None:
         self._states[name.lower()] = state
+
+    def _replaced(self, name: str) -> None:
+        """``name`` is created, dropped or renamed: what the script did to the table of that
+        name before is about another table."""
+        self.alters.pop(name.lower(), None)
+        self.new_columns = {(t, c) for t, c in self.new_columns if t != name.lower()}
 
     def _known(self, name: str) -> _State:
         """The state of a table a statement changes: its definition if known."""
@@ -165,6 +178,7 @@ class Overlay:
             if like is not None and (source := self.definition(table_name(like))):
                 table = replace(source, name=ddl.ident(target, self.engine), rows=0)
             self._set(name, _State(exists=True, table=table, created=True))
+            self._replaced(name)
             return
         made = ddl.index_of_create(node, self.engine)
         if made is not None:
@@ -183,6 +197,9 @@ class Overlay:
             self._rename_index(name, ddl.renamed_to(node))
             return
         self.alters.setdefault(name, []).append(number)
+        for action in node.args.get("actions") or ():
+            if isinstance(action, exp.ColumnDef) and not self.created(name):
+                self.new_columns.add((name, ddl.ident(action.this, self.engine).lower()))
         found = self.definition(name)
         if found is not None:
             self._change(name, ddl.altered(found, node, self.engine))
@@ -195,6 +212,8 @@ class Overlay:
         table = before.table
         if table is not None:
             table = replace(table, name=new.rpartition(".")[2])
+        self._replaced(new)
+        self._replaced(old)
         self._set(new, replace(before, exists=True, table=table))
         self._set(old, _State(exists=False))
 
@@ -213,6 +232,7 @@ class Overlay:
         if kind == "TABLE":
             for t in targets:
                 self._set(table_name(t), _State(exists=False))
+                self._replaced(table_name(t))
         elif kind == "INDEX":
             on = node.args.get("cluster")
             for t in targets:

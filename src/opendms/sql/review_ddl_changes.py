@@ -78,7 +78,8 @@ def _destroyed(s: Subject) -> Iterator[tuple[str, str, Table | None]]:
             if isinstance(a, exp.Drop) and str(a.args.get("kind")).upper() == "COLUMN":
                 for c in a.args.get("tables") or ():
                     column = ddl.ident(c, s.engine)
-                    if was is None or was.column(column) is not None:
+                    known = was is None or was.column(column) is not None
+                    if known and not s.tables.added(table, column):
                         yield "DROP COLUMN", f"{table}.{column}", was
 
 
@@ -409,7 +410,8 @@ def _rename_column(s: Subject) -> Iterator[str]:
 @rule(
     "ALTER_TABLE_SPLIT",
     "WARNING",
-    "Several ALTER TABLE statements on one table in a script: each rebuilds or locks it again.",
+    "Several ALTER TABLE statements on one existing table in a script: each rebuilds or locks "
+    "it again.",
     kinds=frozenset({"ALTER"}),
 )
 def _split(s: Subject) -> Iterator[str]:
@@ -418,7 +420,7 @@ def _split(s: Subject) -> Iterator[str]:
         words = opaque_words(s)
         name = words[2].strip('`"').lower() if len(words) > 2 and words[1] == "TABLE" else ""
     earlier = s.tables.alters.get(name, []) if name else []
-    if earlier:
+    if earlier and not s.tables.created(name):  # an empty new table is cheap to alter
         yield (
             f"Table {name} was already altered by statement {earlier[0]}: each ALTER TABLE "
             "rebuilds or locks it again. Merge them into one ALTER TABLE with several "

@@ -160,3 +160,81 @@ def test_parse_failures_name_the_statement_line_and_column() -> None:
         1,
         18,
     )
+
+
+def test_schema_change_levels_can_be_overridden_and_turned_off() -> None:
+    sql = "DROP TABLE t"
+    product = {"catalog": FixtureCatalog(), "env_type": "product"}
+    assert [(f.code, f.level) for f in review(sql, "mysql", DDL_KINDS, **product)] == [
+        ("DESTRUCTIVE_DDL_WITHOUT_REASON", "ERROR")
+    ]
+    lowered = review(
+        sql, "mysql", DDL_KINDS, levels={"DESTRUCTIVE_DDL_WITHOUT_REASON": "WARNING"}, **product
+    )
+    assert [(f.code, f.level) for f in lowered] == [("DESTRUCTIVE_DDL_WITHOUT_REASON", "WARNING")]
+    off = review(
+        sql, "mysql", DDL_KINDS, levels={"DESTRUCTIVE_DDL_WITHOUT_REASON": "OFF"}, **product
+    )
+    assert off == []
+    raised = review(
+        "ALTER TABLE t ADD COLUMN c INT",
+        "postgresql",
+        DDL_KINDS,
+        catalog=FixtureCatalog(),
+        levels={"COLUMN_WITHOUT_COMMENT": "ERROR"},
+    )
+    assert [(f.code, f.level) for f in raised] == [("COLUMN_WITHOUT_COMMENT", "ERROR")]
+    assert not any(r.fixed for r in RULES if r.kinds is not None)
+
+
+def test_a_product_drop_needs_a_reason() -> None:
+    def found(env: str, reason: str) -> list[tuple[str, str]]:
+        return [
+            (f.code, f.level)
+            for f in review(
+                "TRUNCATE TABLE t; ALTER TABLE u DROP COLUMN c",
+                "postgresql",
+                DDL_KINDS,
+                catalog=FixtureCatalog(),
+                env_type=env,
+                reason=reason,
+            )
+        ]
+
+    assert found("product", "") == [("DESTRUCTIVE_DDL_WITHOUT_REASON", "ERROR")] * 2
+    assert found("PRODUCT ", "  ") == [("DESTRUCTIVE_DDL_WITHOUT_REASON", "ERROR")] * 2
+    assert found("product", "archived to s3://bucket/t") == [("DESTRUCTIVE_DDL", "WARNING")] * 2
+    assert found("test", "") == [("DESTRUCTIVE_DDL", "WARNING")] * 2
+    assert found("", "") == [("DESTRUCTIVE_DDL", "WARNING")] * 2  # not said: not product
+    (finding,) = review(
+        "DROP TABLE big", "mysql", DDL_KINDS, catalog=FixtureCatalog(), env_type="product"
+    )
+    message = finding.message
+    assert "big" in message and "2,000,000 rows" in message and "reason" in message
+
+
+def test_data_change_tickets_see_no_schema_change_findings() -> None:
+    # a DDL statement in a data change ticket is refused for its kind, and nothing more
+    found = review(
+        "ALTER TABLE t ADD COLUMN c TEXT DEFAULT 'x'; DROP TABLE t; CREATE TABLE n1 (a INT)",
+        "mysql",
+        DC_KINDS,
+        catalog=FixtureCatalog(),
+        env_type="product",
+    )
+    assert {f.code for f in found} == {"STATEMENT_KIND_NOT_ALLOWED"}
+    assert [f.message.split(" is not")[0] for f in found] == [
+        "ALTER TABLE",
+        "DROP TABLE",
+        "CREATE TABLE",
+    ]
+    # and a schema change ticket's DML is refused the same way
+    (refused,) = review("UPDATE t SET a = 1 WHERE id = 1", "mysql", DDL_KINDS)
+    assert refused.code == "STATEMENT_KIND_NOT_ALLOWED"
+    assert refused.message.endswith("it runs ALTER, COMMENT, CREATE, DROP, RENAME, TRUNCATE.")
+
+
+def test_every_schema_change_rule_names_what_it_reads() -> None:
+    ddl_rules = RULES[[r.code for r in RULES].index("DDL_NOT_PARSED") :]
+    assert len(ddl_rules) >= 30 and all(r.kinds for r in ddl_rules)
+    assert all(r.kinds is None for r in RULES[: len(RULES) - len(ddl_rules)])
