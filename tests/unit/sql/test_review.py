@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -238,3 +239,9 @@ def test_every_schema_change_rule_names_what_it_reads() -> None:
     ddl_rules = RULES[[r.code for r in RULES].index("DDL_NOT_PARSED") :]
     assert len(ddl_rules) >= 30 and all(r.kinds for r in ddl_rules)
     assert all(r.kinds is None for r in RULES[: len(RULES) - len(ddl_rules)])
+
+
+def test_the_schema_change_rules_are_listed_for_users() -> None:
+    doc = (Path(__file__).parents[3] / "docs" / "security-rules.md").read_text()
+    listed = dict(re.findall(r"^\| `([A-Z0-9_]+)` \| (ERROR|WARNING) \|", doc, re.MULTILINE))
+    assert listed == {r.code: r.level for r in RULES if r.kinds is not None}
