@@ -13,8 +13,9 @@ Names are keys as written, lower-cased ("t" or "schema.t"), as the catalog takes
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
+from typing import Any, TypeVar
 
 from sqlglot import exp
 
@@ -31,6 +32,7 @@ class _State:
     created: bool = False  # by this script: it is empty
 
 
+T = TypeVar("T")
 _RENAME_PAIR = re.compile(r"([\w`\".$]+)\s+TO\s+([\w`\".$]+)", re.IGNORECASE)
 
 
@@ -76,8 +78,18 @@ class Overlay:
         # what COMMENT ON (PostgreSQL) or ALTER TABLE … COMMENT (MySQL) anywhere in the script
         # describes: (table, "") and (table, column)
         self.commented: set[tuple[str, str]] = set()
+        # what the rules worked out about the statement under review (its table before and
+        # after it…), asked by many rules: kept until the statement is applied
+        self._memo: dict[tuple[int, str], Any] = {}
         for node in script:
             self._note_comments(node)
+
+    def memo(self, node: exp.Expression, key: str, compute: Callable[[], T]) -> T:
+        """``compute()`` once per statement (``node``) and ``key``."""
+        found = self._memo.get((id(node), key), self._memo)
+        if found is self._memo:
+            found = self._memo[id(node), key] = compute()
+        return found  # type: ignore[no-any-return]
 
     # ------------------------------------------------------------------ questions
 
@@ -147,6 +159,7 @@ class Overlay:
 
     def apply(self, node: exp.Expression, number: int = 0) -> None:
         """Lay what ``node`` (statement ``number``) changes over the tables."""
+        self._memo.clear()
         if isinstance(node, exp.Create):
             self._create(node)
         elif isinstance(node, exp.Alter):

@@ -39,8 +39,11 @@ def target(node: exp.Expression) -> exp.Table | None:
 
 
 def name_of(s: Subject) -> str:
-    found = target(s.node)
-    return table_name(found) if found is not None else ""
+    def read() -> str:
+        found = target(s.node)
+        return table_name(found) if found is not None else ""
+
+    return s.tables.memo(s.node, "name", read)
 
 
 def actions(node: exp.Expression) -> list[exp.Expression]:
@@ -77,6 +80,15 @@ def before(s: Subject) -> Table | None:
 
 def after(s: Subject) -> Table | None:
     """The changed table's definition as the statement leaves it; None if not known."""
+    return s.tables.memo(s.node, "after", lambda: _after(s))
+
+
+def read_column(s: Subject, cdef: exp.ColumnDef) -> Column:
+    """A column definition of the statement, read (once)."""
+    return s.tables.memo(cdef, "column", lambda: ddl.column_of(cdef, s.engine))
+
+
+def _after(s: Subject) -> Table | None:
     node, engine = s.node, s.engine
     if isinstance(node, exp.Create):
         if ddl.created_table(node) is not None:
@@ -95,6 +107,10 @@ def after(s: Subject) -> Table | None:
 def added_indexes(s: Subject) -> tuple[Table, list[Index]] | None:
     """The table as the statement leaves it, and the indexes (the primary key as one named
     PRIMARY) the statement adds to it."""
+    return s.tables.memo(s.node, "added_indexes", lambda: _added_indexes(s))
+
+
+def _added_indexes(s: Subject) -> tuple[Table, list[Index]] | None:
     was, now = before(s), after(s)
     if now is None:
         return None

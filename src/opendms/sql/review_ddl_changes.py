@@ -28,6 +28,7 @@ from opendms.sql.review_ddl_base import (
     existing,
     name_of,
     opaque_words,
+    read_column,
     redefined_columns,
     rows_note,
 )
@@ -120,7 +121,7 @@ def _destructive(s: Subject) -> Iterator[str]:
 def _added_on_existing(s: Subject) -> Iterator[tuple[exp.ColumnDef, Column]]:
     if isinstance(s.node, exp.Alter) and existing(s):
         for cdef in added_columns(s.node):
-            yield cdef, ddl.column_of(cdef, s.engine)
+            yield cdef, read_column(s, cdef)
 
 
 def _needs_value(cdef: exp.ColumnDef, column: Column) -> bool:
@@ -194,7 +195,7 @@ def _made_not_null(s: Subject) -> Iterator[str]:
                     "it, and SET NOT NULL then uses it without a scan."
                 )
     for old, cdef in redefined_columns(s.node, s.engine):
-        found, new = was.column(old), ddl.column_of(cdef, s.engine)
+        found, new = was.column(old), read_column(s, cdef)
         if found is not None and found.nullable and not new.nullable:
             yield (
                 f"{table}.{found.name} becomes NOT NULL: MySQL rebuilds {table}{rows_note(was)} "
@@ -254,7 +255,7 @@ def _type_changes(
         new = cdef.args.get("kind")
         old_type = types.datatype(found.type, s.engine) if found is not None else None
         if found is not None and old_type is not None and isinstance(new, exp.DataType):
-            yield found, old_type, new, ddl.column_of(cdef, s.engine), False
+            yield found, old_type, new, read_column(s, cdef), False
     for a in actions(s.node):
         if isinstance(a, exp.AlterColumn) and isinstance(a.args.get("dtype"), exp.DataType):
             found = was.column(ddl.ident(a.this, s.engine))
@@ -341,7 +342,7 @@ def _modify_drops(s: Subject) -> Iterator[str]:
         return
     table = name_of(s)
     for old, cdef in redefined_columns(s.node, s.engine):
-        found, new = was.column(old), ddl.column_of(cdef, s.engine)
+        found, new = was.column(old), read_column(s, cdef)
         if found is None:
             continue
         lost = [

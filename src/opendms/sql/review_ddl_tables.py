@@ -31,6 +31,7 @@ from opendms.sql.review_ddl_base import (
     given_names,
     name_of,
     opaque_words,
+    read_column,
     redefined_columns,
     target,
 )
@@ -566,7 +567,7 @@ def _column_comment(s: Subject) -> Iterator[str]:
         return
     table = name_of(s)
     for cdef in added_columns(s.node):
-        column = ddl.column_of(cdef, s.engine)
+        column = read_column(s, cdef)
         if column.comment or (table, column.name.lower()) in s.tables.commented:
             continue
         how = (
@@ -585,7 +586,7 @@ def _charset_words(s: Subject) -> Iterator[tuple[str, str]]:
         if key in opts:
             yield f"table {table}", opts[key]
     for cdef in column_defs(s.node, s.engine):
-        column = ddl.column_of(cdef, s.engine)
+        column = read_column(s, cdef)
         for value in (column.charset, column.collation):
             if value:
                 yield f"column {table}.{column.name}", value
@@ -628,7 +629,7 @@ def _column_charset(s: Subject) -> Iterator[str]:
     if s.engine not in MYSQL or now is None:
         return
     for cdef in column_defs(s.node, s.engine):
-        column = ddl.column_of(cdef, s.engine)
+        column = read_column(s, cdef)
         differs = [
             (what, mine, theirs)
             for what, mine, theirs in (
@@ -727,7 +728,7 @@ def _new_columns(s: Subject) -> Iterator[tuple[exp.ColumnDef, Column, exp.DataTy
     for cdef in column_defs(s.node, s.engine):
         dtype = cdef.args.get("kind")
         if isinstance(dtype, exp.DataType):
-            yield cdef, ddl.column_of(cdef, s.engine), dtype
+            yield cdef, read_column(s, cdef), dtype
     for a in _alters(s):  # PostgreSQL's ALTER COLUMN … TYPE
         if isinstance(a, exp.AlterColumn) and isinstance(a.args.get("dtype"), exp.DataType):
             was = before(s)
