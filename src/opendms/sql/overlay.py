@@ -65,6 +65,13 @@ def opaque_table(node: exp.Command) -> str | None:
     return None
 
 
+def validates(node: exp.Command) -> bool:
+    """PostgreSQL's ALTER TABLE t VALIDATE CONSTRAINT c (a bare command to sqlglot): it checks
+    the rows against a constraint added NOT VALID, and changes no definition."""
+    words = [w.upper() for w in command_words(node)]
+    return words[:2] == ["ALTER", "TABLE"] and words[-3:-1] == ["VALIDATE", "CONSTRAINT"]
+
+
 class Overlay:
     def __init__(
         self, catalog: Catalog | None, engine: str, script: Iterable[exp.Expression] = ()
@@ -176,7 +183,7 @@ class Overlay:
             for old, new in renamed_tables(node):
                 self._rename(old, new)
             opaque = opaque_table(node)
-            if opaque is not None:
+            if opaque is not None and not validates(node):
                 self._change(opaque, None)
                 self.alters.setdefault(opaque, []).append(number)
 

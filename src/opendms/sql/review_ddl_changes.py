@@ -411,11 +411,15 @@ def _rename_column(s: Subject) -> Iterator[str]:
 @rule(
     "ALTER_TABLE_SPLIT",
     "WARNING",
-    "Several ALTER TABLE statements on one existing table in a script: each rebuilds or locks "
-    "it again.",
+    "MySQL/MariaDB: several ALTER TABLE statements on one existing table in a script: each "
+    "may copy or rebuild it again.",
     kinds=frozenset({"ALTER"}),
 )
 def _split(s: Subject) -> Iterator[str]:
+    # PostgreSQL changes most definitions without a copy, and some changes must be split
+    # (ADD CONSTRAINT … NOT VALID, then VALIDATE CONSTRAINT)
+    if s.engine not in MYSQL:
+        return
     name = name_of(s)
     if not name and isinstance(s.node, exp.Command):
         words = opaque_words(s)
@@ -423,7 +427,6 @@ def _split(s: Subject) -> Iterator[str]:
     earlier = s.tables.alters.get(name, []) if name else []
     if earlier and not s.tables.created(name):  # an empty new table is cheap to alter
         yield (
-            f"Table {name} was already altered by statement {earlier[0]}: each ALTER TABLE "
-            "rebuilds or locks it again. Merge them into one ALTER TABLE with several "
-            "clauses."
+            f"Table {name} was already altered by statement {earlier[0]}: each ALTER TABLE may "
+            "copy or rebuild it again. Merge them into one ALTER TABLE with several clauses."
         )

@@ -182,9 +182,11 @@ def _redundant(s: Subject) -> Iterator[str]:
     if found is None:
         return
     table, new = found
+    reported: set[frozenset[str]] = set()
     for index in new:
         for other in _others(table, index):
-            if not _comparable(index, other):
+            pair = frozenset({index.name.lower(), other.name.lower()})
+            if pair in reported or not _comparable(index, other):
                 continue
             short, long = (
                 (index, other) if len(index.columns) < len(other.columns) else (other, index)
@@ -192,6 +194,7 @@ def _redundant(s: Subject) -> Iterator[str]:
             if short.unique or len(short.columns) == len(long.columns):
                 continue  # a unique key enforces something; equal ones are DUPLICATE_INDEX's
             if _parts(long)[: len(short.columns)] == _parts(short):
+                reported.add(pair)
                 yield (
                     f"On {table.name}, the {_label(short)} is a left prefix of the "
                     f"{_label(long)}, which serves the same queries: drop {short.name}"

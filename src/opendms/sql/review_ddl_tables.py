@@ -17,7 +17,7 @@ from sqlglot import exp
 from opendms.schema.model import Column, Table
 from opendms.sql import column_types as types
 from opendms.sql import ddl, names
-from opendms.sql.overlay import comment_target, renamed_tables
+from opendms.sql.overlay import comment_target, renamed_tables, validates
 from opendms.sql.review_base import DDL, Subject, rule
 from opendms.sql.review_ddl_base import (
     MYSQL,
@@ -61,7 +61,8 @@ def _alters(s: Subject) -> list[exp.Expression]:
     kinds=DDL,
 )
 def _not_parsed(s: Subject) -> Iterator[str]:
-    if isinstance(s.node, exp.Command) and not renamed_tables(s.node):
+    understood = isinstance(s.node, exp.Command) and (renamed_tables(s.node) or validates(s.node))
+    if isinstance(s.node, exp.Command) and not understood:
         words = " ".join(opaque_words(s)[:4])
         yield (
             f"OpenDMS cannot read '{words} …' (its parser keeps this form as plain text): no "
