@@ -3,12 +3,12 @@
 Each rule has a code, a default level (``ERROR`` stops a ticket's precheck, ``WARNING`` is
 reported, ``OFF`` is not run) that a security rule set may override, and yields a message for
 each problem it sees (``review_base``). The table holds the data-change rules
-(``review_dml``), then the schema-change rules (``review_ddl_tables``, ``review_ddl_indexes``,
-``review_ddl_changes``), in that order. Rules that need the target's shape read it from a
-:class:`Catalog`; without one (a script reviewed on its own) they stay silent rather than
-guess. A script is reviewed in order, each statement against the tables as the statements
-before it leave them (``overlay``). Fixture cases for every rule live in
-``tests/fixtures/review/``.
+(``review_dml``), then the schema-change rules (``review_ddl_objects``, ``_names``,
+``_tables``, ``_columns``, ``_indexes``, ``_changes``), in that order. Rules that need the
+target's shape read it from a :class:`Catalog`; without one (a script reviewed on its own)
+they stay silent rather than guess. A script is reviewed in order, each statement against
+the tables as the statements before it leave them (``overlay``). Fixture cases for every rule
+live in ``tests/fixtures/review/``.
 """
 
 from __future__ import annotations
@@ -17,7 +17,10 @@ from collections.abc import Collection, Mapping, Sequence
 
 # the rule modules register their rules in the table
 from opendms.sql import review_ddl_changes as _ddl_changes
+from opendms.sql import review_ddl_columns as _ddl_columns
 from opendms.sql import review_ddl_indexes as _ddl_indexes
+from opendms.sql import review_ddl_names as _ddl_names
+from opendms.sql import review_ddl_objects as _ddl_objects
 from opendms.sql import review_ddl_tables as _ddl_tables
 from opendms.sql import review_dml as _dml
 from opendms.sql.overlay import Overlay
@@ -55,7 +58,10 @@ __all__ = [
 ]
 # The table's order: data-change rules, then schema-change rules, each module's in
 # definition order (the imports above are sorted by name, so the order is said here).
-_ORDER = [m.__name__ for m in (_dml, _ddl_tables, _ddl_indexes, _ddl_changes)]
+_ORDER = [
+    m.__name__
+    for m in (_dml, _ddl_objects, _ddl_names, _ddl_tables, _ddl_columns, _ddl_indexes, _ddl_changes)
+]
 RULES.sort(key=lambda r: _ORDER.index(r.check.__module__))
 
 

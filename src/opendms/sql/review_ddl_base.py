@@ -4,6 +4,7 @@ before and after it."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
@@ -220,3 +221,22 @@ def existing(s: Subject) -> bool:
 
 def column_label(table: str, column: str) -> str:
     return f"{table}.{column}" if table else column
+
+
+def plain_column(name: str) -> bool:
+    """A key part that names a column (not an expression such as lower(name))."""
+    return re.fullmatch(r"[\w$]+", name) is not None
+
+
+def references(s: Subject) -> Iterator[str]:
+    """Tables the statement's foreign keys point to (not the table itself)."""
+    for fk in s.node.find_all(exp.ForeignKey):
+        ref = fk.args.get("reference")
+        schema = ref.this if isinstance(ref, exp.Reference) else None
+        if isinstance(schema, exp.Schema) and isinstance(schema.this, exp.Table):
+            yield table_name(schema.this)
+    for c in s.node.find_all(exp.ColumnConstraint):
+        ref = c.args.get("kind")
+        target = ref.this if isinstance(ref, exp.Reference) else None
+        if isinstance(target, exp.Schema) and isinstance(target.this, exp.Table):
+            yield table_name(target.this)
