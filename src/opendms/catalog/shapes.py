@@ -1,9 +1,15 @@
-"""Table shapes from the catalog, for SQL review (``sql.review.Catalog``).
+"""Table shapes and definitions from the catalog, for SQL review (``sql.tables.Catalog``).
 
 A ticket's SQL runs in each of its databases, so an unqualified table exists for it only if
 it exists in every one of them, and has the columns all of them have. A qualified name
 (``schema.table``) is looked up in that schema on the ticket's instances. Each name is read
 from the store once.
+
+A table's definition (what the schema-change rules read) is the first database's: the
+catalog keeps columns with their types, nullability, defaults, comments and auto-increment,
+the primary key and indexes (unique or not), the table's engine, character set, comment and
+row estimate. It does not keep foreign keys, checks, index prefix lengths or methods, nor
+column character sets, so a definition read here has none of them.
 """
 
 from __future__ import annotations
@@ -13,8 +19,9 @@ from collections.abc import Sequence
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from opendms.sql.review import TRANSACTIONAL_ENGINES, TableShape
-from opendms.store.models import Database, DbColumn, DbIndex, DbTable
+from opendms.schema.model import Column, Index, Table
+from opendms.sql.tables import TRANSACTIONAL_ENGINES, TableShape
+from opendms.store.models import Database, DbColumn, DbIndex, DbTable, Instance
 from opendms.store.states import DatabaseState
 
 
@@ -24,6 +31,7 @@ class CatalogShapes:
         self.home = list(databases)
         self.instance_ids = sorted({d.instance_id for d in databases})
         self.cache: dict[str, TableShape | None] = {}
+        self.definitions: dict[str, Table | None] = {}
 
     def table(self, name: str) -> TableShape | None:
         if name not in self.cache:
@@ -36,20 +44,29 @@ class CatalogShapes:
         shape = self.table(name)
         return shape.walk_key or None if shape is not None else None
 
-    def _read(self, name: str) -> TableShape | None:
+    def definition(self, name: str) -> Table | None:
+        """Table ``name``'s definition as the catalog last synced it (see the module's note);
+        None if some database of the ticket lacks it."""
+        if name not in self.definitions:
+            self.definitions[name] = self._define(name.lower())
+        return self.definitions[name]
+
+    def _db_ids(self, name: str) -> tuple[list[int], str]:
+        """The databases ``name`` is looked up in, and its unqualified name."""
         schema, _, short = name.rpartition(".")
-        if schema:
-            db_ids = list(
-                self.s.scalars(
-                    select(Database.db_id).where(
-                        Database.instance_id.in_(self.instance_ids),
-                        func.lower(Database.schema_name) == schema,
-                        Database.state == DatabaseState.NORMAL,
-                    )
-                )
-            )[:1]
-        else:
-            db_ids = [d.db_id for d in self.home]
+        if not schema:
+            return [d.db_id for d in self.home], short
+        found = self.s.scalars(
+            select(Database.db_id).where(
+                Database.instance_id.in_(self.instance_ids),
+                func.lower(Database.schema_name) == schema,
+                Database.state == DatabaseState.NORMAL,
+            )
+        )
+        return list(found)[:1], short
+
+    def _read(self, name: str) -> TableShape | None:
+        db_ids, short = self._db_ids(name)
         shapes = [self._in(db_id, short) for db_id in db_ids]
         if not shapes or any(shape is None for shape in shapes):
             return None
@@ -99,3 +116,68 @@ class CatalogShapes:
         walk = primary or min(unique, key=len, default=())
         lowered = tuple(c.lower() for c in primary)
         return TableShape(frozenset(columns), lowered, (engine or "").lower(), walk, auto)
+
+    def _define(self, name: str) -> Table | None:
+        db_ids, short = self._db_ids(name)
+        if not db_ids or self.table(name) is None:
+            return None
+        found = self.s.execute(
+            select(DbTable, Instance.instance_type)
+            .join(Database, Database.db_id == DbTable.db_id)
+            .join(Instance, Instance.instance_id == Database.instance_id)
+            .where(DbTable.db_id == db_ids[0], func.lower(DbTable.name) == short)
+        ).first()
+        if found is None:
+            return None
+        row, engine = found
+        columns = tuple(
+            Column(
+                name=c.name,
+                type=model_type(c.column_type, engine),
+                nullable=c.nullable,
+                default=c.default_value,
+                auto_increment=c.auto_increment,
+                comment=c.description or "",
+            )
+            for c in self.s.scalars(
+                select(DbColumn)
+                .where(DbColumn.table_id == row.table_id)
+                .order_by(DbColumn.position)
+            )
+        )
+        primary: tuple[str, ...] = ()
+        primary_name = ""
+        indexes = []
+        for index in self.s.scalars(
+            select(DbIndex).where(DbIndex.table_id == row.table_id).order_by(DbIndex.index_id)
+        ):
+            if index.index_type == "PRIMARY":
+                primary = tuple(index.columns)
+                primary_name = "" if index.name == "PRIMARY" else index.name
+            else:
+                indexes.append(
+                    Index(index.name, tuple(index.columns), unique=index.index_type == "UNIQUE")
+                )
+        return Table(
+            name=row.name,
+            columns=columns,
+            primary_key=primary,
+            primary_key_name=primary_name,
+            indexes=tuple(sorted(indexes, key=lambda i: i.name)),
+            comment=row.description or "",
+            engine=(row.engine or "").lower(),
+            charset=(row.encoding or "").lower() if engine in ("mysql", "mariadb") else "",
+            rows=row.num_rows or 0,
+            size_bytes=row.size_bytes or 0,
+        )
+
+
+def model_type(reported: str, engine: str) -> str:
+    """A column type as the model spells it: lower-cased, PostgreSQL's ``character
+    varying(n)`` and ``character(n)`` as ``varchar(n)`` and ``char(n)``."""
+    text = (reported or "").lower()
+    if engine == "postgresql":
+        text = text.replace("character varying", "varchar")
+        if text.startswith("character"):
+            text = "char" + text[len("character") :]
+    return text

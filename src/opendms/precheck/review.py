@@ -1,6 +1,6 @@
-"""SQL review of a ticket's SQL for one of its databases: the instance's dialect, the
-catalog's tables and columns, the ticket type's statement kinds and the levels of the
-instance's security rule set."""
+"""SQL review of a ticket's SQL for one of its databases: the instance's dialect and
+environment, the catalog's tables and columns, the ticket type's statement kinds and the
+levels of the instance's security rule set."""
 
 from __future__ import annotations
 
@@ -26,8 +26,10 @@ def review_for_database(
     sql: str,
     plugin_type: str | None = None,
     rule_set: str | None = None,
+    reason: str = "",
 ) -> list[Finding]:
-    """``sql`` reviewed as a ticket of ``plugin_type`` would be (None: as a data change)."""
+    """``sql`` reviewed as a ticket of ``plugin_type`` would be (None: as a data change),
+    whose stated reason is ``reason``."""
     statement_kinds = DML
     if plugin_type is not None:
         kind = find(plugin_type)
@@ -45,6 +47,8 @@ def review_for_database(
         statement_kinds,
         catalog=CatalogShapes(s, [db]),
         levels=rules.review,
+        env_type=inst.env_type or "",
+        reason=reason,
     )
 
 
@@ -54,9 +58,10 @@ def review_for_parsed(
     db: Database,
     parsed: Sequence[Parsed],
     statement_kinds: Collection[str],
+    reason: str = "",
 ) -> list[Finding]:
     """The precheck's review of a script already parsed, at the levels of the instance's
-    rule set."""
+    rule set, for a ticket whose stated reason is ``reason``."""
     levels = rule_sets.for_instance(s, inst)[0].rule_set.review
     return review_parsed(
         parsed,
@@ -64,4 +69,6 @@ def review_for_parsed(
         inst.instance_type,
         catalog=CatalogShapes(s, [db]),
         levels=levels,
+        env_type=inst.env_type or "",
+        reason=reason,
     )

@@ -2,475 +2,67 @@
 
 Each rule has a code, a default level (``ERROR`` stops a ticket's precheck, ``WARNING`` is
 reported, ``OFF`` is not run) that a security rule set may override, and yields a message for
-each problem it sees. Rules that need the target's shape read it from a :class:`Catalog`;
-without one (a script reviewed on its own) they stay silent rather than guess. Fixture cases
-for every rule live in ``tests/fixtures/review/``.
+each problem it sees (``review_base``). The table holds the data-change rules
+(``review_dml``), then the schema-change rules (``review_ddl_objects``, ``_names``,
+``_tables``, ``_columns``, ``_indexes``, ``_changes``), in that order. Rules that need the
+target's shape read it from a :class:`Catalog`; without one (a script reviewed on its own)
+they stay silent rather than guess. A script is reviewed in order, each statement against
+the tables as the statements before it leave them (``overlay``). Fixture cases for every rule
+live in ``tests/fixtures/review/``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Protocol
+from collections.abc import Collection, Mapping, Sequence
 
-from sqlglot import exp
-
-from opendms.sql import functions
-from opendms.sql.script import Piece, ScriptError
-from opendms.sql.statements import Parsed, kind_of, parse_script, table_name
-
-LEVELS = ("ERROR", "WARNING", "OFF")
-DML = ("INSERT", "REPLACE", "UPDATE", "DELETE")
-# Functions whose value differs between the ticket's run, its replicas and a re-run.
-NONDETERMINISTIC = frozenset(
-    {
-        "now",
-        "sysdate",
-        "current_timestamp",
-        "current_date",
-        "current_time",
-        "localtime",
-        "localtimestamp",
-        "rand",
-        "random",
-        "uuid",
-        "uuid_short",
-        "gen_random_uuid",
-        "unix_timestamp",
-        "utc_timestamp",
-        "clock_timestamp",
-        "statement_timestamp",
-    }
+# the rule modules register their rules in the table
+from opendms.sql import review_ddl_changes as _ddl_changes
+from opendms.sql import review_ddl_columns as _ddl_columns
+from opendms.sql import review_ddl_indexes as _ddl_indexes
+from opendms.sql import review_ddl_names as _ddl_names
+from opendms.sql import review_ddl_objects as _ddl_objects
+from opendms.sql import review_ddl_tables as _ddl_tables
+from opendms.sql import review_dml as _dml
+from opendms.sql.overlay import Overlay
+from opendms.sql.review_base import (
+    DML,
+    LEVELS,
+    RULES,
+    Finding,
+    Limits,
+    ReviewRule,
+    Subject,
+    applies,
 )
-
-
-# Storage engines whose changes commit and roll back with the transaction (MySQL/MariaDB;
-# every PostgreSQL and SQLite table is transactional).
-TRANSACTIONAL_ENGINES = frozenset({"", "innodb", "xtradb", "rocksdb", "tokudb", "ndbcluster"})
-
-
-@dataclass(frozen=True)
-class TableShape:
-    columns: frozenset[str]  # lower-cased
-    primary_key: tuple[str, ...]  # lower-cased, in key order; empty: none
-    engine: str = ""  # lower-cased storage engine (MySQL/MariaDB); empty where not applicable
-    # What a chunked change walks, as the database spells it: the primary key, else a
-    # unique key of NOT NULL columns. Also what backups go by (the primary key, if any).
-    walk_key: tuple[str, ...] = ()
-    auto_increment: str = ""  # lower-cased AUTO_INCREMENT column (MySQL/MariaDB), if any
-
-
-class Catalog(Protocol):
-    def table(self, name: str) -> TableShape | None:
-        """``name`` as written ("t" or "schema.t", lower-cased); None if it does not exist."""
-
-
-@dataclass(frozen=True)
-class Limits:
-    max_statements: int = 1000
-    max_in_list: int = 1000
-
-
-@dataclass(frozen=True)
-class Subject:
-    """One statement under review and what a rule may consult."""
-
-    node: exp.Expression
-    kind: str
-    piece: Piece
-    allowed_kinds: frozenset[str]
-    catalog: Catalog | None
-    limits: Limits
-    statements: int  # how many the script has
-    engine: str = "mysql"  # the instance type the script is for
-
-
-@dataclass(frozen=True)
-class Finding:
-    code: str
-    level: str
-    statement: int  # 1-based; 0 for the script as a whole
-    line: int
-    column: int
-    message: str
-
-
-Check = Callable[[Subject], Iterator[str]]
-
-
-@dataclass(frozen=True)
-class ReviewRule:
-    code: str
-    level: str
-    summary: str
-    check: Check = field(repr=False)
-    # A security rule: a rule set cannot change its level.
-    fixed: bool = False
-
-
-RULES: list[ReviewRule] = []
-
-
-def rule(code: str, level: str, summary: str, *, fixed: bool = False) -> Callable[[Check], Check]:
-    """Register a check in the table, in definition order."""
-
-    def register(check: Check) -> Check:
-        RULES.append(ReviewRule(code, level, summary, check, fixed))
-        return check
-
-    return register
-
-
-# ------------------------------------------------------------------ helpers
-
-
-def _where(node: exp.Expression) -> exp.Expression | None:
-    found = node.args.get("where")
-    return found.this if isinstance(found, exp.Where) else None
-
-
-def _is_true(node: exp.Expression) -> bool:
-    """A condition that holds for every row: TRUE, a non-zero number, 1 = 1, x = x, … OR …"""
-    if isinstance(node, exp.Paren):
-        return _is_true(node.this)
-    if isinstance(node, exp.Boolean):
-        return bool(node.this)
-    if isinstance(node, exp.Literal) and node.is_number:
-        return float(node.this) != 0
-    if isinstance(node, exp.Literal) and node.is_string:
-        return False
-    if isinstance(node, exp.EQ | exp.GTE | exp.LTE | exp.NullSafeEQ):
-        left, right = node.this, node.expression
-        if isinstance(left, exp.Literal) and isinstance(right, exp.Literal):
-            return bool(left.this == right.this)
-        return left == right and not isinstance(left, exp.Null)
-    if isinstance(node, exp.Or):
-        return _is_true(node.this) or _is_true(node.expression)
-    if isinstance(node, exp.And):
-        return _is_true(node.this) and _is_true(node.expression)
-    return False
-
-
-def _written_tables(node: exp.Expression) -> list[exp.Table]:
-    target = node.this
-    if isinstance(node, exp.Delete) and node.args.get("tables"):
-        return list(node.args["tables"])
-    if isinstance(target, exp.Table):
-        return [
-            target,
-            *(j.this for j in node.args.get("joins") or [] if isinstance(j.this, exp.Table)),
-        ]
-    if isinstance(target, exp.Schema) and isinstance(target.this, exp.Table):
-        return [target.this]
-    return []
-
-
-def _functions(node: exp.Expression) -> Iterator[str]:
-    for f in node.find_all(exp.Func):
-        name = f.sql_name() if not isinstance(f, exp.Anonymous) else str(f.this)
-        yield name.lower()
-
-
-def _command_word(node: exp.Command) -> str:
-    words = str(node.this).split()
-    return words[0].upper() if words else ""
-
-
-def leading_wildcards(where: exp.Expression) -> Iterator[exp.Like]:
-    """LIKE patterns that start with a wildcard: no index can find their rows."""
-    for like in where.find_all(exp.Like):
-        pattern = like.expression
-        if isinstance(pattern, exp.Literal) and pattern.this.startswith(("%", "_")):
-            yield like
-
-
-def wrapped_columns(where: exp.Expression) -> Iterator[exp.Func]:
-    """Functions around a column compared in ``where``: they hide it from indexes."""
-    for cmp in where.find_all(exp.EQ, exp.GT, exp.GTE, exp.LT, exp.LTE):
-        side = cmp.this
-        if isinstance(side, exp.Func) and side.find(exp.Column) is not None:
-            yield side
-
-
-def _shape(subject: Subject, table: exp.Table) -> TableShape | None:
-    return subject.catalog.table(table_name(table)) if subject.catalog else None
-
-
-# ------------------------------------------------------------------ the rules
-
-
-@rule(
-    "STATEMENT_KIND_NOT_ALLOWED", "ERROR", "A statement this ticket type may not run.", fixed=True
-)
-def _kind_allowed(s: Subject) -> Iterator[str]:
-    if s.kind not in s.allowed_kinds:
-        allowed = ", ".join(sorted(s.allowed_kinds))
-        yield f"{s.kind} is not allowed in this ticket; it runs {allowed}."
-
-
-@rule("DML_WITHOUT_WHERE", "ERROR", "UPDATE or DELETE without a WHERE clause.")
-def _no_where(s: Subject) -> Iterator[str]:
-    if s.kind in ("UPDATE", "DELETE") and _where(s.node) is None:
-        yield f"{s.kind} without WHERE changes every row of the table."
-
-
-@rule("DML_WHERE_ALWAYS_TRUE", "ERROR", "A WHERE clause that holds for every row.")
-def _always_true(s: Subject) -> Iterator[str]:
-    where = _where(s.node)
-    if s.kind in ("UPDATE", "DELETE") and where is not None and _is_true(where):
-        yield f"WHERE {where.sql()} holds for every row."
-
-
-@rule("COMPARISON_WITH_NULL", "ERROR", "= NULL or <> NULL, which is never true.")
-def _null_compare(s: Subject) -> Iterator[str]:
-    # UPDATE's SET a = NULL is an assignment, not a comparison
-    assignments = set(map(id, s.node.expressions)) if isinstance(s.node, exp.Update) else set()
-    for cmp in s.node.find_all(exp.EQ, exp.NEQ):
-        if id(cmp) in assignments:
-            continue
-        if isinstance(cmp.expression, exp.Null) or isinstance(cmp.this, exp.Null):
-            yield f"{cmp.sql()} is never true; use IS NULL or IS NOT NULL."
-
-
-@rule("UPDATE_SET_WITH_AND", "ERROR", "SET a = 1 AND b = 2: one boolean assignment, not two.")
-def _set_and(s: Subject) -> Iterator[str]:
-    if isinstance(s.node, exp.Update):
-        for assignment in s.node.expressions:
-            if isinstance(assignment, exp.EQ) and isinstance(assignment.expression, exp.And):
-                yield f"SET {assignment.sql()} assigns a boolean; separate assignments with ','."
-
-
-@rule(
-    "FUNCTION_NOT_ALLOWED",
-    "ERROR",
-    "A function not on the allowlist (sql/functions.yaml): SLEEP, file access, locks, "
-    "user-defined functions and the like.",
-    fixed=True,
-)
-def _function_not_allowed(s: Subject) -> Iterator[str]:
-    names = functions.refused(s.node, s.engine, change=bool(s.allowed_kinds & set(DML)))
-    if names:
-        yield functions.refusal(names).replace("it calls", "It calls", 1) + "."
-
-
-@rule("TRANSACTION_CONTROL", "ERROR", "BEGIN, COMMIT, ROLLBACK, LOCK TABLES in the script.")
-def _transaction_control(s: Subject) -> Iterator[str]:
-    if isinstance(s.node, exp.Transaction | exp.Commit | exp.Rollback):
-        yield "OpenDMS runs the transactions itself; leave BEGIN, COMMIT and ROLLBACK out."
-    elif isinstance(s.node, exp.Command) and _command_word(s.node) in ("LOCK", "UNLOCK"):
-        yield "LOCK TABLES would hold locks across statements; leave it out."
-
-
-@rule("SESSION_SETTING", "ERROR", "SET of session or global variables.")
-def _session_setting(s: Subject) -> Iterator[str]:
-    if isinstance(s.node, exp.Set) or (
-        isinstance(s.node, exp.Command) and _command_word(s.node) == "SET"
-    ):
-        yield "SET changes the session (or the server); a data change must not."
-
-
-@rule("UNKNOWN_TABLE", "ERROR", "A table the target database does not have.")
-def _unknown_table(s: Subject) -> Iterator[str]:
-    if s.catalog is None or s.kind not in DML:
-        return
-    ctes = {c.alias_or_name.lower() for c in s.node.find_all(exp.CTE)}
-    for table in s.node.find_all(exp.Table):
-        name = table_name(table)
-        if table.name and name not in ctes and s.catalog.table(name) is None:
-            yield f"Table {name} does not exist."
-
-
-@rule("UNKNOWN_COLUMN", "ERROR", "A column its table does not have.")
-def _unknown_column(s: Subject) -> Iterator[str]:
-    if s.catalog is None or s.kind not in DML:
-        return
-    tables = {t.alias_or_name.lower(): _shape(s, t) for t in s.node.find_all(exp.Table)}
-    single = next(iter(tables.values())) if len(tables) == 1 else None
-    for column in s.node.find_all(exp.Column):
-        if not column.name or isinstance(column.this, exp.Star):
-            continue
-        shape = tables.get(column.table.lower()) if column.table else single
-        if shape is not None and column.name.lower() not in shape.columns:
-            yield f"Column {column.sql()} does not exist."
-    target = s.node.this
-    if isinstance(s.node, exp.Insert) and isinstance(target, exp.Schema):
-        shape = _shape(s, target.this) if isinstance(target.this, exp.Table) else None
-        for ident in target.expressions:
-            if shape is not None and ident.name.lower() not in shape.columns:
-                yield f"Column {ident.name} does not exist."
-
-
-@rule("UPDATE_PRIMARY_KEY", "WARNING", "An UPDATE that changes primary-key columns.")
-def _update_pk(s: Subject) -> Iterator[str]:
-    if not isinstance(s.node, exp.Update) or s.catalog is None:
-        return
-    tables = _written_tables(s.node)
-    shape = _shape(s, tables[0]) if tables else None
-    if shape is None:
-        return
-    for assignment in s.node.expressions:
-        column = assignment.this if isinstance(assignment, exp.EQ) else None
-        if isinstance(column, exp.Column) and column.name.lower() in shape.primary_key:
-            yield f"SET {column.name} changes the primary key."
-
-
-@rule("TABLE_WITHOUT_PRIMARY_KEY", "WARNING", "A change to a table without a primary key.")
-def _no_pk(s: Subject) -> Iterator[str]:
-    if s.kind not in ("UPDATE", "DELETE") or s.catalog is None:
-        return
-    for table in _written_tables(s.node):
-        shape = _shape(s, table)
-        if shape is not None and not shape.primary_key:
-            yield (
-                f"Table {table_name(table)} has no primary key: its rows cannot be backed up "
-                "and restored one by one."
-            )
-
-
-@rule(
-    "NON_TRANSACTIONAL_TABLE",
-    "ERROR",
-    "A change to a table whose engine cannot roll back (MyISAM, MEMORY, Aria…).",
-)
-def _non_transactional(s: Subject) -> Iterator[str]:
-    if s.kind not in DML or s.catalog is None:
-        return
-    for table in _written_tables(s.node):
-        shape = _shape(s, table)
-        if shape is not None and shape.engine not in TRANSACTIONAL_ENGINES:
-            yield (
-                f"Table {table_name(table)} uses {shape.engine.upper()}, which cannot roll back: "
-                "a failure half-way would leave part of the change applied, so OpenDMS does not "
-                "run changes on it."
-            )
-
-
-@rule("DML_LIMIT_WITHOUT_ORDER_BY", "WARNING", "UPDATE/DELETE … LIMIT without ORDER BY.")
-def _limit_no_order(s: Subject) -> Iterator[str]:
-    if s.kind in ("UPDATE", "DELETE") and s.node.args.get("limit") and not s.node.args.get("order"):
-        yield "LIMIT without ORDER BY changes whichever rows come first: not repeatable."
-
-
-@rule("INSERT_WITHOUT_COLUMNS", "WARNING", "INSERT without a column list.")
-def _insert_no_columns(s: Subject) -> Iterator[str]:
-    if isinstance(s.node, exp.Insert) and not isinstance(s.node.this, exp.Schema):
-        yield "INSERT without a column list breaks when the table's columns change."
-
-
-@rule("INSERT_COLUMN_COUNT", "ERROR", "INSERT … VALUES with a different number of values.")
-def _insert_count(s: Subject) -> Iterator[str]:
-    target, values = s.node.this, s.node.args.get("expression")
-    if not (isinstance(s.node, exp.Insert) and isinstance(target, exp.Schema)):
-        return
-    if isinstance(values, exp.Values):
-        wanted = len(target.expressions)
-        for i, row in enumerate(values.expressions, start=1):
-            if isinstance(row, exp.Tuple) and len(row.expressions) != wanted:
-                yield f"Row {i} has {len(row.expressions)} values for {wanted} columns."
-    names = [c.name.lower() for c in target.expressions]
-    for name in sorted({n for n in names if names.count(n) > 1}):
-        yield f"Column {name} is listed twice."
-
-
-@rule("INSERT_SELECT_WITHOUT_WHERE", "WARNING", "INSERT … SELECT that copies a whole table.")
-def _insert_select(s: Subject) -> Iterator[str]:
-    query = s.node.args.get("expression") if isinstance(s.node, exp.Insert) else None
-    if not isinstance(query, exp.Select) or _where(query) is not None:
-        return
-    if query.find(exp.From) is not None and not query.args.get("limit"):
-        yield "INSERT … SELECT without WHERE copies every row of its source."
-
-
-@rule("INSERT_SELECT_STAR", "WARNING", "INSERT … SELECT *.")
-def _insert_star(s: Subject) -> Iterator[str]:
-    query = s.node.args.get("expression") if isinstance(s.node, exp.Insert) else None
-    if isinstance(query, exp.Select) and any(isinstance(e, exp.Star) for e in query.expressions):
-        yield "SELECT * in an INSERT breaks when either table's columns change."
-
-
-@rule("MULTI_TABLE_DML", "WARNING", "UPDATE or DELETE over several tables.")
-def _multi_table(s: Subject) -> Iterator[str]:
-    if s.kind in ("UPDATE", "DELETE"):
-        names = {
-            table_name(t)
-            for t in s.node.find_all(exp.Table)
-            if t.find_ancestor(exp.Subquery) is None
-        }
-        if len(names) > 1:
-            yield f"The statement joins {', '.join(sorted(names))}: check what each row matches."
-
-
-@rule("NONDETERMINISTIC_FUNCTION", "WARNING", "NOW(), RAND(), UUID() … in a write.")
-def _nondeterministic(s: Subject) -> Iterator[str]:
-    if s.kind in DML:
-        for name in sorted(set(_functions(s.node)) & NONDETERMINISTIC):
-            yield f"{name.upper()}() gives another value on a replica or a re-run."
-
-
-@rule("LEADING_WILDCARD_LIKE", "WARNING", "LIKE '%…' in the WHERE of a change: a full scan.")
-def _leading_wildcard(s: Subject) -> Iterator[str]:
-    where = _where(s.node) if s.kind in ("UPDATE", "DELETE") else None
-    for like in leading_wildcards(where) if where is not None else ():
-        yield f"{like.sql()} cannot use an index: every row is read and locked."
-
-
-@rule("FUNCTION_ON_FILTERED_COLUMN", "WARNING", "A function around a column in the WHERE.")
-def _function_on_column(s: Subject) -> Iterator[str]:
-    where = _where(s.node) if s.kind in ("UPDATE", "DELETE") else None
-    for side in wrapped_columns(where) if where is not None else ():
-        yield f"{side.sql()} hides its column from indexes: every row is read and locked."
-
-
-@rule("LARGE_IN_LIST", "WARNING", "An IN list longer than the limit.")
-def _large_in(s: Subject) -> Iterator[str]:
-    for found in s.node.find_all(exp.In):
-        if len(found.expressions) > s.limits.max_in_list:
-            yield (
-                f"IN with {len(found.expressions):,} values (limit {s.limits.max_in_list:,}): "
-                "split the change or use a temporary table."
-            )
-
-
-@rule("CROSS_JOIN_IN_DML", "WARNING", "A change over a comma join without a condition.")
-def _cross_join(s: Subject) -> Iterator[str]:
-    if s.kind not in ("UPDATE", "DELETE"):
-        return
-    for join in s.node.find_all(exp.Join):
-        if not join.args.get("on") and not join.args.get("using") and _where(s.node) is None:
-            yield "A join without a condition matches every row with every row."
-
-
-@rule("SUBQUERY_ON_TARGET", "WARNING", "A change that reads its own target in a subquery.")
-def _self_subquery(s: Subject) -> Iterator[str]:
-    if s.kind not in ("UPDATE", "DELETE"):
-        return
-    written = {table_name(t) for t in _written_tables(s.node)}
-    for sub in s.node.find_all(exp.Subquery):
-        read = {table_name(t) for t in sub.find_all(exp.Table)}
-        for name in sorted(written & read):
-            yield f"A subquery reads {name}, which the statement changes (MySQL refuses it)."
-
-
-@rule("TOO_MANY_STATEMENTS", "WARNING", "More statements than the limit in one ticket.")
-def _too_many(s: Subject) -> Iterator[str]:
-    if s.piece.number == 1 and s.statements > s.limits.max_statements:
-        yield (
-            f"{s.statements:,} statements (limit {s.limits.max_statements:,}): use an import "
-            "ticket or a lock-free change."
-        )
-
-
-@rule("DELETE_ALL_VIA_TRUNCATE", "ERROR", "TRUNCATE in a data change.")
-def _truncate(s: Subject) -> Iterator[str]:
-    if s.kind == "TRUNCATE":
-        yield "TRUNCATE cannot be backed up or rolled back; use DELETE with a WHERE."
-
-
-@rule("ORDER_BY_RAND", "WARNING", "ORDER BY RAND() in a change.")
-def _order_by_rand(s: Subject) -> Iterator[str]:
-    order = s.node.args.get("order")
-    if s.kind in DML and order is not None and set(_functions(order)) & {"rand", "random"}:
-        yield "ORDER BY RAND() picks other rows on every run."
+from opendms.sql.review_dml import NONDETERMINISTIC, leading_wildcards, wrapped_columns
+from opendms.sql.script import ScriptError
+from opendms.sql.statements import Parsed, kind_of, parse_script
+from opendms.sql.tables import TRANSACTIONAL_ENGINES, Catalog, TableShape
+
+__all__ = [
+    "DML",
+    "LEVELS",
+    "NONDETERMINISTIC",
+    "RULES",
+    "TRANSACTIONAL_ENGINES",
+    "Catalog",
+    "Finding",
+    "Limits",
+    "ReviewRule",
+    "Subject",
+    "TableShape",
+    "leading_wildcards",
+    "review",
+    "review_parsed",
+    "wrapped_columns",
+]
+# The table's order: data-change rules, then schema-change rules, each module's in
+# definition order (the imports above are sorted by name, so the order is said here).
+_ORDER = [
+    m.__name__
+    for m in (_dml, _ddl_objects, _ddl_names, _ddl_tables, _ddl_columns, _ddl_indexes, _ddl_changes)
+]
+RULES.sort(key=lambda r: _ORDER.index(r.check.__module__))
 
 
 # ------------------------------------------------------------------ running them
@@ -492,16 +84,27 @@ def review(
     catalog: Catalog | None = None,
     levels: Mapping[str, str] | None = None,
     limits: Limits | None = None,
+    env_type: str = "",
+    reason: str = "",
 ) -> list[Finding]:
     """Every finding of every rule that is not OFF, statement by statement, in table order.
     A script that does not split or a statement that does not parse is an ``SQL_PARSE``
-    error naming where."""
+    error naming where. ``env_type`` is the environment of the database it runs in (an
+    instance's EnvType; "" when unknown) and ``reason`` why the ticket makes the change
+    ("" when none was given): the rules on dropping and emptying tables read them."""
     try:
         parsed = parse_script(script, engine)
     except ScriptError as exc:
         return [Finding("SQL_PARSE", "ERROR", 0, exc.line, exc.column, str(exc))]
     return review_parsed(
-        parsed, allowed_kinds, engine, catalog=catalog, levels=levels, limits=limits
+        parsed,
+        allowed_kinds,
+        engine,
+        catalog=catalog,
+        levels=levels,
+        limits=limits,
+        env_type=env_type,
+        reason=reason,
     )
 
 
@@ -513,12 +116,15 @@ def review_parsed(
     catalog: Catalog | None = None,
     levels: Mapping[str, str] | None = None,
     limits: Limits | None = None,
+    env_type: str = "",
+    reason: str = "",
 ) -> list[Finding]:
     """:func:`review` of a script already parsed (the precheck parses once for all steps)."""
     level_of = _levels(levels or {})
     active = [(r, level_of[r.code]) for r in RULES if level_of[r.code] != "OFF"]
     findings: list[Finding] = []
     allowed = frozenset(allowed_kinds)
+    overlay = Overlay(catalog, engine, (node for one in parsed for node in one.nodes))
     for one in parsed:
         piece = one.piece
         if one.error is not None:
@@ -536,10 +142,15 @@ def review_parsed(
                 limits or Limits(),
                 len(parsed),
                 engine,
+                env_type=env_type.strip().lower(),
+                reason=reason.strip(),
+                overlay=overlay,
             )
             for r, level in active:
-                findings.extend(
-                    Finding(r.code, level, piece.number, piece.line, piece.column, message)
-                    for message in r.check(subject)
-                )
+                if applies(r, subject):
+                    findings.extend(
+                        Finding(r.code, level, piece.number, piece.line, piece.column, message)
+                        for message in r.check(subject)
+                    )
+            overlay.apply(node, piece.number)
     return findings

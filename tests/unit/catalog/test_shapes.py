@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from opendms.catalog.shapes import CatalogShapes
+from opendms.catalog.shapes import CatalogShapes, model_type
 from opendms.identity.secrets import SecretBox
 from opendms.sql.review import review
 from opendms.store.db import Store
@@ -42,3 +42,45 @@ def test_shapes_of_the_demo_tables_and_review_against_them(
         "UNKNOWN_TABLE",
         "UPDATE_PRIMARY_KEY",
     ]
+
+
+def test_definitions_of_the_demo_tables(store: Store, box: SecretBox, tmp_path: Path) -> None:
+    world = World.build(store, box, tmp_path / "targets")
+    with store.session() as s:
+        db = s.get(Database, world.db_id)
+        assert db is not None
+        shapes = CatalogShapes(s, [db])
+        orders = shapes.definition("orders")
+        assert orders is not None and shapes.definition("ORDERS") == orders
+        assert shapes.definition("main.orders") == orders
+        assert shapes.definition("nothere") is None
+        assert orders.name == "orders" and orders.primary_key == ("id",)
+        assert [c.name for c in orders.columns] == [
+            "id",
+            "customer_id",
+            "status",
+            "amount_cents",
+            "created_at",
+        ]
+        status = orders.column("status")
+        assert status is not None and (status.type, status.nullable) == ("text", False)
+        assert [(i.name, i.columns, i.unique) for i in orders.indexes] == [
+            ("ix_orders_created_at", ("created_at",), False)
+        ]
+        assert orders.rows == 5000
+        found = review(
+            "ALTER TABLE orders ADD COLUMN status TEXT; CREATE INDEX ix_again ON orders "
+            "(created_at); ALTER TABLE ghosts ADD COLUMN a INT",
+            "sqlite",
+            ("CREATE", "ALTER"),
+            catalog=shapes,
+        )
+    codes = {f.code for f in found}
+    assert {"ALREADY_EXISTS", "DUPLICATE_INDEX", "TABLE_NOT_FOUND"} <= codes
+
+
+def test_postgresql_type_spellings_read_as_the_model_spells_them() -> None:
+    assert model_type("character varying(64)", "postgresql") == "varchar(64)"
+    assert model_type("character(3)", "postgresql") == "char(3)"
+    assert model_type("timestamp with time zone", "postgresql") == "timestamp with time zone"
+    assert model_type("INT(11) UNSIGNED", "mariadb") == "int(11) unsigned"
