@@ -15,10 +15,13 @@ from pydantic import Field, model_validator
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from opendms.catalog.shapes import CatalogShapes
 from opendms.execution import service as execution
 from opendms.precheck.checks import StepFailed
+from opendms.schema.model import Table
+from opendms.sql.tables import Catalog, LiveCatalog
 from opendms.store.db import Store
-from opendms.store.models import Instance, Order, SchemaPlan
+from opendms.store.models import Database, Instance, Order, SchemaPlan
 from opendms.structure.compare import Pair
 from opendms.structure.sync import CompareFailed, SyncAsk, compare_sync
 from opendms.targets.base import Connector
@@ -112,6 +115,19 @@ class StructSyncKind(TicketKind):
             raise StepFailed("The target's tables already match the source's: nothing to sync.")
         script = "".join(f"{st.rstrip().rstrip(';')};\n" for st in plan.statements)
         return dict.fromkeys(engines, script)
+
+    def review_catalog(self, s: Session, order: Order, db: Database) -> Catalog | None:
+        """The target's tables as the comparison read them, live (the metadata store's
+        catalog may not know a table made since it was last synced)."""
+        plan = s.scalar(
+            select(SchemaPlan).where(
+                SchemaPlan.order_id == order.order_id, SchemaPlan.db_id == db.db_id
+            )
+        )
+        if plan is None:
+            return None
+        read = {n: Table.from_json(d) for n, d in plan.before.items()}
+        return LiveCatalog(read, set(plan.desired) | set(plan.before), CatalogShapes(s, [db]))
 
     def approved(self, s: Session, order: Order) -> None:
         execution.start_automatically(s, order)

@@ -206,8 +206,16 @@ class _Checks:
         note = ""
         for t in self.targets:
             with self.store.session() as s:
+                # the ticket's comment is its stated reason (a destructive change on product
+                # needs one)
                 findings = review_for_parsed(
-                    s, t.inst, t.db, self.parsed[t.db.db_id], kind.statement_kinds
+                    s,
+                    t.inst,
+                    t.db,
+                    self.parsed[t.db.db_id],
+                    kind.statement_kinds,
+                    reason=self.order.comment,
+                    catalog=kind.review_catalog(s, self.order, t.db),
                 )
                 if walk == "chunks":
                     # WHERE 1=1 is how a chunked change says "every row", chunk by chunk.

@@ -14,6 +14,7 @@ from opendms.errors import DmsError, ErrorCode
 from opendms.rulebook import rule_sets
 from opendms.sql.review import Finding, review, review_parsed
 from opendms.sql.statements import Parsed
+from opendms.sql.tables import Catalog
 from opendms.store.models import Database, Instance
 from opendms.tickets.params import DML
 from opendms.tickets.registry import find
@@ -59,15 +60,17 @@ def review_for_parsed(
     parsed: Sequence[Parsed],
     statement_kinds: Collection[str],
     reason: str = "",
+    catalog: Catalog | None = None,
 ) -> list[Finding]:
     """The precheck's review of a script already parsed, at the levels of the instance's
-    rule set, for a ticket whose stated reason is ``reason``."""
+    rule set, for a ticket whose stated reason is ``reason``; ``catalog``: the tables as
+    the ticket's kind read them (by default the metadata store's)."""
     levels = rule_sets.for_instance(s, inst)[0].rule_set.review
     return review_parsed(
         parsed,
         statement_kinds,
         inst.instance_type,
-        catalog=CatalogShapes(s, [db]),
+        catalog=catalog or CatalogShapes(s, [db]),
         levels=levels,
         env_type=inst.env_type or "",
         reason=reason,

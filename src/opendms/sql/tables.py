@@ -37,3 +37,48 @@ class Catalog(Protocol):
         """The table's definition as its database last reported it (``name`` as for
         :meth:`table`); None if it does not exist or its definition is not known, in which
         case the rules that need one stay silent."""
+
+
+def shape_of(table: Table) -> TableShape:
+    """What the data-change rules read of a definition."""
+    columns = {c.name.lower(): c for c in table.columns}
+    unique = [
+        i.columns
+        for i in table.indexes
+        if i.unique
+        and i.columns
+        and all(c.lower() in columns and not columns[c.lower()].nullable for c in i.columns)
+    ]
+    auto = next((c.name.lower() for c in table.columns if c.auto_increment), "")
+    return TableShape(
+        frozenset(columns),
+        tuple(c.lower() for c in table.primary_key),
+        table.engine.lower(),
+        table.primary_key or min(unique, key=len, default=()),
+        auto,
+    )
+
+
+class LiveCatalog:
+    """A :class:`Catalog` of definitions read from the live database just now (a schema
+    change's comparison): authoritative for the tables it read (``read``: the names asked
+    for, lower-cased; a name read and not found does not exist), and ``fallback`` (the
+    metadata store's catalog) for any other."""
+
+    def __init__(self, tables: dict[str, Table], read: set[str], fallback: Catalog) -> None:
+        self.tables = {name.lower(): t for name, t in tables.items()}
+        self.read = {name.lower() for name in read} | set(self.tables)
+        self.fallback = fallback
+
+    def definition(self, name: str) -> Table | None:
+        key = name.lower()
+        if key in self.read:
+            return self.tables.get(key)
+        return self.fallback.definition(name)
+
+    def table(self, name: str) -> TableShape | None:
+        key = name.lower()
+        if key in self.read:
+            found = self.tables.get(key)
+            return shape_of(found) if found is not None else None
+        return self.fallback.table(name)

@@ -28,6 +28,7 @@ from opendms.sql import review
 from opendms.sql.ddl_tables import ddl_table
 from opendms.sql.script import ScriptError
 from opendms.sql.statements import describe, parse_script
+from opendms.sql.tables import Catalog
 from opendms.store.models import (
     Database,
     Instance,
@@ -47,6 +48,7 @@ from opendms.store.states import (
 )
 from opendms.tickets import lifecycle
 from opendms.tickets import service as tickets
+from opendms.tickets.registry import params_of
 
 PLUGIN_TYPE = "NDDL"
 # What a design may hold: tables, their columns, indexes and comments.
@@ -191,25 +193,60 @@ def _may_change(s: Session, caller: Caller, db: Database, inst: Instance) -> Non
         )
 
 
-def _reviewed(
-    s: Session, order: Order, script: str, db: Database, inst: Instance
+# Review rules whose verdict rests on which tables, columns and indexes exist: the metadata
+# store's catalog may be stale, so the comparison job gives their verdict, from the live base.
+CHECKED_LIVE = frozenset(
+    {"TABLE_NOT_FOUND", "COLUMN_NOT_FOUND", "ALREADY_EXISTS", "INDEX_NOT_FOUND"}
+)
+
+
+def review_design(
+    s: Session, order: Order, script: str, db: Database, inst: Instance, catalog: Catalog
 ) -> list[review.Finding]:
+    """The design reviewed against ``catalog`` (its base's tables), once for each environment
+    it goes to (what is fine on dev may not be on product). Its stated reason is the
+    ticket's Description."""
     levels = rule_sets.for_instance(s, inst)[0].rule_set.review
-    findings = review.review(
-        script, inst.instance_type, DESIGN_KINDS, catalog=CatalogShapes(s, [db]), levels=levels
-    )
-    errors = [f for f in findings if f.level == "ERROR"]
-    if errors:
-        shown = "; ".join(
-            f"statement {f.statement} (line {f.line}): {f.code}: {f.message}" for f in errors[:10]
-        )
-        more = f"; and {len(errors) - 10} more" if len(errors) > 10 else ""
-        raise DmsError(
-            ErrorCode.REVIEW_FAILED,
-            f"The design fails review: {shown}{more}.",
-            {"Script": shown},
-        )
+    reason = str(getattr(params_of(order), "description", None) or "")
+    findings: list[review.Finding] = []
+    for env in dict.fromkeys(stage.inst.env_type for stage in stages_of(s, order)):
+        for found in review.review(
+            script,
+            inst.instance_type,
+            DESIGN_KINDS,
+            catalog=catalog,
+            levels=levels,
+            env_type=env,
+            reason=reason,
+        ):
+            if found not in findings:
+                findings.append(found)
     return findings
+
+
+def review_refusal(findings: list[review.Finding]) -> str | None:
+    """Every ERROR finding, named with its statement; None when there is none."""
+    errors = [f for f in findings if f.level == "ERROR"]
+    if not errors:
+        return None
+    shown = "; ".join(
+        f"statement {f.statement} (line {f.line}): {f.code}: {f.message}" for f in errors[:10]
+    )
+    more = f"; and {len(errors) - 10} more" if len(errors) > 10 else ""
+    return f"The design fails review: {shown}{more}."
+
+
+def stored(findings: list[review.Finding]) -> list[dict[str, object]]:
+    return [
+        {
+            "code": f.code,
+            "level": f.level,
+            "statement": f.statement,
+            "line": f.line,
+            "message": f.message,
+        }
+        for f in findings
+    ]
 
 
 def update_design(s: Session, caller: Caller, order_id: int, script: str) -> SchemaDesign:
@@ -232,23 +269,21 @@ def update_design(s: Session, caller: Caller, order_id: int, script: str) -> Sch
     db, inst = base_of(s, order)
     _may_change(s, caller, db, inst)
     tables = _checked(script, inst.instance_type)
-    findings = _reviewed(s, order, script, db, inst)
+    findings = [
+        f
+        for f in review_design(s, order, script, db, inst, CatalogShapes(s, [db]))
+        if f.code not in CHECKED_LIVE
+    ]
+    refusal = review_refusal(findings)
+    if refusal is not None:
+        raise DmsError(ErrorCode.REVIEW_FAILED, refusal, {"Script": refusal})
     design = s.get(SchemaDesign, order_id, with_for_update=True)
     if design is None:
         design = SchemaDesign(order_id=order_id, version=0, before={})
         s.add(design)
     design.script = script
     design.version += 1
-    design.findings = [
-        {
-            "code": f.code,
-            "level": f.level,
-            "statement": f.statement,
-            "line": f.line,
-            "message": f.message,
-        }
-        for f in findings
-    ]
+    design.findings = stored(findings)
     design.tables = tables
     queue_compare(s, order, design)
     return design

@@ -20,16 +20,26 @@ from dataclasses import dataclass, replace
 
 from sqlalchemy import select
 
+from opendms.catalog.shapes import CatalogShapes
 from opendms.errors import DmsError
 from opendms.jobs.runner import Checkpoint, Step, Work
 from opendms.means import Means
 from opendms.schema import diff, render
 from opendms.schema.model import Table
+from opendms.sql.review import Finding
 from opendms.sql.statements import parse_script
 from opendms.sql.statements import render as render_sql
+from opendms.sql.tables import LiveCatalog
 from opendms.store.models import Order, SchemaDesign, SchemaPlan, utcnow
 from opendms.store.states import PlanState
-from opendms.structure.design import DESIGN_COMPARE_JOB, Stage, stages_of
+from opendms.structure.design import (
+    DESIGN_COMPARE_JOB,
+    Stage,
+    review_design,
+    review_refusal,
+    stages_of,
+    stored,
+)
 from opendms.targets.base import TargetError, TryFailed
 
 
@@ -169,6 +179,17 @@ class DesignCompare:
             return self._fail(
                 work, f"reading {base.db.schema_name}@{base.inst.alias} failed: {exc.message}"
             )
+        with work.store.session() as s:  # the verdict of the rules that read the live base
+            order = s.get_one(Order, work.order_id)
+            catalog = LiveCatalog(
+                {n: t for n, t in {**others, **before}.items() if t is not None},
+                set(names) | set(others),
+                CatalogShapes(s, [base.db]),
+            )
+            findings = review_design(s, order, script, base.db, base.inst, catalog)
+        refusal = review_refusal(findings)
+        if refusal is not None:
+            return self._fail(work, refusal)
         results: dict[int, StageResult] = {}
         for stage in stages:
             try:
@@ -180,7 +201,7 @@ class DesignCompare:
             except (TargetError, DmsError, ValueError) as exc:
                 message = exc.message if isinstance(exc, TargetError | DmsError) else str(exc)
                 results[stage.db.db_id] = StageResult(PlanState.FAILED, [], [], message)
-        self._store(work, stages, before, desired, results)
+        self._store(work, stages, before, desired, results, findings)
         return Step(checkpoint, done=True)
 
     def _read(self, stage: Stage, names: Sequence[str]) -> dict[str, Table]:
@@ -201,6 +222,7 @@ class DesignCompare:
         before: Mapping[str, Table | None],
         desired: Mapping[str, Table],
         results: Mapping[int, StageResult],
+        findings: list[Finding],
     ) -> None:
         with work.store.session() as s:
             design = s.get(SchemaDesign, work.order_id, with_for_update=True)
@@ -209,6 +231,7 @@ class DesignCompare:
             design.before = {n: t.to_json() if t else None for n, t in before.items()}
             design.desired = {n: t.to_json() for n, t in desired.items()}
             design.state, design.message = PlanState.COMPARED, ""
+            design.findings = stored(findings)
             plans = {
                 p.db_id: p
                 for p in s.scalars(select(SchemaPlan).where(SchemaPlan.order_id == work.order_id))

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from opendms.identity.caller import Caller
 from opendms.sql.review import Finding
+from opendms.sql.tables import Catalog
 from opendms.store.db import Store
 from opendms.store.models import Database, Instance, Job, Order
 from opendms.targets.base import Connector
@@ -138,6 +139,12 @@ class TicketKind:
         them now, at the start of precheck run ``job_id``, before ``precheck_scripts`` reads
         what was found; the default compares nothing. Runs with no metadata transaction
         open; a comparison that fails raises ``precheck.checks.StepFailed``."""
+
+    def review_catalog(self, s: Session, order: Order, db: Database) -> Catalog | None:
+        """The tables SQL review reads for one of the ticket's databases, for a kind that
+        read them live just now (a structure sync's comparison); None (the default): the
+        metadata store's catalog."""
+        return None
 
     def precheck_review(
         self, s: Session, db: Database, inst: Instance, script: str
