@@ -16,7 +16,6 @@ on (the step goes on) or an ``Outcome`` (the step hands back).
 
 from __future__ import annotations
 
-import re
 import time
 from contextlib import suppress
 from dataclasses import replace
@@ -29,6 +28,7 @@ from opendms.execution.walk import Position
 from opendms.sql.chunks import Chunking, chunk_keys
 from opendms.sql.shadow_mysql import (
     ShadowCopy,
+    auto_increment,
     column_changes,
     copied_columns,
     key_refusal,
@@ -51,8 +51,6 @@ from opendms.targets.pace import Sizer
 
 COPY_LOCK_RETRIES = 20  # chunks in a row that may lose a lock fight before the copy fails
 WINDOW_NAP_SECONDS = 300.0  # the longest wait for the cut-over window before looking again
-_TABLE_OPTIONS = re.compile(r"\n\)([^\n]*)")  # SHOW CREATE TABLE's last line
-_AUTO_INCREMENT = re.compile(r"\bAUTO_INCREMENT=(\d+)")
 
 
 def table_refusal(facts: TableFacts) -> str | None:
@@ -89,13 +87,6 @@ def table_refusal(facts: TableFacts) -> str | None:
             "the copy and its triggers find a row"
         )
     return None
-
-
-def _auto_increment(create: str) -> int | None:
-    """The table's AUTO_INCREMENT counter, from its table options (not a column's comment)."""
-    options = _TABLE_OPTIONS.findall(create)
-    found = _AUTO_INCREMENT.search(options[-1]) if options else None
-    return int(found.group(1)) if found else None
 
 
 def window_wait(cut: CutOver, now: datetime) -> float:
@@ -174,7 +165,7 @@ def setup(job: Job, plan: Plan) -> Plan | Outcome:
             if exc.lost_lock:
                 raise
             return fail(job, plan, f"the statement fails on the table's copy: {exc.message}")
-        counter = _auto_increment(facts.create)
+        counter = auto_increment(facts.create)
         if (
             counter is not None
         ):  # LIKE starts the counter afresh: keys deleted at the end stay unused

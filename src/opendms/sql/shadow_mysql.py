@@ -206,6 +206,18 @@ def unfilled(new: Table, columns: tuple[tuple[str, str], ...]) -> list[str]:
     ]
 
 
+_TABLE_OPTIONS = re.compile(r"\n\)([^\n]*)")  # SHOW CREATE TABLE's line after the columns
+_AUTO_INCREMENT = re.compile(r"\bAUTO_INCREMENT=(\d+)")
+
+
+def auto_increment(create_text: str) -> int | None:
+    """The table's AUTO_INCREMENT counter, read from its table options (SHOW CREATE TABLE),
+    not from a column's comment; None when it shows none."""
+    options = _TABLE_OPTIONS.findall(create_text)
+    found = _AUTO_INCREMENT.search(options[-1]) if options else None
+    return int(found.group(1)) if found else None
+
+
 def shape_of(create_text: str | None) -> str:
     """A table's definition (SHOW CREATE TABLE) reduced to a digest that changes when a DDL
     statement changes the table and not otherwise: the AUTO_INCREMENT counter is left out.
