@@ -201,12 +201,24 @@ def setup(job: Job, plan: Plan) -> Plan | Outcome:
     return job.enter(plan, replace(plan, phase=Phase.COPY, columns=columns), copy=Position())
 
 
+class Refused(Exception):
+    """Rows of a chunk the new shape would not take (a duplicate of a new unique key)."""
+
+
 def copy_chunk(
-    change: MysqlChange, key: str, copy: ShadowCopy, walk: Chunking, size: int, isolation: str
+    change: MysqlChange,
+    key: str,
+    copy: ShadowCopy,
+    walks: tuple[Chunking, Chunking],
+    size: int,
+    isolation: str,
 ) -> Position:
     """Copy the next chunk of at most ``size`` keys and move the position marker in the same
     transaction: the source rows share-locked first, then copied (module docstring of
-    ``sql.shadow_mysql``). A finished walk is left alone."""
+    ``sql.shadow_mysql``), then counted on both sides (:class:`Refused` when the shadow
+    lacks some). ``walks``: the key ranges over the table and over the shadow. A finished
+    walk is left alone."""
+    walk, shadow_walk = walks
     change.begin_isolated(isolation)
     try:
         found = change.marker(key)  # locked: two copiers of one statement take turns
@@ -220,6 +232,15 @@ def copy_chunk(
         where = walk.where(position.after, upto)
         walked = int(change.query(copy.lock(where))[0][0])
         change.execute(copy.copy(where))
+        table_rows, shadow_rows = change.query(
+            copy.check(where, shadow_walk.where(position.after, upto))
+        )[0]
+        if int(table_rows) != int(shadow_rows):
+            keys = [", ".join(map(str, k)) for k in change.query(copy.missing(where))]
+            raise Refused(
+                f"the new shape refuses rows of key ({', '.join(copy.key)}) "
+                f"{'; '.join(keys) or 'in this chunk'}: a duplicate of a new unique key?"
+            )
         moved = Position(
             upto if upto is not None else position.after,
             position.rows + walked,
@@ -239,7 +260,7 @@ def copy_rows(job: Job, plan: Plan) -> Plan | Outcome:
     change (``targets.pace``): sized to the time budget, holding back on load or lag."""
     progress, pace = job.progress, job.pace
     copy = copy_of(plan, job.alteration.engine)
-    walk = copy.chunking()
+    walks = (copy.chunking(), copy.shadow_range())
     sizer = Sizer(pace, progress.chunk_size or pace.first_chunk_rows)
     position = job.record.position()
     while not position.done:
@@ -250,8 +271,10 @@ def copy_rows(job: Job, plan: Plan) -> Plan | Outcome:
         began = time.perf_counter()
         try:
             position = copy_chunk(
-                job.change, job.record.copy_key, copy, walk, sizer.size, plan.isolation
+                job.change, job.record.copy_key, copy, walks, sizer.size, plan.isolation
             )
+        except Refused as exc:
+            return fail(job, plan, str(exc))
         except StatementError as exc:
             if not exc.lost_lock:
                 return fail(job, plan, f"a row cannot be copied into the new shape: {exc.message}")

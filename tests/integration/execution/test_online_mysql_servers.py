@@ -360,7 +360,8 @@ def test_a_row_the_new_shape_refuses_fails_the_copy_and_leaves_nothing() -> None
                 OnlineProgress(),
             )
         assert out.progress.status is OnlineStatus.FAIL
-        assert out.failure is not None and "Duplicate entry 'same'" in out.failure
+        assert out.failure is not None
+        assert "the new shape refuses rows of key (id) 900: a duplicate" in out.failure
         assert leftovers(cur, name) == ([], [])
         assert len(rows_of(cur)) == 1_000
 

@@ -245,8 +245,17 @@ def test_a_chunk_locks_its_source_rows_then_copies_those_not_there() -> None:
     )
     assert COPY.copy(where) == (
         "INSERT INTO `db`.`_t_new` (`id`, `amount`, `b`) SELECT _src.`id`, _src.`a`, _src.`b` "
-        f"FROM `db`.`t` AS _src WHERE {where} AND NOT EXISTS (SELECT 1 FROM `db`.`_t_new` AS "
-        "_dst WHERE _dst.`id` = _src.`id`)"
+        f"FROM `db`.`t` AS _src WHERE {where} "
+        "ON DUPLICATE KEY UPDATE `db`.`_t_new`.`id` = `db`.`_t_new`.`id`"
+    )
+    shadow_where = COPY.shadow_range().where((10,), (20,))
+    assert COPY.check(where, shadow_where) == (
+        f"SELECT (SELECT COUNT(*) FROM `db`.`t` AS _src WHERE {where}), "
+        f"(SELECT COUNT(*) FROM `db`.`_t_new` AS _src WHERE {shadow_where})"
+    )
+    assert COPY.missing(where) == (
+        f"SELECT _src.`id` FROM `db`.`t` AS _src WHERE {where} AND NOT EXISTS (SELECT 1 FROM "
+        "`db`.`_t_new` AS _dst WHERE _dst.`id` = _src.`id`) LIMIT 3"
     )
     assert walk.boundary(None, 100) == (
         "SELECT `_src`.`id` FROM `db`.`t` AS _src WHERE 1 = 1 ORDER BY `_src`.`id` LIMIT 1 "
@@ -258,7 +267,13 @@ def test_a_composite_key_is_walked_and_matched_column_by_column() -> None:
     copy = ShadowCopy("", "t", "_t_new", (("a", "a"), ("b", "bee"), ("c", "c")), ("a", "b"))
     where = copy.chunking().where((1, "x"), None)
     assert where == "((`_src`.`a` > 1) OR (`_src`.`a` = 1 AND `_src`.`b` > 'x'))"
-    assert copy.copy(where).endswith("WHERE _dst.`a` = _src.`a` AND _dst.`bee` = _src.`b`)")
+    assert copy.missing(where).endswith(
+        "WHERE _dst.`a` = _src.`a` AND _dst.`bee` = _src.`b`) LIMIT 3"
+    )
+    # the shadow's ranges name the key as the shadow does
+    assert copy.shadow_range().where((1, "x"), None) == (
+        "((`_src`.`a` > 1) OR (`_src`.`a` = 1 AND `_src`.`bee` > 'x'))"
+    )
     delete = copy.triggers(("d", "u", "i"))[0]
     assert delete.endswith("DELETE FROM `_t_new` WHERE `a` = OLD.`a` AND `bee` = OLD.`b`")
 
