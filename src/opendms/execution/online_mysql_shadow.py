@@ -175,7 +175,7 @@ def setup(job: Job, plan: Plan) -> Plan | Outcome:
             return fail(job, plan, f"the shadow table {plan.shadow} vanished while it was made")
         renamed, dropped = column_changes(alteration.node)
         columns = copied_columns(facts.table, shaped.table, renamed, dropped)
-        why = key_refusal(shaped.table, plan.key, columns)
+        why = key_refusal(facts.table, shaped.table, plan.key, columns)
         empty = unfilled(shaped.table, columns)
         if why is None and empty:
             why = (
@@ -263,6 +263,7 @@ def copy_rows(job: Job, plan: Plan) -> Plan | Outcome:
     walks = (copy.chunking(), copy.shadow_range())
     sizer = Sizer(pace, progress.chunk_size or pace.first_chunk_rows)
     position = job.record.position()
+    progress.copy_count = position.rows  # the target's count, whatever the stored one says
     while not position.done:
         why = job.gauge.hold()
         if why is not None:

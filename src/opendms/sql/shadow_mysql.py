@@ -163,14 +163,23 @@ def copied_columns(
 
 
 def key_refusal(
-    new: Table, key: tuple[str, ...], columns: tuple[tuple[str, str], ...]
+    old: Table, new: Table, key: tuple[str, ...], columns: tuple[tuple[str, str], ...]
 ) -> str | None:
     """Why the walked ``key`` (old names) cannot find rows in the new shape: the triggers and
-    the copy find a row there by it, so it must stay a unique key of NOT NULL columns."""
+    the copy find a row there by it, so it must stay a unique key of NOT NULL columns that
+    compare alike in both shapes (a key range over the table is the same range over the
+    shadow)."""
     mapped = {o.lower(): n for o, n in columns}
     lost = [k for k in key if k.lower() not in mapped]
     if lost:
         return f"it drops or recomputes key column {', '.join(lost)}, by which the copy finds rows"
+    for k in key:
+        before, after = old.column(k), new.column(mapped[k.lower()])
+        if before is not None and after is not None and before.collation != after.collation:
+            return (
+                f"key column {k} changes its collation ({before.collation} to "
+                f"{after.collation}): keys would compare differently in the two tables"
+            )
     wanted = {mapped[k.lower()].lower() for k in key}
     if {c.lower() for c in new.primary_key} == wanted:
         return None

@@ -100,10 +100,11 @@ def table_facts(change: MysqlChange, schema: str, name: str) -> TableFacts | Non
             auto_increment="auto_increment" in str(extra or "").lower(),
             generated=str(generated or "") if "generated" in str(extra or "").lower() else "",
             generated_stored="stored" in str(extra or "").lower(),
+            collation=str(collation or ""),
         )
-        for col, ctype, nullable, default, extra, generated in change.rows(
+        for col, ctype, nullable, default, extra, generated, collation in change.rows(
             "SELECT COLUMN_NAME, COLUMN_TYPE, IS_NULLABLE, COLUMN_DEFAULT, EXTRA, "
-            "GENERATION_EXPRESSION FROM information_schema.COLUMNS "
+            "GENERATION_EXPRESSION, COLLATION_NAME FROM information_schema.COLUMNS "
             "WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s ORDER BY ORDINAL_POSITION",
             where,
         )

@@ -4,6 +4,8 @@ the triggers, the copy's chunk statements and the swap."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 import sqlglot
 from sqlglot import exp
@@ -160,17 +162,26 @@ def test_the_columns_a_copy_carries() -> None:
 def test_the_key_must_stay_a_key_in_the_new_shape() -> None:
     columns = (("id", "id"), ("a", "a"))
     a = Column("a", "int", nullable=False)
-    assert key_refusal(table(ID, a), ("id",), columns) is None
+    old = table(ID, a)
+    assert key_refusal(old, table(ID, a), ("id",), columns) is None
     by_unique = table(ID, a, pk=("a",), indexes=(Index("uid", ("id",), unique=True),))
-    assert key_refusal(by_unique, ("id",), columns) is None
-    wider = key_refusal(table(ID, a, pk=("id", "a")), ("id",), columns)
+    assert key_refusal(old, by_unique, ("id",), columns) is None
+    wider = key_refusal(old, table(ID, a, pk=("id", "a")), ("id",), columns)
     assert wider is not None and "no longer a unique key" in wider
-    gone = key_refusal(table(a, pk=("a",)), ("id",), (("a", "a"),))
+    gone = key_refusal(old, table(a, pk=("a",)), ("id",), (("a", "a"),))
     assert gone is not None and "drops or recomputes key column id" in gone
-    renamed = key_refusal(
-        table(Column("ident", "int", nullable=False), pk=("ident",)), ("id",), (("id", "ident"),)
-    )
-    assert renamed is None
+    ident = Column("ident", "int", nullable=False)
+    assert key_refusal(old, table(ident, pk=("ident",)), ("id",), (("id", "ident"),)) is None
+
+
+def test_a_key_that_would_compare_differently_is_refused() -> None:
+    code = Column("code", "varchar(10)", nullable=False, collation="utf8mb4_general_ci")
+    old = table(code, pk=("code",))
+    binary = table(replace(code, collation="utf8mb4_bin"), pk=("code",))
+    why = key_refusal(old, binary, ("code",), (("code", "code"),))
+    assert why is not None and "changes its collation" in why
+    wider = table(replace(code, type="varchar(20)"), pk=("code",))
+    assert key_refusal(old, wider, ("code",), (("code", "code"),)) is None
 
 
 def test_new_columns_without_a_value_of_their_own() -> None:
