@@ -201,7 +201,7 @@ def _run(job: Job) -> Outcome:
 
 def _show(progress: OnlineProgress, plan: Plan) -> None:
     """What ``GetOnlineDDLProgress`` shows of the record."""
-    progress.state = {"phase": plan.phase.value, "shadow": plan.shadow, "old": plan.old}
+    progress.state.update(phase=plan.phase.value, shadow=plan.shadow, old=plan.old)
     if plan.strategy:
         progress.strategy = Strategy(plan.strategy)
     if plan.total:

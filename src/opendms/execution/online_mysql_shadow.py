@@ -165,10 +165,9 @@ def setup(job: Job, plan: Plan) -> Plan | Outcome:
             if exc.lost_lock:
                 raise
             return fail(job, plan, f"the statement fails on the table's copy: {exc.message}")
+        # LIKE starts the counter afresh: the keys of rows deleted at the end stay unused
         counter = auto_increment(facts.create)
-        if (
-            counter is not None
-        ):  # LIKE starts the counter afresh: keys deleted at the end stay unused
+        if counter is not None:
             change.ddl(f"ALTER TABLE {bare.target} AUTO_INCREMENT = {counter}", lock)
         shaped = table_facts(change, plan.schema, plan.shadow)
         if shaped is None:
