@@ -3,11 +3,12 @@ for, and a shadow-table copy's names, triggers, chunk statements and swap; read 
 statement and the tables' definitions, what a statement does to the columns (renames, drops)
 and what makes a shadow copy unsafe. Pure: nothing here connects.
 
-The copy's chunk is two statements in one READ COMMITTED transaction: the chunk's source
-rows are share-locked first (``LOCK IN SHARE MODE``, record locks only), then copied. A
-writer's trigger locks the shadow's row only after the writer holds its source row, so the
-copier, holding source rows before it touches the shadow, takes locks in the writers' order
-and the two cannot wait on each other in a cycle (``docs/DESIGN-NOTES.md``, issue 21).
+A copy chunk is one READ COMMITTED transaction: the chunk's source rows are share-locked
+first (``lock``: LOCK IN SHARE MODE, record locks only), then copied (``copy``), then counted
+on both sides (``check``). A writer's trigger locks the shadow's row only after the writer
+holds its source row, so the copier, holding its source rows before it touches the shadow,
+takes locks in the writers' order and the two cannot wait on each other in a cycle
+(``docs/DESIGN-NOTES.md``, issue 21).
 """
 
 from __future__ import annotations
