@@ -53,12 +53,6 @@ class Strategy(StrEnum):
     CONCURRENT = "CONCURRENT"  # PostgreSQL: CONCURRENTLY, NOT VALID then VALIDATE, fast defaults
     SHADOW = "SHADOW"  # a shadow table copied in key order, kept current, swapped in
 
-    @property
-    def native(self) -> bool:
-        """The server's own ALTER: on MySQL and MariaDB it commits by itself, so no progress
-        marker can commit with it."""
-        return self in (Strategy.DIRECT, Strategy.INSTANT, Strategy.INPLACE)
-
     def describe(self) -> str:
         return _DESCRIBED[self]
 
@@ -174,9 +168,7 @@ class Direct:
         progress.strategy = Strategy.DIRECT
         progress.status = OnlineStatus.RUNNING
         try:
-            # Where DDL is transactional (PostgreSQL, SQLite) the marker commits with it;
-            # MySQL commits the DDL by itself, and the ddl walk judges an interrupted one
-            # by its table.
+            # the marker commits with the DDL (transactional on SQLite, which Direct serves)
             change.begin()
             if change.marker(alteration.key) is None:
                 change.execute(alteration.text)

@@ -88,8 +88,8 @@ class Execute:
         if not unit.pending:  # all recorded already: nothing to ask the target
             recording.finish_sql_job(work, unit)
             return Step({})
-        chunks = unit.walk == "chunks"
-        lock_wait = self.means.pace.lock_wait_seconds if chunks else self.means.lock_wait_seconds
+        paced = unit.walk in ("chunks", "ddl")  # a chunk or a copy waits briefly for locks
+        lock_wait = self.means.pace.lock_wait_seconds if paced else self.means.lock_wait_seconds
         try:
             connector = self.means.connector(unit.inst)
             with connector.change((unit.db.catalog_name, unit.db.schema_name), lock_wait) as change:

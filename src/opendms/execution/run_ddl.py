@@ -7,17 +7,14 @@ sync, a schema design's stage) runs them only on the tables it compared: before 
 statement the tables are read again, and a database that changed since fails the job,
 saying how, instead of running DDL written for another shape.
 
-MySQL and MariaDB commit DDL on their own, so a statement run as written cannot commit
-with its progress marker. A statement found started but unrecorded after a crash is judged
-by its table: as the plan wants it (it ran: recorded), as compared (it did not: run again),
-or neither (the job fails and says so: nothing is run twice or guessed).
+Each engine keeps its own progress on the target with its work (``execution.online``), so a
+step resumed after a crash neither repeats nor skips a piece, whatever the store recorded.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any
 
 import sqlglot
 from sqlalchemy import select
@@ -84,30 +81,6 @@ def drift(plan: SchemaPlan, live: dict[str, Table], engine: str) -> list[str]:
     return found
 
 
-def _same(found: dict[str, Any] | None, now: Table | None, engine: str) -> bool:
-    if found is None or now is None:
-        return found is None and now is None
-    return not diff.compare(Table.from_json(found), now, engine)
-
-
-def _interrupted(
-    plan: SchemaPlan | None, table: str | None, live: dict[str, Table], engine: str
-) -> str:
-    """For a statement started before a crash and never recorded: "done" when its table is
-    as the plan wants it, "again" when it is as compared, else why neither can be told."""
-    if plan is None or table is None or table not in _planned(plan):
-        return "it was interrupted, and nothing says what its table should be now"
-    now = live.get(table)
-    if _same(plan.desired.get(table), now, engine):
-        return "done"
-    if _same(plan.before.get(table), now, engine):
-        return "again"
-    return (
-        f"it was interrupted and table {table} is now neither as compared nor as wanted; "
-        "compare it anew before running it again"
-    )
-
-
 def _store_progress(work: Work, detail: SqlJobDetail, progress: OnlineProgress) -> None:
     with work.store.session() as s:
         row = s.get(SqlJobDetail, detail.detail_id, with_for_update=True)
@@ -152,16 +125,6 @@ def ddl_stride(
             )
             return recording.fail(work, unit, detail, message, checkpoint)
     started, t0 = utcnow(), time.perf_counter()
-    # MySQL and MariaDB commit DDL by themselves: an interrupted one is judged by its table
-    # (the other engines commit it with its marker)
-    mysql = unit.engine in ("mysql", "mariadb")
-    if progress.status is OnlineStatus.RUNNING and progress.strategy.native and mysql:
-        verdict = _interrupted(plan, table, live, unit.engine)
-        if verdict == "done":
-            return _done(work, unit, detail, progress, Done(0, started, 0, recovered=True))
-        if verdict != "again":
-            return recording.fail(work, unit, detail, str(verdict), checkpoint)
-        progress = OnlineProgress(strategy=progress.strategy)
     alteration = Alteration(
         node=node,
         text=detail.sql_text,

@@ -108,14 +108,19 @@ class Chunking:
         target.set("where", exp.Where(this=exp.and_(exp.paren(where), marker, copy=False)))
         return node.sql(dialect=self.dialect)
 
-    def chunk(self, after: Key | None, upto: Key | None) -> str:
-        """The statement restricted to keys in (``after``, ``upto``]; None bounds are open."""
+    def where(self, after: Key | None, upto: Key | None) -> str:
+        """The condition on the walked table's key for keys in (``after``, ``upto``]; None
+        bounds are open. Columns are qualified by the table's name (or alias) as written."""
         ranges = []
         if after is not None:
             ranges.append(self._compare(after, ">", ">"))
         if upto is not None:
             ranges.append(self._compare(upto, "<", "<="))
-        return self._chunk.replace(self._rendered_marker, " AND ".join(ranges) or "1 = 1")
+        return " AND ".join(ranges) or "1 = 1"
+
+    def chunk(self, after: Key | None, upto: Key | None) -> str:
+        """The statement restricted to keys in (``after``, ``upto``]; None bounds are open."""
+        return self._chunk.replace(self._rendered_marker, self.where(after, upto))
 
 
 def _refuse_shape(node: exp.Expression, query: exp.Expression) -> None:

@@ -49,6 +49,7 @@ _TIMED_OUT = {1969, 3024}
 _LOST_LOCK = {1205, 1213}
 _LOST_CONNECTION = 2013  # CR_SERVER_LOST
 _PROGRESS = f"`{OWN_SCHEMA}`.`progress`"
+_ISOLATIONS = frozenset({"READ COMMITTED", "REPEATABLE READ"})
 
 
 def _error_text(exc: pymysql.err.MySQLError) -> str:
@@ -263,6 +264,45 @@ class MysqlChange(Change):
         with _guarded():
             self.cur.execute(statement)
             return list(self.cur.fetchall())
+
+    # What an online schema change (execution.online_mysql) needs beyond the base change:
+    # reads between transactions, DDL that gives up its lock wait soon, a chosen isolation.
+
+    def rows(self, statement: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """The rows of a read (``%s`` placeholders for ``args``) in a short transaction of its
+        own, between the change's transactions."""
+        with _guarded():
+            try:
+                self.cur.execute(statement, tuple(args) or None)
+                return list(self.cur.fetchall())
+            finally:
+                self.conn.rollback()
+
+    def ddl(self, statement: str, lock_seconds: int) -> None:
+        """Run one DDL statement (it commits by itself) waiting at most ``lock_seconds`` for
+        its metadata locks: DDL queued behind a long transaction holds every later reader and
+        writer of the table behind it, so it gives up soon (StatementError, ``lost_lock``:
+        MDL waits fail with 1205 too) and is tried again later."""
+        with _guarded():
+            self.cur.execute("SET SESSION lock_wait_timeout = %s", (max(1, int(lock_seconds)),))
+        try:
+            with _guarded():
+                self.cur.execute(statement)
+        finally:
+            with _guarded():
+                self.cur.execute("SET SESSION lock_wait_timeout = DEFAULT")
+
+    def begin_isolated(self, level: str, *, snapshot: bool = False) -> None:
+        """Begin a transaction at ``level`` (READ COMMITTED, REPEATABLE READ) for this
+        transaction only; ``snapshot``: its read view is taken at once (WITH CONSISTENT
+        SNAPSHOT), so that reads of several tables see one moment."""
+        if level not in _ISOLATIONS:
+            raise ValueError(f"unknown isolation level {level!r}")
+        with _guarded():
+            self.cur.execute(f"SET TRANSACTION ISOLATION LEVEL {level}")
+            self.cur.execute(
+                "START TRANSACTION WITH CONSISTENT SNAPSHOT" if snapshot else "START TRANSACTION"
+            )
 
     def own_table(self, name: str) -> exp.Table:
         return exp.Table(
