@@ -21,7 +21,9 @@ WIRE = {  # PluginType: (DetailType, OrderType)
     "DC_BIG_FILE": ("BIG_FILE", "DATA_CORRECT"),
     "DATA_EXPORT": (None, "DATA_EXPORT"),
     "NDDL": (None, "NDDL"),
+    "TABLE_SYNC": (None, "TABLE_SYNC"),
 }
+DDL = frozenset({"CREATE", "ALTER", "DROP", "RENAME", "COMMENT"})
 
 
 @pytest.mark.parametrize("plugin_type", WIRE)
@@ -38,7 +40,8 @@ def test_the_names_the_wire_shows(plugin_type: str) -> None:
         ("DC_CRON_CLEAR", Execution("CRON_CLEAR_DATA", "chunks", scheduled=True)),
         ("DC_BIG_FILE", Execution("BIG_FILE", "file")),
         ("DATA_EXPORT", None),
-        ("NDDL", None),
+        ("NDDL", Execution("SCHEMA_DESIGN", "ddl", staged=True)),
+        ("TABLE_SYNC", Execution("STRUCT_SYNC", "ddl")),
     ],
 )
 def test_how_an_approved_ticket_runs(plugin_type: str, execution: Execution | None) -> None:
@@ -53,7 +56,8 @@ def test_how_an_approved_ticket_runs(plugin_type: str, execution: Execution | No
         ("DC_CRON_CLEAR", frozenset({"DELETE"}), "CORRECT", "change", True),
         ("DC_BIG_FILE", DML, "CORRECT", "change", True),
         ("DATA_EXPORT", QUERIES, "EXPORT", "export", True),
-        ("NDDL", frozenset(), "CORRECT", "change", False),
+        ("NDDL", DDL, "CORRECT", "change", False),
+        ("TABLE_SYNC", DDL, "CORRECT", "change", True),
     ],
 )
 def test_what_its_sql_may_hold_and_who_may_file_it(
