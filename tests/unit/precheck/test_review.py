@@ -39,7 +39,13 @@ def test_review_uses_the_catalog_the_type_and_the_rule_set(
         rule_sets.assign(s, world.tid, world.instance_id, "lenient")
         levels = [f.level for f in review_for_database(s, world.tid, world.db_id, SQL)]
         assert levels == ["WARNING", "ERROR", "ERROR"]
+        # a schema design runs DDL, and no data change
+        design = review_for_database(s, world.tid, world.db_id, SQL, "NDDL")
+        assert {f.code for f in design if f.level == "ERROR"} >= {"STATEMENT_KIND_NOT_ALLOWED"}
+        ddl = "ALTER TABLE orders ADD COLUMN note_text VARCHAR(20) COMMENT 'why'"
+        kinds = {f.code for f in review_for_database(s, world.tid, world.db_id, ddl, "NDDL")}
+        assert "STATEMENT_KIND_NOT_ALLOWED" not in kinds
         with pytest.raises(DmsError):
-            review_for_database(s, world.tid, world.db_id, SQL, "NDDL")
+            review_for_database(s, world.tid, world.db_id, SQL, "NO_SUCH_TYPE")
         with pytest.raises(DmsError):
             review_for_database(s, world.tid, 10**9, SQL)
