@@ -354,16 +354,16 @@ def detail(s: Session, caller: Caller, order_id: int) -> DesignView:
 def _stage_state(design: SchemaDesign | None, plan: SchemaPlan | None, running: bool) -> str:
     if running:
         return "RUNNING"
-    if design is None or plan is None:
-        return (
-            "COMPARING"
-            if design is not None and design.state == PlanState.COMPARING
-            else "NOT_COMPARED"
-        )
-    if PlanState.COMPARING in (design.state, plan.state):
+    if design is None:
+        return "NOT_COMPARED"
+    if design.state == PlanState.COMPARING or (
+        plan is not None and plan.state == PlanState.COMPARING
+    ):
         return "COMPARING"
-    if PlanState.FAILED in (plan.state, design.state):
+    if design.state == PlanState.FAILED or (plan is not None and plan.state == PlanState.FAILED):
         return "FAILED"
+    if plan is None:
+        return "NOT_COMPARED"
     if plan.state == PlanState.EQUAL:
         return "EQUAL"
     return "DRIFT" if any(t.get("drift") for t in plan.tables) else "PENDING"
