@@ -16,6 +16,7 @@ on (the step goes on) or an ``Outcome`` (the step hands back).
 
 from __future__ import annotations
 
+import functools
 import time
 from contextlib import suppress
 from dataclasses import replace
@@ -24,8 +25,8 @@ from datetime import time as clock_time
 
 from opendms.execution.online import CutOver, OnlineStatus, Outcome, Strategy
 from opendms.execution.online_mysql_plan import Job, Phase, Plan
-from opendms.execution.walk import Position
-from opendms.sql.chunks import Chunking, chunk_keys
+from opendms.execution.walk import Position, advance_by
+from opendms.sql.chunks import Chunking, Key
 from opendms.sql.shadow_mysql import (
     ShadowCopy,
     auto_increment,
@@ -218,40 +219,22 @@ def copy_chunk(
     lacks some). ``walks``: the key ranges over the table and over the shadow. A finished
     walk is left alone."""
     walk, shadow_walk = walks
-    change.begin_isolated(isolation)
-    try:
-        found = change.marker(key)  # locked: two copiers of one statement take turns
-        if found is None:
-            raise StatementError(f"progress marker {key} is missing; the copy was not begun")
-        position = Position.loads(found)
-        if position.done:
-            change.rollback()
-            return position
-        upto = chunk_keys(change.query(walk.boundary(position.after, size)))
-        where = walk.where(position.after, upto)
+
+    def work(after: Key | None, upto: Key | None) -> int:
+        where = walk.where(after, upto)
         walked = int(change.query(copy.lock(where))[0][0])
         change.execute(copy.copy(where))
-        table_rows, shadow_rows = change.query(
-            copy.check(where, shadow_walk.where(position.after, upto))
-        )[0]
+        table_rows, shadow_rows = change.query(copy.check(where, shadow_walk.where(after, upto)))[0]
         if int(table_rows) != int(shadow_rows):
             keys = [", ".join(map(str, k)) for k in change.query(copy.missing(where))]
             raise Refused(
                 f"the new shape refuses rows of key ({', '.join(copy.key)}) "
                 f"{'; '.join(keys) or 'in this chunk'}: a duplicate of a new unique key?"
             )
-        moved = Position(
-            upto if upto is not None else position.after,
-            position.rows + walked,
-            position.chunks + 1,
-            upto is None,
-        )
-        change.move(key, moved.dumps())
-        change.commit()
-    except BaseException:
-        change.rollback()
-        raise
-    return moved
+        return walked
+
+    begin = functools.partial(change.begin_isolated, isolation)
+    return advance_by(change, walk.boundary, key, size, work, begin)[0]
 
 
 def copy_rows(job: Job, plan: Plan) -> Plan | Outcome:

@@ -32,8 +32,8 @@ from opendms.execution.online_postgres_steps import (
     read_marker,
     run_step,
 )
-from opendms.execution.walk import Position, begin_walk
-from opendms.sql.chunks import chunk_keys
+from opendms.execution.walk import Position, advance_by, begin_walk
+from opendms.sql.chunks import Key
 from opendms.sql.online_postgres import ShadowSpec, Step
 from opendms.sql.online_postgres_shadow import (
     CopyPlan,
@@ -142,31 +142,14 @@ def copy_chunk(
 ) -> Position:
     """The next chunk of at most ``size`` keys: its rows of the table locked, then copied,
     and the position moved, in one transaction."""
-    change.begin()
-    try:
-        found = change.marker(key)  # locked: copiers of one statement take turns
-        if found is None:
-            raise StatementError(f"progress marker {key} is missing; the copy was not begun")
-        position = Position.loads(found)
-        if position.done:
-            change.rollback()
-            return position
+
+    def work(after: Key | None, upto: Key | None) -> int:
         change.lock_timeout(lock_seconds)
-        upto = chunk_keys(change.query(plan.boundary(position.after, size)))
-        locked = int(change.query(plan.lock(position.after, upto))[0][0])
-        change.execute(plan.copy(position.after, upto))
-        moved = Position(
-            upto if upto is not None else position.after,
-            position.rows + locked,
-            position.chunks + 1,
-            upto is None,
-        )
-        change.move(key, moved.dumps())
-        change.commit()
-    except BaseException:
-        change.rollback()
-        raise
-    return moved
+        locked = int(change.query(plan.lock(after, upto))[0][0])
+        change.execute(plan.copy(after, upto))
+        return locked
+
+    return advance_by(change, plan.boundary, key, size, work)[0]
 
 
 def _refusal(change: PostgresChange, found: Relation, names: ShadowNames) -> str | None:

@@ -72,17 +72,24 @@ def begin_walk(change: Change, key: str) -> Position:
     return Position.loads(change.claim(key, Position().dumps()))
 
 
-def advance(
+# One chunk of a walk, run in the walk's open transaction: the keys (after, upto] (after None:
+# from the start; upto None: to the end), and what it counts as the rows it did.
+ChunkWork = Callable[["Key | None", "Key | None"], int]
+
+
+def advance_by(
     change: Change,
-    plan: Chunking,
+    boundary: Callable[[Key | None, int], str],
     key: str,
     size: int,
-    run: Callable[[str], int] | None = None,
+    work: ChunkWork,
+    begin: Callable[[], None] | None = None,
 ) -> tuple[Position, int]:
-    """Run the next chunk of at most ``size`` keys; the position after it and the rows it
-    changed. ``run`` runs the chunk's statement in the transaction (with its backup first, say;
-    by default it is executed as is). A finished walk is left alone."""
-    change.begin()
+    """The walk's next chunk of at most ``size`` keys (``boundary`` finds where it ends),
+    done by ``work`` in the transaction that reads and moves the position under ``key``
+    (``begin``: how it opens, by default ``change.begin``): the position after it and the
+    rows it did. A finished walk is left alone."""
+    (begin or change.begin)()
     try:
         found = change.marker(key)  # locked: walkers of one change take turns
         if found is None:
@@ -91,8 +98,8 @@ def advance(
         if position.done:
             change.rollback()
             return position, 0
-        upto = chunk_keys(change.query(plan.boundary(position.after, size)))
-        rows = (run or change.execute)(plan.chunk(position.after, upto))
+        upto = chunk_keys(change.query(boundary(position.after, size)))
+        rows = work(position.after, upto)
         moved = Position(
             upto if upto is not None else position.after,
             position.rows + rows,
@@ -105,3 +112,19 @@ def advance(
         change.rollback()
         raise
     return moved, rows
+
+
+def advance(
+    change: Change,
+    plan: Chunking,
+    key: str,
+    size: int,
+    run: Callable[[str], int] | None = None,
+) -> tuple[Position, int]:
+    """Run the next chunk of at most ``size`` keys; the position after it and the rows it
+    changed. ``run`` runs the chunk's statement in the transaction (with its backup first, say;
+    by default it is executed as is). A finished walk is left alone."""
+    execute = run or change.execute
+    return advance_by(
+        change, plan.boundary, key, size, lambda after, upto: execute(plan.chunk(after, upto))
+    )
