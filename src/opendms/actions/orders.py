@@ -67,7 +67,10 @@ class CreateWithParamRequest(_WithParam):
     pass
 
 
-def _dedicated(plugin_type: str) -> Any:
+def dedicated(plugin_type: str) -> Any:
+    """The handler of a Create…Order call dedicated to one ticket type (Param, not
+    PluginParam; the new ticket's id as a list)."""
+
     def handler(ctx: Context, req: _WithParam) -> Payload:
         order = tickets.create_order(
             ctx.session,
@@ -218,28 +221,28 @@ ACTIONS = (
     Action(
         "CreateDataCorrectOrder",
         CreateWithParamRequest,
-        _dedicated(data_correct.KIND.plugin_type),
+        dedicated(data_correct.KIND.plugin_type),
         Access.CREATE,
         "File a regular data change ticket.",
     ),
     Action(
         "CreateFreeLockCorrectOrder",
         CreateWithParamRequest,
-        _dedicated(chunked.KIND.plugin_type),
+        dedicated(chunked.KIND.plugin_type),
         Access.CREATE,
         "File a lock-free batched data change ticket.",
     ),
     Action(
         "CreateDataCronClearOrder",
         CreateWithParamRequest,
-        _dedicated(cron_clear.KIND.plugin_type),
+        dedicated(cron_clear.KIND.plugin_type),
         Access.CREATE,
         "File a scheduled historical-data cleanup ticket.",
     ),
     Action(
         "CreateDataImportOrder",
         CreateWithParamRequest,
-        _dedicated(data_import.KIND.plugin_type),
+        dedicated(data_import.KIND.plugin_type),
         Access.CREATE,
         "File a data import ticket for an uploaded file.",
     ),

@@ -8,8 +8,7 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from opendms.actions.data_correct import PagedOrderRequest
-from opendms.actions.orders import OrderIdRequest, UserIdList, _Create
-from opendms.actions.orders import Params as ParamsJson
+from opendms.actions.orders import CreateWithParamRequest, OrderIdRequest, dedicated
 from opendms.approvals import flow
 from opendms.catalog import queries
 from opendms.errors import DmsError, ErrorCode
@@ -22,26 +21,7 @@ from opendms.kinds.struct_sync import KIND, StructSync, SyncDatabase
 from opendms.store.models import Database, Instance, SqlJobDetail
 from opendms.structure import design
 from opendms.structure import service as structure
-from opendms.tickets import service as tickets
 from opendms.tickets.registry import params_of
-
-
-class CreateStructSyncOrderRequest(_Create):
-    param: ParamsJson
-    related_user_list: UserIdList | None = None
-
-
-def create_struct_sync_order(ctx: Context, req: CreateStructSyncOrderRequest) -> Payload:
-    order = tickets.create_order(
-        ctx.session,
-        ctx.caller,
-        KIND.plugin_type,
-        req.param,
-        comment=req.comment,
-        related_user_ids=req.related_user_list or [],
-        attachment_key=req.attachment_key,
-    )
-    return {"CreateOrderResult": [order.order_id]}
 
 
 class AnalyzeResultRequest(PagedOrderRequest):
@@ -265,8 +245,8 @@ def compare_schema_design(ctx: Context, req: OrderIdRequest) -> Payload:
 ACTIONS = (
     Action(
         "CreateStructSyncOrder",
-        CreateStructSyncOrderRequest,
-        create_struct_sync_order,
+        CreateWithParamRequest,
+        dedicated(KIND.plugin_type),
         Access.CREATE,
         "File a structure sync ticket: make a target database's tables match a source's.",
     ),
