@@ -26,6 +26,7 @@ from opendms.jobs.runner import Checkpoint, Step, Work
 from opendms.means import Means
 from opendms.schema import diff, render
 from opendms.schema.model import Table
+from opendms.sql.ddl_tables import ddl_table
 from opendms.sql.review import Finding
 from opendms.sql.statements import parse_script
 from opendms.sql.statements import render as render_sql
@@ -81,8 +82,28 @@ def compare_stage(
     live: Mapping[str, Table],
     engine: str,
     script: Sequence[str],
+    touches: Mapping[str, Sequence[int]] | None = None,
 ) -> StageResult:
-    """What one stage lacks of the design (see the module)."""
+    """What one stage lacks of the design (see the module). A table the design changes but
+    does not make, which this stage does not have, fails the stage: creating it here whole
+    is not what the design says (``touches``: the statements that name each table)."""
+    lacking = [
+        n for n in names if before.get(n) is not None and live.get(n) is None and n in desired
+    ]
+    if lacking:
+        named = "; ".join(
+            f"statement {', '.join(map(str, (touches or {}).get(n, ())))} changes table {n}"
+            if (touches or {}).get(n)
+            else f"the design changes table {n}"
+            for n in lacking
+        )
+        return StageResult(
+            PlanState.FAILED,
+            [],
+            [],
+            f"{named}, which this database does not have: the design changes it, it does not "
+            "make it here",
+        )
     if all(same(desired.get(n), live.get(n), engine) for n in names):
         return StageResult(
             PlanState.EQUAL,
@@ -161,11 +182,17 @@ class DesignCompare:
                     before[n] = live.get(n)  # where the design starts, kept from the first look
             referenced = _referenced(before, names)
             others = self._read(base, referenced) if referenced else {}
-            statements = [
-                render_sql(node, engine)
+            nodes = [
+                (one.piece.number, node)
                 for one in parse_script(script, engine)
                 for node in one.nodes
             ]
+            statements = [render_sql(node, engine) for _, node in nodes]
+            touches: dict[str, list[int]] = {}
+            for number, node in nodes:
+                table = ddl_table(node)
+                if table is not None:
+                    touches.setdefault(table, []).append(number)
             made = [t for t in before.values() if t is not None]
             setup = setup_statements([*made, *others.values()], engine)
             where = (base.db.catalog_name, base.db.schema_name)
@@ -195,7 +222,7 @@ class DesignCompare:
             try:
                 found = live if stage.position == 0 else self._read(stage, names)
                 result = compare_stage(
-                    names, before, desired, found, stage.inst.instance_type, statements
+                    names, before, desired, found, stage.inst.instance_type, statements, touches
                 )
                 results[stage.db.db_id] = replace(result, live=found)
             except (TargetError, DmsError, ValueError) as exc:

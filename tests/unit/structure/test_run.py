@@ -60,3 +60,11 @@ def test_the_scratch_tables_are_made_before_their_foreign_keys() -> None:
     # a key to a table the scratch space does not have is left out
     alone = setup_statements([TAG], "mysql")
     assert not any("FOREIGN KEY" in st for st in alone)
+
+
+def test_a_stage_without_a_table_the_design_changes_fails_naming_the_statements() -> None:
+    found = compare_stage(NAMES, BEFORE, DESIRED, {}, "mysql", SCRIPT, {"acct": [1], "tag": [2]})
+    assert found.state == PlanState.FAILED
+    assert found.statements == []
+    assert "statement 1 changes table acct" in found.message
+    assert "tag" not in found.message  # the design makes that one
