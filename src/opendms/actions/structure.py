@@ -143,7 +143,12 @@ def get_online_ddl_progress(ctx: Context, req: OnlineDdlProgressRequest) -> Payl
         raise DmsError(
             ErrorCode.INVALID_PARAMETER, f"JobDetailId {req.job_detail_id} does not exist."
         )
-    progress = OnlineProgress.loads(detail.progress if "strategy" in detail.progress else None)
+    if not OnlineProgress.stored(detail.progress):
+        raise DmsError(
+            ErrorCode.INVALID_PARAMETER,
+            f"JobDetailId {req.job_detail_id} is no DDL statement run on a live table.",
+        )
+    progress = OnlineProgress.loads(detail.progress)
     cut = CutOver()  # OpenDMS's cut-over settings: the same for every statement
     return {
         "OnlineDDLTaskDetail": {

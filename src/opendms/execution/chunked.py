@@ -114,8 +114,9 @@ class Progress:
 
     @classmethod
     def of(cls, found: Mapping[str, Any] | None) -> Progress | None:
-        """A statement's stored progress; None for one not run in chunks (it keeps none)."""
-        return cls.load(found) if found else None
+        """A statement's stored progress; None for one not run in chunks (it keeps none, or
+        keeps an online DDL statement's: ``execution.online.OnlineProgress``)."""
+        return cls.load(found) if found and "online" not in found else None
 
     @classmethod
     def load(cls, found: Mapping[str, Any] | None) -> Progress:

@@ -114,18 +114,29 @@ class OnlineProgress:
             return 1.0
         return min(1.0, self.copy_count / self.copy_total) if self.copy_total else 0.0
 
+    # Stored under its own key of ``SqlJobDetail.progress``, which holds a chunked
+    # statement's progress otherwise (``execution.chunked.Progress``): a reader of one never
+    # takes the other for its own.
+    KEY = "online"
+
     def dumps(self) -> dict[str, Any]:
-        return asdict(self)
+        return {self.KEY: asdict(self)}
 
     @classmethod
     def loads(cls, found: Mapping[str, Any] | None) -> OnlineProgress:
-        if not found:
+        """A statement's stored progress; a fresh one where none is stored."""
+        mine = (found or {}).get(cls.KEY)
+        if not mine:
             return cls()
-        known = {k: v for k, v in found.items() if k in cls.__dataclass_fields__}
+        known = {k: v for k, v in mine.items() if k in cls.__dataclass_fields__}
         progress = cls(**known)
         progress.status = OnlineStatus(progress.status)
         progress.strategy = Strategy(progress.strategy)
         return progress
+
+    @classmethod
+    def stored(cls, found: Mapping[str, Any] | None) -> bool:
+        return bool(found) and cls.KEY in (found or {})
 
 
 @dataclass(frozen=True)

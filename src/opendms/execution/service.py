@@ -19,6 +19,7 @@ from opendms.errors import DmsError, ErrorCode
 from opendms.execution.backups import NO_BACKUP
 from opendms.execution.chunked import HELD as HELD_STATES
 from opendms.execution.chunked import ChunkState, Progress
+from opendms.execution.online import OnlineProgress, OnlineStatus
 from opendms.identity.caller import Caller
 from opendms.identity.roles import Role
 from opendms.imports.options import import_options
@@ -497,6 +498,11 @@ def hold(s: Session, sql_job: SqlJob, why: str) -> None:
         if progress is not None:
             progress.state, progress.why = ChunkState.PAUSED, why
             detail.progress = progress.dump()
+        elif OnlineProgress.stored(detail.progress):  # a DDL statement on a live table
+            online = OnlineProgress.loads(detail.progress)
+            if online.status in (OnlineStatus.RUNNING, OnlineStatus.WAITING_CUTOVER):
+                online.status, online.message = OnlineStatus.PAUSE, why
+                detail.progress = online.dumps()
 
 
 def restart(

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -17,19 +17,24 @@ from sqlalchemy import select
 
 from opendms.catalog import permissions, queries
 from opendms.execution import service as execution
+from opendms.execution.online import OnlineProgress, OnlineStatus
 from opendms.identity.secrets import SecretBox
 from opendms.schema import render
 from opendms.store.db import Store
 from opendms.store.models import (
     Database,
+    Instance,
     PrecheckStep,
     SchemaPlan,
     SqlJob,
     SqlJobDetail,
     utcnow,
 )
+from opendms.targets.pace import Pace
+from opendms.tickets import lifecycle
 from opendms.tickets import service as tickets
 from tests.approval_world import World
+from tests.unit.execution.test_run import step_by_hand
 
 pytestmark = pytest.mark.integration
 
@@ -192,3 +197,129 @@ def _log(p: Pair, order_id: int) -> str:
         ).all()
         jobs = s.scalars(select(SqlJob.log).where(SqlJob.order_id == order_id)).all()
     return "\n".join([*rows, *jobs])
+
+
+WIDEN = {
+    "mariadb": (
+        [
+            "CREATE TABLE big (id INT PRIMARY KEY, n BIGINT NOT NULL, note VARCHAR(20))"
+        ],
+        [
+            "CREATE TABLE big (id INT PRIMARY KEY, n INT NOT NULL, note VARCHAR(20)) ENGINE=InnoDB",
+            "INSERT INTO big SELECT seq, seq * 7, 'r' FROM seq_1_to_20000",
+        ],
+    ),
+    "postgresql": (
+        ["CREATE TABLE {s}.big (id INT PRIMARY KEY, n BIGINT NOT NULL, note VARCHAR(20))"],
+        [
+            "CREATE TABLE {s}.big (id INT PRIMARY KEY, n INT NOT NULL, note VARCHAR(20))",
+            "INSERT INTO {s}.big SELECT g, g * 7, 'r' FROM generate_series(1, 20000) g",
+        ],
+    ),
+}
+
+
+def _widening(pair: Pair) -> int:
+    """A sync that widens big.n on 20,000 rows with a shadow copy (DdlOnline 2), approved and
+    started, run until its copy is under way."""
+    source, target = WIDEN[pair.engine]
+    pair.run(source, "public" if pair.engine == "postgresql" else _source_schema(pair))
+    pair.run(target, pair.target_schema)
+    with pair.world.store.session() as s:
+        inst = s.get_one(Instance, pair.world.instance_id)
+        inst.ddl_online = 2
+    pair.world.tune(step_seconds=0.02)
+    pair.world.means = replace(
+        pair.world.means, pace=Pace(first_chunk_rows=500, max_chunk_rows=500)
+    )
+    pair.world.rebuild_runner()
+    order_id = _file(pair, TableInfoList=[{"SourceTableName": "big"}])
+    pair.world.free_of_approval("TABLE_SYNC")
+    pair.world.submit(order_id)
+    with pair.world.store.session() as s:
+        job = execution.execute(s, pair.world.as_("alice"), order_id, execution.ExecutionPlan())
+        job_id = job.job_id
+    for _ in range(200):  # step by step, as a runner would (a runner runs many at once)
+        step_by_hand(pair.world, order_id, job_id)
+        progress = _online(pair, order_id)
+        if progress.copy_count > 0 and progress.status == OnlineStatus.RUNNING:
+            return order_id
+    raise AssertionError(f"the copy never got under way: {_online(pair, order_id)}")
+
+
+def _source_schema(pair: Pair) -> str:
+    with pair.world.store.session() as s:
+        return s.get_one(Database, pair.source_db).schema_name
+
+
+def _online(pair: Pair, order_id: int) -> OnlineProgress:
+    with pair.world.store.session() as s:
+        detail = s.scalars(
+            select(SqlJobDetail)
+            .join(SqlJob, SqlJob.sql_job_id == SqlJobDetail.sql_job_id)
+            .where(SqlJob.order_id == order_id)
+        ).one()
+        return OnlineProgress.loads(detail.progress or None)
+
+
+def _tables_and_triggers(pair: Pair) -> tuple[set[str], int]:
+    with pair.conn.cursor() as cur:
+        if pair.engine == "mariadb":
+            cur.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = %s",
+                (pair.target_schema,),
+            )
+            tables = {str(r[0]) for r in cur.fetchall()}
+            cur.execute(
+                "SELECT count(*) FROM information_schema.triggers WHERE event_object_schema = %s",
+                (pair.target_schema,),
+            )
+        else:
+            cur.execute(
+                "SELECT tablename FROM pg_tables WHERE schemaname = %s", (pair.target_schema,)
+            )
+            tables = {str(r[0]) for r in cur.fetchall()}
+            cur.execute(
+                "SELECT count(*) FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+                "JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE n.nspname = %s AND NOT t.tgisinternal",
+                (pair.target_schema,),
+            )
+        return tables, int(cur.fetchone()[0])
+
+
+def _n_type(pair: Pair) -> str:
+    return _definitions(pair, pair.target_db)["big"].column("n").type  # type: ignore[union-attr]
+
+
+def test_a_sync_pauses_between_chunks_and_goes_on_where_it_stopped(pair: Pair) -> None:
+    order_id = _widening(pair)
+    with pair.world.store.session() as s:
+        execution.pause(s, pair.world.as_("alice"), order_id, "ALL", None)
+    pair.world.run_jobs()
+    paused = _online(pair, order_id)
+    assert paused.copy_count < 20000 and pair.world.status(order_id) == "processing"
+    assert _n_type(pair) in ("int", "integer")  # not swapped while paused
+    with pair.world.store.session() as s:
+        execution.restart(s, pair.world.as_("alice"), order_id, "ALL", None)
+    pair.world.run_jobs()
+    assert pair.world.status(order_id) == "success", _log(pair, order_id)
+    assert _online(pair, order_id).status == OnlineStatus.SUCCESS
+    assert _n_type(pair) == "bigint"
+    quote = "`" if pair.engine == "mariadb" else '"'
+    with pair.conn.cursor() as cur:
+        cur.execute(f"SELECT count(*), sum(n) FROM {quote}{pair.target_schema}{quote}.big")
+        assert tuple(map(int, cur.fetchone())) == (20000, 7 * 20000 * 20001 // 2)
+    assert _tables_and_triggers(pair)[1] == 0
+
+
+def test_a_sync_closed_mid_copy_leaves_the_target_as_it_was(pair: Pair) -> None:
+    order_id = _widening(pair)
+    tables_before = {"acct", "big"}
+    with pair.world.store.session() as s:
+        lifecycle.close(s, pair.world.as_("alice"), order_id, "not now")
+    pair.world.run_jobs()
+    assert pair.world.status(order_id) == "closed"
+    assert _online(pair, order_id).status == OnlineStatus.CANCELED
+    assert _tables_and_triggers(pair) == (tables_before, 0)
+    assert _n_type(pair) in ("int", "integer")
