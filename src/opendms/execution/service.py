@@ -720,7 +720,8 @@ def progress(
                 .where(in_group)
             )
         ]
-        if how is not None and how.walk != "statements"
+        # (a DDL statement's column holds its online progress: ``ddl`` below)
+        if how is not None and how.walk in ("chunks", "file")
         else []
     )
     # the rows the precheck counted, unless a walk knows better (an import counts its file)
