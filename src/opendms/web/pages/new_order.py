@@ -263,7 +263,10 @@ def structure_sync_param(v: Values) -> dict[str, Any]:
 
 
 # Business errors that name no field but concern one.
-CODE_FIELDS = {ErrorCode.DATABASE_NOT_FOUND: "db", ErrorCode.ATTACHMENT_NOT_FOUND: "file"}
+CODE_FIELDS: Mapping[str, str] = {
+    ErrorCode.DATABASE_NOT_FOUND: "db",
+    ErrorCode.ATTACHMENT_NOT_FOUND: "file",
+}
 
 
 @dataclass(frozen=True)
