@@ -6,6 +6,7 @@ from __future__ import annotations
 from opendms.execution import service as execution
 from opendms.exports import service as exports
 from opendms.store.models import Order
+from opendms.structure import design
 from opendms.tickets import lifecycle
 from opendms.tickets import service as tickets
 from tests.approval_world import World
@@ -106,14 +107,33 @@ def build_stages(world: World) -> dict[str, int]:
     approve_all(w, out["import, done"])
     with w.store.session() as s:
         execution.execute(s, w.as_("alice"), out["import, done"], execution.ExecutionPlan())
+    out["schema design"] = schema_design(w)
+    out["schema design, compared"] = schema_design(w, DESIGN)
+    # (its own index: the other design's stays to run)
+    out["schema design, base ran"] = schema_design(w, DESIGN.replace("status", "amount_cents"))
+    w.run_jobs()  # the comparisons
     with w.store.session() as s:
-        design = tickets.create_order(
-            s,
-            w.as_("alice"),
-            "NDDL",
-            {"Title": "an index on orders", "DbId": w.db_id},
-            comment="design",
-        )
-        out["schema design"] = design.order_id
+        design.execute_stage(s, w.as_("alice"), out["schema design, base ran"], w.db_id)
     w.run_jobs()  # what was started runs to its end (the queued ones wait for LATER)
     return out
+
+
+DESIGN = "CREATE INDEX idx_orders_status ON orders (status)"
+
+
+def schema_design(world: World, script: str | None = None, who: str = "alice") -> int:
+    """A schema design ticket (NDDL) on the world's database; given ``script`` as its design
+    (compared once the jobs run)."""
+    with world.store.session() as s:
+        order = tickets.create_order(
+            s,
+            world.as_(who),
+            "NDDL",
+            {"Title": "an index on orders", "DbId": world.db_id},
+            comment="design",
+        )
+        order_id = order.order_id
+    if script is not None:
+        with world.store.session() as s:
+            design.update_design(s, world.as_(who), order_id, script)
+    return order_id

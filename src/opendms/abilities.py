@@ -3,7 +3,9 @@
 The web console shows a button only for an act the API would let the caller take. Each
 answer here is the act's own refusal check, asked without acting: ``flow.submit_refusal``,
 ``acts.open_acts``, ``execution.service.execute_refusal`` and ``steerable``, the same two of
-``exports.service``, ``lifecycle.close_refusal`` and ``precheck.service.own_new_refusal``.
+``exports.service``, ``lifecycle.close_refusal``, ``precheck.service.own_new_refusal``, and
+a schema design's ``update_refusal``, ``compare_refusal`` and ``execute_stage_refusal``
+(``structure.design``).
 Nothing here decides on its own, so a rule changed in its service changes the buttons too.
 The act itself still checks again when it comes (the ticket may have moved meanwhile).
 """
@@ -22,6 +24,7 @@ from opendms.identity.caller import Caller
 from opendms.precheck import service as precheck
 from opendms.store.models import Order, WorkflowInstance, utcnow
 from opendms.store.states import JobState, OrderStatus, SqlJobStatus, WorkflowStatus
+from opendms.structure import design
 from opendms.tickets import lifecycle
 from opendms.tickets import service as tickets
 from opendms.tickets.registry import kind_of
@@ -42,10 +45,19 @@ class Abilities:
     close: bool = False  # CloseOrder
     recheck: bool = False  # RetryDataCorrectPreCheck
     waive_row_check: bool = False  # SkipDataCorrectRowCheck
+    # A schema design's own acts, shown in its design section rather than among the others.
+    design: bool = False  # UpdateSchemaDesign
+    compare: bool = False  # CompareSchemaDesign
+    run_stages: tuple[int, ...] = ()  # ExecuteSchemaDesign: the stages' DbIds it would run
 
     @property
     def any(self) -> bool:
-        return any(v for k, v in vars(self).items() if isinstance(v, bool))
+        """Whether any act of the ticket's acts section is open (a design's are apart)."""
+        return any(
+            v
+            for k, v in vars(self).items()
+            if isinstance(v, bool) and k not in ("design", "compare")
+        )
 
 
 def of(s: Session, caller: Caller, order: Order) -> Abilities:
@@ -65,6 +77,7 @@ def of(s: Session, caller: Caller, order: Order) -> Abilities:
         )
         pause, resume = execution.steerable(s, caller, order)
     recheck = kind.has_precheck and precheck.own_new_refusal(caller, order, "") is None
+    designed = order.plugin_type == design.PLUGIN_TYPE
     return Abilities(
         submit=flow.submit_refusal(s, caller, order) is None,
         withdraw=node.withdraw,
@@ -77,6 +90,9 @@ def of(s: Session, caller: Caller, order: Order) -> Abilities:
         close=lifecycle.close_refusal(s, caller, order) is None,
         recheck=recheck,
         waive_row_check=recheck and precheck.row_check_waivable(s, order.order_id),
+        design=designed and design.update_refusal(s, caller, order) is None,
+        compare=designed and design.compare_refusal(s, caller, order) is None,
+        run_stages=design.runnable_stages(s, caller, order) if designed else (),
     )
 
 
@@ -101,6 +117,9 @@ def waiting(s: Session, order: Order) -> str:
         if checked != "precheck_success":
             short = precheck.shortfall(s, order)
             return f"It cannot be submitted yet: {short.rstrip('.')}." if short else ""
+        not_yet = kind.submit_refusal(s, order)
+        if not_yet is not None:
+            return f"It cannot be submitted yet: {not_yet.rstrip('.')}."
         return f"Waiting for {committer} to submit it for approval."
     if status == OrderStatus.TOAUDIT:
         wf = s.get(WorkflowInstance, order.workflow_instance_id or 0)
@@ -120,8 +139,10 @@ def waiting(s: Session, order: Order) -> str:
         who = execution.starter(s, order)
         if who is None:
             return "Approved; it starts by itself (ExecMode AUTO)."
-        verb = "export" if kind.verb == "export" else "execute"
-        return f"Waiting for {_names(s, [who[0]])} ({who[1]}) to {verb} it."
+        verb = "export it" if kind.verb == "export" else "execute it"
+        if kind.execution is not None and kind.execution.staged:
+            verb = "run it on its next stage"
+        return f"Waiting for {_names(s, [who[0]])} ({who[1]}) to {verb}."
     if status == OrderStatus.PROCESSING:
         return _processing(s, order)
     if status == OrderStatus.CLOSED:

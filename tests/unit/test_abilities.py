@@ -17,13 +17,15 @@ from opendms.approvals import acts, flow, views
 from opendms.errors import DmsError
 from opendms.execution import service as execution
 from opendms.exports import service as exports
+from opendms.identity.caller import Caller
 from opendms.precheck import service as precheck
 from opendms.store.models import ApprovalEvent, Order
 from opendms.store.states import ApprovalAction
+from opendms.structure import design
 from opendms.tickets import lifecycle
 from opendms.tickets import service as tickets
 from tests.approval_world import World
-from tests.ticket_stages import build_stages
+from tests.ticket_stages import DESIGN, build_stages, schema_design
 
 PEOPLE = ("admin", "dba", "alice", "owen", "olga", "carol")
 
@@ -110,6 +112,27 @@ def _actual(world: World, who: str, order_id: int) -> dict[str, Any]:
         "waive_row_check": _tried(
             world, lambda s: precheck.skip_row_check(s, caller, order_id, "two rows, not one")
         ),
+        **_design_acts(world, caller, order_id),
+    }
+
+
+def _design_acts(world: World, caller: Caller, order_id: int) -> dict[str, Any]:
+    """A schema design's own acts, tried for real: a new design (one review passes), a new
+    comparison, a run on each of its stages."""
+    with world.store.session() as s:
+        order = s.get_one(Order, order_id)
+        if order.plugin_type != design.PLUGIN_TYPE:
+            return {"design": False, "compare": False, "run_stages": ()}
+        stages = [st.db.db_id for st in design.stages_of(s, order)]
+    script = "CREATE INDEX idx_orders_created ON orders (created_at, status)"
+    return {
+        "design": _tried(world, lambda s: design.update_design(s, caller, order_id, script)),
+        "compare": _tried(world, lambda s: design.compare_again(s, caller, order_id)),
+        "run_stages": tuple(
+            db
+            for db in stages
+            if _tried(world, lambda s, db=db: design.execute_stage(s, caller, order_id, db))
+        ),
     }
 
 
@@ -148,6 +171,9 @@ def test_the_acts_offered_are_the_acts_the_services_allow(
         "close",
         "recheck",
         "waive_row_check",
+        "design",
+        "compare",
+        "run_stages",
     }
 
 
@@ -183,3 +209,19 @@ def test_a_node_nobody_can_approve_says_so_and_who_can_move_it(world: World) -> 
     assert "has no approver" in said and "An administrator may transfer the node" in said
     assert admin.transfer and admin.transfer_for == () and not admin.decide
     assert not dba.transfer  # only an administrator moves a node that has nobody
+
+
+def test_what_a_schema_design_waits_for(world: World) -> None:
+    def waiting(order_id: int) -> str:
+        with world.store.session() as s:
+            return abilities.waiting(s, s.get_one(Order, order_id))
+
+    order_id = schema_design(world)
+    assert waiting(order_id) == (
+        "It cannot be submitted yet: it has no design yet (UpdateSchemaDesign)."
+    )
+    with world.store.session() as s:
+        design.update_design(s, world.as_("alice"), order_id, DESIGN)
+    assert waiting(order_id).endswith("its design is still being compared with its stages.")
+    world.run_jobs()
+    assert "run the design on its base database main first" in waiting(order_id)

@@ -8,7 +8,7 @@ statements are the ones the precheck found, so what runs is what was checked and
 from __future__ import annotations
 
 import uuid
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 
 from sqlalchemy import func, select
@@ -16,9 +16,11 @@ from sqlalchemy.orm import Session
 
 from opendms.catalog import queries
 from opendms.errors import DmsError, ErrorCode
+from opendms.execution import ddl_progress
 from opendms.execution.backups import NO_BACKUP
 from opendms.execution.chunked import HELD as HELD_STATES
 from opendms.execution.chunked import ChunkState, Progress
+from opendms.execution.ddl_progress import DdlStatement
 from opendms.execution.online import OnlineProgress, OnlineStatus
 from opendms.identity.caller import Caller
 from opendms.identity.roles import Role
@@ -532,6 +534,8 @@ def restart(
             progress = Progress.of(detail.progress)
             if progress is not None:
                 detail.progress = progress.fresh().dump()
+            elif OnlineProgress.stored(detail.progress):  # its engine starts from the target's
+                detail.progress = OnlineProgress().dumps()  # record of what is left
     if (job.checkpoint or {}).get("window_ended"):
         # paused by its window's end: restarting it means going on past it
         plan = ExecutionPlan(**job.spec)
@@ -671,6 +675,9 @@ class ExecutionProgress:
     started_at: datetime | None
     jobs: list[SqlJobProgress]
     more_jobs: int  # SQL jobs beyond those in ``jobs``
+    # DDL statements on live tables (the ddl walk), each as far as it has got
+    ddl: list[DdlStatement] = field(default_factory=list)
+    more_ddl: int = 0  # statements beyond those in ``ddl``
 
     @property
     def over(self) -> bool:
@@ -726,7 +733,8 @@ def progress(
                 .where(in_group)
             )
         ]
-        if how is not None and how.walk != "statements"
+        # (a DDL statement's column holds its online progress: ``ddl`` below)
+        if how is not None and how.walk in ("chunks", "file")
         else []
     )
     # the rows the precheck counted, unless a walk knows better (an import counts its file)
@@ -780,6 +788,10 @@ def progress(
             )
         )
     waits = job.state == JobState.QUEUED and job.attempts == 0 and job.run_after > utcnow()
+    ddl: list[DdlStatement] = []
+    more_ddl = 0
+    if how is not None and how.walk == "ddl":
+        ddl, more_ddl = ddl_progress.statements(s, job.job_id, utcnow())
     return ExecutionProgress(
         job_id=job.job_id,
         state=job.state,
@@ -799,6 +811,8 @@ def progress(
         started_at=started,
         jobs=views,
         more_jobs=max(0, total_jobs - len(views)),
+        ddl=ddl,
+        more_ddl=more_ddl,
     )
 
 

@@ -180,17 +180,18 @@ def _checked(script: str, engine: str) -> list[str]:
     return tables
 
 
-def _may_change(s: Session, caller: Caller, db: Database, inst: Instance) -> None:
+def _change_refusal(s: Session, caller: Caller, db: Database, inst: Instance) -> DmsError | None:
     """A design is the committer's change to its base database: they hold CORRECT on it, or
     are its instance's DBA, or an administrator."""
     if caller.is_admin or dba.is_instance_dba(inst, caller.user_id):
-        return
+        return None
     if not permissions.holds(s, caller.tid, caller.user_id, db.db_id, "CORRECT"):
-        raise DmsError(
+        return DmsError(
             ErrorCode.PERMISSION_DENIED,
             f"Changing the tables of {db.schema_name}@{inst.alias} needs the CORRECT "
             "permission on it (or being its DBA).",
         )
+    return None
 
 
 # Review rules whose verdict rests on which tables, columns and indexes exist: the metadata
@@ -253,21 +254,10 @@ def update_design(s: Session, caller: Caller, order_id: int, script: str) -> Sch
     """UpdateSchemaDesign: the committer's new design, parsed and reviewed now, then compared
     with every stage by a job. Only a new ticket's design changes (withdraw it to change it)."""
     order = _design_order(s, caller, order_id, lock=True)
-    if order.committer_id != caller.user_id:
-        raise DmsError(ErrorCode.PERMISSION_DENIED, "Only the committer changes the design.")
-    if order.status_code != OrderStatus.NEW:
-        raise DmsError(
-            ErrorCode.ORDER_STATUS_INVALID,
-            f"Ticket {order_id} is {order.status_code}; only a new ticket's design changes "
-            "(withdraw it from approval to change it).",
-        )
-    if running_stage(s, order_id) is not None:
-        raise DmsError(
-            ErrorCode.ORDER_STATUS_INVALID,
-            f"Ticket {order_id} is running its design on a stage; change it when that ends.",
-        )
+    refusal = update_refusal(s, caller, order)
+    if refusal is not None:
+        raise refusal
     db, inst = base_of(s, order)
-    _may_change(s, caller, db, inst)
     tables = _checked(script, inst.instance_type)
     findings = [
         f
@@ -287,6 +277,26 @@ def update_design(s: Session, caller: Caller, order_id: int, script: str) -> Sch
     design.tables = tables
     queue_compare(s, order, design)
     return design
+
+
+def update_refusal(s: Session, caller: Caller, order: Order) -> DmsError | None:
+    """Why UpdateSchemaDesign would refuse the caller a new design for ``order`` now, whatever
+    the script (its parse and review are the script's own); None: it would take one."""
+    if order.committer_id != caller.user_id:
+        return DmsError(ErrorCode.PERMISSION_DENIED, "Only the committer changes the design.")
+    if order.status_code != OrderStatus.NEW:
+        return DmsError(
+            ErrorCode.ORDER_STATUS_INVALID,
+            f"Ticket {order.order_id} is {order.status_code}; only a new ticket's design "
+            "changes (withdraw it from approval to change it).",
+        )
+    if running_stage(s, order.order_id) is not None:
+        return DmsError(
+            ErrorCode.ORDER_STATUS_INVALID,
+            f"Ticket {order.order_id} is running its design on a stage; change it when that ends.",
+        )
+    db, inst = base_of(s, order)
+    return _change_refusal(s, caller, db, inst)
 
 
 def queue_compare(s: Session, order: Order, design: SchemaDesign) -> Job:
@@ -393,38 +403,47 @@ def submit_refusal(s: Session, order: Order) -> str | None:
     return None
 
 
-def execute_stage(s: Session, caller: Caller, order_id: int, db_id: int) -> Job:
-    """ExecuteSchemaDesign: run what the stage's database lacks of the design. The base stage
-    runs on its committer's word while the ticket is new; a later stage only once the ticket
-    is approved, started by whom its ExecMode names, one stage at a time."""
-    order = _design_order(s, caller, order_id, lock=True)
-    stage = next((st for st in stages_of(s, order) if st.db.db_id == db_id), None)
+def execute_stage_refusal(
+    s: Session,
+    caller: Caller,
+    order: Order,
+    db_id: int,
+    stages: list[Stage] | None = None,
+) -> DmsError | None:
+    """Why ExecuteSchemaDesign would refuse the caller a run of ``order``'s design on stage
+    ``db_id`` now; None: it would start it. ``stages``: ``stages_of(order)``, when the caller
+    asks for every stage in turn."""
+    order_id = order.order_id
+    found = stages if stages is not None else stages_of(s, order)
+    stage = next((st for st in found if st.db.db_id == db_id), None)
     if stage is None:
-        raise DmsError(
+        return DmsError(
             ErrorCode.INVALID_PARAMETER,
             f"DbId {db_id} is not a stage of ticket {order_id}; GetSchemaDesignDetail lists them.",
             {"DbId": "not a stage"},
         )
     if stage.position == 0:
         if order.committer_id != caller.user_id:
-            raise DmsError(
+            return DmsError(
                 ErrorCode.PERMISSION_DENIED, "Only the committer runs the design on its base."
             )
         if order.status_code != OrderStatus.NEW:
-            raise DmsError(
+            return DmsError(
                 ErrorCode.ORDER_STATUS_INVALID,
                 f"Ticket {order_id} is {order.status_code}; its base runs before it is submitted.",
             )
     else:
         if order.status_code not in (OrderStatus.APPROVED, OrderStatus.PROCESSING):
-            raise DmsError(
+            return DmsError(
                 ErrorCode.ORDER_STATUS_INVALID,
                 f"Ticket {order_id} is {order.status_code}; a design reaches "
                 f"{stage.inst.env_type} only once the ticket is approved.",
             )
-        execution.check_starter(s, caller, order)
+        refusal = execution.starter_refusal(s, caller, order)
+        if refusal is not None:
+            return refusal
     if running_stage(s, order_id) is not None:
-        raise DmsError(
+        return DmsError(
             ErrorCode.ORDER_STATUS_INVALID,
             f"Ticket {order_id} is running its design on a stage already; wait for it to end.",
         )
@@ -435,15 +454,43 @@ def execute_stage(s: Session, caller: Caller, order_id: int, db_id: int) -> Job:
     state = _stage_state(design, plan, running=False)
     if state in ("NOT_COMPARED", "COMPARING", "FAILED") or plan is None:
         why = plan.message if plan is not None and plan.message else "it is not compared yet"
-        raise DmsError(
+        return DmsError(
             ErrorCode.ORDER_STATUS_INVALID,
             f"{stage.db.schema_name}@{stage.inst.alias} cannot run the design: {why}.",
         )
     if state == "EQUAL":
-        raise DmsError(
+        return DmsError(
             ErrorCode.ORDER_STATUS_INVALID,
             f"{stage.db.schema_name}@{stage.inst.alias} already matches the design.",
         )
+    return None
+
+
+def runnable_stages(s: Session, caller: Caller, order: Order) -> tuple[int, ...]:
+    """The stages (DbIds) whose run ExecuteSchemaDesign would start for the caller now."""
+    found = stages_of(s, order)
+    return tuple(
+        st.db.db_id
+        for st in found
+        if execute_stage_refusal(s, caller, order, st.db.db_id, found) is None
+    )
+
+
+def execute_stage(s: Session, caller: Caller, order_id: int, db_id: int) -> Job:
+    """ExecuteSchemaDesign: run what the stage's database lacks of the design. The base stage
+    runs on its committer's word while the ticket is new; a later stage only once the ticket
+    is approved, started by whom its ExecMode names, one stage at a time
+    (``execute_stage_refusal``)."""
+    order = _design_order(s, caller, order_id, lock=True)
+    stages = stages_of(s, order)
+    refusal = execute_stage_refusal(s, caller, order, db_id, stages)
+    if refusal is not None:
+        raise refusal
+    stage = next(st for st in stages if st.db.db_id == db_id)
+    plan = s.scalar(
+        select(SchemaPlan).where(SchemaPlan.order_id == order_id, SchemaPlan.db_id == db_id)
+    )
+    assert plan is not None, "execute_stage_refusal refuses a stage not compared"
     statements = [
         execution.Statement(number, text, describe_kind(text, stage.inst.instance_type))
         for number, text in enumerate(plan.statements, start=1)
@@ -487,23 +534,36 @@ def compare_again(s: Session, caller: Caller, order_id: int) -> Job:
     """CompareSchemaDesign: compare the design with its stages anew (after a stage failed,
     or one changed), by its committer, an administrator or a DBA, while no stage runs."""
     order = _design_order(s, caller, order_id, lock=True)
+    refusal = compare_refusal(s, caller, order)
+    if refusal is not None:
+        raise refusal
+    found = s.get(SchemaDesign, order_id, with_for_update=True)
+    assert found is not None, "compare_refusal refuses a ticket without a design"
+    return queue_compare(s, order, found)
+
+
+def compare_refusal(s: Session, caller: Caller, order: Order) -> DmsError | None:
+    """Why CompareSchemaDesign would refuse the caller on ``order`` now; None: it would
+    queue a comparison."""
+    order_id = order.order_id
     overseer = bool(OVERSEERS.intersection(caller.roles))
     if order.committer_id != caller.user_id and not overseer:
-        raise DmsError(
+        return DmsError(
             ErrorCode.PERMISSION_DENIED,
             "Only the committer, an administrator or a DBA compares a design again.",
         )
     if order.status_code in TERMINAL:
-        raise DmsError(ErrorCode.ORDER_STATUS_INVALID, f"Ticket {order_id} is {order.status_code}.")
+        return DmsError(
+            ErrorCode.ORDER_STATUS_INVALID, f"Ticket {order_id} is {order.status_code}."
+        )
     if running_stage(s, order_id) is not None:
-        raise DmsError(
+        return DmsError(
             ErrorCode.ORDER_STATUS_INVALID,
             f"Ticket {order_id} is running its design on a stage; compare it when that ends.",
         )
-    found = s.get(SchemaDesign, order_id, with_for_update=True)
-    if found is None:
-        raise DmsError(
+    if s.get(SchemaDesign, order_id) is None:
+        return DmsError(
             ErrorCode.ORDER_STATUS_INVALID,
             f"Ticket {order_id} has no design yet (UpdateSchemaDesign).",
         )
-    return queue_compare(s, order, found)
+    return None

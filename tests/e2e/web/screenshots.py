@@ -1,10 +1,12 @@
 """The console's screenshots in docs/console/, taken from a fresh ``opendms serve --demo`` in
-Debian's Chromium: ``.venv/bin/python -m tests.e2e.web.screenshots``. Not a test: run it
-when the pages change, and commit the pictures the README shows."""
+Debian's Chromium: ``.venv/bin/python -m tests.e2e.web.screenshots [walkthrough|schema-design]``
+(all by default). Not a test: run it when the pages change, and commit the pictures the
+README shows."""
 
 from __future__ import annotations
 
 import re
+import sys
 
 from playwright.sync_api import Page, expect, sync_playwright
 
@@ -99,19 +101,47 @@ def take(demo: DemoServer, page: Page) -> None:
     _shot(page, "ticket-phone")
 
 
-def main() -> None:
+def take_schema_design(demo: DemoServer, page: Page) -> None:
+    """A schema design on the demo target, given its design and compared: its stage shows
+    what it lacks and offers to run it."""
+    _sign_in(page, demo, demo.admin)
+    page.goto(demo.url("/orders/new/schema-design"))
+    page.get_by_label("Title").fill("A phone number for customers")
+    page.get_by_label("Description").fill("Support calls customers back; they need a number.")
+    page.get_by_label("Reason").fill("Customers asked to be called back")
+    page.get_by_role("button", name="Create").click()
+    expect(page).to_have_url(re.compile(r"/console/orders/\d+"))
+    page.get_by_label("Design (DDL)").fill(
+        "ALTER TABLE customers ADD COLUMN phone VARCHAR(32);\n"
+        "CREATE INDEX idx_customers_phone ON customers (phone)"
+    )
+    page.get_by_role("button", name="Save the design").click()
+    stage = page.locator("#design-stages tbody tr").first
+    expect(stage.locator(".status")).to_have_text("Pending", timeout=60_000)
+    page.goto(page.url.split("?")[0])  # without the notice
+    _shot(page, "schema-design")
+    _sign_out(page)
+
+
+# The pictures by name, each from its own fresh server: ``… screenshots schema-design``
+# takes only that one.
+TAKES = {"walkthrough": take, "schema-design": take_schema_design}
+
+
+def main(names: list[str]) -> None:
     OUT.mkdir(parents=True, exist_ok=True)
-    with demo_server() as demo, sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1280, "height": 800})
-        page.set_default_timeout(15_000)
-        try:
-            take(demo, page)
-        except Exception:
-            page.screenshot(path="/tmp/failed.png", full_page=True)
-            raise
-        browser.close()
+    for name in names or list(TAKES):
+        with demo_server() as demo, sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1280, "height": 800})
+            page.set_default_timeout(15_000)
+            try:
+                TAKES[name](demo, page)
+            except Exception:
+                page.screenshot(path="/tmp/failed.png", full_page=True)
+                raise
+            browser.close()
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

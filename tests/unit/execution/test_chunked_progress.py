@@ -10,6 +10,7 @@ import json
 import pytest
 
 from opendms.execution.chunked import BUCKET_MS, ChunkState, Progress, Stride
+from opendms.execution.online import OnlineProgress, OnlineStatus, Strategy
 from opendms.execution.walk import Position
 
 
@@ -216,3 +217,13 @@ def test_a_milestone_is_logged_each_tenth_of_the_estimate() -> None:
     assert line is not None and line.startswith("20%: 1,000 of 5,000 rows in 2 chunks")
     assert progress.milestone(1000) is None  # no new tenth since
     assert Progress(rows=1000, busy_ms=1).milestone(0) is None  # no estimate: no milestones
+
+
+def test_a_ddl_statements_online_progress_is_no_chunked_progress() -> None:
+    """The progress column of a DDL statement holds its online progress (another shape,
+    whose ``state`` is the engine's): the chunked readers see none there."""
+    online = OnlineProgress(OnlineStatus.RUNNING, Strategy.SHADOW, 100, 40, state={"tag": 1})
+    assert Progress.of(online.dumps()) is None
+    assert Progress.of(OnlineProgress().dumps()) is None
+    assert Progress.of({}) is None
+    assert Progress.of(with_chunks(5.0).dump()) == with_chunks(5.0)

@@ -89,6 +89,14 @@ def test_single_string_action_is_accepted() -> None:
         ((Role.DBA,), "dms:OptimizeSqlByMetaAgent", True),
         ((Role.SECURITY_ADMIN,), "dms:AnswerSqlSyntaxByMetaAgent", True),
         ((Role.STRUCT_READ_ONLY,), "dms:OptimizeSqlByMetaAgent", False),
+        # schema changes: every ticket role files and carries them, the services decide whose
+        ((Role.USER,), "dms:UpdateSchemaDesign", True),
+        ((Role.USER,), "dms:CompareSchemaDesign", True),
+        ((Role.USER,), "dms:ExecuteSchemaDesign", True),
+        ((Role.DBA,), "dms:CompareSchemaDesign", True),
+        ((Role.USER,), "dms:SubmitStructSyncOrderApproval", True),
+        ((Role.STRUCT_READ_ONLY,), "dms:UpdateSchemaDesign", False),
+        ((Role.STRUCT_READ_ONLY,), "dms:SubmitStructSyncOrderApproval", False),
     ],
 )
 def test_role_defaults(roles: tuple[Role, ...], action: str, allowed: bool) -> None:

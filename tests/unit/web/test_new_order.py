@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from html import unescape
@@ -761,3 +762,194 @@ def test_an_upload_without_the_csrf_token_is_refused(console: Console) -> None:
     assert resp.status_code == 403 and "InvalidCsrfToken" in resp.text
     with console.api.store.session() as s:
         assert s.scalar(select(func.count()).select_from(Attachment)) == 0
+
+
+# ------------------------------------------------------------------ schema changes
+
+
+@pytest.mark.parametrize(
+    ("slug", "where", "message", "field"),
+    [
+        ("schema-design", "PluginParam.Title", "", "title"),
+        ("schema-design", "PluginParam.DbId", "", "db"),
+        ("schema-design", "PluginParam.Description", "", "description"),
+        ("schema-design", "PluginParam", "logical databases are not supported", None),
+        ("schema-design", "Param.Title", "", None),  # another action's parameter
+        ("structure-sync", "Param.Source", "", "source"),
+        ("structure-sync", "Param.Source.DbId", "", "source"),
+        ("structure-sync", "Param.Target.VersionId", "", "target"),
+        ("structure-sync", "Param.TableInfoList.2.TargetTableName", "", "tables"),
+        ("structure-sync", "Param", "Source and Target are the same database", "source"),
+        ("structure-sync", "Param", "TableInfoList names target table t twice", "tables"),
+    ],
+)
+def test_a_schema_change_problem_is_shown_beside_its_field(
+    slug: str, where: str, message: str, field: str | None
+) -> None:
+    assert field_for(FORMS[slug], where, message) == field
+
+
+def test_the_schema_change_forms_build_their_actions_requests() -> None:
+    typed = {"title": "emails", "db": "3", "description": ""}
+    assert new_order.schema_design_param(typed) == {"title": "emails", "dbId": 3, "logic": False}
+    described = new_order.schema_design_param({**typed, "description": "for the newsletter"})
+    assert described["description"] == "for the newsletter"
+    sync = {
+        "source": "3",
+        "target": "4",
+        "tables": "orders\n\n  customers -> clients \nitems→items_v2\nold =>\n",
+        "ignore_error": "on",
+    }
+    assert new_order.structure_sync_param(sync) == {
+        "Source": {"DbId": 3, "Logic": False},
+        "Target": {"DbId": 4, "Logic": False},
+        "TableInfoList": [
+            {"SourceTableName": "orders"},
+            {"SourceTableName": "customers", "TargetTableName": "clients"},
+            {"SourceTableName": "items", "TargetTableName": "items_v2"},
+            {"SourceTableName": "old", "TargetTableName": ""},  # for the API to refuse
+        ],
+        "IgnoreError": True,
+    }
+    every = new_order.structure_sync_param({**sync, "tables": " \n", "ignore_error": ""})
+    assert every == {
+        "Source": {"DbId": 3, "Logic": False},
+        "Target": {"DbId": 4, "Logic": False},
+        "IgnoreError": False,
+    }
+    assert "Source" not in new_order.structure_sync_param({**sync, "source": ""})
+
+
+def _second_database(console: Console) -> int:
+    """Another SQLite target beside the demo, with no tables: a structure sync's target."""
+    path = console.api.sqlite_targets / "empty" / "empty.db"
+    path.parent.mkdir()
+    sqlite3.connect(path).close()
+    with console.api.store.session() as s:
+        inst = instances.register_instance(
+            s,
+            console.api.box,
+            TargetPolicy("", console.api.sqlite_targets),
+            console.api.tid,
+            instances.InstanceSpec(alias="empty", instance_type="sqlite", host=str(path)),
+            actor=None,
+        )
+        (db,) = queries.list_databases(s, console.api.tid, inst.instance_id).items
+        return db.db_id
+
+
+def test_the_schema_design_form_files_an_nddl_ticket(console: Console) -> None:
+    page = console.get(f"/orders/new/schema-design?db={console.db_id}")
+    labels = re.findall(r'<label for="([^"]+)">([^<]+)</label>', page.text)
+    assert labels == [
+        ("title", "Title"),
+        ("db", "Base database"),
+        ("description", "Description"),
+        ("comment", "Reason"),
+    ]
+    assert f'<option value="{console.db_id}" selected>main</option>' in page.text
+    resp = console.post(
+        "/orders/new/schema-design",
+        {
+            "title": "an index on orders",
+            "db": str(console.db_id),
+            "description": "the status page\r\nis slow",
+            "comment": "orders by status",
+        },
+    )
+    order_id = created(resp)
+    assert "Give+it+its+design+here" in resp.headers["location"]
+    (order,) = console.orders()
+    assert (order.order_id, order.plugin_type, order.comment) == (
+        order_id,
+        "NDDL",
+        "orders by status",
+    )
+    assert params_of(order) == {
+        "Title": "an index on orders",
+        "DbId": console.db_id,
+        "Logic": False,
+        "Description": "the status page\nis slow",
+    }
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "says"),
+    [
+        ({"title": ""}, "title", "This is required."),
+        ({"db": ""}, "db", "This is required."),
+        ({"db": "999"}, "db", "Database 999"),
+        ({"comment": ""}, "comment", "This is required."),
+    ],
+)
+def test_a_bad_schema_design_is_told_beside_its_field(
+    console: Console, change: dict[str, str], field: str, says: str
+) -> None:
+    typed = {"title": "x", "db": str(console.db_id), "description": "", "comment": "c", **change}
+    resp = console.post("/orders/new/schema-design", typed)
+    assert resp.status_code == 400, resp.text
+    assert error_beside(resp.text, field).startswith(says), error_beside(resp.text, field)
+    assert general_errors(resp.text) == [] and console.orders() == []
+
+
+def test_the_structure_sync_form_files_a_table_sync_ticket(console: Console) -> None:
+    target = _second_database(console)
+    page = console.get("/orders/new/structure-sync")
+    labels = re.findall(r'<label for="([^"]+)">([^<]+)</label>', page.text)
+    assert labels == [
+        ("source", "Source database"),
+        ("target", "Target database"),
+        ("tables", "Tables"),
+        ("ignore_error", "Go on past a failing statement"),
+        ("comment", "Reason"),
+    ]
+    resp = console.post(
+        "/orders/new/structure-sync",
+        {
+            "source": str(console.db_id),
+            "target": str(target),
+            "tables": "orders\r\ncustomers -> clients",
+            "comment": "a copy for reports",
+        },
+    )
+    order_id = created(resp)
+    assert "compares+the+two+databases" in resp.headers["location"]
+    (order,) = console.orders()
+    assert (order.order_id, order.plugin_type) == (order_id, "TABLE_SYNC")
+    params = params_of(order)
+    assert (params["Source"]["DbId"], params["Target"]["DbId"]) == (console.db_id, target)
+    assert params["TableInfoList"] == [
+        {"SourceTableName": "orders"},
+        {"SourceTableName": "customers", "TargetTableName": "clients"},
+    ]
+    assert params["IgnoreError"] is False
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "says"),
+    [
+        ({"source": ""}, "source", "This is required."),
+        ({"target": ""}, "target", "This is required."),
+        ({"target": "999"}, "target", "Database 999"),
+        ({"target": "{source}"}, "source", "Source and Target are the same database"),
+        ({"tables": "orders\n\nlines ->"}, "tables", "Table 2: This is required."),
+        ({"tables": "a -> t\nb -> t"}, "tables", "TableInfoList names target table t twice"),
+    ],
+)
+def test_a_bad_structure_sync_is_told_beside_its_field(
+    console: Console, change: dict[str, str], field: str, says: str
+) -> None:
+    target = _second_database(console)
+    typed = {
+        "source": str(console.db_id),
+        "target": str(target),
+        "tables": "",
+        "comment": "c",
+        **{k: v.replace("{source}", str(console.db_id)) for k, v in change.items()},
+    }
+    resp = console.post("/orders/new/structure-sync", typed)
+    assert resp.status_code == 400, resp.text
+    assert error_beside(resp.text, field).startswith(says), error_beside(resp.text, field)
+    assert general_errors(resp.text) == [] and console.orders() == []
+    if typed["tables"]:
+        assert typed["tables"].replace(">", "&gt;") in resp.text  # what was typed is kept

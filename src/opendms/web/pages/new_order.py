@@ -210,7 +210,63 @@ def export_param(v: Values, instance_id: int | None) -> dict[str, Any]:
     )
 
 
+def schema_design_param(v: Values) -> dict[str, Any]:
+    """CreateOrder's PluginParam for a schema design (NDDL), camelCase as DMS's console
+    sends it: the design itself is given on the ticket's page (UpdateSchemaDesign)."""
+    return _present(
+        {
+            "title": v["title"],
+            "dbId": _number(v["db"]),
+            "logic": False,
+            "description": v["description"] or None,
+        }
+    )
+
+
+TABLE_ARROWS = re.compile(r"\s*(?:->|→|=>)\s*")
+
+
+def table_pairs(text: str) -> list[dict[str, str]]:
+    """A structure sync's tables as typed, one a line: ``orders``, or ``orders -> orders_v2``
+    to make the target's table of another name match (TableInfoList). Blank lines are
+    skipped; an arrow with nothing on one side goes as typed, for the API to refuse."""
+    pairs = []
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        parts = TABLE_ARROWS.split(line.strip(), maxsplit=1)
+        pair = {"SourceTableName": parts[0]}
+        if len(parts) == 2:
+            pair["TargetTableName"] = parts[1]
+        pairs.append(pair)
+    return pairs
+
+
+def _database_ref(text: str) -> dict[str, Any] | None:
+    db = _number(text)
+    return {"DbId": db, "Logic": False} if db is not None else None
+
+
+def structure_sync_param(v: Values) -> dict[str, Any]:
+    """CreateStructSyncOrder's Param (A.1.7): no table list is every table of the source."""
+    return _present(
+        {
+            "Source": _database_ref(v["source"]),
+            "Target": _database_ref(v["target"]),
+            "TableInfoList": table_pairs(v["tables"]) or None,
+            "IgnoreError": v["ignore_error"] == "on",
+        }
+    )
+
+
 # ------------------------------------------------------------------ the forms
+
+
+# Business errors that name no field but concern one.
+CODE_FIELDS: Mapping[str, str] = {
+    ErrorCode.DATABASE_NOT_FOUND: "db",
+    ErrorCode.ATTACHMENT_NOT_FOUND: "file",
+}
 
 
 @dataclass(frozen=True)
@@ -225,6 +281,15 @@ class TicketForm:
     # which its problems are shown.
     fields: Mapping[str, str]
     defaults: Mapping[str, str] = field(default_factory=dict)
+    # Request parameters the form always sends as they are (CreateOrder's PluginType).
+    fixed: Mapping[str, str] = field(default_factory=dict)
+    # Business errors that name no field, by code -> the field they concern.
+    code_fields: Mapping[str, str] = field(default_factory=lambda: CODE_FIELDS)
+    # Lists inside ``param`` typed one item a line into one field: a problem with the n-th
+    # item is told beside that field as "<word> n: …".
+    lines: Mapping[str, str] = field(default_factory=dict)
+    # What the ticket's page says it waits for, once filed.
+    next_step: str = "Its precheck is running: once it passes, submit it for approval here."
 
     @property
     def template(self) -> str:
@@ -339,12 +404,48 @@ FORMS = {
                 "IgnoreAffectRowsReason": "skip_why",
             },
         ),
+        TicketForm(
+            "schema-design",
+            "Schema design",
+            "Change tables (DDL) on a development database, then carry the same change to "
+            "test and product, stage by stage, each shown what it lacks first.",
+            "CreateOrder",
+            "PluginParam",
+            ("title", "db", "description"),
+            {
+                "Title": "title",
+                "DbId": "db",
+                "Logic": "db",
+                "Description": "description",
+            },
+            fixed={"PluginType": "NDDL"},
+            next_step="Give it its design here: it is reviewed at once, then compared with "
+            "each stage's database.",
+        ),
+        TicketForm(
+            "structure-sync",
+            "Structure sync",
+            "Make the tables of a target database match those of a source: both are read live, "
+            "and the DDL is written for the target engine.",
+            "CreateStructSyncOrder",
+            "Param",
+            ("source", "target", "tables", "ignore_error"),
+            {
+                "Source": "source",
+                "Target": "target",
+                "TableInfoList": "tables",
+                "IgnoreError": "ignore_error",
+            },
+            # The target is the database a structure sync changes, the one the API checks.
+            code_fields={ErrorCode.DATABASE_NOT_FOUND: "target"},
+            lines={"TableInfoList": "Table"},
+            next_step="Its precheck compares the two databases and reviews the DDL: once it "
+            "passes, submit it for approval here.",
+        ),
     )
 }
 # Request parameters outside the JSON object, on every form.
 COMMON_FIELDS = {"Comment": "comment", "FileName": "file"}
-# Business errors that name no field but concern one.
-CODE_FIELDS = {ErrorCode.DATABASE_NOT_FOUND: "db", ErrorCode.ATTACHMENT_NOT_FOUND: "file"}
 # pydantic's words for the commonest problems, as a form says them.
 PLAIN = {
     "Field required": "This is required.",
@@ -400,7 +501,17 @@ class Problems:
         if name is None:
             self.general.append(f"{where}: {message}" if where else message)
         else:
-            self.fields.setdefault(name, plain(message))
+            self.fields.setdefault(name, line_of(form, where) + plain(message))
+
+
+def line_of(form: TicketForm, where: str) -> str:
+    """ "Table 2: " for a problem with the second item of a list typed a line an item."""
+    parts = where.split(".")
+    for n in range(1, len(parts) - 1):
+        word = form.lines.get(".".join(parts[1 : n + 1])) if parts[0] == form.param else None
+        if word is not None and _INDEX.match(parts[n + 1]):
+            return f"{word} {int(parts[n + 1]) + 1}: "
+    return ""
 
 
 def problems_of(form: TicketForm, exc: DmsError | GatewayError) -> Problems:
@@ -414,8 +525,8 @@ def problems_of(form: TicketForm, exc: DmsError | GatewayError) -> Problems:
     elif exc.fields:
         for where, message in exc.fields.items():
             found.add(form, where, message)
-    elif exc.code in CODE_FIELDS:
-        found.fields[CODE_FIELDS[exc.code]] = exc.message
+    elif exc.code in form.code_fields:
+        found.fields[form.code_fields[exc.code]] = exc.message
     else:
         found.general.append(exc.message)
     return found
@@ -662,8 +773,7 @@ def _create(form: TicketForm) -> Handler:
             return await _render(page, form, values, problems_of(form, exc), status=400)
         return page.redirect(
             f"/orders/{order_id}",
-            notice=f"Ticket #{order_id} was created. Its precheck is running: once it passes, "
-            "submit it for approval here.",
+            notice=f"Ticket #{order_id} was created. {form.next_step}",
         )
 
     return create
@@ -677,11 +787,14 @@ async def _file(page: Page, form: TicketForm, values: Values) -> int:
         param = export_param(values, instance)
     else:
         param = PARAMS[form.slug](values)
-    made = await page.call(form.action, Comment=values["comment"], **{form.param: param})
+    made = await page.call(
+        form.action, Comment=values["comment"], **form.fixed, **{form.param: param}
+    )
     result = made["CreateOrderResult"]
-    # CreateDataExportOrder wraps its list once more (dms-api.md A.1.0).
-    ids = result["CreateOrderResult"] if isinstance(result, dict) else result
-    return int(ids[0])
+    # CreateDataExportOrder wraps its list once more, CreateOrder names it (dms-api.md A.1.0).
+    if isinstance(result, dict):
+        result = result.get("OrderIds") or result["CreateOrderResult"]
+    return int(result[0])
 
 
 PARAMS: dict[str, Callable[[Values], dict[str, Any]]] = {
@@ -689,6 +802,8 @@ PARAMS: dict[str, Callable[[Values], dict[str, Any]]] = {
     "lock-free": lock_free_param,
     "cleanup": cleanup_param,
     "import": import_param,
+    "schema-design": schema_design_param,
+    "structure-sync": structure_sync_param,
 }
 
 

@@ -7,13 +7,19 @@ The page reads through the API's actions (``page.call``) and, where their replie
 poll every second, what the caller may do), through the services with the action's RAM check
 (``page.read``). Which buttons show is ``opendms.abilities``: each act's own rule, asked
 without acting. Every act is a POST carrying a one-time token, so a double click acts once.
+
+A schema design (NDDL) has a design section: the design given (UpdateSchemaDesign), its
+review, and each stage with what it lacks (GetSchemaDesignDetail), run stage by stage
+(ExecuteSchemaDesign) or compared again (CompareSchemaDesign), polled while a comparison or a
+run goes. A structure sync (TABLE_SYNC) shows its analysis: each table compared, how it
+differs and its DDL, and the DDL it runs.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -31,6 +37,8 @@ from opendms.identity.caller import Caller
 from opendms.precheck import service as precheck
 from opendms.store.models import Attachment
 from opendms.store.states import OrderStatus
+from opendms.structure import design
+from opendms.structure import service as structure
 from opendms.tickets import service as tickets
 from opendms.tickets.kind import TicketKind
 from opendms.tickets.registry import kind_of, params_of
@@ -41,6 +49,10 @@ SQL_SHOWN = 100_000  # characters of a ticket's SQL highlighted on the page; the
 STATEMENT_SHOWN = 2_000  # characters of one prechecked statement in the list
 STATEMENTS_PER_PAGE = 20
 RUNS_SHOWN = 10  # a cleanup's latest runs
+TABLES_PER_PAGE = 20  # a structure sync's compared tables
+SYNC_STATEMENTS = 1000  # a structure sync's DDL shown at once (the action's largest page)
+# A schema design's stage states while the work on it goes on: the design section polls.
+STAGES_LIVE = frozenset({"COMPARING", "RUNNING"})
 # Params shown in their own places (the SQL, the databases, attachments by file name).
 SHOWN_ELSEWHERE = frozenset(
     {
@@ -58,6 +70,9 @@ SHOWN_ELSEWHERE = frozenset(
         "EstimateAffectRows",  # GetDataCorrectOrderDetail's, beside the rows counted
         "IgnoreAffectRowsReason",
         "ExecMode",
+        "Source",  # a structure sync's: its section names them
+        "Target",
+        "TableInfoList",
     }
 )
 # A request parameter (GatewayError.field, DmsError.fields, or named in a DmsError's
@@ -74,7 +89,11 @@ FORM_FIELDS = {
     "ActionDetail.transaction": "transaction",
     "ActionDetail.fileType": "file_type",
     "ActionDetail.encoding": "encoding",
+    "Script": "script",
+    "DbId": "db",
 }
+# The acts of a schema design's section, whose refusals are told there.
+DESIGN_ACTS = frozenset({"design", "compare", "stage"})
 EXPORT_LIVE = ("WAITING_EXPORT", "DOING_EXPORT")
 _WORDS = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+")
 
@@ -283,6 +302,8 @@ async def _render(
         mentioned += _ids([event.get("OperatorId"), event.get("ByUserId"), event.get("OnBehalfOf")])
     mentioned += list(sheet.abilities.transfer_for)
     progress = await _progress_context(page, order_id, kind, info)
+    schema_design = await _design(page, order_id) if kind.plugin_type == design.PLUGIN_TYPE else {}
+    sync = await _sync(page, order_id) if kind.plugin_type == "TABLE_SYNC" else {}
     return page.render(
         "order.html",
         status=status,
@@ -290,7 +311,7 @@ async def _render(
         info=info,
         kind=kind,
         sheet=sheet,
-        may=sheet.abilities,
+        may=await _design_may(page, sheet.abilities) if schema_design else sheet.abilities,
         params=[
             (_label(k), _shown(v)) for k, v in sheet.params.items() if k not in SHOWN_ELSEWHERE
         ],
@@ -318,6 +339,10 @@ async def _render(
         typed=problem.typed if problem else {},
         file_types=FILE_TYPES,
         encodings=tuple(ENCODINGS),
+        design=schema_design,
+        design_live=_design_live(schema_design),
+        design_acts=DESIGN_ACTS,
+        sync=sync,
         **progress,
     )
 
@@ -371,6 +396,107 @@ async def _files(page: Page, order_id: int, kind: TicketKind, info: Payload) -> 
 
 async def show(page: Page) -> Response:
     return await _render(page, _order_id(page))
+
+
+# ------------------------------------------------------------------ schema changes
+
+
+async def _design(page: Page, order_id: int) -> Payload:
+    """A schema design's script, review and stages, as GetSchemaDesignDetail has them."""
+    found: Payload = (await page.call("GetSchemaDesignDetail", OrderId=order_id))[
+        "SchemaDesignDetail"
+    ]
+    return found
+
+
+def _design_live(found: Payload) -> bool:
+    """Whether a comparison or a stage's run is going: the stages are asked for again."""
+    if not found:
+        return False
+    states = {str(stage.get("State")) for stage in found.get("Stages") or []}
+    return found.get("State") == "COMPARING" or bool(states & STAGES_LIVE)
+
+
+def _tables_page(page: Page) -> int:
+    text = page.field("tables_page", "1")
+    return max(1, min(int(text), 10**6)) if text.isascii() and text.isdigit() else 1
+
+
+async def _sync(page: Page, order_id: int) -> dict[str, Any]:
+    """A structure sync's source and target, where its comparison stands, each table it
+    compared (the reply has each table's DDL; its compare type and differences apart come
+    from the service GetStructSyncJobAnalyzeResult calls), and the DDL it runs."""
+    detail = (await page.call("GetStructSyncOrderDetail", OrderId=order_id))[
+        "StructSyncOrderDetail"
+    ]
+    job = (await page.call("GetStructSyncJobDetail", OrderId=order_id))["StructSyncJobDetail"]
+    number = _tables_page(page)
+    analysis = await page.read(
+        "GetStructSyncJobAnalyzeResult",
+        structure.analysis,
+        order_id,
+        None,
+        number,
+        TABLES_PER_PAGE,
+    )
+    ddl = (
+        await page.call(
+            "GetStructSyncExecSqlDetail", OrderId=order_id, PageNumber=1, PageSize=SYNC_STATEMENTS
+        )
+    )["StructSyncExecSqlDetail"]
+    pages = max(1, -(-analysis.page.total // TABLES_PER_PAGE))
+    return {
+        "detail": detail,
+        "job": job,
+        "summary": analysis.summary,
+        "tables": analysis.page.items,
+        "total": analysis.page.total,
+        "page": number,
+        "pages": pages,
+        "ddl": str(ddl.get("ExecSql") or "")[:SQL_SHOWN],
+        "ddl_count": int(ddl.get("TotalSqlCount") or 0),
+        "ddl_shown": min(int(ddl.get("TotalSqlCount") or 0), SYNC_STATEMENTS),
+    }
+
+
+async def _design_may(page: Page, may: abilities.Abilities) -> abilities.Abilities:
+    """A design's acts as ``may`` has them, less those the user's RAM policy denies (the
+    service rule says whose ticket it is; the policy, which actions they call at all)."""
+    return replace(
+        may,
+        design=may.design and await page.may("UpdateSchemaDesign"),
+        compare=may.compare and await page.may("CompareSchemaDesign"),
+        run_stages=may.run_stages if await page.may("ExecuteSchemaDesign") else (),
+    )
+
+
+def _design_sheet(s: Session, caller: Caller, order_id: int) -> tuple[abilities.Abilities, str]:
+    """What the caller may do with the design now, and its base database's engine."""
+    order = tickets.get_order(s, caller, order_id)
+    return abilities.of(s, caller, order), design.base_of(s, order)[1].instance_type
+
+
+async def design_fragment(page: Page) -> Response:
+    """A schema design's stages, polled by htmx while a comparison or a stage's run goes;
+    once nothing goes, the page is reloaded (its status, Submit and the stages' buttons
+    come with it)."""
+    order_id = _order_id(page)
+    found = await _design(page, order_id)
+    live = _design_live(found)
+    if not live and page.request.headers.get("hx-request"):
+        return Response(status_code=286, headers={"hx-refresh": "true"})
+    info = await _info(page, order_id)
+    may, dialect = await page.read("GetOrderBaseInfo", _design_sheet, order_id)
+    may = await _design_may(page, may)
+    return page.render(
+        "_order_design_stages.html",
+        id=order_id,
+        info=info,
+        design=found,
+        design_live=live,
+        may=may,
+        dialect=dialect,
+    )
 
 
 # ------------------------------------------------------------------ live fragments
@@ -568,6 +694,31 @@ async def _waive(page: Page, order_id: int, info: Payload) -> str:
     return "The row check is waived."
 
 
+def _script(page: Page) -> str:
+    # Browsers send a textarea's lines ending in CR LF; the user typed LF.
+    return page.field("script").replace("\r\n", "\n")
+
+
+async def _give_design(page: Page, order_id: int, info: Payload) -> str:
+    saved = await page.call("UpdateSchemaDesign", OrderId=order_id, Script=_script(page))
+    noted = len(saved.get("ReviewResults") or [])
+    review = f" Review noted {noted} thing{'s' if noted != 1 else ''} below." if noted else ""
+    return (
+        f"Design version {saved['Version']} saved: it is being compared with each stage." + review
+    )
+
+
+async def _compare(page: Page, order_id: int, info: Payload) -> str:
+    await page.call("CompareSchemaDesign", OrderId=order_id)
+    return "The design is being compared with each stage again."
+
+
+async def _run_stage(page: Page, order_id: int, info: Payload) -> str:
+    db = page.field("db").strip()
+    await page.call("ExecuteSchemaDesign", OrderId=order_id, DbId=db or None)
+    return f"The design runs on database {db}: it runs only what that database lacks."
+
+
 ACTS: dict[str, Act] = {
     "submit": _submit,
     "approve": _agree,
@@ -580,6 +731,9 @@ ACTS: dict[str, Act] = {
     "close": _close,
     "recheck": _recheck,
     "waive": _waive,
+    "design": _give_design,
+    "compare": _compare,
+    "stage": _run_stage,
 }
 TYPED = (
     "comment",
@@ -590,6 +744,8 @@ TYPED = (
     "end",
     "file_type",
     "encoding",
+    "script",
+    "db",
 )
 
 
@@ -623,7 +779,7 @@ def _act(name: str) -> Callable[[Page], Awaitable[Response]]:
                 name,
                 f"{exc.code}: {exc.message}",
                 _field_of(exc),
-                {k: page.field(k) for k in TYPED if page.field(k)},
+                {k: page.field(k).replace("\r\n", "\n") for k in TYPED if page.field(k)},
             )
             status = exc.status if isinstance(exc, GatewayError) else 400
             return await _render(page, order_id, status=status, problem=problem)
@@ -637,5 +793,6 @@ ROUTES = [
     get("/orders/{order_id:int}", show),
     get("/orders/{order_id:int}/progress", progress_fragment),
     get("/orders/{order_id:int}/precheck", precheck_fragment),
+    get("/orders/{order_id:int}/stages", design_fragment),
     *(post(f"/orders/{{order_id:int}}/{name}", _act(name)) for name in ACTS),
 ]

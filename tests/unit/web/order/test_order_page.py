@@ -33,6 +33,9 @@ FORMS = {
     "close": ("close",),
     "recheck": ("recheck",),
     "waive_row_check": ("waive",),
+    "design": ("design",),
+    "compare": ("compare",),
+    "run_stages": ("stage",),
 }
 ACT_FORM = re.compile(r'action="/console/orders/\d+/(\w+)"')
 
@@ -76,7 +79,8 @@ def test_every_stage_renders_for_everyone_who_may_see_it_with_their_buttons(
             seen += 1
             expected = {f for name, forms in FORMS.items() if getattr(may, name) for f in forms}
             assert _forms(page.text) == expected, (stage, who)
-            for part in ("progress", "precheck"):
+            parts = ("progress", "precheck", *(("stages",) if "design" in stage else ()))
+            for part in parts:
                 fragment = person.get(f"/orders/{order_id}/{part}")
                 assert fragment.status_code == 200, (stage, who, part)
                 assert "Traceback" not in fragment.text
