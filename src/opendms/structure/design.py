@@ -264,9 +264,9 @@ def update_design(s: Session, caller: Caller, order_id: int, script: str) -> Sch
         for f in review_design(s, order, script, db, inst, CatalogShapes(s, [db]))
         if f.code not in CHECKED_LIVE
     ]
-    refusal = review_refusal(findings)
-    if refusal is not None:
-        raise DmsError(ErrorCode.REVIEW_FAILED, refusal, {"Script": refusal})
+    failed = review_refusal(findings)
+    if failed is not None:
+        raise DmsError(ErrorCode.REVIEW_FAILED, failed, {"Script": failed})
     design = s.get(SchemaDesign, order_id, with_for_update=True)
     if design is None:
         design = SchemaDesign(order_id=order_id, version=0, before={})
