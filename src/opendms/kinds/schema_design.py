@@ -47,5 +47,8 @@ class SchemaDesignKind(TicketKind):
     def run_finished(self, s: Session, order: Order, job: Job) -> None:
         design.stage_finished(s, order, job)
 
+    def approved(self, s: Session, order: Order) -> None:
+        design.finish_if_every_stage_has_it(s, order)
+
 
 KIND = SchemaDesignKind()

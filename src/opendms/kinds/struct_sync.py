@@ -68,6 +68,11 @@ class StructSync(Params):
     def _distinct(self) -> StructSync:
         if self.source.db_id == self.target.db_id:
             raise ValueError("Source and Target are the same database")
+        if self.ignore_error:
+            raise ValueError(
+                "IgnoreError: OpenDMS stops at the first statement that fails, so that a "
+                "target is never left half-synced by skipped statements; leave it false"
+            )
         targets = [t.target_table_name or t.source_table_name for t in self.table_info_list or []]
         twice = sorted({n for n in targets if targets.count(n) > 1})
         if twice:

@@ -515,19 +515,35 @@ def stage_finished(s: Session, order: Order, job: Job) -> None:
     succeeds once its approved design reached every stage, and otherwise every stage is
     compared again (what the others lack may have changed with it)."""
     ran = set(s.scalars(select(SqlJob.db_id).where(SqlJob.group_id == job.job_id)))
-    plans = list(s.scalars(select(SchemaPlan).where(SchemaPlan.order_id == order.order_id)))
-    for plan in plans:
+    for plan in s.scalars(select(SchemaPlan).where(SchemaPlan.order_id == order.order_id)):
         if plan.db_id in ran:
             plan.state = PlanState.EQUAL
             plan.message = f"ran by execution {job.job_id}"
-    done = {p.db_id for p in plans if p.state == PlanState.EQUAL}
-    everyone = {st.db.db_id for st in stages_of(s, order)}
-    if order.status_code == OrderStatus.PROCESSING and everyone <= done:
-        lifecycle.transition(s, order, OrderStatus.SUCCESS)
+    if finish_if_every_stage_has_it(s, order):
         return
     design = s.get(SchemaDesign, order.order_id)
     if design is not None:
         queue_compare(s, order, design)
+
+
+def finish_if_every_stage_has_it(s: Session, order: Order) -> bool:
+    """An approved (or processing) design that every stage has: the ticket succeeds (a design
+    whose only stage is its base, which ran before approval, has nothing left to run)."""
+    if order.status_code not in (OrderStatus.APPROVED, OrderStatus.PROCESSING):
+        return False
+    done = set(
+        s.scalars(
+            select(SchemaPlan.db_id).where(
+                SchemaPlan.order_id == order.order_id, SchemaPlan.state == PlanState.EQUAL
+            )
+        )
+    )
+    if not {st.db.db_id for st in stages_of(s, order)} <= done:
+        return False
+    if order.status_code == OrderStatus.APPROVED:
+        lifecycle.transition(s, order, OrderStatus.PROCESSING)
+    lifecycle.transition(s, order, OrderStatus.SUCCESS)
+    return True
 
 
 def compare_again(s: Session, caller: Caller, order_id: int) -> Job:

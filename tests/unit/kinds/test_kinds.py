@@ -96,3 +96,14 @@ def test_parameters_have_the_shape_the_services_read() -> None:
     assert not isinstance(change, ImportOptions | CleanupOptions)
     with pytest.raises(TypeError):
         import_options(change)
+
+
+def test_a_structure_sync_that_would_skip_failing_statements_is_refused() -> None:
+    from opendms.kinds.struct_sync import StructSync
+
+    given = {"Source": {"DbId": 1}, "Target": {"DbId": 2}}
+    assert StructSync.model_validate(given).ignore_error is False
+    with pytest.raises(ValueError, match="IgnoreError"):
+        StructSync.model_validate({**given, "IgnoreError": True})
+    with pytest.raises(ValueError, match="same database"):
+        StructSync.model_validate({**given, "Target": {"DbId": 1}})

@@ -798,7 +798,6 @@ def test_the_schema_change_forms_build_their_actions_requests() -> None:
         "source": "3",
         "target": "4",
         "tables": "orders\n\n  customers -> clients \nitems→items_v2\nold =>\n",
-        "ignore_error": "on",
     }
     assert new_order.structure_sync_param(sync) == {
         "Source": {"DbId": 3, "Logic": False},
@@ -809,13 +808,11 @@ def test_the_schema_change_forms_build_their_actions_requests() -> None:
             {"SourceTableName": "items", "TargetTableName": "items_v2"},
             {"SourceTableName": "old", "TargetTableName": ""},  # for the API to refuse
         ],
-        "IgnoreError": True,
     }
-    every = new_order.structure_sync_param({**sync, "tables": " \n", "ignore_error": ""})
+    every = new_order.structure_sync_param({**sync, "tables": " \n"})
     assert every == {
         "Source": {"DbId": 3, "Logic": False},
         "Target": {"DbId": 4, "Logic": False},
-        "IgnoreError": False,
     }
     assert "Source" not in new_order.structure_sync_param({**sync, "source": ""})
 
@@ -900,7 +897,6 @@ def test_the_structure_sync_form_files_a_table_sync_ticket(console: Console) -> 
         ("source", "Source database"),
         ("target", "Target database"),
         ("tables", "Tables"),
-        ("ignore_error", "Go on past a failing statement"),
         ("comment", "Reason"),
     ]
     resp = console.post(
@@ -922,7 +918,7 @@ def test_the_structure_sync_form_files_a_table_sync_ticket(console: Console) -> 
         {"SourceTableName": "orders"},
         {"SourceTableName": "customers", "TargetTableName": "clients"},
     ]
-    assert params["IgnoreError"] is False
+    assert params["IgnoreError"] is False  # the only value OpenDMS takes
 
 
 @pytest.mark.parametrize(

@@ -254,7 +254,6 @@ def structure_sync_param(v: Values) -> dict[str, Any]:
             "Source": _database_ref(v["source"]),
             "Target": _database_ref(v["target"]),
             "TableInfoList": table_pairs(v["tables"]) or None,
-            "IgnoreError": v["ignore_error"] == "on",
         }
     )
 
@@ -429,12 +428,11 @@ FORMS = {
             "and the DDL is written for the target engine.",
             "CreateStructSyncOrder",
             "Param",
-            ("source", "target", "tables", "ignore_error"),
+            ("source", "target", "tables"),
             {
                 "Source": "source",
                 "Target": "target",
                 "TableInfoList": "tables",
-                "IgnoreError": "ignore_error",
             },
             # The target is the database a structure sync changes, the one the API checks.
             code_fields={ErrorCode.DATABASE_NOT_FOUND: "target"},
