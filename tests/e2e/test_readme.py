@@ -34,6 +34,7 @@ def test_the_two_commands_list_serve_first() -> None:
 
 def test_the_walkthrough_works_as_written() -> None:
     walkthrough = _block("A first ticket against the demo target", "bash")
+    design = _block("### Schema changes", "bash")  # it goes on from there
     with tempfile.TemporaryDirectory(prefix="opendms-readme-") as tmp:
         port = free_port()
         env = _child_env({"OPENDMS_DATA_DIR": str(Path(tmp) / "data"), "OPENDMS_PORT": str(port)})
@@ -47,7 +48,7 @@ def test_the_walkthrough_works_as_written() -> None:
             printed = log.read_text(errors="replace")
             assert "demo-dba" in printed and "AccessKeySecret" in printed, printed
             shell = subprocess.run(  # the walkthrough, in a second terminal in the same folder
-                ["bash", "-e", "-o", "pipefail", "-c", walkthrough],
+                ["bash", "-e", "-o", "pipefail", "-c", walkthrough + design],
                 check=False,
                 cwd=ROOT,
                 env=env,
@@ -68,8 +69,15 @@ def test_the_walkthrough_works_as_written() -> None:
             r"Ticket 1 is Approved",  # order approve --as demo-dba
             r"Ticket 1: success, succeeded \(1 row\)",  # order execute --follow
             r'"StatusCode": "success"',  # order show
+            r'"OrderId": 2, "StatusCode": "new"',  # the design's ticket
+            r"Ticket 2: compared; stages: main@\S+ PENDING",  # design update --wait
+            r"Ticket 2: new, succeeded",  # design run --follow: the base, before approval
+            r"Ticket 2 is success",  # order approve: then done, every stage having it
+            r"EQUAL",  # design show
         ):
             assert re.search(outcome, said), (outcome, said)
         demo = Path(tmp) / "data" / "targets" / "demo-target.db"
         with sqlite3.connect(demo) as db:
             assert db.execute("SELECT status FROM orders WHERE id = 7").fetchone() == ("paid",)
+            columns = [r[1] for r in db.execute("PRAGMA table_info(customers)")]
+            assert "nickname" in columns

@@ -3,14 +3,16 @@ review found in it, and carrying it from its base database to each later stage."
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from opendms.cli.common import AsUser, OrderArg, out, read_file, shared_options
+from opendms.cli.common import AsUser, CliError, OrderArg, out, read_file, shared_options
 from opendms.cli.follow import FollowOpt, follow_work, hint_runner
+from opendms.store.states import PlanState
 from opendms.structure import design
 
 ScriptArg = Annotated[
@@ -19,8 +21,14 @@ ScriptArg = Annotated[
 DbOpt = Annotated[int, typer.Option("--db", help="The stage's database (DbId).")]
 
 
+WaitOpt = Annotated[
+    bool, typer.Option("--wait", help="Wait until a runner has compared it with every stage.")
+]
+COMPARE_WAIT_SECONDS = 300.0
+
+
 @shared_options
-def update(order_id: OrderArg, script: ScriptArg, *, who: AsUser) -> None:
+def update(order_id: OrderArg, script: ScriptArg, wait: WaitOpt = False, *, who: AsUser) -> None:
     """Give a schema design ticket its design; it is reviewed now and refused with every
     ERROR finding, then compared with each stage by a runner."""
     text = typer.get_text_stream("stdin").read() if str(script) == "-" else read_file(script)
@@ -34,8 +42,38 @@ def update(order_id: OrderArg, script: ScriptArg, *, who: AsUser) -> None:
                 markup=False,
                 highlight=False,
             )
-        if saved.job_id is not None:
-            hint_runner(s, rt.settings, saved.job_id)
+        job_id = saved.job_id
+        if job_id is not None and not wait:
+            hint_runner(s, rt.settings, job_id)
+    if wait and job_id is not None:
+        _await_comparison(who, order_id, job_id)
+
+
+def _await_comparison(who: AsUser, order_id: int, job_id: int) -> None:
+    """Until the design is compared (or COMPARE_WAIT_SECONDS passed), saying once when no
+    runner seems to be there; then what it found, failing when the design could not be
+    tried."""
+    deadline = time.monotonic() + COMPARE_WAIT_SECONDS
+    hinted = False
+    with who.runtime() as rt:
+        while time.monotonic() < deadline:
+            with rt.store.session() as s:
+                view = design.detail(s, who.caller(s), order_id)
+                found = view.design
+                if found is not None and found.state != PlanState.COMPARING:
+                    states = ", ".join(
+                        f"{v.stage.db.schema_name}@{v.stage.inst.alias} {v.state}"
+                        for v in view.stages
+                    )
+                    if found.state == PlanState.FAILED:
+                        raise CliError(f"ticket {order_id}'s design: {found.message}")
+                    out.print(f"Ticket {order_id}: compared; stages: {states}", markup=False)
+                    return
+                if not hinted:
+                    hint_runner(s, rt.settings, job_id)
+                    hinted = True
+            time.sleep(0.2)
+    raise CliError(f"ticket {order_id}'s design was not compared in {COMPARE_WAIT_SECONDS:.0f} s")
 
 
 @shared_options
