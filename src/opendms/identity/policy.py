@@ -115,6 +115,10 @@ _TICKETS = (
     "dms:Update*Order*",
     "dms:Change*Order*",
     "dms:ReDeploy*",
+    # schema changes: a structure sync's submission, a schema design given and compared
+    "dms:SubmitStructSyncOrderApproval",
+    "dms:UpdateSchemaDesign",
+    "dms:CompareSchemaDesign",
 )
 # The assistant actions: advice on SQL (Optimize reads plans through the SQL console, under
 # the caller's QUERY permission, like ExecuteScript).
