@@ -114,8 +114,12 @@ class Progress:
 
     @classmethod
     def of(cls, found: Mapping[str, Any] | None) -> Progress | None:
-        """A statement's stored progress; None for one not run in chunks (it keeps none)."""
-        return cls.load(found) if found else None
+        """A statement's stored progress; None for one not run in chunks: it keeps none, or
+        keeps another kind (a DDL statement on a live table keeps an
+        ``execution.online.OnlineProgress``, which names its strategy)."""
+        if not found or "strategy" in found:
+            return None
+        return cls.load(found)
 
     @classmethod
     def load(cls, found: Mapping[str, Any] | None) -> Progress:

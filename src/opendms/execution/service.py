@@ -720,7 +720,7 @@ def progress(
                 .where(in_group)
             )
         ]
-        if how is not None and how.walk != "statements"
+        if how is not None and how.walk in ("chunks", "file")
         else []
     )
     # the rows the precheck counted, unless a walk knows better (an import counts its file)

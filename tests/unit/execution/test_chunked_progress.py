@@ -10,6 +10,7 @@ import json
 import pytest
 
 from opendms.execution.chunked import BUCKET_MS, ChunkState, Progress, Stride
+from opendms.execution.online import OnlineProgress, OnlineStatus, Strategy
 from opendms.execution.walk import Position
 
 
@@ -216,3 +217,13 @@ def test_a_milestone_is_logged_each_tenth_of_the_estimate() -> None:
     assert line is not None and line.startswith("20%: 1,000 of 5,000 rows in 2 chunks")
     assert progress.milestone(1000) is None  # no new tenth since
     assert Progress(rows=1000, busy_ms=1).milestone(0) is None  # no estimate: no milestones
+
+
+def test_a_ddl_statements_online_progress_is_no_chunked_progress() -> None:
+    """DDL statements keep their online progress in the same column: the chunked reads
+    (pause, restart, the SQL-job lists) pass it by instead of failing on its ``state``."""
+    online = OnlineProgress(OnlineStatus.RUNNING, Strategy.SHADOW, 300_000, 1_000)
+    online.state = {"phase": "COPY", "shadow": "_t_new"}
+    assert Progress.of(online.dumps()) is None
+    assert Progress.of({}) is None
+    assert Progress.of(Progress(rows=5).dump()) == Progress(rows=5)
