@@ -82,9 +82,8 @@ def _wait_until_answering(server: MariadbServer, proc: subprocess.Popen[bytes], 
     last = ""
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise CannotStart(
-                f"mariadbd exited with {proc.returncode}:\n{log.read_text(errors='replace')[-3000:]}"
-            )
+            said = log.read_text(errors="replace")[-3000:]
+            raise CannotStart(f"mariadbd exited with {proc.returncode}:\n{said}")
         try:
             server.connect().close()
             return

@@ -135,7 +135,8 @@ def mariadb_triggers(query: Any, schema: str) -> list[str]:
     return [
         str(n)
         for (n,) in query(
-            f"SELECT TRIGGER_NAME FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = '{schema}'"
+            "SELECT TRIGGER_NAME FROM information_schema.TRIGGERS "
+            f"WHERE TRIGGER_SCHEMA = '{schema}'"
         )
     ]
 
@@ -185,8 +186,8 @@ def pg_tables(conn: Any, schema: str) -> dict[str, dict[str, Any]]:
 
     for name, column, typ, not_null, default, comment in conn.execute(PG_COLUMNS, args):
         # nextval('<schema>.t_id_seq'::regclass): the sequence's schema is the table's own
-        default = re.sub(r"nextval\('[^']*'::regclass\)", "nextval(<sequence>)", default)
-        table(name)["columns"].append((column, typ, not_null, default, comment))
+        unqualified = re.sub(r"nextval\('[^']*'::regclass\)", "nextval(<sequence>)", default)
+        table(name)["columns"].append((column, typ, not_null, unqualified, comment))
     for name, definition in conn.execute(PG_INDEXES, args):
         table(name)["indexes"].add(definition.replace(f" {_pg_quoted(schema)}.", " "))
     for name, constraint, definition in conn.execute(PG_CONSTRAINTS, args):
