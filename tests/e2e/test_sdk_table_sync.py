@@ -343,7 +343,9 @@ def file_sync(people: People, server: Server, pair: Pair) -> int:
     """CreateStructSyncOrder of table t, compared and prechecked, its analysis an
     ALTER_TABLE widening both columns, submitted and approved by the DBA; its OrderId."""
     committer = Dms(server, people.committer, "v3")
-    grant_correct(people.admin, people.committer.user_id or 0, pair.source_db, pair.target_db)
+    # reading the source is enough there; the target is what the ticket changes
+    grant_correct(people.admin, people.committer.user_id or 0, pair.source_db, perms="QUERY")
+    grant_correct(people.admin, people.committer.user_id or 0, pair.target_db)
     param = dms_models.CreateStructSyncOrderRequestParam().from_map(
         {
             "Source": {"DbId": pair.source_db, "Logic": False},
