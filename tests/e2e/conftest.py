@@ -46,7 +46,8 @@ from aliyunsdkcore.client import AcsClient
 from tests import sdk_spec
 from tests.certs import TlsFiles
 from tests.cli_support import opendms
-from tests.conftest import mysql_database, pg_database
+from tests.conftest import mysql_database, pg_database, require_service
+from tests.e2e.mariadb_server import CannotStart, MariadbServer, second_mariadb
 from tests.signer import Prepared, Signer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -377,6 +378,18 @@ def running_server(
                 stop_server(server.proc)
             return
         pytest.fail(f"could not start opendms serve: {last_error}")
+
+
+@pytest.fixture(scope="session")
+def other_mariadb() -> Iterator[MariadbServer]:
+    """A second MariaDB server of this test session (``tests/e2e/mariadb_server.py``): the
+    product stage of a schema design whose dev stage is the shared server. It fails the test
+    in CI when it cannot start, and skips it elsewhere."""
+    try:
+        with second_mariadb() as found:
+            yield found
+    except CannotStart as exc:
+        require_service("A second MariaDB server", str(exc))
 
 
 @pytest.fixture(scope="module")

@@ -15,10 +15,11 @@ from opendms.errors import DmsError, ErrorCode
 from opendms.execution import service as execution
 from opendms.execution.online import CutOver, OnlineProgress
 from opendms.execution.service import ExecutionPlan
+from opendms.execution.unit import walk_of
 from opendms.gateway.table import Access, Action, Context, Payload
 from opendms.gateway.wire import Long, TenantScoped
 from opendms.kinds.struct_sync import KIND, StructSync, SyncDatabase
-from opendms.store.models import Database, Instance, SqlJobDetail
+from opendms.store.models import Database, Instance, Order, SqlJobDetail
 from opendms.structure import design
 from opendms.structure import service as structure
 from opendms.tickets.registry import params_of
@@ -143,12 +144,14 @@ def get_online_ddl_progress(ctx: Context, req: OnlineDdlProgressRequest) -> Payl
         raise DmsError(
             ErrorCode.INVALID_PARAMETER, f"JobDetailId {req.job_detail_id} does not exist."
         )
-    if not OnlineProgress.stored(detail.progress):
+    order = ctx.session.get(Order, sql_job.order_id)
+    ddl = order is not None and walk_of(order) == "ddl"
+    if not ddl and not OnlineProgress.stored(detail.progress):
         raise DmsError(
             ErrorCode.INVALID_PARAMETER,
             f"JobDetailId {req.job_detail_id} is no DDL statement run on a live table.",
         )
-    progress = OnlineProgress.loads(detail.progress)
+    progress = OnlineProgress.loads(detail.progress)  # INIT until it starts
     cut = CutOver()  # OpenDMS's cut-over settings: the same for every statement
     return {
         "OnlineDDLTaskDetail": {

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from opendms.errors import DmsError, ErrorCode
 from opendms.identity.caller import Caller
+from opendms.precheck import service as precheck
 from opendms.store.models import Job, Order, SchemaPlan, SqlJob, SqlJobDetail
 from opendms.store.paging import Page
 from opendms.store.states import JobState, OrderStatus, PlanState, SqlJobStatus
@@ -94,8 +95,14 @@ def sync_job(s: Session, caller: Caller, order_id: int) -> SyncJob:
     tables = plan.tables if plan is not None else []
     count = len(plan.statements) if plan is not None else 0
     message = plan.message if plan is not None else ""
+    checking = tickets.latest_job(s, order_id, "precheck")
+    still = checking is not None and checking.state in (JobState.QUEUED, JobState.RUNNING)
+    if not still and order.status_code == OrderStatus.NEW and plan is not None:
+        # compared, but its DDL's checks (review, permissions) refused it: say why here,
+        # where a DMS client looks, rather than only when it submits
+        message = message or (precheck.shortfall(s, order) or "")
     return SyncJob(
-        _status(order, plan, group),
+        _status(order, plan, group, checking=still),
         message,
         len(tables),
         len(tables) if plan is not None and plan.analyzed_at else 0,
@@ -105,7 +112,12 @@ def sync_job(s: Session, caller: Caller, order_id: int) -> SyncJob:
     )
 
 
-def _status(order: Order, plan: SchemaPlan | None, group: Job | None) -> str:
+def _status(
+    order: Order, plan: SchemaPlan | None, group: Job | None, *, checking: bool = False
+) -> str:
+    """``checking``: the precheck that compares the tables still runs. Its comparison ends
+    before its checks of the DDL do, and the ticket is submitted only once they passed: a
+    client that submits on COMPARE_FINISH must not be refused for a precheck still going."""
     if group is not None:
         return "DBTASK_SUCCESS" if group.state == JobState.SUCCEEDED else "SUBMITED_DBTASK"
     if order.status_code == OrderStatus.APPROVED:
@@ -114,6 +126,8 @@ def _status(order: Order, plan: SchemaPlan | None, group: Job | None) -> str:
         return "SUBMITED_WORKFLOW"
     if plan is None:
         return "NEW"
+    if checking and plan.state == PlanState.COMPARED:
+        return "COMPARING"
     return {
         PlanState.COMPARING: "COMPARING",
         PlanState.COMPARED: "COMPARE_FINISH",

@@ -15,7 +15,10 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from opendms.actions import data_correct
+from opendms.approvals import flow
 from opendms.catalog import permissions, queries
+from opendms.errors import DmsError
 from opendms.execution import service as execution
 from opendms.execution.online import OnlineProgress, OnlineStatus
 from opendms.identity.secrets import SecretBox
@@ -30,6 +33,8 @@ from opendms.store.models import (
     SqlJobDetail,
     utcnow,
 )
+from opendms.store.states import JobState
+from opendms.structure import service as structure
 from opendms.targets.pace import Pace
 from opendms.tickets import lifecycle
 from opendms.tickets import service as tickets
@@ -161,6 +166,17 @@ def test_the_target_ends_equal_to_the_source(pair: Pair) -> None:
     pair.world.free_of_approval("TABLE_SYNC")
     pair.world.execute(order_id)
     assert pair.world.status(order_id) == "success", _log(pair, order_id)
+    # the reads of an execution (the console's, ListDBTaskSQLJobDetail's) take a DDL
+    # statement's online progress for what it is, not for a chunked statement's
+    with pair.world.store.session() as s:
+        run = execution.progress(s, pair.world.as_("alice"), order_id)
+        assert run is not None and run.done == run.statements > 0
+        details = s.scalars(
+            select(SqlJobDetail).join(SqlJob).where(SqlJob.order_id == order_id)
+        ).all()
+        assert all("strategy" in d.progress for d in details)
+        shown = [data_correct._detail(d, pair.target_db) for d in details]
+        assert all("ChunkState" not in row and row["Status"] == "SUCCESS" for row in shown)
     source, target = _definitions(pair, pair.source_db), _definitions(pair, pair.target_db)
     assert sorted(target) == ["acct", "audit"]
     for name in source:
@@ -169,6 +185,23 @@ def test_the_target_ends_equal_to_the_source(pair: Pair) -> None:
     with pair.conn.cursor() as cur:
         cur.execute(f"SELECT count(*) FROM {quote}{pair.target_schema}{quote}.acct")
         assert cur.fetchone()[0] == 3
+
+
+def test_the_job_status_says_compared_only_once_the_precheck_ended(pair: Pair) -> None:
+    """GetStructSyncJobDetail's COMPARE_FINISH is what a DMS client submits on: while the
+    precheck still checks the compared DDL, a submission would be refused, so it says
+    COMPARING until then."""
+    order_id = _file(pair)
+    alice = pair.world.as_("alice")
+    with pair.world.store.session() as s:
+        assert structure.sync_job(s, alice, order_id).status == "COMPARE_FINISH"
+        job = tickets.latest_job(s, order_id, "precheck")
+        assert job is not None
+        job.state = JobState.RUNNING  # as it is between its comparison and its last check
+    with pair.world.store.session() as s:
+        assert structure.sync_job(s, alice, order_id).status == "COMPARING"
+        with pytest.raises(DmsError, match="precheck is still running"):
+            flow.submit(s, alice, order_id)
 
 
 def test_a_target_changed_after_the_comparison_is_not_changed_blindly(pair: Pair) -> None:
@@ -201,9 +234,7 @@ def _log(p: Pair, order_id: int) -> str:
 
 WIDEN = {
     "mariadb": (
-        [
-            "CREATE TABLE big (id INT PRIMARY KEY, n BIGINT NOT NULL, note VARCHAR(20))"
-        ],
+        ["CREATE TABLE big (id INT PRIMARY KEY, n BIGINT NOT NULL, note VARCHAR(20))"],
         [
             "CREATE TABLE big (id INT PRIMARY KEY, n INT NOT NULL, note VARCHAR(20)) ENGINE=InnoDB",
             "INSERT INTO big SELECT seq, seq * 7, 'r' FROM seq_1_to_20000",

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import pytest
 
+from opendms.actions.structure import ACTIONS as STRUCTURE_ACTIONS
 from opendms.errors import DmsError, ErrorCode
 from opendms.identity.policy import ROLE_POLICIES, decide, parse_policy, policies_for
 from opendms.identity.roles import Role
@@ -101,6 +102,23 @@ def test_single_string_action_is_accepted() -> None:
 )
 def test_role_defaults(roles: tuple[Role, ...], action: str, allowed: bool) -> None:
     assert decide(policies_for(roles, []), action) is allowed
+
+
+# Every act of a committer or an approver on their own ticket, whichever kind it is: a
+# regular user files, submits, runs and watches schema changes as any other ticket.
+TICKET_ACTS = (
+    "CreateOrder",
+    "SubmitOrderApproval",
+    "ApproveOrder",
+    "CloseOrder",
+    *(a.name for a in STRUCTURE_ACTIONS),
+)
+
+
+@pytest.mark.parametrize("action", TICKET_ACTS)
+@pytest.mark.parametrize("role", [Role.USER, Role.DBA, Role.SECURITY_ADMIN])
+def test_ticket_acts_are_allowed_to_every_working_role(role: Role, action: str) -> None:
+    assert decide(policies_for((role,), []), f"dms:{action}")
 
 
 def test_attached_policy_extends_and_restricts_role_defaults() -> None:
