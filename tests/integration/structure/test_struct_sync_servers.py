@@ -174,7 +174,7 @@ def test_the_target_ends_equal_to_the_source(pair: Pair) -> None:
         details = s.scalars(
             select(SqlJobDetail).join(SqlJob).where(SqlJob.order_id == order_id)
         ).all()
-        assert all("strategy" in d.progress for d in details)
+        assert all(OnlineProgress.stored(d.progress) for d in details)
         shown = [data_correct._detail(d, pair.target_db) for d in details]
         assert all("ChunkState" not in row and row["Status"] == "SUCCESS" for row in shown)
     source, target = _definitions(pair, pair.source_db), _definitions(pair, pair.target_db)
