@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import sqlglot
 from sqlalchemy import select
@@ -65,20 +66,30 @@ def _planned(plan: SchemaPlan) -> list[str]:
 
 
 def drift(plan: SchemaPlan, live: dict[str, Table], engine: str) -> list[str]:
-    """How the database's tables differ from what ``plan`` compared; empty: not at all."""
+    """How the database's tables differ from what ``plan`` compared; empty: not at all. A
+    table already as the plan wants it is no drift: a run cut short after its statement
+    committed (the engine's record on the target says so) finds it that way."""
     found: list[str] = []
     for name in _planned(plan):
-        before = plan.before.get(name)
         now = live.get(name)
-        if before is None and now is not None:
+        if _same(plan.before.get(name), now, engine) or _same(plan.desired.get(name), now, engine):
+            continue
+        before = plan.before.get(name)
+        if before is None:
             found.append(f"table {name} exists now")
-        elif before is not None and now is None:
+        elif now is None:
             found.append(f"table {name} is gone")
-        elif before is not None and now is not None:
+        else:
             found += [
                 f"{name}: {d.text}" for d in diff.compare(Table.from_json(before), now, engine)
             ]
     return found
+
+
+def _same(stored: dict[str, Any] | None, now: Table | None, engine: str) -> bool:
+    if stored is None or now is None:
+        return stored is None and now is None
+    return not diff.compare(Table.from_json(stored), now, engine)
 
 
 def _store_progress(work: Work, detail: SqlJobDetail, progress: OnlineProgress) -> None:
