@@ -520,6 +520,7 @@ def measure(engine: Engine, rows: int, args: argparse.Namespace, workdir: Path) 
         ]
         if pt:
             ways.insert(3, ("type", "pt-osc", lambda: pt_osc(engine)))
+        ways = [w for w in ways if w[0] in args.changes.split(",")]
         for i in range(args.repeat):
             for change, way, make in ways:
                 run = timed(engine, rows, args.writer_pause, make, change)
@@ -551,25 +552,30 @@ def table(f: Figures, rows: int, repeat: int) -> None:
 
 
 def summary(f: Figures) -> str:
-    add = f.time("add opendms") / f.time("add native")
-    a = f.stalls("add opendms")
-    t = f.stalls("type opendms")
-    ours = f.time("type opendms")
-    parts = []
-    if f.has("type pt-osc"):
-        parts.append(f"{ours / f.time('type pt-osc'):.2f}x pt-osc")
-    else:
-        parts.append("pt-osc n/a (MySQL-only)" if f.engine == "PostgreSQL" else "pt-osc not run")
-    parts.append(f"{ours / f.time('type alter'):.2f}x ALTER")
-    pt = ""
-    if f.has("type pt-osc"):
-        p = f.stalls("type pt-osc")
-        pt = f"; pt-osc p99 {p.p99_ms:.0f}ms, {p.deadlocks} deadlocks"
-    return (
-        f"{f.engine.lower()} add {add:.2f}x native (p99 {a.p99_ms:.0f}ms, "
-        f"{a.errors + a.deadlocks} err) | type {', '.join(parts)} (p99 {t.p99_ms:.0f}ms, "
-        f"{t.deadlocks} deadlocks, {t.errors} err{pt})"
-    )
+    said = [f.engine.lower()]
+    if f.has("add opendms"):
+        a = f.stalls("add opendms")
+        said.append(
+            f"add {f.time('add opendms') / f.time('add native'):.2f}x native "
+            f"(p99 {a.p99_ms:.0f}ms, {a.errors + a.deadlocks} err)"
+        )
+    if f.has("type opendms"):
+        ours, t = f.time("type opendms"), f.stalls("type opendms")
+        if f.has("type pt-osc"):
+            versus = f"{ours / f.time('type pt-osc'):.2f}x pt-osc"
+        elif f.engine == "PostgreSQL":
+            versus = "pt-osc n/a (MySQL-only)"
+        else:
+            versus = "pt-osc not run"
+        pt = ""
+        if f.has("type pt-osc"):
+            p = f.stalls("type pt-osc")
+            pt = f"; pt-osc p99 {p.p99_ms:.0f}ms, {p.deadlocks} deadlocks"
+        said.append(
+            f"type {versus}, {ours / f.time('type alter'):.2f}x ALTER (p99 {t.p99_ms:.0f}ms, "
+            f"{t.deadlocks} deadlocks, {t.errors} err{pt})"
+        )
+    return " ".join(said[:1]) + " " + " | ".join(said[1:])
 
 
 def main() -> None:
@@ -579,6 +585,7 @@ def main() -> None:
     parser.add_argument("--engines", default="mariadb,postgresql")
     parser.add_argument("--writer-pause", type=float, default=0.01, help="seconds")
     parser.add_argument("--no-pt-osc", action="store_true")
+    parser.add_argument("--changes", default="add,type", help="which changes to make")
     parser.add_argument("--quick", action="store_true", help="smoke run: 20,000 rows, 1 run")
     args = parser.parse_args()
     rows = args.rows or (20_000 if args.quick else 1_000_000)

@@ -33,6 +33,7 @@ from opendms.sql.shadow_mysql import (
     copied_columns,
     key_refusal,
     on_shadow,
+    refuses_nothing,
     shadow_names,
     statement_refusal,
     unfilled,
@@ -183,6 +184,7 @@ def setup(job: Job, plan: Plan) -> Plan | Outcome:
             )
         if why is not None:
             return fail(job, plan, f"no shadow copy: {why}", OnlineStatus.UNSUPPORTED)
+        counted = not refuses_nothing(facts.table, shaped.table, columns)
         copy = copy_of(replace(plan, columns=columns), alteration.engine)
         names = (plan.triggers[0], plan.triggers[1], plan.triggers[2])
         for statement in copy.triggers(names):
@@ -197,7 +199,9 @@ def setup(job: Job, plan: Plan) -> Plan | Outcome:
             return fail(job, plan, f"the triggers could not be made on {plan.table}: {exc.message}")
         return waiting
     job.progress.message = f"copying {plan.table} into {plan.shadow}"
-    return job.enter(plan, replace(plan, phase=Phase.COPY, columns=columns), copy=Position())
+    return job.enter(
+        plan, replace(plan, phase=Phase.COPY, columns=columns, counted=counted), copy=Position()
+    )
 
 
 class Refused(Exception):
@@ -211,12 +215,13 @@ def copy_chunk(
     walks: tuple[Chunking, Chunking],
     size: int,
     isolation: str,
+    counted: bool = True,
 ) -> Position:
     """Copy the next chunk of at most ``size`` keys and move the position marker in the same
-    transaction: the source rows share-locked first, then copied (module docstring of
-    ``sql.shadow_mysql``), then counted on both sides (:class:`Refused` when the shadow
-    lacks some). ``walks``: the key ranges over the table and over the shadow. A finished
-    walk is left alone."""
+    transaction: the source rows share-locked first (by the read that finds the chunk's
+    end), then copied (module docstring of ``sql.shadow_mysql``), then, when ``counted``,
+    counted on both sides (:class:`Refused` when the shadow lacks some). ``walks``: the key
+    ranges over the table and over the shadow. A finished walk is left alone."""
     walk, shadow_walk = walks
     change.begin_isolated(isolation)
     try:
@@ -227,14 +232,17 @@ def copy_chunk(
         if position.done:
             change.rollback()
             return position
-        upto = chunk_keys(change.query(walk.boundary(position.after, size)))
+        upto = chunk_keys(change.query(copy.locked(walk.boundary(position.after, size))))
         where = walk.where(position.after, upto)
-        walked = int(change.query(copy.lock(where))[0][0])
+        # a boundary found ends exactly ``size`` keys; the last chunk's are counted (and
+        # were locked by the boundary's read already)
+        walked = size if upto is not None else int(change.query(copy.lock(where))[0][0])
         change.execute(copy.copy(where))
-        table_rows, shadow_rows = change.query(
-            copy.check(where, shadow_walk.where(position.after, upto))
-        )[0]
-        if int(table_rows) != int(shadow_rows):
+        if counted:
+            table_rows, shadow_rows = change.query(
+                copy.check(where, shadow_walk.where(position.after, upto))
+            )[0]
+        if counted and int(table_rows) != int(shadow_rows):
             keys = [", ".join(map(str, k)) for k in change.query(copy.missing(where))]
             raise Refused(
                 f"the new shape refuses rows of key ({', '.join(copy.key)}) "
@@ -271,7 +279,13 @@ def copy_rows(job: Job, plan: Plan) -> Plan | Outcome:
         began = time.perf_counter()
         try:
             position = copy_chunk(
-                job.change, job.record.copy_key, copy, walks, sizer.size, plan.isolation
+                job.change,
+                job.record.copy_key,
+                copy,
+                walks,
+                sizer.size,
+                plan.isolation,
+                plan.counted,
             )
         except Refused as exc:
             return fail(job, plan, str(exc))
@@ -325,11 +339,13 @@ def swap(job: Job, plan: Plan) -> Plan | Outcome:
         progress.message = f"copied; the swap waits: {why}"
         return Outcome(progress, wait_seconds=job.pace.hold_seconds)
     copy = copy_of(plan, job.alteration.engine)
-    change.begin_isolated("REPEATABLE READ", snapshot=True)
-    try:
-        table_rows, shadow_rows = (int(change.query(q)[0][0]) for q in copy.counts())
-    finally:
-        change.rollback()
+    table_rows = shadow_rows = 0
+    if plan.counted:
+        change.begin_isolated("REPEATABLE READ", snapshot=True)
+        try:
+            table_rows, shadow_rows = (int(change.query(q)[0][0]) for q in copy.counts())
+        finally:
+            change.rollback()
     if table_rows != shadow_rows:
         return fail(
             job,

@@ -110,7 +110,10 @@ def ddl_stride(
     progress = OnlineProgress.loads(detail.progress)
     try:
         names = _planned(plan) if plan is not None else ([table] if table else [])
-        live = _read(means, unit, names) if names else {}
+        # read for the drift check and the statement's plan, both made at its start; a
+        # statement under way asks its engine's record on the target, not the catalog
+        fresh = progress.status is OnlineStatus.INIT or (plan is not None and not _started(unit))
+        live = _read(means, unit, names) if names and fresh else {}
     except (TargetError, DmsError) as exc:
         raise TargetError(f"reading the tables failed: {exc.message}") from exc
     if plan is not None and not _started(unit):

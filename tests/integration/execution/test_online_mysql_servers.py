@@ -44,7 +44,7 @@ pytestmark = pytest.mark.integration
 ENDPOINT = Endpoint("mariadb", "127.0.0.1", 3306, "root")
 ROWS = 30_000
 # small chunks, so that a copy takes many of them and writers interleave with it
-PACE = Pace(chunk_seconds=0.02, first_chunk_rows=300, max_chunk_rows=2_000)
+PACE = Pace(copy_seconds=0.02, first_chunk_rows=300, max_chunk_rows=2_000)
 
 
 def alteration(text: str, mode: int = 1, cut: CutOver | None = None, key: str = "") -> Alteration:
@@ -225,6 +225,9 @@ def test_a_shadow_copy_under_a_writer_has_no_writer_error_and_ends_exact() -> No
 
             done = drive(engine, change, alt, OnlineProgress(), between=interleave, budget=0)
             writer.wait_for(50)  # and after the swap, into the new table
+            # no unique key of the new shape is new to the table: no row counts were read
+            assert isinstance(change, MysqlChange)
+            assert Record(change, alt.key).read().counted is False
         assert writer.errors == []  # no deadlock, no lock wait timeout, nothing
         assert done.done and done.progress.strategy is Strategy.SHADOW, done
         assert phases.count("COPY") >= ROWS // PACE.max_chunk_rows  # a step per chunk
