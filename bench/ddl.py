@@ -61,6 +61,7 @@ from opendms.kinds.struct_sync import KIND
 from opendms.store.models import Order, SqlJob, SqlJobDetail
 from opendms.store.states import OrderStatus, SqlJobStatus
 from opendms.structure import service as structure
+from opendms.targets.pace import Pace
 
 DEADLOCK = {"MariaDB": "1213", "PostgreSQL": "40P01"}
 SOURCES = {  # the wanted shapes of t, each in a database of its own (``{s}``: its name)
@@ -510,7 +511,8 @@ def measure(engine: Engine, rows: int, args: argparse.Namespace, workdir: Path) 
     figures = Figures(engine.name)
     pt = engine.name == "MariaDB" and not args.no_pt_osc and ensure_pt_osc()
     with sources(engine) as where:
-        site = Site(engine, workdir)
+        means = {"pace": Pace(copy_seconds=args.ddl_chunk_ms / 1000)} if args.ddl_chunk_ms else {}
+        site = Site(engine, workdir, **means)
         sync = Sync(site, {change: site.database(w) for change, w in where.items()})
         ways: list[tuple[str, str, Callable[[], Callable[[], str | None]]]] = [
             ("add", "native", lambda: native(engine, NATIVE_ADD[engine.name])),
@@ -586,6 +588,12 @@ def main() -> None:
     parser.add_argument("--writer-pause", type=float, default=0.01, help="seconds")
     parser.add_argument("--no-pt-osc", action="store_true")
     parser.add_argument("--changes", default="add,type", help="which changes to make")
+    parser.add_argument(
+        "--ddl-chunk-ms",
+        type=int,
+        default=None,
+        help="OPENDMS_DDL_CHUNK_MS for OpenDMS's shadow copies (default: the product's)",
+    )
     parser.add_argument("--quick", action="store_true", help="smoke run: 20,000 rows, 1 run")
     args = parser.parse_args()
     rows = args.rows or (20_000 if args.quick else 1_000_000)

@@ -27,10 +27,12 @@ from opendms.execution.online_mysql_plan import Job, Phase, Plan
 from opendms.execution.walk import Position
 from opendms.sql.chunks import Chunking, chunk_keys
 from opendms.sql.shadow_mysql import (
+    WARNINGS_KEPT,
     ShadowCopy,
     auto_increment,
     column_changes,
     copied_columns,
+    copy_refusal,
     key_refusal,
     on_shadow,
     refuses_nothing,
@@ -216,12 +218,18 @@ def copy_chunk(
     size: int,
     isolation: str,
     counted: bool = True,
+    strict: bool = False,
 ) -> Position:
     """Copy the next chunk of at most ``size`` keys and move the position marker in the same
     transaction: the source rows share-locked first (by the read that finds the chunk's
     end), then copied (module docstring of ``sql.shadow_mysql``), then, when ``counted``,
     counted on both sides (:class:`Refused` when the shadow lacks some). ``walks``: the key
-    ranges over the table and over the shadow. A finished walk is left alone."""
+    ranges over the table and over the shadow. A finished walk is left alone.
+
+    The copy is ``ShadowCopy.copy_fast`` (INSERT IGNORE), whose warnings are read in the
+    chunk's transaction: one strict mode would have failed on fails the chunk (a
+    StatementError, nothing copied). Should there be more warnings than the server keeps,
+    the chunk is rolled back and made again with the strict statement (``strict``)."""
     walk, shadow_walk = walks
     change.begin_isolated(isolation)
     try:
@@ -237,7 +245,17 @@ def copy_chunk(
         # a boundary found ends exactly ``size`` keys; the last chunk's are counted (and
         # were locked by the boundary's read already)
         walked = size if upto is not None else int(change.query(copy.lock(where))[0][0])
-        change.execute(copy.copy(where))
+        if strict:
+            change.execute(copy.copy(where))
+        else:
+            change.execute(copy.copy_fast(where))
+            warnings = change.query("SHOW WARNINGS")
+            refusal = copy_refusal(warnings)
+            if refusal is not None:
+                raise StatementError(refusal)
+            if len(warnings) >= WARNINGS_KEPT:  # some may not be shown: copy it strictly
+                change.rollback()
+                return copy_chunk(change, key, copy, walks, size, isolation, counted, True)
         if counted:
             table_rows, shadow_rows = change.query(
                 copy.check(where, shadow_walk.where(position.after, upto))
@@ -269,6 +287,7 @@ def copy_rows(job: Job, plan: Plan) -> Plan | Outcome:
     copy = copy_of(plan, job.alteration.engine)
     walks = (copy.chunking(), copy.shadow_range())
     sizer = Sizer(pace, progress.chunk_size or pace.first_chunk_rows)
+    job.change.execute(f"SET SESSION max_error_count = {WARNINGS_KEPT}")
     position = job.record.position()
     progress.copy_count = position.rows  # the target's count, whatever the stored one says
     while not position.done:

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlglot import exp
 
@@ -260,6 +261,23 @@ def unfilled(new: Table, columns: tuple[tuple[str, str], ...]) -> list[str]:
     ]
 
 
+# The warnings a fast copy chunk (``ShadowCopy.copy_fast``) lets by: a duplicate of the key
+# (a row the triggers wrote), and a statement logged unsafely for a statement-based binary
+# log (the strict copy is as unsafe there). Notes are what strict mode lets by as well (a
+# DECIMAL rounded).
+HARMLESS_WARNINGS = frozenset({1062, 1592})
+WARNINGS_KEPT = 65_535  # max_error_count a fast chunk asks for: the most the servers keep
+
+
+def copy_refusal(warnings: Sequence[Sequence[Any]]) -> str | None:
+    """The first of a fast copy chunk's warnings (SHOW WARNINGS: level, code, message) that
+    strict mode would have refused the row for; None when there is none."""
+    for level, code, message in warnings:
+        if str(level).lower() != "note" and int(code) not in HARMLESS_WARNINGS:
+            return f"{message} (MySQL warning {code})"
+    return None
+
+
 _TABLE_OPTIONS = re.compile(r"\n\)([^\n]*)")  # SHOW CREATE TABLE's line after the columns
 _AUTO_INCREMENT = re.compile(r"\bAUTO_INCREMENT=(\d+)")
 
@@ -397,6 +415,18 @@ class ShadowCopy:
         return (
             f"SELECT COUNT(*) FROM {self.source} AS {SOURCE} "  # noqa: S608
             f"WHERE {where} LOCK IN SHARE MODE"
+        )
+
+    def copy_fast(self, where: str) -> str:
+        """Copy the chunk's rows, a fifth faster than :meth:`copy` (MariaDB 10.11, 1,000,000
+        rows in chunks of 15,000: 3.2 to 3.7 s against 4.0 to 4.5 s): a row already there (the
+        triggers wrote it, in the form copied) is left as it is, with a warning 1062; but
+        IGNORE makes a warning of whatever strict mode would refuse too (a value out of
+        range, a string cut short), which the chunk must read back (``SHOW WARNINGS``,
+        :func:`copy_refusal`) and fail on: then nothing is ever changed silently."""
+        return (
+            f"INSERT IGNORE INTO {self._into()} SELECT {self._values(SOURCE)} "  # noqa: S608
+            f"FROM {self.source} AS {SOURCE} WHERE {where}"
         )
 
     def copy(self, where: str) -> str:

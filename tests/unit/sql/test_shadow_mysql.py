@@ -17,6 +17,7 @@ from opendms.sql.shadow_mysql import (
     auto_increment,
     column_changes,
     copied_columns,
+    copy_refusal,
     key_refusal,
     names_algorithm,
     native,
@@ -307,6 +308,24 @@ def test_a_chunk_locks_its_source_rows_then_copies_those_not_there() -> None:
         "SELECT `_src`.`id` FROM `db`.`t` AS _src WHERE 1 = 1 ORDER BY `_src`.`id` LIMIT 1 "
         "OFFSET 99 LOCK IN SHARE MODE"
     )
+
+
+def test_the_fast_copy_leaves_the_rows_there_and_reads_what_strict_mode_refuses() -> None:
+    where = COPY.chunking().where((10,), (20,))
+    assert COPY.copy_fast(where) == (
+        "INSERT IGNORE INTO `db`.`_t_new` (`id`, `amount`, `b`) SELECT _src.`id`, _src.`a`, "
+        f"_src.`b` FROM `db`.`t` AS _src WHERE {where}"
+    )
+    written = ("Warning", 1062, "Duplicate entry '12' for key 'PRIMARY'")
+    unsafe = ("Warning", 1592, "Unsafe statement written to the binary log")
+    rounded = ("Note", 1265, "Data truncated for column 'amount' at row 3")
+    assert copy_refusal([]) is None
+    assert copy_refusal([written, unsafe, rounded, written]) is None
+    cut = ("Warning", 1264, "Out of range value for column 'amount' at row 7")
+    assert copy_refusal([written, cut]) == (
+        "Out of range value for column 'amount' at row 7 (MySQL warning 1264)"
+    )
+    assert copy_refusal([("Error", 1048, "Column 'b' cannot be null")]) is not None
 
 
 def test_a_composite_key_is_walked_and_matched_column_by_column() -> None:
