@@ -350,7 +350,7 @@ def pt_osc(engine: Engine) -> Callable[[], None]:
                 "MODIFY n BIGINT",
                 "--execute",
                 "--no-drop-old-table",
-                "--noversion-check",
+                "--noversion-check",  # it would ask Percona's server for news otherwise
                 "--recursion-method",
                 "none",
                 f"h=127.0.0.1,P=3306,u=root,A=utf8mb4,D={engine.where[1]},t=t",
