@@ -5,9 +5,10 @@ comparison is not changed blindly."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from opendms.catalog import permissions, queries
+from opendms.catalog import instances, permissions, queries
+from opendms.execution import run, run_ddl
 from opendms.execution import service as execution
 from opendms.identity.secrets import SecretBox
 from opendms.schema import render
@@ -28,6 +30,7 @@ from opendms.store.models import (
     SqlJobDetail,
     utcnow,
 )
+from opendms.targets.pace import Pace
 from opendms.tickets import service as tickets
 from tests.approval_world import World
 
@@ -192,3 +195,59 @@ def _log(p: Pair, order_id: int) -> str:
         ).all()
         jobs = s.scalars(select(SqlJob.log).where(SqlJob.order_id == order_id)).all()
     return "\n".join([*rows, *jobs])
+
+
+def test_the_tables_are_read_when_a_statement_starts_not_at_every_step(
+    pair: Pair, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The drift check and a statement's plan read the live tables once, when the statement
+    starts; the steps of a long copy go on from the engine's record on the target."""
+    quote = "`" if pair.engine == "mariadb" else '"'
+    with pair.conn.cursor() as cur:
+        cur.execute(
+            f"INSERT INTO {quote}{pair.target_schema}{quote}.acct (note) "
+            "SELECT 'n' FROM generate_series(1, 2000)"
+            if pair.engine == "postgresql"
+            else f"INSERT INTO `{pair.target_schema}`.acct (note) SELECT 'n' FROM seq_1_to_2000"
+        )
+    world = pair.world
+    with world.store.session() as s:
+        instances.update_instance(
+            s,
+            world.means.secrets,
+            world.means.targets,
+            world.tid,
+            world.instance_id,
+            instances.InstanceSpec(ddl_online=2),
+            actor=None,
+        )
+    # a chunk of 100 rows a step: a shadow copy (MariaDB, DdlOnline 2) takes many steps
+    world.means = replace(world.means, pace=Pace(first_chunk_rows=100, max_chunk_rows=100))
+    world.tune(step_seconds=0.0)
+    reads: list[int] = []
+    steps: list[int] = []
+    real_read, real_stride = run_ddl._read, run.ddl_stride
+
+    def read(means: Any, unit: Any, names: list[str]) -> Any:
+        reads.append(unit.pending[0].number)
+        return real_read(means, unit, names)
+
+    def stride(work: Any, unit: Any, *rest: Any) -> Any:
+        steps.append(unit.pending[0].number)
+        return real_stride(work, unit, *rest)
+
+    monkeypatch.setattr(run_ddl, "_read", read)
+    monkeypatch.setattr(run, "ddl_stride", stride)
+    # (audit's foreign key is no shadow copy's work)
+    order_id = _file(pair, TableInfoList=[{"SourceTableName": "acct"}])
+    world.free_of_approval("TABLE_SYNC")
+    world.execute(order_id)
+    for _ in range(200):  # steps that asked to wait (none should) are run when due
+        if world.status(order_id) != "processing":
+            break
+        time.sleep(0.05)
+        world.run_jobs()
+    assert world.status(order_id) == "success", _log(pair, order_id)
+    assert reads == sorted(set(steps))  # once per statement, at its first step
+    if pair.engine == "mariadb":
+        assert len(steps) > len(reads) + 10, steps  # the copy took many steps
