@@ -251,3 +251,27 @@ def test_the_tables_are_read_when_a_statement_starts_not_at_every_step(
     assert reads == sorted(set(steps))  # once per statement, at its first step
     if pair.engine == "mariadb":
         assert len(steps) > len(reads) + 10, steps  # the copy took many steps
+
+
+def test_statements_that_end_quickly_run_in_one_step(
+    pair: Pair, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each statement that ends within the step's time is followed by the next on the same
+    connection, not left for the runner's next turn."""
+    pair.world.tune(step_seconds=60.0)
+    strides: list[int] = []
+    real_stride = run.ddl_stride
+
+    def stride(work: Any, unit: Any, *rest: Any) -> Any:
+        strides.append(len(unit.pending))
+        return real_stride(work, unit, *rest)
+
+    monkeypatch.setattr(run, "ddl_stride", stride)
+    order_id = _file(pair)
+    with pair.world.store.session() as s:
+        statements = s.scalars(select(SchemaPlan).where(SchemaPlan.order_id == order_id)).one()
+        count = len(statements.statements)
+    pair.world.free_of_approval("TABLE_SYNC")
+    pair.world.execute(order_id)
+    assert pair.world.status(order_id) == "success", _log(pair, order_id)
+    assert count > 1 and strides == [count]
