@@ -44,7 +44,7 @@ FREE = """
 templates: {LOW: DBA, MIDDLE: DBA, HIGH: DBA, HIGHEST: DBA}
 rules:
   - name: benchmark tickets need no approval
-    when: {ticket_types: [DC_COMMON, DC_CHUNK, DC_CRON_CLEAR, DC_BIG_FILE, DATA_EXPORT]}
+    when: {ticket_types: [DC_COMMON, DC_CHUNK, DC_CRON_CLEAR, DC_BIG_FILE, DATA_EXPORT, TABLE_SYNC]}
     risk: NONE
 """
 
@@ -147,8 +147,8 @@ class Site:
     def __init__(self, engine: Engine, workdir: Path, **means: Any) -> None:
         self.store = Store(f"sqlite:///{workdir / 'meta.db'}")
         self.store.migrate()
-        box = SecretBox(load_master_key(None, workdir))
-        policy = TargetPolicy("127.0.0.1")
+        self.box = box = SecretBox(load_master_key(None, workdir))
+        self.policy = policy = TargetPolicy("127.0.0.1")
         self.files = workdir / "files"
         self.runner = Runner(
             self.store,
@@ -160,6 +160,7 @@ class Site:
             self.tid = boot.tenant.tid
             self.caller = identity.caller_for(s, self.tid, None)
             inst = instances.register_instance(s, box, policy, self.tid, engine.spec, actor=None)
+            self.instance_id = inst.instance_id
             (db,) = [
                 d
                 for d in queries.list_databases(s, self.tid, inst.instance_id, size=1000).items
@@ -168,6 +169,29 @@ class Site:
             self.db_id = db.db_id
             rule_sets.load(s, self.tid, "free", FREE)
             rule_sets.assign(s, self.tid, inst.instance_id, "free")
+
+    def database(self, where: tuple[str, str]) -> int:
+        """The id of the instance's database at ``where`` (catalog, schema)."""
+        with self.store.session() as s:
+            (db,) = [
+                d
+                for d in queries.list_databases(s, self.tid, self.instance_id, size=1000).items
+                if (d.catalog_name, d.schema_name) == where
+            ]
+            return db.db_id
+
+    def ddl_online(self, mode: int) -> None:
+        """The instance's DdlOnline setting, as ModifyInstance sets it."""
+        with self.store.session() as s:
+            instances.update_instance(
+                s,
+                self.box,
+                self.policy,
+                self.tid,
+                self.instance_id,
+                instances.InstanceSpec(ddl_online=mode),
+                actor=None,
+            )
 
     def backups(self) -> list[str]:
         """The backup tables this site's tickets left on the target."""

@@ -85,6 +85,8 @@ class Settings(BaseSettings):
     chunk_max_rows: int = Field(default=50_000, ge=1, le=10_000_000)
     chunk_sleep_ratio: float = Field(default=0.0, ge=0, le=100)
     chunk_lock_wait_seconds: int = Field(default=2, ge=1, le=3600)
+    # A shadow copy's chunks (lock-free DDL) aim at this time (``Pace.for_copy``).
+    ddl_chunk_ms: int = Field(default=200, ge=5, le=60_000)
     # They hold back while more statements than this run on the target, or a replica lags
     # more (an instance's own throttle settings win: ``opendms instance throttle``).
     throttle_max_running: int = Field(default=25, ge=1)

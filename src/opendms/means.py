@@ -112,6 +112,7 @@ class Means:
             llm=LlmEndpoint.from_settings(settings),
             pace=Pace(
                 chunk_seconds=settings.chunk_ms / 1000,
+                copy_seconds=settings.ddl_chunk_ms / 1000,
                 max_chunk_rows=settings.chunk_max_rows,
                 sleep_ratio=settings.chunk_sleep_ratio,
                 lock_wait_seconds=settings.chunk_lock_wait_seconds,

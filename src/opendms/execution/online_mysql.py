@@ -97,7 +97,7 @@ class MysqlOnline:
         replica: Connector | None = None,
         clock: Callable[[], datetime] = datetime.now,
     ) -> None:
-        self.pace = pace or Pace()
+        self.pace = (pace or Pace()).for_copy()
         self.limits = limits or self.pace.limits
         self.replica = replica
         self.clock = clock

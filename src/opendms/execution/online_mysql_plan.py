@@ -57,6 +57,9 @@ class Plan:
     key: tuple[str, ...] = ()  # the walked key, old names
     isolation: str = "READ COMMITTED"  # of the copy's chunks
     total: int = 0  # the table's rows, the server's estimate when the copy began
+    # the row counts are compared after each chunk and before the swap: the new shape may
+    # refuse a row for a duplicate (``sql.shadow_mysql.refuses_nothing``)
+    counted: bool = True
     status: str = ""  # FAILED: FAIL or UNSUPPORTED
     message: str = ""  # FAILED: why
 

@@ -28,12 +28,15 @@ from opendms.execution.online_mysql_plan import Job, Phase, Plan
 from opendms.execution.walk import Position, advance_by
 from opendms.sql.chunks import Chunking, Key
 from opendms.sql.shadow_mysql import (
+    WARNINGS_KEPT,
     ShadowCopy,
     auto_increment,
     column_changes,
     copied_columns,
+    copy_refusal,
     key_refusal,
     on_shadow,
+    refuses_nothing,
     shadow_names,
     statement_refusal,
     unfilled,
@@ -184,6 +187,7 @@ def setup(job: Job, plan: Plan) -> Plan | Outcome:
             )
         if why is not None:
             return fail(job, plan, f"no shadow copy: {why}", OnlineStatus.UNSUPPORTED)
+        counted = not refuses_nothing(facts.table, shaped.table, columns)
         copy = copy_of(replace(plan, columns=columns), alteration.engine)
         names = (plan.triggers[0], plan.triggers[1], plan.triggers[2])
         for statement in copy.triggers(names):
@@ -198,7 +202,9 @@ def setup(job: Job, plan: Plan) -> Plan | Outcome:
             return fail(job, plan, f"the triggers could not be made on {plan.table}: {exc.message}")
         return waiting
     job.progress.message = f"copying {plan.table} into {plan.shadow}"
-    return job.enter(plan, replace(plan, phase=Phase.COPY, columns=columns), copy=Position())
+    return job.enter(
+        plan, replace(plan, phase=Phase.COPY, columns=columns, counted=counted), copy=Position()
+    )
 
 
 class Refused(Exception):
@@ -212,29 +218,60 @@ def copy_chunk(
     walks: tuple[Chunking, Chunking],
     size: int,
     isolation: str,
+    counted: bool = True,
+    strict: bool = False,
 ) -> Position:
     """Copy the next chunk of at most ``size`` keys and move the position marker in the same
-    transaction: the source rows share-locked first, then copied (module docstring of
-    ``sql.shadow_mysql``), then counted on both sides (:class:`Refused` when the shadow
-    lacks some). ``walks``: the key ranges over the table and over the shadow. A finished
-    walk is left alone."""
+    transaction: the source rows share-locked first (by the read that finds the chunk's
+    end), then copied (module docstring of ``sql.shadow_mysql``), then, when ``counted``,
+    counted on both sides (:class:`Refused` when the shadow lacks some). ``walks``: the key
+    ranges over the table and over the shadow. A finished walk is left alone.
+
+    The copy is ``ShadowCopy.copy_fast`` (INSERT IGNORE), whose warnings are read in the
+    chunk's transaction: one strict mode would have failed on fails the chunk (a
+    StatementError, nothing copied). Should there be more warnings than the server keeps,
+    the chunk is rolled back and made again with the strict statement (``strict``)."""
     walk, shadow_walk = walks
+
+    def boundary(after: Key | None, keys: int) -> str:
+        return copy.locked(walk.boundary(after, keys))  # the read locks the chunk's rows
 
     def work(after: Key | None, upto: Key | None) -> int:
         where = walk.where(after, upto)
-        walked = int(change.query(copy.lock(where))[0][0])
-        change.execute(copy.copy(where))
-        table_rows, shadow_rows = change.query(copy.check(where, shadow_walk.where(after, upto)))[0]
-        if int(table_rows) != int(shadow_rows):
-            keys = [", ".join(map(str, k)) for k in change.query(copy.missing(where))]
-            raise Refused(
-                f"the new shape refuses rows of key ({', '.join(copy.key)}) "
-                f"{'; '.join(keys) or 'in this chunk'}: a duplicate of a new unique key?"
-            )
+        # a boundary found ends exactly ``size`` keys; the last chunk's are counted (and
+        # were locked by the boundary's read already)
+        walked = size if upto is not None else int(change.query(copy.lock(where))[0][0])
+        if strict:
+            change.execute(copy.copy(where))
+        else:
+            change.execute(copy.copy_fast(where))
+            warnings = change.query("SHOW WARNINGS")
+            refusal = copy_refusal(warnings)
+            if refusal is not None:
+                raise StatementError(refusal)
+            if len(warnings) >= WARNINGS_KEPT:  # some may not be shown: copy it strictly
+                raise _TooManyWarnings
+        if counted:
+            table_rows, shadow_rows = change.query(
+                copy.check(where, shadow_walk.where(after, upto))
+            )[0]
+            if int(table_rows) != int(shadow_rows):
+                keys = [", ".join(map(str, k)) for k in change.query(copy.missing(where))]
+                raise Refused(
+                    f"the new shape refuses rows of key ({', '.join(copy.key)}) "
+                    f"{'; '.join(keys) or 'in this chunk'}: a duplicate of a new unique key?"
+                )
         return walked
 
     begin = functools.partial(change.begin_isolated, isolation)
-    return advance_by(change, walk.boundary, key, size, work, begin)[0]
+    try:
+        return advance_by(change, boundary, key, size, work, begin)[0]
+    except _TooManyWarnings:  # rolled back: the chunk again, with the strict statement
+        return copy_chunk(change, key, copy, walks, size, isolation, counted, strict=True)
+
+
+class _TooManyWarnings(Exception):
+    """A fast copy raised more warnings than the server keeps: some may go unread."""
 
 
 def copy_rows(job: Job, plan: Plan) -> Plan | Outcome:
@@ -244,6 +281,7 @@ def copy_rows(job: Job, plan: Plan) -> Plan | Outcome:
     copy = copy_of(plan, job.alteration.engine)
     walks = (copy.chunking(), copy.shadow_range())
     sizer = Sizer(pace, progress.chunk_size or pace.first_chunk_rows)
+    job.change.execute(f"SET SESSION max_error_count = {WARNINGS_KEPT}")
     position = job.record.position()
     progress.copy_count = position.rows  # the target's count, whatever the stored one says
     while not position.done:
@@ -254,7 +292,13 @@ def copy_rows(job: Job, plan: Plan) -> Plan | Outcome:
         began = time.perf_counter()
         try:
             position = copy_chunk(
-                job.change, job.record.copy_key, copy, walks, sizer.size, plan.isolation
+                job.change,
+                job.record.copy_key,
+                copy,
+                walks,
+                sizer.size,
+                plan.isolation,
+                plan.counted,
             )
         except Refused as exc:
             return fail(job, plan, str(exc))
@@ -308,11 +352,13 @@ def swap(job: Job, plan: Plan) -> Plan | Outcome:
         progress.message = f"copied; the swap waits: {why}"
         return Outcome(progress, wait_seconds=job.pace.hold_seconds)
     copy = copy_of(plan, job.alteration.engine)
-    change.begin_isolated("REPEATABLE READ", snapshot=True)
-    try:
-        table_rows, shadow_rows = (int(change.query(q)[0][0]) for q in copy.counts())
-    finally:
-        change.rollback()
+    table_rows = shadow_rows = 0
+    if plan.counted:
+        change.begin_isolated("REPEATABLE READ", snapshot=True)
+        try:
+            table_rows, shadow_rows = (int(change.query(q)[0][0]) for q in copy.counts())
+        finally:
+            change.rollback()
     if table_rows != shadow_rows:
         return fail(
             job,

@@ -65,7 +65,7 @@ class PostgresOnline:
         replica: Connector | None = None,
         clock: Callable[[], datetime] = datetime.now,
     ) -> None:
-        self.pace = pace or Pace()
+        self.pace = (pace or Pace()).for_copy()
         self.shadow = ShadowCopy(self.pace, limits or self.pace.limits, replica, clock)
 
     def plan_for(self, change: PostgresChange, alteration: Alteration) -> Plan:

@@ -14,7 +14,7 @@ step resumed after a crash neither repeats nor skips a piece, whatever the store
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import sqlglot
@@ -106,22 +106,40 @@ def _store_progress(work: Work, detail: SqlJobDetail, progress: OnlineProgress) 
 def ddl_stride(
     work: Work, unit: Unit, change: Change, checkpoint: Checkpoint, means: Means
 ) -> Step:
-    """The SQL job's next DDL statement, for about ``Tuning.step_seconds``."""
+    """The SQL job's next DDL statements, for about ``Tuning.step_seconds``: a statement that
+    ends within it is followed by the next in the same step, on the same connection (a
+    structure sync's quick statements, an ADD COLUMN before a CREATE INDEX, do not each
+    wait for the runner's next turn and a connection of their own)."""
+    until = time.monotonic() + means.tuning.step_seconds
+    while True:
+        step, finished = _statement(work, unit, change, checkpoint, means, until)
+        if not finished or len(unit.pending) == 1 or time.monotonic() >= until:
+            return step
+        unit = replace(unit, pending=unit.pending[1:])
+
+
+def _statement(
+    work: Work, unit: Unit, change: Change, checkpoint: Checkpoint, means: Means, until: float
+) -> tuple[Step, bool]:
+    """The SQL job's first pending statement, until ``until``; and whether it finished."""
     detail = unit.pending[0]
     if detail.sql_type not in DDL:
         message = f"statement {detail.number} is {detail.sql_type}: a schema change runs only DDL."
-        return recording.fail(work, unit, detail, message, checkpoint)
+        return recording.fail(work, unit, detail, message, checkpoint), False
     dialect = DIALECTS.get(unit.engine, "mysql")
     try:
         node = sqlglot.parse_one(detail.sql_text, read=dialect)
     except SqlglotError as exc:
-        return recording.fail(work, unit, detail, f"it no longer parses: {exc}", checkpoint)
+        return recording.fail(work, unit, detail, f"it no longer parses: {exc}", checkpoint), False
     table = ddl_table(node)
     plan = _plan(work, unit)
     progress = OnlineProgress.loads(detail.progress)
     try:
         names = _planned(plan) if plan is not None else ([table] if table else [])
-        live = _read(means, unit, names) if names else {}
+        # read for the drift check and the statement's plan, both made at its start; a
+        # statement under way asks its engine's record on the target, not the catalog
+        fresh = progress.status is OnlineStatus.INIT or (plan is not None and not _started(unit))
+        live = _read(means, unit, names) if names and fresh else {}
     except (TargetError, DmsError) as exc:
         raise TargetError(f"reading the tables failed: {exc.message}") from exc
     if plan is not None and not _started(unit):
@@ -134,7 +152,7 @@ def ddl_stride(
                 + "): compare it anew (RetryDataCorrectPreCheck; CompareSchemaDesign for a "
                 "schema design) before running it"
             )
-            return recording.fail(work, unit, detail, message, checkpoint)
+            return recording.fail(work, unit, detail, message, checkpoint), False
     started, t0 = utcnow(), time.perf_counter()
     alteration = Alteration(
         node=node,
@@ -148,7 +166,6 @@ def ddl_stride(
     )
     if progress.status is OnlineStatus.INIT:
         recording.log_note(work, detail, f"started on {table or 'the database'}")
-    until = time.monotonic() + means.tuning.step_seconds
     replica = means.connector(unit.replica) if unit.replica is not None else None
     engine = engine_for(
         unit.engine, alteration.mode, pace=means.pace, limits=unit.limits, replica=replica
@@ -156,11 +173,11 @@ def ddl_stride(
     outcome = engine.step(change, alteration, progress, until)
     _store_progress(work, detail, outcome.progress)
     if outcome.failure is not None:
-        return recording.fail(work, unit, detail, outcome.failure, checkpoint)
+        return recording.fail(work, unit, detail, outcome.failure, checkpoint), False
     if outcome.done:
         ms = int((time.perf_counter() - t0) * 1000)
-        return _done(work, unit, detail, outcome.progress, Done(0, started, ms))
-    return Step({}, wait_seconds=outcome.wait_seconds)
+        return _done(work, unit, detail, outcome.progress, Done(0, started, ms)), True
+    return Step({}, wait_seconds=outcome.wait_seconds), False
 
 
 def _started(unit: Unit) -> bool:

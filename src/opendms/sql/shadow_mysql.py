@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlglot import exp
 
-from opendms.schema.model import Table
+from opendms.schema.model import Column, Table
 from opendms.sql.chunks import Chunking
 from opendms.sql.statements import render
 
@@ -200,6 +201,50 @@ def key_refusal(
     )
 
 
+def _unique_keys(table: Table) -> list[dict[str, int | None]]:
+    """Each unique key of ``table`` (its primary key too): column (lower-cased) → its
+    prefix length (None: the whole value)."""
+    keys: list[dict[str, int | None]] = []
+    if table.primary_key:
+        keys.append(dict.fromkeys((c.lower() for c in table.primary_key), None))
+    for index in table.indexes:
+        if index.unique:
+            lengths = index.lengths or (None,) * len(index.columns)
+            keys.append({c.lower(): n for c, n in zip(index.columns, lengths, strict=True)})
+    return keys
+
+
+def refuses_nothing(old: Table, new: Table, columns: tuple[tuple[str, str], ...]) -> bool:
+    """Whether the new shape can refuse none of the table's rows for a duplicate: each of
+    its unique keys (the primary key too) is a unique key of the table over the same copied
+    columns, each unchanged (type, charset, collation), prefix for prefix. The rows the table
+    holds are then unique there in the new shape too, so a copy chunk's ON DUPLICATE KEY
+    UPDATE meets only the rows the triggers wrote, and a writer's REPLACE displaces only its
+    own row: the row counts checked per chunk and before the swap could find no difference,
+    and are not read (they scan every row twice)."""
+    back = {n.lower(): o.lower() for o, n in columns}
+    unchanged = set()
+    for o, n in columns:
+        before, after = old.column(o), new.column(n)
+        if before is not None and after is not None and _same_values(before, after):
+            unchanged.add(n.lower())
+    had = _unique_keys(old)
+    for key in _unique_keys(new):
+        if not set(key) <= unchanged:
+            return False
+        if {back[c]: n for c, n in key.items()} not in had:
+            return False
+    return True
+
+
+def _same_values(before: Column, after: Column) -> bool:
+    return (before.type.lower(), before.charset.lower(), before.collation.lower()) == (
+        after.type.lower(),
+        after.charset.lower(),
+        after.collation.lower(),
+    )
+
+
 def unfilled(new: Table, columns: tuple[tuple[str, str], ...]) -> list[str]:
     """New columns the copy does not fill that have no value of their own: NOT NULL without
     a DEFAULT. ALTER gives them the type's implicit default; an INSERT in strict mode fails,
@@ -214,6 +259,23 @@ def unfilled(new: Table, columns: tuple[tuple[str, str], ...]) -> list[str]:
         and not c.auto_increment
         and not c.generated
     ]
+
+
+# The warnings a fast copy chunk (``ShadowCopy.copy_fast``) lets by: a duplicate of the key
+# (a row the triggers wrote), and a statement logged unsafely for a statement-based binary
+# log (the strict copy is as unsafe there). Notes are what strict mode lets by as well (a
+# DECIMAL rounded).
+HARMLESS_WARNINGS = frozenset({1062, 1592})
+WARNINGS_KEPT = 65_535  # max_error_count a fast chunk asks for: the most the servers keep
+
+
+def copy_refusal(warnings: Sequence[Sequence[Any]]) -> str | None:
+    """The first of a fast copy chunk's warnings (SHOW WARNINGS: level, code, message) that
+    strict mode would have refused the row for; None when there is none."""
+    for level, code, message in warnings:
+        if str(level).lower() != "note" and int(code) not in HARMLESS_WARNINGS:
+            return f"{message} (MySQL warning {code})"
+    return None
 
 
 _TABLE_OPTIONS = re.compile(r"\n\)([^\n]*)")  # SHOW CREATE TABLE's line after the columns
@@ -337,6 +399,15 @@ class ShadowCopy:
         node = exp.select(exp.Star()).from_(source.copy())
         return Chunking("INSERT", name, key, self.engine, node, source)
 
+    @staticmethod
+    def locked(boundary: str) -> str:
+        """A chunk's boundary query (``Chunking.boundary``) as a locking read: it share-locks
+        every row it passes, which are the chunk's rows (record locks only under READ
+        COMMITTED; checked on MariaDB: the rows it skips by its OFFSET are locked, the row
+        after its boundary is not). The chunk then holds its rows with one scan fewer; when
+        it finds no boundary (the last chunk) it has locked the rest of the table."""
+        return f"{boundary} LOCK IN SHARE MODE"
+
     def lock(self, where: str) -> str:
         """Share-lock the chunk's source rows (record locks under READ COMMITTED): a writer
         cannot change or delete them until the chunk commits, so the copy cannot bring back
@@ -344,6 +415,18 @@ class ShadowCopy:
         return (
             f"SELECT COUNT(*) FROM {self.source} AS {SOURCE} "  # noqa: S608
             f"WHERE {where} LOCK IN SHARE MODE"
+        )
+
+    def copy_fast(self, where: str) -> str:
+        """Copy the chunk's rows, a fifth faster than :meth:`copy` (MariaDB 10.11, 1,000,000
+        rows in chunks of 15,000: 3.2 to 3.7 s against 4.0 to 4.5 s): a row already there (the
+        triggers wrote it, in the form copied) is left as it is, with a warning 1062; but
+        IGNORE makes a warning of whatever strict mode would refuse too (a value out of
+        range, a string cut short), which the chunk must read back (``SHOW WARNINGS``,
+        :func:`copy_refusal`) and fail on: then nothing is ever changed silently."""
+        return (
+            f"INSERT IGNORE INTO {self._into()} SELECT {self._values(SOURCE)} "  # noqa: S608
+            f"FROM {self.source} AS {SOURCE} WHERE {where}"
         )
 
     def copy(self, where: str) -> str:

@@ -20,6 +20,7 @@ import pymysql
 import pytest
 import sqlglot
 
+from opendms.execution import online_mysql_shadow as shadow
 from opendms.execution.online import (
     Alteration,
     CutOver,
@@ -30,7 +31,8 @@ from opendms.execution.online import (
 )
 from opendms.execution.online_mysql import MysqlOnline
 from opendms.execution.online_mysql_plan import Phase, Plan, Record
-from opendms.sql.shadow_mysql import shape_of
+from opendms.execution.walk import Position
+from opendms.sql.shadow_mysql import ShadowCopy, shape_of
 from opendms.sql.statements import render
 from opendms.targets.base import Change, Endpoint
 from opendms.targets.mysql import MysqlChange
@@ -44,7 +46,7 @@ pytestmark = pytest.mark.integration
 ENDPOINT = Endpoint("mariadb", "127.0.0.1", 3306, "root")
 ROWS = 30_000
 # small chunks, so that a copy takes many of them and writers interleave with it
-PACE = Pace(chunk_seconds=0.02, first_chunk_rows=300, max_chunk_rows=2_000)
+PACE = Pace(copy_seconds=0.02, first_chunk_rows=300, max_chunk_rows=2_000)
 
 
 def alteration(text: str, mode: int = 1, cut: CutOver | None = None, key: str = "") -> Alteration:
@@ -225,6 +227,9 @@ def test_a_shadow_copy_under_a_writer_has_no_writer_error_and_ends_exact() -> No
 
             done = drive(engine, change, alt, OnlineProgress(), between=interleave, budget=0)
             writer.wait_for(50)  # and after the swap, into the new table
+            # no unique key of the new shape is new to the table: no row counts were read
+            assert isinstance(change, MysqlChange)
+            assert Record(change, alt.key).read().counted is False
         assert writer.errors == []  # no deadlock, no lock wait timeout, nothing
         assert done.done and done.progress.strategy is Strategy.SHADOW, done
         assert phases.count("COPY") >= ROWS // PACE.max_chunk_rows  # a step per chunk
@@ -504,3 +509,58 @@ def test_a_record_behind_the_target_is_read_from_the_target() -> None:
         assert leftovers(cur, name) == ([], ["_t_old"])
         cur.execute("SHOW CREATE TABLE t")
         assert "`a` bigint(20) NOT NULL" in cur.fetchone()[1]
+
+
+def test_a_value_the_new_shape_would_cut_fails_the_copy_and_changes_nothing() -> None:
+    """The fast copy (INSERT IGNORE) turns what strict mode refuses into a warning; the chunk
+    reads its warnings and fails on it, as the strict statement would have."""
+    with mysql_database() as (name, conn), conn.cursor() as cur:
+        make_table(cur, 1_000)
+        cur.execute("UPDATE t SET a = 70000 WHERE id = 700")
+        with connector_for(ENDPOINT).change(("def", name), 2) as change:
+            out = drive(
+                MysqlOnline(PACE),
+                change,
+                alteration("ALTER TABLE t MODIFY a SMALLINT NOT NULL", mode=2),
+                OnlineProgress(),
+            )
+        assert out.failure is not None and out.progress.status is OnlineStatus.FAIL
+        assert "a row cannot be copied into the new shape" in out.failure
+        assert "Out of range value for column 'a'" in out.failure and "1264" in out.failure
+        assert leftovers(cur, name) == ([], [])
+        assert rows_of(cur)[700] == (70000, "b700")
+
+
+@pytest.mark.parametrize("kept", [65_535, 2], ids=["fast", "more-warnings-than-kept"])
+def test_rows_the_triggers_wrote_are_kept_by_the_copy(
+    kept: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A chunk meeting rows the triggers wrote ahead of it keeps theirs (newer), whether the
+    fast statement copies it or, when its warnings overflow what the server keeps, the
+    strict one does it again."""
+    monkeypatch.setattr(shadow, "WARNINGS_KEPT", kept)
+    with mysql_database() as (name, conn), conn.cursor() as cur:
+        make_table(cur, 100)
+        cur.execute("CREATE TABLE _t_new LIKE t")
+        cur.execute(
+            "INSERT INTO _t_new (id, a, b) VALUES (3, 33, 'w3'), (5, 55, 'w5'), (9, 9, 'w9')"
+        )
+        copy = ShadowCopy(name, "t", "_t_new", (("id", "id"), ("a", "a"), ("b", "b")), ("id",))
+        key = f"copy-test-{uuid.uuid4().hex}"
+        with connector_for(ENDPOINT).change(("def", name), 2) as change:
+            assert isinstance(change, MysqlChange)
+            change.begin()
+            change.mark(key, Position().dumps())
+            change.commit()
+            change.execute(f"SET SESSION max_error_count = {kept}")
+            walks = (copy.chunking(), copy.shadow_range())
+            moved = shadow.copy_chunk(change, key, copy, walks, 50, "READ COMMITTED")
+        assert (moved.after, moved.rows, moved.chunks, moved.done) == ((50,), 50, 1, False)
+        copied = rows_of(cur, "_t_new")
+        assert len(copied) == 50
+        assert (copied[3], copied[5], copied[9], copied[4]) == (
+            (33, "w3"),
+            (55, "w5"),
+            (9, "w9"),
+            (4, "b4"),
+        )

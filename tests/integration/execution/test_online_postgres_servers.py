@@ -38,7 +38,7 @@ from tests.conftest import pg_database
 
 pytestmark = pytest.mark.integration
 
-FAST = Pace(chunk_seconds=0.05, first_chunk_rows=200, max_chunk_rows=2000)
+FAST = Pace(copy_seconds=0.05, first_chunk_rows=200, max_chunk_rows=2000)
 
 
 @dataclass

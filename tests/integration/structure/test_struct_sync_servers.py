@@ -5,6 +5,7 @@ comparison is not changed blindly."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -17,8 +18,9 @@ from sqlalchemy import select
 
 from opendms.actions import data_correct
 from opendms.approvals import flow
-from opendms.catalog import permissions, queries
+from opendms.catalog import instances, permissions, queries
 from opendms.errors import DmsError
+from opendms.execution import run, run_ddl
 from opendms.execution import service as execution
 from opendms.execution.online import OnlineProgress, OnlineStatus
 from opendms.identity.secrets import SecretBox
@@ -354,3 +356,83 @@ def test_a_sync_closed_mid_copy_leaves_the_target_as_it_was(pair: Pair) -> None:
     assert _online(pair, order_id).status == OnlineStatus.CANCELED
     assert _tables_and_triggers(pair) == (tables_before, 0)
     assert _n_type(pair) in ("int", "integer")
+
+
+def test_the_tables_are_read_when_a_statement_starts_not_at_every_step(
+    pair: Pair, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The drift check and a statement's plan read the live tables once, when the statement
+    starts; the steps of a long copy go on from the engine's record on the target."""
+    quote = "`" if pair.engine == "mariadb" else '"'
+    with pair.conn.cursor() as cur:
+        cur.execute(
+            f"INSERT INTO {quote}{pair.target_schema}{quote}.acct (note) "
+            "SELECT 'n' FROM generate_series(1, 2000)"
+            if pair.engine == "postgresql"
+            else f"INSERT INTO `{pair.target_schema}`.acct (note) SELECT 'n' FROM seq_1_to_2000"
+        )
+    world = pair.world
+    with world.store.session() as s:
+        instances.update_instance(
+            s,
+            world.means.secrets,
+            world.means.targets,
+            world.tid,
+            world.instance_id,
+            instances.InstanceSpec(ddl_online=2),
+            actor=None,
+        )
+    # a chunk of 100 rows a step: a shadow copy (MariaDB, DdlOnline 2) takes many steps
+    world.means = replace(world.means, pace=Pace(first_chunk_rows=100, max_chunk_rows=100))
+    world.tune(step_seconds=0.0)
+    reads: list[int] = []
+    steps: list[int] = []
+    real_read, real_stride = run_ddl._read, run.ddl_stride
+
+    def read(means: Any, unit: Any, names: list[str]) -> Any:
+        reads.append(unit.pending[0].number)
+        return real_read(means, unit, names)
+
+    def stride(work: Any, unit: Any, *rest: Any) -> Any:
+        steps.append(unit.pending[0].number)
+        return real_stride(work, unit, *rest)
+
+    monkeypatch.setattr(run_ddl, "_read", read)
+    monkeypatch.setattr(run, "ddl_stride", stride)
+    # (audit's foreign key is no shadow copy's work)
+    order_id = _file(pair, TableInfoList=[{"SourceTableName": "acct"}])
+    world.free_of_approval("TABLE_SYNC")
+    world.execute(order_id)
+    for _ in range(200):  # steps that asked to wait (none should) are run when due
+        if world.status(order_id) != "processing":
+            break
+        time.sleep(0.05)
+        world.run_jobs()
+    assert world.status(order_id) == "success", _log(pair, order_id)
+    assert reads == sorted(set(steps))  # once per statement, at its first step
+    if pair.engine == "mariadb":
+        assert len(steps) > len(reads) + 10, steps  # the copy took many steps
+
+
+def test_statements_that_end_quickly_run_in_one_step(
+    pair: Pair, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each statement that ends within the step's time is followed by the next on the same
+    connection, not left for the runner's next turn."""
+    pair.world.tune(step_seconds=60.0)
+    strides: list[int] = []
+    real_stride = run.ddl_stride
+
+    def stride(work: Any, unit: Any, *rest: Any) -> Any:
+        strides.append(len(unit.pending))
+        return real_stride(work, unit, *rest)
+
+    monkeypatch.setattr(run, "ddl_stride", stride)
+    order_id = _file(pair)
+    with pair.world.store.session() as s:
+        statements = s.scalars(select(SchemaPlan).where(SchemaPlan.order_id == order_id)).one()
+        count = len(statements.statements)
+    pair.world.free_of_approval("TABLE_SYNC")
+    pair.world.execute(order_id)
+    assert pair.world.status(order_id) == "success", _log(pair, order_id)
+    assert count > 1 and strides == [count]

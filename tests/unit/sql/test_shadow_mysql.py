@@ -17,10 +17,12 @@ from opendms.sql.shadow_mysql import (
     auto_increment,
     column_changes,
     copied_columns,
+    copy_refusal,
     key_refusal,
     names_algorithm,
     native,
     on_shadow,
+    refuses_nothing,
     shadow_names,
     shape_of,
     statement_refusal,
@@ -184,6 +186,35 @@ def test_a_key_that_would_compare_differently_is_refused() -> None:
     assert key_refusal(old, wider, ("code",), (("code", "code"),)) is None
 
 
+def test_a_new_shape_whose_unique_keys_the_table_has_refuses_no_row() -> None:
+    a = Column("a", "int")
+    code = Column("code", "varchar(20)", collation="utf8mb4_general_ci")
+    kept = (("id", "id"), ("a", "a"), ("code", "code"))
+    unique_code = Index("u_code", ("code",), unique=True)
+    old = table(ID, a, code, indexes=(unique_code, Index("ix_a", ("a",))))
+    # a type change, a column added, a plain index added or dropped: the keys are the table's
+    wider = table(
+        ID, replace(a, type="bigint"), code, Column("note", "text"), indexes=(unique_code,)
+    )
+    assert refuses_nothing(old, wider, kept)
+    # a unique key the table does not have
+    new_unique = table(ID, a, code, indexes=(unique_code, Index("u_a", ("a",), unique=True)))
+    assert not refuses_nothing(old, new_unique, kept)
+    # a unique key over a column whose values change (shorter, or compared otherwise)
+    shorter = table(ID, a, replace(code, type="varchar(5)"), indexes=(unique_code,))
+    assert not refuses_nothing(old, shorter, kept)
+    binary = table(ID, a, replace(code, collation="utf8mb4_bin"), indexes=(unique_code,))
+    assert not refuses_nothing(old, binary, kept)
+    # a key over a prefix of the values is not the key over the whole values
+    prefix = table(ID, a, code, indexes=(Index("u_code", ("code",), True, (4,)),))
+    assert not refuses_nothing(old, prefix, kept)
+    # the primary key over other columns; a column renamed keeps its unique key
+    assert not refuses_nothing(old, table(ID, a, code, pk=("id", "a")), kept)
+    renamed = (("id", "id"), ("a", "a"), ("code", "sku"))
+    sku = Index("u_sku", ("sku",), unique=True)
+    assert refuses_nothing(old, table(ID, a, replace(code, name="sku"), indexes=(sku,)), renamed)
+
+
 def test_new_columns_without_a_value_of_their_own() -> None:
     new = table(
         ID,
@@ -272,6 +303,29 @@ def test_a_chunk_locks_its_source_rows_then_copies_those_not_there() -> None:
         "SELECT `_src`.`id` FROM `db`.`t` AS _src WHERE 1 = 1 ORDER BY `_src`.`id` LIMIT 1 "
         "OFFSET 99"
     )
+    # the chunk's rows are share-locked by the read that finds its end
+    assert COPY.locked(walk.boundary(None, 100)) == (
+        "SELECT `_src`.`id` FROM `db`.`t` AS _src WHERE 1 = 1 ORDER BY `_src`.`id` LIMIT 1 "
+        "OFFSET 99 LOCK IN SHARE MODE"
+    )
+
+
+def test_the_fast_copy_leaves_the_rows_there_and_reads_what_strict_mode_refuses() -> None:
+    where = COPY.chunking().where((10,), (20,))
+    assert COPY.copy_fast(where) == (
+        "INSERT IGNORE INTO `db`.`_t_new` (`id`, `amount`, `b`) SELECT _src.`id`, _src.`a`, "
+        f"_src.`b` FROM `db`.`t` AS _src WHERE {where}"
+    )
+    written = ("Warning", 1062, "Duplicate entry '12' for key 'PRIMARY'")
+    unsafe = ("Warning", 1592, "Unsafe statement written to the binary log")
+    rounded = ("Note", 1265, "Data truncated for column 'amount' at row 3")
+    assert copy_refusal([]) is None
+    assert copy_refusal([written, unsafe, rounded, written]) is None
+    cut = ("Warning", 1264, "Out of range value for column 'amount' at row 7")
+    assert copy_refusal([written, cut]) == (
+        "Out of range value for column 'amount' at row 7 (MySQL warning 1264)"
+    )
+    assert copy_refusal([("Error", 1048, "Column 'b' cannot be null")]) is not None
 
 
 def test_a_composite_key_is_walked_and_matched_column_by_column() -> None:

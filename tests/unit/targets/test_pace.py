@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 
+from opendms.config import Settings
+from opendms.means import Means
 from opendms.targets import pace as pace_module
 from opendms.targets.base import Endpoint, Load, TargetError
 from opendms.targets.pace import Gauge, Limits, Pace, Sizer
@@ -78,6 +80,24 @@ def test_the_next_size_stays_between_half_and_double(size: int, seconds: float) 
         assert found >= size
     else:  # slower never grows
         assert found <= size
+
+
+def test_a_shadow_copy_paces_its_chunks_by_the_copy_budget() -> None:
+    pace = Pace(chunk_seconds=0.1, copy_seconds=0.4, max_chunk_rows=7777, sleep_ratio=0.5)
+    copy = pace.for_copy()
+    assert copy.chunk_seconds == 0.4
+    assert (copy.max_chunk_rows, copy.sleep_ratio, copy.limits) == (7777, 0.5, pace.limits)
+    # a chunk on the copy budget's aim keeps its size; under the DML budget it would shrink
+    on_aim = pace_module.AIM * 0.4
+    assert copy.next_size(1000, on_aim) == 1000
+    assert pace.next_size(1000, on_aim) == 500
+
+
+def test_the_copy_budget_is_a_setting(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, ddl_chunk_ms=350, chunk_ms=80)
+    pace = Means.from_settings(settings, b"k" * 32).pace
+    assert (pace.chunk_seconds, pace.for_copy().chunk_seconds) == (0.08, 0.35)
+    assert Settings(data_dir=tmp_path).ddl_chunk_ms == 200
 
 
 def test_rest_is_the_sleep_ratio_of_the_chunk_time() -> None:
