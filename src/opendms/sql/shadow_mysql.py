@@ -4,8 +4,10 @@ statement and the tables' definitions, what a statement does to the columns (ren
 and what makes a shadow copy unsafe. Pure: nothing here connects.
 
 A copy chunk is one READ COMMITTED transaction: the chunk's source rows are share-locked
-first (``lock``: LOCK IN SHARE MODE, record locks only), then copied (``copy``), then counted
-on both sides (``check``). A writer's trigger locks the shadow's row only after the writer
+first (``locked``: the read that finds the chunk's end, LOCK IN SHARE MODE, record locks
+only), then copied (``copy_fast``, its warnings read back; ``copy`` when they overflow), then
+counted on both sides (``check``) unless the new shape can refuse no row
+(``refuses_nothing``). A writer's trigger locks the shadow's row only after the writer
 holds its source row, so the copier, holding its source rows before it touches the shadow,
 takes locks in the writers' order and the two cannot wait on each other in a cycle
 (``docs/DESIGN-NOTES.md``, issue 21).
