@@ -32,6 +32,7 @@ from opendms.execution.online import (
 from opendms.execution.online_postgres_shadow import ShadowCopy
 from opendms.execution.online_postgres_steps import (
     failed,
+    in_transaction_forget,
     lost_fight,
     postgres,
     run_step,
@@ -163,7 +164,7 @@ class PostgresOnline:
                 result = undo(pg, alteration.key, recorded.steps, alteration.cut_over.lock_seconds)
                 if not result.complete:
                     raise StatementError(result.kept)
-                _forget(pg, alteration.key)
+                in_transaction_forget(pg, alteration.key)
                 return
             except StatementError as exc:
                 if not exc.lost_lock:
@@ -195,16 +196,6 @@ def _finished(change: PostgresChange, alteration: Alteration, recorded: Plan) ->
         change.rollback()
 
 
-def _forget(change: PostgresChange, key: str) -> None:
-    change.begin()
-    try:
-        change.forget(key)
-        change.commit()
-    except BaseException:
-        change.rollback()
-        raise
-
-
 def _give_up(
     change: PostgresChange,
     alteration: Alteration,
@@ -221,7 +212,7 @@ def _give_up(
     if not result.complete:
         return failed(progress, f"{why}; {result.kept}")
     try:
-        _forget(change, alteration.key)
+        in_transaction_forget(change, alteration.key)
     except StatementError as exc:
         return failed(progress, f"{why}; forgetting its markers failed: {exc.message}")
     return failed(progress, why)

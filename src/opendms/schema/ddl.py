@@ -58,6 +58,18 @@ class Writer(ABC):
     def names(self, columns: tuple[str, ...] | list[str]) -> str:
         return ", ".join(self.q(c) for c in columns)
 
+    def foreign_key(self, fk: ForeignKey) -> str:
+        """A foreign key's clause, as every engine here writes it."""
+        text = (
+            f"CONSTRAINT {self.q(fk.name)} FOREIGN KEY ({self.names(fk.columns)}) "
+            f"REFERENCES {self.qualified(fk.ref_table)} ({self.names(fk.ref_columns)})"
+        )
+        if fk.on_delete:
+            text += f" ON DELETE {fk.on_delete}"
+        if fk.on_update:
+            text += f" ON UPDATE {fk.on_update}"
+        return text
+
     def type_of(self, column: Column) -> str:
         if not _survives(column.type, self.engine):
             raise SchemaRefused(

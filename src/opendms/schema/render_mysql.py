@@ -64,17 +64,6 @@ class MysqlWriter(Writer):
             text += f" COMMENT {self.lit(index.comment)}"
         return text
 
-    def foreign_key(self, fk: ForeignKey) -> str:
-        text = (
-            f"CONSTRAINT {self.q(fk.name)} FOREIGN KEY ({self.names(fk.columns)}) "
-            f"REFERENCES {self.qualified(fk.ref_table)} ({self.names(fk.ref_columns)})"
-        )
-        if fk.on_delete:
-            text += f" ON DELETE {fk.on_delete}"
-        if fk.on_update:
-            text += f" ON UPDATE {fk.on_update}"
-        return text
-
     def options(self, table: Table, which: tuple[str, ...]) -> list[str]:
         out = []
         if "engine" in which and table.engine:

@@ -5,7 +5,7 @@ by COMMENT ON."""
 from __future__ import annotations
 
 from opendms.schema.ddl import SyncPlan, Work, Writer, is_column
-from opendms.schema.model import Column, ForeignKey, Index, Table
+from opendms.schema.model import Column, Index, Table
 from opendms.schema.spelling import base_type
 from opendms.schema.translate import SchemaRefused
 
@@ -70,17 +70,6 @@ class PostgresWriter(Writer):
     def primary_key(self, table: Table) -> str:
         named = f"CONSTRAINT {self.q(table.primary_key_name)} " if table.primary_key_name else ""
         return f"{named}PRIMARY KEY ({self.names(table.primary_key)})"
-
-    def foreign_key(self, fk: ForeignKey) -> str:
-        text = (
-            f"CONSTRAINT {self.q(fk.name)} FOREIGN KEY ({self.names(fk.columns)}) "
-            f"REFERENCES {self.qualified(fk.ref_table)} ({self.names(fk.ref_columns)})"
-        )
-        if fk.on_delete:
-            text += f" ON DELETE {fk.on_delete}"
-        if fk.on_update:
-            text += f" ON UPDATE {fk.on_update}"
-        return text
 
     def comment_on_column(self, column: Column) -> str:
         return self.finish(

@@ -5,7 +5,7 @@ does not do: it is refused, saying what."""
 from __future__ import annotations
 
 from opendms.schema.ddl import SyncPlan, Work, Writer, is_column
-from opendms.schema.model import Column, ForeignKey, Index, Table
+from opendms.schema.model import Column, Index, Table
 from opendms.schema.translate import SchemaRefused
 
 
@@ -22,17 +22,6 @@ class SqliteWriter(Writer):
         elif column.default is not None:
             parts.append(f"DEFAULT {column.default}")
         return " ".join(parts)
-
-    def foreign_key(self, fk: ForeignKey) -> str:
-        text = (
-            f"CONSTRAINT {self.q(fk.name)} FOREIGN KEY ({self.names(fk.columns)}) "
-            f"REFERENCES {self.qualified(fk.ref_table)} ({self.names(fk.ref_columns)})"
-        )
-        if fk.on_delete:
-            text += f" ON DELETE {fk.on_delete}"
-        if fk.on_update:
-            text += f" ON UPDATE {fk.on_update}"
-        return text
 
     def create_index(self, index: Index, table: Table) -> str:
         parts = []

@@ -138,10 +138,11 @@ def drive(
     steps: int = 10_000,
     step_seconds: float = 0.2,
     seen: list[OnlineProgress] | None = None,
+    until: OnlineStatus | None = None,
 ) -> Outcome:
-    """Steps until the statement is done or failed (or ``steps`` ran), resting as each
-    outcome asks, but never more than a tenth of a second (the waits' length is not what
-    is tested)."""
+    """Steps until the statement is done or failed, or reaches status ``until`` (or
+    ``steps`` ran), resting as each outcome asks, but never more than a tenth of a second
+    (the waits' length is not what is tested)."""
     progress = progress or OnlineProgress()
     outcome = Outcome(progress)
     for _ in range(steps):
@@ -149,7 +150,7 @@ def drive(
         progress = OnlineProgress.loads(outcome.progress.dumps())  # as stored, then read
         if seen is not None:
             seen.append(progress)
-        if outcome.done or outcome.failure is not None:
+        if outcome.done or outcome.failure is not None or progress.status is until:
             return outcome
         time.sleep(min(outcome.wait_seconds, 0.1))
     return outcome
@@ -693,7 +694,7 @@ def test_the_swap_waits_for_its_window_and_for_its_locks() -> None:
         cut = CutOver(lock_seconds=1, retries=4, window_start="02:00:00", window_end="03:00:00")
         alter = alteration("ALTER TABLE t ALTER COLUMN n TYPE bigint", BEFORE_T, cut)
         noon = PostgresOnline(FAST, clock=lambda: datetime(2026, 1, 5, 12, 0, 0))
-        waiting = drive(noon, change, alter, steps=200)
+        waiting = drive(noon, change, alter, until=OnlineStatus.WAITING_CUTOVER)
         assert waiting.progress.status is OnlineStatus.WAITING_CUTOVER
         assert waiting.wait_seconds == 300 and waiting.progress.copy_count == 3000
         assert (
