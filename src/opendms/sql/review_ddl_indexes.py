@@ -142,6 +142,22 @@ def _others(table: Table, index: Index) -> list[Index]:
     return [i for i in every_index(table) if i.name.lower() != index.name.lower()]
 
 
+def _pairs(s: Subject) -> Iterator[tuple[Table, Index, Index]]:
+    """Each index the statement adds with each other comparable index of its table (the
+    existing ones included), every pair once; both checks are symmetric in the pair."""
+    found = added_indexes(s)
+    if found is None:
+        return
+    table, new = found
+    seen: set[frozenset[str]] = set()
+    for index in new:
+        for other in _others(table, index):
+            pair = frozenset({index.name.lower(), other.name.lower()})
+            if pair not in seen and _comparable(index, other):
+                seen.add(pair)
+                yield table, index, other
+
+
 @rule(
     "DUPLICATE_INDEX",
     "WARNING",
@@ -150,24 +166,14 @@ def _others(table: Table, index: Index) -> list[Index]:
     kinds=ADDS,
 )
 def _duplicate(s: Subject) -> Iterator[str]:
-    found = added_indexes(s)
-    if found is None:
-        return
-    table, new = found
-    reported: set[frozenset[str]] = set()
-    for index in new:
-        for other in _others(table, index):
-            pair = frozenset({index.name.lower(), other.name.lower()})
-            if pair in reported or not _comparable(index, other):
-                continue
-            if _parts(index) == _parts(other):
-                reported.add(pair)
-                keep = other if other.unique or not index.unique else index
-                drop = index if keep is other else other
-                yield (
-                    f"The {_label(index)} on {table.name} repeats its {_label(other)}: every "
-                    f"write updates both for nothing. Keep {keep.name}, drop {drop.name}."
-                )
+    for table, index, other in _pairs(s):
+        if _parts(index) == _parts(other):
+            keep = other if other.unique or not index.unique else index
+            drop = index if keep is other else other
+            yield (
+                f"The {_label(index)} on {table.name} repeats its {_label(other)}: every "
+                f"write updates both for nothing. Keep {keep.name}, drop {drop.name}."
+            )
 
 
 @rule(
@@ -178,28 +184,16 @@ def _duplicate(s: Subject) -> Iterator[str]:
     kinds=ADDS,
 )
 def _redundant(s: Subject) -> Iterator[str]:
-    found = added_indexes(s)
-    if found is None:
-        return
-    table, new = found
-    reported: set[frozenset[str]] = set()
-    for index in new:
-        for other in _others(table, index):
-            pair = frozenset({index.name.lower(), other.name.lower()})
-            if pair in reported or not _comparable(index, other):
-                continue
-            short, long = (
-                (index, other) if len(index.columns) < len(other.columns) else (other, index)
+    for table, index, other in _pairs(s):
+        short, long = (index, other) if len(index.columns) < len(other.columns) else (other, index)
+        if short.unique or len(short.columns) == len(long.columns):
+            continue  # a unique key enforces something; equal ones are DUPLICATE_INDEX's
+        if _parts(long)[: len(short.columns)] == _parts(short):
+            yield (
+                f"On {table.name}, the {_label(short)} is a left prefix of the "
+                f"{_label(long)}, which serves the same queries: drop {short.name}"
+                f"{' instead of adding it' if short is index else ''}."
             )
-            if short.unique or len(short.columns) == len(long.columns):
-                continue  # a unique key enforces something; equal ones are DUPLICATE_INDEX's
-            if _parts(long)[: len(short.columns)] == _parts(short):
-                reported.add(pair)
-                yield (
-                    f"On {table.name}, the {_label(short)} is a left prefix of the "
-                    f"{_label(long)}, which serves the same queries: drop {short.name}"
-                    f"{' instead of adding it' if short is index else ''}."
-                )
 
 
 @rule(
