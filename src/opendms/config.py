@@ -20,7 +20,13 @@ class Settings(BaseSettings):
 
     data_dir: Path = Field(default_factory=lambda: Path.home() / ".opendms")
     database_url: str | None = None
+    # A Celery broker (redis://… or amqp://…): jobs then run on `opendms worker` processes,
+    # told "job N has work" through it; without one, each server process runs its own.
     broker_url: str | None = None
+    # Redis for what every API process must share per request (rate limits); default: the
+    # broker when it is Redis. Without either, the store counts them (PostgreSQL) or the
+    # one process does (SQLite).
+    redis_url: str | None = None
     secret_key: str | None = None
 
     host: str = "127.0.0.1"
@@ -31,7 +37,7 @@ class Settings(BaseSettings):
     tls_cert: Path | None = None
     tls_key: Path | None = None
 
-    # Requests per second allowed for one access key on one action (token bucket, per process).
+    # Requests per second allowed for one access key on one action, across every API process.
     rate_limit: float = Field(default=100.0, gt=0)
     # Allowed distance between the client's signed timestamp and our clock.
     clock_skew_seconds: int = Field(default=900, ge=1)
@@ -56,8 +62,9 @@ class Settings(BaseSettings):
     # Where upload jobs may fetch from besides public addresses: CIDRs or host names (a
     # private artifact server), "*" for anywhere. Empty: public addresses only.
     upload_hosts: str = ""
-    # Threads per server process that run upload jobs, apart from the ticket jobs' threads.
-    upload_threads: int = Field(default=2, ge=0, le=64)
+    # Threads per server process that run upload jobs, apart from the ticket jobs' threads
+    # (default 2; 0 with a broker: workers run them).
+    upload_threads: int | None = Field(default=None, ge=0, le=64)
     # The URL clients reach this server at, for links it hands out (default: the Host header).
     public_url: str | None = None
     # Threads per server process for blocking work (metadata store, handlers).
@@ -66,10 +73,19 @@ class Settings(BaseSettings):
     webhook_max_attempts: int = Field(default=8, ge=1, le=100)
     webhook_backoff_seconds: float = Field(default=10.0, gt=0)
     webhook_timeout_seconds: float = Field(default=10.0, gt=0)
-    # Background jobs (prechecks, executions) in this process: threads, and how long a claim
-    # lasts without a heartbeat before another runner takes the job over.
-    job_threads: int = Field(default=2, ge=0, le=64)
+    # Background jobs (prechecks, executions) in this server process: threads (default 2; 0
+    # with a broker: workers run them), and how long a claim lasts without a heartbeat before
+    # another runner takes the job over.
+    job_threads: int | None = Field(default=None, ge=0, le=64)
     job_lease_seconds: float = Field(default=30.0, ge=2)
+    # `opendms worker`: jobs one worker process runs at once (threads), and how long a due
+    # job's message may go unanswered before the sweeper sends it again.
+    worker_concurrency: int = Field(default=2, ge=1, le=256)
+    job_resend_seconds: float = Field(default=30.0, ge=1)
+    # How often a server or worker process says it is alive (the processes table, /metrics).
+    heartbeat_seconds: float = Field(default=10.0, gt=0)
+    # Log lines: "text", or "json" (one object a line, with RequestId and OrderId).
+    log_format: str = Field(default="text", pattern="^(text|json)$")
     # Fair shares: jobs one committer may have running at once (across every runner), and
     # how long a job runs before it yields its thread to a waiting one, between two steps.
     jobs_per_user: int = Field(default=1, ge=1, le=64)
@@ -129,6 +145,28 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{self.data_dir / 'opendms.db'}"
+
+    @property
+    def runner_threads(self) -> int:
+        """Job threads of a server process: what was set, else 2, or 0 beside a broker."""
+        if self.job_threads is not None:
+            return self.job_threads
+        return 0 if self.broker_url else 2
+
+    @property
+    def upload_runner_threads(self) -> int:
+        if self.upload_threads is not None:
+            return self.upload_threads
+        return 0 if self.broker_url else 2
+
+    @property
+    def shared_redis_url(self) -> str | None:
+        """Where rate limits are shared: the Redis set, else a Redis broker."""
+        if self.redis_url:
+            return self.redis_url
+        if self.broker_url and self.broker_url.startswith(("redis://", "rediss://")):
+            return self.broker_url
+        return None
 
     @property
     def files(self) -> Path:

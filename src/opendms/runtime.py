@@ -75,7 +75,7 @@ class Runtime:
         return Runner(
             self.store,
             work,
-            threads=s.job_threads if threads is None else threads,
+            threads=s.runner_threads if threads is None else threads,
             lease=Lease(s.job_lease_seconds),
             fair=Fairness(s.jobs_per_user, s.job_slice_seconds),
         )
@@ -87,7 +87,7 @@ class Runtime:
         return Runner(
             self.store,
             {UPLOAD: self.executors()[UPLOAD]},
-            threads=s.upload_threads,
+            threads=s.upload_runner_threads,
             lease=Lease(s.job_lease_seconds),
         )
 

@@ -32,7 +32,7 @@ from opendms.store.models.identity import (
     User,
     UserPolicy,
 )
-from opendms.store.models.jobs import Job
+from opendms.store.models.jobs import Job, Process, RateWindow
 from opendms.store.models.notify import Webhook, WebhookDelivery
 from opendms.store.models.precheck import PrecheckStatement, PrecheckStep
 from opendms.store.models.rulebook import (
@@ -67,6 +67,8 @@ __all__ = [
     "Permission",
     "PrecheckStatement",
     "PrecheckStep",
+    "Process",
+    "RateWindow",
     "RequestNonce",
     "SchemaDesign",
     "SchemaPlan",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import DateTime, ForeignKey, Index, Integer, String
+from sqlalchemy import BigInteger, DateTime, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from opendms.store.columns import Json, State
@@ -41,3 +41,36 @@ class Job(Base):
     lease_until: Mapped[datetime | None] = mapped_column(DateTime)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+    # With a broker: when the last "job N has work" message was sent for (or is due to be
+    # delivered at); None while none is on its way. The sweeper re-sends a due job whose
+    # message is older than its grace (lost, or its worker killed).
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class Process(Base):
+    """A running ``opendms serve`` or ``opendms worker`` process, as its heartbeat last
+    said: what ``/metrics`` reports as worker heartbeats and ``opendms processes`` lists."""
+
+    __tablename__ = "processes"
+
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)  # host:pid:random
+    role: Mapped[str] = mapped_column(String(16))  # api | worker
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    seen_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    jobs_running: Mapped[int] = mapped_column(Integer, default=0)
+    jobs_done: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class RateWindow(Base):
+    """Requests of one access key on one action in one second, counted in the store so that
+    a rate limit holds across every API process (when no Redis is configured)."""
+
+    __tablename__ = "rate_windows"
+    __table_args__ = (Index("ix_rate_windows_at_second", "at_second"),)
+
+    access_key_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    action: Mapped[str] = mapped_column(String(64), primary_key=True)
+    at_second: Mapped[int] = mapped_column(BigInteger, primary_key=True)  # epoch second
+    count: Mapped[int] = mapped_column(Integer, default=0)
