@@ -114,6 +114,7 @@ class OpenDMS:
         self.deliverer = self.runtime.deliverer()
         self.runner = self.runtime.job_runner()
         self.uploads = self.runtime.upload_runner()
+        self.beating = self.runtime.heartbeat([self.runner, self.uploads], "api")
         self.console = console.build(self.gateway, self.store, max_body=settings.max_request_bytes)
         self.web = Starlette(
             routes=[
@@ -271,6 +272,7 @@ class OpenDMS:
         await self.gateway.credentials.open()
         self.runner.start()
         self.uploads.start()
+        self.beating.start()
         tasks = [
             asyncio.create_task(self._purge_forever()),
             asyncio.create_task(self.deliverer.run_forever()),
@@ -282,8 +284,9 @@ class OpenDMS:
                 task.cancel()
             await run_in_threadpool(self.runner.stop)
             await run_in_threadpool(self.uploads.stop)
+            await run_in_threadpool(self.beating.stop)
             await self.gateway.credentials.close()
-            self.store.dispose()
+            await run_in_threadpool(self.runtime.close)
 
     async def _purge_forever(self) -> None:
         while True:

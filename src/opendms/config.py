@@ -23,6 +23,8 @@ class Settings(BaseSettings):
     # A Celery broker (redis://… or amqp://…): jobs then run on `opendms worker` processes,
     # told "job N has work" through it; without one, each server process runs its own.
     broker_url: str | None = None
+    # The prefix of this installation's queues on the broker (<prefix>.jobs, <prefix>.uploads).
+    broker_queue: str = Field(default="opendms", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
     # Redis for what every API process must share per request (rate limits); default: the
     # broker when it is Redis. Without either, the store counts them (PostgreSQL) or the
     # one process does (SQLite).

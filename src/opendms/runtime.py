@@ -17,7 +17,10 @@ from opendms.exports.service import EXPORT
 from opendms.files.run import Upload
 from opendms.files.service import UPLOAD
 from opendms.identity.secrets import load_master_key
+from opendms.jobs import broker, dispatch
+from opendms.jobs.processes import Heartbeat
 from opendms.jobs.runner import Executor, Fairness, Lease, Runner
+from opendms.jobs.sweeper import Sweeper
 from opendms.means import Means
 from opendms.notify import webhooks
 from opendms.precheck.run import Precheck
@@ -40,21 +43,33 @@ def executors(means: Means) -> dict[str, Executor]:
     }
 
 
+def waker(settings: Settings) -> dispatch.Waker:
+    """Who hears of queued jobs: the broker's workers, or this process's runner threads."""
+    if settings.broker_url:
+        queues = broker.Queues(settings.broker_queue)
+        return broker.BrokerWaker(broker.celery_app(settings.broker_url, queues), queues)
+    return dispatch.LocalWaker()
+
+
 @dataclass(frozen=True)
 class Runtime:
     settings: Settings
     store: Store
     means: Means
+    waker: dispatch.Waker
 
     @classmethod
     def from_settings(cls, settings: Settings, store: Store | None = None) -> Runtime:
         """Everything ``settings`` describe; ``store``: one the caller opened (and checked)
-        already. The master key is read, or on a first start made, here."""
+        already. The master key is read, or on a first start made, here. Every job a unit of
+        work on the store queues is told to the waker once it commits (``jobs.dispatch``)."""
         if store is None:
             # The handler threads, the runners and housekeeping share the engine.
             store = Store(settings.metadata_url, pool_size=settings.worker_threads + 2)
         master = load_master_key(settings.secret_key, settings.data_dir)
-        return cls(settings, store, Means.from_settings(settings, master))
+        told = waker(settings)
+        dispatch.watch(store, told)
+        return cls(settings, store, Means.from_settings(settings, master), told)
 
     def executors(self) -> dict[str, Executor]:
         return executors(self.means)
@@ -78,6 +93,7 @@ class Runtime:
             threads=s.runner_threads if threads is None else threads,
             lease=Lease(s.job_lease_seconds),
             fair=Fairness(s.jobs_per_user, s.job_slice_seconds),
+            waker=self.waker,
         )
 
     def upload_runner(self) -> Runner:
@@ -89,7 +105,44 @@ class Runtime:
             {UPLOAD: self.executors()[UPLOAD]},
             threads=s.upload_runner_threads,
             lease=Lease(s.job_lease_seconds),
+            waker=self.waker,
         )
+
+    def heartbeat(self, runners: list[Runner], role: str) -> Heartbeat:
+        """This process's heartbeat (``jobs.processes``), counting ``runners``' jobs."""
+
+        def counts() -> tuple[int, int]:
+            return sum(r.running for r in runners), sum(r.finished for r in runners)
+
+        name = runners[0].owner if runners else f"{role}:{id(self)}"
+        return Heartbeat(self.store, name, role, self.settings.heartbeat_seconds, counts)
+
+    def work(self, concurrency: int, queues: list[str], *, events: bool = False) -> None:
+        """Be a Celery worker until SIGTERM: ``concurrency`` jobs at once from ``queues``
+        (``jobs``, ``uploads``), sweeping for overdue jobs and beating meanwhile."""
+        s = self.settings
+        assert s.broker_url is not None
+        if not isinstance(self.waker, broker.BrokerWaker):
+            raise RuntimeError("a worker needs the broker's waker")
+        runner = self.job_runner(threads=0, uploads=True)
+        sweeper = Sweeper(self.store, self.waker, s.job_resend_seconds, every=2.0)
+        beating = self.heartbeat([runner], "worker")
+        names = self.waker.queues
+        chosen = tuple(names.jobs if q == "jobs" else names.uploads for q in queues)
+        sweeper.start()
+        beating.start()
+        try:
+            broker.run_worker(
+                self.waker.app,
+                runner.run_job,
+                broker.WorkerOptions(concurrency, chosen, f"opendms@{runner.owner}", events),
+                on_shutdown=runner.shutting_down,
+            )
+        finally:
+            runner.shutting_down()
+            sweeper.stop()
+            beating.stop()
+            self.waker.close()
 
     def deliverer(self) -> webhooks.Deliverer:
         s = self.settings
@@ -104,4 +157,7 @@ class Runtime:
         )
 
     def close(self) -> None:
+        """Send the messages still waiting (a command that queued a job and exits), then
+        let the store's connections go."""
+        self.waker.close()
         self.store.dispose()

@@ -79,6 +79,7 @@ def _noun(name: str, summary: str, verbs: dict[str, Callable[..., Any]]) -> None
 for _name, _command in {
     "init": server.init,
     "serve": server.serve,
+    "worker": jobs.worker,
     "upload": attachments.upload,
     "actions": reference.actions,
     "errors": reference.errors,

@@ -189,7 +189,11 @@ def runtime(
         if not setup:
             _check_data(settings, store)
         store.migrate()
-        yield Runtime.from_settings(settings, store)
+        rt = Runtime.from_settings(settings, store)
+        try:
+            yield rt
+        finally:
+            rt.close()  # the messages of jobs this command queued go before it exits
     finally:
         store.dispose()
 

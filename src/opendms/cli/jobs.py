@@ -1,4 +1,5 @@
-"""``opendms jobs run``: the job runner in this process, saying what each job does."""
+"""``opendms jobs run``: the job runner in this process, saying what each job does; and
+``opendms worker``: a Celery worker that runs the jobs a broker tells it of."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ from typing import Annotated
 
 import typer
 
-from opendms.cli.common import Place, out, shared_options
+from opendms.cli.common import CliError, Place, out, shared_options
+from opendms.config import Settings
+from opendms.jobs.broker import describe
 from opendms.jobs.runner import Checkpoint, Executor, Step, Work
 
 
@@ -70,3 +73,52 @@ def run(
         except KeyboardInterrupt:
             pass
         out.print(f"{ran} job{'' if ran == 1 else 's'} run")
+
+
+QUEUE_NAMES = ("jobs", "uploads")
+
+
+@shared_options
+def worker(
+    concurrency: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=256,
+            help="Jobs run at once, on threads (env OPENDMS_WORKER_CONCURRENCY).",
+            show_default=str(Settings.model_fields["worker_concurrency"].default),
+        ),
+    ] = None,
+    queues: Annotated[
+        str,
+        typer.Option(help="Queues to take work from: jobs, uploads, or both (comma-separated)."),
+    ] = "jobs,uploads",
+    events: Annotated[
+        bool, typer.Option("--events", help="Send Celery task events (for Flower).")
+    ] = False,
+    *,
+    at: Place,
+) -> None:
+    """Run jobs (prechecks, executions, exports, uploads) that the broker (OPENDMS_BROKER_URL)
+    tells of, until SIGTERM or Ctrl-C: the job in progress ends its step and goes back to
+    the queue. Start any number, on any machine that reaches the store and the broker."""
+    chosen = [q.strip() for q in queues.split(",") if q.strip()]
+    unknown = sorted(set(chosen) - set(QUEUE_NAMES))
+    if unknown or not chosen:
+        raise CliError(
+            f"--queues takes jobs, uploads or both, not {', '.join(unknown) or 'nothing'}"
+        )
+    with at.runtime(worker_concurrency=concurrency) as rt:
+        settings = rt.settings
+        if not settings.broker_url:
+            raise CliError(
+                "opendms worker needs a broker: set OPENDMS_BROKER_URL (redis://… or amqp://…). "
+                "Without one, `opendms serve` runs jobs in its own threads."
+            )
+        out.print(
+            f"worker: {settings.worker_concurrency} at once from {', '.join(chosen)} on "
+            f"{describe(settings.broker_url)}",
+            markup=False,
+            highlight=False,
+        )
+        rt.work(settings.worker_concurrency, chosen, events=events)

@@ -1,5 +1,6 @@
-"""The embedded job runner: threads that claim queued jobs from the metadata store and run
-their executors one step at a time (DESIGN.md §3).
+"""The job runner: claims jobs from the metadata store and runs their executors one step at
+a time (DESIGN.md §3), on threads of a server process (``Runner.start``) or for the Celery
+worker's messages (``Runner.run_job``: "job N has work", see ``jobs.broker``).
 
 A claim is a conditional update that sets a lease (owner and expiry); every step renews it,
 in the same transaction that stores the step's checkpoint, and only while this runner still
@@ -11,7 +12,13 @@ Runners are shared fairly between committers: a claim takes the earliest due job
 committer with the fewest jobs running, and never one of a committer already running
 ``Fairness.per_user`` jobs; a job that has held its thread for ``Fairness.slice_seconds``
 lets it go between two steps when another job is waiting that could take it. So two long
-prechecks of one user do not keep another user's short one waiting.
+prechecks of one user do not keep another user's short one waiting. A job that ends or lets
+its thread go tells the waker of its share's next due job, which a worker's message may have
+found held back by the cap.
+
+A step that fails because the metadata store is down is not the job's failure: the job goes
+back to the queue from its last checkpoint (or, if the store cannot take even that, its
+lease runs out), as if its runner had died.
 """
 
 from __future__ import annotations
@@ -26,14 +33,24 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from sqlalchemy import exc as sa_exc
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
+from opendms.jobs.dispatch import Due, LocalWaker, Waker
 from opendms.store.db import Store
 from opendms.store.models import Job, Order, utcnow
 from opendms.store.states import JobState
 
 log = logging.getLogger("opendms.jobs")
+
+# What SQLAlchemy raises when the metadata store went away under a step (targets are reached
+# through their own drivers, never through SQLAlchemy, so these are the store's).
+STORE_DOWN: tuple[type[Exception], ...] = (
+    sa_exc.OperationalError,
+    sa_exc.InterfaceError,
+    sa_exc.PendingRollbackError,
+)
 
 Checkpoint = dict[str, Any]
 
@@ -77,7 +94,7 @@ class Fairness:
     slice_seconds: float = 5.0  # a job runs this long before it yields to a waiting one
 
 
-def _due(now: datetime) -> Any:
+def is_due(now: datetime) -> Any:
     return or_(
         (Job.state == JobState.QUEUED) & (Job.run_after <= now),
         (Job.state == JobState.RUNNING) & (Job.lease_until < now),
@@ -121,7 +138,7 @@ def _candidates(
         )
         .select_from(Job)
         .outerjoin(Order, Order.order_id == Job.order_id)
-        .where(_due(now), Job.kind.in_(kinds))
+        .where(is_due(now), Job.kind.in_(kinds))
         .subquery()
     )
     rows = s.execute(
@@ -161,21 +178,79 @@ def claim(
     """One due job of ``kinds``, leased to ``owner``, chosen fairly (see the module); None
     when there is none (or another runner took each candidate first)."""
     for job_id, attempts in _candidates(s, kinds, now, fair):
-        taken = s.execute(
-            update(Job)
-            .where(Job.job_id == job_id, Job.attempts == attempts, _due(now))
-            .values(
-                state=JobState.RUNNING,
-                attempts=attempts + 1,
-                lease_owner=owner,
-                lease_until=now + timedelta(seconds=lease.seconds),
-                updated_at=now,
-            )
-        )
-        if taken.rowcount == 1:  # type: ignore[attr-defined]
-            s.flush()
-            return s.get(Job, job_id, populate_existing=True)
+        job = _take(s, job_id, attempts, owner, now, lease)
+        if job is not None:
+            return job
     return None
+
+
+def _take(
+    s: Session, job_id: int, attempts: int, owner: str, now: datetime, lease: Lease
+) -> Job | None:
+    """The conditional update that leases a due job: only one of any number of runners wins."""
+    taken = s.execute(
+        update(Job)
+        .where(Job.job_id == job_id, Job.attempts == attempts, is_due(now))
+        .values(
+            state=JobState.RUNNING,
+            attempts=attempts + 1,
+            lease_owner=owner,
+            lease_until=now + timedelta(seconds=lease.seconds),
+            updated_at=now,
+        )
+    )
+    if taken.rowcount != 1:  # type: ignore[attr-defined]
+        return None
+    s.flush()
+    return s.get(Job, job_id, populate_existing=True)
+
+
+def claim_job(
+    s: Session,
+    job_id: int,
+    owner: str,
+    kinds: set[str],
+    now: datetime,
+    lease: Lease,
+    fair: Fairness = Fairness(),
+) -> Job | None:
+    """Job ``job_id``, leased to ``owner``, if it is due, of ``kinds`` and its committer's
+    share is under the cap; None otherwise (a duplicate message, a job another runner holds
+    or that is over, one whose share is full: its running job wakes it when it ends)."""
+    share = _share()
+    found = s.execute(
+        select(Job.attempts, share)
+        .select_from(Job)
+        .outerjoin(Order, Order.order_id == Job.order_id)
+        .where(Job.job_id == job_id, Job.kind.in_(kinds), is_due(now))
+    ).first()
+    if found is None:
+        return None
+    attempts, who = found
+    if _running(s, now).get(int(who), 0) >= fair.per_user:
+        return None
+    return _take(s, job_id, attempts, owner, now, lease)
+
+
+def next_of_share(s: Session, job_id: int, now: datetime) -> tuple[int, str] | None:
+    """(job, kind) of the earliest due job that shares ``job_id``'s committer, but that one."""
+    share = _share()
+    mine = (
+        select(share)
+        .select_from(Job)
+        .outerjoin(Order, Order.order_id == Job.order_id)
+        .where(Job.job_id == job_id)
+        .scalar_subquery()
+    )
+    found = s.execute(
+        select(Job.job_id, Job.kind)
+        .select_from(Job)
+        .outerjoin(Order, Order.order_id == Job.order_id)
+        .where(is_due(now), share == mine, Job.job_id != job_id)
+        .order_by(Job.run_after, Job.job_id)
+        .limit(1)
+    ).first()
+    return (int(found[0]), str(found[1])) if found is not None else None
 
 
 def record(
@@ -207,13 +282,22 @@ def record(
     return job.state
 
 
-def release(s: Session, job_id: int, owner: str, now: datetime) -> bool:
+def release(
+    s: Session, job_id: int, owner: str, now: datetime, sent_at: datetime | None = None
+) -> bool:
     """Give a running job back to the queue between two steps (its checkpoint is stored),
-    for any runner to claim again; False when ``owner`` no longer held it."""
+    for any runner to claim again; False when ``owner`` no longer held it. ``sent_at``: when
+    the message that says so will be sent (``jobs.dispatch``)."""
     done = s.execute(
         update(Job)
         .where(Job.job_id == job_id, Job.state == JobState.RUNNING, Job.lease_owner == owner)
-        .values(state=JobState.QUEUED, run_after=now, lease_owner=None, lease_until=None)
+        .values(
+            state=JobState.QUEUED,
+            run_after=now,
+            lease_owner=None,
+            lease_until=None,
+            sent_at=sent_at,
+        )
     )
     return bool(done.rowcount)  # type: ignore[attr-defined]
 
@@ -262,7 +346,8 @@ def _default_owner() -> str:
 
 @dataclass
 class Runner:
-    """Runs jobs of the kinds it has executors for, on ``threads`` threads."""
+    """Runs jobs of the kinds it has executors for: on ``threads`` threads of its own
+    (``start``), or one named job at a time for a broker's messages (``run_job``)."""
 
     store: Store
     executors: Mapping[str, Executor]
@@ -272,8 +357,13 @@ class Runner:
     idle_seconds: float = 1.0
     owner: str = field(default_factory=_default_owner)
     clock: Callable[[], datetime] = utcnow
+    # told of the jobs this runner makes due itself; a LocalWaker also wakes idle threads
+    waker: Waker | None = None
     _stop: threading.Event = field(default_factory=threading.Event, init=False)
     _workers: list[threading.Thread] = field(default_factory=list, init=False)
+    _count: threading.Lock = field(default_factory=threading.Lock, init=False)
+    running: int = field(default=0, init=False)  # jobs in a step loop now
+    finished: int = field(default=0, init=False)  # jobs this runner saw end
 
     def run_once(self) -> bool:
         """Claim one due job and run it until it is over, waits, or is lost; False when no
@@ -285,33 +375,105 @@ class Runner:
                 return False
             work = Work(job.job_id, job.order_id or 0, job.kind, job.attempts, self.store)
             checkpoint: Checkpoint = dict(job.checkpoint or {})
+        self._drive(work, checkpoint, yield_always=False)
+        return True
+
+    def run_job(self, job_id: int) -> bool:
+        """Run job ``job_id`` for one time slice if it is due and may be claimed (a broker's
+        message); a job not over by then goes back to the queue with a message of its own,
+        behind the others waiting. False when it was not claimed."""
+        with self.store.session() as s:
+            job = claim_job(
+                s, job_id, self.owner, set(self.executors), self.clock(), self.lease, self.fair
+            )
+            if job is None:
+                return False
+            work = Work(job.job_id, job.order_id or 0, job.kind, job.attempts, self.store)
+            checkpoint: Checkpoint = dict(job.checkpoint or {})
+        self._drive(work, checkpoint, yield_always=True)
+        return True
+
+    def _drive(self, work: Work, checkpoint: Checkpoint, *, yield_always: bool) -> None:
+        """Steps of a claimed job until it is over, waits, is lost, or yields its thread."""
+        with self._count:
+            self.running += 1
+        try:
+            self._steps(work, checkpoint, yield_always)
+        finally:
+            with self._count:
+                self.running -= 1
+
+    def _steps(self, work: Work, checkpoint: Checkpoint, yield_always: bool) -> None:
         executor = self.executors[work.kind]
         started = self.clock()
-        while not self._stop.is_set():
+        while True:
             try:
                 with _Heartbeat(self, work.job_id):
                     step = executor(work, checkpoint)
+            except STORE_DOWN:
+                log.warning(
+                    "job %s (%s): the metadata store went away during a step; it runs again "
+                    "from its last checkpoint",
+                    work.job_id,
+                    work.kind,
+                    exc_info=True,
+                )
+                step = Step(checkpoint, wait_seconds=self.lease.seconds / 10)
             except Exception as exc:  # an executor bug must not kill the runner thread
                 log.exception("job %s (%s) step failed", work.job_id, work.kind)
                 step = Step(checkpoint, failure=f"internal error: {type(exc).__name__}: {exc}")
             with self.store.session() as s:
                 state = record(s, work.job_id, self.owner, step, self.clock(), self.lease)
             if state != JobState.RUNNING:
-                return True
+                if state is not None and state != JobState.QUEUED:
+                    with self._count:
+                        self.finished += 1
+                self._wake_share(work.job_id)
+                return
             checkpoint = step.checkpoint
-            if self._yields(work.job_id, kinds, started):
-                return True
-        return True
+            if self._stop.is_set() or self._slice_over(work.job_id, started, yield_always):
+                self._let_go(work)
+                return
 
-    def _yields(self, job_id: int, kinds: set[str], started: datetime) -> bool:
-        """Whether the job, running for its slice, gave its thread to a waiting one."""
+    def _slice_over(self, job_id: int, started: datetime, yield_always: bool) -> bool:
+        """Whether the job has run its slice and should let its thread go: always, for a
+        broker's worker (its queue is the line); else when a job that could take it waits."""
         now = self.clock()
         if (now - started).total_seconds() < self.fair.slice_seconds:
             return False
+        if yield_always:
+            return True
         with self.store.session() as s:
-            if not _candidates(s, kinds, now, self.fair, without=job_id):
-                return False
-            return release(s, job_id, self.owner, now)
+            return bool(_candidates(s, set(self.executors), now, self.fair, without=job_id))
+
+    def _let_go(self, work: Work) -> None:
+        """Give the job back to the queue between two steps and say it has work."""
+        now = self.clock()
+        sent_at = self.waker.sent_at(now, now) if self.waker is not None else None
+        with self.store.session() as s:
+            released = release(s, work.job_id, self.owner, now, sent_at)
+        if released and self.waker is not None:
+            self.waker.wake([Due(work.job_id, work.kind, now)])
+        self._wake_share(work.job_id)
+
+    def _wake_share(self, job_id: int) -> None:
+        """Tell the waker of the next due job of this job's committer (see the module)."""
+        if self.waker is None:
+            return
+        try:
+            now = self.clock()
+            with self.store.session() as s:
+                found = next_of_share(s, job_id, now)
+                if found is None:
+                    return
+                s.execute(
+                    update(Job)
+                    .where(Job.job_id == found[0])
+                    .values(sent_at=self.waker.sent_at(now, now))
+                )
+            self.waker.wake([Due(found[0], found[1], now)])
+        except STORE_DOWN:
+            log.warning("job %s: waking its share's next job failed", job_id, exc_info=True)
 
     def _loop(self) -> None:
         while not self._stop.is_set():
@@ -320,8 +482,11 @@ class Runner:
             except Exception:
                 log.warning("job runner pass failed; will retry", exc_info=True)
                 busy = False
-            if not busy:
-                self._stop.wait(self.idle_seconds)
+            if not busy and not self._stop.is_set():
+                if isinstance(self.waker, LocalWaker):
+                    self.waker.wait(self.idle_seconds)
+                else:
+                    self._stop.wait(self.idle_seconds)
 
     def start(self) -> None:
         self._stop.clear()
@@ -330,10 +495,17 @@ class Runner:
             worker.start()
             self._workers.append(worker)
 
-    def stop(self, timeout: float = 10.0) -> None:
-        """Stop claiming; a step in progress finishes (its lease lets another runner resume
-        the job if this process exits first)."""
+    def shutting_down(self) -> None:
+        """Stop claiming; a job in progress ends its step, goes back to the queue from its
+        checkpoint, and its thread returns (a SIGTERM's warm shutdown)."""
         self._stop.set()
+        if isinstance(self.waker, LocalWaker):
+            self.waker.wake_all()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop claiming; a step in progress finishes and its job goes back to the queue (its
+        lease would let another runner resume it anyway if this process exits first)."""
+        self.shutting_down()
         for worker in self._workers:
             worker.join(timeout)
         self._workers.clear()

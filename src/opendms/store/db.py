@@ -87,6 +87,11 @@ class Store:
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     @property
+    def sessions(self) -> sessionmaker[Session]:
+        """The session factory, for listeners on every unit of work (``jobs.dispatch``)."""
+        return self._sessions
+
+    @property
     def dialect(self) -> str:
         return self.engine.dialect.name
 

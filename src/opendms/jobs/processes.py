@@ -1,0 +1,96 @@
+"""Heartbeats: every server and worker process says, every few seconds, that it is alive
+and how many jobs it runs; ``/metrics`` reports them (a worker that stopped beating is a
+worker gone) and a process that stops cleanly takes its row away. Rows of processes silent
+for a long time are removed by the others."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+from collections.abc import Callable
+from datetime import timedelta
+
+from sqlalchemy import delete, update
+
+from opendms.jobs.runner import STORE_DOWN
+from opendms.store.db import Store
+from opendms.store.models import Process, utcnow
+
+log = logging.getLogger("opendms.jobs.processes")
+
+# A process silent for this many heartbeats is gone; its row is removed.
+FORGET_AFTER_BEATS = 30
+
+
+def beat(store: Store, name: str, role: str, running: int, done: int) -> None:
+    """Say ``name`` is alive now (its row made on the first beat)."""
+    now = utcnow()
+    with store.session() as s:
+        seen = s.execute(
+            update(Process)
+            .where(Process.name == name)
+            .values(seen_at=now, jobs_running=running, jobs_done=done)
+        )
+        if seen.rowcount == 0:  # type: ignore[attr-defined]
+            s.add(
+                Process(
+                    name=name,
+                    role=role,
+                    host=socket.gethostname()[:255],
+                    pid=os.getpid(),
+                    started_at=now,
+                    seen_at=now,
+                    jobs_running=running,
+                    jobs_done=done,
+                )
+            )
+
+
+def forget_silent(store: Store, older_than: timedelta) -> int:
+    with store.session() as s:
+        gone = s.execute(delete(Process).where(Process.seen_at < utcnow() - older_than))
+        return int(gone.rowcount)  # type: ignore[attr-defined]
+
+
+class Heartbeat:
+    """Beats for one process on a thread of its own; ``counts`` says (running, done)."""
+
+    def __init__(
+        self,
+        store: Store,
+        name: str,
+        role: str,
+        every: float,
+        counts: Callable[[], tuple[int, int]],
+    ) -> None:
+        self.store, self.name, self.role, self.every = store, name, role, every
+        self.counts = counts
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="opendms-heartbeat", daemon=True)
+
+    def _beat(self) -> None:
+        try:
+            beat(self.store, self.name, self.role, *self.counts())
+            forget_silent(self.store, timedelta(seconds=self.every * FORGET_AFTER_BEATS))
+        except STORE_DOWN:
+            log.warning("heartbeat of %s failed; will retry", self.name, exc_info=True)
+
+    def _run(self) -> None:
+        self._beat()
+        while not self._stop.wait(self.every):
+            self._beat()
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(5.0)
+        try:
+            with self.store.session() as s:
+                s.execute(delete(Process).where(Process.name == self.name))
+        except STORE_DOWN:
+            log.warning("could not remove %s from the processes", self.name, exc_info=True)
