@@ -70,10 +70,15 @@ class LocalWaker:
         if any(d.at <= now for d in due):
             self.wake_all()
 
-    def wait(self, seconds: float) -> None:
-        """Sleep until woken or ``seconds`` pass (a runner thread with nothing to do)."""
+    @property
+    def generation(self) -> int:
+        """How many wakes so far: read before looking for work, given to ``wait``."""
+        return self._generation
+
+    def wait(self, seconds: float, seen: int) -> None:
+        """Sleep until woken after ``generation`` was ``seen`` (a wake while the thread
+        looked for work is not lost), or ``seconds`` pass."""
         with self._ready:
-            seen = self._generation
             self._ready.wait_for(lambda: self._generation != seen, timeout=seconds)
 
     def wake_all(self) -> None:

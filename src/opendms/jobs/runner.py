@@ -476,15 +476,17 @@ class Runner:
             log.warning("job %s: waking its share's next job failed", job_id, exc_info=True)
 
     def _loop(self) -> None:
+        local = self.waker if isinstance(self.waker, LocalWaker) else None
         while not self._stop.is_set():
+            seen = local.generation if local is not None else 0
             try:
                 busy = self.run_once()
             except Exception:
                 log.warning("job runner pass failed; will retry", exc_info=True)
                 busy = False
             if not busy and not self._stop.is_set():
-                if isinstance(self.waker, LocalWaker):
-                    self.waker.wait(self.idle_seconds)
+                if local is not None:
+                    local.wait(self.idle_seconds, seen)
                 else:
                     self._stop.wait(self.idle_seconds)
 

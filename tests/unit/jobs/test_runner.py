@@ -238,3 +238,122 @@ def test_a_long_job_yields_its_thread_to_a_waiting_one_between_steps(world: Worl
         pass
     assert job(world, alices).state == job(world, carols).state == "succeeded"
     assert [n for j, n in seen if j == alices] == list(range(1, 101))  # resumed, not redone
+
+
+# ------------------------------------------------------------------ a broker's messages
+
+
+class Told:
+    """A broker's waker, remembering what it was asked to send."""
+
+    def __init__(self) -> None:
+        self.sent: list[int] = []
+
+    def sent_at(self, at, now):  # type: ignore[no-untyped-def]
+        return max(at, now)
+
+    def wake(self, due) -> None:  # type: ignore[no-untyped-def]
+        self.sent.extend(d.job_id for d in due)
+
+    def close(self, timeout: float = 5.0) -> None:
+        return None
+
+
+def test_a_message_runs_its_job_once_however_often_it_comes(world: World) -> None:
+    job_id = add_job(world)
+    seen: list[tuple[int, int]] = []
+    runner = Runner(world.store, {"count": counting(3, seen)}, clock=HandClock(AHEAD))
+    assert runner.run_job(job_id) is True
+    assert runner.run_job(job_id) is False  # a duplicate, or a redelivery: over already
+    assert seen == [(job_id, 1), (job_id, 2), (job_id, 3)]
+    assert (job(world, job_id).state, job(world, job_id).attempts) == ("succeeded", 1)
+    assert runner.run_job(10**9) is False  # no such job (a message of another store)
+
+
+def test_a_message_for_a_job_another_runner_holds_does_nothing(world: World) -> None:
+    clock, lease = HandClock(AHEAD), Lease()
+    job_id = add_job(world)
+    with world.store.session() as s:
+        assert claim(s, "A", {"count"}, clock(), lease) is not None
+    runner = Runner(world.store, {"count": counting(3)}, clock=clock, owner="B")
+    assert runner.run_job(job_id) is False
+    clock.advance(lease.seconds + 1)  # A died: its lease ran out
+    assert runner.run_job(job_id) is True
+    assert (job(world, job_id).state, job(world, job_id).attempts) == ("succeeded", 2)
+
+
+def test_a_worker_lets_go_after_its_slice_and_says_so(world: World) -> None:
+    clock = HandClock(AHEAD)
+    told = Told()
+    steps = counting(12)
+
+    def long(work: Work, checkpoint: Checkpoint) -> Step:
+        clock.advance(1)
+        return steps(work, checkpoint)
+
+    job_id = add_job(world)
+    runner = Runner(
+        world.store, {"count": long}, clock=clock, fair=Fairness(slice_seconds=5), waker=told
+    )
+    assert runner.run_job(job_id) is True  # nobody else waits, yet it lets go: the queue decides
+    held = job(world, job_id)
+    assert (held.state, held.checkpoint, held.sent_at) == ("queued", {"n": 5}, clock())
+    assert told.sent == [job_id]
+    assert runner.run_job(job_id) and runner.run_job(job_id)
+    assert job(world, job_id).state == "succeeded"
+
+
+def test_a_job_held_back_by_its_share_is_woken_when_the_running_one_ends(world: World) -> None:
+    clock, told = HandClock(AHEAD), Told()
+    first, second = add_job(world), add_job(world)
+    runner = Runner(world.store, {"count": counting(1)}, clock=clock, waker=told)
+    with world.store.session() as s:  # first is running elsewhere
+        assert claim(s, "A", {"count"}, clock(), Lease()) is not None
+    assert runner.run_job(second) is False  # alice is at her cap: the message is dropped
+    with world.store.session() as s:
+        assert record(s, first, "A", Step({}), clock(), Lease()) == "running"
+    told.sent.clear()
+    with world.store.session() as s:
+        s.get_one(Job, first).state = "queued"  # A let it go
+        s.get_one(Job, first).lease_owner = None
+    assert runner.run_job(first) is True  # runs to its end, then wakes alice's next
+    assert told.sent == [second]
+    assert runner.run_job(second) is True
+    assert job(world, second).state == "succeeded"
+
+
+def test_a_step_that_loses_the_store_is_retried_not_failed(world: World) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    clock = HandClock(AHEAD)
+    calls: list[int] = []
+
+    def flaky(work: Work, checkpoint: Checkpoint) -> Step:
+        calls.append(1)
+        if len(calls) == 2:
+            raise OperationalError("UPDATE sql_jobs", {}, Exception("server closed the connection"))
+        return Step({"n": checkpoint.get("n", 0) + 1}, done=checkpoint.get("n", 0) + 1 >= 3)
+
+    job_id = add_job(world)
+    runner = Runner(world.store, {"count": flaky}, clock=clock)
+    assert runner.run_once() is True
+    waiting = job(world, job_id)
+    assert (waiting.state, waiting.checkpoint) == ("queued", {"n": 1})  # from its checkpoint
+    clock.advance(60)
+    assert runner.run_once() is True
+    assert (job(world, job_id).state, job(world, job_id).checkpoint) == ("succeeded", {"n": 3})
+
+
+def test_stopping_lets_a_running_job_go_from_its_checkpoint(world: World) -> None:
+    clock = HandClock(AHEAD)
+    job_id = add_job(world)
+    runner: Runner
+
+    def stop_during(work: Work, checkpoint: Checkpoint) -> Step:
+        runner.shutting_down()  # SIGTERM arrives while the step runs
+        return Step({"n": 1})
+
+    runner = Runner(world.store, {"count": stop_during}, clock=clock)
+    assert runner.run_once() is True
+    stopped = job(world, job_id)
+    assert (stopped.state, stopped.checkpoint, stopped.lease_owner) == ("queued", {"n": 1}, None)
