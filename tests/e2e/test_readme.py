@@ -13,28 +13,21 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.conftest import ROOT, _child_env, free_port, stop_server, wait_until_listening
+from tests.e2e.readme_blocks import block
 
 pytestmark = [pytest.mark.e2e]
-
-README = (ROOT / "README.md").read_text(encoding="utf-8")
-
-
-def _block(after: str, language: str) -> str:
-    """The first fenced block of ``language`` after the line starting with ``after``."""
-    rest = README.split(f"\n{after}", 1)[1]
-    return rest.split(f"```{language}\n", 1)[1].split("```", 1)[0]
 
 
 def test_the_two_commands_list_serve_first() -> None:
     commands = [
-        line.split("#", 1)[0].strip() for line in _block("## Two commands", "bash").splitlines()
+        line.split("#", 1)[0].strip() for line in block("## Two commands", "bash").splitlines()
     ]
     assert commands == ["python3 dev.py serve", "python3 dev.py test"]
 
 
 def test_the_walkthrough_works_as_written() -> None:
-    walkthrough = _block("A first ticket against the demo target", "bash")
-    design = _block("### Schema changes", "bash")  # it goes on from there
+    walkthrough = block("A first ticket against the demo target", "bash")
+    design = block("### Schema changes", "bash")  # it goes on from there
     with tempfile.TemporaryDirectory(prefix="opendms-readme-") as tmp:
         port = free_port()
         env = _child_env({"OPENDMS_DATA_DIR": str(Path(tmp) / "data"), "OPENDMS_PORT": str(port)})
