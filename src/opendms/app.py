@@ -1,6 +1,6 @@
 """ASGI assembly: the RPC gateway at ``/`` on a lean path, Starlette for everything else
-(the web console at ``/console/``, downloads, JSON errors), nonce housekeeping, webhook
-delivery and the embedded job runner."""
+(the web console at ``/console/``, downloads, ``/healthz``, ``/readyz`` and ``/metrics``,
+JSON errors), nonce housekeeping, webhook delivery and the embedded job runner."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ import anyio.to_thread
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import FileResponse, Response, StreamingResponse
+from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
@@ -33,9 +33,11 @@ from opendms.gateway.pipeline import Gateway, Reply, error_reply, log_reply
 from opendms.gateway.rpc import RawRequest
 from opendms.gateway.table import build_table
 from opendms.identity.credentials import purge_nonces
+from opendms.operations import Readiness, StoreGauges
 from opendms.runtime import Runtime
 from opendms.store.models import Attachment
 from opendms.targets.base import TargetError
+from opendms.telemetry import metrics
 from opendms.web import console
 
 log = logging.getLogger("opendms")
@@ -116,9 +118,15 @@ class OpenDMS:
         self.uploads = self.runtime.upload_runner()
         self.beating = self.runtime.heartbeat([self.runner, self.uploads], "api")
         self.console = console.build(self.gateway, self.store, max_body=settings.max_request_bytes)
+        self.readiness = Readiness(self.store, settings.broker_url)
+        self.gauges = StoreGauges(self.store, {*self.runner.executors, *self.uploads.executors})
         self.web = Starlette(
             routes=[
                 *self.console.routes(),
+                # for balancers and Prometheus: unsigned, and no API request (not logged)
+                Route("/healthz", self._healthz, methods=["GET"]),
+                Route("/readyz", self._readyz, methods=["GET"]),
+                Route("/metrics", self._metrics, methods=["GET"]),
                 Route("/files/{key}", self._download, methods=["GET"]),
                 Route("/downloads/{kind}/{ident:int}", self._ticket_file, methods=["GET"]),
                 Route("/exports/{job_id:int}", self._export_file, methods=["GET"]),
@@ -161,6 +169,22 @@ class OpenDMS:
             url_scheme=scope.get("scheme", "http"),
         )
         await _send_json(send, await self.gateway.handle(raw))
+
+    async def _healthz(self, _request: Request) -> Response:
+        """The process is alive and its event loop answers; nothing else is asked."""
+        return JSONResponse({"status": "ok"})
+
+    async def _readyz(self, _request: Request) -> Response:
+        """Whether a balancer may send this process requests: its store answers, and its
+        broker when it has one; 503 naming the check that failed otherwise."""
+        ready, checks = await self.readiness()
+        body = {"status": "ok" if ready else "unavailable", "checks": checks}
+        return JSONResponse(body, status_code=200 if ready else 503)
+
+    async def _metrics(self, _request: Request) -> Response:
+        """Prometheus text: this process's counters and the store's gauges."""
+        text = await run_in_threadpool(metrics.exposition, await self.gauges())
+        return Response(text, media_type=metrics.CONTENT_TYPE)
 
     async def _download(self, request: Request) -> Response:
         """An attachment, for whoever holds a link that ``GetOrderAttachmentFile`` signed."""

@@ -4,12 +4,14 @@ target and its DBA."""
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
+import signal
 import ssl
 import stat
+from contextlib import nullcontext
 from pathlib import Path
+from types import FrameType
 from typing import Annotated, Any
 
 import typer
@@ -23,6 +25,7 @@ from opendms.identity import service as identity
 from opendms.identity import sessions
 from opendms.identity.secrets import SecretBox
 from opendms.runtime import Runtime
+from opendms.telemetry import logs, metrics
 
 HostOpt = Annotated[
     str | None,
@@ -154,24 +157,32 @@ def serve(
         if demo:
             _register_demo(rt)
     os.environ.update(settings.environ())
-    uvicorn.run(
-        "opendms.app:create_app",
-        factory=True,
-        host=settings.host,
-        port=settings.port,
-        workers=settings.workers,
-        # h11, not httptools: httptools refuses request lines over 64 KiB, and DMS clients put
-        # big SQL in the URL. The slack lets the app answer a slightly-too-long line with a
-        # JSON 413 instead of the server's plain-text 400.
-        http="h11",
-        loop="uvloop",
-        h11_max_incomplete_event_size=settings.max_request_bytes + 1024 * 1024,
-        access_log=False,
-        log_config=_log_config(),
-        timeout_keep_alive=30,
-        ssl_certfile=settings.tls_cert,
-        ssl_keyfile=settings.tls_key,
-    )
+    # uvicorn stops gracefully on SIGTERM (the lifespan's end: the step a job runner is in
+    # finishes and is recorded), then raises the signal again for the handler that was there
+    # before it: this one, so that a stop asked for and done exits 0, not killed by it.
+    signal.signal(signal.SIGTERM, _stopped)
+    # Worker processes share the port: a scrape of /metrics reaches any one of them, and
+    # each must answer for all.
+    shared = metrics.shared_between_processes() if settings.workers > 1 else nullcontext()
+    with shared:
+        uvicorn.run(
+            "opendms.app:create_app",
+            factory=True,
+            host=settings.host,
+            port=settings.port,
+            workers=settings.workers,
+            # h11, not httptools: httptools refuses request lines over 64 KiB, and DMS clients
+            # put big SQL in the URL. The slack lets the app answer a slightly-too-long line
+            # with a JSON 413 instead of the server's plain-text 400.
+            http="h11",
+            loop="uvloop",
+            h11_max_incomplete_event_size=settings.max_request_bytes + 1024 * 1024,
+            access_log=False,
+            log_config=logs.log_config(settings.log_format),
+            timeout_keep_alive=30,
+            ssl_certfile=settings.tls_cert,
+            ssl_keyfile=settings.tls_key,
+        )
 
 
 def check_tls(settings: Settings) -> None:
@@ -228,19 +239,8 @@ def _key_problem(cert: Path, key: Path) -> str:
     return f"TLS key {key} does not match the certificate {cert}"
 
 
-def _log_config() -> dict[str, Any]:
-    """uvicorn's logging plus one line per API request; applied in every worker process."""
-    from uvicorn.config import LOGGING_CONFIG
-
-    config: dict[str, Any] = json.loads(json.dumps(LOGGING_CONFIG))
-    config["formatters"]["opendms"] = {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}
-    config["handlers"]["opendms"] = {
-        "class": "logging.StreamHandler",
-        "formatter": "opendms",
-        "stream": "ext://sys.stderr",
-    }
-    config["loggers"]["opendms"] = {"handlers": ["opendms"], "level": "INFO", "propagate": False}
-    return config
+def _stopped(_signum: int, _frame: FrameType | None) -> None:
+    raise SystemExit(0)
 
 
 DEMO_DBA = "demo-dba"

@@ -21,6 +21,7 @@ from opendms.execution.unit import Done, Unit, one_run_of_many
 from opendms.jobs.runner import Checkpoint, Step, Work
 from opendms.store.models import Order, SqlAudit, SqlJob, SqlJobDetail, utcnow
 from opendms.store.states import SQL_JOB_OVER, ExecState, OrderStatus, SqlJobStatus
+from opendms.telemetry import metrics
 from opendms.tickets import lifecycle
 
 
@@ -58,9 +59,19 @@ def audit(
     )
 
 
+def _rows(row: SqlJobDetail, rows: int) -> int:
+    """Set the rows a statement changed so far; returns how many more than were recorded
+    (what /metrics counts once the record is committed). A chunked statement's or an
+    import's progress recorded some already; a DDL's copy counts none: its end sets 0."""
+    more = max(0, rows - (row.affect_rows or 0))
+    row.affect_rows = rows
+    return more
+
+
 def record(work: Work, unit: Unit, results: Sequence[tuple[SqlJobDetail, Done]]) -> None:
     """Statements the target committed, as succeeded, with their rows and backups; the SQL
     job's rows summed again."""
+    changed = 0
     with work.store.session() as s:
         sql_job = s.get(SqlJob, unit.sql_job.sql_job_id, with_for_update=True)
         assert sql_job is not None
@@ -69,7 +80,7 @@ def record(work: Work, unit: Unit, results: Sequence[tuple[SqlJobDetail, Done]])
             if row is None or row.status == SqlJobStatus.SUCCESS:
                 continue  # another runner recorded it first
             row.status = SqlJobStatus.SUCCESS
-            row.affect_rows = done.rows
+            changed += _rows(row, done.rows)
             row.execute_count += 0 if done.recovered and row.execute_count else 1
             row.started_at = row.started_at or done.started
             row.ended_at = utcnow()
@@ -96,9 +107,12 @@ def record(work: Work, unit: Unit, results: Sequence[tuple[SqlJobDetail, Done]])
             )
             or 0
         )
+    metrics.rows_changed(unit.order.plugin_type, changed)
 
 
-def record_progress(work: Work, detail: SqlJobDetail, progress: Progress, note: str | None) -> None:
+def record_progress(
+    work: Work, unit: Unit, detail: SqlJobDetail, progress: Progress, note: str | None
+) -> None:
     """A chunked statement's or an import's progress so far (``note``: a line for the logs);
     a statement paused meanwhile shows as PAUSED, why it was."""
     with work.store.session() as s:
@@ -108,7 +122,7 @@ def record_progress(work: Work, detail: SqlJobDetail, progress: Progress, note: 
             return
         row.status = SqlJobStatus.RUNNING
         row.started_at = row.started_at or utcnow()
-        row.affect_rows = progress.rows
+        changed = _rows(row, progress.rows)
         paused = sql_job.status == SqlJobStatus.PAUSE
         if paused and progress.state != ChunkState.DONE:  # paused meanwhile
             stored = Progress.load(row.progress)
@@ -126,6 +140,7 @@ def record_progress(work: Work, detail: SqlJobDetail, progress: Progress, note: 
             )
             or 0
         )
+    metrics.rows_changed(unit.order.plugin_type, changed)
 
 
 def record_retry(work: Work, detail: SqlJobDetail, message: str) -> None:

@@ -70,11 +70,11 @@ def chunk_stride(
     before, rows_before = progress.state, progress.rows
     progress.add(done)
     if done.failed is not None:  # what committed before it still counts
-        recording.record_progress(work, detail, progress, None)
+        recording.record_progress(work, unit, detail, progress, None)
         return recording.fail(work, unit, detail, done.failed, checkpoint)
     if done.position.done:
         record = run.record(run.saved()) if run is not None else None
-        recording.record_progress(work, detail, progress, None)
+        recording.record_progress(work, unit, detail, progress, None)
         recording.record(
             work,
             unit,
@@ -86,7 +86,7 @@ def chunk_stride(
     note = progress.milestone(rows_before)
     if progress.state not in (before, ChunkState.RUNNING):
         note = progress.why
-    recording.record_progress(work, detail, progress, note)
+    recording.record_progress(work, unit, detail, progress, note)
     if done.lost:
         if progress.lost_locks >= CHUNK_LOCK_RETRIES:
             message = f"a chunk lost {progress.lost_locks} lock fights in a row: {done.lost}"

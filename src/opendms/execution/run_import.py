@@ -53,7 +53,7 @@ def import_stretch(
         notes.append(f"and {len(done.skipped) - MAX_LOGGED} more lines skipped")
     milestone = progress.milestone(rows_before)
     note = "; ".join(filter(None, [*notes, milestone])) or None
-    recording.record_progress(work, detail, progress, note)
+    recording.record_progress(work, unit, detail, progress, note)
     if done.failure is not None:
         return recording.fail(work, unit, detail, done.failure, checkpoint)
     if done.finished:

@@ -28,6 +28,7 @@ from opendms.identity.credentials import Credential, credential_store
 from opendms.means import Means
 from opendms.store.db import STORE_UNAVAILABLE, Store
 from opendms.store.states import UserState
+from opendms.telemetry import logs, metrics
 
 log = logging.getLogger("opendms.gateway")
 
@@ -71,16 +72,44 @@ def log_reply(
     who = ""
     if caller is not None:
         who = f" user={caller.uid}" + (f" by={caller.by_uid}" if caller.by_user_id else "")
-    log.info(
-        "request_id=%s action=%s status=%d code=%s ms=%.1f client=%s%s",
-        reply.body.get("RequestId"),
-        action,
-        reply.status,
-        reply.body.get("Code") or reply.body.get("ErrorCode") or "OK",
-        (time.perf_counter() - started) * 1000,
-        client,
-        who,
-    )
+    code = reply.body.get("Code") or reply.body.get("ErrorCode") or "OK"
+    _answered(str(reply.body.get("RequestId")), action, reply.status, code, started, client, who)
+
+
+def _answered(
+    request_id: str, action: str, status: int, code: str, started: float, client: str, who: str
+) -> None:
+    """Every API request, signed or the console's, ends here once: its log line, and its
+    count and latency in /metrics by action and code."""
+    seconds = time.perf_counter() - started
+    metrics.request(action, code, seconds)
+    with logs.context(request_id=request_id):
+        log.info(
+            "request_id=%s action=%s status=%d code=%s ms=%.1f client=%s%s",
+            request_id,
+            action,
+            status,
+            code,
+            seconds * 1000,
+            client,
+            who,
+            extra={
+                "action": action,
+                "status": status,
+                "code": code,
+                "ms": round(seconds * 1000, 1),
+            },
+        )
+
+
+def _order_id(params: Mapping[str, str]) -> int | None:
+    """The ticket a call names (``OrderId``), for its log lines; the action's own model
+    judges the value, so one that is not a ticket number names none here."""
+    try:
+        value = parse_integer(params.get("OrderId") or "")
+    except ValueError:
+        return None
+    return value if value > 0 else None
 
 
 def error_reply(
@@ -145,6 +174,10 @@ class Gateway:
 
     async def handle(self, raw: RawRequest) -> Reply:
         request_id = new_request_id()
+        with logs.context(request_id=request_id):
+            return await self._handle(raw, request_id)
+
+    async def _handle(self, raw: RawRequest, request_id: str) -> Reply:
         started = time.perf_counter()
         seen = _Seen()
         try:
@@ -173,6 +206,7 @@ class Gateway:
 
     async def _run(self, raw: RawRequest, request_id: str, seen: _Seen) -> Reply:
         call = parse_call(raw)
+        logs.bind(order_id=_order_id(call.business))
         action = self.table.get(call.action)
         if action is None:
             raise errors.action_not_found(call.action[:128])
@@ -236,36 +270,30 @@ class Gateway:
         signature (the console's session and CSRF token stand for it). It is logged as an
         API request is, marked ``via=console``: what a user did reads the same either way."""
         action = self.table[name]
+        request_id = new_request_id()
         started = time.perf_counter()
         status, code = 500, "InternalError"  # unless it ends otherwise
-        try:
-            wait = self.limiter.take(f"{caller.access_key_id}:{caller.user_id}", action.name)
-            if wait > 0:
-                raise errors.throttled(int(wait * 1000) + 1)
-            await self.authorize(caller, auth_version, action)
-            request = action.request.from_params(dict(params))
-            payload = await self.execute(
-                action, Context(caller, self.means, origin=origin, body=body), request
-            )
-            status, code = 200, "OK"
-            return payload
-        except GatewayError as exc:
-            status, code = exc.status, exc.code
-            raise
-        except DmsError as exc:
-            status, code = 200, exc.code.value  # Success false, as the API answers it
-            raise
-        finally:
-            log.info(
-                "request_id=%s action=%s status=%d code=%s ms=%.1f client=%s user=%s via=console",
-                new_request_id(),
-                action.name,
-                status,
-                code,
-                (time.perf_counter() - started) * 1000,
-                client,
-                caller.uid,
-            )
+        with logs.context(request_id=request_id, order_id=_order_id(params)):
+            try:
+                wait = self.limiter.take(f"{caller.access_key_id}:{caller.user_id}", action.name)
+                if wait > 0:
+                    raise errors.throttled(int(wait * 1000) + 1)
+                await self.authorize(caller, auth_version, action)
+                request = action.request.from_params(dict(params))
+                payload = await self.execute(
+                    action, Context(caller, self.means, origin=origin, body=body), request
+                )
+                status, code = 200, "OK"
+                return payload
+            except GatewayError as exc:
+                status, code = exc.status, exc.code
+                raise
+            except DmsError as exc:
+                status, code = 200, exc.code.value  # Success false, as the API answers it
+                raise
+            finally:
+                who = f" user={caller.uid} via=console"
+                _answered(request_id, action.name, status, code, started, client, who)
 
     def _in_transaction(self, action: Action, ctx: Context, request: WireModel) -> Payload:
         with self.store.session() as session:
