@@ -15,11 +15,13 @@ from sqlalchemy.orm import Session
 from opendms.cli import progress
 from opendms.cli.common import EXIT_FAILED, AsUser, CliError, err, note, out
 from opendms.config import Settings
+from opendms.jobs import processes
 from opendms.store.states import JobState, SqlJobStatus
 from opendms.tickets import service as tickets
 
 FOLLOW_SECONDS = 0.5  # how often --follow reads the store
 NO_RUNNER = "no job runner is running: start `opendms serve`, or run `opendms jobs run`"
+NO_WORKER = "no worker is running: start `opendms worker` (the broker holds the job until then)"
 
 FollowOpt = Annotated[
     bool, typer.Option("--follow", help="Show its progress until it ends; exit 1 if it fails.")
@@ -39,13 +41,22 @@ def server_answers(settings: Settings) -> bool:
 
 def no_runner(s: Session, settings: Settings, job_id: int) -> bool:
     """Whether a queued job looks like it waits for a runner that is not there: no job is
-    held by any runner, and no server answers at the settings' endpoint."""
-    return progress.waiting_unclaimed(s, job_id) and not server_answers(settings)
+    held by any runner, and no server answers at the settings' endpoint (beside a broker:
+    no worker's heartbeat is recent)."""
+    if not progress.waiting_unclaimed(s, job_id):
+        return False
+    if settings.broker_url:
+        return not processes.alive(s, "worker", settings.heartbeat_seconds)
+    return not server_answers(settings)
+
+
+def runner_hint(settings: Settings) -> str:
+    return NO_WORKER if settings.broker_url else NO_RUNNER
 
 
 def hint_runner(s: Session, settings: Settings, job_id: int) -> None:
     if no_runner(s, settings, job_id):
-        note(f"note: {NO_RUNNER}")
+        note(f"note: {runner_hint(settings)}")
 
 
 def follow_work(who: AsUser, order_id: int) -> None:
@@ -77,7 +88,7 @@ def follow_work(who: AsUser, order_id: int) -> None:
                     raise CliError(f"ticket {order_id} has no execution or export to follow")
                 waiting = work.state == JobState.QUEUED
                 if not warned and waiting and no_runner(s, rt.settings, work.job_id):
-                    note(f"note: {NO_RUNNER}")
+                    note(f"note: {runner_hint(rt.settings)}")
                     warned = True
                 final = order.status_code
             if work.status != status:

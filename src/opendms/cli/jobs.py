@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import logging.config
 import time
 from collections.abc import Mapping
 from typing import Annotated
@@ -13,6 +14,7 @@ from opendms.cli.common import CliError, Place, out, shared_options
 from opendms.config import Settings
 from opendms.jobs.broker import describe
 from opendms.jobs.runner import Checkpoint, Executor, Step, Work
+from opendms.telemetry.logs import log_config
 
 
 def _announced(found: Mapping[str, Executor]) -> dict[str, Executor]:
@@ -115,6 +117,7 @@ def worker(
                 "opendms worker needs a broker: set OPENDMS_BROKER_URL (redis://… or amqp://…). "
                 "Without one, `opendms serve` runs jobs in its own threads."
             )
+        logging.config.dictConfig(log_config(settings.log_format))
         out.print(
             f"worker: {settings.worker_concurrency} at once from {', '.join(chosen)} on "
             f"{describe(settings.broker_url)}",

@@ -12,7 +12,8 @@ import threading
 from collections.abc import Callable
 from datetime import timedelta
 
-from sqlalchemy import delete, update
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.orm import Session
 
 from opendms.jobs.runner import STORE_DOWN
 from opendms.store.db import Store
@@ -46,6 +47,17 @@ def beat(store: Store, name: str, role: str, running: int, done: int) -> None:
                     jobs_done=done,
                 )
             )
+
+
+def alive(s: Session, role: str, every: float) -> int:
+    """Processes of ``role`` whose heartbeat is at most three beats old."""
+    since = utcnow() - timedelta(seconds=3 * every)
+    found = s.scalar(
+        select(func.count())
+        .select_from(Process)
+        .where(Process.role == role, Process.seen_at >= since)
+    )
+    return int(found or 0)
 
 
 def forget_silent(store: Store, older_than: timedelta) -> int:

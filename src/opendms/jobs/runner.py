@@ -41,6 +41,7 @@ from opendms.jobs.dispatch import Due, LocalWaker, Waker
 from opendms.store.db import Store
 from opendms.store.models import Job, Order, utcnow
 from opendms.store.states import JobState
+from opendms.telemetry import logs, metrics
 
 log = logging.getLogger("opendms.jobs")
 
@@ -408,7 +409,7 @@ class Runner:
         started = self.clock()
         while True:
             try:
-                with _Heartbeat(self, work.job_id):
+                with _Heartbeat(self, work.job_id), logs.context(order_id=work.order_id or None):
                     step = executor(work, checkpoint)
             except STORE_DOWN:
                 log.warning(
@@ -424,6 +425,7 @@ class Runner:
                 step = Step(checkpoint, failure=f"internal error: {type(exc).__name__}: {exc}")
             with self.store.session() as s:
                 state = record(s, work.job_id, self.owner, step, self.clock(), self.lease)
+            metrics.job_step(work.kind, str(state) if state is not None else "lost")
             if state != JobState.RUNNING:
                 if state is not None and state != JobState.QUEUED:
                     with self._count:

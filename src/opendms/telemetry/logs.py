@@ -107,5 +107,7 @@ def log_config(format: str) -> dict[str, Any]:
         if format == "json":  # uvicorn's lines too: a log shipper reads one format
             handler["formatter"] = "opendms"
     config["loggers"]["opendms"] = {"handlers": ["opendms"], "level": "INFO", "propagate": False}
+    # a worker's Celery lines (connected, ready, a task received and done) in the same format
+    config["loggers"]["celery"] = {"handlers": ["opendms"], "level": "INFO", "propagate": False}
     config["root"] = {"handlers": ["opendms"], "level": "WARNING"}
     return config

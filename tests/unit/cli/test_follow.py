@@ -144,3 +144,22 @@ def test_a_failed_export_exits_1(site: Site) -> None:
     followed = site.run("order", "show", order_id, "--follow", ok=False)
     assert followed.returncode == cli.EXIT_FAILED
     assert followed.stderr.startswith("error: export ") and "customers" in followed.stderr
+
+
+def test_beside_a_broker_the_hint_is_about_workers_and_their_heartbeats(world) -> None:  # type: ignore[no-untyped-def]
+    from opendms.jobs.processes import beat
+    from opendms.store.models import Job
+
+    order_id = world.file()
+    with world.store.session() as s:
+        job = Job(order_id=order_id, kind="execute")
+        s.add(job)
+        s.flush()
+        job_id = job.job_id
+    settings = Settings(broker_url="redis://127.0.0.1:1/0")
+    assert follow.runner_hint(settings) == follow.NO_WORKER
+    with world.store.session() as s:
+        assert follow.no_runner(s, settings, job_id) is True  # no worker has beaten
+    beat(world.store, "w1", "worker", 0, 0)
+    with world.store.session() as s:
+        assert follow.no_runner(s, settings, job_id) is False
