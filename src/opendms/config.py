@@ -83,6 +83,9 @@ class Settings(BaseSettings):
     # `opendms worker`: jobs one worker process runs at once (threads), and how long a due
     # job's message may go unanswered before the sweeper sends it again.
     worker_concurrency: int = Field(default=2, ge=1, le=256)
+    # A worker's own Prometheus metrics (job steps, rows changed) on this port at OPENDMS_HOST;
+    # none by default.
+    worker_metrics_port: int | None = Field(default=None, ge=1, le=65535)
     job_resend_seconds: float = Field(default=30.0, ge=1)
     # How often a server or worker process says it is alive (the processes table, /metrics).
     heartbeat_seconds: float = Field(default=10.0, gt=0)

@@ -135,7 +135,13 @@ class Runtime:
             broker.run_worker(
                 self.waker.app,
                 runner.run_job,
-                broker.WorkerOptions(concurrency, chosen, f"opendms@{runner.owner}", events),
+                broker.WorkerOptions(
+                    concurrency,
+                    chosen,
+                    f"opendms@{runner.owner}",
+                    events,
+                    banner=s.log_format != "json",
+                ),
                 on_shutdown=runner.shutting_down,
             )
         finally:

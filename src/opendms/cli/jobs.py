@@ -14,6 +14,7 @@ from opendms.cli.common import CliError, Place, out, shared_options
 from opendms.config import Settings
 from opendms.jobs.broker import describe
 from opendms.jobs.runner import Checkpoint, Executor, Step, Work
+from opendms.telemetry import metrics
 from opendms.telemetry.logs import log_config
 
 
@@ -98,6 +99,15 @@ def worker(
     events: Annotated[
         bool, typer.Option("--events", help="Send Celery task events (for Flower).")
     ] = False,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=65535,
+            help="Serve this worker's Prometheus metrics on this port at OPENDMS_HOST "
+            "(env OPENDMS_WORKER_METRICS_PORT).",
+        ),
+    ] = None,
     *,
     at: Place,
 ) -> None:
@@ -110,7 +120,7 @@ def worker(
         raise CliError(
             f"--queues takes jobs, uploads or both, not {', '.join(unknown) or 'nothing'}"
         )
-    with at.runtime(worker_concurrency=concurrency) as rt:
+    with at.runtime(worker_concurrency=concurrency, worker_metrics_port=metrics_port) as rt:
         settings = rt.settings
         if not settings.broker_url:
             raise CliError(
@@ -118,6 +128,14 @@ def worker(
                 "Without one, `opendms serve` runs jobs in its own threads."
             )
         logging.config.dictConfig(log_config(settings.log_format))
+        if settings.worker_metrics_port is not None:
+            try:
+                metrics.serve(settings.host, settings.worker_metrics_port)
+            except OSError as exc:
+                raise CliError(
+                    f"cannot serve metrics on {settings.host}:{settings.worker_metrics_port}: "
+                    f"{exc.strerror or exc}"
+                ) from exc
         out.print(
             f"worker: {settings.worker_concurrency} at once from {', '.join(chosen)} on "
             f"{describe(settings.broker_url)}",

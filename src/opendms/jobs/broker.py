@@ -170,6 +170,7 @@ class WorkerOptions:
     queues: tuple[str, ...]
     hostname: str
     events: bool = False
+    banner: bool = True  # Celery's start-up banner (plain text: not for JSON logs)
 
 
 def run_worker(
@@ -205,6 +206,7 @@ def run_worker(
             without_gossip=True,
             send_events=options.events,
             loglevel="INFO",
+            quiet=not options.banner,
         )
         worker.start()
         code = worker.exitcode

@@ -26,6 +26,7 @@ from prometheus_client import (
     Histogram,
     disable_created_metrics,
     generate_latest,
+    start_http_server,
 )
 from prometheus_client.metrics_core import Metric
 from prometheus_client.multiprocess import MultiProcessCollector
@@ -125,3 +126,9 @@ def shared_between_processes() -> Iterator[None]:
         else:
             os.environ[_SHARED_DIR_ENV] = saved
         shutil.rmtree(path, ignore_errors=True)
+
+
+def serve(host: str, port: int) -> None:
+    """This process's metrics on ``http://host:port/metrics`` from a thread of its own: a
+    worker, which has no HTTP server, shows what it ran (job steps, rows changed)."""
+    start_http_server(port, addr=host, registry=REGISTRY)
