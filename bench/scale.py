@@ -448,6 +448,7 @@ def executions_per_minute(c: Cluster, batch: dict[int, int]) -> float:
         request = dms.ExecuteDataCorrectRequest(order_id=batch[row], action_detail={})
         sdk_call(c, row, lambda sdk: sdk.execute_data_correct(request).body)
 
+    meter = Meter({**c.pids(), "this process (the calls)": [os.getpid()]})
     began = time.perf_counter()
     in_threads(execute, batch)
     wait_for(
@@ -473,6 +474,7 @@ def executions_per_minute(c: Cluster, batch: dict[int, int]) -> float:
         f"{took:.2f} s: {rate:,.0f} executions/min",
         flush=True,
     )
+    print(f"    {meter.line()}")
     return rate
 
 
@@ -607,8 +609,10 @@ API_MODEL = """\
   model: API processes are stateless and share nothing but the store (and Redis, for rate
   limits); each is one Python process, so at most about one core. Here the load generator,
   PostgreSQL, Redis and the API processes share the machine's cores: where they are all
-  busy a second API process only takes cores from the others (about 1x). With cores to
-  spare, N processes serve about N times one, until the store saturates."""
+  busy a second API process only takes cores from the others (about 1x); where other work
+  keeps them busy too, a second process also wins a second share of the cores from it
+  (above 1x, for that reason only). With cores to spare, N processes serve about N times
+  one, until the store saturates."""
 
 WORKER_MODEL = """\
   model: a worker runs 2 jobs at once on threads; a one-row ticket is mostly round trips to
