@@ -57,6 +57,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+import redis
 import uvloop
 from alibabacloud_dms_enterprise20181101 import models as dms
 from alibabacloud_tea_openapi.exceptions import ServerException
@@ -89,6 +90,8 @@ REDIS_URL = "redis://127.0.0.1:6379/0"
 SETUP_ATTEMPTS = 5
 WAIT_SECONDS = 600.0  # the longest any wait of the bench may take before it gives up
 MIXED_COMMENT = "scale-mixed"
+QUEUES = ("jobs", "uploads")
+BINDINGS = ("binding", "binding_permanent")
 TRACEBACK_END = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Timeout|Closed)\b: ")
 
 
@@ -238,9 +241,14 @@ def wait_for(
 def _delete_queues(url: str, prefix: str) -> None:
     with contextlib.suppress(Exception), Connection(url, connect_timeout=3) as conn:
         channel = conn.channel()
-        for name in (f"{prefix}.jobs", f"{prefix}.uploads"):
+        for name in (f"{prefix}.{q}" for q in QUEUES):
             with contextlib.suppress(Exception):
                 channel.queue_delete(name)
+            with contextlib.suppress(Exception):
+                channel.exchange_delete(name)
+    if url.startswith(("redis://", "rediss://")):  # kombu leaves its binding sets behind
+        with contextlib.suppress(Exception), redis.Redis.from_url(url) as r:
+            r.delete(*(f"_kombu.{kind}.{prefix}.{q}" for kind in BINDINGS for q in QUEUES))
 
 
 def _committers(site: Site, count: int) -> list[sdkload.Caller]:
