@@ -16,6 +16,7 @@ Prints requests/s and latency for each server, then ours/constant and, last, our
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
@@ -82,20 +83,35 @@ def wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 60) -> 
 
 
 @contextmanager
-def server(cmd: list[str], env: dict[str, str], port: int, log: Path) -> Iterator[None]:
+def process(cmd: list[str], env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """``cmd`` in a session of its own, its output appended to ``log``; it and its children
+    get SIGTERM (then SIGKILL after 15 s) when the block ends."""
     with log.open("ab") as fh:
         proc = subprocess.Popen(cmd, env=env, stdout=fh, stderr=fh, start_new_session=True)
     try:
+        yield proc
+    finally:
+        stop(proc)
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM to ``proc``'s session (SIGKILL after 15 s); nothing if it is gone already."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(15)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+@contextmanager
+def server(cmd: list[str], env: dict[str, str], port: int, log: Path) -> Iterator[None]:
+    with process(cmd, env, log) as proc:
         wait_port(port, proc)
         time.sleep(1.0)  # let every worker process finish starting
         yield
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
 
 
 def v3_builder(access_key_id: str, secret: str, port: int) -> Callable[[], bytes]:

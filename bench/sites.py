@@ -142,10 +142,13 @@ def postgresql(rows: int) -> Iterator[Engine]:
 class Site:
     """A metadata store with one tenant, its administrator, the engine's instance registered
     and a rule set that needs no approval; tickets are filed, prechecked, submitted and run
-    in this process."""
+    in this process. ``store_url``: the store (default: SQLite in ``workdir``), whose master
+    key is ``workdir``'s; ``admin`` holds the administrator's access key."""
 
-    def __init__(self, engine: Engine, workdir: Path, **means: Any) -> None:
-        self.store = Store(f"sqlite:///{workdir / 'meta.db'}")
+    def __init__(
+        self, engine: Engine, workdir: Path, *, store_url: str | None = None, **means: Any
+    ) -> None:
+        self.store = Store(store_url or f"sqlite:///{workdir / 'meta.db'}")
         self.store.migrate()
         self.box = box = SecretBox(load_master_key(None, workdir))
         self.policy = policy = TargetPolicy("127.0.0.1")
@@ -156,7 +159,7 @@ class Site:
             threads=0,
         )
         with self.store.session() as s:
-            boot = identity.bootstrap_admin(s, box)
+            self.admin = boot = identity.bootstrap_admin(s, box)
             self.tid = boot.tenant.tid
             self.caller = identity.caller_for(s, self.tid, None)
             inst = instances.register_instance(s, box, policy, self.tid, engine.spec, actor=None)
