@@ -771,16 +771,18 @@ def wait_for(what: str, check: Callable[[], Any], timeout: float = 120.0) -> Any
 
 
 def register_target(
-    server: Server, admin: Dms, name: str, where: dict[str, Any], alias: str, ticket_type: str
+    server: Server, admin: Dms, name: str, where: dict[str, Any], alias: str, *ticket_types: str
 ) -> int:
     """Database ``name`` (of ``target_database``) as an instance registered by ``admin``, its
-    DBA, with a rule set under which ``ticket_type`` tickets need no approval: its DbId."""
+    DBA, with a rule set under which tickets of ``ticket_types`` need no approval: its DbId.
+    The rule set ("free") is the tenant's one: registering another target puts its own in
+    force, so a test with several targets names every type it files on each."""
     path = server.data_dir.parent / f"{alias}.rules.yaml"
     path.write_text(
         "templates: {LOW: DBA, MIDDLE: DBA, HIGH: DBA, HIGHEST: DBA}\n"
         "rules:\n"
-        f"  - name: {ticket_type} tickets need no approval here\n"
-        f"    when: {{ticket_types: [{ticket_type}]}}\n"
+        f"  - name: {', '.join(ticket_types)} tickets need no approval here\n"
+        f"    when: {{ticket_types: [{', '.join(ticket_types)}]}}\n"
         "    risk: NONE\n",
         encoding="utf-8",
     )

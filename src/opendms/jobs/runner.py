@@ -259,9 +259,14 @@ def record(
 ) -> JobState | None:
     """Store a step's outcome if ``owner`` still holds the job; returns the job's new state,
     or None when the lease was lost or the job cancelled (the step's work then does not
-    count here; an executor's own target-side markers decide what happened there)."""
+    count here; an executor's own target-side markers decide what happened there). A job
+    called off under ``owner``'s lease (its ticket closed) is let go: the lease is over."""
     job = s.get(Job, job_id, with_for_update=True, populate_existing=True)
-    if job is None or job.state != JobState.RUNNING or job.lease_owner != owner:
+    if job is None or job.lease_owner != owner:
+        return None
+    if job.state != JobState.RUNNING:
+        job.lease_owner, job.lease_until = None, None
+        s.flush()
         return None
     job.checkpoint = dict(step.checkpoint)
     job.updated_at = now

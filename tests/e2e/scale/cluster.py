@@ -249,10 +249,11 @@ def cluster(
         found = Cluster(root, store, url, queue, settings, init, admin)
         stack.callback(_delete_queues, url, queue)
         stack.callback(found.stop_all)
-        for _ in range(apis):
-            found.add_api()
+        # workers first: they start while the APIs do (each API is waited for in turn)
         for _ in range(workers):
             found.add_worker(concurrency)
+        for _ in range(apis):
+            found.add_api()
         wait_for(
             f"{workers} worker(s) to beat",
             lambda: found.workers_alive() >= workers,

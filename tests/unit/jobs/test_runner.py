@@ -140,7 +140,9 @@ def test_a_job_cancelled_meanwhile_is_left_alone(world: World) -> None:
 
     runner = Runner(world.store, {"count": cancel_then_step}, clock=HandClock(AHEAD))
     assert runner.run_once() is True
-    assert (job(world, job_id).state, job(world, job_id).checkpoint) == ("cancelled", {})
+    left = job(world, job_id)
+    assert (left.state, left.checkpoint) == ("cancelled", {})
+    assert (left.lease_owner, left.lease_until) == (None, None)  # its runner let it go
 
 
 def test_threads_run_every_job_once(world: World) -> None:
