@@ -175,8 +175,16 @@ class Server:
     def kill_and_restart(self) -> None:
         """SIGKILL the server (no shutdown of any kind), then serve the same data directory
         on the same port again: a crash and a restart."""
+        self.kill()
+        self.serve_again()
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown of any kind."""
         self.proc.kill()
         self.proc.wait(timeout=10)
+
+    def serve_again(self) -> None:
+        """Serve the same data directory on the same port again (after ``kill``)."""
         with self.stderr_path.open("ab") as err, self.stdout_path.open("ab") as out:
             self.proc = subprocess.Popen(
                 [OPENDMS, "serve", "--data-dir", str(self.data_dir), "--port", str(self.port)],

@@ -1,6 +1,7 @@
 """A second MariaDB server for the end-to-end tests that need two: a MariaDB server has one
 namespace of databases, so a schema design carried from a dev database to a product one of
-the same name needs a server of its own for the product stage.
+the same name needs a server of its own for the product stage; and a test that restarts its
+target database (``MariadbServer.stop`` / ``start``) must not restart the one other tests use.
 
 It is made from scratch in a temporary directory (``mariadb-install-db``) and run by this
 process (``mariadbd``) on a free loopback port, with the character set and collation of the
@@ -17,24 +18,42 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from contextlib import AbstractContextManager, ExitStack, contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import pymysql
 
+from tests.conftest import require_service
+
 LOOPBACK = "127.0.0.1"
 START_SECONDS = 60.0
+T = TypeVar("T")
 
 
 class CannotStart(Exception):
     """The server could not be made or did not answer; the message says why."""
 
 
-@dataclass(frozen=True)
+def started(stack: ExitStack, what: str, server: AbstractContextManager[T]) -> T:
+    """A private ``server`` (this module's, ``pg_server``'s, ``redis_server``'s), entered on
+    ``stack``. One that cannot start fails the test in CI and skips it elsewhere
+    (``require_service``); once started, a failure to start it again fails the test."""
+    try:
+        return stack.enter_context(server)
+    except CannotStart as exc:
+        require_service(what, str(exc))
+        raise  # not reached: require_service fails or skips
+
+
+@dataclass
 class MariadbServer:
     port: int
     data_dir: Path
+    argv: list[str] = field(default_factory=list, repr=False)  # how it is started
+    log: Path | None = None
+    proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     def connect(self, database: str | None = None) -> pymysql.connections.Connection:
         return pymysql.connect(
@@ -47,6 +66,20 @@ class MariadbServer:
             connect_timeout=5,
         )
 
+    def start(self) -> None:
+        """Start the server (again, on the same port and data) and wait until it answers;
+        CannotStart if it does not."""
+        assert self.log is not None
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(self.argv, stdout=out, stderr=subprocess.STDOUT)
+        _wait_until_answering(self, self.proc, self.log)
+
+    def stop(self) -> None:
+        """A normal shutdown (SIGTERM): statements running are cut off, as when an operator
+        restarts the server."""
+        if self.proc is not None:
+            _stop(self.proc)
+
 
 def _program(name: str) -> str:
     """The program on PATH, or where Debian puts it (/usr/sbin is not on every PATH)."""
@@ -58,7 +91,7 @@ def _program(name: str) -> str:
     return found
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((LOOPBACK, 0))
         return int(s.getsockname()[1])
@@ -129,35 +162,31 @@ def second_mariadb() -> Iterator[MariadbServer]:
         if made.returncode != 0:
             raise CannotStart(f"mariadb-install-db failed:\n{made.stdout}{made.stderr}"[-3000:])
         for attempt in range(3):  # another process may take the free port before it binds
-            server = MariadbServer(_free_port(), data_dir)
-            with log.open("ab") as out:
-                proc = subprocess.Popen(
-                    [
-                        daemon,
-                        "--no-defaults",
-                        "--user=root",
-                        f"--datadir={data_dir}",
-                        f"--port={server.port}",
-                        f"--bind-address={LOOPBACK}",
-                        f"--socket={tmp}/sock",
-                        f"--pid-file={tmp}/mariadbd.pid",
-                        "--skip-log-bin",
-                        "--innodb-buffer-pool-size=64M",
-                        f"--character-set-server={charset}",
-                        f"--collation-server={collation}",
-                    ],
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                )
+            port = free_port()
+            argv = [
+                daemon,
+                "--no-defaults",
+                "--user=root",
+                f"--datadir={data_dir}",
+                f"--port={port}",
+                f"--bind-address={LOOPBACK}",
+                f"--socket={tmp}/sock",
+                f"--pid-file={tmp}/mariadbd.pid",
+                "--skip-log-bin",
+                "--innodb-buffer-pool-size=64M",
+                f"--character-set-server={charset}",
+                f"--collation-server={collation}",
+            ]
+            server = MariadbServer(port, data_dir, argv, log)
             try:
-                _wait_until_answering(server, proc, log)
+                server.start()
             except CannotStart:
-                _stop(proc)
+                server.stop()
                 if attempt < 2 and "already in use" in log.read_text(errors="replace"):
                     continue
                 raise
             try:
                 yield server
             finally:
-                _stop(proc)
+                server.stop()
             return

@@ -4,9 +4,10 @@ The store stays the truth: a job's row and checkpoint are written in its ticket'
 transaction, and the message sent after the commit only says "job N has work". A worker
 that receives it claims the job's lease in the store before a step (``Runner.run_job``), so
 a duplicate or redelivered message does nothing twice. Messages are acknowledged late
-(after the task) and taken one at a time, and the Redis visibility timeout is far longer
-than one time slice of a job, so a message is redelivered only when its worker died; the
-sweeper (``jobs.sweeper``) covers a message that was never sent or was lost with a broker.
+(after the task) and taken one at a time, so a busy worker holds no message another could
+take. The sweeper (``jobs.sweeper``) sends again the message of a job that was never sent,
+was lost with a broker, or whose worker died (its lease ran out): on Redis, nothing more is
+asked of the broker (no acknowledgement emulation, see ``celery_app``).
 
 Sends happen on a thread of their own: a request that queued a job never waits on the
 broker, and a broker that is down costs a log line, not a failed request.
@@ -35,9 +36,12 @@ TASK = "opendms.run_job"
 # A message with a countdown is held by a worker until it is due: longer waits are left to
 # the sweeper (RabbitMQ closes a channel that holds an unacknowledged message for 30 min).
 MAX_COUNTDOWN_SECONDS = 300.0
-# Redis redelivers a message not acknowledged within this time: far beyond one time slice
-# of a job (a duplicate is harmless anyway: the lease decides).
-VISIBILITY_TIMEOUT_SECONDS = 3600
+# Redis's emulation of acknowledgements (a copy of each unacknowledged message kept on the
+# broker, delivered again after a visibility timeout) is off: the sweeper already sends a
+# dead worker's job again within seconds, and with it on, a worker that held a message when
+# the broker went away exits (kombu 5.7 restores the message over the connection it has
+# just closed: "Unrecoverable error: AttributeError"), where it should reconnect.
+REDIS_OPTIONS = {"ack_emulation": False}
 
 
 @dataclass(frozen=True)
@@ -73,7 +77,7 @@ def celery_app(broker_url: str, queues: Queues) -> Celery:
         worker_redirect_stdouts=False,
         broker_connection_retry_on_startup=True,
         broker_connection_timeout=5,
-        broker_transport_options={"visibility_timeout": VISIBILITY_TIMEOUT_SECONDS},
+        broker_transport_options=REDIS_OPTIONS if broker_url.startswith("redis") else {},
         # one message names one job: no result backend, no events unless asked for
         worker_send_task_events=False,
         task_send_sent_event=False,
