@@ -28,6 +28,7 @@ from celery import signals as celery_signals
 from kombu.utils.url import maybe_sanitize_url
 
 from opendms.jobs.dispatch import Due
+from opendms.jobs.runner import STORE_DOWN, trouble
 from opendms.store.models import utcnow
 
 log = logging.getLogger("opendms.jobs.broker")
@@ -191,8 +192,10 @@ def run_worker(
     def _run_job(job_id: int) -> None:
         try:
             run_job(int(job_id))
-        except Exception:  # the store is down: the job's lease runs out, the sweeper resends
-            log.warning("job %s could not be run now; it will be sent again", job_id, exc_info=True)
+        except STORE_DOWN as exc:  # its lease runs out, or it was never taken: sent again
+            log.warning(
+                "job %s could not be run now (%s); it will be sent again", job_id, trouble(exc)
+            )
 
     app.task(name=TASK, acks_late=True, reject_on_worker_lost=True, ignore_result=True)(_run_job)
 

@@ -15,7 +15,7 @@ from datetime import timedelta
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
-from opendms.jobs.runner import STORE_DOWN
+from opendms.jobs.runner import STORE_DOWN, trouble
 from opendms.store.db import Store
 from opendms.store.models import Process, utcnow
 
@@ -86,8 +86,8 @@ class Heartbeat:
         try:
             beat(self.store, self.name, self.role, *self.counts())
             forget_silent(self.store, timedelta(seconds=self.every * FORGET_AFTER_BEATS))
-        except STORE_DOWN:
-            log.warning("heartbeat of %s failed; will retry", self.name, exc_info=True)
+        except STORE_DOWN as exc:
+            log.warning("heartbeat of %s failed (%s); will retry", self.name, trouble(exc))
 
     def _run(self) -> None:
         self._beat()
@@ -104,5 +104,5 @@ class Heartbeat:
         try:
             with self.store.session() as s:
                 s.execute(delete(Process).where(Process.name == self.name))
-        except STORE_DOWN:
-            log.warning("could not remove %s from the processes", self.name, exc_info=True)
+        except STORE_DOWN as exc:
+            log.warning("could not remove %s from the processes: %s", self.name, trouble(exc))

@@ -53,6 +53,14 @@ STORE_DOWN: tuple[type[Exception], ...] = (
     sa_exc.PendingRollbackError,
 )
 
+
+def trouble(exc: BaseException) -> str:
+    """One line for a store that is down or busy: an expected outage, not a bug, is logged
+    without a traceback (the driver's first line says what happened)."""
+    cause = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    return f"{type(exc).__name__}: {cause[0] if cause else ''}"
+
+
 Checkpoint = dict[str, Any]
 
 
@@ -334,8 +342,8 @@ class _Heartbeat:
                 with r.store.session() as s:
                     if not renew(s, self.job_id, r.owner, r.clock(), r.lease):
                         return
-            except Exception:
-                log.warning("renewing the lease of job %s failed", self.job_id, exc_info=True)
+            except STORE_DOWN as exc:
+                log.warning("renewing the lease of job %s failed: %s", self.job_id, trouble(exc))
 
     def __enter__(self) -> _Heartbeat:
         self.thread.start()
@@ -416,13 +424,13 @@ class Runner:
             try:
                 with _Heartbeat(self, work.job_id), logs.context(order_id=work.order_id or None):
                     step = executor(work, checkpoint)
-            except STORE_DOWN:
+            except STORE_DOWN as exc:
                 log.warning(
-                    "job %s (%s): the metadata store went away during a step; it runs again "
-                    "from its last checkpoint",
+                    "job %s (%s): the metadata store went away during a step (%s); it runs "
+                    "again from its last checkpoint",
                     work.job_id,
                     work.kind,
-                    exc_info=True,
+                    trouble(exc),
                 )
                 step = Step(checkpoint, wait_seconds=self.lease.seconds / 10)
             except Exception as exc:  # an executor bug must not kill the runner thread
@@ -479,8 +487,8 @@ class Runner:
                     .values(sent_at=self.waker.sent_at(now, now))
                 )
             self.waker.wake([Due(found[0], found[1], now)])
-        except STORE_DOWN:
-            log.warning("job %s: waking its share's next job failed", job_id, exc_info=True)
+        except STORE_DOWN as exc:
+            log.warning("job %s: waking its share's next job failed: %s", job_id, trouble(exc))
 
     def _loop(self) -> None:
         local = self.waker if isinstance(self.waker, LocalWaker) else None
@@ -488,6 +496,9 @@ class Runner:
             seen = local.generation if local is not None else 0
             try:
                 busy = self.run_once()
+            except STORE_DOWN as exc:
+                log.warning("job runner pass failed (%s); will retry", trouble(exc))
+                busy = False
             except Exception:
                 log.warning("job runner pass failed; will retry", exc_info=True)
                 busy = False

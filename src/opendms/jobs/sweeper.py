@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import or_, select, update
 
 from opendms.jobs.dispatch import Due, Waker
-from opendms.jobs.runner import STORE_DOWN, is_due
+from opendms.jobs.runner import STORE_DOWN, is_due, trouble
 from opendms.store.db import Store
 from opendms.store.models import Job, utcnow
 
@@ -65,8 +65,8 @@ class Sweeper:
         while not self._stop.wait(self.every):
             try:
                 sweep(self.store, self.waker, utcnow(), self.grace)
-            except STORE_DOWN:
-                log.warning("sweeping for overdue jobs failed; will retry", exc_info=True)
+            except STORE_DOWN as exc:
+                log.warning("sweeping for overdue jobs failed (%s); will retry", trouble(exc))
 
     def start(self) -> None:
         self._thread.start()
