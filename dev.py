@@ -30,6 +30,9 @@ SERVICES = {
         3306,
         "start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd",
     ),
+    # the brokers of the scale-out tests (opendms worker)
+    "Redis": (6379, "redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save ''"),
+    "RabbitMQ": (5672, "rabbitmq-server -detached"),
 }
 
 
@@ -125,7 +128,9 @@ def test(args: list[str]) -> None:
     say("import layers")
     run(BIN / "lint-imports", "--no-cache")
     say("pytest")
-    result = subprocess.run([str(BIN / "pytest"), "-n", "2", *args], cwd=ROOT, check=False)
+    # loadgroup: tests marked with one xdist_group run on one worker, one after another
+    pytest = [str(BIN / "pytest"), "-n", "2", "--dist", "loadgroup", *args]
+    result = subprocess.run(pytest, cwd=ROOT, check=False)
     sys.exit(result.returncode)
 
 

@@ -42,7 +42,9 @@ from tests.e2e.conftest import (
 )
 from tests.e2e.readme_blocks import block
 
-pytestmark = [pytest.mark.e2e]
+# one cluster on the shared PostgreSQL at a time (tests/e2e/scale/cluster.py): two at once
+# come near its 100 connections
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("shared-store-cluster")]
 
 PRODUCTION = block("## Production", "bash")
 README_PORTS = ("8081", "8082")

@@ -237,6 +237,8 @@ def cluster(
             "OPENDMS_BROKER_QUEUE": queue,
             "OPENDMS_FILES_DIR": str(root / "files"),
             "OPENDMS_WORKER_CONCURRENCY": str(concurrency),
+            # identity connections per API process: the shared test server has 100 in all
+            "OPENDMS_DB_POOL_SIZE": "4",
             **(env or {}),
         }
         done = opendms("init", "--json", "--database-url", store, data_dir=root / "key", ok=False)

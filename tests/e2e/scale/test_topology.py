@@ -44,7 +44,9 @@ from tests.e2e.conftest import (
 )
 from tests.e2e.scale.cluster import Broker, Cluster, cluster, wait_for
 
-pytestmark = [pytest.mark.e2e]
+# one cluster on the shared PostgreSQL at a time (tests/e2e/scale/cluster.py): two at once
+# come near its 100 connections
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("shared-store-cluster")]
 
 # Every kind filed here goes without approval (see register_target).
 FREE = ("DC_COMMON", "DC_CRON_CLEAR")
