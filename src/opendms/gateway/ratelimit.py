@@ -37,7 +37,8 @@ class Windows(Limiter):
     second's span, as a bucket that starts full does.
 
     A process that saw a second's share spent refuses the rest of that second itself: the
-    count can only grow, and a flood of refused requests costs the shared store nothing."""
+    count can only grow, and a flood of refused requests then costs the shared store one
+    count per process and second."""
 
     def __init__(self, rate: float, clock: Callable[[], float]) -> None:
         self.rate = rate
