@@ -210,7 +210,8 @@ def run_store(kind: str, args: argparse.Namespace) -> float:
             "OPENDMS_DATABASE_URL": url,
             "OPENDMS_RATE_LIMIT": "1000000000",
             "BENCH_DB_URL": url,
-            "PYTHONPATH": str(ROOT),
+            # This tree's code, whichever checkout's venv runs the bench.
+            "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)]),
         }
         creds = json.loads(
             subprocess.run(

@@ -30,6 +30,7 @@ from opendms.exports import service as export_service
 from opendms.gateway import errors
 from opendms.gateway.errors import GatewayError
 from opendms.gateway.pipeline import Gateway, Reply, error_reply, log_reply
+from opendms.gateway.ratelimit_store import purge_rate_windows
 from opendms.gateway.rpc import RawRequest
 from opendms.gateway.table import build_table
 from opendms.identity.credentials import purge_nonces
@@ -309,6 +310,7 @@ class OpenDMS:
             await run_in_threadpool(self.runner.stop)
             await run_in_threadpool(self.uploads.stop)
             await run_in_threadpool(self.beating.stop)
+            await self.gateway.limiter.close()
             await self.gateway.credentials.close()
             await run_in_threadpool(self.runtime.close)
 
@@ -318,11 +320,12 @@ class OpenDMS:
             try:
                 await run_in_threadpool(self._purge)
             except Exception:
-                log.warning("nonce purge failed; will retry", exc_info=True)
+                log.warning("nonce and rate window purge failed; will retry", exc_info=True)
 
     def _purge(self) -> None:
         with self.store.engine.begin() as conn:
             purge_nonces(conn, datetime.now(UTC).replace(tzinfo=None))
+            purge_rate_windows(conn, time.time())
 
 
 def create_app(settings: Settings | None = None) -> OpenDMS:

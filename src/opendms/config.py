@@ -27,7 +27,7 @@ class Settings(BaseSettings):
     broker_queue: str = Field(default="opendms", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
     # Redis for what every API process must share per request (rate limits); default: the
     # broker when it is Redis. Without either, the store counts them (PostgreSQL) or the
-    # one process does (SQLite).
+    # one process does (SQLite). While it does not answer, each process counts its own.
     redis_url: str | None = None
     secret_key: str | None = None
 
@@ -39,7 +39,9 @@ class Settings(BaseSettings):
     tls_cert: Path | None = None
     tls_key: Path | None = None
 
-    # Requests per second allowed for one access key on one action, across every API process.
+    # Requests per second allowed for one access key on one action, across every API process
+    # (gateway/limiters.py: where they are counted). Shared counts admit this many, rounded
+    # down and at least one, in each clock second.
     rate_limit: float = Field(default=100.0, gt=0)
     # Allowed distance between the client's signed timestamp and our clock.
     clock_skew_seconds: int = Field(default=900, ge=1)

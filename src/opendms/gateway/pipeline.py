@@ -18,7 +18,7 @@ from opendms.errors import DmsError
 from opendms.gateway import errors
 from opendms.gateway.auth import Authenticator
 from opendms.gateway.errors import GatewayError
-from opendms.gateway.ratelimit import TokenBuckets
+from opendms.gateway.limiters import limiter_for
 from opendms.gateway.rpc import RawRequest, parse_call
 from opendms.gateway.table import Action, Context, Payload
 from opendms.gateway.wire import WireModel, parse_integer
@@ -169,7 +169,7 @@ class Gateway:
         self.table = table
         self.credentials = credential_store(store, box, settings.db_pool_size)
         self.authn = Authenticator(self.credentials, settings.clock_skew_seconds)
-        self.limiter = TokenBuckets(settings.rate_limit)
+        self.limiter = limiter_for(settings, self.credentials)
         self.policies = PolicyCache(store)
 
     async def handle(self, raw: RawRequest) -> Reply:
@@ -219,7 +219,7 @@ class Gateway:
             raise errors.format_unsupported()
         tid = _tid(call.params)
         proof = await self.authn.verify(call)
-        wait = self.limiter.take(proof.access_key_id, action.name)
+        wait = await self.limiter.take(proof.access_key_id, action.name)
         if wait > 0:
             raise errors.throttled(int(wait * 1000) + 1)
         credential = await self.authn.admit(proof, tid)
@@ -275,7 +275,9 @@ class Gateway:
         status, code = 500, "InternalError"  # unless it ends otherwise
         with logs.context(request_id=request_id, order_id=_order_id(params)):
             try:
-                wait = self.limiter.take(f"{caller.access_key_id}:{caller.user_id}", action.name)
+                wait = await self.limiter.take(
+                    f"{caller.access_key_id}:{caller.user_id}", action.name
+                )
                 if wait > 0:
                     raise errors.throttled(int(wait * 1000) + 1)
                 await self.authorize(caller, auth_version, action)

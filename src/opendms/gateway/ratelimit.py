@@ -1,36 +1,89 @@
-"""Flow control: a token bucket per (access key, action) inside one server process."""
+"""Flow control: at most ``Settings.rate_limit`` requests a second per (access key, action).
+
+A limiter answers ``take``: 0 when the request is admitted, else the seconds until one would
+be, which the Throttling error carries. Which limiter a process uses is decided in
+``gateway/limiters.py``: API processes that share a store share their counts (Redis, else the
+store's ``rate_windows``); the embedded SQLite server, one process by design, counts in memory.
+"""
 
 from __future__ import annotations
 
-import threading
+import math
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 
 
-class TokenBuckets:
-    """``rate`` tokens per second, at most ``rate`` (one second's worth) in store.
+class Limiter(ABC):
+    @abstractmethod
+    async def take(self, access_key_id: str, action: str) -> float:
+        """Count one request; 0 when admitted, else the seconds until one is."""
 
-    Each server process keeps its own buckets: with N worker processes a key may reach N times
-    the rate. That bounds abuse without a shared round trip on every request.
-    """
+    async def close(self) -> None:  # noqa: B027 - optional hook
+        """Called before the event loop stops."""
+
+
+def per_window(rate: float) -> int:
+    """Requests admitted in one clock second by the shared limiters, which count whole
+    requests: the rate rounded down, and at least one."""
+    return max(1, math.floor(rate))
+
+
+class Windows(Limiter):
+    """The shared limiters' rule: a count per key, action and clock second, kept where every
+    API process counts (``count``); the requests of a second are admitted while its share
+    lasts, and the rest wait for what is left of the second. At most the rate is admitted in
+    each clock second; a burst across the turn of a second can see twice the rate within one
+    second's span, as a bucket that starts full does.
+
+    A process that saw a second's share spent refuses the rest of that second itself: the
+    count can only grow, and a flood of refused requests then costs the shared store one
+    count per process and second."""
+
+    def __init__(self, rate: float, clock: Callable[[], float]) -> None:
+        self.rate = rate
+        self.limit = per_window(rate)
+        self._clock = clock
+        self._spent: dict[tuple[str, str], int] = {}  # (key, action) -> the second spent
+
+    @abstractmethod
+    async def count(self, access_key_id: str, action: str, second: int) -> int:
+        """Count one more request of ``second``; the second's count, this one included."""
+
+    async def take(self, access_key_id: str, action: str) -> float:
+        now = self._clock()
+        second = math.floor(now)
+        key = (access_key_id, action)
+        if self._spent.get(key) != second:
+            if await self.count(access_key_id, action, second) <= self.limit:
+                return 0.0
+            if len(self._spent) > 100_000:  # forget past seconds; they are of no use
+                self._spent = {k: at for k, at in self._spent.items() if at >= second}
+            self._spent[key] = second
+        return second + 1.0 - now
+
+
+class TokenBuckets(Limiter):
+    """``rate`` tokens per second, at most ``rate`` (one second's worth) in store, per key and
+    action, in this process's memory: what one process (SQLite's) needs, and what a shared
+    limiter falls back on while its Redis does not answer. Only the event loop calls it."""
 
     def __init__(self, rate: float, clock: Callable[[], float] = time.monotonic) -> None:
         self.rate = rate
         self.capacity = max(rate, 1.0)
         self._clock = clock
-        self._lock = threading.Lock()
         self._buckets: dict[tuple[str, str], tuple[float, float]] = {}
 
-    def take(self, key: str, action: str) -> float:
+    async def take(self, access_key_id: str, action: str) -> float:
         """Spend one token; returns 0 when admitted, else the seconds until one is free."""
         now = self._clock()
-        with self._lock:
-            tokens, last = self._buckets.get((key, action), (self.capacity, now))
-            tokens = min(self.capacity, tokens + (now - last) * self.rate)
-            if tokens >= 1.0:
-                self._buckets[(key, action)] = (tokens - 1.0, now)
-                return 0.0
-            self._buckets[(key, action)] = (tokens, now)
-            if len(self._buckets) > 100_000:  # forget idle buckets; they refill to full anyway
-                self._buckets = {k: v for k, v in self._buckets.items() if now - v[1] < 60}
-            return (1.0 - tokens) / self.rate
+        key = (access_key_id, action)
+        tokens, last = self._buckets.get(key, (self.capacity, now))
+        tokens = min(self.capacity, tokens + (now - last) * self.rate)
+        if tokens >= 1.0:
+            self._buckets[key] = (tokens - 1.0, now)
+            return 0.0
+        self._buckets[key] = (tokens, now)
+        if len(self._buckets) > 100_000:  # forget idle buckets; they refill to full anyway
+            self._buckets = {k: v for k, v in self._buckets.items() if now - v[1] < 60}
+        return (1.0 - tokens) / self.rate

