@@ -27,8 +27,8 @@ WARN_EVERY_SECONDS = 60.0
 KEY_TTL_SECONDS = 2
 # One command, so one reply to read, and atomic: no counter is ever left without its expiry.
 _COUNT = """
-local n = redis.call('INCR', KEYS[1])
-if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+local n = redis.call('INCRBY', KEYS[1], ARGV[2])
+if n == tonumber(ARGV[2]) then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
 return n
 """
 
@@ -69,9 +69,9 @@ class RedisWindows(Windows):
         self._warned_at: float | None = None
         self._warned = False  # since it last answered: then its return is worth a line too
 
-    async def count(self, access_key_id: str, action: str, second: int) -> int:
+    async def count(self, access_key_id: str, action: str, second: int, n: int) -> int:
         name = f"{self.prefix}{access_key_id}:{action}:{second}"
-        return int(await self._script(keys=[name], args=[self.ttl_seconds]))
+        return int(await self._script(keys=[name], args=[self.ttl_seconds, n]))
 
     async def take(self, access_key_id: str, action: str) -> float:
         if self._down_until is not None and self._monotonic() < self._down_until:

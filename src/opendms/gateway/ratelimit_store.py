@@ -17,8 +17,9 @@ from opendms.store.models import RateWindow
 # Written by hand for the reason identity/credentials.py gives: this runs on every request.
 _COUNT = """
 INSERT INTO rate_windows (access_key_id, action, at_second, count)
-VALUES (%(ak)s, %(action)s, %(second)s, 1)
-ON CONFLICT (access_key_id, action, at_second) DO UPDATE SET count = rate_windows.count + 1
+VALUES (%(ak)s, %(action)s, %(second)s, %(n)s)
+ON CONFLICT (access_key_id, action, at_second)
+DO UPDATE SET count = LEAST(rate_windows.count + %(n)s, %(cap)s)
 RETURNING count
 """
 # A second's row is read only in that second; a minute leaves room for processes' clocks.
@@ -37,8 +38,11 @@ class StoreWindows(Windows):
         super().__init__(rate, clock)
         self._pool = pool
 
-    async def count(self, access_key_id: str, action: str, second: int) -> int:
-        params = {"ak": access_key_id, "action": action, "second": second}
+    async def count(self, access_key_id: str, action: str, second: int, n: int) -> int:
+        # Counting past the limit by more than a part says nothing more: the count stays
+        # below limit + part, so what a part gets is still exact and the column never overflows.
+        cap = self.limit + n
+        params = {"ak": access_key_id, "action": action, "second": second, "n": n, "cap": cap}
         async with self._pool.connection() as conn:
             cur = await conn.execute(_COUNT, params)
             row = await cur.fetchone()

@@ -116,7 +116,9 @@ def test_two_redis_limiters_share_the_rate(redis_prefix: str) -> None:
     client = redis.Redis.from_url(REDIS_URL)
     keys = list(client.scan_iter(f"{redis_prefix}*"))
     assert keys and all(0 < client.ttl(k) <= 60 for k in keys)  # no counter lives forever
-    assert int(client.get(f"{redis_prefix}AK:GetUser:{SECOND}") or 0) == 4 * RATE
+    # what the processes took: the rate, and past it at most one part each (then spent)
+    taken = int(client.get(f"{redis_prefix}AK:GetUser:{SECOND}") or 0)
+    assert RATE < taken <= RATE + 2, taken
     client.close()
 
 
@@ -239,7 +241,9 @@ def test_two_store_limiters_share_the_rate(pg_store_url: str) -> None:
         persistence: Any = conn.execute(
             "SELECT relpersistence FROM pg_class WHERE relname = 'rate_windows'"
         ).fetchone()
-    assert rows == [(SECOND, 4 * RATE), (SECOND + 1, 2 * RATE)]
+    # what the processes took: the rate, and past it at most one part each (then spent)
+    assert [second for second, _ in rows] == [SECOND, SECOND + 1]
+    assert all(RATE < taken <= RATE + 2 for _, taken in rows), rows
     assert persistence == ("u",)  # unlogged: see migration 0019
 
 

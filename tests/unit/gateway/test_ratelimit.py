@@ -52,8 +52,11 @@ class CountingHere(Windows):
         super().__init__(rate, clock)
         self.counts: Counter[tuple[str, str, int]] = Counter()
 
-    async def count(self, access_key_id: str, action: str, second: int) -> int:
-        self.counts[access_key_id, action, second] += 1
+        self.asked = 0  # round trips to the shared count
+
+    async def count(self, access_key_id: str, action: str, second: int, n: int) -> int:
+        self.asked += 1
+        self.counts[access_key_id, action, second] += n
         return self.counts[access_key_id, action, second]
 
 
@@ -83,6 +86,22 @@ def test_a_spent_second_is_refused_without_asking_the_shared_count() -> None:
     clock.now = 1001.5  # a new second is asked again
     assert takes(windows, 1) == [0.0]
     assert windows.counts["AK", "A", 1001] == 1
+
+
+def test_a_busy_key_takes_its_second_in_parts_and_never_more_than_the_rate() -> None:
+    """Two processes (two limiters on one count) under a rate of 100: each asks the shared
+    count for a twentieth at a time, and together they admit at most 100 in the second."""
+    clock = Hand(2000.1)
+    one, other = CountingHere(100, clock), CountingHere(100, clock)
+    other.counts = one.counts  # the shared count
+    admitted = 0
+    for _ in range(80):
+        admitted += sum(w == 0.0 for w in takes(one, 1) + takes(other, 1))
+    assert admitted <= 100
+    assert admitted >= 100 - 2 * one.part  # at most a part of each process goes unused
+    assert one.asked + other.asked <= 100 // one.part + 2  # a round trip a part, not a request
+    clock.now = 2001.1
+    assert takes(one, 1) == [0.0]  # the next second has its own count
 
 
 # ------------------------------------------------------------------ in-process buckets

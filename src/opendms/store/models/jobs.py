@@ -73,4 +73,4 @@ class RateWindow(Base):
     access_key_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     action: Mapped[str] = mapped_column(String(64), primary_key=True)
     at_second: Mapped[int] = mapped_column(BigInteger, primary_key=True)  # epoch second
-    count: Mapped[int] = mapped_column(Integer, default=0)
+    count: Mapped[int] = mapped_column(BigInteger, default=0)

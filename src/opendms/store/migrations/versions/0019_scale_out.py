@@ -37,7 +37,7 @@ def upgrade() -> None:
         sa.Column("access_key_id", sa.String(length=64), nullable=False),
         sa.Column("action", sa.String(length=64), nullable=False),
         sa.Column("at_second", sa.BigInteger(), nullable=False),
-        sa.Column("count", sa.Integer(), nullable=False),
+        sa.Column("count", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("access_key_id", "action", "at_second"),
     )
     op.create_index("ix_rate_windows_at_second", "rate_windows", ["at_second"])
