@@ -20,7 +20,7 @@ from opendms.identity.secrets import load_master_key
 from opendms.jobs import broker, dispatch
 from opendms.jobs.processes import Heartbeat
 from opendms.jobs.runner import Executor, Fairness, Lease, Runner
-from opendms.jobs.sweeper import Sweeper
+from opendms.jobs.sweeper import sweeper
 from opendms.means import Means
 from opendms.notify import webhooks
 from opendms.precheck.run import Precheck
@@ -125,11 +125,11 @@ class Runtime:
         if not isinstance(self.waker, broker.BrokerWaker):
             raise RuntimeError("a worker needs the broker's waker")
         runner = self.job_runner(threads=0, uploads=True)
-        sweeper = Sweeper(self.store, self.waker, s.job_resend_seconds, every=2.0)
+        sweeping = sweeper(self.store, self.waker, s.job_resend_seconds, every=2.0)
         beating = self.heartbeat([runner], "worker")
         names = self.waker.queues
         chosen = tuple(names.jobs if q == "jobs" else names.uploads for q in queues)
-        sweeper.start()
+        sweeping.start()
         beating.start()
         try:
             broker.run_worker(
@@ -146,7 +146,7 @@ class Runtime:
             )
         finally:
             runner.shutting_down()
-            sweeper.stop()
+            sweeping.stop()
             beating.stop()
             self.waker.close()
 

@@ -8,13 +8,13 @@ from __future__ import annotations
 import logging
 import os
 import socket
-import threading
 from collections.abc import Callable
 from datetime import timedelta
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
+from opendms.jobs.periodic import Periodic
 from opendms.jobs.runner import STORE_DOWN, trouble
 from opendms.store.db import Store
 from opendms.store.models import Process, utcnow
@@ -66,8 +66,9 @@ def forget_silent(store: Store, older_than: timedelta) -> int:
         return int(gone.rowcount)  # type: ignore[attr-defined]
 
 
-class Heartbeat:
-    """Beats for one process on a thread of its own; ``counts`` says (running, done)."""
+class Heartbeat(Periodic):
+    """Beats for one process on a thread of its own (at once, then every ``every`` seconds);
+    ``counts`` says (running, done). Stopping takes the process's row away."""
 
     def __init__(
         self,
@@ -77,30 +78,15 @@ class Heartbeat:
         every: float,
         counts: Callable[[], tuple[int, int]],
     ) -> None:
-        self.store, self.name, self.role, self.every = store, name, role, every
-        self.counts = counts
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="opendms-heartbeat", daemon=True)
+        super().__init__("heartbeat", every, self._beat, at_start=True)
+        self.store, self.name, self.role, self.counts = store, name, role, counts
 
     def _beat(self) -> None:
-        try:
-            beat(self.store, self.name, self.role, *self.counts())
-            forget_silent(self.store, timedelta(seconds=self.every * FORGET_AFTER_BEATS))
-        except STORE_DOWN as exc:
-            log.warning("heartbeat of %s failed (%s); will retry", self.name, trouble(exc))
-
-    def _run(self) -> None:
-        self._beat()
-        while not self._stop.wait(self.every):
-            self._beat()
-
-    def start(self) -> None:
-        self._thread.start()
+        beat(self.store, self.name, self.role, *self.counts())
+        forget_silent(self.store, timedelta(seconds=self.every * FORGET_AFTER_BEATS))
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(5.0)
+        super().stop()
         try:
             with self.store.session() as s:
                 s.execute(delete(Process).where(Process.name == self.name))

@@ -10,13 +10,13 @@ Any number of workers sweep; a conditional update of ``sent_at`` lets one of the
 from __future__ import annotations
 
 import logging
-import threading
 from datetime import datetime, timedelta
 
 from sqlalchemy import or_, select, update
 
 from opendms.jobs.dispatch import Due, Waker
-from opendms.jobs.runner import STORE_DOWN, is_due, trouble
+from opendms.jobs.periodic import Periodic
+from opendms.jobs.runner import is_due
 from opendms.store.db import Store
 from opendms.store.models import Job, utcnow
 
@@ -51,27 +51,7 @@ def sweep(store: Store, waker: Waker, now: datetime, grace: timedelta, limit: in
     return len(due)
 
 
-class Sweeper:
+def sweeper(store: Store, waker: Waker, grace_seconds: float, every: float) -> Periodic:
     """``sweep`` every ``every`` seconds on a thread of its own."""
-
-    def __init__(self, store: Store, waker: Waker, grace_seconds: float, every: float) -> None:
-        self.store, self.waker = store, waker
-        self.grace = timedelta(seconds=grace_seconds)
-        self.every = every
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="opendms-sweeper", daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.every):
-            try:
-                sweep(self.store, self.waker, utcnow(), self.grace)
-            except STORE_DOWN as exc:
-                log.warning("sweeping for overdue jobs failed (%s); will retry", trouble(exc))
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(5.0)
+    grace = timedelta(seconds=grace_seconds)
+    return Periodic("sweep", every, lambda: sweep(store, waker, utcnow(), grace))
