@@ -20,7 +20,7 @@ import subprocess
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +38,7 @@ from tests.e2e.conftest import (
     Server,
     _child_env,
     free_port,
+    wait_for,
     wait_until_listening,
 )
 
@@ -182,19 +183,6 @@ class Cluster:
         parts = [f"--- {a.stderr_path.name}\n{a.log()[-3000:]}" for a in self.apis]
         parts += [f"--- {w.log_path.name}\n{w.log()[-3000:]}" for w in self.workers]
         return "\n".join(parts)
-
-
-def wait_for(
-    what: str, check: Callable[[], Any], timeout: float = 120.0, every: float = 0.2
-) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        found = check()
-        if found:
-            return found
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(every)
 
 
 def _delete_queues(url: str, prefix: str) -> None:

@@ -14,27 +14,17 @@ from argon2 import PasswordHasher
 
 from opendms.errors import DmsError
 from opendms.identity import passwords
-from opendms.telemetry import logs, metrics
+from opendms.telemetry import metrics
 from tests.conftest import Api
+from tests.json_log import json_log as captured
 from tests.unit.gateway.test_console_call import call, session_of
 
 
 @pytest.fixture
 def json_log() -> Iterator[io.StringIO]:
     """The ``opendms.*`` lines as OPENDMS_LOG_FORMAT=json writes them."""
-    out = io.StringIO()
-    handler = logging.StreamHandler(out)
-    handler.addFilter(logs.RequestContext())
-    handler.setFormatter(logs.JsonLines())
-    logger = logging.getLogger("opendms")
-    level = logger.level
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
-    try:
+    with captured("opendms") as out:
         yield out
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(level)
 
 
 def lines_of(out: io.StringIO, request_id: str) -> list[dict[str, object]]:

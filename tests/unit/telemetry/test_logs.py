@@ -15,23 +15,14 @@ from contextvars import copy_context
 import pytest
 
 from opendms.telemetry import logs
+from tests.json_log import json_log
 
 
 @pytest.fixture
 def json_lines() -> Iterator[io.StringIO]:
     """What a logger of this test writes, as the JSON format writes it."""
-    out = io.StringIO()
-    handler = logging.StreamHandler(out)
-    handler.addFilter(logs.RequestContext())
-    handler.setFormatter(logs.JsonLines())
-    logger = logging.getLogger("opendms.test_logs")
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
-    try:
+    with json_log("opendms.test_logs") as out:
         yield out
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(logging.NOTSET)
 
 
 def lines(out: io.StringIO) -> list[dict[str, object]]:
@@ -130,6 +121,7 @@ def test_the_text_config_is_todays_format_and_the_json_config_formats_every_hand
 APPLY = """
 import logging, logging.config, sys
 from opendms.telemetry import logs
+from tests.json_log import json_log
 logging.config.dictConfig(logs.log_config(sys.argv[1]))
 with logs.context(request_id="R9"):
     logging.getLogger("opendms.gateway").info("hello")
