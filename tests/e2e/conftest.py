@@ -768,14 +768,18 @@ def target_database(
             )
 
 
-def wait_for(what: str, check: Callable[[], Any], timeout: float = 120.0) -> Any:
+def wait_for(
+    what: str, check: Callable[[], Any], timeout: float = 120.0, every: float = 0.05
+) -> Any:
+    """Poll ``check`` every ``every`` seconds until it returns something truthy; fail after
+    ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while True:
         found = check()
         if found:
             return found
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
+        assert time.monotonic() < deadline, f"timed out after {timeout:.0f}s waiting for {what}"
+        time.sleep(every)
 
 
 def register_target(
