@@ -52,12 +52,13 @@ from tests.e2e.schema_support import (
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("server_still_healthy")]
 
 ROWS = 300_000
-# Small paced chunks, so that the copy lasts long enough to be watched and killed halfway;
+# Small chunks, each followed by twice its time at rest, so that the copy lasts several steps
+# (watched rising, killed halfway) however fast the machine runs it;
 # a short lease, so that the restarted server takes the killed one's job over soon.
 ENV = {
     "OPENDMS_JOB_LEASE_SECONDS": "3",
     "OPENDMS_CHUNK_MAX_ROWS": "10000",
-    "OPENDMS_CHUNK_SLEEP_RATIO": "0.5",
+    "OPENDMS_CHUNK_SLEEP_RATIO": "2",
 }
 SOURCE = {
     "mariadb": [
