@@ -253,10 +253,14 @@ async def _render(
 ) -> Response:
     info = await _info(page, order_id)
     kind = kind_of(str(info["PluginType"]))
-    # The work's progress first, the ticket after: a run seen over has moved the ticket
-    # already, so the page never shows a ticket still running beside work that ended (and
-    # stops asking); work seen going is asked about again, and the page reloads when it ends.
+    # The live parts first (the work's progress, a design's stages, a sync's comparison),
+    # the ticket and what may be done with it after: work seen over has moved the ticket
+    # already, so the page never shows the ticket, its status or its buttons as they were
+    # before work that ended (with nothing asking again); work seen going is asked about
+    # again, and the page reloads when it ends.
     progress = await _progress_context(page, order_id, kind, info)
+    schema_design = await _design(page, order_id) if kind.plugin_type == design.PLUGIN_TYPE else {}
+    sync = await _sync(page, order_id) if kind.plugin_type == "TABLE_SYNC" else {}
     info = await _info(page, order_id)
     sheet = await page.read("GetOrderBaseInfo", _sheet, order_id)
     detail: Payload = {}
@@ -306,8 +310,6 @@ async def _render(
     for event in events:
         mentioned += _ids([event.get("OperatorId"), event.get("ByUserId"), event.get("OnBehalfOf")])
     mentioned += list(sheet.abilities.transfer_for)
-    schema_design = await _design(page, order_id) if kind.plugin_type == design.PLUGIN_TYPE else {}
-    sync = await _sync(page, order_id) if kind.plugin_type == "TABLE_SYNC" else {}
     return page.render(
         "order.html",
         status=status,
