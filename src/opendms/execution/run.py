@@ -77,7 +77,12 @@ class Execute:
 
     def __post_init__(self) -> None:
         tuning = self.means.tuning
-        self.importer = Importer(tuning.import_batch_rows, tuning.import_batch_statements)
+        self.importer = Importer(
+            tuning.import_batch_rows,
+            tuning.import_batch_statements,
+            tuning.import_batch_seconds,
+            tuning.import_batch_bytes,
+        )
 
     def __call__(self, work: Work, checkpoint: Checkpoint) -> Step:
         with work.store.session() as s:

@@ -79,6 +79,7 @@ class _Blocks:
             try:
                 text = self.decoder.decode(block, final=not block)
             except UnicodeDecodeError:
+                self.raw.seek(0)
                 raise _undecodable(self.raw, self.codec, self.label) from None
             if text:
                 yield text
@@ -86,11 +87,11 @@ class _Blocks:
                 return
 
 
-def _undecodable(raw: IO[bytes], codec: str, label: str) -> FileProblem:
-    """The file's first line that does not decode, found again line by line (no codec
-    offered here puts a newline byte inside a character)."""
-    raw.seek(0)
-    for number, line in enumerate(raw, start=1):
+def _undecodable(raw: IO[bytes], codec: str, label: str, first_line: int = 1) -> FileProblem:
+    """The first line of ``raw`` (read from where it starts, on ``first_line``) that does not
+    decode, found line by line (no codec offered here puts a newline byte inside a
+    character)."""
+    for number, line in enumerate(raw, start=first_line):
         try:
             line.decode(codec)
         except UnicodeDecodeError as exc:
@@ -102,19 +103,33 @@ def _undecodable(raw: IO[bytes], codec: str, label: str) -> FileProblem:
 
 
 def _codec_name(codec: str) -> str:
-    return {"utf-8-sig": "UTF-8", "gb18030": "GBK", "latin-1": "ISO-8859-1"}.get(codec, codec)
+    return {"utf-8-sig": "UTF-8", "utf-8": "UTF-8", "gb18030": "GBK", "latin-1": "ISO-8859-1"}.get(
+        codec, codec
+    )
 
 
 class CsvFile:
     """A CSV file read a batch of records at a time (RFC 4180: fields with commas, quotes
-    or line breaks are quoted), each record with the line it starts on."""
+    or line breaks are quoted), each record with the line it starts on: the file at
+    ``source`` from byte ``offset`` (a record's start, on line ``line``), or records held
+    in memory (``source`` as bytes)."""
 
-    def __init__(self, path: Path, codec: str, label: str) -> None:
-        self.path, self.codec, self.label = path, codec, label
-        self.raw = path.open("rb")
+    def __init__(
+        self, source: Path | bytes, codec: str, label: str, *, offset: int = 0, line: int = 1
+    ) -> None:
+        self.source, self.offset, self.first_line = source, offset, line
+        self.codec, self.label = codec, label
+        self.raw = self._open()
         self.reader = self._reader(self.raw)
-        self.next_line = 1
+        self.next_line = line
         self.records = 0  # taken so far
+
+    def _open(self) -> IO[bytes]:
+        if isinstance(self.source, bytes):
+            return io.BytesIO(self.source)
+        raw = self.source.open("rb")
+        raw.seek(self.offset)
+        return raw
 
     def _reader(self, raw: IO[bytes]) -> Any:
         text = io.TextIOWrapper(raw, encoding=self.codec, errors="strict", newline="")
@@ -135,9 +150,10 @@ class CsvFile:
                 f"line {self._start_of_broken_record()} of {self.label}: {exc}"
             ) from None
         except UnicodeDecodeError:
-            raise _undecodable(self.raw, self.codec, self.label) from None
+            with self._open() as raw:
+                raise _undecodable(raw, self.codec, self.label, self.first_line) from None
         self.records += len(rows)
-        self.next_line = self.reader.line_num + 1
+        self.next_line = self.first_line + self.reader.line_num
         if self.next_line - first == len(rows):  # one line each: no quoted line breaks
             return range(first, self.next_line), rows
         starts, line = [], first
@@ -149,22 +165,25 @@ class CsvFile:
     def _start_of_broken_record(self) -> int:
         """The line where the record the reader failed on starts, found by reading the file
         again up to it (a broken file ends the import; only then is this paid)."""
-        with self.path.open("rb") as raw:
+        with self._open() as raw:
             reader = self._reader(raw)
             deque(islice(reader, self.records), maxlen=0)
-            start = int(reader.line_num) + 1
+            start = int(reader.line_num)
             with suppress(csv.Error, UnicodeDecodeError):
                 for _ in reader:
-                    start = int(reader.line_num) + 1
-        return start
+                    start = int(reader.line_num)
+        return self.first_line + start
 
     def close(self) -> None:
         self.raw.close()
 
 
-def csv_records(path: Path, codec: str, label: str) -> Iterator[tuple[int, tuple[str, ...]]]:
-    """The CSV file's records, one at a time, each with the line it starts on."""
-    found = CsvFile(path, codec, label)
+def csv_records(
+    source: Path | bytes, codec: str, label: str, *, offset: int = 0, line: int = 1
+) -> Iterator[tuple[int, tuple[str, ...]]]:
+    """The CSV file's records (see CsvFile), one at a time, each with the line it starts
+    on."""
+    found = CsvFile(source, codec, label, offset=offset, line=line)
     try:
         while True:
             lines, rows = found.take(10_000)

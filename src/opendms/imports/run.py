@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 
 from opendms.catalog.shapes import CatalogShapes
 from opendms.files.storage import FileStore
+from opendms.imports.blocks import Block, CsvBlocks, records_start
 from opendms.imports.columns import NULL, Column, ColumnProblem, cell_text, match
 from opendms.imports.files import (
     CsvFile,
@@ -47,13 +48,14 @@ from opendms.store.models import (
     DbTable,
     PrecheckStatement,
 )
-from opendms.targets.base import Change, RowBlock, StatementError
+from opendms.targets.base import Change, CsvRecords, RowBlock, StatementError
 from opendms.tickets.params import DML
 
 MODES = {"INSERT": "INSERT", "INSERT_IGNORE": "IGNORE", "REPLACE_INTO": "REPLACE"}
 MAX_LOGGED = 20  # skipped records named in the log
 IDLE_SECONDS = 600.0  # an open file no step asked for this long is closed
 _SAVEPOINT = "opendms_import"
+LONGEST_BLOCK = 128 << 20  # bytes: a record longer than this is read by Python
 
 
 class ImportFailed(Exception):
@@ -70,6 +72,10 @@ class Position:
     rows: int = 0  # rows written
     skipped: int = 0
     finished: bool = False
+    # where the next record starts (byte, line) when the file is cut into blocks
+    # (imports.blocks); None when Python's csv reader read the last batch
+    offset: int | None = None
+    line: int | None = None
 
     @classmethod
     def loads(cls, text: str | None) -> Position:
@@ -152,15 +158,17 @@ def source_of(
 @dataclass
 class Batch:
     """Consecutive items of the file: records' values for the table (or statements), the
-    line each starts on, and those that cannot be written, by index, with why."""
+    line each starts on, and those that cannot be written, by index, with why; or whole
+    CSV records as the file holds them (``block``), for the database's loader to parse."""
 
     lines: Sequence[int] = field(default_factory=list)
     rows: list[Sequence[str | None]] = field(default_factory=list)
     statements: list[str] = field(default_factory=list)
     problems: dict[int, str] = field(default_factory=dict)
+    block: Block | None = None
 
     def __len__(self) -> int:
-        return len(self.lines)
+        return self.block.records if self.block is not None else len(self.lines)
 
     def one(self, i: int) -> Batch:
         """Item ``i`` alone."""
@@ -172,36 +180,101 @@ class Batch:
         )
 
     @cached_property
-    def block(self) -> RowBlock:
+    def text(self) -> RowBlock:
         """The rows that can be written, as the engines' loaders take them."""
         problems = self.problems
         return RowBlock([r for i, r in enumerate(self.rows) if i not in problems])
 
 
-class Reader:
-    """The file's items from a position on; kept open between a runner's steps."""
+def fields_batch(
+    lines: Sequence[int], raw: Sequence[Sequence[str]], columns: Sequence[Column]
+) -> Batch:
+    """Records' fields as the table's values (imports.columns), those of the wrong width
+    named."""
+    batch = Batch(lines)
+    width = len(columns)
+    rows: list[Sequence[str | None]] = []
+    for i, values in enumerate(raw):
+        row: Sequence[str | None] = values
+        if len(values) != width:
+            batch.problems[i] = f"it has {len(values)} fields where {width} are expected"
+        elif "" in values or NULL in values:  # only then can a field be NULL
+            row = tuple(c.value(v) for c, v in zip(columns, values, strict=True))
+        rows.append(row)
+    batch.rows = rows
+    return batch
 
-    def __init__(self, src: Source, skip: int, batch_rows: int) -> None:
+
+def parsed(block: Block, columns: Sequence[Column], label: str) -> Batch:
+    """``block``'s records read by Python's csv reader, as every record once was."""
+    found = CsvFile(block.data, "utf-8", label, line=block.line)
+    try:
+        lines, raw = found.take(block.records)
+    except FileProblem as exc:
+        raise ImportFailed(str(exc)) from None
+    finally:
+        found.close()
+    return fields_batch(lines, raw, columns)
+
+
+class Reader:
+    """The file's items from a position on; kept open between a runner's steps.
+
+    A UTF-8 CSV file is cut into blocks of whole records (imports.blocks) that the
+    database's own loader parses; from the first block that is not regular on, and for
+    every other file, Python reads the records."""
+
+    def __init__(self, src: Source, at: Position, batch_rows: int) -> None:
         self.src = src
         self.columns: list[Column] = []
         self.consumed = 0
         self.statements: Iterator[Piece] | None = None
+        self.blocks: CsvBlocks | None = None
         self.csv: CsvFile | None = None
         self.sheet: Iterator[Record] | None = None
-        # The next batch, read and made into CSV on a thread of its own while the database
-        # writes the one before (the driver lets go of the GIL while it waits).
+        # The next batch, read (and checked, or made into text) on a thread of its own while
+        # the database writes the one before (the driver lets go of the GIL while it waits).
         self.pool = ThreadPoolExecutor(1, thread_name_prefix="opendms-import")
         self.ahead: Future[Batch] | None = None
         try:
-            self._open()
-            while self.consumed < skip:  # what the target has: read past it
-                passed = len(self._take(min(skip - self.consumed, batch_rows), skipping=True))
-                if not passed:
-                    break
-                self.consumed += passed
+            if at.offset is not None and at.line is not None:
+                resumed = self._open_blocks((at.offset, at.line))
+            else:
+                resumed = not at.done and self._open_blocks(None)
+            if resumed:
+                self.consumed = at.done
+            else:
+                self._open()
+                while self.consumed < at.done:  # what the target has: read past it
+                    want = min(at.done - self.consumed, batch_rows)
+                    passed = len(self._take(want, 0, skipping=True))
+                    if not passed:
+                        break
+                    self.consumed += passed
         except BaseException:
             self.close()
             raise
+
+    def _open_blocks(self, at: tuple[int, int] | None) -> bool:
+        """Cut the file into blocks from ``at`` (byte, line; None: its first record)."""
+        src = self.src
+        if src.file_type != "CSV" or codec_for(src.path, src.encoding) != "utf-8-sig":
+            return False
+        found = records_start(src.path, src.header)
+        if found is None:
+            return False
+        header, offset, line = found
+        self._match(header)
+        if at is not None:
+            offset, line = at
+        self.blocks = CsvBlocks(self.src.path, offset, line, len(self.columns))
+        return True
+
+    def _match(self, header: Sequence[str] | None) -> None:
+        try:
+            self.columns = match(header, self.src.table, self.src.catalog)
+        except ColumnProblem as exc:
+            raise ImportFailed(f"{self.src.label}: {exc}") from None
 
     def _open(self) -> None:
         src = self.src
@@ -220,31 +293,40 @@ class Reader:
             if src.header:
                 first_rows = self.csv.take(1)[1]
                 header = first_rows[0] if first_rows else []
-        try:
-            self.columns = match(header, src.table, src.catalog)
-        except ColumnProblem as exc:
-            raise ImportFailed(f"{src.label}: {exc}") from None
+        self._match(header)
 
-    def take(self, count: int) -> Batch:
-        """The next ``count`` items (fewer at the end; none past it)."""
-        future = self.ahead or self.pool.submit(self._prepared, count)
+    def take(self, count: int, size: int) -> Batch:
+        """The next ``count`` items, or block of about ``size`` bytes (fewer at the end;
+        none past it)."""
+        future = self.ahead or self.pool.submit(self._prepared, count, size)
         self.ahead = None
         batch = future.result()
         self.consumed += len(batch)
         if len(batch):
-            self.ahead = self.pool.submit(self._prepared, count)
+            self.ahead = self.pool.submit(self._prepared, count, size)
         return batch
 
-    def _prepared(self, count: int) -> Batch:
+    def _prepared(self, count: int, size: int) -> Batch:
         try:
-            batch = self._take(count)
+            batch = self._take(count, size)
         except FileProblem as exc:
             raise ImportFailed(str(exc)) from None
-        if not self.src.sql:
-            _ = batch.block.text  # made here, off the writing thread
+        if not self.src.sql and batch.block is None:
+            _ = batch.text.text  # made here, off the writing thread
         return batch
 
-    def _take(self, count: int, *, skipping: bool = False) -> Batch:
+    def _take(self, count: int, size: int, *, skipping: bool = False) -> Batch:
+        if self.blocks is not None:
+            block = self.blocks.take(size, LONGEST_BLOCK)
+            if block is not None:
+                return Batch(block=block)
+            # not regular from here on: Python reads the rest
+            where = self.blocks.offset, self.blocks.line
+            self.blocks.close()
+            self.blocks = None
+            self.csv = CsvFile(
+                self.src.path, "utf-8", self.src.label, offset=where[0], line=where[1]
+            )
         if self.statements is not None:
             pieces = list(islice(self.statements, count))
             batch = Batch([p.line for p in pieces])
@@ -258,18 +340,7 @@ class Reader:
             records = list(islice(self.sheet, count))
             lines = [r.line for r in records]
             raw = [tuple(cell_text(v) for v in r.values) for r in records]
-        batch = Batch(lines)
-        columns, width = self.columns, len(self.columns)
-        rows: list[Sequence[str | None]] = []
-        for i, values in enumerate(raw):
-            row: Sequence[str | None] = values
-            if len(values) != width:
-                batch.problems[i] = f"it has {len(values)} fields where {width} are expected"
-            elif "" in values or NULL in values:  # only then can a field be NULL
-                row = tuple(c.value(v) for c, v in zip(columns, values, strict=True))
-            rows.append(row)
-        batch.rows = rows
-        return batch
+        return fields_batch(lines, raw, self.columns)
 
     def _runnable(self, batch: Batch, i: int, piece: Piece) -> str:
         """What runs for ``piece``: the text generated from its parse, which the precheck
@@ -284,6 +355,8 @@ class Reader:
         if self.ahead is not None:
             self.ahead.cancel()
         self.pool.shutdown(wait=True)
+        if self.blocks is not None:
+            self.blocks.close()
         if self.csv is not None:
             self.csv.close()
 
@@ -308,7 +381,7 @@ class Writer:
     """Writes batches of one import through one change session."""
 
     def __init__(self, src: Source, change: Change, columns: list[Column]) -> None:
-        self.src, self.change = src, change
+        self.src, self.change, self.columns = src, change, columns
         self.names = [c.name for c in columns]
 
     def _write(self, batch: Batch) -> int:
@@ -316,7 +389,7 @@ class Writer:
             raise StatementError(next(iter(batch.problems.values())))
         if not self.src.sql:
             return self.change.write_rows(
-                self.src.table, self.names, batch.block, self.src.mode, self.src.key
+                self.src.table, self.names, batch.text, self.src.mode, self.src.key
             )
         done = 0
         for statement in batch.statements:
@@ -329,10 +402,36 @@ class Writer:
             done += max(self.change.execute(statement), 0)
         return done
 
+    def _loaded(self, block: Block) -> int | None:
+        """``block`` parsed and written by the database's own loader, when it reads it as
+        Python would; None when it does not or refused it (rolled back)."""
+        if not (block.loadable and block.widths):
+            return None
+        records = CsvRecords(
+            block.data, block.records, block.crlf, tuple(c.kind != "text" for c in self.columns)
+        )
+        if not self.change.reads_csv(records):
+            return None
+        self.change.execute(f"SAVEPOINT {_SAVEPOINT}")
+        try:
+            return self.change.write_rows(
+                self.src.table, self.names, records, self.src.mode, self.src.key
+            )
+        except StatementError:
+            self.change.execute(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}")
+            return None
+
     def batch(self, batch: Batch) -> Outcome:
         """``batch`` written in the open transaction: at once, or, when the database
         refuses that, an item at a time behind savepoints to find (and with IgnoreError
-        leave out) those at fault. Raises ImportFailed naming the first one otherwise."""
+        leave out) those at fault. Raises ImportFailed naming the first one otherwise.
+        A block of CSV records goes to the database's loader first; what it does not
+        take, Python reads, and it is written as any other batch."""
+        if batch.block is not None:
+            loaded = self._loaded(batch.block)
+            if loaded is not None:
+                return Outcome(loaded)
+            batch = parsed(batch.block, self.columns, self.src.label)
         self.change.execute(f"SAVEPOINT {_SAVEPOINT}")
         try:
             return Outcome(self._write(batch))
@@ -374,20 +473,39 @@ class Stretch:
         return self.position.finished
 
 
+def next_size(size: int, seconds: float, aim: float, sizes: tuple[int, int]) -> int:
+    """The bytes of the next block, when one of ``size`` took ``seconds`` to write: what
+    would take ``aim``, growing at most fourfold at a time, within ``sizes``."""
+    scale = 4.0 if seconds <= 0 else min(4.0, aim / seconds)
+    return max(sizes[0], min(sizes[1], int(size * scale)))
+
+
 class Importer:
     """Runs imports a stretch at a time; the file stays open between a runner's steps, and
-    is closed once no step asked for it for IDLE_SECONDS (a ticket closed meanwhile). Each
-    transaction writes ``batch_rows`` records of a CSV or XLSX file, or runs
-    ``batch_statements`` statements of a SQL file (``means.Tuning``)."""
+    is closed once no step asked for it for IDLE_SECONDS (a ticket closed meanwhile).
 
-    def __init__(self, batch_rows: int, batch_statements: int) -> None:
+    Each transaction writes a block of a CSV file the database's loader reads, sized so
+    that it takes about ``batch_seconds`` (between ``batch_bytes``); ``batch_rows``
+    records of a CSV file read by Python or an XLSX sheet; or ``batch_statements``
+    statements of a SQL file (``means.Tuning``)."""
+
+    def __init__(
+        self,
+        batch_rows: int,
+        batch_statements: int,
+        batch_seconds: float = 0.5,
+        batch_bytes: tuple[int, int] = (1 << 20, 32 << 20),
+    ) -> None:
         self.batch_rows, self.batch_statements = batch_rows, batch_statements
+        self.batch_seconds, self.batch_bytes = batch_seconds, batch_bytes
         self.readers: dict[str, Reader] = {}
+        self.sizes: dict[str, int] = {}  # of each import's next block
         self.used: dict[str, float] = {}
 
     def _drop(self, key: str) -> None:
         reader = self.readers.pop(key, None)
         self.used.pop(key, None)
+        self.sizes.pop(key, None)
         if reader is not None:
             reader.close()
 
@@ -405,34 +523,23 @@ class Importer:
         reader = self.readers.get(key)
         if reader is None or reader.consumed != position.done:
             self._drop(key)
-            reader = self.readers[key] = Reader(src, position.done, self.batch_rows)
+            reader = self.readers[key] = Reader(src, position, self.batch_rows)
         done = Stretch(position)
-        size = self.batch_statements if src.sql else self.batch_rows
+        count = self.batch_statements if src.sql else self.batch_rows
         try:
             while True:  # at least one batch a step, however short
-                batch = reader.take(size)
+                batch = reader.take(count, self.sizes.get(key, self.batch_bytes[0]))
                 began = time.monotonic()
-                change.begin()
-                current = Position.loads(change.marker(key))
-                if current != position:
-                    change.rollback()
+                outcome = self._write(src, change, key, reader.columns, batch, position)
+                if isinstance(outcome, Position):
                     self._drop(key)
-                    return Stretch(current, moved_on=True)
-                try:
-                    outcome = (
-                        Writer(src, change, reader.columns).batch(batch) if batch else Outcome()
-                    )
-                except ImportFailed:
-                    change.rollback()
-                    raise
-                position.done += len(batch)
-                position.rows += outcome.rows
-                position.skipped += len(outcome.skipped)
-                position.finished = not batch
-                change.move(key, position.dumps())
-                change.commit()
+                    return Stretch(outcome, moved_on=True)
+                took = time.monotonic() - began
+                if batch.block is not None:
+                    size = len(batch.block.data)
+                    self.sizes[key] = next_size(size, took, self.batch_seconds, self.batch_bytes)
                 done.batches += 1
-                done.busy_seconds += time.monotonic() - began
+                done.busy_seconds += took
                 done.skipped += outcome.skipped
                 if position.finished:
                     self._drop(key)
@@ -446,3 +553,35 @@ class Importer:
             self._drop(key)
             raise
         return done
+
+    @staticmethod
+    def _write(
+        src: Source,
+        change: Change,
+        key: str,
+        columns: list[Column],
+        batch: Batch,
+        position: Position,
+    ) -> Outcome | Position:
+        """``batch`` written in one transaction with ``position`` moved past it; the
+        target's position instead when another runner moved it meanwhile."""
+        change.begin()
+        current = Position.loads(change.marker(key))
+        if current != position:
+            change.rollback()
+            return current
+        try:
+            outcome = Writer(src, change, columns).batch(batch) if batch else Outcome()
+        except ImportFailed:
+            change.rollback()
+            raise
+        position.done += len(batch)
+        position.rows += outcome.rows
+        position.skipped += len(outcome.skipped)
+        position.finished = not batch
+        block = batch.block
+        position.offset = block.end if block is not None else None
+        position.line = block.line + block.lines if block is not None else None
+        change.move(key, position.dumps())
+        change.commit()
+        return outcome

@@ -16,15 +16,17 @@ ListDataImportSQLPreCheckDetail) up to KEPT, with the first of every kind beyond
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from opendms.imports.blocks import CsvBlocks, records_start
 from opendms.imports.columns import Column, ColumnProblem, cell_text, match
 from opendms.imports.files import FileProblem, codec_for, csv_records, sql_statements, xlsx_records
 from opendms.imports.options import import_options
+from opendms.imports.run import LONGEST_BLOCK
 from opendms.precheck.checks import CheckedDatabase, Found, StepFailed, _Checks, _listing
 from opendms.sql import functions
 from opendms.sql.statements import Unreadable, describe, one_statement, render
@@ -32,6 +34,7 @@ from opendms.store.models import Attachment, DbColumn, DbTable
 from opendms.tickets.params import DML
 from opendms.tickets.registry import params_of
 
+BLOCK_BYTES = 16 << 20  # of a CSV file read at a time
 SAMPLE = 1000  # records (statements) FAST_MODE checks in the precheck
 KEPT = 10_000  # statements of a SQL file kept for the precheck's detail
 MAX_PROBLEMS = 5
@@ -108,23 +111,22 @@ class ImportChecks(_Checks):
         if self.params.csv_first_row_is_column_def:
             first = next(records, None)
             header = first[1] if first is not None else []
+        self._match(header)
+        yield from records
+
+    def _match(self, header: Sequence[str] | None) -> None:
         try:
             self.columns = match(header, self.table, self.catalog)
         except ColumnProblem as exc:
             raise StepFailed(f"{self.label}: {exc}.") from None
-        yield from records
 
     def sql_parse(self) -> str:
         if self.params.file_type == "SQL":
             return self._split_sql()
         seen = self.seen
-        width = None
         try:
-            for line, values in self._data():
-                width = width or len(self.columns)
-                seen.records += 1
-                if len(values) != width and len(seen.problems) < MAX_PROBLEMS:
-                    seen.problem(f"line {line} has {len(values)} fields, not {width}")
+            if not self._count_blocks():
+                self._count(self._data())
         except FileProblem as exc:
             raise StepFailed(f"{exc}.") from None
         if seen.problems:
@@ -137,6 +139,45 @@ class ImportChecks(_Checks):
         ]
         names = ", ".join(c.name for c in self.columns)
         return f"{seen.records} record{'s' if seen.records != 1 else ''} read, for {names}."
+
+    def _count(self, records: Iterable[tuple[int, Sequence[str]]]) -> None:
+        """Records counted, those of the wrong width named (the columns are matched once
+        ``records`` starts)."""
+        seen = self.seen
+        for line, values in records:
+            width = len(self.columns)
+            seen.records += 1
+            if len(values) != width and len(seen.problems) < MAX_PROBLEMS:
+                seen.problem(f"line {line} has {len(values)} fields, not {width}")
+
+    def _count_blocks(self) -> bool:
+        """A UTF-8 CSV file's records counted and their widths checked a block at a time
+        (imports.blocks), as the import cuts it; Python reads a block only to name a
+        problem in it, and every record from the first irregular block on. False when
+        the file is Python's to read from its start."""
+        if self.params.file_type != "CSV" or self._codec() != "utf-8-sig":
+            return False
+        found = records_start(self.path, bool(self.params.csv_first_row_is_column_def))
+        if found is None:
+            return False
+        header, offset, line = found
+        self._match(header)
+        blocks = CsvBlocks(self.path, offset, line, len(self.columns))
+        try:
+            while (block := blocks.take(BLOCK_BYTES, LONGEST_BLOCK)) is not None:
+                if not block.data:
+                    return True
+                if block.widths and (block.data.isascii() or _utf8(block.data)):
+                    self.seen.records += block.records
+                else:
+                    self._count(csv_records(block.data, "utf-8", self.label, line=block.line))
+            rest = csv_records(
+                self.path, "utf-8", self.label, offset=blocks.offset, line=blocks.line
+            )
+            self._count(rest)
+            return True
+        finally:
+            blocks.close()
 
     def sql_type_check(self) -> str:
         if self.params.file_type == "SQL":
@@ -238,3 +279,11 @@ class ImportChecks(_Checks):
                 "An import runs INSERT, REPLACE, UPDATE and DELETE only: " + _listing(where)
             )
         return "Every statement is a data change."
+
+
+def _utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True

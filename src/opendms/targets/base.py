@@ -180,6 +180,23 @@ class RowBlock:
         ).encode()
 
 
+@dataclass(frozen=True)
+class CsvRecords:
+    """Whole records of a UTF-8 CSV file (comma, double quote, RFC 4180) for an engine's own
+    loader to parse, found beforehand to read as Python's csv module reads them
+    (``imports.blocks``): no quote inside an unquoted field, one kind of line break, no
+    ``\\N``. ``empty_is_null``: per column, whether an empty field (quoted or not) is NULL
+    (a column that is not text) or the empty string."""
+
+    data: bytes
+    records: int
+    crlf: bool  # lines end with \r\n
+    empty_is_null: tuple[bool, ...]
+
+    def __len__(self) -> int:
+        return self.records
+
+
 class Change(ABC):
     """A write session on one database of a target, with explicit transactions: what the
     executors change data through. Progress markers live in a table OpenDMS owns there, so a
@@ -278,20 +295,26 @@ class Change(ABC):
         """How busy the target is right now (outside any transaction of the change)."""
         return Load()
 
+    def reads_csv(self, rows: CsvRecords) -> bool:
+        """Whether write_rows takes ``rows`` as they are, for the engine's loader to parse
+        (else they are parsed here and written as a RowBlock)."""
+        return False
+
     @abstractmethod
     def write_rows(
         self,
         table: str,
         columns: Sequence[str],
-        rows: RowBlock,
+        rows: RowBlock | CsvRecords,
         mode: str,
         key: Sequence[str],
     ) -> int:
         """Write ``rows`` into ``columns`` of ``table`` ("t" or
         "schema.t", as the database spells it) in the current transaction, by the engine's
-        bulk path. ``mode``: INSERT (a duplicate key fails), IGNORE (a row whose key exists
-        is left out), REPLACE (it replaces the existing row; ``key`` names the primary key
-        where the engine needs it). Returns the rows written; raises StatementError."""
+        bulk path (CsvRecords only where reads_csv says so). ``mode``: INSERT (a duplicate
+        key fails), IGNORE (a row whose key exists is left out), REPLACE (it replaces the
+        existing row; ``key`` names the primary key where the engine needs it). Returns
+        the rows written; raises StatementError."""
 
     def __enter__(self) -> Change:
         return self

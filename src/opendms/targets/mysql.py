@@ -26,6 +26,7 @@ from opendms.targets.base import (
     Change,
     ColumnInfo,
     Connector,
+    CsvRecords,
     IndexInfo,
     InsertKeys,
     Load,
@@ -143,6 +144,25 @@ _INFILE = b"opendms-rows"
 _COUNTS = re.compile(r"(Records|Duplicates|Deleted|Skipped|Warnings): (\d+)")
 
 
+def _csv_fields(columns: Sequence[str], rows: CsvRecords) -> str:
+    """How LOAD DATA reads CSV records as Python's csv module does: quotes enclose,
+    doubled inside; no escape character; an empty field NULL in a column that is not
+    text (through a variable, NULLIF), the empty string in one that is."""
+    read, nulls = [], []
+    for i, (column, null) in enumerate(zip(columns, rows.empty_is_null, strict=True)):
+        if null:
+            read.append(f"@f{i}")
+            nulls.append(f"{_quote(column)} = NULLIF(@f{i}, '')")
+        else:
+            read.append(_quote(column))
+    ending = "\\r\\n" if rows.crlf else "\\n"
+    fields = (
+        "CHARACTER SET utf8mb4 FIELDS TERMINATED BY ',' ENCLOSED BY '\"' ESCAPED BY '' "
+        f"LINES TERMINATED BY '{ending}' ({', '.join(read)})"
+    )
+    return fields + (f" SET {', '.join(nulls)}" if nulls else "")
+
+
 def _datetime_text(text: str) -> str:
     """A DATETIME/TIMESTAMP as the server wrote it, spelled as Python writes the datetime
     PyMySQL would have made (``str(value)``: six fraction digits, none when they are all
@@ -182,36 +202,47 @@ class MysqlChange(Change):
         self.local_infile = True  # until the server refuses it
         self._insert_keys: InsertKeys | None = None
 
+    def reads_csv(self, rows: CsvRecords) -> bool:
+        # An unquoted NULL is NULL to LOAD DATA (with ENCLOSED BY); OpenDMS reads text there.
+        return self.local_infile and b"NULL" not in rows.data
+
     def write_rows(
         self,
         table: str,
         columns: Sequence[str],
-        rows: RowBlock,
+        rows: RowBlock | CsvRecords,
         mode: str,
         key: Sequence[str],
     ) -> int:
-        """LOAD DATA LOCAL INFILE of the rows (RowBlock's text) where the server allows it
-        (answered from memory, see _Connection), multi-row INSERT otherwise. LOCAL turns
-        errors into warnings (the server cannot stop the client's upload), so any warning
-        but a skipped duplicate under IGNORE fails the rows."""
+        """LOAD DATA LOCAL INFILE of the rows (RowBlock's text, or the CSV records
+        themselves) where the server allows it (answered from memory, see _Connection),
+        multi-row INSERT otherwise. LOCAL turns errors into warnings (the server cannot stop
+        the client's upload), so any warning but a skipped duplicate under IGNORE fails the
+        rows."""
         name = ".".join(_quote(part) for part in table.split("."))
         names = ", ".join(_quote(c) for c in columns)
         if self.local_infile:
             verb = {"INSERT": "", "IGNORE": "IGNORE ", "REPLACE": "REPLACE "}[mode]
-            statement = (
-                f"LOAD DATA LOCAL INFILE '{_INFILE.decode()}' {verb}INTO TABLE {name} "
-                "CHARACTER SET utf8mb4 FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' "
-                f"LINES TERMINATED BY '\\n' ({names})"
-            )
-            self.conn.infile = (_INFILE, rows.text)  # type: ignore[attr-defined]
+            load = f"LOAD DATA LOCAL INFILE '{_INFILE.decode()}' {verb}INTO TABLE {name} "
+            if isinstance(rows, CsvRecords):
+                statement = load + _csv_fields(columns, rows)
+            else:
+                statement = load + (
+                    "CHARACTER SET utf8mb4 FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' "
+                    f"LINES TERMINATED BY '\\n' ({names})"
+                )
+            self.conn.infile = (_INFILE, rows.data if isinstance(rows, CsvRecords) else rows.text)  # type: ignore[attr-defined]
             try:
                 return self._counted(statement, mode, len(rows))
             except StatementError as exc:
                 if exc.code not in _NO_LOCAL_INFILE:
                     raise
                 self.local_infile = False
+                if isinstance(rows, CsvRecords):
+                    raise  # parsed here and written by INSERT instead
             finally:
                 self.conn.infile = None  # type: ignore[attr-defined]
+        assert isinstance(rows, RowBlock), "reads_csv says no once LOCAL INFILE is refused"
         verb = {"INSERT": "INSERT", "IGNORE": "INSERT IGNORE", "REPLACE": "REPLACE"}[mode]
         written = 0
         for at in range(0, len(rows), 1000):

@@ -20,6 +20,7 @@ from opendms.targets.base import (
     Change,
     ColumnInfo,
     Connector,
+    CsvRecords,
     IndexInfo,
     Load,
     RowBlock,
@@ -242,18 +243,18 @@ class PostgresChange(Change):
         self,
         table: str,
         columns: Sequence[str],
-        rows: RowBlock,
+        rows: RowBlock | CsvRecords,
         mode: str,
         key: Sequence[str],
     ) -> int:
-        """COPY FROM STDIN (RowBlock's text): straight into the table, or, where duplicates
-        are to be left out or replaced, into a temporary table emptied at each commit and
-        from there with INSERT … ON CONFLICT."""
+        """COPY FROM STDIN (RowBlock's text, or the CSV records themselves): straight into
+        the table, or, where duplicates are to be left out or replaced, into a temporary
+        table emptied at each commit and from there with INSERT … ON CONFLICT."""
         target = psycopg.sql.Identifier(*table.split("."))
         names = psycopg.sql.SQL(", ").join(psycopg.sql.Identifier(c) for c in columns)
         with self._guarded(), self.conn.cursor() as cur:
             if mode == "INSERT":
-                self._copy(cur, target, names, rows)
+                self._copy(cur, target, columns, rows)
                 return len(rows)
             staging = psycopg.sql.Identifier(f"opendms_load_{zlib.crc32(table.encode())}")
             cur.execute(
@@ -262,7 +263,7 @@ class PostgresChange(Change):
                     "ON COMMIT DELETE ROWS"
                 ).format(staging, target)
             )
-            self._copy(cur, staging, names, rows)
+            self._copy(cur, staging, columns, rows)
             changed = [c for c in columns if c not in key]
             on_conflict: psycopg.sql.Composable
             if mode == "REPLACE" and key and changed:
@@ -286,16 +287,36 @@ class PostgresChange(Change):
             cur.execute(psycopg.sql.SQL("TRUNCATE {}").format(staging))
             return written
 
+    def reads_csv(self, rows: CsvRecords) -> bool:
+        return True
+
     @staticmethod
     def _copy(
         cur: psycopg.Cursor[Any],
         table: psycopg.sql.Composable,
-        names: psycopg.sql.Composable,
-        rows: RowBlock,
+        columns: Sequence[str],
+        rows: RowBlock | CsvRecords,
     ) -> None:
+        """COPY of ``rows``: text format for a RowBlock; CSV for CsvRecords, an empty field
+        NULL in a column where OpenDMS makes it NULL (FORCE_NULL: quoted too) and the
+        empty string elsewhere (FORCE_NOT_NULL)."""
+        names = psycopg.sql.SQL(", ").join(psycopg.sql.Identifier(c) for c in columns)
         statement = psycopg.sql.SQL("COPY {} ({}) FROM STDIN").format(table, names)
+        if isinstance(rows, CsvRecords):
+            options: list[psycopg.sql.Composable] = [psycopg.sql.SQL("FORMAT csv, ENCODING 'UTF8'")]
+            nulls = dict(zip(columns, rows.empty_is_null, strict=True))
+            for option, chosen in (("FORCE_NULL", True), ("FORCE_NOT_NULL", False)):
+                if these := [c for c in columns if nulls[c] is chosen]:
+                    options.append(
+                        psycopg.sql.SQL(option + " ({})").format(
+                            psycopg.sql.SQL(", ").join(psycopg.sql.Identifier(c) for c in these)
+                        )
+                    )
+            statement = psycopg.sql.SQL("{} ({})").format(
+                statement, psycopg.sql.SQL(", ").join(options)
+            )
         with cur.copy(statement) as copy:
-            copy.write(rows.text)
+            copy.write(rows.data if isinstance(rows, CsvRecords) else rows.text)
 
     def load(self) -> Load:
         with self._guarded():

@@ -19,6 +19,7 @@ from opendms.targets.base import (
     Change,
     ColumnInfo,
     Connector,
+    CsvRecords,
     IndexInfo,
     InsertKeys,
     RowBlock,
@@ -92,10 +93,11 @@ class SqliteChange(Change):
         self,
         table: str,
         columns: Sequence[str],
-        rows: RowBlock,
+        rows: RowBlock | CsvRecords,
         mode: str,
         key: Sequence[str],
     ) -> int:
+        assert isinstance(rows, RowBlock), "reads_csv: SQLite has no CSV loader"
         verb = {"INSERT": "INSERT", "IGNORE": "INSERT OR IGNORE", "REPLACE": "INSERT OR REPLACE"}
         names = ", ".join(_quote(c) for c in columns)
         marks = ", ".join("?" * len(columns))

@@ -11,9 +11,11 @@ from typing import Any
 
 import pytest
 
+from opendms.execution import service as execution
 from opendms.identity.secrets import SecretBox
+from opendms.jobs.runner import Work
 from opendms.store.db import Store
-from opendms.store.models import Order, SqlJobDetail
+from opendms.store.models import Job, Order, SqlJobDetail
 from tests.approval_world import World
 from tests.integration.server_db import ServerDb
 
@@ -40,7 +42,7 @@ def server(
 
     with World.on_server(engine, store, box, tmp_path, prepare) as (world, name, conn):
         world.free_of_approval("DC_BIG_FILE")
-        world.tune(import_batch_rows=1000)
+        world.tune(import_batch_rows=1000, import_batch_bytes=(64_000, 64_000))
         yield ServerDb(engine, name, conn, world, box)
 
 
@@ -101,3 +103,107 @@ def test_a_sql_file_runs_in_batches(server: ServerDb) -> None:
     with w.store.session() as s:
         assert s.get_one(Order, order_id).status_code == "success"
     assert server.rows("SELECT COUNT(*), COUNT(note) FROM people") == [(1200, 600)]
+
+
+AWKWARD = [
+    "id,name,note,amount,born",
+    '1,"a, ""quoted"" name","two',
+    'lines",1.50,2020-01-02',
+    "2,,,,",  # empty text is '', empty number and date NULL
+    '3,"","","",""',  # quoted empties the same
+    "4, spaced ,C:\\path\\to,0.00,2020-01-02",  # spaces and backslashes as they are
+    '5,\u00e9\u4e2d,"x,y",-3.25,2021-12-31',
+]
+
+
+def _loaded_by(monkeypatch: pytest.MonkeyPatch, loader: bool) -> list[int]:
+    """Blocks the database's loader took, counted; with ``loader`` False it is never asked."""
+    from opendms.imports import run
+
+    taken: list[int] = []
+    original = run.Writer._loaded
+
+    def counted(self: run.Writer, block: Any) -> int | None:
+        found = original(self, block) if loader else None
+        if found is not None:
+            taken.append(found)
+        return found
+
+    monkeypatch.setattr(run.Writer, "_loaded", counted)
+    return taken
+
+
+def _table(server: ServerDb) -> list[tuple[Any, ...]]:
+    return server.rows("SELECT id, name, note, amount, born FROM people ORDER BY id")
+
+
+@pytest.mark.parametrize("ending", ["\n", "\r\n"])
+def test_the_loader_reads_a_csv_as_python_reads_it(
+    server: ServerDb, monkeypatch: pytest.MonkeyPatch, ending: str
+) -> None:
+    body = ending.join(AWKWARD) + ending
+    taken = _loaded_by(monkeypatch, loader=True)
+    assert imported(server, body)[0] == "success"
+    assert taken == [5]  # one block, the database's loader parsed it
+    by_loader = _table(server)
+    server.sql("DELETE FROM people")
+    monkeypatch.undo()
+    assert _loaded_by(monkeypatch, loader=False) == []
+    assert imported(server, body)[0] == "success"
+    assert _table(server) == by_loader
+    assert [r[1:3] for r in by_loader[:4]] == [
+        ('a, "quoted" name', "two" + ending + "lines"),
+        ("", ""),
+        ("", ""),
+        (" spaced ", "C:\\path\\to"),
+    ]
+    assert [r[3:] for r in by_loader[1:3]] == [(None, None), (None, None)]
+
+
+def test_what_the_loader_would_misread_python_reads(
+    server: ServerDb, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    body = HEADER + "1,NULL,\\N,,\n" + '2,b"c,d,,\n'  # the word NULL, \N, a quote inside
+    taken = _loaded_by(monkeypatch, loader=True)
+    assert imported(server, body)[0] == "success"
+    assert taken == []
+    assert server.rows("SELECT id, name, note FROM people ORDER BY id") == [
+        (1, "NULL", None),
+        (2, 'b"c', "d"),
+    ]
+
+
+def test_a_refused_block_is_written_record_by_record_to_name_the_line(
+    server: ServerDb, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server.sql("INSERT INTO people (id, name) VALUES (3, 'old')")
+    body = HEADER + "".join(line(i) for i in range(1, 6))
+    taken = _loaded_by(monkeypatch, loader=True)
+    status, detail = imported(server, body, IgnoreError=True)
+    assert (status, detail.affect_rows, taken) == ("success", 4, [])
+    assert "line 4 skipped" in detail.log  # the duplicate, found by Python's reading
+    assert server.rows("SELECT name FROM people WHERE id = 3") == [("old",)]
+
+
+def test_an_import_cut_short_goes_on_from_the_block_it_stopped_at(server: ServerDb) -> None:
+    """Two stretches by different runners (a crash in between): the second starts from the
+    byte and line the target's marker holds, and nothing is written twice."""
+    w = server.world
+    w.tune(import_batch_bytes=(2_000, 2_000), import_step_seconds=0.0)  # a block a step
+    body = HEADER + "".join(line(i) for i in range(1, 201))
+    order_id = w.import_file("people.csv", body.encode(), TableName="people")
+    w.submit(order_id)
+    with w.store.session() as s:
+        job_id = execution.execute(s, w.as_("alice"), order_id, execution.ExecutionPlan()).job_id
+        s.get_one(Job, job_id).state = "running"  # as a runner's claim leaves it
+    w.runner.executors["execute"](Work(job_id, order_id, "execute", 1, w.store), {})
+    written = server.rows("SELECT COUNT(*) FROM people")[0][0]
+    assert 0 < written < 200
+    w.rebuild_runner()  # another process: no open file, only the target's marker
+    with w.store.session() as s:
+        s.get_one(Job, job_id).state = "queued"
+    w.run_jobs()
+    assert w.status(order_id) == "success"
+    assert server.rows("SELECT COUNT(*), COUNT(DISTINCT id), MAX(id) FROM people") == [
+        (200, 200, 200)
+    ]

@@ -195,7 +195,8 @@ def test_an_xlsx_workbook_is_imported(world: World) -> None:
 
 
 def test_a_restart_goes_on_from_the_targets_position(world: World) -> None:
-    world.tune(import_batch_rows=2, import_step_seconds=0.0)  # one batch of two a step
+    # one batch of two a step: two records (30 bytes each) by Python, or a 60-byte block
+    world.tune(import_batch_rows=2, import_batch_bytes=(60, 60), import_step_seconds=0.0)
     order_id = filed(world, "many.csv", rows(*range(1001, 1011)))
     world.submit(order_id)
     with world.store.session() as s:

@@ -1,0 +1,169 @@
+"""A UTF-8 CSV file cut into blocks of whole records, each checked to read the same through
+a database's own loader (PostgreSQL ``COPY … (FORMAT csv)``, MariaDB ``LOAD DATA``) as
+through Python's csv module, which the precheck and the record-by-record path read it with.
+
+Every decision over a block is made by bytes methods over the whole of it (find, count,
+split, join, translate), never a Python step per record: reading and checking a block
+costs a few percent of what the database spends loading it.
+
+What Python's csv module (and RFC 4180) reads: a field that starts with a double quote runs
+to the next lone double quote, ``""`` inside it standing for one, commas and line breaks
+inside it being data; a quote anywhere else (``a"b``) is data. The loaders agree on the
+first and not on the second (COPY starts quoting at any quote), so a block is *regular*
+only when every quote opens a field or closes one (or is doubled inside one) and every line
+break outside quotes is ``\\n`` or ``\\r\\n`` (Python also ends a record at a lone
+``\\r``). The first irregular block ends the fast reading: from there on the file is read
+by Python (``imports.files.CsvFile``), as every file once was.
+
+A regular block may still be one no loader should take as it is: ``\\N`` (NULL by OpenDMS's
+rule, text to a loader in CSV mode), or both kinds of line break (a loader takes one). Its
+records are then read by Python, that block only.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+BOM = b"\xef\xbb\xbf"
+# Every byte but the four that lay a block out (comma, CR, LF, the quote marker NUL) as "a".
+_SHAPE = bytes(b if b in b",\r\n\x00" else ord("a") for b in range(256))
+_NOT_LAYOUT = bytes(b for b in range(256) if b not in b",\n")
+
+
+@dataclass(frozen=True)
+class Block:
+    """Whole records of the file: its bytes from ``offset``, starting on line ``line``."""
+
+    data: bytes
+    offset: int
+    line: int
+    records: int
+    lines: int  # line breaks in it: the next block starts on line + lines
+    crlf: bool  # its lines end with \r\n
+    loadable: bool  # a loader reads it as Python would (see the module)
+    widths: bool  # every record has the width asked for (False: read it to name which)
+
+    @property
+    def end(self) -> int:
+        return self.offset + len(self.data)
+
+
+def record_end(buf: bytes, final: bool) -> int:
+    """Where the last whole record in ``buf`` (read from a record's start) ends: just
+    after the last line break with an even number of quotes before it; 0 when there is
+    none. ``final``: ``buf`` ends the file, so its end ends a record too."""
+    odd = buf.count(b'"') % 2  # of the quotes before ``end``
+    if final and buf and not odd:
+        return len(buf)
+    end = len(buf)
+    while (at := buf.rfind(b"\n", 0, end)) >= 0:
+        odd ^= buf.count(b'"', at, end) % 2
+        if not odd:
+            return at + 1
+        end = at
+    return 0
+
+
+def examine(data: bytes, width: int) -> tuple[bool, int, bool, bool, bool]:
+    """Whether ``data`` (whole records) is regular, and if so its records, whether they end
+    with CRLF, whether a loader reads it as Python would, and whether every record has
+    ``width`` fields."""
+    if not data:
+        return True, 0, False, True, True
+    if b"\x00" in data or data.endswith(b"\r"):  # (a CR at the end ends a record alone)
+        return False, 0, False, False, False
+    if not data.endswith(b"\n"):  # the file's last record, with no line break
+        data += b"\n"
+    pieces = data.split(b'"') if b'"' in data else [data]
+    outside = b"\x00".join(pieces[::2])  # the text outside quotes, NUL where a quote was
+    shape = outside.translate(_SHAPE)
+    # (count, not ``in``: CPython counts these two-byte patterns twice as fast)
+    misplaced = shape.count(b"a\x00") + shape.count(b"\x00a") + shape.count(b"\r\x00")
+    crs = shape.count(b"\r") if b"\r" in shape else 0
+    crlfs = shape.count(b"\r\n") if crs else 0
+    if misplaced or crs != crlfs:
+        return False, 0, False, False, False
+    records = shape.count(b"\n")
+    crlf = crlfs == records > 0
+    loadable = (crlfs == 0 or crlf) and (b"\\" not in data or b"\\N" not in data)
+    widths = outside.translate(None, _NOT_LAYOUT) == (b"," * (width - 1) + b"\n") * records
+    if width == 1 and (
+        shape.startswith((b"\n", b"\r\n")) or b"\n\n" in shape or b"\n\r\n" in shape
+    ):
+        widths = False  # an empty line is no field to Python, not an empty one
+    return True, records, crlf, loadable, widths
+
+
+class CsvBlocks:
+    """The file's records from ``offset`` (a record's start, on line ``line``) on, a block
+    of about ``size`` bytes at a time; ``width``: the fields a record should have."""
+
+    def __init__(self, path: Path, offset: int, line: int, width: int) -> None:
+        self.raw: IO[bytes] = path.open("rb")
+        self.raw.seek(offset)
+        self.offset, self.line, self.width = offset, line, width
+        self.eof = False
+
+    def take(self, size: int, most: int) -> Block | None:
+        """The next block: about ``size`` bytes of whole records, more when one record is
+        longer (up to ``most``). An empty block at the end; None when what follows is not
+        regular (or a record is longer than ``most``): read it with Python from
+        ``self.offset``, on ``self.line``."""
+        buf = self.raw.read(size)
+        final = len(buf) < size
+        end = record_end(buf, final)
+        while not end and not final and len(buf) < most:
+            more = self.raw.read(len(buf))
+            final = len(more) < len(buf)
+            buf += more
+            end = record_end(buf, final)
+        data = buf[:end]
+        regular, records, crlf, loadable, widths = examine(data, self.width)
+        if buf and not (end and regular):
+            return None
+        self.raw.seek(self.offset + end)
+        block = Block(
+            data, self.offset, self.line, records, data.count(b"\n"), crlf, loadable, widths
+        )
+        self.offset, self.line = block.end, self.line + block.lines
+        return block
+
+    def close(self) -> None:
+        self.raw.close()
+
+
+def first_record(path: Path) -> tuple[bytes, int] | None:
+    """The first record of the file (its BOM dropped) and the offset just after it; None
+    when it is not regular or longer than a megabyte."""
+    with path.open("rb") as raw:
+        head = raw.read(1 << 20)
+    start = len(BOM) if head.startswith(BOM) else 0
+    at = head.find(b"\n", start)
+    while at >= 0 and head.count(b'"', start, at) % 2:
+        at = head.find(b"\n", at + 1)
+    end = at + 1 if at >= 0 else len(head) if len(head) < (1 << 20) else 0
+    first = head[start:end]
+    if not end or not examine(first, 1)[0]:
+        return None
+    return first, end
+
+
+def records_start(path: Path, header: bool) -> tuple[list[str] | None, int, int] | None:
+    """Where the records of a UTF-8 CSV file start (byte, line): after its BOM, and its
+    header when it has one, whose fields come first (None without one). None when the
+    file is to be read by Python alone (its first record is not regular, or not UTF-8)."""
+    found = first_record(path)
+    if found is None:
+        return None
+    first, end = found
+    if not header:
+        return None, end - len(first), 1
+    try:
+        (names,) = csv.reader(io.StringIO(first.decode("utf-8"), newline=""), strict=True)
+    except (UnicodeDecodeError, csv.Error, ValueError):
+        return None  # Python names the problem
+    return names, end, 1 + first.count(b"\n")
