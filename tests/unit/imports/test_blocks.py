@@ -7,11 +7,12 @@ from __future__ import annotations
 import csv
 import io
 from pathlib import Path
+from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from opendms.imports.blocks import CsvBlocks, examine, records_start
+from opendms.imports.blocks import Block, CsvBlocks, examine, records_start
 
 FIELD = st.text(alphabet=st.sampled_from(list('ab ,"\n\r\\NLU\u00e9\u4e2d')), max_size=6)
 RECORD = st.lists(FIELD, min_size=1, max_size=4)
@@ -21,13 +22,13 @@ def python_records(data: bytes) -> list[list[str]]:
     return list(csv.reader(io.StringIO(data.decode("utf-8"), newline=""), strict=True))
 
 
-def written(records: list[list[str]], quoting: int, ending: str) -> bytes:
+def written(records: list[list[str]], quoting: Any, ending: str) -> bytes:
     out = io.StringIO()
     csv.writer(out, quoting=quoting, lineterminator=ending).writerows(records)
     return out.getvalue().encode()
 
 
-def cut(path: Path, size: int, width: int) -> tuple[list[bytes], int]:
+def cut(path: Path, size: int, width: int) -> tuple[list[Block], int]:
     """The regular blocks of the file, and the offset where Python has to go on."""
     blocks, found = CsvBlocks(path, 0, 1, width), []
     try:
@@ -104,7 +105,8 @@ def test_any_text_cut_into_regular_blocks_reads_as_python_reads_it(
 def quote_anywhere(data: bytes) -> list[list[str]]:
     """Records as a reader that starts quoting at any quote (PostgreSQL's COPY) reads them."""
     records: list[list[str]] = []
-    field, fields, quoted, i = "", [], False, 0
+    field, quoted, i = "", False, 0
+    fields: list[str] = []
     text = data.decode()
     started = False  # something read since the last record ended
     while i < len(text):
