@@ -147,10 +147,12 @@ _COUNTS = re.compile(r"(Records|Duplicates|Deleted|Skipped|Warnings): (\d+)")
 def _csv_fields(columns: Sequence[str], rows: CsvRecords) -> str:
     """How LOAD DATA reads CSV records as Python's csv module does: quotes enclose,
     doubled inside; no escape character; an empty field NULL in a column that is not
-    text (through a variable, NULLIF), the empty string in one that is."""
+    text (through a variable, NULLIF: costly, so only where a field may be empty), the
+    empty string in one that is."""
+    empty = _may_hold_empty_fields(rows.data)
     read, nulls = [], []
     for i, (column, null) in enumerate(zip(columns, rows.empty_is_null, strict=True)):
-        if null:
+        if null and empty:
             read.append(f"@f{i}")
             nulls.append(f"{_quote(column)} = NULLIF(@f{i}, '')")
         else:
@@ -161,6 +163,16 @@ def _csv_fields(columns: Sequence[str], rows: CsvRecords) -> str:
         f"LINES TERMINATED BY '{ending}' ({', '.join(read)})"
     )
     return fields + (f" SET {', '.join(nulls)}" if nulls else "")
+
+
+def _may_hold_empty_fields(data: bytes) -> bool:
+    """Whether some field of these records may be empty: two separators side by side, or
+    a quote pair (an empty quoted field, or a quote doubled inside one)."""
+    return (
+        data.startswith(b",")
+        or data.endswith(b",")
+        or any(pair in data for pair in (b",,", b",\n", b",\r", b"\n,", b'""'))
+    )
 
 
 def _datetime_text(text: str) -> str:
