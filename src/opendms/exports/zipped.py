@@ -1,7 +1,7 @@
 """The zip entry an export's text is written into, deflated by ISA-L's igzip.
 
 zlib's fastest level deflates 140 to 200 MB of CSV a second on the bench machine: for a
-million rows (50 MB) that is more CPU than the native client spends on the whole export
+million rows (50 MB) that is as much CPU as the native client spends on the whole export
 (docs/performance.md). igzip writes the same raw deflate stream (every unzip reads it) four
 to five times as fast, and its level 1 packs tighter than zlib's level 1. ``zipfile`` builds
 the entry's compressor from zlib and takes no other, so the entry it opens has igzip's put
