@@ -1,5 +1,5 @@
 """A file-like sink that hands what is written to a thread of its own, in blocks of about a
-megabyte: compressing the export's zip then overlaps reading the result (zlib and the CRC
+megabyte: compressing the export's zip then overlaps reading the result (igzip and the CRC
 release the GIL on large blocks), and the many small writes of a row-by-row writer cost one
 append each."""
 
@@ -8,7 +8,6 @@ from __future__ import annotations
 import io
 import queue
 import threading
-import zlib
 from types import TracebackType
 from typing import IO
 
@@ -29,9 +28,11 @@ class Pipe(io.RawIOBase):
     def _drain(self) -> None:
         while (block := self.blocks.get()) is not _DONE:
             if self.failure is None:
+                # Any failure is the writer's to raise: one that ended this thread would
+                # leave the writer waiting for ever on a full queue.
                 try:
                     self.out.write(block)
-                except (OSError, ValueError, zlib.error) as exc:  # the writer's to raise
+                except Exception as exc:  # noqa: BLE001
                     self.failure = exc
 
     def _check(self) -> None:

@@ -32,6 +32,7 @@ from opendms.exports.formats import ENCODINGS, SUFFIX, XlsxWriter, text_writer
 from opendms.exports.masks import Masked, Masker
 from opendms.exports.pipe import Pipe
 from opendms.exports.service import ExportPlan
+from opendms.exports.zipped import deflated_entry
 from opendms.jobs.runner import Checkpoint, Step, Work
 from opendms.means import Means
 from opendms.sql.export import ExportRefused, export_query
@@ -197,11 +198,11 @@ class Export:
         plan = src.plan
         with src.connector.snapshot(src.where, src.query, src.timeout) as snap:
             masked, traced = masks.plan(src.node, src.engine, src.schema, src.masking, snap.columns)
-            with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
+            with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
                 if plan.file_type == "XLSX":
                     rows = self._xlsx(zf, snap, masked, watch, path, name)
                 else:
-                    with zf.open(name, "w", force_zip64=True) as entry, Pipe(entry) as sink:
+                    with deflated_entry(zf, name) as entry, Pipe(entry) as sink:
                         rows = self._text(cast(IO[bytes], sink), snap, plan, src, masked, watch)
         return Written(rows, masked, traced)
 

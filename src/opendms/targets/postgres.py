@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import select
 import zlib
 from collections import defaultdict
 from collections.abc import Collection, Iterator, Mapping, Sequence
@@ -361,7 +362,12 @@ class PostgresSnapshot(Snapshot):
 
     def csv(self, encoding: str, limit: int) -> Iterator[bytes]:
         """COPY's rows read straight from libpq and joined into blocks: psycopg's ``Copy``
-        costs a few microseconds of Python per row, more than the database's own work."""
+        costs a few microseconds of Python per row, more than the database's own work.
+
+        libpq is asked without blocking, and the socket waited on with ``poll``: a blocking
+        ``get_copy_data`` waits for the server inside libpq holding the GIL, so the thread
+        compressing the zip (``exports.pipe``) stood still whenever the server was the
+        slower side, which it is."""
         name = _PG_ENCODINGS.get(encoding, "UTF8")
         query = f"SELECT * FROM (\n{self.query}\n) AS opendms_export LIMIT {int(limit)}"  # noqa: S608
         copy = f"COPY (\n{query}\n) TO STDOUT WITH (FORMAT csv, HEADER true, ENCODING '{name}')"
@@ -371,24 +377,27 @@ class PostgresSnapshot(Snapshot):
         if started is None or started.status != pq.ExecStatus.COPY_OUT:
             self._finish(pgconn)
             raise TargetError(f"exporting failed: {_result_error(started, pgconn)}")
-        parts: list[bytes] = []
-        size = 0
+        readable = select.poll()
+        readable.register(pgconn.socket, select.POLLIN)
+        block = bytearray()
         while True:
-            got, data = pgconn.get_copy_data(0)
+            got, data = pgconn.get_copy_data(1)
             if got > 0:
-                parts.append(bytes(data))
-                size += got
-                if size >= BLOCK:
-                    yield b"".join(parts)
-                    parts, size = [], 0
+                block += data
+                if len(block) >= BLOCK:
+                    yield bytes(block)
+                    block.clear()
+            elif got == 0:  # no whole row has arrived yet
+                readable.poll()
+                pgconn.consume_input()
             elif got == -1:
                 break
             else:
                 message = pgconn.error_message.decode(errors="replace").strip()
                 self._finish(pgconn)
                 raise TargetError(f"exporting failed: {message}")
-        if parts:
-            yield b"".join(parts)
+        if block:
+            yield bytes(block)
         ended = pgconn.get_result()
         self._finish(pgconn)
         if ended is None or ended.status != pq.ExecStatus.COMMAND_OK:
