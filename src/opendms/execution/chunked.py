@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
-from opendms.execution.walk import Position, advance, begin_walk
+from opendms.execution.walk import Position, advance, begin_walk, bounded
 from opendms.sql.chunks import Chunking
 from opendms.targets.base import Change, StatementError
 from opendms.targets.pace import Gauge, Pace, Sizer
@@ -67,7 +67,7 @@ def stride(
     to hold back, a lost lock fight or a failed chunk (whose error it keeps; the chunks
     before it stay committed)."""
     began_stride = time.monotonic()
-    position = begin_walk(change, key)
+    position = begin_walk(change, key, lambda: bounded(change, plan))
     done = Stride(position, size)
     sizer = Sizer(pace, size)
     while not done.position.done:  # at least one chunk, then until time is up

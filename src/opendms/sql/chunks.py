@@ -61,12 +61,13 @@ class Chunking:
         return exp.column(self._marker, quoted=True).sql(dialect=self.dialect)
 
     @cached_property
-    def _columns(self) -> list[str]:
+    def _key_columns(self) -> list[exp.Column]:
         qualifier = exp.to_identifier(self.source.alias_or_name, quoted=True)
-        return [
-            exp.column(k, table=qualifier.copy(), quoted=True).sql(dialect=self.dialect)
-            for k in self.key
-        ]
+        return [exp.column(k, table=qualifier.copy(), quoted=True) for k in self.key]
+
+    @cached_property
+    def _columns(self) -> list[str]:
+        return [c.sql(dialect=self.dialect) for c in self._key_columns]
 
     def _compare(self, bound: Key, strict: str, last: str) -> str:
         """``key strict bound`` column by column: the first differing column decides; when
@@ -79,25 +80,42 @@ class Chunking:
             terms.append("(" + " AND ".join([*equal, f"{column} {op} {values[i]}"]) + ")")
         return "(" + " OR ".join(terms) + ")"
 
+    def _first_key(self, where: exp.Expression, *, descending: bool = False) -> str:
+        """``SELECT key FROM table WHERE … ORDER BY key LIMIT 1`` (``descending``: the last).
+        The ORDER BY is written by hand: sqlglot spells out null ordering for some dialects
+        (a CASE on MySQL, NULLS LAST on PostgreSQL), which no index of the key serves, and
+        the key has no nulls."""
+        query = exp.select(*(c.copy() for c in self._key_columns)).from_(self.source.copy())
+        order = ", ".join(f"{c} DESC" if descending else c for c in self._columns)
+        return f"{query.where(where).sql(dialect=self.dialect)} ORDER BY {order} LIMIT 1"
+
     @cached_property
     def _boundary(self) -> str:
-        qualifier = exp.to_identifier(self.source.alias_or_name, quoted=True)
-        columns = [exp.column(k, table=qualifier.copy(), quoted=True) for k in self.key]
-        query = (
-            exp.select(*columns)
-            .from_(self.source.copy())
-            .where(exp.column(self._marker, quoted=True))
-            .order_by(*(c.copy() for c in columns))
-            .limit(1)
-        )
-        return query.sql(dialect=self.dialect)
+        return self._first_key(exp.column(self._marker, quoted=True))
 
-    def boundary(self, after: Key | None, size: int) -> str:
-        """``SELECT key … ORDER BY key LIMIT 1 OFFSET size - 1`` past ``after``: the last key
-        of the next chunk, or no row when fewer than ``size`` keys are left."""
-        past = self._compare(after, ">", ">") if after is not None else "1 = 1"
-        query = self._boundary.replace(self._rendered_marker, past)
+    def boundary(self, after: Key | None, size: int, end: Key | None = None) -> str:
+        """``SELECT key … ORDER BY key LIMIT 1 OFFSET size - 1`` past ``after`` (and up to
+        ``end``, when given): the last key of the next chunk, or no row when fewer than
+        ``size`` keys are left."""
+        query = self._boundary.replace(self._rendered_marker, self.where(after, end))
         return f"{query} OFFSET {max(size, 1) - 1}"
+
+    def matching(self, *, last: bool = False) -> str:
+        """The first key (``last``: the last) of a row the statement's condition matches: where
+        a walk of it starts and ends (``execution.walk.bounded``)."""
+        return self._first_key(self._condition.copy(), descending=last)
+
+    def before(self, bound: Key) -> str:
+        """The last key of the table below ``bound``, whatever the condition says."""
+        query = self._first_key(exp.column(self._marker, quoted=True), descending=True)
+        return query.replace(self._rendered_marker, self._compare(bound, "<", "<"))
+
+    @cached_property
+    def _condition(self) -> exp.Expression:
+        """The statement's own WHERE condition (its SELECT's, for an INSERT … SELECT)."""
+        target = self.node.expression if isinstance(self.node, exp.Insert) else self.node
+        condition: exp.Expression = target.args["where"].this
+        return condition
 
     @cached_property
     def _chunk(self) -> str:

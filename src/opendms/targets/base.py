@@ -211,6 +211,13 @@ class Change(ABC):
     @abstractmethod
     def rollback(self) -> None: ...
 
+    def commit_soon(self) -> None:
+        """Let the current transaction's commit return before it is on disk, where the
+        engine allows that per transaction (PostgreSQL's ``synchronous_commit``): a server
+        crash may then undo it, whole, but never half of it, and never once a later
+        transaction's commit, waited for, has returned. Elsewhere nothing changes."""
+        return None
+
     @abstractmethod
     def close(self) -> None: ...
 

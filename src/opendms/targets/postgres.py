@@ -131,6 +131,10 @@ class PostgresChange(Change):
         with self._guarded():
             self.conn.rollback()
 
+    def commit_soon(self) -> None:
+        with self._guarded():
+            self.conn.execute("SET LOCAL synchronous_commit = off")
+
     def close(self) -> None:
         with suppress(psycopg.Error):
             self.conn.close()

@@ -86,6 +86,43 @@ def test_an_alias_qualifies_the_key() -> None:
 
 
 @pytest.mark.parametrize(
+    ("statement", "first", "last", "before"),
+    [
+        ("DELETE FROM t WHERE n = 5 AND id > 30", (36,), (288,), (33,)),
+        ("UPDATE pairs SET n = 0 WHERE n % 5 = 0 AND a > 1", (2, "k05"), (7, "k05"), (2, "k04")),
+        ("INSERT INTO archive SELECT * FROM t WHERE tag = 'x'", None, None, None),
+    ],
+)
+def test_the_keys_a_walk_is_bounded_by(statement: str, first: Any, last: Any, before: Any) -> None:
+    db, plan = database(), chunking(statement, "sqlite", KEYS.get)
+    assert chunk_keys(db.execute(plan.matching()).fetchall()) == first
+    assert chunk_keys(db.execute(plan.matching(last=True)).fetchall()) == last
+    if first is not None:
+        assert chunk_keys(db.execute(plan.before(first)).fetchall()) == before
+
+
+def test_a_boundary_stops_at_the_walks_end() -> None:
+    db, plan = database(), chunking("DELETE FROM t WHERE n = 1", "sqlite", KEYS.get)
+    assert chunk_keys(db.execute(plan.boundary((30,), 5, (60,))).fetchall()) == (45,)
+    assert chunk_keys(db.execute(plan.boundary((30,), 11, (60,))).fetchall()) is None
+    assert chunk_keys(db.execute(plan.boundary((30,), 11)).fetchall()) == (63,)
+
+
+@pytest.mark.parametrize("engine", ["mysql", "mariadb", "postgresql"])
+def test_key_reads_order_by_the_bare_key_which_its_index_serves(engine: str) -> None:
+    """sqlglot writes null ordering out for some dialects (a CASE on MySQL, NULLS LAST on
+    PostgreSQL); ordered so, a read of the first or last key sorts the table."""
+    plan = chunking("DELETE FROM pairs WHERE n > 1", engine, KEYS.get)
+    q = "`" if engine != "postgresql" else '"'
+    order = f"{q}pairs{q}.{q}a{q}, {q}pairs{q}.{q}b{q}"
+    descending = f"{q}pairs{q}.{q}a{q} DESC, {q}pairs{q}.{q}b{q} DESC"
+    assert plan.matching().endswith(f"ORDER BY {order} LIMIT 1")
+    assert plan.matching(last=True).endswith(f"ORDER BY {descending} LIMIT 1")
+    assert plan.before((1, "k01")).endswith(f"ORDER BY {descending} LIMIT 1")
+    assert f"ORDER BY {order} LIMIT 1 OFFSET 9" in plan.boundary(None, 10)
+
+
+@pytest.mark.parametrize(
     ("statement", "why"),
     [
         ("UPDATE t SET n = 1", "no WHERE"),
