@@ -6,10 +6,12 @@ SELECT from it. Joins, sub-queries, LIMIT and ORDER BY would make a chunk's rows
 rows outside its range, so they are refused, as is a table without a key to walk (its primary
 key, or a unique key of NOT NULL columns).
 
-The executor walks the key in ascending order: ``boundary`` finds where the next chunk of
-``size`` keys ends, ``chunk`` is the statement restricted to (after, upto]. A composite key is
-compared column by column (``a > 1 OR (a = 1 AND b > 2)``), which every engine's range
-optimiser understands, unlike row constructors on older MySQL.
+The executor walks the key in ascending order, between the first and last keys the
+statement's condition matches (``matching``; ``before``: the key before the first):
+``boundary`` finds where the next chunk of ``size`` keys ends, ``chunk`` is the statement
+restricted to (after, upto]. A composite key is compared column by column (``a > 1 OR (a = 1
+AND b > 2)``), which every engine's range optimiser understands, unlike row constructors on
+older MySQL.
 """
 
 from __future__ import annotations
