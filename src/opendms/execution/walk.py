@@ -148,11 +148,6 @@ def _advance(
             return position, 0
         moved = step(position)
         change.move(key, moved.dumps())
-        if not moved.done:
-            # A chunk and its position are lost together if at all, and the walk's last
-            # commit, waited for, is on disk only with every chunk before it: a chunk need not
-            # wait for its own (one disk flush a chunk was a tenth of a PostgreSQL cleanup).
-            change.commit_soon()
         change.commit()
     except BaseException:
         change.rollback()
@@ -216,6 +211,16 @@ def advance(
     execute = run or change.execute
 
     def step(position: Position) -> Position:
+        moved = cut(position)
+        if not moved.done:
+            # A chunk and its position are lost together if at all, and the walk's last
+            # commit, waited for, is on disk only with every chunk before it: a chunk need not
+            # wait for its own (one disk flush a chunk was a tenth of a PostgreSQL cleanup).
+            change.commit_soon()
+        return moved
+
+    def cut(position: Position) -> Position:
+        """The next chunk, run: the position after it."""
         after, end = position.after, position.end
         if position.by_value and after is not None and end is not None:
             upto = (after[0] + size,) if after[0] + size < end[0] else end
