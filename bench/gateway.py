@@ -26,6 +26,7 @@ import argparse
 import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import sqlite3
@@ -235,6 +236,10 @@ class Measured:
     name: str
     result: loadgen.Result
     cores: str  # who had the cores (bench/cpu.py)
+    # CPU microseconds per request answered (warm-up included) of the server's processes
+    # and the store's backends: what a request costs, which sharing the cores moves less
+    # than requests/s
+    cpu_us: float
 
     @property
     def p50(self) -> float:
@@ -305,6 +310,8 @@ def py_spy(
     finally:
         for spy in spies:
             spy.wait()
+        for empty in (f for f in out.glob(f"{name}-*.txt") if f.stat().st_size == 0):
+            empty.unlink()  # a process that ran no Python while sampled (none was idle-sampled)
 
 
 def measure(
@@ -335,7 +342,10 @@ def measure(
         "load generator": (time.process_time() - cpu) / wall,
         **store_cores(url, backends, wall),
     }
-    found = Measured(name, result, meter.line(others))
+    cores = meter.cores()
+    answered = sum(result.answered.values())
+    spent = (cores["server"] + others.get("PostgreSQL backends", 0.0)) * wall
+    found = Measured(name, result, meter.line(others), spent / answered * 1e6 if answered else 0)
     report(found)
     return found
 
@@ -349,6 +359,7 @@ def report(m: Measured) -> None:
         flush=True,
     )
     print(f"    {m.cores}", flush=True)
+    print(f"    CPU per request (server and store): {m.cpu_us:.0f} us", flush=True)
     if errors:
         print(f"    statuses: {r.statuses}", flush=True)
 
@@ -379,7 +390,19 @@ class StoreFigures:
 
 
 def run_store(kind: str, args: argparse.Namespace) -> StoreFigures:
+    """Every server on a fresh store of ``kind``; its directory (the store, the servers' log)
+    is removed afterwards, or kept and named when the run failed."""
     work = Path(tempfile.mkdtemp(prefix=f"opendms-bench-{kind}-"))
+    try:
+        figures = _run_store(kind, work, args)
+    except BaseException:
+        print(f"  the servers' log and the store are kept in {work}", flush=True)
+        raise
+    shutil.rmtree(work, ignore_errors=True)
+    return figures
+
+
+def _run_store(kind: str, work: Path, args: argparse.Namespace) -> StoreFigures:
     log = work / "servers.log"
     with metadata_store(kind, work) as url:
         env = {
@@ -474,16 +497,20 @@ def met(ok: bool) -> str:
 def summary(found: list[StoreFigures]) -> None:
     """The last lines: every server's figures per store, and the targets."""
     print(f"\nsummary (load average {os.getloadavg()[0]:.2f} at the end)")
-    print(f"  {'store':<11}{'server':<9}{'req/s':>8}{'p50 ms':>10}{'p99 ms':>10}")
+    print(f"  {'store':<11}{'server':<9}{'req/s':>8}{'p50 ms':>10}{'p99 ms':>10}{'CPU us/req':>12}")
     for f in found:
         for name, m in (("OpenDMS", f.ours), ("const", f.const), ("insert", f.insert)):
             store = f.kind if m is f.ours else ""
-            print(f"  {store:<11}{name:<9}{m.result.rps:>8.0f}{m.p50:>10.2f}{m.p99:>10.2f}")
+            print(
+                f"  {store:<11}{name:<9}{m.result.rps:>8.0f}{m.p50:>10.2f}{m.p99:>10.2f}"
+                f"{m.cpu_us:>12.0f}"
+            )
     for f in found:
         print(
             f"  {f.kind:<10} ours/insert {f.ratio:.3f} (target >= {TARGET_RATIO}: "
             f"{met(f.ratio >= TARGET_RATIO)}); p99 ours/insert {f.p99_ratio:.2f} "
-            f"(target <= {TARGET_P99:.0f}: {met(f.p99_ratio <= TARGET_P99)})"
+            f"(target <= {TARGET_P99:.0f}: {met(f.p99_ratio <= TARGET_P99)}); "
+            f"CPU per request insert/ours {f.insert.cpu_us / f.ours.cpu_us:.2f}"
         )
     every = all(f.ratio >= TARGET_RATIO and f.p99_ratio <= TARGET_P99 for f in found)
     print(f"  targets on {' and '.join(f.kind for f in found)}: {met(every)}", flush=True)

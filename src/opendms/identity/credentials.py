@@ -30,6 +30,7 @@ from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 import anyio.to_thread
@@ -130,6 +131,12 @@ _MAX_CACHED = 10_000
 MAX_BATCH = 256
 
 
+@lru_cache(maxsize=1024)
+def _stored_roles(text: str) -> tuple[Role, ...]:
+    """A ``users.roles`` value, parsed once per process: a store holds a handful of them."""
+    return parse_roles(text)
+
+
 def _credential(row: Any) -> Credential:
     return Credential(
         access_key_id=row[0],
@@ -137,7 +144,7 @@ def _credential(row: Any) -> Credential:
         key_active=row[2] == KeyStatus.ACTIVE,
         user_id=row[3],
         user_state=None if row[4] is None else UserState(row[4]),
-        roles=parse_roles(row[5]) if row[5] else (),
+        roles=_stored_roles(row[5]) if row[5] else (),
         auth_version=row[6] or 0,
         nick_name=row[7] or "",
         tid=row[8],
