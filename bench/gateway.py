@@ -391,14 +391,17 @@ class StoreFigures:
 
 def run_store(kind: str, args: argparse.Namespace) -> StoreFigures:
     """Every server on a fresh store of ``kind``; its directory (the store, the servers' log)
-    is removed afterwards, or kept and named when the run failed."""
+    is removed afterwards, unless ``--keep`` or the run failed."""
     work = Path(tempfile.mkdtemp(prefix=f"opendms-bench-{kind}-"))
     try:
         figures = _run_store(kind, work, args)
     except BaseException:
         print(f"  the servers' log and the store are kept in {work}", flush=True)
         raise
-    shutil.rmtree(work, ignore_errors=True)
+    if args.keep:
+        print(f"  the servers' log and the store are in {work}", flush=True)
+    else:
+        shutil.rmtree(work, ignore_errors=True)
     return figures
 
 
@@ -536,6 +539,9 @@ def main() -> None:
         type=Path,
         metavar="DIR",
         help="record a flame graph of every server process during its timed run into DIR",
+    )
+    parser.add_argument(
+        "--keep", action="store_true", help="keep each store's directory and the servers' log"
     )
     args = parser.parse_args()
     kinds = ["postgresql", "sqlite"] if args.store == "both" else [args.store]
