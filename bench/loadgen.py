@@ -1,6 +1,7 @@
 """A small HTTP/1.1 keep-alive load generator on asyncio: C connections, each sending the next
-request as soon as the previous answer is read. Requests are built by a callable, so every
-request can carry its own signature and nonce."""
+request as soon as the previous answer is read. Requests come from a callable, so every
+request can carry its own signature and nonce (``bench/gateway.py`` hands out requests it
+signed before the clock started)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ class Result:
     seconds: float
     latencies: list[float] = field(default_factory=list)
     statuses: dict[int, int] = field(default_factory=dict)
+    # Every answer, the warm-up's too: what the server was asked to do in all (row counts).
+    answered: dict[int, int] = field(default_factory=dict)
 
     @property
     def ok(self) -> int:
@@ -61,6 +64,7 @@ async def _worker(
             writer.write(build())
             status = await _read_response(reader)
             end = time.perf_counter()
+            result.answered[status] = result.answered.get(status, 0) + 1
             if start >= record_from:
                 result.latencies.append(end - start)
                 result.statuses[status] = result.statuses.get(status, 0) + 1

@@ -47,8 +47,9 @@ class _Claim:
     nonce: str
     timestamp: str
     check: Callable[[str], bool]  # secret -> signature matches
-    # The SDKs' error parsers expect this suffix (the old one crashes without a colon).
-    string_to_sign: str
+    # What a mismatch's message names (the SDKs' error parsers expect it after a colon; the
+    # old one crashes without). Made only then: a good signature never needs it.
+    string_to_sign: Callable[[], str]
 
 
 def _v1_claim(call: RpcCall) -> _Claim:
@@ -77,7 +78,7 @@ def _v1_claim(call: RpcCall) -> _Claim:
         p["SignatureNonce"],
         p["Timestamp"],
         check,
-        signing.v1_string_to_sign(call.raw.method, signed),
+        lambda: signing.v1_string_to_sign(call.raw.method, signed),
     )
 
 
@@ -115,7 +116,7 @@ def _v3_claim(call: RpcCall) -> _Claim:
         headers["x-acs-signature-nonce"],
         headers["x-acs-date"],
         check,
-        signing.v3_string_to_sign(canonical),
+        lambda: signing.v3_string_to_sign(canonical),
     )
 
 
@@ -144,7 +145,7 @@ class Authenticator:
         if secret is None:
             raise errors.access_key_not_found()
         if not claim.check(secret):
-            raise errors.signature_mismatch(f"server string to sign is:{claim.string_to_sign}")
+            raise errors.signature_mismatch(f"server string to sign is:{claim.string_to_sign()}")
         return Proof(claim.access_key_id, claim.nonce, signed_at)
 
     async def admit(self, proof: Proof, tid: int | None) -> Credential:

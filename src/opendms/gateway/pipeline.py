@@ -25,6 +25,7 @@ from opendms.gateway.wire import WireModel, parse_integer
 from opendms.identity import acting, policy, service
 from opendms.identity.caller import Caller
 from opendms.identity.credentials import Credential, credential_store
+from opendms.identity.roles import Role
 from opendms.means import Means
 from opendms.store.db import STORE_UNAVAILABLE, Store
 from opendms.store.states import UserState
@@ -105,8 +106,11 @@ def _answered(
 def _order_id(params: Mapping[str, str]) -> int | None:
     """The ticket a call names (``OrderId``), for its log lines; the action's own model
     judges the value, so one that is not a ticket number names none here."""
+    given = params.get("OrderId")
+    if not given:
+        return None
     try:
-        value = parse_integer(params.get("OrderId") or "")
+        value = parse_integer(given)
     except ValueError:
         return None
     return value if value > 0 else None
@@ -126,11 +130,14 @@ def error_reply(
 
 
 class PolicyCache:
-    """A user's attached policies, cached per process until the user's auth_version moves."""
+    """A user's attached policies, and what they and the user's roles decide about an action,
+    cached per process until the user's auth_version moves (attaching or detaching a policy,
+    or changing the roles, moves it; both are read from the store with every request)."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
         self._cache: dict[tuple[int, int], list[policy.PolicyDocument]] = {}
+        self._decisions: dict[tuple[int, int, tuple[Role, ...], str], bool] = {}
 
     async def attached(self, user_id: int, version: int) -> list[policy.PolicyDocument]:
         key = (user_id, version)
@@ -140,6 +147,21 @@ class PolicyCache:
             if len(self._cache) > 10_000:
                 self._cache.clear()
             self._cache[key] = found
+        return found
+
+    async def allows(
+        self, user_id: int, version: int, roles: tuple[Role, ...], ram_action: str
+    ) -> bool:
+        """Whether ``roles`` and the user's attached policies allow ``ram_action``: decided
+        by these alone, so the answer is kept under them."""
+        key = (user_id, version, roles, ram_action)
+        found = self._decisions.get(key)
+        if found is None:
+            attached = await self.attached(user_id, version)
+            found = policy.decide(policy.policies_for(roles, attached), ram_action)
+            if len(self._decisions) > 10_000:
+                self._decisions.clear()
+            self._decisions[key] = found
         return found
 
     def _load(self, user_id: int) -> list[policy.PolicyDocument]:
@@ -244,8 +266,9 @@ class Gateway:
 
     async def authorize(self, caller: Caller, auth_version: int, action: Action) -> None:
         """May this user call this action: their roles' and attached RAM policies decide."""
-        attached = await self.policies.attached(caller.user_id, auth_version)
-        if not policy.decide(policy.policies_for(caller.roles, attached), action.ram_action):
+        if not await self.policies.allows(
+            caller.user_id, auth_version, caller.roles, action.ram_action
+        ):
             raise errors.forbidden_ram(action.ram_action)
 
     async def execute(self, action: Action, ctx: Context, request: WireModel) -> Payload:

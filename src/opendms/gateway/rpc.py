@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Literal
 from urllib.parse import parse_qsl
 
@@ -56,7 +57,7 @@ class RpcCall:
     form: list[tuple[str, str]]
     params: dict[str, str] = field(default_factory=dict)  # query and form merged
 
-    @property
+    @cached_property  # read several times per request (log binding, acting-for, the model)
     def business(self) -> dict[str, str]:
         return {k: v for k, v in self.params.items() if k not in SYSTEM_PARAMS}
 

@@ -69,10 +69,22 @@ JOB_STEPS = Counter(
 )
 
 
+# Each request's series, found once: ``labels()`` takes a lock and checks the names on every
+# call, which the API's hottest path need not repeat. Actions and codes are fixed sets.
+_request_counts: dict[tuple[str, str], Counter] = {}
+_request_seconds: dict[str, Histogram] = {}
+
+
 def request(action: str, code: str, seconds: float) -> None:
     """One API request answered."""
-    REQUESTS.labels(action, code).inc()
-    REQUEST_SECONDS.labels(action).observe(seconds)
+    count = _request_counts.get((action, code))
+    if count is None:
+        count = _request_counts[(action, code)] = REQUESTS.labels(action, code)
+    count.inc()
+    took = _request_seconds.get(action)
+    if took is None:
+        took = _request_seconds[action] = REQUEST_SECONDS.labels(action)
+    took.observe(seconds)
 
 
 def rows_changed(kind: str, rows: int) -> None:

@@ -126,3 +126,66 @@ def test_purge_removes_only_expired_nonces(seeded) -> None:
         assert new is not None and not new.fresh_nonce
 
     run(store, box, check)
+
+
+def test_a_batch_answers_each_request_as_if_alone(seeded) -> None:
+    """Requests that arrive together are admitted in batches: each still hears about its own
+    nonce, key and tenant, and a nonce sent twice in one batch is fresh only once."""
+    store, box, ak, _secret, a, b = seeded
+    sizes: list[int] = []
+
+    async def scenario(creds: CredentialStore) -> None:
+        admit_many = creds._admit_many
+
+        async def counted(asks):
+            sizes.append(len(asks))
+            return await admit_many(asks)
+
+        creds._admit_many = counted  # type: ignore[method-assign]
+        asks = [
+            *((ak, f"n{i}", None) for i in range(40)),
+            (ak, "n7", None),  # the same nonce again, in the same batch
+            ("missing", "m1", None),
+            (ak, "in-b", b),
+            (ak, "in-a", a),
+        ]
+        found = await asyncio.gather(*(creds.admit(k, n, LATER, tid) for k, n, tid in asks))
+        assert [f is not None and f.fresh_nonce for f in found[:40]] == [True] * 40
+        assert found[40] is not None and not found[40].fresh_nonce
+        assert found[41] is None
+        assert found[42] is not None and found[42].credential.user_id is None
+        in_a = found[43]
+        assert in_a is not None and in_a.fresh_nonce and in_a.credential.tid == a
+        assert in_a.credential.user_id == found[0].credential.user_id  # active tenant: a
+
+    run(store, box, scenario)
+    assert sizes[0] == 1 and sum(sizes) == 43  # the first alone, the rest together (n7 once)
+    assert max(sizes) > 1
+
+
+def test_processes_sharing_a_store_admit_each_nonce_once(seeded) -> None:
+    """Two credential stores on one database stand for two API processes: the same nonces
+    asked of both at once, in opposite orders, are each admitted once. (Two PostgreSQL
+    batches that inserted in the order asked would wait for each other's rows: a deadlock.)"""
+    store, box, ak, *_ = seeded
+    nonces = [f"shared-{i}" for i in range(500)]
+
+    async def main() -> None:
+        one, two = credential_store(store, box, 4), credential_store(store, box, 4)
+        await one.open()
+        await two.open()
+        try:
+            found = await asyncio.gather(
+                *(one.admit(ak, n, LATER, None) for n in nonces),
+                *(two.admit(ak, n, LATER, None) for n in reversed(nonces)),
+            )
+        finally:
+            await one.close()
+            await two.close()
+        fresh = [f is not None and f.fresh_nonce for f in found]
+        by_nonce = [fresh[i] + fresh[len(nonces) + len(nonces) - 1 - i] for i in range(len(nonces))]
+        assert by_nonce == [1] * len(nonces)
+
+    for round_ in range(3):  # fresh nonces each round: a deadlock would show in one of them
+        nonces = [f"{n}-{round_}" for n in nonces]
+        asyncio.run(main())
