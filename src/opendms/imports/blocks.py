@@ -32,6 +32,24 @@ BOM = b"\xef\xbb\xbf"
 # Every byte but the three that lay a block out (comma, LF, the quote marker NUL) as "a".
 _SHAPE = bytes(b if b in b",\n\x00" else ord("a") for b in range(256))
 _NOT_LAYOUT = bytes(b for b in range(256) if b not in b",\n")
+_SEPARATORS = bytes(ord(",") if b in b",\n" else ord("a") for b in range(256))
+
+
+@dataclass(frozen=True)
+class Layout:
+    """What a block of whole records holds, as far as loading it goes (see the module)."""
+
+    records: int
+    crlf: bool  # its lines end with \r\n
+    loadable: bool  # a loader reads it as Python would
+    widths: bool  # every record has the width asked for (False: read it to name which)
+    empties: bool  # some field may be empty (False: none is)
+    null_word: bool  # the bytes NULL occur in it
+
+    @property
+    def fast(self) -> bool:
+        """Whether the database's loader may take it as it is."""
+        return self.loadable and self.widths
 
 
 @dataclass(frozen=True)
@@ -41,11 +59,12 @@ class Block:
     data: bytes
     offset: int
     line: int
-    records: int
     lines: int  # line breaks in it: the next block starts on line + lines
-    crlf: bool  # its lines end with \r\n
-    loadable: bool  # a loader reads it as Python would (see the module)
-    widths: bool  # every record has the width asked for (False: read it to name which)
+    layout: Layout
+
+    @property
+    def records(self) -> int:
+        return self.layout.records
 
     @property
     def end(self) -> int:
@@ -68,34 +87,43 @@ def record_end(buf: bytes, final: bool) -> int:
     return 0
 
 
-def examine(data: bytes, width: int) -> tuple[bool, int, bool, bool, bool]:
-    """Whether ``data`` (whole records) is regular, and if so its records, whether they end
-    with CRLF, whether a loader reads it as Python would, and whether every record has
-    ``width`` fields."""
+def examine(data: bytes, width: int) -> Layout | None:
+    """The layout of ``data`` (whole records; ``width``: the fields each should have);
+    None when it is not regular."""
     if not data:
-        return True, 0, False, True, True
+        return Layout(0, False, True, True, False, False)
     if b"\x00" in data or data.endswith(b"\r"):  # (a CR at the end ends a record alone)
-        return False, 0, False, False, False
+        return None
     if not data.endswith(b"\n"):  # the file's last record, with no line break
         data += b"\n"
     pieces = data.split(b'"') if b'"' in data else [data]
+    if len(pieces) % 2 == 0:  # an odd number of quotes: a record is not whole
+        return None
     outside = b"\x00".join(pieces[::2])  # the text outside quotes, NUL where a quote was
     crlfs = 0
     if b"\r" in outside:
         crlfs = outside.count(b"\r\n")
         if outside.count(b"\r") != crlfs:  # a CR alone ends a record for Python
-            return False, 0, False, False, False
+            return None
         outside = outside.replace(b"\r\n", b"\n")
     shape = outside.translate(_SHAPE)
     if shape.count(b"a\x00") or shape.count(b"\x00a"):  # a quote inside a field
-        return False, 0, False, False, False
+        return None
     records = shape.count(b"\n")
-    crlf = crlfs == records > 0
-    loadable = (crlfs == 0 or crlf) and (b"\\" not in data or b"\\N" not in data)
     widths = outside.translate(None, _NOT_LAYOUT) == (b"," * (width - 1) + b"\n") * records
     if width == 1 and (shape.startswith(b"\n") or b"\n\n" in shape):
         widths = False  # an empty line is no field to Python, not an empty one
-    return True, records, crlf, loadable, widths
+    # Separators side by side, or an empty quoted part (an empty field or a doubled quote).
+    seps = shape.translate(_SEPARATORS)
+    empties = seps.startswith(b",") or b",," in seps or b"" in pieces[1::2]
+    return Layout(
+        records,
+        crlf=crlfs == records > 0,
+        loadable=crlfs in (0, records) and (b"\\" not in data or b"\\N" not in data),
+        widths=widths,
+        empties=empties,
+        null_word=b"NULL" in data,
+    )
 
 
 class CsvBlocks:
@@ -122,13 +150,11 @@ class CsvBlocks:
             buf += more
             end = record_end(buf, final)
         data = buf[:end]
-        regular, records, crlf, loadable, widths = examine(data, self.width)
-        if buf and not (end and regular):
+        layout = examine(data, self.width)
+        if (buf and not end) or layout is None:
             return None
         self.raw.seek(self.offset + end)
-        block = Block(
-            data, self.offset, self.line, records, data.count(b"\n"), crlf, loadable, widths
-        )
+        block = Block(data, self.offset, self.line, data.count(b"\n"), layout)
         self.offset, self.line = block.end, self.line + block.lines
         return block
 
@@ -147,7 +173,7 @@ def first_record(path: Path) -> tuple[bytes, int] | None:
         at = head.find(b"\n", at + 1)
     end = at + 1 if at >= 0 else len(head) if len(head) < (1 << 20) else 0
     first = head[start:end]
-    if not end or not examine(first, 1)[0]:
+    if not end or examine(first, 1) is None:
         return None
     return first, end
 

@@ -405,10 +405,16 @@ class Writer:
     def _loaded(self, block: Block) -> int | None:
         """``block`` parsed and written by the database's own loader, when it reads it as
         Python would; None when it does not or refused it (rolled back)."""
-        if not (block.loadable and block.widths):
+        layout = block.layout
+        if not layout.fast:
             return None
         records = CsvRecords(
-            block.data, block.records, block.crlf, tuple(c.kind != "text" for c in self.columns)
+            block.data,
+            layout.records,
+            layout.crlf,
+            tuple(c.kind != "text" for c in self.columns),
+            layout.empties,
+            layout.null_word,
         )
         if not self.change.reads_csv(records):
             return None

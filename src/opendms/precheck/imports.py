@@ -167,7 +167,7 @@ class ImportChecks(_Checks):
             while (block := blocks.take(BLOCK_BYTES, LONGEST_BLOCK)) is not None:
                 if not block.data:
                     return True
-                if block.widths and (block.data.isascii() or _utf8(block.data)):
+                if block.layout.widths and (block.data.isascii() or _utf8(block.data)):
                     self.seen.records += block.records
                 else:
                     self._count(csv_records(block.data, "utf-8", self.label, line=block.line))

@@ -192,6 +192,8 @@ class CsvRecords:
     records: int
     crlf: bool  # lines end with \r\n
     empty_is_null: tuple[bool, ...]
+    empties: bool = True  # some field may be empty (False: none is)
+    null_word: bool = True  # the bytes NULL occur in them
 
     def __len__(self) -> int:
         return self.records

@@ -149,10 +149,9 @@ def _csv_fields(columns: Sequence[str], rows: CsvRecords) -> str:
     doubled inside; no escape character; an empty field NULL in a column that is not
     text (through a variable, NULLIF: costly, so only where a field may be empty), the
     empty string in one that is."""
-    empty = _may_hold_empty_fields(rows.data)
     read, nulls = [], []
     for i, (column, null) in enumerate(zip(columns, rows.empty_is_null, strict=True)):
-        if null and empty:
+        if null and rows.empties:
             read.append(f"@f{i}")
             nulls.append(f"{_quote(column)} = NULLIF(@f{i}, '')")
         else:
@@ -163,16 +162,6 @@ def _csv_fields(columns: Sequence[str], rows: CsvRecords) -> str:
         f"LINES TERMINATED BY '{ending}' ({', '.join(read)})"
     )
     return fields + (f" SET {', '.join(nulls)}" if nulls else "")
-
-
-def _may_hold_empty_fields(data: bytes) -> bool:
-    """Whether some field of these records may be empty: two separators side by side, or
-    a quote pair (an empty quoted field, or a quote doubled inside one)."""
-    return (
-        data.startswith(b",")
-        or data.endswith(b",")
-        or any(pair in data for pair in (b",,", b",\n", b",\r", b"\n,", b'""'))
-    )
 
 
 def _datetime_text(text: str) -> str:
@@ -216,7 +205,7 @@ class MysqlChange(Change):
 
     def reads_csv(self, rows: CsvRecords) -> bool:
         # An unquoted NULL is NULL to LOAD DATA (with ENCLOSED BY); OpenDMS reads text there.
-        return self.local_infile and b"NULL" not in rows.data
+        return self.local_infile and not rows.null_word
 
     def write_rows(
         self,

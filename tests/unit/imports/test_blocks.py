@@ -12,7 +12,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from opendms.imports.blocks import Block, CsvBlocks, examine, records_start
+from opendms.imports.blocks import Block, CsvBlocks, Layout, examine, records_start
 
 FIELD = st.text(alphabet=st.sampled_from(list('ab ,"\n\r\\NLU\u00e9\u4e2d')), max_size=6)
 RECORD = st.lists(FIELD, min_size=1, max_size=4)
@@ -61,7 +61,7 @@ def test_blocks_of_a_written_file_hold_what_python_reads(
     for block in blocks:
         mine = python_records(block.data)
         assert block.records == len(mine)
-        assert block.widths == all(len(r) == width for r in mine)
+        assert block.layout.widths == all(len(r) == width for r in mine)
         assert block.line == lines
         lines += block.lines
     if "\r" not in "".join(f for r in records for f in r):
@@ -91,8 +91,8 @@ def test_any_text_cut_into_regular_blocks_reads_as_python_reads_it(
     for block in blocks:
         mine = python_records(block.data)
         assert block.records == len(mine)
-        assert block.widths == all(len(r) == width for r in mine)
-        if block.loadable and block.widths:
+        assert block.layout.widths == all(len(r) == width for r in mine)
+        if block.layout.fast:
             assert quote_anywhere(block.data) == mine
     if whole is not None:
         try:
@@ -144,14 +144,30 @@ def test_a_quote_inside_an_unquoted_field_ends_the_blocks_before_it(tmp_path: Pa
 
 
 def test_what_a_loader_must_not_read_as_it_is() -> None:
-    assert examine(b"1,a\n2,b\n", 2) == (True, 2, False, True, True)
-    assert examine(b"1,a\r\n2,b\r\n", 2) == (True, 2, True, True, True)
-    assert examine(b"1,a\r\n2,b\n", 2)[3] is False  # two kinds of line break
-    assert examine(b"1,\\N\n", 2)[3] is False  # NULL to OpenDMS, text to COPY
-    assert examine(b'1,"a\nb"\n', 2) == (True, 1, False, True, True)
-    assert examine(b"1,a\r2,b\n", 2)[0] is False  # a lone CR ends a record for Python
-    assert examine(b"1,a,b\n2,c\n", 2)[4] is False
-    assert examine(b"\n", 1)[4] is False  # an empty line is no field to Python
+    plain = examine(b"1,a\n2,b\n", 2)
+    assert plain == Layout(2, False, True, True, empties=False, null_word=False)
+    assert examine(b"1,a\r\n2,b\r\n", 2) == Layout(2, True, True, True, False, False)
+    assert not layout(b"1,a\r\n2,b\n", 2).loadable  # two kinds of line break
+    assert not layout(b"1,\\N\n", 2).loadable  # NULL to OpenDMS, text to COPY
+    assert layout(b'1,"a\nb"\n', 2) == Layout(1, False, True, True, False, False)
+    assert examine(b"1,a\r2,b\n", 2) is None  # a lone CR ends a record for Python
+    assert examine(b'1,a"b"c\n', 2) is None  # quotes inside an unquoted field
+    assert not layout(b"1,a,b\n2,c\n", 2).widths
+    assert not layout(b"\n", 1).widths  # an empty line is no field to Python
+
+
+def test_empty_fields_and_the_word_null_are_seen() -> None:
+    for empty in (b"1,\n", b",a\n", b"1,,a\n", b'1,""\n', b"1,a\n2,"):
+        assert layout(empty, 2 + empty.count(b",") - 1).empties, empty
+    assert not layout(b'1,"a",b\n2,c,"d"\n', 3).empties
+    assert not layout(b'1,"a""b"\n', 2).empties  # a doubled quote: the field is a"b
+    assert layout(b"1,NULL\n", 2).null_word
+
+
+def layout(data: bytes, width: int) -> Layout:
+    found = examine(data, width)
+    assert found is not None
+    return found
 
 
 def test_the_records_start_after_the_bom_and_the_header(tmp_path: Path) -> None:
