@@ -87,9 +87,10 @@ def record_end(buf: bytes, final: bool) -> int:
     return 0
 
 
-def examine(data: bytes, width: int) -> Layout | None:
+def examine(data: bytes, width: int, *, loading: bool = True) -> Layout | None:
     """The layout of ``data`` (whole records; ``width``: the fields each should have);
-    None when it is not regular."""
+    None when it is not regular. Without ``loading`` (a count, not a load) what only a
+    loader needs is not looked for: the block is not loadable."""
     if not data:
         return Layout(0, False, True, True, False, False)
     if b"\x00" in data or data.endswith(b"\r"):  # (a CR at the end ends a record alone)
@@ -113,6 +114,8 @@ def examine(data: bytes, width: int) -> Layout | None:
     widths = outside.translate(None, _NOT_LAYOUT) == (b"," * (width - 1) + b"\n") * records
     if width == 1 and (shape.startswith(b"\n") or b"\n\n" in shape):
         widths = False  # an empty line is no field to Python, not an empty one
+    if not loading:
+        return Layout(records, crlfs > 0, False, widths, True, True)
     # Separators side by side, or an empty quoted part (an empty field or a doubled quote).
     seps = shape.translate(_SEPARATORS)
     empties = seps.startswith(b",") or b",," in seps or b"" in pieces[1::2]
@@ -128,12 +131,15 @@ def examine(data: bytes, width: int) -> Layout | None:
 
 class CsvBlocks:
     """The file's records from ``offset`` (a record's start, on line ``line``) on, a block
-    of about ``size`` bytes at a time; ``width``: the fields a record should have."""
+    of about ``size`` bytes at a time; ``width``: the fields a record should have;
+    ``loading``: for a loader (see examine)."""
 
-    def __init__(self, path: Path, offset: int, line: int, width: int) -> None:
+    def __init__(
+        self, path: Path, offset: int, line: int, width: int, *, loading: bool = True
+    ) -> None:
         self.raw: IO[bytes] = path.open("rb")
         self.raw.seek(offset)
-        self.offset, self.line, self.width = offset, line, width
+        self.offset, self.line, self.width, self.loading = offset, line, width, loading
         self.eof = False
 
     def take(self, size: int, most: int) -> Block | None:
@@ -150,7 +156,7 @@ class CsvBlocks:
             buf += more
             end = record_end(buf, final)
         data = buf[:end]
-        layout = examine(data, self.width)
+        layout = examine(data, self.width, loading=self.loading)
         if (buf and not end) or layout is None:
             return None
         self.raw.seek(self.offset + end)

@@ -162,7 +162,7 @@ class ImportChecks(_Checks):
             return False
         header, offset, line = found
         self._match(header)
-        blocks = CsvBlocks(self.path, offset, line, len(self.columns))
+        blocks = CsvBlocks(self.path, offset, line, len(self.columns), loading=False)
         try:
             while (block := blocks.take(BLOCK_BYTES, LONGEST_BLOCK)) is not None:
                 if not block.data:

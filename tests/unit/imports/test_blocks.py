@@ -177,3 +177,9 @@ def test_the_records_start_after_the_bom_and_the_header(tmp_path: Path) -> None:
     assert records_start(path, False) == (None, 3, 1)
     path.write_bytes(b'id,na"me\n1,a\n')
     assert records_start(path, True) is None  # Python reads such a file from its start
+
+
+def test_a_count_looks_for_nothing_only_a_loader_needs() -> None:
+    counted = examine(b'1,"a"\n2,,\n', 3, loading=False)
+    assert counted is not None
+    assert (counted.records, counted.widths, counted.fast) == (2, False, False)
