@@ -185,6 +185,11 @@ class Change(ABC):
     executors change data through. Progress markers live in a table OpenDMS owns there, so a
     marker commits or rolls back with the change it records (exactly once)."""
 
+    # DDL runs inside a transaction and rolls back with it (PostgreSQL): OpenDMS's own tables
+    # (a backup's) may be made in the change's transaction rather than before it in one of
+    # their own (``setup``), and an attempt that does not commit leaves none behind.
+    transactional_ddl: bool = False
+
     @abstractmethod
     def begin(self) -> None: ...
 

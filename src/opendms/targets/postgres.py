@@ -102,6 +102,8 @@ class PostgresChange(Change):
     """Not in autocommit: the first statement after a commit or rollback opens the next
     transaction, so ``begin`` has nothing to send."""
 
+    transactional_ddl = True
+
     def __init__(self, conn: psycopg.Connection[Any]) -> None:
         self.conn = conn
 
