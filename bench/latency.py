@@ -17,7 +17,7 @@ on this machine's one clock:
 - sent: the bench's clock just before the request goes out;
 - committed: the progress marker's time on the target, written in the change's own
   transaction (MariaDB: ``NOW(6)`` of the marker's INSERT, the statement before COMMIT;
-  PostgreSQL: ``now()``, the transaction's start, just before the UPDATE);
+  PostgreSQL: ``statement_timestamp()`` of the same INSERT);
 - success: the ticket's ``updated_at``, stamped by its move to `success` (the unit of work
   that commits it follows at once).
 

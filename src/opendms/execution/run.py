@@ -91,7 +91,8 @@ class Execute:
         lock_wait = self.means.pace.lock_wait_seconds if paced else self.means.lock_wait_seconds
         try:
             connector = self.means.connector(unit.inst)
-            with connector.change((unit.db.catalog_name, unit.db.schema_name), lock_wait) as change:
+            where = (unit.db.catalog_name, unit.db.schema_name)
+            with self.means.changes.lend(connector, where, lock_wait) as change:
                 return self._walk(work, unit, change, checkpoint)
         except (TargetError, DmsError) as exc:
             return self._hiccup(work, unit, exc.message, checkpoint)

@@ -189,6 +189,16 @@ class Change(ABC):
     # (a backup's) may be made in the change's transaction rather than before it in one of
     # their own (``setup``), and an attempt that does not commit leaves none behind.
     transactional_ddl: bool = False
+    # ``reset`` makes the session as good as new: it may be lent again (``targets.changes``).
+    resettable: bool = False
+
+    def reset(self, where: tuple[str, str], lock_wait_seconds: int) -> None:
+        """Make this session, lent before, what ``Connector.change(where,
+        lock_wait_seconds)`` makes: whatever a ticket's statements left in it (settings a
+        function changed, locks held past a transaction, temporary tables, prepared
+        statements) is dropped, and the change's own settings are made again. Raises
+        TargetError when the connection is gone."""
+        raise TargetError(f"a {type(self).__name__} session cannot be reset")
 
     @abstractmethod
     def begin(self) -> None: ...
