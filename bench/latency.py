@@ -18,11 +18,13 @@ on this machine's one clock:
 - committed: the progress marker's time on the target, written in the change's own
   transaction (MariaDB: ``NOW(6)`` of the marker's INSERT, the statement before COMMIT;
   PostgreSQL: ``statement_timestamp()`` of the same INSERT);
-- success: the ticket's ``updated_at``, stamped by its move to `success` (the unit of work
-  that commits it follows at once).
+- success: the ticket's ``updated_at``, stamped by its move to `success`; the unit of work
+  that commits it ends right after (on the PostgreSQL store its last statements and commit
+  are a few more round trips).
 
 The bench waits for `success` by reading the store every 5 ms (read-only, outside any
-transaction), which delays only when the next ticket goes. Before the timed tickets, three
+transaction), which delays only when the next ticket goes; when it saw it is printed too,
+an upper bound (the store's stamp is a lower one). Before the timed tickets, three
 are run untimed (the first opens the target's OpenDMS schema). After each store and engine
 the row's value and the backup tables are checked.
 
@@ -46,7 +48,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -126,6 +128,7 @@ class Times:
     committed: float  # the progress marker on the target
     recorded: float  # the statement recorded as done (its detail's ended_at)
     success: float  # the ticket moved to `success`
+    seen: float  # the bench saw `success` committed, polling
 
     @property
     def total(self) -> float:
@@ -157,19 +160,20 @@ class Watcher:
         self.target = engine.connect()
         self.engine = engine
 
-    def success(self, order_id: int, timeout: float = 30.0) -> None:
+    def success(self, order_id: int, timeout: float = 30.0) -> float:
+        """When the bench saw the ticket's `success` committed (within a poll)."""
         deadline = time.monotonic() + timeout
         while True:
             status = self.conn.execute(
                 text("SELECT status_code FROM orders WHERE order_id = :o"), {"o": order_id}
             ).scalar()
             if status == "success":
-                return
+                return time.time()
             if status not in ("Approved", "processing") or time.monotonic() > deadline:
                 raise SystemExit(f"ticket {order_id} ended {status}")
             time.sleep(POLL_SECONDS)
 
-    def times(self, order_id: int, sent: float, replied: float) -> Times:
+    def times(self, order_id: int, sent: float, replied: float, seen: float) -> Times:
         found = self.conn.execute(
             text(
                 "SELECT o.updated_at, j.created_at, d.started_at, d.ended_at, s.token "
@@ -189,6 +193,7 @@ class Watcher:
             self.marker(f"{token}:1"),
             _epoch(recorded),
             _epoch(success),
+            seen,
         )
 
     def marker(self, key: str) -> float:
@@ -242,9 +247,10 @@ def median_ms(values: list[float]) -> float:
 
 
 @contextmanager
-def serving(site_dir: Path, url: str, log: Path, profile: Path | None) -> Iterator[int]:
+def serving(site_dir: Path, url: str, log: Path, profile: Path | None) -> Iterator[tuple[int, int]]:
     """``opendms serve`` (one process, its default runner threads) on the site's store;
-    ``profile``: py-spy samples it meanwhile, every thread, waits too (collapsed stacks)."""
+    ``profile``: py-spy samples it meanwhile, every thread, waits too (collapsed stacks).
+    Yields its port and process id."""
     env = {
         **os.environ,
         "OPENDMS_DATA_DIR": str(site_dir),
@@ -260,24 +266,38 @@ def serving(site_dir: Path, url: str, log: Path, profile: Path | None) -> Iterat
         wait_port(port, proc)
         time.sleep(1.0)  # let it finish starting
         if profile is None:
-            yield port
+            yield port, proc.pid
             return
         spy = [str(BIN / "py-spy"), "record", "--pid", str(proc.pid), "--rate", "500"]
         spy += ["--idle", "--threads", "--nonblocking", "--format", "raw"]
         spy += ["--output", str(profile)]
         with process(spy, env, log.with_suffix(".py-spy.log")) as sampler:
             time.sleep(1.0)
-            yield port
+            yield port, proc.pid
             sampler.send_signal(signal.SIGINT)  # py-spy writes its samples on Ctrl-C
             sampler.wait(60)
 
 
-def measure(engine: Engine, store_kind: str, args: argparse.Namespace) -> list[Times]:
+def cpu_seconds(pid: int) -> float:
+    """The CPU time process ``pid`` used so far (user and system; Linux's /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Run:
+    """One store and engine's tickets: their times, and the server's CPU time a ticket."""
+
+    times: list[Times]
+    cpu_ms: float
+
+
+def measure(engine: Engine, store_kind: str, args: argparse.Namespace) -> Run:
     with tempfile.TemporaryDirectory(prefix="opendms-bench-latency-") as tmp:
         return _measure(engine, store_kind, args, Path(tmp))
 
 
-def _measure(engine: Engine, store_kind: str, args: argparse.Namespace, work: Path) -> list[Times]:
+def _measure(engine: Engine, store_kind: str, args: argparse.Namespace, work: Path) -> Run:
     with metadata_store(store_kind, work) as url:
         site = Site(engine, work, store_url=url)
         tickets = prepare(site, WARMUP + args.tickets)
@@ -294,10 +314,12 @@ def _measure(engine: Engine, store_kind: str, args: argparse.Namespace, work: Pa
             profile = args.profile
             if profile is not None:
                 profile = profile.with_name(f"{profile.stem}-{engine.name}-{store_kind}.txt")
-            with serving(work, url, log, profile) as port:
+            with serving(work, url, log, profile) as (port, pid):
                 client = Client(port, key, secret)
                 try:
                     for i, (order_id, _) in enumerate(tickets):
+                        if i == WARMUP:
+                            cpu = cpu_seconds(pid)
                         request = client.signed(
                             "ExecuteDataCorrect",
                             {
@@ -309,16 +331,19 @@ def _measure(engine: Engine, store_kind: str, args: argparse.Namespace, work: Pa
                         sent = time.time()
                         client.send(*request)
                         replied = time.time()
-                        watcher.success(order_id)
+                        seen = watcher.success(order_id)
                         if i >= WARMUP:
-                            found.append(watcher.times(order_id, sent, replied))
+                            found.append(watcher.times(order_id, sent, replied, seen))
+                    # the rests between tickets, and the bench's reads, are in it too: it
+                    # is what a ticket costs the server's cores all told
+                    cpu = cpu_seconds(pid) - cpu
                 finally:
                     client.close()
             check(engine, watcher, site, tickets)
         finally:
             watcher.close()
             engine.run(*(f"DROP TABLE IF EXISTS {table}" for table in site.backups()))
-    return found
+    return Run(found, cpu * 1000 / len(found))
 
 
 def check(engine: Engine, watcher: Watcher, site: Site, tickets: list[tuple[int, int]]) -> None:
@@ -336,20 +361,29 @@ def check(engine: Engine, watcher: Watcher, site: Site, tickets: list[tuple[int,
         )
 
 
-def report(label: str, found: list[Times]) -> None:
-    print(f"{label}: {len(found)} tickets", flush=True)
+STEPS: list[tuple[str, Callable[[Times], float]]] = [
+    ("request answered", lambda t: t.replied - t.sent),
+    ("sent -> job queued", lambda t: t.queued - t.sent),
+    ("job queued -> statement started", lambda t: t.started - t.queued),
+    ("statement started -> committed", lambda t: t.committed - t.started),
+    ("committed -> statement recorded", lambda t: t.recorded - t.committed),
+    ("statement recorded -> success", lambda t: t.success - t.recorded),
+]
+
+
+def report(label: str, run: Run) -> None:
+    found = run.times
+    print(f"{label}: {len(found)} tickets, server CPU {run.cpu_ms:.1f} ms a ticket", flush=True)
     print(f"  ExecuteDataCorrect -> success      {spread([t.total for t in found])}")
     print(f"  ExecuteDataCorrect -> committed    {spread([t.to_commit for t in found])}")
     print(f"  committed -> success               {spread([t.after_commit for t in found])}")
-    steps = [
-        ("request answered", [t.replied - t.sent for t in found]),
-        ("sent -> job queued", [t.queued - t.sent for t in found]),
-        ("job queued -> statement started", [t.started - t.queued for t in found]),
-        ("statement started -> committed", [t.committed - t.started for t in found]),
-        ("committed -> statement recorded", [t.recorded - t.committed for t in found]),
-        ("statement recorded -> success", [t.success - t.recorded for t in found]),
-    ]
-    print("  medians: " + "; ".join(f"{name} {median_ms(v):.1f}" for name, v in steps) + " ms")
+    seen = [t.seen - t.sent for t in found]
+    print(f"  (success seen by a {POLL_SECONDS * 1000:.0f} ms poll   {spread(seen)})")
+    print(
+        "  medians: " + "; ".join(f"{n} {median_ms([s(t) for t in found]):.1f}" for n, s in STEPS)
+    )
+    worst = max(found, key=lambda t: t.total)
+    print("  slowest: " + "; ".join(f"{n} {s(worst) * 1000:.1f}" for n, s in STEPS) + " ms")
 
 
 def main() -> None:
@@ -372,10 +406,10 @@ def main() -> None:
     for store_kind in args.stores.split(","):
         for name in args.engines.split(","):
             with makers[name](max(1000, WARMUP + args.tickets)) as engine:
-                found = measure(engine, store_kind, args)
+                run = measure(engine, store_kind, args)
             label = f"{engine.name} target, {store_kind} store"
-            report(label, found)
-            results.append((label, found))
+            report(label, run)
+            results.append((label, run.times))
     print(f"\nload average at start {load[0]:.2f}, at end {os.getloadavg()[0]:.2f}")
     met = True
     for label, found in results:

@@ -208,8 +208,9 @@ def take_first(
 def _take(
     s: Session, job_id: int, attempts: int, owner: str, now: datetime, lease: Lease
 ) -> Job | None:
-    """The conditional update that leases a due job: only one of any number of runners wins."""
-    taken = s.execute(
+    """The conditional update that leases a due job: only one of any number of runners wins.
+    The job comes back with it (RETURNING), not read again."""
+    return s.scalars(
         update(Job)
         .where(Job.job_id == job_id, Job.attempts == attempts, is_due(now))
         .values(
@@ -219,11 +220,9 @@ def _take(
             lease_until=now + timedelta(seconds=lease.seconds),
             updated_at=now,
         )
-    )
-    if taken.rowcount != 1:  # type: ignore[attr-defined]
-        return None
-    s.flush()
-    return s.get(Job, job_id, populate_existing=True)
+        .returning(Job),
+        execution_options={"populate_existing": True},
+    ).first()
 
 
 def claim_job(

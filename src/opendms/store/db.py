@@ -111,13 +111,17 @@ class Store:
 
     @contextmanager
     def reading(self) -> Iterator[Session]:
-        """A transaction that only reads, rolled back when the block ends. On SQLite it takes
-        no lock (``session`` takes the write lock at once): a look for work neither waits for
-        a writer nor holds one up, and waiting for that lock costs more than the wait itself
-        (SQLite's busy handler sleeps 1, 2, 5, 10… ms between its tries). Writing in it may
-        fail with SQLITE_BUSY."""
+        """Reads that take no lock, for a look that must not wait (``session`` takes
+        SQLite's write lock at once): a look for work neither waits for a writer nor holds
+        one up, and waiting for that lock costs more than the wait itself (SQLite's busy
+        handler sleeps 1, 2, 5, 10… ms between its tries). On SQLite one transaction that
+        only reads (writing in it may fail with SQLITE_BUSY); elsewhere each statement on
+        its own, as READ COMMITTED would see it, without a BEGIN and a ROLLBACK to send."""
         with self.engine.connect() as conn:
-            conn.execution_options(**{_READING: True})
+            if self.dialect == "sqlite":
+                conn.execution_options(**{_READING: True})
+            else:
+                conn.execution_options(isolation_level="AUTOCOMMIT")
             with self._sessions(bind=conn) as session:
                 yield session
 
