@@ -16,6 +16,7 @@ from opendms.files.storage import FileStore
 from opendms.identity.secrets import SecretBox
 from opendms.store.models import Instance
 from opendms.targets.base import Connector, TargetPolicy
+from opendms.targets.changes import ChangePools
 from opendms.targets.console import ConsolePools
 from opendms.targets.pace import Limits, Pace
 
@@ -92,6 +93,7 @@ class Means:
     ticket_max_statements: int = 10_000
     ticket_max_sql_bytes: int = 15 * 1024 * 1024
     console: ConsolePools = field(default_factory=ConsolePools)  # the SQL console's connections
+    changes: ChangePools = field(default_factory=ChangePools)  # job steps' write sessions
     llm: LlmEndpoint | None = None  # the assistant's language model; None: not configured
 
     @classmethod

@@ -164,6 +164,7 @@ class Runtime:
 
     def close(self) -> None:
         """Send the messages still waiting (a command that queued a job and exits), then
-        let the store's connections go."""
+        let the targets' kept sessions and the store's connections go."""
         self.waker.close()
+        self.means.changes.close()
         self.store.dispose()

@@ -57,13 +57,15 @@ def plan_for(
     engine: str,
     into: exp.Table,
     shape: TableShape | None,
-    keys: InsertKeys,
+    keys: Callable[[], InsertKeys],
     *,
     transactional: bool = False,
+    rows: int | None = None,
 ) -> BackupPlan:
     """``sql.backup.plan_backup`` with what the catalog says of the changed table (``shape``)
-    and what the server offers (``keys``): the one verdict the precheck and the executor
-    share."""
+    and what the server offers (``keys``, asked only for an INSERT whose keys it must tell):
+    the one verdict the precheck and the executor share. ``rows``: what the precheck
+    expects the change to copy."""
     if shape is None:
         raise BackupRefused("the table it changes is not in the catalog")
     return plan_backup(
@@ -72,8 +74,9 @@ def plan_for(
         into,
         shape.walk_key if shape.primary_key else (),
         transactional=transactional,
-        sources=key_sources(keys),
+        sources=lambda: key_sources(keys()),
         auto=shape.auto_increment,
+        rows=rows,
     )
 
 
@@ -84,9 +87,8 @@ def refusal(
     question; ``keys`` is asked only for an INSERT)."""
     table = changed_table(statement, engine)
     shape = catalog.table(table) if table else None
-    offered = keys() if statement.lstrip()[:6].upper() in ("INSERT", "REPLACE") else InsertKeys()
     try:
-        plan_for(statement, engine, exp.to_table("backup"), shape, offered)
+        plan_for(statement, engine, exp.to_table("backup"), shape, keys)
     except BackupRefused as exc:
         return str(exc)
     return None
@@ -191,7 +193,7 @@ class ChunkBackup:
                 self.engine,
                 base.into,
                 self.shape,
-                self.change.insert_keys(),
+                self.change.insert_keys,
                 transactional=True,
             )
         except BackupRefused as exc:

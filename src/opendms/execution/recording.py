@@ -68,11 +68,20 @@ def _rows(row: SqlJobDetail, rows: int) -> int:
     return more
 
 
-def record(work: Work, unit: Unit, results: Sequence[tuple[SqlJobDetail, Done]]) -> None:
+def record(
+    work: Work,
+    unit: Unit,
+    results: Sequence[tuple[SqlJobDetail, Done]],
+    *,
+    finish: bool = False,
+) -> bool:
     """Statements the target committed, as succeeded, with their rows and backups; the SQL
-    job's rows summed again."""
+    job's rows summed again. ``finish``: they were the SQL job's last, which ends in the
+    same unit of work (``finish_sql_job``); returns whether the ticket succeeded with it."""
     changed = 0
     with work.store.session() as s:
+        # the ticket before its SQL job, locked in the order every other writer takes them
+        order = s.get(Order, work.order_id, with_for_update=True) if finish else None
         sql_job = s.get(SqlJob, unit.sql_job.sql_job_id, with_for_update=True)
         assert sql_job is not None
         for detail, done in results:
@@ -107,7 +116,9 @@ def record(work: Work, unit: Unit, results: Sequence[tuple[SqlJobDetail, Done]])
             )
             or 0
         )
+        over = finish and _finish(s, work, order, sql_job)
     metrics.rows_changed(unit.order.plugin_type, changed)
+    return over
 
 
 def record_progress(
@@ -196,38 +207,46 @@ def log_note(work: Work, detail: SqlJobDetail, text: str) -> None:
             row.log += stamp(text)
 
 
-def finish_sql_job(work: Work, unit: Unit) -> None:
-    """The SQL job succeeds once every statement did; the ticket, with its last SQL job."""
+def finish_sql_job(work: Work, unit: Unit) -> bool:
+    """The SQL job succeeds once every statement did; the ticket, with its last SQL job.
+    Returns whether the ticket succeeded: the job's work is over."""
     with work.store.session() as s:
         order = s.get(Order, work.order_id, with_for_update=True)
         sql_job = s.get(SqlJob, unit.sql_job.sql_job_id, with_for_update=True)
         assert sql_job is not None
-        left = s.scalar(
-            select(func.count())
-            .select_from(SqlJobDetail)
-            .where(
-                SqlJobDetail.sql_job_id == sql_job.sql_job_id,
-                SqlJobDetail.status != SqlJobStatus.SUCCESS,
-            )
+        return _finish(s, work, order, sql_job)
+
+
+def _finish(s: Session, work: Work, order: Order | None, sql_job: SqlJob) -> bool:
+    left = s.scalar(
+        select(func.count())
+        .select_from(SqlJobDetail)
+        .where(
+            SqlJobDetail.sql_job_id == sql_job.sql_job_id,
+            SqlJobDetail.status != SqlJobStatus.SUCCESS,
         )
-        if not left and sql_job.status == SqlJobStatus.RUNNING:
-            sql_job.status = SqlJobStatus.SUCCESS
-            sql_job.log += stamp(f"succeeded: {sql_job.affect_rows} rows")
-            s.flush()
-            others = s.scalar(
-                select(func.count())
-                .select_from(SqlJob)
-                .where(
-                    SqlJob.group_id == work.job_id,
-                    SqlJob.status.not_in(SQL_JOB_OVER),
-                )
-            )
-            # the ticket succeeds with its last SQL job, not a runner step later; a
-            # cleanup run's end is the next step's (it stays on its schedule)
-            if (
-                not others
-                and order is not None
-                and order.status_code == OrderStatus.PROCESSING
-                and not one_run_of_many(order)
-            ):
-                succeed(s, order)
+    )
+    if left or sql_job.status != SqlJobStatus.RUNNING:
+        return False
+    sql_job.status = SqlJobStatus.SUCCESS
+    sql_job.log += stamp(f"succeeded: {sql_job.affect_rows} rows")
+    s.flush()
+    others = s.scalar(
+        select(func.count())
+        .select_from(SqlJob)
+        .where(
+            SqlJob.group_id == work.job_id,
+            SqlJob.status.not_in(SQL_JOB_OVER),
+        )
+    )
+    # the ticket succeeds with its last SQL job, not a runner step later; a cleanup run's
+    # end is the next step's (it stays on its schedule)
+    if (
+        others
+        or order is None
+        or order.status_code != OrderStatus.PROCESSING
+        or one_run_of_many(order)
+    ):
+        return False
+    succeed(s, order)
+    return True

@@ -91,13 +91,13 @@ class Execute:
             return unit_or_step
         unit = unit_or_step
         if not unit.pending:  # all recorded already: nothing to ask the target
-            recording.finish_sql_job(work, unit)
-            return Step({})
+            return Step({}, done=recording.finish_sql_job(work, unit))
         paced = unit.walk in ("chunks", "ddl")  # a chunk or a copy waits briefly for locks
         lock_wait = self.means.pace.lock_wait_seconds if paced else self.means.lock_wait_seconds
         try:
             connector = self.means.connector(unit.inst)
-            with connector.change((unit.db.catalog_name, unit.db.schema_name), lock_wait) as change:
+            where = (unit.db.catalog_name, unit.db.schema_name)
+            with self.means.changes.lend(connector, where, lock_wait) as change:
                 return self._walk(work, unit, change, checkpoint)
         except (TargetError, DmsError) as exc:
             return self._hiccup(work, unit, exc.message, checkpoint)
@@ -162,6 +162,7 @@ class Execute:
         if current.status != SqlJobStatus.RUNNING:
             current.status = SqlJobStatus.RUNNING
             current.log += stamp("started")
+        first_step = current.last_exec_at is None
         current.last_exec_at = utcnow()
         db = s.get(Database, current.db_id)
         inst = s.get(Instance, db.instance_id) if db is not None else None
@@ -177,7 +178,7 @@ class Execute:
             )
             .order_by(SqlJobDetail.number)
         ).all()
-        unit = Unit(order, plan, current, db, inst, list(pending))
+        unit = Unit(order, plan, current, db, inst, list(pending), first_step=first_step)
         if unit.walk == "chunks":
             self._cut(s, unit)
         if unit.walk in ("chunks", "ddl"):  # a shadow copy is paced as chunks are
@@ -188,6 +189,10 @@ class Execute:
                 name = _quietly(changed_table, detail.sql_text, inst.instance_type)
                 if name:
                     unit.shapes[name] = shapes.table(name)
+            if unit.walk == "statements":  # how big each backup will be (its table's engine)
+                counted = select(PrecheckStatement.sql_id, PrecheckStatement.affect_rows)
+                found = s.execute(counted.where(PrecheckStatement.order_id == order.order_id))
+                unit.estimates.update({sql_id: rows for sql_id, rows in found})
         return unit
 
     def _cut(self, s: Session, unit: Unit) -> None:

@@ -75,14 +75,13 @@ def chunk_stride(
     if done.position.done:
         record = run.record(run.saved()) if run is not None else None
         recording.record_progress(work, unit, detail, progress, None)
-        recording.record(
+        over = recording.record(
             work,
             unit,
             [(detail, Done(done.position.rows, started, progress.busy_ms, backup=record))],
+            finish=len(unit.pending) == 1,
         )
-        if len(unit.pending) == 1:
-            recording.finish_sql_job(work, unit)
-        return Step({})
+        return Step({}, done=over)
     note = progress.milestone(rows_before)
     if progress.state not in (before, ChunkState.RUNNING):
         note = progress.why
@@ -114,7 +113,7 @@ def _chunk_backup(
             unit.engine,
             into,
             shape,
-            change.insert_keys(),
+            change.insert_keys,
             transactional=True,
         )
         change.setup(first.create)

@@ -193,10 +193,8 @@ def _done(
 ) -> Step:
     kept = f"; the old table is kept as {progress.old_table}" if progress.old_table else ""
     recording.log_note(work, detail, f"done ({progress.strategy.describe()}){kept}")
-    recording.record(work, unit, [(detail, done)])
-    if len(unit.pending) == 1:
-        recording.finish_sql_job(work, unit)
-    return Step({})
+    last = len(unit.pending) == 1
+    return Step({}, done=recording.record(work, unit, [(detail, done)], finish=last))
 
 
 @dataclass

@@ -61,5 +61,5 @@ def import_stretch(
         recording.record(work, unit, [(detail, Done(rows, started, progress.busy_ms))])
         if skipped:
             recording.log_note(work, detail, f"{skipped} records skipped (IgnoreError)")
-        recording.finish_sql_job(work, unit)
+        return Step({}, done=recording.finish_sql_job(work, unit))
     return Step({})

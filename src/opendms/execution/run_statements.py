@@ -4,10 +4,10 @@ each committed in its own target transaction with its progress marker, or, with
 execution asked for one (``execution.backups``).
 
 A statement whose marker is found committed before (a crash, a lost lease) and is only
-recorded. A backup's table is made before the change's transaction (DDL commits on MySQL),
-one per attempt; once the marker names the one that counts, those of attempts cut short are
-dropped. A statement that loses a lock fight is tried again later, ``LOCK_RETRIES`` times in
-all.
+recorded. A backup's table is made in the change's transaction where DDL rolls back with it
+(PostgreSQL), else before it (DDL commits on MySQL), one per attempt; once the marker names
+the one that counts, those of attempts cut short are dropped. A statement that loses a
+lock fight is tried again later, ``LOCK_RETRIES`` times in all.
 """
 
 from __future__ import annotations
@@ -57,6 +57,23 @@ def _peek(change: Change, key: str) -> str | None:
         change.rollback()
 
 
+def _together(unit: Unit, change: Change) -> bool:
+    """Whether one transaction does it all: without a backup, or where DDL rolls back with
+    the transaction, so the backup's table is made in it. Else (DDL commits on MySQL) the
+    table is made before it."""
+    return change.transactional_ddl or not unit.sql_job.backup
+
+
+def _opened(unit: Unit, change: Change, key: str, together: bool) -> str | None:
+    """The marker under ``key`` before a backup's table is made: read in the change's
+    transaction, begun here, when it does it all; else in a look of its own, unless it is
+    the SQL job's first step (there can be none)."""
+    if together:
+        change.begin()
+        return change.marker(key)
+    return None if unit.first_step else _peek(change, key)
+
+
 def _swept_note(swept: Swept) -> str | None:
     """The log line for what a sweep of interrupted attempts' backup tables did."""
     notes = []
@@ -100,13 +117,13 @@ def one_by_one(
         key, started, t0 = unit.key(detail), utcnow(), time.perf_counter()
         backup: Backup | None = None
         try:
-            # Only a backup needs its table made outside the transaction, and so a look
-            # at the marker first; without one, one transaction does it all.
-            marked = _peek(change, key) if unit.sql_job.backup else None
+            together = _together(unit, change)
+            marked = _opened(unit, change, key, together)
             if marked is None:
                 backup = _prepare_backup(unit, change, detail)
-                change.begin()
-                marked = change.marker(key)  # another runner may have been quicker
+                if not together:
+                    change.begin()
+                    marked = change.marker(key)  # another runner may have been quicker
             if marked is None:
                 rows, saved = apply(change, detail.sql_text, backup, unit.engine)
                 record = backup.record(saved or 0) if backup else None
@@ -119,18 +136,20 @@ def one_by_one(
                 found = json.loads(marked)
                 done = Done(int(found["rows"]), started, 0, True, found.get("backup"))
         except BackupFailed as exc:
+            _quiet_rollback(change)
             return recording.fail(work, unit, detail, f"backup failed: {exc}", checkpoint)
         except StatementError as exc:
             _quiet_rollback(change, backup)
             again = _lost(work, unit, detail, exc, checkpoint)
             return again or recording.fail(work, unit, detail, exc.message, checkpoint)
         _sweep(work, unit, change, detail, done.backup)
-        recording.record(work, unit, [(detail, done)])
         more = position + 1 < len(unit.pending)
-        if more and time.monotonic() - began > step_seconds:
+        over = recording.record(work, unit, [(detail, done)], finish=not more)
+        if not more:
+            return Step({}, done=over)
+        if time.monotonic() - began > step_seconds:
             return Step({})
-    recording.finish_sql_job(work, unit)
-    return Step({})
+    return Step({}, done=recording.finish_sql_job(work, unit))  # none were pending
 
 
 def all_at_once(work: Work, unit: Unit, change: Change, checkpoint: Checkpoint) -> Step:
@@ -140,14 +159,16 @@ def all_at_once(work: Work, unit: Unit, change: Change, checkpoint: Checkpoint) 
     backups: list[Backup] = []
     running: SqlJobDetail | None = None  # the statement an error belongs to
     try:
-        marked = _peek(change, key)
+        together = _together(unit, change)
+        marked = _opened(unit, change, key, together)
         if marked is None:
             for running in unit.pending:
                 backup = _prepare_backup(unit, change, running)
                 backups += [backup] if backup else []
             running = None
-            change.begin()
-            marked = change.marker(key)
+            if not together:
+                change.begin()
+                marked = change.marker(key)  # another runner may have been quicker
         if marked is not None:
             _quiet_rollback(change, *backups)
             found = json.loads(marked)
@@ -193,17 +214,15 @@ def all_at_once(work: Work, unit: Unit, change: Change, checkpoint: Checkpoint) 
         )
     for detail, done in results:
         _sweep(work, unit, change, detail, done.backup)
-    recording.record(work, unit, results)
-    recording.finish_sql_job(work, unit)
-    return Step({})
+    return Step({}, done=recording.record(work, unit, results, finish=True))
 
 
 def _prepare_backup(unit: Unit, change: Change, detail: SqlJobDetail) -> Backup | None:
-    """The statement's backup plan and a table of its own for this attempt, made before
-    the change's transaction (DDL commits on MySQL). A table per attempt: on MariaDB it is
-    an Aria table, which a rollback does not empty, so an attempt that did not commit must
-    leave nothing where the one that does will write; the marker names the table that
-    counts."""
+    """The statement's backup plan and a table of its own for this attempt, made in the
+    change's transaction where DDL rolls back with it, else before it (DDL commits on
+    MySQL). A table per attempt: on MariaDB it may be an Aria table, which a rollback does
+    not empty, so an attempt that did not commit must leave nothing where the one that does
+    will write; the marker names the table that counts."""
     if not unit.sql_job.backup:
         return None
     into = change.own_table(attempt_table(unit.backup_name(detail)))
@@ -211,9 +230,14 @@ def _prepare_backup(unit: Unit, change: Change, detail: SqlJobDetail) -> Backup 
         table = changed_table(detail.sql_text, unit.engine)
         if table is None or unit.shapes.get(table) is None:
             raise BackupFailed(f"the table statement {detail.number} changes is not known")
-        keys = change.insert_keys()
-        plan = plan_for(detail.sql_text, unit.engine, into, unit.shapes[table], keys)
-        change.setup(plan.create)
+        rows = unit.estimates.get(detail.sql_id)
+        plan = plan_for(
+            detail.sql_text, unit.engine, into, unit.shapes[table], change.insert_keys, rows=rows
+        )
+        if change.transactional_ddl:
+            change.execute(plan.create)
+        else:
+            change.setup(plan.create)
     except BackupRefused as exc:
         raise BackupFailed(str(exc)) from exc
     except StatementError as exc:
@@ -237,6 +261,8 @@ def _sweep(
     kept = record.get("table") if record else None
     if not unit.sql_job.backup or not isinstance(kept, str):
         return  # no marker names a table: nothing is known to be spare
+    if unit.first_step:
+        return  # no earlier attempt left a table
     swept = sweep(change, unit.backup_name(detail), kept, unit.engine)
     note = _swept_note(swept)
     if note:

@@ -46,6 +46,12 @@ class Unit:
     estimates: dict[int, int | None] = field(default_factory=dict)
     limits: Limits = field(default_factory=Limits)
     replica: Instance | None = None
+    # The SQL job's first step: nothing of it can have reached the target before (a step
+    # that crashed, lost its lease or waited left its time in ``SqlJob.last_exec_at``), so
+    # there is no progress marker to look for before a backup is made, nor an earlier
+    # attempt's backup table to sweep. Exactly once never rests on it: the change's own
+    # transaction reads the marker again before it writes.
+    first_step: bool = False
 
     @property
     def walk(self) -> Walk:

@@ -7,15 +7,16 @@ message lost with its process (between the commit and the send) is found by the 
 (``jobs.sweeper``) and sent again. Nothing is sent for a transaction that rolls back.
 
 Two wakers: with a broker, ``jobs.broker.BrokerWaker`` sends "job N has work" to the
-Celery workers; without one, ``LocalWaker`` wakes this process's runner threads at once
-instead of at their next poll.
+Celery workers; without one, ``LocalWaker`` wakes one of this process's runner threads
+for each job at once, instead of at their next poll.
 """
 
 from __future__ import annotations
 
 import threading
 import weakref
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -55,31 +56,51 @@ class Waker(Protocol):
 
 
 class LocalWaker:
-    """The runners of this process, woken at once when a job is due now (a job due later is
-    found by their poll)."""
+    """The runner threads of this process, woken at once when a job is due now: one thread
+    for each such job, among those that run its kind (a job due later, or queued by another
+    process, is found by their poll). Waking every thread for every job would have them all
+    look for work at once, and on SQLite queue for its lock, behind the one that takes it."""
+
+    # Wakes no thread has taken yet, kept per kind up to this many: a kind no thread of
+    # this process runs (uploads with no upload threads) must not pile them up.
+    KEPT = 64
 
     def __init__(self) -> None:
         self._ready = threading.Condition()
-        self._generation = 0
+        self._generation = 0  # every thread's wake (``wake_all``)
+        self._due: Counter[str] = Counter()  # jobs told of, by kind, no thread woke for yet
 
     def sent_at(self, at: datetime, now: datetime) -> datetime | None:
         return None
 
     def wake(self, due: Sequence[Due]) -> None:
         now = utcnow()
-        if any(d.at <= now for d in due):
-            self.wake_all()
+        ready = [d.kind for d in due if d.at <= now]
+        if not ready:
+            return
+        with self._ready:
+            for kind in ready:
+                self._due[kind] = min(self._due[kind] + 1, self.KEPT)
+            self._ready.notify_all()
 
     @property
     def generation(self) -> int:
-        """How many wakes so far: read before looking for work, given to ``wait``."""
+        """How many ``wake_all`` so far: read before looking for work, given to ``wait``."""
         return self._generation
 
-    def wait(self, seconds: float, seen: int) -> None:
-        """Sleep until woken after ``generation`` was ``seen`` (a wake while the thread
-        looked for work is not lost), or ``seconds`` pass."""
+    def wait(self, seconds: float, seen: int, kinds: Collection[str]) -> None:
+        """Sleep until a job of ``kinds`` is told of (one told of while the thread looked for
+        work is not lost: it waits here until a thread takes it), until ``wake_all`` after
+        ``generation`` was ``seen``, or ``seconds`` pass."""
+
+        def woken() -> bool:
+            return self._generation != seen or any(self._due[k] for k in kinds)
+
         with self._ready:
-            self._ready.wait_for(lambda: self._generation != seen, timeout=seconds)
+            if self._ready.wait_for(woken, timeout=seconds):
+                taken = next((k for k in kinds if self._due[k]), None)
+                if taken is not None:
+                    self._due[taken] -= 1
 
     def wake_all(self) -> None:
         with self._ready:

@@ -27,8 +27,11 @@ import logging
 import os
 import socket
 import threading
+import time
 import uuid
-from collections.abc import Callable, Mapping
+import weakref
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -186,7 +189,16 @@ def claim(
 ) -> Job | None:
     """One due job of ``kinds``, leased to ``owner``, chosen fairly (see the module); None
     when there is none (or another runner took each candidate first)."""
-    for job_id, attempts in _candidates(s, kinds, now, fair):
+    return take_first(s, _candidates(s, kinds, now, fair), owner, now, lease)
+
+
+def take_first(
+    s: Session, candidates: list[tuple[int, int]], owner: str, now: datetime, lease: Lease
+) -> Job | None:
+    """The first of ``candidates`` (``_candidates``'s, read in this transaction or an
+    earlier one) that ``owner`` can still lease: the conditional update decides, so
+    candidates read before another runner took them are merely passed over."""
+    for job_id, attempts in candidates:
         job = _take(s, job_id, attempts, owner, now, lease)
         if job is not None:
             return job
@@ -196,8 +208,9 @@ def claim(
 def _take(
     s: Session, job_id: int, attempts: int, owner: str, now: datetime, lease: Lease
 ) -> Job | None:
-    """The conditional update that leases a due job: only one of any number of runners wins."""
-    taken = s.execute(
+    """The conditional update that leases a due job: only one of any number of runners wins.
+    The job comes back with it (RETURNING), not read again."""
+    return s.scalars(
         update(Job)
         .where(Job.job_id == job_id, Job.attempts == attempts, is_due(now))
         .values(
@@ -207,11 +220,9 @@ def _take(
             lease_until=now + timedelta(seconds=lease.seconds),
             updated_at=now,
         )
-    )
-    if taken.rowcount != 1:  # type: ignore[attr-defined]
-        return None
-    s.flush()
-    return s.get(Job, job_id, populate_existing=True)
+        .returning(Job),
+        execution_options={"populate_existing": True},
+    ).first()
 
 
 def claim_job(
@@ -327,31 +338,65 @@ def renew(s: Session, job_id: int, owner: str, now: datetime, lease: Lease) -> b
 
 
 class _Heartbeat:
-    """Renews a job's lease every third of it while one step runs, so a statement that runs
-    for minutes is not mistaken for a dead runner."""
+    """Renews the leases of the jobs a runner is in a step of, every third of the lease, so
+    a statement that runs for minutes is not mistaken for a dead runner. One thread per
+    runner, started with its first step and kept: a step does not wait for a thread of its
+    own to start (with other threads holding the GIL, that took milliseconds a step). The
+    thread holds the runner weakly and ends once the runner is gone."""
 
-    def __init__(self, runner: Runner, job_id: int) -> None:
-        self.runner, self.job_id = runner, job_id
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._beat, name=f"opendms-lease-{job_id}")
+    def __init__(self, runner: Runner) -> None:
+        self._runner = weakref.ref(runner)
+        self._lock = threading.Lock()
+        self._jobs: set[int] = set()
+        self._thread: threading.Thread | None = None
 
-    def _beat(self) -> None:
-        r = self.runner
-        while not self.stop.wait(r.lease.seconds / 3):
+    @contextmanager
+    def beating(self, job_id: int) -> Iterator[None]:
+        """Keep ``job_id``'s lease while the block (one step) runs."""
+        with self._lock:
+            self._jobs.add(job_id)
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=_beat, args=(self,), name="opendms-lease", daemon=True
+                )
+                self._thread.start()
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._jobs.discard(job_id)
+
+    def renew_all(self, runner: Runner) -> None:
+        """Renew every job in a step now; a job whose lease is no longer the runner's is
+        left alone (its step's record finds it lost)."""
+        with self._lock:
+            jobs = sorted(self._jobs)
+        for job_id in jobs:
             try:
-                with r.store.session() as s:
-                    if not renew(s, self.job_id, r.owner, r.clock(), r.lease):
-                        return
+                with runner.store.session() as s:
+                    held = renew(s, job_id, runner.owner, runner.clock(), runner.lease)
             except STORE_DOWN as exc:
-                log.warning("renewing the lease of job %s failed: %s", self.job_id, trouble(exc))
+                log.warning("renewing the lease of job %s failed: %s", job_id, trouble(exc))
+                continue
+            if not held:
+                with self._lock:
+                    self._jobs.discard(job_id)
 
-    def __enter__(self) -> _Heartbeat:
-        self.thread.start()
-        return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.stop.set()
-        self.thread.join()
+def _beat(heart: _Heartbeat) -> None:
+    """The heartbeat thread: every third of the lease, until the runner is gone."""
+    while True:
+        runner = heart._runner()
+        if runner is None:
+            return
+        every = runner.lease.seconds / 3
+        del runner  # not held while asleep
+        time.sleep(every)
+        runner = heart._runner()
+        if runner is None:
+            return
+        heart.renew_all(runner)
+        del runner
 
 
 def _default_owner() -> str:
@@ -376,15 +421,25 @@ class Runner:
     _stop: threading.Event = field(default_factory=threading.Event, init=False)
     _workers: list[threading.Thread] = field(default_factory=list, init=False)
     _count: threading.Lock = field(default_factory=threading.Lock, init=False)
+    _heart: _Heartbeat = field(init=False)
     running: int = field(default=0, init=False)  # jobs in a step loop now
     finished: int = field(default=0, init=False)  # jobs this runner saw end
+
+    def __post_init__(self) -> None:
+        self._heart = _Heartbeat(self)
 
     def run_once(self) -> bool:
         """Claim one due job and run it until it is over, waits, or is lost; False when no
         job was due."""
-        kinds = set(self.executors)
+        kinds, now = set(self.executors), self.clock()
+        # Looked for in a transaction that only reads, and taken in one that writes: on
+        # SQLite a look takes no lock, so idle runners never hold up a request or a step.
+        with self.store.reading() as r:
+            candidates = _candidates(r, kinds, now, self.fair)
+        if not candidates:
+            return False
         with self.store.session() as s:
-            job = claim(s, self.owner, kinds, self.clock(), self.lease, self.fair)
+            job = take_first(s, candidates, self.owner, now, self.lease)
             if job is None:
                 return False
             work = Work(job.job_id, job.order_id or 0, job.kind, job.attempts, self.store)
@@ -422,7 +477,10 @@ class Runner:
         started = self.clock()
         while True:
             try:
-                with _Heartbeat(self, work.job_id), logs.context(order_id=work.order_id or None):
+                with (
+                    self._heart.beating(work.job_id),
+                    logs.context(order_id=work.order_id or None),
+                ):
                     step = executor(work, checkpoint)
             except STORE_DOWN as exc:
                 log.warning(
@@ -458,8 +516,8 @@ class Runner:
             return False
         if yield_always:
             return True
-        with self.store.session() as s:
-            return bool(_candidates(s, set(self.executors), now, self.fair, without=job_id))
+        with self.store.reading() as r:
+            return bool(_candidates(r, set(self.executors), now, self.fair, without=job_id))
 
     def _let_go(self, work: Work) -> None:
         """Give the job back to the queue between two steps and say it has work."""
@@ -477,10 +535,11 @@ class Runner:
             return
         try:
             now = self.clock()
+            with self.store.reading() as r:
+                found = next_of_share(r, job_id, now)
+            if found is None:
+                return
             with self.store.session() as s:
-                found = next_of_share(s, job_id, now)
-                if found is None:
-                    return
                 s.execute(
                     update(Job)
                     .where(Job.job_id == found[0])
@@ -504,7 +563,7 @@ class Runner:
                 busy = False
             if not busy and not self._stop.is_set():
                 if local is not None:
-                    local.wait(self.idle_seconds, seen)
+                    local.wait(self.idle_seconds, seen, self.executors.keys())
                 else:
                     self._stop.wait(self.idle_seconds)
 

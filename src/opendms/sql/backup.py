@@ -15,7 +15,7 @@ import decimal
 import json
 import math
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, cast
@@ -28,6 +28,9 @@ from opendms.sql.statements import DIALECTS, table_name
 
 Row = Mapping[str, Any]
 BACKUP_ENGINES = {"mariadb": "Aria", "mysql": "InnoDB"}  # storage engine of backup tables
+# A change expected to back up at most this many rows gets an InnoDB table on MariaDB too
+# (``_create`` says why).
+FEW_ROWS = 1000
 
 
 def literal(value: Any, engine: str) -> exp.Expression:
@@ -170,7 +173,9 @@ def _changed_table(node: exp.Update | exp.Delete) -> exp.Table:
     return named  # type: ignore[no-any-return]
 
 
-def _create(into: exp.Table, select: exp.Select, engine: str, transactional: bool) -> str:
+def _create(
+    into: exp.Table, select: exp.Select, engine: str, transactional: bool, rows: int | None
+) -> str:
     empty = select.copy().where(exp.false(), append=False)
     for part in ("order", "limit"):
         empty.set(part, None)
@@ -179,7 +184,13 @@ def _create(into: exp.Table, select: exp.Select, engine: str, transactional: boo
     # (execution.run_statements._prepare_backup).
     # A chunked change fills one table chunk by chunk, so its copy must roll back with the
     # chunk: InnoDB.
-    storage = "InnoDB" if transactional and engine in BACKUP_ENGINES else BACKUP_ENGINES.get(engine)
+    # But making an Aria table costs more than an InnoDB one (two files made and synced,
+    # not one), and so does writing a row into it: its faster copy pays that back only past
+    # a few thousand rows (docs/performance.md, "Fixed cost per job"). Most changes touch a
+    # few rows: one the precheck expects to copy at most FEW_ROWS gets InnoDB.
+    few = rows is not None and rows <= FEW_ROWS
+    inno = (transactional or few) and engine in BACKUP_ENGINES
+    storage = "InnoDB" if inno else BACKUP_ENGINES.get(engine)
     properties = (
         exp.Properties(expressions=[exp.EngineProperty(this=exp.var(storage))]) if storage else None
     )
@@ -263,14 +274,17 @@ def plan_backup(
     key: Sequence[str],
     *,
     transactional: bool = False,
-    sources: KeySources = KeySources(),
+    sources: KeySources | Callable[[], KeySources] = KeySources(),
     auto: str = "",
+    rows: int | None = None,
 ) -> BackupPlan:
     """How to back up ``statement`` into table ``into``; ``key``: the changed table's primary
     key (lower-cased), what restoring updated rows and removing inserted ones goes by;
     ``transactional``: the table's rows must roll back with the change's; ``sources``: how
-    the server tells an INSERT's new keys; ``auto``: the table's AUTO_INCREMENT column
-    (lower-cased), if any. The one place that decides what can be backed up: the precheck
+    the server tells an INSERT's new keys (asked only for an INSERT, when a function: it
+    may take a round trip to the server); ``auto``: the table's AUTO_INCREMENT column
+    (lower-cased), if any; ``rows``: how many rows the change is expected to copy, if
+    known. The one place that decides what can be backed up: the precheck
     asks it too, so execution refuses nothing the precheck did not name first."""
     node = _parsed(statement, DIALECTS.get(engine, "mysql"))
     if isinstance(node, exp.Update | exp.Delete):
@@ -286,7 +300,7 @@ def plan_backup(
         return BackupPlan(
             kind="UPDATE" if isinstance(node, exp.Update) else "DELETE",
             table=table_name(table),
-            create=_create(into, select, engine, transactional),
+            create=_create(into, select, engine, transactional, rows),
             copy=_render(exp.insert(select.lock(update=True), into.copy()), engine),
             key=tuple(key),
         )
@@ -307,6 +321,8 @@ def plan_backup(
             )
         columns = exp.select(*(exp.column(k, quoted=True) for k in key)).from_(target.copy())
         keys = _literal_keys(node, key, auto)
+        if callable(sources):  # asked only where it matters: keys not named, or IGNORE
+            sources = sources() if keys is None or node.args.get("ignore") else KeySources()
         returning = generated = None
         if keys is not None and node.args.get("ignore") and not sources.returning:
             raise BackupRefused(
@@ -324,7 +340,7 @@ def plan_backup(
         return BackupPlan(
             kind="INSERT",
             table=table_name(target),
-            create=_create(into, columns, engine, transactional),
+            create=_create(into, columns, engine, transactional, rows),
             returning=returning,
             keys=keys,
             key=tuple(key),

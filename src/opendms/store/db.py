@@ -18,6 +18,8 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+# An execution option of the connections ``Store.reading`` lends: their transactions only read.
+_READING = "opendms_reading"
 
 
 class StoreUnavailable(Exception):
@@ -47,7 +49,13 @@ def _sqlite_setup(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        if conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
+        options = conn.get_execution_options()
+        if options.get("isolation_level") == "AUTOCOMMIT":
+            return
+        if options.get(_READING):
+            # A transaction that only reads takes no lock: one snapshot of the database (WAL),
+            # from its first read on, while writers go on.
+            conn.exec_driver_sql("BEGIN DEFERRED")
             return
         # IMMEDIATE takes the write lock up front: a deferred transaction that reads and then
         # writes can fail at once with SQLITE_BUSY when another writer got there first,
@@ -100,6 +108,22 @@ class Store:
         """A transaction: committed when the block ends normally, rolled back otherwise."""
         with self._sessions() as session, session.begin():
             yield session
+
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        """Reads that take no lock, for a look that must not wait (``session`` takes
+        SQLite's write lock at once): a look for work neither waits for a writer nor holds
+        one up, and waiting for that lock costs more than the wait itself (SQLite's busy
+        handler sleeps 1, 2, 5, 10… ms between its tries). On SQLite one transaction that
+        only reads (writing in it may fail with SQLITE_BUSY); elsewhere each statement on
+        its own, as READ COMMITTED would see it, without a BEGIN and a ROLLBACK to send."""
+        with self.engine.connect() as conn:
+            if self.dialect == "sqlite":
+                conn.execution_options(**{_READING: True})
+            else:
+                conn.execution_options(isolation_level="AUTOCOMMIT")
+            with self._sessions(bind=conn) as session:
+                yield session
 
     def migrate(self, revision: str = "head") -> None:
         """Bring the schema to ``revision``, by default the newest (idempotent)."""

@@ -204,6 +204,21 @@ class Change(ABC):
     executors change data through. Progress markers live in a table OpenDMS owns there, so a
     marker commits or rolls back with the change it records (exactly once)."""
 
+    # DDL runs inside a transaction and rolls back with it (PostgreSQL): OpenDMS's own tables
+    # (a backup's) may be made in the change's transaction rather than before it in one of
+    # their own (``setup``), and an attempt that does not commit leaves none behind.
+    transactional_ddl: bool = False
+    # ``reset`` makes the session as good as new: it may be lent again (``targets.changes``).
+    resettable: bool = False
+
+    def reset(self, where: tuple[str, str], lock_wait_seconds: int) -> None:
+        """Make this session, lent before, what ``Connector.change(where,
+        lock_wait_seconds)`` makes: whatever a ticket's statements left in it (settings a
+        function changed, locks held past a transaction, temporary tables, prepared
+        statements) is dropped, and the change's own settings are made again. Raises
+        TargetError when the connection is gone."""
+        raise TargetError(f"a {type(self).__name__} session cannot be reset")
+
     @abstractmethod
     def begin(self) -> None: ...
 

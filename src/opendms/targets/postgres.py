@@ -100,9 +100,18 @@ def _asking(what: str) -> Iterator[None]:
         raise TargetError(f"{what} failed: {_error_text(exc)}") from exc
 
 
+def _settle(conn: psycopg.Connection[Any], where: tuple[str, str], lock_wait_seconds: int) -> None:
+    """A change's session settings (in autocommit): its schema first, its lock waits cut."""
+    conn.execute(psycopg.sql.SQL("SET search_path TO {}").format(psycopg.sql.Identifier(where[1])))
+    conn.execute(f"SET lock_timeout = '{int(lock_wait_seconds)}s'")
+
+
 class PostgresChange(Change):
     """Not in autocommit: the first statement after a commit or rollback opens the next
     transaction, so ``begin`` has nothing to send."""
+
+    transactional_ddl = True
+    resettable = True
 
     def __init__(self, conn: psycopg.Connection[Any]) -> None:
         self.conn = conn
@@ -122,6 +131,19 @@ class PostgresChange(Change):
 
     def begin(self) -> None:
         pass
+
+    def reset(self, where: tuple[str, str], lock_wait_seconds: int) -> None:
+        # DISCARD ALL ends everything a session holds (settings, temporary tables, advisory
+        # locks, prepared statements, LISTENs); it runs outside a transaction
+        with self._guarded():
+            self.conn.rollback()
+            self.conn.autocommit = True
+            try:
+                self.conn.execute("DISCARD ALL")
+                _settle(self.conn, where, lock_wait_seconds)
+            finally:
+                if not self.conn.broken:
+                    self.conn.autocommit = False
 
     def commit(self) -> None:
         with self._guarded():
@@ -224,11 +246,14 @@ class PostgresChange(Change):
         return str(row[0]) if row else None
 
     def mark(self, key: str, result: str) -> None:
+        # done_at: when the marker was written, just before its commit, as NOW(6) on MySQL
+        # (now() would be when the transaction began)
         with self._guarded():
             try:
                 self.conn.execute(
                     psycopg.sql.SQL(
-                        "INSERT INTO {} (run_key, result, done_at) VALUES (%s, %s, now())"
+                        "INSERT INTO {} (run_key, result, done_at) "
+                        "VALUES (%s, %s, statement_timestamp())"
                     ).format(_PROGRESS),
                     (key, result),
                 )
@@ -239,7 +264,7 @@ class PostgresChange(Change):
         with self._guarded():
             self.conn.execute(
                 psycopg.sql.SQL(
-                    "UPDATE {} SET result = %s, done_at = now() WHERE run_key = %s"
+                    "UPDATE {} SET result = %s, done_at = statement_timestamp() WHERE run_key = %s"
                 ).format(_PROGRESS),
                 (result, key),
             )
@@ -529,8 +554,7 @@ class PostgresConnector(Connector):
         conn = self.connect(where[0])
         ident = psycopg.sql.Identifier
         try:
-            conn.execute(psycopg.sql.SQL("SET search_path TO {}").format(ident(where[1])))
-            conn.execute(f"SET lock_timeout = '{int(lock_wait_seconds)}s'")
+            _settle(conn, where, lock_wait_seconds)
             if conn.execute("SELECT to_regclass(%s)", (f"{OWN_SCHEMA}.progress",)).fetchone() == (
                 None,
             ):
@@ -554,6 +578,9 @@ class PostgresConnector(Connector):
                 "user CREATE on the database."
             ) from exc
         conn.autocommit = False
+        # psycopg prepares a statement it runs often, on the server: a reset's DISCARD ALL
+        # would drop them there while psycopg still counts on them
+        conn.prepare_threshold = None
         return PostgresChange(conn)
 
     def console_connect(self, catalog: str) -> psycopg.Connection[Any]:

@@ -8,8 +8,12 @@ import sqlite3
 from contextlib import closing
 from pathlib import Path
 
-from opendms.execution.backups import attempt_table, sweep
-from opendms.targets.base import Endpoint
+from sqlglot import exp
+
+from opendms.execution.backups import attempt_table, plan_for, sweep
+from opendms.sql.backup import FEW_ROWS
+from opendms.sql.tables import TableShape
+from opendms.targets.base import Endpoint, InsertKeys
 from opendms.targets.sqlite import SqliteConnector
 
 BASE = "b0123456789ab_1"
@@ -34,3 +38,38 @@ def test_only_other_attempts_at_the_same_statement_are_dropped(tmp_path: Path) -
     with closing(sqlite3.connect(path)) as db:
         left = {n for (n,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert left == {f"_opendms_{n}" for n in (kept, *others)} | {"_opendms_progress"}
+
+
+ACCT = TableShape(frozenset({"id", "n"}), ("id",), "innodb", walk_key=("id",), auto_increment="id")
+
+
+def _plan(statement: str, engine: str = "mariadb", rows: int | None = None) -> tuple[str, int]:
+    """The statement's backup table's CREATE, and how often the server was asked how it
+    tells an INSERT's new keys (a round trip to it)."""
+    asked: list[int] = []
+
+    def keys() -> InsertKeys:
+        asked.append(1)
+        return InsertKeys(returning=True, autoinc_lock_mode=1, server="MariaDB 10.11")
+
+    plan = plan_for(statement, engine, exp.to_table("_opendms.b"), ACCT, keys, rows=rows)
+    return plan.create, len(asked)
+
+
+def test_the_server_is_asked_for_insert_keys_only_by_an_insert_whose_keys_it_must_tell() -> None:
+    assert _plan("UPDATE acct SET n = n + 1 WHERE id = 1")[1] == 0
+    assert _plan("DELETE FROM acct WHERE id = 1")[1] == 0
+    assert _plan("INSERT INTO acct (id, n) VALUES (7, 1)")[1] == 0  # it names its keys
+    assert _plan("INSERT INTO acct (n) VALUES (1)")[1] == 1
+    assert _plan("INSERT IGNORE INTO acct (id, n) VALUES (7, 1)")[1] == 1
+
+
+def test_a_backup_the_precheck_expects_to_be_small_is_an_innodb_table_on_mariadb() -> None:
+    """Making an Aria table costs more than its faster copy saves on a few rows."""
+    update = "UPDATE acct SET n = n + 1 WHERE id = 1"
+    assert "ENGINE=InnoDB" in _plan(update, rows=1)[0]
+    assert "ENGINE=InnoDB" in _plan(update, rows=FEW_ROWS)[0]
+    assert "ENGINE=Aria" in _plan(update, rows=FEW_ROWS + 1)[0]
+    assert "ENGINE=Aria" in _plan(update, rows=None)[0]  # not known: rows could be many
+    assert "ENGINE=InnoDB" in _plan(update, "mysql", rows=FEW_ROWS + 1)[0]
+    assert "ENGINE" not in _plan(update, "postgresql", rows=1)[0]

@@ -221,6 +221,56 @@ def test_the_backup_tables_of_an_interrupted_attempt_are_dropped_when_its_succes
     assert snapshot(target) == pristine  # the committed backups restore every statement
 
 
+def _counted_looks(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """What a step asks before a backup: each look at a marker ("peek") and each sweep of
+    earlier attempts' tables ("sweep"), in order."""
+    looks: list[str] = []
+    peek, sweep = run_statements._peek, run_statements.sweep
+
+    def peeking(*args: Any) -> Any:
+        looks.append("peek")
+        return peek(*args)
+
+    def sweeping(*args: Any) -> Any:
+        looks.append("sweep")
+        return sweep(*args)
+
+    monkeypatch.setattr(run_statements, "_peek", peeking)
+    monkeypatch.setattr(run_statements, "sweep", sweeping)
+    return looks
+
+
+@pytest.mark.parametrize("transaction", [False, True], ids=["each", "all"])
+def test_a_first_step_looks_for_no_marker_before_its_backups_and_sweeps_nothing(
+    world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, transaction: bool
+) -> None:
+    """Nothing of a SQL job reached the target before its first step: its backup tables
+    are made without a look at the markers first (a transaction each), and nothing is
+    swept."""
+    looks = _counted_looks(monkeypatch)
+    target = ensure_demo_target(tmp_path / "targets")
+    free_rules(world)
+    order_id = world.file(CHANGES, EstimateAffectRows=6)
+    world.submit(order_id)
+    start(world, order_id, backup=True, transaction=transaction)
+    world.run_jobs()
+    assert world.status(order_id) == "success"
+    assert looks == []
+    assert len(backup_tables(target)) == 3
+
+
+@pytest.mark.parametrize("transaction", [False, True], ids=["each", "all"])
+def test_the_step_after_an_interrupted_attempt_looks_for_markers_and_sweeps(
+    world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, transaction: bool
+) -> None:
+    order_id, target, orphans = interrupted(world, tmp_path, transaction)
+    looks = _counted_looks(monkeypatch)
+    world.run_jobs()
+    assert world.status(order_id) == "success"
+    assert looks[0] == "peek" and "sweep" in looks
+    assert not set(orphans) & set(backup_tables(target))
+
+
 def _refuse_drops(real: Callable[[SqliteChange, str], None]) -> Callable[[SqliteChange, str], None]:
     def setup(self: SqliteChange, statement: str) -> None:
         if statement.startswith("DROP TABLE"):

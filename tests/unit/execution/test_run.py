@@ -192,6 +192,21 @@ def test_a_two_statement_ticket_changes_the_target_and_is_recorded(
     assert job(world, job_id).state == "succeeded"
 
 
+@pytest.mark.parametrize("transaction", [False, True], ids=["each", "all"])
+def test_the_step_that_succeeds_the_ticket_ends_its_job(
+    world: World, target: Path, transaction: bool
+) -> None:
+    """The step that records the last statement says the job is over: no step more (its
+    store transactions and a runner pass) comes after the ticket's success."""
+    order_id = approved(world, TWO, EstimateAffectRows=3)
+    job_id = start(world, order_id, transaction=transaction)
+    executor = world.runner.executors["execute"]
+    step = executor(Work(job_id, order_id, "execute", 1, world.store), {})
+    assert (step.done, step.failure) == (True, None)
+    assert world.status(order_id) == "success"
+    assert [j.status for j in sql_jobs(world, order_id)] == ["SUCCESS"]
+
+
 def test_each_statement_commits_with_its_own_progress_marker(world: World, target: Path) -> None:
     order_id = approved(world, TWO, EstimateAffectRows=3)
     start(world, order_id)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -101,21 +104,60 @@ def test_watching_a_store_again_replaces_its_waker(world: World, told: Told) -> 
     assert [d.kind for d in other.due] == ["precheck"]
 
 
-def test_a_local_waker_wakes_a_waiting_runner_thread_at_once() -> None:
-    import threading
-
-    waker = dispatch.LocalWaker()
-    woke = threading.Event()
+def _waiting(waker: dispatch.LocalWaker, kinds: set[str], seconds: float = 30) -> Any:
+    """A thread waiting as an idle runner does, for ``kinds``; ``.woke`` is set when it
+    returns, ``.took`` is how long it waited."""
     seen = waker.generation  # read before the thread looks for work, as a runner does
 
     def idle() -> None:
-        waker.wait(30, seen)
-        woke.set()
+        began = time.monotonic()
+        waker.wait(seconds, seen, kinds)
+        thread.took = time.monotonic() - began  # type: ignore[attr-defined]
+        thread.woke.set()  # type: ignore[attr-defined]
 
+    thread = threading.Thread(target=idle)
+    thread.woke = threading.Event()  # type: ignore[attr-defined]
+    thread.start()
+    return thread
+
+
+def test_a_local_waker_wakes_a_waiting_runner_thread_at_once() -> None:
+    waker = dispatch.LocalWaker()
     waker.wake([Due(1, "count", utcnow() + timedelta(hours=1))])  # not due: no wake
     waker.wake([Due(1, "count", utcnow())])  # due, before the thread even waits: not lost
-    thread = threading.Thread(target=idle)
-    thread.start()
-    assert woke.wait(10)
+    thread = _waiting(waker, {"count", "other"})
+    assert thread.woke.wait(10)
     thread.join()
-    assert waker.generation == seen + 1
+    assert thread.took < 10
+
+
+def test_a_local_waker_wakes_one_thread_per_job_of_the_kinds_it_runs() -> None:
+    """Two idle runner threads and an upload thread: a job due wakes one runner thread,
+    not the other and not the upload thread (all of them looking for work at once would
+    queue for SQLite's lock behind the one that takes it)."""
+    waker = dispatch.LocalWaker()
+    first, second = _waiting(waker, {"count"}, 1.5), _waiting(waker, {"count"}, 1.5)
+    uploads = _waiting(waker, {"upload"}, 1.5)
+    waker.wake([Due(1, "count", utcnow())])
+    woken = [t for t in (first, second) if t.woke.wait(1.0)]
+    assert len(woken) == 1 and woken[0].took < 1.0
+    for thread in (first, second, uploads):
+        thread.join()
+    late = [t for t in (first, second, uploads) if t not in woken]
+    assert all(t.took >= 1.5 for t in late)  # their poll, not the job, ended their wait
+
+
+def test_a_local_waker_wake_all_wakes_every_thread() -> None:
+    waker = dispatch.LocalWaker()
+    threads = [_waiting(waker, {"count"}), _waiting(waker, {"upload"})]
+    waker.wake_all()
+    for thread in threads:
+        assert thread.woke.wait(10)
+        thread.join()
+
+
+def test_a_local_waker_keeps_wakes_of_a_kind_nobody_runs_bounded() -> None:
+    waker = dispatch.LocalWaker()
+    for n in range(1000):
+        waker.wake([Due(n, "upload", utcnow())])  # a process with no upload threads
+    assert waker._due["upload"] == dispatch.LocalWaker.KEPT

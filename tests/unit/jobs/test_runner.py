@@ -185,6 +185,59 @@ def test_a_long_step_keeps_its_lease_with_a_heartbeat(world: World) -> None:
     assert (done.state, done.attempts, done.lease_owner) == ("succeeded", 1, None)
 
 
+def test_an_idle_runners_look_for_work_does_not_wait_for_a_writer(world: World) -> None:
+    """On SQLite a look for work takes no lock: a runner with nothing to do is not held up
+    by a request writing meanwhile, nor holds it up (a claim that found nothing used to
+    take the write lock, and threads queued for it behind each other)."""
+    import threading
+
+    taken, release = threading.Event(), threading.Event()
+
+    def write() -> None:
+        with world.store.session() as s:
+            s.get(Job, 0)  # the lock is taken with the transaction's first statement
+            taken.set()
+            release.wait(30)
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    try:
+        assert taken.wait(10)
+        runner = Runner(world.store, {"count": counting(1)}, clock=HandClock(AHEAD))
+        began = time.monotonic()
+        assert runner.run_once() is False
+        assert time.monotonic() - began < 2  # not the busy timeout (10 s)
+    finally:
+        release.set()
+        writer.join()
+
+
+def test_one_heartbeat_thread_serves_a_runners_steps_and_goes_with_it(world: World) -> None:
+    """The lease is renewed by one thread of the runner, not a thread started for each step
+    (a step waited for it to start); it ends once the runner is gone."""
+    import gc
+    import threading
+
+    beats: list[threading.Thread | None] = []
+    runner = Runner(world.store, {}, lease=Lease(seconds=0.3))
+    heart = runner._heart  # holds the runner weakly
+
+    def step(work: Work, checkpoint: Checkpoint) -> Step:
+        beats.append(heart._thread)
+        return counting(3)(work, checkpoint)
+
+    runner.executors = {"count": step}
+    for _ in range(2):
+        add_job(world)
+        assert runner.run_once() is True
+    thread = beats[0]
+    assert len(beats) == 6 and thread is not None and all(b is thread for b in beats)
+    del runner
+    gc.collect()
+    thread.join(5)
+    assert not thread.is_alive()
+
+
 # ------------------------------------------------------------------ fair shares
 
 
