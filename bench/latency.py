@@ -49,23 +49,21 @@ import signal
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy import text
 
 from bench.gateway import BIN, free_port, metadata_store, process, wait_port
+from bench.signed import signed
 from bench.sites import Engine, Site, mariadb, postgresql
 from opendms.approvals import flow
-from opendms.gateway import signing
 from opendms.store.db import Store
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -73,10 +71,6 @@ TARGET_MS = 100.0
 WARMUP = 3
 IDLE_SECONDS = 0.05  # the server rests this long between two tickets
 POLL_SECONDS = 0.005  # how often the bench reads the store for `success`
-
-
-def _q(value: str) -> str:
-    return quote(value, safe="-_.~")
 
 
 class Client:
@@ -89,23 +83,7 @@ class Client:
 
     def signed(self, action: str, params: dict[str, str]) -> tuple[str, dict[str, str]]:
         """The request's URL and headers, signed now (sent within the clock skew)."""
-        headers = {
-            "host": f"127.0.0.1:{self.port}",
-            "x-acs-version": "2018-11-01",
-            "x-acs-action": action,
-            "x-acs-date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "x-acs-signature-nonce": uuid.uuid4().hex,
-            "accept": "application/json",
-            "x-acs-content-sha256": signing.EMPTY_SHA256,
-        }
-        canonical = signing.v3_canonical_request(
-            "POST", "/", sorted(params.items()), headers, headers, signing.EMPTY_SHA256
-        )
-        headers["authorization"] = signing.v3_authorization(
-            self.key, headers, signing.v3_signature(self.secret, canonical)
-        )
-        query = "&".join(f"{_q(k)}={_q(v)}" for k, v in sorted(params.items()))
-        return f"/?{query}", headers
+        return signed(self.port, self.key, self.secret, action, params)
 
     def send(self, url: str, headers: dict[str, str]) -> dict[str, Any]:
         self.conn.request("POST", url, body=b"", headers=headers)

@@ -28,27 +28,20 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.gateway import BIN, free_port, opendms, server
+from bench.signed import signed
 from bench.sites import Engine, mariadb, postgresql
 from opendms.catalog import queries
-from opendms.gateway import signing
 from opendms.store.db import Store
 
 ONE = "SELECT id, n, name, amount FROM t_orig WHERE id = 42"
 WIDE = "SELECT id, n, name, amount, created FROM t_orig ORDER BY id LIMIT 1000"
-
-
-def _q(text: str) -> str:
-    return quote(text, safe="-_.~")
 
 
 class Client:
@@ -68,25 +61,10 @@ class Client:
         return dict(result)
 
     def call(self, action: str, params: dict[str, str]) -> dict[str, Any]:
-        query = "&".join(f"{_q(k)}={_q(v)}" for k, v in sorted(params.items()))
-        headers = {
-            "host": f"127.0.0.1:{self.port}",
-            "x-acs-version": "2018-11-01",
-            "x-acs-action": action,
-            "x-acs-date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "x-acs-signature-nonce": uuid.uuid4().hex,
-            "accept": "application/json",
-            "x-acs-content-sha256": signing.EMPTY_SHA256,
-        }
-        canonical = signing.v3_canonical_request(
-            "POST", "/", sorted(params.items()), headers, headers, signing.EMPTY_SHA256
+        url, headers = signed(
+            self.port, self.creds["AccessKeyId"], self.creds["AccessKeySecret"], action, params
         )
-        headers["authorization"] = signing.v3_authorization(
-            self.creds["AccessKeyId"],
-            headers,
-            signing.v3_signature(self.creds["AccessKeySecret"], canonical),
-        )
-        self.conn.request("POST", f"/?{query}", body=b"", headers=headers)
+        self.conn.request("POST", url, body=b"", headers=headers)
         resp = self.conn.getresponse()
         body = json.loads(resp.read())
         if resp.status != 200 or not body.get("Success"):
