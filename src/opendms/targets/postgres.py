@@ -677,6 +677,8 @@ class PostgresConnector(Connector):
         for sch, name, ttype, rows, size, comment in conn.execute(
             _TABLES, {"schemas": names}
         ).fetchall():
+            if size is None:  # dropped while it was read: pg_total_relation_size found none
+                continue
             table = TableInfo(name, ttype, "", encoding, int(rows), int(size), comment)
             tables[(sch, name)] = table
             schemas[sch].tables.append(table)
