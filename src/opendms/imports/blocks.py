@@ -32,6 +32,7 @@ BOM = b"\xef\xbb\xbf"
 # Every byte but the three that lay a block out (comma, LF, the quote marker NUL) as "a".
 _SHAPE = bytes(b if b in b",\n\x00" else ord("a") for b in range(256))
 _NOT_LAYOUT = bytes(b for b in range(256) if b not in b",\n")
+PART = 1 << 20  # bytes examined in one go (see CsvBlocks._examine)
 _SEPARATORS = bytes(ord(",") if b in b",\n" else ord("a") for b in range(256))
 
 
@@ -129,18 +130,41 @@ def examine(data: bytes, width: int, *, loading: bool = True) -> Layout | None:
     )
 
 
+def combined(layouts: list[Layout]) -> Layout:
+    """The layout of consecutive parts (each of whole records) as one block."""
+    if len(layouts) == 1:
+        return layouts[0]
+    records = sum(p.records for p in layouts)
+    crlf = [p.crlf for p in layouts if p.records]
+    return Layout(
+        records,
+        crlf=bool(crlf) and all(crlf),
+        loadable=all(p.loadable for p in layouts) and len(set(crlf)) <= 1,
+        widths=all(p.widths for p in layouts),
+        empties=any(p.empties for p in layouts),
+        null_word=any(p.null_word for p in layouts),
+    )
+
+
 class CsvBlocks:
     """The file's records from ``offset`` (a record's start, on line ``line``) on, a block
     of about ``size`` bytes at a time; ``width``: the fields a record should have;
     ``loading``: for a loader (see examine)."""
 
     def __init__(
-        self, path: Path, offset: int, line: int, width: int, *, loading: bool = True
+        self,
+        path: Path,
+        offset: int,
+        line: int,
+        width: int,
+        *,
+        loading: bool = True,
+        part: int = PART,
     ) -> None:
         self.raw: IO[bytes] = path.open("rb")
         self.raw.seek(offset)
         self.offset, self.line, self.width, self.loading = offset, line, width, loading
-        self.eof = False
+        self.part = part
 
     def take(self, size: int, most: int) -> Block | None:
         """The next block: about ``size`` bytes of whole records, more when one record is
@@ -156,13 +180,33 @@ class CsvBlocks:
             buf += more
             end = record_end(buf, final)
         data = buf[:end]
-        layout = examine(data, self.width, loading=self.loading)
+        layout = self._examine(data)
         if (buf and not end) or layout is None:
             return None
         self.raw.seek(self.offset + end)
         block = Block(data, self.offset, self.line, data.count(b"\n"), layout)
         self.offset, self.line = block.end, self.line + block.lines
         return block
+
+    def _examine(self, data: bytes) -> Layout | None:
+        """``data``'s layout, examined a part of whole records at a time: each bytes call
+        then holds the GIL for a few milliseconds, and the thread writing the block before
+        (feeding the database's loader) is never kept waiting for long."""
+        layouts: list[Layout] = []
+        at = 0
+        while at < len(data):
+            cut = (
+                at + record_end(data[at : at + self.part], False)
+                if len(data) - at > self.part
+                else 0
+            )
+            cut = cut if cut > at else len(data)  # the rest, or a record longer than a part
+            found = examine(data[at:cut], self.width, loading=self.loading)
+            if found is None:
+                return None
+            layouts.append(found)
+            at = cut
+        return combined(layouts)
 
     def close(self) -> None:
         self.raw.close()

@@ -28,9 +28,10 @@ def written(records: list[list[str]], quoting: Any, ending: str) -> bytes:
     return out.getvalue().encode()
 
 
-def cut(path: Path, size: int, width: int) -> tuple[list[Block], int]:
-    """The regular blocks of the file, and the offset where Python has to go on."""
-    blocks, found = CsvBlocks(path, 0, 1, width), []
+def cut(path: Path, size: int, width: int, part: int = 1 << 20) -> tuple[list[Block], int]:
+    """The regular blocks of the file (each examined ``part`` bytes at a time), and the
+    offset where Python has to go on."""
+    blocks, found = CsvBlocks(path, 0, 1, width, part=part), []
     try:
         while (block := blocks.take(size, 1 << 20)) is not None and block.data:
             found.append(block)
@@ -45,15 +46,21 @@ def cut(path: Path, size: int, width: int) -> tuple[list[Block], int]:
     quoting=st.sampled_from([csv.QUOTE_MINIMAL, csv.QUOTE_ALL, csv.QUOTE_NONNUMERIC]),
     ending=st.sampled_from(["\n", "\r\n"]),
     size=st.integers(1, 64),
+    part=st.integers(1, 80),
 )
 def test_blocks_of_a_written_file_hold_what_python_reads(
-    tmp_path_factory: object, records: list[list[str]], quoting: int, ending: str, size: int
+    tmp_path_factory: object,
+    records: list[list[str]],
+    quoting: Any,
+    ending: str,
+    size: int,
+    part: int,
 ) -> None:
     data = written(records, quoting, ending)
     path = Path(str(tmp_path_factory.mktemp("csv"))) / "f.csv"  # type: ignore[attr-defined]
     path.write_bytes(data)
     width = len(records[0])
-    blocks, rest = cut(path, size, width)
+    blocks, rest = cut(path, size, width, part)
     read = [r for b in blocks for r in python_records(b.data)]
     read += python_records(data[rest:])
     assert read == python_records(data)  # every block ends where a record ends
@@ -73,9 +80,10 @@ def test_blocks_of_a_written_file_hold_what_python_reads(
     text=st.text(alphabet=st.sampled_from(list('ab,"\n\r')), max_size=60),
     size=st.integers(1, 32),
     width=st.integers(1, 3),
+    part=st.integers(1, 40),
 )
 def test_any_text_cut_into_regular_blocks_reads_as_python_reads_it(
-    tmp_path_factory: object, text: str, size: int, width: int
+    tmp_path_factory: object, text: str, size: int, width: int, part: int
 ) -> None:
     """Hand-made text, quotes anywhere: a block is only what Python reads there, and a
     block a loader is given (loadable, every record ``width`` fields) reads the same when
@@ -87,7 +95,7 @@ def test_any_text_cut_into_regular_blocks_reads_as_python_reads_it(
         whole = python_records(data)
     except csv.Error:
         whole = None
-    blocks, rest = cut(path, size, width)
+    blocks, rest = cut(path, size, width, part)
     for block in blocks:
         mine = python_records(block.data)
         assert block.records == len(mine)
