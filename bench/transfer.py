@@ -132,11 +132,16 @@ class ImportFigures:
     ticket: float  # native time / the ticket end to end (precheck included)
 
     def line(self) -> str:
-        met = self.execution >= IMPORT_TARGETS[self.rows >= 1_000_000] and self.ticket >= 0.75
+        target = IMPORT_TARGETS[self.rows >= 1_000_000]
         return (
-            f"{self.engine} {self.rows:,} rows: execution {self.execution:.2f}, "
-            f"end to end {self.ticket:.2f} ({'met' if met else 'NOT met'})"
+            f"{self.engine} {self.rows:,} rows: execution {self.execution:.2f} "
+            f"(>= {target}: {_met(self.execution >= target)}), end to end {self.ticket:.2f} "
+            f"(>= 0.75: {_met(self.ticket >= 0.75)})"
         )
+
+
+def _met(yes: bool) -> str:
+    return "met" if yes else "NOT met"
 
 
 EXPORT_TARGET = 0.8  # of the native client, the execution
@@ -270,7 +275,7 @@ def main() -> None:
         print(
             f"export of {args.rows:,} rows (target: execution 0.8): "
             + ", ".join(
-                f"{k} {v.execution:.2f} ({'met' if v.execution >= EXPORT_TARGET else 'NOT met'};"
+                f"{k} {v.execution:.2f} ({_met(v.execution >= EXPORT_TARGET)};"
                 f" end to end {v.end_to_end:.2f})"
                 for k, v in exports.items()
             )
