@@ -190,8 +190,9 @@ class CsvBlocks:
 
     def _examine(self, data: bytes) -> Layout | None:
         """``data``'s layout, examined a part of whole records at a time: each bytes call
-        then holds the GIL for a few milliseconds, and the thread writing the block before
-        (feeding the database's loader) is never kept waiting for long."""
+        then holds the GIL for a few milliseconds, so the threads beside it (the one feeding
+        the database's loader the block before, a server's request handlers during a
+        precheck) are never kept waiting for long."""
         layouts: list[Layout] = []
         at = 0
         while at < len(data):
