@@ -61,7 +61,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sqlalchemy import text
 
 from bench.gateway import BIN, free_port, metadata_store, process, wait_port
-from bench.signed import signed
+from bench.signed import send, signed
 from bench.sites import Engine, Site, mariadb, postgresql
 from opendms.approvals import flow
 from opendms.store.db import Store
@@ -86,12 +86,7 @@ class Client:
         return signed(self.port, self.key, self.secret, action, params)
 
     def send(self, url: str, headers: dict[str, str]) -> dict[str, Any]:
-        self.conn.request("POST", url, body=b"", headers=headers)
-        resp = self.conn.getresponse()
-        body = json.loads(resp.read())
-        if resp.status != 200 or not body.get("Success"):
-            raise SystemExit(f"{headers['x-acs-action']} failed: {resp.status} {body}")
-        return dict(body)
+        return send(self.conn, url, headers)
 
     def close(self) -> None:
         self.conn.close()

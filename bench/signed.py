@@ -3,8 +3,11 @@ benches that call OpenDMS over HTTP without the SDK's own cost per call."""
 
 from __future__ import annotations
 
+import http.client
+import json
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import quote
 
 from opendms.gateway import signing
@@ -32,6 +35,16 @@ def signed(
     )
     query = "&".join(f"{_q(k)}={_q(v)}" for k, v in sorted(params.items()))
     return f"/?{query}", headers
+
+
+def send(conn: http.client.HTTPConnection, url: str, headers: dict[str, str]) -> dict[str, Any]:
+    """A signed request (see signed) sent on ``conn``: its answer, or the bench stops."""
+    conn.request("POST", url, body=b"", headers=headers)
+    resp = conn.getresponse()
+    body = json.loads(resp.read())
+    if resp.status != 200 or not body.get("Success"):
+        raise SystemExit(f"{headers['x-acs-action']} failed: {resp.status} {body}")
+    return dict(body)
 
 
 def _q(value: str) -> str:

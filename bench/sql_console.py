@@ -35,7 +35,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.gateway import BIN, free_port, opendms, server
-from bench.signed import signed
+from bench.signed import send, signed
 from bench.sites import Engine, mariadb, postgresql
 from opendms.catalog import queries
 from opendms.store.db import Store
@@ -64,12 +64,7 @@ class Client:
         url, headers = signed(
             self.port, self.creds["AccessKeyId"], self.creds["AccessKeySecret"], action, params
         )
-        self.conn.request("POST", url, body=b"", headers=headers)
-        resp = self.conn.getresponse()
-        body = json.loads(resp.read())
-        if resp.status != 200 or not body.get("Success"):
-            raise SystemExit(f"{action} failed: {resp.status} {body}")
-        return dict(body)
+        return send(self.conn, url, headers)
 
 
 def timed(run: Callable[[], object], count: int) -> list[float]:
