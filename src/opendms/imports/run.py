@@ -180,7 +180,7 @@ class Batch:
         )
 
     @cached_property
-    def text(self) -> RowBlock:
+    def row_block(self) -> RowBlock:
         """The rows that can be written, as the engines' loaders take them."""
         problems = self.problems
         return RowBlock([r for i, r in enumerate(self.rows) if i not in problems])
@@ -312,7 +312,7 @@ class Reader:
         except FileProblem as exc:
             raise ImportFailed(str(exc)) from None
         if not self.src.sql and batch.block is None:
-            _ = batch.text.text  # made here, off the writing thread
+            _ = batch.row_block.text  # made here, off the writing thread
         return batch
 
     def _take(self, count: int, size: int, *, skipping: bool = False) -> Batch:
@@ -389,7 +389,7 @@ class Writer:
             raise StatementError(next(iter(batch.problems.values())))
         if not self.src.sql:
             return self.change.write_rows(
-                self.src.table, self.names, batch.text, self.src.mode, self.src.key
+                self.src.table, self.names, batch.row_block, self.src.mode, self.src.key
             )
         done = 0
         for statement in batch.statements:
