@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
 from opendms.approvals import flow  # noqa: E402
-from opendms.catalog import instances, queries  # noqa: E402
+from opendms.catalog import instances, queries, sync  # noqa: E402
 from opendms.execution import cleanup  # noqa: E402
 from opendms.execution import service as execution  # noqa: E402
 from opendms.exports import service as exports  # noqa: E402
@@ -182,6 +182,11 @@ class Site:
                 if (d.catalog_name, d.schema_name) == where
             ]
             return db.db_id
+
+    def sync(self) -> None:
+        """The site's database read into its catalog again (after tables were made)."""
+        with self.store.session() as s:
+            sync.sync_database(s, self.box, self.policy, self.tid, self.db_id)
 
     def ddl_online(self, mode: int) -> None:
         """The instance's DdlOnline setting, as ModifyInstance sets it."""

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -62,6 +63,7 @@ class Block:
     line: int
     lines: int  # line breaks in it: the next block starts on line + lines
     layout: Layout
+    last: bool = False  # it ends the file
 
     @property
     def records(self) -> int:
@@ -162,6 +164,7 @@ class CsvBlocks:
         part: int = PART,
     ) -> None:
         self.raw: IO[bytes] = path.open("rb")
+        self.size = os.fstat(self.raw.fileno()).st_size  # a stored file never changes
         self.raw.seek(offset)
         self.offset, self.line, self.width, self.loading = offset, line, width, loading
         self.part = part
@@ -184,7 +187,8 @@ class CsvBlocks:
         if (buf and not end) or layout is None:
             return None
         self.raw.seek(self.offset + end)
-        block = Block(data, self.offset, self.line, data.count(b"\n"), layout)
+        last = self.offset + end == self.size
+        block = Block(data, self.offset, self.line, data.count(b"\n"), layout, last)
         self.offset, self.line = block.end, self.line + block.lines
         return block
 

@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from functools import cached_property
+from functools import cached_property, partial
 from itertools import islice
 from pathlib import Path
 
@@ -377,6 +377,11 @@ def _kind(statement: str) -> str:
     return word[0].upper() if word else ""
 
 
+def begun(change: Change) -> None:
+    """The savepoint a batch rolls back to when the database refuses it as a whole."""
+    change.execute(f"SAVEPOINT {_SAVEPOINT}")
+
+
 class Writer:
     """Writes batches of one import through one change session."""
 
@@ -418,7 +423,6 @@ class Writer:
         )
         if not self.change.reads_csv(records):
             return None
-        self.change.execute(f"SAVEPOINT {_SAVEPOINT}")
         try:
             return self.change.write_rows(
                 self.src.table, self.names, records, self.src.mode, self.src.key
@@ -428,17 +432,17 @@ class Writer:
             return None
 
     def batch(self, batch: Batch) -> Outcome:
-        """``batch`` written in the open transaction: at once, or, when the database
-        refuses that, an item at a time behind savepoints to find (and with IgnoreError
-        leave out) those at fault. Raises ImportFailed naming the first one otherwise.
-        A block of CSV records goes to the database's loader first; what it does not
-        take, Python reads, and it is written as any other batch."""
+        """``batch`` written in the open transaction, just after the savepoint (``begun``)
+        set: at once, or, when the database refuses that, an item at a time behind
+        savepoints to find (and with IgnoreError leave out) those at fault. Raises
+        ImportFailed naming the first one otherwise. A block of CSV records goes to the
+        database's loader first; what it does not take, Python reads, and it is written
+        as any other batch."""
         if batch.block is not None:
             loaded = self._loaded(batch.block)
             if loaded is not None:
                 return Outcome(loaded)
             batch = parsed(batch.block, self.columns, self.src.label)
-        self.change.execute(f"SAVEPOINT {_SAVEPOINT}")
         try:
             return Outcome(self._write(batch))
         except StatementError:
@@ -534,13 +538,14 @@ class Importer:
         count = self.batch_statements if src.sql else self.batch_rows
         try:
             while True:  # at least one batch a step, however short
-                batch = reader.take(count, self.sizes.get(key, self.batch_bytes[0]))
-                began = time.monotonic()
-                outcome = self._write(src, change, key, reader.columns, batch, position)
-                if isinstance(outcome, Position):
+                size = self.sizes.get(key, self.batch_bytes[0])
+                written = self._write(
+                    src, change, key, partial(reader.take, count, size), reader.columns, position
+                )
+                if isinstance(written, Position):
                     self._drop(key)
-                    return Stretch(outcome, moved_on=True)
-                took = time.monotonic() - began
+                    return Stretch(written, moved_on=True)
+                batch, outcome, took = written
                 if batch.block is not None:
                     size = len(batch.block.data)
                     self.sizes[key] = next_size(size, took, self.batch_seconds, self.batch_bytes)
@@ -565,18 +570,27 @@ class Importer:
         src: Source,
         change: Change,
         key: str,
+        take: Callable[[], Batch],
         columns: list[Column],
-        batch: Batch,
         position: Position,
-    ) -> Outcome | Position:
-        """``batch`` written in one transaction with ``position`` moved past it; the
-        target's position instead when another runner moved it meanwhile."""
+    ) -> tuple[Batch, Outcome, float] | Position:
+        """The next batch (``take``) written in one transaction with ``position`` moved past
+        it: the batch, what was written and the seconds writing took; the target's position
+        instead when another runner moved it meanwhile.
+
+        The batch is taken once the position is locked and the savepoint set: taking it
+        sets the reader on the next one, whose examination holds the GIL in stretches, and
+        a round trip then would wait out the interpreter's switch interval behind it (while
+        the load runs, the driver waits on the database without the GIL)."""
         change.begin()
         current = Position.loads(change.marker(key))
         if current != position:
             change.rollback()
             return current
         try:
+            begun(change)
+            batch = take()
+            began = time.monotonic()
             outcome = Writer(src, change, columns).batch(batch) if batch else Outcome()
         except ImportFailed:
             change.rollback()
@@ -584,10 +598,11 @@ class Importer:
         position.done += len(batch)
         position.rows += outcome.rows
         position.skipped += len(outcome.skipped)
-        position.finished = not batch
         block = batch.block
+        # a block that ends the file finishes the import in its own transaction
+        position.finished = not batch or (block is not None and block.last)
         position.offset = block.end if block is not None else None
         position.line = block.line + block.lines if block is not None else None
         change.move(key, position.dumps())
         change.commit()
-        return outcome
+        return batch, outcome, time.monotonic() - began

@@ -70,6 +70,7 @@ def test_blocks_of_a_written_file_hold_what_python_reads(
         assert block.records == len(mine)
         assert block.layout.widths == all(len(r) == width for r in mine)
         assert block.line == lines
+        assert block.last == (block.end == len(data))  # only the one ending the file
         lines += block.lines
     if "\r" not in "".join(f for r in records for f in r):
         assert rest == len(data)  # a file csv wrote is regular throughout

@@ -218,3 +218,23 @@ def test_a_restart_goes_on_from_the_targets_position(world: World) -> None:
     assert [r[0] for r in customers(world)] == list(range(1001, 1011))
     with world.store.session() as s:
         assert s.get_one(Order, order_id).status_code == "success"
+
+
+def test_the_block_that_ends_the_file_finishes_the_import_in_its_transaction(
+    world: World,
+) -> None:
+    # five blocks of two records, one a step: the fifth step ends the job, with no
+    # transaction after it to say the file is done
+    world.tune(import_batch_bytes=(60, 60), import_step_seconds=0.0)
+    order_id = filed(world, "ten.csv", rows(*range(1001, 1011)))
+    world.submit(order_id)
+    with world.store.session() as s:
+        job_id = execution.execute(
+            s, world.as_("alice"), order_id, execution.ExecutionPlan()
+        ).job_id
+        s.get_one(Job, job_id).state = "running"
+    work = Work(job_id, order_id, "execute", 1, world.store)
+    step = world.runner.executors["execute"]
+    ended = [bool(step(work, {}).done) for _ in range(5)]
+    assert ended == [False, False, False, False, True]
+    assert [r[0] for r in customers(world)] == list(range(1001, 1011))
