@@ -179,14 +179,20 @@ class CsvFile:
 
 
 def csv_records(
-    source: Path | bytes, codec: str, label: str, *, offset: int = 0, line: int = 1
+    source: Path | bytes,
+    codec: str,
+    label: str,
+    *,
+    offset: int = 0,
+    line: int = 1,
+    batch: int = 10_000,
 ) -> Iterator[tuple[int, tuple[str, ...]]]:
     """The CSV file's records (see CsvFile), one at a time, each with the line it starts
-    on."""
+    on; read ``batch`` at a time (fewer when only the first few are wanted)."""
     found = CsvFile(source, codec, label, offset=offset, line=line)
     try:
         while True:
-            lines, rows = found.take(10_000)
+            lines, rows = found.take(batch)
             if not rows:
                 return
             yield from zip(lines, rows, strict=True)

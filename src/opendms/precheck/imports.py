@@ -18,11 +18,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from itertools import islice
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from opendms.imports.blocks import CsvBlocks, records_start
+from opendms.imports.blocks import PART, CsvBlocks, records_start
 from opendms.imports.columns import Column, ColumnProblem, cell_text, match
 from opendms.imports.files import FileProblem, codec_for, csv_records, sql_statements, xlsx_records
 from opendms.imports.options import import_options
@@ -34,7 +35,8 @@ from opendms.store.models import Attachment, DbColumn, DbTable
 from opendms.tickets.params import DML
 from opendms.tickets.registry import params_of
 
-BLOCK_BYTES = 16 << 20  # of a CSV file read at a time
+# of a CSV file read at a time: a count needs no block longer than a part (blocks.PART)
+BLOCK_BYTES = PART
 SAMPLE = 1000  # records (statements) FAST_MODE checks in the precheck
 KEPT = 10_000  # statements of a SQL file kept for the precheck's detail
 MAX_PROBLEMS = 5
@@ -97,21 +99,25 @@ class ImportChecks(_Checks):
 
     # ------------------------------------------------------------ records
 
-    def _records(self) -> Iterator[tuple[int, Sequence[str]]]:
+    def _records(self, most: int | None) -> Iterator[tuple[int, Sequence[str]]]:
+        """The file's records (the header's included), all or the first ``most``."""
         if self.params.file_type != "EXCEL":
-            yield from csv_records(self.path, self._codec(), self.label)
+            batch = most if most is not None else 10_000
+            yield from islice(csv_records(self.path, self._codec(), self.label, batch=batch), most)
             return
-        for record in xlsx_records(self.path, self.label):
+        for record in islice(xlsx_records(self.path, self.label), most):
             yield record.line, [cell_text(v) for v in record.values]
 
-    def _data(self) -> Iterator[tuple[int, Sequence[str]]]:
-        """The records after the header, the columns matched first."""
-        records = self._records()
-        header = None
-        if self.params.csv_first_row_is_column_def:
+    def _data(self, most: int | None = None) -> Iterator[tuple[int, Sequence[str]]]:
+        """The records after the header (all, or the first ``most``), the columns matched
+        first."""
+        header = self.params.csv_first_row_is_column_def
+        records = self._records(None if most is None else most + bool(header))
+        names = None
+        if header:
             first = next(records, None)
-            header = first[1] if first is not None else []
-        self._match(header)
+            names = first[1] if first is not None else []
+        self._match(names)
         yield from records
 
     def _match(self, header: Sequence[str] | None) -> None:
@@ -185,9 +191,7 @@ class ImportChecks(_Checks):
         checked = 0
         problems: list[str] = []
         try:
-            for line, values in self._data():
-                if not self.safe and checked >= SAMPLE:
-                    break
+            for line, values in self._data(None if self.safe else SAMPLE):
                 checked += 1
                 for column, raw in zip(self.columns, values, strict=False):
                     why = column.problem(column.value(raw))
