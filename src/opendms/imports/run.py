@@ -604,5 +604,10 @@ class Importer:
         position.offset = block.end if block is not None else None
         position.line = block.line + block.lines if block is not None else None
         change.move(key, position.dumps())
+        if not position.finished:
+            # Only the last commit is waited for: a server crash may undo the batches
+            # after the last one on disk, each whole with its position, and the import
+            # goes on from there; success is said only once everything is on disk.
+            change.commit_soon()
         change.commit()
         return batch, outcome, time.monotonic() - began

@@ -300,6 +300,9 @@ class Change(ABC):
             found = self.marker(key)
             if found is None:
                 self.mark(key, initial)
+                # not waited for: undone by a server crash, it is claimed again; a later
+                # commit that was waited for holds it too (the log is written in order)
+                self.commit_soon()
             self.commit()
         except StatementError:
             self.rollback()

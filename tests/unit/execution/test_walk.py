@@ -105,14 +105,16 @@ DELETE = chunking("DELETE FROM t WHERE n = 0", "sqlite", {"t": ("id",)}.get)
 
 
 class Seen:
-    """What a walk sent: each chunk's statement, the reads that found chunk ends, and the
-    chunks whose commit did not wait to be on disk."""
+    """What a walk sent: each chunk's statement, the reads that found chunk ends, the
+    commits that did not wait to be on disk, and whether each commit waited."""
 
     def __init__(self, change: Change) -> None:
         self.chunks: list[str] = []
         self.reads: list[str] = []
         self.soon = 0
+        self.waited: list[bool] = []
         query, execute, soon = change.query, change.execute, change.commit_soon
+        commit = change.commit
 
         def read(statement: str) -> list[tuple[Any, ...]]:
             self.reads.append(statement)
@@ -126,7 +128,12 @@ class Seen:
             self.soon += 1
             soon()
 
+        def committed() -> None:
+            self.waited.append(self.soon == sum(not w for w in self.waited))
+            commit()
+
         change.query, change.execute, change.commit_soon = read, run, commit_soon  # type: ignore[method-assign]
+        change.commit = committed  # type: ignore[method-assign]
 
 
 def walk(change: Change, plan: Chunking, size: int, key: str = "w") -> Position:
@@ -222,7 +229,9 @@ def test_every_chunk_but_the_last_commits_without_waiting_for_the_disk(tmp_path:
     with connector_for(Endpoint("sqlite", str(path))).change(("main", "main"), 5) as change:
         seen = Seen(change)
         final = walk(change, DELETE, 10)
-    assert final.chunks == 10 and seen.soon == 9
+    assert final.chunks == 10
+    # the claim of the position and every chunk but the last: the last commit is waited for
+    assert seen.waited[:-1] == [False] * (len(seen.waited) - 1) and seen.waited[-1]
 
 
 def test_a_position_stored_before_walks_were_bounded_walks_to_the_tables_end(

@@ -18,6 +18,7 @@ from opendms.jobs.runner import Work
 from opendms.precheck import service as precheck
 from opendms.store.db import Store
 from opendms.store.models import Job, Order, SqlJobDetail
+from opendms.targets.sqlite import SqliteChange
 from tests.approval_world import World
 
 HEADER = "id,name,email,created_at\n"
@@ -238,3 +239,28 @@ def test_the_block_that_ends_the_file_finishes_the_import_in_its_transaction(
     ended = [bool(step(work, {}).done) for _ in range(5)]
     assert ended == [False, False, False, False, True]
     assert [r[0] for r in customers(world)] == list(range(1001, 1011))
+
+
+def test_only_the_imports_last_commit_waits_for_the_disk(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    waited: list[bool] = []
+    soon = [False]
+    commit = SqliteChange.commit
+
+    def commit_soon(self: SqliteChange) -> None:
+        soon[0] = True
+
+    def committed(self: SqliteChange) -> None:
+        waited.append(not soon[0])
+        soon[0] = False
+        commit(self)
+
+    monkeypatch.setattr(SqliteChange, "commit_soon", commit_soon)
+    monkeypatch.setattr(SqliteChange, "commit", committed)
+    world.tune(import_batch_bytes=(60, 60))
+    order_id = filed(world, "ten.csv", rows(*range(1001, 1011)))
+    world.execute(order_id)
+    assert world.status(order_id) == "success"
+    # the position claimed, then five blocks: a crash of the server may undo any but the last
+    assert waited == [False] * 5 + [True]
