@@ -105,23 +105,33 @@ class _Run:
             yield s if order is not None and owner == self.work.job_id else None
 
     def _set(
-        self, step: str, status: PrecheckStepStatus, tip: str = "", *, waivable: bool = False
+        self,
+        step: str,
+        status: PrecheckStepStatus,
+        tip: str = "",
+        *,
+        waivable: bool = False,
+        then: Sequence[tuple[str, PrecheckStepStatus, str]] = (),
     ) -> bool:
+        """``step``'s status, and those of the steps ``then`` (step, status, tip), in one
+        transaction; False when this run no longer owns the ticket's precheck."""
         with self._mine() as s:
             if s is None:
                 return False
-            s.execute(
-                update(PrecheckStep)
-                .where(PrecheckStep.order_id == self.order_id, PrecheckStep.step == step)
-                .values(status=status, user_tip=tip[:4000], waivable=waivable)
-            )
+            updates = [(step, status, tip, waivable), *((n, st, t, False) for n, st, t in then)]
+            for name, state, text, waive in updates:
+                s.execute(
+                    update(PrecheckStep)
+                    .where(PrecheckStep.order_id == self.order_id, PrecheckStep.step == name)
+                    .values(status=state, user_tip=text[:4000], waivable=waive)
+                )
             return True
 
     def _fail(self, step: str, tip: str, *, waivable: bool = False) -> None:
         """``step`` failed; the steps after it do not run."""
-        self._set(step, PrecheckStepStatus.FAIL, tip, waivable=waivable)
-        for later in STEPS[STEPS.index(step) + 1 :]:
-            self._set(later, PrecheckStepStatus.WAITING, f"Not run: {step} failed.")
+        later = STEPS[STEPS.index(step) + 1 :]
+        not_run = [(name, PrecheckStepStatus.WAITING, f"Not run: {step} failed.") for name in later]
+        self._set(step, PrecheckStepStatus.FAIL, tip, waivable=waivable, then=not_run)
 
     def go(self) -> None:
         # Each step reads the store in a transaction of its own and none is open while a
@@ -140,9 +150,9 @@ class _Run:
         if checks is None:
             self._fail("SQL_PARSE", problem)
             return
-        for step in STEPS:
-            if not self._set(step, PrecheckStepStatus.RUNNING):
-                return
+        if not self._set(STEPS[0], PrecheckStepStatus.RUNNING):
+            return
+        for step, following in zip(STEPS, [*STEPS[1:], None], strict=True):
             try:
                 tip = checks.run(step)
             except StepFailed as exc:
@@ -154,7 +164,9 @@ class _Run:
             finally:
                 if step in ("SQL_TYPE_CHECK", "ROW_CHECK"):
                     self._store(targets)
-            if not self._set(step, PrecheckStepStatus.SUCCESS, tip):
+            # the next step is marked running as this one succeeds, in one transaction
+            then = [(following, PrecheckStepStatus.RUNNING, "")] if following else []
+            if not self._set(step, PrecheckStepStatus.SUCCESS, tip, then=then):
                 return
 
     def _compare(self) -> bool:
