@@ -295,15 +295,16 @@ class Reader:
                 header = first_rows[0] if first_rows else []
         self._match(header)
 
-    def take(self, count: int, size: int) -> Batch:
+    def take(self, count: int, size: int, then: int | None = None) -> Batch:
         """The next ``count`` items, or block of about ``size`` bytes (fewer at the end;
-        none past it)."""
+        none past it); the one after is read meanwhile, of about ``then`` bytes (default
+        ``size``). A block read ahead is as long as it was asked for when it was."""
         future = self.ahead or self.pool.submit(self._prepared, count, size)
         self.ahead = None
         batch = future.result()
         self.consumed += len(batch)
         if len(batch):
-            self.ahead = self.pool.submit(self._prepared, count, size)
+            self.ahead = self.pool.submit(self._prepared, count, then or size)
         return batch
 
     def _prepared(self, count: int, size: int) -> Batch:
@@ -538,10 +539,12 @@ class Importer:
         count = self.batch_statements if src.sql else self.batch_rows
         try:
             while True:  # at least one batch a step, however short
-                size = self.sizes.get(key, self.batch_bytes[0])
-                written = self._write(
-                    src, change, key, partial(reader.take, count, size), reader.columns, position
-                )
+                known = self.sizes.get(key)
+                size = known or self.batch_bytes[0]
+                # the block read ahead of the first: as long as the first may let it grow
+                then = known or next_size(size, 0.0, self.batch_seconds, self.batch_bytes)
+                take = partial(reader.take, count, size, then)
+                written = self._write(src, change, key, take, reader.columns, position)
                 if isinstance(written, Position):
                     self._drop(key)
                     return Stretch(written, moved_on=True)
