@@ -195,17 +195,24 @@ def test_an_xlsx_workbook_is_imported(world: World) -> None:
     assert [r[0] for r in customers(world)] == [1001, 1002]
 
 
-def test_a_restart_goes_on_from_the_targets_position(world: World) -> None:
-    # one batch of two a step: two records (30 bytes each) by Python, or a 60-byte block
-    world.tune(import_batch_rows=2, import_batch_bytes=(60, 60), import_step_seconds=0.0)
-    order_id = filed(world, "many.csv", rows(*range(1001, 1011)))
+def started(world: World, order_id: int) -> Work:
+    """The ticket submitted and its execute job made, running as a runner's claim leaves
+    it: each call of the executor on the work is one step."""
     world.submit(order_id)
     with world.store.session() as s:
         job_id = execution.execute(
             s, world.as_("alice"), order_id, execution.ExecutionPlan()
         ).job_id
-        s.get_one(Job, job_id).state = "running"  # as a runner's claim leaves it
-    work = Work(job_id, order_id, "execute", 1, world.store)
+        s.get_one(Job, job_id).state = "running"
+    return Work(job_id, order_id, "execute", 1, world.store)
+
+
+def test_a_restart_goes_on_from_the_targets_position(world: World) -> None:
+    # one batch of two a step: two records (30 bytes each) by Python, or a 60-byte block
+    world.tune(import_batch_rows=2, import_batch_bytes=(60, 60), import_step_seconds=0.0)
+    order_id = filed(world, "many.csv", rows(*range(1001, 1011)))
+    work = started(world, order_id)
+    job_id = work.job_id
     first = world.runner.executors["execute"]
     first(work, {})
     first(work, {})
@@ -227,14 +234,7 @@ def test_the_block_that_ends_the_file_finishes_the_import_in_its_transaction(
     # five blocks of two records, one a step: the fifth step ends the job, with no
     # transaction after it to say the file is done
     world.tune(import_batch_bytes=(60, 60), import_step_seconds=0.0)
-    order_id = filed(world, "ten.csv", rows(*range(1001, 1011)))
-    world.submit(order_id)
-    with world.store.session() as s:
-        job_id = execution.execute(
-            s, world.as_("alice"), order_id, execution.ExecutionPlan()
-        ).job_id
-        s.get_one(Job, job_id).state = "running"
-    work = Work(job_id, order_id, "execute", 1, world.store)
+    work = started(world, filed(world, "ten.csv", rows(*range(1001, 1011))))
     step = world.runner.executors["execute"]
     ended = [bool(step(work, {}).done) for _ in range(5)]
     assert ended == [False, False, False, False, True]
