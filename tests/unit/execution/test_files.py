@@ -52,18 +52,24 @@ def snapshot(path: Path) -> list[list[tuple[Any, ...]]]:
         ]
 
 
-@pytest.mark.parametrize("transaction", [False, True], ids=["each", "all"])
-def test_the_rollback_script_restores_the_demo_database(
-    world: World, tmp_path: Path, transaction: bool
-) -> None:
-    target = ensure_demo_target(tmp_path / "targets")
-    before = snapshot(target)
+def run_with_backup(world: World, transaction: bool) -> int:
+    """CHANGES filed, approved without a rule and run to its end with backup; its id."""
     free_rules(world)
     order_id = world.file(CHANGES, EstimateAffectRows=6)
     world.submit(order_id)
     start(world, order_id, backup=True, transaction=transaction)
     world.run_jobs()
     assert world.status(order_id) == "success"
+    return order_id
+
+
+@pytest.mark.parametrize("transaction", [False, True], ids=["each", "all"])
+def test_the_rollback_script_restores_the_demo_database(
+    world: World, tmp_path: Path, transaction: bool
+) -> None:
+    target = ensure_demo_target(tmp_path / "targets")
+    before = snapshot(target)
+    order_id = run_with_backup(world, transaction)
     assert snapshot(target) != before
     with world.store.session() as s:
         (job,) = s.scalars(select(SqlJob).where(SqlJob.order_id == order_id))
@@ -249,12 +255,7 @@ def test_a_first_step_looks_for_no_marker_before_its_backups_and_sweeps_nothing(
     swept."""
     looks = _counted_looks(monkeypatch)
     target = ensure_demo_target(tmp_path / "targets")
-    free_rules(world)
-    order_id = world.file(CHANGES, EstimateAffectRows=6)
-    world.submit(order_id)
-    start(world, order_id, backup=True, transaction=transaction)
-    world.run_jobs()
-    assert world.status(order_id) == "success"
+    run_with_backup(world, transaction)
     assert looks == []
     assert len(backup_tables(target)) == 3
 
