@@ -35,8 +35,6 @@ from opendms.store.models import Attachment, DbColumn, DbTable
 from opendms.tickets.params import DML
 from opendms.tickets.registry import params_of
 
-# of a CSV file read at a time: a count needs no block longer than a part (blocks.PART)
-BLOCK_BYTES = PART
 SAMPLE = 1000  # records (statements) FAST_MODE checks in the precheck
 KEPT = 10_000  # statements of a SQL file kept for the precheck's detail
 MAX_PROBLEMS = 5
@@ -170,7 +168,8 @@ class ImportChecks(_Checks):
         self._match(header)
         blocks = CsvBlocks(self.path, offset, line, len(self.columns), loading=False)
         try:
-            while (block := blocks.take(BLOCK_BYTES, LONGEST_BLOCK)) is not None:
+            # a part at a time: a count needs no block longer than one examination takes
+            while (block := blocks.take(PART, LONGEST_BLOCK)) is not None:
                 if not block.data:
                     return True
                 if block.layout.widths and (block.data.isascii() or _utf8(block.data)):
