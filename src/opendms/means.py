@@ -49,6 +49,7 @@ class Tuning:
     import_batch_seconds: float = 0.5
     import_batch_bytes: tuple[int, int] = (1 << 20, 32 << 20)
     import_batch_statements: int = 500  # statements (SQL file) an import runs per transaction
+    import_streams: int = 2  # sessions writing a CSV's blocks at once (imports.run.Importer)
 
 
 @dataclass(frozen=True)

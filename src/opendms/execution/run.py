@@ -18,8 +18,10 @@ which stores the checkpoint, renews the lease and notices a closed ticket betwee
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -82,6 +84,7 @@ class Execute:
             tuning.import_batch_statements,
             tuning.import_batch_seconds,
             tuning.import_batch_bytes,
+            tuning.import_streams,
         )
 
     def __call__(self, work: Work, checkpoint: Checkpoint) -> Step:
@@ -97,17 +100,28 @@ class Execute:
         try:
             connector = self.means.connector(unit.inst)
             where = (unit.db.catalog_name, unit.db.schema_name)
-            with self.means.changes.lend(connector, where, lock_wait) as change:
-                return self._walk(work, unit, change, checkpoint)
+            another = partial(self.means.changes.lend, connector, where, lock_wait)
+            with another() as change:
+                return self._walk(work, unit, change, checkpoint, another)
         except (TargetError, DmsError) as exc:
             return self._hiccup(work, unit, exc.message, checkpoint)
 
-    def _walk(self, work: Work, unit: Unit, change: Change, checkpoint: Checkpoint) -> Step:
-        """The step's work on the target, walked the way the ticket's kind says."""
+    def _walk(
+        self,
+        work: Work,
+        unit: Unit,
+        change: Change,
+        checkpoint: Checkpoint,
+        another: Callable[[], AbstractContextManager[Change]],
+    ) -> Step:
+        """The step's work on the target, walked the way the ticket's kind says;
+        ``another`` lends a second session to the same database (an import's)."""
         tuning = self.means.tuning
         if unit.walk == "file":
             files, seconds = self.means.files, tuning.import_step_seconds
-            return import_stretch(work, unit, change, checkpoint, files, self.importer, seconds)
+            return import_stretch(
+                work, unit, change, checkpoint, files, self.importer, seconds, another
+            )
         if unit.walk == "ddl":
             return ddl_stride(work, unit, change, checkpoint, self.means)
         refused = _refuse_kinds(work, unit)

@@ -7,6 +7,8 @@ position the target holds.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 
 from opendms.execution import recording
 from opendms.execution.chunked import ChunkState, Progress
@@ -28,9 +30,11 @@ def import_stretch(
     files: FileStore,
     importer: Importer,
     step_seconds: float,
+    another: Callable[[], AbstractContextManager[Change]] | None = None,
 ) -> Step:
     """A stretch of a data import (imports.run): batches for about ``step_seconds``, then
-    the progress recorded; the runner's next step goes on from the target's marker."""
+    the progress recorded; the runner's next step goes on from the target's marker.
+    ``another`` lends a second session, for writing two blocks at a time."""
     detail = unit.pending[0]
     try:
         with work.store.session() as s:
@@ -42,7 +46,8 @@ def import_stretch(
     progress.estimate = src.estimate
     started = utcnow()
     began = time.monotonic()
-    done = importer.stretch(src, change, unit.key(detail), time.monotonic() + step_seconds)
+    until = time.monotonic() + step_seconds
+    done = importer.stretch(src, change, unit.key(detail), until, another)
     rows_before, progress.rows = progress.rows, done.position.rows
     progress.chunks += done.batches
     progress.busy_ms += int(done.busy_seconds * 1000)

@@ -180,12 +180,19 @@ class CsvBlocks:
         self.raw.seek(offset)
         self.offset, self.line, self.width, self.loading = offset, line, width, loading
         self.part = part
+        self.rest = False  # the next block is the rest of the file
 
-    def take(self, size: int, most: int) -> Block | None:
+    def take(self, size: int, most: int, *, halves: bool = False) -> Block | None:
         """The next block: about ``size`` bytes of whole records, more when one record is
         longer (up to ``most``). An empty block at the end; None when what follows is not
         regular (or a record is longer than ``most``): read it with Python from
-        ``self.offset``, on ``self.line``."""
+        ``self.offset``, on ``self.line``. ``halves``: when less than two blocks are left
+        (and two parts at least), half of what is left, then the rest."""
+        left = self.size - self.offset
+        if self.rest:
+            size = max(size, left + 1)  # (one more than is left: the read says it is the end)
+        elif halves and 2 * self.part <= left < 2 * size:
+            size, self.rest = (left + 1) // 2, True
         buf = self.raw.read(size)
         final = len(buf) < size
         end = record_end(buf, final)

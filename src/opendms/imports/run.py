@@ -10,14 +10,24 @@ A batch the database refuses is rolled back and tried again a record at a time, 
 a savepoint, to find the record at fault: with ``IgnoreError`` it is skipped (and logged with
 its line), otherwise the import stops there, naming the line, with nothing of that batch or
 after it applied.
+
+A CSV file the database's loader reads is written two blocks at a time, through two
+sessions, each block's transaction committing only after the one before it (see Importer):
+what the target holds at any moment is still the file's first so many records, and the
+rules above hold as they are.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from contextlib import AbstractContextManager, ExitStack, suppress
 from dataclasses import asdict, dataclass, field
 from functools import cached_property, partial
 from itertools import islice
@@ -51,6 +61,8 @@ from opendms.store.models import (
 from opendms.targets.base import Change, CsvRecords, RowBlock, StatementError
 from opendms.tickets.params import DML
 
+log = logging.getLogger("opendms.imports")
+
 MODES = {"INSERT": "INSERT", "INSERT_IGNORE": "IGNORE", "REPLACE_INTO": "REPLACE"}
 MAX_LOGGED = 20  # skipped records named in the log
 IDLE_SECONDS = 600.0  # an open file no step asked for this long is closed
@@ -62,6 +74,12 @@ class ImportFailed(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+
+
+class GaveWay(Exception):
+    """A batch written beside the one before it lost a lock (the server chose it in a
+    deadlock, or its wait ran out): it is rolled back and written again once that one is
+    done, rather than read as a refusal of its records."""
 
 
 @dataclass
@@ -235,7 +253,10 @@ class Reader:
         # The next batch, read (and checked, or made into text) on a thread of its own while
         # the database writes the one before (the driver lets go of the GIL while it waits).
         self.pool = ThreadPoolExecutor(1, thread_name_prefix="opendms-import")
-        self.ahead: Future[Batch] | None = None
+        self.ahead: deque[Future[Batch]] = deque()
+        # Two blocks are written at once (Importer): two are read ahead, and the file's last
+        # two are as long as each other (the last would be written alone otherwise).
+        self.paired = False
         try:
             if at.offset is not None and at.line is not None:
                 resumed = self._open_blocks((at.offset, at.line))
@@ -297,14 +318,16 @@ class Reader:
 
     def take(self, count: int, size: int, then: int | None = None) -> Batch:
         """The next ``count`` items, or block of about ``size`` bytes (fewer at the end;
-        none past it); the one after is read meanwhile, of about ``then`` bytes (default
-        ``size``). A block read ahead is as long as it was asked for when it was."""
-        future = self.ahead or self.pool.submit(self._prepared, count, size)
-        self.ahead = None
-        batch = future.result()
+        none past it); the one after (two, ``paired``) is read meanwhile, of about ``then``
+        bytes (default ``size``). A block read ahead is as long as it was asked for when
+        it was."""
+        ahead = self.ahead
+        batch = (
+            ahead.popleft() if ahead else self.pool.submit(self._prepared, count, size)
+        ).result()
         self.consumed += len(batch)
-        if len(batch):
-            self.ahead = self.pool.submit(self._prepared, count, then or size)
+        while len(batch) and len(ahead) < 1 + self.paired:
+            ahead.append(self.pool.submit(self._prepared, count, then or size))
         return batch
 
     def _prepared(self, count: int, size: int) -> Batch:
@@ -318,7 +341,7 @@ class Reader:
 
     def _take(self, count: int, size: int, *, skipping: bool = False) -> Batch:
         if self.blocks is not None:
-            block = self.blocks.take(size, LONGEST_BLOCK)
+            block = self.blocks.take(size, LONGEST_BLOCK, halves=self.paired)
             if block is not None:
                 return Batch(block=block)
             # not regular from here on: Python reads the rest
@@ -353,8 +376,8 @@ class Reader:
             return ""
 
     def close(self) -> None:
-        if self.ahead is not None:
-            self.ahead.cancel()
+        for future in self.ahead:
+            future.cancel()
         self.pool.shutdown(wait=True)
         if self.blocks is not None:
             self.blocks.close()
@@ -384,11 +407,21 @@ def begun(change: Change) -> None:
 
 
 class Writer:
-    """Writes batches of one import through one change session."""
+    """Writes batches of one import through one change session; ``beside``: while another
+    session writes the batch before (a lost lock raises GaveWay)."""
 
-    def __init__(self, src: Source, change: Change, columns: list[Column]) -> None:
-        self.src, self.change, self.columns = src, change, columns
+    def __init__(
+        self, src: Source, change: Change, columns: list[Column], *, beside: bool = False
+    ) -> None:
+        self.src, self.change, self.columns, self.beside = src, change, columns, beside
         self.names = [c.name for c in columns]
+
+    def _refused(self, exc: StatementError) -> None:
+        """Rolled back to the batch's (or record's) savepoint, unless the refusal is a lock
+        lost beside the batch before: the server may have ended the whole transaction."""
+        if self.beside and exc.lost_lock:
+            raise GaveWay(exc.message) from None
+        self.change.execute(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}")
 
     def _write(self, batch: Batch) -> int:
         if batch.problems:
@@ -428,8 +461,8 @@ class Writer:
             return self.change.write_rows(
                 self.src.table, self.names, records, self.src.mode, self.src.key
             )
-        except StatementError:
-            self.change.execute(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}")
+        except StatementError as exc:
+            self._refused(exc)
             return None
 
     def batch(self, batch: Batch) -> Outcome:
@@ -446,15 +479,15 @@ class Writer:
             batch = parsed(batch.block, self.columns, self.src.label)
         try:
             return Outcome(self._write(batch))
-        except StatementError:
-            self.change.execute(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}")
+        except StatementError as exc:
+            self._refused(exc)
         outcome = Outcome()
         for i in range(len(batch)):
             self.change.execute(f"SAVEPOINT {_SAVEPOINT}")
             try:
                 outcome.rows += self._write(batch.one(i))
             except StatementError as exc:
-                self.change.execute(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}")
+                self._refused(exc)
                 what = "statement" if self.src.sql else "record"
                 line = batch.lines[i]
                 if not self.src.ignore_error:
@@ -491,6 +524,82 @@ def next_size(size: int, seconds: float, aim: float, sizes: tuple[int, int]) -> 
     return max(sizes[0], min(sizes[1], int(size * scale)))
 
 
+@dataclass
+class Written:
+    """A batch committed: what it held, what was written, the seconds writing took and the
+    import's position with it."""
+
+    batch: Batch
+    outcome: Outcome
+    seconds: float
+    position: Position
+
+
+def advanced(position: Position, batch: Batch, outcome: Outcome) -> Position:
+    """``position`` moved past ``batch`` (written as ``outcome`` says)."""
+    block = batch.block
+    return Position(
+        done=position.done + len(batch),
+        rows=position.rows + outcome.rows,
+        skipped=position.skipped + len(outcome.skipped),
+        # a block that ends the file finishes the import in its own transaction
+        finished=not batch or (block is not None and block.last),
+        offset=block.end if block is not None else None,
+        line=block.line + block.lines if block is not None else None,
+    )
+
+
+def committed(
+    change: Change, key: str, batch: Batch, outcome: Outcome, seconds: float, position: Position
+) -> Written:
+    """The open transaction, which wrote ``batch`` from ``position`` (its marker locked),
+    committed with the position moved past it."""
+    moved = advanced(position, batch, outcome)
+    change.move(key, moved.dumps())
+    if not moved.finished:
+        # Only the last commit is waited for: a server crash may undo the batches after
+        # the last one on disk, each whole with its position, and the import goes on from
+        # there; success is said only once everything is on disk.
+        change.commit_soon()
+    change.commit()
+    return Written(batch, outcome, seconds, moved)
+
+
+Landed = Written | Position | None  # what writing a batch came to (Importer._beside)
+RETRIES = 3  # times a batch that gave way is written again beside the next before waiting
+
+
+def _on_a_thread(work: Callable[[], Landed]) -> Future[Landed]:
+    """``work`` run on a thread of its own: a batch written beside another never waits for
+    a pool's free thread (the one it waits for may hold it)."""
+    future: Future[Landed] = Future()
+
+    def run() -> None:
+        if future.set_running_or_notify_cancel():
+            try:
+                future.set_result(work())
+            except BaseException as exc:  # noqa: BLE001 (the future carries it to its reader)
+                future.set_exception(exc)
+
+    threading.Thread(target=run, name="opendms-import-beside", daemon=True).start()
+    return future
+
+
+def _gave_way(key: str, batch: Batch, why: str) -> None:
+    line = batch.block.line if batch.block is not None else "?"
+    log.info("import %s: the block from line %s gave way to the one before it: %s", key, line, why)
+
+
+def _given(batch: Batch) -> Callable[[], Batch]:
+    return lambda: batch
+
+
+def _done(found: Landed) -> Future[Landed]:
+    future: Future[Landed] = Future()
+    future.set_result(found)
+    return future
+
+
 class Importer:
     """Runs imports a stretch at a time; the file stays open between a runner's steps, and
     is closed once no step asked for it for IDLE_SECONDS (a ticket closed meanwhile).
@@ -498,7 +607,17 @@ class Importer:
     Each transaction writes a block of a CSV file the database's loader reads, sized so
     that it takes about ``batch_seconds`` (between ``batch_bytes``); ``batch_rows``
     records of a CSV file read by Python or an XLSX sheet; or ``batch_statements``
-    statements of a SQL file (``means.Tuning``)."""
+    statements of a SQL file (``means.Tuning``).
+
+    With ``streams`` 2 (and a second session lent), the blocks of a file of two blocks or
+    more are written two at a time, each through a session of its own (the server loads
+    them on two cores): a block's transaction commits only once the one before it has,
+    moving the same marker, so the target holds the file's first so many records, whole,
+    and nothing else, whenever it is read. Where the two touch the same key, the later
+    waits on the earlier's lock, or, when the earlier waits on the later's, the later gives
+    way (``_beside``): either way the rows are those of the file read in order, for
+    REPLACE and IGNORE too. A table with an AUTO_INCREMENT (serial, identity) column is
+    written a block at a time, its keys given in the file's order."""
 
     def __init__(
         self,
@@ -506,9 +625,11 @@ class Importer:
         batch_statements: int,
         batch_seconds: float = 0.5,
         batch_bytes: tuple[int, int] = (1 << 20, 32 << 20),
+        streams: int = 2,
     ) -> None:
         self.batch_rows, self.batch_statements = batch_rows, batch_statements
         self.batch_seconds, self.batch_bytes = batch_seconds, batch_bytes
+        self.streams = streams
         self.readers: dict[str, Reader] = {}
         self.sizes: dict[str, int] = {}  # of each import's next block
         self.used: dict[str, float] = {}
@@ -524,7 +645,16 @@ class Importer:
         for key in [k for k, at in list(self.used.items()) if now - at > IDLE_SECONDS]:
             self._drop(key)
 
-    def stretch(self, src: Source, change: Change, key: str, until: float) -> Stretch:
+    def stretch(
+        self,
+        src: Source,
+        change: Change,
+        key: str,
+        until: float,
+        second: Callable[[], AbstractContextManager[Change]] | None = None,
+    ) -> Stretch:
+        """Batches of the import ``key`` until ``until`` (at least one); ``second`` lends
+        another session to the same database, for writing two blocks at a time."""
         self._forget_idle(time.monotonic())
         self.used[key] = time.monotonic()
         position = Position.loads(change.claim(key, Position().dumps()))
@@ -536,37 +666,127 @@ class Importer:
             self._drop(key)
             reader = self.readers[key] = Reader(src, position, self.batch_rows)
         done = Stretch(position)
-        count = self.batch_statements if src.sql else self.batch_rows
         try:
-            while True:  # at least one batch a step, however short
-                known = self.sizes.get(key)
-                size = known or self.batch_bytes[0]
-                # the block read ahead of the first: as long as the first may let it grow
-                then = known or next_size(size, 0.0, self.batch_seconds, self.batch_bytes)
-                take = partial(reader.take, count, size, then)
-                written = self._write(src, change, key, take, reader.columns, position)
-                if isinstance(written, Position):
-                    self._drop(key)
-                    return Stretch(written, moved_on=True)
-                batch, outcome, took = written
-                if batch.block is not None:
-                    size = len(batch.block.data)
-                    self.sizes[key] = next_size(size, took, self.batch_seconds, self.batch_bytes)
-                done.batches += 1
-                done.busy_seconds += took
-                done.skipped += outcome.skipped
-                if position.finished:
-                    self._drop(key)
-                    break
-                if time.monotonic() >= until:
-                    break
+            with ExitStack() as lent:
+                sessions = [change]
+
+                def pair() -> bool:
+                    if len(sessions) == 1 and self._may_pair(src, change, reader, second):
+                        assert second is not None
+                        sessions.append(lent.enter_context(second()))
+                    return len(sessions) == 2
+
+                self._run(src, key, until, reader, done, sessions, pair)
         except ImportFailed as exc:
-            self._drop(key)
             done.failure = exc.message
         except BaseException:
             self._drop(key)
             raise
+        if done.finished or done.moved_on or done.failure is not None:
+            self._drop(key)
         return done
+
+    def _may_pair(
+        self,
+        src: Source,
+        change: Change,
+        reader: Reader,
+        second: Callable[[], AbstractContextManager[Change]] | None,
+    ) -> bool:
+        """Whether the blocks to come may be written two at a time (see the class)."""
+        blocks = reader.blocks
+        return (
+            second is not None
+            and self.streams > 1
+            and change.concurrent_writes
+            and blocks is not None
+            and blocks.size - blocks.offset > 2 * self.batch_bytes[0]  # two blocks at least
+            and not any(c.auto_increment for c in src.catalog)
+        )
+
+    def _take(self, reader: Reader, key: str, src: Source) -> Callable[[], Batch]:
+        known = self.sizes.get(key)
+        size = known or self.batch_bytes[0]
+        # the block read ahead of the first: as long as the first may let it grow
+        then = known or next_size(size, 0.0, self.batch_seconds, self.batch_bytes)
+        count = self.batch_statements if src.sql else self.batch_rows
+        return partial(reader.take, count, size, then)
+
+    def _run(
+        self,
+        src: Source,
+        key: str,
+        until: float,
+        reader: Reader,
+        done: Stretch,
+        sessions: list[Change],
+        pair: Callable[[], bool],
+    ) -> None:
+        """The stretch's batches: when ``pair`` lends a second session, each block beside
+        the one before it (``ahead``, written through the other session), the one after
+        read meanwhile; else, and once Python reads the file, one at a time."""
+        ahead: Future[Landed] | None = None
+        pending: Batch | None = None  # taken, not written
+        try:
+            while True:
+                if pending is None and pair():
+                    reader.paired = True
+                    # what the first block follows: the position as claimed
+                    start = _done(Written(Batch(), Outcome(), 0.0, done.position))
+                    ahead, turn = start, 0
+
+                    def noted(future: Future[Landed], start: Future[Landed] = start) -> bool:
+                        return future is start or self._noted(key, future.result(), done)
+
+                    batch = self._take(reader, key, src)()
+                    while batch.block is not None:
+                        # the first is written as one alone would be, its position locked
+                        # first (another runner's stale stretch waits for it)
+                        write = self._after if ahead is start else self._beside
+                        work = partial(
+                            write, src, sessions[turn], key, batch, reader.columns, ahead
+                        )
+                        before, ahead, turn = ahead, _on_a_thread(work), 1 - turn
+                        more = not batch.block.last and time.monotonic() < until
+                        following = self._take(reader, key, src)() if more else None
+                        # the one before ends before its session writes the next
+                        if not noted(before):
+                            return
+                        if following is None:
+                            last, ahead = ahead, None
+                            noted(last)
+                            return
+                        batch = following
+                    last, ahead = ahead, None
+                    if not noted(last):
+                        return
+                    pending = batch  # read by Python from here: one at a time
+                take = _given(pending) if pending is not None else self._take(reader, key, src)
+                pending = None
+                found = self._write(src, sessions[0], key, take, reader.columns, done.position)
+                if not self._noted(key, found, done) or time.monotonic() >= until:
+                    return
+        finally:
+            if ahead is not None:  # a failure: what is written beside gives way
+                with suppress(BaseException):
+                    ahead.result()
+
+    def _noted(self, key: str, found: Landed, done: Stretch) -> bool:
+        """``found`` added to the stretch; whether it goes on."""
+        if not isinstance(found, Written):
+            if found is not None:  # another runner moved the position: read it again
+                done.position, done.moved_on = found, True
+            return False
+        done.position = found.position
+        block = found.batch.block
+        if block is not None:
+            self.sizes[key] = next_size(
+                len(block.data), found.seconds, self.batch_seconds, self.batch_bytes
+            )
+        done.batches += 1
+        done.busy_seconds += found.seconds
+        done.skipped += found.outcome.skipped
+        return not found.position.finished
 
     @staticmethod
     def _write(
@@ -576,10 +796,11 @@ class Importer:
         take: Callable[[], Batch],
         columns: list[Column],
         position: Position,
-    ) -> tuple[Batch, Outcome, float] | Position:
+        *,
+        beside: bool = False,
+    ) -> Written | Position:
         """The next batch (``take``) written in one transaction with ``position`` moved past
-        it: the batch, what was written and the seconds writing took; the target's position
-        instead when another runner moved it meanwhile.
+        it; the target's position instead when another runner moved it meanwhile.
 
         The batch is taken once the position is locked and the savepoint set: taking it
         sets the reader on the next one, whose examination holds the GIL in stretches, and
@@ -594,23 +815,93 @@ class Importer:
             begun(change)
             batch = take()
             began = time.monotonic()
-            outcome = Writer(src, change, columns).batch(batch) if batch else Outcome()
-        except ImportFailed:
+            writer = Writer(src, change, columns, beside=beside)
+            outcome = writer.batch(batch) if batch else Outcome()
+        except (ImportFailed, GaveWay):
             change.rollback()
             raise
-        position.done += len(batch)
-        position.rows += outcome.rows
-        position.skipped += len(outcome.skipped)
-        block = batch.block
-        # a block that ends the file finishes the import in its own transaction
-        position.finished = not batch or (block is not None and block.last)
-        position.offset = block.end if block is not None else None
-        position.line = block.line + block.lines if block is not None else None
-        change.move(key, position.dumps())
-        if not position.finished:
-            # Only the last commit is waited for: a server crash may undo the batches
-            # after the last one on disk, each whole with its position, and the import
-            # goes on from there; success is said only once everything is on disk.
-            change.commit_soon()
-        change.commit()
-        return batch, outcome, time.monotonic() - began
+        return committed(change, key, batch, outcome, time.monotonic() - began, position)
+
+    def _beside(
+        self,
+        src: Source,
+        change: Change,
+        key: str,
+        batch: Batch,
+        columns: list[Column],
+        before: Future[Landed],
+    ) -> Landed:
+        """``batch`` written through ``change`` while the batch before it (``before``) may
+        still be written through the other session; committed once that one has, from the
+        position it left. The target's position when another runner moved it; None when
+        the one before did not commit (its failure is what the stretch reports).
+
+        Should the one before wait for a lock this one holds while this one waits for it
+        to commit, neither would end: after waiting twice as long as a batch aims to take
+        (or as this one took), this one gives way, as it does when the server picks it in
+        a deadlock, and is written again after the one before."""
+        change.begin()
+        try:
+            begun(change)
+            began = time.monotonic()
+            outcome = Writer(src, change, columns, beside=True).batch(batch)
+            seconds = time.monotonic() - began
+        except GaveWay as exc:
+            change.rollback()
+            _gave_way(key, batch, f"it lost a lock: {exc}")
+            return self._after(src, change, key, batch, columns, before)
+        except BaseException:
+            with suppress(StatementError):
+                change.rollback()
+            raise
+        waited = max(2 * self.batch_seconds, seconds)
+        try:
+            prior = before.result(timeout=waited)
+        except FutureTimeout:
+            change.rollback()
+            _gave_way(key, batch, f"the one before it was not done {waited:.1f} s after it")
+            return self._after(src, change, key, batch, columns, before)
+        except BaseException:  # noqa: BLE001 (the one before failed: the stretch says how)
+            change.rollback()
+            return None
+        if not isinstance(prior, Written):
+            change.rollback()
+            return None
+        current = Position.loads(change.marker(key))
+        if current != prior.position:
+            change.rollback()
+            return current
+        return committed(change, key, batch, outcome, seconds, current)
+
+    def _after(
+        self,
+        src: Source,
+        change: Change,
+        key: str,
+        batch: Batch,
+        columns: list[Column],
+        before: Future[Landed],
+    ) -> Landed:
+        """``batch``, which gave way, written once the batch before it is done; should it
+        lose a lock again (to the batch after it), the same again; the last time as if
+        it were alone."""
+        try:
+            prior = before.result()
+        except BaseException:  # noqa: BLE001 (the one before failed: the stretch says how)
+            return None
+        if not isinstance(prior, Written):
+            return None
+        for attempt in range(RETRIES):
+            try:
+                return self._write(
+                    src,
+                    change,
+                    key,
+                    _given(batch),
+                    columns,
+                    prior.position,
+                    beside=attempt < RETRIES - 1,
+                )
+            except GaveWay:
+                continue
+        raise AssertionError("the last attempt does not give way")

@@ -210,6 +210,8 @@ class Change(ABC):
     transactional_ddl: bool = False
     # ``reset`` makes the session as good as new: it may be lent again (``targets.changes``).
     resettable: bool = False
+    # Another session may write the same table while this one does (SQLite: one writer).
+    concurrent_writes: bool = True
 
     def reset(self, where: tuple[str, str], lock_wait_seconds: int) -> None:
         """Make this session, lent before, what ``Connector.change(where,

@@ -56,6 +56,8 @@ def _guarded() -> Iterator[None]:
 
 
 class SqliteChange(Change):
+    concurrent_writes = False
+
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
 

@@ -5,6 +5,8 @@ file."""
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -48,7 +50,8 @@ def server(
 
 def imported(server: ServerDb, content: str, **param: Any) -> tuple[str, SqlJobDetail]:
     w = server.world
-    order_id = w.import_file("people.csv", content.encode(), TableName="people", **param)
+    param = {"TableName": "people", **param}
+    order_id = w.import_file("people.csv", content.encode(), **param)
     w.execute(order_id)
     return w.status(order_id), w.only_detail(order_id)
 
@@ -207,3 +210,107 @@ def test_an_import_cut_short_goes_on_from_the_block_it_stopped_at(server: Server
     assert server.rows("SELECT COUNT(*), COUNT(DISTINCT id), MAX(id) FROM people") == [
         (200, 200, 200)
     ]
+
+
+# ------------------------------------------------------------------ two blocks at a time
+
+
+def _spied(monkeypatch: pytest.MonkeyPatch, name: str) -> list[str]:
+    """What each call of Importer.``name`` (a block written beside another, or again after
+    giving way) came to: Written, Position (moved on) or NoneType (the one before failed)."""
+    from opendms.imports import run
+
+    seen: list[str] = []
+    original = getattr(run.Importer, name)
+
+    def spied(self: run.Importer, *args: Any) -> Any:
+        found = original(self, *args)
+        seen.append(type(found).__name__)
+        return found
+
+    monkeypatch.setattr(run.Importer, name, spied)
+    return seen
+
+
+def test_blocks_are_written_two_at_a_time_in_the_files_order(
+    server: ServerDb, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    paired = _spied(monkeypatch, "_beside")
+    status, detail = imported(server, HEADER + "".join(line(i) for i in range(1, 4001)))
+    assert status == "success", detail.log
+    assert detail.affect_rows == 4000
+    # all but the first, which is written as one alone would be
+    assert paired == ["Written"] * (detail.progress["chunks"] - 1) and len(paired) >= 2
+    assert server.rows("SELECT COUNT(*), COUNT(DISTINCT id), MAX(id) FROM people") == [
+        (4000, 4000, 4000)
+    ]
+
+
+def test_a_record_failing_beside_the_next_block_stops_the_import_at_its_line(
+    server: ServerDb, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The block after the failing one was written beside it: it rolls back too, and the
+    table holds the file's records up to the failing block, nothing after."""
+    paired = _spied(monkeypatch, "_beside")
+    server.sql("INSERT INTO people (id, name) VALUES (2500, 'old')")
+    status, detail = imported(server, HEADER + "".join(line(i) for i in range(1, 4001)))
+    assert status == "processing" and detail.status == "FAIL"
+    assert "line 2501 of people.csv: the record there failed" in detail.log
+    ((count, top),) = server.rows("SELECT COUNT(*), MAX(id) FROM people WHERE id <> 2500")
+    assert 0 < count == top < 2500  # a whole first part of the file
+    assert server.rows("SELECT COUNT(*) FROM people WHERE id > 2500") == [(0,)]
+    assert "NoneType" in paired  # the block after gave up: the one before it failed
+
+
+@pytest.mark.parametrize(("mode", "kept"), [("REPLACE_INTO", "second"), ("INSERT_IGNORE", "first")])
+def test_a_block_waiting_on_a_lock_the_next_holds_has_the_next_give_way(
+    server: ServerDb,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    mode: str,
+    kept: str,
+) -> None:
+    """The file holds ids 1..1000 twice: the first block (held back a while here) then
+    waits on keys the second, written beside it, wrote first, while the second waits for
+    the first to commit. The second gives way and is written again after the first: the
+    rows are those of the file read in order (REPLACE: the later line's, IGNORE: the
+    earlier's)."""
+    from opendms.imports import run
+
+    caplog.set_level(logging.INFO, logger="opendms.imports")
+    original = run.Writer.batch
+
+    def first_held_back(self: run.Writer, batch: run.Batch) -> run.Outcome:
+        if batch.block is not None and batch.block.line == 2:
+            time.sleep(0.3)
+        return original(self, batch)
+
+    monkeypatch.setattr(run.Writer, "batch", first_held_back)
+    pad = "-" * 50  # 64 kB blocks of some 800 records: the second holds ids the first does
+    body = "".join(f"{i},first {i} {pad},,,\n" for i in range(1, 1001))
+    body += "".join(f"{i},second {i} {pad},,,\n" for i in range(1, 1001))
+    status, detail = imported(server, HEADER + body, InsertType=mode)
+    assert status == "success", detail.log
+    assert "gave way to the one before it" in caplog.text
+    names = server.rows("SELECT name FROM people ORDER BY id")
+    assert names == [(f"{kept} {i} {pad}",) for i in range(1, 1001)]
+
+
+def test_a_table_with_an_auto_increment_key_is_written_a_block_at_a_time(
+    server: ServerDb, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its keys follow the file's order."""
+    paired = _spied(monkeypatch, "_beside")
+    key = (
+        "id INT AUTO_INCREMENT PRIMARY KEY"
+        if server.engine == "mariadb"
+        else "id SERIAL PRIMARY KEY"
+    )
+    server.sql(f"CREATE TABLE counted ({key}, name VARCHAR(64))")
+    server.sync()
+    body = "name\n" + "".join(f"record number {i:06d} of the file\n" for i in range(1, 6001))
+    status, detail = imported(server, body, TableName="counted")
+    assert status == "success", detail.log
+    assert detail.progress["chunks"] >= 3 and paired == []
+    names = server.rows("SELECT name FROM counted ORDER BY id")
+    assert names == [(f"record number {i:06d} of the file",) for i in range(1, 6001)]

@@ -28,12 +28,14 @@ def written(records: list[list[str]], quoting: Any, ending: str) -> bytes:
     return out.getvalue().encode()
 
 
-def cut(path: Path, size: int, width: int, part: int = 1 << 20) -> tuple[list[Block], int]:
+def cut(
+    path: Path, size: int, width: int, part: int = 1 << 20, *, halves: bool = False
+) -> tuple[list[Block], int]:
     """The regular blocks of the file (each examined ``part`` bytes at a time), and the
     offset where Python has to go on."""
     blocks, found = CsvBlocks(path, 0, 1, width, part=part), []
     try:
-        while (block := blocks.take(size, 1 << 20)) is not None and block.data:
+        while (block := blocks.take(size, 1 << 20, halves=halves)) is not None and block.data:
             found.append(block)
         return found, blocks.offset
     finally:
@@ -47,6 +49,7 @@ def cut(path: Path, size: int, width: int, part: int = 1 << 20) -> tuple[list[Bl
     ending=st.sampled_from(["\n", "\r\n"]),
     size=st.integers(1, 64),
     part=st.integers(1, 80),
+    halves=st.booleans(),
 )
 def test_blocks_of_a_written_file_hold_what_python_reads(
     tmp_path_factory: object,
@@ -55,12 +58,13 @@ def test_blocks_of_a_written_file_hold_what_python_reads(
     ending: str,
     size: int,
     part: int,
+    halves: bool,
 ) -> None:
     data = written(records, quoting, ending)
     path = Path(str(tmp_path_factory.mktemp("csv"))) / "f.csv"  # type: ignore[attr-defined]
     path.write_bytes(data)
     width = len(records[0])
-    blocks, rest = cut(path, size, width, part)
+    blocks, rest = cut(path, size, width, part, halves=halves)
     read = [r for b in blocks for r in python_records(b.data)]
     read += python_records(data[rest:])
     assert read == python_records(data)  # every block ends where a record ends
@@ -192,3 +196,18 @@ def test_a_count_looks_for_nothing_only_a_loader_needs() -> None:
     counted = examine(b'1,"a"\n2,,\n', 3, loading=False)
     assert counted is not None
     assert (counted.records, counted.widths, counted.fast) == (2, False, False)
+
+
+def test_the_last_two_blocks_halve_what_is_left_when_asked(tmp_path: Path) -> None:
+    """Two blocks written at once: the last would be written alone otherwise."""
+    path = tmp_path / "f.csv"
+    path.write_bytes(b"".join(b"%08d\n" % i for i in range(100)))  # 100 records of 9 bytes
+    sizes = [len(b.data) for b in cut(path, 270, 1, part=9, halves=True)[0]]
+    assert sizes == [270, 270, 180, 180]  # 360 left: less than two blocks
+    assert [len(b.data) for b in cut(path, 270, 1, part=9)[0]] == [270, 270, 270, 90]
+    assert [len(b.data) for b in cut(path, 270, 1, part=200, halves=True)[0]] == [
+        270,
+        270,
+        270,
+        90,  # what is left is less than two parts
+    ]
