@@ -102,6 +102,9 @@ class Settings(BaseSettings):
     row_check_seconds: float = Field(default=10.0, gt=0)
     # A statement of a change waits at most this long for a row lock before it fails.
     lock_wait_seconds: int = Field(default=30, ge=1, le=3600)
+    # A CSV import the database's loader reads is written through this many sessions at once
+    # (two blocks, each committing after the one before it; 1: a block at a time).
+    import_streams: int = Field(default=2, ge=1, le=2)
     # Chunked changes (DC_CHUNK, cleanup): each chunk aims at this time and at most this many
     # keys, rests this fraction of its time after it, and waits at most this long for a lock.
     chunk_ms: int = Field(default=100, ge=5, le=60_000)

@@ -39,7 +39,7 @@ def _throwaway_links() -> LinkSigner:
 class Tuning:
     """How much a job executor does in one runner step; between steps the runner stores the
     checkpoint, renews the lease and notices a paused or closed ticket. No setting changes
-    them; tests shorten them."""
+    them but ``import_streams`` (``OPENDMS_IMPORT_STREAMS``); tests shorten them."""
 
     step_seconds: float = 1.0  # an execution's statements or chunks, per step
     import_step_seconds: float = 5.0  # a data import's batches, per step
@@ -113,6 +113,7 @@ class Means:
             export_link_seconds=settings.export_link_hours * 3600,
             row_check_seconds=settings.row_check_seconds,
             lock_wait_seconds=settings.lock_wait_seconds,
+            tuning=Tuning(import_streams=settings.import_streams),
             export_max_rows=settings.export_max_rows,
             ticket_max_statements=settings.ticket_max_statements,
             ticket_max_sql_bytes=settings.ticket_max_sql_bytes,

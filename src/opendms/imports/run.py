@@ -58,7 +58,7 @@ from opendms.store.models import (
     DbTable,
     PrecheckStatement,
 )
-from opendms.targets.base import Change, CsvRecords, RowBlock, StatementError
+from opendms.targets.base import Change, CsvRecords, RowBlock, StatementError, TargetError
 from opendms.tickets.params import DML
 
 log = logging.getLogger("opendms.imports")
@@ -668,12 +668,16 @@ class Importer:
         done = Stretch(position)
         try:
             with ExitStack() as lent:
-                sessions = [change]
+                sessions, tried = [change], [False]
 
                 def pair() -> bool:
-                    if len(sessions) == 1 and self._may_pair(src, change, reader, second):
+                    if not tried[0] and self._may_pair(src, change, reader, second):
                         assert second is not None
-                        sessions.append(lent.enter_context(second()))
+                        tried[0] = True
+                        try:
+                            sessions.append(lent.enter_context(second()))
+                        except TargetError as exc:  # (max_connections, say): one will do
+                            log.info("import %s: one session only: %s", key, exc.message)
                     return len(sessions) == 2
 
                 self._run(src, key, until, reader, done, sessions, pair)
@@ -723,42 +727,39 @@ class Importer:
         pair: Callable[[], bool],
     ) -> None:
         """The stretch's batches: when ``pair`` lends a second session, each block beside
-        the one before it (``ahead``, written through the other session), the one after
-        read meanwhile; else, and once Python reads the file, one at a time."""
-        ahead: Future[Landed] | None = None
+        the one before it (written through the other session), the one after read
+        meanwhile; else, and once Python reads the file, one at a time."""
+        flying: deque[Future[Landed]] = deque()  # written beside, not yet noted, in order
         pending: Batch | None = None  # taken, not written
         try:
             while True:
                 if pending is None and pair():
                     reader.paired = True
                     # what the first block follows: the position as claimed
-                    start = _done(Written(Batch(), Outcome(), 0.0, done.position))
-                    ahead, turn = start, 0
-
-                    def noted(future: Future[Landed], start: Future[Landed] = start) -> bool:
-                        return future is start or self._noted(key, future.result(), done)
-
+                    flying.append(_done(Written(Batch(), Outcome(), 0.0, done.position)))
+                    # the first is written as one alone would be, its position locked first
+                    # (another runner's stale stretch waits for it), the rest beside
+                    write, turn, first = self._after, 0, True
                     batch = self._take(reader, key, src)()
                     while batch.block is not None:
-                        # the first is written as one alone would be, its position locked
-                        # first (another runner's stale stretch waits for it)
-                        write = self._after if ahead is start else self._beside
                         work = partial(
-                            write, src, sessions[turn], key, batch, reader.columns, ahead
+                            write, src, sessions[turn], key, batch, reader.columns, flying[-1]
                         )
-                        before, ahead, turn = ahead, _on_a_thread(work), 1 - turn
+                        flying.append(_on_a_thread(work))
+                        write, turn = self._beside, 1 - turn
                         more = not batch.block.last and time.monotonic() < until
                         following = self._take(reader, key, src)() if more else None
                         # the one before ends before its session writes the next
-                        if not noted(before):
+                        before = flying.popleft().result()
+                        if not (first or self._noted(key, before, done)):
                             return
+                        first = False
                         if following is None:
-                            last, ahead = ahead, None
-                            noted(last)
+                            self._noted(key, flying.popleft().result(), done)
                             return
                         batch = following
-                    last, ahead = ahead, None
-                    if not noted(last):
+                    before = flying.popleft().result()
+                    if not (first or self._noted(key, before, done)):
                         return
                     pending = batch  # read by Python from here: one at a time
                 take = _given(pending) if pending is not None else self._take(reader, key, src)
@@ -767,9 +768,9 @@ class Importer:
                 if not self._noted(key, found, done) or time.monotonic() >= until:
                     return
         finally:
-            if ahead is not None:  # a failure: what is written beside gives way
+            for future in flying:  # a failure: what is written beside ends (or gives way)
                 with suppress(BaseException):
-                    ahead.result()
+                    future.result()
 
     def _noted(self, key: str, found: Landed, done: Stretch) -> bool:
         """``found`` added to the stretch; whether it goes on."""
@@ -838,8 +839,8 @@ class Importer:
 
         Should the one before wait for a lock this one holds while this one waits for it
         to commit, neither would end: after waiting twice as long as a batch aims to take
-        (or as this one took), this one gives way, as it does when the server picks it in
-        a deadlock, and is written again after the one before."""
+        (or as this one took, if longer), this one gives way, as it does when the server
+        picks it in a deadlock, and is written again after the one before."""
         change.begin()
         try:
             begun(change)
@@ -854,7 +855,7 @@ class Importer:
             with suppress(StatementError):
                 change.rollback()
             raise
-        waited = max(2 * self.batch_seconds, seconds)
+        waited = 2 * max(self.batch_seconds, seconds)
         try:
             prior = before.result(timeout=waited)
         except FutureTimeout:

@@ -6,6 +6,7 @@ file."""
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -314,3 +315,51 @@ def test_a_table_with_an_auto_increment_key_is_written_a_block_at_a_time(
     assert detail.progress["chunks"] >= 3 and paired == []
     names = server.rows("SELECT name FROM counted ORDER BY id")
     assert names == [(f"record number {i:06d} of the file",) for i in range(1, 6001)]
+
+
+def test_a_file_failing_mid_way_waits_for_the_blocks_written_beside(
+    server: ServerDb, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The reader fails while two blocks are being written: both end (committed in order,
+    or rolled back) before the sessions go back, and the failure is the ticket's."""
+    from opendms.imports import run
+
+    original, taken = run.Reader.take, []
+
+    def failing_third(self: run.Reader, *args: Any) -> run.Batch:
+        taken.append(1)
+        if len(taken) == 3:
+            raise run.ImportFailed("people.csv went bad")
+        return original(self, *args)
+
+    monkeypatch.setattr(run.Reader, "take", failing_third)
+    status, detail = imported(server, HEADER + "".join(line(i) for i in range(1, 4001)))
+    assert status == "processing" and detail.status == "FAIL"
+    assert "people.csv went bad" in detail.log
+    assert not [t for t in threading.enumerate() if t.name == "opendms-import-beside"]
+    ((count, top),) = server.rows("SELECT COUNT(*), COALESCE(MAX(id), 0) FROM people")
+    assert count == top < 4000  # a whole first part of the file, the two blocks' at most
+
+
+def test_without_a_second_session_an_import_writes_a_block_at_a_time(
+    server: ServerDb, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from opendms.imports import run
+    from opendms.targets.base import TargetError
+
+    def refused() -> Any:
+        raise TargetError("too many connections")
+
+    original = run.Importer.stretch
+
+    def stretch(self: run.Importer, *args: Any) -> run.Stretch:
+        return original(self, *args[:4], refused)
+
+    monkeypatch.setattr(run.Importer, "stretch", stretch)
+    paired = _spied(monkeypatch, "_beside")
+    caplog.set_level(logging.INFO, logger="opendms.imports")
+    status, detail = imported(server, HEADER + "".join(line(i) for i in range(1, 4001)))
+    assert status == "success", detail.log
+    assert "one session only: too many connections" in caplog.text
+    assert paired == [] and detail.progress["chunks"] >= 3
+    assert server.rows("SELECT COUNT(*), MAX(id) FROM people") == [(4000, 4000)]

@@ -15,11 +15,13 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from opendms.config import Settings
 from opendms.errors import DmsError, ErrorCode
 from opendms.execution import service as execution
 from opendms.execution.run import Execute
 from opendms.identity.secrets import SecretBox
 from opendms.jobs.runner import Work
+from opendms.means import Means
 from opendms.notify import webhooks
 from opendms.rulebook import rule_sets
 from opendms.store.db import Store
@@ -687,3 +689,13 @@ def test_a_restarted_regular_statement_keeps_no_chunk_progress(world: World) -> 
     (detail,) = details(world, order_id)
     # ListDBTaskSQLJobDetail shows chunk fields only for a statement run in chunks
     assert (detail.status, detail.progress) == ("INIT", {})
+
+
+def test_the_sessions_an_import_writes_through_are_a_setting(tmp_path: Path) -> None:
+    def streams(**settings: Any) -> int:
+        means = Means.from_settings(Settings(data_dir=tmp_path, **settings), b"k" * 32)
+        return Execute(means).importer.streams
+
+    assert (streams(), streams(import_streams=1)) == (2, 1)
+    with pytest.raises(ValueError):
+        Settings(data_dir=tmp_path, import_streams=3)
