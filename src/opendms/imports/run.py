@@ -565,6 +565,15 @@ def committed(
     return Written(batch, outcome, seconds, moved)
 
 
+@dataclass(frozen=True)
+class Importing:
+    """What every batch of one import is written with."""
+
+    src: Source
+    key: str  # of its position's marker
+    columns: list[Column]
+
+
 Landed = Written | Position | None  # what writing a batch came to (Importer._beside)
 RETRIES = 3  # times a batch that gave way is written again beside the next before waiting
 
@@ -585,9 +594,11 @@ def _on_a_thread(work: Callable[[], Landed]) -> Future[Landed]:
     return future
 
 
-def _gave_way(key: str, batch: Batch, why: str) -> None:
+def _gave_way(into: Importing, batch: Batch, why: str) -> None:
     line = batch.block.line if batch.block is not None else "?"
-    log.info("import %s: the block from line %s gave way to the one before it: %s", key, line, why)
+    log.info(
+        "import %s: the block from line %s gave way to the one before it: %s", into.key, line, why
+    )
 
 
 def _given(batch: Batch) -> Callable[[], Batch]:
@@ -668,12 +679,13 @@ class Importer:
         done = Stretch(position)
         try:
             with ExitStack() as lent:
-                sessions, tried = [change], [False]
+                sessions, tried = [change], False
 
                 def pair() -> bool:
-                    if not tried[0] and self._may_pair(src, change, reader, second):
+                    nonlocal tried
+                    if not tried and self._may_pair(src, change, reader, second):
                         assert second is not None
-                        tried[0] = True
+                        tried = True
                         try:
                             sessions.append(lent.enter_context(second()))
                         except TargetError as exc:  # (max_connections, say): one will do
@@ -729,6 +741,7 @@ class Importer:
         """The stretch's batches: when ``pair`` lends a second session, each block beside
         the one before it (written through the other session), the one after read
         meanwhile; else, and once Python reads the file, one at a time."""
+        into = Importing(src, key, reader.columns)
         flying: deque[Future[Landed]] = deque()  # written beside, not yet noted, in order
         pending: Batch | None = None  # taken, not written
         try:
@@ -742,9 +755,7 @@ class Importer:
                     write, turn, first = self._after, 0, True
                     batch = self._take(reader, key, src)()
                     while batch.block is not None:
-                        work = partial(
-                            write, src, sessions[turn], key, batch, reader.columns, flying[-1]
-                        )
+                        work = partial(write, into, sessions[turn], batch, flying[-1])
                         flying.append(_on_a_thread(work))
                         write, turn = self._beside, 1 - turn
                         more = not batch.block.last and time.monotonic() < until
@@ -764,7 +775,7 @@ class Importer:
                     pending = batch  # read by Python from here: one at a time
                 take = _given(pending) if pending is not None else self._take(reader, key, src)
                 pending = None
-                found = self._write(src, sessions[0], key, take, reader.columns, done.position)
+                found = self._write(into, sessions[0], take, done.position)
                 if not self._noted(key, found, done) or time.monotonic() >= until:
                     return
         finally:
@@ -791,11 +802,9 @@ class Importer:
 
     @staticmethod
     def _write(
-        src: Source,
+        into: Importing,
         change: Change,
-        key: str,
         take: Callable[[], Batch],
-        columns: list[Column],
         position: Position,
         *,
         beside: bool = False,
@@ -808,7 +817,7 @@ class Importer:
         a round trip then would wait out the interpreter's switch interval behind it (while
         the load runs, the driver waits on the database without the GIL)."""
         change.begin()
-        current = Position.loads(change.marker(key))
+        current = Position.loads(change.marker(into.key))
         if current != position:
             change.rollback()
             return current
@@ -816,21 +825,15 @@ class Importer:
             begun(change)
             batch = take()
             began = time.monotonic()
-            writer = Writer(src, change, columns, beside=beside)
+            writer = Writer(into.src, change, into.columns, beside=beside)
             outcome = writer.batch(batch) if batch else Outcome()
         except (ImportFailed, GaveWay):
             change.rollback()
             raise
-        return committed(change, key, batch, outcome, time.monotonic() - began, position)
+        return committed(change, into.key, batch, outcome, time.monotonic() - began, position)
 
     def _beside(
-        self,
-        src: Source,
-        change: Change,
-        key: str,
-        batch: Batch,
-        columns: list[Column],
-        before: Future[Landed],
+        self, into: Importing, change: Change, batch: Batch, before: Future[Landed]
     ) -> Landed:
         """``batch`` written through ``change`` while the batch before it (``before``) may
         still be written through the other session; committed once that one has, from the
@@ -845,12 +848,12 @@ class Importer:
         try:
             begun(change)
             began = time.monotonic()
-            outcome = Writer(src, change, columns, beside=True).batch(batch)
+            outcome = Writer(into.src, change, into.columns, beside=True).batch(batch)
             seconds = time.monotonic() - began
         except GaveWay as exc:
             change.rollback()
-            _gave_way(key, batch, f"it lost a lock: {exc}")
-            return self._after(src, change, key, batch, columns, before)
+            _gave_way(into, batch, f"it lost a lock: {exc}")
+            return self._after(into, change, batch, before)
         except BaseException:
             with suppress(StatementError):
                 change.rollback()
@@ -860,32 +863,26 @@ class Importer:
             prior = before.result(timeout=waited)
         except FutureTimeout:
             change.rollback()
-            _gave_way(key, batch, f"the one before it was not done {waited:.1f} s after it")
-            return self._after(src, change, key, batch, columns, before)
+            _gave_way(into, batch, f"the one before it was not done {waited:.1f} s after it")
+            return self._after(into, change, batch, before)
         except BaseException:  # noqa: BLE001 (the one before failed: the stretch says how)
             change.rollback()
             return None
         if not isinstance(prior, Written):
             change.rollback()
             return None
-        current = Position.loads(change.marker(key))
+        current = Position.loads(change.marker(into.key))
         if current != prior.position:
             change.rollback()
             return current
-        return committed(change, key, batch, outcome, seconds, current)
+        return committed(change, into.key, batch, outcome, seconds, current)
 
     def _after(
-        self,
-        src: Source,
-        change: Change,
-        key: str,
-        batch: Batch,
-        columns: list[Column],
-        before: Future[Landed],
+        self, into: Importing, change: Change, batch: Batch, before: Future[Landed]
     ) -> Landed:
-        """``batch``, which gave way, written once the batch before it is done; should it
-        lose a lock again (to the batch after it), the same again; the last time as if
-        it were alone."""
+        """``batch`` written once the batch before it is done (the first of a stretch, or
+        one that gave way), its position locked first; should it lose a lock (to the batch
+        after it), the same again; the last time as if it were alone."""
         try:
             prior = before.result()
         except BaseException:  # noqa: BLE001 (the one before failed: the stretch says how)
@@ -895,13 +892,7 @@ class Importer:
         for attempt in range(RETRIES):
             try:
                 return self._write(
-                    src,
-                    change,
-                    key,
-                    _given(batch),
-                    columns,
-                    prior.position,
-                    beside=attempt < RETRIES - 1,
+                    into, change, _given(batch), prior.position, beside=attempt < RETRIES - 1
                 )
             except GaveWay:
                 continue
