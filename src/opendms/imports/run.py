@@ -576,6 +576,10 @@ class Importing:
 
 Landed = Written | Position | None  # what writing a batch came to (Importer._beside)
 RETRIES = 3  # times a batch that gave way is written again beside the next before waiting
+# Blocks of one import that gave way before the rest is written a block at a time: they
+# fight over the same rows (a file holding keys twice; a trigger updating one row), and two
+# at a time would then be slower than one.
+GIVE_WAYS = 2
 
 
 def _on_a_thread(work: Callable[[], Landed]) -> Future[Landed]:
@@ -592,13 +596,6 @@ def _on_a_thread(work: Callable[[], Landed]) -> Future[Landed]:
 
     threading.Thread(target=run, name="opendms-import-beside", daemon=True).start()
     return future
-
-
-def _gave_way(into: Importing, batch: Batch, why: str) -> None:
-    line = batch.block.line if batch.block is not None else "?"
-    log.info(
-        "import %s: the block from line %s gave way to the one before it: %s", into.key, line, why
-    )
 
 
 def _given(batch: Batch) -> Callable[[], Batch]:
@@ -627,7 +624,8 @@ class Importer:
     and nothing else, whenever it is read. Where the two touch the same key, the later
     waits on the earlier's lock, or, when the earlier waits on the later's, the later gives
     way (``_beside``): either way the rows are those of the file read in order, for
-    REPLACE and IGNORE too. A table with an AUTO_INCREMENT (serial, identity) column is
+    REPLACE and IGNORE too. Once GIVE_WAYS blocks of an import gave way, the rest of it is
+    written a block at a time. A table with an AUTO_INCREMENT (serial, identity) column is
     written a block at a time, its keys given in the file's order."""
 
     def __init__(
@@ -641,6 +639,7 @@ class Importer:
         self.batch_rows, self.batch_statements = batch_rows, batch_statements
         self.batch_seconds, self.batch_bytes = batch_seconds, batch_bytes
         self.streams = streams
+        self.gave_way: dict[str, int] = {}  # blocks of each import that did
         self.readers: dict[str, Reader] = {}
         self.sizes: dict[str, int] = {}  # of each import's next block
         self.used: dict[str, float] = {}
@@ -648,6 +647,7 @@ class Importer:
     def _drop(self, key: str) -> None:
         reader = self.readers.pop(key, None)
         self.used.pop(key, None)
+        self.gave_way.pop(key, None)
         self.sizes.pop(key, None)
         if reader is not None:
             reader.close()
@@ -683,7 +683,9 @@ class Importer:
 
                 def pair() -> bool:
                     nonlocal tried
-                    if not tried and self._may_pair(src, change, reader, second):
+                    if not self._may_pair(src, key, change, reader, second):
+                        return False
+                    if not tried:
                         assert second is not None
                         tried = True
                         try:
@@ -705,6 +707,7 @@ class Importer:
     def _may_pair(
         self,
         src: Source,
+        key: str,
         change: Change,
         reader: Reader,
         second: Callable[[], AbstractContextManager[Change]] | None,
@@ -718,6 +721,7 @@ class Importer:
             and blocks is not None
             and blocks.size - blocks.offset > 2 * self.batch_bytes[0]  # two blocks at least
             and not any(c.auto_increment for c in src.catalog)
+            and self.gave_way.get(key, 0) < GIVE_WAYS
         )
 
     def _take(self, reader: Reader, key: str, src: Source) -> Callable[[], Batch]:
@@ -758,7 +762,11 @@ class Importer:
                         work = partial(write, into, sessions[turn], batch, flying[-1])
                         flying.append(_on_a_thread(work))
                         write, turn = self._beside, 1 - turn
-                        more = not batch.block.last and time.monotonic() < until
+                        more = (
+                            not batch.block.last
+                            and time.monotonic() < until
+                            and self.gave_way.get(key, 0) < GIVE_WAYS  # else: one at a time
+                        )
                         following = self._take(reader, key, src)() if more else None
                         # the one before ends before its session writes the next
                         before = flying.popleft().result()
@@ -766,13 +774,15 @@ class Importer:
                             return
                         first = False
                         if following is None:
-                            self._noted(key, flying.popleft().result(), done)
-                            return
+                            break
                         batch = following
-                    before = flying.popleft().result()
-                    if not (first or self._noted(key, before, done)):
+                    else:
+                        pending = batch  # read by Python from here: one at a time
+                    last = flying.popleft().result()
+                    if not (first or self._noted(key, last, done)):
                         return
-                    pending = batch  # read by Python from here: one at a time
+                    if pending is None and (done.finished or time.monotonic() >= until):
+                        return
                 take = _given(pending) if pending is not None else self._take(reader, key, src)
                 pending = None
                 found = self._write(into, sessions[0], take, done.position)
@@ -852,7 +862,7 @@ class Importer:
             seconds = time.monotonic() - began
         except GaveWay as exc:
             change.rollback()
-            _gave_way(into, batch, f"it lost a lock: {exc}")
+            self._gave_way(into, batch, f"it lost a lock: {exc}")
             return self._after(into, change, batch, before)
         except BaseException:
             with suppress(StatementError):
@@ -863,7 +873,7 @@ class Importer:
             prior = before.result(timeout=waited)
         except FutureTimeout:
             change.rollback()
-            _gave_way(into, batch, f"the one before it was not done {waited:.1f} s after it")
+            self._gave_way(into, batch, f"the one before it was not done {waited:.1f} s after it")
             return self._after(into, change, batch, before)
         except BaseException:  # noqa: BLE001 (the one before failed: the stretch says how)
             change.rollback()
@@ -876,6 +886,18 @@ class Importer:
             change.rollback()
             return current
         return committed(change, into.key, batch, outcome, seconds, current)
+
+    def _gave_way(self, into: Importing, batch: Batch, why: str) -> None:
+        key = into.key
+        self.gave_way[key] = times = self.gave_way.get(key, 0) + 1
+        line = batch.block.line if batch.block is not None else "?"
+        log.info(
+            "import %s: the block from line %s gave way to the one before it: %s", key, line, why
+        )
+        if times == GIVE_WAYS:
+            log.info(
+                "import %s: %d blocks gave way: the rest is written a block at a time", key, times
+            )
 
     def _after(
         self, into: Importing, change: Change, batch: Batch, before: Future[Landed]

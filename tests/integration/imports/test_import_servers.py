@@ -263,7 +263,7 @@ def test_a_record_failing_beside_the_next_block_stops_the_import_at_its_line(
     assert "NoneType" in paired  # the block after gave up: the one before it failed
 
 
-@pytest.mark.parametrize(("mode", "kept"), [("REPLACE_INTO", "second"), ("INSERT_IGNORE", "first")])
+@pytest.mark.parametrize(("mode", "kept"), [("REPLACE_INTO", "fourth"), ("INSERT_IGNORE", "first")])
 def test_a_block_waiting_on_a_lock_the_next_holds_has_the_next_give_way(
     server: ServerDb,
     monkeypatch: pytest.MonkeyPatch,
@@ -271,11 +271,11 @@ def test_a_block_waiting_on_a_lock_the_next_holds_has_the_next_give_way(
     mode: str,
     kept: str,
 ) -> None:
-    """The file holds ids 1..1000 twice: the first block (held back a while here) then
-    waits on keys the second, written beside it, wrote first, while the second waits for
-    the first to commit. The second gives way and is written again after the first: the
-    rows are those of the file read in order (REPLACE: the later line's, IGNORE: the
-    earlier's)."""
+    """The file holds ids 1..1000 four times: the first block (held back a while here)
+    then waits on keys the second, written beside it, wrote first, while the second waits
+    for the first to commit. The second gives way and is written again after the first:
+    the rows are those of the file read in order (REPLACE: the last line's, IGNORE: the
+    first's). Blocks that give way (here one is enough) leave the rest one at a time."""
     from opendms.imports import run
 
     caplog.set_level(logging.INFO, logger="opendms.imports")
@@ -283,16 +283,21 @@ def test_a_block_waiting_on_a_lock_the_next_holds_has_the_next_give_way(
 
     def first_held_back(self: run.Writer, batch: run.Batch) -> run.Outcome:
         if batch.block is not None and batch.block.line == 2:
-            time.sleep(0.3)
+            time.sleep(0.5)  # (the second gives way at 1 s)
         return original(self, batch)
 
     monkeypatch.setattr(run.Writer, "batch", first_held_back)
+    monkeypatch.setattr(run, "GIVE_WAYS", 1)  # then the rest a block at a time
+    paired = _spied(monkeypatch, "_beside")
     pad = "-" * 50  # 64 kB blocks of some 800 records: the second holds ids the first does
-    body = "".join(f"{i},first {i} {pad},,,\n" for i in range(1, 1001))
-    body += "".join(f"{i},second {i} {pad},,,\n" for i in range(1, 1001))
+    copies = ["first", "second", "third", "fourth"]
+    body = "".join(f"{i},{c} {i} {pad},,,\n" for c in copies for i in range(1, 1001))
     status, detail = imported(server, HEADER + body, InsertType=mode)
     assert status == "success", detail.log
     assert "gave way to the one before it" in caplog.text
+    assert "1 blocks gave way: the rest is written a block at a time" in caplog.text
+    # the second block, and the third (taken before the second gave way), written beside
+    assert paired == ["Written", "Written"] and detail.progress["chunks"] >= 5
     names = server.rows("SELECT name FROM people ORDER BY id")
     assert names == [(f"{kept} {i} {pad}",) for i in range(1, 1001)]
 
