@@ -721,8 +721,12 @@ class Importer:
             and blocks is not None
             and blocks.size - blocks.offset > 2 * self.batch_bytes[0]  # two blocks at least
             and not any(c.auto_increment for c in src.catalog)
-            and self.gave_way.get(key, 0) < GIVE_WAYS
+            and self._calm(key)
         )
+
+    def _calm(self, key: str) -> bool:
+        """Whether fewer than GIVE_WAYS blocks of import ``key`` gave way."""
+        return self.gave_way.get(key, 0) < GIVE_WAYS
 
     def _take(self, reader: Reader, key: str, src: Source) -> Callable[[], Batch]:
         known = self.sizes.get(key)
@@ -765,7 +769,7 @@ class Importer:
                         more = (
                             not batch.block.last
                             and time.monotonic() < until
-                            and self.gave_way.get(key, 0) < GIVE_WAYS  # else: one at a time
+                            and self._calm(key)  # else: one at a time
                         )
                         following = self._take(reader, key, src)() if more else None
                         # the one before ends before its session writes the next

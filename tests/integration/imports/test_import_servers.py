@@ -242,6 +242,8 @@ def test_blocks_are_written_two_at_a_time_in_the_files_order(
     assert detail.affect_rows == 4000
     # all but the first, which is written as one alone would be
     assert paired == ["Written"] * (detail.progress["chunks"] - 1) and len(paired) >= 2
+    # its time is the clock's, not the two sessions' busy time added up
+    assert detail.time_ms == detail.progress["wall_ms"]
     assert server.rows("SELECT COUNT(*), COUNT(DISTINCT id), MAX(id) FROM people") == [
         (4000, 4000, 4000)
     ]
